@@ -1,0 +1,113 @@
+//! Wire types shared by the box (`ivmd`) and its clients (`ivm`, the web client).
+//!
+//! # Layout
+//! - [`object`]: the WebSocket message object of the seed (S15): `action`, `id`, `source`,
+//!   `destination`, `object`, with a bounded, validating decoder ([`object::decode`]).
+//! - [`rest`]: the JSON bodies of the REST API (`/api/...`).
+//! - This file: the small vocabulary both use: [`Guid`], [`Status`], [`Priority`],
+//!   [`MailboxState`].
+//!
+//! Nothing here does I/O: the server and the clients parse and build these, and the
+//! protocol is documented with examples in `docs/protocol.md`.
+
+pub mod object;
+pub mod rest;
+
+use serde::{Deserialize, Serialize};
+
+/// A globally unique identifier of a user, a server or a message (S15 "GUID").
+pub type Guid = uuid::Uuid;
+
+/// The GUID that marks the server itself as the source of a message object (S15: "a special
+/// value marks privileged senders"). It is the nil UUID, which no user can have.
+pub const SERVER_GUID: Guid = uuid::Uuid::nil();
+
+/// Presence of a user as shown to their contacts (S25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Connected and willing to take messages.
+    Available,
+    /// Connected, but asks not to be disturbed.
+    Busy,
+    /// Connected, but away from the device.
+    Away,
+    /// Not connected (or chose to appear so).
+    #[default]
+    Offline,
+}
+
+impl Status {
+    /// The lowercase name used on the wire and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Available => "available",
+            Status::Busy => "busy",
+            Status::Away => "away",
+            Status::Offline => "offline",
+        }
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "available" => Ok(Status::Available),
+            "busy" => Ok(Status::Busy),
+            "away" => Ok(Status::Away),
+            "offline" => Ok(Status::Offline),
+            other => Err(format!(
+                "unknown status {other:?}: expected available, busy, away or offline"
+            )),
+        }
+    }
+}
+
+/// Priority of a client connection (S16 connection objects). Higher-priority connections get
+/// their pushes first when the server has a backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Served first.
+    High,
+    /// The default.
+    #[default]
+    Normal,
+    /// Background clients (for example a recorder).
+    Low,
+    /// The client did not say.
+    Unknown,
+}
+
+/// Where a message stands for one recipient. Moves only forward:
+/// queued → delivered → played, and any state → deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxState {
+    /// Stored on the box; the recipient's client has not confirmed receipt.
+    Queued,
+    /// The recipient's client confirmed it has the message.
+    Delivered,
+    /// The recipient played it.
+    Played,
+    /// The recipient deleted it from their inbox.
+    Deleted,
+}
+
+impl MailboxState {
+    /// The lowercase name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailboxState::Queued => "queued",
+            MailboxState::Delivered => "delivered",
+            MailboxState::Played => "played",
+            MailboxState::Deleted => "deleted",
+        }
+    }
+
+    /// Whether moving from `self` to `next` is a step forward (receipts never go back).
+    pub fn can_advance_to(self, next: MailboxState) -> bool {
+        next > self
+    }
+}

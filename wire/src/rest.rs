@@ -1,0 +1,150 @@
+//! JSON bodies of the REST API. Paths and status codes are in `docs/protocol.md` and in the
+//! OpenAPI document served at `/api/openapi.json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Guid, MailboxState, Status};
+
+/// `POST /api/login` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// User name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+}
+
+/// `POST /api/login` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    /// Bearer token for `Authorization: Bearer ...` and the WebSocket `connect`.
+    pub token: String,
+    /// When the token stops working, Unix seconds.
+    pub expires_at: u64,
+    /// Who logged in.
+    pub user: UserInfo,
+}
+
+/// A user as the user themself and admins see them (`GET /api/me`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// GUID.
+    pub guid: Guid,
+    /// Login name (unique, lowercase letters, digits, `.`, `_`, `-`).
+    pub name: String,
+    /// Extension number (unique), for phones.
+    pub extension: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Current presence.
+    pub status: Status,
+    /// May manage users.
+    pub admin: bool,
+}
+
+/// A user as others see them: the directory (`GET /api/users`) and contact lists
+/// (`GET /api/contacts`), with live presence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    /// GUID.
+    pub guid: Guid,
+    /// Login name.
+    pub name: String,
+    /// Extension number.
+    pub extension: String,
+    /// Name shown to others.
+    pub display_name: String,
+    /// Presence now.
+    pub status: Status,
+}
+
+/// `POST /api/contacts` body: add a user to my contacts by name, extension or GUID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddContact {
+    /// Name, extension or GUID of the user to add.
+    pub user: String,
+}
+
+/// `PUT /api/me/status` body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetStatus {
+    /// New presence.
+    pub status: Status,
+}
+
+/// One recipient of a message and where the message stands for them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipientState {
+    /// Recipient GUID.
+    pub guid: Guid,
+    /// Recipient login name.
+    pub name: String,
+    /// Mailbox state for that recipient.
+    pub state: MailboxState,
+}
+
+/// An attachment's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    /// Position in the message, used in `/api/messages/{id}/attachments/{index}`.
+    pub index: u32,
+    /// File name (no path).
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A voice message's metadata (inbox, sent, `GET /api/messages/{id}`, the `message` push).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageInfo {
+    /// Message GUID.
+    pub id: Guid,
+    /// Sender GUID (set by the server from the session).
+    pub sender: Guid,
+    /// Sender login name.
+    pub sender_name: String,
+    /// Sender display name.
+    pub sender_display_name: String,
+    /// Every recipient with their state. A recipient sees the full list too (like e-mail's
+    /// To: line), but not the others' states: theirs are reported as `queued`.
+    pub recipients: Vec<RecipientState>,
+    /// When the box committed it, Unix milliseconds.
+    pub created_at: u64,
+    /// Audio length in milliseconds.
+    pub duration_ms: u32,
+    /// Waveform summary: peak level per slice, 0-255, for drawing.
+    pub peaks: Vec<u8>,
+    /// Size of the stored Ogg Opus file.
+    pub audio_bytes: u64,
+    /// Attachments.
+    pub attachments: Vec<AttachmentInfo>,
+    /// The viewing user's own mailbox state, when they are a recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<MailboxState>,
+}
+
+/// Body of every 4xx/5xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable reason (`unauthorized`, `unknown_user`, `bad_audio`, `too_large`, ...).
+    pub error: String,
+    /// One line for people.
+    pub message: String,
+}
+
+/// `GET /api/admin/status` answer (also printed by `ivmd status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    /// Server software version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// WebSocket sessions connected now.
+    pub connected_clients: u32,
+    /// Messages queued for recipients who have not received them.
+    pub queued_messages: u64,
+    /// Users.
+    pub users: u32,
+}

@@ -1,1 +1,41 @@
-//! (being written)
+//! The audio pipeline: uploaded WAV or Ogg Opus in, normalised mono Ogg Opus out.
+//!
+//! Pure: bytes in, bytes out; no I/O, no clock, no async. Every parser is bounded and returns
+//! a [`MediaError`] on bad input rather than panicking. Callers run it off the async threads
+//! (`spawn_blocking` or a `SyncArbiter`): encoding a minute of audio takes tens of milliseconds.
+//!
+//! # Layout
+//! - `upload.rs`: [`prepare_upload`], the entry point for uploads: sniff, check, process.
+//! - `wav.rs`: RIFF/WAVE reader ([`wav_to_pcm`]) and 16-bit mono writer ([`encode_wav_mono`]).
+//! - `resample.rs`: [`resample_to_48k`], a polyphase windowed-sinc interpolator.
+//! - `dsp.rs`: [`condition_speech`] (silence trim, gain normalisation, peak limiter) and
+//!   [`peaks`], the waveform summary.
+//! - `ogg_opus.rs`: RFC 7845 writer ([`encode_pcm_mono`]), reader ([`ogg_opus_info`]) and
+//!   decoder ([`ogg_opus_to_wav`]).
+//! - `ogg_page.rs`: the bounded Ogg page reader under it (CRC, lacing, one logical stream).
+//! - `error.rs`: [`MediaError`].
+//!
+//! # Flow
+//! ```text
+//! WAV  -> wav_to_pcm -> resample_to_48k -> condition_speech -> encode_pcm_mono -> Prepared
+//! Ogg  -> ogg_opus::parse -> decode every packet -> mono: keep bytes | stereo: downmix, encode
+//! phone (later): G.711 8 kHz -> resample_to_48k -> condition_speech -> encode_pcm_mono
+//! ```
+
+mod dsp;
+mod error;
+mod ogg_opus;
+mod ogg_page;
+mod resample;
+mod upload;
+mod wav;
+
+pub use dsp::{condition_speech, normalise, peaks, to_i16, trim_silence, PEAKS};
+pub use error::MediaError;
+pub use ogg_opus::{encode_pcm_mono, ogg_opus_info, ogg_opus_to_wav, OggOpusInfo, MAX_SECONDS};
+pub use resample::{resample_to_48k, OUTPUT_RATE};
+pub use upload::{prepare_upload, Prepared, SourceFormat};
+pub use wav::{encode_wav_mono, wav_to_pcm, MonoPcm, MAX_RATE, MIN_RATE};
+
+#[cfg(test)]
+mod tests;

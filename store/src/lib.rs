@@ -1,1 +1,145 @@
-//! (being written)
+//! The box's durable store: users, sessions and voice messages in an embedded redb database,
+//! audio and attachments as encrypted files, and sealing of small secrets (the TLS key).
+//!
+//! The store is synchronous and blocking: it runs on blocking threads behind the database
+//! actor. [`Store`] is `Send + Sync` and every method takes `&self`; redb gives each write
+//! transaction the whole database in turn, and readers see a consistent snapshot.
+//!
+//! # Layout
+//! - `keys.rs`: `master.key`, the keys HKDF derives from it,
+//!   `seal` / `unseal`.
+//! - `blobs.rs`: [`BlobRef`], encrypted chunked blob files, written durably.
+//! - `users.rs`: [`User`], [`NewUser`], [`UserUpdate`]; names, extensions, passwords (argon2id
+//!   in `passwords.rs`), contacts, chosen status.
+//! - `sessions.rs`: login tokens; the database keeps only their SHA-256.
+//! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion.
+//! - `tables.rs`: every redb table and its key/value shapes, in one place.
+//! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
+//!
+//! # On disk (`<data>/`, see `docs/storage.md`)
+//! ```text
+//! master.key     32 random bytes, mode 0600; refused if group/other can read it
+//! ivm.redb       the database (tables in tables.rs)
+//! blobs/00..ff/  one encrypted file per blob, named by its id (32 hex), fanned out by its first two
+//! tmp/           files being written; emptied at open (leftovers of a crash, never acked)
+//! ```
+//!
+//! # Durability
+//! A blob is written to `tmp/`, fsynced, renamed into `blobs/xx/` and both folders fsynced
+//! before `put_blob` returns; then the record that names it is committed (redb's `commit()` is
+//! durable when it returns); only then may the caller ack.
+
+mod blobs;
+mod dirs;
+mod error;
+mod keys;
+mod messages;
+mod passwords;
+mod sessions;
+mod tables;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableTable};
+
+pub use blobs::BlobRef;
+pub use error::StoreError;
+pub use messages::{StoredAttachment, StoredMessage};
+pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
+
+/// The open store of one data directory. Cheap to share behind an `Arc`; one per process
+/// (redb locks the database file against a second opener).
+pub struct Store {
+    /// The data directory.
+    data_dir: PathBuf,
+    /// `ivm.redb`.
+    db: Database,
+    /// Ciphers derived from `master.key`.
+    keys: keys::Keys,
+}
+
+impl std::fmt::Debug for Store {
+    /// Names the directory only; never the keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the data directory, creating what is missing: the folder itself (mode 0700),
+    /// `tmp/` (emptied: leftovers of a crash), `blobs/00..ff`, `master.key` (32 random bytes,
+    /// mode 0600, fsynced, folder fsynced) and `ivm.redb` with every table.
+    ///
+    /// Refuses to start ([`StoreError::MasterKey`]) if `master.key` has group/other permission
+    /// bits or the wrong length, or is missing while `ivm.redb` exists; and
+    /// ([`StoreError::Corrupt`]) if the database was written by a newer schema.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        dirs::ensure_dir(data_dir)?;
+        let tmp = data_dir.join(dirs::TMP);
+        dirs::ensure_dir(&tmp)?;
+        let cleared = dirs::clear_tmp(&tmp)?;
+        if cleared > 0 {
+            tracing::warn!(
+                files = cleared,
+                "removed unfinished files from tmp/ (a crash or power cut)"
+            );
+        }
+        let blobs = data_dir.join(dirs::BLOBS);
+        dirs::ensure_dir(&blobs)?;
+        dirs::ensure_fanout(&blobs)?;
+        let keys = keys::load_or_create(data_dir)?;
+        dirs::fsync_dir(data_dir)?;
+
+        let db = Database::create(data_dir.join(dirs::DATABASE))?;
+        init_schema(&db)?;
+        dirs::fsync_dir(data_dir)?;
+        // Make the "unknown user" password check as slow as a real one from the start.
+        let _ = passwords::dummy();
+        tracing::info!(data_dir = %data_dir.display(), "store open");
+        Ok(Store {
+            data_dir: data_dir.to_path_buf(),
+            db,
+            keys,
+        })
+    }
+
+    /// The data directory this store was opened on (backups, the TLS files beside it).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// Creates every table (readers can then open them all), and records or checks the schema
+/// version.
+fn init_schema(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(tables::USERS)?;
+        txn.open_table(tables::USER_NAMES)?;
+        txn.open_table(tables::USER_EXTENSIONS)?;
+        txn.open_table(tables::SESSIONS)?;
+        txn.open_table(tables::USER_SESSIONS)?;
+        txn.open_table(tables::MESSAGES)?;
+        txn.open_table(tables::MAILBOX)?;
+        txn.open_table(tables::SENT)?;
+        let mut meta = txn.open_table(tables::META)?;
+        let found = meta.get("schema_version")?.map(|v| v.value());
+        match found {
+            Some(v) if v > tables::SCHEMA_VERSION => {
+                return Err(StoreError::Corrupt(format!(
+                    "ivm.redb has schema version {v}; this build knows up to {}",
+                    tables::SCHEMA_VERSION
+                )));
+            }
+            Some(_) => {}
+            None => {
+                meta.insert("schema_version", tables::SCHEMA_VERSION)?;
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! The one error type of the store.
+
+/// Everything that can go wrong in the store. Callers map it to their answers: `NotFound` →
+/// 404, `Conflict` → 409, `Invalid` → 400, the rest → 500 (and a log line).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Reading or writing a file or folder of the data directory failed.
+    #[error("store I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The embedded database (redb) failed; boxed because redb's error is large.
+    #[error("database: {0}")]
+    Db(Box<redb::Error>),
+    /// An encryption, decryption or password-hashing step failed (for example `unseal` with
+    /// the wrong purpose or tampered input).
+    #[error("crypto: {0}")]
+    Crypto(String),
+    /// The user, message, session or blob asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The name, extension or id is already taken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Input that breaks a rule (a bad name, extension, password, recipient list); nothing
+    /// was changed.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// Data on disk failed its integrity check or cannot be decoded: a tampered or truncated
+    /// blob, an undecodable record.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    /// `master.key` is unusable (wrong length, readable by group or others, missing while a
+    /// database exists). The box refuses to start rather than run with a leaked or lost key.
+    #[error("master key: {0}")]
+    MasterKey(String),
+}
+
+/// redb has one error type per operation; all of them become [`StoreError::Db`].
+macro_rules! from_redb {
+    ($($t:ty),* $(,)?) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(Box::new(redb::Error::from(e)))
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+);

@@ -1,0 +1,328 @@
+use std::time::{Duration, SystemTime};
+
+use ivm_store::{NewUser, StoreError, UserUpdate};
+use ivm_wire::{Guid, Status};
+
+use crate::{add_user, open};
+
+fn new_user(name: &str, ext: &str) -> NewUser {
+    NewUser {
+        name: name.into(),
+        extension: ext.into(),
+        display_name: None,
+        password: "correct horse".into(),
+        admin: false,
+    }
+}
+
+#[test]
+fn create_and_look_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.user_count().unwrap(), 0);
+    let bob = add_user(&store, "bob", "102");
+    let alice = store
+        .create_user(NewUser {
+            display_name: Some("  Alice Liddell ".into()),
+            admin: true,
+            ..new_user("alice", "101")
+        })
+        .unwrap();
+    assert_eq!(alice.display_name, "Alice Liddell");
+    assert!(alice.admin);
+    assert_eq!(bob.display_name, "bob");
+    assert_eq!(bob.status, Status::Available);
+    assert!(bob.contacts.is_empty());
+    assert!(bob.created_at > 1_600_000_000);
+
+    assert_eq!(store.user(alice.guid).unwrap().unwrap(), alice);
+    assert_eq!(store.user_by_name("bob").unwrap().unwrap(), bob);
+    assert_eq!(store.user_by_extension("101").unwrap().unwrap(), alice);
+    assert!(store.user(Guid::new_v4()).unwrap().is_none());
+    assert!(store.user_by_name("carol").unwrap().is_none());
+    assert!(store.user_by_extension("999").unwrap().is_none());
+    let names: Vec<_> = store.users().unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert_eq!(store.user_count().unwrap(), 2);
+
+    // The hash never shows.
+    let shown = format!("{alice:?} {:?}", new_user("x", "11"));
+    assert!(
+        !shown.contains("argon2") && !shown.contains("correct horse"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn names_and_extensions_are_unique() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    add_user(&store, "alice", "101");
+    let err = store.create_user(new_user("alice", "999")).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let err = store.create_user(new_user("bob", "101")).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(store.user_count().unwrap(), 1);
+    assert!(store.user_by_extension("999").unwrap().is_none());
+    assert!(store.user_by_name("bob").unwrap().is_none());
+}
+
+#[test]
+fn bad_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let long = "a".repeat(33);
+    for name in [
+        "",
+        "../x",
+        "..",
+        ".hidden",
+        "-x",
+        "_x",
+        "a/b",
+        "Alice",
+        "a b",
+        "é",
+        "a\0",
+        long.as_str(),
+    ] {
+        let err = store.create_user(new_user(name, "10")).unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{name:?}: {err}");
+    }
+    for ext in ["", "1", "123456789", "12a", "+12", "١٢٣"] {
+        let err = store.create_user(new_user("alice", ext)).unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{ext:?}: {err}");
+    }
+    let err = store
+        .create_user(NewUser {
+            password: "1234567".into(),
+            ..new_user("alice", "10")
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    let err = store
+        .create_user(NewUser {
+            display_name: Some("  ".into()),
+            ..new_user("alice", "10")
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert_eq!(store.user_count().unwrap(), 0);
+
+    for name in ["a", "0day", "j.doe_x-1", "a".repeat(32).as_str()] {
+        ivm_store::validate_name(name).unwrap();
+    }
+    store.create_user(new_user("x", "12345678")).unwrap();
+    store
+        .create_user(NewUser {
+            password: "8 chars!".into(),
+            ..new_user("y", "00")
+        })
+        .unwrap();
+}
+
+#[test]
+fn passwords_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let alice = add_user(&store, "alice", "101");
+    assert_eq!(
+        store.verify_password("alice", "password-alice").unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.verify_password("alice", "password-bob").unwrap(),
+        None
+    );
+    assert_eq!(store.verify_password("alice", "").unwrap(), None);
+    assert_eq!(
+        store.verify_password("nobody", "password-alice").unwrap(),
+        None
+    );
+
+    store.set_password(alice.guid, "a new password").unwrap();
+    assert_eq!(
+        store.verify_password("alice", "password-alice").unwrap(),
+        None
+    );
+    assert_eq!(
+        store.verify_password("alice", "a new password").unwrap(),
+        Some(alice.clone())
+    );
+    assert!(matches!(
+        store.set_password(alice.guid, "short"),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.set_password(Guid::new_v4(), "long enough"),
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[test]
+fn update_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let alice = add_user(&store, "alice", "101");
+    add_user(&store, "bob", "102");
+    let upd = store
+        .update_user(
+            alice.guid,
+            UserUpdate {
+                display_name: Some("Alice L.".into()),
+                extension: Some("201".into()),
+                admin: Some(true),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (upd.display_name.as_str(), upd.extension.as_str(), upd.admin),
+        ("Alice L.", "201", true)
+    );
+    assert!(store.user_by_extension("101").unwrap().is_none());
+    assert_eq!(
+        store.user_by_extension("201").unwrap().unwrap().guid,
+        alice.guid
+    );
+    // Same extension again is no change, not a conflict.
+    store
+        .update_user(
+            alice.guid,
+            UserUpdate {
+                extension: Some("201".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    let err = store
+        .update_user(
+            alice.guid,
+            UserUpdate {
+                extension: Some("102".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let err = store
+        .update_user(
+            alice.guid,
+            UserUpdate {
+                extension: Some("x".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(matches!(
+        store.update_user(Guid::new_v4(), UserUpdate::default()),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.user(alice.guid).unwrap().unwrap(), upd);
+}
+
+#[test]
+fn contacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = add_user(&store, "alice", "101");
+    let b = add_user(&store, "bob", "102");
+    let c = add_user(&store, "carol", "103");
+    store.add_contact(a.guid, b.guid).unwrap();
+    store.add_contact(a.guid, c.guid).unwrap();
+    store.add_contact(a.guid, b.guid).unwrap();
+    assert_eq!(
+        store.user(a.guid).unwrap().unwrap().contacts,
+        [b.guid, c.guid]
+    );
+    assert!(matches!(
+        store.add_contact(a.guid, a.guid),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.add_contact(a.guid, Guid::new_v4()),
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.add_contact(Guid::new_v4(), a.guid),
+        Err(StoreError::NotFound)
+    ));
+    store.remove_contact(a.guid, b.guid).unwrap();
+    store.remove_contact(a.guid, b.guid).unwrap();
+    assert_eq!(store.user(a.guid).unwrap().unwrap().contacts, [c.guid]);
+    assert!(matches!(
+        store.remove_contact(Guid::new_v4(), a.guid),
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[test]
+fn delete_user_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = add_user(&store, "alice", "101");
+    let b = add_user(&store, "bob", "102");
+    store.add_contact(a.guid, b.guid).unwrap();
+    let now = SystemTime::now();
+    let (token, _) = store
+        .create_session(b.guid, Duration::from_secs(3600), now)
+        .unwrap();
+    store.delete_user(b.guid).unwrap();
+    assert!(store.user(b.guid).unwrap().is_none());
+    assert!(store.user_by_name("bob").unwrap().is_none());
+    assert!(store.user_by_extension("102").unwrap().is_none());
+    assert!(store.user(a.guid).unwrap().unwrap().contacts.is_empty());
+    assert_eq!(store.session_user(&token, now).unwrap(), None);
+    assert!(matches!(
+        store.delete_user(b.guid),
+        Err(StoreError::NotFound)
+    ));
+    // Name and extension are free again.
+    add_user(&store, "bob", "102");
+}
+
+#[test]
+fn status_and_users_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = {
+        let store = open(dir.path());
+        let a = add_user(&store, "alice", "101");
+        let b = add_user(&store, "bob", "102");
+        store.set_status(a.guid, Status::Busy).unwrap();
+        store.add_contact(a.guid, b.guid).unwrap();
+        assert!(matches!(
+            store.set_status(Guid::new_v4(), Status::Away),
+            Err(StoreError::NotFound)
+        ));
+        (a, b)
+    };
+    let store = open(dir.path());
+    let a2 = store.user(a.guid).unwrap().unwrap();
+    assert_eq!(a2.status, Status::Busy);
+    assert_eq!(a2.contacts, [b.guid]);
+    assert_eq!(store.user_count().unwrap(), 2);
+    assert!(store
+        .verify_password("bob", "password-bob")
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn concurrent_creates_cannot_both_take_an_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || store.create_user(new_user(&format!("user{i}"), "555")))
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, StoreError::Conflict(_))));
+    assert_eq!(store.user_count().unwrap(), 1);
+}

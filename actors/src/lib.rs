@@ -1,1 +1,18 @@
-//! (being written)
+//! The box's actors: each owns its state and is touched only through its messages.
+//!
+//! # Layout
+//! - [`engine`]: the server engine (S13 "server engine"): starts the database and client
+//!   actors, then the network services, and stops them in reverse order on shutdown.
+//! - [`database`]: the database manager (S13): a [`actix::SyncArbiter`] pool over
+//!   [`ivm_store::Store`], so every blocking redb commit and fsync runs off the async threads.
+//! - [`client`]: the client manager (S13): connected sessions and their connection objects
+//!   (S16), presence (S25), pings, store-and-forward delivery and receipts (S3, S26).
+//! - [`views`]: turns stored records into the wire's [`ivm_wire::rest::MessageInfo`].
+//!
+//! The station (phones) and gateway (MGCP) actors join later beside these; they post voice
+//! messages through the same [`client::PostMessage`] path as browsers and `ivm`.
+
+pub mod client;
+pub mod database;
+pub mod engine;
+pub mod views;

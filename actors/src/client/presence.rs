@@ -1,0 +1,145 @@
+//! Presence (S25): subscriptions to contacts' status and status changes.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use ivm_wire::object::push;
+use ivm_wire::{Guid, Status};
+
+use super::{ClientActor, ClientError, SessionId};
+use crate::database;
+
+/// Follow the presence of `targets` (all the user's contacts when empty). The current status of
+/// each is pushed at once, then every change.
+#[derive(Message)]
+#[rtype(result = "Result<(), ClientError>")]
+pub struct Subscribe {
+    /// The session that follows.
+    pub session: SessionId,
+    /// Users to follow.
+    pub targets: Vec<Guid>,
+}
+
+/// Registers the watch and pushes the current presence of each target.
+impl Handler<Subscribe> for ClientActor {
+    type Result = ResponseActFuture<Self, Result<(), ClientError>>;
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) -> Self::Result {
+        let Some(user) = self.sessions.get(&msg.session).map(|c| c.user) else {
+            return Box::pin(actix::fut::ready(Err(ClientError::NoSession)));
+        };
+        let db = self.db.clone();
+        let targets = msg.targets;
+        let fut = async move {
+            database::run(&db, move |s| {
+                if targets.is_empty() {
+                    return Ok(s.user(user)?.map(|u| u.contacts).unwrap_or_default());
+                }
+                // Only real users can be followed; unknown GUIDs are skipped.
+                let mut known = Vec::new();
+                for t in targets {
+                    if s.user(t)?.is_some() {
+                        known.push(t);
+                    }
+                }
+                Ok(known)
+            })
+            .await
+        };
+        Box::pin(fut.into_actor(self).map(move |res, act, _| {
+            let targets = res?;
+            let Some(conn) = act.sessions.get_mut(&msg.session) else { return Err(ClientError::NoSession) };
+            conn.watching.extend(targets.iter().copied());
+            for t in &targets {
+                act.watchers.entry(*t).or_default().insert(msg.session);
+            }
+            for t in targets {
+                let frame: Arc<str> = push::presence(t, act.presence_of(t)).to_text().into();
+                act.send_to(msg.session, frame);
+            }
+            Ok(())
+        }))
+    }
+}
+
+/// Stop following `targets` (everyone when empty).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    /// The session.
+    pub session: SessionId,
+    /// Users to stop following.
+    pub targets: Vec<Guid>,
+}
+
+/// Removes the watches.
+impl Handler<Unsubscribe> for ClientActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        let Some(conn) = self.sessions.get_mut(&msg.session) else { return };
+        let targets: Vec<Guid> =
+            if msg.targets.is_empty() { conn.watching.drain().collect() } else { msg.targets };
+        for t in &targets {
+            conn.watching.remove(t);
+        }
+        for t in targets {
+            if let Some(w) = self.watchers.get_mut(&t) {
+                w.remove(&msg.session);
+                if w.is_empty() {
+                    self.watchers.remove(&t);
+                }
+            }
+        }
+    }
+}
+
+/// A user sets their status. Available, busy and away are kept across restarts; offline hides
+/// the user until they set another status or reconnect.
+#[derive(Message)]
+#[rtype(result = "Result<(), ClientError>")]
+pub struct SetStatus {
+    /// The user.
+    pub user: Guid,
+    /// The status chosen.
+    pub status: Status,
+}
+
+/// Persists the choice, then tells the watchers.
+impl Handler<SetStatus> for ClientActor {
+    type Result = ResponseActFuture<Self, Result<(), ClientError>>;
+
+    fn handle(&mut self, msg: SetStatus, _: &mut Context<Self>) -> Self::Result {
+        let db = self.db.clone();
+        let fut = async move {
+            if msg.status != Status::Offline {
+                database::run(&db, move |s| s.set_status(msg.user, msg.status)).await?;
+            }
+            Ok::<_, ClientError>(())
+        };
+        Box::pin(fut.into_actor(self).map(move |res, act, _| {
+            res?;
+            if act.by_user.contains_key(&msg.user) {
+                let before = act.presence_of(msg.user);
+                act.chosen.insert(msg.user, msg.status);
+                if act.presence_of(msg.user) != before {
+                    act.announce_presence(msg.user);
+                }
+            }
+            Ok(())
+        }))
+    }
+}
+
+/// The live presence of each of these users, in order.
+#[derive(Message)]
+#[rtype(result = "Vec<Status>")]
+pub struct GetPresence(pub Vec<Guid>);
+
+/// Reads presence from the session table.
+impl Handler<GetPresence> for ClientActor {
+    type Result = MessageResult<GetPresence>;
+    fn handle(&mut self, msg: GetPresence, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(msg.0.iter().map(|u| self.presence_of(*u)).collect())
+    }
+}

@@ -1,0 +1,251 @@
+//! Voice messages: send (multipart upload), inbox and sent lists, metadata, audio and
+//! attachment downloads, receipts and delete. A user sees only messages sent by or to them.
+
+use axum::body::Bytes;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ivm_actors::client::{check_attachment_name, NewAttachment, PostMessage, Receipt};
+use ivm_actors::views::{self, Viewer};
+use ivm_actors::database;
+use ivm_store::{Store, StoreError, StoredMessage};
+use ivm_wire::rest::MessageInfo;
+use ivm_wire::{Guid, MailboxState};
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Most attachments on one message.
+pub const MAX_ATTACHMENTS: usize = 20;
+/// Most `to` fields on one upload.
+const MAX_TO_FIELDS: usize = 256;
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large("the upload is over the size limit")
+    } else {
+        ApiError::bad_request(format!("bad multipart body: {}", e.body_text()))
+    }
+}
+
+/// `POST /api/messages` (multipart): `to` (repeatable, comma-separated names, extensions or
+/// GUIDs), `audio` (one WAV or Ogg Opus file), `attachment` (repeatable files). Answers 201
+/// only once the message is durable.
+pub async fn send(
+    State(state): State<AppState>,
+    me: AuthUser,
+    mut form: Multipart,
+) -> Result<(StatusCode, Json<MessageInfo>), ApiError> {
+    let mut to = Vec::new();
+    let mut audio: Option<Bytes> = None;
+    let mut attachments = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        match field.name().unwrap_or("") {
+            "to" => {
+                let text = field.text().await.map_err(multipart_error)?;
+                to.extend(text.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()));
+                if to.len() > MAX_TO_FIELDS {
+                    return Err(ApiError::bad_request("too many recipients"));
+                }
+            }
+            "audio" => {
+                if audio.is_some() {
+                    return Err(ApiError::bad_request("only one audio part is allowed"));
+                }
+                audio = Some(field.bytes().await.map_err(multipart_error)?);
+            }
+            "attachment" => {
+                if attachments.len() == MAX_ATTACHMENTS {
+                    return Err(ApiError::bad_request(format!("at most {MAX_ATTACHMENTS} attachments")));
+                }
+                let name = field.file_name().unwrap_or("").to_owned();
+                check_attachment_name(&name).map_err(ApiError::from)?;
+                let content_type = field.content_type().unwrap_or("").to_owned();
+                let data = field.bytes().await.map_err(multipart_error)?.to_vec();
+                attachments.push(NewAttachment { name, content_type, data });
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unexpected form field {:?}: use to, audio, attachment",
+                    other.chars().take(40).collect::<String>()
+                )))
+            }
+        }
+    }
+    if to.is_empty() {
+        return Err(ApiError::bad_request("name at least one recipient in `to`"));
+    }
+    let audio = audio.filter(|a| !a.is_empty()).ok_or_else(|| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_audio", "the `audio` part is missing or empty")
+    })?;
+    let post = PostMessage { sender: me.user.guid, to, audio: audio.to_vec(), attachments };
+    let info = state.handles.clients.send(post).await??;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// The message if `user` sent it or received it (and has not deleted it), with their view.
+fn visible(s: &Store, id: Guid, user: Guid) -> Result<Option<(StoredMessage, Viewer)>, StoreError> {
+    let Some(msg) = s.message(id)? else { return Ok(None) };
+    if let Some(state) = s.mailbox_state(id, user)? {
+        if state != MailboxState::Deleted {
+            return Ok(Some((msg, Viewer::Recipient(user))));
+        }
+    }
+    if msg.sender == user && s.sent(user)?.iter().any(|m| m.id == id) {
+        return Ok(Some((msg, Viewer::Sender)));
+    }
+    Ok(None)
+}
+
+fn parse_id(id: &str) -> Result<Guid, ApiError> {
+    id.parse().map_err(|_| ApiError::not_found("no such message"))
+}
+
+fn no_such_message() -> ApiError {
+    ApiError::not_found("no such message")
+}
+
+/// `GET /api/messages/inbox`: messages to me, newest first.
+pub async fn inbox(State(state): State<AppState>, me: AuthUser) -> Result<Json<Vec<MessageInfo>>, ApiError> {
+    let user = me.user.guid;
+    let list = database::run(&state.handles.db, move |s| {
+        s.inbox(user)?.iter().map(|(m, _)| views::message_info(s, m, Viewer::Recipient(user))).collect()
+    })
+    .await?;
+    Ok(Json(list))
+}
+
+/// `GET /api/messages/sent`: messages from me with every recipient's state, newest first.
+pub async fn sent(State(state): State<AppState>, me: AuthUser) -> Result<Json<Vec<MessageInfo>>, ApiError> {
+    let user = me.user.guid;
+    let list = database::run(&state.handles.db, move |s| {
+        s.sent(user)?.iter().map(|m| views::message_info(s, m, Viewer::Sender)).collect()
+    })
+    .await?;
+    Ok(Json(list))
+}
+
+/// `GET /api/messages/{id}`.
+pub async fn one(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<MessageInfo>, ApiError> {
+    let (id, user) = (parse_id(&id)?, me.user.guid);
+    let info = database::run(&state.handles.db, move |s| match visible(s, id, user)? {
+        Some((m, viewer)) => views::message_info(s, &m, viewer).map(Some),
+        None => Ok(None),
+    })
+    .await?
+    .ok_or_else(no_such_message)?;
+    Ok(Json(info))
+}
+
+/// `GET /api/messages/{id}/audio`: the Ogg Opus file, decrypted.
+pub async fn audio(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (id, user) = (parse_id(&id)?, me.user.guid);
+    let bytes = database::run(&state.handles.db, move |s| match visible(s, id, user)? {
+        Some((m, _)) => s.read_blob(&m.audio).map(Some),
+        None => Ok(None),
+    })
+    .await?
+    .ok_or_else(no_such_message)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("audio/ogg; codecs=opus")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /api/messages/{id}/attachments/{index}`: always as a download (never rendered inline
+/// on the box's origin, so an HTML attachment cannot run script there).
+pub async fn attachment(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path((id, index)): Path<(String, usize)>,
+) -> Result<Response, ApiError> {
+    let (id, user) = (parse_id(&id)?, me.user.guid);
+    let found = database::run(&state.handles.db, move |s| {
+        let Some((m, _)) = visible(s, id, user)? else { return Ok(None) };
+        let Some(a) = m.attachments.get(index) else { return Ok(None) };
+        Ok(Some((a.name.clone(), a.content_type.clone(), s.read_blob(&a.blob)?)))
+    })
+    .await?;
+    let (name, content_type, bytes) = found.ok_or_else(|| ApiError::not_found("no such attachment"))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(&name)) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok((headers, bytes).into_response())
+}
+
+/// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
+fn content_disposition(name: &str) -> String {
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || " ._-()".contains(c) { c } else { '_' }).collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+async fn receipt(state: &AppState, user: Guid, id: &str, st: MailboxState) -> Result<StatusCode, ApiError> {
+    let message = parse_id(id)?;
+    state.handles.clients.send(Receipt { user, message, state: st }).await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/messages/{id}/delivered`: my client has the message.
+pub async fn delivered(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    receipt(&state, me.user.guid, &id, MailboxState::Delivered).await
+}
+
+/// `POST /api/messages/{id}/played`: I played it (the sender gets a receipt).
+pub async fn played(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    receipt(&state, me.user.guid, &id, MailboxState::Played).await
+}
+
+/// `DELETE /api/messages/{id}`: removes it from my inbox (or my sent list).
+pub async fn remove(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    let (id, user) = (parse_id(&id)?, me.user.guid);
+    let deleted = database::run(&state.handles.db, move |s| {
+        if visible(s, id, user)?.is_none() {
+            return Ok(false);
+        }
+        s.delete_for(id, user)
+    })
+    .await?;
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_such_message())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn disposition_is_safe() {
+        let d = content_disposition("a\"b;\r\nc.txt");
+        assert!(!d.contains('\r') && !d.contains('\n'));
+        assert!(d.starts_with("attachment; filename=\"a_b___c.txt\""));
+        assert!(d.contains("filename*=UTF-8''a%22b%3B%0D%0Ac.txt"));
+    }
+}

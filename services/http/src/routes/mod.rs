@@ -1,0 +1,103 @@
+//! The REST routes, one file per resource. Paths are listed in `openapi.json` beside this
+//! file; a test keeps the two in step.
+
+mod admin;
+mod contacts;
+mod messages;
+mod session;
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+
+use crate::AppState;
+
+/// The OpenAPI 3.1 document, served at `/api/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Every `(method, path)` the API serves, in axum's path syntax; checked against [`OPENAPI`].
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/login"),
+    ("post", "/api/logout"),
+    ("get", "/api/me"),
+    ("put", "/api/me/status"),
+    ("get", "/api/contacts"),
+    ("post", "/api/contacts"),
+    ("delete", "/api/contacts/{user}"),
+    ("get", "/api/users"),
+    ("post", "/api/messages"),
+    ("get", "/api/messages/inbox"),
+    ("get", "/api/messages/sent"),
+    ("get", "/api/messages/{id}"),
+    ("delete", "/api/messages/{id}"),
+    ("get", "/api/messages/{id}/audio"),
+    ("get", "/api/messages/{id}/attachments/{index}"),
+    ("post", "/api/messages/{id}/delivered"),
+    ("post", "/api/messages/{id}/played"),
+    ("get", "/api/admin/status"),
+    ("get", "/api/openapi.json"),
+    ("get", "/api/ws"),
+];
+
+/// The `/api` routes.
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route("/api/login", post(session::login))
+        .route("/api/logout", post(session::logout))
+        .route("/api/me", get(session::me))
+        .route("/api/me/status", put(session::set_status))
+        .route("/api/contacts", get(contacts::list).post(contacts::add))
+        .route("/api/contacts/{user}", delete(contacts::remove))
+        .route("/api/users", get(contacts::directory))
+        .route("/api/messages", post(messages::send))
+        .route("/api/messages/inbox", get(messages::inbox))
+        .route("/api/messages/sent", get(messages::sent))
+        .route("/api/messages/{id}", get(messages::one).delete(messages::remove))
+        .route("/api/messages/{id}/audio", get(messages::audio))
+        .route("/api/messages/{id}/attachments/{index}", get(messages::attachment))
+        .route("/api/messages/{id}/delivered", post(messages::delivered))
+        .route("/api/messages/{id}/played", post(messages::played))
+        .route("/api/admin/status", get(admin::status))
+        .route("/api/openapi.json", get(openapi))
+        .fallback(not_found)
+}
+
+/// Pages outside `/api`.
+pub fn pages() -> Router<AppState> {
+    Router::new().route("/", get(index))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn not_found() -> crate::error::ApiError {
+    crate::error::ApiError::not_found("no such endpoint; see /api/openapi.json")
+}
+
+async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openapi_lists_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("openapi.json parses");
+        let paths = doc["paths"].as_object().expect("paths");
+        let mut documented = Vec::new();
+        for (path, ops) in paths {
+            for method in ops.as_object().expect("operations").keys() {
+                documented.push((method.clone(), path.clone()));
+            }
+        }
+        documented.sort();
+        let mut served: Vec<(String, String)> =
+            ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        served.sort();
+        assert_eq!(documented, served);
+    }
+}

@@ -1,0 +1,299 @@
+//! The client WebSocket (`/api/ws`): one task per socket, speaking message objects (S15).
+//!
+//! The task authenticates the socket with the first frame (`connect` carrying a login token),
+//! registers an [`Outbox`] with the client actor, then splits in two: a writer that drains the
+//! outbox onto the socket, and a reader that decodes each frame and turns it into a request to
+//! the client actor. Replies go through the same outbox as pushes, so a client sees them in
+//! the order the actor produced them. All session state lives in the client actor.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use ivm_actors::client::{
+    self, CheckIn, NewAttachment, Outbound, Outbox, PostError, PostMessage, Receipt, Seen, SessionId, SetStatus,
+    Subscribe, Unsubscribe,
+};
+use ivm_store::User;
+use ivm_wire::object::{
+    decode_client, push, CheckInObject, ClientRequest, ConnectedObject, Envelope, ErrorCode, Inbound, PostObject,
+};
+use ivm_wire::{Guid, MailboxState};
+use tracing::Instrument;
+
+use crate::AppState;
+
+/// How long a new socket has to send `connect`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /api/ws`: upgrade, with the frame limit applied by the WebSocket codec itself.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let max = state.cfg.max_ws_frame;
+    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
+        let span = tracing::info_span!("client", %peer, user = tracing::field::Empty, session = tracing::field::Empty);
+        session(state, socket).instrument(span)
+    })
+}
+
+fn text(env: &Envelope) -> Message {
+    Message::Text(env.to_text().into())
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+/// Waits for a valid `connect`; answers errors on the raw socket until then.
+async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbound, User)> {
+    let max = state.cfg.max_ws_frame;
+    let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(Some(Ok(_))) => {
+            let e = Envelope::error("", ErrorCode::Malformed, "the first frame must be a text `connect`");
+            let _ = socket.send(text(&e)).await;
+            return None;
+        }
+        Ok(Some(Err(e))) => {
+            let err = Envelope::error("", ErrorCode::TooLarge, format!("frame refused: {e}"));
+            let _ = socket.send(text(&err)).await;
+            let _ = socket.send(close(1009, "frame too large")).await;
+            return None;
+        }
+        Ok(None) => return None,
+        Err(_) => {
+            let e = Envelope::error("", ErrorCode::Unauthorized, "no `connect` within 10 seconds");
+            let _ = socket.send(text(&e)).await;
+            let _ = socket.send(close(1008, "connect timeout")).await;
+            return None;
+        }
+    };
+    let inbound = match decode_client(first.as_str(), max) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = socket.send(text(&e.to_envelope())).await;
+            let _ = socket.send(close(1008, "bad connect")).await;
+            return None;
+        }
+    };
+    let ClientRequest::Connect(c) = &inbound.request else {
+        let e = Envelope::error(&inbound.id, ErrorCode::Unauthorized, "send `connect` with a login token first");
+        let _ = socket.send(text(&e)).await;
+        let _ = socket.send(close(1008, "not connected")).await;
+        return None;
+    };
+    match crate::auth::user_for_token(state, c.token.clone()).await {
+        Ok(Some(user)) => Some((inbound, user)),
+        Ok(None) => {
+            let e = Envelope::error(&inbound.id, ErrorCode::Unauthorized, "the token is unknown or has expired");
+            let _ = socket.send(text(&e)).await;
+            let _ = socket.send(close(1008, "unauthorized")).await;
+            None
+        }
+        Err(e) => {
+            let e = Envelope::error(&inbound.id, ErrorCode::Internal, e.message);
+            let _ = socket.send(text(&e)).await;
+            None
+        }
+    }
+}
+
+async fn session(state: AppState, mut socket: WebSocket) {
+    let Some((hello, user)) = authenticate(&state, &mut socket).await else { return };
+    let ClientRequest::Connect(c) = hello.request else { return };
+    let span = tracing::Span::current();
+    span.record("user", user.name.as_str());
+    let (outbox, mut rx) = client::outbox();
+    let connect = client::Connect { user: user.clone(), client: c.client, priority: c.priority, outbox: outbox.clone() };
+    let session = match state.handles.clients.send(connect).await {
+        Ok(Ok(id)) => id,
+        _ => {
+            let _ = socket.send(text(&push::server_going_down("the server is going down"))).await;
+            let _ = socket.send(close(1001, "server going down")).await;
+            return;
+        }
+    };
+    span.record("session", session);
+    let status = state.handles.clients.send(client::GetPresence(vec![user.guid])).await.map(|s| s[0]).unwrap_or_default();
+    let connected = ConnectedObject {
+        user: ivm_actors::views::user_info(&user, status),
+        ping_interval_s: state.cfg.ping_interval_s,
+        server_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let _ = outbox.push(Outbound::Frame(Envelope::ack(&hello.id, Some(&connected)).to_text().into()));
+
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(
+        async move {
+            while let Some(out) = rx.recv().await {
+                let done = matches!(out, Outbound::Close { .. });
+                let msg = match out {
+                    Outbound::Frame(f) => Message::Text(f.to_string().into()),
+                    Outbound::Close { code, reason } => close(code, &reason),
+                };
+                if sink.send(msg).await.is_err() || done {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        }
+        .in_current_span(),
+    );
+
+    let reader = Reader { state: state.clone(), user: user.guid, session, outbox };
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(Message::Text(t)) => {
+                state.handles.clients.do_send(Seen(session));
+                if !reader.frame(t.as_str()).await {
+                    break;
+                }
+            }
+            Ok(Message::Binary(_)) => {
+                reader.reply(Envelope::error("", ErrorCode::Malformed, "binary frames are not used; send JSON text"));
+            }
+            Ok(Message::Close(_)) => break,
+            Ok(_) => state.handles.clients.do_send(Seen(session)),
+            Err(e) => {
+                tracing::info!(error = %e, "socket error");
+                reader.reply(Envelope::error("", ErrorCode::TooLarge, format!("frame refused: {e}")));
+                let _ = reader.outbox.push(Outbound::Close { code: 1009, reason: "frame refused".into() });
+                break;
+            }
+        }
+    }
+    state.handles.clients.do_send(client::Disconnect(session));
+    // Let the writer flush what is queued (a final error, a close) before the socket drops.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+/// Turns decoded frames into requests to the client actor.
+struct Reader {
+    state: AppState,
+    user: Guid,
+    session: SessionId,
+    outbox: Outbox,
+}
+
+impl Reader {
+    fn reply(&self, env: Envelope) {
+        let _ = self.outbox.push(Outbound::Frame(env.to_text().into()));
+    }
+
+    /// Handles one text frame; `false` ends the session.
+    async fn frame(&self, t: &str) -> bool {
+        let inbound = match decode_client(t, self.state.cfg.max_ws_frame) {
+            Ok(i) => i,
+            Err(e) => {
+                self.reply(e.to_envelope());
+                return true;
+            }
+        };
+        let id = inbound.id;
+        if inbound.claimed_source.is_some_and(|s| s != self.user) {
+            tracing::warn!(claimed = ?inbound.claimed_source, "frame with a forged source refused");
+            self.reply(Envelope::error(&id, ErrorCode::ForgedSource, "source must be your own GUID (or left out)"));
+            return true;
+        }
+        let clients = &self.state.handles.clients;
+        match inbound.request {
+            ClientRequest::Connect(_) => {
+                self.reply(Envelope::error(&id, ErrorCode::Malformed, "this socket is already connected"))
+            }
+            ClientRequest::Disconnect => {
+                self.reply(Envelope::ack::<()>(&id, None));
+                let _ = self.outbox.push(Outbound::Close { code: 1000, reason: "bye".into() });
+                return false;
+            }
+            ClientRequest::Subscribe(targets) => {
+                let r = clients.send(Subscribe { session: self.session, targets }).await;
+                self.answer(&id, r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())), ErrorCode::Internal);
+            }
+            ClientRequest::Unsubscribe(targets) => {
+                let r = clients.send(Unsubscribe { session: self.session, targets }).await;
+                self.answer(&id, r.map_err(|e| e.to_string()), ErrorCode::Internal);
+            }
+            ClientRequest::SetStatus(status) => {
+                let r = clients.send(SetStatus { user: self.user, status }).await;
+                self.answer(&id, r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())), ErrorCode::Internal);
+            }
+            ClientRequest::CheckIn => match clients.send(CheckIn(self.session)).await {
+                Ok(Ok(queued)) => self.reply(Envelope::ack(&id, Some(&CheckInObject { queued }))),
+                Ok(Err(e)) => self.reply(Envelope::error(&id, ErrorCode::Internal, e.to_string())),
+                Err(e) => self.reply(Envelope::error(&id, ErrorCode::Internal, e.to_string())),
+            },
+            ClientRequest::Delivered(m) => self.receipt(&id, m, MailboxState::Delivered).await,
+            ClientRequest::Played(m) => self.receipt(&id, m, MailboxState::Played).await,
+            ClientRequest::Ping => self.reply(push::pong(&id)),
+            ClientRequest::Pong => {}
+            ClientRequest::PostMessage { to, post } => self.post(id, to, post),
+        }
+        true
+    }
+
+    fn answer(&self, id: &str, r: Result<(), String>, code: ErrorCode) {
+        match r {
+            Ok(()) => self.reply(Envelope::ack::<()>(id, None)),
+            Err(e) => self.reply(Envelope::error(id, code, e)),
+        }
+    }
+
+    async fn receipt(&self, id: &str, message: Guid, state: MailboxState) {
+        let r = self.state.handles.clients.send(Receipt { user: self.user, message, state }).await;
+        match r {
+            Ok(Ok(())) => self.reply(Envelope::ack::<()>(id, None)),
+            Ok(Err(client::ClientError::NotFound)) => {
+                self.reply(Envelope::error(id, ErrorCode::NotFound, "no such message in your inbox"))
+            }
+            Ok(Err(e)) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
+            Err(e) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
+        }
+    }
+
+    /// Posts run in their own task (audio preparation takes a while) so the socket keeps
+    /// reading; the `ack` carries the request id.
+    fn post(&self, id: String, to: Vec<Guid>, post: PostObject) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let audio = match b64.decode(post.audio.as_bytes()) {
+            Ok(a) if !a.is_empty() => a,
+            _ => return self.reply(Envelope::error(&id, ErrorCode::BadAudio, "audio must be non-empty base64")),
+        };
+        let mut attachments = Vec::with_capacity(post.attachments.len());
+        for a in post.attachments {
+            let Ok(data) = b64.decode(a.data.as_bytes()) else {
+                return self.reply(Envelope::error(&id, ErrorCode::Malformed, "attachment data must be base64"));
+            };
+            attachments.push(NewAttachment { name: a.name, content_type: a.content_type, data });
+        }
+        let msg = PostMessage { sender: self.user, to: to.iter().map(|g| g.to_string()).collect(), audio, attachments };
+        let clients = self.state.handles.clients.clone();
+        let outbox = self.outbox.clone();
+        tokio::spawn(
+            async move {
+                let env = match clients.send(msg).await {
+                    Ok(Ok(info)) => Envelope::ack(&id, Some(&info)),
+                    Ok(Err(e)) => Envelope::error(&id, post_code(&e), e.to_string()),
+                    Err(e) => Envelope::error(&id, ErrorCode::Internal, e.to_string()),
+                };
+                let _ = outbox.push(Outbound::Frame(env.to_text().into()));
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+fn post_code(e: &PostError) -> ErrorCode {
+    match e {
+        PostError::UnknownUser(_) => ErrorCode::UnknownUser,
+        PostError::BadAudio(_) => ErrorCode::BadAudio,
+        PostError::NoRecipients | PostError::BadAttachmentName(_) => ErrorCode::Malformed,
+        PostError::GoingDown | PostError::Internal(_) => ErrorCode::Internal,
+    }
+}

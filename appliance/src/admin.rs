@@ -1,0 +1,230 @@
+//! User administration for installers: `ivmd user add|list|passwd|remove`.
+//!
+//! The same operations run two ways. While the box runs, it holds the database lock, so the
+//! CLI sends the request over a Unix socket in the data folder (`admin.sock`, mode 0600: only
+//! the box's own account can use it) and the box applies it on a database thread. When the box
+//! is stopped, the CLI opens the data folder itself. Either way an installer adds people
+//! without a restart.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use futures_util::future::BoxFuture;
+use ivm_actors::database::{self, DatabaseActor};
+use ivm_actors::engine::Service;
+use ivm_store::{NewUser, Store, StoreError, User};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// Longest request line accepted on the socket.
+const MAX_LINE: usize = 64 * 1024;
+
+/// One administrative request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AdminRequest {
+    /// Create a user; a password is generated when none is given.
+    UserAdd {
+        /// Login name.
+        name: String,
+        /// Extension number.
+        extension: String,
+        /// Name shown to others.
+        display_name: Option<String>,
+        /// Password, or `None` to generate one.
+        password: Option<String>,
+        /// Administrator?
+        admin: bool,
+    },
+    /// List users.
+    UserList,
+    /// Set a password (generated when none is given); ends the user's sessions.
+    UserPasswd {
+        /// Login name.
+        name: String,
+        /// New password, or `None` to generate one.
+        password: Option<String>,
+    },
+    /// Delete a user.
+    UserRemove {
+        /// Login name.
+        name: String,
+    },
+}
+
+/// A user as the admin CLI prints it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRow {
+    /// GUID.
+    pub guid: String,
+    /// Login name.
+    pub name: String,
+    /// Extension.
+    pub extension: String,
+    /// Display name.
+    pub display_name: String,
+    /// Administrator?
+    pub admin: bool,
+}
+
+/// The answer to an [`AdminRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AdminResponse {
+    /// The user made or changed, with the password when the box generated it.
+    User {
+        /// The user.
+        user: UserRow,
+        /// Generated password, shown once.
+        password: Option<String>,
+    },
+    /// All users.
+    Users {
+        /// The users, by name.
+        users: Vec<UserRow>,
+    },
+    /// Done.
+    Done,
+    /// Refused, with the reason.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+fn row(u: &User) -> UserRow {
+    UserRow {
+        guid: u.guid.to_string(),
+        name: u.name.clone(),
+        extension: u.extension.clone(),
+        display_name: u.display_name.clone(),
+        admin: u.admin,
+    }
+}
+
+/// A random password of 20 characters from an alphabet without look-alikes (~100 bits).
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Applies a request to the store.
+pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
+    let result = (|| -> Result<AdminResponse, StoreError> {
+        Ok(match req {
+            AdminRequest::UserAdd { name, extension, display_name, password, admin } => {
+                let generated = password.is_none().then(generate_password);
+                let password = password.or_else(|| generated.clone()).unwrap_or_default();
+                let user = store.create_user(NewUser { name, extension, display_name, password, admin })?;
+                AdminResponse::User { user: row(&user), password: generated }
+            }
+            AdminRequest::UserList => AdminResponse::Users { users: store.users()?.iter().map(row).collect() },
+            AdminRequest::UserPasswd { name, password } => {
+                let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
+                let generated = password.is_none().then(generate_password);
+                store.set_password(user.guid, password.as_deref().or(generated.as_deref()).unwrap_or_default())?;
+                AdminResponse::User { user: row(&user), password: generated }
+            }
+            AdminRequest::UserRemove { name } => {
+                let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
+                store.delete_user(user.guid)?;
+                AdminResponse::Done
+            }
+        })
+    })();
+    result.unwrap_or_else(|e| AdminResponse::Error {
+        message: match e {
+            StoreError::NotFound => "no such user".to_owned(),
+            other => other.to_string(),
+        },
+    })
+}
+
+/// The socket's path in the data folder.
+pub fn socket_path(data: &Path) -> PathBuf {
+    data.join("admin.sock")
+}
+
+/// Sends `req` to a running box; `Ok(None)` when no box is listening (then the caller opens
+/// the data folder itself).
+pub fn call_running(data: &Path, req: &AdminRequest) -> std::io::Result<Option<AdminResponse>> {
+    let mut stream = match std::os::unix::net::UnixStream::connect(socket_path(data)) {
+        Ok(s) => s,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer)?;
+    serde_json::from_str(&answer).map(Some).map_err(std::io::Error::other)
+}
+
+/// The socket server, run by the engine beside the HTTP service.
+pub struct AdminSocket {
+    listener: tokio::net::UnixListener,
+    db: actix::Addr<DatabaseActor>,
+    path: PathBuf,
+}
+
+impl AdminSocket {
+    /// Binds `<data>/admin.sock` with mode 0600 (removing a stale socket left by a crash).
+    pub fn bind(data: &Path, db: actix::Addr<DatabaseActor>) -> std::io::Result<AdminSocket> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = socket_path(data);
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(AdminSocket { listener, db, path })
+    }
+}
+
+impl Service for AdminSocket {
+    fn name(&self) -> &'static str {
+        "admin-socket"
+    }
+
+    fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            loop {
+                let stream = tokio::select! {
+                    r = self.listener.accept() => match r {
+                        Ok((s, _)) => s,
+                        Err(_) => continue,
+                    },
+                    _ = shutdown.cancelled() => break,
+                };
+                let db = self.db.clone();
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut line = String::new();
+                    let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64);
+                    if reader.read_line(&mut line).await.is_err() {
+                        return;
+                    }
+                    let resp = match serde_json::from_str::<AdminRequest>(&line) {
+                        Ok(req) => {
+                            tracing::info!(op = ?std::mem::discriminant(&req), "admin request");
+                            database::run(&db, move |s| Ok(apply(s, req)))
+                                .await
+                                .unwrap_or_else(|e| AdminResponse::Error { message: e.to_string() })
+                        }
+                        Err(e) => AdminResponse::Error { message: format!("bad request: {e}") },
+                    };
+                    let mut out = serde_json::to_string(&resp).unwrap_or_default();
+                    out.push('\n');
+                    let _ = write.write_all(out.as_bytes()).await;
+                });
+            }
+            let _ = std::fs::remove_file(&self.path);
+        })
+    }
+}
+
+use tokio::io::AsyncReadExt as _;

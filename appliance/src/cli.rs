@@ -1,0 +1,161 @@
+//! The `ivmd` command line.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::config::Config;
+
+/// ivmd: the instant voice messaging box.
+#[derive(Debug, Parser)]
+#[command(name = "ivmd", version, about = "The IVM box: instant voice messaging for the office LAN")]
+pub struct Cli {
+    /// Config file (TOML); the embedded defaults are used without one.
+    #[arg(long, global = true, env = "IVMD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data folder (overrides the config's data_dir; default ./ivm-data).
+    #[arg(long, global = true, env = "IVMD_DATA")]
+    pub data: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `ivmd` commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the box.
+    Run {
+        /// HTTP listen address (API for local tools), e.g. 127.0.0.1:8080; "" turns it off.
+        #[arg(long)]
+        http: Option<String>,
+        /// HTTPS listen address (API and web client), e.g. 0.0.0.0:8443; "" turns it off.
+        #[arg(long)]
+        https: Option<String>,
+    },
+    /// Manage users (works whether the box is running or not).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `ivmd user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; prints a generated password unless --password is given.
+    Add {
+        /// Login name (lowercase letters, digits, . _ -).
+        name: String,
+        /// Extension number (2-8 digits).
+        #[arg(long)]
+        extension: String,
+        /// Name shown to others.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Password (at least 8 characters); generated when left out.
+        #[arg(long)]
+        password: Option<String>,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (generated when --password is left out); ends their sessions.
+    Passwd {
+        /// Login name.
+        name: String,
+        /// New password.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Delete a user.
+    Remove {
+        /// Login name.
+        name: String,
+    },
+}
+
+/// Runs `ivmd`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let mut cfg = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if let Some(d) = cli.data {
+        cfg.data_dir = d;
+    }
+    match cli.command {
+        Command::Run { http, https } => {
+            if let Some(h) = http {
+                cfg.http.listen = h;
+            }
+            if let Some(h) = https {
+                cfg.https.listen = h;
+            }
+            match crate::run::run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("{e:#}")),
+            }
+        }
+        Command::User(cmd) => user(&cfg.data_dir, cmd),
+    }
+}
+
+fn user(data: &Path, cmd: UserCommand) -> ExitCode {
+    let req = match cmd {
+        UserCommand::Add { name, extension, display_name, password, admin } => {
+            AdminRequest::UserAdd { name, extension, display_name, password, admin }
+        }
+        UserCommand::List => AdminRequest::UserList,
+        UserCommand::Passwd { name, password } => AdminRequest::UserPasswd { name, password },
+        UserCommand::Remove { name } => AdminRequest::UserRemove { name },
+    };
+    let resp = match admin::call_running(data, &req) {
+        Ok(Some(r)) => r,
+        Ok(None) => match ivm_store::Store::open(data) {
+            Ok(store) => admin::apply(&store, req),
+            Err(e) => return fail(&format!("cannot open the data folder {}: {e}", data.display())),
+        },
+        Err(e) => return fail(&format!("cannot reach the running box: {e}")),
+    };
+    match resp {
+        AdminResponse::User { user, password } => {
+            println!("{}\t{}\t{}\t{}", user.name, user.extension, user.display_name, user.guid);
+            if let Some(p) = password {
+                println!("password: {p}");
+            }
+            ExitCode::SUCCESS
+        }
+        AdminResponse::Users { users } => {
+            println!("{:<20} {:<10} {:<24} {:<6} GUID", "NAME", "EXTENSION", "DISPLAY NAME", "ADMIN");
+            for u in users {
+                println!(
+                    "{:<20} {:<10} {:<24} {:<6} {}",
+                    u.name,
+                    u.extension,
+                    u.display_name,
+                    if u.admin { "yes" } else { "" },
+                    u.guid
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        AdminResponse::Done => ExitCode::SUCCESS,
+        AdminResponse::Error { message } => fail(&message),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("ivmd: {message}");
+    ExitCode::FAILURE
+}
+
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IVM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

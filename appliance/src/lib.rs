@@ -1,0 +1,17 @@
+//! The appliance: the `ivmd` binary's configuration, boot and administration commands.
+//!
+//! # Layout
+//! - [`config`]: the one TOML config file and its embedded defaults.
+//! - [`run`]: `ivmd run`: first-start secrets, the engine, signals, ordered shutdown.
+//! - [`tls`]: the self-signed certificate made on first start, its key sealed at rest.
+//! - [`admin`]: `ivmd user ...` through the running box's admin socket, or on the data folder.
+//! - [`cli`]: the command line.
+//!
+//! `ivm`, the command-line client, lives in the `ivm-client` crate; its `main` is here only as
+//! a binary so both programs ship from one place.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod run;
+pub mod tls;

@@ -49,8 +49,8 @@ pub struct Limits {
 pub struct Clients {
     /// Seconds between pings; a client silent for two intervals is marked offline.
     pub ping_interval_s: u32,
-    /// Hours a login token lasts.
-    pub session_ttl_hours: u32,
+    /// Seconds a login token lasts.
+    pub session_ttl_s: u64,
 }
 
 impl Default for Config {
@@ -73,7 +73,7 @@ impl Default for Limits {
 
 impl Default for Clients {
     fn default() -> Self {
-        Clients { ping_interval_s: 30, session_ttl_hours: 24 * 30 }
+        Clients { ping_interval_s: 30, session_ttl_s: 30 * 24 * 3600 }
     }
 }
 
@@ -120,6 +120,9 @@ impl Config {
         if self.clients.ping_interval_s == 0 {
             return Err(ConfigError::Invalid("clients.ping_interval_s must be at least 1".into()));
         }
+        if self.clients.session_ttl_s == 0 {
+            return Err(ConfigError::Invalid("clients.session_ttl_s must be at least 1".into()));
+        }
         if self.limits.max_ws_frame < 1024 {
             return Err(ConfigError::Invalid("limits.max_ws_frame must be at least 1024".into()));
         }
@@ -140,7 +143,7 @@ impl Config {
 
     /// Token lifetime.
     pub fn session_ttl(&self) -> Duration {
-        Duration::from_secs(u64::from(self.clients.session_ttl_hours) * 3600)
+        Duration::from_secs(self.clients.session_ttl_s)
     }
 }
 

@@ -1,0 +1,358 @@
+//! Harness for the end-to-end tests: starts the real `ivmd` on ephemeral loopback ports with
+//! a temporary data folder, and runs the real `ivm` against it.
+//!
+//! Every wait is bounded; every child is killed when its handle drops.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Path of a binary built by this package.
+pub fn ivmd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ivmd")
+}
+
+/// Path of the command-line client.
+pub fn ivm_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ivm")
+}
+
+/// A running box.
+pub struct Server {
+    child: Option<Child>,
+    /// Data folder.
+    pub data: PathBuf,
+    /// `http://127.0.0.1:PORT`.
+    pub http: String,
+    /// `https://127.0.0.1:PORT`.
+    pub https: String,
+    config: PathBuf,
+    /// Lines the box printed on stdout (first-start password, ready line).
+    pub stdout: Vec<String>,
+    lines: Option<mpsc::Receiver<String>>,
+}
+
+/// A temporary folder removed on drop.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("ivm-e2e-").tempdir().expect("tempdir")
+}
+
+impl Server {
+    /// Starts a box on a new data folder inside `dir` with extra config TOML.
+    pub fn start(dir: &Path, extra_toml: &str) -> Server {
+        Self::start_on(&dir.join("data"), extra_toml)
+    }
+
+    /// Starts a box on `data` (kept from an earlier run or new).
+    pub fn start_on(data: &Path, extra_toml: &str) -> Server {
+        let config = data.with_extension("toml");
+        std::fs::write(&config, extra_toml).expect("write config");
+        let mut child = Command::new(ivmd_bin())
+            .args(["--config"])
+            .arg(&config)
+            .arg("--data")
+            .arg(data)
+            .args(["run", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"])
+            .env("IVM_LOG", "info,ivm_http=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data.with_extension("log"))
+                    .expect("log file"),
+            ))
+            .spawn()
+            .expect("spawn ivmd");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            data: data.to_owned(),
+            http: String::new(),
+            https: String::new(),
+            config,
+            stdout: Vec::new(),
+            lines: Some(rx),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match server.lines.as_ref().expect("lines").recv_timeout(left) {
+                Ok(l) => l,
+                Err(_) => panic!("ivmd did not become ready; log:\n{}", server.log()),
+            };
+            server.stdout.push(line.clone());
+            if let Some(rest) = line.strip_prefix("ivmd: ready ") {
+                for part in rest.split_whitespace() {
+                    if let Some(a) = part.strip_prefix("http=") {
+                        server.http = format!("http://{a}");
+                    } else if let Some(a) = part.strip_prefix("https=") {
+                        server.https = format!("https://{a}");
+                    }
+                }
+                break;
+            }
+        }
+        server
+    }
+
+    /// The box's log (stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `ivmd user add` (goes through the running box's admin socket).
+    pub fn add_user(&self, name: &str, extension: &str, password: &str) {
+        let out = ivmd(&self.data, &["user", "add", name, "--extension", extension, "--password", password]);
+        assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// SIGTERM and wait (bounded) for the exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        wait_bounded(&mut child, Duration::from_secs(30)).expect("ivmd did not stop within 30 s after SIGTERM")
+    }
+
+    /// SIGKILL: a crash or power cut, as far as the process can tell.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits for a child at most `limit`.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `ivmd --data DATA args...` (a stopped box's data folder, or through the running box).
+pub fn ivmd(data: &Path, args: &[&str]) -> Output {
+    run_bounded(Command::new(ivmd_bin()).arg("--data").arg(data).args(args), Duration::from_secs(60))
+}
+
+/// A user of the `ivm` client: its own IVM_HOME (saved login, local message folder).
+pub struct Person {
+    /// Login name.
+    pub name: String,
+    /// Password.
+    pub password: String,
+    /// IVM_HOME.
+    pub home: PathBuf,
+    /// Server URL.
+    pub server: String,
+}
+
+impl Person {
+    /// A person on `server` with a home folder under `dir`.
+    pub fn new(server: &Server, dir: &Path, name: &str, password: &str) -> Person {
+        let home = dir.join(format!("home-{name}"));
+        std::fs::create_dir_all(&home).expect("home");
+        Person { name: name.into(), password: password.into(), home, server: server.http.clone() }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(ivm_bin());
+        c.env("IVM_HOME", &self.home)
+            .env("IVM_SERVER", &self.server)
+            .env("IVM_USER", &self.name)
+            .env("IVM_PASSWORD", &self.password)
+            .env_remove("HOME");
+        c
+    }
+
+    /// Runs `ivm args...` and waits (bounded).
+    pub fn ivm(&self, args: &[&str]) -> Output {
+        run_bounded(self.command().args(args), Duration::from_secs(120))
+    }
+
+    /// Runs `ivm args...`, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.ivm(args);
+        assert!(
+            out.status.success(),
+            "ivm {args:?} as {} failed ({}): {}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ivm inbox --json` parsed.
+    pub fn inbox(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["inbox", "--json"])).expect("inbox json")
+    }
+
+    /// `ivm sent --json` parsed.
+    pub fn sent(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["sent", "--json"])).expect("sent json")
+    }
+
+    /// Starts `ivm watch --dir DIR`; its stdout lines arrive on the returned watcher.
+    pub fn watch(&self) -> Watcher {
+        let dir = self.home.join("messages");
+        let mut child = self
+            .command()
+            .args(["watch", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ivm watch");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watcher { child, lines: rx, seen: Vec::new(), dir }
+    }
+}
+
+/// A running `ivm watch`.
+pub struct Watcher {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    /// Every line printed so far.
+    pub seen: Vec<String>,
+    /// Its local message folder.
+    pub dir: PathBuf,
+}
+
+impl Watcher {
+    /// Waits (at most `limit`) for a line containing all of `needles`; returns it.
+    pub fn wait_for(&mut self, needles: &[&str], limit: Duration) -> String {
+        if let Some(l) = self.seen.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if needles.iter().all(|n| l.contains(n)) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("no line with {needles:?} within {limit:?}; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// Stops the watcher.
+    pub fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+        std::mem::take(&mut self.seen)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command with a time limit; panics if it overruns.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let o = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut v);
+        v
+    });
+    let e = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut v);
+        v
+    });
+    let status = wait_bounded(&mut child, limit).unwrap_or_else(|| panic!("{cmd:?} ran over {limit:?}"));
+    Output { status, stdout: o.join().unwrap_or_default(), stderr: e.join().unwrap_or_default() }
+}
+
+/// Speaks `text` into a WAV file with espeak-ng (22.05 kHz mono).
+pub fn speech(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.wav"));
+    let out = run_bounded(Command::new("espeak-ng").arg("-w").arg(&path).arg(text), Duration::from_secs(60));
+    assert!(out.status.success(), "espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+/// Duration in seconds of a WAV file (16-bit PCM), from its header.
+pub fn wav_seconds(path: &Path) -> f64 {
+    let b = std::fs::read(path).expect("wav");
+    assert_eq!(&b[0..4], b"RIFF");
+    let channels = u16::from_le_bytes([b[22], b[23]]) as f64;
+    let rate = u32::from_le_bytes([b[24], b[25], b[26], b[27]]) as f64;
+    let bits = u16::from_le_bytes([b[34], b[35]]) as f64;
+    // Find the data chunk.
+    let mut i = 12;
+    while i + 8 <= b.len() {
+        let size = u32::from_le_bytes([b[i + 4], b[i + 5], b[i + 6], b[i + 7]]) as usize;
+        if &b[i..i + 4] == b"data" {
+            let size = size.min(b.len() - i - 8);
+            return size as f64 / (channels * rate * bits / 8.0);
+        }
+        i += 8 + size + (size & 1);
+    }
+    panic!("no data chunk in {}", path.display());
+}
+
+/// Number of blob files in a data folder (to check that refused input stored nothing).
+pub fn blob_count(data: &Path) -> usize {
+    let mut n = 0;
+    if let Ok(fan) = std::fs::read_dir(data.join("blobs")) {
+        for d in fan.flatten() {
+            n += std::fs::read_dir(d.path()).map(|r| r.count()).unwrap_or(0);
+        }
+    }
+    n
+}

@@ -1,0 +1,390 @@
+//! End to end: bad input gets a clear error and changes nothing. Raw WebSocket and HTTP
+//! clients play the misbehaving side against the real `ivmd`; the real `ivm` shows its
+//! one-line errors and exit codes.
+
+mod harness;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use harness::{blob_count, speech, tempdir, Person, Server};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const LIMITS: &str = "[limits]\nmax_upload_bytes = 300000\nmax_ws_frame = 200000\n";
+
+async fn login(server: &Server, name: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/login", server.http))
+        .json(&json!({"name": name, "password": password}))
+        .send()
+        .await
+        .expect("login request")
+}
+
+async fn token(server: &Server, name: &str, password: &str) -> String {
+    let r = login(server, name, password).await;
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_owned()
+}
+
+async fn ws(server: &Server) -> Ws {
+    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
+    tokio_tungstenite::connect_async(url).await.expect("ws connect").0
+}
+
+/// The next text frame as JSON, skipping the box's pings; `None` when the socket closed.
+async fn next(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("a frame within 20 s");
+        match frame {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).expect("server frames are JSON");
+                if v["action"] != "ping" {
+                    return Some(v);
+                }
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.expect("send");
+}
+
+async fn connected(server: &Server, token: &str) -> Ws {
+    let mut s = ws(server).await;
+    send(&mut s, json!({"action":"connect","id":"c","object":{"token":token}})).await;
+    let ack = next(&mut s).await.expect("ack");
+    assert_eq!(ack["action"], "ack", "{ack}");
+    s
+}
+
+fn setup(dir: &std::path::Path, extra: &str) -> Server {
+    let server = Server::start(dir, &format!("{LIMITS}{extra}"));
+    server.add_user("ann", "201", "ann-password-1");
+    server.add_user("bob", "202", "bob-password-1");
+    server.add_user("carol", "203", "carol-password-1");
+    server
+}
+
+fn error_code(v: &Value) -> &str {
+    assert_eq!(v["action"], "error", "expected an error frame, got {v}");
+    v["object"]["code"].as_str().expect("code")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_refuses_bad_frames_and_stores_nothing() {
+    let dir = tempdir();
+    let server = setup(dir.path(), "");
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let me: Value = reqwest::Client::new()
+        .get(format!("{}/api/me", server.http))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    let ann_guid = me["guid"].as_str().expect("guid").to_owned();
+
+    // Anything before `connect`, or a bad token: refused, socket closed.
+    let mut s = ws(&server).await;
+    send(&mut s, json!({"action":"check_in","id":"1"})).await;
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "unauthorized");
+    assert!(next(&mut s).await.is_none(), "closed after refusing");
+    let mut s = ws(&server).await;
+    send(&mut s, json!({"action":"connect","id":"1","object":{"token":"not-a-token"}})).await;
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "unauthorized");
+
+    let mut s = connected(&server, &ann).await;
+    // Malformed JSON, wrong shapes, unknown actions, binary frames: errors, the session lives on.
+    s.send(Message::Text("{not json".into())).await.expect("send");
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "malformed");
+    send(&mut s, json!({"action":"set_status","id":"2","object":{"status":"sleeping"}})).await;
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "malformed");
+    send(&mut s, json!({"action":"launch_missiles","id":"3"})).await;
+    let e = next(&mut s).await.expect("error");
+    assert_eq!((error_code(&e), e["id"].as_str()), ("unknown_action", Some("3")));
+    s.send(Message::Binary(vec![1u8, 2, 3].into())).await.expect("send");
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "malformed");
+    send(&mut s, json!({"action":"ping","id":"4"})).await;
+    assert_eq!(next(&mut s).await.expect("pong")["action"], "pong");
+
+    // A forged source: refused, nothing stored.
+    let wav = std::fs::read(speech(dir.path(), "x", "Hello there")).expect("wav");
+    use base64::Engine as _;
+    let audio = base64::engine::general_purpose::STANDARD.encode(&wav);
+    let bob_guid = {
+        let users: Value = reqwest::Client::new()
+            .get(format!("{}/api/users", server.http))
+            .bearer_auth(&ann)
+            .send()
+            .await
+            .expect("users")
+            .json()
+            .await
+            .expect("json");
+        users.as_array().expect("users").iter().find(|u| u["name"] == "bob").expect("bob")["guid"]
+            .as_str()
+            .expect("guid")
+            .to_owned()
+    };
+    send(&mut s, json!({"action":"post_message","id":"5","source":bob_guid,"destination":[bob_guid],"object":{"audio":audio}})).await;
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "forged_source");
+    // To an unknown user: refused, nothing stored.
+    let nobody = uuid::Uuid::new_v4().to_string();
+    send(&mut s, json!({"action":"post_message","id":"6","destination":[nobody],"object":{"audio":audio}})).await;
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "unknown_user");
+    // Not audio: refused.
+    let junk = base64::engine::general_purpose::STANDARD.encode(b"this is not audio at all");
+    send(&mut s, json!({"action":"post_message","id":"7","destination":[bob_guid],"object":{"audio":junk}})).await;
+    assert_eq!(error_code(&next(&mut s).await.expect("error")), "bad_audio");
+    assert_eq!(blob_count(&server.data), 0, "refused posts store nothing");
+
+    // The real thing works on the same socket, with the source set by the box.
+    send(&mut s, json!({"action":"post_message","id":"8","source":ann_guid,"destination":[bob_guid],"object":{"audio":audio}})).await;
+    let ack = next(&mut s).await.expect("ack");
+    assert_eq!(ack["action"], "ack", "{ack}");
+    assert_eq!(ack["object"]["sender"], ann_guid.as_str());
+
+    // An oversized frame: a clear error, then the socket is closed (1009).
+    let big = "x".repeat(250_000);
+    send(&mut s, json!({"action":"ping","id":big})).await;
+    let e = next(&mut s).await.expect("error");
+    assert_eq!(error_code(&e), "too_large");
+    assert!(next(&mut s).await.is_none(), "closed after an oversized frame");
+    assert_eq!(blob_count(&server.data), 1, "only the one good message was stored");
+}
+
+async fn upload(server: &Server, token: &str, to: &str, audio: Vec<u8>, attachments: Vec<(&str, Vec<u8>)>) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new()
+        .text("to", to.to_owned())
+        .part("audio", reqwest::multipart::Part::bytes(audio).file_name("a.wav"));
+    for (name, data) in attachments {
+        form = form.part("attachment", reqwest::multipart::Part::bytes(data).file_name(name.to_owned()));
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/messages", server.http))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_refuses_bad_uploads_and_stores_nothing() {
+    let dir = tempdir();
+    let server = setup(dir.path(), "");
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let wav = std::fs::read(speech(dir.path(), "ok", "Short and fine.")).expect("wav");
+
+    let cases: Vec<(&str, Vec<u8>, Vec<(&str, Vec<u8>)>, u16, &str)> = vec![
+        ("bob", vec![], vec![], 400, "bad_audio"),
+        ("bob", b"GIF89a not audio".to_vec(), vec![], 400, "bad_audio"),
+        ("bob", vec![0u8; 44], vec![], 400, "bad_audio"),
+        ("nobody", wav.clone(), vec![], 400, "unknown_user"),
+        ("bob", wav.clone(), vec![("../../etc/passwd", b"x".to_vec())], 400, "bad_attachment_name"),
+        ("bob", wav.clone(), vec![("..", b"x".to_vec())], 400, "bad_attachment_name"),
+        ("bob", wav.clone(), vec![("dir\\file.txt", b"x".to_vec())], 400, "bad_attachment_name"),
+        ("bob", wav.clone(), vec![("big.bin", vec![7u8; 400_000])], 413, "too_large"),
+    ];
+    for (to, audio, atts, status, code) in cases {
+        let (got, body) = upload(&server, &ann, to, audio, atts).await;
+        assert_eq!((got, body["error"].as_str().unwrap_or("")), (status, code), "{body}");
+        assert!(!body["message"].as_str().unwrap_or("").is_empty(), "a message for people: {body}");
+    }
+    assert_eq!(blob_count(&server.data), 0, "nothing stored");
+    let inbox: Value = reqwest::Client::new()
+        .get(format!("{}/api/messages/sent", server.http))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox, json!([]));
+
+    // No token, a made-up token: 401.
+    let r = reqwest::get(format!("{}/api/messages/inbox", server.http)).await.expect("get");
+    assert_eq!(r.status(), 401);
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/me", server.http))
+        .bearer_auth("forged")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_see_only_their_own_messages() {
+    let dir = tempdir();
+    let server = setup(dir.path(), "");
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let carol = token(&server, "carol", "carol-password-1").await;
+    let wav = std::fs::read(speech(dir.path(), "p", "Private, for Bob only.")).expect("wav");
+    let (status, msg) = upload(&server, &ann, "bob", wav, vec![("a.txt", b"secret".to_vec())]).await;
+    assert_eq!(status, 201);
+    let id = msg["id"].as_str().expect("id");
+    let c = reqwest::Client::new();
+    for path in ["", "/audio", "/attachments/0"] {
+        let r = c.get(format!("{}/api/messages/{id}{path}", server.http)).bearer_auth(&carol).send().await.expect("get");
+        assert_eq!(r.status(), 404, "carol must not see {path}");
+    }
+    for path in ["/played", "/delivered"] {
+        let r = c.post(format!("{}/api/messages/{id}{path}", server.http)).bearer_auth(&carol).send().await.expect("post");
+        assert_eq!(r.status(), 404, "carol must not send receipts for bob's message");
+    }
+    let r = c.delete(format!("{}/api/messages/{id}", server.http)).bearer_auth(&carol).send().await.expect("delete");
+    assert_eq!(r.status(), 404);
+    let r = c.get(format!("{}/api/admin/status", server.http)).bearer_auth(&carol).send().await.expect("get");
+    assert_eq!(r.status(), 403, "admin endpoints need an admin");
+    let r = c.get(format!("{}/api/messages/{id}", server.http)).bearer_auth(&ann).send().await.expect("get");
+    assert_eq!(r.status(), 200, "the sender sees it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_are_rate_limited_and_tokens_expire() {
+    let dir = tempdir();
+    let server = setup(dir.path(), "[clients]\nsession_ttl_s = 2\n");
+    let short = token(&server, "bob", "bob-password-1").await;
+    for _ in 0..5 {
+        let r = login(&server, "ann", "guess").await;
+        assert_eq!(r.status(), 401);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "unauthorized");
+    }
+    let r = login(&server, "ann", "ann-password-1").await;
+    assert_eq!(r.status(), 429, "even the right password waits out the ban");
+    assert!(r.headers().get("retry-after").is_some());
+    assert!(server.log().contains("too many failures"), "the ban is visible in the log");
+
+    // The token expires.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let r = reqwest::Client::new().get(format!("{}/api/me", server.http)).bearer_auth(&short).send().await.expect("me");
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.expect("json");
+    assert!(body["message"].as_str().unwrap_or("").contains("expired"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_clients_are_marked_offline() {
+    let dir = tempdir();
+    let server = setup(dir.path(), "[clients]\nping_interval_s = 1\n");
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let bob = token(&server, "bob", "bob-password-1").await;
+    let c = reqwest::Client::new();
+    let r = c.post(format!("{}/api/contacts", server.http)).bearer_auth(&ann).json(&json!({"user":"bob"})).send().await.expect("add");
+    assert_eq!(r.status(), 201);
+
+    // Ann watches; she answers pings.
+    let mut a = connected(&server, &ann).await;
+    send(&mut a, json!({"action":"subscribe","id":"s"})).await;
+    let p = next(&mut a).await.expect("presence");
+    assert_eq!((p["action"].as_str(), p["object"]["status"].as_str()), (Some("presence"), Some("offline")));
+    assert_eq!(next(&mut a).await.expect("ack")["action"], "ack");
+
+    // Bob connects and then never answers a ping.
+    let mut b = connected(&server, &bob).await;
+    let p = next(&mut a).await.expect("presence");
+    assert_eq!(p["object"]["status"], "available", "{p}");
+    let answer_pings = async {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), a.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("json");
+                    if v["action"] == "ping" {
+                        let pong = json!({"action":"pong","id":v["id"]}).to_string();
+                        a.send(Message::Text(pong.into())).await.expect("pong");
+                    } else if v["action"] == "presence" {
+                        return v;
+                    }
+                }
+                other => panic!("ann's socket ended: {other:?}"),
+            }
+        }
+    };
+    let p = answer_pings.await;
+    assert_eq!(p["object"]["status"], "offline", "bob shown offline once he stops answering: {p}");
+    // Bob's socket was closed by the box.
+    let mut closed = false;
+    for _ in 0..10 {
+        match tokio::time::timeout(Duration::from_secs(5), b.next()).await {
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(closed, "the silent session was closed");
+}
+
+#[test]
+fn ivm_reports_errors_in_one_line_with_distinct_exit_codes() {
+    let dir = tempdir();
+    let server = setup(dir.path(), "");
+    let wav = speech(dir.path(), "e", "Testing errors.");
+    let wav = wav.to_str().expect("path");
+
+    let wrong = Person::new(&server, dir.path(), "ann", "not-the-password");
+    let out = wrong.ivm(&["inbox"]);
+    assert_eq!(out.status.code(), Some(3), "wrong password");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("ivm: "), "{err}");
+
+    let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
+    let out = ann.ivm(&["send", "--to", "bob,nobody", wav]);
+    assert_eq!(out.status.code(), Some(4), "unknown recipient");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nobody") && err.trim().lines().count() == 1, "{err}");
+    assert_eq!(blob_count(&server.data), 0, "nothing stored for the refused send");
+
+    let mut nowhere = Person::new(&server, dir.path(), "ann", "ann-password-1");
+    nowhere.server = "http://127.0.0.1:9".into();
+    let out = nowhere.ivm(&["inbox"]);
+    assert_eq!(out.status.code(), Some(2), "unreachable server");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot reach") && err.trim().lines().count() == 1, "{err}");
+}
+
+#[test]
+fn users_can_be_added_with_the_box_running_or_stopped() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let mut server = Server::start_on(&data, "");
+    assert!(server.stdout.iter().any(|l| l.contains("first start") && l.contains("admin")), "admin password printed once");
+    server.add_user("dave", "204", "dave-password-1");
+    let dave = Person::new(&server, dir.path(), "dave", "dave-password-1");
+    dave.ok(&["users"]);
+    // Duplicate names and extensions, bad names and short passwords are refused.
+    for args in [
+        &["user", "add", "dave", "--extension", "299", "--password", "long-enough-1"][..],
+        &["user", "add", "erin", "--extension", "204", "--password", "long-enough-1"][..],
+        &["user", "add", "../evil", "--extension", "298", "--password", "long-enough-1"][..],
+        &["user", "add", "erin", "--extension", "297", "--password", "short"][..],
+    ] {
+        let out = harness::ivmd(&data, args);
+        assert!(!out.status.success(), "{args:?} should be refused");
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("ivmd: "));
+    }
+    assert!(server.stop().success());
+    let out = harness::ivmd(&data, &["user", "add", "erin", "--extension", "205"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let password = printed.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed").to_owned();
+    let server = Server::start_on(&data, "");
+    let erin = Person::new(&server, dir.path(), "erin", &password);
+    assert!(erin.ok(&["users"]).contains("dave"));
+}

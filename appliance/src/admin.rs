@@ -13,9 +13,8 @@ use futures_util::future::BoxFuture;
 use ivm_actors::database::{self, DatabaseActor};
 use ivm_actors::engine::Service;
 use ivm_store::{NewUser, Store, StoreError, User};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// Longest request line accepted on the socket.
@@ -104,19 +103,12 @@ fn row(u: &User) -> UserRow {
     }
 }
 
-/// A random password of 20 characters from an alphabet without look-alikes (~100 bits).
-pub fn generate_password() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut rng = rand::thread_rng();
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
-}
-
 /// Applies a request to the store.
 pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
     let result = (|| -> Result<AdminResponse, StoreError> {
         Ok(match req {
             AdminRequest::UserAdd { name, extension, display_name, password, admin } => {
-                let generated = password.is_none().then(generate_password);
+                let generated = password.is_none().then(ivm_store::generate_password);
                 let password = password.or_else(|| generated.clone()).unwrap_or_default();
                 let user = store.create_user(NewUser { name, extension, display_name, password, admin })?;
                 AdminResponse::User { user: row(&user), password: generated }
@@ -124,7 +116,7 @@ pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
             AdminRequest::UserList => AdminResponse::Users { users: store.users()?.iter().map(row).collect() },
             AdminRequest::UserPasswd { name, password } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
-                let generated = password.is_none().then(generate_password);
+                let generated = password.is_none().then(ivm_store::generate_password);
                 store.set_password(user.guid, password.as_deref().or(generated.as_deref()).unwrap_or_default())?;
                 AdminResponse::User { user: row(&user), password: generated }
             }
@@ -226,5 +218,3 @@ impl Service for AdminSocket {
         })
     }
 }
-
-use tokio::io::AsyncReadExt as _;

@@ -10,7 +10,7 @@ use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown};
 use ivm_http::{HttpConfig, HttpService};
 use ivm_store::{NewUser, Store};
 
-use crate::admin::{self, AdminSocket};
+use crate::admin::AdminSocket;
 use crate::config::Config;
 
 /// On first start (no users yet) creates `admin` with a random password and prints it once.
@@ -18,7 +18,7 @@ fn first_start(store: &Store) -> anyhow::Result<()> {
     if store.user_count()? > 0 {
         return Ok(());
     }
-    let password = admin::generate_password();
+    let password = ivm_store::generate_password();
     store.create_user(NewUser {
         name: "admin".into(),
         extension: "100".into(),

@@ -46,6 +46,7 @@ use redb::{Database, ReadableTable};
 pub use blobs::BlobRef;
 pub use error::StoreError;
 pub use messages::{StoredAttachment, StoredMessage};
+pub use passwords::generate as generate_password;
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
 
 /// The open store of one data directory. Cheap to share behind an `Arc`; one per process

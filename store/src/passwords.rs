@@ -63,3 +63,13 @@ pub(crate) fn dummy() -> Option<&'static str> {
         .get_or_init(|| hash("not a real password").ok())
         .as_deref()
 }
+
+/// A random password of 20 characters from an alphabet without look-alikes (about 115 bits),
+/// for first start, `ivmd user add` without `--password`, and admin resets: the box never
+/// has a default password.
+pub fn generate() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+}

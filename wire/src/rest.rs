@@ -148,3 +148,53 @@ pub struct ServerStatus {
     /// Users.
     pub users: u32,
 }
+
+/// `POST /api/admin/users` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewUserRequest {
+    /// Login name.
+    pub name: String,
+    /// Extension number.
+    pub extension: String,
+    /// Name shown to others (defaults to the name).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Password; the box generates one when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Administrator?
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// `PATCH /api/admin/users/{user}` body: only the fields given change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct UserUpdateRequest {
+    /// New display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// New extension.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// Grant or revoke administration.
+    #[serde(default)]
+    pub admin: Option<bool>,
+}
+
+/// `POST /api/admin/users/{user}/password` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PasswordReset {
+    /// The new password; the box generates one when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// Answer of user creation and password reset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserCreated {
+    /// The user.
+    pub user: UserInfo,
+    /// The password the box generated, shown once; absent when the admin chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}

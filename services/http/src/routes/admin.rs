@@ -1,11 +1,15 @@
-//! Administrator endpoints.
+//! Administrator endpoints: server status and user management (the web client's admin page).
+//! Every route takes [`AdminUser`], so a non-admin gets 403.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::Json;
-use ivm_actors::client::GetStats;
-use ivm_actors::database;
-use ivm_wire::rest::ServerStatus;
+use ivm_actors::client::{GetPresence, GetStats};
+use ivm_actors::{database, views};
+use ivm_store::{NewUser, StoreError, UserUpdate};
+use ivm_wire::rest::{NewUserRequest, PasswordReset, ServerStatus, UserCreated, UserInfo, UserUpdateRequest};
 
+use super::contacts::find_user;
 use crate::auth::AdminUser;
 use crate::error::ApiError;
 use crate::AppState;
@@ -21,4 +25,88 @@ pub async fn status(State(state): State<AppState>, _admin: AdminUser) -> Result<
         queued_messages: queued,
         users,
     }))
+}
+
+/// `GET /api/admin/users`: every user with presence and the admin flag.
+pub async fn users(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Vec<UserInfo>>, ApiError> {
+    let users = database::run(&state.handles.db, |s| s.users()).await?;
+    let statuses = state.handles.clients.send(GetPresence(users.iter().map(|u| u.guid).collect())).await?;
+    Ok(Json(users.iter().zip(statuses).map(|(u, s)| views::user_info(u, s)).collect()))
+}
+
+/// `POST /api/admin/users`: add a user; the generated password is in the answer, once.
+pub async fn add_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Json(req): Json<NewUserRequest>,
+) -> Result<(StatusCode, Json<UserCreated>), ApiError> {
+    let generated = req.password.is_none().then(ivm_store::generate_password);
+    let password = req.password.or_else(|| generated.clone()).unwrap_or_default();
+    let new = NewUser { name: req.name, extension: req.extension, display_name: req.display_name, password, admin: req.admin };
+    let user = database::run(&state.handles.db, move |s| s.create_user(new)).await?;
+    tracing::info!(by = %admin.user.name, user = %user.name, "user added");
+    Ok((StatusCode::CREATED, Json(UserCreated { user: views::user_info(&user, ivm_wire::Status::Offline), password: generated })))
+}
+
+/// `PATCH /api/admin/users/{user}`: change display name, extension or admin flag.
+pub async fn update_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(key): Path<String>,
+    Json(req): Json<UserUpdateRequest>,
+) -> Result<Json<UserInfo>, ApiError> {
+    let me = admin.user.guid;
+    if req.admin == Some(false) && key_is(&state, &key, me).await? {
+        return Err(ApiError::bad_request("you cannot revoke your own administration"));
+    }
+    let user = database::run(&state.handles.db, move |s| {
+        let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
+        s.update_user(u.guid, UserUpdate { display_name: req.display_name, extension: req.extension, admin: req.admin })
+    })
+    .await?;
+    let status = state.handles.clients.send(GetPresence(vec![user.guid])).await?;
+    Ok(Json(views::user_info(&user, status[0])))
+}
+
+/// `POST /api/admin/users/{user}/password`: set or generate a password; ends their sessions.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(key): Path<String>,
+    Json(req): Json<PasswordReset>,
+) -> Result<Json<UserCreated>, ApiError> {
+    let generated = req.password.is_none().then(ivm_store::generate_password);
+    let password = req.password.or_else(|| generated.clone()).unwrap_or_default();
+    let user = database::run(&state.handles.db, move |s| {
+        let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
+        s.set_password(u.guid, &password)?;
+        Ok(u)
+    })
+    .await?;
+    tracing::info!(by = %admin.user.name, user = %user.name, "password reset");
+    Ok(Json(UserCreated { user: views::user_info(&user, ivm_wire::Status::Offline), password: generated }))
+}
+
+/// `DELETE /api/admin/users/{user}`: removes the user (not yourself: that would lock you out).
+pub async fn delete_user(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if key_is(&state, &key, admin.user.guid).await? {
+        return Err(ApiError::bad_request("you cannot delete yourself"));
+    }
+    let name = database::run(&state.handles.db, move |s| {
+        let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
+        s.delete_user(u.guid)?;
+        Ok(u.name)
+    })
+    .await?;
+    tracing::info!(by = %admin.user.name, user = %name, "user deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn key_is(state: &AppState, key: &str, guid: ivm_wire::Guid) -> Result<bool, ApiError> {
+    let key = key.to_owned();
+    Ok(database::run(&state.handles.db, move |s| Ok(find_user(s, &key)?.is_some_and(|u| u.guid == guid))).await?)
 }

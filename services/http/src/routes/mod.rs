@@ -8,7 +8,7 @@ mod session;
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
 use crate::AppState;
@@ -36,6 +36,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/messages/{id}/delivered"),
     ("post", "/api/messages/{id}/played"),
     ("get", "/api/admin/status"),
+    ("get", "/api/admin/users"),
+    ("post", "/api/admin/users"),
+    ("patch", "/api/admin/users/{user}"),
+    ("delete", "/api/admin/users/{user}"),
+    ("post", "/api/admin/users/{user}/password"),
     ("get", "/api/openapi.json"),
     ("get", "/api/ws"),
 ];
@@ -59,6 +64,9 @@ pub fn api() -> Router<AppState> {
         .route("/api/messages/{id}/delivered", post(messages::delivered))
         .route("/api/messages/{id}/played", post(messages::played))
         .route("/api/admin/status", get(admin::status))
+        .route("/api/admin/users", get(admin::users).post(admin::add_user))
+        .route("/api/admin/users/{user}", patch(admin::update_user).delete(admin::delete_user))
+        .route("/api/admin/users/{user}/password", post(admin::reset_password))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
 }

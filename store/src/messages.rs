@@ -246,6 +246,14 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether `msg` is in `user`'s sent list (they sent it and have not deleted it): the
+    /// access check for a sender, without loading the whole list.
+    pub fn in_sent(&self, user: Guid, msg: Guid) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        let row = txn.open_table(SENT)?.get(pair_key(user, msg))?.map(|v| v.value());
+        Ok(row == Some(SENT_LISTED))
+    }
+
     /// Each recipient of `msg` with their state, in the message's recipient order (receipts
     /// for the sender). [`StoreError::NotFound`] if the message is gone.
     pub fn recipient_states(&self, msg: Guid) -> Result<Vec<(Guid, MailboxState)>, StoreError> {

@@ -69,14 +69,29 @@ impl Outbox {
             Outbound::Frame(f) => f.len(),
             Outbound::Close { .. } => 0,
         };
-        match self.tx.try_send(out) {
-            Ok(()) => {
-                self.pending.fetch_add(size, Ordering::Relaxed);
-                Ok(())
+        self.pending.fetch_add(size, Ordering::Relaxed);
+        self.tx.try_send(out).map_err(|e| {
+            self.pending.fetch_sub(size, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(_) => OutboxError::Full,
+                mpsc::error::TrySendError::Closed(_) => OutboxError::Closed,
             }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(OutboxError::Full),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(OutboxError::Closed),
-        }
+        })
+    }
+
+    /// Queues a frame, waiting while the outbox is full: for the socket task's own bulk
+    /// sends (check-in), where back-pressure is right and dropping the client is not.
+    pub async fn send(&self, out: Outbound) -> Result<(), OutboxError> {
+        let size = match &out {
+            Outbound::Frame(f) => f.len(),
+            Outbound::Close { .. } => 0,
+        };
+        // Count first: the writer may take the frame and subtract before `send` returns.
+        self.pending.fetch_add(size, Ordering::Relaxed);
+        self.tx.send(out).await.map_err(|_| {
+            self.pending.fetch_sub(size, Ordering::Relaxed);
+            OutboxError::Closed
+        })
     }
 
     /// Bytes queued and not yet written to the socket.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use ivm_store::User;
 use ivm_wire::object::{push, Envelope, ReceiptObject};
+use ivm_wire::rest::MessageInfo;
 use ivm_wire::{Guid, MailboxState, Priority, Status};
 use tokio::sync::oneshot;
 
@@ -332,36 +333,31 @@ impl Handler<Receipt> for ClientActor {
     }
 }
 
-/// The client checks in (S15): push everything queued for its user to this session.
+/// The client checks in (S15): everything still queued for its user, oldest first. The
+/// socket task sends them itself, with back-pressure, so a long absence cannot overflow the
+/// outbox and get the client dropped.
 #[derive(Message)]
-#[rtype(result = "Result<u32, ClientError>")]
+#[rtype(result = "Result<Vec<MessageInfo>, ClientError>")]
 pub struct CheckIn(pub SessionId);
 
-/// Loads the queued messages and pushes them, oldest first. Returns how many.
+/// Loads the queued messages as the user sees them.
 impl Handler<CheckIn> for ClientActor {
-    type Result = ResponseActFuture<Self, Result<u32, ClientError>>;
+    type Result = ResponseFuture<Result<Vec<MessageInfo>, ClientError>>;
 
     fn handle(&mut self, msg: CheckIn, _: &mut Context<Self>) -> Self::Result {
         let Some(user) = self.sessions.get(&msg.0).map(|c| c.user) else {
-            return Box::pin(actix::fut::ready(Err(ClientError::NoSession)));
+            return Box::pin(async { Err(ClientError::NoSession) });
         };
         let db = self.db.clone();
-        let fut = async move {
-            database::run(&db, move |s| {
+        Box::pin(async move {
+            Ok(database::run(&db, move |s| {
                 s.queued_for(user)?
                     .iter()
                     .map(|m| views::message_info(s, m, Viewer::Recipient(user)))
                     .collect::<Result<Vec<_>, _>>()
             })
-            .await
-        };
-        Box::pin(fut.into_actor(self).map(move |res, act, _| {
-            let infos = res?;
-            for info in &infos {
-                act.send_to(msg.0, push::message(info).to_text().into());
-            }
-            Ok(infos.len() as u32)
-        }))
+            .await?)
+        })
     }
 }
 

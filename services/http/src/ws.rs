@@ -225,7 +225,15 @@ impl Reader {
                 self.answer(&id, r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())), ErrorCode::Internal);
             }
             ClientRequest::CheckIn => match clients.send(CheckIn(self.session)).await {
-                Ok(Ok(queued)) => self.reply(Envelope::ack(&id, Some(&CheckInObject { queued }))),
+                Ok(Ok(infos)) => {
+                    for info in &infos {
+                        if self.outbox.send(Outbound::Frame(push::message(info).to_text().into())).await.is_err() {
+                            return false;
+                        }
+                    }
+                    let queued = infos.len() as u32;
+                    self.reply(Envelope::ack(&id, Some(&CheckInObject { queued })));
+                }
                 Ok(Err(e)) => self.reply(Envelope::error(&id, ErrorCode::Internal, e.to_string())),
                 Err(e) => self.reply(Envelope::error(&id, ErrorCode::Internal, e.to_string())),
             },

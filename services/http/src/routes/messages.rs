@@ -93,7 +93,7 @@ fn visible(s: &Store, id: Guid, user: Guid) -> Result<Option<(StoredMessage, Vie
             return Ok(Some((msg, Viewer::Recipient(user))));
         }
     }
-    if msg.sender == user && s.sent(user)?.iter().any(|m| m.id == id) {
+    if msg.sender == user && s.in_sent(user, id)? {
         return Ok(Some((msg, Viewer::Sender)));
     }
     Ok(None)

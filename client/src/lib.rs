@@ -1,1 +1,103 @@
-//! (being written)
+//! `ivm`: the command-line IVM client (seed parts S2, S10-S12, S27).
+//!
+//! It talks to the box (`ivmd`) over its REST API for everything a person asks for once
+//! (contacts, send, inbox, play, ...) and over the WebSocket `/api/ws` for `ivm watch`, which
+//! stays connected, stores each new message in a local message database and answers the
+//! server's pings.
+//!
+//! # Layout
+//! - [`cli`]: the command line (clap): global options, commands and their flags.
+//! - [`context`]: turns the global options and the saved login into a server address, a TLS
+//!   setup and a bearer token, logging in on the fly when a password is given.
+//! - [`session`]: the saved login, `$IVM_HOME/session.json` (mode 0600).
+//! - [`tls`]: trust for the box's self-signed certificate (`--cacert`).
+//! - [`api`]: the REST client; maps the server's `ErrorBody` into [`api::ApiError`].
+//! - [`ids`]: message ids given as a unique prefix, resolved like git does.
+//! - [`recipients`]: `--to bob,carol --to 201` into a recipient list.
+//! - [`mailbox`]: the local message database: `<dir>/<id>/{meta.json,audio.opus,attachments/}`,
+//!   every file written to a temp name, fsynced and renamed.
+//! - [`watch`]: the sans-IO core of `ivm watch`: server events in, [`watch::Action`]s out
+//!   (send a frame, save a message, ring the bell, reconnect after a back-off). No sockets,
+//!   no clock.
+//! - [`ws`]: the WebSocket connection itself (URL, TLS, frames).
+//! - [`output`]: tables, times and durations for people; JSON lines for programs.
+//! - [`commands`]: one file per command; each runs against a [`context::Context`].
+//! - [`exit`]: how a failure becomes one `ivm: ...` line on stderr and an exit code.
+//!
+//! # Run loop
+//! [`main`] parses the command line, builds a tokio runtime, runs one command and maps its
+//! error to an exit code ([`exit::ExitStatus`]). `ivm watch` loops: connect → `connect` →
+//! `check_in` + `subscribe` → for each frame, [`watch::Watch::on_event`] → carry out the
+//! actions → on `server_going_down` or a dropped socket, wait the back-off and connect again.
+
+pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod exit;
+pub mod ids;
+pub mod mailbox;
+pub mod output;
+pub mod recipients;
+pub mod session;
+pub mod tls;
+pub mod watch;
+pub mod ws;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The client name sent in the WebSocket `connect` (`ivm/<version>`).
+pub const CLIENT_NAME: &str = concat!("ivm/", env!("CARGO_PKG_VERSION"));
+
+/// Entry point of the `ivm` binary: parse, run one command, report.
+pub fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit::usage(e),
+    };
+    init_logging();
+    // One crypto provider for every TLS client in the process (reqwest and tungstenite both
+    // build rustls configs); failing means one is already installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ivm: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(commands::run(cli));
+    // Don't wait for stray tasks (a download cut off by ctrl-C) to finish.
+    runtime.shutdown_background();
+    exit::report(result)
+}
+
+/// Logs go to stderr and are off unless `IVM_LOG` asks for them (e.g. `IVM_LOG=debug`), so that
+/// people see only the one-line `ivm: ...` messages.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IVM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A bug must still end in one line, never a backtrace.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        eprintln!("ivm: internal error: {what}");
+    }));
+}

@@ -1,0 +1,527 @@
+//! The REST client: one method per endpoint of `/api`, JSON in and out, bearer token.
+//!
+//! Every 4xx/5xx answer carries an [`ErrorBody`]; [`ApiError`] keeps the cases a person acts on
+//! differently apart (server unreachable, wrong password, unknown recipient, session expired)
+//! so that [`crate::exit`] can give each its own line and exit code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ivm_wire::rest::{
+    AddContact, Contact, ErrorBody, LoginRequest, LoginResponse, MessageInfo, SetStatus, UserInfo,
+};
+use ivm_wire::{Guid, Status};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// What went wrong talking to the box.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The server URL is not http(s)://...
+    #[error("bad server URL {0:?}: it must start with http:// or https://")]
+    BadUrl(String),
+    /// No connection, TLS refused, or the connection broke.
+    #[error("cannot reach the server at {url}: {cause}")]
+    Unreachable {
+        /// The server's base URL.
+        url: String,
+        /// The innermost cause (e.g. "Connection refused (os error 111)").
+        cause: String,
+    },
+    /// `POST /api/login` answered 401.
+    #[error("login refused: wrong user name or password")]
+    LoginRefused,
+    /// Any other 401: the token is unknown or expired.
+    #[error("the server refused the session ({0}); run `ivm login` again")]
+    Unauthorized(String),
+    /// `unknown_user`: a recipient or contact the box does not know.
+    #[error("{}", unknown_text(role, name.as_deref(), message))]
+    UnknownUser {
+        /// "recipient" or "user", for the message.
+        role: &'static str,
+        /// The name, when it could be told.
+        name: Option<String>,
+        /// The server's message.
+        message: String,
+    },
+    /// 404 for something other than a user.
+    #[error("{0}")]
+    NotFound(String),
+    /// 429: too many attempts.
+    #[error("{message}{}", .retry_after.map(|s| format!(" (try again in {s} s)")).unwrap_or_default())]
+    RateLimited {
+        /// The server's message.
+        message: String,
+        /// Seconds from `Retry-After`.
+        retry_after: Option<u64>,
+    },
+    /// Any other error answer.
+    #[error("{message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The machine-readable reason.
+        error: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The answer could not be understood.
+    #[error("unexpected answer from the server for {what}: {cause}")]
+    BadResponse {
+        /// Which request.
+        what: String,
+        /// What was wrong.
+        cause: String,
+    },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+}
+
+impl ApiError {
+    /// The same error, naming the thing the user looked for as a `role` ("recipient", "user").
+    pub fn unknown_as(self, role: &'static str, only_name: Option<&str>) -> Self {
+        match self {
+            ApiError::UnknownUser { name, message, .. } => ApiError::UnknownUser {
+                role,
+                name: name.or_else(|| only_name.map(str::to_owned)),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// A file to upload.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// File name sent in the part's `Content-Disposition`.
+    pub name: String,
+    /// MIME type.
+    pub content_type: String,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The REST client for one box. Cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// `http(s)://host[:port][/prefix]` without a trailing slash; anything else is refused.
+pub fn normalize_server(server: &str) -> Result<String, ApiError> {
+    let s = server.trim().trim_end_matches('/');
+    let rest = s
+        .strip_prefix("http://")
+        .or_else(|| s.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(s.to_owned()),
+        _ => Err(ApiError::BadUrl(server.to_owned())),
+    }
+}
+
+fn unknown_text(role: &str, name: Option<&str>, message: &str) -> String {
+    match name.filter(|n| !n.is_empty()) {
+        Some(n) => format!("unknown {role} {n:?}"),
+        // The server's own words ("unknown recipient \"bob\"" is what ivmd says); only when
+        // it said nothing useful, a generic line.
+        None if !message.trim().is_empty() => message.to_owned(),
+        None => format!("unknown {role}"),
+    }
+}
+
+/// The first `"..."`-quoted part of a server message: the offending name, by convention.
+fn quoted(message: &str) -> Option<String> {
+    let start = message.find('"')? + 1;
+    let len = message[start..].find('"')?;
+    Some(message[start..start + len].to_owned()).filter(|s| !s.is_empty())
+}
+
+/// The innermost cause of an error: "Connection refused (os error 111)" rather than
+/// "error sending request for url (...)".
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+impl Api {
+    /// A client for `server`, trusting `tls` (from `--cacert`) when given.
+    pub fn new(server: &str, tls: Option<Arc<rustls::ClientConfig>>) -> Result<Self, ApiError> {
+        let base = normalize_server(server)?;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(crate::CLIENT_NAME)
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(120));
+        if let Some(cfg) = &tls {
+            builder = builder.use_preconfigured_tls((**cfg).clone());
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ApiError::Client(root_cause(&e)))?;
+        Ok(Api {
+            http,
+            base,
+            token: None,
+            tls,
+        })
+    }
+
+    /// The same client using `token` for `Authorization: Bearer`.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// The token in use, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The server's base URL (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The TLS configuration from `--cacert`, for the WebSocket.
+    pub fn tls(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls.clone()
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let rb = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> ApiError {
+        ApiError::Unreachable {
+            url: self.base.clone(),
+            cause: root_cause(&e),
+        }
+    }
+
+    /// Sends `rb`; an error answer becomes the matching [`ApiError`].
+    async fn send(&self, rb: RequestBuilder) -> Result<Response, ApiError> {
+        let resp = rb.send().await.map_err(|e| self.unreachable(e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(self.error_from(resp).await)
+    }
+
+    async fn error_from(&self, resp: Response) -> ApiError {
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let body = resp.bytes().await.unwrap_or_default();
+        let ErrorBody { error, message } =
+            serde_json::from_slice(&body).unwrap_or_else(|_| ErrorBody {
+                error: String::new(),
+                message: format!(
+                    "the server answered {status}{}",
+                    match String::from_utf8_lossy(&body).trim() {
+                        "" => String::new(),
+                        text => format!(": {}", text.chars().take(200).collect::<String>()),
+                    }
+                ),
+            });
+        classify(status, error, message, retry_after)
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        rb: RequestBuilder,
+        what: &str,
+    ) -> Result<T, ApiError> {
+        let resp = self.send(rb).await?;
+        let bytes = resp.bytes().await.map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::BadResponse {
+            what: what.to_owned(),
+            cause: e.to_string(),
+        })
+    }
+
+    async fn empty(&self, rb: RequestBuilder) -> Result<(), ApiError> {
+        self.send(rb).await.map(drop)
+    }
+
+    async fn bytes(&self, rb: RequestBuilder) -> Result<Vec<u8>, ApiError> {
+        let resp = self.send(rb).await?;
+        Ok(resp
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(e))?
+            .to_vec())
+    }
+
+    /// `POST /api/login`. A 401 is [`ApiError::LoginRefused`].
+    pub async fn login(&self, name: &str, password: &str) -> Result<LoginResponse, ApiError> {
+        let body = LoginRequest {
+            name: name.to_owned(),
+            password: password.to_owned(),
+        };
+        let rb = self
+            .http
+            .post(format!("{}/api/login", self.base))
+            .json(&body);
+        match self.json(rb, "login").await {
+            Err(ApiError::Unauthorized(_)) => Err(ApiError::LoginRefused),
+            other => other,
+        }
+    }
+
+    /// `POST /api/logout`: the token stops working.
+    pub async fn logout(&self) -> Result<(), ApiError> {
+        self.empty(self.request(Method::POST, "/api/logout")).await
+    }
+
+    /// `GET /api/me`.
+    pub async fn me(&self) -> Result<UserInfo, ApiError> {
+        self.json(self.request(Method::GET, "/api/me"), "/api/me")
+            .await
+    }
+
+    /// `PUT /api/me/status`.
+    pub async fn set_status(&self, status: Status) -> Result<(), ApiError> {
+        self.empty(
+            self.request(Method::PUT, "/api/me/status")
+                .json(&SetStatus { status }),
+        )
+        .await
+    }
+
+    /// `GET /api/contacts`: my contacts with live presence.
+    pub async fn contacts(&self) -> Result<Vec<Contact>, ApiError> {
+        self.json(self.request(Method::GET, "/api/contacts"), "/api/contacts")
+            .await
+    }
+
+    /// `POST /api/contacts`: add by name, extension or GUID.
+    pub async fn add_contact(&self, user: &str) -> Result<Contact, ApiError> {
+        let rb = self
+            .request(Method::POST, "/api/contacts")
+            .json(&AddContact {
+                user: user.to_owned(),
+            });
+        self.json(rb, "/api/contacts")
+            .await
+            .map_err(|e| e.unknown_as("user", Some(user)))
+    }
+
+    /// `DELETE /api/contacts/{guid}`.
+    pub async fn remove_contact(&self, guid: Guid) -> Result<(), ApiError> {
+        self.empty(self.request(Method::DELETE, &format!("/api/contacts/{guid}")))
+            .await
+    }
+
+    /// `GET /api/users`: the directory.
+    pub async fn users(&self) -> Result<Vec<Contact>, ApiError> {
+        self.json(self.request(Method::GET, "/api/users"), "/api/users")
+            .await
+    }
+
+    /// `POST /api/messages` (multipart): `to` once per recipient, `audio`, `attachment`s.
+    pub async fn send_message(
+        &self,
+        to: &[String],
+        audio: Upload,
+        attachments: Vec<Upload>,
+    ) -> Result<MessageInfo, ApiError> {
+        use reqwest::multipart::{Form, Part};
+        let part = |u: Upload| {
+            let name = u.name;
+            Part::bytes(u.bytes)
+                .file_name(name.clone())
+                .mime_str(&u.content_type)
+                .map_err(|e| ApiError::Client(format!("bad content type for {name}: {e}")))
+        };
+        let mut form = Form::new();
+        for name in to {
+            form = form.text("to", name.clone());
+        }
+        form = form.part("audio", part(audio)?);
+        for a in attachments {
+            form = form.part("attachment", part(a)?);
+        }
+        let rb = self.request(Method::POST, "/api/messages").multipart(form);
+        let only = match to {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        self.json(rb, "/api/messages")
+            .await
+            .map_err(|e| e.unknown_as("recipient", only))
+    }
+
+    /// `GET /api/messages/inbox`, newest first.
+    pub async fn inbox(&self) -> Result<Vec<MessageInfo>, ApiError> {
+        self.json(
+            self.request(Method::GET, "/api/messages/inbox"),
+            "the inbox",
+        )
+        .await
+    }
+
+    /// `GET /api/messages/sent`, newest first, with per-recipient states.
+    pub async fn sent(&self) -> Result<Vec<MessageInfo>, ApiError> {
+        self.json(
+            self.request(Method::GET, "/api/messages/sent"),
+            "sent messages",
+        )
+        .await
+    }
+
+    /// `GET /api/messages/{id}`.
+    pub async fn message(&self, id: Guid) -> Result<MessageInfo, ApiError> {
+        let path = format!("/api/messages/{id}");
+        self.json(self.request(Method::GET, &path), &path).await
+    }
+
+    /// `GET /api/messages/{id}/audio`: the Ogg Opus file.
+    pub async fn audio(&self, id: Guid) -> Result<Vec<u8>, ApiError> {
+        self.bytes(self.request(Method::GET, &format!("/api/messages/{id}/audio")))
+            .await
+    }
+
+    /// `GET /api/messages/{id}/attachments/{index}`.
+    pub async fn attachment(&self, id: Guid, index: u32) -> Result<Vec<u8>, ApiError> {
+        let path = format!("/api/messages/{id}/attachments/{index}");
+        self.bytes(self.request(Method::GET, &path)).await
+    }
+
+    /// `POST /api/messages/{id}/delivered`.
+    pub async fn delivered(&self, id: Guid) -> Result<(), ApiError> {
+        self.empty(self.request(Method::POST, &format!("/api/messages/{id}/delivered")))
+            .await
+    }
+
+    /// `POST /api/messages/{id}/played`.
+    pub async fn played(&self, id: Guid) -> Result<(), ApiError> {
+        self.empty(self.request(Method::POST, &format!("/api/messages/{id}/played")))
+            .await
+    }
+
+    /// `DELETE /api/messages/{id}`.
+    pub async fn delete(&self, id: Guid) -> Result<(), ApiError> {
+        self.empty(self.request(Method::DELETE, &format!("/api/messages/{id}")))
+            .await
+    }
+}
+
+/// An error answer as an [`ApiError`].
+fn classify(
+    status: StatusCode,
+    error: String,
+    message: String,
+    retry_after: Option<u64>,
+) -> ApiError {
+    if error == "unknown_user" {
+        return ApiError::UnknownUser {
+            role: "user",
+            name: quoted(&message),
+            message,
+        };
+    }
+    match status {
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(message),
+        StatusCode::NOT_FOUND => ApiError::NotFound(message),
+        StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
+            message,
+            retry_after,
+        },
+        _ => ApiError::Server {
+            status: status.as_u16(),
+            error,
+            message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_are_checked_and_trimmed() {
+        assert_eq!(
+            normalize_server("https://box:8443/").expect("ok"),
+            "https://box:8443"
+        );
+        assert_eq!(
+            normalize_server(" http://10.0.0.2 ").expect("ok"),
+            "http://10.0.0.2"
+        );
+        assert!(normalize_server("box:8443").is_err());
+        assert!(normalize_server("https://").is_err());
+        assert!(normalize_server("ftp://box").is_err());
+    }
+
+    #[test]
+    fn unknown_user_names_the_quoted_recipient() {
+        let e = classify(
+            StatusCode::BAD_REQUEST,
+            "unknown_user".into(),
+            r#"unknown user "bob""#.into(),
+            None,
+        )
+        .unknown_as("recipient", None);
+        assert_eq!(e.to_string(), r#"unknown recipient "bob""#);
+        // No quotes in the message: the only recipient given is named.
+        let e = classify(
+            StatusCode::BAD_REQUEST,
+            "unknown_user".into(),
+            "no such user".into(),
+            None,
+        )
+        .unknown_as("recipient", Some("bob"));
+        assert_eq!(e.to_string(), r#"unknown recipient "bob""#);
+        // Several recipients and no quotes: the server's words.
+        let e = classify(
+            StatusCode::NOT_FOUND,
+            "unknown_user".into(),
+            "no such user".into(),
+            None,
+        )
+        .unknown_as("recipient", None);
+        assert_eq!(e.to_string(), "no such user");
+    }
+
+    #[test]
+    fn statuses_map_to_the_cases_people_act_on() {
+        assert!(matches!(
+            classify(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized".into(),
+                "bad token".into(),
+                None
+            ),
+            ApiError::Unauthorized(_)
+        ));
+        let rl = classify(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited".into(),
+            "slow down".into(),
+            Some(30),
+        );
+        assert_eq!(rl.to_string(), "slow down (try again in 30 s)");
+        let big = classify(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large".into(),
+            "too big".into(),
+            None,
+        );
+        assert!(matches!(big, ApiError::Server { status: 413, .. }));
+    }
+}

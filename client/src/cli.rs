@@ -1,0 +1,297 @@
+//! The command line: `ivm [--server URL] [--user U] [--password P] [--cacert PEM] <command>`.
+//!
+//! Global options may also come from the environment (`IVM_SERVER`, `IVM_USER`,
+//! `IVM_PASSWORD`, `IVM_CACERT`) and may be written before or after the command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ivm_wire::Status;
+
+/// Command-line client for the IVM box: contacts, voice messages, presence.
+#[derive(Debug, Parser)]
+#[command(name = "ivm", version, propagate_version = true)]
+pub struct Cli {
+    /// Where and as whom to connect.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct Global {
+    /// The box's base URL.
+    #[arg(
+        long,
+        env = "IVM_SERVER",
+        global = true,
+        value_name = "URL",
+        help = "The box, e.g. https://ivm.office.lan:8443 (default: the saved login's server)"
+    )]
+    pub server: Option<String>,
+    /// User name; with --password, log in for this command only (nothing is saved).
+    #[arg(
+        long,
+        short = 'u',
+        env = "IVM_USER",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(
+        long,
+        short = 'p',
+        env = "IVM_PASSWORD",
+        global = true,
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// PEM file of the box's certificate (or its CA) to trust for https:// servers.
+    #[arg(long, env = "IVM_CACERT", global = true, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in and save the session to $IVM_HOME/session.json, so later commands need no password.
+    Login,
+    /// Log out: end the saved session on the box and forget it here.
+    Logout,
+    /// Show who the current session belongs to.
+    Whoami,
+    /// List my contacts with their presence, or add / remove one.
+    Contacts(ContactsArgs),
+    /// List everyone on the box (the directory).
+    Users(ListArgs),
+    /// Send a voice message (WAV or Ogg Opus) to one or more users.
+    Send(SendArgs),
+    /// List received messages, newest first.
+    Inbox(ListArgs),
+    /// List sent messages with each recipient's state, newest first.
+    Sent(ListArgs),
+    /// Download a message's audio (Ogg Opus) and optionally its attachments.
+    Get(GetArgs),
+    /// Download a message, decode it to WAV and mark it played.
+    Play(PlayArgs),
+    /// Delete a message from my inbox.
+    Delete(IdArg),
+    /// Show or set my presence.
+    Status(StatusArgs),
+    /// Stay connected: print every event as a JSON line and store new messages locally.
+    Watch(WatchArgs),
+}
+
+/// `--json` for listings.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `contacts [--json]`, `contacts add NAME`, `contacts remove NAME`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ContactsArgs {
+    /// Add or remove instead of listing.
+    #[command(subcommand)]
+    pub action: Option<ContactsAction>,
+    /// Listing options.
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+/// Changes to the contact list.
+#[derive(Debug, Subcommand)]
+pub enum ContactsAction {
+    /// Add a user by name, extension or GUID.
+    Add {
+        /// Name, extension or GUID.
+        user: String,
+    },
+    /// Remove a contact by name, extension or GUID.
+    #[command(alias = "rm")]
+    Remove {
+        /// Name, extension or GUID.
+        user: String,
+    },
+}
+
+/// `send --to NAME[,NAME..] FILE [--attach FILE..]`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Recipients: names, extensions or GUIDs; comma-separated and/or repeated.
+    #[arg(long, short = 't', required = true, value_name = "NAME[,NAME..]")]
+    pub to: Vec<String>,
+    /// The recording: WAV or Ogg Opus.
+    #[arg(value_name = "FILE")]
+    pub audio: PathBuf,
+    /// Files to attach; repeat for several.
+    #[arg(long, short = 'a', value_name = "FILE", num_args = 1..)]
+    pub attach: Vec<PathBuf>,
+}
+
+/// `get ID [-o FILE] [--attachments DIR]`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Message id or a unique prefix of it (8+ hex digits).
+    pub id: String,
+    /// Where to write the Ogg Opus audio (default `<ID>.opus`; `-` for stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also save the attachments into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub attachments: Option<PathBuf>,
+}
+
+/// `play ID [-o out.wav]`.
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// Message id or a unique prefix of it (8+ hex digits).
+    pub id: String,
+    /// Where to write the WAV (default `<ID>.wav`).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// A message id argument.
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// Message id or a unique prefix of it (8+ hex digits).
+    pub id: String,
+}
+
+/// `status [available|busy|away|offline]`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The new presence; without it, show the current one.
+    #[arg(value_parser = parse_status, value_name = "available|busy|away|offline")]
+    pub status: Option<Status>,
+}
+
+/// `watch [--dir DIR]`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The local message database (default `$IVM_HOME/messages`).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    s.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ivm").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn global_options_go_before_or_after_the_command() {
+        let a = parse(&["--server", "http://box", "-u", "amy", "inbox"]).expect("parses");
+        let b = parse(&["inbox", "--server", "http://box", "--user", "amy"]).expect("parses");
+        assert_eq!(a.global.server.as_deref(), Some("http://box"));
+        assert_eq!(b.global.server.as_deref(), Some("http://box"));
+        assert_eq!(b.global.user.as_deref(), Some("amy"));
+    }
+
+    #[test]
+    fn send_takes_recipients_audio_and_attachments() {
+        let c = parse(&[
+            "send",
+            "--to",
+            "bob,carol",
+            "--to",
+            "201",
+            "hi.wav",
+            "--attach",
+            "a.pdf",
+            "--attach",
+            "b.txt",
+        ])
+        .expect("parses");
+        let Command::Send(s) = c.command else {
+            panic!("not send")
+        };
+        assert_eq!(s.to, ["bob,carol", "201"]);
+        assert_eq!(s.audio, PathBuf::from("hi.wav"));
+        assert_eq!(s.attach, [PathBuf::from("a.pdf"), PathBuf::from("b.txt")]);
+    }
+
+    #[test]
+    fn send_needs_a_recipient() {
+        assert!(parse(&["send", "hi.wav"]).is_err());
+    }
+
+    #[test]
+    fn contacts_lists_adds_and_removes() {
+        let Command::Contacts(c) = parse(&["contacts", "--json"]).expect("parses").command else {
+            panic!("not contacts")
+        };
+        assert!(c.list.json && c.action.is_none());
+        let Command::Contacts(c) = parse(&["contacts", "add", "bob"]).expect("parses").command
+        else {
+            panic!("not contacts")
+        };
+        assert!(matches!(c.action, Some(ContactsAction::Add { user }) if user == "bob"));
+        let Command::Contacts(c) = parse(&["contacts", "remove", "201"])
+            .expect("parses")
+            .command
+        else {
+            panic!("not contacts")
+        };
+        assert!(matches!(c.action, Some(ContactsAction::Remove { user }) if user == "201"));
+    }
+
+    #[test]
+    fn status_is_checked_against_the_four_values() {
+        let Command::Status(s) = parse(&["status", "busy"]).expect("parses").command else {
+            panic!("not status")
+        };
+        assert_eq!(s.status, Some(Status::Busy));
+        assert!(parse(&["status", "sleepy"]).is_err());
+        let Command::Status(s) = parse(&["status"]).expect("parses").command else {
+            panic!("not status")
+        };
+        assert_eq!(s.status, None);
+    }
+
+    #[test]
+    fn get_play_and_watch_flags() {
+        let Command::Get(g) = parse(&["get", "1a2b3c4d", "-o", "m.opus", "--attachments", "att"])
+            .expect("parses")
+            .command
+        else {
+            panic!("not get")
+        };
+        assert_eq!(g.id, "1a2b3c4d");
+        assert_eq!(g.output, Some(PathBuf::from("m.opus")));
+        assert_eq!(g.attachments, Some(PathBuf::from("att")));
+        let Command::Play(p) = parse(&["play", "1a2b3c4d"]).expect("parses").command else {
+            panic!("not play")
+        };
+        assert_eq!(p.output, None);
+        let Command::Watch(w) = parse(&["watch", "--dir", "/tmp/m"])
+            .expect("parses")
+            .command
+        else {
+            panic!("not watch")
+        };
+        assert_eq!(w.dir, Some(PathBuf::from("/tmp/m")));
+    }
+
+    #[test]
+    fn unknown_command_is_a_usage_error() {
+        assert!(parse(&["frobnicate"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! `ivm login`, `ivm logout`, `ivm whoami`.
+
+use crate::cli::Global;
+use crate::context::{self, Context};
+use crate::output;
+use crate::session;
+
+/// Logs in and saves the session (mode 0600).
+pub async fn login(global: &Global) -> anyhow::Result<()> {
+    let (saved, path) = context::login_and_save(global).await?;
+    eprintln!(
+        "ivm: logged in as {} on {} (saved in {})",
+        saved.user,
+        saved.server,
+        path.display()
+    );
+    Ok(())
+}
+
+/// Ends the saved session on the box (best effort) and forgets it here.
+pub async fn logout(global: &Global) -> anyhow::Result<()> {
+    let home = session::ivm_home()?;
+    let Some(saved) = session::load(&home)? else {
+        eprintln!("ivm: not logged in");
+        return Ok(());
+    };
+    let tls = match global.cacert.clone().or(saved.cacert.clone()) {
+        Some(p) => Some(crate::tls::client_config(&p)?),
+        None => None,
+    };
+    let api = crate::api::Api::new(&saved.server, tls)?.with_token(saved.token);
+    // Forget the token here whatever the box says: a token the box already dropped, or a box
+    // that is down, must not keep the user "logged in" locally.
+    if let Err(e) = api.logout().await {
+        eprintln!("ivm: warning: the server did not confirm the logout: {e}");
+    }
+    session::remove(&home)?;
+    Ok(())
+}
+
+/// Prints who the session belongs to.
+pub async fn whoami(ctx: &Context) -> anyhow::Result<()> {
+    let me = ctx.api.me().await?;
+    output::line(&format!(
+        "{} ({}), extension {}, {} on {}",
+        me.name,
+        me.display_name,
+        me.extension,
+        me.status.as_str(),
+        ctx.api.base()
+    ))?;
+    Ok(())
+}

@@ -228,9 +228,15 @@ impl Person {
 
     /// Starts `ivm watch --dir DIR`; its stdout lines arrive on the returned watcher.
     pub fn watch(&self) -> Watcher {
+        self.watch_with(&[])
+    }
+
+    /// `ivm OPTIONS... watch --dir DIR`.
+    pub fn watch_with(&self, options: &[&str]) -> Watcher {
         let dir = self.home.join("messages");
         let mut child = self
             .command()
+            .args(options)
             .args(["watch", "--dir"])
             .arg(&dir)
             .stdout(Stdio::piped())

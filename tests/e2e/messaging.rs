@@ -11,10 +11,6 @@ use harness::{blob_count, speech, tempdir, wav_seconds, Person, Server};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn json(s: &str) -> serde_json::Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
 fn three_people(server: &Server, dir: &std::path::Path) -> (Person, Person, Person) {
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
@@ -240,4 +236,29 @@ fn kill9_during_a_burst_loses_no_acknowledged_message() {
     let out = dir.path().join("last.wav");
     bob.ok(&["play", last, "-o", out.to_str().expect("path")]);
     assert!(wav_seconds(&out) > 0.3);
+}
+
+#[test]
+fn https_and_wss_with_the_box_certificate() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    let (mut ann, mut bob, _) = three_people(&server, dir.path());
+    ann.server = server.https.clone();
+    bob.server = server.https.clone();
+    let cert = server.data.join("tls").join("cert.pem");
+    let cert = cert.to_str().expect("path");
+
+    // The self-signed certificate is not trusted by default: a clear refusal.
+    let out = ann.ivm(&["users"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Trusting the box's own certificate: REST over HTTPS and the WebSocket over WSS.
+    let mut watch = {
+        bob.ok(&["--cacert", cert, "login"]);
+        bob.watch_with(&["--cacert", cert])
+    };
+    watch.wait_for(&["\"ack\""], WAIT);
+    let wav = speech(dir.path(), "tls", "Sent over TLS.");
+    let id = ann.ok(&["--cacert", cert, "send", "--to", "bob", wav.to_str().expect("path")]).trim().to_owned();
+    watch.wait_for(&["saved", &id], WAIT);
 }

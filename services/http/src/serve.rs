@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// How long in-flight requests may run on after shutdown is asked.
 pub const GRACE: Duration = Duration::from_secs(10);
@@ -57,7 +58,8 @@ pub async fn serve(
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(req)
+                let span = tracing::debug_span!("request", %peer, method = %req.method(), path = %req.uri().path());
+                app.clone().oneshot(req).instrument(span)
             });
             let builder = auto::Builder::new(TokioExecutor::new());
             match acceptor {

@@ -1,0 +1,440 @@
+//! Session tests: byte-level source checks, keys, timeouts and pacing, and a two-peer
+//! in-memory harness with a virtual clock (after quinn-proto's `Pair`).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::dtmf::TelephoneEvent;
+use crate::packet::{RtpHeader, RtpPacket};
+use crate::recorder::Recorder;
+use crate::vad::signals::{speechlike, Noise};
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().expect("address")
+}
+
+const PHONE: &str = "192.0.2.10:4000";
+const NAT: &str = "198.51.100.7:31000";
+const STRANGER: &str = "203.0.113.66:5004";
+const BOX: &str = "192.0.2.1:16384";
+
+fn rtp(ssrc: u32, seq: u16, ts: u32, pt: u8, payload: Vec<u8>) -> Vec<u8> {
+    RtpPacket {
+        header: RtpHeader {
+            marker: false,
+            payload_type: pt,
+            sequence: seq,
+            timestamp: ts,
+            ssrc,
+            csrc: vec![],
+            extension: None,
+        },
+        payload,
+    }
+    .to_bytes()
+    .expect("build")
+}
+
+fn audio(seq: u16) -> Vec<u8> {
+    rtp(0xabcd, seq, u32::from(seq) * 160, 0, vec![0x80; 160])
+}
+
+fn drain(s: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+#[test]
+fn strict_session_ignores_foreign_sources() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionConfig::new(addr(PHONE)), t0);
+    assert_eq!(
+        s.handle_packet(t0, addr(STRANGER), &audio(1)),
+        Disposition::Foreign
+    );
+    // Same host, other port: still foreign.
+    assert_eq!(
+        s.handle_packet(t0, addr("192.0.2.10:4002"), &audio(1)),
+        Disposition::Foreign
+    );
+    s.handle_timeout(t0 + Duration::from_secs(1));
+    assert!(drain(&mut s).iter().all(|e| !matches!(e, Event::Audio(_))));
+    assert_eq!(
+        s.handle_packet(t0, addr(PHONE), &audio(2)),
+        Disposition::Accepted
+    );
+    s.handle_timeout(t0 + Duration::from_millis(60));
+    let ev = drain(&mut s);
+    assert!(matches!(&ev[..], [Event::Audio(pcm)] if pcm.len() == 160 && pcm[0] == 32124));
+    let st = s.stats();
+    assert_eq!((st.foreign, st.jitter.received), (2, 1));
+}
+
+#[test]
+fn latching_follows_the_first_source_once() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(addr(PHONE));
+    cfg.latching = Latching::LatchFirst;
+    let mut s = Session::new(cfg, t0);
+    // Garbage and unknown payload types do not latch.
+    assert_eq!(
+        s.handle_packet(t0, addr(STRANGER), b"\x00garbage"),
+        Disposition::Malformed
+    );
+    assert_eq!(
+        s.handle_packet(t0, addr(STRANGER), &rtp(1, 1, 0, 99, vec![0; 10])),
+        Disposition::UnknownPayload
+    );
+    assert_eq!(s.remote(), addr(PHONE));
+    // The phone is behind NAT: its packets come from the NAT's address.
+    assert_eq!(
+        s.handle_packet(t0, addr(NAT), &audio(1)),
+        Disposition::Accepted
+    );
+    assert_eq!(drain(&mut s), [Event::Latched(addr(NAT))]);
+    assert_eq!(s.remote(), addr(NAT));
+    // After latching, even the SDP address is foreign.
+    assert_eq!(
+        s.handle_packet(t0, addr(PHONE), &audio(2)),
+        Disposition::Foreign
+    );
+    assert_eq!(
+        s.handle_packet(t0, addr(STRANGER), &audio(2)),
+        Disposition::Foreign
+    );
+    // We answer to the latched source.
+    s.play(t0, &[0; 160]);
+    assert_eq!(s.poll_transmit(t0).map(|t| t.destination), Some(addr(NAT)));
+    // RTCP from the peer is recognised and skipped.
+    assert_eq!(
+        s.handle_packet(t0, addr(NAT), &[0x80, 201, 0, 1, 0, 0, 0, 1]),
+        Disposition::Rtcp
+    );
+}
+
+#[test]
+fn key_presses_arrive_once_and_at_once() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionConfig::new(addr(PHONE)), t0);
+    let ev = |end, dur| {
+        TelephoneEvent {
+            event: 11,
+            end,
+            volume: 10,
+            duration: dur,
+        }
+        .to_bytes()
+        .to_vec()
+    };
+    // Audio 1..=3, then '#' as start, continuation and three end packets, sequence 4..=8.
+    for seq in 1..=3u16 {
+        s.handle_packet(
+            t0 + Duration::from_millis(20) * u32::from(seq),
+            addr(PHONE),
+            &audio(seq),
+        );
+    }
+    let train = [
+        (4u16, false, 0u16),
+        (5, false, 400),
+        (6, true, 800),
+        (7, true, 800),
+        (8, true, 800),
+    ];
+    for (seq, end, dur) in train {
+        let at = t0 + Duration::from_millis(20) * u32::from(seq);
+        assert_eq!(
+            s.handle_packet(at, addr(PHONE), &rtp(0xabcd, seq, 640, 101, ev(end, dur))),
+            Disposition::Accepted
+        );
+    }
+    let digits: Vec<_> = drain(&mut s)
+        .into_iter()
+        .filter(|e| matches!(e, Event::Digit(_)))
+        .collect();
+    assert_eq!(digits, [Event::Digit(Digit::Pound)]);
+    // The key packets still count as received, not lost.
+    s.flush();
+    assert_eq!(s.stats().jitter.lost, 0);
+    assert_eq!(s.stats().digits, 1);
+}
+
+#[test]
+fn gaps_and_pauses_are_filled_with_silence() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionConfig::new(addr(PHONE)), t0);
+    // Packets 1, 2, (3 lost), 4, then a 1 s pause (DTX) with the timestamp moving on.
+    for (i, (seq, ts)) in [(1u16, 160u32), (2, 320), (4, 640), (5, 8800)]
+        .into_iter()
+        .enumerate()
+    {
+        let at = t0 + Duration::from_millis(20) * i as u32;
+        s.handle_packet(at, addr(PHONE), &rtp(9, seq, ts, 8, vec![0xd5; 160]));
+    }
+    s.handle_timeout(t0 + Duration::from_secs(2));
+    let samples: usize = drain(&mut s)
+        .iter()
+        .map(|e| if let Event::Audio(p) = e { p.len() } else { 0 })
+        .sum();
+    assert_eq!(samples, 8800 + 160 - 160);
+    assert_eq!(s.stats().jitter.lost, 1);
+}
+
+#[test]
+fn inactivity_is_reported_once_and_rearmed() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(addr(PHONE));
+    cfg.inactivity = Duration::from_secs(5);
+    let mut s = Session::new(cfg, t0);
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(5)));
+    s.handle_timeout(t0 + Duration::from_secs(4));
+    assert!(drain(&mut s).is_empty());
+    s.handle_timeout(t0 + Duration::from_secs(5));
+    assert_eq!(drain(&mut s), [Event::Inactive]);
+    s.handle_timeout(t0 + Duration::from_secs(9));
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_packet(t0 + Duration::from_secs(10), addr(PHONE), &audio(1));
+    assert_eq!(
+        s.poll_timeout(),
+        Some(t0 + Duration::from_secs(10) + Duration::from_millis(60))
+    );
+    s.handle_timeout(t0 + Duration::from_secs(15));
+    assert!(drain(&mut s).contains(&Event::Inactive));
+}
+
+#[test]
+fn playback_is_paced_and_resumes_with_the_timestamp_moved_on() {
+    let t0 = Instant::now();
+    let mut s = Session::with_packetizer(
+        SessionConfig::new(addr(PHONE)),
+        t0,
+        Packetizer::new(Codec::Pcmu, 77, 1000, 5000),
+    );
+    assert_eq!(s.poll_transmit(t0), None);
+    s.play(t0, &vec![100; 400]); // 2.5 frames
+    let parse = |t: Transmit| RtpPacket::parse(&t.payload).expect("our own packet");
+    let a = parse(s.poll_transmit(t0).expect("first at once"));
+    assert_eq!(s.poll_transmit(t0), None, "second waits 20 ms");
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(20)));
+    let b = parse(
+        s.poll_transmit(t0 + Duration::from_millis(20))
+            .expect("second"),
+    );
+    let c = parse(
+        s.poll_transmit(t0 + Duration::from_millis(40))
+            .expect("third"),
+    );
+    assert!(s.poll_transmit(t0 + Duration::from_secs(1)).is_none());
+    assert_eq!(drain(&mut s), [Event::PlaybackDone]);
+    assert_eq!(
+        [a.header.sequence, b.header.sequence, c.header.sequence],
+        [1000, 1001, 1002]
+    );
+    assert_eq!(
+        [a.header.timestamp, b.header.timestamp, c.header.timestamp],
+        [5000, 5160, 5320]
+    );
+    assert!(a.header.marker && !b.header.marker);
+    assert_eq!(c.payload.len(), 160, "the last frame is padded");
+    // 1 s after the last frame ended, a new prompt: timestamp moves on by the pause, marker set.
+    s.play(t0 + Duration::from_millis(1060), &[0; 160]);
+    let d = parse(
+        s.poll_transmit(t0 + Duration::from_millis(1060))
+            .expect("resumed"),
+    );
+    assert_eq!(
+        (d.header.sequence, d.header.timestamp, d.header.marker),
+        (1003, 5480 + 8000, true)
+    );
+    // A key press interrupts a prompt.
+    s.play(t0 + Duration::from_secs(2), &[0; 1600]);
+    s.stop_playback(t0 + Duration::from_secs(2));
+    assert!(!s.is_playing());
+    assert_eq!(s.poll_transmit(t0 + Duration::from_secs(3)), None);
+}
+
+/// Two sessions and a lossy, reordering network, on a virtual clock.
+struct Pair {
+    a: Session,
+    b: Session,
+    time: Instant,
+    /// (arrival, from, to, bytes)
+    wire: Vec<(Instant, SocketAddr, SocketAddr, Vec<u8>)>,
+    rng: Noise,
+    /// Probability that a packet is held back 35 ms (arrives after the next one).
+    reorder: f32,
+    b_events: Vec<Event>,
+    a_events: Vec<Event>,
+}
+
+impl Pair {
+    fn new(codec: Codec, reorder: f32) -> Pair {
+        let t0 = Instant::now();
+        let mut ca = SessionConfig::new(addr(BOX));
+        ca.codec = codec;
+        let mut cb = SessionConfig::new(addr(PHONE));
+        cb.codec = codec;
+        Pair {
+            a: Session::new(ca, t0),
+            b: Session::new(cb, t0),
+            time: t0,
+            wire: Vec::new(),
+            rng: Noise(0x5eed),
+            reorder,
+            b_events: Vec::new(),
+            a_events: Vec::new(),
+        }
+    }
+
+    /// Advance to the next thing that happens; false when nothing is left to do.
+    fn step(&mut self) -> bool {
+        let next_arrival = self.wire.iter().map(|w| w.0).min();
+        let Some(t) = [self.a.poll_timeout(), self.b.poll_timeout(), next_arrival]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
+            return false;
+        };
+        self.time = self.time.max(t);
+        let now = self.time;
+        let (due, later): (Vec<_>, Vec<_>) = self.wire.drain(..).partition(|w| w.0 <= now);
+        self.wire = later;
+        let mut due = due;
+        due.sort_by_key(|w| w.0);
+        for (_, from, to, bytes) in due {
+            // A is the phone (at PHONE, sending to BOX), B the box (at BOX, sending to PHONE).
+            let s = if to == addr(BOX) {
+                &mut self.b
+            } else {
+                &mut self.a
+            };
+            s.handle_packet(now, from, &bytes);
+        }
+        self.a.handle_timeout(now);
+        self.b.handle_timeout(now);
+        while let Some(tx) = self.a.poll_transmit(now) {
+            let extra = if (self.rng.next() + 1.0) / 2.0 < self.reorder {
+                35
+            } else {
+                0
+            };
+            let arrival = now + Duration::from_millis(10 + extra);
+            self.wire
+                .push((arrival, addr(PHONE), tx.destination, tx.payload));
+        }
+        while let Some(tx) = self.b.poll_transmit(now) {
+            self.wire.push((
+                now + Duration::from_millis(10),
+                addr(BOX),
+                tx.destination,
+                tx.payload,
+            ));
+        }
+        self.a_events
+            .extend(std::iter::from_fn(|| self.a.poll_event()));
+        self.b_events
+            .extend(std::iter::from_fn(|| self.b.poll_event()));
+        true
+    }
+
+    /// Step until A has played everything and B has released it all.
+    fn drive(&mut self, limit: Duration) {
+        let end = self.time + limit;
+        while self.time < end {
+            let done = self.a_events.contains(&Event::PlaybackDone)
+                && self.wire.is_empty()
+                && self.b.jitter.is_empty();
+            if done || !self.step() {
+                break;
+            }
+        }
+    }
+}
+
+/// A stored message (Ogg Opus) is played from one session to another over a network that
+/// reorders 5% of packets; the receiver's recording decodes to the message's length.
+#[test]
+fn two_peers_play_a_message_through_reordering() {
+    for codec in [Codec::Pcmu, Codec::Pcma] {
+        let source = speechlike(4.0, 0.5, 0.0, 21);
+        let f: Vec<f32> = source.iter().map(|&s| f32::from(s) / 32768.0).collect();
+        let up = ivm_media::resample_to_48k(&f, 8000).expect("resample");
+        let stored = ivm_media::encode_pcm_mono(&ivm_media::to_i16(&up), 8000).expect("encode");
+        let stored_ms = ivm_media::ogg_opus_info(&stored).expect("info").duration_ms;
+        let pcm = crate::transcode::ogg_to_pcm8k(&stored).expect("transcode");
+
+        let mut pair = Pair::new(codec, 0.05);
+        let t = pair.time;
+        pair.a.play(t, &pcm);
+        pair.drive(Duration::from_secs(10));
+
+        let mut recorder = Recorder::new(Duration::from_secs(60));
+        let mut received = 0;
+        for e in &pair.b_events {
+            if let Event::Audio(p) = e {
+                received += p.len();
+                recorder.push(p);
+            }
+        }
+        let st = pair.b.stats();
+        assert!(st.jitter.received > 190, "{st:?}");
+        assert_eq!(
+            (st.jitter.lost, st.jitter.late, st.foreign),
+            (0, 0, 0),
+            "{st:?}"
+        );
+        assert_eq!(
+            received,
+            pcm.len().div_ceil(160) * 160,
+            "every sample, in real time"
+        );
+        assert!(recorder.holds_speech());
+        let rec = recorder.finish().expect("encode").expect("speech");
+        let info = ivm_media::ogg_opus_info(&rec.ogg).expect("valid Ogg Opus");
+        let diff = i64::from(info.duration_ms) - i64::from(stored_ms);
+        assert!(
+            diff.abs() <= 250,
+            "{codec:?}: recorded {} ms of {stored_ms} ms",
+            info.duration_ms
+        );
+        // Nothing flowed the other way, and nothing was sent after the playback.
+        assert_eq!(pair.a.stats().jitter.received, 0);
+        assert_eq!(pair.a.stats().sent, st.jitter.received);
+    }
+}
+
+/// The phone vanishes mid-recording: the session reports inactivity, and what was recorded
+/// is kept when it holds speech and dropped when it does not.
+#[test]
+fn vanished_phone_keeps_speech_and_drops_silence() {
+    for (signal, expect_kept) in [
+        (speechlike(2.0, 0.5, 0.0, 3), true),
+        (vec![0i16; 16_000], false),
+    ] {
+        let mut pair = Pair::new(Codec::Pcmu, 0.0);
+        pair.b.config.inactivity = Duration::from_secs(3);
+        let t = pair.time;
+        pair.a.play(t, &signal);
+        // Then A goes silent for good; run long enough for B's inactivity timeout.
+        let end = pair.time + Duration::from_secs(8);
+        while pair.time < end && !pair.b_events.contains(&Event::Inactive) {
+            if !pair.step() {
+                break;
+            }
+        }
+        assert!(pair.b_events.contains(&Event::Inactive));
+        pair.b.flush();
+        pair.b_events
+            .extend(std::iter::from_fn(|| pair.b.poll_event()));
+        let mut recorder = Recorder::new(Duration::from_secs(60));
+        for e in &pair.b_events {
+            if let Event::Audio(p) = e {
+                recorder.push(p);
+            }
+        }
+        let kept = recorder.finish().expect("encode");
+        assert_eq!(kept.is_some(), expect_kept);
+    }
+}

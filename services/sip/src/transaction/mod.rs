@@ -1,0 +1,605 @@
+//! The transaction layer (RFC 3261 §17), sans-IO: it holds every client and server
+//! transaction, matches messages to them, retransmits over UDP, and reports to the
+//! transaction user (TU: registrar, call logic) through [`Event`]s.
+//!
+//! # Driving it
+//! ```text
+//! layer.handle_datagram(now, peer, bytes)      // or handle_incoming(now, peer, msg) for TCP frames
+//! layer.handle_timeout(now)                    // when poll_timeout() has passed
+//! layer.send_request(now, peer, req)? / layer.send_response(now, id, resp)?
+//! while let Some(t) = layer.poll_transmit() { socket.send_to(&t.payload, t.peer.addr) }
+//! while let Some(e) = layer.poll_event()     { tu.handle(e) }
+//! sleep_until(layer.poll_timeout())
+//! ```
+//! Timers live in a heap keyed by deadline, so `poll_timeout` and `handle_timeout` cost
+//! O(log n) per timer, not a scan over every transaction. The number of transactions is
+//! bounded ([`Config::max_transactions`]); past it, new requests get a stateless 503.
+
+mod client;
+mod key;
+mod server;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::message::parse::{parse_datagram, Limits, ParseError};
+use crate::message::syntax_split_first;
+use crate::message::{reason_phrase, Message, Method, Request, Response, Transport, Via};
+
+use client::ClientTx;
+use key::TxKey;
+use server::ServerTx;
+
+/// The far end of a message: address and transport (for TCP, the I/O side maps it to its
+/// connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    /// Socket address.
+    pub addr: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+}
+
+impl Peer {
+    /// A UDP peer.
+    pub fn udp(addr: SocketAddr) -> Peer {
+        Peer { addr, transport: Transport::Udp }
+    }
+
+    /// A TCP peer.
+    pub fn tcp(addr: SocketAddr) -> Peer {
+        Peer { addr, transport: Transport::Tcp }
+    }
+}
+
+/// Bytes to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination.
+    pub peer: Peer,
+    /// The encoded message.
+    pub payload: Vec<u8>,
+}
+
+/// Identifies one transaction for the TU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TxId(pub u64);
+
+impl fmt::Display for TxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "tx{}", self.0)
+    }
+}
+
+/// RFC 3261 timer names, reported with [`Event::Timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// INVITE client: no final response in 64*T1.
+    B,
+    /// Non-INVITE client: no final response in 64*T1.
+    F,
+    /// INVITE server: no ACK for a 3xx-6xx in 64*T1.
+    H,
+    /// INVITE server: no ACK for a 2xx in 64*T1 (RFC 6026 Timer L; the TU should send BYE).
+    L,
+}
+
+/// What the TU learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A new request: a server transaction was created; answer with `send_response(id, ..)`.
+    /// Its top Via already carries `received`/`rport` (RFC 3261 §18.2.1, RFC 3581).
+    Request {
+        /// The server transaction.
+        id: TxId,
+        /// Where it came from.
+        peer: Peer,
+        /// The request.
+        request: Request,
+    },
+    /// A response for a client transaction (every 2xx retransmission too: ACK each one).
+    Response {
+        /// The client transaction.
+        id: TxId,
+        /// The response.
+        response: Response,
+    },
+    /// An ACK for a 2xx: `id` is the INVITE server transaction when it is still known.
+    Ack {
+        /// The INVITE transaction acknowledged, if known.
+        id: Option<TxId>,
+        /// Where it came from.
+        peer: Peer,
+        /// The ACK.
+        request: Request,
+    },
+    /// A transaction timed out (see [`Timer`]).
+    Timeout {
+        /// The transaction.
+        id: TxId,
+        /// Which timer.
+        timer: Timer,
+    },
+    /// A transaction ended and was forgotten; its id will not appear again.
+    Terminated {
+        /// The transaction.
+        id: TxId,
+    },
+    /// A response no client transaction matches (a late 2xx for an INVITE: ACK it again).
+    StrayResponse {
+        /// Where it came from.
+        peer: Peer,
+        /// The response.
+        response: Response,
+    },
+    /// Input refused: unparseable (dropped) or invalid (answered statelessly with `status`).
+    Rejected {
+        /// Where it came from.
+        peer: Peer,
+        /// Why.
+        reason: String,
+        /// The status sent back, if any.
+        status: Option<u16>,
+    },
+}
+
+/// Why the TU's call was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransactionError {
+    /// No such transaction (finished, or never existed).
+    #[error("unknown transaction")]
+    Unknown,
+    /// The transaction is a client one, or cannot send this response now (e.g. after a final).
+    #[error("response not allowed in this transaction state")]
+    InvalidState,
+    /// Too many transactions.
+    #[error("transaction table full")]
+    Full,
+    /// The request's top Via has no RFC 3261 branch, or is missing.
+    #[error("request needs a top Via with a z9hG4bK branch")]
+    Branch,
+    /// A transaction with this branch and method already exists.
+    #[error("duplicate branch")]
+    Duplicate,
+    /// ACK for a 2xx is sent outside transactions: use `send_stateless`.
+    #[error("ACK is not sent in a transaction")]
+    Ack,
+}
+
+/// Timer values and bounds.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// RTT estimate (500 ms).
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests and INVITE responses (4 s).
+    pub t2: Duration,
+    /// Longest time a message stays in the network (5 s).
+    pub t4: Duration,
+    /// Most transactions held at once.
+    pub max_transactions: usize,
+    /// Answer a new INVITE with 100 Trying at once (RFC 3261 §17.2.1).
+    pub auto_trying: bool,
+    /// Parser limits for `handle_datagram`.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+            max_transactions: 16_384,
+            auto_trying: true,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Output queues handed to the state machines.
+pub(crate) struct Out<'a> {
+    transmits: &'a mut VecDeque<Transmit>,
+    events: &'a mut VecDeque<Event>,
+}
+
+impl Out<'_> {
+    pub(crate) fn send(&mut self, peer: Peer, payload: Vec<u8>) {
+        self.transmits.push_back(Transmit { peer, payload });
+    }
+
+    pub(crate) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+}
+
+// Both kinds are a few hundred bytes and live in one map; no boxing needed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Tx {
+    Client(ClientTx),
+    Server(ServerTx),
+}
+
+#[derive(Debug)]
+struct Entry {
+    tx: Tx,
+    key: TxKey,
+    /// (Call-ID, CSeq) of an INVITE server transaction in Accepted, for matching ACKs to 2xx.
+    dialog: Option<(String, u32)>,
+}
+
+impl Entry {
+    fn deadline(&self) -> Option<Instant> {
+        match &self.tx {
+            Tx::Client(c) => c.deadline(),
+            Tx::Server(s) => s.deadline(),
+        }
+    }
+
+    fn terminated(&self) -> bool {
+        match &self.tx {
+            Tx::Client(c) => c.state == client::ClientState::Terminated,
+            Tx::Server(s) => s.state == server::ServerState::Terminated,
+        }
+    }
+}
+
+/// All transactions of one SIP endpoint.
+#[derive(Debug)]
+pub struct TransactionLayer {
+    config: Config,
+    next_id: u64,
+    txs: HashMap<TxId, Entry>,
+    keys: HashMap<TxKey, TxId>,
+    accepted: HashMap<(String, u32), TxId>,
+    timers: BinaryHeap<Reverse<(Instant, TxId)>>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl TransactionLayer {
+    /// An empty layer.
+    pub fn new(config: Config) -> TransactionLayer {
+        TransactionLayer {
+            config,
+            next_id: 0,
+            txs: HashMap::new(),
+            keys: HashMap::new(),
+            accepted: HashMap::new(),
+            timers: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Transactions held.
+    pub fn len(&self) -> usize {
+        self.txs.len()
+    }
+
+    /// No transactions held.
+    pub fn is_empty(&self) -> bool {
+        self.txs.is_empty()
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the TU.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+            if self.txs.get(&id).and_then(Entry::deadline) == Some(at) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    /// Fires every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(entry) = self.txs.get_mut(&id) else { continue };
+            if entry.deadline() != Some(at) {
+                continue; // stale heap entry
+            }
+            let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+            match &mut entry.tx {
+                Tx::Client(c) => c.on_timeout(now, &self.config, &mut out),
+                Tx::Server(s) => s.on_timeout(now, &self.config, &mut out),
+            }
+            self.after(id);
+        }
+    }
+
+    /// Parses a datagram and handles it; keep-alives are ignored, garbage is reported.
+    pub fn handle_datagram(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
+        match parse_datagram(bytes, &self.config.limits) {
+            Ok(m) => self.handle_incoming(now, peer, m),
+            Err(ParseError::KeepAlive) => {}
+            Err(e) => {
+                tracing::debug!(peer = %peer.addr, error = %e, "unparseable SIP datagram dropped");
+                self.events.push_back(Event::Rejected { peer, reason: e.to_string(), status: None });
+            }
+        }
+    }
+
+    /// Handles a parsed message from `peer`.
+    pub fn handle_incoming(&mut self, now: Instant, peer: Peer, msg: Message) {
+        match msg {
+            Message::Request(r) => self.on_request(now, peer, r),
+            Message::Response(r) => self.on_response(now, peer, r),
+        }
+    }
+
+    /// Sends a request in a new client transaction.
+    pub fn send_request(&mut self, now: Instant, peer: Peer, request: Request) -> Result<TxId, TransactionError> {
+        if request.method == Method::Ack {
+            return Err(TransactionError::Ack);
+        }
+        if self.txs.len() >= self.config.max_transactions {
+            return Err(TransactionError::Full);
+        }
+        let via = request.headers.top_via().map_err(|_| TransactionError::Branch)?;
+        if !via.has_rfc3261_branch() {
+            return Err(TransactionError::Branch);
+        }
+        let key = TxKey::Client { branch: via.branch().unwrap_or_default(), method: request.method.clone() };
+        if self.keys.contains_key(&key) {
+            return Err(TransactionError::Duplicate);
+        }
+        let id = self.new_id();
+        let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+        let tx = ClientTx::start(id, peer, request, now, &self.config, &mut out);
+        self.keys.insert(key.clone(), id);
+        self.txs.insert(id, Entry { tx: Tx::Client(tx), key, dialog: None });
+        self.after(id);
+        Ok(id)
+    }
+
+    /// Sends a response in server transaction `id`.
+    pub fn send_response(&mut self, now: Instant, id: TxId, response: Response) -> Result<(), TransactionError> {
+        let entry = self.txs.get_mut(&id).ok_or(TransactionError::Unknown)?;
+        let Tx::Server(s) = &mut entry.tx else { return Err(TransactionError::InvalidState) };
+        let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+        s.send_response(now, &response, &self.config, &mut out)?;
+        if s.invite && response.is_success() && entry.dialog.is_none() {
+            if let (Ok(call_id), Ok(cseq)) = (response.headers.call_id(), response.headers.cseq()) {
+                let d = (call_id.to_owned(), cseq.seq);
+                self.accepted.insert(d.clone(), id);
+                entry.dialog = Some(d);
+            }
+        }
+        self.after(id);
+        Ok(())
+    }
+
+    /// Queues a message outside any transaction (ACK for a 2xx, stateless replies).
+    pub fn send_stateless(&mut self, peer: Peer, msg: &Message) {
+        self.transmits.push_back(Transmit { peer, payload: msg.encode() });
+    }
+
+    /// The INVITE server transaction a CANCEL refers to (RFC 3261 §9.2), if still there.
+    pub fn cancel_target(&self, cancel: &Request) -> Option<TxId> {
+        let via = cancel.headers.top_via().ok()?;
+        let id = *self.keys.get(&TxKey::server(cancel, &via, &Method::Invite))?;
+        match &self.txs.get(&id)?.tx {
+            Tx::Server(s) if s.invite => Some(id),
+            _ => None,
+        }
+    }
+
+    /// True if server transaction `id` can still take a final response (for CANCEL → 487).
+    pub fn is_pending(&self, id: TxId) -> bool {
+        matches!(self.txs.get(&id), Some(Entry { tx: Tx::Server(s), .. })
+            if matches!(s.state, server::ServerState::Trying | server::ServerState::Proceeding))
+    }
+
+    fn new_id(&mut self) -> TxId {
+        self.next_id += 1;
+        TxId(self.next_id)
+    }
+
+    /// After any change to `id`: re-arm its timer or remove it if terminated.
+    fn after(&mut self, id: TxId) {
+        let Some(entry) = self.txs.get(&id) else { return };
+        if entry.terminated() {
+            if let Some(entry) = self.txs.remove(&id) {
+                self.keys.remove(&entry.key);
+                if let Some(d) = entry.dialog {
+                    if self.accepted.get(&d) == Some(&id) {
+                        self.accepted.remove(&d);
+                    }
+                }
+            }
+            self.events.push_back(Event::Terminated { id });
+        } else if let Some(d) = entry.deadline() {
+            self.timers.push(Reverse((d, id)));
+        }
+        if self.timers.len() > 4 * self.txs.len() + 64 {
+            let txs = &self.txs;
+            self.timers = txs.iter().filter_map(|(id, e)| e.deadline().map(|d| Reverse((d, *id)))).collect();
+        }
+    }
+
+    fn reject(&mut self, peer: Peer, req: &Request, status: u16, why: String) {
+        let mut status_sent = None;
+        if req.method != Method::Ack && req.headers.top_via().is_ok() {
+            let mut resp = req.make_response(status, None);
+            resp.reason = format!("{} ({why})", reason_phrase(status));
+            if status == 503 {
+                resp.headers.push("Retry-After", "5");
+            }
+            if let Some(to) = reply_peer(peer, req) {
+                self.transmits.push_back(Transmit { peer: to, payload: resp.encode() });
+                status_sent = Some(status);
+            }
+        }
+        tracing::debug!(peer = %peer.addr, method = %req.method, status = ?status_sent, reason = %why, "SIP request rejected");
+        self.events.push_back(Event::Rejected { peer, reason: why, status: status_sent });
+    }
+
+    fn on_request(&mut self, now: Instant, peer: Peer, mut req: Request) {
+        if let Err(e) = req.validate() {
+            self.reject(peer, &req, e.status(), e.to_string());
+            return;
+        }
+        let Ok(via) = req.headers.top_via() else { return };
+        let key = TxKey::server(&req, &via, &req.method);
+        let is_ack = req.method == Method::Ack;
+        if let Some(&id) = self.keys.get(&key) {
+            if let Some(Entry { tx: Tx::Server(s), .. }) = self.txs.get_mut(&id) {
+                let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+                s.on_request(now, req, is_ack, &self.config, &mut out);
+                self.after(id);
+            }
+            return;
+        }
+        stamp_via(&mut req, peer);
+        if is_ack {
+            let dialog = (req.headers.call_id().unwrap_or_default().to_owned(), req.headers.cseq().map(|c| c.seq).unwrap_or_default());
+            match self.accepted.get(&dialog).copied() {
+                Some(id) => {
+                    if let Some(Entry { tx: Tx::Server(s), .. }) = self.txs.get_mut(&id) {
+                        let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+                        s.on_ack_2xx(req, &mut out);
+                        self.after(id);
+                    }
+                }
+                None => self.events.push_back(Event::Ack { id: None, peer, request: req }),
+            }
+            return;
+        }
+        if self.txs.len() >= self.config.max_transactions {
+            self.reject(peer, &req, 503, "transaction table full".into());
+            return;
+        }
+        let Some(reply_to) = reply_peer(peer, &req) else {
+            self.events.push_back(Event::Rejected { peer, reason: "no usable response address".into(), status: None });
+            return;
+        };
+        let id = self.new_id();
+        let invite = req.method == Method::Invite;
+        self.keys.insert(key.clone(), id);
+        self.txs.insert(id, Entry { tx: Tx::Server(ServerTx::new(id, invite, reply_to)), key, dialog: None });
+        let trying = (invite && self.config.auto_trying).then(|| req.make_response(100, None));
+        self.events.push_back(Event::Request { id, peer, request: req });
+        if let Some(t) = trying {
+            let _ = self.send_response(now, id, t);
+        }
+    }
+
+    fn on_response(&mut self, now: Instant, peer: Peer, resp: Response) {
+        if let Err(e) = resp.validate() {
+            self.events.push_back(Event::Rejected { peer, reason: e.to_string(), status: None });
+            return;
+        }
+        let (Ok(via), Ok(cseq)) = (resp.headers.top_via(), resp.headers.cseq()) else { return };
+        let key = TxKey::Client { branch: via.branch().unwrap_or_default(), method: cseq.method };
+        match self.keys.get(&key).copied() {
+            Some(id) => {
+                if let Some(Entry { tx: Tx::Client(c), .. }) = self.txs.get_mut(&id) {
+                    let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+                    c.on_response(now, resp, &self.config, &mut out);
+                    self.after(id);
+                }
+            }
+            None => self.events.push_back(Event::StrayResponse { peer, response: resp }),
+        }
+    }
+}
+
+/// A fresh RFC 3261 branch (`z9hG4bK` + 64 random bits) for a request we send. The RNG is
+/// passed in so tests stay deterministic.
+pub fn new_branch<R: rand::RngCore>(rng: &mut R) -> String {
+    format!("{}{:016x}", crate::message::MAGIC_COOKIE, rng.next_u64())
+}
+
+/// A fresh random token for From/To tags and Call-IDs (64 random bits, hex).
+pub fn new_token<R: rand::RngCore>(rng: &mut R) -> String {
+    format!("{:016x}", rng.next_u64())
+}
+
+/// Where responses to `req` go (RFC 3261 §18.2.2, RFC 3581): the connection on streams; on
+/// UDP the source address when `rport` was asked for, else the source IP and the sent-by port.
+/// `None` for broadcast or multicast destinations (RFC 4475 `bcast`).
+fn reply_peer(peer: Peer, req: &Request) -> Option<Peer> {
+    let ip = peer.addr.ip();
+    let bad = match ip {
+        std::net::IpAddr::V4(a) => a.is_broadcast() || a.is_multicast() || a.is_unspecified(),
+        std::net::IpAddr::V6(a) => a.is_multicast() || a.is_unspecified(),
+    };
+    if bad {
+        return None;
+    }
+    if peer.transport.is_reliable() {
+        return Some(peer);
+    }
+    let via = req.headers.top_via().ok()?;
+    if via.rport().is_some() {
+        return Some(peer);
+    }
+    Some(Peer { addr: SocketAddr::new(ip, via.sent_by.port.unwrap_or(5060)), transport: peer.transport })
+}
+
+/// Adds `received` (and fills `rport`) to the top Via of a request from `peer`.
+fn stamp_via(req: &mut Request, peer: Peer) {
+    let lines = req.headers.lines_mut();
+    let Some(line) = lines.iter_mut().find(|h| h.name == "Via") else { return };
+    let (first, rest) = syntax_split_first(&line.value);
+    let Ok(mut via) = Via::parse(first) else { return };
+    let ip = peer.addr.ip();
+    let host_is_source = matches!(via.sent_by.host, crate::message::Host::V4(a) if std::net::IpAddr::V4(a) == ip)
+        || matches!(via.sent_by.host, crate::message::Host::V6(a) if std::net::IpAddr::V6(a) == ip);
+    let wants_rport = via.rport().is_some();
+    if !host_is_source || wants_rport {
+        via.params.set("received", Some(&ip.to_string()));
+    }
+    if wants_rport {
+        via.params.set("rport", Some(&peer.addr.port().to_string()));
+    }
+    line.value = match rest {
+        Some(rest) => format!("{via}, {rest}"),
+        None => via.to_string(),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branches_are_rfc3261() {
+        let mut rng = rand::rngs::mock::StepRng::new(1, 1);
+        let b = new_branch(&mut rng);
+        assert!(b.starts_with("z9hG4bK") && b.len() == 23);
+        assert_ne!(new_branch(&mut rng), b);
+        assert_eq!(new_token(&mut rng).len(), 16);
+    }
+
+    #[test]
+    fn stamps_received_and_rport() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP phone.local;rport;branch=z9hG4bK1, SIP/2.0/UDP x\r\nContent-Length: 0\r\n\r\n";
+        let Ok(Message::Request(mut r)) = Message::parse(raw) else { panic!("parse") };
+        stamp_via(&mut r, Peer::udp("10.0.0.7:40000".parse().expect("addr")));
+        let vias = r.headers.vias().expect("vias");
+        assert_eq!(vias.len(), 2);
+        assert_eq!(vias[0].received(), Some("10.0.0.7".parse().expect("ip")));
+        assert_eq!(vias[0].rport(), Some(Some(40000)));
+        assert_eq!(vias[0].branch().as_deref(), Some("z9hG4bK1"));
+    }
+}

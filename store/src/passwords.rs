@@ -1,11 +1,16 @@
 //! Password hashing: argon2id with the crate's default parameters (m = 19456 KiB, t = 2,
 //! p = 1), stored as a PHC string (`$argon2id$v=19$...`). Hashing is slow on purpose, so it
 //! always runs outside any database transaction.
+//!
+//! Each hash needs 19 MiB of working memory. Allocating it per login let the C allocator keep
+//! every freed block (the box grew by ~19 MB a login), so each thread that hashes keeps one
+//! working area and reuses it: memory stays bounded by the number of database threads.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
+use argon2::password_hash::{Output, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::StoreError;
 
@@ -29,22 +34,61 @@ pub(crate) fn validate(password: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+thread_local! {
+    /// This thread's argon2 working area, reused by every hash it computes.
+    static WORK: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn crypto(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Crypto(format!("argon2: {e}"))
+}
+
+/// The raw argon2 output for `password` and `salt`, computed in this thread's working area.
+fn raw(argon: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), StoreError> {
+    WORK.with(|w| {
+        let mut w = w.borrow_mut();
+        let need = params.block_count();
+        if w.len() < need {
+            w.resize(need, Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut w[..need]).map_err(crypto)
+    })
+}
+
 /// Hashes a password with a fresh random salt.
 pub(crate) fn hash(password: &str) -> Result<String, StoreError> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| StoreError::Crypto(format!("argon2: {e}")))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(crypto)?;
+    let params = Params::default();
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    raw(&argon, &params, password.as_bytes(), salt_bytes, &mut out)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(crypto)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(crypto)?),
+    };
+    Ok(phc.to_string())
 }
 
-/// Checks a password against a stored PHC string.
+/// Checks a password against a stored PHC string (constant-time compare of the outputs).
 pub(crate) fn verify(password: &str, phc: &str) -> Result<bool, StoreError> {
-    let parsed = PasswordHash::new(phc)
-        .map_err(|e| StoreError::Corrupt(format!("stored password hash: {e}")))?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    let corrupt = |e: argon2::password_hash::Error| StoreError::Corrupt(format!("stored password hash: {e}"));
+    let parsed = PasswordHash::new(phc).map_err(corrupt)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(corrupt)?;
+    let version = parsed.version.map(Version::try_from).transpose().map_err(crypto)?.unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(corrupt)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(StoreError::Corrupt("stored password hash lacks salt or output".into()));
+    };
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(corrupt)?;
+    let mut out = vec![0u8; expected.len()];
+    raw(&Argon2::new(algorithm, version, params.clone()), &params, password.as_bytes(), salt_bytes, &mut out)?;
+    Ok(Output::new(&out).map_err(crypto)? == expected)
 }
 
 /// Spends the same work as a real check, for a user who does not exist: a login answer must

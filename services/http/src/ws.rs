@@ -37,7 +37,13 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let max = state.cfg.max_ws_frame;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| {
+    // Small socket buffers: a thousand idle sessions must not cost a thousand 128 KiB buffers.
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_write_buffer_size(max.saturating_mul(2))
+        .on_upgrade(move |socket| {
         let span = tracing::info_span!("client", %peer, user = tracing::field::Empty, session = tracing::field::Empty);
         session(state, socket).instrument(span)
     })

@@ -111,7 +111,8 @@ fn no_such_message() -> ApiError {
 pub async fn inbox(State(state): State<AppState>, me: AuthUser) -> Result<Json<Vec<MessageInfo>>, ApiError> {
     let user = me.user.guid;
     let list = database::run(&state.handles.db, move |s| {
-        s.inbox(user)?.iter().map(|(m, _)| views::message_info(s, m, Viewer::Recipient(user))).collect()
+        let mut views = views::Views::new(s);
+        s.inbox(user)?.iter().map(|(m, _)| views.message(m, Viewer::Recipient(user))).collect()
     })
     .await?;
     Ok(Json(list))
@@ -121,7 +122,8 @@ pub async fn inbox(State(state): State<AppState>, me: AuthUser) -> Result<Json<V
 pub async fn sent(State(state): State<AppState>, me: AuthUser) -> Result<Json<Vec<MessageInfo>>, ApiError> {
     let user = me.user.guid;
     let list = database::run(&state.handles.db, move |s| {
-        s.sent(user)?.iter().map(|m| views::message_info(s, m, Viewer::Sender)).collect()
+        let mut views = views::Views::new(s);
+        s.sent(user)?.iter().map(|m| views.message(m, Viewer::Sender)).collect()
     })
     .await?;
     Ok(Json(list))

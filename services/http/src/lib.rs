@@ -6,7 +6,9 @@
 //!   graceful shutdown: stop accepting, let in-flight requests finish (bounded).
 //! - [`auth`]: the bearer-token extractor used by every `/api` route but login.
 //! - [`ratelimit`]: a sans-IO failure counter that throttles password guessing.
-//! - [`routes`]: one file per resource (session, contacts, messages, admin).
+//! - [`routes`]: one file per resource (session, contacts, messages, admin), and
+//!   [`routes::web`]: the web client (`web/` at the top of the repository, embedded at build
+//!   time, served with a strict Content-Security-Policy).
 //! - [`ws`]: the WebSocket session task: decodes message objects (S15) and talks to the
 //!   client actor, which owns all session state.
 //! - [`error`]: the one error type every handler returns, rendered as `ErrorBody` JSON.
@@ -101,7 +103,7 @@ impl HttpService {
         HttpService { state, tls, http, https }
     }
 
-    /// The full application: API, WebSocket, and the small landing page.
+    /// The full application: API, WebSocket, and the web client.
     pub fn router(state: AppState) -> Router {
         let limit = state.cfg.max_upload_bytes;
         routes::api()

@@ -5,9 +5,10 @@ mod admin;
 mod contacts;
 mod messages;
 mod session;
+pub mod web;
 
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 
@@ -71,9 +72,9 @@ pub fn api() -> Router<AppState> {
         .fallback(not_found)
 }
 
-/// Pages outside `/api`.
+/// Pages outside `/api`: the web client (see [`web`]).
 pub fn pages() -> Router<AppState> {
-    Router::new().route("/", get(index))
+    web::routes()
 }
 
 async fn openapi() -> impl IntoResponse {
@@ -82,10 +83,6 @@ async fn openapi() -> impl IntoResponse {
 
 async fn not_found() -> crate::error::ApiError {
     crate::error::ApiError::not_found("no such endpoint; see /api/openapi.json")
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("index.html"))
 }
 
 #[cfg(test)]

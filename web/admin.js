@@ -1,0 +1,137 @@
+// The admin page (admins only; loaded on demand): server status, and users with their
+// extensions: add, edit, reset password, delete.
+
+import { h, fill, icon, confirmDialog } from './dom.js';
+
+let timer = null;
+
+function fmtUptime(s) {
+  const d = Math.floor(s / 86400);
+  const hr = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d) return `${d} d ${hr} h`;
+  if (hr) return `${hr} h ${m} min`;
+  if (m) return `${m} min ${s % 60} s`;
+  return `${s} s`;
+}
+
+/** Draws the admin page into `el`; refreshes the status every 5 s while it is shown. */
+export async function renderAdmin(el, api, { me, toast, errorText }) {
+  clearInterval(timer);
+  const statusBox = h('div', { class: 'stats', id: 'admin-status', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
+  const usersBox = h('div', { id: 'admin-users' });
+  const notice = h('div', { id: 'admin-notice', role: 'status' });
+
+  const showPassword = (user, password) => {
+    fill(notice, password ? h('div', { class: 'card notice' },
+      h('p', {}, `Password for `, h('strong', {}, user.name), ' (shown once; give it to them now):'),
+      h('p', {}, h('code', { class: 'password', id: 'generated-password' }, password)),
+      h('button', { class: 'btn small', type: 'button', onclick: () => fill(notice) }, 'Done')) : null);
+  };
+
+  const refreshStatus = async () => {
+    if (!el.isConnected || el.hidden) { clearInterval(timer); return; }
+    try {
+      const s = await api.adminStatus();
+      const stat = (label, value, id) => h('div', { class: 'stat card' }, h('span', { class: 'stat-value', id }, String(value)), h('span', { class: 'stat-label' }, label));
+      fill(statusBox,
+        stat('Uptime', fmtUptime(s.uptime_s), 'stat-uptime'),
+        stat('Connected clients', s.connected_clients, 'stat-clients'),
+        stat('Queued messages', s.queued_messages, 'stat-queued'),
+        stat('Users', s.users, 'stat-users'),
+        stat('Version', s.version, 'stat-version'));
+    } catch (e) {
+      fill(statusBox, h('p', { class: 'error' }, errorText(e)));
+    }
+  };
+
+  const refreshUsers = async () => {
+    let users;
+    try { users = await api.adminUsers(); } catch (e) { fill(usersBox, h('p', { class: 'error' }, errorText(e))); return; }
+    users.sort((a, b) => a.extension.localeCompare(b.extension, undefined, { numeric: true }));
+    fill(usersBox, h('div', { class: 'table-wrap' }, h('table', { class: 'users' },
+      h('caption', { class: 'visually-hidden' }, 'Users and extensions'),
+      h('thead', {}, h('tr', {}, ['Extension', 'User', 'Display name', 'Status', 'Admin', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, users.map((u) => userRow(u))))));
+  };
+
+  const userRow = (u) => {
+    const tr = h('tr', { dataset: { name: u.name } },
+      h('td', { class: 'ext' }, u.extension),
+      h('td', {}, u.name),
+      h('td', {}, u.display_name),
+      h('td', {}, h('span', { class: `presence ${u.status}` }, h('span', { class: `dot ${u.status}`, 'aria-hidden': 'true' }), ' ', u.status)),
+      h('td', {}, u.admin ? 'yes' : ''),
+      h('td', {}, h('div', { class: 'actions' },
+        h('button', { class: 'btn small', type: 'button', 'aria-label': `Edit ${u.name}`, onclick: () => edit(tr, u) }, 'Edit'),
+        h('button', { class: 'btn small', type: 'button', 'aria-label': `Reset password of ${u.name}`, onclick: async () => {
+          if (!(await confirmDialog(`Give ${u.name} a new password? Their sessions end.`, { ok: 'Reset' }))) return;
+          try { const r = await api.adminResetPassword(u.name); showPassword(u, r.password); toast(`New password for ${u.name}`); } catch (e) { toast(errorText(e), 'error'); }
+        } }, 'Reset password'),
+        u.guid === me.guid ? null : h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Delete ${u.name}`, onclick: async () => {
+          if (!(await confirmDialog(`Delete the user ${u.name} (extension ${u.extension})? Their messages go too.`))) return;
+          try { await api.adminDeleteUser(u.name); toast(`Deleted ${u.name}`); refreshUsers(); refreshStatus(); } catch (e) { toast(errorText(e), 'error'); }
+        } }, 'Delete'))));
+    return tr;
+  };
+
+  const edit = (tr, u) => {
+    const ext = h('input', { value: u.extension, 'aria-label': 'Extension', inputmode: 'numeric', pattern: '[0-9]+', required: true, size: 6 });
+    const dn = h('input', { value: u.display_name, 'aria-label': 'Display name', required: true });
+    const adm = h('input', { type: 'checkbox', checked: u.admin, 'aria-label': 'Administrator', disabled: u.guid === me.guid });
+    const form = h('form', { class: 'edit-row', id: `edit-${u.name}` },
+      h('label', {}, 'Extension ', ext), h('label', {}, 'Display name ', dn), h('label', {}, adm, ' Admin'),
+      h('button', { class: 'btn small primary', type: 'submit' }, 'Save'),
+      h('button', { class: 'btn small', type: 'button', onclick: () => refreshUsers() }, 'Cancel'));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const change = {};
+      if (ext.value.trim() !== u.extension) change.extension = ext.value.trim();
+      if (dn.value.trim() !== u.display_name) change.display_name = dn.value.trim();
+      if (adm.checked !== u.admin) change.admin = adm.checked;
+      try {
+        if (Object.keys(change).length) await api.adminUpdateUser(u.name, change);
+        toast(`Saved ${u.name}`);
+        refreshUsers();
+      } catch (e) { toast(errorText(e), 'error'); }
+    });
+    tr.replaceChildren(h('td', { colspan: 6 }, form));
+    ext.focus();
+  };
+
+  const name = h('input', { id: 'new-name', required: true, autocapitalize: 'none', spellcheck: 'false', pattern: '[a-z0-9._-]+', title: 'lowercase letters, digits, . _ -' });
+  const ext = h('input', { id: 'new-extension', required: true, inputmode: 'numeric', pattern: '[0-9]+', size: 6 });
+  const dn = h('input', { id: 'new-display' });
+  const pw = h('input', { id: 'new-password', type: 'password', autocomplete: 'new-password', placeholder: 'leave empty to generate' });
+  const adm = h('input', { id: 'new-admin', type: 'checkbox' });
+  const add = h('form', { class: 'add-user card', id: 'add-user', 'aria-labelledby': 'add-user-title' },
+    h('h3', { id: 'add-user-title' }, 'Add a user'),
+    h('div', { class: 'grid' },
+      h('label', { for: 'new-name' }, 'User name'), name,
+      h('label', { for: 'new-extension' }, 'Extension'), ext,
+      h('label', { for: 'new-display' }, 'Display name'), dn,
+      h('label', { for: 'new-password' }, 'Password'), pw,
+      h('label', { for: 'new-admin' }, 'Administrator'), h('span', {}, adm)),
+    h('button', { class: 'btn primary', type: 'submit' }, icon('plus'), 'Add user'));
+  add.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const body = { name: name.value.trim().toLowerCase(), extension: ext.value.trim(), admin: adm.checked };
+    if (dn.value.trim()) body.display_name = dn.value.trim();
+    if (pw.value) body.password = pw.value;
+    try {
+      const r = await api.adminAddUser(body);
+      toast(`Added ${r.user.name} (extension ${r.user.extension})`);
+      showPassword(r.user, r.password);
+      add.reset();
+      refreshUsers();
+      refreshStatus();
+    } catch (e) { toast(errorText(e), 'error'); }
+  });
+
+  fill(el,
+    h('div', { class: 'list-head' }, h('h2', {}, 'Administration')),
+    h('h3', {}, 'Server status'), statusBox,
+    h('h3', {}, 'Users and extensions'), notice, usersBox, add);
+  await Promise.all([refreshStatus(), refreshUsers()]);
+  timer = setInterval(refreshStatus, 5000);
+}

@@ -1,0 +1,892 @@
+// The IVM web client: login, contacts with live presence, compose (record, review, attach,
+// send), inbox with playback, sent items with live receipts, and the admin page for admins.
+// Protocol code lives in protocol.js; this file is views and state only.
+
+import { Api, ApiError, Session, STATUSES, wsUrl } from './protocol.js';
+import { h, fill, icon, fmtDuration, fmtTime, fmtSize, initials, confirmDialog } from './dom.js';
+import { Player, drawWaveform, chime } from './player.js';
+
+const STORE_KEY = 'ivm.session';
+const root = document.getElementById('app');
+const toasts = document.getElementById('toasts');
+
+const S = {
+  api: new Api(),
+  session: null,
+  me: null,
+  contacts: new Map(), // guid -> contact
+  presence: new Map(), // guid -> status (contacts and anyone else we heard of)
+  selected: new Set(), // recipient guids
+  inbox: [],
+  sent: [],
+  view: 'inbox',
+  conn: 'connecting',
+  compose: { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' },
+  autoplay: localStorage.getItem('ivm.autoplay') === '1',
+  silenceMs: Number(localStorage.getItem('ivm.silence') ?? '0'),
+  els: {},
+};
+
+const player = new Player((key) => {
+  if (key === 'draft') throw new Error('no draft');
+  return S.api.audio(key);
+});
+
+// ---------------------------------------------------------------- toasts
+
+function toast(text, kind = 'info') {
+  const t = h('div', { class: `toast ${kind}` }, text);
+  toasts.append(t);
+  setTimeout(() => t.remove(), kind === 'error' ? 6000 : 3500);
+}
+
+function errorText(e) {
+  if (e instanceof ApiError) return e.message;
+  if (e && e.name === 'NotAllowedError') return 'The microphone is blocked: allow it in the browser to record.';
+  if (e && e.name === 'NotFoundError') return 'No microphone was found.';
+  return (e && e.message) || String(e);
+}
+
+// ---------------------------------------------------------------- login
+
+function saveSession(r) {
+  localStorage.setItem(STORE_KEY, JSON.stringify({ token: r.token, expires_at: r.expires_at }));
+}
+
+function loadSession() {
+  try {
+    const s = JSON.parse(localStorage.getItem(STORE_KEY) || 'null');
+    if (s && s.token && (!s.expires_at || s.expires_at * 1000 > Date.now())) return s;
+  } catch { /* corrupt */ }
+  return null;
+}
+
+function showLogin(message = '') {
+  document.title = 'IVM: log in';
+  const err = h('p', { class: 'error', id: 'login-error', role: 'alert' }, message);
+  const name = h('input', { id: 'login-name', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
+  const pass = h('input', { id: 'login-password', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const btn = h('button', { class: 'btn primary wide', type: 'submit' }, 'Log in');
+  const form = h('form', { class: 'login card', 'aria-labelledby': 'login-title' },
+    h('div', { class: 'brand big' }, h('img', { src: '/icon.svg', alt: '', width: 48, height: 48 }), h('h1', { id: 'login-title' }, 'IVM')),
+    h('p', { class: 'muted' }, 'Voice messages for the office'),
+    h('label', { for: 'login-name' }, 'User name'), name,
+    h('label', { for: 'login-password' }, 'Password'), pass,
+    err, btn);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    btn.disabled = true;
+    err.textContent = '';
+    try {
+      const r = await S.api.login(name.value.trim(), pass.value);
+      saveSession(r);
+      start(r.user);
+    } catch (e) {
+      btn.disabled = false;
+      if (e.status === 401) err.textContent = 'Wrong user name or password.';
+      else if (e.status === 429) err.textContent = `Too many failed attempts. Try again in ${e.retryAfter || 60} seconds.`;
+      else err.textContent = errorText(e);
+      pass.select();
+    }
+  });
+  fill(root, h('main', { class: 'login-page' }, form));
+  name.focus();
+}
+
+async function logout() {
+  stopRecording(true);
+  if (S.session) S.session.stop();
+  S.session = null;
+  try { await S.api.logout(); } catch { /* token already gone */ }
+  endSession();
+  showLogin();
+}
+
+function endSession() {
+  localStorage.removeItem(STORE_KEY);
+  S.conn = 'connecting';
+  player.clear();
+  S.api.token = null;
+  S.me = null;
+  S.inbox = [];
+  S.sent = [];
+  S.contacts.clear();
+  S.selected.clear();
+  S.compose = { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' };
+}
+
+S.api.onUnauthorized = () => {
+  if (!S.me) return;
+  if (S.session) S.session.stop();
+  S.session = null;
+  endSession();
+  showLogin('Your session has ended. Please log in again.');
+};
+
+// ---------------------------------------------------------------- start-up
+
+async function boot() {
+  const saved = loadSession();
+  if (!saved) return showLogin();
+  S.api.token = saved.token;
+  try {
+    const me = await S.api.me();
+    start(me);
+  } catch (e) {
+    if (e.status === 401) { localStorage.removeItem(STORE_KEY); showLogin(); }
+    else showLogin(errorText(e));
+  }
+}
+
+async function start(me) {
+  S.me = me;
+  S.view = viewFromHash();
+  buildShell();
+  render();
+  const [contacts, inbox, sent] = await Promise.allSettled([S.api.contacts(), S.api.inbox(), S.api.sent()]);
+  if (contacts.status === 'fulfilled') setContacts(contacts.value);
+  if (inbox.status === 'fulfilled') mergeInbox(inbox.value, false);
+  if (sent.status === 'fulfilled') S.sent = sent.value;
+  render();
+  connect();
+}
+
+function connect() {
+  const s = new Session({ url: wsUrl(location), token: S.api.token });
+  S.session = s;
+  s.addEventListener('state', (ev) => { S.conn = ev.detail.state; renderHeader(); });
+  let readies = 0;
+  s.addEventListener('ready', async () => {
+    if (readies++ === 0) {
+      // Presence may have changed with this connection.
+      S.api.me().then((me) => { S.me = me; renderHeader(); }).catch(() => {});
+      return;
+    }
+    // A reconnect: catch up with anything missed while disconnected.
+    try {
+      const [inbox, sent, contacts, me] = await Promise.all([S.api.inbox(), S.api.sent(), S.api.contacts(), S.api.me()]);
+      S.me = me;
+      mergeInbox(inbox, false);
+      S.sent = sent;
+      setContacts(contacts);
+      render();
+    } catch { /* next reconnect */ }
+  });
+  s.addEventListener('message', (ev) => onNewMessage(ev.detail));
+  s.addEventListener('receipt', (ev) => onReceipt(ev.detail));
+  s.addEventListener('presence', (ev) => onPresence(ev.detail.user, ev.detail.status));
+  s.addEventListener('going_down', () => toast('The box is restarting; reconnecting…'));
+  s.addEventListener('unauthorized', () => S.api.onUnauthorized());
+  s.start();
+}
+
+window.addEventListener('online', () => S.session && S.session.reconnectNow());
+
+// ---------------------------------------------------------------- data
+
+function setContacts(list) {
+  S.contacts = new Map(list.map((c) => [c.guid, c]));
+  for (const c of list) S.presence.set(c.guid, c.status);
+  for (const g of [...S.selected]) if (!S.contacts.has(g)) S.selected.delete(g);
+}
+
+/** Adds messages to the inbox (newest first), acknowledging those not yet delivered. */
+function mergeInbox(list, live) {
+  const known = new Map(S.inbox.map((m) => [m.id, m]));
+  let fresh = 0;
+  for (const m of list) {
+    const old = known.get(m.id);
+    if (old) {
+      if (rank(m.state) > rank(old.state)) old.state = m.state;
+      continue;
+    }
+    known.set(m.id, m);
+    fresh++;
+    if (!m.state || m.state === 'queued') acknowledge(m);
+  }
+  S.inbox = [...known.values()].sort((a, b) => b.created_at - a.created_at);
+  if (live && fresh) chime();
+  return fresh;
+}
+
+function rank(state) { return ['queued', 'delivered', 'played'].indexOf(state); }
+
+function acknowledge(m) {
+  m.state = 'delivered';
+  const viaRest = () => S.api.delivered(m.id).catch(() => {});
+  if (S.session && S.session.state !== 'offline') S.session.delivered(m.id).catch(viaRest);
+  else viaRest();
+}
+
+function markPlayed(m) {
+  if (!m || m.state === 'played') return;
+  m.state = 'played';
+  const viaRest = () => S.api.played(m.id).catch(() => {});
+  if (S.session && S.session.state === 'online') S.session.played(m.id).catch(viaRest);
+  else viaRest();
+  renderInboxRow(m);
+  renderBadge();
+}
+
+function onNewMessage(m) {
+  if (mergeInbox([m], true)) {
+    renderList();
+    renderBadge();
+    if (S.view !== 'inbox') toast(`New voice message from ${m.sender_display_name || m.sender_name}`);
+  }
+}
+
+function onReceipt(r) {
+  const m = S.sent.find((x) => x.id === r.message);
+  if (!m) {
+    S.api.sent().then((l) => { S.sent = l; if (S.view === 'sent') renderList(); }).catch(() => {});
+    return;
+  }
+  const rcp = m.recipients.find((x) => x.guid === r.recipient);
+  if (rcp && rank(r.state) > rank(rcp.state)) rcp.state = r.state;
+  if (S.view === 'sent') renderList();
+}
+
+function onPresence(guid, status) {
+  S.presence.set(guid, status);
+  const c = S.contacts.get(guid);
+  if (c) c.status = status;
+  if (S.me && guid === S.me.guid) { S.me.status = status; renderHeader(); }
+  renderContacts();
+}
+
+function unplayed() { return S.inbox.filter((m) => m.state !== 'played').length; }
+
+// ---------------------------------------------------------------- shell
+
+function viewFromHash() {
+  const v = location.hash.replace('#', '');
+  if (v === 'admin' && !(S.me && S.me.admin)) return 'inbox';
+  return ['inbox', 'sent', 'contacts', 'admin'].includes(v) ? v : 'inbox';
+}
+
+window.addEventListener('hashchange', () => {
+  if (!S.me) return;
+  S.view = viewFromHash();
+  render();
+});
+
+function go(view) {
+  if (location.hash !== '#' + view) location.hash = view;
+  else { S.view = view; render(); }
+}
+
+function buildShell() {
+  const tab = (view, label, extra) => h('a', { href: '#' + view, class: `tab tab-${view}`, id: `tab-${view}`, dataset: { view } }, label, extra);
+  const badge = h('span', { class: 'badge', id: 'badge', 'aria-label': 'unplayed messages' });
+  const status = h('select', { id: 'my-status', 'aria-label': 'My status', onchange: (ev) => setMyStatus(ev.target.value) },
+    STATUSES.map((s) => h('option', { value: s }, statusLabel(s))));
+  const header = h('header', { class: 'top' },
+    h('div', { class: 'brand' }, h('img', { src: '/icon.svg', alt: '', width: 28, height: 28 }), h('span', {}, 'IVM')),
+    h('nav', { class: 'tabs', 'aria-label': 'Views' },
+      tab('contacts', 'Contacts'),
+      tab('inbox', 'Inbox', badge),
+      tab('sent', 'Sent'),
+      S.me.admin ? tab('admin', 'Admin') : null),
+    h('div', { class: 'me' },
+      h('span', { class: 'conn', id: 'conn', role: 'status' }),
+      h('span', { class: 'dot', id: 'my-dot', 'aria-hidden': 'true' }),
+      status,
+      h('span', { class: 'who', id: 'who' }),
+      h('button', { class: 'btn icon-btn', id: 'logout', type: 'button', title: 'Log out', 'aria-label': 'Log out', onclick: logout }, icon('logout'))));
+  const contacts = h('aside', { class: 'contacts', id: 'contacts', 'aria-label': 'Contacts' });
+  const compose = h('section', { class: 'compose card', id: 'compose', 'aria-label': 'New voice message' });
+  const list = h('section', { class: 'list', id: 'list', 'aria-live': 'polite' });
+  const admin = h('section', { class: 'admin', id: 'admin' });
+  const main = h('main', { class: 'main', id: 'main' }, compose, list, admin);
+  fill(root, h('div', { class: 'shell' }, header, h('div', { class: 'body' }, contacts, main)));
+  S.els = { header, badge, status, contacts, compose, list, admin, main };
+}
+
+function statusLabel(s) { return { available: 'Available', busy: 'Busy', away: 'Away', offline: 'Appear offline' }[s] || s; }
+
+async function setMyStatus(status) {
+  try {
+    await S.api.setStatus(status);
+    S.me.status = status;
+  } catch (e) {
+    toast(errorText(e), 'error');
+  }
+  renderHeader();
+}
+
+function render() {
+  if (!S.me) return;
+  document.body.dataset.view = S.view;
+  for (const a of S.els.header.querySelectorAll('.tab')) {
+    if (a.dataset.view === S.view) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  renderHeader();
+  renderContacts();
+  renderBadge();
+  const admin = S.view === 'admin';
+  S.els.compose.hidden = admin;
+  S.els.list.hidden = admin;
+  S.els.admin.hidden = !admin;
+  if (admin) {
+    import('./admin.js').then((m) => m.renderAdmin(S.els.admin, S.api, { me: S.me, toast, errorText }));
+  } else {
+    renderCompose();
+    renderList();
+  }
+}
+
+function renderHeader() {
+  if (!S.me || !S.els.header) return;
+  S.els.status.value = S.me.status;
+  document.getElementById('my-dot').className = `dot ${S.me.status}`;
+  document.getElementById('who').textContent = S.me.display_name || S.me.name;
+  const conn = document.getElementById('conn');
+  conn.textContent = S.conn === 'online' ? '' : S.conn === 'connecting' ? 'Connecting…' : 'Offline: reconnecting…';
+  conn.className = `conn ${S.conn}`;
+}
+
+function renderBadge() {
+  const n = unplayed();
+  if (!S.els.badge) return;
+  S.els.badge.textContent = n ? String(n) : '';
+  S.els.badge.hidden = !n;
+  document.title = n ? `(${n}) IVM` : 'IVM';
+}
+
+// ---------------------------------------------------------------- contacts
+
+function presenceOf(c) { return S.presence.get(c.guid) || c.status || 'offline'; }
+
+function renderContacts() {
+  const el = S.els.contacts;
+  if (!el) return;
+  const list = [...S.contacts.values()].sort((a, b) => (a.display_name || a.name).localeCompare(b.display_name || b.name));
+  const items = list.map((c) => {
+    const st = presenceOf(c);
+    const id = `pick-${c.guid}`;
+    return h('li', { class: `contact ${S.selected.has(c.guid) ? 'selected' : ''}`, dataset: { guid: c.guid, name: c.name } },
+      h('input', { type: 'checkbox', id, checked: S.selected.has(c.guid), 'aria-label': `Send to ${c.display_name || c.name}`, onchange: (ev) => toggleRecipient(c.guid, ev.target.checked) }),
+      h('label', { for: id, class: 'who' },
+        h('span', { class: 'avatar' }, initials(c.display_name || c.name), h('span', { class: `dot ${st}`, 'aria-hidden': 'true' })),
+        h('span', { class: 'names' },
+          h('span', { class: 'name' }, c.display_name || c.name),
+          h('span', { class: 'sub' }, h('span', { class: `presence ${st}` }, st), ` · ext ${c.extension}`))),
+      h('button', { class: 'btn icon-btn subtle remove', type: 'button', title: `Remove ${c.name} from contacts`, 'aria-label': `Remove ${c.display_name || c.name} from contacts`, onclick: () => removeContact(c) }, icon('x')));
+  });
+  fill(el,
+    h('div', { class: 'side-head' }, h('h2', {}, 'Contacts'),
+      h('button', { class: 'btn small', id: 'add-contact', type: 'button', onclick: openDirectory }, icon('plus'), 'Add')),
+    list.length ? h('ul', { class: 'contact-list' }, items)
+      : h('p', { class: 'muted empty' }, 'No contacts yet. Add colleagues from the directory to see when they are available.'),
+    list.length ? h('p', { class: 'muted hint' }, 'Tick contacts to send them a message.') : null);
+}
+
+function toggleRecipient(guid, on) {
+  if (on) S.selected.add(guid); else S.selected.delete(guid);
+  renderContacts();
+  renderCompose();
+}
+
+async function removeContact(c) {
+  if (!(await confirmDialog(`Remove ${c.display_name || c.name} from your contacts?`, { ok: 'Remove' }))) return;
+  try {
+    await S.api.removeContact(c.guid);
+    S.contacts.delete(c.guid);
+    S.selected.delete(c.guid);
+    if (S.session) S.session.unfollow([c.guid]).catch(() => {});
+    render();
+  } catch (e) {
+    toast(errorText(e), 'error');
+  }
+}
+
+async function openDirectory() {
+  let users = [];
+  try { users = await S.api.directory(); } catch (e) { return toast(errorText(e), 'error'); }
+  const filter = h('input', { type: 'search', placeholder: 'Search by name or extension', 'aria-label': 'Search the directory', id: 'dir-search' });
+  const ul = h('ul', { class: 'dir-list' });
+  const draw = () => {
+    const q = filter.value.trim().toLowerCase();
+    const rows = users
+      .filter((u) => u.guid !== S.me.guid)
+      .filter((u) => !q || u.name.includes(q) || (u.display_name || '').toLowerCase().includes(q) || u.extension.includes(q))
+      .map((u) => {
+        const have = S.contacts.has(u.guid);
+        return h('li', { dataset: { name: u.name } },
+          h('span', { class: 'avatar' }, initials(u.display_name || u.name), h('span', { class: `dot ${u.status}`, 'aria-hidden': 'true' })),
+          h('span', { class: 'names' }, h('span', { class: 'name' }, u.display_name || u.name), h('span', { class: 'sub' }, `${u.name} · ext ${u.extension}`)),
+          have ? h('span', { class: 'muted' }, 'In contacts')
+            : h('button', { class: 'btn small', type: 'button', 'aria-label': `Add ${u.display_name || u.name}`, onclick: async (ev) => {
+              ev.target.disabled = true;
+              try {
+                const c = await S.api.addContact(u.guid);
+                S.contacts.set(c.guid, c);
+                S.presence.set(c.guid, c.status);
+                if (S.session) S.session.follow([c.guid]).catch(() => {});
+                renderContacts();
+                renderCompose();
+                draw();
+              } catch (e) { toast(errorText(e), 'error'); ev.target.disabled = false; }
+            } }, icon('plus'), 'Add'));
+      });
+    fill(ul, rows.length ? rows : h('li', { class: 'muted' }, 'Nobody matches.'));
+  };
+  filter.addEventListener('input', draw);
+  const d = h('dialog', { class: 'directory', 'aria-labelledby': 'dir-title' },
+    h('div', { class: 'row' }, h('h2', { id: 'dir-title' }, 'Add contacts'),
+      h('button', { class: 'btn icon-btn subtle', type: 'button', 'aria-label': 'Close', onclick: () => d.close() }, icon('x'))),
+    filter, ul);
+  d.addEventListener('close', () => d.remove());
+  document.body.append(d);
+  draw();
+  d.showModal();
+  filter.focus();
+}
+
+// ---------------------------------------------------------------- compose
+
+const C = () => S.compose;
+
+function renderCompose() {
+  const el = S.els.compose;
+  if (!el || S.view === 'admin') return;
+  const c = C();
+  const chips = [...S.selected].map((g) => S.contacts.get(g)).filter(Boolean).map((u) =>
+    h('span', { class: 'chip' }, u.display_name || u.name,
+      h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove ${u.display_name || u.name} from recipients`, onclick: () => toggleRecipient(u.guid, false) }, icon('x'))));
+  const choices = [...S.contacts.values()].filter((u) => !S.selected.has(u.guid));
+  const picker = choices.length ? h('select', { class: 'add-recipient', id: 'add-recipient', 'aria-label': 'Add a recipient', onchange: (ev) => { if (ev.target.value) toggleRecipient(ev.target.value, true); } },
+    h('option', { value: '' }, chips.length ? '+ Add…' : 'Choose recipients…'),
+    choices.map((u) => h('option', { value: u.guid }, `${u.display_name || u.name} (${presenceOf(u)})`))) : null;
+  const to = h('div', { class: 'to' }, h('span', { class: 'label' }, 'To'), chips, picker,
+    !S.contacts.size ? h('span', { class: 'muted' }, 'Add contacts first.') : null);
+
+  let stage;
+  if (c.phase === 'recording') {
+    stage = h('div', { class: 'stage recording' },
+      h('button', { class: 'btn record on', id: 'stop', type: 'button', 'aria-label': 'Stop recording (Space)', title: 'Stop recording (Space)', onclick: () => stopRecording() }, icon('stop')),
+      h('span', { class: 'rec-dot', 'aria-hidden': 'true' }),
+      h('span', { class: 'timer', id: 'timer', role: 'timer', 'aria-label': 'Recording time' }, fmtDuration(c.elapsed)),
+      h('div', { class: 'meter', role: 'meter', 'aria-label': 'Input level', 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('div', { class: 'meter-fill', id: 'meter-fill' })),
+      h('button', { class: 'btn subtle', type: 'button', onclick: () => stopRecording(true) }, 'Cancel'));
+  } else if (c.phase === 'encoding') {
+    stage = h('div', { class: 'stage' }, h('span', { class: 'muted' }, 'Preparing…'));
+  } else if (c.phase === 'review' && c.draft) {
+    const playing = player.key === 'draft' && player.playing;
+    const canvas = h('canvas', { class: 'wave', id: 'draft-wave', role: 'slider', tabindex: 0, 'aria-label': 'Draft position', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 });
+    canvas.addEventListener('click', (ev) => {
+      const r = canvas.getBoundingClientRect();
+      player.seek('draft', (ev.clientX - r.left) / r.width, { durationMs: c.draft.durationMs });
+    });
+    stage = h('div', { class: 'stage review' },
+      h('button', { class: 'btn round play', id: 'draft-play', type: 'button', 'aria-label': playing ? 'Pause draft' : 'Play draft', onclick: () => player.toggle('draft', { durationMs: c.draft.durationMs }).catch((e) => toast(errorText(e), 'error')) }, icon(playing ? 'pause' : 'play')),
+      canvas,
+      h('span', { class: 'timer', id: 'draft-duration' }, fmtDuration(c.draft.durationMs)),
+      h('button', { class: 'btn subtle', id: 'rerecord', type: 'button', title: 'Record again', onclick: () => startRecording() }, icon('redo'), h('span', { class: 'lbl' }, 'Re-record')),
+      h('button', { class: 'btn subtle', id: 'discard', type: 'button', title: 'Delete this recording', onclick: discardDraft }, icon('trash'), h('span', { class: 'lbl' }, 'Delete')));
+    requestAnimationFrame(() => drawWaveform(canvas, c.draft.peaks, player.key === 'draft' ? player.fraction : 0));
+  } else {
+    stage = h('div', { class: 'stage idle' },
+      h('button', { class: 'btn record', id: 'record', type: 'button', 'aria-label': 'Record (Space)', title: 'Record (Space)', onclick: () => startRecording() }, icon('mic')),
+      h('div', { class: 'idle-text' }, h('strong', {}, 'Record a message'), h('span', { class: 'muted' }, 'Press Space or the microphone to start and stop')),
+      h('button', { class: 'btn subtle', id: 'ring-desk', type: 'button', disabled: true, title: 'Coming with desk phone support: the box will ring your desk phone to record', 'aria-label': 'Ring my desk phone to record (coming with desk phone support)' }, icon('phone'), h('span', { class: 'lbl' }, 'Ring my desk phone')));
+  }
+
+  const silence = h('select', { id: 'silence', 'aria-label': 'Stop after silence', onchange: (ev) => { S.silenceMs = Number(ev.target.value); localStorage.setItem('ivm.silence', ev.target.value); } },
+    [[0, 'never'], [2000, '2 s'], [3000, '3 s'], [5000, '5 s'], [10000, '10 s']].map(([v, l]) => h('option', { value: v, selected: S.silenceMs === v }, l)));
+  const fileInput = h('input', { type: 'file', multiple: true, id: 'file-input', class: 'visually-hidden', tabindex: -1, onchange: (ev) => { addFiles(ev.target.files); ev.target.value = ''; } });
+  const atts = c.attachments.map((f, i) => h('li', { class: 'att' }, icon('clip'), h('span', { class: 'att-name' }, f.name), h('span', { class: 'muted' }, fmtSize(f.size)),
+    h('button', { class: 'btn icon-btn subtle', type: 'button', 'aria-label': `Remove attachment ${f.name}`, onclick: () => { c.attachments.splice(i, 1); renderCompose(); } }, icon('x'))));
+  const ready = c.phase === 'review' && c.draft && S.selected.size > 0 && !c.sending;
+  const why = c.sending ? 'Sending…' : c.phase !== 'review' ? 'Record a message first' : !S.selected.size ? 'Choose at least one recipient' : 'Send (Ctrl+Enter)';
+  fill(el,
+    to,
+    stage,
+    h('div', { class: 'row options' },
+      h('button', { class: 'btn subtle', id: 'attach', type: 'button', onclick: () => fileInput.click() }, icon('clip'), h('span', { class: 'lbl' }, 'Attach files')),
+      fileInput,
+      h('label', { class: 'muted small', for: 'silence' }, 'Auto-stop after silence'), silence),
+    atts.length ? h('ul', { class: 'att-list', id: 'draft-attachments' }, atts) : null,
+    c.error ? h('p', { class: 'error', role: 'alert' }, c.error) : null,
+    h('div', { class: 'row send-row' },
+      h('span', { class: 'muted small drop-hint' }, 'Drop files here to attach them'),
+      h('button', { class: 'btn primary', id: 'send', type: 'button', disabled: !ready, title: why, onclick: sendDraft }, icon('send'), c.sending ? 'Sending…' : 'Send')));
+}
+
+async function startRecording() {
+  const c = C();
+  if (c.phase === 'recording') return;
+  player.stop();
+  player.dropDraft();
+  c.draft = null;
+  c.error = '';
+  const rec = new (await import('./recorder.js')).Recorder({ silenceMs: S.silenceMs });
+  c.rec = rec;
+  c.phase = 'recording';
+  c.elapsed = 0;
+  c.level = 0;
+  renderCompose();
+  rec.addEventListener('level', (ev) => {
+    c.elapsed = ev.detail.elapsedMs;
+    const t = document.getElementById('timer');
+    if (t) t.textContent = fmtDuration(c.elapsed);
+    const m = document.getElementById('meter-fill');
+    if (m) {
+      const db = 20 * Math.log10(Math.max(ev.detail.rms, 1e-5)); // -100..0
+      const now = Math.max(0, Math.min(100, ((db + 60) / 60) * 100));
+      c.level = Math.max(now, c.level * 0.7); // fast attack, gentle fall
+      m.style.width = c.level.toFixed(0) + '%';
+      m.parentElement.setAttribute('aria-valuenow', c.level.toFixed(0));
+    }
+  });
+  rec.addEventListener('autostop', () => stopRecording());
+  try {
+    await rec.start();
+    document.getElementById('stop')?.focus();
+  } catch (e) {
+    rec.cancel();
+    c.rec = null;
+    c.phase = 'idle';
+    c.error = errorText(e);
+    renderCompose();
+  }
+}
+
+async function stopRecording(cancel = false) {
+  const c = C();
+  if (c.phase !== 'recording' || !c.rec) return;
+  const rec = c.rec;
+  c.rec = null;
+  if (cancel) {
+    rec.cancel();
+    c.phase = c.draft ? 'review' : 'idle';
+    renderCompose();
+    return;
+  }
+  c.phase = 'encoding';
+  renderCompose();
+  try {
+    const { pcm, sampleRate, durationMs } = await rec.stop();
+    if (durationMs < 300) throw new Error('That was too short to send. Hold on a little longer.');
+    const { encodeRecording, peaksOf } = await import('./recorder.js');
+    const enc = await encodeRecording(pcm, sampleRate);
+    c.draft = { ...enc, durationMs, peaks: peaksOf(pcm) };
+    player.setDraft(enc.blob);
+    c.phase = 'review';
+  } catch (e) {
+    c.phase = 'idle';
+    c.error = errorText(e);
+  }
+  renderCompose();
+  document.getElementById(S.selected.size ? 'send' : 'add-recipient')?.focus();
+}
+
+function discardDraft() {
+  const c = C();
+  player.dropDraft();
+  c.draft = null;
+  c.phase = 'idle';
+  c.error = '';
+  renderCompose();
+  document.getElementById('record')?.focus();
+}
+
+function addFiles(files) {
+  const c = C();
+  for (const f of files) {
+    if (c.attachments.length >= 20) { toast('At most 20 attachments per message.', 'error'); break; }
+    c.attachments.push(f);
+  }
+  renderCompose();
+}
+
+async function sendDraft() {
+  const c = C();
+  if (!(c.phase === 'review' && c.draft && S.selected.size) || c.sending) return;
+  c.sending = true;
+  c.error = '';
+  window.__ivmSendClickedAt = performance.timeOrigin + performance.now();
+  renderCompose();
+  const to = [...S.selected];
+  try {
+    const info = await S.api.sendMessage({ to, audio: c.draft.blob, audioName: c.draft.name, attachments: c.attachments });
+    S.sent = [info, ...S.sent.filter((m) => m.id !== info.id)];
+    player.dropDraft();
+    S.compose = { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' };
+    toast(`Sent to ${info.recipients.map((r) => displayOf(r.guid, r.name)).join(', ')}`);
+    renderCompose();
+    if (S.view === 'sent') renderList();
+    document.getElementById('record')?.focus();
+  } catch (e) {
+    c.sending = false;
+    c.error = `Not sent: ${errorText(e)}`;
+    renderCompose();
+  }
+}
+
+function displayOf(guid, fallback) {
+  const c = S.contacts.get(guid);
+  return (c && (c.display_name || c.name)) || fallback;
+}
+
+// ---------------------------------------------------------------- inbox and sent
+
+function renderList() {
+  const el = S.els.list;
+  if (!el || S.view === 'admin') return;
+  if (S.view === 'sent') return renderSent(el);
+  const autoplay = h('label', { class: 'small' },
+    h('input', { type: 'checkbox', id: 'autoplay', checked: S.autoplay, onchange: (ev) => { S.autoplay = ev.target.checked; localStorage.setItem('ivm.autoplay', S.autoplay ? '1' : '0'); } }),
+    ' Autoplay next unplayed');
+  const rate = h('button', { class: 'btn small', id: 'speed', type: 'button', title: 'Playback speed', 'aria-label': `Playback speed ${player.rate}x`, onclick: () => { player.cycleRate(); renderList(); } }, `${player.rate}x`);
+  fill(el,
+    h('div', { class: 'list-head' }, h('h2', {}, 'Inbox'), h('div', { class: 'row' }, autoplay, rate)),
+    S.inbox.length ? h('ul', { class: 'messages', id: 'inbox' }, S.inbox.map(inboxRow))
+      : h('p', { class: 'muted empty' }, 'No messages. New ones appear here as soon as they arrive.'));
+  for (const m of S.inbox) paintWave(m);
+}
+
+function inboxRow(m) {
+  const from = m.sender_display_name || m.sender_name;
+  const playing = player.key === m.id && player.playing;
+  const canvas = h('canvas', { class: 'wave', tabindex: 0, role: 'slider', 'aria-label': `Position in message from ${from}`, 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0 });
+  canvas.addEventListener('click', (ev) => {
+    const r = canvas.getBoundingClientRect();
+    playMessage(m, (ev.clientX - r.left) / r.width);
+  });
+  canvas.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'ArrowLeft' && ev.key !== 'ArrowRight') return;
+    ev.preventDefault();
+    const step = 5 / Math.max(1, m.duration_ms / 1000);
+    const f = (player.key === m.id ? player.fraction : 0) + (ev.key === 'ArrowRight' ? step : -step);
+    playMessage(m, Math.max(0, Math.min(0.999, f)));
+  });
+  const resumeAt = player.key === m.id ? null : player.position(m.id);
+  return h('li', { class: `msg ${m.state !== 'played' ? 'unplayed' : ''}`, dataset: { id: m.id } },
+    h('span', { class: 'avatar' }, initials(from)),
+    h('div', { class: 'msg-body' },
+      h('div', { class: 'meta' },
+        h('span', { class: 'from' }, from),
+        m.state !== 'played' ? h('span', { class: 'new-dot', title: 'Not played yet' }, 'new') : null,
+        h('time', { datetime: new Date(m.created_at).toISOString(), class: 'muted' }, fmtTime(m.created_at)),
+        m.recipients.length > 1 ? h('span', { class: 'muted small' }, `to ${m.recipients.map((r) => r.name).join(', ')}`) : null),
+      h('div', { class: 'player' },
+        h('button', { class: 'btn round play', type: 'button', 'aria-label': `${playing ? 'Pause' : 'Play'} message from ${from}`, onclick: () => togglePlay(m) }, icon(playing ? 'pause' : 'play')),
+        canvas,
+        h('span', { class: 'duration', title: 'Duration' }, playing || resumeAt ? `${fmtDuration((player.key === m.id ? player.audio.currentTime : resumeAt) * 1000)} / ` : '', fmtDuration(m.duration_ms))),
+      m.attachments.length ? h('ul', { class: 'att-list' }, m.attachments.map((a) => attachmentItem(m, a))) : null),
+    h('button', { class: 'btn icon-btn subtle del', type: 'button', title: 'Delete', 'aria-label': `Delete message from ${from}`, onclick: () => deleteMessage(m, 'inbox') }, icon('trash')));
+}
+
+function attachmentItem(m, a) {
+  const viewable = /^(image\/(png|jpeg|gif|webp)|application\/pdf|text\/plain|audio\/|video\/)/.test(a.content_type);
+  return h('li', { class: 'att' }, icon('clip'),
+    h('span', { class: 'att-name' }, a.name), h('span', { class: 'muted' }, fmtSize(a.size)),
+    viewable ? h('button', { class: 'btn small subtle', type: 'button', 'aria-label': `Open ${a.name}`, onclick: () => openAttachment(m, a, false) }, icon('open'), h('span', { class: 'lbl' }, 'Open')) : null,
+    h('button', { class: 'btn small subtle', type: 'button', 'aria-label': `Download ${a.name}`, onclick: () => openAttachment(m, a, true) }, icon('download'), h('span', { class: 'lbl' }, 'Download')));
+}
+
+async function openAttachment(m, a, download) {
+  // Opened or saved from a blob: the download needs the bearer token. Only inert types are
+  // opened in a tab; everything else is saved, never rendered on the box's origin.
+  const tab = download ? null : window.open('', '_blank');
+  try {
+    const blob = await S.api.attachment(m.id, a.index);
+    const type = download ? 'application/octet-stream' : a.content_type.split(';')[0];
+    const url = URL.createObjectURL(new Blob([blob], { type }));
+    if (download) {
+      const link = h('a', { href: url, download: a.name, class: 'visually-hidden' });
+      document.body.append(link);
+      link.click();
+      link.remove();
+    } else if (tab) {
+      tab.location = url;
+    } else {
+      location.assign(url);
+    }
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (e) {
+    if (tab) tab.close();
+    toast(errorText(e), 'error');
+  }
+}
+
+function renderSent(el) {
+  fill(el,
+    h('div', { class: 'list-head' }, h('h2', {}, 'Sent')),
+    S.sent.length ? h('ul', { class: 'messages', id: 'sent' }, S.sent.map(sentRow))
+      : h('p', { class: 'muted empty' }, 'Nothing sent yet.'));
+  for (const m of S.sent) paintWave(m);
+}
+
+const STATE_TEXT = { queued: 'sent', delivered: 'delivered', played: 'played' };
+
+function sentRow(m) {
+  const playing = player.key === m.id && player.playing;
+  const canvas = h('canvas', { class: 'wave', tabindex: 0, 'aria-label': 'Waveform' });
+  canvas.addEventListener('click', (ev) => {
+    const r = canvas.getBoundingClientRect();
+    player.seek(m.id, (ev.clientX - r.left) / r.width, { durationMs: m.duration_ms }).catch((e) => toast(errorText(e), 'error'));
+  });
+  return h('li', { class: 'msg sent', dataset: { id: m.id } },
+    h('span', { class: 'avatar' }, initials(displayOf(m.recipients[0]?.guid, m.recipients[0]?.name))),
+    h('div', { class: 'msg-body' },
+      h('div', { class: 'meta' },
+        h('span', { class: 'from' }, 'To ', m.recipients.map((r) => displayOf(r.guid, r.name)).join(', ')),
+        h('time', { class: 'muted', datetime: new Date(m.created_at).toISOString() }, fmtTime(m.created_at))),
+      h('div', { class: 'player' },
+        h('button', { class: 'btn round play', type: 'button', 'aria-label': playing ? 'Pause' : 'Play', onclick: () => player.toggle(m.id, { durationMs: m.duration_ms }).catch((e) => toast(errorText(e), 'error')) }, icon(playing ? 'pause' : 'play')),
+        canvas,
+        h('span', { class: 'duration' }, fmtDuration(m.duration_ms))),
+      h('ul', { class: 'receipts', 'aria-label': 'Receipts' }, m.recipients.map((r) =>
+        h('li', { class: `receipt ${r.state}`, dataset: { recipient: r.name, state: r.state } },
+          icon(r.state === 'queued' ? 'check' : 'checks'),
+          h('span', {}, `${displayOf(r.guid, r.name)}: `), h('span', { class: 'state' }, STATE_TEXT[r.state] || r.state)))),
+      m.attachments.length ? h('ul', { class: 'att-list' }, m.attachments.map((a) => attachmentItem(m, a))) : null),
+    h('button', { class: 'btn icon-btn subtle del', type: 'button', title: 'Delete', 'aria-label': 'Delete sent message', onclick: () => deleteMessage(m, 'sent') }, icon('trash')));
+}
+
+function rowOf(id) { return S.els.list && S.els.list.querySelector(`li.msg[data-id="${CSS.escape(id)}"]`); }
+
+function paintWave(m) {
+  const row = rowOf(m.id);
+  const c = row && row.querySelector('canvas.wave');
+  if (!c) return;
+  let f = 0;
+  if (player.key === m.id) f = player.fraction;
+  else if (m.duration_ms) f = Math.min(1, (player.position(m.id) * 1000) / m.duration_ms);
+  drawWaveform(c, m.peaks, f);
+  c.setAttribute('aria-valuenow', String(Math.round(f * 100)));
+}
+
+function renderInboxRow(m) {
+  const row = rowOf(m.id);
+  if (row && S.view === 'inbox') { const n = inboxRow(m); row.replaceWith(n); paintWave(m); }
+}
+
+function togglePlay(m) {
+  if (player.key === m.id && player.playing) return player.pause();
+  return playMessage(m, null);
+}
+
+async function playMessage(m, at) {
+  try {
+    if (at === null) await player.play(m.id, { durationMs: m.duration_ms });
+    else await player.seek(m.id, at, { durationMs: m.duration_ms });
+  } catch (e) {
+    if (e && e.name === 'AbortError') return;
+    toast(`Cannot play: ${errorText(e)}`, 'error');
+  }
+}
+
+player.addEventListener('started', (ev) => {
+  const m = S.inbox.find((x) => x.id === ev.detail.key);
+  if (m) markPlayed(m);
+});
+
+player.addEventListener('state', () => {
+  if (!S.me) return;
+  if (C().phase === 'review') {
+    const b = document.getElementById('draft-play');
+    if (b) { const p = player.key === 'draft' && player.playing; b.replaceChildren(icon(p ? 'pause' : 'play')); b.setAttribute('aria-label', p ? 'Pause draft' : 'Play draft'); }
+  }
+  for (const m of S.view === 'sent' ? S.sent : S.inbox) {
+    const row = rowOf(m.id);
+    if (!row) continue;
+    const b = row.querySelector('button.play');
+    const p = player.key === m.id && player.playing;
+    if (b && b.dataset.playing !== String(p)) {
+      b.dataset.playing = String(p);
+      b.replaceChildren(icon(p ? 'pause' : 'play'));
+      b.setAttribute('aria-label', b.getAttribute('aria-label').replace(/^(Play|Pause)/, p ? 'Pause' : 'Play'));
+    }
+    row.classList.toggle('current', player.key === m.id);
+    paintWave(m);
+  }
+});
+
+player.addEventListener('time', () => {
+  if (player.key === 'draft') {
+    const c = document.getElementById('draft-wave');
+    if (c && C().draft) drawWaveform(c, C().draft.peaks, player.fraction);
+    return;
+  }
+  const list = S.view === 'sent' ? S.sent : S.inbox;
+  const m = list.find((x) => x.id === player.key);
+  if (!m) return;
+  paintWave(m);
+  const d = rowOf(m.id)?.querySelector('.duration');
+  if (d) d.textContent = `${fmtDuration(player.audio.currentTime * 1000)} / ${fmtDuration(m.duration_ms)}`;
+});
+
+player.addEventListener('ended', (ev) => {
+  const key = ev.detail.key;
+  const m = S.inbox.find((x) => x.id === key);
+  if (m) renderInboxRow(m);
+  if (!S.autoplay || !m) return;
+  // The next unplayed message: the oldest unplayed one after this, else the oldest unplayed.
+  const older = [...S.inbox].reverse();
+  const next = older.find((x) => x.state !== 'played' && x.created_at >= m.created_at && x.id !== m.id)
+    || older.find((x) => x.state !== 'played' && x.id !== m.id);
+  if (next) playMessage(next, null);
+});
+
+async function deleteMessage(m, box) {
+  if (!(await confirmDialog(box === 'inbox' ? `Delete this message from ${m.sender_display_name || m.sender_name}?` : 'Delete this sent message?'))) return;
+  try {
+    await S.api.deleteMessage(m.id);
+    if (player.key === m.id) player.stop();
+    player.forget(m.id);
+    if (box === 'inbox') S.inbox = S.inbox.filter((x) => x.id !== m.id);
+    else S.sent = S.sent.filter((x) => x.id !== m.id);
+    renderList();
+    renderBadge();
+  } catch (e) {
+    toast(errorText(e), 'error');
+  }
+}
+
+// ---------------------------------------------------------------- keyboard, drag and drop
+
+document.addEventListener('keydown', (ev) => {
+  if (!S.me || S.view === 'admin' || document.querySelector('dialog[open]')) return;
+  const t = ev.target;
+  const typing = t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement || (t && t.isContentEditable);
+  if (ev.key === ' ' && !typing && !(t instanceof HTMLButtonElement) && !(t instanceof HTMLAnchorElement) && !ev.repeat) {
+    ev.preventDefault();
+    if (C().phase === 'recording') stopRecording(); else if (C().phase !== 'encoding') startRecording();
+  } else if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
+    ev.preventDefault();
+    sendDraft();
+  } else if (ev.key === 'Escape' && C().phase === 'recording') {
+    ev.preventDefault();
+    stopRecording(true);
+  }
+});
+
+let dragDepth = 0;
+document.addEventListener('dragenter', (ev) => {
+  if (!S.me || !ev.dataTransfer || ![...ev.dataTransfer.types].includes('Files')) return;
+  dragDepth++;
+  S.els.compose && S.els.compose.classList.add('dragging');
+});
+document.addEventListener('dragleave', () => {
+  dragDepth = Math.max(0, dragDepth - 1);
+  if (!dragDepth && S.els.compose) S.els.compose.classList.remove('dragging');
+});
+document.addEventListener('dragover', (ev) => { if (S.me) ev.preventDefault(); });
+document.addEventListener('drop', (ev) => {
+  ev.preventDefault();
+  dragDepth = 0;
+  if (S.els.compose) S.els.compose.classList.remove('dragging');
+  if (S.me && S.view !== 'admin' && ev.dataTransfer && ev.dataTransfer.files.length) addFiles(ev.dataTransfer.files);
+});
+
+window.addEventListener('resize', () => {
+  if (!S.me) return;
+  for (const m of S.view === 'sent' ? S.sent : S.inbox) paintWave(m);
+});
+
+boot();

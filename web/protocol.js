@@ -1,0 +1,334 @@
+// The web client's protocol code, all of it: REST calls (`Api`) and the WebSocket session
+// (`Session`). No DOM here beyond fetch, WebSocket, Blob/FormData and EventTarget, so the
+// browser tests can import this module on its own. See docs/protocol.md for the wire format.
+
+/** An answer of the box that is not 2xx: `status`, `code` (the body's `error`), `message`. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** The presence values the box knows. */
+export const STATUSES = ['available', 'busy', 'away', 'offline'];
+
+/** REST client. `token` is sent as `Authorization: Bearer` on every call but login. */
+export class Api {
+  constructor({ base = '', token = null, fetchImpl = null } = {}) {
+    this.base = base;
+    this.token = token;
+    this.fetch = fetchImpl || ((...a) => fetch(...a));
+    /** Called with the ApiError when the box says 401 (token expired or revoked). */
+    this.onUnauthorized = null;
+  }
+
+  async request(method, path, { json, form, as = 'json' } = {}) {
+    const headers = {};
+    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    let body;
+    if (json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(json);
+    } else if (form) {
+      body = form;
+    }
+    let res;
+    try {
+      res = await this.fetch(this.base + path, { method, headers, body, cache: 'no-store' });
+    } catch (e) {
+      throw new ApiError(0, 'network', 'cannot reach the box: check the network');
+    }
+    if (!res.ok) {
+      let code = 'http_' + res.status;
+      let message = `the box answered ${res.status}`;
+      try {
+        const b = await res.json();
+        code = b.error || code;
+        message = b.message || message;
+      } catch { /* not JSON */ }
+      const err = new ApiError(res.status, code, message);
+      if (res.status === 429) err.retryAfter = Number(res.headers.get('Retry-After')) || null;
+      if (res.status === 401 && path !== '/api/login' && this.onUnauthorized) this.onUnauthorized(err);
+      throw err;
+    }
+    if (res.status === 204 || as === 'none') return null;
+    if (as === 'blob') return res.blob();
+    return res.json();
+  }
+
+  // Session
+  async login(name, password) {
+    const r = await this.request('POST', '/api/login', { json: { name, password } });
+    this.token = r.token;
+    return r;
+  }
+  async logout() {
+    try { await this.request('POST', '/api/logout'); } finally { this.token = null; }
+  }
+  me() { return this.request('GET', '/api/me'); }
+  setStatus(status) { return this.request('PUT', '/api/me/status', { json: { status } }); }
+
+  // Contacts and directory
+  contacts() { return this.request('GET', '/api/contacts'); }
+  addContact(user) { return this.request('POST', '/api/contacts', { json: { user } }); }
+  removeContact(user) { return this.request('DELETE', `/api/contacts/${encodeURIComponent(user)}`); }
+  directory() { return this.request('GET', '/api/users'); }
+
+  // Messages
+  inbox() { return this.request('GET', '/api/messages/inbox'); }
+  sent() { return this.request('GET', '/api/messages/sent'); }
+  message(id) { return this.request('GET', `/api/messages/${encodeURIComponent(id)}`); }
+  deleteMessage(id) { return this.request('DELETE', `/api/messages/${encodeURIComponent(id)}`); }
+  audio(id) { return this.request('GET', `/api/messages/${encodeURIComponent(id)}/audio`, { as: 'blob' }); }
+  attachment(id, index) {
+    return this.request('GET', `/api/messages/${encodeURIComponent(id)}/attachments/${index}`, { as: 'blob' });
+  }
+  delivered(id) { return this.request('POST', `/api/messages/${encodeURIComponent(id)}/delivered`); }
+  played(id) { return this.request('POST', `/api/messages/${encodeURIComponent(id)}/played`); }
+
+  /**
+   * Sends a voice message: `to` is a list of names, extensions or GUIDs; `audio` a Blob
+   * (Ogg Opus or WAV) named `audioName`; `attachments` a list of File/Blob (with `.name`).
+   * Resolves with the message metadata once the box has stored it durably.
+   */
+  sendMessage({ to, audio, audioName = 'message.opus', attachments = [] }) {
+    const form = new FormData();
+    for (const t of to) form.append('to', t);
+    form.append('audio', audio, audioName);
+    for (const f of attachments) form.append('attachment', f, f.name || 'attachment');
+    return this.request('POST', '/api/messages', { form });
+  }
+
+  // Administration (admins only)
+  adminStatus() { return this.request('GET', '/api/admin/status'); }
+  adminUsers() { return this.request('GET', '/api/admin/users'); }
+  adminAddUser(user) { return this.request('POST', '/api/admin/users', { json: user }); }
+  adminUpdateUser(name, change) {
+    return this.request('PATCH', `/api/admin/users/${encodeURIComponent(name)}`, { json: change });
+  }
+  adminDeleteUser(name) { return this.request('DELETE', `/api/admin/users/${encodeURIComponent(name)}`); }
+  adminResetPassword(name, password) {
+    const json = password ? { password } : {};
+    return this.request('POST', `/api/admin/users/${encodeURIComponent(name)}/password`, { json });
+  }
+}
+
+/** `ws:`/`wss:` URL of the box's WebSocket for a page at `loc` (window.location). */
+export function wsUrl(loc) {
+  return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/api/ws`;
+}
+
+/** Delay before reconnect attempt `n` (0-based): exponential from `min` to `max`, with jitter. */
+export function backoffDelay(n, { min = 500, max = 15000, random = Math.random } = {}) {
+  const d = Math.min(max, min * 2 ** Math.min(n, 16));
+  return Math.round(d / 2 + random() * (d / 2));
+}
+
+/**
+ * The WebSocket session. Events (CustomEvent, data in `detail`):
+ * - `state`: `{state: 'connecting'|'online'|'offline', retryIn?}`
+ * - `ready`: the session is connected, subscribed and checked in: `{user, queued}`
+ * - `message`: a new voice message (metadata as in REST), from a push or from check_in
+ * - `receipt`: `{message, recipient, state}` for a message I sent
+ * - `presence`: `{user: guid, status}`
+ * - `going_down`: `{reason}` (the box is shutting down; the session reconnects)
+ * - `unauthorized`: the token was refused; the session stops
+ * - `error`: `{code, message}` for an error frame that answers no request of ours
+ */
+export class Session extends EventTarget {
+  constructor({ url, token, client = 'ivm-web/0.1', priority = 'high', WebSocketImpl = null, backoff = {} }) {
+    super();
+    this.url = url;
+    this.token = token;
+    this.client = client;
+    this.priority = priority;
+    this.WS = WebSocketImpl || globalThis.WebSocket;
+    this.backoff = backoff;
+    this.ws = null;
+    this.state = 'offline';
+    this.user = null;
+    this.nextId = 1;
+    this.pending = new Map(); // request id -> {resolve, reject, action}
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.stopped = true;
+    this.subscriptions = null; // null = all my contacts
+  }
+
+  emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+
+  setState(state, extra = {}) {
+    this.state = state;
+    this.emit('state', { state, ...extra });
+  }
+
+  /** Opens the socket (and keeps it open, reconnecting with backoff) until `stop()`. */
+  start() {
+    this.stopped = false;
+    this.open();
+  }
+
+  /** Says `disconnect` when connected, closes the socket and stops reconnecting. */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      try {
+        if (ws.readyState === 1) ws.send(JSON.stringify({ action: 'disconnect', id: this.newId() }));
+        ws.close(1000, 'bye');
+      } catch { /* already closed */ }
+    }
+    this.failPending('the session was closed');
+    this.setState('offline');
+  }
+
+  newId() { return 'w' + this.nextId++; }
+
+  failPending(why) {
+    for (const p of this.pending.values()) p.reject(new ApiError(0, 'closed', why));
+    this.pending.clear();
+  }
+
+  open() {
+    clearTimeout(this.retryTimer);
+    this.setState('connecting');
+    let ws;
+    try {
+      ws = new this.WS(this.url);
+    } catch (e) {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => this.onOpen(ws);
+    ws.onmessage = (ev) => this.onFrame(ws, ev.data);
+    ws.onclose = () => this.onClose(ws);
+    ws.onerror = () => { /* onclose follows */ };
+  }
+
+  async onOpen(ws) {
+    try {
+      const ack = await this.request('connect', {
+        object: { token: this.token, client: this.client, priority: this.priority },
+      });
+      this.user = ack && ack.user;
+      this.attempt = 0;
+      await this.request('subscribe', { destination: this.subscriptions || [] });
+      const checked = await this.request('check_in');
+      this.setState('online');
+      this.emit('ready', { user: this.user, queued: checked ? checked.queued : 0 });
+    } catch (e) {
+      if (e.code === 'unauthorized') {
+        this.stopped = true;
+        this.emit('unauthorized', { message: e.message });
+        try { ws.close(1000); } catch { /* closed */ }
+      }
+      // Other failures: the socket closes and we retry.
+    }
+  }
+
+  onClose(ws) {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.failPending('the connection to the box closed');
+    if (this.stopped) {
+      this.setState('offline');
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
+  scheduleReconnect() {
+    const delay = backoffDelay(this.attempt++, this.backoff);
+    this.setState('offline', { retryIn: delay });
+    this.retryTimer = setTimeout(() => { if (!this.stopped) this.open(); }, delay);
+  }
+
+  /** Reconnects now (for example when the page comes back online). */
+  reconnectNow() {
+    if (this.stopped || this.state !== 'offline') return;
+    this.attempt = 0;
+    this.open();
+  }
+
+  send(frame) {
+    if (!this.ws || this.ws.readyState !== 1) throw new ApiError(0, 'closed', 'not connected to the box');
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Sends an action and resolves with the `ack`'s object (rejects with ApiError on `error`). */
+  request(action, { object, destination } = {}) {
+    const id = this.newId();
+    const frame = { action, id };
+    if (destination) frame.destination = destination;
+    if (object !== undefined) frame.object = object;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, action });
+      try {
+        this.send(frame);
+      } catch (e) {
+        this.pending.delete(id);
+        reject(e);
+      }
+    });
+  }
+
+  onFrame(ws, data) {
+    if (ws !== this.ws || typeof data !== 'string') return;
+    let f;
+    try { f = JSON.parse(data); } catch { return; }
+    const o = f.object || {};
+    switch (f.action) {
+      case 'ack':
+      case 'error': {
+        const p = f.id !== undefined && this.pending.get(f.id);
+        if (p) {
+          this.pending.delete(f.id);
+          if (f.action === 'ack') p.resolve(f.object);
+          else p.reject(new ApiError(0, o.code, o.message));
+        } else if (f.action === 'error') {
+          this.emit('error', o);
+        }
+        break;
+      }
+      case 'ping':
+        try { this.send({ action: 'pong', id: f.id }); } catch { /* closing */ }
+        break;
+      case 'pong': {
+        const p = f.id !== undefined && this.pending.get(f.id);
+        if (p) { this.pending.delete(f.id); p.resolve(null); }
+        break;
+      }
+      case 'message':
+        this.emit('message', o);
+        break;
+      case 'receipt':
+        this.emit('receipt', o);
+        break;
+      case 'presence':
+        this.emit('presence', { user: f.source, status: o.status });
+        break;
+      case 'server_going_down':
+        this.emit('going_down', { reason: o.reason });
+        break; // the box closes the socket next; onClose reconnects
+      case 'disconnect':
+        this.emit('going_down', { reason: o.reason });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Follow these users' presence (GUIDs); the box answers with their status now. */
+  follow(guids) { return this.request('subscribe', { destination: guids }); }
+  unfollow(guids) { return this.request('unsubscribe', { destination: guids }); }
+  delivered(messageId) { return this.request('delivered', { object: { message: messageId } }); }
+  played(messageId) { return this.request('played', { object: { message: messageId } }); }
+  setStatus(status) { return this.request('set_status', { object: { status } }); }
+  ping() { return this.request('ping'); }
+}

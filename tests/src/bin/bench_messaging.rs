@@ -4,7 +4,9 @@
 //! `ivmd run` on loopback ports and passes its base URL and PID here. The phases:
 //!
 //! 1. log every user in once (argon2 is slow on purpose) and reuse the token;
-//! 2. open `recipients × sessions_per_user` WebSocket sessions, each `connect`ed (acked), and
+//! 2. open `recipients × sessions_per_user` + `bystanders × bystander_sessions` WebSocket
+//!    sessions (1,000 by default: 100 recipients with one each, 9 bystanders with 100 each),
+//!    each `connect`ed (acked), and
 //!    read the server's RSS from `/proc/PID/status`;
 //! 3. delivery latency: one 5-second message (WAV, then Ogg Opus) to every recipient, timed
 //!    from the start of `POST /api/messages` to the `message` frame on each session;
@@ -49,8 +51,18 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     recipients: usize,
     /// WebSocket sessions per recipient user.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 1)]
     sessions_per_user: usize,
+    /// Bystander users are named PREFIX0, PREFIX1, ...: connected clients that are not
+    /// recipients, so the box holds 1,000 sessions while a message goes to 100 of them.
+    #[arg(long, default_value = "bby")]
+    bystander_prefix: String,
+    /// Number of bystander users.
+    #[arg(long, default_value_t = 9)]
+    bystanders: usize,
+    /// WebSocket sessions per bystander user.
+    #[arg(long, default_value_t = 100)]
+    bystander_sessions: usize,
     /// Sender users are named PREFIX00, PREFIX01, ...
     #[arg(long, default_value = "bsend")]
     sender_prefix: String,
@@ -615,11 +627,16 @@ async fn bench(args: Args) -> Result<String> {
     for name in &senders {
         sender_tokens.push(api.login(name, &args.password).await?.token);
     }
+    let bystanders: Vec<String> = (0..args.bystanders).map(|i| format!("{}{i}", args.bystander_prefix)).collect();
+    let mut bystander_tokens = Vec::with_capacity(bystanders.len());
+    for name in &bystanders {
+        bystander_tokens.push(api.login(name, &args.password).await?.token);
+    }
     let admin_token = match &args.admin {
         Some(a) => Some(api.login(a, &args.password).await?.token),
         None => None,
     };
-    let n_logins = recipients.len() + senders.len() + usize::from(admin_token.is_some());
+    let n_logins = recipients.len() + senders.len() + bystanders.len() + usize::from(admin_token.is_some());
     log(format!("logged in {n_logins} users in {:.1} s", t.elapsed().as_secs_f64()));
     notes.push(format!(
         "{n_logins} logins (argon2) took {:.1} s, {:.0} ms each, done one at a time",
@@ -644,9 +661,21 @@ async fn bench(args: Args) -> Result<String> {
         opening.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let t = Instant::now();
-            (user, open_session(&url, &token).await, t.elapsed())
+            (Some(user), open_session(&url, &token).await, t.elapsed())
         });
     }
+    let bystander_total = bystanders.len() * args.bystander_sessions;
+    for s in 0..bystander_total {
+        let (url, token, sem) = (ws_url.clone(), bystander_tokens[s % bystanders.len()].clone(), sem.clone());
+        opening.spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let t = Instant::now();
+            (None, open_session(&url, &token).await, t.elapsed())
+        });
+    }
+    // Bystanders answer pings like everyone, but their arrivals are not measured.
+    let (bystander_tx, mut bystander_rx) = mpsc::unbounded_channel::<Arrival>();
+    tokio::spawn(async move { while bystander_rx.recv().await.is_some() {} });
     let mut sessions = JoinSet::new();
     let mut connect_ms = Vec::new();
     let mut failed = BTreeMap::<String, usize>::new();
@@ -655,15 +684,18 @@ async fn bench(args: Args) -> Result<String> {
         match res {
             Ok(ws) => {
                 connect_ms.push(ms(took));
-                sessions.spawn(run_session(ws, user, events_tx.clone(), stats.clone(), stop_rx.clone()));
+                let tx = if user.is_some() { events_tx.clone() } else { bystander_tx.clone() };
+                sessions.spawn(run_session(ws, user.unwrap_or(usize::MAX), tx, stats.clone(), stop_rx.clone()));
             }
             Err(e) => *failed.entry(format!("{e:#}")).or_default() += 1,
         }
     }
     drop(events_tx);
+    drop(bystander_tx);
     let connected = connect_ms.len();
+    let all_sessions = sessions_total + bystander_total;
     let connect_time = t.elapsed();
-    log(format!("{connected}/{sessions_total} sessions connected in {:.1} s", connect_time.as_secs_f64()));
+    log(format!("{connected}/{all_sessions} sessions connected in {:.1} s", connect_time.as_secs_f64()));
     for (e, n) in &failed {
         log(format!("  {n} × {e}"));
     }
@@ -684,16 +716,22 @@ async fn bench(args: Args) -> Result<String> {
         None,
     ));
     rows.push(row(
-        format!("WebSocket sessions connected and acked ({} users × {})", recipients.len(), args.sessions_per_user),
+        format!(
+            "WebSocket sessions connected and acked ({} recipients × {} + {} bystanders × {})",
+            recipients.len(),
+            args.sessions_per_user,
+            bystanders.len(),
+            args.bystander_sessions
+        ),
         format!("{connected} (server says {server_count})"),
-        &format!("{sessions_total}"),
-        Some(connected == sessions_total),
+        &format!("{all_sessions}"),
+        Some(connected == all_sessions),
     ));
     rows.push(row(
         format!("ivmd RSS with {connected} sessions, idle"),
         format!("{:.1} MB", mb(rss_connected)),
         "< 80 MB",
-        Some(mb(rss_connected) < 80.0 && connected == sessions_total),
+        Some(mb(rss_connected) < 80.0 && connected == all_sessions),
     ));
     rows.push(row(
         format!("RSS added by the {connected} sessions (with − before)"),

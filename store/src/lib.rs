@@ -12,6 +12,7 @@
 //! - `users.rs`: [`User`], [`NewUser`], [`UserUpdate`]; names, extensions, passwords (argon2id
 //!   in `passwords.rs`), contacts, chosen status.
 //! - `sessions.rs`: login tokens; the database keeps only their SHA-256.
+//! - `sip.rs`: [`SipCredentials`]: each user's generated SIP password and digest HA1s, sealed.
 //! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
 //! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
@@ -36,6 +37,7 @@ mod keys;
 mod messages;
 mod passwords;
 mod sessions;
+mod sip;
 mod tables;
 mod users;
 
@@ -47,6 +49,7 @@ pub use blobs::BlobRef;
 pub use error::StoreError;
 pub use messages::{StoredAttachment, StoredMessage};
 pub use passwords::generate as generate_password;
+pub use sip::{sip_ha1s, SipCredentials};
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
 
 /// The open store of one data directory. Cheap to share behind an `Arc`; one per process
@@ -126,6 +129,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::MESSAGES)?;
         txn.open_table(tables::MAILBOX)?;
         txn.open_table(tables::SENT)?;
+        txn.open_table(tables::SIP_CREDENTIALS)?;
         let mut meta = txn.open_table(tables::META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
         match found {

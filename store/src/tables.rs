@@ -15,6 +15,7 @@
 //! | `messages` | message `[u8;16]` | JSON `StoredMessage` |
 //! | `mailbox` | recipient ‖ message `[u8;32]` | state `u8` (0 queued, 1 delivered, 2 played, 3 deleted) |
 //! | `sent` | sender ‖ message `[u8;32]` | `u8` (0 listed, 1 hidden by the sender) |
+//! | `sip_credentials` | user `[u8;16]` | sealed JSON: SIP password and digest HA1s |
 
 use ivm_wire::{Guid, MailboxState};
 use redb::TableDefinition;
@@ -43,6 +44,9 @@ pub(crate) const MESSAGES: TableDefinition<[u8; 16], &[u8]> = TableDefinition::n
 pub(crate) const MAILBOX: TableDefinition<[u8; 32], u8> = TableDefinition::new("mailbox");
 /// One row per (sender, message): whether the sender still lists it.
 pub(crate) const SENT: TableDefinition<[u8; 32], u8> = TableDefinition::new("sent");
+
+/// SIP credentials by user: sealed JSON (password and HA1s), see `sip.rs`.
+pub(crate) const SIP_CREDENTIALS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sip_credentials");
 
 /// The schema this code writes. Bumped when an encoding changes; `open` refuses a newer one.
 pub(crate) const SCHEMA_VERSION: u64 = 1;

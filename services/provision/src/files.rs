@@ -1,0 +1,162 @@
+//! Which provisioning file a requested name is: the only gate between a TFTP or HTTP path
+//! and the generated files.
+//!
+//! Names are matched against a closed list of patterns; anything else (including `..`,
+//! absolute paths, sub-folders, backslashes and NULs) is refused, so no path ever reaches
+//! the file system from here.
+
+use crate::mac::Mac;
+use crate::vendor::Vendor;
+
+/// Longest name considered; the longest real one (`SEP<12>.cnf.xml`) is 23 bytes.
+const MAX_NAME: usize = 64;
+
+/// A provisioning file the box generates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// Yealink common file `y0000000000XX.cfg`; holds the two-digit model code.
+    YealinkCommon(String),
+    /// `<mac>.cfg`: Yealink's per-phone file, or Polycom's per-phone master file. Which one
+    /// is decided by the registered phone's vendor.
+    MacCfg,
+    /// Polycom's default master file `000000000000.cfg`.
+    PolycomMaster,
+    /// Polycom per-phone settings `<mac>-phone.cfg`.
+    PolycomPhone,
+    /// Cisco `SEP<MAC>.cnf.xml`.
+    CiscoPhone,
+    /// Cisco `XMLDefault.cnf.xml`.
+    CiscoDefault,
+    /// Grandstream `cfg<mac>.xml`.
+    GrandstreamPhone,
+    /// Snom common `snom<model>.htm`; holds the model (`d785`).
+    SnomCommon(String),
+    /// Snom per-phone `<MAC>.xml`.
+    SnomPhone,
+}
+
+impl FileKind {
+    /// The vendor the file is for; `None` for `<mac>.cfg` (Yealink or Polycom).
+    pub fn vendor(&self) -> Option<Vendor> {
+        match self {
+            FileKind::YealinkCommon(_) => Some(Vendor::Yealink),
+            FileKind::MacCfg => None,
+            FileKind::PolycomMaster | FileKind::PolycomPhone => Some(Vendor::Polycom),
+            FileKind::CiscoPhone | FileKind::CiscoDefault => Some(Vendor::Cisco),
+            FileKind::GrandstreamPhone => Some(Vendor::Grandstream),
+            FileKind::SnomCommon(_) | FileKind::SnomPhone => Some(Vendor::Snom),
+        }
+    }
+
+    /// The file name as the phone asks for it (`mac` for per-phone files).
+    pub fn file_name(&self, mac: Option<&Mac>) -> String {
+        let lower = mac.map(Mac::to_string).unwrap_or_default();
+        let upper = mac.map(Mac::upper).unwrap_or_default();
+        match self {
+            FileKind::YealinkCommon(code) => format!("y0000000000{code}.cfg"),
+            FileKind::MacCfg => format!("{lower}.cfg"),
+            FileKind::PolycomMaster => "000000000000.cfg".to_owned(),
+            FileKind::PolycomPhone => format!("{lower}-phone.cfg"),
+            FileKind::CiscoPhone => format!("SEP{upper}.cnf.xml"),
+            FileKind::CiscoDefault => "XMLDefault.cnf.xml".to_owned(),
+            FileKind::GrandstreamPhone => format!("cfg{lower}.xml"),
+            FileKind::SnomCommon(model) => format!("snom{model}.htm"),
+            FileKind::SnomPhone => format!("{upper}.xml"),
+        }
+    }
+}
+
+/// Maps a requested name (`SEP001565AABBCC.cnf.xml`, `/provision/001565aabbcc.cfg`) to the
+/// file it is and, for per-phone files, the MAC it names. `None` for anything else.
+pub fn resolve(path: &str) -> Option<(FileKind, Option<Mac>)> {
+    let name = path.strip_prefix("/provision/").unwrap_or(path);
+    if name.is_empty()
+        || name.len() > MAX_NAME
+        || name.contains("..")
+        || name.bytes().any(|b| matches!(b, b'/' | b'\\' | 0) || b.is_ascii_control())
+        || !name.is_ascii()
+    {
+        return None;
+    }
+    let lower = name.to_ascii_lowercase();
+    let mac = |hex: &str| Mac::parse(hex).ok().filter(|_| hex.len() == 12);
+
+    if lower == "000000000000.cfg" {
+        return Some((FileKind::PolycomMaster, None));
+    }
+    if lower == "xmldefault.cnf.xml" {
+        return Some((FileKind::CiscoDefault, None));
+    }
+    if let Some(code) = lower.strip_prefix("y0000000000").and_then(|r| r.strip_suffix(".cfg")) {
+        if code.len() == 2 && code.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some((FileKind::YealinkCommon(code.to_owned()), None));
+        }
+        return None;
+    }
+    if let Some(hex) = lower.strip_prefix("sep").and_then(|r| r.strip_suffix(".cnf.xml")) {
+        return mac(hex).map(|m| (FileKind::CiscoPhone, Some(m)));
+    }
+    if let Some(hex) = lower.strip_prefix("cfg").and_then(|r| r.strip_suffix(".xml")) {
+        return mac(hex).map(|m| (FileKind::GrandstreamPhone, Some(m)));
+    }
+    if let Some(model) = lower.strip_prefix("snom").and_then(|r| r.strip_suffix(".htm")) {
+        let ok = (2..=12).contains(&model.len()) && model.bytes().all(|b| b.is_ascii_alphanumeric());
+        return ok.then(|| (FileKind::SnomCommon(model.to_owned()), None));
+    }
+    if let Some(hex) = lower.strip_suffix("-phone.cfg") {
+        return mac(hex).map(|m| (FileKind::PolycomPhone, Some(m)));
+    }
+    if let Some(hex) = lower.strip_suffix(".cfg") {
+        return mac(hex).map(|m| (FileKind::MacCfg, Some(m)));
+    }
+    if let Some(hex) = lower.strip_suffix(".xml") {
+        // Snom asks with upper-case hex; accept either case like Cisco.
+        return mac(hex).map(|m| (FileKind::SnomPhone, Some(m)));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_names() {
+        let m = Mac::parse("001565aabbcc").unwrap();
+        let cases = [
+            ("001565aabbcc.cfg", FileKind::MacCfg, Some(m)),
+            ("/provision/001565aabbcc.cfg", FileKind::MacCfg, Some(m)),
+            ("y000000000028.cfg", FileKind::YealinkCommon("28".into()), None),
+            ("000000000000.cfg", FileKind::PolycomMaster, None),
+            ("001565aabbcc-phone.cfg", FileKind::PolycomPhone, Some(m)),
+            ("SEP001565AABBCC.cnf.xml", FileKind::CiscoPhone, Some(m)),
+            ("SEP001565aabbcc.cnf.xml", FileKind::CiscoPhone, Some(m)),
+            ("sep001565AaBbCc.CNF.XML", FileKind::CiscoPhone, Some(m)),
+            ("XMLDefault.cnf.xml", FileKind::CiscoDefault, None),
+            ("cfg001565aabbcc.xml", FileKind::GrandstreamPhone, Some(m)),
+            ("snomD785.htm", FileKind::SnomCommon("d785".into()), None),
+            ("001565AABBCC.xml", FileKind::SnomPhone, Some(m)),
+        ];
+        for (name, kind, mac) in cases {
+            assert_eq!(resolve(name), Some((kind.clone(), mac)), "{name}");
+            if let Some(mac) = mac {
+                assert_eq!(resolve(&kind.file_name(Some(&mac))), Some((kind, Some(mac))));
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for name in [
+            "", "/", "../001565aabbcc.cfg", "/etc/passwd", "/001565aabbcc.cfg", "a/001565aabbcc.cfg",
+            "..\\001565aabbcc.cfg", "/provision/../x", "/provision/sub/001565aabbcc.cfg",
+            "001565aabbcc.cfg\0", "SEP01565AABBCC.cnf.xml", "SEP0015-65AABBCC.cnf.xml",
+            "SEP010203040506.cnf.xml", "y00000000002.cfg", "y0000000000zz.cfg", "snom.htm",
+            "snom../x.htm", "firmware.bin", "001565aabbcc.cfg.bak", "ffffffffffff.cfg",
+            "001565aabbcc.cfg ", "%2e%2e/x", "\u{e9}001565aabbcc.cfg",
+        ] {
+            assert_eq!(resolve(name), None, "{name:?}");
+        }
+        assert_eq!(resolve(&"a".repeat(1000)), None);
+    }
+}

@@ -491,7 +491,10 @@ function renderCompose() {
     stage = h('div', { class: 'stage idle' },
       h('button', { class: 'btn record', id: 'record', type: 'button', 'aria-label': 'Record (Space)', title: 'Record (Space)', onclick: () => startRecording() }, icon('mic')),
       h('div', { class: 'idle-text' }, h('strong', {}, 'Record a message'), h('span', { class: 'muted' }, 'Press Space or the microphone to start and stop')),
-      h('button', { class: 'btn subtle', id: 'ring-desk', type: 'button', disabled: true, title: 'Coming with desk phone support: the box will ring your desk phone to record', 'aria-label': 'Ring my desk phone to record (coming with desk phone support)' }, icon('phone'), h('span', { class: 'lbl' }, 'Ring my desk phone')));
+      h('button', { class: 'btn subtle', id: 'ring-desk', type: 'button', disabled: !S.selected.size || c.ringing,
+        title: c.ringing ? 'Ringing your desk phone: pick it up, speak after the beep, hang up or press # to send' : !S.selected.size ? 'Choose at least one recipient, then the box rings your desk phone to record' : 'The box rings your desk phone: pick it up, speak after the beep, hang up or press # to send',
+        'aria-label': c.ringing ? 'Ringing your desk phone' : 'Ring my desk phone to record', onclick: ringDesk },
+        icon('phone'), h('span', { class: 'lbl' }, c.ringing ? 'Ringing your desk phone…' : 'Ring my desk phone')));
   }
 
   const silence = h('select', { id: 'silence', 'aria-label': 'Stop after silence', onchange: (ev) => { S.silenceMs = Number(ev.target.value); localStorage.setItem('ivm.silence', ev.target.value); } },
@@ -600,6 +603,24 @@ function addFiles(files) {
     c.attachments.push(f);
   }
   renderCompose();
+}
+
+/** Rings the user's registered desk phone to record a message to the chosen recipients (S5). */
+async function ringDesk() {
+  const c = C();
+  if (!S.selected.size || c.ringing) return;
+  c.ringing = true;
+  c.error = '';
+  renderCompose();
+  try {
+    await S.api.ringMe([...S.selected]);
+    toast('Your desk phone is recording: speak after the beep, then hang up or press # to send.');
+  } catch (e) {
+    c.error = `Desk phone: ${errorText(e)}`;
+  } finally {
+    c.ringing = false;
+    renderCompose();
+  }
 }
 
 async function sendDraft() {

@@ -102,6 +102,13 @@ export class Api {
     return this.request('POST', '/api/messages', { form });
   }
 
+  /**
+   * Rings my registered desk phone to record a message to `to` (names, extensions or GUIDs).
+   * Resolves with `{state:"recording"}` once the phone is answered; rejects with an ApiError:
+   * 408 `no_answer` (not answered within 30 s), 409 `no_phone`, `phone_busy`, `declined`.
+   */
+  ringMe(to) { return this.request('POST', '/api/ring-me', { json: { to } }); }
+
   // Administration (admins only)
   adminStatus() { return this.request('GET', '/api/admin/status'); }
   adminUsers() { return this.request('GET', '/api/admin/users'); }

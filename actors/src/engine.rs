@@ -1,6 +1,7 @@
 //! The server engine (S13): start-up and shutdown of the server and its parts, in order.
 //!
-//! Start: database actor, client actor, then the network services (which need both).
+//! Start: database actor, client actor, station actor (when SIP is on), then the network
+//! services (which need them).
 //! Stop: tell every client the server is going down and wait for accepted posts to commit,
 //! then cancel the services and wait (bounded) for their in-flight requests, then return so
 //! the binary can stop the actor system and exit 0.
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientActor, ClientConfig, GoingDown};
 use crate::database::DatabaseActor;
+use crate::station::{MediaSockets, SipOutbox, StationActor, StationConfig};
 
 /// How long shutdown waits for services to finish their in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -35,6 +37,8 @@ pub struct Handles {
     pub db: Addr<DatabaseActor>,
     /// The client actor.
     pub clients: Addr<ClientActor>,
+    /// The station actor (desk phones), when SIP is on.
+    pub station: Option<Addr<StationActor>>,
     /// The store, for what is not a query (its data folder's path). Every read and write
     /// goes through `db`, never through this handle on an async thread.
     pub store: Arc<Store>,
@@ -56,6 +60,26 @@ pub struct EngineConfig {
     pub db_threads: usize,
     /// Client manager settings.
     pub clients: ClientConfig,
+    /// Desk phones: the station actor's settings and I/O, `None` when SIP is off.
+    pub station: Option<StationSetup>,
+}
+
+/// What the station actor needs from the binary: settings, the SIP service's send queue,
+/// and the RTP socket factory.
+#[derive(Clone)]
+pub struct StationSetup {
+    /// Settings.
+    pub cfg: StationConfig,
+    /// SIP send queue (the SIP service holds the other end).
+    pub sip_out: SipOutbox,
+    /// RTP sockets.
+    pub media: Arc<dyn MediaSockets>,
+}
+
+impl std::fmt::Debug for StationSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StationSetup").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
 }
 
 impl Engine {
@@ -68,7 +92,10 @@ impl Engine {
     ) -> Addr<Engine> {
         let db = DatabaseActor::start(store.clone(), cfg.db_threads.max(2));
         let clients = ClientActor::new(db.clone(), cfg.clients).start();
-        let handles = Handles { db, clients, store, started: Instant::now() };
+        let station = cfg
+            .station
+            .map(|st| StationActor::new(st.cfg, db.clone(), clients.clone(), st.sip_out, st.media).start());
+        let handles = Handles { db, clients, station, store, started: Instant::now() };
         let shutdown = CancellationToken::new();
         let services = make_services(&handles)
             .into_iter()

@@ -9,10 +9,14 @@
 //!   (S16), presence (S25), pings, store-and-forward delivery and receipts (S3, S26).
 //! - [`views`]: turns stored records into the wire's [`ivm_wire::rest::MessageInfo`].
 //!
-//! The station (phones) and gateway (MGCP) actors join later beside these; they post voice
-//! messages through the same [`client::PostMessage`] path as browsers and `ivm`.
+//! - [`station`]: the station manager (S13): desk phones' registrations, calls, keypad
+//!   services and message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores. It posts voice
+//!   messages through the same [`client::PostMessage`] path as browsers and `ivm`.
+//!
+//! The gateway (MGCP) actor joins later beside these.
 
 pub mod client;
 pub mod database;
 pub mod engine;
+pub mod station;
 pub mod views;

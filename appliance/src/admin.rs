@@ -1,4 +1,4 @@
-//! User administration for installers: `ivmd user add|list|passwd|remove`.
+//! User administration for installers: `ivmd user add|list|passwd|remove|show`.
 //!
 //! The same operations run two ways. While the box runs, it holds the database lock, so the
 //! CLI sends the request over a Unix socket in the data folder (`admin.sock`, mode 0600: only
@@ -51,6 +51,15 @@ pub enum AdminRequest {
         /// Login name.
         name: String,
     },
+    /// A user's extension and SIP credentials (generated on first use).
+    UserShow {
+        /// Login name.
+        name: String,
+        /// The box's SIP realm (`[sip] domain`).
+        realm: String,
+        /// Make a new SIP password first.
+        new_sip_password: bool,
+    },
 }
 
 /// A user as the admin CLI prints it.
@@ -83,6 +92,17 @@ pub enum AdminResponse {
     Users {
         /// The users, by name.
         users: Vec<UserRow>,
+    },
+    /// A user with their SIP account.
+    UserSip {
+        /// The user.
+        user: UserRow,
+        /// SIP user name (the extension).
+        sip_user: String,
+        /// SIP password.
+        sip_password: String,
+        /// Realm / domain.
+        sip_domain: String,
     },
     /// Done.
     Done,
@@ -119,6 +139,15 @@ pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
                 let generated = password.is_none().then(ivm_store::generate_password);
                 store.set_password(user.guid, password.as_deref().or(generated.as_deref()).unwrap_or_default())?;
                 AdminResponse::User { user: row(&user), password: generated }
+            }
+            AdminRequest::UserShow { name, realm, new_sip_password } => {
+                let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
+                let c = if new_sip_password {
+                    store.reset_sip_password(user.guid, &realm)?
+                } else {
+                    store.sip_credentials(user.guid, &realm)?
+                };
+                AdminResponse::UserSip { user: row(&user), sip_user: c.username, sip_password: c.password, sip_domain: c.realm }
             }
             AdminRequest::UserRemove { name } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;

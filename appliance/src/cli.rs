@@ -34,6 +34,9 @@ pub enum Command {
         /// HTTPS listen address (API and web client), e.g. 0.0.0.0:8443; "" turns it off.
         #[arg(long)]
         https: Option<String>,
+        /// SIP listen address (desk phones, UDP and TCP), e.g. 0.0.0.0:5060; "" turns it off.
+        #[arg(long)]
+        sip: Option<String>,
     },
     /// Manage users (works whether the box is running or not).
     #[command(subcommand)]
@@ -75,6 +78,14 @@ pub enum UserCommand {
         /// Login name.
         name: String,
     },
+    /// Show a user's extension and the SIP account for setting up their desk phone by hand.
+    Show {
+        /// Login name.
+        name: String,
+        /// Generate a new SIP password first (the phone must be set up again).
+        #[arg(long)]
+        new_sip_password: bool,
+    },
 }
 
 /// Runs `ivmd`.
@@ -89,9 +100,12 @@ pub fn main() -> ExitCode {
         cfg.data_dir = d;
     }
     match cli.command {
-        Command::Run { http, https } => {
+        Command::Run { http, https, sip } => {
             if let Some(h) = http {
                 cfg.http.listen = h;
+            }
+            if let Some(s) = sip {
+                cfg.sip.listen = s;
             }
             if let Some(h) = https {
                 cfg.https.listen = h;
@@ -101,12 +115,16 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}")),
             }
         }
-        Command::User(cmd) => user(&cfg.data_dir, cmd),
+        Command::User(cmd) => user(&cfg, cmd),
     }
 }
 
-fn user(data: &Path, cmd: UserCommand) -> ExitCode {
+fn user(cfg: &Config, cmd: UserCommand) -> ExitCode {
+    let data: &Path = &cfg.data_dir;
     let req = match cmd {
+        UserCommand::Show { name, new_sip_password } => {
+            AdminRequest::UserShow { name, realm: cfg.sip.domain.clone(), new_sip_password }
+        }
         UserCommand::Add { name, extension, display_name, password, admin } => {
             AdminRequest::UserAdd { name, extension, display_name, password, admin }
         }
@@ -142,6 +160,18 @@ fn user(data: &Path, cmd: UserCommand) -> ExitCode {
                     u.guid
                 );
             }
+            ExitCode::SUCCESS
+        }
+        AdminResponse::UserSip { user, sip_user, sip_password, sip_domain } => {
+            let server = cfg.sip_advertised(None).map(|a| a.to_string()).unwrap_or_else(|| "(SIP is off)".into());
+            println!("name:          {}", user.name);
+            println!("display name:  {}", user.display_name);
+            println!("extension:     {}", user.extension);
+            println!("SIP user:      {sip_user}");
+            println!("SIP password:  {sip_password}");
+            println!("SIP domain:    {sip_domain}   (digest realm)");
+            println!("SIP server:    {server}   (registrar and outbound proxy, UDP or TCP)");
+            println!("voice mail:    dial *97; record a message: *7 + extensions separated by * (e.g. *7201*202)");
             ExitCode::SUCCESS
         }
         AdminResponse::Done => ExitCode::SUCCESS,

@@ -21,6 +21,57 @@ pub struct Config {
     pub limits: Limits,
     /// Client sessions.
     pub clients: Clients,
+    /// Desk phones (SIP and RTP).
+    pub sip: Sip,
+}
+
+/// `[sip]`: the desk phones' SIP service and media.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sip {
+    /// UDP (and TCP) listen address; `""` turns desk phones off.
+    pub listen: String,
+    /// Also accept SIP over TCP on the same port.
+    pub tcp: bool,
+    /// Digest realm and the phones' SIP domain.
+    pub domain: String,
+    /// The address phones reach the box at (`host:port`); empty: the listen address, or the
+    /// first LAN address when listening on all.
+    pub advertise: String,
+    /// First RTP port.
+    pub rtp_port_min: u16,
+    /// Last RTP port.
+    pub rtp_port_max: u16,
+    /// A phone recording stops after this many seconds of silence.
+    pub silence_timeout_s: u32,
+    /// Longest recording from a phone, seconds.
+    pub max_recording_s: u32,
+    /// Seconds a phone rings before the box gives up.
+    pub ring_timeout_s: u32,
+    /// Seconds without RTP from a phone in a call before the box hangs up (a phone that
+    /// vanished); a recording in progress is kept if it holds speech.
+    pub media_timeout_s: u32,
+    /// Digest algorithms offered to phones, in order: `"sha-256,md5"` (RFC 8760), or `"md5"`
+    /// for phones whose SIP stack refuses a challenge it cannot answer (baresip 1.0).
+    pub digest: String,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            listen: "0.0.0.0:5060".into(),
+            tcp: true,
+            domain: "ivm".into(),
+            advertise: String::new(),
+            rtp_port_min: 16384,
+            rtp_port_max: 17383,
+            silence_timeout_s: 5,
+            max_recording_s: 300,
+            ring_timeout_s: 30,
+            media_timeout_s: 20,
+            digest: "sha-256,md5".into(),
+        }
+    }
 }
 
 /// One listening socket; `listen = ""` turns it off.
@@ -61,6 +112,7 @@ impl Default for Config {
             https: Listener { listen: "0.0.0.0:8443".into() },
             limits: Limits::default(),
             clients: Clients::default(),
+            sip: Sip::default(),
         }
     }
 }
@@ -128,6 +180,17 @@ impl Config {
         }
         self.http_addr()?;
         self.https_addr()?;
+        self.sip_addr()?;
+        if self.sip.rtp_port_min < 1024 || self.sip.rtp_port_max < self.sip.rtp_port_min {
+            return Err(ConfigError::Invalid("sip.rtp_port_min..rtp_port_max must be a range above 1023".into()));
+        }
+        if self.sip.domain.is_empty() || self.sip.domain.contains(['"', ' ', '\\']) {
+            return Err(ConfigError::Invalid("sip.domain must be a plain host name".into()));
+        }
+        self.sip_digest()?;
+        if self.sip.silence_timeout_s == 0 || self.sip.max_recording_s == 0 || self.sip.ring_timeout_s == 0 || self.sip.media_timeout_s == 0 {
+            return Err(ConfigError::Invalid("sip timeouts must be at least 1 second".into()));
+        }
         Ok(())
     }
 
@@ -139,6 +202,38 @@ impl Config {
     /// The HTTPS listen address, `None` when turned off.
     pub fn https_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         parse_listen("https.listen", &self.https.listen)
+    }
+
+    /// `[sip] digest` as algorithm names (`MD5`, `SHA-256`), in order.
+    pub fn sip_digest(&self) -> Result<Vec<String>, ConfigError> {
+        let v: Vec<String> = self.sip.digest.split(',').map(|a| a.trim().to_ascii_uppercase()).filter(|a| !a.is_empty()).collect();
+        if v.is_empty() || v.iter().any(|a| a != "MD5" && a != "SHA-256") {
+            return Err(ConfigError::Invalid("sip.digest: a list of md5 and sha-256".into()));
+        }
+        Ok(v)
+    }
+
+    /// The SIP listen address, `None` when desk phones are off.
+    pub fn sip_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        parse_listen("sip.listen", &self.sip.listen)
+    }
+
+    /// The address phones should use (`ivmd user show`, Via/Contact), given the bound port.
+    pub fn sip_advertised(&self, bound: Option<SocketAddr>) -> Option<SocketAddr> {
+        if let Ok(a) = self.sip.advertise.parse::<SocketAddr>() {
+            return Some(a);
+        }
+        let listen = bound.or(self.sip_addr().ok().flatten())?;
+        if !listen.ip().is_unspecified() {
+            return Some(listen);
+        }
+        let ip = if_addrs::get_if_addrs()
+            .ok()?
+            .into_iter()
+            .find(|i| !i.is_loopback() && i.ip().is_ipv4())
+            .map(|i| i.ip())
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        Some(SocketAddr::new(ip, listen.port()))
     }
 
     /// Token lifetime.
@@ -173,6 +268,14 @@ mod tests {
         assert_eq!(c.limits.max_message_seconds, 600);
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
         let bad: Config = toml::from_str("[http]\nlisten = \"nowhere\"\n").expect("parses");
+        assert!(bad.validate().is_err());
+        let c: Config = toml::from_str("[sip]\nlisten = \"127.0.0.1:0\"\nsilence_timeout_s = 3\n").expect("parses");
+        assert!(c.validate().is_ok());
+        assert_eq!(c.sip.silence_timeout_s, 3);
+        assert_eq!(c.sip.domain, "ivm");
+        let off: Config = toml::from_str("[sip]\nlisten = \"\"\n").expect("parses");
+        assert_eq!(off.sip_addr().expect("ok"), None);
+        let bad: Config = toml::from_str("[sip]\nrtp_port_min = 100\n").expect("parses");
         assert!(bad.validate().is_err());
     }
 }

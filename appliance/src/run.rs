@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
-use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown};
+use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown, StationSetup};
+use ivm_actors::station::StationConfig;
+use ivm_phones::{SipService, UdpMediaSockets};
 use ivm_http::{HttpConfig, HttpService};
 use ivm_store::{NewUser, Store};
 
@@ -71,18 +73,50 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             session_ttl: cfg.session_ttl(),
             ping_interval_s: cfg.clients.ping_interval_s,
         };
+        // Desk phones: bind the SIP sockets first so the station knows the real address.
+        let mut sip_parts = None;
+        let mut sip_bound = "off".to_owned();
+        let mut station = None;
+        if let Some(addr) = cfg.sip_addr()? {
+            let (sockets, local) = SipService::bind(addr, cfg.sip.tcp)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (sip)"))?;
+            let advertised = cfg.sip_advertised(Some(local)).unwrap_or(local);
+            sip_bound = local.to_string();
+            let (tx, rx) = tokio::sync::mpsc::channel(65_536);
+            let media = Arc::new(UdpMediaSockets::new(local.ip(), cfg.sip.rtp_port_min, cfg.sip.rtp_port_max));
+            station = Some(StationSetup {
+                cfg: StationConfig {
+                    realm: cfg.sip.domain.clone(),
+                    sip_addr: advertised,
+                    silence_timeout: Duration::from_secs(cfg.sip.silence_timeout_s.into()),
+                    max_recording: Duration::from_secs(cfg.sip.max_recording_s.into()),
+                    ring_timeout: Duration::from_secs(cfg.sip.ring_timeout_s.into()),
+                    media_timeout: Duration::from_secs(cfg.sip.media_timeout_s.into()),
+                    digest: cfg.sip_digest()?.iter().filter_map(|a| ivm_sip::auth::Algorithm::parse(Some(a))).collect(),
+                    ..StationConfig::default()
+                },
+                sip_out: tx,
+                media,
+            });
+            sip_parts = Some((sockets, rx));
+        }
         let engine_cfg = EngineConfig {
             db_threads: 2,
             clients: ClientConfig {
                 ping_interval: Duration::from_secs(cfg.clients.ping_interval_s.into()),
                 max_message_seconds: cfg.limits.max_message_seconds,
             },
+            station,
         };
         let data = cfg.data_dir.clone();
         let mut socket_error = None;
         let engine = Engine::start(store, engine_cfg, |h| {
             let mut services: Vec<Box<dyn Service>> =
                 vec![Box::new(HttpService::new(h.clone(), http_cfg, Some(tls), http, https))];
+            if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
+                services.push(Box::new(SipService::new(sockets, st, rx)));
+            }
             match AdminSocket::bind(&data, h.db.clone()) {
                 Ok(s) => services.push(Box::new(s)),
                 Err(e) => socket_error = Some(e),
@@ -92,8 +126,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         if let Some(e) = socket_error {
             tracing::warn!(error = %e, "admin socket unavailable: `ivmd user` needs the box stopped");
         }
-        println!("ivmd: ready http={http_bound} https={https_bound} data={}", cfg.data_dir.display());
-        tracing::info!(http = %http_bound, https = %https_bound, "ivmd ready");
+        println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} data={}", cfg.data_dir.display());
+        tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, "ivmd ready");
 
         wait_for_stop_signal().await;
         tracing::info!("stop signal received");

@@ -30,6 +30,8 @@ pub struct Server {
     pub http: String,
     /// `https://127.0.0.1:PORT`.
     pub https: String,
+    /// `127.0.0.1:PORT` of the SIP service (UDP and TCP).
+    pub sip: String,
     config: PathBuf,
     /// Lines the box printed on stdout (first-start password, ready line).
     pub stdout: Vec<String>,
@@ -56,8 +58,8 @@ impl Server {
             .arg(&config)
             .arg("--data")
             .arg(data)
-            .args(["run", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"])
-            .env("IVM_LOG", "info,ivm_http=debug")
+            .args(["run", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
+            .env("IVM_LOG", std::env::var("IVM_E2E_LOG").unwrap_or_else(|_| "info,ivm_http=debug".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()
@@ -82,6 +84,7 @@ impl Server {
             data: data.to_owned(),
             http: String::new(),
             https: String::new(),
+            sip: String::new(),
             config,
             stdout: Vec::new(),
             lines: Some(rx),
@@ -100,6 +103,8 @@ impl Server {
                         server.http = format!("http://{a}");
                     } else if let Some(a) = part.strip_prefix("https=") {
                         server.https = format!("https://{a}");
+                    } else if let Some(a) = part.strip_prefix("sip=") {
+                        server.sip = a.to_owned();
                     }
                 }
                 break;
@@ -141,11 +146,22 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Keep the box's log for the post-mortem (the temporary folder goes away).
+            let keep = std::env::temp_dir().join("ivm-e2e-failed-logs");
+            let _ = std::fs::create_dir_all(&keep);
+            let name = format!("ivmd-{}.log", std::process::id() ^ (self.http.len() as u32) ^ rand_suffix());
+            let _ = std::fs::write(keep.join(name), self.log());
+        }
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
 }
 
 /// Waits for a child at most `limit`.

@@ -61,6 +61,10 @@ pub struct ClientActor {
     in_flight: usize,
     drained: Vec<oneshot::Sender<()>>,
     going_down: bool,
+    /// Registered desk phones per user: a phone counts as a session for presence (S25).
+    phones: HashMap<Guid, u32>,
+    /// Told when a user's mailbox changes (the station actor's message-waiting lamps).
+    mailbox_listener: Option<Recipient<MailboxChanged>>,
 }
 
 impl ClientActor {
@@ -78,12 +82,21 @@ impl ClientActor {
             in_flight: 0,
             drained: Vec::new(),
             going_down: false,
+            phones: HashMap::new(),
+            mailbox_listener: None,
+        }
+    }
+
+    /// Tells the mailbox listener (if any) that `user`'s mailbox changed.
+    fn mailbox_changed(&self, user: Guid) {
+        if let Some(l) = &self.mailbox_listener {
+            l.do_send(MailboxChanged { user });
         }
     }
 
     /// The presence others see for `user` now.
     fn presence_of(&self, user: Guid) -> Status {
-        if self.by_user.get(&user).is_some_and(|s| !s.is_empty()) {
+        if self.by_user.get(&user).is_some_and(|s| !s.is_empty()) || self.phones.contains_key(&user) {
             self.chosen.get(&user).copied().unwrap_or(Status::Available)
         } else {
             Status::Offline
@@ -106,10 +119,14 @@ impl ClientActor {
 
     /// Queues `env` to every session of `user`, higher priority first.
     fn push_to_user(&mut self, user: Guid, env: &Envelope) {
+        self.push_frame_to_user(user, env.to_text().into());
+    }
+
+    /// Queues an encoded frame to every session of `user`, higher priority first.
+    fn push_frame_to_user(&mut self, user: Guid, frame: Arc<str>) {
         let Some(ids) = self.by_user.get(&user) else { return };
         let mut ids = ids.clone();
         ids.sort_by_key(|id| self.sessions.get(id).map(|c| c.priority).unwrap_or(Priority::Unknown));
-        let frame: Arc<str> = env.to_text().into();
         for id in ids {
             self.send_to(id, frame.clone());
         }
@@ -145,7 +162,9 @@ impl ClientActor {
         };
         if last {
             self.by_user.remove(&conn.user);
-            self.chosen.remove(&conn.user);
+            if !self.phones.contains_key(&conn.user) {
+                self.chosen.remove(&conn.user);
+            }
             self.announce_presence(conn.user);
         }
         tracing::info!(session, user = %conn.user, "client session ended");
@@ -324,6 +343,7 @@ impl Handler<Receipt> for ClientActor {
             None => Err(ClientError::NotFound),
             Some((sender, changed)) => {
                 if changed {
+                    act.mailbox_changed(r.user);
                     let receipt = ReceiptObject { message: r.message, recipient: r.user, state: r.state };
                     act.push_to_user(sender, &push::receipt(receipt));
                 }
@@ -351,10 +371,8 @@ impl Handler<CheckIn> for ClientActor {
         let db = self.db.clone();
         Box::pin(async move {
             Ok(database::run(&db, move |s| {
-                s.queued_for(user)?
-                    .iter()
-                    .map(|m| views::message_info(s, m, Viewer::Recipient(user)))
-                    .collect::<Result<Vec<_>, _>>()
+                let mut views = views::Views::new(s);
+                s.queued_for(user)?.iter().map(|m| views.message(m, Viewer::Recipient(user))).collect::<Result<Vec<_>, _>>()
             })
             .await?)
         })
@@ -418,5 +436,70 @@ impl Handler<GoingDown> for ClientActor {
         Box::pin(async move {
             let _ = rx.await;
         })
+    }
+}
+
+/// A user's mailbox changed (a message arrived, was played or deleted): the station actor
+/// updates their phones' message-waiting lamps.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct MailboxChanged {
+    /// Whose mailbox.
+    pub user: Guid,
+}
+
+/// Who to tell about [`MailboxChanged`] (the station actor, at start-up).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetMailboxListener(pub Recipient<MailboxChanged>);
+
+/// Keeps the listener.
+impl Handler<SetMailboxListener> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: SetMailboxListener, _: &mut Context<Self>) {
+        self.mailbox_listener = Some(msg.0);
+    }
+}
+
+/// Something outside the client actor changed a mailbox (a deletion through REST, a phone's
+/// `*97` delete): pass it on to the listener.
+impl Handler<MailboxChanged> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: MailboxChanged, _: &mut Context<Self>) {
+        self.mailbox_changed(msg.user);
+    }
+}
+
+/// A desk phone of `user` registered (`online`) or its last registration ended: a phone
+/// counts as a session for presence (S25), so a user whose phone is registered is available.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct PhonePresence {
+    /// The user.
+    pub user: Guid,
+    /// True when the user now has at least one registered phone.
+    pub online: bool,
+}
+
+/// Updates the phone count and tells watchers when presence changes.
+impl Handler<PhonePresence> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: PhonePresence, _: &mut Context<Self>) {
+        if self.going_down {
+            return;
+        }
+        let before = self.presence_of(msg.user);
+        if msg.online {
+            self.phones.insert(msg.user, 1);
+        } else {
+            self.phones.remove(&msg.user);
+            if !self.by_user.contains_key(&msg.user) {
+                self.chosen.remove(&msg.user);
+            }
+        }
+        tracing::info!(user = %msg.user, online = msg.online, "desk phone presence");
+        if self.presence_of(msg.user) != before {
+            self.announce_presence(msg.user);
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! sender and push to online recipients. A crash before the commit leaves at most an
 //! unreferenced blob file and no acknowledgement; a crash after it loses nothing.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix::prelude::*;
@@ -13,7 +14,7 @@ use ivm_media::MediaError;
 use ivm_store::{Store, StoreError, StoredAttachment, StoredMessage};
 use ivm_wire::object::push;
 use ivm_wire::rest::MessageInfo;
-use ivm_wire::Guid;
+use ivm_wire::{Guid, MailboxState};
 
 use super::ClientActor;
 use crate::database::{self, DbError};
@@ -126,7 +127,7 @@ fn store_message(
     recipients: Vec<Guid>,
     prepared: ivm_media::Prepared,
     attachments: Vec<NewAttachment>,
-) -> Result<(MessageInfo, Vec<(Guid, MessageInfo)>), StoreError> {
+) -> Result<Stored, StoreError> {
     let mut written = Vec::new();
     let result = (|| {
         let audio = s.put_blob(&prepared.ogg)?;
@@ -162,11 +163,18 @@ fn store_message(
         }
     };
     let for_sender = views::message_info(s, &msg, Viewer::Sender)?;
-    let for_recipients = recipients
-        .iter()
-        .map(|r| Ok((*r, views::message_info(s, &msg, Viewer::Recipient(*r))?)))
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok((for_sender, for_recipients))
+    // Just committed, every recipient is `queued`: each one's view is the sender's with their
+    // own state set, the same for all, so one frame serves every recipient.
+    let mut for_recipients = for_sender.clone();
+    for_recipients.state = Some(MailboxState::Queued);
+    Ok(Stored { for_sender, for_recipients, recipients })
+}
+
+/// A committed message, as its sender and its recipients see it.
+struct Stored {
+    for_sender: MessageInfo,
+    for_recipients: MessageInfo,
+    recipients: Vec<Guid>,
 }
 
 /// Validates, prepares, stores, then delivers to online recipients.
@@ -200,12 +208,15 @@ impl Handler<PostMessage> for ClientActor {
         };
         Box::pin(fut.into_actor(self).map(|res, act, _| {
             act.finish_post();
-            let (for_sender, for_recipients) = res?;
-            tracing::info!(message = %for_sender.id, sender = %for_sender.sender_name, recipients = for_recipients.len(), duration_ms = for_sender.duration_ms, "message committed");
-            for (r, info) in &for_recipients {
-                act.push_to_user(*r, &push::message(info));
+            let stored = res?;
+            let info = stored.for_sender;
+            tracing::info!(message = %info.id, sender = %info.sender_name, recipients = stored.recipients.len(), duration_ms = info.duration_ms, "message committed");
+            let frame: Arc<str> = push::message(&stored.for_recipients).to_text().into();
+            for r in stored.recipients {
+                act.push_frame_to_user(r, frame.clone());
+                act.mailbox_changed(r);
             }
-            Ok(for_sender)
+            Ok(info)
         }))
     }
 }

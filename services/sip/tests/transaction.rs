@@ -476,3 +476,34 @@ fn pair_invite_rejected_through_loss() {
     assert_eq!(final_at - t0, ms(1000));
     assert!(p.phone.is_empty() && p.server.is_empty(), "both sides clean up (Timers D and I)");
 }
+
+/// One source cannot take more than its share of the table: the others still get through.
+#[test]
+fn one_source_cannot_fill_the_table() {
+    use ivm_sip::transaction::{Config, Event, Peer, TransactionLayer};
+    let mut layer = TransactionLayer::new(Config { max_transactions: 100, max_per_source: 10, ..Config::default() });
+    let now = std::time::Instant::now();
+    let flood: std::net::SocketAddr = "127.0.0.9:5060".parse().expect("addr");
+    let other: std::net::SocketAddr = "127.0.0.9:5062".parse().expect("addr");
+    let req = |n: u32, from: std::net::SocketAddr| {
+        format!(
+            "OPTIONS sip:box SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKflood{n}\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:box>\r\nCall-ID: c{n}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let mut accepted = 0;
+    for n in 0..30 {
+        layer.handle_datagram(now, Peer::udp(flood), req(n, flood).as_bytes());
+        while let Some(e) = layer.poll_event() {
+            if matches!(e, Event::Request { .. }) {
+                accepted += 1;
+            }
+        }
+    }
+    assert_eq!(accepted, 10, "the flooding source is capped");
+    layer.handle_datagram(now, Peer::udp(other), req(99, other).as_bytes());
+    let mut other_ok = false;
+    while let Some(e) = layer.poll_event() {
+        other_ok |= matches!(e, Event::Request { .. });
+    }
+    assert!(other_ok, "another source (same address, another port) still gets a transaction");
+}

@@ -6,7 +6,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ivm_actors::client::{check_attachment_name, NewAttachment, PostMessage, Receipt};
+use ivm_actors::client::{check_attachment_name, MailboxChanged, NewAttachment, PostMessage, Receipt};
 use ivm_actors::views::{self, Viewer};
 use ivm_actors::database;
 use ivm_store::{Store, StoreError, StoredMessage};
@@ -233,6 +233,8 @@ pub async fn remove(State(state): State<AppState>, me: AuthUser, Path(id): Path<
     })
     .await?;
     if deleted {
+        // The lamp of the user's desk phones follows the mailbox.
+        state.handles.clients.do_send(MailboxChanged { user });
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_such_message())

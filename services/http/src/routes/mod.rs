@@ -4,6 +4,7 @@
 mod admin;
 mod contacts;
 mod messages;
+mod phones;
 mod session;
 pub mod web;
 
@@ -36,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/messages/{id}/attachments/{index}"),
     ("post", "/api/messages/{id}/delivered"),
     ("post", "/api/messages/{id}/played"),
+    ("post", "/api/ring-me"),
     ("get", "/api/admin/status"),
     ("get", "/api/admin/users"),
     ("post", "/api/admin/users"),
@@ -64,6 +66,7 @@ pub fn api() -> Router<AppState> {
         .route("/api/messages/{id}/attachments/{index}", get(messages::attachment))
         .route("/api/messages/{id}/delivered", post(messages::delivered))
         .route("/api/messages/{id}/played", post(messages::played))
+        .route("/api/ring-me", post(phones::ring_me))
         .route("/api/admin/status", get(admin::status))
         .route("/api/admin/users", get(admin::users).post(admin::add_user))
         .route("/api/admin/users/{user}", patch(admin::update_user).delete(admin::delete_user))

@@ -171,12 +171,17 @@ pub struct DigestConfig {
     pub max_tracked_nonces: usize,
     /// Refuse responses without qop (RFC 2069 style), which cannot be protected from replay.
     pub require_qop: bool,
+    /// The challenges offered, in order (default SHA-256 then MD5, RFC 8760 §2.4). Older
+    /// SIP stacks (baresip 1.0's libre) refuse the whole 401 when any challenge names an
+    /// algorithm they lack: offer `[Md5]` to them. Responses with either algorithm are
+    /// accepted whatever is offered.
+    pub offer: Vec<Algorithm>,
 }
 
 impl DigestConfig {
     /// Defaults for `realm`.
     pub fn new(realm: impl Into<String>) -> DigestConfig {
-        DigestConfig { realm: realm.into(), nonce_lifetime: Duration::from_secs(300), max_tracked_nonces: 10_000, require_qop: true }
+        DigestConfig { realm: realm.into(), nonce_lifetime: Duration::from_secs(300), max_tracked_nonces: 10_000, require_qop: true, offer: vec![Algorithm::Sha256, Algorithm::Md5] }
     }
 }
 
@@ -204,7 +209,8 @@ impl DigestServer {
     /// `WWW-Authenticate` values: SHA-256 first, then MD5, sharing one nonce.
     pub fn challenges(&mut self, now: Instant, stale: bool) -> Vec<String> {
         let nonce = self.nonces.issue(now);
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.config
+            .offer
             .iter()
             .map(|a| {
                 let mut v = format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"", self.config.realm, a.as_str());

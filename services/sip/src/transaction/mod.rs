@@ -180,6 +180,10 @@ pub struct Config {
     pub t4: Duration,
     /// Most transactions held at once.
     pub max_transactions: usize,
+    /// Most server transactions held at once for one source (address and port): one looping
+    /// or hostile phone must not fill the table and lock every other phone out. Keyed by port
+    /// too, so phones behind one NAT address each get their own share.
+    pub max_per_source: usize,
     /// Answer a new INVITE with 100 Trying at once (RFC 3261 §17.2.1).
     pub auto_trying: bool,
     /// Parser limits for `handle_datagram`.
@@ -193,6 +197,7 @@ impl Default for Config {
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
             max_transactions: 16_384,
+            max_per_source: 8_192,
             auto_trying: true,
             limits: Limits::default(),
         }
@@ -229,6 +234,8 @@ struct Entry {
     key: TxKey,
     /// (Call-ID, CSeq) of an INVITE server transaction in Accepted, for matching ACKs to 2xx.
     dialog: Option<(String, u32)>,
+    /// The source of a server transaction, counted in `per_source`.
+    source: Option<std::net::SocketAddr>,
 }
 
 impl Entry {
@@ -255,6 +262,7 @@ pub struct TransactionLayer {
     txs: HashMap<TxId, Entry>,
     keys: HashMap<TxKey, TxId>,
     accepted: HashMap<(String, u32), TxId>,
+    per_source: HashMap<std::net::SocketAddr, usize>,
     timers: BinaryHeap<Reverse<(Instant, TxId)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -269,6 +277,7 @@ impl TransactionLayer {
             txs: HashMap::new(),
             keys: HashMap::new(),
             accepted: HashMap::new(),
+            per_source: HashMap::new(),
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -366,7 +375,7 @@ impl TransactionLayer {
         let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
         let tx = ClientTx::start(id, peer, request, now, &self.config, &mut out);
         self.keys.insert(key.clone(), id);
-        self.txs.insert(id, Entry { tx: Tx::Client(tx), key, dialog: None });
+        self.txs.insert(id, Entry { tx: Tx::Client(tx), key, dialog: None, source: None });
         self.after(id);
         Ok(id)
     }
@@ -420,6 +429,14 @@ impl TransactionLayer {
         if entry.terminated() {
             if let Some(entry) = self.txs.remove(&id) {
                 self.keys.remove(&entry.key);
+                if let Some(src) = entry.source {
+                    if let Some(n) = self.per_source.get_mut(&src) {
+                        *n -= 1;
+                        if *n == 0 {
+                            self.per_source.remove(&src);
+                        }
+                    }
+                }
                 if let Some(d) = entry.dialog {
                     if self.accepted.get(&d) == Some(&id) {
                         self.accepted.remove(&d);
@@ -488,6 +505,11 @@ impl TransactionLayer {
             self.reject(peer, &req, 503, "transaction table full".into());
             return;
         }
+        let source = peer.addr;
+        if self.per_source.get(&source).copied().unwrap_or(0) >= self.config.max_per_source {
+            self.reject(peer, &req, 503, "too many transactions from this address".into());
+            return;
+        }
         let Some(reply_to) = reply_peer(peer, &req) else {
             self.events.push_back(Event::Rejected { peer, reason: "no usable response address".into(), status: None });
             return;
@@ -495,7 +517,8 @@ impl TransactionLayer {
         let id = self.new_id();
         let invite = req.method == Method::Invite;
         self.keys.insert(key.clone(), id);
-        self.txs.insert(id, Entry { tx: Tx::Server(ServerTx::new(id, invite, reply_to)), key, dialog: None });
+        self.txs.insert(id, Entry { tx: Tx::Server(ServerTx::new(id, invite, reply_to)), key, dialog: None, source: Some(source) });
+        *self.per_source.entry(source).or_insert(0) += 1;
         let trying = (invite && self.config.auto_trying).then(|| req.make_response(100, None));
         self.events.push_back(Event::Request { id, peer, request: req });
         if let Some(t) = trying {

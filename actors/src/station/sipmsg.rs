@@ -1,0 +1,186 @@
+//! Building the SIP requests and responses the station sends (UAS answers, in-dialog BYE and
+//! NOTIFY, out-of-dialog INVITE and NOTIFY, ACK and CANCEL), and reading what it needs from
+//! incoming ones.
+
+use std::net::SocketAddr;
+
+use ivm_sip::message::{Method, NameAddr, Request, Response, Uri};
+use ivm_sip::transaction::{new_branch, new_token, Peer};
+
+/// One side of a dialog as the station keeps it (RFC 3261 §12).
+#[derive(Debug, Clone)]
+pub(crate) struct Dialog {
+    /// Call-ID.
+    pub call_id: String,
+    /// Our From (for requests we send), with our tag.
+    pub local: String,
+    /// Their To (for requests we send), with their tag once known.
+    pub remote: String,
+    /// Where in-dialog requests go (their Contact).
+    pub target: Uri,
+    /// Our next CSeq.
+    pub cseq: u32,
+    /// Where the phone is (source address of its messages).
+    pub peer: Peer,
+}
+
+/// The dial string or user of a request URI (`*7201*202`, `202`), unescaped.
+pub(crate) fn request_user(req: &Request) -> Option<String> {
+    req.uri.as_sip().and_then(|u| u.user_unescaped())
+}
+
+/// The user part of a header's URI (To of a REGISTER).
+pub(crate) fn header_user(value: Option<&str>) -> Option<String> {
+    let na = NameAddr::parse(value?).ok()?;
+    na.uri.as_sip().and_then(|u| u.user_unescaped())
+}
+
+/// The first Contact URI of a request, if any.
+pub(crate) fn contact_uri(headers: &ivm_sip::message::Headers) -> Option<Uri> {
+    match headers.contacts().ok()? {
+        ivm_sip::message::Contacts::List(l) => l.into_iter().next().map(|n| n.uri),
+        ivm_sip::message::Contacts::Star => None,
+    }
+}
+
+/// A response with our Contact (for dialog-creating 2xx).
+pub(crate) fn with_contact(mut r: Response, contact: &str) -> Response {
+    r.headers.push("Contact", format!("<{contact}>"));
+    r
+}
+
+/// Adds `body` with its Content-Type.
+pub(crate) fn with_body(mut r: Response, content_type: &str, body: Vec<u8>) -> Response {
+    r.headers.push("Content-Type", content_type);
+    r.body = body;
+    r
+}
+
+/// A new request from us: Via (fresh branch, rport), Max-Forwards, From, To, Call-ID, CSeq,
+/// Contact.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn request(
+    method: Method,
+    target: Uri,
+    via_addr: SocketAddr,
+    peer: Peer,
+    from: &str,
+    to: &str,
+    call_id: &str,
+    cseq: u32,
+    contact: &str,
+) -> Request {
+    let mut rng = rand::thread_rng();
+    let mut r = Request::new(method.clone(), target);
+    r.headers.push("Via", format!("SIP/2.0/{} {};branch={};rport", peer.transport.as_str(), via_addr, new_branch(&mut rng)));
+    r.headers.push("Max-Forwards", "70");
+    r.headers.push("From", from);
+    r.headers.push("To", to);
+    r.headers.push("Call-ID", call_id);
+    r.headers.push("CSeq", format!("{cseq} {method}"));
+    r.headers.push("Contact", format!("<{contact}>"));
+    r.headers.push("User-Agent", "ivm-box");
+    r
+}
+
+/// A request inside `d` (BYE, NOTIFY); increments its CSeq.
+pub(crate) fn in_dialog(d: &mut Dialog, method: Method, via_addr: SocketAddr, contact: &str) -> Request {
+    d.cseq += 1;
+    request(method, d.target.clone(), via_addr, d.peer, &d.local, &d.remote, &d.call_id, d.cseq, contact)
+}
+
+/// The ACK for a 2xx to our INVITE `inv` (RFC 3261 §13.2.2.4): a new branch, the 2xx's To.
+pub(crate) fn ack_for(inv: &Request, resp: &Response, via_addr: SocketAddr, peer: Peer, contact: &str) -> Request {
+    let target = contact_uri(&resp.headers).unwrap_or_else(|| inv.uri.clone());
+    let seq = inv.headers.cseq().map(|c| c.seq).unwrap_or(1);
+    let mut ack = request(
+        Method::Ack,
+        target,
+        via_addr,
+        peer,
+        inv.headers.get("From").unwrap_or_default(),
+        resp.headers.get("To").unwrap_or_default(),
+        inv.headers.get("Call-ID").unwrap_or_default(),
+        seq,
+        contact,
+    );
+    ack.headers.set("CSeq", format!("{seq} ACK"));
+    ack
+}
+
+/// The CANCEL for our pending INVITE `inv` (RFC 3261 §9.1): same URI, top Via, From, To,
+/// Call-ID and CSeq number.
+pub(crate) fn cancel_for(inv: &Request) -> Request {
+    let mut c = Request::new(Method::Cancel, inv.uri.clone());
+    for name in ["Via", "From", "To", "Call-ID"] {
+        if let Some(v) = inv.headers.get(name) {
+            c.headers.push(name, v);
+        }
+    }
+    c.headers.push("Max-Forwards", "70");
+    let seq = inv.headers.cseq().map(|c| c.seq).unwrap_or(1);
+    c.headers.push("CSeq", format!("{seq} CANCEL"));
+    c
+}
+
+/// A fresh tag or Call-ID.
+pub(crate) fn token() -> String {
+    new_token(&mut rand::thread_rng())
+}
+
+/// The tag of a From/To value.
+pub(crate) fn tag_of(value: Option<&str>) -> Option<String> {
+    NameAddr::parse(value?).ok()?.tag()
+}
+
+/// `value;tag=tag` unless it has one.
+pub(crate) fn with_tag(value: &str, tag: &str) -> String {
+    if tag_of(Some(value)).is_some() {
+        value.to_owned()
+    } else {
+        format!("{value};tag={tag}")
+    }
+}
+
+/// The RFC 3842 body: `Messages-Waiting`, `Message-Account`, `Voice-Message: new/old`.
+pub(crate) fn message_summary(account: &str, new: u32, old: u32) -> Vec<u8> {
+    format!(
+        "Messages-Waiting: {}\r\nMessage-Account: {account}\r\nVoice-Message: {new}/{old} (0/0)\r\n",
+        if new > 0 { "yes" } else { "no" }
+    )
+    .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_body() {
+        let b = String::from_utf8(message_summary("sip:201@ivm", 2, 1)).expect("utf8");
+        assert!(b.starts_with("Messages-Waiting: yes\r\n"));
+        assert!(b.contains("Voice-Message: 2/1 (0/0)"));
+        let b = String::from_utf8(message_summary("sip:201@ivm", 0, 3)).expect("utf8");
+        assert!(b.starts_with("Messages-Waiting: no"));
+    }
+
+    #[test]
+    fn cancel_copies_the_invite() {
+        let inv = request(
+            Method::Invite,
+            "sip:202@127.0.0.1:5070".parse().expect("uri"),
+            "127.0.0.1:5060".parse().expect("addr"),
+            Peer::udp("127.0.0.1:5070".parse().expect("addr")),
+            "<sip:201@ivm>;tag=a",
+            "<sip:202@ivm>",
+            "cid",
+            7,
+            "sip:ivm@127.0.0.1:5060",
+        );
+        let c = cancel_for(&inv);
+        assert_eq!(c.headers.get("Via"), inv.headers.get("Via"));
+        assert_eq!(c.headers.get("CSeq"), Some("7 CANCEL"));
+        assert_eq!(with_tag("<sip:a@b>", "x"), "<sip:a@b>;tag=x");
+        assert_eq!(with_tag("<sip:a@b>;tag=y", "x"), "<sip:a@b>;tag=y");
+    }
+}

@@ -21,7 +21,9 @@ impl Actor for DatabaseActor {
 impl DatabaseActor {
     /// Starts `threads` database threads over `store`.
     pub fn start(store: Arc<Store>, threads: usize) -> Addr<DatabaseActor> {
-        SyncArbiter::start(threads.max(1), move || DatabaseActor { store: store.clone() })
+        SyncArbiter::start(threads.max(1), move || DatabaseActor {
+            store: store.clone(),
+        })
     }
 }
 

@@ -78,7 +78,9 @@ pub struct StationSetup {
 
 impl std::fmt::Debug for StationSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StationSetup").field("cfg", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("StationSetup")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,10 +94,16 @@ impl Engine {
     ) -> Addr<Engine> {
         let db = DatabaseActor::start(store.clone(), cfg.db_threads.max(2));
         let clients = ClientActor::new(db.clone(), cfg.clients).start();
-        let station = cfg
-            .station
-            .map(|st| StationActor::new(st.cfg, db.clone(), clients.clone(), st.sip_out, st.media).start());
-        let handles = Handles { db, clients, station, store, started: Instant::now() };
+        let station = cfg.station.map(|st| {
+            StationActor::new(st.cfg, db.clone(), clients.clone(), st.sip_out, st.media).start()
+        });
+        let handles = Handles {
+            db,
+            clients,
+            station,
+            store,
+            started: Instant::now(),
+        };
         let shutdown = CancellationToken::new();
         let services = make_services(&handles)
             .into_iter()
@@ -105,7 +113,12 @@ impl Engine {
                 (name, tokio::spawn(s.run(shutdown.clone())))
             })
             .collect();
-        Engine { handles, services, shutdown }.start()
+        Engine {
+            handles,
+            services,
+            shutdown,
+        }
+        .start()
     }
 }
 
@@ -128,15 +141,22 @@ impl Handler<Shutdown> for Engine {
         let services = std::mem::take(&mut self.services);
         Box::pin(async move {
             tracing::info!("shutting down: notifying clients");
-            let going_down = clients.send(GoingDown { reason: "the server is shutting down".into() });
-            if tokio::time::timeout(SHUTDOWN_GRACE, going_down).await.is_err() {
+            let going_down = clients.send(GoingDown {
+                reason: "the server is shutting down".into(),
+            });
+            if tokio::time::timeout(SHUTDOWN_GRACE, going_down)
+                .await
+                .is_err()
+            {
                 tracing::warn!("in-flight messages did not finish within the grace period");
             }
             shutdown.cancel();
             for (name, handle) in services {
                 match tokio::time::timeout(SHUTDOWN_GRACE, handle).await {
                     Ok(_) => tracing::info!(service = name, "stopped"),
-                    Err(_) => tracing::warn!(service = name, "did not stop within the grace period"),
+                    Err(_) => {
+                        tracing::warn!(service = name, "did not stop within the grace period")
+                    }
                 }
             }
         })

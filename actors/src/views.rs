@@ -25,7 +25,10 @@ pub struct Views<'a> {
 impl<'a> Views<'a> {
     /// A builder over `store`.
     pub fn new(store: &'a Store) -> Self {
-        Views { store, names: HashMap::new() }
+        Views {
+            store,
+            names: HashMap::new(),
+        }
     }
 
     /// `(name, display name)` of a user, `None` if deleted.
@@ -39,8 +42,13 @@ impl<'a> Views<'a> {
     }
 
     /// The [`MessageInfo`] of `msg` for `viewer`.
-    pub fn message(&mut self, msg: &StoredMessage, viewer: Viewer) -> Result<MessageInfo, StoreError> {
-        let states: HashMap<Guid, MailboxState> = self.store.recipient_states(msg.id)?.into_iter().collect();
+    pub fn message(
+        &mut self,
+        msg: &StoredMessage,
+        viewer: Viewer,
+    ) -> Result<MessageInfo, StoreError> {
+        let states: HashMap<Guid, MailboxState> =
+            self.store.recipient_states(msg.id)?.into_iter().collect();
         let mut recipients = Vec::with_capacity(msg.recipients.len());
         let mut own = None;
         for guid in &msg.recipients {
@@ -53,11 +61,19 @@ impl<'a> Views<'a> {
                 }
                 Viewer::Recipient(_) => MailboxState::Queued,
             };
-            let name = self.names(*guid)?.map(|n| n.0).unwrap_or_else(|| "(deleted)".into());
-            recipients.push(RecipientState { guid: *guid, name, state });
+            let name = self
+                .names(*guid)?
+                .map(|n| n.0)
+                .unwrap_or_else(|| "(deleted)".into());
+            recipients.push(RecipientState {
+                guid: *guid,
+                name,
+                state,
+            });
         }
-        let (sender_name, sender_display_name) =
-            self.names(msg.sender)?.unwrap_or_else(|| ("(deleted)".into(), "(deleted user)".into()));
+        let (sender_name, sender_display_name) = self
+            .names(msg.sender)?
+            .unwrap_or_else(|| ("(deleted)".into(), "(deleted user)".into()));
         Ok(MessageInfo {
             id: msg.id,
             sender: msg.sender,
@@ -85,7 +101,11 @@ impl<'a> Views<'a> {
 }
 
 /// The [`MessageInfo`] of one message for `viewer`.
-pub fn message_info(store: &Store, msg: &StoredMessage, viewer: Viewer) -> Result<MessageInfo, StoreError> {
+pub fn message_info(
+    store: &Store,
+    msg: &StoredMessage,
+    viewer: Viewer,
+) -> Result<MessageInfo, StoreError> {
     Views::new(store).message(msg, viewer)
 }
 

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Actor;
-use ivm_actors::client::{self, CheckIn, ClientActor, ClientConfig, Connect, GoingDown, Outbound, PostMessage, Receipt, Subscribe};
+use ivm_actors::client::{
+    self, CheckIn, ClientActor, ClientConfig, Connect, GoingDown, Outbound, PostMessage, Receipt,
+    Subscribe,
+};
 use ivm_actors::database::DatabaseActor;
 use ivm_store::{NewUser, Store, User};
 use ivm_wire::object::{decode_server, ServerEvent, DEFAULT_MAX_FRAME};
@@ -18,7 +21,8 @@ fn speech_wav() -> Vec<u8> {
         .map(|i| {
             let t = i as f32 / rate as f32;
             let env = 0.5 + 0.5 * (2.0 * std::f32::consts::PI * 4.0 * t).sin();
-            let v = (2.0 * std::f32::consts::PI * 180.0 * t).sin() + 0.5 * (2.0 * std::f32::consts::PI * 360.0 * t).sin();
+            let v = (2.0 * std::f32::consts::PI * 180.0 * t).sin()
+                + 0.5 * (2.0 * std::f32::consts::PI * 360.0 * t).sin();
             (v * env * 8000.0) as i16
         })
         .collect();
@@ -27,13 +31,22 @@ fn speech_wav() -> Vec<u8> {
 
 fn user(store: &Store, name: &str, ext: &str) -> User {
     store
-        .create_user(NewUser { name: name.into(), extension: ext.into(), display_name: None, password: "password-123".into(), admin: false })
+        .create_user(NewUser {
+            name: name.into(),
+            extension: ext.into(),
+            display_name: None,
+            password: "password-123".into(),
+            admin: false,
+        })
         .expect("user")
 }
 
 async fn next_event(rx: &mut client::OutboxReceiver) -> ServerEvent {
     loop {
-        let out = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("a frame in time").expect("open");
+        let out = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a frame in time")
+            .expect("open");
         if let Outbound::Frame(f) = out {
             let ev = decode_server(&f, DEFAULT_MAX_FRAME).expect("valid frame");
             if !matches!(ev, ServerEvent::Ping { .. }) {
@@ -47,30 +60,68 @@ async fn next_event(rx: &mut client::OutboxReceiver) -> ServerEvent {
 async fn delivers_online_forwards_offline_and_reports_receipts() {
     let dir = tempfile::tempdir().expect("tmp");
     let store = Arc::new(Store::open(dir.path()).expect("store"));
-    let (ann, bob, carol) = (user(&store, "ann", "201"), user(&store, "bob", "202"), user(&store, "carol", "203"));
+    let (ann, bob, carol) = (
+        user(&store, "ann", "201"),
+        user(&store, "bob", "202"),
+        user(&store, "carol", "203"),
+    );
     let db = DatabaseActor::start(store.clone(), 2);
     let clients = ClientActor::new(db, ClientConfig::default()).start();
 
     let (ann_out, mut ann_rx) = client::outbox();
     let ann_session = clients
-        .send(Connect { user: ann.clone(), client: "test".into(), priority: Priority::Normal, outbox: ann_out })
+        .send(Connect {
+            user: ann.clone(),
+            client: "test".into(),
+            priority: Priority::Normal,
+            outbox: ann_out,
+        })
         .await
         .expect("mailbox")
         .expect("connect");
     // Ann follows bob: she sees him offline, then online when he connects.
-    clients.send(Subscribe { session: ann_session, targets: vec![bob.guid] }).await.expect("mailbox").expect("subscribe");
-    assert_eq!(next_event(&mut ann_rx).await, ServerEvent::Presence { user: bob.guid, status: Status::Offline });
+    clients
+        .send(Subscribe {
+            session: ann_session,
+            targets: vec![bob.guid],
+        })
+        .await
+        .expect("mailbox")
+        .expect("subscribe");
+    assert_eq!(
+        next_event(&mut ann_rx).await,
+        ServerEvent::Presence {
+            user: bob.guid,
+            status: Status::Offline
+        }
+    );
     let (bob_out, mut bob_rx) = client::outbox();
     clients
-        .send(Connect { user: bob.clone(), client: "test".into(), priority: Priority::High, outbox: bob_out })
+        .send(Connect {
+            user: bob.clone(),
+            client: "test".into(),
+            priority: Priority::High,
+            outbox: bob_out,
+        })
         .await
         .expect("mailbox")
         .expect("connect");
-    assert_eq!(next_event(&mut ann_rx).await, ServerEvent::Presence { user: bob.guid, status: Status::Available });
+    assert_eq!(
+        next_event(&mut ann_rx).await,
+        ServerEvent::Presence {
+            user: bob.guid,
+            status: Status::Available
+        }
+    );
 
     // Ann → bob and carol: bob (online) gets a push; carol (offline) has it queued.
     let info = clients
-        .send(PostMessage { sender: ann.guid, to: vec!["bob".into(), "203".into()], audio: speech_wav(), attachments: vec![] })
+        .send(PostMessage {
+            sender: ann.guid,
+            to: vec!["bob".into(), "203".into()],
+            audio: speech_wav(),
+            attachments: vec![],
+        })
         .await
         .expect("mailbox")
         .expect("posted");
@@ -84,42 +135,100 @@ async fn delivers_online_forwards_offline_and_reports_receipts() {
         other => panic!("bob got {other:?}"),
     }
     // Bob confirms; ann gets the receipt.
-    clients.send(Receipt { user: bob.guid, message: info.id, state: MailboxState::Delivered }).await.expect("mailbox").expect("receipt");
+    clients
+        .send(Receipt {
+            user: bob.guid,
+            message: info.id,
+            state: MailboxState::Delivered,
+        })
+        .await
+        .expect("mailbox")
+        .expect("receipt");
     match next_event(&mut ann_rx).await {
-        ServerEvent::Receipt(r) => assert_eq!((r.recipient, r.state), (bob.guid, MailboxState::Delivered)),
+        ServerEvent::Receipt(r) => {
+            assert_eq!((r.recipient, r.state), (bob.guid, MailboxState::Delivered))
+        }
         other => panic!("ann got {other:?}"),
     }
     // A receipt from someone who is not a recipient is refused.
-    let refused = clients.send(Receipt { user: ann.guid, message: info.id, state: MailboxState::Played }).await.expect("mailbox");
+    let refused = clients
+        .send(Receipt {
+            user: ann.guid,
+            message: info.id,
+            state: MailboxState::Played,
+        })
+        .await
+        .expect("mailbox");
     assert!(refused.is_err());
 
     // Carol connects later and checks in: the message is there.
     let (carol_out, _carol_rx) = client::outbox();
     let carol_session = clients
-        .send(Connect { user: carol.clone(), client: "test".into(), priority: Priority::Normal, outbox: carol_out })
+        .send(Connect {
+            user: carol.clone(),
+            client: "test".into(),
+            priority: Priority::Normal,
+            outbox: carol_out,
+        })
         .await
         .expect("mailbox")
         .expect("connect");
-    let queued = clients.send(CheckIn(carol_session)).await.expect("mailbox").expect("check in");
-    assert_eq!(queued.iter().map(|m| m.id).collect::<Vec<_>>(), vec![info.id]);
+    let queued = clients
+        .send(CheckIn(carol_session))
+        .await
+        .expect("mailbox")
+        .expect("check in");
+    assert_eq!(
+        queued.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![info.id]
+    );
 
     // Unknown recipients and silence are refused, and store nothing.
     let before = store.sent(ann.guid).expect("sent").len();
     let e = clients
-        .send(PostMessage { sender: ann.guid, to: vec!["nobody".into()], audio: speech_wav(), attachments: vec![] })
+        .send(PostMessage {
+            sender: ann.guid,
+            to: vec!["nobody".into()],
+            audio: speech_wav(),
+            attachments: vec![],
+        })
         .await
         .expect("mailbox");
-    assert!(matches!(e, Err(client::PostError::UnknownUser(ref n)) if n == "nobody"), "{e:?}");
+    assert!(
+        matches!(e, Err(client::PostError::UnknownUser(ref n)) if n == "nobody"),
+        "{e:?}"
+    );
     let silence = ivm_media::encode_wav_mono(&vec![0i16; 16_000], 16_000).expect("wav");
-    let e = clients.send(PostMessage { sender: ann.guid, to: vec!["bob".into()], audio: silence, attachments: vec![] }).await.expect("mailbox");
+    let e = clients
+        .send(PostMessage {
+            sender: ann.guid,
+            to: vec!["bob".into()],
+            audio: silence,
+            attachments: vec![],
+        })
+        .await
+        .expect("mailbox");
     assert!(matches!(e, Err(client::PostError::BadAudio(_))), "{e:?}");
     assert_eq!(store.sent(ann.guid).expect("sent").len(), before);
 
     // Shutdown: every session is told, then closed.
-    clients.send(GoingDown { reason: "test".into() }).await.expect("mailbox");
-    assert!(matches!(next_event(&mut ann_rx).await, ServerEvent::ServerGoingDown(_)));
+    clients
+        .send(GoingDown {
+            reason: "test".into(),
+        })
+        .await
+        .expect("mailbox");
+    assert!(matches!(
+        next_event(&mut ann_rx).await,
+        ServerEvent::ServerGoingDown(_)
+    ));
     let refused = clients
-        .send(Connect { user: ann, client: "late".into(), priority: Priority::Normal, outbox: client::outbox().0 })
+        .send(Connect {
+            user: ann,
+            client: "late".into(),
+            priority: Priority::Normal,
+            outbox: client::outbox().0,
+        })
         .await
         .expect("mailbox");
     assert!(refused.is_err(), "no new sessions while going down");

@@ -127,27 +127,62 @@ fn row(u: &User) -> UserRow {
 pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
     let result = (|| -> Result<AdminResponse, StoreError> {
         Ok(match req {
-            AdminRequest::UserAdd { name, extension, display_name, password, admin } => {
+            AdminRequest::UserAdd {
+                name,
+                extension,
+                display_name,
+                password,
+                admin,
+            } => {
                 let generated = password.is_none().then(ivm_store::generate_password);
                 let password = password.or_else(|| generated.clone()).unwrap_or_default();
-                let user = store.create_user(NewUser { name, extension, display_name, password, admin })?;
-                AdminResponse::User { user: row(&user), password: generated }
+                let user = store.create_user(NewUser {
+                    name,
+                    extension,
+                    display_name,
+                    password,
+                    admin,
+                })?;
+                AdminResponse::User {
+                    user: row(&user),
+                    password: generated,
+                }
             }
-            AdminRequest::UserList => AdminResponse::Users { users: store.users()?.iter().map(row).collect() },
+            AdminRequest::UserList => AdminResponse::Users {
+                users: store.users()?.iter().map(row).collect(),
+            },
             AdminRequest::UserPasswd { name, password } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
                 let generated = password.is_none().then(ivm_store::generate_password);
-                store.set_password(user.guid, password.as_deref().or(generated.as_deref()).unwrap_or_default())?;
-                AdminResponse::User { user: row(&user), password: generated }
+                store.set_password(
+                    user.guid,
+                    password
+                        .as_deref()
+                        .or(generated.as_deref())
+                        .unwrap_or_default(),
+                )?;
+                AdminResponse::User {
+                    user: row(&user),
+                    password: generated,
+                }
             }
-            AdminRequest::UserShow { name, realm, new_sip_password } => {
+            AdminRequest::UserShow {
+                name,
+                realm,
+                new_sip_password,
+            } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
                 let c = if new_sip_password {
                     store.reset_sip_password(user.guid, &realm)?
                 } else {
                     store.sip_credentials(user.guid, &realm)?
                 };
-                AdminResponse::UserSip { user: row(&user), sip_user: c.username, sip_password: c.password, sip_domain: c.realm }
+                AdminResponse::UserSip {
+                    user: row(&user),
+                    sip_user: c.username,
+                    sip_password: c.password,
+                    sip_domain: c.realm,
+                }
             }
             AdminRequest::UserRemove { name } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
@@ -174,7 +209,12 @@ pub fn socket_path(data: &Path) -> PathBuf {
 pub fn call_running(data: &Path, req: &AdminRequest) -> std::io::Result<Option<AdminResponse>> {
     let mut stream = match std::os::unix::net::UnixStream::connect(socket_path(data)) {
         Ok(s) => s,
-        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
             return Ok(None)
         }
         Err(e) => return Err(e),
@@ -184,7 +224,9 @@ pub fn call_running(data: &Path, req: &AdminRequest) -> std::io::Result<Option<A
     stream.write_all(line.as_bytes())?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer)?;
-    serde_json::from_str(&answer).map(Some).map_err(std::io::Error::other)
+    serde_json::from_str(&answer)
+        .map(Some)
+        .map_err(std::io::Error::other)
 }
 
 /// The socket server, run by the engine beside the HTTP service.
@@ -234,9 +276,13 @@ impl Service for AdminSocket {
                             tracing::info!(op = ?std::mem::discriminant(&req), "admin request");
                             database::run(&db, move |s| Ok(apply(s, req)))
                                 .await
-                                .unwrap_or_else(|e| AdminResponse::Error { message: e.to_string() })
+                                .unwrap_or_else(|e| AdminResponse::Error {
+                                    message: e.to_string(),
+                                })
                         }
-                        Err(e) => AdminResponse::Error { message: format!("bad request: {e}") },
+                        Err(e) => AdminResponse::Error {
+                            message: format!("bad request: {e}"),
+                        },
                     };
                     let mut out = serde_json::to_string(&resp).unwrap_or_default();
                     out.push('\n');

@@ -10,7 +10,11 @@ use crate::config::Config;
 
 /// ivmd: the instant voice messaging box.
 #[derive(Debug, Parser)]
-#[command(name = "ivmd", version, about = "The IVM box: instant voice messaging for the office LAN")]
+#[command(
+    name = "ivmd",
+    version,
+    about = "The IVM box: instant voice messaging for the office LAN"
+)]
 pub struct Cli {
     /// Config file (TOML); the embedded defaults are used without one.
     #[arg(long, global = true, env = "IVMD_CONFIG")]
@@ -122,12 +126,27 @@ pub fn main() -> ExitCode {
 fn user(cfg: &Config, cmd: UserCommand) -> ExitCode {
     let data: &Path = &cfg.data_dir;
     let req = match cmd {
-        UserCommand::Show { name, new_sip_password } => {
-            AdminRequest::UserShow { name, realm: cfg.sip.domain.clone(), new_sip_password }
-        }
-        UserCommand::Add { name, extension, display_name, password, admin } => {
-            AdminRequest::UserAdd { name, extension, display_name, password, admin }
-        }
+        UserCommand::Show {
+            name,
+            new_sip_password,
+        } => AdminRequest::UserShow {
+            name,
+            realm: cfg.sip.domain.clone(),
+            new_sip_password,
+        },
+        UserCommand::Add {
+            name,
+            extension,
+            display_name,
+            password,
+            admin,
+        } => AdminRequest::UserAdd {
+            name,
+            extension,
+            display_name,
+            password,
+            admin,
+        },
         UserCommand::List => AdminRequest::UserList,
         UserCommand::Passwd { name, password } => AdminRequest::UserPasswd { name, password },
         UserCommand::Remove { name } => AdminRequest::UserRemove { name },
@@ -136,20 +155,31 @@ fn user(cfg: &Config, cmd: UserCommand) -> ExitCode {
         Ok(Some(r)) => r,
         Ok(None) => match ivm_store::Store::open(data) {
             Ok(store) => admin::apply(&store, req),
-            Err(e) => return fail(&format!("cannot open the data folder {}: {e}", data.display())),
+            Err(e) => {
+                return fail(&format!(
+                    "cannot open the data folder {}: {e}",
+                    data.display()
+                ))
+            }
         },
         Err(e) => return fail(&format!("cannot reach the running box: {e}")),
     };
     match resp {
         AdminResponse::User { user, password } => {
-            println!("{}\t{}\t{}\t{}", user.name, user.extension, user.display_name, user.guid);
+            println!(
+                "{}\t{}\t{}\t{}",
+                user.name, user.extension, user.display_name, user.guid
+            );
             if let Some(p) = password {
                 println!("password: {p}");
             }
             ExitCode::SUCCESS
         }
         AdminResponse::Users { users } => {
-            println!("{:<20} {:<10} {:<24} {:<6} GUID", "NAME", "EXTENSION", "DISPLAY NAME", "ADMIN");
+            println!(
+                "{:<20} {:<10} {:<24} {:<6} GUID",
+                "NAME", "EXTENSION", "DISPLAY NAME", "ADMIN"
+            );
             for u in users {
                 println!(
                     "{:<20} {:<10} {:<24} {:<6} {}",
@@ -162,8 +192,16 @@ fn user(cfg: &Config, cmd: UserCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        AdminResponse::UserSip { user, sip_user, sip_password, sip_domain } => {
-            let server = cfg.sip_advertised(None).map(|a| a.to_string()).unwrap_or_else(|| "(SIP is off)".into());
+        AdminResponse::UserSip {
+            user,
+            sip_user,
+            sip_password,
+            sip_domain,
+        } => {
+            let server = cfg
+                .sip_advertised(None)
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "(SIP is off)".into());
             println!("name:          {}", user.name);
             println!("display name:  {}", user.display_name);
             println!("extension:     {}", user.extension);
@@ -187,5 +225,8 @@ fn fail(message: &str) -> ExitCode {
 fn init_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("IVM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -108,8 +108,12 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./ivm-data"),
-            http: Listener { listen: "0.0.0.0:8080".into() },
-            https: Listener { listen: "0.0.0.0:8443".into() },
+            http: Listener {
+                listen: "0.0.0.0:8080".into(),
+            },
+            https: Listener {
+                listen: "0.0.0.0:8443".into(),
+            },
             limits: Limits::default(),
             clients: Clients::default(),
             sip: Sip::default(),
@@ -119,13 +123,20 @@ impl Default for Config {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_upload_bytes: 25 * 1024 * 1024, max_ws_frame: 4 * 1024 * 1024, max_message_seconds: 600 }
+        Limits {
+            max_upload_bytes: 25 * 1024 * 1024,
+            max_ws_frame: 4 * 1024 * 1024,
+            max_message_seconds: 600,
+        }
     }
 }
 
 impl Default for Clients {
     fn default() -> Self {
-        Clients { ping_interval_s: 30, session_ttl_s: 30 * 24 * 3600 }
+        Clients {
+            ping_interval_s: 30,
+            session_ttl_s: 30 * 24 * 3600,
+        }
     }
 }
 
@@ -159,9 +170,14 @@ impl Config {
         let cfg = match path {
             None => Config::default(),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|source| ConfigError::Read { path: p.to_owned(), source })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p.to_owned(), message: e.to_string() })?
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: p.to_owned(),
+                    message: e.to_string(),
+                })?
             }
         };
         cfg.validate()?;
@@ -170,26 +186,42 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         if self.clients.ping_interval_s == 0 {
-            return Err(ConfigError::Invalid("clients.ping_interval_s must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "clients.ping_interval_s must be at least 1".into(),
+            ));
         }
         if self.clients.session_ttl_s == 0 {
-            return Err(ConfigError::Invalid("clients.session_ttl_s must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "clients.session_ttl_s must be at least 1".into(),
+            ));
         }
         if self.limits.max_ws_frame < 1024 {
-            return Err(ConfigError::Invalid("limits.max_ws_frame must be at least 1024".into()));
+            return Err(ConfigError::Invalid(
+                "limits.max_ws_frame must be at least 1024".into(),
+            ));
         }
         self.http_addr()?;
         self.https_addr()?;
         self.sip_addr()?;
         if self.sip.rtp_port_min < 1024 || self.sip.rtp_port_max < self.sip.rtp_port_min {
-            return Err(ConfigError::Invalid("sip.rtp_port_min..rtp_port_max must be a range above 1023".into()));
+            return Err(ConfigError::Invalid(
+                "sip.rtp_port_min..rtp_port_max must be a range above 1023".into(),
+            ));
         }
         if self.sip.domain.is_empty() || self.sip.domain.contains(['"', ' ', '\\']) {
-            return Err(ConfigError::Invalid("sip.domain must be a plain host name".into()));
+            return Err(ConfigError::Invalid(
+                "sip.domain must be a plain host name".into(),
+            ));
         }
         self.sip_digest()?;
-        if self.sip.silence_timeout_s == 0 || self.sip.max_recording_s == 0 || self.sip.ring_timeout_s == 0 || self.sip.media_timeout_s == 0 {
-            return Err(ConfigError::Invalid("sip timeouts must be at least 1 second".into()));
+        if self.sip.silence_timeout_s == 0
+            || self.sip.max_recording_s == 0
+            || self.sip.ring_timeout_s == 0
+            || self.sip.media_timeout_s == 0
+        {
+            return Err(ConfigError::Invalid(
+                "sip timeouts must be at least 1 second".into(),
+            ));
         }
         Ok(())
     }
@@ -206,9 +238,17 @@ impl Config {
 
     /// `[sip] digest` as algorithm names (`MD5`, `SHA-256`), in order.
     pub fn sip_digest(&self) -> Result<Vec<String>, ConfigError> {
-        let v: Vec<String> = self.sip.digest.split(',').map(|a| a.trim().to_ascii_uppercase()).filter(|a| !a.is_empty()).collect();
+        let v: Vec<String> = self
+            .sip
+            .digest
+            .split(',')
+            .map(|a| a.trim().to_ascii_uppercase())
+            .filter(|a| !a.is_empty())
+            .collect();
         if v.is_empty() || v.iter().any(|a| a != "MD5" && a != "SHA-256") {
-            return Err(ConfigError::Invalid("sip.digest: a list of md5 and sha-256".into()));
+            return Err(ConfigError::Invalid(
+                "sip.digest: a list of md5 and sha-256".into(),
+            ));
         }
         Ok(v)
     }
@@ -246,7 +286,9 @@ fn parse_listen(key: &str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
     if v.is_empty() {
         return Ok(None);
     }
-    v.parse().map(Some).map_err(|_| ConfigError::Invalid(format!("{key} = {v:?} is not an address:port")))
+    v.parse()
+        .map(Some)
+        .map_err(|_| ConfigError::Invalid(format!("{key} = {v:?} is not an address:port")))
 }
 
 #[cfg(test)]
@@ -256,8 +298,14 @@ mod tests {
     #[test]
     fn defaults_are_the_embedded_ones() {
         let c = Config::load(None).expect("defaults");
-        assert_eq!(c.http_addr().expect("ok"), Some("0.0.0.0:8080".parse().expect("addr")));
-        assert_eq!(c.https_addr().expect("ok"), Some("0.0.0.0:8443".parse().expect("addr")));
+        assert_eq!(
+            c.http_addr().expect("ok"),
+            Some("0.0.0.0:8080".parse().expect("addr"))
+        );
+        assert_eq!(
+            c.https_addr().expect("ok"),
+            Some("0.0.0.0:8443".parse().expect("addr"))
+        );
         assert_eq!(c.data_dir, PathBuf::from("./ivm-data"));
     }
 
@@ -269,7 +317,8 @@ mod tests {
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
         let bad: Config = toml::from_str("[http]\nlisten = \"nowhere\"\n").expect("parses");
         assert!(bad.validate().is_err());
-        let c: Config = toml::from_str("[sip]\nlisten = \"127.0.0.1:0\"\nsilence_timeout_s = 3\n").expect("parses");
+        let c: Config = toml::from_str("[sip]\nlisten = \"127.0.0.1:0\"\nsilence_timeout_s = 3\n")
+            .expect("parses");
         assert!(c.validate().is_ok());
         assert_eq!(c.sip.silence_timeout_s, 3);
         assert_eq!(c.sip.domain, "ivm");

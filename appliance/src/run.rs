@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
 use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown, StationSetup};
 use ivm_actors::station::StationConfig;
-use ivm_phones::{SipService, UdpMediaSockets};
 use ivm_http::{HttpConfig, HttpService};
+use ivm_phones::{SipService, UdpMediaSockets};
 use ivm_store::{NewUser, Store};
 
 use crate::admin::AdminSocket;
@@ -36,7 +36,8 @@ fn first_start(store: &Store) -> anyhow::Result<()> {
 /// Runs the box until a stop signal.
 pub fn run(cfg: Config) -> anyhow::Result<()> {
     let store = Arc::new(
-        Store::open(&cfg.data_dir).with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))?,
+        Store::open(&cfg.data_dir)
+            .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))?,
     );
     first_start(&store)?;
     let tls = crate::tls::load_or_create(&store, &cfg.data_dir).context("TLS certificate")?;

@@ -32,7 +32,10 @@ pub enum TlsError {
 
 /// The names the certificate must cover: localhost, the host name, every interface address.
 pub fn box_names() -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = ["localhost", "127.0.0.1", "::1"].iter().map(|s| s.to_string()).collect();
+    let mut names: BTreeSet<String> = ["localhost", "127.0.0.1", "::1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
         let h = h.trim();
         if !h.is_empty() {
@@ -57,18 +60,32 @@ pub fn box_names() -> BTreeSet<String> {
 /// name every current address; returns the rustls server config (HTTP/1.1 and HTTP/2).
 pub fn load_or_create(store: &Store, data: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let dir = data.join("tls");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-    let (cert_path, key_path, names_path) = (dir.join("cert.pem"), dir.join("key.sealed"), dir.join("names.txt"));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let (cert_path, key_path, names_path) = (
+        dir.join("cert.pem"),
+        dir.join("key.sealed"),
+        dir.join("names.txt"),
+    );
     let wanted = box_names();
-    let have: BTreeSet<String> =
-        std::fs::read_to_string(&names_path).unwrap_or_default().lines().map(str::to_owned).collect();
+    let have: BTreeSet<String> = std::fs::read_to_string(&names_path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
     let current = cert_path.exists() && key_path.exists() && wanted.is_subset(&have);
     if !current {
         let names: Vec<String> = wanted.union(&have).cloned().collect();
         let key = rcgen::KeyPair::generate()?;
         let mut params = rcgen::CertificateParams::new(names.clone())?;
-        params.distinguished_name.push(rcgen::DnType::CommonName, "IVM box");
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "IVM");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "IVM box");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "IVM");
         let cert = params.self_signed(&key)?;
         write_atomic(&key_path, &store.seal(KEY_AAD, &key.serialize_der())?)?;
         write_atomic(&cert_path, cert.pem().as_bytes())?;
@@ -76,8 +93,8 @@ pub fn load_or_create(store: &Store, data: &Path) -> Result<Arc<rustls::ServerCo
         tracing::info!(names = ?names, path = %cert_path.display(), "made a new self-signed TLS certificate");
     }
     let pem = std::fs::read(&cert_path)?;
-    let certs: Vec<CertificateDer<'static>> =
-        rustls_pemfile_certs(&pem).ok_or_else(|| std::io::Error::other("cert.pem holds no certificate"))?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile_certs(&pem)
+        .ok_or_else(|| std::io::Error::other("cert.pem holds no certificate"))?;
     let key_der = store.unseal(KEY_AAD, &std::fs::read(&key_path)?)?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -99,7 +116,11 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
         match (line.trim(), body.as_mut()) {
             ("-----BEGIN CERTIFICATE-----", None) => body = Some(String::new()),
             ("-----END CERTIFICATE-----", Some(b)) => {
-                out.push(CertificateDer::from(base64::engine::general_purpose::STANDARD.decode(b.as_bytes()).ok()?));
+                out.push(CertificateDer::from(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.as_bytes())
+                        .ok()?,
+                ));
                 body = None;
             }
             (l, Some(b)) => b.push_str(l),
@@ -114,7 +135,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;

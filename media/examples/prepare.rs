@@ -13,5 +13,9 @@ fn main() {
     }
     let each = t.elapsed().as_secs_f64() * 1000.0 / f64::from(n);
     let p = out.expect("ran");
-    println!("{path}: {each:.2} ms per prepare_upload, stored {} ms in {} bytes", p.duration_ms, p.ogg.len());
+    println!(
+        "{path}: {each:.2} ms per prepare_upload, stored {} ms in {} bytes",
+        p.duration_ms,
+        p.ogg.len()
+    );
 }

@@ -16,7 +16,8 @@ fn main() {
         let c = Instant::now();
         let speech = ivm_media::condition_speech(&x48).expect("condition");
         let d = Instant::now();
-        let ogg = ivm_media::encode_pcm_mono(&ivm_media::to_i16(&speech), pcm.rate).expect("encode");
+        let ogg =
+            ivm_media::encode_pcm_mono(&ivm_media::to_i16(&speech), pcm.rate).expect("encode");
         let e = Instant::now();
         let _ = ivm_media::ogg_opus_to_wav(&ogg).expect("decode");
         let f = Instant::now();
@@ -24,5 +25,8 @@ fn main() {
             t[i] += (*y - *x).as_secs_f64() * 1000.0 / n as f64;
         }
     }
-    println!("parse {:.2} ms, resample {:.2} ms, condition {:.2} ms, encode {:.2} ms, decode {:.2} ms", t[0], t[1], t[2], t[3], t[4]);
+    println!(
+        "parse {:.2} ms, resample {:.2} ms, condition {:.2} ms, encode {:.2} ms, decode {:.2} ms",
+        t[0], t[1], t[2], t[3], t[4]
+    );
 }

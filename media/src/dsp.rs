@@ -136,8 +136,16 @@ fn limit(x: &mut [f32]) {
     if !x.iter().any(|v| v.abs() > CEILING) {
         return;
     }
-    let mut g: Vec<f32> =
-        x.iter().map(|v| if v.abs() > CEILING { CEILING / v.abs() } else { 1.0 }).collect();
+    let mut g: Vec<f32> = x
+        .iter()
+        .map(|v| {
+            if v.abs() > CEILING {
+                CEILING / v.abs()
+            } else {
+                1.0
+            }
+        })
+        .collect();
     let up = 1.0 / RELEASE as f32;
     for i in 1..g.len() {
         g[i] = g[i].min(g[i - 1] + up);
@@ -188,8 +196,15 @@ pub fn peaks(x: &[i16]) -> Vec<u8> {
     (0..PEAKS)
         .map(|i| {
             let slice = &x[i * n / PEAKS..(i + 1) * n / PEAKS];
-            let m = slice.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0).min(32_767);
-            (255.0 * (f32::from(m) / 32_767.0).sqrt()).round().min(255.0) as u8
+            let m = slice
+                .iter()
+                .map(|v| v.unsigned_abs())
+                .max()
+                .unwrap_or(0)
+                .min(32_767);
+            (255.0 * (f32::from(m) / 32_767.0).sqrt())
+                .round()
+                .min(255.0) as u8
         })
         .collect()
 }
@@ -199,7 +214,9 @@ mod tests {
     use super::*;
 
     fn tone(n: usize, amp: f32) -> Vec<f32> {
-        (0..n).map(|i| amp * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 48_000.0).sin()).collect()
+        (0..n)
+            .map(|i| amp * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 48_000.0).sin())
+            .collect()
     }
 
     fn rms(x: &[f32]) -> f32 {
@@ -213,7 +230,11 @@ mod tests {
         x.extend(vec![0.0; 96_000]);
         let y = trim_silence(&x).expect("sound");
         // Tone (1 s) plus up to 120 ms padding each side.
-        assert!(y.len() >= 48_000 && y.len() <= 48_000 + 2 * PAD, "len {}", y.len());
+        assert!(
+            y.len() >= 48_000 && y.len() <= 48_000 + 2 * PAD,
+            "len {}",
+            y.len()
+        );
         let start = y.as_ptr() as usize - x.as_ptr() as usize;
         let start = start / std::mem::size_of::<f32>();
         assert!((48_000 - PAD..=48_000).contains(&start), "start {start}");
@@ -233,17 +254,29 @@ mod tests {
                 .collect()
         };
         let mut x = noise(48_000);
-        x.extend(tone(24_000, 0.01).iter().zip(noise(24_000)).map(|(a, b)| a + b));
+        x.extend(
+            tone(24_000, 0.01)
+                .iter()
+                .zip(noise(24_000))
+                .map(|(a, b)| a + b),
+        );
         x.extend(noise(48_000));
         let y = trim_silence(&x).expect("sound");
-        assert!(y.len() >= 24_000 && y.len() <= 24_000 + 2 * PAD + WINDOW, "len {}", y.len());
+        assert!(
+            y.len() >= 24_000 && y.len() <= 24_000 + 2 * PAD + WINDOW,
+            "len {}",
+            y.len()
+        );
     }
 
     #[test]
     fn silence_is_no_sound() {
         assert_eq!(trim_silence(&[0.0; 10_000]), Err(MediaError::NoSound));
         assert_eq!(trim_silence(&[]), Err(MediaError::NoSound));
-        assert_eq!(condition_speech(&[0.0001; 48_000]), Err(MediaError::NoSound));
+        assert_eq!(
+            condition_speech(&[0.0001; 48_000]),
+            Err(MediaError::NoSound)
+        );
     }
 
     #[test]
@@ -262,7 +295,10 @@ mod tests {
         x[20_000] = 0.99;
         normalise(&mut x, FLOOR_DB);
         assert!(x.iter().all(|v| v.abs() <= CEILING + 1e-6));
-        assert!(rms(&x) > rms(&tone(48_000, 0.05)) * 1.5, "no gain was applied");
+        assert!(
+            rms(&x) > rms(&tone(48_000, 0.05)) * 1.5,
+            "no gain was applied"
+        );
     }
 
     #[test]
@@ -277,7 +313,12 @@ mod tests {
             .collect();
         let before = rms(&x);
         let y = condition_speech(&x).expect("not silence");
-        assert!(rms(&y) <= before * 1.01, "noise amplified: {} -> {}", before, rms(&y));
+        assert!(
+            rms(&y) <= before * 1.01,
+            "noise amplified: {} -> {}",
+            before,
+            rms(&y)
+        );
         normalise(&mut x, -40.0);
         assert!(rms(&x) <= before * 1.01);
     }
@@ -299,6 +340,9 @@ mod tests {
 
     #[test]
     fn to_i16_saturates() {
-        assert_eq!(to_i16(&[2.0, -2.0, f32::NAN, 0.5]), vec![32_767, -32_768, 0, 16_384]);
+        assert_eq!(
+            to_i16(&[2.0, -2.0, f32::NAN, 0.5]),
+            vec![32_767, -32_768, 0, 16_384]
+        );
     }
 }

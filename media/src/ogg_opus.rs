@@ -116,9 +116,15 @@ pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, 
 
     let mut w = PacketWriter::new(Vec::new());
     let io = |e: std::io::Error| MediaError::Codec(format!("Ogg writer: {e}"));
-    w.write_packet(opus_head(1, pre_skip, input_rate), serial, PacketWriteEndInfo::EndPage, 0)
+    w.write_packet(
+        opus_head(1, pre_skip, input_rate),
+        serial,
+        PacketWriteEndInfo::EndPage,
+        0,
+    )
+    .map_err(io)?;
+    w.write_packet(opus_tags(), serial, PacketWriteEndInfo::EndPage, 0)
         .map_err(io)?;
-    w.write_packet(opus_tags(), serial, PacketWriteEndInfo::EndPage, 0).map_err(io)?;
     let mut frame = [0i16; FRAME];
     let mut buf = vec![0u8; 4_000];
     for f in 0..frames {
@@ -128,7 +134,11 @@ pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, 
         frame[..end - start].copy_from_slice(&samples_48k[start..end]);
         let n = enc.encode(&frame, &mut buf)?;
         let last = f + 1 == frames;
-        let granule = if last { total } else { ((f + 1) * FRAME) as u64 };
+        let granule = if last {
+            total
+        } else {
+            ((f + 1) * FRAME) as u64
+        };
         let end_info = if last {
             PacketWriteEndInfo::EndStream
         } else if (f + 1) % PACKETS_PER_PAGE == 0 {
@@ -136,7 +146,8 @@ pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, 
         } else {
             PacketWriteEndInfo::NormalPacket
         };
-        w.write_packet(buf[..n].to_vec(), serial, end_info, granule).map_err(io)?;
+        w.write_packet(buf[..n].to_vec(), serial, end_info, granule)
+            .map_err(io)?;
     }
     Ok(w.into_inner())
 }
@@ -147,7 +158,10 @@ fn parse_head(p: &[u8]) -> Result<(u8, u16, u32, i16), MediaError> {
         return Err(bad("the first packet is not a valid OpusHead"));
     }
     if p[8] >> 4 != 0 {
-        return Err(MediaError::Unsupported(format!("Ogg Opus version {}", p[8])));
+        return Err(MediaError::Unsupported(format!(
+            "Ogg Opus version {}",
+            p[8]
+        )));
     }
     let channels = p[9];
     let pre_skip = u16::from_le_bytes([p[10], p[11]]);
@@ -187,14 +201,21 @@ fn check_tags(p: &[u8]) -> Result<(), MediaError> {
     }
     for _ in 0..count {
         let len = rd(at).ok_or_else(short)?;
-        at = at.checked_add(4 + len).filter(|&e| e <= p.len()).ok_or_else(short)?;
+        at = at
+            .checked_add(4 + len)
+            .filter(|&e| e <= p.len())
+            .ok_or_else(short)?;
     }
     Ok(())
 }
 
 /// Check an Ogg Opus stream's structure: pages, headers, packet TOCs, granule positions.
 pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, MediaError> {
-    let OggStream { pages, packets, unfinished_packet } = ogg_page::parse_stream(bytes)?;
+    let OggStream {
+        pages,
+        packets,
+        unfinished_packet,
+    } = ogg_page::parse_stream(bytes)?;
     let head = packets.first().ok_or_else(|| bad("no complete packet"))?;
     if head.data.len() < 8 || &head.data[0..8] != b"OpusHead" {
         return Err(MediaError::Unsupported(
@@ -210,7 +231,10 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, MediaError> {
     }
     let tags = packets.get(1).ok_or_else(|| bad("no OpusTags packet"))?;
     check_tags(&tags.data)?;
-    if packets.get(2).is_some_and(|p| p.start_page == tags.end_page) {
+    if packets
+        .get(2)
+        .is_some_and(|p| p.start_page == tags.end_page)
+    {
         return Err(bad("audio data starts on the page that ends OpusTags"));
     }
     if unfinished_packet {
@@ -245,7 +269,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, MediaError> {
         }
         let g = page.granule;
         if g == u64::MAX || g > i64::MAX as u64 {
-            return Err(bad(format!("page {pi} ends packets but has no valid granule")));
+            return Err(bad(format!(
+                "page {pi} ends packets but has no valid granule"
+            )));
         }
         if last_granule.is_some_and(|l| g < l) {
             return Err(bad(format!("page {pi}: granule position goes backwards")));
@@ -260,14 +286,18 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, MediaError> {
                 } else if page.flags & FLAG_EOS != 0 {
                     0
                 } else {
-                    return Err(bad("the first audio page's granule is below its sample count"));
+                    return Err(bad(
+                        "the first audio page's granule is below its sample count",
+                    ));
                 };
                 start_offset = Some(o);
                 o
             }
         };
         if g - offset > coded {
-            return Err(bad(format!("page {pi}: granule position is ahead of the audio")));
+            return Err(bad(format!(
+                "page {pi}: granule position is ahead of the audio"
+            )));
         }
         last_granule = Some(g);
     }
@@ -286,7 +316,11 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed, MediaError> {
         packets: u32::try_from(audio.len()).unwrap_or(u32::MAX),
         has_eos,
     };
-    Ok(Parsed { info, packets: audio, coded_samples: coded })
+    Ok(Parsed {
+        info,
+        packets: audio,
+        coded_samples: coded,
+    })
 }
 
 /// Read an Ogg Opus file's headers and granule positions (no audio is decoded): channel count,
@@ -307,8 +341,11 @@ pub(crate) fn decode_mono(parsed: &Parsed, max_seconds: u32) -> Result<Vec<f32>,
         });
     }
     let info = &parsed.info;
-    let channels =
-        if info.channels == 2 { opus::Channels::Stereo } else { opus::Channels::Mono };
+    let channels = if info.channels == 2 {
+        opus::Channels::Stereo
+    } else {
+        opus::Channels::Mono
+    };
     let nch = usize::from(info.channels);
     let mut dec = opus::Decoder::new(48_000, channels)?;
     dec.set_gain(i32::from(info.output_gain))?;
@@ -373,7 +410,10 @@ mod tests {
     #[test]
     fn output_is_deterministic() {
         let x = tone_i16(10_000, 300.0, 0.5);
-        assert_eq!(encode_pcm_mono(&x, 48_000).ok(), encode_pcm_mono(&x, 48_000).ok());
+        assert_eq!(
+            encode_pcm_mono(&x, 48_000).ok(),
+            encode_pcm_mono(&x, 48_000).ok()
+        );
     }
 
     #[test]
@@ -419,16 +459,23 @@ mod tests {
         let mut v = Vec::new();
         {
             let mut w = PacketWriter::new(&mut v);
-            w.write_packet(b"\x01vorbis...".to_vec(), 3, PacketWriteEndInfo::EndStream, 0)
-                .expect("write");
+            w.write_packet(
+                b"\x01vorbis...".to_vec(),
+                3,
+                PacketWriteEndInfo::EndStream,
+                0,
+            )
+            .expect("write");
         }
         assert!(matches!(ogg_opus_info(&v), Err(MediaError::Unsupported(_))));
         // Headers only: valid, zero duration.
         let mut v = Vec::new();
         {
             let mut w = PacketWriter::new(&mut v);
-            w.write_packet(opus_head(1, 312, 0), 3, PacketWriteEndInfo::EndPage, 0).expect("w");
-            w.write_packet(opus_tags(), 3, PacketWriteEndInfo::EndStream, 0).expect("w");
+            w.write_packet(opus_head(1, 312, 0), 3, PacketWriteEndInfo::EndPage, 0)
+                .expect("w");
+            w.write_packet(opus_tags(), 3, PacketWriteEndInfo::EndStream, 0)
+                .expect("w");
         }
         let info = ogg_opus_info(&v).expect("headers only");
         assert_eq!((info.samples, info.packets), (0, 0));
@@ -436,13 +483,20 @@ mod tests {
         let mut v = Vec::new();
         {
             let mut w = PacketWriter::new(&mut v);
-            w.write_packet(opus_head(1, 0, 0), 3, PacketWriteEndInfo::EndPage, 0).expect("w");
-            w.write_packet(opus_tags(), 3, PacketWriteEndInfo::EndPage, 0).expect("w");
+            w.write_packet(opus_head(1, 0, 0), 3, PacketWriteEndInfo::EndPage, 0)
+                .expect("w");
+            w.write_packet(opus_tags(), 3, PacketWriteEndInfo::EndPage, 0)
+                .expect("w");
             // TOC 0xF8: CELT FB 20 ms, one frame; content bytes are arbitrary.
             w.write_packet(vec![0xF8, 0xFF, 0xFE], 3, PacketWriteEndInfo::EndPage, 960)
                 .expect("w");
-            w.write_packet(vec![0xF8, 0xFF, 0xFE], 3, PacketWriteEndInfo::EndStream, 1 << 40)
-                .expect("w");
+            w.write_packet(
+                vec![0xF8, 0xFF, 0xFE],
+                3,
+                PacketWriteEndInfo::EndStream,
+                1 << 40,
+            )
+            .expect("w");
         }
         assert!(matches!(ogg_opus_info(&v), Err(MediaError::BadOgg(_))));
         // Multichannel mapping family is unsupported.
@@ -451,8 +505,10 @@ mod tests {
         let mut v = Vec::new();
         {
             let mut w = PacketWriter::new(&mut v);
-            w.write_packet(head, 3, PacketWriteEndInfo::EndPage, 0).expect("w");
-            w.write_packet(opus_tags(), 3, PacketWriteEndInfo::EndStream, 0).expect("w");
+            w.write_packet(head, 3, PacketWriteEndInfo::EndPage, 0)
+                .expect("w");
+            w.write_packet(opus_tags(), 3, PacketWriteEndInfo::EndStream, 0)
+                .expect("w");
         }
         assert!(matches!(ogg_opus_info(&v), Err(MediaError::Unsupported(_))));
     }

@@ -58,7 +58,11 @@ const fn crc_table() -> [u32; 256] {
         let mut r = (i as u32) << 24;
         let mut j = 0;
         while j < 8 {
-            r = if r & 0x8000_0000 != 0 { (r << 1) ^ 0x04c1_1db7 } else { r << 1 };
+            r = if r & 0x8000_0000 != 0 {
+                (r << 1) ^ 0x04c1_1db7
+            } else {
+                r << 1
+            };
             j += 1;
         }
         table[i] = r;
@@ -122,14 +126,21 @@ pub(crate) fn parse_stream(bytes: &[u8]) -> Result<OggStream, MediaError> {
             .get(pos..pos + HEADER)
             .ok_or_else(|| bad(format!("page {page_index} is cut short")))?;
         if &header[0..4] != b"OggS" {
-            return Err(bad(format!("no page at byte {pos} (missing OggS capture pattern)")));
+            return Err(bad(format!(
+                "no page at byte {pos} (missing OggS capture pattern)"
+            )));
         }
         if header[4] != 0 {
-            return Err(bad(format!("page {page_index} has unknown Ogg version {}", header[4])));
+            return Err(bad(format!(
+                "page {page_index} has unknown Ogg version {}",
+                header[4]
+            )));
         }
         let flags = header[5];
         if flags & !(FLAG_CONTINUED | FLAG_BOS | FLAG_EOS) != 0 {
-            return Err(bad(format!("page {page_index} has unknown flags {flags:#04x}")));
+            return Err(bad(format!(
+                "page {page_index} has unknown flags {flags:#04x}"
+            )));
         }
         let granule = le_u64(header, 6);
         let page_serial = le_u32(header, 14);
@@ -138,7 +149,11 @@ pub(crate) fn parse_stream(bytes: &[u8]) -> Result<OggStream, MediaError> {
         let nsegs = usize::from(header[26]);
         let lacing = bytes
             .get(pos + HEADER..pos + HEADER + nsegs)
-            .ok_or_else(|| bad(format!("page {page_index} is cut short in its lacing table")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "page {page_index} is cut short in its lacing table"
+                ))
+            })?;
         let body_len: usize = lacing.iter().map(|&l| usize::from(l)).sum();
         let body_start = pos + HEADER + nsegs;
         let body = bytes
@@ -164,7 +179,9 @@ pub(crate) fn parse_stream(bytes: &[u8]) -> Result<OggStream, MediaError> {
             }
             Some(_) => {
                 if flags & FLAG_BOS != 0 {
-                    return Err(bad(format!("page {page_index} repeats the beginning-of-stream flag")));
+                    return Err(bad(format!(
+                        "page {page_index} repeats the beginning-of-stream flag"
+                    )));
                 }
             }
         }
@@ -215,7 +232,11 @@ pub(crate) fn parse_stream(bytes: &[u8]) -> Result<OggStream, MediaError> {
     if pages.is_empty() {
         return Err(bad("no pages"));
     }
-    Ok(OggStream { pages, packets, unfinished_packet: open.is_some() })
+    Ok(OggStream {
+        pages,
+        packets,
+        unfinished_packet: open.is_some(),
+    })
 }
 
 #[cfg(test)]

@@ -130,7 +130,9 @@ mod tests {
     }
 
     fn zero_crossings(x: &[f32]) -> usize {
-        x.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count()
+        x.windows(2)
+            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+            .count()
     }
 
     #[test]
@@ -143,11 +145,17 @@ mod tests {
             // Skip the filter's edges; 1 kHz gives 2 crossings per ms.
             let mid = &y[4_800..43_200];
             let zc = zero_crossings(mid);
-            assert!((1_598..=1_602).contains(&zc), "rate {rate}: {zc} crossings in 0.8 s");
+            assert!(
+                (1_598..=1_602).contains(&zc),
+                "rate {rate}: {zc} crossings in 0.8 s"
+            );
             let peak = mid.iter().fold(0f32, |a, &v| a.max(v.abs()));
             assert!((peak - 0.5).abs() < 0.01, "rate {rate}: peak {peak}");
             let rms = (mid.iter().map(|v| v * v).sum::<f32>() / mid.len() as f32).sqrt();
-            assert!((rms - 0.5 / 2f32.sqrt()).abs() < 0.005, "rate {rate}: rms {rms}");
+            assert!(
+                (rms - 0.5 / 2f32.sqrt()).abs() < 0.005,
+                "rate {rate}: rms {rms}"
+            );
         }
     }
 
@@ -159,17 +167,31 @@ mod tests {
         let y = resample_to_48k(&x, 8_000).expect("resample");
         let ideal = tone(3_000.0, 48_000, 0.5, 0.5);
         let (a, b) = (&y[2_400..21_600], &ideal[2_400..21_600]);
-        let err: f32 = a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum::<f32>() / a.len() as f32;
+        let err: f32 =
+            a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum::<f32>() / a.len() as f32;
         let sig: f32 = b.iter().map(|q| q * q).sum::<f32>() / b.len() as f32;
-        assert!(10.0 * (err / sig).log10() < -40.0, "error {} dB", 10.0 * (err / sig).log10());
+        assert!(
+            10.0 * (err / sig).log10() < -40.0,
+            "error {} dB",
+            10.0 * (err / sig).log10()
+        );
     }
 
     #[test]
     fn identity_and_edges() {
-        assert_eq!(resample_to_48k(&[0.1, 0.2], 48_000).expect("same"), vec![0.1, 0.2]);
+        assert_eq!(
+            resample_to_48k(&[0.1, 0.2], 48_000).expect("same"),
+            vec![0.1, 0.2]
+        );
         assert!(resample_to_48k(&[], 8_000).expect("empty").is_empty());
         assert_eq!(resample_to_48k(&[1.0], 8_000).expect("one").len(), 6);
-        assert!(matches!(resample_to_48k(&[0.0], 96_000), Err(MediaError::Unsupported(_))));
-        assert!(matches!(resample_to_48k(&[0.0], 0), Err(MediaError::Unsupported(_))));
+        assert!(matches!(
+            resample_to_48k(&[0.0], 96_000),
+            Err(MediaError::Unsupported(_))
+        ));
+        assert!(matches!(
+            resample_to_48k(&[0.0], 0),
+            Err(MediaError::Unsupported(_))
+        ));
     }
 }

@@ -50,7 +50,11 @@ fn burst(rate: u32, lead_s: f32, tone_s: f32, tail_s: f32, amp: f32) -> Vec<f32>
 
 /// A stereo (or mono) Ogg Opus file built straight from libopus and the `ogg` writer.
 fn ogg_from_libopus(channels: u8, left: &[f32], right: &[f32]) -> Vec<u8> {
-    let ch = if channels == 2 { opus::Channels::Stereo } else { opus::Channels::Mono };
+    let ch = if channels == 2 {
+        opus::Channels::Stereo
+    } else {
+        opus::Channels::Mono
+    };
     let mut enc = opus::Encoder::new(48_000, ch, opus::Application::Audio).expect("enc");
     let pre_skip = enc.get_lookahead().expect("lookahead") as u16;
     let mut head = b"OpusHead\x01".to_vec();
@@ -62,8 +66,10 @@ fn ogg_from_libopus(channels: u8, left: &[f32], right: &[f32]) -> Vec<u8> {
     tags.extend_from_slice(&9u32.to_le_bytes());
     tags.extend_from_slice(b"TITLE=abc");
     let mut w = PacketWriter::new(Vec::new());
-    w.write_packet(head, 42, PacketWriteEndInfo::EndPage, 0).expect("w");
-    w.write_packet(tags, 42, PacketWriteEndInfo::EndPage, 0).expect("w");
+    w.write_packet(head, 42, PacketWriteEndInfo::EndPage, 0)
+        .expect("w");
+    w.write_packet(tags, 42, PacketWriteEndInfo::EndPage, 0)
+        .expect("w");
     let n = left.len();
     let total = n + usize::from(pre_skip);
     let frames = total.div_ceil(960);
@@ -83,7 +89,11 @@ fn ogg_from_libopus(channels: u8, left: &[f32], right: &[f32]) -> Vec<u8> {
         let pkt = enc.encode_vec_float(&pcm, 4_000).expect("encode");
         let last = f + 1 == frames;
         let g = if last { total } else { (f + 1) * 960 } as u64;
-        let info = if last { PacketWriteEndInfo::EndStream } else { PacketWriteEndInfo::NormalPacket };
+        let info = if last {
+            PacketWriteEndInfo::EndStream
+        } else {
+            PacketWriteEndInfo::NormalPacket
+        };
         w.write_packet(pkt, 42, info, g).expect("w");
     }
     w.into_inner()
@@ -112,8 +122,15 @@ fn wav_upload_is_trimmed_normalised_and_encoded() {
         // Normalised: the sound sits near -20 dBFS RMS (the 0.03 input was about -36 dBFS)...
         let mid = &pcm.samples[24_000..72_000];
         let rms_db = 10.0 * (mid.iter().map(|v| v * v).sum::<f32>() / mid.len() as f32).log10();
-        assert!((-23.0..=-17.0).contains(&rms_db), "rate {rate}: level {rms_db} dBFS");
-        assert!(p.peaks.iter().max().copied().unwrap_or(0) > 110, "rate {rate}: {:?}", p.peaks);
+        assert!(
+            (-23.0..=-17.0).contains(&rms_db),
+            "rate {rate}: level {rms_db} dBFS"
+        );
+        assert!(
+            p.peaks.iter().max().copied().unwrap_or(0) > 110,
+            "rate {rate}: {:?}",
+            p.peaks
+        );
         // ...and peaks stay below full scale (-1 dBFS plus a little Opus overshoot).
         let peak = pcm.samples.iter().fold(0f32, |a, &v| a.max(v.abs()));
         assert!(peak < 0.97, "rate {rate}: peak {peak}");
@@ -150,10 +167,19 @@ fn stereo_ogg_upload_is_reencoded_to_mono() {
 #[test]
 fn no_sound_cases() {
     assert_eq!(prepare_upload(b"", 60), Err(MediaError::NoSound));
-    assert_eq!(prepare_upload(&wav16(&[], 16_000, 1), 60), Err(MediaError::NoSound));
-    assert_eq!(prepare_upload(&wav16(&[0.0; 32_000], 16_000, 2), 60), Err(MediaError::NoSound));
+    assert_eq!(
+        prepare_upload(&wav16(&[], 16_000, 1), 60),
+        Err(MediaError::NoSound)
+    );
+    assert_eq!(
+        prepare_upload(&wav16(&[0.0; 32_000], 16_000, 2), 60),
+        Err(MediaError::NoSound)
+    );
     let hush = vec![0f32; 48_000];
-    assert_eq!(prepare_upload(&ogg_from_libopus(1, &hush, &hush), 60), Err(MediaError::NoSound));
+    assert_eq!(
+        prepare_upload(&ogg_from_libopus(1, &hush, &hush), 60),
+        Err(MediaError::NoSound)
+    );
     // An Ogg with headers and no audio.
     let ogg = ogg_from_libopus(1, &[0.1; 10], &[]);
     let cut = {
@@ -161,12 +187,22 @@ fn no_sound_cases() {
         let s = crate::ogg_page::parse_stream(&ogg).expect("parse");
         assert!(s.pages.len() >= 3);
         let mut w = PacketWriter::new(Vec::new());
-        w.write_packet(s.packets[0].data.clone(), 1, PacketWriteEndInfo::EndPage, 0).expect("w");
-        w.write_packet(s.packets[1].data.clone(), 1, PacketWriteEndInfo::EndStream, 0).expect("w");
+        w.write_packet(s.packets[0].data.clone(), 1, PacketWriteEndInfo::EndPage, 0)
+            .expect("w");
+        w.write_packet(
+            s.packets[1].data.clone(),
+            1,
+            PacketWriteEndInfo::EndStream,
+            0,
+        )
+        .expect("w");
         w.into_inner()
     };
     assert_eq!(prepare_upload(&cut, 60), Err(MediaError::NoSound));
-    assert_eq!(MediaError::NoSound.to_string(), "the recording holds no sound");
+    assert_eq!(
+        MediaError::NoSound.to_string(),
+        "the recording holds no sound"
+    );
 }
 
 #[test]
@@ -182,10 +218,16 @@ fn too_long_is_refused() {
     assert!(prepare_upload(&wav16(&x, 8_000, 1), 2).is_ok());
     // ...but raw audio far past the limit is refused before decoding.
     let x = burst(8_000, 70.0, 1.0, 0.0, 0.3);
-    assert!(matches!(prepare_upload(&wav16(&x, 8_000, 1), 2), Err(MediaError::TooLong { .. })));
+    assert!(matches!(
+        prepare_upload(&wav16(&x, 8_000, 1), 2),
+        Err(MediaError::TooLong { .. })
+    ));
     let t = tone(48_000 * 3, 48_000, 300.0, 0.4);
     let ogg = ogg_from_libopus(1, &t, &t);
-    assert!(matches!(prepare_upload(&ogg, 2), Err(MediaError::TooLong { seconds: 3, .. })));
+    assert!(matches!(
+        prepare_upload(&ogg, 2),
+        Err(MediaError::TooLong { seconds: 3, .. })
+    ));
 }
 
 #[test]
@@ -205,9 +247,18 @@ fn unsupported_and_junk_give_errors() {
         let e = prepare_upload(c, 60).expect_err("must fail");
         assert!(!matches!(e, MediaError::NoSound), "{e}");
     }
-    assert!(matches!(prepare_upload(b"junk", 60), Err(MediaError::Unsupported(_))));
-    assert!(matches!(prepare_upload(cases[1], 60), Err(MediaError::Unsupported(_))));
-    assert!(matches!(prepare_upload(b"OggS", 60), Err(MediaError::BadOgg(_))));
+    assert!(matches!(
+        prepare_upload(b"junk", 60),
+        Err(MediaError::Unsupported(_))
+    ));
+    assert!(matches!(
+        prepare_upload(cases[1], 60),
+        Err(MediaError::Unsupported(_))
+    ));
+    assert!(matches!(
+        prepare_upload(b"OggS", 60),
+        Err(MediaError::BadOgg(_))
+    ));
     // OggS followed by random junk, many times.
     let mut rng = Rng(0x5eed);
     for _ in 0..500 {
@@ -223,7 +274,12 @@ fn unsupported_and_junk_give_errors() {
 #[test]
 fn random_bytes_never_panic() {
     let mut rng = Rng(0x1234_5678_9abc_def1);
-    let prefixes: [&[u8]; 4] = [b"", b"RIFF\x24\0\0\0WAVEfmt ", b"OggS\0\x02", b"RIFF\0\0\0\0WAVE"];
+    let prefixes: [&[u8]; 4] = [
+        b"",
+        b"RIFF\x24\0\0\0WAVEfmt ",
+        b"OggS\0\x02",
+        b"RIFF\0\0\0\0WAVE",
+    ];
     for i in 0..4_000 {
         let mut b = prefixes[i % prefixes.len()].to_vec();
         let n = rng.below(200);
@@ -268,8 +324,11 @@ fn opus_tools_accept_our_output() {
     let input = dir.join("speech.wav");
     let input_s = input.to_string_lossy().to_string();
     // Real speech if espeak-ng is present, else a synthetic burst.
-    let spoken = run("espeak-ng", &["-w", &input_s, "Hello, this is a voice message test."])
-        .is_some_and(|o| o.status.success());
+    let spoken = run(
+        "espeak-ng",
+        &["-w", &input_s, "Hello, this is a voice message test."],
+    )
+    .is_some_and(|o| o.status.success());
     let bytes = if spoken {
         std::fs::read(&input).expect("read speech")
     } else {
@@ -290,16 +349,26 @@ fn opus_tools_accept_our_output() {
     assert!(!text.contains("WARNING"), "opusinfo warns: {text}");
     let out_wav = dir.join("dec.wav");
     let out_s = out_wav.to_string_lossy().to_string();
-    let Some(dec) = run("opusdec", &["--force-wav", "--rate", "48000", "--quiet", &opus_s, &out_s]) else {
+    let Some(dec) = run(
+        "opusdec",
+        &["--force-wav", "--rate", "48000", "--quiet", &opus_s, &out_s],
+    ) else {
         println!("note: opusdec not found; skipping the decode check");
         return;
     };
-    assert!(dec.status.success(), "opusdec: {}", String::from_utf8_lossy(&dec.stderr));
+    assert!(
+        dec.status.success(),
+        "opusdec: {}",
+        String::from_utf8_lossy(&dec.stderr)
+    );
     let decoded = std::fs::read(&out_wav).expect("read decoded");
     let pcm = wav_to_pcm(&decoded).expect("opusdec output is WAV");
     let want = u64::from(p.duration_ms) * 48;
     let got = pcm.samples.len() as u64;
-    assert!(got.abs_diff(want) <= 960, "opusdec gave {got} samples, want about {want}");
+    assert!(
+        got.abs_diff(want) <= 960,
+        "opusdec gave {got} samples, want about {want}"
+    );
     assert_eq!(pcm.rate, 48_000);
     // Our own decoder agrees on the length exactly.
     let ours = wav_to_pcm(&ogg_opus_to_wav(&p.ogg).expect("decode")).expect("wav");

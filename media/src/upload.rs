@@ -38,7 +38,9 @@ enum Sniffed {
 
 fn sniff(b: &[u8]) -> Result<Sniffed, MediaError> {
     let unsupported = |what: &str| {
-        Err(MediaError::Unsupported(format!("{what}; send WAV (PCM) or Ogg Opus")))
+        Err(MediaError::Unsupported(format!(
+            "{what}; send WAV (PCM) or Ogg Opus"
+        )))
     };
     match b {
         [] => Err(MediaError::NoSound),
@@ -47,7 +49,9 @@ fn sniff(b: &[u8]) -> Result<Sniffed, MediaError> {
         [b'R', b'I', b'F', b'X', ..] => unsupported("big-endian WAV (RIFX)"),
         [b'R', b'F', b'6', b'4', ..] => unsupported("RF64 WAV"),
         [b'O', b'g', b'g', b'S', ..] => Ok(Sniffed::Ogg),
-        [0x1A, 0x45, 0xDF, 0xA3, ..] => unsupported("WebM/Matroska (a browser's default recording)"),
+        [0x1A, 0x45, 0xDF, 0xA3, ..] => {
+            unsupported("WebM/Matroska (a browser's default recording)")
+        }
         [b'I', b'D', b'3', ..] => unsupported("MP3"),
         [0xFF, x, ..] if x & 0xE0 == 0xE0 => unsupported("MP3 or AAC (ADTS)"),
         [b'f', b'L', b'a', b'C', ..] => unsupported("FLAC"),
@@ -58,7 +62,10 @@ fn sniff(b: &[u8]) -> Result<Sniffed, MediaError> {
 }
 
 fn too_long(seconds: u64, max_seconds: u32) -> MediaError {
-    MediaError::TooLong { seconds, max_seconds }
+    MediaError::TooLong {
+        seconds,
+        max_seconds,
+    }
 }
 
 /// Accept an upload and turn it into the Ogg Opus file the store keeps.
@@ -136,5 +143,10 @@ fn finish(ogg: Vec<u8>, source: SourceFormat) -> Result<Prepared, MediaError> {
     let decoded = ogg_opus::decode_mono(&parsed, MAX_SECONDS)?;
     let peaks = dsp::peaks(&dsp::to_i16(&decoded));
     debug_assert_eq!(peaks.len(), PEAKS);
-    Ok(Prepared { duration_ms: parsed.info.duration_ms, ogg, peaks, source })
+    Ok(Prepared {
+        duration_ms: parsed.info.duration_ms,
+        ogg,
+        peaks,
+        source,
+    })
 }

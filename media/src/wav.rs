@@ -22,8 +22,9 @@ const FORMAT_ALAW: u16 = 6;
 const FORMAT_MULAW: u16 = 7;
 const FORMAT_EXTENSIBLE: u16 = 0xFFFE;
 /// The tail shared by the KSDATAFORMAT_SUBTYPE_PCM / _IEEE_FLOAT GUIDs after the format code.
-const GUID_TAIL: [u8; 14] =
-    [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71];
+const GUID_TAIL: [u8; 14] = [
+    0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71,
+];
 
 /// How samples are stored in the data chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,13 +88,24 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 }
 
 fn printable(id: &[u8]) -> String {
-    id.iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }).collect()
+    id.iter()
+        .map(|&c| {
+            if c.is_ascii_graphic() || c == b' ' {
+                c as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// Parse the `fmt ` chunk body into (encoding, channels, rate).
 fn parse_fmt(body: &[u8]) -> Result<(Encoding, u16, u32), MediaError> {
     if body.len() < 16 {
-        return Err(bad(format!("the fmt chunk is {} bytes; at least 16 are needed", body.len())));
+        return Err(bad(format!(
+            "the fmt chunk is {} bytes; at least 16 are needed",
+            body.len()
+        )));
     }
     let mut tag = u16_at(body, 0).unwrap_or(0);
     let channels = u16_at(body, 2).unwrap_or(0);
@@ -102,7 +114,9 @@ fn parse_fmt(body: &[u8]) -> Result<(Encoding, u16, u32), MediaError> {
     let bits = u16_at(body, 14).unwrap_or(0);
     if tag == FORMAT_EXTENSIBLE {
         if body.len() < 40 {
-            return Err(bad("WAVE_FORMAT_EXTENSIBLE fmt chunk shorter than 40 bytes"));
+            return Err(bad(
+                "WAVE_FORMAT_EXTENSIBLE fmt chunk shorter than 40 bytes",
+            ));
         }
         let guid = &body[24..40];
         if guid[2..16] != GUID_TAIL {
@@ -169,7 +183,9 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<WavView<'_>, MediaError> {
         return Err(bad("no RIFF signature"));
     }
     if &bytes[8..12] != b"WAVE" {
-        return Err(MediaError::Unsupported("a RIFF file that is not WAVE".into()));
+        return Err(MediaError::Unsupported(
+            "a RIFF file that is not WAVE".into(),
+        ));
     }
     let mut pos = 12usize;
     let mut fmt: Option<(Encoding, u16, u32)> = None;
@@ -215,12 +231,19 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<WavView<'_>, MediaError> {
                 fmt = Some(parse_fmt(&bytes[body_start..body_start + declared])?);
             }
             // Chunks are padded to an even size; a missing final pad byte is tolerated.
-            pos = body_start.saturating_add(declared).saturating_add(declared & 1);
+            pos = body_start
+                .saturating_add(declared)
+                .saturating_add(declared & 1);
         }
     }
     let (encoding, channels, rate) = fmt.ok_or_else(|| bad("no fmt chunk"))?;
     let data = data.ok_or_else(|| bad("no data chunk"))?;
-    Ok(WavView { encoding, channels, rate, data })
+    Ok(WavView {
+        encoding,
+        channels,
+        rate,
+        data,
+    })
 }
 
 impl WavView<'_> {
@@ -237,9 +260,18 @@ impl WavView<'_> {
         let samples = self
             .data
             .chunks_exact(width * channels)
-            .map(|frame| frame.chunks_exact(width).map(|s| self.sample(s)).sum::<f32>() * scale)
+            .map(|frame| {
+                frame
+                    .chunks_exact(width)
+                    .map(|s| self.sample(s))
+                    .sum::<f32>()
+                    * scale
+            })
             .collect();
-        MonoPcm { samples, rate: self.rate }
+        MonoPcm {
+            samples,
+            rate: self.rate,
+        }
     }
 
     fn sample(&self, s: &[u8]) -> f32 {
@@ -351,7 +383,10 @@ pub(crate) mod tests {
     #[test]
     fn other_widths_and_float() {
         let w = build(1, 1, 8_000, 8, &[128, 255, 0]);
-        assert_eq!(wav_to_pcm(&w).expect("u8").samples, vec![0.0, 127.0 / 128.0, -1.0]);
+        assert_eq!(
+            wav_to_pcm(&w).expect("u8").samples,
+            vec![0.0, 127.0 / 128.0, -1.0]
+        );
         let w = build(1, 1, 8_000, 24, &[0, 0, 0x40, 0, 0, 0xC0]);
         assert_eq!(wav_to_pcm(&w).expect("i24").samples, vec![0.5, -0.5]);
         let w = build(1, 1, 8_000, 32, &(i32::MIN).to_le_bytes());
@@ -402,7 +437,10 @@ pub(crate) mod tests {
             let _ = wav_to_pcm(&w[..cut]);
         }
         // Cut inside the data: a declared size larger than the file is truncation.
-        assert!(matches!(wav_to_pcm(&w[..w.len() - 10]), Err(MediaError::BadWav(_))));
+        assert!(matches!(
+            wav_to_pcm(&w[..w.len() - 10]),
+            Err(MediaError::BadWav(_))
+        ));
         // Cut before data: no data chunk.
         assert!(matches!(wav_to_pcm(&w[..36]), Err(MediaError::BadWav(_))));
         assert!(matches!(wav_to_pcm(&w[..4]), Err(MediaError::BadWav(_))));
@@ -448,10 +486,16 @@ pub(crate) mod tests {
             (1, 1, 4_000, 16),             // too slow
         ] {
             let w = build(tag, ch, rate, bits, &d);
-            assert!(matches!(wav_to_pcm(&w), Err(MediaError::Unsupported(_))), "{tag} {bits}");
+            assert!(
+                matches!(wav_to_pcm(&w), Err(MediaError::Unsupported(_))),
+                "{tag} {bits}"
+            );
         }
         let w = build(1, 0, 8_000, 16, &d);
-        assert!(matches!(wav_to_pcm(&w), Err(MediaError::BadWav(_))), "0 channels");
+        assert!(
+            matches!(wav_to_pcm(&w), Err(MediaError::BadWav(_))),
+            "0 channels"
+        );
         let mut w = build(1, 1, 8_000, 16, &d);
         w[32..34].copy_from_slice(&7u16.to_le_bytes()); // block align wrong
         assert!(matches!(wav_to_pcm(&w), Err(MediaError::BadWav(_))));

@@ -250,7 +250,10 @@ impl Store {
     /// access check for a sender, without loading the whole list.
     pub fn in_sent(&self, user: Guid, msg: Guid) -> Result<bool, StoreError> {
         let txn = self.db.begin_read()?;
-        let row = txn.open_table(SENT)?.get(pair_key(user, msg))?.map(|v| v.value());
+        let row = txn
+            .open_table(SENT)?
+            .get(pair_key(user, msg))?
+            .map(|v| v.value());
         Ok(row == Some(SENT_LISTED))
     }
 

@@ -51,14 +51,22 @@ fn crypto(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// The raw argon2 output for `password` and `salt`, computed in this thread's working area.
-fn raw(argon: &Argon2<'_>, params: &Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), StoreError> {
+fn raw(
+    argon: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), StoreError> {
     WORK.with(|w| {
         let mut w = w.borrow_mut();
         let need = params.block_count();
         if w.len() < need {
             w.resize(need, Block::default());
         }
-        argon.hash_password_into_with_memory(password, salt, out, &mut w[..need]).map_err(crypto)
+        argon
+            .hash_password_into_with_memory(password, salt, out, &mut w[..need])
+            .map_err(crypto)
     })
 }
 
@@ -83,18 +91,32 @@ pub(crate) fn hash(password: &str) -> Result<String, StoreError> {
 
 /// Checks a password against a stored PHC string (constant-time compare of the outputs).
 pub(crate) fn verify(password: &str, phc: &str) -> Result<bool, StoreError> {
-    let corrupt = |e: argon2::password_hash::Error| StoreError::Corrupt(format!("stored password hash: {e}"));
+    let corrupt =
+        |e: argon2::password_hash::Error| StoreError::Corrupt(format!("stored password hash: {e}"));
     let parsed = PasswordHash::new(phc).map_err(corrupt)?;
     let algorithm = Algorithm::try_from(parsed.algorithm).map_err(corrupt)?;
-    let version = parsed.version.map(Version::try_from).transpose().map_err(crypto)?.unwrap_or_default();
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(crypto)?
+        .unwrap_or_default();
     let params = Params::try_from(&parsed).map_err(corrupt)?;
     let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
-        return Err(StoreError::Corrupt("stored password hash lacks salt or output".into()));
+        return Err(StoreError::Corrupt(
+            "stored password hash lacks salt or output".into(),
+        ));
     };
     let mut salt_bytes = [0u8; 64];
     let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(corrupt)?;
     let mut out = vec![0u8; expected.len()];
-    raw(&Argon2::new(algorithm, version, params.clone()), &params, password.as_bytes(), salt_bytes, &mut out)?;
+    raw(
+        &Argon2::new(algorithm, version, params.clone()),
+        &params,
+        password.as_bytes(),
+        salt_bytes,
+        &mut out,
+    )?;
     Ok(Output::new(&out).map_err(crypto)? == expected)
 }
 
@@ -128,5 +150,7 @@ pub fn generate() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rngs::OsRng;
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }

@@ -66,7 +66,10 @@ fn hex(bytes: &[u8]) -> String {
 /// `H(username:realm:password)` for both algorithms.
 pub fn sip_ha1s(username: &str, realm: &str, password: &str) -> (String, String) {
     let a1 = format!("{username}:{realm}:{password}");
-    (hex(&Md5::digest(a1.as_bytes())), hex(&Sha256::digest(a1.as_bytes())))
+    (
+        hex(&Md5::digest(a1.as_bytes())),
+        hex(&Sha256::digest(a1.as_bytes())),
+    )
 }
 
 fn aad(user: Guid) -> Vec<u8> {
@@ -76,7 +79,11 @@ fn aad(user: Guid) -> Vec<u8> {
 impl Store {
     /// The SIP credentials of the user with this extension for `realm`, created (and sealed)
     /// on first use; `None` if no user has the extension.
-    pub fn sip_credentials_by_extension(&self, extension: &str, realm: &str) -> Result<Option<SipCredentials>, StoreError> {
+    pub fn sip_credentials_by_extension(
+        &self,
+        extension: &str,
+        realm: &str,
+    ) -> Result<Option<SipCredentials>, StoreError> {
         match self.user_by_extension(extension)? {
             Some(u) => self.sip_credentials(u.guid, realm).map(Some),
             None => Ok(None),
@@ -89,12 +96,17 @@ impl Store {
     pub fn sip_credentials(&self, user: Guid, realm: &str) -> Result<SipCredentials, StoreError> {
         let (username, sealed) = {
             let txn = self.db.begin_read()?;
-            let rec = crate::users::get_record(&txn.open_table(USERS)?, user)?.ok_or(StoreError::NotFound)?;
-            let sealed = txn.open_table(SIP_CREDENTIALS)?.get(guid_key(user))?.map(|v| v.value().to_vec());
+            let rec = crate::users::get_record(&txn.open_table(USERS)?, user)?
+                .ok_or(StoreError::NotFound)?;
+            let sealed = txn
+                .open_table(SIP_CREDENTIALS)?
+                .get(guid_key(user))?
+                .map(|v| v.value().to_vec());
             (rec.user.extension, sealed)
         };
         if let Some(sealed) = sealed {
-            let secret: SipSecret = crate::tables::decode("sip credentials", &self.unseal(&aad(user), &sealed)?)?;
+            let secret: SipSecret =
+                crate::tables::decode("sip credentials", &self.unseal(&aad(user), &sealed)?)?;
             if secret.realm == realm && secret.username == username {
                 return Ok(SipCredentials {
                     user,
@@ -111,21 +123,38 @@ impl Store {
     }
 
     /// A new generated SIP password for `user` (the old one stops working at once).
-    pub fn reset_sip_password(&self, user: Guid, realm: &str) -> Result<SipCredentials, StoreError> {
+    pub fn reset_sip_password(
+        &self,
+        user: Guid,
+        realm: &str,
+    ) -> Result<SipCredentials, StoreError> {
         let username = self.user(user)?.ok_or(StoreError::NotFound)?.extension;
         self.write_sip_credentials(user, &username, realm, generate_sip_password())
     }
 
-    fn write_sip_credentials(&self, user: Guid, username: &str, realm: &str, password: String) -> Result<SipCredentials, StoreError> {
+    fn write_sip_credentials(
+        &self,
+        user: Guid,
+        username: &str,
+        realm: &str,
+        password: String,
+    ) -> Result<SipCredentials, StoreError> {
         let (ha1_md5, ha1_sha256) = sip_ha1s(username, realm, &password);
-        let secret = SipSecret { username: username.to_owned(), password, realm: realm.to_owned(), ha1_md5, ha1_sha256 };
+        let secret = SipSecret {
+            username: username.to_owned(),
+            password,
+            realm: realm.to_owned(),
+            ha1_md5,
+            ha1_sha256,
+        };
         let sealed = self.seal(&aad(user), &crate::tables::encode(&secret)?)?;
         let txn = self.db.begin_write()?;
         {
             if !crate::users::exists(&txn, user)? {
                 return Err(StoreError::NotFound);
             }
-            txn.open_table(SIP_CREDENTIALS)?.insert(guid_key(user), sealed.as_slice())?;
+            txn.open_table(SIP_CREDENTIALS)?
+                .insert(guid_key(user), sealed.as_slice())?;
         }
         txn.commit()?;
         tracing::info!(user = %user, "SIP credentials written");
@@ -146,14 +175,15 @@ fn generate_sip_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
     let mut rng = rand::rngs::OsRng;
-    (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::NewUser;
-    use redb::ReadableTable;
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -189,7 +219,14 @@ mod tests {
         assert_eq!(sha.len(), 64);
         // Nothing readable in the table: the password is not stored in clear.
         let txn = s.db.begin_read().expect("read");
-        let raw = txn.open_table(SIP_CREDENTIALS).expect("table").get(guid_key(g)).expect("get").expect("row").value().to_vec();
+        let raw = txn
+            .open_table(SIP_CREDENTIALS)
+            .expect("table")
+            .get(guid_key(g))
+            .expect("get")
+            .expect("row")
+            .value()
+            .to_vec();
         assert!(!raw.windows(16).any(|w| w == a.password.as_bytes()));
         assert!(!raw.windows(32).any(|w| w == a.ha1_md5.as_bytes()));
         assert!(!format!("{a:?}").contains(&a.password));
@@ -205,9 +242,20 @@ mod tests {
         assert_ne!(a.ha1_md5, b.ha1_md5);
         let c = s.reset_sip_password(g, "office.example").expect("reset");
         assert_ne!(c.password, b.password);
-        assert_eq!(s.sip_credentials_by_extension("201", "office.example").expect("ok").expect("some"), c);
-        assert!(s.sip_credentials_by_extension("299", "ivm").expect("ok").is_none());
-        assert!(matches!(s.sip_credentials(Guid::new_v4(), "ivm"), Err(StoreError::NotFound)));
+        assert_eq!(
+            s.sip_credentials_by_extension("201", "office.example")
+                .expect("ok")
+                .expect("some"),
+            c
+        );
+        assert!(s
+            .sip_credentials_by_extension("299", "ivm")
+            .expect("ok")
+            .is_none());
+        assert!(matches!(
+            s.sip_credentials(Guid::new_v4(), "ivm"),
+            Err(StoreError::NotFound)
+        ));
     }
 
     #[test]
@@ -217,6 +265,11 @@ mod tests {
         s.sip_credentials(g, "ivm").expect("creds");
         s.delete_user(g).expect("delete");
         let txn = s.db.begin_read().expect("read");
-        assert!(txn.open_table(SIP_CREDENTIALS).expect("table").get(guid_key(g)).expect("get").is_none());
+        assert!(txn
+            .open_table(SIP_CREDENTIALS)
+            .expect("table")
+            .get(guid_key(g))
+            .expect("get")
+            .is_none());
     }
 }

@@ -46,7 +46,8 @@ pub(crate) const MAILBOX: TableDefinition<[u8; 32], u8> = TableDefinition::new("
 pub(crate) const SENT: TableDefinition<[u8; 32], u8> = TableDefinition::new("sent");
 
 /// SIP credentials by user: sealed JSON (password and HA1s), see `sip.rs`.
-pub(crate) const SIP_CREDENTIALS: TableDefinition<[u8; 16], &[u8]> = TableDefinition::new("sip_credentials");
+pub(crate) const SIP_CREDENTIALS: TableDefinition<[u8; 16], &[u8]> =
+    TableDefinition::new("sip_credentials");
 
 /// The schema this code writes. Bumped when an encoding changes; `open` refuses a newer one.
 pub(crate) const SCHEMA_VERSION: u64 = 1;

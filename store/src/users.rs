@@ -306,7 +306,8 @@ impl Store {
             txn.open_table(USER_NAMES)?.remove(rec.user.name.as_str())?;
             txn.open_table(USER_EXTENSIONS)?
                 .remove(rec.user.extension.as_str())?;
-            txn.open_table(crate::tables::SIP_CREDENTIALS)?.remove(guid_key(guid))?;
+            txn.open_table(crate::tables::SIP_CREDENTIALS)?
+                .remove(guid_key(guid))?;
             let mut changed = Vec::new();
             for row in users.iter()? {
                 let (_, v) = row?;

@@ -11,7 +11,8 @@ use harness::{blob_count, speech, tempdir, Person, Server};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const LIMITS: &str = "[limits]\nmax_upload_bytes = 300000\nmax_ws_frame = 200000\n";
 
@@ -27,18 +28,26 @@ async fn login(server: &Server, name: &str, password: &str) -> reqwest::Response
 async fn token(server: &Server, name: &str, password: &str) -> String {
     let r = login(server, name, password).await;
     assert_eq!(r.status(), 200);
-    r.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_owned()
+    r.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 async fn ws(server: &Server) -> Ws {
     let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    tokio_tungstenite::connect_async(url).await.expect("ws connect").0
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connect")
+        .0
 }
 
 /// The next text frame as JSON, skipping the box's pings; `None` when the socket closed.
 async fn next(ws: &mut Ws) -> Option<Value> {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("a frame within 20 s");
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a frame within 20 s");
         match frame {
             Some(Ok(Message::Text(t))) => {
                 let v: Value = serde_json::from_str(t.as_str()).expect("server frames are JSON");
@@ -53,12 +62,18 @@ async fn next(ws: &mut Ws) -> Option<Value> {
 }
 
 async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.expect("send");
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send");
 }
 
 async fn connected(server: &Server, token: &str) -> Ws {
     let mut s = ws(server).await;
-    send(&mut s, json!({"action":"connect","id":"c","object":{"token":token}})).await;
+    send(
+        &mut s,
+        json!({"action":"connect","id":"c","object":{"token":token}}),
+    )
+    .await;
     let ack = next(&mut s).await.expect("ack");
     assert_eq!(ack["action"], "ack", "{ack}");
     s
@@ -96,22 +111,43 @@ async fn websocket_refuses_bad_frames_and_stores_nothing() {
     // Anything before `connect`, or a bad token: refused, socket closed.
     let mut s = ws(&server).await;
     send(&mut s, json!({"action":"check_in","id":"1"})).await;
-    assert_eq!(error_code(&next(&mut s).await.expect("error")), "unauthorized");
+    assert_eq!(
+        error_code(&next(&mut s).await.expect("error")),
+        "unauthorized"
+    );
     assert!(next(&mut s).await.is_none(), "closed after refusing");
     let mut s = ws(&server).await;
-    send(&mut s, json!({"action":"connect","id":"1","object":{"token":"not-a-token"}})).await;
-    assert_eq!(error_code(&next(&mut s).await.expect("error")), "unauthorized");
+    send(
+        &mut s,
+        json!({"action":"connect","id":"1","object":{"token":"not-a-token"}}),
+    )
+    .await;
+    assert_eq!(
+        error_code(&next(&mut s).await.expect("error")),
+        "unauthorized"
+    );
 
     let mut s = connected(&server, &ann).await;
     // Malformed JSON, wrong shapes, unknown actions, binary frames: errors, the session lives on.
-    s.send(Message::Text("{not json".into())).await.expect("send");
+    s.send(Message::Text("{not json".into()))
+        .await
+        .expect("send");
     assert_eq!(error_code(&next(&mut s).await.expect("error")), "malformed");
-    send(&mut s, json!({"action":"set_status","id":"2","object":{"status":"sleeping"}})).await;
+    send(
+        &mut s,
+        json!({"action":"set_status","id":"2","object":{"status":"sleeping"}}),
+    )
+    .await;
     assert_eq!(error_code(&next(&mut s).await.expect("error")), "malformed");
     send(&mut s, json!({"action":"launch_missiles","id":"3"})).await;
     let e = next(&mut s).await.expect("error");
-    assert_eq!((error_code(&e), e["id"].as_str()), ("unknown_action", Some("3")));
-    s.send(Message::Binary(vec![1u8, 2, 3].into())).await.expect("send");
+    assert_eq!(
+        (error_code(&e), e["id"].as_str()),
+        ("unknown_action", Some("3"))
+    );
+    s.send(Message::Binary(vec![1u8, 2, 3].into()))
+        .await
+        .expect("send");
     assert_eq!(error_code(&next(&mut s).await.expect("error")), "malformed");
     send(&mut s, json!({"action":"ping","id":"4"})).await;
     assert_eq!(next(&mut s).await.expect("pong")["action"], "pong");
@@ -130,20 +166,39 @@ async fn websocket_refuses_bad_frames_and_stores_nothing() {
             .json()
             .await
             .expect("json");
-        users.as_array().expect("users").iter().find(|u| u["name"] == "bob").expect("bob")["guid"]
+        users
+            .as_array()
+            .expect("users")
+            .iter()
+            .find(|u| u["name"] == "bob")
+            .expect("bob")["guid"]
             .as_str()
             .expect("guid")
             .to_owned()
     };
     send(&mut s, json!({"action":"post_message","id":"5","source":bob_guid,"destination":[bob_guid],"object":{"audio":audio}})).await;
-    assert_eq!(error_code(&next(&mut s).await.expect("error")), "forged_source");
+    assert_eq!(
+        error_code(&next(&mut s).await.expect("error")),
+        "forged_source"
+    );
     // To an unknown user: refused, nothing stored.
     let nobody = uuid::Uuid::new_v4().to_string();
-    send(&mut s, json!({"action":"post_message","id":"6","destination":[nobody],"object":{"audio":audio}})).await;
-    assert_eq!(error_code(&next(&mut s).await.expect("error")), "unknown_user");
+    send(
+        &mut s,
+        json!({"action":"post_message","id":"6","destination":[nobody],"object":{"audio":audio}}),
+    )
+    .await;
+    assert_eq!(
+        error_code(&next(&mut s).await.expect("error")),
+        "unknown_user"
+    );
     // Not audio: refused.
     let junk = base64::engine::general_purpose::STANDARD.encode(b"this is not audio at all");
-    send(&mut s, json!({"action":"post_message","id":"7","destination":[bob_guid],"object":{"audio":junk}})).await;
+    send(
+        &mut s,
+        json!({"action":"post_message","id":"7","destination":[bob_guid],"object":{"audio":junk}}),
+    )
+    .await;
     assert_eq!(error_code(&next(&mut s).await.expect("error")), "bad_audio");
     assert_eq!(blob_count(&server.data), 0, "refused posts store nothing");
 
@@ -158,16 +213,35 @@ async fn websocket_refuses_bad_frames_and_stores_nothing() {
     send(&mut s, json!({"action":"ping","id":big})).await;
     let e = next(&mut s).await.expect("error");
     assert_eq!(error_code(&e), "too_large");
-    assert!(next(&mut s).await.is_none(), "closed after an oversized frame");
-    assert_eq!(blob_count(&server.data), 1, "only the one good message was stored");
+    assert!(
+        next(&mut s).await.is_none(),
+        "closed after an oversized frame"
+    );
+    assert_eq!(
+        blob_count(&server.data),
+        1,
+        "only the one good message was stored"
+    );
 }
 
-async fn upload(server: &Server, token: &str, to: &str, audio: Vec<u8>, attachments: Vec<(&str, Vec<u8>)>) -> (u16, Value) {
+async fn upload(
+    server: &Server,
+    token: &str,
+    to: &str,
+    audio: Vec<u8>,
+    attachments: Vec<(&str, Vec<u8>)>,
+) -> (u16, Value) {
     let mut form = reqwest::multipart::Form::new()
         .text("to", to.to_owned())
-        .part("audio", reqwest::multipart::Part::bytes(audio).file_name("a.wav"));
+        .part(
+            "audio",
+            reqwest::multipart::Part::bytes(audio).file_name("a.wav"),
+        );
     for (name, data) in attachments {
-        form = form.part("attachment", reqwest::multipart::Part::bytes(data).file_name(name.to_owned()));
+        form = form.part(
+            "attachment",
+            reqwest::multipart::Part::bytes(data).file_name(name.to_owned()),
+        );
     }
     let r = reqwest::Client::new()
         .post(format!("{}/api/messages", server.http))
@@ -189,18 +263,55 @@ async fn rest_refuses_bad_uploads_and_stores_nothing() {
 
     let cases: Vec<(&str, Vec<u8>, Vec<(&str, Vec<u8>)>, u16, &str)> = vec![
         ("bob", vec![], vec![], 400, "bad_audio"),
-        ("bob", b"GIF89a not audio".to_vec(), vec![], 400, "bad_audio"),
+        (
+            "bob",
+            b"GIF89a not audio".to_vec(),
+            vec![],
+            400,
+            "bad_audio",
+        ),
         ("bob", vec![0u8; 44], vec![], 400, "bad_audio"),
         ("nobody", wav.clone(), vec![], 400, "unknown_user"),
-        ("bob", wav.clone(), vec![("../../etc/passwd", b"x".to_vec())], 400, "bad_attachment_name"),
-        ("bob", wav.clone(), vec![("..", b"x".to_vec())], 400, "bad_attachment_name"),
-        ("bob", wav.clone(), vec![("dir\\file.txt", b"x".to_vec())], 400, "bad_attachment_name"),
-        ("bob", wav.clone(), vec![("big.bin", vec![7u8; 400_000])], 413, "too_large"),
+        (
+            "bob",
+            wav.clone(),
+            vec![("../../etc/passwd", b"x".to_vec())],
+            400,
+            "bad_attachment_name",
+        ),
+        (
+            "bob",
+            wav.clone(),
+            vec![("..", b"x".to_vec())],
+            400,
+            "bad_attachment_name",
+        ),
+        (
+            "bob",
+            wav.clone(),
+            vec![("dir\\file.txt", b"x".to_vec())],
+            400,
+            "bad_attachment_name",
+        ),
+        (
+            "bob",
+            wav.clone(),
+            vec![("big.bin", vec![7u8; 400_000])],
+            413,
+            "too_large",
+        ),
     ];
     for (to, audio, atts, status, code) in cases {
         let (got, body) = upload(&server, &ann, to, audio, atts).await;
-        assert_eq!((got, body["error"].as_str().unwrap_or("")), (status, code), "{body}");
-        assert!(!body["message"].as_str().unwrap_or("").is_empty(), "a message for people: {body}");
+        assert_eq!(
+            (got, body["error"].as_str().unwrap_or("")),
+            (status, code),
+            "{body}"
+        );
+        assert!(
+            !body["message"].as_str().unwrap_or("").is_empty(),
+            "a message for people: {body}"
+        );
     }
     assert_eq!(blob_count(&server.data), 0, "nothing stored");
     let inbox: Value = reqwest::Client::new()
@@ -215,7 +326,9 @@ async fn rest_refuses_bad_uploads_and_stores_nothing() {
     assert_eq!(inbox, json!([]));
 
     // No token, a made-up token: 401.
-    let r = reqwest::get(format!("{}/api/messages/inbox", server.http)).await.expect("get");
+    let r = reqwest::get(format!("{}/api/messages/inbox", server.http))
+        .await
+        .expect("get");
     assert_eq!(r.status(), 401);
     let r = reqwest::Client::new()
         .get(format!("{}/api/me", server.http))
@@ -233,23 +346,59 @@ async fn users_see_only_their_own_messages() {
     let ann = token(&server, "ann", "ann-password-1").await;
     let carol = token(&server, "carol", "carol-password-1").await;
     let wav = std::fs::read(speech(dir.path(), "p", "Private, for Bob only.")).expect("wav");
-    let (status, msg) = upload(&server, &ann, "bob", wav, vec![("a.txt", b"secret".to_vec())]).await;
+    let (status, msg) = upload(
+        &server,
+        &ann,
+        "bob",
+        wav,
+        vec![("a.txt", b"secret".to_vec())],
+    )
+    .await;
     assert_eq!(status, 201);
     let id = msg["id"].as_str().expect("id");
     let c = reqwest::Client::new();
     for path in ["", "/audio", "/attachments/0"] {
-        let r = c.get(format!("{}/api/messages/{id}{path}", server.http)).bearer_auth(&carol).send().await.expect("get");
+        let r = c
+            .get(format!("{}/api/messages/{id}{path}", server.http))
+            .bearer_auth(&carol)
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 404, "carol must not see {path}");
     }
     for path in ["/played", "/delivered"] {
-        let r = c.post(format!("{}/api/messages/{id}{path}", server.http)).bearer_auth(&carol).send().await.expect("post");
-        assert_eq!(r.status(), 404, "carol must not send receipts for bob's message");
+        let r = c
+            .post(format!("{}/api/messages/{id}{path}", server.http))
+            .bearer_auth(&carol)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(
+            r.status(),
+            404,
+            "carol must not send receipts for bob's message"
+        );
     }
-    let r = c.delete(format!("{}/api/messages/{id}", server.http)).bearer_auth(&carol).send().await.expect("delete");
+    let r = c
+        .delete(format!("{}/api/messages/{id}", server.http))
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(r.status(), 404);
-    let r = c.get(format!("{}/api/admin/status", server.http)).bearer_auth(&carol).send().await.expect("get");
+    let r = c
+        .get(format!("{}/api/admin/status", server.http))
+        .bearer_auth(&carol)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 403, "admin endpoints need an admin");
-    let r = c.get(format!("{}/api/messages/{id}", server.http)).bearer_auth(&ann).send().await.expect("get");
+    let r = c
+        .get(format!("{}/api/messages/{id}", server.http))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 200, "the sender sees it");
 }
 
@@ -267,14 +416,25 @@ async fn wrong_passwords_are_rate_limited_and_tokens_expire() {
     let r = login(&server, "ann", "ann-password-1").await;
     assert_eq!(r.status(), 429, "even the right password waits out the ban");
     assert!(r.headers().get("retry-after").is_some());
-    assert!(server.log().contains("too many failures"), "the ban is visible in the log");
+    assert!(
+        server.log().contains("too many failures"),
+        "the ban is visible in the log"
+    );
 
     // The token expires.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let r = reqwest::Client::new().get(format!("{}/api/me", server.http)).bearer_auth(&short).send().await.expect("me");
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/me", server.http))
+        .bearer_auth(&short)
+        .send()
+        .await
+        .expect("me");
     assert_eq!(r.status(), 401);
     let body: Value = r.json().await.expect("json");
-    assert!(body["message"].as_str().unwrap_or("").contains("expired"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap_or("").contains("expired"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,14 +444,23 @@ async fn silent_clients_are_marked_offline() {
     let ann = token(&server, "ann", "ann-password-1").await;
     let bob = token(&server, "bob", "bob-password-1").await;
     let c = reqwest::Client::new();
-    let r = c.post(format!("{}/api/contacts", server.http)).bearer_auth(&ann).json(&json!({"user":"bob"})).send().await.expect("add");
+    let r = c
+        .post(format!("{}/api/contacts", server.http))
+        .bearer_auth(&ann)
+        .json(&json!({"user":"bob"}))
+        .send()
+        .await
+        .expect("add");
     assert_eq!(r.status(), 201);
 
     // Ann watches; she answers pings.
     let mut a = connected(&server, &ann).await;
     send(&mut a, json!({"action":"subscribe","id":"s"})).await;
     let p = next(&mut a).await.expect("presence");
-    assert_eq!((p["action"].as_str(), p["object"]["status"].as_str()), (Some("presence"), Some("offline")));
+    assert_eq!(
+        (p["action"].as_str(), p["object"]["status"].as_str()),
+        (Some("presence"), Some("offline"))
+    );
     assert_eq!(next(&mut a).await.expect("ack")["action"], "ack");
 
     // Bob connects and then never answers a ping.
@@ -315,7 +484,10 @@ async fn silent_clients_are_marked_offline() {
         }
     };
     let p = answer_pings.await;
-    assert_eq!(p["object"]["status"], "offline", "bob shown offline once he stops answering: {p}");
+    assert_eq!(
+        p["object"]["status"], "offline",
+        "bob shown offline once he stops answering: {p}"
+    );
     // Bob's socket was closed by the box.
     let mut closed = false;
     for _ in 0..10 {
@@ -348,15 +520,25 @@ fn ivm_reports_errors_in_one_line_with_distinct_exit_codes() {
     let out = ann.ivm(&["send", "--to", "bob,nobody", wav]);
     assert_eq!(out.status.code(), Some(4), "unknown recipient");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("nobody") && err.trim().lines().count() == 1, "{err}");
-    assert_eq!(blob_count(&server.data), 0, "nothing stored for the refused send");
+    assert!(
+        err.contains("nobody") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(
+        blob_count(&server.data),
+        0,
+        "nothing stored for the refused send"
+    );
 
     let mut nowhere = Person::new(&server, dir.path(), "ann", "ann-password-1");
     nowhere.server = "http://127.0.0.1:9".into();
     let out = nowhere.ivm(&["inbox"]);
     assert_eq!(out.status.code(), Some(2), "unreachable server");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot reach") && err.trim().lines().count() == 1, "{err}");
+    assert!(
+        err.contains("cannot reach") && err.trim().lines().count() == 1,
+        "{err}"
+    );
 }
 
 #[test]
@@ -364,16 +546,54 @@ fn users_can_be_added_with_the_box_running_or_stopped() {
     let dir = tempdir();
     let data = dir.path().join("data");
     let mut server = Server::start_on(&data, "");
-    assert!(server.stdout.iter().any(|l| l.contains("first start") && l.contains("admin")), "admin password printed once");
+    assert!(
+        server
+            .stdout
+            .iter()
+            .any(|l| l.contains("first start") && l.contains("admin")),
+        "admin password printed once"
+    );
     server.add_user("dave", "204", "dave-password-1");
     let dave = Person::new(&server, dir.path(), "dave", "dave-password-1");
     dave.ok(&["users"]);
     // Duplicate names and extensions, bad names and short passwords are refused.
     for args in [
-        &["user", "add", "dave", "--extension", "299", "--password", "long-enough-1"][..],
-        &["user", "add", "erin", "--extension", "204", "--password", "long-enough-1"][..],
-        &["user", "add", "../evil", "--extension", "298", "--password", "long-enough-1"][..],
-        &["user", "add", "erin", "--extension", "297", "--password", "short"][..],
+        &[
+            "user",
+            "add",
+            "dave",
+            "--extension",
+            "299",
+            "--password",
+            "long-enough-1",
+        ][..],
+        &[
+            "user",
+            "add",
+            "erin",
+            "--extension",
+            "204",
+            "--password",
+            "long-enough-1",
+        ][..],
+        &[
+            "user",
+            "add",
+            "../evil",
+            "--extension",
+            "298",
+            "--password",
+            "long-enough-1",
+        ][..],
+        &[
+            "user",
+            "add",
+            "erin",
+            "--extension",
+            "297",
+            "--password",
+            "short",
+        ][..],
     ] {
         let out = harness::ivmd(&data, args);
         assert!(!out.status.success(), "{args:?} should be refused");
@@ -381,9 +601,17 @@ fn users_can_be_added_with_the_box_running_or_stopped() {
     }
     assert!(server.stop().success());
     let out = harness::ivmd(&data, &["user", "add", "erin", "--extension", "205"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8_lossy(&out.stdout);
-    let password = printed.lines().find_map(|l| l.strip_prefix("password: ")).expect("generated password printed").to_owned();
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("generated password printed")
+        .to_owned();
     let server = Server::start_on(&data, "");
     let erin = Person::new(&server, dir.path(), "erin", &password);
     assert!(erin.ok(&["users"]).contains("dave"));

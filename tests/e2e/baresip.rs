@@ -16,7 +16,12 @@ use crate::harness::{self, ivmd, run_bounded, speech, Server};
 pub const SIP_TOML: &str = "[sip]\ndigest = \"md5\"\nsilence_timeout_s = 5\n";
 
 pub fn have_baresip() -> bool {
-    Command::new("baresip").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    Command::new("baresip")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// A loopback port free for both TCP and UDP (baresip binds both on its SIP port).
@@ -34,7 +39,11 @@ pub fn free_udp_port() -> u16 {
 /// The SIP password `ivmd user show` prints.
 pub fn sip_password(server: &Server, name: &str) -> String {
     let out = ivmd(&server.data, &["user", "show", name]);
-    assert!(out.status.success(), "user show: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "user show: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("SIP user:"), "{text}");
     text.lines()
@@ -53,8 +62,18 @@ pub struct Phone {
 impl Phone {
     /// Starts baresip registered as `ext`, with `source` as its microphone; `extra` are `-e`
     /// commands; it quits after `seconds`.
-    pub fn start(dir: &Path, server: &Server, ext: &str, password: &str, source: &Path, commands: &[String], seconds: u32) -> Phone {
-        Self::start_with(dir, server, ext, password, source, commands, seconds, "auto", true)
+    pub fn start(
+        dir: &Path,
+        server: &Server,
+        ext: &str,
+        password: &str,
+        source: &Path,
+        commands: &[String],
+        seconds: u32,
+    ) -> Phone {
+        Self::start_with(
+            dir, server, ext, password, source, commands, seconds, "auto", true,
+        )
     }
 
     /// As [`Phone::start`], with the account's answer mode (`auto` or `manual`) and with or
@@ -63,8 +82,20 @@ impl Phone {
     /// before that timer fires it sends SUBSCRIBEs in a tight loop until the box's
     /// transaction table is full. Phones that do not test the lamp leave it out.
     #[allow(clippy::too_many_arguments)]
-    pub fn start_with(dir: &Path, server: &Server, ext: &str, password: &str, source: &Path, commands: &[String], seconds: u32, answermode: &str, mwi: bool) -> Phone {
-        let mut phone = Self::spawn(dir, server, ext, password, source, commands, seconds, answermode, mwi);
+    pub fn start_with(
+        dir: &Path,
+        server: &Server,
+        ext: &str,
+        password: &str,
+        source: &Path,
+        commands: &[String],
+        seconds: u32,
+        answermode: &str,
+        mwi: bool,
+    ) -> Phone {
+        let mut phone = Self::spawn(
+            dir, server, ext, password, source, commands, seconds, answermode, mwi,
+        );
         if !mwi {
             return phone;
         }
@@ -85,13 +116,25 @@ impl Phone {
             }
             eprintln!("baresip {ext}: mwi module spinning; starting the phone again");
             phone.kill();
-            phone = Self::spawn(dir, server, ext, password, source, commands, seconds, answermode, mwi);
+            phone = Self::spawn(
+                dir, server, ext, password, source, commands, seconds, answermode, mwi,
+            );
         }
         phone
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn spawn(dir: &Path, server: &Server, ext: &str, password: &str, source: &Path, commands: &[String], seconds: u32, answermode: &str, mwi: bool) -> Phone {
+    fn spawn(
+        dir: &Path,
+        server: &Server,
+        ext: &str,
+        password: &str,
+        source: &Path,
+        commands: &[String],
+        seconds: u32,
+        answermode: &str,
+        mwi: bool,
+    ) -> Phone {
         let dir = dir.join(format!("phone-{ext}-{}", free_udp_port()));
         std::fs::create_dir_all(&dir).expect("phone dir");
         let sip_port = free_udp_port();
@@ -116,8 +159,17 @@ impl Phone {
             cmd.args(["-e", c]);
         }
         let out = std::fs::File::create(dir.join("out.txt")).expect("out");
-        let child = cmd.stdin(Stdio::null()).stdout(out.try_clone().expect("clone")).stderr(out).spawn().expect("spawn baresip");
-        Phone { child: Some(child), dir, ctrl_port }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("clone"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn baresip");
+        Phone {
+            child: Some(child),
+            dir,
+            ctrl_port,
+        }
     }
 
     pub fn output(&self) -> String {
@@ -139,11 +191,15 @@ impl Phone {
     /// Sends a command over ctrl_tcp (netstring-framed JSON), e.g. `("dial", "sip:*97@…")`,
     /// `("hangup", "")`, `("sndcode", "2")`. Retries (bounded) while the module is not up.
     pub fn command(&self, command: &str, params: &str) {
-        let body = serde_json::json!({ "command": command, "params": params, "token": "t" }).to_string();
+        let body =
+            serde_json::json!({ "command": command, "params": params, "token": "t" }).to_string();
         let frame = format!("{}:{},", body.len(), body);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], self.ctrl_port).into(), Duration::from_secs(2)) {
+            match std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], self.ctrl_port).into(),
+                Duration::from_secs(2),
+            ) {
                 Ok(mut s) => {
                     s.write_all(frame.as_bytes()).expect("ctrl_tcp write");
                     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
@@ -205,7 +261,11 @@ impl Drop for Phone {
             // Keep the phone's output for the post-mortem (the temporary folder goes away).
             let keep = std::env::temp_dir().join("ivm-e2e-failed-phones");
             let _ = std::fs::create_dir_all(&keep);
-            let name = self.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = self
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let _ = std::fs::copy(self.dir.join("out.txt"), keep.join(format!("{name}.txt")));
         }
         if let Some(mut c) = self.child.take() {
@@ -232,8 +292,18 @@ pub fn padded_speech(dir: &Path, text: &str) -> (PathBuf, f64) {
     let raw = speech(dir, "raw", text);
     let seconds = harness::wav_seconds(&raw);
     let out = dir.join("speech8k.wav");
-    let r = run_bounded(Command::new("sox").arg(&raw).args(["-r", "8000", "-c", "1"]).arg(&out).args(["pad", "5", "0.5"]), Duration::from_secs(30));
-    assert!(r.status.success(), "sox: {}", String::from_utf8_lossy(&r.stderr));
+    let r = run_bounded(
+        Command::new("sox")
+            .arg(&raw)
+            .args(["-r", "8000", "-c", "1"])
+            .arg(&out)
+            .args(["pad", "5", "0.5"]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        r.status.success(),
+        "sox: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     (out, seconds)
 }
-

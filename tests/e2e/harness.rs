@@ -40,7 +40,10 @@ pub struct Server {
 
 /// A temporary folder removed on drop.
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("ivm-e2e-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("ivm-e2e-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 impl Server {
@@ -58,8 +61,19 @@ impl Server {
             .arg(&config)
             .arg("--data")
             .arg(data)
-            .args(["run", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--sip", "127.0.0.1:0"])
-            .env("IVM_LOG", std::env::var("IVM_E2E_LOG").unwrap_or_else(|_| "info,ivm_http=debug".into()))
+            .args([
+                "run",
+                "--http",
+                "127.0.0.1:0",
+                "--https",
+                "127.0.0.1:0",
+                "--sip",
+                "127.0.0.1:0",
+            ])
+            .env(
+                "IVM_LOG",
+                std::env::var("IVM_E2E_LOG").unwrap_or_else(|_| "info,ivm_http=debug".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()
@@ -125,15 +139,33 @@ impl Server {
 
     /// `ivmd user add` (goes through the running box's admin socket).
     pub fn add_user(&self, name: &str, extension: &str, password: &str) {
-        let out = ivmd(&self.data, &["user", "add", name, "--extension", extension, "--password", password]);
-        assert!(out.status.success(), "user add {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = ivmd(
+            &self.data,
+            &[
+                "user",
+                "add",
+                name,
+                "--extension",
+                extension,
+                "--password",
+                password,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "user add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// SIGTERM and wait (bounded) for the exit status.
     pub fn stop(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        wait_bounded(&mut child, Duration::from_secs(30)).expect("ivmd did not stop within 30 s after SIGTERM")
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        wait_bounded(&mut child, Duration::from_secs(30))
+            .expect("ivmd did not stop within 30 s after SIGTERM")
     }
 
     /// SIGKILL: a crash or power cut, as far as the process can tell.
@@ -150,7 +182,10 @@ impl Drop for Server {
             // Keep the box's log for the post-mortem (the temporary folder goes away).
             let keep = std::env::temp_dir().join("ivm-e2e-failed-logs");
             let _ = std::fs::create_dir_all(&keep);
-            let name = format!("ivmd-{}.log", std::process::id() ^ (self.http.len() as u32) ^ rand_suffix());
+            let name = format!(
+                "ivmd-{}.log",
+                std::process::id() ^ (self.http.len() as u32) ^ rand_suffix()
+            );
             let _ = std::fs::write(keep.join(name), self.log());
         }
         if let Some(mut c) = self.child.take() {
@@ -161,7 +196,10 @@ impl Drop for Server {
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
 }
 
 /// Waits for a child at most `limit`.
@@ -181,7 +219,10 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 
 /// Runs `ivmd --data DATA args...` (a stopped box's data folder, or through the running box).
 pub fn ivmd(data: &Path, args: &[&str]) -> Output {
-    run_bounded(Command::new(ivmd_bin()).arg("--data").arg(data).args(args), Duration::from_secs(60))
+    run_bounded(
+        Command::new(ivmd_bin()).arg("--data").arg(data).args(args),
+        Duration::from_secs(60),
+    )
 }
 
 /// A user of the `ivm` client: its own IVM_HOME (saved login, local message folder).
@@ -201,7 +242,12 @@ impl Person {
     pub fn new(server: &Server, dir: &Path, name: &str, password: &str) -> Person {
         let home = dir.join(format!("home-{name}"));
         std::fs::create_dir_all(&home).expect("home");
-        Person { name: name.into(), password: password.into(), home, server: server.http.clone() }
+        Person {
+            name: name.into(),
+            password: password.into(),
+            home,
+            server: server.http.clone(),
+        }
     }
 
     fn command(&self) -> Command {
@@ -268,7 +314,12 @@ impl Person {
                 }
             }
         });
-        Watcher { child, lines: rx, seen: Vec::new(), dir }
+        Watcher {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            dir,
+        }
     }
 }
 
@@ -285,7 +336,11 @@ pub struct Watcher {
 impl Watcher {
     /// Waits (at most `limit`) for a line containing all of `needles`; returns it.
     pub fn wait_for(&mut self, needles: &[&str], limit: Duration) -> String {
-        if let Some(l) = self.seen.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+        if let Some(l) = self
+            .seen
+            .iter()
+            .find(|l| needles.iter().all(|n| l.contains(n)))
+        {
             return l.clone();
         }
         let deadline = Instant::now() + limit;
@@ -298,7 +353,10 @@ impl Watcher {
                         return l;
                     }
                 }
-                Err(_) => panic!("no line with {needles:?} within {limit:?}; saw:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "no line with {needles:?} within {limit:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
@@ -323,7 +381,12 @@ impl Drop for Watcher {
 
 /// Runs a command with a time limit; panics if it overruns.
 pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let mut out = child.stdout.take().expect("stdout");
     let mut err = child.stderr.take().expect("stderr");
     let o = std::thread::spawn(move || {
@@ -336,15 +399,27 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
         let _ = std::io::Read::read_to_end(&mut err, &mut v);
         v
     });
-    let status = wait_bounded(&mut child, limit).unwrap_or_else(|| panic!("{cmd:?} ran over {limit:?}"));
-    Output { status, stdout: o.join().unwrap_or_default(), stderr: e.join().unwrap_or_default() }
+    let status =
+        wait_bounded(&mut child, limit).unwrap_or_else(|| panic!("{cmd:?} ran over {limit:?}"));
+    Output {
+        status,
+        stdout: o.join().unwrap_or_default(),
+        stderr: e.join().unwrap_or_default(),
+    }
 }
 
 /// Speaks `text` into a WAV file with espeak-ng (22.05 kHz mono).
 pub fn speech(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(format!("{name}.wav"));
-    let out = run_bounded(Command::new("espeak-ng").arg("-w").arg(&path).arg(text), Duration::from_secs(60));
-    assert!(out.status.success(), "espeak-ng failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = run_bounded(
+        Command::new("espeak-ng").arg("-w").arg(&path).arg(text),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "espeak-ng failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     path
 }
 

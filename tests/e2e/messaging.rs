@@ -32,10 +32,21 @@ fn online_delivery_receipts_and_attachments() {
     let mut ann_watch = ann.watch();
     ann_watch.wait_for(&["\"ack\""], WAIT);
 
-    let wav = speech(dir.path(), "hello", "Hello Bob, this is Ann. Lunch at noon?");
+    let wav = speech(
+        dir.path(),
+        "hello",
+        "Hello Bob, this is Ann. Lunch at noon?",
+    );
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, b"agenda: 1. lunch 2. more lunch\n").expect("write");
-    let id = ann.ok(&["send", "--to", "bob", wav.to_str().expect("path"), "--attach", notes.to_str().expect("path")]);
+    let id = ann.ok(&[
+        "send",
+        "--to",
+        "bob",
+        wav.to_str().expect("path"),
+        "--attach",
+        notes.to_str().expect("path"),
+    ]);
     let id = id.trim().to_owned();
     assert_eq!(id.len(), 36, "send prints the message id: {id:?}");
 
@@ -44,7 +55,10 @@ fn online_delivery_receipts_and_attachments() {
     watch.wait_for(&["saved", &id], WAIT);
     let local = watch.dir.join(&id);
     assert!(local.join("audio.opus").is_file(), "audio saved locally");
-    assert_eq!(std::fs::read(local.join("attachments").join("notes.txt")).expect("attachment"), std::fs::read(&notes).expect("notes"));
+    assert_eq!(
+        std::fs::read(local.join("attachments").join("notes.txt")).expect("attachment"),
+        std::fs::read(&notes).expect("notes")
+    );
 
     // The sender sees "delivered", then "played" once bob plays it.
     let delivered = (0..100).any(|_| {
@@ -55,7 +69,11 @@ fn online_delivery_receipts_and_attachments() {
         std::thread::sleep(Duration::from_millis(100));
         false
     });
-    assert!(delivered, "sender sees the delivered receipt: {:?}", ann.sent());
+    assert!(
+        delivered,
+        "sender sees the delivered receipt: {:?}",
+        ann.sent()
+    );
     let out_wav = dir.path().join("played.wav");
     bob.ok(&["play", &id, "-o", out_wav.to_str().expect("path")]);
     let seconds = wav_seconds(&out_wav);
@@ -64,13 +82,26 @@ fn online_delivery_receipts_and_attachments() {
     // ...and the sender's own client is told at once (receipts go to the sender only).
     ann_watch.wait_for(&["receipt", "delivered", &id], WAIT);
     ann_watch.wait_for(&["receipt", "played", &id], WAIT);
-    assert!(!watch.seen.iter().any(|l| l.contains("\"receipt\"")), "the recipient gets no receipts");
+    assert!(
+        !watch.seen.iter().any(|l| l.contains("\"receipt\"")),
+        "the recipient gets no receipts"
+    );
 
     // Attachments round trip through `get` as well.
     let att_dir = dir.path().join("got");
     let opus = dir.path().join("got.opus");
-    bob.ok(&["get", &id, "-o", opus.to_str().expect("path"), "--attachments", att_dir.to_str().expect("path")]);
-    assert_eq!(std::fs::read(att_dir.join("notes.txt")).expect("got"), std::fs::read(&notes).expect("notes"));
+    bob.ok(&[
+        "get",
+        &id,
+        "-o",
+        opus.to_str().expect("path"),
+        "--attachments",
+        att_dir.to_str().expect("path"),
+    ]);
+    assert_eq!(
+        std::fs::read(att_dir.join("notes.txt")).expect("got"),
+        std::fs::read(&notes).expect("notes")
+    );
     assert_eq!(&std::fs::read(&opus).expect("opus")[..4], b"OggS");
 }
 
@@ -80,7 +111,10 @@ fn offline_recipient_gets_it_on_connect_and_multiple_recipients() {
     let server = Server::start(dir.path(), "");
     let (ann, bob, carol) = three_people(&server, dir.path());
     let wav = speech(dir.path(), "team", "Team meeting moved to three o'clock.");
-    let id = ann.ok(&["send", "--to", "bob,carol", wav.to_str().expect("path")]).trim().to_owned();
+    let id = ann
+        .ok(&["send", "--to", "bob,carol", wav.to_str().expect("path")])
+        .trim()
+        .to_owned();
 
     // Nobody was connected: both inboxes hold it, queued.
     for p in [&bob, &carol] {
@@ -97,10 +131,21 @@ fn offline_recipient_gets_it_on_connect_and_multiple_recipients() {
         .as_array()
         .expect("recipients")
         .iter()
-        .map(|r| (r["name"].as_str().unwrap_or("").to_owned(), r["state"].as_str().unwrap_or("").to_owned()))
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").to_owned(),
+                r["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
-    assert!(states.contains(&("carol".into(), "delivered".into())), "{states:?}");
-    assert!(states.contains(&("bob".into(), "queued".into())), "{states:?}");
+    assert!(
+        states.contains(&("carol".into(), "delivered".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("bob".into(), "queued".into())),
+        "{states:?}"
+    );
     drop(watch);
 
     // A second connect does not deliver it again (it is no longer queued).
@@ -113,27 +158,52 @@ fn stored_audio_is_valid_ogg_opus_of_the_spoken_length() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     let (ann, bob, _) = three_people(&server, dir.path());
-    let wav = speech(dir.path(), "long", "The quick brown fox jumps over the lazy dog, twice over, slowly and clearly.");
+    let wav = speech(
+        dir.path(),
+        "long",
+        "The quick brown fox jumps over the lazy dog, twice over, slowly and clearly.",
+    );
     let spoken = wav_seconds(&wav);
-    let id = ann.ok(&["send", "--to", "bob", wav.to_str().expect("path")]).trim().to_owned();
+    let id = ann
+        .ok(&["send", "--to", "bob", wav.to_str().expect("path")])
+        .trim()
+        .to_owned();
     let opus = dir.path().join("m.opus");
     bob.ok(&["get", &id, "-o", opus.to_str().expect("path")]);
 
-    let info = Command::new("opusinfo").arg(&opus).output().expect("opusinfo (opus-tools) is installed by scripts/setup");
+    let info = Command::new("opusinfo")
+        .arg(&opus)
+        .output()
+        .expect("opusinfo (opus-tools) is installed by scripts/setup");
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(info.status.success(), "opusinfo failed: {text}");
     assert!(!text.contains("WARNING"), "opusinfo warns: {text}");
     assert!(text.contains("Channels: 1"), "mono: {text}");
 
     let decoded = dir.path().join("m.wav");
-    let out = Command::new("opusdec").args(["--quiet", "--force-wav", "--rate", "48000"]).arg(&opus).arg(&decoded).output().expect("opusdec");
-    assert!(out.status.success(), "opusdec: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("opusdec")
+        .args(["--quiet", "--force-wav", "--rate", "48000"])
+        .arg(&opus)
+        .arg(&decoded)
+        .output()
+        .expect("opusdec");
+    assert!(
+        out.status.success(),
+        "opusdec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let got = wav_seconds(&decoded);
     // Leading and trailing silence is trimmed (espeak leaves a little), never speech.
-    assert!(got <= spoken + 0.05 && got >= spoken - 0.8, "spoken {spoken:.2} s, stored {got:.2} s");
+    assert!(
+        got <= spoken + 0.05 && got >= spoken - 0.8,
+        "spoken {spoken:.2} s, stored {got:.2} s"
+    );
     let meta = &bob.inbox()[0];
     let ms = meta["duration_ms"].as_f64().expect("duration_ms");
-    assert!((ms / 1000.0 - got).abs() < 0.03, "metadata {ms} ms vs decoded {got:.3} s");
+    assert!(
+        (ms / 1000.0 - got).abs() < 0.03,
+        "metadata {ms} ms vs decoded {got:.3} s"
+    );
     assert_eq!(meta["peaks"].as_array().expect("peaks").len(), 100);
 }
 
@@ -144,7 +214,10 @@ fn restart_keeps_everything() {
     let mut server = Server::start_on(&data, "");
     let (ann, bob, _) = three_people(&server, dir.path());
     let wav = speech(dir.path(), "keep", "Please keep this message.");
-    let id = ann.ok(&["send", "--to", "bob", wav.to_str().expect("path")]).trim().to_owned();
+    let id = ann
+        .ok(&["send", "--to", "bob", wav.to_str().expect("path")])
+        .trim()
+        .to_owned();
     let before = dir.path().join("before.opus");
     bob.ok(&["get", &id, "-o", before.to_str().expect("path")]);
     assert!(server.stop().success(), "SIGTERM exits 0");
@@ -156,13 +229,26 @@ fn restart_keeps_everything() {
     assert_eq!(ann.sent()[0]["id"], id.as_str());
     let after = dir.path().join("after.opus");
     bob.ok(&["get", &id, "-o", after.to_str().expect("path")]);
-    assert_eq!(std::fs::read(&before).expect("before"), std::fs::read(&after).expect("after"));
-    assert!(!server.stdout.iter().any(|l| l.contains("first start")), "no second admin on restart");
+    assert_eq!(
+        std::fs::read(&before).expect("before"),
+        std::fs::read(&after).expect("after")
+    );
+    assert!(
+        !server.stdout.iter().any(|l| l.contains("first start")),
+        "no second admin on restart"
+    );
     // The audio is encrypted at rest: the Ogg magic appears in no blob file.
-    for fan in std::fs::read_dir(data.join("blobs")).expect("blobs").flatten() {
+    for fan in std::fs::read_dir(data.join("blobs"))
+        .expect("blobs")
+        .flatten()
+    {
         for f in std::fs::read_dir(fan.path()).expect("fan").flatten() {
             let bytes = std::fs::read(f.path()).expect("blob");
-            assert!(!bytes.windows(4).any(|w| w == b"OggS"), "plaintext Ogg in {}", f.path().display());
+            assert!(
+                !bytes.windows(4).any(|w| w == b"OggS"),
+                "plaintext Ogg in {}",
+                f.path().display()
+            );
         }
     }
     assert!(blob_count(&data) >= 1);
@@ -209,7 +295,10 @@ fn kill9_during_a_burst_loses_no_acknowledged_message() {
                 if !out.status.success() {
                     break;
                 }
-                acked.lock().expect("lock").push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+                acked
+                    .lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&out.stdout).trim().to_owned());
             }
         }));
     }
@@ -223,13 +312,24 @@ fn kill9_during_a_burst_loses_no_acknowledged_message() {
         t.join().expect("sender thread");
     }
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() >= 6, "the burst was under way when the box was killed ({} acked)", acked.len());
+    assert!(
+        acked.len() >= 6,
+        "the burst was under way when the box was killed ({} acked)",
+        acked.len()
+    );
 
     let server = Server::start_on(&data, "");
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
-    let inbox: Vec<String> = bob.inbox().iter().map(|m| m["id"].as_str().unwrap_or("").to_owned()).collect();
+    let inbox: Vec<String> = bob
+        .inbox()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap_or("").to_owned())
+        .collect();
     for id in &acked {
-        assert!(inbox.contains(id), "acknowledged message {id} lost after kill -9");
+        assert!(
+            inbox.contains(id),
+            "acknowledged message {id} lost after kill -9"
+        );
     }
     // Every stored message is whole: its audio decrypts and decodes.
     let last = &acked[acked.len() - 1];
@@ -250,7 +350,12 @@ fn https_and_wss_with_the_box_certificate() {
 
     // The self-signed certificate is not trusted by default: a clear refusal.
     let out = ann.ivm(&["users"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Trusting the box's own certificate: REST over HTTPS and the WebSocket over WSS.
     let mut watch = {
@@ -259,6 +364,16 @@ fn https_and_wss_with_the_box_certificate() {
     };
     watch.wait_for(&["\"ack\""], WAIT);
     let wav = speech(dir.path(), "tls", "Sent over TLS.");
-    let id = ann.ok(&["--cacert", cert, "send", "--to", "bob", wav.to_str().expect("path")]).trim().to_owned();
+    let id = ann
+        .ok(&[
+            "--cacert",
+            cert,
+            "send",
+            "--to",
+            "bob",
+            wav.to_str().expect("path"),
+        ])
+        .trim()
+        .to_owned();
     watch.wait_for(&["saved", &id], WAIT);
 }

@@ -18,11 +18,18 @@ use harness::{ivmd, run_bounded, tempdir, Server};
 const SIP_TOML: &str = "[sip]\ndigest = \"md5\"\n";
 
 fn have_sipp() -> bool {
-    Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/sipp").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e/sipp")
+        .join(name)
 }
 
 fn torture_dir() -> PathBuf {
@@ -41,7 +48,18 @@ fn sipp(dir: &Path, server: &Server, args: &[&str]) -> Output {
     run_bounded(
         Command::new("sipp")
             .current_dir(dir)
-            .args(["-i", "127.0.0.1", "-p", &port, "-t", "u1", "-nostdin", "-timeout", "60s", "-timeout_error"])
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-t",
+                "u1",
+                "-nostdin",
+                "-timeout",
+                "60s",
+                "-timeout_error",
+            ])
             .args(args)
             .arg(&server.sip),
         Duration::from_secs(90),
@@ -65,7 +83,11 @@ fn sipp_counts(out: &Output) -> (u64, u64) {
 /// The SIP password `ivmd user show` prints.
 fn sip_password(server: &Server, name: &str) -> String {
     let out = ivmd(&server.data, &["user", "show", name]);
-    assert!(out.status.success(), "user show: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "user show: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("SIP password:").map(|p| p.trim().to_owned()))
@@ -76,7 +98,8 @@ fn sip_password(server: &Server, name: &str) -> String {
 fn udp(server: &Server) -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
     s.connect(&server.sip).expect("connect");
-    s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
     s
 }
 
@@ -88,7 +111,8 @@ fn udp_5060(server: &Server) -> UdpSocket {
         let n = 20u8.wrapping_add(seed.wrapping_add(i.wrapping_mul(37)) % 200);
         if let Ok(s) = UdpSocket::bind(format!("127.0.0.{n}:5060")) {
             s.connect(&server.sip).expect("connect");
-            s.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .expect("timeout");
             return s;
         }
     }
@@ -139,8 +163,12 @@ fn rand_token() -> String {
 fn answers_options(server: &Server) -> bool {
     let s = udp(server);
     for _ in 0..4 {
-        s.send(request(&s, "OPTIONS", "probe").as_bytes()).expect("send");
-        if recv_all(&s, Duration::from_millis(500)).iter().any(|r| status_of(r) == Some(200)) {
+        s.send(request(&s, "OPTIONS", "probe").as_bytes())
+            .expect("send");
+        if recv_all(&s, Duration::from_millis(500))
+            .iter()
+            .any(|r| status_of(r) == Some(200))
+        {
             return true;
         }
     }
@@ -181,19 +209,62 @@ fn sipp_register_with_digest_makes_the_user_available() {
     let out = sipp(
         dir.path(),
         &server,
-        &["-sf", scenario("register_auth.xml").to_str().expect("path"), "-inf", "users.csv", "-au", "201", "-ap", &pw, "-m", "1"],
+        &[
+            "-sf",
+            scenario("register_auth.xml").to_str().expect("path"),
+            "-inf",
+            "users.csv",
+            "-au",
+            "201",
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+        ],
     );
-    assert_eq!(sipp_counts(&out), (1, 0), "SIPp REGISTER with digest:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        sipp_counts(&out),
+        (1, 0),
+        "SIPp REGISTER with digest:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(out.status.success());
-    assert!(wait_log(&server, "phone registered", Duration::from_secs(5)));
-    assert!(wait_log(&server, "desk phone presence", Duration::from_secs(5)), "registration makes ann available");
+    assert!(wait_log(
+        &server,
+        "phone registered",
+        Duration::from_secs(5)
+    ));
+    assert!(
+        wait_log(&server, "desk phone presence", Duration::from_secs(5)),
+        "registration makes ann available"
+    );
 }
 
 /// RFC 4475 §3.1.2 (invalid) messages, and §3.3 ones the box must refuse.
 const INVALID: &[&str] = &[
-    "clerr", "ncl", "ltgtruri", "lwsruri", "lwsstart", "trws", "mcl01", "bigcode", "badinv01", "scalar02", "scalarlg",
-    "quotbal", "regbadct", "badaspec", "baddn", "escruri", "badvers", "mismatch01", "mismatch02", "insuf", "multi01",
-    "unksm", "bext01",
+    "clerr",
+    "ncl",
+    "ltgtruri",
+    "lwsruri",
+    "lwsstart",
+    "trws",
+    "mcl01",
+    "bigcode",
+    "badinv01",
+    "scalar02",
+    "scalarlg",
+    "quotbal",
+    "regbadct",
+    "badaspec",
+    "baddn",
+    "escruri",
+    "badvers",
+    "mismatch01",
+    "mismatch02",
+    "insuf",
+    "multi01",
+    "unksm",
+    "bext01",
 ];
 
 #[test]
@@ -212,7 +283,11 @@ fn torture_messages_and_oversized_datagrams_never_crash_the_box() {
     let mut report = Vec::new();
     let mut wrong = Vec::new();
     for path in &files {
-        let name = path.file_stem().and_then(|n| n.to_str()).expect("name").to_owned();
+        let name = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
         let bytes = std::fs::read(path).expect("read");
         s.send(&bytes).expect("send");
         // Only answers to this message (INVITE transactions retransmit earlier 401s).
@@ -220,31 +295,58 @@ fn torture_messages_and_oversized_datagrams_never_crash_the_box() {
             .lines()
             .find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                matches!(k.trim().to_ascii_lowercase().as_str(), "call-id" | "i").then(|| v.trim().to_owned())
+                matches!(k.trim().to_ascii_lowercase().as_str(), "call-id" | "i")
+                    .then(|| v.trim().to_owned())
             })
             .unwrap_or_default();
         let answers: Vec<u16> = recv_all(&s, Duration::from_millis(300))
             .iter()
-            .filter(|r| if call_id.is_empty() { !has_call_id(r) } else { r.contains(&call_id) })
+            .filter(|r| {
+                if call_id.is_empty() {
+                    !has_call_id(r)
+                } else {
+                    r.contains(&call_id)
+                }
+            })
             .filter_map(|r| status_of(r))
             .collect();
         report.push(format!("{name}: {answers:?}"));
-        if INVALID.contains(&name.as_str()) && answers.iter().any(|st| ![400, 416, 420, 505].contains(st)) {
+        if INVALID.contains(&name.as_str())
+            && answers.iter().any(|st| ![400, 416, 420, 505].contains(st))
+        {
             wrong.push(format!("{name}: {answers:?}"));
         }
-        assert!(answers_options(&server), "box stopped answering after {name}; log:\n{}", server.log());
+        assert!(
+            answers_options(&server),
+            "box stopped answering after {name}; log:\n{}",
+            server.log()
+        );
     }
     // Oversized and binary datagrams: dropped or 400/413/513, never a crash.
-    let mut big = b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbig\r\nX-Big: ".to_vec();
+    let mut big =
+        b"OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKbig\r\nX-Big: "
+            .to_vec();
     big.resize(65_000, b'a');
     s.send(&big).expect("send big");
     s.send(&[0xffu8; 1500]).expect("send binary");
     s.send(b"").expect("send empty");
-    let answers: Vec<u16> = recv_all(&s, Duration::from_millis(300)).iter().filter_map(|r| status_of(r)).collect();
-    assert!(answers.iter().all(|st| *st >= 400), "oversized answered {answers:?}");
-    assert!(answers_options(&server), "box answers OPTIONS after oversized datagrams");
+    let answers: Vec<u16> = recv_all(&s, Duration::from_millis(300))
+        .iter()
+        .filter_map(|r| status_of(r))
+        .collect();
+    assert!(
+        answers.iter().all(|st| *st >= 400),
+        "oversized answered {answers:?}"
+    );
+    assert!(
+        answers_options(&server),
+        "box answers OPTIONS after oversized datagrams"
+    );
     eprintln!("torture answers:\n{}", report.join("\n"));
-    assert!(wrong.is_empty(), "invalid torture messages answered other than 400/416/420/505: {wrong:?}");
+    assert!(
+        wrong.is_empty(),
+        "invalid torture messages answered other than 400/416/420/505: {wrong:?}"
+    );
     assert!(!server.log().contains("panicked"), "no panic in the log");
     assert!(server.stop().success(), "clean exit after the torture run");
 }
@@ -282,22 +384,60 @@ fn wrong_passwords_are_rate_limited_per_address_and_logged() {
         ],
     );
     let (ok, failed) = sipp_counts(&out);
-    assert_eq!((ok, failed), (0, 12), "every wrong password fails:\n{}", String::from_utf8_lossy(&out.stdout));
-    assert!(wait_log(&server, "SIP authentication failed", Duration::from_secs(5)));
-    assert!(wait_log(&server, "address banned", Duration::from_secs(5)), "the ban is logged:\n{}", server.log());
+    assert_eq!(
+        (ok, failed),
+        (0, 12),
+        "every wrong password fails:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(wait_log(
+        &server,
+        "SIP authentication failed",
+        Duration::from_secs(5)
+    ));
+    assert!(
+        wait_log(&server, "address banned", Duration::from_secs(5)),
+        "the ban is logged:\n{}",
+        server.log()
+    );
 
     // Now even the right password from that address is refused (403 with Retry-After).
     let out = sipp(
         dir.path(),
         &server,
-        &["-sf", scenario("register_auth.xml").to_str().expect("path"), "-inf", "users.csv", "-au", "201", "-ap", &pw, "-m", "1", "-recv_timeout", "3000"],
+        &[
+            "-sf",
+            scenario("register_auth.xml").to_str().expect("path"),
+            "-inf",
+            "users.csv",
+            "-au",
+            "201",
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+            "-recv_timeout",
+            "3000",
+        ],
     );
-    assert_eq!(sipp_counts(&out).0, 0, "banned address cannot register:\n{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        sipp_counts(&out).0,
+        0,
+        "banned address cannot register:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let s = udp(&server);
-    s.send(request(&s, "REGISTER", "201").as_bytes()).expect("send");
+    s.send(request(&s, "REGISTER", "201").as_bytes())
+        .expect("send");
     let got = recv_all(&s, Duration::from_millis(500));
-    let refused = got.iter().find(|r| status_of(r) == Some(403)).unwrap_or_else(|| panic!("403 while banned: {got:?}"));
-    assert!(refused.to_ascii_lowercase().contains("retry-after:"), "{refused}");
+    let refused = got
+        .iter()
+        .find(|r| status_of(r) == Some(403))
+        .unwrap_or_else(|| panic!("403 while banned: {got:?}"));
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after:"),
+        "{refused}"
+    );
     // OPTIONS is not authenticated, so the box still answers it.
     assert!(answers_options(&server));
 }
@@ -347,10 +487,20 @@ fn register_flood_leaves_the_box_responsive_and_bounded() {
     let took = started.elapsed();
     let (ok, failed) = sipp_counts(&out);
     let after = vm_rss_kib(server.pid());
-    eprintln!("flood: {ok} answered, {failed} unanswered in {took:?}; VmRSS {before} kB -> {after} kB");
-    assert_eq!(ok + failed, 2000, "{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!(
+        "flood: {ok} answered, {failed} unanswered in {took:?}; VmRSS {before} kB -> {after} kB"
+    );
+    assert_eq!(
+        ok + failed,
+        2000,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(ok >= 1900, "the box answers the flood ({ok} of 2000)");
     assert!(answers_options(&server), "responsive after the flood");
-    assert!(after < before + 64 * 1024, "memory bounded: {before} kB -> {after} kB");
+    assert!(
+        after < before + 64 * 1024,
+        "memory bounded: {before} kB -> {after} kB"
+    );
     assert!(!server.log().contains("panicked"));
 }

@@ -66,7 +66,9 @@ impl std::str::FromStr for Status {
 
 /// Priority of a client connection (S16 connection objects). Higher-priority connections get
 /// their pushes first when the server has a backlog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Served first.

@@ -90,7 +90,9 @@ impl Envelope {
 
     /// `ack` answering request `id`, with an optional result object.
     pub fn ack<T: Serialize>(id: &str, result: Option<&T>) -> Self {
-        let e = Envelope::new("ack").with_id(id).with_source(crate::SERVER_GUID);
+        let e = Envelope::new("ack")
+            .with_id(id)
+            .with_source(crate::SERVER_GUID);
         match result {
             Some(r) => e.with_object(r),
             None => e,
@@ -103,7 +105,10 @@ impl Envelope {
         Envelope::new("error")
             .with_id(id)
             .with_source(crate::SERVER_GUID)
-            .with_object(&ErrorObject { code, message: message.into() })
+            .with_object(&ErrorObject {
+                code,
+                message: message.into(),
+            })
     }
 }
 
@@ -157,7 +162,11 @@ pub struct DecodeError {
 
 impl DecodeError {
     fn new(code: ErrorCode, id: &str, message: impl Into<String>) -> Self {
-        DecodeError { code, id: id.to_owned(), message: message.into() }
+        DecodeError {
+            code,
+            id: id.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// The `error` frame that answers this failure.
@@ -343,11 +352,19 @@ fn check_frame(text: &str, max_frame: usize) -> Result<Envelope, DecodeError> {
         return Err(DecodeError::new(
             ErrorCode::TooLarge,
             "",
-            format!("frame of {} bytes is over the {max_frame}-byte limit", text.len()),
+            format!(
+                "frame of {} bytes is over the {max_frame}-byte limit",
+                text.len()
+            ),
         ));
     }
-    let env: Envelope = serde_json::from_str(text)
-        .map_err(|e| DecodeError::new(ErrorCode::Malformed, "", format!("not a message object: {e}")))?;
+    let env: Envelope = serde_json::from_str(text).map_err(|e| {
+        DecodeError::new(
+            ErrorCode::Malformed,
+            "",
+            format!("not a message object: {e}"),
+        )
+    })?;
     if env.id.len() > MAX_ID_LEN {
         return Err(DecodeError::new(
             ErrorCode::Malformed,
@@ -391,7 +408,10 @@ pub fn decode_client(text: &str, max_frame: usize) -> Result<Inbound, DecodeErro
                     "post_message needs at least one destination",
                 ));
             }
-            ClientRequest::PostMessage { to: env.destination.clone(), post: object(&env)? }
+            ClientRequest::PostMessage {
+                to: env.destination.clone(),
+                post: object(&env)?,
+            }
         }
         "set_status" => ClientRequest::SetStatus(object::<StatusObject>(&env)?.status),
         "check_in" => ClientRequest::CheckIn,
@@ -407,22 +427,35 @@ pub fn decode_client(text: &str, max_frame: usize) -> Result<Inbound, DecodeErro
             ))
         }
     };
-    Ok(Inbound { id: env.id, claimed_source: env.source, request })
+    Ok(Inbound {
+        id: env.id,
+        claimed_source: env.source,
+        request,
+    })
 }
 
 /// Decodes one server frame, bounded by `max_frame` bytes.
 pub fn decode_server(text: &str, max_frame: usize) -> Result<ServerEvent, DecodeError> {
     let env = check_frame(text, max_frame)?;
     Ok(match env.action.as_str() {
-        "ack" => ServerEvent::Ack { id: env.id, object: env.object },
-        "error" => ServerEvent::Error { error: object(&env)?, id: env.id },
+        "ack" => ServerEvent::Ack {
+            id: env.id,
+            object: env.object,
+        },
+        "error" => ServerEvent::Error {
+            error: object(&env)?,
+            id: env.id,
+        },
         "message" => ServerEvent::Message(Box::new(object(&env)?)),
         "receipt" => ServerEvent::Receipt(object(&env)?),
         "presence" => {
             let user = env.source.ok_or_else(|| {
                 DecodeError::new(ErrorCode::Malformed, &env.id, "presence without source")
             })?;
-            ServerEvent::Presence { user, status: object::<StatusObject>(&env)?.status }
+            ServerEvent::Presence {
+                user,
+                status: object::<StatusObject>(&env)?.status,
+            }
         }
         "ping" => ServerEvent::Ping { id: env.id },
         "pong" => ServerEvent::Pong { id: env.id },
@@ -452,36 +485,48 @@ pub mod push {
 
     /// `receipt`: recipient's state changed, sent to the message's sender.
     pub fn receipt(r: ReceiptObject) -> Envelope {
-        Envelope::new("receipt").with_source(r.recipient).with_object(&r)
+        Envelope::new("receipt")
+            .with_source(r.recipient)
+            .with_object(&r)
     }
 
     /// `presence`: `user` is now `status`.
     pub fn presence(user: Guid, status: Status) -> Envelope {
-        Envelope::new("presence").with_source(user).with_object(&StatusObject { status })
+        Envelope::new("presence")
+            .with_source(user)
+            .with_object(&StatusObject { status })
     }
 
     /// `ping` with the server's id.
     pub fn ping(id: &str) -> Envelope {
-        Envelope::new("ping").with_id(id).with_source(crate::SERVER_GUID)
+        Envelope::new("ping")
+            .with_id(id)
+            .with_source(crate::SERVER_GUID)
     }
 
     /// `pong` answering the client's `ping`.
     pub fn pong(id: &str) -> Envelope {
-        Envelope::new("pong").with_id(id).with_source(crate::SERVER_GUID)
+        Envelope::new("pong")
+            .with_id(id)
+            .with_source(crate::SERVER_GUID)
     }
 
     /// `server_going_down`.
     pub fn server_going_down(reason: &str) -> Envelope {
         Envelope::new("server_going_down")
             .with_source(crate::SERVER_GUID)
-            .with_object(&ReasonObject { reason: reason.to_owned() })
+            .with_object(&ReasonObject {
+                reason: reason.to_owned(),
+            })
     }
 
     /// `disconnect` (server closes the session).
     pub fn disconnect(reason: &str) -> Envelope {
         Envelope::new("disconnect")
             .with_source(crate::SERVER_GUID)
-            .with_object(&ReasonObject { reason: reason.to_owned() })
+            .with_object(&ReasonObject {
+                reason: reason.to_owned(),
+            })
     }
 }
 
@@ -521,27 +566,45 @@ mod tests {
     #[test]
     fn oversize_and_garbage_are_refused() {
         let big = format!(r#"{{"action":"ping","id":"{}"}}"#, "x".repeat(100));
-        assert_eq!(decode_client(&big, 50).unwrap_err().code, ErrorCode::TooLarge);
-        assert_eq!(decode_client(&big, 1000).unwrap_err().code, ErrorCode::Malformed);
-        assert_eq!(decode_client("\u{0}\u{1}", 1000).unwrap_err().code, ErrorCode::Malformed);
-        assert_eq!(decode_client("[1,2]", 1000).unwrap_err().code, ErrorCode::Malformed);
+        assert_eq!(
+            decode_client(&big, 50).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+        assert_eq!(
+            decode_client(&big, 1000).unwrap_err().code,
+            ErrorCode::Malformed
+        );
+        assert_eq!(
+            decode_client("\u{0}\u{1}", 1000).unwrap_err().code,
+            ErrorCode::Malformed
+        );
+        assert_eq!(
+            decode_client("[1,2]", 1000).unwrap_err().code,
+            ErrorCode::Malformed
+        );
     }
 
     #[test]
     fn post_message_needs_destination_and_audio() {
-        let e = decode_client(r#"{"action":"post_message","object":{"audio":""}}"#, 1000)
-            .unwrap_err();
+        let e =
+            decode_client(r#"{"action":"post_message","object":{"audio":""}}"#, 1000).unwrap_err();
         assert_eq!(e.code, ErrorCode::Malformed);
         let g = Guid::new_v4();
         let f = format!(r#"{{"action":"post_message","destination":["{g}"],"object":{{}}}}"#);
-        assert_eq!(decode_client(&f, 1000).unwrap_err().code, ErrorCode::Malformed);
+        assert_eq!(
+            decode_client(&f, 1000).unwrap_err().code,
+            ErrorCode::Malformed
+        );
     }
 
     #[test]
     fn claimed_source_is_reported_not_trusted() {
         let g = Guid::new_v4();
         let f = format!(r#"{{"action":"ping","id":"p","source":"{g}"}}"#);
-        assert_eq!(decode_client(&f, 1000).expect("decodes").claimed_source, Some(g));
+        assert_eq!(
+            decode_client(&f, 1000).expect("decodes").claimed_source,
+            Some(g)
+        );
     }
 
     #[test]
@@ -550,7 +613,10 @@ mod tests {
         let text = push::presence(user, Status::Busy).to_text();
         assert_eq!(
             decode_server(&text, DEFAULT_MAX_FRAME).expect("decodes"),
-            ServerEvent::Presence { user, status: Status::Busy }
+            ServerEvent::Presence {
+                user,
+                status: Status::Busy
+            }
         );
         let err = Envelope::error("4", ErrorCode::UnknownUser, "no such user").to_text();
         match decode_server(&err, DEFAULT_MAX_FRAME).expect("decodes") {

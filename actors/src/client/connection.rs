@@ -59,7 +59,13 @@ pub enum OutboxError {
 pub fn outbox() -> (Outbox, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
     let pending = Arc::new(AtomicUsize::new(0));
-    (Outbox { tx, pending: pending.clone() }, OutboxReceiver { rx, pending })
+    (
+        Outbox {
+            tx,
+            pending: pending.clone(),
+        },
+        OutboxReceiver { rx, pending },
+    )
 }
 
 impl Outbox {

@@ -26,7 +26,9 @@ use tokio::sync::oneshot;
 use crate::database::{self, DatabaseActor, DbError};
 use crate::views::{self, Viewer};
 
-pub use connection::{outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId};
+pub use connection::{
+    outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId,
+};
 pub use post::{check_attachment_name, NewAttachment, PostError, PostMessage};
 pub use presence::{GetPresence, SetStatus, Subscribe, Unsubscribe};
 
@@ -41,7 +43,10 @@ pub struct ClientConfig {
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { ping_interval: Duration::from_secs(30), max_message_seconds: 600 }
+        ClientConfig {
+            ping_interval: Duration::from_secs(30),
+            max_message_seconds: 600,
+        }
     }
 }
 
@@ -96,7 +101,8 @@ impl ClientActor {
 
     /// The presence others see for `user` now.
     fn presence_of(&self, user: Guid) -> Status {
-        if self.by_user.get(&user).is_some_and(|s| !s.is_empty()) || self.phones.contains_key(&user) {
+        if self.by_user.get(&user).is_some_and(|s| !s.is_empty()) || self.phones.contains_key(&user)
+        {
             self.chosen.get(&user).copied().unwrap_or(Status::Available)
         } else {
             Status::Offline
@@ -105,12 +111,21 @@ impl ClientActor {
 
     /// Queues `env` to one session; drops the session if it cannot keep up.
     fn send_to(&mut self, session: SessionId, frame: Arc<str>) {
-        let Some(conn) = self.sessions.get(&session) else { return };
+        let Some(conn) = self.sessions.get(&session) else {
+            return;
+        };
         match conn.outbox.push(Outbound::Frame(frame)) {
             Ok(()) => {}
             Err(OutboxError::Full) => {
-                tracing::warn!(session, pending = conn.outbox.pending_bytes(), "client too slow; dropping its session (its messages stay queued)");
-                let _ = conn.outbox.push(Outbound::Close { code: 1008, reason: "too slow".into() });
+                tracing::warn!(
+                    session,
+                    pending = conn.outbox.pending_bytes(),
+                    "client too slow; dropping its session (its messages stay queued)"
+                );
+                let _ = conn.outbox.push(Outbound::Close {
+                    code: 1008,
+                    reason: "too slow".into(),
+                });
                 self.remove_session(session);
             }
             Err(OutboxError::Closed) => self.remove_session(session),
@@ -124,9 +139,16 @@ impl ClientActor {
 
     /// Queues an encoded frame to every session of `user`, higher priority first.
     fn push_frame_to_user(&mut self, user: Guid, frame: Arc<str>) {
-        let Some(ids) = self.by_user.get(&user) else { return };
+        let Some(ids) = self.by_user.get(&user) else {
+            return;
+        };
         let mut ids = ids.clone();
-        ids.sort_by_key(|id| self.sessions.get(id).map(|c| c.priority).unwrap_or(Priority::Unknown));
+        ids.sort_by_key(|id| {
+            self.sessions
+                .get(id)
+                .map(|c| c.priority)
+                .unwrap_or(Priority::Unknown)
+        });
         for id in ids {
             self.send_to(id, frame.clone());
         }
@@ -135,7 +157,9 @@ impl ClientActor {
     /// Tells everyone watching `user` their presence now.
     fn announce_presence(&mut self, user: Guid) {
         let status = self.presence_of(user);
-        let Some(w) = self.watchers.get(&user) else { return };
+        let Some(w) = self.watchers.get(&user) else {
+            return;
+        };
         let frame: Arc<str> = push::presence(user, status).to_text().into();
         for id in w.clone() {
             self.send_to(id, frame.clone());
@@ -144,7 +168,9 @@ impl ClientActor {
 
     /// Forgets a session and updates presence if it was the user's last one.
     fn remove_session(&mut self, session: SessionId) {
-        let Some(conn) = self.sessions.remove(&session) else { return };
+        let Some(conn) = self.sessions.remove(&session) else {
+            return;
+        };
         for target in &conn.watching {
             if let Some(w) = self.watchers.get_mut(target) {
                 w.remove(&session);
@@ -191,7 +217,10 @@ impl ClientActor {
         for (id, _) in dead {
             if let Some(c) = self.sessions.get(&id) {
                 tracing::info!(session = id, user = %c.user, "no answer to pings; marking offline");
-                let _ = c.outbox.push(Outbound::Close { code: 1001, reason: "ping timeout".into() });
+                let _ = c.outbox.push(Outbound::Close {
+                    code: 1001,
+                    reason: "ping timeout".into(),
+                });
             }
             self.remove_session(id);
         }
@@ -330,7 +359,9 @@ impl Handler<Receipt> for ClientActor {
         let db = self.db.clone();
         let fut = async move {
             database::run(&db, move |s| {
-                let Some(msg) = s.message(r.message)? else { return Ok(None) };
+                let Some(msg) = s.message(r.message)? else {
+                    return Ok(None);
+                };
                 if s.mailbox_state(r.message, r.user)?.is_none() {
                     return Ok(None);
                 }
@@ -344,7 +375,11 @@ impl Handler<Receipt> for ClientActor {
             Some((sender, changed)) => {
                 if changed {
                     act.mailbox_changed(r.user);
-                    let receipt = ReceiptObject { message: r.message, recipient: r.user, state: r.state };
+                    let receipt = ReceiptObject {
+                        message: r.message,
+                        recipient: r.user,
+                        state: r.state,
+                    };
                     act.push_to_user(sender, &push::receipt(receipt));
                 }
                 Ok(())
@@ -372,7 +407,10 @@ impl Handler<CheckIn> for ClientActor {
         Box::pin(async move {
             Ok(database::run(&db, move |s| {
                 let mut views = views::Views::new(s);
-                s.queued_for(user)?.iter().map(|m| views.message(m, Viewer::Recipient(user))).collect::<Result<Vec<_>, _>>()
+                s.queued_for(user)?
+                    .iter()
+                    .map(|m| views.message(m, Viewer::Recipient(user)))
+                    .collect::<Result<Vec<_>, _>>()
             })
             .await?)
         })
@@ -422,12 +460,18 @@ impl Handler<GoingDown> for ClientActor {
         let frame: Arc<str> = push::server_going_down(&msg.reason).to_text().into();
         for (_, conn) in self.sessions.drain() {
             let _ = conn.outbox.push(Outbound::Frame(frame.clone()));
-            let _ = conn.outbox.push(Outbound::Close { code: 1001, reason: "server going down".into() });
+            let _ = conn.outbox.push(Outbound::Close {
+                code: 1001,
+                reason: "server going down".into(),
+            });
         }
         self.by_user.clear();
         self.watchers.clear();
         self.chosen.clear();
-        tracing::info!(in_flight = self.in_flight, "told clients the server is going down");
+        tracing::info!(
+            in_flight = self.in_flight,
+            "told clients the server is going down"
+        );
         if self.in_flight == 0 {
             return Box::pin(async {});
         }

@@ -90,7 +90,9 @@ pub fn check_attachment_name(name: &str) -> Result<(), PostError> {
         || name.contains(['/', '\\'])
         || name.chars().any(|c| c.is_control());
     if bad {
-        Err(PostError::BadAttachmentName(name.chars().take(80).collect()))
+        Err(PostError::BadAttachmentName(
+            name.chars().take(80).collect(),
+        ))
     } else {
         Ok(())
     }
@@ -117,7 +119,10 @@ fn resolve(store: &Store, to: &[String]) -> Result<Result<Vec<Guid>, String>, St
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Writes the blobs and commits the record; removes the blobs again if the commit fails.
@@ -136,9 +141,16 @@ fn store_message(
         for a in attachments {
             let blob = s.put_blob(&a.data)?;
             written.push(blob.clone());
-            let content_type =
-                if a.content_type.is_empty() { "application/octet-stream".to_owned() } else { a.content_type };
-            stored_atts.push(StoredAttachment { name: a.name, content_type, blob });
+            let content_type = if a.content_type.is_empty() {
+                "application/octet-stream".to_owned()
+            } else {
+                a.content_type
+            };
+            stored_atts.push(StoredAttachment {
+                name: a.name,
+                content_type,
+                blob,
+            });
         }
         let msg = StoredMessage {
             id: Guid::new_v4(),
@@ -167,7 +179,11 @@ fn store_message(
     // own state set, the same for all, so one frame serves every recipient.
     let mut for_recipients = for_sender.clone();
     for_recipients.state = Some(MailboxState::Queued);
-    Ok(Stored { for_sender, for_recipients, recipients })
+    Ok(Stored {
+        for_sender,
+        for_recipients,
+        recipients,
+    })
 }
 
 /// A committed message, as its sender and its recipients see it.
@@ -193,17 +209,22 @@ impl Handler<PostMessage> for ClientActor {
                 check_attachment_name(&a.name)?;
             }
             let to = msg.to;
-            let recipients = database::run(&db, move |s| resolve(s, &to)).await?.map_err(PostError::UnknownUser)?;
+            let recipients = database::run(&db, move |s| resolve(s, &to))
+                .await?
+                .map_err(PostError::UnknownUser)?;
             if recipients.is_empty() {
                 return Err(PostError::NoRecipients);
             }
             let audio = msg.audio;
-            let prepared = tokio::task::spawn_blocking(move || ivm_media::prepare_upload(&audio, max_seconds))
-                .await
-                .map_err(|e| PostError::Internal(e.to_string()))??;
+            let prepared =
+                tokio::task::spawn_blocking(move || ivm_media::prepare_upload(&audio, max_seconds))
+                    .await
+                    .map_err(|e| PostError::Internal(e.to_string()))??;
             let (sender, attachments) = (msg.sender, msg.attachments);
-            let stored =
-                database::run(&db, move |s| store_message(s, sender, recipients, prepared, attachments)).await?;
+            let stored = database::run(&db, move |s| {
+                store_message(s, sender, recipients, prepared, attachments)
+            })
+            .await?;
             Ok(stored)
         };
         Box::pin(fut.into_actor(self).map(|res, act, _| {
@@ -227,7 +248,17 @@ mod tests {
 
     #[test]
     fn attachment_names_must_be_plain() {
-        for bad in ["", ".", "..", "../etc/passwd", "a/b", "a\\b", "x\u{0}y", "x\ny", &"a".repeat(256)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../etc/passwd",
+            "a/b",
+            "a\\b",
+            "x\u{0}y",
+            "x\ny",
+            &"a".repeat(256),
+        ] {
             assert!(check_attachment_name(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["notes.txt", "Report (final).pdf", "..hidden", "été.odt"] {

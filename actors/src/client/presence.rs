@@ -48,7 +48,9 @@ impl Handler<Subscribe> for ClientActor {
         };
         Box::pin(fut.into_actor(self).map(move |res, act, _| {
             let targets = res?;
-            let Some(conn) = act.sessions.get_mut(&msg.session) else { return Err(ClientError::NoSession) };
+            let Some(conn) = act.sessions.get_mut(&msg.session) else {
+                return Err(ClientError::NoSession);
+            };
             conn.watching.extend(targets.iter().copied());
             for t in &targets {
                 act.watchers.entry(*t).or_default().insert(msg.session);
@@ -77,9 +79,14 @@ impl Handler<Unsubscribe> for ClientActor {
     type Result = ();
 
     fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
-        let Some(conn) = self.sessions.get_mut(&msg.session) else { return };
-        let targets: Vec<Guid> =
-            if msg.targets.is_empty() { conn.watching.drain().collect() } else { msg.targets };
+        let Some(conn) = self.sessions.get_mut(&msg.session) else {
+            return;
+        };
+        let targets: Vec<Guid> = if msg.targets.is_empty() {
+            conn.watching.drain().collect()
+        } else {
+            msg.targets
+        };
         for t in &targets {
             conn.watching.remove(t);
         }

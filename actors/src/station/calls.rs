@@ -55,10 +55,20 @@ struct Item {
 
 enum Kind {
     Record,
-    Mailbox { items: Vec<Item> },
-    RingMe { reply: Option<oneshot::Sender<Result<(), StationError>>>, to: Vec<String> },
-    Caller { callee: Option<LegId>, offer: SessionDescription },
-    Callee { caller: LegId },
+    Mailbox {
+        items: Vec<Item>,
+    },
+    RingMe {
+        reply: Option<oneshot::Sender<Result<(), StationError>>>,
+        to: Vec<String>,
+    },
+    Caller {
+        callee: Option<LegId>,
+        offer: SessionDescription,
+    },
+    Callee {
+        caller: LegId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,13 +154,21 @@ fn session_for(neg: &Negotiated, peer: Peer, inactivity: Duration) -> Option<Ses
     let mut cfg = SessionConfig::new(remote);
     cfg.codec = rtp_codec(neg.codec);
     cfg.telephone_event = neg.telephone_event;
-    cfg.latching = if remote.ip() == peer.addr.ip() { Latching::Strict } else { Latching::LatchFirst };
+    cfg.latching = if remote.ip() == peer.addr.ip() {
+        Latching::Strict
+    } else {
+        Latching::LatchFirst
+    };
     cfg.inactivity = inactivity;
     Some(Session::new(cfg, Instant::now()))
 }
 
 fn greeting(prompt: bool) -> Vec<i16> {
-    let mut pcm = if prompt { prompts::render(&[Prompt::RECORD_AFTER_TONE]) } else { Vec::new() };
+    let mut pcm = if prompt {
+        prompts::render(&[Prompt::RECORD_AFTER_TONE])
+    } else {
+        Vec::new()
+    };
     pcm.extend(tone::silence(Duration::from_millis(200)));
     pcm.extend(tone::beep());
     pcm
@@ -162,8 +180,16 @@ impl StationActor {
         self.calls.next
     }
 
-    fn open_media(&mut self, leg: LegId, peer: Peer, ctx: &mut Context<Self>) -> Option<(MediaPort, LocalMedia)> {
-        match self.media.open(leg, peer.addr.ip(), ctx.address().recipient::<RtpIn>()) {
+    fn open_media(
+        &mut self,
+        leg: LegId,
+        peer: Peer,
+        ctx: &mut Context<Self>,
+    ) -> Option<(MediaPort, LocalMedia)> {
+        match self
+            .media
+            .open(leg, peer.addr.ip(), ctx.address().recipient::<RtpIn>())
+        {
             Ok(port) => {
                 let local = LocalMedia {
                     address: port.local.ip(),
@@ -181,16 +207,30 @@ impl StationActor {
         }
     }
 
-    pub(super) fn on_invite(&mut self, id: TxId, peer: Peer, req: Request, ctx: &mut Context<Self>) {
+    pub(super) fn on_invite(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        ctx: &mut Context<Self>,
+    ) {
         let call_id = req.headers.call_id().unwrap_or_default().to_owned();
         if sipmsg::tag_of(req.headers.get("To")).is_some() {
             // Re-INVITE (session refresh, hold): keep our media as it is.
-            match self.calls.by_call_id(&call_id).and_then(|l| self.calls.legs.get(&l)) {
+            match self
+                .calls
+                .by_call_id(&call_id)
+                .and_then(|l| self.calls.legs.get(&l))
+            {
                 Some(leg) => {
                     let tag = sipmsg::tag_of(Some(&leg.dialog.local)).unwrap_or_default();
                     let contact = self.contact("ivm");
                     let body = leg.local_sdp.clone();
-                    let r = sipmsg::with_body(sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact), "application/sdp", body);
+                    let r = sipmsg::with_body(
+                        sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact),
+                        "application/sdp",
+                        body,
+                    );
                     self.respond(id, r);
                 }
                 None => self.respond(id, req.make_response(481, None)),
@@ -205,7 +245,11 @@ impl StationActor {
             Authed::Yes(u, e) => (u, e),
             Authed::Handled => return,
         };
-        let dial: String = sipmsg::request_user(&req).unwrap_or_default().chars().filter(|c| !matches!(c, '-' | ' ' | '.')).collect();
+        let dial: String = sipmsg::request_user(&req)
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !matches!(c, '-' | ' ' | '.'))
+            .collect();
         let offer = match SessionDescription::parse(&req.body) {
             Ok(o) => o,
             Err(_) => {
@@ -217,9 +261,22 @@ impl StationActor {
         span.in_scope(|| tracing::info!(peer = %peer.addr, "INVITE"));
         self.invites.insert(id, req.clone());
         if dial == "*97" {
-            self.answer_service(id, peer, req, user, ext, Kind::Mailbox { items: Vec::new() }, offer, ctx);
+            self.answer_service(
+                id,
+                peer,
+                req,
+                user,
+                ext,
+                Kind::Mailbox { items: Vec::new() },
+                offer,
+                ctx,
+            );
         } else if let Some(rest) = dial.strip_prefix("*7") {
-            let to: Vec<String> = rest.split('*').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let to: Vec<String> = rest
+                .split('*')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
             if to.is_empty() || to.len() > 32 {
                 self.respond(id, req.make_response(484, None));
                 return;
@@ -239,7 +296,9 @@ impl StationActor {
             };
             ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
                 match res {
-                    Ok(None) => act.answer_service(id, peer, req, user, ext, Kind::Record, offer, ctx),
+                    Ok(None) => {
+                        act.answer_service(id, peer, req, user, ext, Kind::Record, offer, ctx)
+                    }
                     Ok(Some(unknown)) => {
                         tracing::info!(%unknown, "*7 to an unknown extension");
                         act.respond(id, req.make_response(404, None));
@@ -254,7 +313,9 @@ impl StationActor {
             let fut = async move { database::run(&db, move |s| s.user_by_extension(&d)).await };
             ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
                 match res {
-                    Ok(Some(callee)) => act.call_extension(id, peer, req, user, ext, callee, offer, ctx),
+                    Ok(Some(callee)) => {
+                        act.call_extension(id, peer, req, user, ext, callee, offer, ctx)
+                    }
                     Ok(None) => act.respond(id, req.make_response(404, None)),
                     Err(_) => act.respond(id, req.make_response(500, None)),
                 }
@@ -267,7 +328,17 @@ impl StationActor {
 
     /// Answers a keypad service (`*7`, `*97`) at once: the box is the far end.
     #[allow(clippy::too_many_arguments)]
-    fn answer_service(&mut self, id: TxId, peer: Peer, req: Request, user: Guid, ext: String, kind: Kind, offer: SessionDescription, ctx: &mut Context<Self>) {
+    fn answer_service(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        user: Guid,
+        ext: String,
+        kind: Kind,
+        offer: SessionDescription,
+        ctx: &mut Context<Self>,
+    ) {
         if !self.layer.is_pending(id) {
             return; // cancelled meanwhile
         }
@@ -300,12 +371,22 @@ impl StationActor {
         };
         let body = answer.encode();
         let contact = self.contact(&dial);
-        let r = sipmsg::with_body(sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact), "application/sdp", body.clone());
+        let r = sipmsg::with_body(
+            sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact),
+            "application/sdp",
+            body.clone(),
+        );
         self.respond(id, r);
         let now = Instant::now();
         let phase = match &kind {
             Kind::Record => {
-                let to = dial.strip_prefix("*7").unwrap_or_default().split('*').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                let to = dial
+                    .strip_prefix("*7")
+                    .unwrap_or_default()
+                    .split('*')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect();
                 session.play(now, &greeting(true));
                 Phase::Greeting { to }
             }
@@ -324,7 +405,11 @@ impl StationActor {
                 inv_tx: None,
                 out_invite: None,
                 established: true,
-                media: Media { session: Some(session), port, local },
+                media: Media {
+                    session: Some(session),
+                    port,
+                    local,
+                },
                 local_sdp: body,
                 kind,
                 phase,
@@ -342,7 +427,17 @@ impl StationActor {
     // ----- calls between extensions -----
 
     #[allow(clippy::too_many_arguments)]
-    fn call_extension(&mut self, id: TxId, peer: Peer, req: Request, user: Guid, ext: String, callee: ivm_store::User, offer: SessionDescription, ctx: &mut Context<Self>) {
+    fn call_extension(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        user: Guid,
+        ext: String,
+        callee: ivm_store::User,
+        offer: SessionDescription,
+        ctx: &mut Context<Self>,
+    ) {
         if !self.layer.is_pending(id) {
             return;
         }
@@ -380,7 +475,17 @@ impl StationActor {
         let from = format!("\"{ext}\" <sip:{ext}@{realm}>;tag={}", sipmsg::token());
         let to = format!("<sip:{}@{realm}>", callee.extension);
         let contact = self.contact(&ext);
-        let mut inv = sipmsg::request(Method::Invite, binding.contact.clone(), self.cfg.sip_addr, binding.peer, &from, &to, &b_call_id, 1, &contact);
+        let mut inv = sipmsg::request(
+            Method::Invite,
+            binding.contact.clone(),
+            self.cfg.sip_addr,
+            binding.peer,
+            &from,
+            &to,
+            &b_call_id,
+            1,
+            &contact,
+        );
         let b_sdp = sdp::offer(&b_local).encode();
         inv.headers.push("Content-Type", "application/sdp");
         inv.body = b_sdp.clone();
@@ -402,9 +507,16 @@ impl StationActor {
                 inv_tx: Some(id),
                 out_invite: None,
                 established: false,
-                media: Media { session: None, port: a_port, local: a_local },
+                media: Media {
+                    session: None,
+                    port: a_port,
+                    local: a_local,
+                },
                 local_sdp: Vec::new(),
-                kind: Kind::Caller { callee: Some(b), offer },
+                kind: Kind::Caller {
+                    callee: Some(b),
+                    offer,
+                },
                 phase: Phase::Setup,
                 recorder: None,
                 deadline,
@@ -435,8 +547,18 @@ impl StationActor {
 
     // ----- ring my phone -----
 
-    pub(super) fn ring_me(&mut self, msg: RingMe, reply: oneshot::Sender<Result<(), StationError>>, ctx: &mut Context<Self>) {
-        let to: Vec<String> = msg.to.iter().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+    pub(super) fn ring_me(
+        &mut self,
+        msg: RingMe,
+        reply: oneshot::Sender<Result<(), StationError>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let to: Vec<String> = msg
+            .to
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
         if to.is_empty() {
             let _ = reply.send(Err(StationError::NoRecipients));
             return;
@@ -449,7 +571,8 @@ impl StationActor {
                     let found = if let Ok(g) = t.parse::<Guid>() {
                         s.user(g)?.is_some()
                     } else {
-                        s.user_by_extension(t)?.is_some() || s.user_by_name(&t.to_ascii_lowercase())?.is_some()
+                        s.user_by_extension(t)?.is_some()
+                            || s.user_by_name(&t.to_ascii_lowercase())?.is_some()
                     };
                     if !found {
                         return Ok(Some(t.clone()));
@@ -474,7 +597,13 @@ impl StationActor {
         }));
     }
 
-    fn ring_me_checked(&mut self, user: Guid, to: Vec<String>, reply: oneshot::Sender<Result<(), StationError>>, ctx: &mut Context<Self>) {
+    fn ring_me_checked(
+        &mut self,
+        user: Guid,
+        to: Vec<String>,
+        reply: oneshot::Sender<Result<(), StationError>>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(binding) = self.reg.latest(user).cloned() else {
             let _ = reply.send(Err(StationError::NotRegistered));
             return;
@@ -490,10 +619,23 @@ impl StationActor {
         };
         let realm = self.cfg.realm.clone();
         let call_id = sipmsg::token();
-        let from = format!("\"Record a message\" <sip:ivm@{realm}>;tag={}", sipmsg::token());
+        let from = format!(
+            "\"Record a message\" <sip:ivm@{realm}>;tag={}",
+            sipmsg::token()
+        );
         let to_hdr = format!("<sip:{}@{realm}>", binding.ext);
         let contact = self.contact("ivm");
-        let mut inv = sipmsg::request(Method::Invite, binding.contact.clone(), self.cfg.sip_addr, binding.peer, &from, &to_hdr, &call_id, 1, &contact);
+        let mut inv = sipmsg::request(
+            Method::Invite,
+            binding.contact.clone(),
+            self.cfg.sip_addr,
+            binding.peer,
+            &from,
+            &to_hdr,
+            &call_id,
+            1,
+            &contact,
+        );
         let body = sdp::offer(&local).encode();
         inv.headers.push("Content-Type", "application/sdp");
         inv.body = body.clone();
@@ -502,20 +644,36 @@ impl StationActor {
             return;
         };
         let span = tracing::info_span!("call", leg = leg_id, ext = %binding.ext, dial = "ring-me");
-        span.in_scope(|| tracing::info!(recipients = to.len(), "ringing the user's phone to record"));
+        span.in_scope(|| {
+            tracing::info!(recipients = to.len(), "ringing the user's phone to record")
+        });
         self.calls.by_call.insert(call_id.clone(), leg_id);
         self.calls.legs.insert(
             leg_id,
             Leg {
                 user,
                 ext: binding.ext.clone(),
-                dialog: Dialog { call_id, local: from, remote: to_hdr, target: binding.contact, cseq: 1, peer: binding.peer },
+                dialog: Dialog {
+                    call_id,
+                    local: from,
+                    remote: to_hdr,
+                    target: binding.contact,
+                    cseq: 1,
+                    peer: binding.peer,
+                },
                 inv_tx: None,
                 out_invite: Some((tx, inv)),
                 established: false,
-                media: Media { session: None, port, local },
+                media: Media {
+                    session: None,
+                    port,
+                    local,
+                },
                 local_sdp: body,
-                kind: Kind::RingMe { reply: Some(reply), to },
+                kind: Kind::RingMe {
+                    reply: Some(reply),
+                    to,
+                },
                 phase: Phase::Setup,
                 recorder: None,
                 deadline: Some(Instant::now() + self.cfg.ring_timeout),
@@ -562,7 +720,9 @@ impl StationActor {
         let via = self.cfg.sip_addr;
         let contact = self.contact("ivm");
         let silence = self.cfg.media_timeout;
-        let Some(leg) = self.calls.legs.get_mut(&leg_id) else { return };
+        let Some(leg) = self.calls.legs.get_mut(&leg_id) else {
+            return;
+        };
         if resp.status < 200 {
             // The caller already heard 180 when the callee's INVITE went out.
             return;
@@ -576,17 +736,21 @@ impl StationActor {
             };
             let peer = leg.dialog.peer;
             let ack = sipmsg::ack_for(&inv, &resp, via, peer, &contact);
-            self.layer.send_stateless(peer, &ivm_sip::message::Message::Request(ack));
+            self.layer
+                .send_stateless(peer, &ivm_sip::message::Message::Request(ack));
             leg.dialog.remote = resp.headers.get("To").unwrap_or_default().to_owned();
             if let Some(t) = sipmsg::contact_uri(&resp.headers) {
                 leg.dialog.target = t;
             }
             leg.established = true;
             leg.deadline = None;
-            let neg = SessionDescription::parse(&resp.body).ok().and_then(|a| sdp::accept_answer(&a, &leg.media.local).ok());
+            let neg = SessionDescription::parse(&resp.body)
+                .ok()
+                .and_then(|a| sdp::accept_answer(&a, &leg.media.local).ok());
             let session = neg.as_ref().and_then(|n| session_for(n, peer, silence));
             let Some(session) = session else {
-                leg.span.in_scope(|| tracing::warn!("answer without usable SDP; hanging up"));
+                leg.span
+                    .in_scope(|| tracing::warn!("answer without usable SDP; hanging up"));
                 self.hangup(leg_id, true, ctx);
                 return;
             };
@@ -615,7 +779,8 @@ impl StationActor {
         // Final failure.
         let status = resp.status;
         leg.out_invite = None;
-        leg.span.in_scope(|| tracing::info!(status, "call not answered"));
+        leg.span
+            .in_scope(|| tracing::info!(status, "call not answered"));
         match &mut leg.kind {
             Kind::RingMe { reply, .. } => {
                 if let Some(r) = reply.take() {
@@ -648,8 +813,12 @@ impl StationActor {
     fn answer_caller(&mut self, caller: LegId, _callee: LegId, ctx: &mut Context<Self>) {
         let silence = self.cfg.media_timeout;
         let contact = self.contact("ivm");
-        let Some(leg) = self.calls.legs.get_mut(&caller) else { return };
-        let Kind::Caller { offer, .. } = &leg.kind else { return };
+        let Some(leg) = self.calls.legs.get_mut(&caller) else {
+            return;
+        };
+        let Kind::Caller { offer, .. } = &leg.kind else {
+            return;
+        };
         let Some(tx) = leg.inv_tx.take() else { return };
         let peer = leg.dialog.peer;
         let answer = sdp::answer(offer, &leg.media.local);
@@ -671,8 +840,16 @@ impl StationActor {
     }
 
     /// Answers an INVITE server transaction the layer still holds.
-    fn respond_invite(&mut self, tx: TxId, status: u16, tag: &str, body: Option<(String, Vec<u8>)>) {
-        let Some(req) = self.invites.get(&tx).cloned() else { return };
+    fn respond_invite(
+        &mut self,
+        tx: TxId,
+        status: u16,
+        tag: &str,
+        body: Option<(String, Vec<u8>)>,
+    ) {
+        let Some(req) = self.invites.get(&tx).cloned() else {
+            return;
+        };
         let mut r = req.make_response(status, Some(tag));
         if let Some((contact, body)) = body {
             r = sipmsg::with_body(sipmsg::with_contact(r, &contact), "application/sdp", body);
@@ -685,7 +862,9 @@ impl StationActor {
 
     /// Sends a final failure to a pending inbound INVITE.
     fn reject(&mut self, leg_id: LegId, status: u16) {
-        let Some(leg) = self.calls.legs.get_mut(&leg_id) else { return };
+        let Some(leg) = self.calls.legs.get_mut(&leg_id) else {
+            return;
+        };
         let Some(tx) = leg.inv_tx.take() else { return };
         let tag = sipmsg::tag_of(Some(&leg.dialog.local)).unwrap_or_default();
         self.respond_invite(tx, status, &tag, None);
@@ -693,7 +872,13 @@ impl StationActor {
 
     pub(super) fn reack(&mut self, peer: Peer, resp: &Response) {
         let call_id = resp.headers.call_id().unwrap_or_default();
-        let Some(leg) = self.calls.by_call_id(call_id).and_then(|l| self.calls.legs.get(&l)) else { return };
+        let Some(leg) = self
+            .calls
+            .by_call_id(call_id)
+            .and_then(|l| self.calls.legs.get(&l))
+        else {
+            return;
+        };
         let seq = resp.headers.cseq().map(|c| c.seq).unwrap_or(1);
         let mut ack = sipmsg::request(
             Method::Ack,
@@ -707,13 +892,17 @@ impl StationActor {
             &self.contact("ivm"),
         );
         ack.headers.set("CSeq", format!("{seq} ACK"));
-        self.layer.send_stateless(peer, &ivm_sip::message::Message::Request(ack));
+        self.layer
+            .send_stateless(peer, &ivm_sip::message::Message::Request(ack));
     }
 
     pub(super) fn on_ack(&mut self, _req: &Request) {}
 
     pub(super) fn on_bye(&mut self, id: TxId, req: Request, ctx: &mut Context<Self>) {
-        match self.calls.by_call_id(req.headers.call_id().unwrap_or_default()) {
+        match self
+            .calls
+            .by_call_id(req.headers.call_id().unwrap_or_default())
+        {
             Some(leg) => {
                 self.respond(id, req.make_response(200, None));
                 if let Some(l) = self.calls.legs.get(&leg) {
@@ -731,11 +920,17 @@ impl StationActor {
             return;
         };
         self.respond(id, req.make_response(200, None));
-        let leg = self.calls.legs.iter().find(|(_, l)| l.inv_tx == Some(target)).map(|(id, _)| *id);
+        let leg = self
+            .calls
+            .legs
+            .iter()
+            .find(|(_, l)| l.inv_tx == Some(target))
+            .map(|(id, _)| *id);
         match leg {
             Some(leg) => {
                 if let Some(l) = self.calls.legs.get(&leg) {
-                    l.span.in_scope(|| tracing::info!("cancelled by the caller"));
+                    l.span
+                        .in_scope(|| tracing::info!("cancelled by the caller"));
                 }
                 self.reject(leg, 487);
                 self.hangup(leg, false, ctx);
@@ -752,7 +947,9 @@ impl StationActor {
     /// Ends a leg: BYE or CANCEL toward its phone as needed, keeps a recording in progress,
     /// ends the other leg of a bridged call.
     pub(super) fn hangup(&mut self, leg_id: LegId, send_bye: bool, ctx: &mut Context<Self>) {
-        let Some(mut leg) = self.calls.legs.remove(&leg_id) else { return };
+        let Some(mut leg) = self.calls.legs.remove(&leg_id) else {
+            return;
+        };
         self.calls.by_call.remove(&leg.dialog.call_id);
         let via = self.cfg.sip_addr;
         let contact = self.contact("ivm");
@@ -778,7 +975,9 @@ impl StationActor {
                     let _ = r.send(Err(StationError::NoAnswer(self.cfg.ring_timeout.as_secs())));
                 }
             }
-            Kind::Caller { callee: Some(b), .. } => {
+            Kind::Caller {
+                callee: Some(b), ..
+            } => {
                 let b = *b;
                 self.hangup(b, true, ctx);
             }
@@ -796,8 +995,12 @@ impl StationActor {
 
     pub(super) fn on_rtp(&mut self, msg: RtpIn, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        let Some(leg) = self.calls.legs.get_mut(&msg.leg) else { return };
-        let Some(s) = leg.media.session.as_mut() else { return };
+        let Some(leg) = self.calls.legs.get_mut(&msg.leg) else {
+            return;
+        };
+        let Some(s) = leg.media.session.as_mut() else {
+            return;
+        };
         s.handle_packet(now, msg.from, &msg.bytes);
         let mut events = Vec::new();
         while let Some(e) = s.poll_event() {
@@ -815,7 +1018,9 @@ impl StationActor {
             let mut events = Vec::new();
             let mut expired = false;
             {
-                let Some(leg) = self.calls.legs.get_mut(&id) else { continue };
+                let Some(leg) = self.calls.legs.get_mut(&id) else {
+                    continue;
+                };
                 if leg.deadline.is_some_and(|d| d <= now) {
                     leg.deadline = None;
                     expired = true;
@@ -840,8 +1045,11 @@ impl StationActor {
     }
 
     fn ring_timeout(&mut self, id: LegId, ctx: &mut Context<Self>) {
-        let Some(leg) = self.calls.legs.get(&id) else { return };
-        leg.span.in_scope(|| tracing::info!("no answer within the ring timeout"));
+        let Some(leg) = self.calls.legs.get(&id) else {
+            return;
+        };
+        leg.span
+            .in_scope(|| tracing::info!("no answer within the ring timeout"));
         match &leg.kind {
             Kind::Caller { callee, .. } => {
                 let callee = *callee;
@@ -856,7 +1064,12 @@ impl StationActor {
     }
 
     fn play(&mut self, id: LegId, pcm: &[i16]) {
-        if let Some(s) = self.calls.legs.get_mut(&id).and_then(|l| l.media.session.as_mut()) {
+        if let Some(s) = self
+            .calls
+            .legs
+            .get_mut(&id)
+            .and_then(|l| l.media.session.as_mut())
+        {
             s.play(Instant::now(), pcm);
         }
     }
@@ -864,11 +1077,15 @@ impl StationActor {
     fn on_media_event(&mut self, id: LegId, ev: MediaEvent, ctx: &mut Context<Self>) {
         let silence_timeout = self.cfg.silence_timeout;
         let max = self.cfg.max_recording;
-        let Some(leg) = self.calls.legs.get_mut(&id) else { return };
+        let Some(leg) = self.calls.legs.get_mut(&id) else {
+            return;
+        };
         match ev {
             MediaEvent::Audio(pcm) => match &leg.phase {
                 Phase::Recording { .. } => {
-                    let Some(rec) = leg.recorder.as_mut() else { return };
+                    let Some(rec) = leg.recorder.as_mut() else {
+                        return;
+                    };
                     rec.push(&pcm);
                     let stop = if rec.is_full() {
                         Some(Stop::Full)
@@ -883,7 +1100,9 @@ impl StationActor {
                 }
                 Phase::Bridged => {
                     let other = match leg.kind {
-                        Kind::Caller { callee: Some(b), .. } => b,
+                        Kind::Caller {
+                            callee: Some(b), ..
+                        } => b,
                         Kind::Callee { caller } => caller,
                         _ => return,
                     };
@@ -892,12 +1111,16 @@ impl StationActor {
                 _ => {}
             },
             MediaEvent::Digit(d) => {
-                leg.span.in_scope(|| tracing::debug!(digit = %d.as_char(), "key"));
+                leg.span
+                    .in_scope(|| tracing::debug!(digit = %d.as_char(), "key"));
                 match leg.phase.clone() {
-                    Phase::Recording { .. } if d == Digit::Pound => self.stop_recording(id, Stop::Pound, ctx),
-                    Phase::Intro | Phase::Announce { .. } | Phase::Playing { .. } | Phase::Menu { .. } => {
-                        self.mailbox_key(id, d, ctx)
+                    Phase::Recording { .. } if d == Digit::Pound => {
+                        self.stop_recording(id, Stop::Pound, ctx)
                     }
+                    Phase::Intro
+                    | Phase::Announce { .. }
+                    | Phase::Playing { .. }
+                    | Phase::Menu { .. } => self.mailbox_key(id, d, ctx),
                     _ => {}
                 }
             }
@@ -916,38 +1139,70 @@ impl StationActor {
                     };
                     leg.phase = Phase::Menu { idx };
                     if let Some(message) = msg {
-                        self.clients.do_send(Receipt { user, message, state: MailboxState::Played });
+                        self.clients.do_send(Receipt {
+                            user,
+                            message,
+                            state: MailboxState::Played,
+                        });
                     }
                     self.play(id, &prompts::render(&[Prompt::MENU]));
                 }
                 _ => {}
             },
             MediaEvent::Inactive => {
-                leg.span.in_scope(|| tracing::info!("no media from the phone: hanging up"));
+                leg.span
+                    .in_scope(|| tracing::info!("no media from the phone: hanging up"));
                 self.hangup(id, true, ctx);
             }
-            MediaEvent::Latched(a) => leg.span.in_scope(|| tracing::debug!(source = %a, "media latched")),
+            MediaEvent::Latched(a) => leg
+                .span
+                .in_scope(|| tracing::debug!(source = %a, "media latched")),
         }
     }
 
     fn stop_recording(&mut self, id: LegId, stop: Stop, ctx: &mut Context<Self>) {
-        let Some(leg) = self.calls.legs.get_mut(&id) else { return };
-        let Some((rec, to)) = take_recording(leg, stop) else { return };
+        let Some(leg) = self.calls.legs.get_mut(&id) else {
+            return;
+        };
+        let Some((rec, to)) = take_recording(leg, stop) else {
+            return;
+        };
         leg.phase = Phase::Posting;
         let user = leg.user;
-        leg.span.in_scope(|| tracing::info!(?stop, seconds = rec.duration().as_secs_f32(), "recording stopped"));
+        leg.span.in_scope(|| {
+            tracing::info!(
+                ?stop,
+                seconds = rec.duration().as_secs_f32(),
+                "recording stopped"
+            )
+        });
         self.post_recording(id, user, to, rec, ctx);
     }
 
     /// Encodes off the async threads and posts through the client actor; then tells the
     /// phone (if it is still there).
-    fn post_recording(&mut self, id: LegId, sender: Guid, to: Vec<String>, rec: Recorder, ctx: &mut Context<Self>) {
+    fn post_recording(
+        &mut self,
+        id: LegId,
+        sender: Guid,
+        to: Vec<String>,
+        rec: Recorder,
+        ctx: &mut Context<Self>,
+    ) {
         let clients = self.clients.clone();
         let fut = async move {
-            let rec = tokio::task::spawn_blocking(move || rec.finish()).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            let rec = tokio::task::spawn_blocking(move || rec.finish())
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
             let Some(rec) = rec else { return Ok(None) };
             let info = clients
-                .send(PostMessage { sender, to, audio: rec.ogg, attachments: Vec::new() })
+                .send(PostMessage {
+                    sender,
+                    to,
+                    audio: rec.ogg,
+                    attachments: Vec::new(),
+                })
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
@@ -988,12 +1243,20 @@ impl StationActor {
     // ----- *97 -----
 
     fn load_mailbox(&mut self, id: LegId, ctx: &mut Context<Self>) {
-        let Some(user) = self.calls.legs.get(&id).map(|l| l.user) else { return };
+        let Some(user) = self.calls.legs.get(&id).map(|l| l.user) else {
+            return;
+        };
         let db = self.db.clone();
         let fut = async move {
             database::run(&db, move |s| {
-                let mut inbox: Vec<_> = s.inbox(user)?.into_iter().filter(|(_, st)| *st != MailboxState::Deleted).collect();
-                inbox.sort_by_key(|(m, st)| (*st == MailboxState::Played, std::cmp::Reverse(m.created_at)));
+                let mut inbox: Vec<_> = s
+                    .inbox(user)?
+                    .into_iter()
+                    .filter(|(_, st)| *st != MailboxState::Deleted)
+                    .collect();
+                inbox.sort_by_key(|(m, st)| {
+                    (*st == MailboxState::Played, std::cmp::Reverse(m.created_at))
+                });
                 let mut items = Vec::new();
                 let mut new = 0u32;
                 for (m, st) in inbox.into_iter().take(200) {
@@ -1001,7 +1264,11 @@ impl StationActor {
                         new += 1;
                     }
                     let sender_ext = s.user(m.sender)?.map(|u| u.extension).unwrap_or_default();
-                    items.push(Item { id: m.id, sender_ext, audio: m.audio });
+                    items.push(Item {
+                        id: m.id,
+                        sender_ext,
+                        audio: m.audio,
+                    });
                 }
                 Ok((items, new))
             })
@@ -1009,13 +1276,19 @@ impl StationActor {
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
             let Ok((items, new)) = res else { return };
-            let Some(leg) = act.calls.legs.get_mut(&id) else { return };
-            leg.span.in_scope(|| tracing::info!(messages = items.len(), new, "mailbox"));
+            let Some(leg) = act.calls.legs.get_mut(&id) else {
+                return;
+            };
+            leg.span
+                .in_scope(|| tracing::info!(messages = items.len(), new, "mailbox"));
             let empty = items.is_empty();
             leg.kind = Kind::Mailbox { items };
             if empty {
                 leg.phase = Phase::Closing;
-                act.play(id, &prompts::render(&[Prompt::NO_MESSAGES, Prompt::GOODBYE]));
+                act.play(
+                    id,
+                    &prompts::render(&[Prompt::NO_MESSAGES, Prompt::GOODBYE]),
+                );
             } else {
                 leg.phase = Phase::Intro;
                 act.play(id, &prompts::render(&prompts::you_have(new)));
@@ -1025,11 +1298,18 @@ impl StationActor {
 
     /// Plays message `idx` (announcement, then its audio), or says goodbye past the end.
     fn mailbox_next(&mut self, id: LegId, idx: usize, ctx: &mut Context<Self>) {
-        let Some(leg) = self.calls.legs.get_mut(&id) else { return };
-        let Kind::Mailbox { items } = &leg.kind else { return };
+        let Some(leg) = self.calls.legs.get_mut(&id) else {
+            return;
+        };
+        let Kind::Mailbox { items } = &leg.kind else {
+            return;
+        };
         let Some(item) = items.get(idx) else {
             leg.phase = Phase::Closing;
-            self.play(id, &prompts::render(&[Prompt::END_OF_MESSAGES, Prompt::GOODBYE]));
+            self.play(
+                id,
+                &prompts::render(&[Prompt::END_OF_MESSAGES, Prompt::GOODBYE]),
+            );
             return;
         };
         let blob = item.audio.clone();
@@ -1039,14 +1319,18 @@ impl StationActor {
         self.play(id, &announce);
         let db = self.db.clone();
         let fut = async move {
-            let ogg = database::run(&db, move |s| s.read_blob(&blob)).await.map_err(|e| e.to_string())?;
+            let ogg = database::run(&db, move |s| s.read_blob(&blob))
+                .await
+                .map_err(|e| e.to_string())?;
             tokio::task::spawn_blocking(move || ivm_rtp::transcode::ogg_to_pcm8k(&ogg))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
-            let Some(leg) = act.calls.legs.get_mut(&id) else { return };
+            let Some(leg) = act.calls.legs.get_mut(&id) else {
+                return;
+            };
             if leg.phase != (Phase::Announce { idx }) {
                 return; // a key moved on meanwhile
             }
@@ -1067,13 +1351,17 @@ impl StationActor {
     }
 
     fn mailbox_key(&mut self, id: LegId, d: Digit, ctx: &mut Context<Self>) {
-        let Some(leg) = self.calls.legs.get_mut(&id) else { return };
+        let Some(leg) = self.calls.legs.get_mut(&id) else {
+            return;
+        };
         let idx = match leg.phase {
             Phase::Announce { idx } | Phase::Playing { idx } | Phase::Menu { idx } => idx,
             Phase::Intro => 0,
             _ => return,
         };
-        let Kind::Mailbox { items } = &leg.kind else { return };
+        let Kind::Mailbox { items } = &leg.kind else {
+            return;
+        };
         let Some(item) = items.get(idx) else { return };
         let (msg, sender_ext, user) = (item.id, item.sender_ext.clone(), leg.user);
         if let Some(s) = leg.media.session.as_mut() {
@@ -1087,7 +1375,10 @@ impl StationActor {
                 let clients = self.clients.clone();
                 ctx.spawn(
                     async move {
-                        if database::run(&db, move |s| s.delete_for(msg, user)).await.is_ok() {
+                        if database::run(&db, move |s| s.delete_for(msg, user))
+                            .await
+                            .is_ok()
+                        {
                             clients.do_send(MailboxChanged { user });
                         }
                     }
@@ -1099,7 +1390,9 @@ impl StationActor {
             Digit::Num(4) if !sender_ext.is_empty() => {
                 if let Some(leg) = self.calls.legs.get_mut(&id) {
                     leg.gen = idx as u64;
-                    leg.phase = Phase::Greeting { to: vec![sender_ext] };
+                    leg.phase = Phase::Greeting {
+                        to: vec![sender_ext],
+                    };
                 }
                 self.play(id, &greeting(true));
             }
@@ -1111,7 +1404,9 @@ impl StationActor {
 /// Takes the recorder out of a leg, with the last buffered audio and without the tail that
 /// is not part of the message (the `#` click, the silence that ended it).
 fn take_recording(leg: &mut Leg, stop: Stop) -> Option<(Recorder, Vec<String>)> {
-    let Phase::Recording { to } = std::mem::replace(&mut leg.phase, Phase::Posting) else { return None };
+    let Phase::Recording { to } = std::mem::replace(&mut leg.phase, Phase::Posting) else {
+        return None;
+    };
     let mut rec = leg.recorder.take()?;
     if let Some(s) = leg.media.session.as_mut() {
         s.flush();

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use ivm_sip::auth::{DigestConfig, DigestServer, Limiter};
-use ivm_sip::message::{Message as SipMessage};
+use ivm_sip::message::Message as SipMessage;
 use ivm_sip::transaction::{Config as TxConfig, Event, Peer, TransactionLayer, Transmit, TxId};
 use ivm_store::SipCredentials;
 use ivm_wire::Guid;
@@ -93,7 +93,10 @@ impl Default for StationConfig {
             auth_max_failures: 10,
             auth_window: Duration::from_secs(60),
             auth_ban: Duration::from_secs(300),
-            digest: vec![ivm_sip::auth::Algorithm::Sha256, ivm_sip::auth::Algorithm::Md5],
+            digest: vec![
+                ivm_sip::auth::Algorithm::Sha256,
+                ivm_sip::auth::Algorithm::Md5,
+            ],
         }
     }
 }
@@ -246,7 +249,14 @@ impl StationActor {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
         let now = Instant::now();
         StationActor {
-            digest: DigestServer::new(DigestConfig { offer: cfg.digest.clone(), ..DigestConfig::new(cfg.realm.clone()) }, secret, now),
+            digest: DigestServer::new(
+                DigestConfig {
+                    offer: cfg.digest.clone(),
+                    ..DigestConfig::new(cfg.realm.clone())
+                },
+                secret,
+                now,
+            ),
             limiter: Limiter::new(cfg.auth_max_failures, cfg.auth_window, cfg.auth_ban, 65_536),
             cfg,
             db,
@@ -272,7 +282,9 @@ impl StationActor {
     /// Runs the transaction layer's events through the TU and sends what it queued.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         for _ in 0..100_000 {
-            let Some(ev) = self.layer.poll_event() else { break };
+            let Some(ev) = self.layer.poll_event() else {
+                break;
+            };
             self.on_event(ev, ctx);
         }
         self.flush_sip();
@@ -290,7 +302,9 @@ impl StationActor {
         match ev {
             Event::Request { id, peer, request } => self.on_request(id, peer, request, ctx),
             Event::Response { id, response } => self.on_response(id, response, ctx),
-            Event::Ack { peer: _, request, .. } => self.on_ack(&request),
+            Event::Ack {
+                peer: _, request, ..
+            } => self.on_ack(&request),
             Event::Timeout { id, timer } => {
                 tracing::debug!(tx = %id, ?timer, "transaction timed out");
                 self.on_client_failure(id, 408, ctx);
@@ -301,11 +315,20 @@ impl StationActor {
             }
             Event::StrayResponse { peer, response } => {
                 // A 2xx retransmission for an INVITE we already ACKed: ACK again.
-                if response.is_success() && response.headers.cseq().is_ok_and(|c| c.method == ivm_sip::message::Method::Invite) {
+                if response.is_success()
+                    && response
+                        .headers
+                        .cseq()
+                        .is_ok_and(|c| c.method == ivm_sip::message::Method::Invite)
+                {
                     self.reack(peer, &response);
                 }
             }
-            Event::Rejected { peer, reason, status } => {
+            Event::Rejected {
+                peer,
+                reason,
+                status,
+            } => {
                 tracing::debug!(peer = %peer.addr, %reason, ?status, "SIP input refused");
             }
         }
@@ -319,7 +342,12 @@ impl StationActor {
     }
 
     /// Starts a client transaction for `req` to `peer`, remembering its purpose.
-    fn send_request(&mut self, peer: Peer, req: ivm_sip::message::Request, purpose: calls::Pending) -> Option<TxId> {
+    fn send_request(
+        &mut self,
+        peer: Peer,
+        req: ivm_sip::message::Request,
+        purpose: calls::Pending,
+    ) -> Option<TxId> {
         match self.layer.send_request(Instant::now(), peer, req) {
             Ok(id) => {
                 self.pending.insert(id, purpose);
@@ -355,7 +383,8 @@ impl Actor for StationActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(100_000);
-        self.clients.do_send(SetMailboxListener(ctx.address().recipient()));
+        self.clients
+            .do_send(SetMailboxListener(ctx.address().recipient()));
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
         tracing::info!(sip = %self.cfg.sip_addr, realm = %self.cfg.realm, "station manager started");
     }
@@ -396,7 +425,10 @@ impl Handler<RingMe> for StationActor {
     fn handle(&mut self, msg: RingMe, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = oneshot::channel();
         self.ring_me(msg, tx, ctx);
-        Box::pin(async move { rx.await.unwrap_or_else(|_| Err(StationError::Internal("the call ended".into()))) })
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err(StationError::Internal("the call ended".into())))
+        })
     }
 }
 

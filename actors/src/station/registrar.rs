@@ -54,7 +54,9 @@ impl Registrar {
 
     /// The user's most recently registered phone.
     pub fn latest(&self, user: Guid) -> Option<&Binding> {
-        self.bindings.get(&user).and_then(|b| b.iter().max_by_key(|b| b.expires_at))
+        self.bindings
+            .get(&user)
+            .and_then(|b| b.iter().max_by_key(|b| b.expires_at))
     }
 
     pub fn is_registered(&self, user: Guid) -> bool {
@@ -64,8 +66,14 @@ impl Registrar {
 
 /// Unread (queued or delivered) and played counts of a user's mailbox.
 fn counts(inbox: &[(ivm_store::StoredMessage, MailboxState)]) -> (u32, u32) {
-    let new = inbox.iter().filter(|(_, s)| matches!(s, MailboxState::Queued | MailboxState::Delivered)).count();
-    let old = inbox.iter().filter(|(_, s)| matches!(s, MailboxState::Played)).count();
+    let new = inbox
+        .iter()
+        .filter(|(_, s)| matches!(s, MailboxState::Queued | MailboxState::Delivered))
+        .count();
+    let old = inbox
+        .iter()
+        .filter(|(_, s)| matches!(s, MailboxState::Played))
+        .count();
     (new as u32, old as u32)
 }
 
@@ -79,7 +87,13 @@ pub(crate) enum Authed {
 
 impl StationActor {
     /// Dispatches a new server transaction.
-    pub(super) fn on_request(&mut self, id: TxId, peer: Peer, req: Request, ctx: &mut Context<Self>) {
+    pub(super) fn on_request(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        ctx: &mut Context<Self>,
+    ) {
         // RFC 3261 §8.2.2.3: option tags we do not support in Require (or Proxy-Require: we
         // are the last hop) get 420 with Unsupported (RFC 4475 `bext01`). None is supported.
         let unsupported = req.unsupported_extensions(&[]);
@@ -93,7 +107,10 @@ impl StationActor {
             Method::Register => self.on_register(id, peer, req, ctx),
             Method::Options => {
                 let mut r = req.make_response(200, Some(&sipmsg::token()));
-                r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY");
+                r.headers.push(
+                    "Allow",
+                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY",
+                );
                 r.headers.push("Accept", "application/sdp");
                 self.respond(id, r);
             }
@@ -103,12 +120,23 @@ impl StationActor {
             Method::Cancel => self.on_cancel(id, req, ctx),
             Method::Notify | Method::Info | Method::Update | Method::Prack => {
                 // In-dialog housekeeping we do not use: accept politely if it is ours.
-                let status = if self.calls.by_call_id(req.headers.call_id().unwrap_or_default()).is_some() { 200 } else { 481 };
+                let status = if self
+                    .calls
+                    .by_call_id(req.headers.call_id().unwrap_or_default())
+                    .is_some()
+                {
+                    200
+                } else {
+                    481
+                };
                 self.respond(id, req.make_response(status, None));
             }
             _ => {
                 let mut r = req.make_response(405, None);
-                r.headers.push("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE");
+                r.headers.push(
+                    "Allow",
+                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE",
+                );
                 self.respond(id, r);
             }
         }
@@ -116,13 +144,20 @@ impl StationActor {
 
     /// Digest authentication with the per-address limiter. Credentials are cached; a miss
     /// loads them from the store and handles the request again.
-    pub(super) fn authenticate(&mut self, id: TxId, peer: Peer, req: &Request, ctx: &mut Context<Self>) -> Authed {
+    pub(super) fn authenticate(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        req: &Request,
+        ctx: &mut Context<Self>,
+    ) -> Authed {
         let now = Instant::now();
         let ip = peer.addr.ip();
         if let Err(b) = self.limiter.check(ip, now) {
             tracing::debug!(%ip, retry_after_s = b.retry_after.as_secs(), "request from a banned address refused");
             let mut r = req.make_response(403, None);
-            r.headers.push("Retry-After", b.retry_after.as_secs().max(1).to_string());
+            r.headers
+                .push("Retry-After", b.retry_after.as_secs().max(1).to_string());
             self.respond(id, r);
             return Authed::Handled;
         }
@@ -131,7 +166,10 @@ impl StationActor {
             .headers
             .authorization()
             .ok()
-            .and_then(|all| all.into_iter().find(|c| c.get("realm") == Some(realm.as_str())))
+            .and_then(|all| {
+                all.into_iter()
+                    .find(|c| c.get("realm") == Some(realm.as_str()))
+            })
             .and_then(|c| c.get("username").map(str::to_owned));
         let Some(username) = username else {
             let r = self.digest.challenge_response(req, None, false, now, false);
@@ -142,7 +180,10 @@ impl StationActor {
             self.respond(id, req.make_response(403, None));
             return Authed::Handled;
         }
-        let fresh = self.creds.get(&username).is_some_and(|c| now.duration_since(c.loaded) < CRED_TTL);
+        let fresh = self
+            .creds
+            .get(&username)
+            .is_some_and(|c| now.duration_since(c.loaded) < CRED_TTL);
         if !fresh {
             self.load_credentials(username, id, peer, req.clone(), ctx);
             return Authed::Handled;
@@ -170,7 +211,13 @@ impl StationActor {
                     }
                     self.respond(id, req.make_response(403, None));
                 } else {
-                    let r = self.digest.challenge_response(req, None, false, now, e.wants_stale() || e == AuthError::Stale);
+                    let r = self.digest.challenge_response(
+                        req,
+                        None,
+                        false,
+                        now,
+                        e.wants_stale() || e == AuthError::Stale,
+                    );
                     self.respond(id, r);
                 }
                 Authed::Handled
@@ -178,7 +225,14 @@ impl StationActor {
         }
     }
 
-    fn load_credentials(&mut self, username: String, id: TxId, peer: Peer, req: Request, ctx: &mut Context<Self>) {
+    fn load_credentials(
+        &mut self,
+        username: String,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        ctx: &mut Context<Self>,
+    ) {
         let waiting = self.loading.entry(username.clone()).or_default();
         let first = waiting.is_empty();
         if waiting.len() < 64 {
@@ -204,7 +258,13 @@ impl StationActor {
                     None
                 }
             };
-            act.creds.insert(username.clone(), CachedCred { cred, loaded: Instant::now() });
+            act.creds.insert(
+                username.clone(),
+                CachedCred {
+                    cred,
+                    loaded: Instant::now(),
+                },
+            );
             for (id, peer, req) in act.loading.remove(&username).unwrap_or_default() {
                 act.on_request(id, peer, req, ctx);
             }
@@ -245,23 +305,36 @@ impl StationActor {
             }
             Contacts::List(list) => {
                 for c in &list {
-                    let e = c.expires().or(header_expires).unwrap_or(self.cfg.max_expires);
+                    let e = c
+                        .expires()
+                        .or(header_expires)
+                        .unwrap_or(self.cfg.max_expires);
                     if e != 0 && e < self.cfg.min_expires {
                         let mut r = req.make_response(423, None);
-                        r.headers.push("Min-Expires", self.cfg.min_expires.to_string());
+                        r.headers
+                            .push("Min-Expires", self.cfg.min_expires.to_string());
                         self.respond(id, r);
                         return;
                     }
                 }
                 let entry = self.reg.bindings.entry(user).or_default();
                 for c in list {
-                    let e = c.expires().or(header_expires).unwrap_or(self.cfg.max_expires).min(self.cfg.max_expires);
+                    let e = c
+                        .expires()
+                        .or(header_expires)
+                        .unwrap_or(self.cfg.max_expires)
+                        .min(self.cfg.max_expires);
                     entry.retain(|b| b.contact != c.uri);
                     if e > 0 {
                         if entry.len() >= self.cfg.max_bindings {
                             entry.remove(0);
                         }
-                        entry.push(Binding { contact: c.uri, peer, expires_at: now + Duration::from_secs(e.into()), ext: ext.clone() });
+                        entry.push(Binding {
+                            contact: c.uri,
+                            peer,
+                            expires_at: now + Duration::from_secs(e.into()),
+                            ext: ext.clone(),
+                        });
                         tracing::info!(expires_s = e, "phone registered");
                     } else {
                         tracing::info!("phone unregistered");
@@ -276,7 +349,8 @@ impl StationActor {
         if let Some(bs) = self.reg.bindings.get(&user) {
             for b in bs {
                 let left = b.expires_at.saturating_duration_since(now).as_secs();
-                r.headers.push("Contact", format!("<{}>;expires={left}", b.contact));
+                r.headers
+                    .push("Contact", format!("<{}>;expires={left}", b.contact));
             }
         }
         self.respond(id, r);
@@ -286,7 +360,9 @@ impl StationActor {
         }
         if is && !was {
             // The lamp's first state; a phone that subscribes meanwhile gets it in-dialog.
-            ctx.run_later(Duration::from_secs(2), move |act, ctx| act.update_mwi(user, ctx));
+            ctx.run_later(Duration::from_secs(2), move |act, ctx| {
+                act.update_mwi(user, ctx)
+            });
         }
     }
 
@@ -307,7 +383,10 @@ impl StationActor {
             !bs.is_empty()
         });
         for user in gone {
-            self.clients.do_send(PhonePresence { user, online: false });
+            self.clients.do_send(PhonePresence {
+                user,
+                online: false,
+            });
         }
         self.reg.subs.retain(|_, subs| {
             subs.retain(|s| s.expires_at > now);
@@ -327,7 +406,13 @@ impl StationActor {
         };
         let now = Instant::now();
         let call_id = req.headers.call_id().unwrap_or_default().to_owned();
-        let expires = req.headers.expires().ok().flatten().unwrap_or(3600).min(self.cfg.max_expires);
+        let expires = req
+            .headers
+            .expires()
+            .ok()
+            .flatten()
+            .unwrap_or(3600)
+            .min(self.cfg.max_expires);
         let subs = self.reg.subs.entry(user).or_default();
         let existing = subs.iter().position(|s| s.dialog.call_id == call_id);
         let local_tag = match existing {
@@ -336,7 +421,8 @@ impl StationActor {
         };
         let mut r = req.make_response(200, Some(&local_tag));
         r.headers.push("Expires", expires.to_string());
-        r.headers.push("Contact", format!("<{}>", self.contact(&ext)));
+        r.headers
+            .push("Contact", format!("<{}>", self.contact(&ext)));
         let to_value = r.headers.get("To").unwrap_or_default().to_owned();
         self.respond(id, r);
         let subs = self.reg.subs.entry(user).or_default();
@@ -355,7 +441,10 @@ impl StationActor {
             cseq: existing.map(|i| subs[i].dialog.cseq).unwrap_or(0),
             peer,
         };
-        let sub = Subscription { dialog, expires_at: now + Duration::from_secs(expires.into()) };
+        let sub = Subscription {
+            dialog,
+            expires_at: now + Duration::from_secs(expires.into()),
+        };
         match existing {
             Some(i) => subs[i] = sub,
             None => {
@@ -390,15 +479,22 @@ impl StationActor {
         let realm = self.cfg.realm.clone();
         let mut sent_to = Vec::new();
         let mut requests = Vec::new();
-        let ext = self.reg.bindings.get(&user).and_then(|b| b.first()).map(|b| b.ext.clone());
+        let ext = self
+            .reg
+            .bindings
+            .get(&user)
+            .and_then(|b| b.first())
+            .map(|b| b.ext.clone());
         if let Some(subs) = self.reg.subs.get_mut(&user) {
             for s in subs.iter_mut() {
                 let contact = format!("sip:ivm@{via}");
                 let mut n = sipmsg::in_dialog(&mut s.dialog, Method::Notify, via, &contact);
                 let left = s.expires_at.saturating_duration_since(now).as_secs();
                 n.headers.push("Event", "message-summary");
-                n.headers.push("Subscription-State", format!("active;expires={left}"));
-                n.headers.push("Content-Type", "application/simple-message-summary");
+                n.headers
+                    .push("Subscription-State", format!("active;expires={left}"));
+                n.headers
+                    .push("Content-Type", "application/simple-message-summary");
                 let account = sipmsg::header_user(Some(&s.dialog.local)).unwrap_or_default();
                 n.body = sipmsg::message_summary(&format!("sip:{account}@{realm}"), new, old);
                 sent_to.push(s.dialog.peer.addr);
@@ -422,7 +518,8 @@ impl StationActor {
                 );
                 n.headers.push("Event", "message-summary");
                 n.headers.push("Subscription-State", "active");
-                n.headers.push("Content-Type", "application/simple-message-summary");
+                n.headers
+                    .push("Content-Type", "application/simple-message-summary");
                 n.body = sipmsg::message_summary(&account, new, old);
                 requests.push((b.peer, n));
             }

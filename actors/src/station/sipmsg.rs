@@ -72,7 +72,15 @@ pub(crate) fn request(
 ) -> Request {
     let mut rng = rand::thread_rng();
     let mut r = Request::new(method.clone(), target);
-    r.headers.push("Via", format!("SIP/2.0/{} {};branch={};rport", peer.transport.as_str(), via_addr, new_branch(&mut rng)));
+    r.headers.push(
+        "Via",
+        format!(
+            "SIP/2.0/{} {};branch={};rport",
+            peer.transport.as_str(),
+            via_addr,
+            new_branch(&mut rng)
+        ),
+    );
     r.headers.push("Max-Forwards", "70");
     r.headers.push("From", from);
     r.headers.push("To", to);
@@ -84,13 +92,34 @@ pub(crate) fn request(
 }
 
 /// A request inside `d` (BYE, NOTIFY); increments its CSeq.
-pub(crate) fn in_dialog(d: &mut Dialog, method: Method, via_addr: SocketAddr, contact: &str) -> Request {
+pub(crate) fn in_dialog(
+    d: &mut Dialog,
+    method: Method,
+    via_addr: SocketAddr,
+    contact: &str,
+) -> Request {
     d.cseq += 1;
-    request(method, d.target.clone(), via_addr, d.peer, &d.local, &d.remote, &d.call_id, d.cseq, contact)
+    request(
+        method,
+        d.target.clone(),
+        via_addr,
+        d.peer,
+        &d.local,
+        &d.remote,
+        &d.call_id,
+        d.cseq,
+        contact,
+    )
 }
 
 /// The ACK for a 2xx to our INVITE `inv` (RFC 3261 §13.2.2.4): a new branch, the 2xx's To.
-pub(crate) fn ack_for(inv: &Request, resp: &Response, via_addr: SocketAddr, peer: Peer, contact: &str) -> Request {
+pub(crate) fn ack_for(
+    inv: &Request,
+    resp: &Response,
+    via_addr: SocketAddr,
+    peer: Peer,
+    contact: &str,
+) -> Request {
     let target = contact_uri(&resp.headers).unwrap_or_else(|| inv.uri.clone());
     let seq = inv.headers.cseq().map(|c| c.seq).unwrap_or(1);
     let mut ack = request(

@@ -78,7 +78,12 @@ impl Pool {
         }
         let net = u32::from(self.network) & m;
         let (s, e) = (u32::from(self.start), u32::from(self.end));
-        if s > e || !self.contains(self.start) || !self.contains(self.end) || s == net || e == net | !m {
+        if s > e
+            || !self.contains(self.start)
+            || !self.contains(self.end)
+            || s == net
+            || e == net | !m
+        {
             return Err(ConfigError::Range(self.name.clone()));
         }
         if self.lease_secs < 60 {
@@ -115,7 +120,11 @@ impl VendorOptions {
         match (vendor, http_base) {
             (Vendor::Cisco, _) | (_, None) => VendorOptions {
                 option66: Some(box_ip.to_string()),
-                option150: if vendor == Vendor::Cisco { vec![box_ip] } else { Vec::new() },
+                option150: if vendor == Vendor::Cisco {
+                    vec![box_ip]
+                } else {
+                    Vec::new()
+                },
                 option43: Vec::new(),
             },
             (_, Some(url)) => VendorOptions {
@@ -156,7 +165,10 @@ impl Config {
             if !self.pools.iter().any(|p| p.contains(r.ip)) {
                 return Err(ConfigError::Reservation(r.mac, "not in any pool's subnet"));
             }
-            if self.reservations[i + 1..].iter().any(|o| o.ip == r.ip || o.mac == r.mac) {
+            if self.reservations[i + 1..]
+                .iter()
+                .any(|o| o.ip == r.ip || o.mac == r.mac)
+            {
                 return Err(ConfigError::Reservation(r.mac, "duplicate address or MAC"));
             }
         }

@@ -65,7 +65,11 @@ pub struct Context {
 impl Context {
     /// Requested address (option 50).
     pub fn requested_ip(&self) -> Option<Ipv4Addr> {
-        match self.req.opts().get(dhcproto::v4::OptionCode::RequestedIpAddress) {
+        match self
+            .req
+            .opts()
+            .get(dhcproto::v4::OptionCode::RequestedIpAddress)
+        {
             Some(dhcproto::v4::DhcpOption::RequestedIpAddress(ip)) => Some(*ip),
             _ => None,
         }
@@ -73,7 +77,11 @@ impl Context {
 
     /// Server identifier (option 54).
     pub fn server_id(&self) -> Option<Ipv4Addr> {
-        match self.req.opts().get(dhcproto::v4::OptionCode::ServerIdentifier) {
+        match self
+            .req
+            .opts()
+            .get(dhcproto::v4::OptionCode::ServerIdentifier)
+        {
             Some(dhcproto::v4::DhcpOption::ServerIdentifier(ip)) => Some(*ip),
             _ => None,
         }

@@ -36,7 +36,9 @@ impl Destination {
     pub fn socket_addr(&self) -> SocketAddrV4 {
         match *self {
             Destination::Relay(ip) => SocketAddrV4::new(ip, SERVER_PORT),
-            Destination::Unicast(ip) | Destination::Hardware { ip, .. } => SocketAddrV4::new(ip, CLIENT_PORT),
+            Destination::Unicast(ip) | Destination::Hardware { ip, .. } => {
+                SocketAddrV4::new(ip, CLIENT_PORT)
+            }
             Destination::Broadcast => SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT),
         }
     }

@@ -26,7 +26,11 @@ impl RogueProbe {
 
     /// A probe with a chosen transaction id (tests).
     pub fn with_xid(mac: Mac, xid: u32) -> Self {
-        Self { xid, mac, own: Vec::new() }
+        Self {
+            xid,
+            mac,
+            own: Vec::new(),
+        }
     }
 
     /// Ignores OFFERs from these server identifiers (our own addresses).
@@ -48,8 +52,12 @@ impl RogueProbe {
             .set_xid(self.xid)
             .set_flags(Flags::default().set_broadcast())
             .set_chaddr(&self.mac.0);
-        m.opts_mut().insert(DhcpOption::MessageType(MessageType::Discover));
-        m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![OptionCode::SubnetMask, OptionCode::Router]));
+        m.opts_mut()
+            .insert(DhcpOption::MessageType(MessageType::Discover));
+        m.opts_mut().insert(DhcpOption::ParameterRequestList(vec![
+            OptionCode::SubnetMask,
+            OptionCode::Router,
+        ]));
         wire::encode(&m)
     }
 

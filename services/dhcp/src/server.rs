@@ -138,20 +138,35 @@ impl State {
 
     /// The client's lease, if any.
     pub fn lease_of(&self, client: &[u8]) -> Option<&Lease> {
-        self.by_client.get(client).and_then(|ip| self.leases.get(ip))
+        self.by_client
+            .get(client)
+            .and_then(|ip| self.leases.get(ip))
     }
 
     /// The reservation for `mac`.
     pub fn reservation(&self, mac: &Mac) -> Option<Ipv4Addr> {
-        self.config.reservations.iter().find(|r| r.mac == *mac).map(|r| r.ip)
+        self.config
+            .reservations
+            .iter()
+            .find(|r| r.mac == *mac)
+            .map(|r| r.ip)
     }
 
     /// True when `ip` can go to `client` (with MAC `mac`) now.
     pub fn available(&self, pool: &Pool, ip: Ipv4Addr, client: &[u8], mac: &Mac, now: u64) -> bool {
-        if !pool.contains(ip) || ip == pool.server_id || ip == pool.network || ip == pool.broadcast() {
+        if !pool.contains(ip)
+            || ip == pool.server_id
+            || ip == pool.network
+            || ip == pool.broadcast()
+        {
             return false;
         }
-        if self.config.reservations.iter().any(|r| r.ip == ip && r.mac != *mac) {
+        if self
+            .config
+            .reservations
+            .iter()
+            .any(|r| r.ip == ip && r.mac != *mac)
+        {
             return false;
         }
         if let Some(l) = self.leases.get(&ip) {
@@ -235,8 +250,19 @@ impl Server {
             leases.insert(l.ip, l);
         }
         Ok(Self {
-            state: State { config, store, leases, by_client, offers: HashMap::new() },
-            chain: vec![Box::new(Classify), Box::new(Leases), Box::new(Options), Box::new(VendorOpts)],
+            state: State {
+                config,
+                store,
+                leases,
+                by_client,
+                offers: HashMap::new(),
+            },
+            chain: vec![
+                Box::new(Classify),
+                Box::new(Leases),
+                Box::new(Options),
+                Box::new(VendorOpts),
+            ],
             events: VecDeque::new(),
         })
     }
@@ -251,12 +277,17 @@ impl Server {
     /// Handles one datagram. Malformed input or a failing store gives no reply and a
     /// [`Event::Dropped`]; nothing panics.
     pub fn handle(&mut self, now: SystemTime, req: Request<'_>) -> Vec<Reply> {
-        let now = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         match self.run(now, req) {
             Ok(replies) => replies,
             Err(e) => {
                 tracing::debug!(source = %req.source, interface = req.interface, error = %e, "dhcp request dropped");
-                self.push(Event::Dropped { reason: e.to_string() });
+                self.push(Event::Dropped {
+                    reason: e.to_string(),
+                });
                 Vec::new()
             }
         }
@@ -267,7 +298,9 @@ impl Server {
         if msg.opcode() != Opcode::BootRequest || msg.htype() != HType::Eth || msg.hlen() != 6 {
             return Ok(Vec::new());
         }
-        let Some(mac) = Mac::from_bytes(msg.chaddr()) else { return Ok(Vec::new()) };
+        let Some(mac) = Mac::from_bytes(msg.chaddr()) else {
+            return Ok(Vec::new());
+        };
         let client = match msg.opts().get(OptionCode::ClientIdentifier) {
             Some(DhcpOption::ClientIdentifier(id)) if !id.is_empty() => id.clone(),
             _ => [&[1u8][..], &mac.0[..]].concat(),
@@ -324,7 +357,13 @@ impl Server {
             .map(|p| p.server_id)
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         tracing::debug!(?msg_type, ?destination, "dhcp reply");
-        Ok(vec![Reply { bytes, msg_type, interface: ctx.interface, destination, source }])
+        Ok(vec![Reply {
+            bytes,
+            msg_type,
+            interface: ctx.interface,
+            destination,
+            source,
+        }])
     }
 
     fn push(&mut self, ev: Event) {
@@ -362,6 +401,9 @@ pub(crate) fn destination(ctx: &Context, reply_type: MessageType, yiaddr: Ipv4Ad
     } else if req.flags().broadcast() || yiaddr.is_unspecified() {
         Destination::Broadcast
     } else {
-        Destination::Hardware { ip: yiaddr, mac: ctx.mac }
+        Destination::Hardware {
+            ip: yiaddr,
+            mac: ctx.mac,
+        }
     }
 }

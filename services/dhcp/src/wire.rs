@@ -82,7 +82,9 @@ pub fn check(bytes: &[u8]) -> Result<u8, WireError> {
     let mut count = 0;
     let mut msg_type = None;
     loop {
-        let Some(&code) = bytes.get(at) else { return Err(WireError::NoEnd) };
+        let Some(&code) = bytes.get(at) else {
+            return Err(WireError::NoEnd);
+        };
         match code {
             0 => at += 1,
             255 => break,
@@ -91,7 +93,10 @@ pub fn check(bytes: &[u8]) -> Result<u8, WireError> {
                 if count > MAX_OPTIONS {
                     return Err(WireError::TooManyOptions);
                 }
-                let len = *bytes.get(at + 1).ok_or(WireError::OptionOverrun { code, at, len: 0 })? as usize;
+                let len = *bytes
+                    .get(at + 1)
+                    .ok_or(WireError::OptionOverrun { code, at, len: 0 })?
+                    as usize;
                 let value = bytes
                     .get(at + 2..at + 2 + len)
                     .ok_or(WireError::OptionOverrun { code, at, len })?;
@@ -115,7 +120,8 @@ pub fn check(bytes: &[u8]) -> Result<u8, WireError> {
 /// [`check`], then decode.
 pub fn decode(bytes: &[u8]) -> Result<(Message, MessageType), WireError> {
     check(bytes)?;
-    let msg = Message::decode(&mut Decoder::new(bytes)).map_err(|e| WireError::Decode(e.to_string()))?;
+    let msg =
+        Message::decode(&mut Decoder::new(bytes)).map_err(|e| WireError::Decode(e.to_string()))?;
     let ty = msg.opts().msg_type().ok_or(WireError::MessageType)?;
     Ok((msg, ty))
 }
@@ -123,7 +129,8 @@ pub fn decode(bytes: &[u8]) -> Result<(Message, MessageType), WireError> {
 /// Encodes a message.
 pub fn encode(msg: &Message) -> Result<Vec<u8>, WireError> {
     let mut buf = Vec::with_capacity(576);
-    msg.encode(&mut Encoder::new(&mut buf)).map_err(|e| WireError::Encode(e.to_string()))?;
+    msg.encode(&mut Encoder::new(&mut buf))
+        .map_err(|e| WireError::Encode(e.to_string()))?;
     Ok(buf)
 }
 
@@ -149,13 +156,31 @@ mod tests {
         let mut bad = minimal(&[53, 1, 1, 255]);
         bad[239] = 0;
         assert!(matches!(check(&bad), Err(WireError::BadCookie(_))));
-        assert!(matches!(check(&minimal(&[53, 1, 1, 12, 200, 1])), Err(WireError::OptionOverrun { code: 12, .. })));
-        assert!(matches!(check(&minimal(&[53, 1, 1, 12])), Err(WireError::OptionOverrun { .. })));
+        assert!(matches!(
+            check(&minimal(&[53, 1, 1, 12, 200, 1])),
+            Err(WireError::OptionOverrun { code: 12, .. })
+        ));
+        assert!(matches!(
+            check(&minimal(&[53, 1, 1, 12])),
+            Err(WireError::OptionOverrun { .. })
+        ));
         assert_eq!(check(&minimal(&[53, 1, 1])), Err(WireError::NoEnd));
-        assert_eq!(check(&minimal(&[53, 1, 1, 52, 1, 3, 255])), Err(WireError::Overload));
-        assert_eq!(check(&minimal(&[53, 2, 1, 1, 255])), Err(WireError::MessageType));
-        assert_eq!(check(&minimal(&[53, 1, 1, 53, 1, 3, 255])), Err(WireError::MessageType));
-        assert_eq!(check(&minimal(&[12, 1, b'x', 255])), Err(WireError::MessageType));
+        assert_eq!(
+            check(&minimal(&[53, 1, 1, 52, 1, 3, 255])),
+            Err(WireError::Overload)
+        );
+        assert_eq!(
+            check(&minimal(&[53, 2, 1, 1, 255])),
+            Err(WireError::MessageType)
+        );
+        assert_eq!(
+            check(&minimal(&[53, 1, 1, 53, 1, 3, 255])),
+            Err(WireError::MessageType)
+        );
+        assert_eq!(
+            check(&minimal(&[12, 1, b'x', 255])),
+            Err(WireError::MessageType)
+        );
         let many: Vec<u8> = std::iter::repeat([12u8, 0]).take(300).flatten().collect();
         assert_eq!(check(&minimal(&many)), Err(WireError::TooManyOptions));
     }

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ivm_dhcp::dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, UnknownOption};
+use ivm_dhcp::dhcproto::v4::{
+    DhcpOption, Flags, Message, MessageType, Opcode, OptionCode, UnknownOption,
+};
 use ivm_dhcp::dhcproto::{Decodable, Decoder, Encodable, Encoder};
 use ivm_dhcp::{
-    Config, Destination, Event, FileStore, LeaseState, MemoryStore, Pool, Reply, Request, Reservation, RogueProbe,
-    Server, VendorOptions,
+    Config, Destination, Event, FileStore, LeaseState, MemoryStore, Pool, Reply, Request,
+    Reservation, RogueProbe, Server, VendorOptions,
 };
 use ivm_provision::{Mac, Vendor};
 
@@ -52,12 +54,21 @@ fn config() -> Config {
     };
     let mut vendors: HashMap<Vendor, VendorOptions> = Vendor::ALL
         .into_iter()
-        .map(|v| (v, VendorOptions::defaults(v, SID, Some("http://10.0.0.1/provision/"))))
+        .map(|v| {
+            (
+                v,
+                VendorOptions::defaults(v, SID, Some("http://10.0.0.1/provision/")),
+            )
+        })
         .collect();
-    vendors.get_mut(&Vendor::Grandstream).unwrap().option43 = vec![(1, b"http://10.0.0.1/provision/".to_vec())];
+    vendors.get_mut(&Vendor::Grandstream).unwrap().option43 =
+        vec![(1, b"http://10.0.0.1/provision/".to_vec())];
     Config {
         pools: vec![lan, relayed],
-        reservations: vec![Reservation { mac: mac(0x99), ip: ip(50) }],
+        reservations: vec![Reservation {
+            mac: mac(0x99),
+            ip: ip(50),
+        }],
         vendors,
         offer_hold_secs: 60,
         decline_quarantine_secs: 600,
@@ -70,13 +81,18 @@ fn mac(n: u8) -> Mac {
 
 fn server() -> (Server, MemoryStore) {
     let store = MemoryStore::new();
-    (Server::new(config(), Box::new(store.clone())).unwrap(), store)
+    (
+        Server::new(config(), Box::new(store.clone())).unwrap(),
+        store,
+    )
 }
 
 /// A client message builder.
 fn msg(mac: Mac, ty: MessageType, opts: Vec<DhcpOption>) -> Message {
     let mut m = Message::default();
-    m.set_opcode(Opcode::BootRequest).set_xid(0x1234_5678).set_chaddr(&mac.0);
+    m.set_opcode(Opcode::BootRequest)
+        .set_xid(0x1234_5678)
+        .set_chaddr(&mac.0);
     m.opts_mut().insert(DhcpOption::MessageType(ty));
     for o in opts {
         m.opts_mut().insert(o);
@@ -96,7 +112,15 @@ fn send(s: &mut Server, t: u64, m: &Message, bcast: bool) -> Vec<Reply> {
     } else {
         SocketAddrV4::new(m.giaddr(), 67)
     };
-    s.handle(at(t), Request { bytes: &bytes(m), source: src, interface: "eth0", to_broadcast: bcast })
+    s.handle(
+        at(t),
+        Request {
+            bytes: &bytes(m),
+            source: src,
+            interface: "eth0",
+            to_broadcast: bcast,
+        },
+    )
 }
 
 fn one(replies: Vec<Reply>) -> (Reply, Message) {
@@ -130,10 +154,14 @@ fn events(s: &mut Server) -> Vec<Event> {
 /// DISCOVER + REQUEST; returns the bound address.
 fn dora(s: &mut Server, m: Mac, t: u64) -> Ipv4Addr {
     let (_, offer) = one(send(s, t, &msg(m, MessageType::Discover, vec![]), true));
-    let req = msg(m, MessageType::Request, vec![
-        DhcpOption::ServerIdentifier(SID),
-        DhcpOption::RequestedIpAddress(offer.yiaddr()),
-    ]);
+    let req = msg(
+        m,
+        MessageType::Request,
+        vec![
+            DhcpOption::ServerIdentifier(SID),
+            DhcpOption::RequestedIpAddress(offer.yiaddr()),
+        ],
+    );
     let (_, ack) = one(send(s, t, &req, true));
     assert_eq!(ack.opts().msg_type(), Some(MessageType::Ack));
     ack.yiaddr()
@@ -142,12 +170,23 @@ fn dora(s: &mut Server, m: Mac, t: u64) -> Ipv4Addr {
 #[test]
 fn full_dora_with_options_and_persist_before_ack() {
     let (mut s, store) = server();
-    let (r, offer) = one(send(&mut s, 0, &msg(mac(1), MessageType::Discover, vec![]), false));
+    let (r, offer) = one(send(
+        &mut s,
+        0,
+        &msg(mac(1), MessageType::Discover, vec![]),
+        false,
+    ));
     assert_eq!(r.msg_type, MessageType::Offer);
     assert_eq!(offer.yiaddr(), ip(100));
     assert_eq!(offer.opcode(), Opcode::BootReply);
     assert_eq!(offer.xid(), 0x1234_5678);
-    assert_eq!(r.destination, Destination::Hardware { ip: ip(100), mac: mac(1) });
+    assert_eq!(
+        r.destination,
+        Destination::Hardware {
+            ip: ip(100),
+            mac: mac(1)
+        }
+    );
     assert_eq!(r.source, SID);
     assert_eq!(store.commits(), 0, "an offer is not persisted");
     let o = raw_opts(&r.bytes);
@@ -161,26 +200,51 @@ fn full_dora_with_options_and_persist_before_ack() {
     assert_eq!(o[&58], 1800u32.to_be_bytes());
     assert!(!o.contains_key(&66), "a PC gets no phone options");
 
-    let mut req = msg(mac(1), MessageType::Request, vec![
-        DhcpOption::ServerIdentifier(SID),
-        DhcpOption::RequestedIpAddress(ip(100)),
-    ]);
+    let mut req = msg(
+        mac(1),
+        MessageType::Request,
+        vec![
+            DhcpOption::ServerIdentifier(SID),
+            DhcpOption::RequestedIpAddress(ip(100)),
+        ],
+    );
     req.set_flags(Flags::default().set_broadcast());
     let (r, ack) = one(send(&mut s, 1, &req, true));
-    assert_eq!((r.msg_type, ack.yiaddr(), r.destination), (MessageType::Ack, ip(100), Destination::Broadcast));
+    assert_eq!(
+        (r.msg_type, ack.yiaddr(), r.destination),
+        (MessageType::Ack, ip(100), Destination::Broadcast)
+    );
     let l = store.get(ip(100)).expect("committed before the ACK");
-    assert_eq!((l.state, l.expires, l.mac), (LeaseState::Bound, T0 + 1 + 3600, mac(1)));
-    assert!(events(&mut s).contains(&Event::Bound { mac: mac(1), ip: ip(100), expires: T0 + 3601 }));
+    assert_eq!(
+        (l.state, l.expires, l.mac),
+        (LeaseState::Bound, T0 + 1 + 3600, mac(1))
+    );
+    assert!(events(&mut s).contains(&Event::Bound {
+        mac: mac(1),
+        ip: ip(100),
+        expires: T0 + 3601
+    }));
 
     // The store fails: no ACK goes out, and the failure is reported.
     store.set_failing(true);
-    let (_, offer) = one(send(&mut s, 2, &msg(mac(2), MessageType::Discover, vec![]), true));
-    let req = msg(mac(2), MessageType::Request, vec![
-        DhcpOption::ServerIdentifier(SID),
-        DhcpOption::RequestedIpAddress(offer.yiaddr()),
-    ]);
+    let (_, offer) = one(send(
+        &mut s,
+        2,
+        &msg(mac(2), MessageType::Discover, vec![]),
+        true,
+    ));
+    let req = msg(
+        mac(2),
+        MessageType::Request,
+        vec![
+            DhcpOption::ServerIdentifier(SID),
+            DhcpOption::RequestedIpAddress(offer.yiaddr()),
+        ],
+    );
     assert!(send(&mut s, 2, &req, true).is_empty());
-    assert!(events(&mut s).iter().any(|e| matches!(e, Event::Dropped { .. })));
+    assert!(events(&mut s)
+        .iter()
+        .any(|e| matches!(e, Event::Dropped { .. })));
     assert!(store.get(offer.yiaddr()).is_none());
 }
 
@@ -191,7 +255,10 @@ fn renew_rebind_and_unknown_clients() {
     let mut renew = msg(mac(1), MessageType::Request, vec![]);
     renew.set_ciaddr(a);
     let (r, ack) = one(send(&mut s, 1800, &renew, false));
-    assert_eq!((r.msg_type, ack.yiaddr(), r.destination), (MessageType::Ack, a, Destination::Unicast(a)));
+    assert_eq!(
+        (r.msg_type, ack.yiaddr(), r.destination),
+        (MessageType::Ack, a, Destination::Unicast(a))
+    );
     assert_eq!(store.get(a).unwrap().expires, T0 + 1800 + 3600);
     let (r, _) = one(send(&mut s, 3200, &renew, true)); // REBINDING: broadcast
     assert_eq!(r.msg_type, MessageType::Ack);
@@ -201,25 +268,57 @@ fn renew_rebind_and_unknown_clients() {
     let mut stranger = msg(mac(7), MessageType::Request, vec![]);
     stranger.set_ciaddr(ip(105));
     let (r, _) = one(send(&mut s, 3300, &stranger, false));
-    assert_eq!((r.msg_type, r.destination), (MessageType::Nak, Destination::Broadcast));
+    assert_eq!(
+        (r.msg_type, r.destination),
+        (MessageType::Nak, Destination::Broadcast)
+    );
     assert!(send(&mut s, 3300, &stranger, true).is_empty());
     // Someone renewing another client's address is refused.
     let mut thief = msg(mac(8), MessageType::Request, vec![]);
     thief.set_ciaddr(a);
-    assert_eq!(one(send(&mut s, 3300, &thief, true)).0.msg_type, MessageType::Nak);
+    assert_eq!(
+        one(send(&mut s, 3300, &thief, true)).0.msg_type,
+        MessageType::Nak
+    );
 }
 
 #[test]
 fn init_reboot_rules() {
     let (mut s, _) = server();
     let a = dora(&mut s, mac(1), 0);
-    let reboot = |ip| msg(mac(1), MessageType::Request, vec![DhcpOption::RequestedIpAddress(ip)]);
-    assert_eq!(one(send(&mut s, 10, &reboot(a), true)).0.msg_type, MessageType::Ack);
+    let reboot = |ip| {
+        msg(
+            mac(1),
+            MessageType::Request,
+            vec![DhcpOption::RequestedIpAddress(ip)],
+        )
+    };
+    assert_eq!(
+        one(send(&mut s, 10, &reboot(a), true)).0.msg_type,
+        MessageType::Ack
+    );
     // Wrong network, or not its address: NAK.
-    assert_eq!(one(send(&mut s, 10, &reboot(Ipv4Addr::new(192, 168, 1, 5)), true)).0.msg_type, MessageType::Nak);
-    assert_eq!(one(send(&mut s, 10, &reboot(ip(107)), true)).0.msg_type, MessageType::Nak);
+    assert_eq!(
+        one(send(
+            &mut s,
+            10,
+            &reboot(Ipv4Addr::new(192, 168, 1, 5)),
+            true
+        ))
+        .0
+        .msg_type,
+        MessageType::Nak
+    );
+    assert_eq!(
+        one(send(&mut s, 10, &reboot(ip(107)), true)).0.msg_type,
+        MessageType::Nak
+    );
     // No record of the client at all: silence (RFC 2131 4.3.2).
-    let unknown = msg(mac(9), MessageType::Request, vec![DhcpOption::RequestedIpAddress(ip(108))]);
+    let unknown = msg(
+        mac(9),
+        MessageType::Request,
+        vec![DhcpOption::RequestedIpAddress(ip(108))],
+    );
     assert!(send(&mut s, 10, &unknown, true).is_empty());
 }
 
@@ -229,29 +328,59 @@ fn nak_for_wrong_requested_address_and_other_server_selected() {
     let a = dora(&mut s, mac(1), 0);
     // SELECTING an address bound to someone else, or outside the range.
     for want in [a, ip(20)] {
-        let req = msg(mac(2), MessageType::Request, vec![
-            DhcpOption::ServerIdentifier(SID),
-            DhcpOption::RequestedIpAddress(want),
-        ]);
+        let req = msg(
+            mac(2),
+            MessageType::Request,
+            vec![
+                DhcpOption::ServerIdentifier(SID),
+                DhcpOption::RequestedIpAddress(want),
+            ],
+        );
         let (r, m) = one(send(&mut s, 5, &req, true));
-        assert_eq!((r.msg_type, m.yiaddr()), (MessageType::Nak, Ipv4Addr::UNSPECIFIED));
+        assert_eq!(
+            (r.msg_type, m.yiaddr()),
+            (MessageType::Nak, Ipv4Addr::UNSPECIFIED)
+        );
         assert!(raw_opts(&r.bytes).get(&51).is_none());
     }
     // The client chose another server: our offer is dropped silently.
-    one(send(&mut s, 6, &msg(mac(3), MessageType::Discover, vec![]), true));
-    let other = msg(mac(3), MessageType::Request, vec![
-        DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 0, 254)),
-        DhcpOption::RequestedIpAddress(ip(101)),
-    ]);
+    one(send(
+        &mut s,
+        6,
+        &msg(mac(3), MessageType::Discover, vec![]),
+        true,
+    ));
+    let other = msg(
+        mac(3),
+        MessageType::Request,
+        vec![
+            DhcpOption::ServerIdentifier(Ipv4Addr::new(10, 0, 0, 254)),
+            DhcpOption::RequestedIpAddress(ip(101)),
+        ],
+    );
     assert!(send(&mut s, 6, &other, true).is_empty());
-    assert_eq!(one(send(&mut s, 7, &msg(mac(4), MessageType::Discover, vec![]), true)).1.yiaddr(), ip(101));
+    assert_eq!(
+        one(send(
+            &mut s,
+            7,
+            &msg(mac(4), MessageType::Discover, vec![]),
+            true
+        ))
+        .1
+        .yiaddr(),
+        ip(101)
+    );
 }
 
 #[test]
 fn release_then_same_address_again() {
     let (mut s, store) = server();
     let a = dora(&mut s, mac(1), 0);
-    let mut rel = msg(mac(1), MessageType::Release, vec![DhcpOption::ServerIdentifier(SID)]);
+    let mut rel = msg(
+        mac(1),
+        MessageType::Release,
+        vec![DhcpOption::ServerIdentifier(SID)],
+    );
     rel.set_ciaddr(a);
     assert!(send(&mut s, 100, &rel, false).is_empty());
     assert_eq!(store.get(a).unwrap().state, LeaseState::Released);
@@ -263,19 +392,52 @@ fn release_then_same_address_again() {
 fn decline_quarantines_the_address() {
     let (mut s, store) = server();
     let a = dora(&mut s, mac(1), 0);
-    let dec = msg(mac(1), MessageType::Decline, vec![
-        DhcpOption::ServerIdentifier(SID),
-        DhcpOption::RequestedIpAddress(a),
-    ]);
+    let dec = msg(
+        mac(1),
+        MessageType::Decline,
+        vec![
+            DhcpOption::ServerIdentifier(SID),
+            DhcpOption::RequestedIpAddress(a),
+        ],
+    );
     assert!(send(&mut s, 10, &dec, true).is_empty());
     assert_eq!(store.get(a).unwrap().state, LeaseState::Declined);
     // The decliner and everyone else get another address while quarantined.
-    assert_ne!(one(send(&mut s, 11, &msg(mac(1), MessageType::Discover, vec![]), true)).1.yiaddr(), a);
-    assert_ne!(one(send(&mut s, 11, &msg(mac(2), MessageType::Discover, vec![]), true)).1.yiaddr(), a);
+    assert_ne!(
+        one(send(
+            &mut s,
+            11,
+            &msg(mac(1), MessageType::Discover, vec![]),
+            true
+        ))
+        .1
+        .yiaddr(),
+        a
+    );
+    assert_ne!(
+        one(send(
+            &mut s,
+            11,
+            &msg(mac(2), MessageType::Discover, vec![]),
+            true
+        ))
+        .1
+        .yiaddr(),
+        a
+    );
     // After the quarantine it is usable again.
     let mut seen = Vec::new();
     for n in 10..20 {
-        if let Some((_, m)) = send(&mut s, 700, &msg(mac(n), MessageType::Discover, vec![]), true).into_iter().next().map(|r| one(vec![r])) {
+        if let Some((_, m)) = send(
+            &mut s,
+            700,
+            &msg(mac(n), MessageType::Discover, vec![]),
+            true,
+        )
+        .into_iter()
+        .next()
+        .map(|r| one(vec![r]))
+        {
             seen.push(m.yiaddr());
         }
     }
@@ -288,7 +450,14 @@ fn inform_gets_options_without_a_lease() {
     let mut inf = msg(mac(1), MessageType::Inform, vec![]);
     inf.set_ciaddr(ip(7));
     let (r, m) = one(send(&mut s, 0, &inf, false));
-    assert_eq!((r.msg_type, r.destination, m.yiaddr()), (MessageType::Ack, Destination::Unicast(ip(7)), Ipv4Addr::UNSPECIFIED));
+    assert_eq!(
+        (r.msg_type, r.destination, m.yiaddr()),
+        (
+            MessageType::Ack,
+            Destination::Unicast(ip(7)),
+            Ipv4Addr::UNSPECIFIED
+        )
+    );
     let o = raw_opts(&r.bytes);
     assert!(o.contains_key(&1) && o.contains_key(&6) && !o.contains_key(&51));
     assert_eq!(store.commits(), 0);
@@ -297,11 +466,25 @@ fn inform_gets_options_without_a_lease() {
 #[test]
 fn reservation_honoured() {
     let (mut s, _) = server();
-    let (_, offer) = one(send(&mut s, 0, &msg(mac(0x99), MessageType::Discover, vec![]), true));
+    let (_, offer) = one(send(
+        &mut s,
+        0,
+        &msg(mac(0x99), MessageType::Discover, vec![]),
+        true,
+    ));
     assert_eq!(offer.yiaddr(), ip(50));
     assert_eq!(dora(&mut s, mac(0x99), 1), ip(50));
     // Nobody else is offered it even when asking for it.
-    let (_, other) = one(send(&mut s, 2, &msg(mac(1), MessageType::Discover, vec![DhcpOption::RequestedIpAddress(ip(50))]), true));
+    let (_, other) = one(send(
+        &mut s,
+        2,
+        &msg(
+            mac(1),
+            MessageType::Discover,
+            vec![DhcpOption::RequestedIpAddress(ip(50))],
+        ),
+        true,
+    ));
     assert_ne!(other.yiaddr(), ip(50));
 }
 
@@ -309,7 +492,10 @@ fn reservation_honoured() {
 fn relayed_requests_answered_to_the_relay() {
     let (mut s, _) = server();
     let relay = Ipv4Addr::new(10, 1, 0, 1);
-    let agent = DhcpOption::Unknown(UnknownOption::new(OptionCode::RelayAgentInformation, vec![1, 3, b'p', b'o', b'1']));
+    let agent = DhcpOption::Unknown(UnknownOption::new(
+        OptionCode::RelayAgentInformation,
+        vec![1, 3, b'p', b'o', b'1'],
+    ));
     let mut d = msg(mac(1), MessageType::Discover, vec![agent]);
     d.set_giaddr(relay).set_hops(1);
     let (r, offer) = one(send(&mut s, 0, &d, false));
@@ -321,10 +507,20 @@ fn relayed_requests_answered_to_the_relay() {
     assert_eq!(o[&3], [10, 1, 0, 1]);
     assert_eq!(o[&82], vec![1, 3, b'p', b'o', b'1'], "option 82 echoed");
     // A NAK through a relay sets the broadcast flag.
-    let mut bad = msg(mac(1), MessageType::Request, vec![DhcpOption::ServerIdentifier(SID), DhcpOption::RequestedIpAddress(ip(100))]);
+    let mut bad = msg(
+        mac(1),
+        MessageType::Request,
+        vec![
+            DhcpOption::ServerIdentifier(SID),
+            DhcpOption::RequestedIpAddress(ip(100)),
+        ],
+    );
     bad.set_giaddr(relay);
     let (r, nak) = one(send(&mut s, 1, &bad, false));
-    assert_eq!((r.msg_type, r.destination), (MessageType::Nak, Destination::Relay(relay)));
+    assert_eq!(
+        (r.msg_type, r.destination),
+        (MessageType::Nak, Destination::Relay(relay))
+    );
     assert!(nak.flags().broadcast());
 }
 
@@ -332,27 +528,75 @@ fn relayed_requests_answered_to_the_relay() {
 fn vendor_options_per_vendor() {
     let (mut s, _) = server();
     let cls = |c: &str| vec![DhcpOption::ClassIdentifier(c.as_bytes().to_vec())];
-    let cisco = one(send(&mut s, 0, &msg(mac(1), MessageType::Discover, cls("Cisco Systems, Inc. IP Phone CP-8845")), true)).0;
+    let cisco = one(send(
+        &mut s,
+        0,
+        &msg(
+            mac(1),
+            MessageType::Discover,
+            cls("Cisco Systems, Inc. IP Phone CP-8845"),
+        ),
+        true,
+    ))
+    .0;
     let o = raw_opts(&cisco.bytes);
     assert_eq!(o[&150], SID.octets());
     assert_eq!(o[&66], b"10.0.0.1");
-    let yealink = one(send(&mut s, 0, &msg(Mac::parse("001565000001").unwrap(), MessageType::Discover, vec![]), true)).0;
+    let yealink = one(send(
+        &mut s,
+        0,
+        &msg(
+            Mac::parse("001565000001").unwrap(),
+            MessageType::Discover,
+            vec![],
+        ),
+        true,
+    ))
+    .0;
     let o = raw_opts(&yealink.bytes);
     assert_eq!(o[&66], b"http://10.0.0.1/provision/");
     assert!(!o.contains_key(&150));
-    let gs = one(send(&mut s, 0, &msg(mac(3), MessageType::Discover, cls("Grandstream GXP2170")), true)).0;
+    let gs = one(send(
+        &mut s,
+        0,
+        &msg(mac(3), MessageType::Discover, cls("Grandstream GXP2170")),
+        true,
+    ))
+    .0;
     let mut want43 = vec![1u8, 26];
     want43.extend_from_slice(b"http://10.0.0.1/provision/");
     assert_eq!(raw_opts(&gs.bytes)[&43], want43);
     for c in ["Polycom-VVX400", "snomD785"] {
-        let r = one(send(&mut s, 0, &msg(mac(4), MessageType::Discover, cls(c)), true)).0;
-        assert_eq!(raw_opts(&r.bytes)[&66], b"http://10.0.0.1/provision/", "{c}");
+        let r = one(send(
+            &mut s,
+            0,
+            &msg(mac(4), MessageType::Discover, cls(c)),
+            true,
+        ))
+        .0;
+        assert_eq!(
+            raw_opts(&r.bytes)[&66],
+            b"http://10.0.0.1/provision/",
+            "{c}"
+        );
     }
     let seen: Vec<Vendor> = events(&mut s)
         .into_iter()
-        .filter_map(|e| match e { Event::PhoneSeen { vendor, .. } => Some(vendor), _ => None })
+        .filter_map(|e| match e {
+            Event::PhoneSeen { vendor, .. } => Some(vendor),
+            _ => None,
+        })
         .collect();
-    assert_eq!(seen, vec![Vendor::Cisco, Vendor::Yealink, Vendor::Grandstream, Vendor::Polycom, Vendor::Snom]);
+    assert_eq!(
+        seen,
+        vec![
+            Vendor::Cisco,
+            Vendor::Yealink,
+            Vendor::Grandstream,
+            Vendor::Polycom,
+            Vendor::Snom
+        ]
+    );
 }
 
 #[test]
@@ -365,20 +609,42 @@ fn exhaustion_with_50_macs_on_10_addresses() {
         }
     }
     assert_eq!(offers.len(), 10);
-    let exhausted = events(&mut s).iter().filter(|e| matches!(e, Event::PoolExhausted { .. })).count();
+    let exhausted = events(&mut s)
+        .iter()
+        .filter(|e| matches!(e, Event::PoolExhausted { .. }))
+        .count();
     assert_eq!(exhausted, 40);
     // The ten that got offers bind, and keep renewing while the flood goes on.
     for (n, a) in &offers {
-        let req = msg(mac(*n), MessageType::Request, vec![DhcpOption::ServerIdentifier(SID), DhcpOption::RequestedIpAddress(*a)]);
-        assert_eq!(one(send(&mut s, 1, &req, true)).0.msg_type, MessageType::Ack);
+        let req = msg(
+            mac(*n),
+            MessageType::Request,
+            vec![
+                DhcpOption::ServerIdentifier(SID),
+                DhcpOption::RequestedIpAddress(*a),
+            ],
+        );
+        assert_eq!(
+            one(send(&mut s, 1, &req, true)).0.msg_type,
+            MessageType::Ack
+        );
     }
     for n in 50..100 {
-        assert!(send(&mut s, 100, &msg(mac(n), MessageType::Discover, vec![]), true).is_empty());
+        assert!(send(
+            &mut s,
+            100,
+            &msg(mac(n), MessageType::Discover, vec![]),
+            true
+        )
+        .is_empty());
     }
     let (n, a) = offers[3];
     let mut renew = msg(mac(n), MessageType::Request, vec![]);
     renew.set_ciaddr(a);
-    assert_eq!(one(send(&mut s, 1800, &renew, false)).0.msg_type, MessageType::Ack);
+    assert_eq!(
+        one(send(&mut s, 1800, &renew, false)).0.msg_type,
+        MessageType::Ack
+    );
 }
 
 #[test]
@@ -392,8 +658,21 @@ fn leases_survive_a_restart_with_the_file_store() {
     let mut s = Server::new(config(), Box::new(FileStore::open(&path).unwrap())).unwrap();
     let mut renew = msg(mac(1), MessageType::Request, vec![]);
     renew.set_ciaddr(a);
-    assert_eq!(one(send(&mut s, 1800, &renew, false)).0.msg_type, MessageType::Ack);
-    assert_eq!(one(send(&mut s, 1800, &msg(mac(2), MessageType::Discover, vec![]), true)).1.yiaddr(), ip(101));
+    assert_eq!(
+        one(send(&mut s, 1800, &renew, false)).0.msg_type,
+        MessageType::Ack
+    );
+    assert_eq!(
+        one(send(
+            &mut s,
+            1800,
+            &msg(mac(2), MessageType::Discover, vec![]),
+            true
+        ))
+        .1
+        .yiaddr(),
+        ip(101)
+    );
 }
 
 #[test]
@@ -403,19 +682,39 @@ fn rogue_probe_recognises_another_servers_offer() {
     let discover = probe.discover().unwrap();
     // Another DHCP server on the LAN (our core, playing the part) answers it.
     let (mut other, _) = server();
-    let replies = other.handle(at(0), Request {
-        bytes: &discover,
-        source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-        interface: "eth0",
-        to_broadcast: true,
-    });
+    let replies = other.handle(
+        at(0),
+        Request {
+            bytes: &discover,
+            source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+            interface: "eth0",
+            to_broadcast: true,
+        },
+    );
     let (offer, _) = one(replies);
-    assert_eq!(offer.destination, Destination::Broadcast, "probe sets the broadcast flag");
+    assert_eq!(
+        offer.destination,
+        Destination::Broadcast,
+        "probe sets the broadcast flag"
+    );
     assert_eq!(probe.offer_from(&offer.bytes, SID), Some(SID));
-    assert_eq!(probe.clone().ignore([SID]).offer_from(&offer.bytes, SID), None);
-    assert_eq!(RogueProbe::with_xid(box_mac, 1).offer_from(&offer.bytes, SID), None);
-    assert_eq!(probe.offer_from(&discover, SID), None, "our own DISCOVER is not an offer");
-    assert_ne!(RogueProbe::new(box_mac).xid(), RogueProbe::new(box_mac).xid());
+    assert_eq!(
+        probe.clone().ignore([SID]).offer_from(&offer.bytes, SID),
+        None
+    );
+    assert_eq!(
+        RogueProbe::with_xid(box_mac, 1).offer_from(&offer.bytes, SID),
+        None
+    );
+    assert_eq!(
+        probe.offer_from(&discover, SID),
+        None,
+        "our own DISCOVER is not an offer"
+    );
+    assert_ne!(
+        RogueProbe::new(box_mac).xid(),
+        RogueProbe::new(box_mac).xid()
+    );
 }
 
 /// xorshift64*: a seeded generator without external crates.
@@ -435,9 +734,21 @@ impl Rng {
 #[test]
 fn malformed_packets_get_no_reply_and_never_panic() {
     let (mut s, _) = server();
-    let good = bytes(&msg(mac(1), MessageType::Discover, vec![DhcpOption::ClassIdentifier(b"yealink".to_vec())]));
+    let good = bytes(&msg(
+        mac(1),
+        MessageType::Discover,
+        vec![DhcpOption::ClassIdentifier(b"yealink".to_vec())],
+    ));
     let drop = |s: &mut Server, b: &[u8]| {
-        let r = s.handle(at(0), Request { bytes: b, source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68), interface: "eth0", to_broadcast: true });
+        let r = s.handle(
+            at(0),
+            Request {
+                bytes: b,
+                source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+                interface: "eth0",
+                to_broadcast: true,
+            },
+        );
         assert!(r.is_empty(), "{b:?}");
         assert!(events(s).iter().any(|e| matches!(e, Event::Dropped { .. })));
     };
@@ -458,8 +769,19 @@ fn malformed_packets_get_no_reply_and_never_panic() {
     // Seeded mutation loop over valid requests.
     let seeds: Vec<Vec<u8>> = vec![
         good.clone(),
-        bytes(&msg(mac(2), MessageType::Request, vec![DhcpOption::ServerIdentifier(SID), DhcpOption::RequestedIpAddress(ip(100))])),
-        bytes(&msg(mac(3), MessageType::Inform, vec![DhcpOption::ParameterRequestList(vec![OptionCode::Router])])),
+        bytes(&msg(
+            mac(2),
+            MessageType::Request,
+            vec![
+                DhcpOption::ServerIdentifier(SID),
+                DhcpOption::RequestedIpAddress(ip(100)),
+            ],
+        )),
+        bytes(&msg(
+            mac(3),
+            MessageType::Inform,
+            vec![DhcpOption::ParameterRequestList(vec![OptionCode::Router])],
+        )),
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut answered = 0;
@@ -489,12 +811,15 @@ fn malformed_packets_get_no_reply_and_never_panic() {
                 }
             }
         }
-        let replies = s.handle(at(i), Request {
-            bytes: &b,
-            source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
-            interface: "eth0",
-            to_broadcast: true,
-        });
+        let replies = s.handle(
+            at(i),
+            Request {
+                bytes: &b,
+                source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+                interface: "eth0",
+                to_broadcast: true,
+            },
+        );
         for r in replies {
             answered += 1;
             assert!(Message::decode(&mut Decoder::new(&r.bytes)).is_ok());

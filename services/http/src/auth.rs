@@ -28,14 +28,19 @@ pub struct AdminUser(pub AuthUser);
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty() && t.len() <= 128)
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty() && t.len() <= 128)
 }
 
 /// Looks a token up: the user, or `None` when it is unknown or expired.
 pub async fn user_for_token(state: &AppState, token: String) -> Result<Option<User>, ApiError> {
-    Ok(database::run(&state.handles.db, move |s| match s.session_user(&token, SystemTime::now())? {
-        Some(guid) => s.user(guid),
-        None => Ok(None),
+    Ok(database::run(&state.handles.db, move |s| {
+        match s.session_user(&token, SystemTime::now())? {
+            Some(guid) => s.user(guid),
+            None => Ok(None),
+        }
     })
     .await?)
 }
@@ -45,11 +50,15 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)
-            .ok_or_else(|| ApiError::unauthorized("log in first: missing Authorization: Bearer token"))?
+            .ok_or_else(|| {
+                ApiError::unauthorized("log in first: missing Authorization: Bearer token")
+            })?
             .to_owned();
         match user_for_token(state, token.clone()).await? {
             Some(user) => Ok(AuthUser { user, token }),
-            None => Err(ApiError::unauthorized("the session token is unknown or has expired; log in again")),
+            None => Err(ApiError::unauthorized(
+                "the session token is unknown or has expired; log in again",
+            )),
         }
     }
 }

@@ -25,7 +25,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// 400 `bad_request`.
@@ -56,14 +61,24 @@ impl ApiError {
     /// 500 `internal`; the cause goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; nothing was changed")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed; nothing was changed",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp =
-            (self.status, Json(ErrorBody { error: self.code.to_owned(), message: self.message })).into_response();
+        let mut resp = (
+            self.status,
+            Json(ErrorBody {
+                error: self.code.to_owned(),
+                message: self.message,
+            }),
+        )
+            .into_response();
         if let Some(s) = self.retry_after {
             if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
                 resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -77,9 +92,11 @@ impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Store(s) => s.into(),
-            DbError::Mailbox(m) => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the server is going down ({m})"))
-            }
+            DbError::Mailbox(m) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("the server is going down ({m})"),
+            ),
         }
     }
 }
@@ -98,7 +115,11 @@ impl From<StoreError> for ApiError {
 impl From<ClientError> for ApiError {
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::GoingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string()),
+            ClientError::GoingDown => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
             ClientError::NotFound => Self::not_found("no such message"),
             ClientError::NoSession => Self::bad_request(e.to_string()),
             ClientError::Db(d) => d.into(),
@@ -113,7 +134,9 @@ impl From<PostError> for ApiError {
             PostError::UnknownUser(_) => Self::new(StatusCode::BAD_REQUEST, "unknown_user", msg),
             PostError::NoRecipients => Self::bad_request(msg),
             PostError::BadAudio(_) => Self::new(StatusCode::BAD_REQUEST, "bad_audio", msg),
-            PostError::BadAttachmentName(_) => Self::new(StatusCode::BAD_REQUEST, "bad_attachment_name", msg),
+            PostError::BadAttachmentName(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "bad_attachment_name", msg)
+            }
             PostError::GoingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
             PostError::Internal(m) => Self::internal(m),
         }
@@ -122,6 +145,10 @@ impl From<PostError> for ApiError {
 
 impl From<actix::MailboxError> for ApiError {
     fn from(e: actix::MailboxError) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("the server is going down ({e})"))
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the server is going down ({e})"),
+        )
     }
 }

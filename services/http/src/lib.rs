@@ -100,7 +100,12 @@ impl HttpService {
             cfg: Arc::new(cfg),
             logins: Arc::new(Mutex::new(ratelimit::LoginLimiter::default())),
         };
-        HttpService { state, tls, http, https }
+        HttpService {
+            state,
+            tls,
+            http,
+            https,
+        }
     }
 
     /// The full application: API, WebSocket, and the web client.
@@ -120,19 +125,31 @@ impl Service for HttpService {
     }
 
     fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
-        let HttpService { state, tls, http, https } = *self;
+        let HttpService {
+            state,
+            tls,
+            http,
+            https,
+        } = *self;
         let https_port = state.cfg.https_port;
         let app = Self::router(state);
         Box::pin(async move {
             let mut tasks = Vec::new();
             if let Some(l) = http {
-                let app = app.clone().layer(axum::middleware::from_fn(move |req, next| {
-                    serve::redirect_browsers(req, next, https_port)
-                }));
+                let app = app
+                    .clone()
+                    .layer(axum::middleware::from_fn(move |req, next| {
+                        serve::redirect_browsers(req, next, https_port)
+                    }));
                 tasks.push(tokio::spawn(serve::serve(l, None, app, shutdown.clone())));
             }
             if let (Some(l), Some(tls)) = (https, tls) {
-                tasks.push(tokio::spawn(serve::serve(l, Some(tls), app, shutdown.clone())));
+                tasks.push(tokio::spawn(serve::serve(
+                    l,
+                    Some(tls),
+                    app,
+                    shutdown.clone(),
+                )));
             }
             for t in tasks {
                 let _ = t.await;

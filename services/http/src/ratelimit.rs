@@ -20,7 +20,12 @@ struct Window<K> {
 
 impl<K: std::hash::Hash + Eq + Clone> Window<K> {
     fn new(limit: u32, window: Duration, max_keys: usize) -> Self {
-        Window { limit, window, max_keys, entries: HashMap::new() }
+        Window {
+            limit,
+            window,
+            max_keys,
+            entries: HashMap::new(),
+        }
     }
 
     fn check(&mut self, key: &K, now: Instant) -> Result<(), Duration> {
@@ -43,10 +48,16 @@ impl<K: std::hash::Hash + Eq + Clone> Window<K> {
     fn fail(&mut self, key: K, now: Instant) {
         if self.entries.len() >= self.max_keys && !self.entries.contains_key(&key) {
             let window = self.window;
-            self.entries.retain(|_, (start, _)| now.duration_since(*start) < window);
+            self.entries
+                .retain(|_, (start, _)| now.duration_since(*start) < window);
             if self.entries.len() >= self.max_keys {
                 // Still full of live entries: forget the oldest rather than grow.
-                if let Some(oldest) = self.entries.iter().min_by_key(|(_, (s, _))| *s).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (s, _))| *s)
+                    .map(|(k, _)| k.clone())
+                {
                     self.entries.remove(&oldest);
                 }
             }
@@ -125,9 +136,14 @@ mod tests {
             assert!(l.check(ip(1), "ann", t0).is_ok());
             l.failed(ip(1), "ann", t0);
         }
-        let wait = l.check(ip(1), "ann", t0 + Duration::from_secs(10)).unwrap_err();
+        let wait = l
+            .check(ip(1), "ann", t0 + Duration::from_secs(10))
+            .unwrap_err();
         assert_eq!(wait, Duration::from_secs(50));
-        assert!(l.check(ip(2), "bob", t0).is_ok(), "other addresses are not affected");
+        assert!(
+            l.check(ip(2), "bob", t0).is_ok(),
+            "other addresses are not affected"
+        );
         assert!(l.check(ip(1), "ann", t0 + Duration::from_secs(61)).is_ok());
     }
 

@@ -15,12 +15,13 @@ use axum::response::Response;
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use ivm_actors::client::{
-    self, CheckIn, NewAttachment, Outbound, Outbox, PostError, PostMessage, Receipt, Seen, SessionId, SetStatus,
-    Subscribe, Unsubscribe,
+    self, CheckIn, NewAttachment, Outbound, Outbox, PostError, PostMessage, Receipt, Seen,
+    SessionId, SetStatus, Subscribe, Unsubscribe,
 };
 use ivm_store::User;
 use ivm_wire::object::{
-    decode_client, push, CheckInObject, ClientRequest, ConnectedObject, Envelope, ErrorCode, Inbound, PostObject,
+    decode_client, push, CheckInObject, ClientRequest, ConnectedObject, Envelope, ErrorCode,
+    Inbound, PostObject,
 };
 use ivm_wire::{Guid, MailboxState};
 use tracing::Instrument;
@@ -54,7 +55,10 @@ fn text(env: &Envelope) -> Message {
 }
 
 fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// Waits for a valid `connect`; answers errors on the raw socket until then.
@@ -63,7 +67,11 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbou
     let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => {
-            let e = Envelope::error("", ErrorCode::Malformed, "the first frame must be a text `connect`");
+            let e = Envelope::error(
+                "",
+                ErrorCode::Malformed,
+                "the first frame must be a text `connect`",
+            );
             let _ = socket.send(text(&e)).await;
             return None;
         }
@@ -75,7 +83,11 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbou
         }
         Ok(None) => return None,
         Err(_) => {
-            let e = Envelope::error("", ErrorCode::Unauthorized, "no `connect` within 10 seconds");
+            let e = Envelope::error(
+                "",
+                ErrorCode::Unauthorized,
+                "no `connect` within 10 seconds",
+            );
             let _ = socket.send(text(&e)).await;
             let _ = socket.send(close(1008, "connect timeout")).await;
             return None;
@@ -90,7 +102,11 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbou
         }
     };
     let ClientRequest::Connect(c) = &inbound.request else {
-        let e = Envelope::error(&inbound.id, ErrorCode::Unauthorized, "send `connect` with a login token first");
+        let e = Envelope::error(
+            &inbound.id,
+            ErrorCode::Unauthorized,
+            "send `connect` with a login token first",
+        );
         let _ = socket.send(text(&e)).await;
         let _ = socket.send(close(1008, "not connected")).await;
         return None;
@@ -98,7 +114,11 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbou
     match crate::auth::user_for_token(state, c.token.clone()).await {
         Ok(Some(user)) => Some((inbound, user)),
         Ok(None) => {
-            let e = Envelope::error(&inbound.id, ErrorCode::Unauthorized, "the token is unknown or has expired");
+            let e = Envelope::error(
+                &inbound.id,
+                ErrorCode::Unauthorized,
+                "the token is unknown or has expired",
+            );
             let _ = socket.send(text(&e)).await;
             let _ = socket.send(close(1008, "unauthorized")).await;
             None
@@ -112,28 +132,47 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbou
 }
 
 async fn session(state: AppState, mut socket: WebSocket) {
-    let Some((hello, user)) = authenticate(&state, &mut socket).await else { return };
-    let ClientRequest::Connect(c) = hello.request else { return };
+    let Some((hello, user)) = authenticate(&state, &mut socket).await else {
+        return;
+    };
+    let ClientRequest::Connect(c) = hello.request else {
+        return;
+    };
     let span = tracing::Span::current();
     span.record("user", user.name.as_str());
     let (outbox, mut rx) = client::outbox();
-    let connect = client::Connect { user: user.clone(), client: c.client, priority: c.priority, outbox: outbox.clone() };
+    let connect = client::Connect {
+        user: user.clone(),
+        client: c.client,
+        priority: c.priority,
+        outbox: outbox.clone(),
+    };
     let session = match state.handles.clients.send(connect).await {
         Ok(Ok(id)) => id,
         _ => {
-            let _ = socket.send(text(&push::server_going_down("the server is going down"))).await;
+            let _ = socket
+                .send(text(&push::server_going_down("the server is going down")))
+                .await;
             let _ = socket.send(close(1001, "server going down")).await;
             return;
         }
     };
     span.record("session", session);
-    let status = state.handles.clients.send(client::GetPresence(vec![user.guid])).await.map(|s| s[0]).unwrap_or_default();
+    let status = state
+        .handles
+        .clients
+        .send(client::GetPresence(vec![user.guid]))
+        .await
+        .map(|s| s[0])
+        .unwrap_or_default();
     let connected = ConnectedObject {
         user: ivm_actors::views::user_info(&user, status),
         ping_interval_s: state.cfg.ping_interval_s,
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let _ = outbox.push(Outbound::Frame(Envelope::ack(&hello.id, Some(&connected)).to_text().into()));
+    let _ = outbox.push(Outbound::Frame(
+        Envelope::ack(&hello.id, Some(&connected)).to_text().into(),
+    ));
 
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(
@@ -153,7 +192,12 @@ async fn session(state: AppState, mut socket: WebSocket) {
         .in_current_span(),
     );
 
-    let reader = Reader { state: state.clone(), user: user.guid, session, outbox };
+    let reader = Reader {
+        state: state.clone(),
+        user: user.guid,
+        session,
+        outbox,
+    };
     while let Some(frame) = stream.next().await {
         match frame {
             Ok(Message::Text(t)) => {
@@ -163,14 +207,25 @@ async fn session(state: AppState, mut socket: WebSocket) {
                 }
             }
             Ok(Message::Binary(_)) => {
-                reader.reply(Envelope::error("", ErrorCode::Malformed, "binary frames are not used; send JSON text"));
+                reader.reply(Envelope::error(
+                    "",
+                    ErrorCode::Malformed,
+                    "binary frames are not used; send JSON text",
+                ));
             }
             Ok(Message::Close(_)) => break,
             Ok(_) => state.handles.clients.do_send(Seen(session)),
             Err(e) => {
                 tracing::info!(error = %e, "socket error");
-                reader.reply(Envelope::error("", ErrorCode::TooLarge, format!("frame refused: {e}")));
-                let _ = reader.outbox.push(Outbound::Close { code: 1009, reason: "frame refused".into() });
+                reader.reply(Envelope::error(
+                    "",
+                    ErrorCode::TooLarge,
+                    format!("frame refused: {e}"),
+                ));
+                let _ = reader.outbox.push(Outbound::Close {
+                    code: 1009,
+                    reason: "frame refused".into(),
+                });
                 break;
             }
         }
@@ -205,35 +260,74 @@ impl Reader {
         let id = inbound.id;
         if inbound.claimed_source.is_some_and(|s| s != self.user) {
             tracing::warn!(claimed = ?inbound.claimed_source, "frame with a forged source refused");
-            self.reply(Envelope::error(&id, ErrorCode::ForgedSource, "source must be your own GUID (or left out)"));
+            self.reply(Envelope::error(
+                &id,
+                ErrorCode::ForgedSource,
+                "source must be your own GUID (or left out)",
+            ));
             return true;
         }
         let clients = &self.state.handles.clients;
         match inbound.request {
-            ClientRequest::Connect(_) => {
-                self.reply(Envelope::error(&id, ErrorCode::Malformed, "this socket is already connected"))
-            }
+            ClientRequest::Connect(_) => self.reply(Envelope::error(
+                &id,
+                ErrorCode::Malformed,
+                "this socket is already connected",
+            )),
             ClientRequest::Disconnect => {
                 self.reply(Envelope::ack::<()>(&id, None));
-                let _ = self.outbox.push(Outbound::Close { code: 1000, reason: "bye".into() });
+                let _ = self.outbox.push(Outbound::Close {
+                    code: 1000,
+                    reason: "bye".into(),
+                });
                 return false;
             }
             ClientRequest::Subscribe(targets) => {
-                let r = clients.send(Subscribe { session: self.session, targets }).await;
-                self.answer(&id, r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())), ErrorCode::Internal);
+                let r = clients
+                    .send(Subscribe {
+                        session: self.session,
+                        targets,
+                    })
+                    .await;
+                self.answer(
+                    &id,
+                    r.map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string())),
+                    ErrorCode::Internal,
+                );
             }
             ClientRequest::Unsubscribe(targets) => {
-                let r = clients.send(Unsubscribe { session: self.session, targets }).await;
+                let r = clients
+                    .send(Unsubscribe {
+                        session: self.session,
+                        targets,
+                    })
+                    .await;
                 self.answer(&id, r.map_err(|e| e.to_string()), ErrorCode::Internal);
             }
             ClientRequest::SetStatus(status) => {
-                let r = clients.send(SetStatus { user: self.user, status }).await;
-                self.answer(&id, r.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())), ErrorCode::Internal);
+                let r = clients
+                    .send(SetStatus {
+                        user: self.user,
+                        status,
+                    })
+                    .await;
+                self.answer(
+                    &id,
+                    r.map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string())),
+                    ErrorCode::Internal,
+                );
             }
             ClientRequest::CheckIn => match clients.send(CheckIn(self.session)).await {
                 Ok(Ok(infos)) => {
                     for info in &infos {
-                        if self.outbox.send(Outbound::Frame(push::message(info).to_text().into())).await.is_err() {
+                        if self
+                            .outbox
+                            .send(Outbound::Frame(push::message(info).to_text().into()))
+                            .await
+                            .is_err()
+                        {
                             return false;
                         }
                     }
@@ -260,12 +354,23 @@ impl Reader {
     }
 
     async fn receipt(&self, id: &str, message: Guid, state: MailboxState) {
-        let r = self.state.handles.clients.send(Receipt { user: self.user, message, state }).await;
+        let r = self
+            .state
+            .handles
+            .clients
+            .send(Receipt {
+                user: self.user,
+                message,
+                state,
+            })
+            .await;
         match r {
             Ok(Ok(())) => self.reply(Envelope::ack::<()>(id, None)),
-            Ok(Err(client::ClientError::NotFound)) => {
-                self.reply(Envelope::error(id, ErrorCode::NotFound, "no such message in your inbox"))
-            }
+            Ok(Err(client::ClientError::NotFound)) => self.reply(Envelope::error(
+                id,
+                ErrorCode::NotFound,
+                "no such message in your inbox",
+            )),
             Ok(Err(e)) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
             Err(e) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
         }
@@ -277,16 +382,35 @@ impl Reader {
         let b64 = base64::engine::general_purpose::STANDARD;
         let audio = match b64.decode(post.audio.as_bytes()) {
             Ok(a) if !a.is_empty() => a,
-            _ => return self.reply(Envelope::error(&id, ErrorCode::BadAudio, "audio must be non-empty base64")),
+            _ => {
+                return self.reply(Envelope::error(
+                    &id,
+                    ErrorCode::BadAudio,
+                    "audio must be non-empty base64",
+                ))
+            }
         };
         let mut attachments = Vec::with_capacity(post.attachments.len());
         for a in post.attachments {
             let Ok(data) = b64.decode(a.data.as_bytes()) else {
-                return self.reply(Envelope::error(&id, ErrorCode::Malformed, "attachment data must be base64"));
+                return self.reply(Envelope::error(
+                    &id,
+                    ErrorCode::Malformed,
+                    "attachment data must be base64",
+                ));
             };
-            attachments.push(NewAttachment { name: a.name, content_type: a.content_type, data });
+            attachments.push(NewAttachment {
+                name: a.name,
+                content_type: a.content_type,
+                data,
+            });
         }
-        let msg = PostMessage { sender: self.user, to: to.iter().map(|g| g.to_string()).collect(), audio, attachments };
+        let msg = PostMessage {
+            sender: self.user,
+            to: to.iter().map(|g| g.to_string()).collect(),
+            audio,
+            attachments,
+        };
         let clients = self.state.handles.clients.clone();
         let outbox = self.outbox.clone();
         tokio::spawn(

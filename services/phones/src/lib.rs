@@ -74,12 +74,26 @@ impl SipService {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrInUse, "no port free for both UDP and TCP")))
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "no port free for both UDP and TCP",
+            )
+        }))
     }
 
     /// The service over bound sockets, feeding `station` and sending its `outbox`.
-    pub fn new(sockets: SipServiceSockets, station: Addr<StationActor>, outbox: mpsc::Receiver<Transmit>) -> SipService {
-        SipService { udp: sockets.udp, tcp: sockets.tcp, station, outbox }
+    pub fn new(
+        sockets: SipServiceSockets,
+        station: Addr<StationActor>,
+        outbox: mpsc::Receiver<Transmit>,
+    ) -> SipService {
+        SipService {
+            udp: sockets.udp,
+            tcp: sockets.tcp,
+            station,
+            outbox,
+        }
     }
 }
 
@@ -96,7 +110,12 @@ impl Service for SipService {
 
     fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let SipService { udp, tcp, station, mut outbox } = *self;
+            let SipService {
+                udp,
+                tcp,
+                station,
+                mut outbox,
+            } = *self;
             let udp = Arc::new(udp);
             let writers: TcpWriters = Arc::default();
             let send_udp = udp.clone();
@@ -109,12 +128,17 @@ impl Service for SipService {
                         _ = sd.cancelled() => break,
                     };
                     if t.peer.transport.is_reliable() {
-                        let w = send_writers.lock().ok().and_then(|m| m.get(&t.peer.addr).cloned());
+                        let w = send_writers
+                            .lock()
+                            .ok()
+                            .and_then(|m| m.get(&t.peer.addr).cloned());
                         match w {
                             Some(w) => {
                                 let _ = w.try_send(t.payload);
                             }
-                            None => tracing::debug!(peer = %t.peer.addr, "no TCP connection for a SIP message"),
+                            None => {
+                                tracing::debug!(peer = %t.peer.addr, "no TCP connection for a SIP message")
+                            }
                         }
                     } else if let Err(e) = send_udp.send_to(&t.payload, t.peer.addr).await {
                         tracing::debug!(peer = %t.peer.addr, error = %e, "SIP send failed");
@@ -142,7 +166,13 @@ impl Service for SipService {
                 if n == 0 {
                     continue;
                 }
-                if station.try_send(SipIn { peer: Peer::udp(from), input: SipInput::Datagram(buf[..n].to_vec()) }).is_err() {
+                if station
+                    .try_send(SipIn {
+                        peer: Peer::udp(from),
+                        input: SipInput::Datagram(buf[..n].to_vec()),
+                    })
+                    .is_err()
+                {
                     tracing::debug!(%from, "station busy: SIP datagram dropped");
                 }
             }
@@ -151,7 +181,12 @@ impl Service for SipService {
     }
 }
 
-async fn accept_loop(listener: TcpListener, station: Addr<StationActor>, writers: TcpWriters, shutdown: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    station: Addr<StationActor>,
+    writers: TcpWriters,
+    shutdown: CancellationToken,
+) {
     loop {
         let (stream, from) = tokio::select! {
             r = listener.accept() => match r { Ok(r) => r, Err(_) => continue },
@@ -187,7 +222,10 @@ async fn accept_loop(listener: TcpListener, station: Addr<StationActor>, writers
                 loop {
                     match framer.next() {
                         Ok(Some(Framed::Message(m))) => {
-                            let _ = station.try_send(SipIn { peer: Peer::tcp(from), input: SipInput::Message(m) });
+                            let _ = station.try_send(SipIn {
+                                peer: Peer::tcp(from),
+                                input: SipInput::Message(m),
+                            });
                         }
                         Ok(Some(Framed::Ping)) => {
                             let _ = tx.try_send(b"\r\n".to_vec());
@@ -221,7 +259,12 @@ impl UdpMediaSockets {
     /// Sockets on `bind_ip`, ports `first..=last`.
     pub fn new(bind_ip: IpAddr, first: u16, last: u16) -> UdpMediaSockets {
         let first = first.max(1024);
-        UdpMediaSockets { bind_ip, first, last: last.max(first), next: AtomicU16::new(first) }
+        UdpMediaSockets {
+            bind_ip,
+            first,
+            last: last.max(first),
+            next: AtomicU16::new(first),
+        }
     }
 
     fn bind_some(&self) -> io::Result<StdUdp> {
@@ -238,13 +281,24 @@ impl UdpMediaSockets {
                 return Ok(s);
             }
         }
-        Err(io::Error::new(io::ErrorKind::AddrInUse, "no free RTP port in the range"))
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no free RTP port in the range",
+        ))
     }
 }
 
 /// The local address that routes toward `peer` (for an unspecified bind address).
 fn local_ip_toward(peer: IpAddr) -> Option<IpAddr> {
-    let s = StdUdp::bind(SocketAddr::new(if peer.is_ipv4() { [0, 0, 0, 0].into() } else { [0u16; 8].into() }, 0)).ok()?;
+    let s = StdUdp::bind(SocketAddr::new(
+        if peer.is_ipv4() {
+            [0, 0, 0, 0].into()
+        } else {
+            [0u16; 8].into()
+        },
+        0,
+    ))
+    .ok()?;
     s.connect(SocketAddr::new(peer, 9)).ok()?;
     s.local_addr().ok().map(|a| a.ip())
 }

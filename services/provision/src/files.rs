@@ -73,7 +73,9 @@ pub fn resolve(path: &str) -> Option<(FileKind, Option<Mac>)> {
     if name.is_empty()
         || name.len() > MAX_NAME
         || name.contains("..")
-        || name.bytes().any(|b| matches!(b, b'/' | b'\\' | 0) || b.is_ascii_control())
+        || name
+            .bytes()
+            .any(|b| matches!(b, b'/' | b'\\' | 0) || b.is_ascii_control())
         || !name.is_ascii()
     {
         return None;
@@ -87,20 +89,33 @@ pub fn resolve(path: &str) -> Option<(FileKind, Option<Mac>)> {
     if lower == "xmldefault.cnf.xml" {
         return Some((FileKind::CiscoDefault, None));
     }
-    if let Some(code) = lower.strip_prefix("y0000000000").and_then(|r| r.strip_suffix(".cfg")) {
+    if let Some(code) = lower
+        .strip_prefix("y0000000000")
+        .and_then(|r| r.strip_suffix(".cfg"))
+    {
         if code.len() == 2 && code.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Some((FileKind::YealinkCommon(code.to_owned()), None));
         }
         return None;
     }
-    if let Some(hex) = lower.strip_prefix("sep").and_then(|r| r.strip_suffix(".cnf.xml")) {
+    if let Some(hex) = lower
+        .strip_prefix("sep")
+        .and_then(|r| r.strip_suffix(".cnf.xml"))
+    {
         return mac(hex).map(|m| (FileKind::CiscoPhone, Some(m)));
     }
-    if let Some(hex) = lower.strip_prefix("cfg").and_then(|r| r.strip_suffix(".xml")) {
+    if let Some(hex) = lower
+        .strip_prefix("cfg")
+        .and_then(|r| r.strip_suffix(".xml"))
+    {
         return mac(hex).map(|m| (FileKind::GrandstreamPhone, Some(m)));
     }
-    if let Some(model) = lower.strip_prefix("snom").and_then(|r| r.strip_suffix(".htm")) {
-        let ok = (2..=12).contains(&model.len()) && model.bytes().all(|b| b.is_ascii_alphanumeric());
+    if let Some(model) = lower
+        .strip_prefix("snom")
+        .and_then(|r| r.strip_suffix(".htm"))
+    {
+        let ok =
+            (2..=12).contains(&model.len()) && model.bytes().all(|b| b.is_ascii_alphanumeric());
         return ok.then(|| (FileKind::SnomCommon(model.to_owned()), None));
     }
     if let Some(hex) = lower.strip_suffix("-phone.cfg") {
@@ -126,7 +141,11 @@ mod tests {
         let cases = [
             ("001565aabbcc.cfg", FileKind::MacCfg, Some(m)),
             ("/provision/001565aabbcc.cfg", FileKind::MacCfg, Some(m)),
-            ("y000000000028.cfg", FileKind::YealinkCommon("28".into()), None),
+            (
+                "y000000000028.cfg",
+                FileKind::YealinkCommon("28".into()),
+                None,
+            ),
             ("000000000000.cfg", FileKind::PolycomMaster, None),
             ("001565aabbcc-phone.cfg", FileKind::PolycomPhone, Some(m)),
             ("SEP001565AABBCC.cnf.xml", FileKind::CiscoPhone, Some(m)),
@@ -140,7 +159,10 @@ mod tests {
         for (name, kind, mac) in cases {
             assert_eq!(resolve(name), Some((kind.clone(), mac)), "{name}");
             if let Some(mac) = mac {
-                assert_eq!(resolve(&kind.file_name(Some(&mac))), Some((kind, Some(mac))));
+                assert_eq!(
+                    resolve(&kind.file_name(Some(&mac))),
+                    Some((kind, Some(mac)))
+                );
             }
         }
     }
@@ -148,12 +170,29 @@ mod tests {
     #[test]
     fn refuses_everything_else() {
         for name in [
-            "", "/", "../001565aabbcc.cfg", "/etc/passwd", "/001565aabbcc.cfg", "a/001565aabbcc.cfg",
-            "..\\001565aabbcc.cfg", "/provision/../x", "/provision/sub/001565aabbcc.cfg",
-            "001565aabbcc.cfg\0", "SEP01565AABBCC.cnf.xml", "SEP0015-65AABBCC.cnf.xml",
-            "SEP010203040506.cnf.xml", "y00000000002.cfg", "y0000000000zz.cfg", "snom.htm",
-            "snom../x.htm", "firmware.bin", "001565aabbcc.cfg.bak", "ffffffffffff.cfg",
-            "001565aabbcc.cfg ", "%2e%2e/x", "\u{e9}001565aabbcc.cfg",
+            "",
+            "/",
+            "../001565aabbcc.cfg",
+            "/etc/passwd",
+            "/001565aabbcc.cfg",
+            "a/001565aabbcc.cfg",
+            "..\\001565aabbcc.cfg",
+            "/provision/../x",
+            "/provision/sub/001565aabbcc.cfg",
+            "001565aabbcc.cfg\0",
+            "SEP01565AABBCC.cnf.xml",
+            "SEP0015-65AABBCC.cnf.xml",
+            "SEP010203040506.cnf.xml",
+            "y00000000002.cfg",
+            "y0000000000zz.cfg",
+            "snom.htm",
+            "snom../x.htm",
+            "firmware.bin",
+            "001565aabbcc.cfg.bak",
+            "ffffffffffff.cfg",
+            "001565aabbcc.cfg ",
+            "%2e%2e/x",
+            "\u{e9}001565aabbcc.cfg",
         ] {
             assert_eq!(resolve(name), None, "{name:?}");
         }

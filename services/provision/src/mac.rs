@@ -128,7 +128,12 @@ mod tests {
     #[test]
     fn normalises_every_spelling() {
         let want = Mac([0x00, 0x15, 0x65, 0xaa, 0xbb, 0xcc]);
-        for s in ["001565aabbcc", "00:15:65:AA:BB:CC", "00-15-65-aa-bb-cc", "0015.65aa.bbcc"] {
+        for s in [
+            "001565aabbcc",
+            "00:15:65:AA:BB:CC",
+            "00-15-65-aa-bb-cc",
+            "0015.65aa.bbcc",
+        ] {
             assert_eq!(Mac::parse(s), Ok(want), "{s}");
         }
         assert_eq!(want.to_string(), "001565aabbcc");
@@ -138,12 +143,28 @@ mod tests {
 
     #[test]
     fn refuses_bad_ones() {
-        for s in ["", "00156", "001565aabbccdd", "00156gaabbcc", "0015 65aabbcc", "ü01565aabbc"] {
+        for s in [
+            "",
+            "00156",
+            "001565aabbccdd",
+            "00156gaabbcc",
+            "0015 65aabbcc",
+            "ü01565aabbc",
+        ] {
             assert!(matches!(Mac::parse(s), Err(MacError::Syntax(_))), "{s}");
         }
-        assert!(matches!(Mac::parse("010203040506"), Err(MacError::Multicast(_))));
-        assert!(matches!(Mac::parse("000000000000"), Err(MacError::Reserved(_))));
-        assert!(matches!(Mac::parse("ffffffffffff"), Err(MacError::Reserved(_))));
+        assert!(matches!(
+            Mac::parse("010203040506"),
+            Err(MacError::Multicast(_))
+        ));
+        assert!(matches!(
+            Mac::parse("000000000000"),
+            Err(MacError::Reserved(_))
+        ));
+        assert!(matches!(
+            Mac::parse("ffffffffffff"),
+            Err(MacError::Reserved(_))
+        ));
         assert!(Mac::parse_hex("000000000000").is_ok());
     }
 }

@@ -121,7 +121,12 @@ impl Registry {
     /// Records a request from `mac`: adds it as `Seen` if new, refreshes `last_seen` and
     /// fills in whatever the request told us. Known fields are not wiped by a request that
     /// lacks them.
-    pub fn seen(&mut self, mac: Mac, s: Sighting, now: SystemTime) -> Result<&Phone, RegistryError> {
+    pub fn seen(
+        &mut self,
+        mac: Mac,
+        s: Sighting,
+        now: SystemTime,
+    ) -> Result<&Phone, RegistryError> {
         let model = clean("model", s.model)?;
         let firmware = clean("firmware", s.firmware)?;
         let p = self.phones.entry(mac).or_insert_with(|| Phone {
@@ -141,7 +146,12 @@ impl Registry {
     }
 
     /// Assigns `ext` to the phone (adding it when unknown). One phone per extension.
-    pub fn assign(&mut self, mac: Mac, ext: &str, now: SystemTime) -> Result<&Phone, RegistryError> {
+    pub fn assign(
+        &mut self,
+        mac: Mac,
+        ext: &str,
+        now: SystemTime,
+    ) -> Result<&Phone, RegistryError> {
         validate_extension(ext)?;
         if let Some(other) = self.by_extension(ext) {
             if other.mac != mac {
@@ -152,7 +162,10 @@ impl Registry {
             }
         }
         self.seen(mac, Sighting::default(), now)?;
-        let p = self.phones.get_mut(&mac).ok_or(RegistryError::Unknown(mac))?;
+        let p = self
+            .phones
+            .get_mut(&mac)
+            .ok_or(RegistryError::Unknown(mac))?;
         if p.user.as_deref() != Some(ext) {
             p.user = Some(ext.to_owned());
             p.state = PhoneState::Seen;
@@ -162,7 +175,10 @@ impl Registry {
 
     /// Takes the extension off the phone; it goes back to "seen, unassigned".
     pub fn unassign(&mut self, mac: Mac) -> Result<(), RegistryError> {
-        let p = self.phones.get_mut(&mac).ok_or(RegistryError::Unknown(mac))?;
+        let p = self
+            .phones
+            .get_mut(&mac)
+            .ok_or(RegistryError::Unknown(mac))?;
         p.user = None;
         p.state = PhoneState::Seen;
         Ok(())
@@ -175,7 +191,10 @@ impl Registry {
 
     /// The phone fetched its own account file.
     pub fn provisioned(&mut self, mac: Mac, now: SystemTime) -> Result<(), RegistryError> {
-        let p = self.phones.get_mut(&mac).ok_or(RegistryError::Unknown(mac))?;
+        let p = self
+            .phones
+            .get_mut(&mac)
+            .ok_or(RegistryError::Unknown(mac))?;
         p.last_seen = now;
         if p.user.is_some() && p.state == PhoneState::Seen {
             p.state = PhoneState::Provisioned;
@@ -185,7 +204,10 @@ impl Registry {
 
     /// The phone registered over SIP.
     pub fn registered(&mut self, mac: Mac, now: SystemTime) -> Result<(), RegistryError> {
-        let p = self.phones.get_mut(&mac).ok_or(RegistryError::Unknown(mac))?;
+        let p = self
+            .phones
+            .get_mut(&mac)
+            .ok_or(RegistryError::Unknown(mac))?;
         p.last_seen = now;
         p.state = PhoneState::Registered;
         Ok(())
@@ -198,7 +220,9 @@ impl Registry {
 
     /// The phone holding `ext`, if any.
     pub fn by_extension(&self, ext: &str) -> Option<&Phone> {
-        self.phones.values().find(|p| p.user.as_deref() == Some(ext))
+        self.phones
+            .values()
+            .find(|p| p.user.as_deref() == Some(ext))
     }
 
     /// All phones, ordered by MAC.
@@ -220,26 +244,46 @@ mod tests {
     fn lifecycle() {
         let mac = Mac::parse("001565000001").unwrap();
         let mut r = Registry::new();
-        let s = Sighting { vendor: Some(Vendor::Yealink), model: Some("T46U".into()), firmware: None };
+        let s = Sighting {
+            vendor: Some(Vendor::Yealink),
+            model: Some("T46U".into()),
+            firmware: None,
+        };
         assert_eq!(r.seen(mac, s, t(1)).unwrap().state, PhoneState::Seen);
         r.seen(mac, Sighting::default(), t(2)).unwrap();
         let p = r.get(&mac).unwrap();
-        assert_eq!((p.vendor, p.model.as_deref(), p.last_seen), (Some(Vendor::Yealink), Some("T46U"), t(2)));
+        assert_eq!(
+            (p.vendor, p.model.as_deref(), p.last_seen),
+            (Some(Vendor::Yealink), Some("T46U"), t(2))
+        );
         r.provisioned(mac, t(3)).unwrap();
-        assert_eq!(r.get(&mac).unwrap().state, PhoneState::Seen, "unassigned stays seen");
+        assert_eq!(
+            r.get(&mac).unwrap().state,
+            PhoneState::Seen,
+            "unassigned stays seen"
+        );
         r.assign(mac, "201", t(4)).unwrap();
         r.provisioned(mac, t(5)).unwrap();
         assert_eq!(r.get(&mac).unwrap().state, PhoneState::Provisioned);
         r.registered(mac, t(6)).unwrap();
         assert_eq!(r.get(&mac).unwrap().state, PhoneState::Registered);
         let other = Mac::parse("001565000002").unwrap();
-        assert!(matches!(r.assign(other, "201", t(7)), Err(RegistryError::ExtensionTaken { .. })));
-        assert!(matches!(r.assign(other, "20a", t(7)), Err(RegistryError::BadExtension(_))));
+        assert!(matches!(
+            r.assign(other, "201", t(7)),
+            Err(RegistryError::ExtensionTaken { .. })
+        ));
+        assert!(matches!(
+            r.assign(other, "20a", t(7)),
+            Err(RegistryError::BadExtension(_))
+        ));
         r.unassign(mac).unwrap();
         assert_eq!(r.get(&mac).unwrap().user, None);
         r.remove(mac).unwrap();
         assert!(r.get(&mac).is_none());
-        let bad = Sighting { model: Some("x\ny".into()), ..Default::default() };
+        let bad = Sighting {
+            model: Some("x\ny".into()),
+            ..Default::default()
+        };
         assert!(r.seen(mac, bad, t(8)).is_err());
     }
 }

@@ -46,22 +46,63 @@ pub enum RenderError {
 
 /// The templates, one per file shape, as paths under `templates/`.
 const BUILTIN: &[(&str, &str)] = &[
-    ("yealink/common.cfg", include_str!("../templates/yealink/common.cfg")),
-    ("yealink/phone.cfg", include_str!("../templates/yealink/phone.cfg")),
-    ("polycom/master.cfg", include_str!("../templates/polycom/master.cfg")),
-    ("polycom/mac.cfg", include_str!("../templates/polycom/mac.cfg")),
-    ("polycom/phone.cfg", include_str!("../templates/polycom/phone.cfg")),
-    ("cisco/default.cnf.xml", include_str!("../templates/cisco/default.cnf.xml")),
-    ("cisco/phone.cnf.xml", include_str!("../templates/cisco/phone.cnf.xml")),
-    ("grandstream/phone.xml", include_str!("../templates/grandstream/phone.xml")),
-    ("snom/common.htm", include_str!("../templates/snom/common.htm")),
-    ("snom/phone.xml", include_str!("../templates/snom/phone.xml")),
+    (
+        "yealink/common.cfg",
+        include_str!("../templates/yealink/common.cfg"),
+    ),
+    (
+        "yealink/phone.cfg",
+        include_str!("../templates/yealink/phone.cfg"),
+    ),
+    (
+        "polycom/master.cfg",
+        include_str!("../templates/polycom/master.cfg"),
+    ),
+    (
+        "polycom/mac.cfg",
+        include_str!("../templates/polycom/mac.cfg"),
+    ),
+    (
+        "polycom/phone.cfg",
+        include_str!("../templates/polycom/phone.cfg"),
+    ),
+    (
+        "cisco/default.cnf.xml",
+        include_str!("../templates/cisco/default.cnf.xml"),
+    ),
+    (
+        "cisco/phone.cnf.xml",
+        include_str!("../templates/cisco/phone.cnf.xml"),
+    ),
+    (
+        "grandstream/phone.xml",
+        include_str!("../templates/grandstream/phone.xml"),
+    ),
+    (
+        "snom/common.htm",
+        include_str!("../templates/snom/common.htm"),
+    ),
+    (
+        "snom/phone.xml",
+        include_str!("../templates/snom/phone.xml"),
+    ),
 ];
 
 /// Fields every template may use.
 pub const FIELDS: &[&str] = &[
-    "mac", "mac_upper", "model", "sip_server", "sip_port", "user", "auth_user", "password",
-    "display_name", "voicemail", "ntp_server", "timezone", "provision_url",
+    "mac",
+    "mac_upper",
+    "model",
+    "sip_server",
+    "sip_port",
+    "user",
+    "auth_user",
+    "password",
+    "display_name",
+    "voicemail",
+    "ntp_server",
+    "timezone",
+    "provision_url",
 ];
 
 /// The template texts: built in, optionally overridden file by file from a folder laid out
@@ -92,7 +133,10 @@ impl Templates {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => {
-                    return Err(RenderError::Override { path: path.display().to_string(), source })
+                    return Err(RenderError::Override {
+                        path: path.display().to_string(),
+                        source,
+                    })
                 }
             }
         }
@@ -107,7 +151,10 @@ impl Templates {
 fn check(name: &'static str, text: &str) -> Result<(), RenderError> {
     let fields = template::fields(text).map_err(|source| RenderError::Template { name, source })?;
     if let Some(bad) = fields.into_iter().find(|f| !FIELDS.contains(&f.as_str())) {
-        return Err(RenderError::Template { name, source: TemplateError::UnknownField(bad) });
+        return Err(RenderError::Template {
+            name,
+            source: TemplateError::UnknownField(bad),
+        });
     }
     Ok(())
 }
@@ -180,7 +227,10 @@ pub struct Provisioner {
 impl Provisioner {
     /// A provisioner with the given settings and templates.
     pub fn new(settings: Settings, templates: Templates) -> Self {
-        Self { settings, templates }
+        Self {
+            settings,
+            templates,
+        }
     }
 
     /// Generates `kind` for `target`.
@@ -191,7 +241,10 @@ impl Provisioner {
                 Some(Vendor::Yealink) => ("yealink/phone.cfg", Escape::Ini, true),
                 Some(Vendor::Polycom) => ("polycom/mac.cfg", Escape::Xml, false),
                 vendor => {
-                    return Err(RenderError::WrongVendor { file: kind.file_name(target.mac.as_ref()), vendor })
+                    return Err(RenderError::WrongVendor {
+                        file: kind.file_name(target.mac.as_ref()),
+                        vendor,
+                    })
                 }
             },
             FileKind::PolycomMaster => ("polycom/master.cfg", Escape::Xml, false),
@@ -209,7 +262,10 @@ impl Provisioner {
         let s = &self.settings;
         let mut vars: HashMap<&str, String> = HashMap::from([
             ("mac", target.mac.map(|m| m.to_string()).unwrap_or_default()),
-            ("mac_upper", target.mac.map(|m| m.upper()).unwrap_or_default()),
+            (
+                "mac_upper",
+                target.mac.map(|m| m.upper()).unwrap_or_default(),
+            ),
             ("model", target.model.unwrap_or_default().to_owned()),
             ("sip_server", s.sip_server.clone()),
             ("sip_port", s.sip_port.to_string()),
@@ -232,7 +288,11 @@ impl Provisioner {
             name: kind.file_name(target.mac.as_ref()),
             body,
             secret: per_phone,
-            content_type: if escape == Escape::Xml { "application/xml" } else { "text/plain" },
+            content_type: if escape == Escape::Xml {
+                "application/xml"
+            } else {
+                "text/plain"
+            },
         })
     }
 }

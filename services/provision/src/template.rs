@@ -53,14 +53,20 @@ pub fn escape(value: &str, how: Escape) -> String {
 }
 
 /// Fills `{{name}}` fields from `vars`, each escaped with `how`.
-pub fn render(template: &str, vars: &HashMap<&str, String>, how: Escape) -> Result<String, TemplateError> {
+pub fn render(
+    template: &str,
+    vars: &HashMap<&str, String>,
+    how: Escape,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len() + 256);
     let mut rest = template;
     let mut offset = 0;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or(TemplateError::Unterminated(offset + start))?;
+        let end = after
+            .find("}}")
+            .ok_or(TemplateError::Unterminated(offset + start))?;
         let name = after[..end].trim();
         let value = vars
             .get(name)
@@ -81,7 +87,9 @@ pub fn fields(template: &str) -> Result<Vec<String>, TemplateError> {
     let mut offset = 0;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or(TemplateError::Unterminated(offset + start))?;
+        let end = after
+            .find("}}")
+            .ok_or(TemplateError::Unterminated(offset + start))?;
         names.push(after[..end].trim().to_owned());
         let consumed = start + 2 + end + 2;
         offset += consumed;
@@ -101,16 +109,28 @@ mod tests {
             render("<n v=\"{{name}}\">{{ name }}</n>", &vars, Escape::Xml).unwrap(),
             "<n v=\"&lt;A&amp;B &quot;x&quot; &apos;y&apos;&gt;&#10;z\">&lt;A&amp;B &quot;x&quot; &apos;y&apos;&gt;&#10;z</n>"
         );
-        assert_eq!(render("a = {{name}}\n", &vars, Escape::Ini).unwrap(), "a = <A&B \"x\" 'y'> z\n");
+        assert_eq!(
+            render("a = {{name}}\n", &vars, Escape::Ini).unwrap(),
+            "a = <A&B \"x\" 'y'> z\n"
+        );
         assert_eq!(escape("a\u{0}b\u{1b}c", Escape::Xml), "abc");
     }
 
     #[test]
     fn errors() {
         let vars = HashMap::new();
-        assert_eq!(render("x {{nope}}", &vars, Escape::Xml), Err(TemplateError::UnknownField("nope".into())));
-        assert_eq!(render("x {{nope", &vars, Escape::Xml), Err(TemplateError::Unterminated(2)));
-        assert_eq!(render("no fields } {", &vars, Escape::Xml).unwrap(), "no fields } {");
+        assert_eq!(
+            render("x {{nope}}", &vars, Escape::Xml),
+            Err(TemplateError::UnknownField("nope".into()))
+        );
+        assert_eq!(
+            render("x {{nope", &vars, Escape::Xml),
+            Err(TemplateError::Unterminated(2))
+        );
+        assert_eq!(
+            render("no fields } {", &vars, Escape::Xml).unwrap(),
+            "no fields } {"
+        );
         assert_eq!(fields("{{a}} {{ b }}").unwrap(), vec!["a", "b"]);
     }
 }

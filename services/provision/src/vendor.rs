@@ -90,7 +90,9 @@ impl Vendor {
 
     /// Option 60 when it names a vendor, else the MAC prefix.
     pub fn recognise(class: Option<&[u8]>, mac: &Mac) -> Option<Vendor> {
-        class.and_then(Vendor::from_class_id).or_else(|| Vendor::from_mac(mac))
+        class
+            .and_then(Vendor::from_class_id)
+            .or_else(|| Vendor::from_mac(mac))
     }
 
     /// Lower-case name, as in config files and URLs.
@@ -145,8 +147,14 @@ mod tests {
     fn by_mac_prefix_and_precedence() {
         let yealink = Mac::parse("00:15:65:01:02:03").unwrap();
         assert_eq!(Vendor::from_mac(&yealink), Some(Vendor::Yealink));
-        assert_eq!(Vendor::recognise(Some(b"snom"), &yealink), Some(Vendor::Snom));
-        assert_eq!(Vendor::recognise(Some(b"udhcp"), &yealink), Some(Vendor::Yealink));
+        assert_eq!(
+            Vendor::recognise(Some(b"snom"), &yealink),
+            Some(Vendor::Snom)
+        );
+        assert_eq!(
+            Vendor::recognise(Some(b"udhcp"), &yealink),
+            Some(Vendor::Yealink)
+        );
         let other = Mac::parse("02:00:00:00:00:01").unwrap();
         assert_eq!(Vendor::recognise(None, &other), None);
         assert_eq!("Polycom".parse::<Vendor>(), Ok(Vendor::Polycom));

@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use ivm_provision::{resolve, Account, FileKind, Mac, Provisioner, RenderError, Settings, Target, Templates, Vendor};
+use ivm_provision::{
+    resolve, Account, FileKind, Mac, Provisioner, RenderError, Settings, Target, Templates, Vendor,
+};
 
 const HOSTILE: &str = "Eve <\"&'>\nreg.1.address=666 ]]> <!-- \r\u{1}";
 
@@ -60,7 +62,11 @@ fn xmllint(body: &str) -> Option<Result<(), String>> {
         .ok()?;
     child.stdin.take()?.write_all(body.as_bytes()).ok()?;
     let out = child.wait_with_output().ok()?;
-    Some(if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into()) })
+    Some(if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into())
+    })
 }
 
 #[test]
@@ -71,7 +77,15 @@ fn every_file_renders_well_formed_with_hostile_values() {
     let mut checked = 0;
     for (kind, vendor) in all_files(mac) {
         let r = p
-            .render(&kind, Target { mac: Some(mac), vendor: Some(vendor), model: Some("T46U"), account: Some(&acct) })
+            .render(
+                &kind,
+                Target {
+                    mac: Some(mac),
+                    vendor: Some(vendor),
+                    model: Some("T46U"),
+                    account: Some(&acct),
+                },
+            )
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
         assert_eq!(resolve(&r.name).map(|(k, _)| k), Some(kind.clone()));
         assert!(!r.body.contains("{{"), "{}: unfilled field", r.name);
@@ -84,11 +98,18 @@ fn every_file_renders_well_formed_with_hostile_values() {
             match xmllint(&r.body) {
                 Some(Ok(())) => checked += 1,
                 Some(Err(e)) => panic!("{}: xmllint: {e}\n{}", r.name, r.body),
-                None => eprintln!("note: xmllint not installed; {} checked by string only", r.name),
+                None => eprintln!(
+                    "note: xmllint not installed; {} checked by string only",
+                    r.name
+                ),
             }
         } else {
             // INI: the hostile newline must not start a new key.
-            assert!(!r.body.lines().any(|l| l.starts_with("reg.1.address")), "{}", r.name);
+            assert!(
+                !r.body.lines().any(|l| l.starts_with("reg.1.address")),
+                "{}",
+                r.name
+            );
             assert!(!r.body.contains('\u{1}') && !r.body.contains('\r'));
         }
     }
@@ -100,31 +121,77 @@ fn secrets_flagged_and_unassigned_refused() {
     let p = provisioner();
     let mac = Mac::parse("0004f2000001").unwrap();
     let a0 = account();
-    let t = |account: Option<&'static Account>| Target { mac: Some(mac), vendor: Some(Vendor::Polycom), model: None, account };
-    assert!(p.render(&FileKind::PolycomPhone, t(Some(Box::leak(Box::new(a0.clone()))))).unwrap().secret);
+    let t = |account: Option<&'static Account>| Target {
+        mac: Some(mac),
+        vendor: Some(Vendor::Polycom),
+        model: None,
+        account,
+    };
+    assert!(
+        p.render(
+            &FileKind::PolycomPhone,
+            t(Some(Box::leak(Box::new(a0.clone()))))
+        )
+        .unwrap()
+        .secret
+    );
     assert!(!p.render(&FileKind::MacCfg, t(None)).unwrap().secret);
     assert!(!p.render(&FileKind::PolycomMaster, t(None)).unwrap().secret);
-    assert!(matches!(p.render(&FileKind::PolycomPhone, t(None)), Err(RenderError::Unassigned(_))));
-    let snom = Target { mac: Some(mac), vendor: Some(Vendor::Snom), model: None, account: None };
-    assert!(matches!(p.render(&FileKind::MacCfg, snom), Err(RenderError::WrongVendor { .. })));
+    assert!(matches!(
+        p.render(&FileKind::PolycomPhone, t(None)),
+        Err(RenderError::Unassigned(_))
+    ));
+    let snom = Target {
+        mac: Some(mac),
+        vendor: Some(Vendor::Snom),
+        model: None,
+        account: None,
+    };
+    assert!(matches!(
+        p.render(&FileKind::MacCfg, snom),
+        Err(RenderError::WrongVendor { .. })
+    ));
     let a = account();
-    let nomac = Target { mac: None, vendor: None, model: None, account: Some(&a) };
-    assert!(matches!(p.render(&FileKind::CiscoPhone, nomac), Err(RenderError::NoMac(_))));
+    let nomac = Target {
+        mac: None,
+        vendor: None,
+        model: None,
+        account: Some(&a),
+    };
+    assert!(matches!(
+        p.render(&FileKind::CiscoPhone, nomac),
+        Err(RenderError::NoMac(_))
+    ));
 }
 
 #[test]
 fn overrides_from_a_folder() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("yealink")).unwrap();
-    std::fs::write(dir.path().join("yealink/phone.cfg"), "custom {{user}} {{mac}}\n").unwrap();
+    std::fs::write(
+        dir.path().join("yealink/phone.cfg"),
+        "custom {{user}} {{mac}}\n",
+    )
+    .unwrap();
     let mut p = provisioner();
     p.templates = Templates::with_overrides(dir.path()).unwrap();
     let mac = Mac::parse("001565aabbcc").unwrap();
     let acct = account();
     let r = p
-        .render(&FileKind::MacCfg, Target { mac: Some(mac), vendor: Some(Vendor::Yealink), model: None, account: Some(&acct) })
+        .render(
+            &FileKind::MacCfg,
+            Target {
+                mac: Some(mac),
+                vendor: Some(Vendor::Yealink),
+                model: None,
+                account: Some(&acct),
+            },
+        )
         .unwrap();
     assert_eq!(r.body, "custom 201 001565aabbcc\n");
     std::fs::write(dir.path().join("yealink/phone.cfg"), "bad {{passwd}}\n").unwrap();
-    assert!(matches!(Templates::with_overrides(dir.path()), Err(RenderError::Template { .. })));
+    assert!(matches!(
+        Templates::with_overrides(dir.path()),
+        Err(RenderError::Template { .. })
+    ));
 }

@@ -82,13 +82,19 @@ impl Connection {
     fn parse(v: &str) -> Result<Connection, SdpError> {
         let f: Vec<&str> = v.split_whitespace().collect();
         match f.as_slice() {
-            ["IN", t, a] => Ok(Connection { addr_type: (*t).to_owned(), address: (*a).to_owned() }),
+            ["IN", t, a] => Ok(Connection {
+                addr_type: (*t).to_owned(),
+                address: (*a).to_owned(),
+            }),
             _ => Err(SdpError::Field('c')),
         }
     }
 
     fn for_ip(ip: IpAddr) -> Connection {
-        Connection { addr_type: if ip.is_ipv4() { "IP4" } else { "IP6" }.into(), address: ip.to_string() }
+        Connection {
+            addr_type: if ip.is_ipv4() { "IP4" } else { "IP6" }.into(),
+            address: ip.to_string(),
+        }
     }
 
     /// The address as an IP, if it is one (and not a name or a multicast form with TTL).
@@ -172,17 +178,25 @@ impl MediaDescription {
                 let encoding = parts.next()?.to_owned();
                 let clock_rate = parts.next()?.parse().ok()?;
                 let channels = parts.next().and_then(|c| c.parse().ok());
-                Some(RtpMap { payload_type: pt.parse().ok()?, encoding, clock_rate, channels })
+                Some(RtpMap {
+                    payload_type: pt.parse().ok()?,
+                    encoding,
+                    clock_rate,
+                    channels,
+                })
             })
             .collect()
     }
 
     /// The `a=fmtp` parameters for a payload type.
     pub fn fmtp(&self, pt: u8) -> Option<&str> {
-        self.attributes.iter().filter(|a| a.name == "fmtp").find_map(|a| {
-            let (p, rest) = a.value.as_deref()?.split_once(' ')?;
-            (p.parse::<u8>().ok()? == pt).then_some(rest.trim())
-        })
+        self.attributes
+            .iter()
+            .filter(|a| a.name == "fmtp")
+            .find_map(|a| {
+                let (p, rest) = a.value.as_deref()?.split_once(' ')?;
+                (p.parse::<u8>().ok()? == pt).then_some(rest.trim())
+            })
     }
 
     /// The direction attribute, if present.
@@ -198,7 +212,10 @@ impl MediaDescription {
 
     /// `a=ptime`, in milliseconds.
     pub fn ptime(&self) -> Option<u32> {
-        self.attributes.iter().find(|a| a.name == "ptime").and_then(|a| a.value.as_deref()?.trim().parse().ok())
+        self.attributes
+            .iter()
+            .find(|a| a.name == "ptime")
+            .and_then(|a| a.value.as_deref()?.trim().parse().ok())
     }
 
     /// The encoding of a payload type: the rtpmap, or the static assignment for 0 and 8.
@@ -235,8 +252,14 @@ pub struct SessionDescription {
 
 fn attribute(v: &str) -> Attribute {
     match v.split_once(':') {
-        Some((n, v)) => Attribute { name: n.to_owned(), value: Some(v.to_owned()) },
-        None => Attribute { name: v.to_owned(), value: None },
+        Some((n, v)) => Attribute {
+            name: n.to_owned(),
+            value: Some(v.to_owned()),
+        },
+        None => Attribute {
+            name: v.to_owned(),
+            value: None,
+        },
     }
 }
 
@@ -255,7 +278,10 @@ impl SessionDescription {
                 username: String::new(),
                 session_id: String::new(),
                 session_version: String::new(),
-                connection: Connection { addr_type: String::new(), address: String::new() },
+                connection: Connection {
+                    addr_type: String::new(),
+                    address: String::new(),
+                },
             },
             name: String::new(),
             connection: None,
@@ -264,7 +290,11 @@ impl SessionDescription {
             attributes: Vec::new(),
             media: Vec::new(),
         };
-        for (i, line) in text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).enumerate() {
+        for (i, line) in text
+            .split('\n')
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .enumerate()
+        {
             if i >= MAX_LINES {
                 return Err(SdpError::TooLarge);
             }
@@ -287,12 +317,17 @@ impl SessionDescription {
             match kind {
                 'o' if !in_media => {
                     let f: Vec<&str> = value.split_whitespace().collect();
-                    let [u, id, ver, "IN", t, a] = f.as_slice() else { return Err(SdpError::Field('o')) };
+                    let [u, id, ver, "IN", t, a] = f.as_slice() else {
+                        return Err(SdpError::Field('o'));
+                    };
                     origin = Some(Origin {
                         username: (*u).to_owned(),
                         session_id: (*id).to_owned(),
                         session_version: (*ver).to_owned(),
-                        connection: Connection { addr_type: (*t).to_owned(), address: (*a).to_owned() },
+                        connection: Connection {
+                            addr_type: (*t).to_owned(),
+                            address: (*a).to_owned(),
+                        },
                     });
                 }
                 's' if !in_media => name = Some(value.to_owned()),
@@ -313,7 +348,8 @@ impl SessionDescription {
                         return Err(SdpError::TooLarge);
                     }
                     let mut f = value.split_whitespace();
-                    let (Some(kind), Some(port), Some(proto)) = (f.next(), f.next(), f.next()) else {
+                    let (Some(kind), Some(port), Some(proto)) = (f.next(), f.next(), f.next())
+                    else {
                         return Err(SdpError::Field('m'));
                     };
                     let (port, port_count) = match port.split_once('/') {
@@ -364,7 +400,11 @@ impl SessionDescription {
 impl fmt::Display for SessionDescription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = &self.origin;
-        write!(f, "v=0\r\no={} {} {} {}\r\ns={}\r\n", o.username, o.session_id, o.session_version, o.connection, self.name)?;
+        write!(
+            f,
+            "v=0\r\no={} {} {} {}\r\ns={}\r\n",
+            o.username, o.session_id, o.session_version, o.connection, self.name
+        )?;
         if let Some(c) = &self.connection {
             write!(f, "c={c}\r\n")?;
         }
@@ -481,17 +521,37 @@ fn base(local: &LocalMedia) -> SessionDescription {
     }
 }
 
-fn audio_attributes(codecs: &[(u8, Codec)], te: Option<u8>, ptime: u32, dir: Direction) -> Vec<Attribute> {
+fn audio_attributes(
+    codecs: &[(u8, Codec)],
+    te: Option<u8>,
+    ptime: u32,
+    dir: Direction,
+) -> Vec<Attribute> {
     let mut a = Vec::new();
     for (pt, c) in codecs {
-        a.push(Attribute { name: "rtpmap".into(), value: Some(format!("{pt} {}/8000", c.name())) });
+        a.push(Attribute {
+            name: "rtpmap".into(),
+            value: Some(format!("{pt} {}/8000", c.name())),
+        });
     }
     if let Some(te) = te {
-        a.push(Attribute { name: "rtpmap".into(), value: Some(format!("{te} telephone-event/8000")) });
-        a.push(Attribute { name: "fmtp".into(), value: Some(format!("{te} 0-16")) });
+        a.push(Attribute {
+            name: "rtpmap".into(),
+            value: Some(format!("{te} telephone-event/8000")),
+        });
+        a.push(Attribute {
+            name: "fmtp".into(),
+            value: Some(format!("{te} 0-16")),
+        });
     }
-    a.push(Attribute { name: "ptime".into(), value: Some(ptime.to_string()) });
-    a.push(Attribute { name: dir.as_str().into(), value: None });
+    a.push(Attribute {
+        name: "ptime".into(),
+        value: Some(ptime.to_string()),
+    });
+    a.push(Attribute {
+        name: dir.as_str().into(),
+        value: None,
+    });
     a
 }
 
@@ -507,7 +567,12 @@ pub fn offer(local: &LocalMedia) -> SessionDescription {
         formats: vec!["0".into(), "8".into(), TELEPHONE_EVENT_PT.to_string()],
         connection: None,
         other: Vec::new(),
-        attributes: audio_attributes(&codecs, Some(TELEPHONE_EVENT_PT), local.ptime, Direction::SendRecv),
+        attributes: audio_attributes(
+            &codecs,
+            Some(TELEPHONE_EVENT_PT),
+            local.ptime,
+            Direction::SendRecv,
+        ),
     });
     s
 }
@@ -521,7 +586,9 @@ fn pick(m: &MediaDescription) -> Option<(Codec, u8, Option<u8>)> {
     let mut te = None;
     for f in &m.formats {
         let Ok(pt) = f.parse::<u8>() else { continue };
-        let Some((enc, clock)) = m.encoding_of(pt) else { continue };
+        let Some((enc, clock)) = m.encoding_of(pt) else {
+            continue;
+        };
         if clock != 8000 {
             continue;
         }
@@ -539,14 +606,20 @@ fn pick(m: &MediaDescription) -> Option<(Codec, u8, Option<u8>)> {
 /// audio stream accepted with one G.711 codec (the offerer's preferred one) and
 /// telephone-event at the offerer's payload type, every other stream rejected with port 0.
 /// `Err(NoCommonCodec)` means answer the INVITE with 488.
-pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Result<(SessionDescription, Negotiated), SdpError> {
+pub fn answer(
+    offer: &SessionDescription,
+    local: &LocalMedia,
+) -> Result<(SessionDescription, Negotiated), SdpError> {
     let mut s = base(local);
     let mut negotiated = None;
     for m in &offer.media {
         let accepted = if negotiated.is_none() { pick(m) } else { None };
         match accepted {
             Some((codec, pt, te)) => {
-                let offered_dir = m.direction().or_else(|| session_direction(offer)).unwrap_or(Direction::SendRecv);
+                let offered_dir = m
+                    .direction()
+                    .or_else(|| session_direction(offer))
+                    .unwrap_or(Direction::SendRecv);
                 let dir = offered_dir.reverse();
                 let mut formats = vec![pt.to_string()];
                 formats.extend(te.map(|t| t.to_string()));
@@ -566,7 +639,10 @@ pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Result<(Session
                     telephone_event: te,
                     remote: offer.rtp_destination(m),
                     direction: dir,
-                    ptime: m.ptime().filter(|p| (10..=60).contains(p)).unwrap_or(local.ptime),
+                    ptime: m
+                        .ptime()
+                        .filter(|p| (10..=60).contains(p))
+                        .unwrap_or(local.ptime),
                 });
             }
             None => s.media.push(MediaDescription {
@@ -586,17 +662,27 @@ pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Result<(Session
 }
 
 /// Reads the answer to an offer made with [`offer`]: what the phone chose.
-pub fn accept_answer(answer: &SessionDescription, local: &LocalMedia) -> Result<Negotiated, SdpError> {
+pub fn accept_answer(
+    answer: &SessionDescription,
+    local: &LocalMedia,
+) -> Result<Negotiated, SdpError> {
     for m in &answer.media {
         if let Some((codec, pt, te)) = pick(m) {
-            let dir = m.direction().or_else(|| session_direction(answer)).unwrap_or(Direction::SendRecv).reverse();
+            let dir = m
+                .direction()
+                .or_else(|| session_direction(answer))
+                .unwrap_or(Direction::SendRecv)
+                .reverse();
             return Ok(Negotiated {
                 codec,
                 payload_type: pt,
                 telephone_event: te,
                 remote: answer.rtp_destination(m),
                 direction: dir,
-                ptime: m.ptime().filter(|p| (10..=60).contains(p)).unwrap_or(local.ptime),
+                ptime: m
+                    .ptime()
+                    .filter(|p| (10..=60).contains(p))
+                    .unwrap_or(local.ptime),
             });
         }
     }
@@ -642,7 +728,13 @@ m=video 10492 RTP/AVP 97\r\n\
 a=rtpmap:97 H264/90000\r\n";
 
     fn local() -> LocalMedia {
-        LocalMedia { address: "192.168.1.2".parse().expect("ip"), port: 40000, session_id: 7, session_version: 1, ptime: 20 }
+        LocalMedia {
+            address: "192.168.1.2".parse().expect("ip"),
+            port: 40000,
+            session_id: 7,
+            session_version: 1,
+            ptime: 20,
+        }
     }
 
     #[test]
@@ -683,7 +775,10 @@ a=rtpmap:97 H264/90000\r\n";
 a=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n";
         let offer = SessionDescription::parse(o.as_bytes()).expect("parse");
         let (_, n) = answer(&offer, &local()).expect("answer");
-        assert_eq!((n.codec, n.payload_type, n.telephone_event), (Codec::Pcma, 8, Some(96)));
+        assert_eq!(
+            (n.codec, n.payload_type, n.telephone_event),
+            (Codec::Pcma, 8, Some(96))
+        );
         assert_eq!(n.direction, Direction::RecvOnly);
         assert_eq!(n.remote, Some("10.0.0.5:5004".parse().expect("addr")));
     }
@@ -692,10 +787,16 @@ a=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n";
     fn no_common_codec() {
         let o = "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\nm=audio 5004 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n";
         let offer = SessionDescription::parse(o.as_bytes()).expect("parse");
-        assert_eq!(answer(&offer, &local()).map(|_| ()), Err(SdpError::NoCommonCodec));
+        assert_eq!(
+            answer(&offer, &local()).map(|_| ()),
+            Err(SdpError::NoCommonCodec)
+        );
         let srtp = o.replace("RTP/AVP 96", "RTP/SAVP 0");
         let offer = SessionDescription::parse(srtp.as_bytes()).expect("parse");
-        assert_eq!(answer(&offer, &local()).map(|_| ()), Err(SdpError::NoCommonCodec));
+        assert_eq!(
+            answer(&offer, &local()).map(|_| ()),
+            Err(SdpError::NoCommonCodec)
+        );
     }
 
     #[test]
@@ -705,16 +806,36 @@ a=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n";
         assert!(text.contains("m=audio 40000 RTP/AVP 0 8 101\r\n"));
         let their = "v=0\r\no=- 5 5 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 3000 RTP/AVP 8 101\r\n\
 a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
-        let n = accept_answer(&SessionDescription::parse(their.as_bytes()).expect("parse"), &local()).expect("ok");
+        let n = accept_answer(
+            &SessionDescription::parse(their.as_bytes()).expect("parse"),
+            &local(),
+        )
+        .expect("ok");
         assert_eq!((n.codec, n.telephone_event), (Codec::Pcma, Some(101)));
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "o=x\r\n", "v=0\r\n", "v=0\r\no=a b\r\ns=-\r\n", "v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nm=audio x RTP/AVP 0\r\n", "v=0\r\nbad\r\n"] {
-            assert!(SessionDescription::parse(bad.as_bytes()).is_err(), "{bad:?}");
+        for bad in [
+            "",
+            "o=x\r\n",
+            "v=0\r\n",
+            "v=0\r\no=a b\r\ns=-\r\n",
+            "v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\nm=audio x RTP/AVP 0\r\n",
+            "v=0\r\nbad\r\n",
+        ] {
+            assert!(
+                SessionDescription::parse(bad.as_bytes()).is_err(),
+                "{bad:?}"
+            );
         }
-        let many = format!("v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\n{}", "m=audio 1 RTP/AVP 0\r\n".repeat(17));
-        assert_eq!(SessionDescription::parse(many.as_bytes()), Err(SdpError::TooLarge));
+        let many = format!(
+            "v=0\r\no=- 1 1 IN IP4 a\r\ns=-\r\n{}",
+            "m=audio 1 RTP/AVP 0\r\n".repeat(17)
+        );
+        assert_eq!(
+            SessionDescription::parse(many.as_bytes()),
+            Err(SdpError::TooLarge)
+        );
     }
 }

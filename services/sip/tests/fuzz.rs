@@ -34,9 +34,46 @@ impl Rng {
 }
 
 const TOKENS: &[&[u8]] = &[
-    b"\r\n", b"\r\n\r\n", b"\n", b"\r", b" ", b"\t", b":", b";", b",", b"=", b"<", b">", b"\"", b"\\", b"%", b"%0", b"@", b"[", b"]",
-    b"?", b"&", b"/", b"SIP/2.0", b"sip:", b"sips:", b"tel:", b"z9hG4bK", b"Content-Length: 99999\r\n", b"l: 0\r\n", b"v:", b"\r\n ",
-    b"\xff", b"\xc3", b"\x00", b"9999999999999999999999", b"-1", b";tag=", b"*", b"[::1]", b":65536",
+    b"\r\n",
+    b"\r\n\r\n",
+    b"\n",
+    b"\r",
+    b" ",
+    b"\t",
+    b":",
+    b";",
+    b",",
+    b"=",
+    b"<",
+    b">",
+    b"\"",
+    b"\\",
+    b"%",
+    b"%0",
+    b"@",
+    b"[",
+    b"]",
+    b"?",
+    b"&",
+    b"/",
+    b"SIP/2.0",
+    b"sip:",
+    b"sips:",
+    b"tel:",
+    b"z9hG4bK",
+    b"Content-Length: 99999\r\n",
+    b"l: 0\r\n",
+    b"v:",
+    b"\r\n ",
+    b"\xff",
+    b"\xc3",
+    b"\x00",
+    b"9999999999999999999999",
+    b"-1",
+    b";tag=",
+    b"*",
+    b"[::1]",
+    b":65536",
 ];
 
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
@@ -116,7 +153,10 @@ Subscription-State: active;expires=60\r\nContent-Length: 0\r\n\r\n"
 fn mutated_messages_never_panic() {
     let seeds = corpus();
     let t0 = Instant::now();
-    let mut layer = TransactionLayer::new(Config { max_transactions: 64, ..Config::default() });
+    let mut layer = TransactionLayer::new(Config {
+        max_transactions: 64,
+        ..Config::default()
+    });
     let mut digest = DigestServer::new(DigestConfig::new("ivm"), [3; 32], t0);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut parsed = 0;
@@ -128,13 +168,19 @@ fn mutated_messages_never_panic() {
             parsed += 1;
             common::exercise(&m);
             if let Message::Request(r) = &m {
-                let _ = digest.authenticate(now, r, false, |_, _| Some(ivm_sip::auth::Credential::Password("p".into())));
+                let _ = digest.authenticate(now, r, false, |_, _| {
+                    Some(ivm_sip::auth::Credential::Password("p".into()))
+                });
             }
         }
         if case % 4 == 0 {
             common::frame_all(&input, 1 + rng.below(200));
         }
-        layer.handle_datagram(now, Peer::udp("10.0.0.9:5060".parse().expect("addr")), &input);
+        layer.handle_datagram(
+            now,
+            Peer::udp("10.0.0.9:5060".parse().expect("addr")),
+            &input,
+        );
         layer.handle_timeout(now);
         while layer.poll_transmit().is_some() {}
         while layer.poll_event().is_some() {}
@@ -153,7 +199,13 @@ fn random_fragments_never_panic() {
     for _ in 0..3000 {
         let s = mutate(&mut rng, sdp);
         if let Ok(parsed) = SessionDescription::parse(&s) {
-            let local = ivm_sip::sdp::LocalMedia { address: "10.0.0.1".parse().expect("ip"), port: 4000, session_id: 1, session_version: 1, ptime: 20 };
+            let local = ivm_sip::sdp::LocalMedia {
+                address: "10.0.0.1".parse().expect("ip"),
+                port: 4000,
+                session_id: 1,
+                session_version: 1,
+                ptime: 20,
+            };
             let _ = ivm_sip::sdp::answer(&parsed, &local);
             let _ = SessionDescription::parse(&parsed.encode());
         }
@@ -161,7 +213,11 @@ fn random_fragments_never_panic() {
         if let Ok(u) = std::str::from_utf8(&u) {
             if let Ok(parsed) = Uri::parse(u) {
                 let again = parsed.to_string();
-                assert_eq!(Uri::parse(&again).as_ref(), Ok(&parsed), "URI roundtrip of {u:?}");
+                assert_eq!(
+                    Uri::parse(&again).as_ref(),
+                    Ok(&parsed),
+                    "URI roundtrip of {u:?}"
+                );
             }
         }
         let a = mutate(&mut rng, auth);

@@ -56,8 +56,13 @@ fn valid_wsinv() {
     assert_eq!(vias[1].branch().as_deref(), Some("z9hG4bK9ikj8"));
     assert_eq!(vias[2].branch().as_deref(), Some("z9hG4bK30239"));
     assert_eq!(h.get("Subject"), Some(""));
-    assert_eq!(h.get("NewFangledHeader"), Some("newfangled value continued newfangled value"));
-    let Contacts::List(c) = h.contacts().expect("contacts") else { panic!("star") };
+    assert_eq!(
+        h.get("NewFangledHeader"),
+        Some("newfangled value continued newfangled value")
+    );
+    let Contacts::List(c) = h.contacts().expect("contacts") else {
+        panic!("star")
+    };
     assert_eq!(c[0].params.get("q").as_deref(), Some("0.33"));
     assert_eq!(c[0].display.as_deref(), Some(r#"Quoted string """#));
     assert_eq!(r.body.len(), 150);
@@ -67,12 +72,29 @@ fn valid_wsinv() {
 #[test]
 fn valid_intmeth() {
     let r = req(ok("intmeth"));
-    assert_eq!(r.method, Method::Extension("!interesting-Method0123456789_*+`.%indeed'~".into()));
+    assert_eq!(
+        r.method,
+        Method::Extension("!interesting-Method0123456789_*+`.%indeed'~".into())
+    );
     let to = r.headers.to().expect("to");
-    assert_eq!(to.display.as_deref(), Some("BEL:\u{7} NUL:\u{0} DEL:\u{7f}"));
+    assert_eq!(
+        to.display.as_deref(),
+        Some("BEL:\u{7} NUL:\u{0} DEL:\u{7f}")
+    );
     assert_eq!(r.headers.get("extensionHeader-!.%*+_`'~"), Some("大停電"));
-    assert_eq!(r.headers.from().expect("from").params.get("fromParam''~+*_!.-%").as_deref(), Some("работающий"));
-    assert_eq!(r.headers.call_id().expect("call-id"), "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{");
+    assert_eq!(
+        r.headers
+            .from()
+            .expect("from")
+            .params
+            .get("fromParam''~+*_!.-%")
+            .as_deref(),
+        Some("работающий")
+    );
+    assert_eq!(
+        r.headers.call_id().expect("call-id"),
+        "intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"
+    );
 }
 
 #[test]
@@ -80,24 +102,46 @@ fn valid_escapes() {
     let r = req(ok("esc01"));
     let u = r.uri.as_sip().expect("sip");
     assert_eq!(u.user_unescaped().as_deref(), Some("sips:user@example.com"));
-    assert_eq!(r.headers.content_type().expect("ct").map(|c| c.subtype), Some("sdp".into()));
+    assert_eq!(
+        r.headers.content_type().expect("ct").map(|c| c.subtype),
+        Some("sdp".into())
+    );
 
     let r = req(ok("escnull"));
-    let Contacts::List(c) = r.headers.contacts().expect("contacts") else { panic!("star") };
+    let Contacts::List(c) = r.headers.contacts().expect("contacts") else {
+        panic!("star")
+    };
     assert_eq!(c.len(), 2);
-    let user = c[1].uri.as_sip().and_then(|u| u.user.clone()).expect("user");
+    let user = c[1]
+        .uri
+        .as_sip()
+        .and_then(|u| u.user.clone())
+        .expect("user");
     assert_eq!(ivm_sip::message::unescape(&user), vec![0, 0]);
 
     let r = req(ok("esc02"));
     assert_eq!(r.method, Method::Extension("RE%47IST%45R".into()));
-    let Contacts::List(c) = r.headers.contacts().expect("contacts") else { panic!("star") };
+    let Contacts::List(c) = r.headers.contacts().expect("contacts") else {
+        panic!("star")
+    };
     assert_eq!(c.len(), 2, "C%6Fntact is not Contact");
-    assert_eq!(r.headers.to().expect("to").display.as_deref(), Some("%Z%45"));
+    assert_eq!(
+        r.headers.to().expect("to").display.as_deref(),
+        Some("%Z%45")
+    );
 }
 
 #[test]
 fn valid_misc() {
-    assert_eq!(req(ok("lwsdisp")).headers.from().expect("from").display.as_deref(), Some("caller"));
+    assert_eq!(
+        req(ok("lwsdisp"))
+            .headers
+            .from()
+            .expect("from")
+            .display
+            .as_deref(),
+        Some("caller")
+    );
     let r = req(ok("longreq"));
     assert_eq!(r.headers.vias().expect("vias").len(), 33);
     assert!(r.headers.to().expect("to").display.expect("display").len() > 140);
@@ -108,31 +152,50 @@ fn valid_misc() {
     assert!(r.body.is_empty());
 
     let r = req(ok("semiuri"));
-    assert_eq!(r.uri.as_sip().and_then(|u| u.user.as_deref()), Some("user;par=u%40example.net"));
+    assert_eq!(
+        r.uri.as_sip().and_then(|u| u.user.as_deref()),
+        Some("user;par=u%40example.net")
+    );
     assert_eq!(r.headers.values("Accept").len(), 6);
 
     let r = req(ok("transports"));
     let vias = r.headers.vias().expect("vias");
-    let kinds: Vec<_> = vias.iter().map(|v| v.transport_kind().map(|t| t.as_str())).collect();
-    assert_eq!(kinds, vec![Some("UDP"), Some("SCTP"), Some("TLS"), None, Some("TCP")]);
+    let kinds: Vec<_> = vias
+        .iter()
+        .map(|v| v.transport_kind().map(|t| t.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![Some("UDP"), Some("SCTP"), Some("TLS"), None, Some("TCP")]
+    );
 
     let r = req(ok("mpart01"));
     let ct = r.headers.content_type().expect("ct").expect("some");
     assert!(ct.is("multipart", "mixed"));
-    assert_eq!(ct.params.get("boundary").as_deref(), Some("7a9cbec02ceef655"));
+    assert_eq!(
+        ct.params.get("boundary").as_deref(),
+        Some("7a9cbec02ceef655")
+    );
     assert!(r.body.windows(3).any(|w| w == [0xfd, 0xfe, 0xff]));
 
-    let Message::Response(r) = ok("unreason") else { panic!("response") };
+    let Message::Response(r) = ok("unreason") else {
+        panic!("response")
+    };
     assert_eq!(r.status, 200);
     assert!(r.reason.ends_with("простое"));
     assert_eq!(r.body.len(), 154);
-    let Message::Response(r) = ok("noreason") else { panic!("response") };
+    let Message::Response(r) = ok("noreason") else {
+        panic!("response")
+    };
     assert_eq!((r.status, r.reason.as_str()), (100, ""));
 }
 
 #[test]
 fn invalid_rejected_by_parser() {
-    assert!(matches!(parse("clerr"), Err(ParseError::Truncated { declared: 9999, .. })));
+    assert!(matches!(
+        parse("clerr"),
+        Err(ParseError::Truncated { declared: 9999, .. })
+    ));
     assert_eq!(parse("ncl"), Err(ParseError::ContentLength));
     assert!(matches!(parse("ltgtruri"), Err(ParseError::RequestUri(_))));
     assert_eq!(parse("lwsruri"), Err(ParseError::RequestLine));
@@ -161,12 +224,23 @@ fn invalid_rejected_by_validation() {
     assert_eq!(e.status(), 505);
     assert_eq!(invalid("mismatch01"), Invalid::CSeqMethod);
     assert_eq!(invalid("mismatch02"), Invalid::CSeqMethod);
-    assert!(matches!(invalid("insuf"), Invalid::Header(HeaderError::Missing(_))));
+    assert!(matches!(
+        invalid("insuf"),
+        Invalid::Header(HeaderError::Missing(_))
+    ));
     assert!(matches!(invalid("multi01"), Invalid::Duplicate(_)));
     let e = invalid("unksm");
     assert!(matches!(e, Invalid::Scheme(_)));
     assert_eq!(e.status(), 416);
-    for name in ["badinv01", "scalar02", "quotbal", "escruri", "insuf", "multi01", "mismatch01"] {
+    for name in [
+        "badinv01",
+        "scalar02",
+        "quotbal",
+        "escruri",
+        "insuf",
+        "multi01",
+        "mismatch01",
+    ] {
         assert_eq!(invalid(name).status(), 400, "{name}");
     }
 }
@@ -183,14 +257,22 @@ fn parseable_but_flagged() {
     let r = req(ok("bext01"));
     assert_eq!(r.unsupported_extensions(&["100rel"]).len(), 4);
     // bcast: a Via naming the broadcast address: never send a response there.
-    let Message::Response(r) = ok("bcast") else { panic!("response") };
+    let Message::Response(r) = ok("bcast") else {
+        panic!("response")
+    };
     let vias = r.headers.vias().expect("vias");
     assert!(vias[1].sent_by.host.is_broadcast_or_multicast());
     assert!(matches!(vias[1].sent_by.host, Host::V4(_)));
     // zeromf: Max-Forwards 0 is valid for a UAS (a proxy would answer 483).
-    assert_eq!(req(ok("zeromf")).headers.max_forwards().expect("mf"), Some(0));
+    assert_eq!(
+        req(ok("zeromf")).headers.max_forwards().expect("mf"),
+        Some(0)
+    );
     // The Request-URI of unksm is kept opaque so it can be answered 416.
-    assert!(matches!(req(parse("unksm").expect("parse")).uri, Uri::Other { .. }));
+    assert!(matches!(
+        req(parse("unksm").expect("parse")).uri,
+        Uri::Other { .. }
+    ));
 }
 
 #[test]

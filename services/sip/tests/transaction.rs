@@ -83,14 +83,29 @@ fn new_request(l: &mut TransactionLayer, now: Instant, req: Request) -> TxId {
 fn invite_client_udp_retransmits_then_timer_b() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
-    let id = l.send_request(t0, Peer::udp(addr(PHONE)), request("INVITE", "z9hG4bKc1", "")).expect("send");
+    let id = l
+        .send_request(
+            t0,
+            Peer::udp(addr(PHONE)),
+            request("INVITE", "z9hG4bKc1", ""),
+        )
+        .expect("send");
     assert_eq!(drain_tx(&mut l).len(), 1);
     let sent = run_until(&mut l, t0, t0 + ms(40_000));
     let times: Vec<u128> = sent.iter().map(|(t, _)| *t).collect();
     // Timer A: T1, doubling each time, no cap; Timer B at 64*T1 = 32 s.
     assert_eq!(times, vec![500, 1500, 3500, 7500, 15500, 31500]);
     let ev = drain_ev(&mut l);
-    assert_eq!(ev, vec![Event::Timeout { id, timer: Timer::B }, Event::Terminated { id }]);
+    assert_eq!(
+        ev,
+        vec![
+            Event::Timeout {
+                id,
+                timer: Timer::B
+            },
+            Event::Terminated { id }
+        ]
+    );
     assert!(l.is_empty());
     assert_eq!(l.poll_timeout(), None);
 }
@@ -100,25 +115,46 @@ fn invite_client_non_2xx_acks_and_timer_d() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
     let req = request("INVITE", "z9hG4bKc2", "");
-    let id = l.send_request(t0, Peer::udp(addr(PHONE)), req.clone()).expect("send");
+    let id = l
+        .send_request(t0, Peer::udp(addr(PHONE)), req.clone())
+        .expect("send");
     drain_tx(&mut l);
     let ringing = req.make_response(180, Some("tt"));
-    l.handle_incoming(t0 + ms(100), Peer::udp(addr(PHONE)), Message::Response(ringing));
-    assert!(matches!(drain_ev(&mut l).as_slice(), [Event::Response { response, .. }] if response.status == 180));
+    l.handle_incoming(
+        t0 + ms(100),
+        Peer::udp(addr(PHONE)),
+        Message::Response(ringing),
+    );
+    assert!(
+        matches!(drain_ev(&mut l).as_slice(), [Event::Response { response, .. }] if response.status == 180)
+    );
     // Proceeding: Timer A is off.
     assert!(run_until(&mut l, t0, t0 + ms(10_000)).is_empty());
     let busy = req.make_response(486, Some("tt"));
-    l.handle_incoming(t0 + ms(10_000), Peer::udp(addr(PHONE)), Message::Response(busy.clone()));
+    l.handle_incoming(
+        t0 + ms(10_000),
+        Peer::udp(addr(PHONE)),
+        Message::Response(busy.clone()),
+    );
     let acks = drain_tx(&mut l);
     assert_eq!(acks.len(), 1);
     let ack = parse_request(&acks[0]);
     assert_eq!(ack.method.as_str(), "ACK");
     assert_eq!(ack.headers.cseq().expect("cseq").seq, 1);
     assert_eq!(ack.headers.to().expect("to").tag().as_deref(), Some("tt"));
-    assert_eq!(ack.headers.top_via().expect("via").branch().as_deref(), Some("z9hG4bKc2"));
-    assert!(matches!(drain_ev(&mut l).as_slice(), [Event::Response { response, .. }] if response.status == 486));
+    assert_eq!(
+        ack.headers.top_via().expect("via").branch().as_deref(),
+        Some("z9hG4bKc2")
+    );
+    assert!(
+        matches!(drain_ev(&mut l).as_slice(), [Event::Response { response, .. }] if response.status == 486)
+    );
     // A retransmitted 486 is absorbed and answered with the same ACK.
-    l.handle_incoming(t0 + ms(11_000), Peer::udp(addr(PHONE)), Message::Response(busy));
+    l.handle_incoming(
+        t0 + ms(11_000),
+        Peer::udp(addr(PHONE)),
+        Message::Response(busy),
+    );
     assert_eq!(drain_tx(&mut l)[0].payload, acks[0].payload);
     assert!(drain_ev(&mut l).is_empty());
     // Timer D: 32 s later the transaction is gone, silently.
@@ -131,30 +167,67 @@ fn invite_client_2xx_retransmissions_reach_the_tu() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
     let req = request("INVITE", "z9hG4bKc3", "");
-    let id = l.send_request(t0, Peer::udp(addr(PHONE)), req.clone()).expect("send");
+    let id = l
+        .send_request(t0, Peer::udp(addr(PHONE)), req.clone())
+        .expect("send");
     drain_tx(&mut l);
     let ok = req.make_response(200, Some("tt"));
     for at in [100, 600, 1600] {
-        l.handle_incoming(t0 + ms(at), Peer::udp(addr(PHONE)), Message::Response(ok.clone()));
+        l.handle_incoming(
+            t0 + ms(at),
+            Peer::udp(addr(PHONE)),
+            Message::Response(ok.clone()),
+        );
         assert!(matches!(drain_ev(&mut l).as_slice(), [Event::Response { id: i, .. }] if *i == id));
     }
-    assert!(drain_tx(&mut l).is_empty(), "the TU sends the ACK for a 2xx, not the transaction");
+    assert!(
+        drain_tx(&mut l).is_empty(),
+        "the TU sends the ACK for a 2xx, not the transaction"
+    );
     run_until(&mut l, t0, t0 + ms(40_000));
     assert_eq!(drain_ev(&mut l), vec![Event::Terminated { id }]);
     // After Timer M a late 2xx is stray: the TU ACKs it again from its dialog.
-    l.handle_incoming(t0 + ms(40_000), Peer::udp(addr(PHONE)), Message::Response(ok));
-    assert!(matches!(drain_ev(&mut l).as_slice(), [Event::StrayResponse { .. }]));
+    l.handle_incoming(
+        t0 + ms(40_000),
+        Peer::udp(addr(PHONE)),
+        Message::Response(ok),
+    );
+    assert!(matches!(
+        drain_ev(&mut l).as_slice(),
+        [Event::StrayResponse { .. }]
+    ));
 }
 
 #[test]
 fn non_invite_client_timer_e_caps_at_t2_then_f() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
-    let id = l.send_request(t0, Peer::udp(addr(PHONE)), request("OPTIONS", "z9hG4bKc4", "")).expect("send");
+    let id = l
+        .send_request(
+            t0,
+            Peer::udp(addr(PHONE)),
+            request("OPTIONS", "z9hG4bKc4", ""),
+        )
+        .expect("send");
     drain_tx(&mut l);
-    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(40_000)).iter().map(|(t, _)| *t).collect();
-    assert_eq!(times, vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
-    assert_eq!(drain_ev(&mut l), vec![Event::Timeout { id, timer: Timer::F }, Event::Terminated { id }]);
+    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(40_000))
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(
+        times,
+        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+    );
+    assert_eq!(
+        drain_ev(&mut l),
+        vec![
+            Event::Timeout {
+                id,
+                timer: Timer::F
+            },
+            Event::Terminated { id }
+        ]
+    );
 }
 
 #[test]
@@ -162,15 +235,30 @@ fn non_invite_client_provisional_then_final_then_timer_k() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
     let req = request("REGISTER", "z9hG4bKc5", "");
-    let id = l.send_request(t0, Peer::udp(addr(PHONE)), req.clone()).expect("send");
+    let id = l
+        .send_request(t0, Peer::udp(addr(PHONE)), req.clone())
+        .expect("send");
     drain_tx(&mut l);
-    l.handle_incoming(t0 + ms(100), Peer::udp(addr(PHONE)), Message::Response(req.make_response(100, None)));
+    l.handle_incoming(
+        t0 + ms(100),
+        Peer::udp(addr(PHONE)),
+        Message::Response(req.make_response(100, None)),
+    );
     drain_ev(&mut l);
     // In Proceeding, E fires every T2.
-    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(9_000)).iter().map(|(t, _)| *t).collect();
+    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(9_000))
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(times, vec![500, 4500, 8500]);
-    l.handle_incoming(t0 + ms(9_000), Peer::udp(addr(PHONE)), Message::Response(req.make_response(200, Some("x"))));
-    assert!(matches!(drain_ev(&mut l).as_slice(), [Event::Response { response, .. }] if response.status == 200));
+    l.handle_incoming(
+        t0 + ms(9_000),
+        Peer::udp(addr(PHONE)),
+        Message::Response(req.make_response(200, Some("x"))),
+    );
+    assert!(
+        matches!(drain_ev(&mut l).as_slice(), [Event::Response { response, .. }] if response.status == 200)
+    );
     assert!(run_until(&mut l, t0, t0 + ms(13_999)).is_empty());
     assert!(drain_ev(&mut l).is_empty(), "Timer K is T4 = 5 s");
     run_until(&mut l, t0, t0 + ms(14_000));
@@ -184,20 +272,32 @@ fn non_invite_server_absorbs_retransmissions_and_timer_j() {
     let req = request("REGISTER", "z9hG4bKs1", "");
     let id = new_request(&mut l, t0, req.clone());
     // Retransmission before the TU answers: absorbed, nothing sent, no event.
-    l.handle_incoming(t0 + ms(500), Peer::udp(addr(PHONE)), Message::Request(req.clone()));
+    l.handle_incoming(
+        t0 + ms(500),
+        Peer::udp(addr(PHONE)),
+        Message::Request(req.clone()),
+    );
     assert!(drain_tx(&mut l).is_empty());
     assert!(drain_ev(&mut l).is_empty());
-    l.send_response(t0 + ms(600), id, req.make_response(200, Some("reg"))).expect("respond");
+    l.send_response(t0 + ms(600), id, req.make_response(200, Some("reg")))
+        .expect("respond");
     let first = drain_tx(&mut l);
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].peer.addr, addr(PHONE));
     // Retransmissions now get the same 200, and the TU still sees nothing.
     for at in [1500, 3500] {
-        l.handle_incoming(t0 + ms(at), Peer::udp(addr(PHONE)), Message::Request(req.clone()));
+        l.handle_incoming(
+            t0 + ms(at),
+            Peer::udp(addr(PHONE)),
+            Message::Request(req.clone()),
+        );
         assert_eq!(drain_tx(&mut l)[0].payload, first[0].payload);
     }
     assert!(drain_ev(&mut l).is_empty());
-    assert_eq!(l.send_response(t0 + ms(3600), id, req.make_response(200, None)), Err(ivm_sip::transaction::TransactionError::InvalidState));
+    assert_eq!(
+        l.send_response(t0 + ms(3600), id, req.make_response(200, None)),
+        Err(ivm_sip::transaction::TransactionError::InvalidState)
+    );
     // Timer J: 64*T1 after the final response.
     assert!(run_until(&mut l, t0, t0 + ms(32_599)).is_empty());
     assert!(drain_ev(&mut l).is_empty());
@@ -215,16 +315,36 @@ fn reliable_transport_has_no_retransmits_and_zero_wait() {
         [Event::Request { id, .. }] => *id,
         other => panic!("{other:?}"),
     };
-    l.send_response(t0, id, req.make_response(200, Some("x"))).expect("respond");
+    l.send_response(t0, id, req.make_response(200, Some("x")))
+        .expect("respond");
     assert_eq!(drain_tx(&mut l)[0].peer, Peer::tcp(addr(PHONE)));
-    assert_eq!(drain_ev(&mut l), vec![Event::Terminated { id }], "Timer J is zero on TCP");
+    assert_eq!(
+        drain_ev(&mut l),
+        vec![Event::Terminated { id }],
+        "Timer J is zero on TCP"
+    );
 
-    let cid = l.send_request(t0, Peer::tcp(addr(PHONE)), request("OPTIONS", "z9hG4bKc6", "")).expect("send");
+    let cid = l
+        .send_request(
+            t0,
+            Peer::tcp(addr(PHONE)),
+            request("OPTIONS", "z9hG4bKc6", ""),
+        )
+        .expect("send");
     drain_tx(&mut l);
     // Only Timer F is armed; nothing is retransmitted.
     assert_eq!(l.poll_timeout(), Some(t0 + ms(32_000)));
     assert_eq!(run_until(&mut l, t0, t0 + ms(40_000)).len(), 0);
-    assert_eq!(drain_ev(&mut l), vec![Event::Timeout { id: cid, timer: Timer::F }, Event::Terminated { id: cid }]);
+    assert_eq!(
+        drain_ev(&mut l),
+        vec![
+            Event::Timeout {
+                id: cid,
+                timer: Timer::F
+            },
+            Event::Terminated { id: cid }
+        ]
+    );
 }
 
 #[test]
@@ -236,19 +356,35 @@ fn invite_server_non_2xx_timer_g_ack_and_timer_i() {
     let trying = drain_tx(&mut l);
     assert_eq!(parse_response(&trying[0]).status, 100, "100 Trying at once");
     // A retransmitted INVITE gets the last provisional again.
-    l.handle_incoming(t0 + ms(500), Peer::udp(addr(PHONE)), Message::Request(req.clone()));
+    l.handle_incoming(
+        t0 + ms(500),
+        Peer::udp(addr(PHONE)),
+        Message::Request(req.clone()),
+    );
     assert_eq!(parse_response(&drain_tx(&mut l)[0]).status, 100);
-    l.send_response(t0 + ms(1000), id, req.make_response(486, Some("busy"))).expect("486");
+    l.send_response(t0 + ms(1000), id, req.make_response(486, Some("busy")))
+        .expect("486");
     assert_eq!(parse_response(&drain_tx(&mut l)[0]).status, 486);
     // Timer G: T1 doubling, capped at T2.
-    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(13_000)).iter().map(|(t, _)| *t).collect();
+    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(13_000))
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(times, vec![1500, 2500, 4500, 8500, 12500]);
     // The ACK (same branch) confirms: no more retransmissions, and the TU never sees it.
     let mut ack = request("ACK", "z9hG4bKs3", ";tag=busy");
     ack.headers.set("CSeq", "1 ACK");
-    l.handle_incoming(t0 + ms(13_000), Peer::udp(addr(PHONE)), Message::Request(ack.clone()));
+    l.handle_incoming(
+        t0 + ms(13_000),
+        Peer::udp(addr(PHONE)),
+        Message::Request(ack.clone()),
+    );
     assert!(drain_ev(&mut l).is_empty());
-    l.handle_incoming(t0 + ms(13_100), Peer::udp(addr(PHONE)), Message::Request(ack));
+    l.handle_incoming(
+        t0 + ms(13_100),
+        Peer::udp(addr(PHONE)),
+        Message::Request(ack),
+    );
     assert!(drain_ev(&mut l).is_empty());
     // Timer I: T4 in Confirmed, then gone.
     assert!(run_until(&mut l, t0, t0 + ms(17_999)).is_empty());
@@ -262,10 +398,20 @@ fn invite_server_timer_h_without_ack() {
     let mut l = TransactionLayer::new(Config::default());
     let req = request("INVITE", "z9hG4bKs4", "");
     let id = new_request(&mut l, t0, req.clone());
-    l.send_response(t0, id, req.make_response(404, Some("nf"))).expect("404");
+    l.send_response(t0, id, req.make_response(404, Some("nf")))
+        .expect("404");
     let sent = run_until(&mut l, t0, t0 + ms(40_000));
     assert!(sent.iter().all(|(t, _)| *t < 32_000));
-    assert_eq!(drain_ev(&mut l), vec![Event::Timeout { id, timer: Timer::H }, Event::Terminated { id }]);
+    assert_eq!(
+        drain_ev(&mut l),
+        vec![
+            Event::Timeout {
+                id,
+                timer: Timer::H
+            },
+            Event::Terminated { id }
+        ]
+    );
 }
 
 #[test]
@@ -275,21 +421,40 @@ fn invite_server_2xx_resent_until_ack_by_dialog() {
     let req = request("INVITE", "z9hG4bKs5", "");
     let id = new_request(&mut l, t0, req.clone());
     drain_tx(&mut l);
-    l.send_response(t0, id, req.make_response(200, Some("ok"))).expect("200");
+    l.send_response(t0, id, req.make_response(200, Some("ok")))
+        .expect("200");
     assert_eq!(drain_tx(&mut l).len(), 1);
-    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(8_000)).iter().map(|(t, _)| *t).collect();
+    let times: Vec<u128> = run_until(&mut l, t0, t0 + ms(8_000))
+        .iter()
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(times, vec![500, 1500, 3500, 7500]);
     // The ACK for a 2xx has its own branch; it is matched by Call-ID and CSeq.
     let mut ack = request("ACK", "z9hG4bKack", ";tag=ok");
     ack.headers.set("CSeq", "1 ACK");
-    l.handle_incoming(t0 + ms(8_000), Peer::udp(addr(PHONE)), Message::Request(ack.clone()));
+    l.handle_incoming(
+        t0 + ms(8_000),
+        Peer::udp(addr(PHONE)),
+        Message::Request(ack.clone()),
+    );
     assert!(matches!(drain_ev(&mut l).as_slice(), [Event::Ack { id: Some(i), .. }] if *i == id));
-    l.handle_incoming(t0 + ms(8_100), Peer::udp(addr(PHONE)), Message::Request(ack));
+    l.handle_incoming(
+        t0 + ms(8_100),
+        Peer::udp(addr(PHONE)),
+        Message::Request(ack),
+    );
     assert!(drain_ev(&mut l).is_empty(), "a repeated ACK is absorbed");
     // A late INVITE retransmission is absorbed too (RFC 6026 Accepted).
-    l.handle_incoming(t0 + ms(9_000), Peer::udp(addr(PHONE)), Message::Request(req));
+    l.handle_incoming(
+        t0 + ms(9_000),
+        Peer::udp(addr(PHONE)),
+        Message::Request(req),
+    );
     assert!(drain_tx(&mut l).is_empty() && drain_ev(&mut l).is_empty());
-    assert!(run_until(&mut l, t0, t0 + ms(40_000)).is_empty(), "no 2xx after the ACK");
+    assert!(
+        run_until(&mut l, t0, t0 + ms(40_000)).is_empty(),
+        "no 2xx after the ACK"
+    );
     assert_eq!(drain_ev(&mut l), vec![Event::Terminated { id }]);
 }
 
@@ -299,12 +464,25 @@ fn invite_server_2xx_without_ack_reports_timer_l() {
     let mut l = TransactionLayer::new(Config::default());
     let req = request("INVITE", "z9hG4bKs6", "");
     let id = new_request(&mut l, t0, req.clone());
-    l.send_response(t0, id, req.make_response(200, Some("ok"))).expect("200");
+    l.send_response(t0, id, req.make_response(200, Some("ok")))
+        .expect("200");
     assert_eq!(drain_tx(&mut l).len(), 2, "100 Trying and the 200");
     let sent = run_until(&mut l, t0, t0 + ms(40_000));
     let times: Vec<u128> = sent.iter().map(|(t, _)| *t).collect();
-    assert_eq!(times, vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]);
-    assert_eq!(drain_ev(&mut l), vec![Event::Timeout { id, timer: Timer::L }, Event::Terminated { id }]);
+    assert_eq!(
+        times,
+        vec![500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
+    );
+    assert_eq!(
+        drain_ev(&mut l),
+        vec![
+            Event::Timeout {
+                id,
+                timer: Timer::L
+            },
+            Event::Terminated { id }
+        ]
+    );
 }
 
 #[test]
@@ -319,8 +497,10 @@ fn cancel_finds_its_invite() {
     assert_ne!(cancel_id, inv_id);
     assert_eq!(l.cancel_target(&cancel), Some(inv_id));
     assert!(l.is_pending(inv_id));
-    l.send_response(t0, cancel_id, cancel.make_response(200, None)).expect("200 to CANCEL");
-    l.send_response(t0, inv_id, invite.make_response(487, Some("t"))).expect("487");
+    l.send_response(t0, cancel_id, cancel.make_response(200, None))
+        .expect("200 to CANCEL");
+    l.send_response(t0, inv_id, invite.make_response(487, Some("t")))
+        .expect("487");
     assert!(!l.is_pending(inv_id));
 }
 
@@ -334,37 +514,63 @@ fn invalid_and_garbage_input() {
     l.handle_datagram(t0, peer, bad);
     let sent = drain_tx(&mut l);
     assert_eq!(parse_response(&sent[0]).status, 400);
-    assert!(matches!(drain_ev(&mut l).as_slice(), [Event::Rejected { status: Some(400), .. }]));
+    assert!(matches!(
+        drain_ev(&mut l).as_slice(),
+        [Event::Rejected {
+            status: Some(400),
+            ..
+        }]
+    ));
     assert!(l.is_empty());
     // Unknown version: 505.
-    let v7 = String::from_utf8_lossy(bad).replace("SIP/2.0\r\n", "SIP/7.0\r\n").replace("To:", "From: <sip:c@d>;tag=1\r\nTo:");
+    let v7 = String::from_utf8_lossy(bad)
+        .replace("SIP/2.0\r\n", "SIP/7.0\r\n")
+        .replace("To:", "From: <sip:c@d>;tag=1\r\nTo:");
     l.handle_datagram(t0, peer, v7.as_bytes());
     assert_eq!(parse_response(&drain_tx(&mut l)[0]).status, 505);
     drain_ev(&mut l);
     // Unparseable: dropped, reported, nothing sent. Keep-alives: silent.
     l.handle_datagram(t0, peer, b"\x00\x01garbage");
     assert!(drain_tx(&mut l).is_empty());
-    assert!(matches!(drain_ev(&mut l).as_slice(), [Event::Rejected { status: None, .. }]));
+    assert!(matches!(
+        drain_ev(&mut l).as_slice(),
+        [Event::Rejected { status: None, .. }]
+    ));
     l.handle_datagram(t0, peer, b"\r\n\r\n");
     assert!(drain_ev(&mut l).is_empty());
     // A broadcast source address is never answered.
-    l.handle_datagram(t0, Peer::udp(addr("255.255.255.255:5060")), request("OPTIONS", "z9hG4bKb", "").encode().as_slice());
+    l.handle_datagram(
+        t0,
+        Peer::udp(addr("255.255.255.255:5060")),
+        request("OPTIONS", "z9hG4bKb", "").encode().as_slice(),
+    );
     assert!(drain_tx(&mut l).is_empty());
 }
 
 #[test]
 fn bounded_transaction_table() {
     let t0 = Instant::now();
-    let mut l = TransactionLayer::new(Config { max_transactions: 2, ..Config::default() });
+    let mut l = TransactionLayer::new(Config {
+        max_transactions: 2,
+        ..Config::default()
+    });
     new_request(&mut l, t0, request("OPTIONS", "z9hG4bK1", ""));
     new_request(&mut l, t0, request("OPTIONS", "z9hG4bK2", ""));
-    l.handle_incoming(t0, Peer::udp(addr(PHONE)), Message::Request(request("OPTIONS", "z9hG4bK3", "")));
+    l.handle_incoming(
+        t0,
+        Peer::udp(addr(PHONE)),
+        Message::Request(request("OPTIONS", "z9hG4bK3", "")),
+    );
     let r = parse_response(&drain_tx(&mut l)[0]);
     assert_eq!(r.status, 503);
     assert_eq!(r.headers.get("Retry-After"), Some("5"));
     assert_eq!(l.len(), 2);
     assert_eq!(
-        l.send_request(t0, Peer::udp(addr(PHONE)), request("OPTIONS", "z9hG4bK4", "")),
+        l.send_request(
+            t0,
+            Peer::udp(addr(PHONE)),
+            request("OPTIONS", "z9hG4bK4", "")
+        ),
         Err(ivm_sip::transaction::TransactionError::Full)
     );
 }
@@ -375,15 +581,29 @@ fn responses_follow_via_rules() {
     let mut l = TransactionLayer::new(Config::default());
     // No rport: reply to the source IP at the sent-by port.
     let req = request("OPTIONS", "z9hG4bKv1", "");
-    l.handle_incoming(t0, Peer::udp(addr("10.0.0.20:40000")), Message::Request(req.clone()));
-    let Some(Event::Request { id, request: r, .. }) = l.poll_event() else { panic!("request") };
-    l.send_response(t0, id, r.make_response(200, None)).expect("200");
+    l.handle_incoming(
+        t0,
+        Peer::udp(addr("10.0.0.20:40000")),
+        Message::Request(req.clone()),
+    );
+    let Some(Event::Request { id, request: r, .. }) = l.poll_event() else {
+        panic!("request")
+    };
+    l.send_response(t0, id, r.make_response(200, None))
+        .expect("200");
     assert_eq!(drain_tx(&mut l)[0].peer.addr, addr("10.0.0.20:5062"));
     // rport: reply to the source port, and the Via says so.
     let mut req = request("OPTIONS", "z9hG4bKv2", "");
-    req.headers.set("Via", "SIP/2.0/UDP 192.168.9.9:5062;rport;branch=z9hG4bKv2");
-    l.handle_incoming(t0, Peer::udp(addr("10.0.0.20:40000")), Message::Request(req));
-    let Some(Event::Request { id, request: r, .. }) = l.poll_event() else { panic!("request") };
+    req.headers
+        .set("Via", "SIP/2.0/UDP 192.168.9.9:5062;rport;branch=z9hG4bKv2");
+    l.handle_incoming(
+        t0,
+        Peer::udp(addr("10.0.0.20:40000")),
+        Message::Request(req),
+    );
+    let Some(Event::Request { id, request: r, .. }) = l.poll_event() else {
+        panic!("request")
+    };
     let resp = r.make_response(200, None);
     let via = resp.headers.top_via().expect("via");
     assert_eq!(via.rport(), Some(Some(40000)));
@@ -405,7 +625,13 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
-        Pair { now: Instant::now(), phone: TransactionLayer::new(Config::default()), server: TransactionLayer::new(Config::default()), lose: Vec::new(), sent: 0 }
+        Pair {
+            now: Instant::now(),
+            phone: TransactionLayer::new(Config::default()),
+            server: TransactionLayer::new(Config::default()),
+            lose: Vec::new(),
+            sent: 0,
+        }
     }
 
     /// Delivers everything queued, then advances to the next timer; returns false when idle.
@@ -415,20 +641,25 @@ impl Pair {
             moved = true;
             self.sent += 1;
             if !self.lose.contains(&(self.sent - 1)) {
-                self.server.handle_datagram(self.now, Peer::udp(addr(PHONE)), &t.payload);
+                self.server
+                    .handle_datagram(self.now, Peer::udp(addr(PHONE)), &t.payload);
             }
         }
         while let Some(t) = self.server.poll_transmit() {
             moved = true;
             self.sent += 1;
             if !self.lose.contains(&(self.sent - 1)) {
-                self.phone.handle_datagram(self.now, Peer::udp(addr(BOX)), &t.payload);
+                self.phone
+                    .handle_datagram(self.now, Peer::udp(addr(BOX)), &t.payload);
             }
         }
         if moved {
             return true;
         }
-        let next = [self.phone.poll_timeout(), self.server.poll_timeout()].into_iter().flatten().min();
+        let next = [self.phone.poll_timeout(), self.server.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min();
         match next {
             Some(at) => {
                 self.now = self.now.max(at);
@@ -448,7 +679,10 @@ fn pair_invite_rejected_through_loss() {
     // Lose the first INVITE and the first 486 on the wire.
     p.lose = vec![0, 3];
     let invite = request("INVITE", "z9hG4bKpair", "");
-    let cid = p.phone.send_request(p.now, Peer::udp(addr(BOX)), invite).expect("send");
+    let cid = p
+        .phone
+        .send_request(p.now, Peer::udp(addr(BOX)), invite)
+        .expect("send");
     let mut server_tx = None;
     let mut final_at = None;
     for _ in 0..200 {
@@ -458,7 +692,9 @@ fn pair_invite_rejected_through_loss() {
         while let Some(e) = p.server.poll_event() {
             if let Event::Request { id, request, .. } = e {
                 server_tx = Some(id);
-                p.server.send_response(p.now, id, request.make_response(486, Some("b"))).expect("486");
+                p.server
+                    .send_response(p.now, id, request.make_response(486, Some("b")))
+                    .expect("486");
             }
         }
         while let Some(e) = p.phone.poll_event() {
@@ -474,14 +710,21 @@ fn pair_invite_rejected_through_loss() {
     let final_at = final_at.expect("486 reached the phone");
     // INVITE lost at 0, resent at 500 ms; 100 delivered, 486 lost, resent by Timer G 500 ms later.
     assert_eq!(final_at - t0, ms(1000));
-    assert!(p.phone.is_empty() && p.server.is_empty(), "both sides clean up (Timers D and I)");
+    assert!(
+        p.phone.is_empty() && p.server.is_empty(),
+        "both sides clean up (Timers D and I)"
+    );
 }
 
 /// One source cannot take more than its share of the table: the others still get through.
 #[test]
 fn one_source_cannot_fill_the_table() {
     use ivm_sip::transaction::{Config, Event, Peer, TransactionLayer};
-    let mut layer = TransactionLayer::new(Config { max_transactions: 100, max_per_source: 10, ..Config::default() });
+    let mut layer = TransactionLayer::new(Config {
+        max_transactions: 100,
+        max_per_source: 10,
+        ..Config::default()
+    });
     let now = std::time::Instant::now();
     let flood: std::net::SocketAddr = "127.0.0.9:5060".parse().expect("addr");
     let other: std::net::SocketAddr = "127.0.0.9:5062".parse().expect("addr");
@@ -505,5 +748,8 @@ fn one_source_cannot_fill_the_table() {
     while let Some(e) = layer.poll_event() {
         other_ok |= matches!(e, Event::Request { .. });
     }
-    assert!(other_ok, "another source (same address, another port) still gets a transaction");
+    assert!(
+        other_ok,
+        "another source (same address, another port) still gets a transaction"
+    );
 }

@@ -33,7 +33,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Command line.
 #[derive(Debug, Parser)]
-#[command(name = "bench-messaging", about = "Benchmark a running ivmd (loopback only)")]
+#[command(
+    name = "bench-messaging",
+    about = "Benchmark a running ivmd (loopback only)"
+)]
 struct Args {
     /// Base URL of the box's plain HTTP port, e.g. http://127.0.0.1:8080.
     #[arg(long)]
@@ -102,7 +105,8 @@ const WS_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a latency round waits for every push.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(30);
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn log(msg: impl AsRef<str>) {
     eprintln!("bench: {}", msg.as_ref());
@@ -135,11 +139,18 @@ fn speech_wav(seconds: f32) -> Vec<u8> {
         for h in 1..=8u32 {
             // Formant-ish emphasis around 500 Hz and 1.5 kHz.
             let f = f0 * h as f32;
-            let w = 1.0 / h as f32 * (1.0 + 0.8 * (-(f - 500.0).powi(2) / 2.0e5).exp() + 0.5 * (-(f - 1500.0).powi(2) / 4.0e5).exp());
+            let w = 1.0 / h as f32
+                * (1.0
+                    + 0.8 * (-(f - 500.0).powi(2) / 2.0e5).exp()
+                    + 0.5 * (-(f - 1500.0).powi(2) / 4.0e5).exp());
             v += w * (phase * h as f32).sin();
         }
         let syllable = (tau * 4.0 * t).sin();
-        let env = if syllable > -0.6 { 0.55 + 0.45 * syllable } else { 0.05 };
+        let env = if syllable > -0.6 {
+            0.55 + 0.45 * syllable
+        } else {
+            0.05
+        };
         let x = 0.25 * env * v + 0.01 * noise();
         samples.push((x.clamp(-1.0, 1.0) * 32_000.0) as i16);
     }
@@ -184,22 +195,35 @@ impl Api {
         let r = self
             .http
             .post(format!("{}/api/login", self.base))
-            .json(&LoginRequest { name: name.to_owned(), password: password.to_owned() })
+            .json(&LoginRequest {
+                name: name.to_owned(),
+                password: password.to_owned(),
+            })
             .send()
             .await
             .with_context(|| format!("login {name}"))?;
         let status = r.status();
         if !status.is_success() {
-            bail!("login {name}: {status}: {}", r.text().await.unwrap_or_default());
+            bail!(
+                "login {name}: {status}: {}",
+                r.text().await.unwrap_or_default()
+            );
         }
         Ok(r.json().await?)
     }
 
-    async fn post_message(&self, token: &str, to: &str, audio: &Audio) -> Result<(reqwest::StatusCode, String)> {
+    async fn post_message(
+        &self,
+        token: &str,
+        to: &str,
+        audio: &Audio,
+    ) -> Result<(reqwest::StatusCode, String)> {
         let part = reqwest::multipart::Part::bytes(audio.bytes.as_ref().clone())
             .file_name(audio.file_name)
             .mime_str(audio.mime)?;
-        let form = reqwest::multipart::Form::new().text("to", to.to_owned()).part("audio", part);
+        let form = reqwest::multipart::Form::new()
+            .text("to", to.to_owned())
+            .part("audio", part);
         let r = self
             .http
             .post(format!("{}/api/messages", self.base))
@@ -220,7 +244,12 @@ impl Api {
     }
 
     async fn audio_of(&self, token: &str, id: Guid) -> Result<Vec<u8>> {
-        let r = self.http.get(format!("{}/api/messages/{id}/audio", self.base)).bearer_auth(token).send().await?;
+        let r = self
+            .http
+            .get(format!("{}/api/messages/{id}/audio", self.base))
+            .bearer_auth(token)
+            .send()
+            .await?;
         let status = r.status();
         if !status.is_success() {
             bail!("GET audio: {status}");
@@ -229,7 +258,12 @@ impl Api {
     }
 
     async fn status(&self, token: &str) -> Result<ServerStatus> {
-        let r = self.http.get(format!("{}/api/admin/status", self.base)).bearer_auth(token).send().await?;
+        let r = self
+            .http
+            .get(format!("{}/api/admin/status", self.base))
+            .bearer_auth(token)
+            .send()
+            .await?;
         let status = r.status();
         if !status.is_success() {
             bail!("GET /api/admin/status: {status}");
@@ -257,21 +291,30 @@ struct SessionStats {
 
 async fn open_session(url: &str, token: &str) -> Result<Ws> {
     let fut = async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.context("websocket connect")?;
-        let hello = Envelope::new("connect").with_id("c1").with_object(&ConnectObject {
-            token: token.to_owned(),
-            client: "bench-messaging/0.1".into(),
-            priority: Priority::Normal,
-        });
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .context("websocket connect")?;
+        let hello = Envelope::new("connect")
+            .with_id("c1")
+            .with_object(&ConnectObject {
+                token: token.to_owned(),
+                client: "bench-messaging/0.1".into(),
+                priority: Priority::Normal,
+            });
         ws.send(Message::Text(hello.to_text().into())).await?;
         // At most a handful of frames before the ack (a ping, at worst).
         for _ in 0..16 {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => match decode_server(t.as_str(), DEFAULT_MAX_FRAME) {
                     Ok(ServerEvent::Ack { id, .. }) if id == "c1" => return Ok(ws),
-                    Ok(ServerEvent::Error { error, .. }) => bail!("connect refused: {}", error.message),
+                    Ok(ServerEvent::Error { error, .. }) => {
+                        bail!("connect refused: {}", error.message)
+                    }
                     Ok(ServerEvent::Ping { id }) => {
-                        ws.send(Message::Text(Envelope::new("pong").with_id(id).to_text().into())).await?;
+                        ws.send(Message::Text(
+                            Envelope::new("pong").with_id(id).to_text().into(),
+                        ))
+                        .await?;
                     }
                     _ => {}
                 },
@@ -283,7 +326,9 @@ async fn open_session(url: &str, token: &str) -> Result<Ws> {
         }
         bail!("no ack to connect")
     };
-    tokio::time::timeout(WS_TIMEOUT, fut).await.map_err(|_| anyhow!("connect timed out"))?
+    tokio::time::timeout(WS_TIMEOUT, fut)
+        .await
+        .map_err(|_| anyhow!("connect timed out"))?
 }
 
 /// Reads a session until told to stop: answers pings, reports `message` frames.
@@ -356,7 +401,8 @@ async fn run_session(
 // Measurements
 
 fn proc_status_kb(pid: u32, field: &str) -> Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("/proc/{pid}/status"))?;
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("/proc/{pid}/status"))?;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix(field) {
             let kb = rest.trim().trim_end_matches("kB").trim();
@@ -516,7 +562,9 @@ async fn throughput(
                 let to = &ctx.recipients[(k * 7 + i) % ctx.recipients.len()];
                 i += 1;
                 let t = Instant::now();
-                match tokio::time::timeout(HTTP_TIMEOUT, ctx.api.post_message(&token, to, &audio)).await {
+                match tokio::time::timeout(HTTP_TIMEOUT, ctx.api.post_message(&token, to, &audio))
+                    .await
+                {
                     Ok(Ok((reqwest::StatusCode::CREATED, body))) => {
                         ok += 1;
                         post_ms.push(ms(t.elapsed()));
@@ -535,7 +583,13 @@ async fn throughput(
             (ok, errors, post_ms, ids, start.elapsed())
         });
     }
-    let mut out = Throughput { ok: 0, errors: BTreeMap::new(), elapsed: Duration::ZERO, post_ms: Vec::new(), ids: Vec::new() };
+    let mut out = Throughput {
+        ok: 0,
+        errors: BTreeMap::new(),
+        elapsed: Duration::ZERO,
+        post_ms: Vec::new(),
+        ids: Vec::new(),
+    };
     while let Some(r) = tasks.join_next().await {
         let (ok, errors, post_ms, ids, elapsed) = r?;
         out.ok += ok;
@@ -550,7 +604,12 @@ async fn throughput(
 }
 
 /// Counts the pushes that arrived for `ids` within `wait`.
-async fn pushes_for(ids: &[Guid], events: &mut mpsc::UnboundedReceiver<Arrival>, expected: usize, wait: Duration) -> usize {
+async fn pushes_for(
+    ids: &[Guid],
+    events: &mut mpsc::UnboundedReceiver<Arrival>,
+    expected: usize,
+    wait: Duration,
+) -> usize {
     let set: std::collections::HashSet<Guid> = ids.iter().copied().collect();
     let deadline = tokio::time::Instant::now() + wait;
     let mut n = 0;
@@ -574,7 +633,12 @@ struct Row {
     verdict: String,
 }
 
-fn row(metric: impl Into<String>, value: impl Into<String>, target: &str, pass: Option<bool>) -> Row {
+fn row(
+    metric: impl Into<String>,
+    value: impl Into<String>,
+    target: &str,
+    pass: Option<bool>,
+) -> Row {
     Row {
         metric: metric.into(),
         value: value.into(),
@@ -590,7 +654,10 @@ fn row(metric: impl Into<String>, value: impl Into<String>, target: &str, pass: 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from("| metric | value | target | result |\n|---|---|---|---|\n");
     for r in rows {
-        s.push_str(&format!("| {} | {} | {} | {} |\n", r.metric, r.value, r.target, r.verdict));
+        s.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.metric, r.value, r.target, r.verdict
+        ));
     }
     s
 }
@@ -599,7 +666,9 @@ fn table(rows: &[Row]) -> String {
 
 async fn bench(args: Args) -> Result<String> {
     let base = args.base.trim_end_matches('/').to_owned();
-    let host = base.strip_prefix("http://").ok_or_else(|| anyhow!("--base must be http://127.0.0.1:PORT"))?;
+    let host = base
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("--base must be http://127.0.0.1:PORT"))?;
     if !(host.starts_with("127.") || host.starts_with("[::1]") || host.starts_with("localhost")) {
         bail!("--base must be a loopback address, got {host}");
     }
@@ -609,7 +678,10 @@ async fn bench(args: Args) -> Result<String> {
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
         .build()?;
-    let api = Api { http, base: base.clone() };
+    let api = Api {
+        http,
+        base: base.clone(),
+    };
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
 
@@ -617,8 +689,12 @@ async fn bench(args: Args) -> Result<String> {
 
     // 1. Log in every user once.
     let t = Instant::now();
-    let recipients: Vec<String> = (0..args.recipients).map(|i| format!("{}{i:03}", args.recipient_prefix)).collect();
-    let senders: Vec<String> = (0..args.senders.max(1)).map(|i| format!("{}{i:02}", args.sender_prefix)).collect();
+    let recipients: Vec<String> = (0..args.recipients)
+        .map(|i| format!("{}{i:03}", args.recipient_prefix))
+        .collect();
+    let senders: Vec<String> = (0..args.senders.max(1))
+        .map(|i| format!("{}{i:02}", args.sender_prefix))
+        .collect();
     let mut recipient_tokens = Vec::with_capacity(recipients.len());
     for name in &recipients {
         recipient_tokens.push(api.login(name, &args.password).await?.token);
@@ -627,7 +703,9 @@ async fn bench(args: Args) -> Result<String> {
     for name in &senders {
         sender_tokens.push(api.login(name, &args.password).await?.token);
     }
-    let bystanders: Vec<String> = (0..args.bystanders).map(|i| format!("{}{i}", args.bystander_prefix)).collect();
+    let bystanders: Vec<String> = (0..args.bystanders)
+        .map(|i| format!("{}{i}", args.bystander_prefix))
+        .collect();
     let mut bystander_tokens = Vec::with_capacity(bystanders.len());
     for name in &bystanders {
         bystander_tokens.push(api.login(name, &args.password).await?.token);
@@ -636,8 +714,12 @@ async fn bench(args: Args) -> Result<String> {
         Some(a) => Some(api.login(a, &args.password).await?.token),
         None => None,
     };
-    let n_logins = recipients.len() + senders.len() + bystanders.len() + usize::from(admin_token.is_some());
-    log(format!("logged in {n_logins} users in {:.1} s", t.elapsed().as_secs_f64()));
+    let n_logins =
+        recipients.len() + senders.len() + bystanders.len() + usize::from(admin_token.is_some());
+    log(format!(
+        "logged in {n_logins} users in {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
     notes.push(format!(
         "{n_logins} logins (argon2) took {:.1} s, {:.0} ms each, done one at a time",
         t.elapsed().as_secs_f64(),
@@ -666,7 +748,11 @@ async fn bench(args: Args) -> Result<String> {
     }
     let bystander_total = bystanders.len() * args.bystander_sessions;
     for s in 0..bystander_total {
-        let (url, token, sem) = (ws_url.clone(), bystander_tokens[s % bystanders.len()].clone(), sem.clone());
+        let (url, token, sem) = (
+            ws_url.clone(),
+            bystander_tokens[s % bystanders.len()].clone(),
+            sem.clone(),
+        );
         opening.spawn(async move {
             let _permit = sem.acquire_owned().await;
             let t = Instant::now();
@@ -684,8 +770,18 @@ async fn bench(args: Args) -> Result<String> {
         match res {
             Ok(ws) => {
                 connect_ms.push(ms(took));
-                let tx = if user.is_some() { events_tx.clone() } else { bystander_tx.clone() };
-                sessions.spawn(run_session(ws, user.unwrap_or(usize::MAX), tx, stats.clone(), stop_rx.clone()));
+                let tx = if user.is_some() {
+                    events_tx.clone()
+                } else {
+                    bystander_tx.clone()
+                };
+                sessions.spawn(run_session(
+                    ws,
+                    user.unwrap_or(usize::MAX),
+                    tx,
+                    stats.clone(),
+                    stop_rx.clone(),
+                ));
             }
             Err(e) => *failed.entry(format!("{e:#}")).or_default() += 1,
         }
@@ -695,7 +791,10 @@ async fn bench(args: Args) -> Result<String> {
     let connected = connect_ms.len();
     let all_sessions = sessions_total + bystander_total;
     let connect_time = t.elapsed();
-    log(format!("{connected}/{all_sessions} sessions connected in {:.1} s", connect_time.as_secs_f64()));
+    log(format!(
+        "{connected}/{all_sessions} sessions connected in {:.1} s",
+        connect_time.as_secs_f64()
+    ));
     for (e, n) in &failed {
         log(format!("  {n} × {e}"));
     }
@@ -703,12 +802,25 @@ async fn bench(args: Args) -> Result<String> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss_connected = proc_status_kb(args.pid, "VmRSS:")?;
     let server_count = match &admin_token {
-        Some(t) => api.status(t).await.map(|s| s.connected_clients.to_string()).unwrap_or_else(|e| format!("? ({e})")),
+        Some(t) => api
+            .status(t)
+            .await
+            .map(|s| s.connected_clients.to_string())
+            .unwrap_or_else(|e| format!("? ({e})")),
         None => "?".into(),
     };
-    log(format!("RSS {:.1} MB before, {:.1} MB with {connected} sessions", mb(rss_before), mb(rss_connected)));
+    log(format!(
+        "RSS {:.1} MB before, {:.1} MB with {connected} sessions",
+        mb(rss_before),
+        mb(rss_connected)
+    ));
 
-    rows.push(row("ivmd RSS at start of bench (idle, no clients)", format!("{:.1} MB", mb(rss_start)), "reference", None));
+    rows.push(row(
+        "ivmd RSS at start of bench (idle, no clients)",
+        format!("{:.1} MB", mb(rss_start)),
+        "reference",
+        None,
+    ));
     rows.push(row(
         format!("ivmd RSS after {n_logins} logins, before connecting"),
         format!("{:.1} MB", mb(rss_before)),
@@ -735,7 +847,10 @@ async fn bench(args: Args) -> Result<String> {
     ));
     rows.push(row(
         format!("RSS added by the {connected} sessions (with − before)"),
-        format!("{:.1} MB", (rss_connected as f64 - rss_before as f64) / 1024.0),
+        format!(
+            "{:.1} MB",
+            (rss_connected as f64 - rss_before as f64) / 1024.0
+        ),
         "reference",
         None,
     ));
@@ -748,18 +863,46 @@ async fn bench(args: Args) -> Result<String> {
         (rss_connected as f64 - rss_before as f64) / connected.max(1) as f64
     ));
 
-    let ctx = Arc::new(Ctx { api, recipients: recipients.clone(), sessions_per_user: args.sessions_per_user, sessions_total });
+    let ctx = Arc::new(Ctx {
+        api,
+        recipients: recipients.clone(),
+        sessions_per_user: args.sessions_per_user,
+        sessions_total,
+    });
 
     // 3. Audio: WAV generated here; Ogg Opus as the box stores it (what a browser uploads).
-    let wav_long = Audio { bytes: Arc::new(speech_wav(args.latency_seconds)), file_name: "bench.wav", mime: "audio/wav" };
-    let wav_small = Audio { bytes: Arc::new(speech_wav(args.small_seconds)), file_name: "bench.wav", mime: "audio/wav" };
+    let wav_long = Audio {
+        bytes: Arc::new(speech_wav(args.latency_seconds)),
+        file_name: "bench.wav",
+        mime: "audio/wav",
+    };
+    let wav_small = Audio {
+        bytes: Arc::new(speech_wav(args.small_seconds)),
+        file_name: "bench.wav",
+        mime: "audio/wav",
+    };
     let self_name = &senders[0];
     let token0 = &sender_tokens[0];
-    let info = ctx.api.send_ok(token0, self_name, &wav_long).await.context("making the long Ogg Opus")?;
-    let ogg_long = Audio { bytes: Arc::new(ctx.api.audio_of(token0, info.id).await?), file_name: "bench.ogg", mime: "audio/ogg" };
-    let info_small = ctx.api.send_ok(token0, self_name, &wav_small).await.context("making the small Ogg Opus")?;
-    let ogg_small =
-        Audio { bytes: Arc::new(ctx.api.audio_of(token0, info_small.id).await?), file_name: "bench.ogg", mime: "audio/ogg" };
+    let info = ctx
+        .api
+        .send_ok(token0, self_name, &wav_long)
+        .await
+        .context("making the long Ogg Opus")?;
+    let ogg_long = Audio {
+        bytes: Arc::new(ctx.api.audio_of(token0, info.id).await?),
+        file_name: "bench.ogg",
+        mime: "audio/ogg",
+    };
+    let info_small = ctx
+        .api
+        .send_ok(token0, self_name, &wav_small)
+        .await
+        .context("making the small Ogg Opus")?;
+    let ogg_small = Audio {
+        bytes: Arc::new(ctx.api.audio_of(token0, info_small.id).await?),
+        file_name: "bench.ogg",
+        mime: "audio/ogg",
+    };
     notes.push(format!(
         "latency message: {:.1} s WAV 16 kHz mono 16-bit ({} bytes) → stored as {} ms Ogg Opus ({} bytes); \
          throughput message: {:.1} s WAV ({} bytes) → {} ms Ogg Opus ({} bytes)",
@@ -776,7 +919,11 @@ async fn bench(args: Args) -> Result<String> {
     // 4. Latency.
     let mut lat_rows = Vec::new();
     for (label, audio) in [("WAV", &wav_long), ("Ogg Opus", &ogg_long)] {
-        log(format!("latency, {label}: {} rounds to {} recipients", args.rounds, recipients.len()));
+        log(format!(
+            "latency, {label}: {} rounds to {} recipients",
+            args.rounds,
+            recipients.len()
+        ));
         let l = latency_rounds(&ctx, token0, audio, args.rounds, &mut events).await?;
         let last = sorted(l.last.clone());
         let first = sorted(l.first.clone());
@@ -784,13 +931,21 @@ async fn bench(args: Args) -> Result<String> {
         let ack = sorted(l.ack.clone());
         let n = last.len();
         lat_rows.push(row(
-            format!("delivery latency, {:.0} s {label} → {} online recipients, p50 ({n} samples)", args.latency_seconds, recipients.len()),
+            format!(
+                "delivery latency, {:.0} s {label} → {} online recipients, p50 ({n} samples)",
+                args.latency_seconds,
+                recipients.len()
+            ),
             format!("{:.1} ms", pct(&last, 50.0)),
             "reference",
             None,
         ));
         lat_rows.push(row(
-            format!("delivery latency, {:.0} s {label} → {} online recipients, p99", args.latency_seconds, recipients.len()),
+            format!(
+                "delivery latency, {:.0} s {label} → {} online recipients, p99",
+                args.latency_seconds,
+                recipients.len()
+            ),
             format!("{:.1} ms", pct(&last, 99.0)),
             "< 100 ms",
             Some(pct(&last, 99.0) < 100.0 && l.missing == 0),
@@ -813,18 +968,34 @@ async fn bench(args: Args) -> Result<String> {
 
     // 5. Throughput: Ogg Opus first (no transcode), then WAV.
     let duration = Duration::from_secs(args.throughput_seconds);
-    for (label, audio) in [("Ogg Opus (no transcode)", &ogg_small), ("WAV (server transcodes)", &wav_small)] {
+    for (label, audio) in [
+        ("Ogg Opus (no transcode)", &ogg_small),
+        ("WAV (server transcodes)", &wav_small),
+    ] {
         tokio::time::sleep(Duration::from_secs(2)).await;
         drain(&mut events);
-        log(format!("throughput, {label}: {} senders for {} s", sender_tokens.len(), args.throughput_seconds));
+        log(format!(
+            "throughput, {label}: {} senders for {} s",
+            sender_tokens.len(),
+            args.throughput_seconds
+        ));
         let r = throughput(&ctx, &sender_tokens, audio, duration).await?;
         let rate = r.ok as f64 / r.elapsed.as_secs_f64();
         let post = sorted(r.post_ms.clone());
         let expected = r.ids.len() * args.sessions_per_user;
         let pushed = pushes_for(&r.ids, &mut events, expected, Duration::from_secs(10)).await;
-        log(format!("  {} × 201 in {:.1} s = {rate:.1}/s, errors {:?}", r.ok, r.elapsed.as_secs_f64(), r.errors));
+        log(format!(
+            "  {} × 201 in {:.1} s = {rate:.1}/s, errors {:?}",
+            r.ok,
+            r.elapsed.as_secs_f64(),
+            r.errors
+        ));
         rows.push(row(
-            format!("durable messages/s, {:.1} s {label}, {} senders, 1 recipient each", args.small_seconds, sender_tokens.len()),
+            format!(
+                "durable messages/s, {:.1} s {label}, {} senders, 1 recipient each",
+                args.small_seconds,
+                sender_tokens.len()
+            ),
             format!("{rate:.1}/s"),
             "≥ 200/s",
             Some(rate >= 200.0 && r.errors.is_empty()),
@@ -847,7 +1018,12 @@ async fn bench(args: Args) -> Result<String> {
     let hwm = proc_status_kb(args.pid, "VmHWM:")?;
     let dropped = stats.dropped.load(Ordering::Relaxed);
     let server_count_end = match &admin_token {
-        Some(t) => ctx.api.status(t).await.map(|s| s.connected_clients.to_string()).unwrap_or_else(|e| format!("? ({e})")),
+        Some(t) => ctx
+            .api
+            .status(t)
+            .await
+            .map(|s| s.connected_clients.to_string())
+            .unwrap_or_else(|e| format!("? ({e})")),
         None => "?".into(),
     };
     rows.push(row(
@@ -856,8 +1032,18 @@ async fn bench(args: Args) -> Result<String> {
         "0",
         Some(dropped == 0),
     ));
-    rows.push(row("ivmd RSS at the end (sessions still open)", format!("{:.1} MB", mb(rss_end)), "reference", None));
-    rows.push(row("ivmd peak RSS (VmHWM) over the run", format!("{:.1} MB", mb(hwm)), "reference", None));
+    rows.push(row(
+        "ivmd RSS at the end (sessions still open)",
+        format!("{:.1} MB", mb(rss_end)),
+        "reference",
+        None,
+    ));
+    rows.push(row(
+        "ivmd peak RSS (VmHWM) over the run",
+        format!("{:.1} MB", mb(hwm)),
+        "reference",
+        None,
+    ));
     notes.push(format!(
         "sessions answered {} pings; {} frames received in all",
         stats.pongs.load(Ordering::Relaxed),
@@ -866,7 +1052,10 @@ async fn bench(args: Args) -> Result<String> {
 
     let _ = stop_tx.send(true);
     let closing = async { while sessions.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(10), closing).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), closing)
+        .await
+        .is_err()
+    {
         sessions.abort_all();
     }
 
@@ -880,7 +1069,10 @@ async fn bench(args: Args) -> Result<String> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             log(format!("cannot start tokio: {e}"));
@@ -890,7 +1082,9 @@ fn main() -> std::process::ExitCode {
     let deadline = Duration::from_secs(args.deadline_seconds);
     let out = args.out.clone();
     let result = runtime.block_on(async move {
-        tokio::time::timeout(deadline, bench(args)).await.map_err(|_| anyhow!("the bench ran past its deadline"))?
+        tokio::time::timeout(deadline, bench(args))
+            .await
+            .map_err(|_| anyhow!("the bench ran past its deadline"))?
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
     match result {

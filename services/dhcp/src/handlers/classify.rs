@@ -23,8 +23,16 @@ impl Handler for Classify {
         } else {
             pools
                 .iter()
-                .position(|p| !ciaddr.is_unspecified() && p.contains(ciaddr) && p.interface.as_deref() == Some(&ctx.interface))
-                .or_else(|| pools.iter().position(|p| p.interface.as_deref() == Some(&ctx.interface)))
+                .position(|p| {
+                    !ciaddr.is_unspecified()
+                        && p.contains(ciaddr)
+                        && p.interface.as_deref() == Some(&ctx.interface)
+                })
+                .or_else(|| {
+                    pools
+                        .iter()
+                        .position(|p| p.interface.as_deref() == Some(&ctx.interface))
+                })
         };
         let class = match ctx.req.opts().get(OptionCode::ClassIdentifier) {
             Some(DhcpOption::ClassIdentifier(c)) => Some(c.clone()),
@@ -38,6 +46,10 @@ impl Handler for Classify {
                 class: class.map(|c| String::from_utf8_lossy(&c[..c.len().min(64)]).into_owned()),
             });
         }
-        Ok(if ctx.pool.is_some() { Action::Continue } else { Action::NoResponse })
+        Ok(if ctx.pool.is_some() {
+            Action::Continue
+        } else {
+            Action::NoResponse
+        })
     }
 }

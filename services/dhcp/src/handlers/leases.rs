@@ -33,17 +33,27 @@ fn skeleton(req: &Message, ty: MessageType, server_id: Ipv4Addr) -> Message {
 fn with_lease(m: &mut Message, secs: u32) {
     m.opts_mut().insert(DhcpOption::AddressLeaseTime(secs));
     m.opts_mut().insert(DhcpOption::Renewal(secs / 2));
-    m.opts_mut().insert(DhcpOption::Rebinding((u64::from(secs) * 7 / 8) as u32));
+    m.opts_mut()
+        .insert(DhcpOption::Rebinding((u64::from(secs) * 7 / 8) as u32));
 }
 
-fn nak(ctx: &mut Context, pool: &Pool, requested: Option<Ipv4Addr>, reason: &'static str) -> Action {
+fn nak(
+    ctx: &mut Context,
+    pool: &Pool,
+    requested: Option<Ipv4Addr>,
+    reason: &'static str,
+) -> Action {
     let mut m = skeleton(&ctx.req, MessageType::Nak, pool.server_id);
     m.opts_mut().insert(DhcpOption::Message(reason.to_owned()));
     if !ctx.req.giaddr().is_unspecified() {
         // RFC 2131 4.3.2: through a relay the NAK asks for a broadcast on the client's link.
         m.set_flags(Flags::default().set_broadcast());
     }
-    ctx.events.push(Event::Nak { mac: ctx.mac, requested, reason });
+    ctx.events.push(Event::Nak {
+        mac: ctx.mac,
+        requested,
+        reason,
+    });
     tracing::info!(mac = %ctx.mac, ?requested, reason, "dhcp nak");
     ctx.reply = Some(m);
     Action::Respond
@@ -63,7 +73,11 @@ impl Leases {
                     .map(|l| l.ip)
                     .filter(|ip| fits(*ip) && state.available(pool, *ip, &client, &mac, now))
             })
-            .or_else(|| ctx.requested_ip().filter(|ip| pool.in_range(*ip) && state.available(pool, *ip, &client, &mac, now)))
+            .or_else(|| {
+                ctx.requested_ip().filter(|ip| {
+                    pool.in_range(*ip) && state.available(pool, *ip, &client, &mac, now)
+                })
+            })
             .or_else(|| {
                 (u32::from(pool.start)..=u32::from(pool.end))
                     .map(Ipv4Addr::from)
@@ -71,7 +85,10 @@ impl Leases {
             });
         let Some(ip) = pick else {
             tracing::warn!(pool = %pool.name, %mac, "dhcp pool exhausted: no offer");
-            ctx.events.push(Event::PoolExhausted { pool: pool.name.clone(), mac });
+            ctx.events.push(Event::PoolExhausted {
+                pool: pool.name.clone(),
+                mac,
+            });
             return Action::NoResponse;
         };
         state.hold_offer(ip, client, now + state.config.offer_hold_secs);
@@ -83,14 +100,29 @@ impl Leases {
         Action::Continue
     }
 
-    fn bind(ctx: &mut Context, state: &mut State, pool: &Pool, ip: Ipv4Addr) -> Result<Action, HandlerError> {
+    fn bind(
+        ctx: &mut Context,
+        state: &mut State,
+        pool: &Pool,
+        ip: Ipv4Addr,
+    ) -> Result<Action, HandlerError> {
         let expires = ctx.now + u64::from(pool.lease_secs);
-        state.commit(Lease { ip, client: ctx.client.clone(), mac: ctx.mac, expires, state: LeaseState::Bound })?;
+        state.commit(Lease {
+            ip,
+            client: ctx.client.clone(),
+            mac: ctx.mac,
+            expires,
+            state: LeaseState::Bound,
+        })?;
         let mut m = skeleton(&ctx.req, MessageType::Ack, pool.server_id);
         m.set_yiaddr(ip).set_ciaddr(ctx.req.ciaddr());
         with_lease(&mut m, pool.lease_secs);
         ctx.reply = Some(m);
-        ctx.events.push(Event::Bound { mac: ctx.mac, ip, expires });
+        ctx.events.push(Event::Bound {
+            mac: ctx.mac,
+            ip,
+            expires,
+        });
         tracing::info!(mac = %ctx.mac, %ip, expires, "dhcp lease bound");
         Ok(Action::Continue)
     }
@@ -102,7 +134,11 @@ impl Leases {
         let requested = ctx.requested_ip();
         let reserved = state.reservation(&mac).filter(|ip| pool.contains(*ip));
         let fits = |ip: Ipv4Addr| reserved.map_or(pool.in_range(ip), |r| r == ip);
-        let mine = |state: &State, ip: Ipv4Addr| state.lease_of(&client).is_some_and(|l| l.ip == ip && l.state != LeaseState::Declined);
+        let mine = |state: &State, ip: Ipv4Addr| {
+            state
+                .lease_of(&client)
+                .is_some_and(|l| l.ip == ip && l.state != LeaseState::Declined)
+        };
 
         if let Some(sid) = ctx.server_id() {
             // SELECTING: the client answers one server's OFFER.
@@ -124,7 +160,12 @@ impl Leases {
                 return Ok(nak(ctx, pool, Some(ip), "wrong network"));
             }
             if reserved.is_some_and(|r| r != ip) {
-                return Ok(nak(ctx, pool, Some(ip), "address reserved elsewhere for this client"));
+                return Ok(nak(
+                    ctx,
+                    pool,
+                    Some(ip),
+                    "address reserved elsewhere for this client",
+                ));
             }
             if mine(state, ip) || reserved == Some(ip) {
                 if state.available(pool, ip, &client, &mac, now) {
@@ -144,12 +185,19 @@ impl Leases {
             if !pool.contains(ciaddr) {
                 return Ok(nak(ctx, pool, Some(ciaddr), "wrong network"));
             }
-            if (mine(state, ciaddr) && fits(ciaddr) && state.available(pool, ciaddr, &client, &mac, now))
+            if (mine(state, ciaddr)
+                && fits(ciaddr)
+                && state.available(pool, ciaddr, &client, &mac, now))
                 || reserved == Some(ciaddr)
             {
                 return Self::bind(ctx, state, pool, ciaddr);
             }
-            if !rebinding || state.lease(ciaddr).is_some_and(|l| l.client != client && l.blocks(now)) || reserved.is_some() {
+            if !rebinding
+                || state
+                    .lease(ciaddr)
+                    .is_some_and(|l| l.client != client && l.blocks(now))
+                || reserved.is_some()
+            {
                 return Ok(nak(ctx, pool, Some(ciaddr), "no lease for this address"));
             }
             return Ok(Action::NoResponse);
@@ -159,7 +207,10 @@ impl Leases {
 
     fn release(ctx: &mut Context, state: &mut State) -> Result<Action, HandlerError> {
         let ip = ctx.req.ciaddr();
-        if let Some(l) = state.lease(ip).filter(|l| l.client == ctx.client && l.state == LeaseState::Bound) {
+        if let Some(l) = state
+            .lease(ip)
+            .filter(|l| l.client == ctx.client && l.state == LeaseState::Bound)
+        {
             let mut l = l.clone();
             l.state = LeaseState::Released;
             l.expires = ctx.now;
@@ -174,12 +225,22 @@ impl Leases {
         if ctx.server_id().is_some_and(|s| s != pool.server_id) {
             return Ok(Action::NoResponse);
         }
-        let Some(ip) = ctx.requested_ip().filter(|ip| pool.contains(*ip)) else { return Ok(Action::NoResponse) };
-        let ours = state.lease(ip).is_none_or(|l| l.client == ctx.client || !l.blocks(ctx.now));
+        let Some(ip) = ctx.requested_ip().filter(|ip| pool.contains(*ip)) else {
+            return Ok(Action::NoResponse);
+        };
+        let ours = state
+            .lease(ip)
+            .is_none_or(|l| l.client == ctx.client || !l.blocks(ctx.now));
         if ours {
             let expires = ctx.now + state.config.decline_quarantine_secs;
             state.drop_offer(&ctx.client);
-            state.commit(Lease { ip, client: Vec::new(), mac: ctx.mac, expires, state: LeaseState::Declined })?;
+            state.commit(Lease {
+                ip,
+                client: Vec::new(),
+                mac: ctx.mac,
+                expires,
+                state: LeaseState::Declined,
+            })?;
             ctx.events.push(Event::Declined { mac: ctx.mac, ip });
             tracing::warn!(mac = %ctx.mac, %ip, "dhcp address declined: quarantined");
         }

@@ -12,7 +12,10 @@ impl Handler for Options {
     }
 
     fn handle(&self, ctx: &mut Context, state: &mut State) -> Result<Action, HandlerError> {
-        let (Some(reply), Some(pool)) = (ctx.reply.as_mut(), ctx.pool.and_then(|i| state.config.pools.get(i))) else {
+        let (Some(reply), Some(pool)) = (
+            ctx.reply.as_mut(),
+            ctx.pool.and_then(|i| state.config.pools.get(i)),
+        ) else {
             return Ok(Action::Continue);
         };
         if reply.opts().msg_type() == Some(MessageType::Nak) {
@@ -49,7 +52,9 @@ impl Handler for VendorOpts {
         let (Some(reply), Some(vendor)) = (ctx.reply.as_mut(), ctx.vendor) else {
             return Ok(Action::Continue);
         };
-        let Some(v) = state.config.vendors.get(&vendor) else { return Ok(Action::Continue) };
+        let Some(v) = state.config.vendors.get(&vendor) else {
+            return Ok(Action::Continue);
+        };
         let o = reply.opts_mut();
         if let Some(name) = &v.option66 {
             o.insert(DhcpOption::TFTPServerName(name.as_bytes().to_vec()));
@@ -57,7 +62,10 @@ impl Handler for VendorOpts {
         if !v.option150.is_empty() {
             // dhcproto models 150 as one address; RFC 5859 allows a list, so raw bytes.
             let list = v.option150.iter().flat_map(|ip| ip.octets()).collect();
-            o.insert(DhcpOption::Unknown(UnknownOption::new(OptionCode::TFTPServerAddress, list)));
+            o.insert(DhcpOption::Unknown(UnknownOption::new(
+                OptionCode::TFTPServerAddress,
+                list,
+            )));
         }
         if !v.option43.is_empty() {
             let mut enc = Vec::new();

@@ -45,7 +45,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || s.len() > 512 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl Record {
@@ -78,7 +81,10 @@ impl FileStore {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let corrupt = |reason: String| StoreError::Corrupt { line: i + 1, reason };
+                let corrupt = |reason: String| StoreError::Corrupt {
+                    line: i + 1,
+                    reason,
+                };
                 let rec: Record = match serde_json::from_str(line) {
                     Ok(r) => r,
                     // A torn final append: the commit never returned, so nothing was acked.
@@ -89,7 +95,13 @@ impl FileStore {
                     Record::Del { ip } => {
                         leases.remove(&ip);
                     }
-                    Record::Put { ip, client, mac, expires, state } => {
+                    Record::Put {
+                        ip,
+                        client,
+                        mac,
+                        expires,
+                        state,
+                    } => {
                         let state = match state.as_str() {
                             "bound" => LeaseState::Bound,
                             "released" => LeaseState::Released,
@@ -98,7 +110,16 @@ impl FileStore {
                         };
                         let client = unhex(&client).ok_or_else(|| corrupt("client".into()))?;
                         let mac = Mac::parse_hex(&mac).map_err(|e| corrupt(e.to_string()))?;
-                        leases.insert(ip, Lease { ip, client, mac, expires, state });
+                        leases.insert(
+                            ip,
+                            Lease {
+                                ip,
+                                client,
+                                mac,
+                                expires,
+                                state,
+                            },
+                        );
                     }
                 }
             }
@@ -163,17 +184,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("leases.jsonl");
         let mac = Mac::parse("001565000001").unwrap();
-        let l = |ip: [u8; 4]| Lease { ip: ip.into(), client: vec![1, 0, 0x15], mac, expires: 99, state: LeaseState::Bound };
+        let l = |ip: [u8; 4]| Lease {
+            ip: ip.into(),
+            client: vec![1, 0, 0x15],
+            mac,
+            expires: 99,
+            state: LeaseState::Bound,
+        };
         {
             let mut s = FileStore::open(&path).unwrap();
             s.commit(&l([10, 0, 0, 10])).unwrap();
             s.commit(&l([10, 0, 0, 11])).unwrap();
             s.remove([10, 0, 0, 10].into()).unwrap();
         }
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"op\":\"put\",\"ip\"").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"op\":\"put\",\"ip\"")
+            .unwrap();
         let mut s = FileStore::open(&path).unwrap();
         assert_eq!(s.load().unwrap(), vec![l([10, 0, 0, 11])]);
         std::fs::write(&path, "garbage\n{\"op\":\"del\",\"ip\":\"10.0.0.1\"}\n").unwrap();
-        assert!(matches!(FileStore::open(&path), Err(StoreError::Corrupt { line: 1, .. })));
+        assert!(matches!(
+            FileStore::open(&path),
+            Err(StoreError::Corrupt { line: 1, .. })
+        ));
     }
 }

@@ -44,12 +44,18 @@ impl MemoryStore {
 
 impl LeaseStore for MemoryStore {
     fn load(&mut self) -> Result<Vec<Lease>, StoreError> {
-        let i = self.inner.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let i = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         Ok(i.leases.values().cloned().collect())
     }
 
     fn commit(&mut self, lease: &Lease) -> Result<(), StoreError> {
-        let mut i = self.inner.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let mut i = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         if i.fail {
             return Err(StoreError::Unavailable("failing on purpose".into()));
         }
@@ -59,7 +65,10 @@ impl LeaseStore for MemoryStore {
     }
 
     fn remove(&mut self, ip: Ipv4Addr) -> Result<(), StoreError> {
-        let mut i = self.inner.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let mut i = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         if i.fail {
             return Err(StoreError::Unavailable("failing on purpose".into()));
         }

@@ -7,7 +7,9 @@ use axum::Json;
 use ivm_actors::client::{GetPresence, GetStats};
 use ivm_actors::{database, views};
 use ivm_store::{NewUser, StoreError, UserUpdate};
-use ivm_wire::rest::{NewUserRequest, PasswordReset, ServerStatus, UserCreated, UserInfo, UserUpdateRequest};
+use ivm_wire::rest::{
+    NewUserRequest, PasswordReset, ServerStatus, UserCreated, UserInfo, UserUpdateRequest,
+};
 
 use super::contacts::find_user;
 use crate::auth::AdminUser;
@@ -15,9 +17,15 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// `GET /api/admin/status`: uptime, connected clients, queued messages.
-pub async fn status(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<ServerStatus>, ApiError> {
+pub async fn status(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<ServerStatus>, ApiError> {
     let stats = state.handles.clients.send(GetStats).await?;
-    let (queued, users) = database::run(&state.handles.db, |s| Ok((s.queued_count()?, s.user_count()?))).await?;
+    let (queued, users) = database::run(&state.handles.db, |s| {
+        Ok((s.queued_count()?, s.user_count()?))
+    })
+    .await?;
     Ok(Json(ServerStatus {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_s: state.handles.started.elapsed().as_secs(),
@@ -28,10 +36,23 @@ pub async fn status(State(state): State<AppState>, _admin: AdminUser) -> Result<
 }
 
 /// `GET /api/admin/users`: every user with presence and the admin flag.
-pub async fn users(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<Vec<UserInfo>>, ApiError> {
+pub async fn users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<Vec<UserInfo>>, ApiError> {
     let users = database::run(&state.handles.db, |s| s.users()).await?;
-    let statuses = state.handles.clients.send(GetPresence(users.iter().map(|u| u.guid).collect())).await?;
-    Ok(Json(users.iter().zip(statuses).map(|(u, s)| views::user_info(u, s)).collect()))
+    let statuses = state
+        .handles
+        .clients
+        .send(GetPresence(users.iter().map(|u| u.guid).collect()))
+        .await?;
+    Ok(Json(
+        users
+            .iter()
+            .zip(statuses)
+            .map(|(u, s)| views::user_info(u, s))
+            .collect(),
+    ))
 }
 
 /// `POST /api/admin/users`: add a user; the generated password is in the answer, once.
@@ -41,11 +62,26 @@ pub async fn add_user(
     Json(req): Json<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserCreated>), ApiError> {
     let generated = req.password.is_none().then(ivm_store::generate_password);
-    let password = req.password.or_else(|| generated.clone()).unwrap_or_default();
-    let new = NewUser { name: req.name, extension: req.extension, display_name: req.display_name, password, admin: req.admin };
+    let password = req
+        .password
+        .or_else(|| generated.clone())
+        .unwrap_or_default();
+    let new = NewUser {
+        name: req.name,
+        extension: req.extension,
+        display_name: req.display_name,
+        password,
+        admin: req.admin,
+    };
     let user = database::run(&state.handles.db, move |s| s.create_user(new)).await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "user added");
-    Ok((StatusCode::CREATED, Json(UserCreated { user: views::user_info(&user, ivm_wire::Status::Offline), password: generated })))
+    Ok((
+        StatusCode::CREATED,
+        Json(UserCreated {
+            user: views::user_info(&user, ivm_wire::Status::Offline),
+            password: generated,
+        }),
+    ))
 }
 
 /// `PATCH /api/admin/users/{user}`: change display name, extension or admin flag.
@@ -57,14 +93,27 @@ pub async fn update_user(
 ) -> Result<Json<UserInfo>, ApiError> {
     let me = admin.user.guid;
     if req.admin == Some(false) && key_is(&state, &key, me).await? {
-        return Err(ApiError::bad_request("you cannot revoke your own administration"));
+        return Err(ApiError::bad_request(
+            "you cannot revoke your own administration",
+        ));
     }
     let user = database::run(&state.handles.db, move |s| {
         let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
-        s.update_user(u.guid, UserUpdate { display_name: req.display_name, extension: req.extension, admin: req.admin })
+        s.update_user(
+            u.guid,
+            UserUpdate {
+                display_name: req.display_name,
+                extension: req.extension,
+                admin: req.admin,
+            },
+        )
     })
     .await?;
-    let status = state.handles.clients.send(GetPresence(vec![user.guid])).await?;
+    let status = state
+        .handles
+        .clients
+        .send(GetPresence(vec![user.guid]))
+        .await?;
     Ok(Json(views::user_info(&user, status[0])))
 }
 
@@ -76,7 +125,10 @@ pub async fn reset_password(
     Json(req): Json<PasswordReset>,
 ) -> Result<Json<UserCreated>, ApiError> {
     let generated = req.password.is_none().then(ivm_store::generate_password);
-    let password = req.password.or_else(|| generated.clone()).unwrap_or_default();
+    let password = req
+        .password
+        .or_else(|| generated.clone())
+        .unwrap_or_default();
     let user = database::run(&state.handles.db, move |s| {
         let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
         s.set_password(u.guid, &password)?;
@@ -84,7 +136,10 @@ pub async fn reset_password(
     })
     .await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "password reset");
-    Ok(Json(UserCreated { user: views::user_info(&user, ivm_wire::Status::Offline), password: generated }))
+    Ok(Json(UserCreated {
+        user: views::user_info(&user, ivm_wire::Status::Offline),
+        password: generated,
+    }))
 }
 
 /// `DELETE /api/admin/users/{user}`: removes the user (not yourself: that would lock you out).
@@ -108,5 +163,8 @@ pub async fn delete_user(
 
 async fn key_is(state: &AppState, key: &str, guid: ivm_wire::Guid) -> Result<bool, ApiError> {
     let key = key.to_owned();
-    Ok(database::run(&state.handles.db, move |s| Ok(find_user(s, &key)?.is_some_and(|u| u.guid == guid))).await?)
+    Ok(database::run(&state.handles.db, move |s| {
+        Ok(find_user(s, &key)?.is_some_and(|u| u.guid == guid))
+    })
+    .await?)
 }

@@ -27,12 +27,23 @@ pub fn find_user(s: &Store, key: &str) -> Result<Option<User>, StoreError> {
 
 /// Adds live presence to stored users.
 async fn with_presence(state: &AppState, users: Vec<User>) -> Result<Vec<Contact>, ApiError> {
-    let statuses = state.handles.clients.send(GetPresence(users.iter().map(|u| u.guid).collect())).await?;
-    Ok(users.iter().zip(statuses).map(|(u, s)| views::contact(u, s)).collect())
+    let statuses = state
+        .handles
+        .clients
+        .send(GetPresence(users.iter().map(|u| u.guid).collect()))
+        .await?;
+    Ok(users
+        .iter()
+        .zip(statuses)
+        .map(|(u, s)| views::contact(u, s))
+        .collect())
 }
 
 /// `GET /api/contacts`: my contacts with presence.
-pub async fn list(State(state): State<AppState>, me: AuthUser) -> Result<Json<Vec<Contact>>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<Json<Vec<Contact>>, ApiError> {
     let me_guid = me.user.guid;
     let users = database::run(&state.handles.db, move |s| {
         let contacts = s.user(me_guid)?.map(|u| u.contacts).unwrap_or_default();
@@ -58,13 +69,19 @@ pub async fn add(
     let me_guid = me.user.guid;
     let key = body.user.clone();
     let user = database::run(&state.handles.db, move |s| {
-        let Some(u) = find_user(s, &key)? else { return Ok(None) };
+        let Some(u) = find_user(s, &key)? else {
+            return Ok(None);
+        };
         s.add_contact(me_guid, u.guid)?;
         Ok(Some(u))
     })
     .await?
     .ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "unknown_user", format!("unknown user {:?}", truncate(&body.user)))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            format!("unknown user {:?}", truncate(&body.user)),
+        )
     })?;
     let contact = with_presence(&state, vec![user]).await?.remove(0);
     Ok((StatusCode::CREATED, Json(contact)))
@@ -78,7 +95,9 @@ pub async fn remove(
 ) -> Result<StatusCode, ApiError> {
     let me_guid = me.user.guid;
     let found = database::run(&state.handles.db, move |s| {
-        let Some(u) = find_user(s, &key)? else { return Ok(false) };
+        let Some(u) = find_user(s, &key)? else {
+            return Ok(false);
+        };
         s.remove_contact(me_guid, u.guid)?;
         Ok(true)
     })
@@ -86,12 +105,19 @@ pub async fn remove(
     if found {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, "unknown_user", "unknown user"))
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            "unknown user",
+        ))
     }
 }
 
 /// `GET /api/users`: everyone on this box, with presence.
-pub async fn directory(State(state): State<AppState>, _me: AuthUser) -> Result<Json<Vec<Contact>>, ApiError> {
+pub async fn directory(
+    State(state): State<AppState>,
+    _me: AuthUser,
+) -> Result<Json<Vec<Contact>>, ApiError> {
     let users = database::run(&state.handles.db, |s| s.users()).await?;
     Ok(Json(with_presence(&state, users).await?))
 }

@@ -6,9 +6,11 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ivm_actors::client::{check_attachment_name, MailboxChanged, NewAttachment, PostMessage, Receipt};
-use ivm_actors::views::{self, Viewer};
+use ivm_actors::client::{
+    check_attachment_name, MailboxChanged, NewAttachment, PostMessage, Receipt,
+};
 use ivm_actors::database;
+use ivm_actors::views::{self, Viewer};
 use ivm_store::{Store, StoreError, StoredMessage};
 use ivm_wire::rest::MessageInfo;
 use ivm_wire::{Guid, MailboxState};
@@ -45,7 +47,11 @@ pub async fn send(
         match field.name().unwrap_or("") {
             "to" => {
                 let text = field.text().await.map_err(multipart_error)?;
-                to.extend(text.split(',').map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()));
+                to.extend(
+                    text.split(',')
+                        .map(|t| t.trim().to_owned())
+                        .filter(|t| !t.is_empty()),
+                );
                 if to.len() > MAX_TO_FIELDS {
                     return Err(ApiError::bad_request("too many recipients"));
                 }
@@ -58,13 +64,19 @@ pub async fn send(
             }
             "attachment" => {
                 if attachments.len() == MAX_ATTACHMENTS {
-                    return Err(ApiError::bad_request(format!("at most {MAX_ATTACHMENTS} attachments")));
+                    return Err(ApiError::bad_request(format!(
+                        "at most {MAX_ATTACHMENTS} attachments"
+                    )));
                 }
                 let name = field.file_name().unwrap_or("").to_owned();
                 check_attachment_name(&name).map_err(ApiError::from)?;
                 let content_type = field.content_type().unwrap_or("").to_owned();
                 let data = field.bytes().await.map_err(multipart_error)?.to_vec();
-                attachments.push(NewAttachment { name, content_type, data });
+                attachments.push(NewAttachment {
+                    name,
+                    content_type,
+                    data,
+                });
             }
             other => {
                 return Err(ApiError::bad_request(format!(
@@ -78,16 +90,27 @@ pub async fn send(
         return Err(ApiError::bad_request("name at least one recipient in `to`"));
     }
     let audio = audio.filter(|a| !a.is_empty()).ok_or_else(|| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_audio", "the `audio` part is missing or empty")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_audio",
+            "the `audio` part is missing or empty",
+        )
     })?;
-    let post = PostMessage { sender: me.user.guid, to, audio: audio.to_vec(), attachments };
+    let post = PostMessage {
+        sender: me.user.guid,
+        to,
+        audio: audio.to_vec(),
+        attachments,
+    };
     let info = state.handles.clients.send(post).await??;
     Ok((StatusCode::CREATED, Json(info)))
 }
 
 /// The message if `user` sent it or received it (and has not deleted it), with their view.
 fn visible(s: &Store, id: Guid, user: Guid) -> Result<Option<(StoredMessage, Viewer)>, StoreError> {
-    let Some(msg) = s.message(id)? else { return Ok(None) };
+    let Some(msg) = s.message(id)? else {
+        return Ok(None);
+    };
     if let Some(state) = s.mailbox_state(id, user)? {
         if state != MailboxState::Deleted {
             return Ok(Some((msg, Viewer::Recipient(user))));
@@ -100,7 +123,8 @@ fn visible(s: &Store, id: Guid, user: Guid) -> Result<Option<(StoredMessage, Vie
 }
 
 fn parse_id(id: &str) -> Result<Guid, ApiError> {
-    id.parse().map_err(|_| ApiError::not_found("no such message"))
+    id.parse()
+        .map_err(|_| ApiError::not_found("no such message"))
 }
 
 fn no_such_message() -> ApiError {
@@ -108,22 +132,34 @@ fn no_such_message() -> ApiError {
 }
 
 /// `GET /api/messages/inbox`: messages to me, newest first.
-pub async fn inbox(State(state): State<AppState>, me: AuthUser) -> Result<Json<Vec<MessageInfo>>, ApiError> {
+pub async fn inbox(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<Json<Vec<MessageInfo>>, ApiError> {
     let user = me.user.guid;
     let list = database::run(&state.handles.db, move |s| {
         let mut views = views::Views::new(s);
-        s.inbox(user)?.iter().map(|(m, _)| views.message(m, Viewer::Recipient(user))).collect()
+        s.inbox(user)?
+            .iter()
+            .map(|(m, _)| views.message(m, Viewer::Recipient(user)))
+            .collect()
     })
     .await?;
     Ok(Json(list))
 }
 
 /// `GET /api/messages/sent`: messages from me with every recipient's state, newest first.
-pub async fn sent(State(state): State<AppState>, me: AuthUser) -> Result<Json<Vec<MessageInfo>>, ApiError> {
+pub async fn sent(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<Json<Vec<MessageInfo>>, ApiError> {
     let user = me.user.guid;
     let list = database::run(&state.handles.db, move |s| {
         let mut views = views::Views::new(s);
-        s.sent(user)?.iter().map(|m| views.message(m, Viewer::Sender)).collect()
+        s.sent(user)?
+            .iter()
+            .map(|m| views.message(m, Viewer::Sender))
+            .collect()
     })
     .await?;
     Ok(Json(list))
@@ -146,7 +182,11 @@ pub async fn one(
 }
 
 /// `GET /api/messages/{id}/audio`: the Ogg Opus file, decrypted.
-pub async fn audio(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn audio(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
     let bytes = database::run(&state.handles.db, move |s| match visible(s, id, user)? {
         Some((m, _)) => s.read_blob(&m.audio).map(Some),
@@ -156,8 +196,14 @@ pub async fn audio(State(state): State<AppState>, me: AuthUser, Path(id): Path<S
     .ok_or_else(no_such_message)?;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("audio/ogg; codecs=opus")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("audio/ogg; codecs=opus"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=31536000, immutable"),
+            ),
         ],
         bytes,
     )
@@ -173,28 +219,49 @@ pub async fn attachment(
 ) -> Result<Response, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
     let found = database::run(&state.handles.db, move |s| {
-        let Some((m, _)) = visible(s, id, user)? else { return Ok(None) };
-        let Some(a) = m.attachments.get(index) else { return Ok(None) };
-        Ok(Some((a.name.clone(), a.content_type.clone(), s.read_blob(&a.blob)?)))
+        let Some((m, _)) = visible(s, id, user)? else {
+            return Ok(None);
+        };
+        let Some(a) = m.attachments.get(index) else {
+            return Ok(None);
+        };
+        Ok(Some((
+            a.name.clone(),
+            a.content_type.clone(),
+            s.read_blob(&a.blob)?,
+        )))
     })
     .await?;
-    let (name, content_type, bytes) = found.ok_or_else(|| ApiError::not_found("no such attachment"))?;
+    let (name, content_type, bytes) =
+        found.ok_or_else(|| ApiError::not_found("no such attachment"))?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        HeaderValue::from_str(&content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     );
     if let Ok(v) = HeaderValue::from_str(&content_disposition(&name)) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok((headers, bytes).into_response())
 }
 
 /// `attachment; filename="ascii"; filename*=UTF-8''percent-encoded` (RFC 6266).
 fn content_disposition(name: &str) -> String {
-    let ascii: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || " ._-()".contains(c) { c } else { '_' }).collect();
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " ._-()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let mut encoded = String::new();
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
@@ -206,24 +273,49 @@ fn content_disposition(name: &str) -> String {
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 
-async fn receipt(state: &AppState, user: Guid, id: &str, st: MailboxState) -> Result<StatusCode, ApiError> {
+async fn receipt(
+    state: &AppState,
+    user: Guid,
+    id: &str,
+    st: MailboxState,
+) -> Result<StatusCode, ApiError> {
     let message = parse_id(id)?;
-    state.handles.clients.send(Receipt { user, message, state: st }).await??;
+    state
+        .handles
+        .clients
+        .send(Receipt {
+            user,
+            message,
+            state: st,
+        })
+        .await??;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/messages/{id}/delivered`: my client has the message.
-pub async fn delivered(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delivered(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     receipt(&state, me.user.guid, &id, MailboxState::Delivered).await
 }
 
 /// `POST /api/messages/{id}/played`: I played it (the sender gets a receipt).
-pub async fn played(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn played(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     receipt(&state, me.user.guid, &id, MailboxState::Played).await
 }
 
 /// `DELETE /api/messages/{id}`: removes it from my inbox (or my sent list).
-pub async fn remove(State(state): State<AppState>, me: AuthUser, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn remove(
+    State(state): State<AppState>,
+    me: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
     let deleted = database::run(&state.handles.db, move |s| {
         if visible(s, id, user)?.is_none() {

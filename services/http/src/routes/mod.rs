@@ -61,16 +61,28 @@ pub fn api() -> Router<AppState> {
         .route("/api/messages", post(messages::send))
         .route("/api/messages/inbox", get(messages::inbox))
         .route("/api/messages/sent", get(messages::sent))
-        .route("/api/messages/{id}", get(messages::one).delete(messages::remove))
+        .route(
+            "/api/messages/{id}",
+            get(messages::one).delete(messages::remove),
+        )
         .route("/api/messages/{id}/audio", get(messages::audio))
-        .route("/api/messages/{id}/attachments/{index}", get(messages::attachment))
+        .route(
+            "/api/messages/{id}/attachments/{index}",
+            get(messages::attachment),
+        )
         .route("/api/messages/{id}/delivered", post(messages::delivered))
         .route("/api/messages/{id}/played", post(messages::played))
         .route("/api/ring-me", post(phones::ring_me))
         .route("/api/admin/status", get(admin::status))
         .route("/api/admin/users", get(admin::users).post(admin::add_user))
-        .route("/api/admin/users/{user}", patch(admin::update_user).delete(admin::delete_user))
-        .route("/api/admin/users/{user}/password", post(admin::reset_password))
+        .route(
+            "/api/admin/users/{user}",
+            patch(admin::update_user).delete(admin::delete_user),
+        )
+        .route(
+            "/api/admin/users/{user}/password",
+            post(admin::reset_password),
+        )
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
 }
@@ -103,8 +115,10 @@ mod tests {
             }
         }
         documented.sort();
-        let mut served: Vec<(String, String)> =
-            ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        let mut served: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
         served.sort();
         assert_eq!(documented, served);
     }

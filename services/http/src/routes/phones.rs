@@ -46,9 +46,13 @@ impl From<StationError> for ApiError {
         match e {
             StationError::NotRegistered => ApiError::new(StatusCode::CONFLICT, "no_phone", msg),
             StationError::Busy => ApiError::new(StatusCode::CONFLICT, "phone_busy", msg),
-            StationError::NoAnswer(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "no_answer", msg),
+            StationError::NoAnswer(_) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "no_answer", msg)
+            }
             StationError::Declined(_) => ApiError::new(StatusCode::CONFLICT, "declined", msg),
-            StationError::UnknownRecipient(_) => ApiError::new(StatusCode::BAD_REQUEST, "unknown_user", msg),
+            StationError::UnknownRecipient(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "unknown_user", msg)
+            }
             StationError::NoRecipients => ApiError::bad_request(msg),
             StationError::Internal(m) => ApiError::internal(m),
         }
@@ -62,17 +66,37 @@ pub async fn ring_me(
     Json(body): Json<RingMeRequest>,
 ) -> Result<(StatusCode, Json<RingMeStarted>), ApiError> {
     if body.to.iter().all(|t| t.trim().is_empty()) {
-        return Err(ApiError::bad_request("a message needs at least one recipient"));
+        return Err(ApiError::bad_request(
+            "a message needs at least one recipient",
+        ));
     }
     if body.to.len() > MAX_RECIPIENTS || body.to.iter().any(|t| t.len() > 200) {
-        return Err(ApiError::bad_request(format!("at most {MAX_RECIPIENTS} recipients")));
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_RECIPIENTS} recipients"
+        )));
     }
     let Some(station) = state.handles.station.clone() else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "desk phones are turned off on this box"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "desk phones are turned off on this box",
+        ));
     };
     station
-        .send(RingMe { user: me.user.guid, to: body.to })
+        .send(RingMe {
+            user: me.user.guid,
+            to: body.to,
+        })
         .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the box is shutting down"))??;
-    Ok((StatusCode::ACCEPTED, Json(RingMeStarted { state: "recording" })))
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the box is shutting down",
+            )
+        })??;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RingMeStarted { state: "recording" }),
+    ))
 }

@@ -57,7 +57,8 @@ const fn etag_bytes(b: &[u8]) -> [u8; 18] {
 
 macro_rules! asset {
     ($path:literal, $file:literal, $ct:expr) => {{
-        const BODY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/", $file));
+        const BODY: &[u8] =
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/", $file));
         const TAG: [u8; 18] = etag_bytes(BODY);
         Asset {
             path: $path,
@@ -99,10 +100,19 @@ pub fn routes() -> Router<AppState> {
 
 /// The headers every page and asset carries.
 fn security_headers(h: &mut HeaderMap) {
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         axum::http::HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("microphone=(self), camera=(), geolocation=()"),
@@ -117,11 +127,17 @@ fn serve(a: &'static Asset, req: &HeaderMap) -> Response {
     let matches = req
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == a.etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().trim_start_matches("W/") == a.etag || t.trim() == "*")
+        });
     if matches {
         return (StatusCode::NOT_MODIFIED, h).into_response();
     }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(a.content_type),
+    );
     (h, a.body).into_response()
 }
 
@@ -138,19 +154,35 @@ mod tests {
         for a in ASSETS {
             assert!(!a.body.is_empty(), "{} is empty", a.path);
             assert!(a.etag.len() == 18 && a.etag.starts_with('"') && a.etag.ends_with('"'));
-            assert!(!a.path.starts_with("/api"), "{} would shadow the API", a.path);
+            assert!(
+                !a.path.starts_with("/api"),
+                "{} would shadow the API",
+                a.path
+            );
         }
     }
 
     #[test]
     fn index_loads_only_same_origin_modules() {
         let index = std::str::from_utf8(ASSETS[0].body).expect("utf-8");
-        assert!(!index.contains("http://") && !index.contains("https://"), "no external URLs");
-        assert!(!index.contains("<style") && !index.contains(" style="), "no inline style (CSP)");
+        assert!(
+            !index.contains("http://") && !index.contains("https://"),
+            "no external URLs"
+        );
+        assert!(
+            !index.contains("<style") && !index.contains(" style="),
+            "no inline style (CSP)"
+        );
         for a in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
             // The SVG namespace is a name, not a fetch.
-            let js = std::str::from_utf8(a.body).expect("utf-8").replace("http://www.w3.org/2000/svg", "");
-            assert!(!js.contains("https://") && !js.contains("http://"), "{} names an external URL", a.path);
+            let js = std::str::from_utf8(a.body)
+                .expect("utf-8")
+                .replace("http://www.w3.org/2000/svg", "");
+            assert!(
+                !js.contains("https://") && !js.contains("http://"),
+                "{} names an external URL",
+                a.path
+            );
         }
     }
 

@@ -37,14 +37,25 @@ pub struct Limiter {
 impl Default for Limiter {
     /// 10 failures a minute → 5 minute ban; 10 000 addresses tracked.
     fn default() -> Self {
-        Limiter::new(10, Duration::from_secs(60), Duration::from_secs(300), 10_000)
+        Limiter::new(
+            10,
+            Duration::from_secs(60),
+            Duration::from_secs(300),
+            10_000,
+        )
     }
 }
 
 impl Limiter {
     /// A limiter: `max_failures` per `window` bans for `ban`; at most `max_entries` addresses.
     pub fn new(max_failures: u32, window: Duration, ban: Duration, max_entries: usize) -> Limiter {
-        Limiter { max_failures: max_failures.max(1), window, ban, max_entries: max_entries.max(1), table: HashMap::new() }
+        Limiter {
+            max_failures: max_failures.max(1),
+            window,
+            ban,
+            max_entries: max_entries.max(1),
+            table: HashMap::new(),
+        }
     }
 
     /// Addresses tracked.
@@ -59,9 +70,13 @@ impl Limiter {
 
     /// `Err` while `ip` is banned.
     pub fn check(&mut self, ip: IpAddr, now: Instant) -> Result<(), Banned> {
-        let Some(e) = self.table.get(&ip) else { return Ok(()) };
+        let Some(e) = self.table.get(&ip) else {
+            return Ok(());
+        };
         match e.banned_until {
-            Some(until) if until > now => Err(Banned { retry_after: until - now }),
+            Some(until) if until > now => Err(Banned {
+                retry_after: until - now,
+            }),
             Some(_) => {
                 self.table.remove(&ip);
                 Ok(())
@@ -76,12 +91,20 @@ impl Limiter {
             self.make_room(now);
         }
         let window = self.window;
-        let e = self.table.entry(ip).or_insert(Entry { window_start: now, failures: 0, banned_until: None });
+        let e = self.table.entry(ip).or_insert(Entry {
+            window_start: now,
+            failures: 0,
+            banned_until: None,
+        });
         if let Some(until) = e.banned_until {
             if until > now {
                 return None;
             }
-            *e = Entry { window_start: now, failures: 0, banned_until: None };
+            *e = Entry {
+                window_start: now,
+                failures: 0,
+                banned_until: None,
+            };
         }
         if now.saturating_duration_since(e.window_start) >= window {
             e.window_start = now;
@@ -90,14 +113,20 @@ impl Limiter {
         e.failures += 1;
         if e.failures >= self.max_failures {
             e.banned_until = Some(now + self.ban);
-            return Some(Banned { retry_after: self.ban });
+            return Some(Banned {
+                retry_after: self.ban,
+            });
         }
         None
     }
 
     /// A successful authentication clears the address's count.
     pub fn success(&mut self, ip: IpAddr) {
-        if self.table.get(&ip).is_some_and(|e| e.banned_until.is_none()) {
+        if self
+            .table
+            .get(&ip)
+            .is_some_and(|e| e.banned_until.is_none())
+        {
             self.table.remove(&ip);
         }
     }
@@ -136,8 +165,18 @@ mod tests {
         let mut l = Limiter::new(3, Duration::from_secs(60), Duration::from_secs(300), 100);
         assert_eq!(l.failure(ip(1), t), None);
         assert_eq!(l.failure(ip(1), t), None);
-        assert_eq!(l.failure(ip(1), t), Some(Banned { retry_after: Duration::from_secs(300) }));
-        assert_eq!(l.check(ip(1), t + Duration::from_secs(100)), Err(Banned { retry_after: Duration::from_secs(200) }));
+        assert_eq!(
+            l.failure(ip(1), t),
+            Some(Banned {
+                retry_after: Duration::from_secs(300)
+            })
+        );
+        assert_eq!(
+            l.check(ip(1), t + Duration::from_secs(100)),
+            Err(Banned {
+                retry_after: Duration::from_secs(200)
+            })
+        );
         assert!(l.check(ip(2), t).is_ok());
         l.success(ip(1)); // does not lift a ban
         assert!(l.check(ip(1), t + Duration::from_secs(299)).is_err());

@@ -79,10 +79,19 @@ pub fn ha1(alg: Algorithm, username: &str, realm: &str, password: &str) -> Strin
 
 /// The digest response (RFC 7616 §3.4.1): with `qop=auth`,
 /// `H(HA1:nonce:nc:cnonce:qop:H(method:uri))`; without qop, `H(HA1:nonce:H(method:uri))`.
-pub fn response(alg: Algorithm, ha1: &str, nonce: &str, qop: Option<(&str, &str, &str)>, method: &str, uri: &str) -> String {
+pub fn response(
+    alg: Algorithm,
+    ha1: &str,
+    nonce: &str,
+    qop: Option<(&str, &str, &str)>,
+    method: &str,
+    uri: &str,
+) -> String {
     let ha2 = alg.hex(format!("{method}:{uri}").as_bytes());
     match qop {
-        Some((nc, cnonce, qop)) => alg.hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}").as_bytes()),
+        Some((nc, cnonce, qop)) => {
+            alg.hex(format!("{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}").as_bytes())
+        }
         None => alg.hex(format!("{ha1}:{nonce}:{ha2}").as_bytes()),
     }
 }
@@ -156,7 +165,13 @@ impl AuthError {
 
     /// Counts toward the per-address [`Limiter`] (guessing, not protocol housekeeping).
     pub fn is_failure(&self) -> bool {
-        matches!(self, AuthError::Mismatch | AuthError::UnknownUser | AuthError::Replay | AuthError::Malformed(_))
+        matches!(
+            self,
+            AuthError::Mismatch
+                | AuthError::UnknownUser
+                | AuthError::Replay
+                | AuthError::Malformed(_)
+        )
     }
 }
 
@@ -181,7 +196,13 @@ pub struct DigestConfig {
 impl DigestConfig {
     /// Defaults for `realm`.
     pub fn new(realm: impl Into<String>) -> DigestConfig {
-        DigestConfig { realm: realm.into(), nonce_lifetime: Duration::from_secs(300), max_tracked_nonces: 10_000, require_qop: true, offer: vec![Algorithm::Sha256, Algorithm::Md5] }
+        DigestConfig {
+            realm: realm.into(),
+            nonce_lifetime: Duration::from_secs(300),
+            max_tracked_nonces: 10_000,
+            require_qop: true,
+            offer: vec![Algorithm::Sha256, Algorithm::Md5],
+        }
     }
 }
 
@@ -198,7 +219,11 @@ impl DigestServer {
     pub fn new(config: DigestConfig, secret: [u8; 32], epoch: Instant) -> DigestServer {
         let nonces = NonceIssuer::new(secret, epoch, config.nonce_lifetime);
         let replay = ReplayGuard::new(config.max_tracked_nonces);
-        DigestServer { config, nonces, replay }
+        DigestServer {
+            config,
+            nonces,
+            replay,
+        }
     }
 
     /// The realm.
@@ -213,7 +238,11 @@ impl DigestServer {
             .offer
             .iter()
             .map(|a| {
-                let mut v = format!("Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"", self.config.realm, a.as_str());
+                let mut v = format!(
+                    "Digest realm=\"{}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
+                    self.config.realm,
+                    a.as_str()
+                );
                 if stale {
                     v.push_str(", stale=true");
                 }
@@ -223,8 +252,19 @@ impl DigestServer {
     }
 
     /// A `401 Unauthorized` (or `407` when `proxy`) for `request`, with the challenges.
-    pub fn challenge_response(&mut self, request: &Request, to_tag: Option<&str>, proxy: bool, now: Instant, stale: bool) -> Response {
-        let (status, header) = if proxy { (407, "Proxy-Authenticate") } else { (401, "WWW-Authenticate") };
+    pub fn challenge_response(
+        &mut self,
+        request: &Request,
+        to_tag: Option<&str>,
+        proxy: bool,
+        now: Instant,
+        stale: bool,
+    ) -> Response {
+        let (status, header) = if proxy {
+            (407, "Proxy-Authenticate")
+        } else {
+            (401, "WWW-Authenticate")
+        };
         let mut r = request.make_response(status, to_tag);
         for c in self.challenges(now, stale) {
             r.headers.push(header, c);
@@ -234,18 +274,37 @@ impl DigestServer {
 
     /// Verifies the request's `Authorization` (or `Proxy-Authorization` when `proxy`) for our
     /// realm. `lookup(user, algorithm)` returns the credential or `None` for an unknown user.
-    pub fn authenticate<F>(&mut self, now: Instant, request: &Request, proxy: bool, lookup: F) -> Result<Verified, AuthError>
+    pub fn authenticate<F>(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        proxy: bool,
+        lookup: F,
+    ) -> Result<Verified, AuthError>
     where
         F: FnOnce(&str, Algorithm) -> Option<Credential>,
     {
-        let all = if proxy { request.headers.proxy_authorization() } else { request.headers.authorization() }
-            .map_err(|_| AuthError::Malformed("unparseable header"))?;
-        let creds = all.into_iter().find(|c| c.get("realm") == Some(self.config.realm.as_str())).ok_or(AuthError::Missing)?;
+        let all = if proxy {
+            request.headers.proxy_authorization()
+        } else {
+            request.headers.authorization()
+        }
+        .map_err(|_| AuthError::Malformed("unparseable header"))?;
+        let creds = all
+            .into_iter()
+            .find(|c| c.get("realm") == Some(self.config.realm.as_str()))
+            .ok_or(AuthError::Missing)?;
         self.verify(now, request.method.as_str(), &creds, lookup)
     }
 
     /// Verifies one set of credentials for `method`.
-    pub fn verify<F>(&mut self, now: Instant, method: &str, creds: &AuthParams, lookup: F) -> Result<Verified, AuthError>
+    pub fn verify<F>(
+        &mut self,
+        now: Instant,
+        method: &str,
+        creds: &AuthParams,
+        lookup: F,
+    ) -> Result<Verified, AuthError>
     where
         F: FnOnce(&str, Algorithm) -> Option<Credential>,
     {
@@ -256,15 +315,22 @@ impl DigestServer {
             return Err(AuthError::Missing);
         }
         let alg = Algorithm::parse(creds.get("algorithm")).ok_or(AuthError::Algorithm)?;
-        let username = creds.get("username").ok_or(AuthError::Malformed("no username"))?;
+        let username = creds
+            .get("username")
+            .ok_or(AuthError::Malformed("no username"))?;
         let nonce = creds.get("nonce").ok_or(AuthError::Malformed("no nonce"))?;
         let uri = creds.get("uri").ok_or(AuthError::Malformed("no uri"))?;
-        let given = creds.get("response").ok_or(AuthError::Malformed("no response"))?;
+        let given = creds
+            .get("response")
+            .ok_or(AuthError::Malformed("no response"))?;
         let qop = match creds.get("qop") {
             Some(q) if q.eq_ignore_ascii_case("auth") => {
                 let nc = creds.get("nc").ok_or(AuthError::Malformed("no nc"))?;
-                let cnonce = creds.get("cnonce").ok_or(AuthError::Malformed("no cnonce"))?;
-                if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) || cnonce.is_empty() {
+                let cnonce = creds
+                    .get("cnonce")
+                    .ok_or(AuthError::Malformed("no cnonce"))?;
+                if nc.len() != 8 || !nc.bytes().all(|b| b.is_ascii_hexdigit()) || cnonce.is_empty()
+                {
                     return Err(AuthError::Malformed("bad nc or cnonce"));
                 }
                 Some((nc, cnonce, q))
@@ -287,7 +353,9 @@ impl DigestServer {
         if !ct_eq(expected.as_bytes(), given.to_ascii_lowercase().as_bytes()) {
             return Err(AuthError::Mismatch);
         }
-        let Some(id) = id else { return Err(AuthError::Stale) };
+        let Some(id) = id else {
+            return Err(AuthError::Stale);
+        };
         if let Some((nc, _, _)) = qop {
             let nc = u32::from_str_radix(nc, 16).map_err(|_| AuthError::Malformed("bad nc"))?;
             let lifetime_ms = u64::try_from(self.nonces.lifetime().as_millis()).unwrap_or(u64::MAX);
@@ -298,7 +366,10 @@ impl DigestServer {
                 NcCheck::Forgotten => return Err(AuthError::Stale),
             }
         }
-        Ok(Verified { username: username.to_owned(), algorithm: alg })
+        Ok(Verified {
+            username: username.to_owned(),
+            algorithm: alg,
+        })
     }
 }
 
@@ -333,14 +404,22 @@ mod tests {
             "GET",
             "/dir/index.html",
         );
-        assert_eq!(sha, "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1");
+        assert_eq!(
+            sha,
+            "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"
+        );
     }
 
     #[test]
     fn rfc2617_vector() {
         let r = response(
             Algorithm::Md5,
-            &ha1(Algorithm::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life"),
+            &ha1(
+                Algorithm::Md5,
+                "Mufasa",
+                "testrealm@host.com",
+                "Circle Of Life",
+            ),
             "dcd98b7102dd2f0e8b11d0f600bfb0c093",
             Some(("00000001", "0a4f113b", "auth")),
             "GET",
@@ -351,7 +430,14 @@ mod tests {
 
     fn creds(alg: Algorithm, nonce: &str, nc: &str, password: &str) -> AuthParams {
         let uri = "sip:ivm.local";
-        let resp = response(alg, &ha1(alg, "201", "ivm", password), nonce, Some((nc, "abc", "auth")), "REGISTER", uri);
+        let resp = response(
+            alg,
+            &ha1(alg, "201", "ivm", password),
+            nonce,
+            Some((nc, "abc", "auth")),
+            "REGISTER",
+            uri,
+        );
         let v = format!(
             "Digest username=\"201\", realm=\"ivm\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{resp}\", algorithm={}, qop=auth, nc={nc}, cnonce=\"abc\"",
             alg.as_str()
@@ -368,7 +454,11 @@ mod tests {
     }
 
     fn nonce_of(challenge: &str) -> String {
-        AuthParams::parse(challenge).expect("challenge").get("nonce").expect("nonce").to_owned()
+        AuthParams::parse(challenge)
+            .expect("challenge")
+            .get("nonce")
+            .expect("nonce")
+            .to_owned()
     }
 
     #[test]
@@ -379,18 +469,44 @@ mod tests {
         assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
         assert!(ch[0].contains("qop=\"auth\""));
         let nonce = nonce_of(&ch[0]);
-        for (alg, nc) in [(Algorithm::Sha256, "00000001"), (Algorithm::Md5, "00000002")] {
-            let v = s.verify(t0, "REGISTER", &creds(alg, &nonce, nc, "secret"), lookup).expect("ok");
-            assert_eq!(v, Verified { username: "201".into(), algorithm: alg });
+        for (alg, nc) in [
+            (Algorithm::Sha256, "00000001"),
+            (Algorithm::Md5, "00000002"),
+        ] {
+            let v = s
+                .verify(t0, "REGISTER", &creds(alg, &nonce, nc, "secret"), lookup)
+                .expect("ok");
+            assert_eq!(
+                v,
+                Verified {
+                    username: "201".into(),
+                    algorithm: alg
+                }
+            );
         }
         // HA1 from the store works the same.
         let stored = ha1(Algorithm::Md5, "201", "ivm", "secret").to_uppercase();
-        let ok = s.verify(t0, "REGISTER", &creds(Algorithm::Md5, &nonce, "00000003", "secret"), |_, _| Some(Credential::Ha1(stored)));
+        let ok = s.verify(
+            t0,
+            "REGISTER",
+            &creds(Algorithm::Md5, &nonce, "00000003", "secret"),
+            |_, _| Some(Credential::Ha1(stored)),
+        );
         assert!(ok.is_ok());
-        let e = s.verify(t0, "REGISTER", &creds(Algorithm::Md5, &nonce, "00000004", "wrong"), lookup);
+        let e = s.verify(
+            t0,
+            "REGISTER",
+            &creds(Algorithm::Md5, &nonce, "00000004", "wrong"),
+            lookup,
+        );
         assert_eq!(e, Err(AuthError::Mismatch));
         assert!(e.expect_err("err").is_failure());
-        let e = s.verify(t0, "REGISTER", &creds(Algorithm::Md5, &nonce, "00000005", "secret"), |_, _| None);
+        let e = s.verify(
+            t0,
+            "REGISTER",
+            &creds(Algorithm::Md5, &nonce, "00000005", "secret"),
+            |_, _| None,
+        );
         assert_eq!(e, Err(AuthError::UnknownUser));
     }
 
@@ -402,7 +518,14 @@ mod tests {
         let c = creds(Algorithm::Md5, &nonce, "00000001", "secret");
         assert!(s.verify(t0, "REGISTER", &c, lookup).is_ok());
         assert_eq!(s.verify(t0, "REGISTER", &c, lookup), Err(AuthError::Replay));
-        assert!(s.verify(t0, "REGISTER", &creds(Algorithm::Md5, &nonce, "00000002", "secret"), lookup).is_ok());
+        assert!(s
+            .verify(
+                t0,
+                "REGISTER",
+                &creds(Algorithm::Md5, &nonce, "00000002", "secret"),
+                lookup
+            )
+            .is_ok());
     }
 
     #[test]
@@ -411,16 +534,36 @@ mod tests {
         let mut s = server(t0);
         let nonce = nonce_of(&s.challenges(t0, false)[0]);
         let later = t0 + Duration::from_secs(301);
-        let e = s.verify(later, "REGISTER", &creds(Algorithm::Md5, &nonce, "00000001", "secret"), lookup).expect_err("stale");
+        let e = s
+            .verify(
+                later,
+                "REGISTER",
+                &creds(Algorithm::Md5, &nonce, "00000001", "secret"),
+                lookup,
+            )
+            .expect_err("stale");
         assert_eq!(e, AuthError::Stale);
         assert!(e.wants_stale() && !e.is_failure());
-        let e = s.verify(later, "REGISTER", &creds(Algorithm::Md5, &nonce, "00000001", "wrong"), lookup);
+        let e = s.verify(
+            later,
+            "REGISTER",
+            &creds(Algorithm::Md5, &nonce, "00000001", "wrong"),
+            lookup,
+        );
         assert_eq!(e, Err(AuthError::Mismatch));
         assert!(s.challenges(later, true)[0].ends_with("stale=true"));
         // A nonce from another process (other secret) asks for a fresh challenge too.
         let mut other = DigestServer::new(DigestConfig::new("ivm"), [1; 32], t0);
         let foreign = nonce_of(&other.challenges(t0, false)[0]);
-        assert_eq!(s.verify(t0, "REGISTER", &creds(Algorithm::Md5, &foreign, "00000001", "secret"), lookup), Err(AuthError::Nonce));
+        assert_eq!(
+            s.verify(
+                t0,
+                "REGISTER",
+                &creds(Algorithm::Md5, &foreign, "00000001", "secret"),
+                lookup
+            ),
+            Err(AuthError::Nonce)
+        );
     }
 
     #[test]
@@ -430,12 +573,40 @@ mod tests {
         let nonce = nonce_of(&s.challenges(t0, false)[0]);
         let mk = |v: String| AuthParams::parse(&v).expect("parse");
         let base = format!("Digest username=\"201\", realm=\"ivm\", nonce=\"{nonce}\", uri=\"sip:x\", response=\"00\"");
-        assert_eq!(s.verify(t0, "REGISTER", &mk(base.clone()), lookup), Err(AuthError::Qop));
-        assert_eq!(s.verify(t0, "REGISTER", &mk(format!("{base}, algorithm=MD5-sess")), lookup), Err(AuthError::Algorithm));
-        assert_eq!(s.verify(t0, "REGISTER", &mk(format!("{base}, qop=auth-int")), lookup), Err(AuthError::Qop));
-        assert!(matches!(s.verify(t0, "REGISTER", &mk(format!("{base}, qop=auth, nc=1")), lookup), Err(AuthError::Malformed(_))));
-        assert_eq!(s.verify(t0, "REGISTER", &mk("Basic abc=def".into()), lookup), Err(AuthError::Scheme));
-        assert_eq!(s.verify(t0, "REGISTER", &mk(base.replace("ivm", "other")), lookup), Err(AuthError::Missing));
+        assert_eq!(
+            s.verify(t0, "REGISTER", &mk(base.clone()), lookup),
+            Err(AuthError::Qop)
+        );
+        assert_eq!(
+            s.verify(
+                t0,
+                "REGISTER",
+                &mk(format!("{base}, algorithm=MD5-sess")),
+                lookup
+            ),
+            Err(AuthError::Algorithm)
+        );
+        assert_eq!(
+            s.verify(t0, "REGISTER", &mk(format!("{base}, qop=auth-int")), lookup),
+            Err(AuthError::Qop)
+        );
+        assert!(matches!(
+            s.verify(
+                t0,
+                "REGISTER",
+                &mk(format!("{base}, qop=auth, nc=1")),
+                lookup
+            ),
+            Err(AuthError::Malformed(_))
+        ));
+        assert_eq!(
+            s.verify(t0, "REGISTER", &mk("Basic abc=def".into()), lookup),
+            Err(AuthError::Scheme)
+        );
+        assert_eq!(
+            s.verify(t0, "REGISTER", &mk(base.replace("ivm", "other")), lookup),
+            Err(AuthError::Missing)
+        );
     }
 
     #[test]
@@ -443,8 +614,13 @@ mod tests {
         let t0 = Instant::now();
         let mut s = server(t0);
         let reg = b"REGISTER sip:ivm.local SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKa\r\nFrom: <sip:201@ivm.local>;tag=1\r\nTo: <sip:201@ivm.local>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
-        let Ok(Message::Request(mut r)) = Message::parse(reg) else { panic!("parse") };
-        assert_eq!(s.authenticate(t0, &r, false, lookup), Err(AuthError::Missing));
+        let Ok(Message::Request(mut r)) = Message::parse(reg) else {
+            panic!("parse")
+        };
+        assert_eq!(
+            s.authenticate(t0, &r, false, lookup),
+            Err(AuthError::Missing)
+        );
         let ch = s.challenge_response(&r, Some("x"), false, t0, false);
         assert_eq!(ch.status, 401);
         let nonce = nonce_of(ch.headers.get("WWW-Authenticate").expect("challenge"));
@@ -454,6 +630,9 @@ mod tests {
             c.get("response").expect("resp")
         );
         r.headers.push("Authorization", line);
-        assert_eq!(s.authenticate(t0, &r, false, lookup).map(|v| v.algorithm), Ok(Algorithm::Sha256));
+        assert_eq!(
+            s.authenticate(t0, &r, false, lookup).map(|v| v.algorithm),
+            Ok(Algorithm::Sha256)
+        );
     }
 }

@@ -47,7 +47,12 @@ impl NonceIssuer {
     /// `secret` should be fresh random bytes per process; `epoch` is any instant before the
     /// first `now` the issuer will see (timestamps count from it).
     pub fn new(secret: [u8; 32], epoch: Instant, lifetime: Duration) -> NonceIssuer {
-        NonceIssuer { key: secret, epoch, lifetime, seq: 0 }
+        NonceIssuer {
+            key: secret,
+            epoch,
+            lifetime,
+            seq: 0,
+        }
     }
 
     /// How long a nonce stays valid.
@@ -57,8 +62,9 @@ impl NonceIssuer {
 
     fn mac(&self, payload: &[u8]) -> Hmac<Sha256> {
         // A 32-byte key is always accepted by HMAC; the fallback keeps this panic-free.
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| <Hmac<Sha256> as Mac>::new_from_slice(b"ivm").expect("non-empty HMAC key"));
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).unwrap_or_else(|_| {
+            <Hmac<Sha256> as Mac>::new_from_slice(b"ivm").expect("non-empty HMAC key")
+        });
         m.update(payload);
         m
     }
@@ -83,21 +89,30 @@ impl NonceIssuer {
         if nonce.len() > 64 {
             return Err(NonceError::Invalid);
         }
-        let raw = URL_SAFE_NO_PAD.decode(nonce).map_err(|_| NonceError::Invalid)?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(nonce)
+            .map_err(|_| NonceError::Invalid)?;
         if raw.len() != RAW_LEN {
             return Err(NonceError::Invalid);
         }
-        self.mac(&raw[..16]).verify_truncated_left(&raw[16..]).map_err(|_| NonceError::Invalid)?;
+        self.mac(&raw[..16])
+            .verify_truncated_left(&raw[16..])
+            .map_err(|_| NonceError::Invalid)?;
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&raw[..8]);
         let mut seq = [0u8; 8];
         seq.copy_from_slice(&raw[8..16]);
-        let id = NonceId { issued_ms: u64::from_be_bytes(ts), seq: u64::from_be_bytes(seq) };
+        let id = NonceId {
+            issued_ms: u64::from_be_bytes(ts),
+            seq: u64::from_be_bytes(seq),
+        };
         let now_ms = self.ms(now);
         if id.issued_ms > now_ms.saturating_add(1_000) {
             return Err(NonceError::Invalid);
         }
-        if now_ms.saturating_sub(id.issued_ms) > u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX) {
+        if now_ms.saturating_sub(id.issued_ms)
+            > u64::try_from(self.lifetime.as_millis()).unwrap_or(u64::MAX)
+        {
             return Err(NonceError::Stale);
         }
         Ok(id)
@@ -116,12 +131,21 @@ mod tests {
         let b = n.issue(t0 + Duration::from_secs(1));
         assert_ne!(a, b, "same millisecond, different nonces");
         assert!(n.check(&a, t0 + Duration::from_secs(300)).is_ok());
-        assert_eq!(n.check(&a, t0 + Duration::from_secs(302)), Err(NonceError::Stale));
+        assert_eq!(
+            n.check(&a, t0 + Duration::from_secs(302)),
+            Err(NonceError::Stale)
+        );
         let other = NonceIssuer::new([8; 32], t0, Duration::from_secs(300));
-        assert_eq!(other.check(&a, t0 + Duration::from_secs(2)), Err(NonceError::Invalid));
+        assert_eq!(
+            other.check(&a, t0 + Duration::from_secs(2)),
+            Err(NonceError::Invalid)
+        );
         let mut forged = a.clone().into_bytes();
         forged[3] = if forged[3] == b'A' { b'B' } else { b'A' };
-        assert_eq!(n.check(&String::from_utf8(forged).expect("ascii"), t0), Err(NonceError::Invalid));
+        assert_eq!(
+            n.check(&String::from_utf8(forged).expect("ascii"), t0),
+            Err(NonceError::Invalid)
+        );
         for junk in ["", "abc", "!!!!", &"A".repeat(100)] {
             assert_eq!(n.check(junk, t0), Err(NonceError::Invalid));
         }

@@ -33,7 +33,12 @@ pub struct ReplayGuard {
 impl ReplayGuard {
     /// A guard remembering at most `max` nonces.
     pub fn new(max: usize) -> ReplayGuard {
-        ReplayGuard { max: max.max(1), seen: HashMap::new(), order: VecDeque::new(), floor: None }
+        ReplayGuard {
+            max: max.max(1),
+            seen: HashMap::new(),
+            order: VecDeque::new(),
+            floor: None,
+        }
     }
 
     /// Nonces tracked.
@@ -70,7 +75,9 @@ impl ReplayGuard {
             return NcCheck::Forgotten;
         }
         while self.seen.len() >= self.max {
-            let Some(old) = self.order.pop_front() else { break };
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
             self.seen.remove(&old);
             self.floor = Some(self.floor.map_or(old, |f| f.max(old)));
         }

@@ -42,7 +42,11 @@ pub struct Framer {
 impl Framer {
     /// A framer with the given limits.
     pub fn new(limits: Limits) -> Framer {
-        Framer { buf: Vec::new(), limits, failed: false }
+        Framer {
+            buf: Vec::new(),
+            limits,
+            failed: false,
+        }
     }
 
     /// Appends received bytes.
@@ -100,7 +104,10 @@ impl Framer {
         };
         let (start, headers) = parse_head(&self.buf[..head_end], &self.limits)?;
         let len = content_length(&headers)?.ok_or(ParseError::MissingContentLength)?;
-        let total = body_start.checked_add(len).filter(|t| *t <= max).ok_or(ParseError::TooLarge { max })?;
+        let total = body_start
+            .checked_add(len)
+            .filter(|t| *t <= max)
+            .ok_or(ParseError::TooLarge { max })?;
         if self.buf.len() < total {
             return Ok(None);
         }
@@ -144,15 +151,30 @@ mod tests {
     fn errors_poison() {
         let mut f = Framer::default();
         f.extend(b"OPTIONS sip:a@b SIP/2.0\r\nVia: x\r\n\r\n");
-        assert_eq!(f.next(), Err(FramerError::Parse(ParseError::MissingContentLength)));
+        assert_eq!(
+            f.next(),
+            Err(FramerError::Parse(ParseError::MissingContentLength))
+        );
         assert_eq!(f.next(), Err(FramerError::Poisoned));
 
-        let mut f = Framer::new(Limits { max_message: 64, ..Limits::default() });
+        let mut f = Framer::new(Limits {
+            max_message: 64,
+            ..Limits::default()
+        });
         f.extend(&[b'A'; 64]);
-        assert!(matches!(f.next(), Err(FramerError::Parse(ParseError::TooLarge { .. }))));
+        assert!(matches!(
+            f.next(),
+            Err(FramerError::Parse(ParseError::TooLarge { .. }))
+        ));
 
-        let mut f = Framer::new(Limits { max_message: 100, ..Limits::default() });
+        let mut f = Framer::new(Limits {
+            max_message: 100,
+            ..Limits::default()
+        });
         f.extend(b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 999999\r\n\r\n");
-        assert!(matches!(f.next(), Err(FramerError::Parse(ParseError::TooLarge { .. }))));
+        assert!(matches!(
+            f.next(),
+            Err(FramerError::Parse(ParseError::TooLarge { .. }))
+        ));
     }
 }

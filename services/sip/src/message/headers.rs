@@ -108,7 +108,10 @@ pub fn canonical_name(name: &str) -> String {
             return (*full).to_owned();
         }
     }
-    match KNOWN.iter().find(|(full, _)| full.eq_ignore_ascii_case(name)) {
+    match KNOWN
+        .iter()
+        .find(|(full, _)| full.eq_ignore_ascii_case(name))
+    {
         Some((full, _)) => (*full).to_owned(),
         None => name.to_owned(),
     }
@@ -134,19 +137,32 @@ impl Headers {
 
     /// Appends a header line (name canonicalised).
     pub fn push(&mut self, name: &str, value: impl Into<String>) {
-        self.list.push(Header { name: canonical_name(name), value: value.into() });
+        self.list.push(Header {
+            name: canonical_name(name),
+            value: value.into(),
+        });
     }
 
     /// Inserts a header line before all others (used for Via).
     pub fn push_front(&mut self, name: &str, value: impl Into<String>) {
-        self.list.insert(0, Header { name: canonical_name(name), value: value.into() });
+        self.list.insert(
+            0,
+            Header {
+                name: canonical_name(name),
+                value: value.into(),
+            },
+        );
     }
 
     /// Replaces every line of `name` by one line with `value`, at the place of the first.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
         let c = canonical_name(name);
         let value = value.into();
-        match self.list.iter().position(|h| h.name.eq_ignore_ascii_case(&c)) {
+        match self
+            .list
+            .iter()
+            .position(|h| h.name.eq_ignore_ascii_case(&c))
+        {
             Some(i) => {
                 self.list[i].value = value;
                 let mut seen = 0;
@@ -179,7 +195,10 @@ impl Headers {
     /// Every line of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
         let c = canonical_name(name);
-        self.list.iter().filter(move |h| h.name.eq_ignore_ascii_case(&c)).map(|h| h.value.as_str())
+        self.list
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(&c))
+            .map(|h| h.value.as_str())
     }
 
     /// Every element of `name`: lines in order, each list header line split at its commas.

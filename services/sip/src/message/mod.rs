@@ -34,11 +34,16 @@ pub use syntax::unescape;
 pub(crate) fn syntax_split_first(v: &str) -> (&str, Option<&str>) {
     let parts = syntax::split_outside(v, ',');
     match parts.first() {
-        Some(first) if parts.len() > 1 => (syntax::trim_ws(first), Some(syntax::trim_ws(&v[first.len() + 1..]))),
+        Some(first) if parts.len() > 1 => (
+            syntax::trim_ws(first),
+            Some(syntax::trim_ws(&v[first.len() + 1..])),
+        ),
         _ => (syntax::trim_ws(v), None),
     }
 }
-pub use typed::{AuthParams, CSeq, Contacts, EventHeader, HeaderError, MediaType, SubscriptionState};
+pub use typed::{
+    AuthParams, CSeq, Contacts, EventHeader, HeaderError, MediaType, SubscriptionState,
+};
 pub use uri::{Host, HostPort, SipUri, TelUri, Uri, UriError};
 pub use validate::Invalid;
 pub use via::{Transport, Via, MAGIC_COOKIE};
@@ -254,13 +259,21 @@ fn write_headers_and_body(out: &mut Vec<u8>, headers: &Headers, body: &[u8]) {
 impl Request {
     /// A request with no headers and no body.
     pub fn new(method: Method, uri: Uri) -> Request {
-        Request { method, uri, version: Version::SIP_2_0, headers: Headers::new(), body: Vec::new() }
+        Request {
+            method,
+            uri,
+            version: Version::SIP_2_0,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
     }
 
     /// Serialises; `Content-Length` is always written from the body's length.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(format!("{} {} {}\r\n", self.method, self.uri, self.version).as_bytes());
+        out.extend_from_slice(
+            format!("{} {} {}\r\n", self.method, self.uri, self.version).as_bytes(),
+        );
         write_headers_and_body(&mut out, &self.headers, &self.body);
         out
     }
@@ -277,7 +290,10 @@ impl Request {
                 let mut v = v.to_owned();
                 if name == "To" {
                     if let Some(tag) = to_tag {
-                        if NameAddr::parse(&v).map(|n| n.tag().is_none()).unwrap_or(false) {
+                        if NameAddr::parse(&v)
+                            .map(|n| n.tag().is_none())
+                            .unwrap_or(false)
+                        {
                             v = format!("{v};tag={tag}");
                         }
                     }
@@ -299,7 +315,9 @@ impl Response {
     /// Serialises; `Content-Length` is always written from the body's length.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
-        out.extend_from_slice(format!("{} {} {}\r\n", self.version, self.status, self.reason).as_bytes());
+        out.extend_from_slice(
+            format!("{} {} {}\r\n", self.version, self.status, self.reason).as_bytes(),
+        );
         write_headers_and_body(&mut out, &self.headers, &self.body);
         out
     }

@@ -20,7 +20,11 @@ pub struct NameAddr {
 impl NameAddr {
     /// A bare URI with no display name or parameters.
     pub fn new(uri: Uri) -> NameAddr {
-        NameAddr { display: None, uri, params: Params::default() }
+        NameAddr {
+            display: None,
+            uri,
+            params: Params::default(),
+        }
     }
 
     /// Parses one element.
@@ -40,10 +44,21 @@ impl NameAddr {
             (Some(d), rest)
         } else if let Some(lt) = s.find('<') {
             let d = trim_ws(&s[..lt]);
-            if !d.split(super::syntax::is_ws).filter(|w| !w.is_empty()).all(is_token) {
+            if !d
+                .split(super::syntax::is_ws)
+                .filter(|w| !w.is_empty())
+                .all(is_token)
+            {
                 return Err("display name is neither tokens nor a quoted string");
             }
-            (if d.is_empty() { None } else { Some(d.to_owned()) }, &s[lt..])
+            (
+                if d.is_empty() {
+                    None
+                } else {
+                    Some(d.to_owned())
+                },
+                &s[lt..],
+            )
         } else {
             (None, s)
         };
@@ -51,7 +66,11 @@ impl NameAddr {
             let gt = inner.find('>').ok_or("missing '>'")?;
             let uri = Uri::parse(&inner[..gt]).map_err(|_| "malformed URI")?;
             let params = Params::parse(&inner[gt + 1..])?;
-            return Ok(NameAddr { display, uri, params });
+            return Ok(NameAddr {
+                display,
+                uri,
+                params,
+            });
         }
         let end = rest.find(';').unwrap_or(rest.len());
         let uri_text = trim_ws(&rest[..end]);
@@ -60,7 +79,11 @@ impl NameAddr {
         }
         let uri = Uri::parse(uri_text).map_err(|_| "malformed URI")?;
         let params = Params::parse(&rest[end..])?;
-        Ok(NameAddr { display, uri, params })
+        Ok(NameAddr {
+            display,
+            uri,
+            params,
+        })
     }
 
     /// The `tag` parameter.
@@ -70,12 +93,17 @@ impl NameAddr {
 
     /// A Contact's `expires` parameter (seconds, saturating), if present and numeric.
     pub fn expires(&self) -> Option<u32> {
-        self.params.get("expires").and_then(|e| super::typed::parse_delta_seconds(&e).ok())
+        self.params
+            .get("expires")
+            .and_then(|e| super::typed::parse_delta_seconds(&e).ok())
     }
 
     /// A Contact's `q` parameter (0.0 to 1.0), if present and valid.
     pub fn q(&self) -> Option<f32> {
-        self.params.get("q").and_then(|q| q.parse::<f32>().ok()).filter(|q| (0.0..=1.0).contains(q))
+        self.params
+            .get("q")
+            .and_then(|q| q.parse::<f32>().ok())
+            .filter(|q| (0.0..=1.0).contains(q))
     }
 }
 
@@ -94,16 +122,21 @@ mod tests {
 
     #[test]
     fn forms() {
-        let n = NameAddr::parse(r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#).expect("ok");
+        let n = NameAddr::parse(
+            r#""J Rosenberg \\\""       <sip:jdrosen@example.com> ; tag = 98asjd8"#,
+        )
+        .expect("ok");
         assert_eq!(n.display.as_deref(), Some(r#"J Rosenberg \""#));
         assert_eq!(n.tag().as_deref(), Some("98asjd8"));
-        let n = NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n").expect("ok");
+        let n = NameAddr::parse("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n")
+            .expect("ok");
         assert_eq!(n.tag().as_deref(), Some("1918181833n"));
         let c = NameAddr::parse("<sip:201@10.0.0.5>;expires=3600;q=0.5").expect("ok");
         assert_eq!((c.expires(), c.q()), (Some(3600), Some(0.5)));
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").expect("ok");
         assert_eq!(n.display.as_deref(), Some("caller"));
-        let n = NameAddr::parse("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>").expect("ok");
+        let n = NameAddr::parse("token1~` token2'+_ token3*%!.- <sip:mundane@example.com>")
+            .expect("ok");
         assert_eq!(n.display.as_deref(), Some("token1~` token2'+_ token3*%!.-"));
         let back = NameAddr::parse(&n.to_string()).expect("roundtrip");
         assert_eq!(back, n);

@@ -44,7 +44,10 @@ impl Params {
                     return Err("malformed parameter value");
                 }
             }
-            out.push(Param { name: name.to_owned(), value: value.map(str::to_owned) });
+            out.push(Param {
+                name: name.to_owned(),
+                value: value.map(str::to_owned),
+            });
         }
         Ok(Params(out))
     }
@@ -54,7 +57,12 @@ impl Params {
         self.0
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
-            .map(|p| p.value.as_deref().map(|v| unquote(v).into_owned()).unwrap_or_default())
+            .map(|p| {
+                p.value
+                    .as_deref()
+                    .map(|v| unquote(v).into_owned())
+                    .unwrap_or_default()
+            })
     }
 
     /// True if the parameter is present, with or without a value.
@@ -64,9 +72,16 @@ impl Params {
 
     /// Sets (or adds) a parameter; `value` is written as given.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
-        match self.0.iter_mut().find(|p| p.name.eq_ignore_ascii_case(name)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+        {
             Some(p) => p.value = value.map(str::to_owned),
-            None => self.0.push(Param { name: name.to_owned(), value: value.map(str::to_owned) }),
+            None => self.0.push(Param {
+                name: name.to_owned(),
+                value: value.map(str::to_owned),
+            }),
         }
     }
 
@@ -81,7 +96,9 @@ fn valid_value(v: &str) -> bool {
     if v.starts_with('"') {
         return matches!(read_quoted(v), Some((_, rest)) if rest.is_empty());
     }
-    !v.is_empty() && v.chars().all(|c| is_token_char(c) || matches!(c, '[' | ']' | ':'))
+    !v.is_empty()
+        && v.chars()
+            .all(|c| is_token_char(c) || matches!(c, '[' | ']' | ':'))
 }
 
 impl fmt::Display for Params {
@@ -106,7 +123,8 @@ mod tests {
         assert_eq!(p.get("NEWPARAM").as_deref(), Some("newvalue"));
         assert_eq!(p.get("secondparam").as_deref(), Some(""));
         assert_eq!(p.get("q").as_deref(), Some("0.33"));
-        let p = Params::parse(r#";fromParam''~+*_!.-%="работающий";tag=_token~1'+`*%!-."#).expect("ok");
+        let p =
+            Params::parse(r#";fromParam''~+*_!.-%="работающий";tag=_token~1'+`*%!-."#).expect("ok");
         assert_eq!(p.get("fromparam''~+*_!.-%").as_deref(), Some("работающий"));
         for bad in [";;", ";a=", "x;a", ";a=\"open", ";a b=c", ";;;;"] {
             assert!(Params::parse(bad).is_err(), "{bad}");

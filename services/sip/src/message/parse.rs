@@ -27,7 +27,11 @@ pub struct Limits {
 impl Default for Limits {
     /// 64 KiB messages, 128 header lines, 8 KiB lines.
     fn default() -> Self {
-        Limits { max_message: 64 * 1024, max_headers: 128, max_line: 8 * 1024 }
+        Limits {
+            max_message: 64 * 1024,
+            max_headers: 128,
+            max_line: 8 * 1024,
+        }
     }
 }
 
@@ -112,17 +116,25 @@ pub enum ParseError {
 /// with no `Content-Length`, the rest of the datagram is the body.
 pub fn parse_datagram(buf: &[u8], limits: &Limits) -> Result<Message, ParseError> {
     if buf.len() > limits.max_message {
-        return Err(ParseError::TooLarge { max: limits.max_message });
+        return Err(ParseError::TooLarge {
+            max: limits.max_message,
+        });
     }
     let start = skip_crlf(buf);
     if start == buf.len() {
         return Err(ParseError::KeepAlive);
     }
-    let (head_end, body_start) = find_head_end(buf, start, buf.len()).ok_or(ParseError::NoEndOfHeaders)?;
+    let (head_end, body_start) =
+        find_head_end(buf, start, buf.len()).ok_or(ParseError::NoEndOfHeaders)?;
     let (start_line, headers) = parse_head(&buf[start..head_end], limits)?;
     let available = buf.len() - body_start;
     let body = match content_length(&headers)? {
-        Some(n) if n > available => return Err(ParseError::Truncated { declared: n, available }),
+        Some(n) if n > available => {
+            return Err(ParseError::Truncated {
+                declared: n,
+                available,
+            })
+        }
         Some(n) => buf[body_start..body_start + n].to_vec(),
         None => buf[body_start..].to_vec(),
     };
@@ -131,7 +143,9 @@ pub fn parse_datagram(buf: &[u8], limits: &Limits) -> Result<Message, ParseError
 
 /// Number of leading CR/LF bytes.
 pub(crate) fn skip_crlf(buf: &[u8]) -> usize {
-    buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count()
+    buf.iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count()
 }
 
 /// Finds the empty line ending the head in `buf[from..limit]`: returns the end of the head
@@ -156,8 +170,16 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize, limit: usize) -> Option<(us
 
 /// The first line, parsed.
 pub(crate) enum StartLine {
-    Request { method: Method, uri: Uri, version: Version },
-    Response { version: Version, status: u16, reason: String },
+    Request {
+        method: Method,
+        uri: Uri,
+        version: Version,
+    },
+    Response {
+        version: Version,
+        status: u16,
+        reason: String,
+    },
 }
 
 /// Parses the start line and the header lines (`head` ends with the last header's line end).
@@ -166,7 +188,9 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Hea
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let first = lines.next().unwrap_or_default();
     if first.len() > limits.max_line {
-        return Err(ParseError::LineTooLong { max: limits.max_line });
+        return Err(ParseError::LineTooLong {
+            max: limits.max_line,
+        });
     }
     if first.contains('\r') {
         return Err(ParseError::BareCr);
@@ -179,7 +203,9 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Hea
             continue; // only the final line end produces an empty piece
         }
         if line.len() > limits.max_line {
-            return Err(ParseError::LineTooLong { max: limits.max_line });
+            return Err(ParseError::LineTooLong {
+                max: limits.max_line,
+            });
         }
         if line.contains('\r') {
             return Err(ParseError::BareCr);
@@ -194,7 +220,9 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Hea
                 last.1.push_str(more);
             }
             if last.1.len() > limits.max_line {
-                return Err(ParseError::LineTooLong { max: limits.max_line });
+                return Err(ParseError::LineTooLong {
+                    max: limits.max_line,
+                });
             }
             continue;
         }
@@ -204,7 +232,9 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Hea
             return Err(ParseError::HeaderLine);
         }
         if raw.len() >= limits.max_headers {
-            return Err(ParseError::TooManyHeaders { max: limits.max_headers });
+            return Err(ParseError::TooManyHeaders {
+                max: limits.max_headers,
+            });
         }
         raw.push((name, trim_ws(value).to_owned()));
     }
@@ -216,7 +246,11 @@ pub(crate) fn parse_head(head: &[u8], limits: &Limits) -> Result<(StartLine, Hea
 }
 
 fn parse_version(s: &str) -> Result<Version, ParseError> {
-    let rest = s.get(..4).filter(|p| p.eq_ignore_ascii_case("SIP/")).map(|_| &s[4..]).ok_or(ParseError::Version)?;
+    let rest = s
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("SIP/"))
+        .map(|_| &s[4..])
+        .ok_or(ParseError::Version)?;
     let (maj, min) = rest.split_once('.').ok_or(ParseError::Version)?;
     let num = |x: &str| {
         if x.is_empty() || x.len() > 3 || !x.bytes().all(|b| b.is_ascii_digit()) {
@@ -224,11 +258,18 @@ fn parse_version(s: &str) -> Result<Version, ParseError> {
         }
         x.parse::<u8>().map_err(|_| ParseError::Version)
     };
-    Ok(Version { major: num(maj)?, minor: num(min)? })
+    Ok(Version {
+        major: num(maj)?,
+        minor: num(min)?,
+    })
 }
 
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
-    if line.len() >= 4 && line.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")) {
+    if line.len() >= 4
+        && line
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))
+    {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase
         let (v, rest) = line.split_once(' ').ok_or(ParseError::StatusLine)?;
         let version = parse_version(v)?;
@@ -240,7 +281,11 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         if !(100..=699).contains(&status) {
             return Err(ParseError::StatusCode);
         }
-        return Ok(StartLine::Response { version, status, reason: reason.to_owned() });
+        return Ok(StartLine::Response {
+            version,
+            status,
+            reason: reason.to_owned(),
+        });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version, exactly one SP each.
     let (method, rest) = line.split_once(' ').ok_or(ParseError::RequestLine)?;
@@ -253,7 +298,11 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     }
     let version = parse_version(version)?;
     let uri = Uri::parse(uri)?;
-    Ok(StartLine::Request { method: Method::from_token(method), uri, version })
+    Ok(StartLine::Request {
+        method: Method::from_token(method),
+        uri,
+        version,
+    })
 }
 
 /// The single Content-Length, if any.
@@ -261,15 +310,35 @@ pub(crate) fn content_length(headers: &Headers) -> Result<Option<usize>, ParseEr
     if headers.count("Content-Length") > 1 {
         return Err(ParseError::MultipleContentLength);
     }
-    headers.content_length().map_err(|_| ParseError::ContentLength)
+    headers
+        .content_length()
+        .map_err(|_| ParseError::ContentLength)
 }
 
 pub(crate) fn assemble(start: StartLine, headers: Headers, body: Vec<u8>) -> Message {
     match start {
-        StartLine::Request { method, uri, version } => Message::Request(Request { method, uri, version, headers, body }),
-        StartLine::Response { version, status, reason } => {
-            Message::Response(Response { version, status, reason, headers, body })
-        }
+        StartLine::Request {
+            method,
+            uri,
+            version,
+        } => Message::Request(Request {
+            method,
+            uri,
+            version,
+            headers,
+            body,
+        }),
+        StartLine::Response {
+            version,
+            status,
+            reason,
+        } => Message::Response(Response {
+            version,
+            status,
+            reason,
+            headers,
+            body,
+        }),
     }
 }
 
@@ -285,7 +354,9 @@ mod tests {
     fn request_roundtrip() {
         let m = p("\r\nOPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 3\r\nX:  y\r\n  z\r\n\r\nabcdef")
             .expect("parse");
-        let Message::Request(r) = &m else { panic!("not a request") };
+        let Message::Request(r) = &m else {
+            panic!("not a request")
+        };
         assert_eq!(r.method, Method::Options);
         assert_eq!(r.body, b"abc");
         assert_eq!(r.headers.get("x"), Some("y z"));
@@ -295,33 +366,88 @@ mod tests {
 
     #[test]
     fn limits() {
-        let l = Limits { max_message: 100, max_headers: 2, max_line: 40 };
+        let l = Limits {
+            max_message: 100,
+            max_headers: 2,
+            max_line: 40,
+        };
         let big = vec![b'a'; 101];
-        assert_eq!(parse_datagram(&big, &l), Err(ParseError::TooLarge { max: 100 }));
+        assert_eq!(
+            parse_datagram(&big, &l),
+            Err(ParseError::TooLarge { max: 100 })
+        );
         let many = "OPTIONS sip:a@b SIP/2.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
-        assert_eq!(parse_datagram(many.as_bytes(), &l), Err(ParseError::TooManyHeaders { max: 2 }));
+        assert_eq!(
+            parse_datagram(many.as_bytes(), &l),
+            Err(ParseError::TooManyHeaders { max: 2 })
+        );
         let long = format!("OPTIONS sip:a@b SIP/2.0\r\nA: {}\r\n\r\n", "x".repeat(50));
-        assert_eq!(parse_datagram(long.as_bytes(), &l), Err(ParseError::LineTooLong { max: 40 }));
-        let folded = format!("OPTIONS sip:a@b SIP/2.0\r\nA: {}\r\n {}\r\n\r\n", "x".repeat(30), "y".repeat(30));
-        assert_eq!(parse_datagram(folded.as_bytes(), &l), Err(ParseError::LineTooLong { max: 40 }));
+        assert_eq!(
+            parse_datagram(long.as_bytes(), &l),
+            Err(ParseError::LineTooLong { max: 40 })
+        );
+        let folded = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nA: {}\r\n {}\r\n\r\n",
+            "x".repeat(30),
+            "y".repeat(30)
+        );
+        assert_eq!(
+            parse_datagram(folded.as_bytes(), &l),
+            Err(ParseError::LineTooLong { max: 40 })
+        );
     }
 
     #[test]
     fn start_lines() {
         assert_eq!(p("\r\n\r\n"), Err(ParseError::KeepAlive));
-        assert!(matches!(p("SIP/2.0 100 \r\n\r\n"), Ok(Message::Response(r)) if r.reason.is_empty()));
+        assert!(
+            matches!(p("SIP/2.0 100 \r\n\r\n"), Ok(Message::Response(r)) if r.reason.is_empty())
+        );
         assert!(matches!(p("SIP/2.0 180\r\n\r\n"), Ok(Message::Response(r)) if r.status == 180));
-        assert_eq!(p("SIP/2.0 4294967301 x\r\n\r\n"), Err(ParseError::StatusCode));
+        assert_eq!(
+            p("SIP/2.0 4294967301 x\r\n\r\n"),
+            Err(ParseError::StatusCode)
+        );
         assert_eq!(p("SIP/2.0 099 x\r\n\r\n"), Err(ParseError::StatusCode));
-        assert_eq!(p("INVITE  sip:a@b  SIP/2.0\r\n\r\n"), Err(ParseError::RequestLine));
-        assert_eq!(p("INVITE sip:a@b SIP/2.0 \r\n\r\n"), Err(ParseError::RequestLine));
-        assert_eq!(p("INVITE sip:a@b HTTP/1.1\r\n\r\n"), Err(ParseError::Version));
+        assert_eq!(
+            p("INVITE  sip:a@b  SIP/2.0\r\n\r\n"),
+            Err(ParseError::RequestLine)
+        );
+        assert_eq!(
+            p("INVITE sip:a@b SIP/2.0 \r\n\r\n"),
+            Err(ParseError::RequestLine)
+        );
+        assert_eq!(
+            p("INVITE sip:a@b HTTP/1.1\r\n\r\n"),
+            Err(ParseError::Version)
+        );
         assert!(p("INVITE <sip:a@b> SIP/2.0\r\n\r\n").is_err());
-        assert_eq!(p("INVITE sip:a@b SIP/2.0\r\n bad\r\n\r\n"), Err(ParseError::Continuation));
-        assert_eq!(p("INVITE sip:a@b SIP/2.0\r\nno colon\r\n\r\n"), Err(ParseError::HeaderLine));
-        assert_eq!(p("INVITE sip:a@b SIP/2.0\r\nVia: x"), Err(ParseError::NoEndOfHeaders));
-        assert_eq!(p("INVITE sip:a@b SIP/2.0\r\nl: 5\r\n\r\nab"), Err(ParseError::Truncated { declared: 5, available: 2 }));
-        assert_eq!(p("INVITE sip:a@b SIP/2.0\r\nl: -5\r\n\r\nab"), Err(ParseError::ContentLength));
-        assert_eq!(p("INVITE sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n\r\nab"), Err(ParseError::MultipleContentLength));
+        assert_eq!(
+            p("INVITE sip:a@b SIP/2.0\r\n bad\r\n\r\n"),
+            Err(ParseError::Continuation)
+        );
+        assert_eq!(
+            p("INVITE sip:a@b SIP/2.0\r\nno colon\r\n\r\n"),
+            Err(ParseError::HeaderLine)
+        );
+        assert_eq!(
+            p("INVITE sip:a@b SIP/2.0\r\nVia: x"),
+            Err(ParseError::NoEndOfHeaders)
+        );
+        assert_eq!(
+            p("INVITE sip:a@b SIP/2.0\r\nl: 5\r\n\r\nab"),
+            Err(ParseError::Truncated {
+                declared: 5,
+                available: 2
+            })
+        );
+        assert_eq!(
+            p("INVITE sip:a@b SIP/2.0\r\nl: -5\r\n\r\nab"),
+            Err(ParseError::ContentLength)
+        );
+        assert_eq!(
+            p("INVITE sip:a@b SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n\r\nab"),
+            Err(ParseError::MultipleContentLength)
+        );
     }
 }

@@ -6,7 +6,11 @@ use std::borrow::Cow;
 
 /// `token` characters (RFC 3261 §25.1): alphanumerics and `-.!%*_+` `` ` `` `'~`.
 pub(crate) fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '!' | '%' | '*' | '_' | '+' | '`' | '\'' | '~')
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '-' | '.' | '!' | '%' | '*' | '_' | '+' | '`' | '\'' | '~'
+        )
 }
 
 /// A non-empty run of token characters.
@@ -181,7 +185,10 @@ mod tests {
 
     #[test]
     fn quoted() {
-        assert_eq!(read_quoted(r#""J \\\"" <x>"#).map(|(a, b)| (a, b.to_owned())), Some((r#"J \""#.into(), " <x>".into())));
+        assert_eq!(
+            read_quoted(r#""J \\\"" <x>"#).map(|(a, b)| (a, b.to_owned())),
+            Some((r#"J \""#.into(), " <x>".into()))
+        );
         assert!(read_quoted(r#""open"#).is_none());
         assert_eq!(quote(r#"a"b\"#), r#""a\"b\\""#);
     }

@@ -52,7 +52,10 @@ impl CSeq {
         if !is_token(m) {
             return Err("malformed method");
         }
-        Ok(CSeq { seq, method: Method::from_token(m) })
+        Ok(CSeq {
+            seq,
+            method: Method::from_token(m),
+        })
     }
 }
 
@@ -133,12 +136,18 @@ impl AuthParams {
                 params.push((n.to_owned(), value));
             }
         }
-        Ok(AuthParams { scheme: scheme.to_owned(), params })
+        Ok(AuthParams {
+            scheme: scheme.to_owned(),
+            params,
+        })
     }
 
     /// A parameter by name (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// True for the Digest scheme.
@@ -168,7 +177,11 @@ impl MediaType {
         if !is_token(t) || !is_token(st) {
             return Err("malformed media type");
         }
-        Ok(MediaType { kind: t.to_ascii_lowercase(), subtype: st.to_ascii_lowercase(), params: Params::parse(&s[semi..])? })
+        Ok(MediaType {
+            kind: t.to_ascii_lowercase(),
+            subtype: st.to_ascii_lowercase(),
+            params: Params::parse(&s[semi..])?,
+        })
     }
 
     /// True for `type/subtype` (case-insensitive).
@@ -214,7 +227,10 @@ impl Headers {
     pub fn call_id(&self) -> Result<&str, HeaderError> {
         let v = self.single("Call-ID")?;
         if v.is_empty() || v.chars().any(|c| super::syntax::is_ws(c) || c.is_control()) {
-            return Err(HeaderError::Invalid { name: "Call-ID", reason: "empty or contains whitespace" });
+            return Err(HeaderError::Invalid {
+                name: "Call-ID",
+                reason: "empty or contains whitespace",
+            });
         }
         Ok(v)
     }
@@ -240,7 +256,9 @@ impl Headers {
         if v.is_empty() {
             return Err(HeaderError::Missing("Via"));
         }
-        v.into_iter().map(|e| Via::parse(e).map_err(invalid("Via"))).collect()
+        v.into_iter()
+            .map(|e| Via::parse(e).map_err(invalid("Via")))
+            .collect()
     }
 
     /// The topmost Via element.
@@ -256,15 +274,23 @@ impl Headers {
             return if v.len() == 1 {
                 Ok(Contacts::Star)
             } else {
-                Err(HeaderError::Invalid { name: "Contact", reason: "'*' mixed with addresses" })
+                Err(HeaderError::Invalid {
+                    name: "Contact",
+                    reason: "'*' mixed with addresses",
+                })
             };
         }
-        v.into_iter().map(|e| NameAddr::parse(e).map_err(invalid("Contact"))).collect::<Result<_, _>>().map(Contacts::List)
+        v.into_iter()
+            .map(|e| NameAddr::parse(e).map_err(invalid("Contact")))
+            .collect::<Result<_, _>>()
+            .map(Contacts::List)
     }
 
     /// Expires, if present.
     pub fn expires(&self) -> Result<Option<u32>, HeaderError> {
-        self.get("Expires").map(|v| parse_delta_seconds(v).map_err(invalid("Expires"))).transpose()
+        self.get("Expires")
+            .map(|v| parse_delta_seconds(v).map_err(invalid("Expires")))
+            .transpose()
     }
 
     /// Max-Forwards (0 to 255), if present.
@@ -273,11 +299,17 @@ impl Headers {
             .map(|v| {
                 let v = trim_ws(v);
                 if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(HeaderError::Invalid { name: "Max-Forwards", reason: "not a number" });
+                    return Err(HeaderError::Invalid {
+                        name: "Max-Forwards",
+                        reason: "not a number",
+                    });
                 }
                 parse_u32(v)
                     .and_then(|n| u8::try_from(n).ok())
-                    .ok_or(HeaderError::Invalid { name: "Max-Forwards", reason: "larger than 255" })
+                    .ok_or(HeaderError::Invalid {
+                        name: "Max-Forwards",
+                        reason: "larger than 255",
+                    })
             })
             .transpose()
     }
@@ -288,25 +320,39 @@ impl Headers {
             .map(|v| {
                 let v = trim_ws(v);
                 if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(HeaderError::Invalid { name: "Content-Length", reason: "not a small non-negative number" });
+                    return Err(HeaderError::Invalid {
+                        name: "Content-Length",
+                        reason: "not a small non-negative number",
+                    });
                 }
-                v.parse().map_err(|_| HeaderError::Invalid { name: "Content-Length", reason: "not a number" })
+                v.parse().map_err(|_| HeaderError::Invalid {
+                    name: "Content-Length",
+                    reason: "not a number",
+                })
             })
             .transpose()
     }
 
     /// Route elements, in order.
     pub fn routes(&self) -> Result<Vec<NameAddr>, HeaderError> {
-        self.values("Route").into_iter().map(|e| NameAddr::parse(e).map_err(invalid("Route"))).collect()
+        self.values("Route")
+            .into_iter()
+            .map(|e| NameAddr::parse(e).map_err(invalid("Route")))
+            .collect()
     }
 
     /// Record-Route elements, in order.
     pub fn record_routes(&self) -> Result<Vec<NameAddr>, HeaderError> {
-        self.values("Record-Route").into_iter().map(|e| NameAddr::parse(e).map_err(invalid("Record-Route"))).collect()
+        self.values("Record-Route")
+            .into_iter()
+            .map(|e| NameAddr::parse(e).map_err(invalid("Record-Route")))
+            .collect()
     }
 
     fn auth(&self, name: &'static str) -> Result<Vec<AuthParams>, HeaderError> {
-        self.get_all(name).map(|v| AuthParams::parse(v).map_err(invalid(name))).collect()
+        self.get_all(name)
+            .map(|v| AuthParams::parse(v).map_err(invalid(name)))
+            .collect()
     }
 
     /// Every Authorization header.
@@ -331,13 +377,19 @@ impl Headers {
 
     /// Content-Type, if present.
     pub fn content_type(&self) -> Result<Option<MediaType>, HeaderError> {
-        self.get("Content-Type").map(|v| MediaType::parse(v).map_err(invalid("Content-Type"))).transpose()
+        self.get("Content-Type")
+            .map(|v| MediaType::parse(v).map_err(invalid("Content-Type")))
+            .transpose()
     }
 
     /// Event, if present.
     pub fn event(&self) -> Result<Option<EventHeader>, HeaderError> {
         self.get("Event")
-            .map(|v| token_and_params(v).map(|(package, params)| EventHeader { package, params }).map_err(invalid("Event")))
+            .map(|v| {
+                token_and_params(v)
+                    .map(|(package, params)| EventHeader { package, params })
+                    .map_err(invalid("Event"))
+            })
             .transpose()
     }
 
@@ -346,7 +398,10 @@ impl Headers {
         self.get("Subscription-State")
             .map(|v| {
                 token_and_params(v)
-                    .map(|(s, params)| SubscriptionState { state: s.to_ascii_lowercase(), params })
+                    .map(|(s, params)| SubscriptionState {
+                        state: s.to_ascii_lowercase(),
+                        params,
+                    })
                     .map_err(invalid("Subscription-State"))
             })
             .transpose()
@@ -356,13 +411,26 @@ impl Headers {
         self.values(name)
             .into_iter()
             .filter(|v| !v.is_empty())
-            .map(|v| if is_token(v) { Ok(v.to_owned()) } else { Err(HeaderError::Invalid { name, reason: "not a token" }) })
+            .map(|v| {
+                if is_token(v) {
+                    Ok(v.to_owned())
+                } else {
+                    Err(HeaderError::Invalid {
+                        name,
+                        reason: "not a token",
+                    })
+                }
+            })
             .collect()
     }
 
     /// Allow: the methods listed.
     pub fn allow(&self) -> Result<Vec<Method>, HeaderError> {
-        Ok(self.tokens("Allow")?.iter().map(|m| Method::from_token(m)).collect())
+        Ok(self
+            .tokens("Allow")?
+            .iter()
+            .map(|m| Method::from_token(m))
+            .collect())
     }
 
     /// Supported option tags.
@@ -392,7 +460,13 @@ mod tests {
 
     #[test]
     fn cseq() {
-        assert_eq!(CSeq::parse("0009  INVITE").expect("ok"), CSeq { seq: 9, method: Method::Invite });
+        assert_eq!(
+            CSeq::parse("0009  INVITE").expect("ok"),
+            CSeq {
+                seq: 9,
+                method: Method::Invite
+            }
+        );
         assert!(CSeq::parse("36893488147419103232 REGISTER").is_err());
         assert!(CSeq::parse("4294967295 X").is_ok());
         assert!(CSeq::parse("4294967296 X").is_err());
@@ -402,7 +476,9 @@ mod tests {
 
     #[test]
     fn auth_params() {
-        let a = AuthParams::parse(r#"Digest username="bob", realm="ivm, box", nc=00000001, qop=auth"#).expect("ok");
+        let a =
+            AuthParams::parse(r#"Digest username="bob", realm="ivm, box", nc=00000001, qop=auth"#)
+                .expect("ok");
         assert!(a.is_digest());
         assert_eq!(a.get("realm"), Some("ivm, box"));
         assert_eq!(a.get("NC"), Some("00000001"));
@@ -422,11 +498,29 @@ mod tests {
         h.push("Allow", "INVITE, ACK ,BYE");
         assert_eq!(h.expires().expect("ok"), Some(u32::MAX));
         assert_eq!(h.max_forwards().expect("ok"), Some(68));
-        assert!(h.content_type().expect("ok").expect("some").is("application", "sdp"));
-        assert_eq!(h.event().expect("ok").expect("some").params.get("id").as_deref(), Some("3"));
-        assert_eq!(h.subscription_state().expect("ok").expect("some").state, "active");
+        assert!(h
+            .content_type()
+            .expect("ok")
+            .expect("some")
+            .is("application", "sdp"));
+        assert_eq!(
+            h.event()
+                .expect("ok")
+                .expect("some")
+                .params
+                .get("id")
+                .as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            h.subscription_state().expect("ok").expect("some").state,
+            "active"
+        );
         assert_eq!(h.contacts().expect("ok"), Contacts::Star);
-        assert_eq!(h.allow().expect("ok"), vec![Method::Invite, Method::Ack, Method::Bye]);
+        assert_eq!(
+            h.allow().expect("ok"),
+            vec![Method::Invite, Method::Ack, Method::Bye]
+        );
         h.push("Max-Forwards", "300");
         h.set("Max-Forwards", "300");
         assert!(h.max_forwards().is_err());

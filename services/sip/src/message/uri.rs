@@ -67,7 +67,8 @@ impl Host {
             && s.len() <= 255
             && !s.starts_with('.')
             && !s.starts_with('-')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
         if ok {
             Ok(Host::Domain(s.to_owned()))
         } else {
@@ -138,7 +139,10 @@ impl HostPort {
             Some(_) => return Err(UriError::Port),
             None => None,
         };
-        Ok(HostPort { host: Host::parse(host)?, port })
+        Ok(HostPort {
+            host: Host::parse(host)?,
+            port,
+        })
     }
 }
 
@@ -241,7 +245,10 @@ impl SipUri {
         if let Some(h) = rest.strip_prefix('?') {
             for item in h.split('&') {
                 let (n, v) = item.split_once('=').ok_or(UriError::Header)?;
-                if n.is_empty() || !check_escaped(n, HEADER_EXTRA) || !check_escaped(v, HEADER_EXTRA) {
+                if n.is_empty()
+                    || !check_escaped(n, HEADER_EXTRA)
+                    || !check_escaped(v, HEADER_EXTRA)
+                {
                     return Err(UriError::Header);
                 }
                 headers.push((n.to_owned(), v.to_owned()));
@@ -249,23 +256,37 @@ impl SipUri {
         } else if !rest.is_empty() {
             return Err(UriError::Host);
         }
-        Ok(SipUri { secure, user, password, host_port, params, headers })
+        Ok(SipUri {
+            secure,
+            user,
+            password,
+            host_port,
+            params,
+            headers,
+        })
     }
 
     /// The value of a URI parameter (name compared case-insensitively); `Some(None)` for a
     /// parameter without a value such as `;lr`.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_deref())
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_deref())
     }
 
     /// The `transport` parameter, lower-cased.
     pub fn transport(&self) -> Option<String> {
-        self.param("transport").flatten().map(|t| t.to_ascii_lowercase())
+        self.param("transport")
+            .flatten()
+            .map(|t| t.to_ascii_lowercase())
     }
 
     /// The user part with escapes decoded, as text (lossy for non-UTF-8 octets).
     pub fn user_unescaped(&self) -> Option<String> {
-        self.user.as_deref().map(|u| String::from_utf8_lossy(&super::syntax::unescape(u)).into_owned())
+        self.user
+            .as_deref()
+            .map(|u| String::from_utf8_lossy(&super::syntax::unescape(u)).into_owned())
     }
 }
 
@@ -353,7 +374,9 @@ impl Uri {
             let mut parts = rest.split(';');
             let number = parts.next().unwrap_or_default();
             let ok = !number.is_empty()
-                && number.chars().all(|c| c.is_ascii_hexdigit() || matches!(c, '+' | '-' | '.' | '(' | ')' | '*' | '#'));
+                && number.chars().all(|c| {
+                    c.is_ascii_hexdigit() || matches!(c, '+' | '-' | '.' | '(' | ')' | '*' | '#')
+                });
             if !ok {
                 return Err(UriError::Tel);
             }
@@ -368,11 +391,17 @@ impl Uri {
                 }
                 params.push((n.to_owned(), v));
             }
-            Ok(Uri::Tel(TelUri { number: number.to_owned(), params }))
+            Ok(Uri::Tel(TelUri {
+                number: number.to_owned(),
+                params,
+            }))
         } else if rest.is_empty() || rest.contains(['<', '>', '"']) {
             Err(UriError::Empty)
         } else {
-            Ok(Uri::Other { scheme: scheme.to_owned(), rest: rest.to_owned() })
+            Ok(Uri::Other {
+                scheme: scheme.to_owned(),
+                rest: rest.to_owned(),
+            })
         }
     }
 
@@ -438,14 +467,25 @@ mod tests {
         let u = sip("sip:[2001:db8::1]:5070");
         assert_eq!(u.host_port.port, Some(5070));
         assert!(matches!(u.host_port.host, Host::V6(_)));
-        assert_eq!(sip("sip:user;par=u%40example.net@example.com").user.as_deref(), Some("user;par=u%40example.net"));
+        assert_eq!(
+            sip("sip:user;par=u%40example.net@example.com")
+                .user
+                .as_deref(),
+            Some("user;par=u%40example.net")
+        );
     }
 
     #[test]
     fn rfc4475_intmeth_uri() {
         let u = sip("sip:1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*:&it+has=1,weird!*pas$wo~d_too.(doesn't-it)@example.com");
-        assert_eq!(u.user.as_deref(), Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*"));
-        assert_eq!(u.password.as_deref(), Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)"));
+        assert_eq!(
+            u.user.as_deref(),
+            Some("1_unusual.URI~(to-be!sure)&isn't+it$/crazy?,/;;*")
+        );
+        assert_eq!(
+            u.password.as_deref(),
+            Some("&it+has=1,weird!*pas$wo~d_too.(doesn't-it)")
+        );
     }
 
     #[test]
@@ -482,6 +522,9 @@ mod tests {
         ] {
             assert!(Uri::parse(s).is_err(), "{s} should be rejected");
         }
-        assert!(matches!(Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent"), Ok(Uri::Other { .. })));
+        assert!(matches!(
+            Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent"),
+            Ok(Uri::Other { .. })
+        ));
     }
 }

@@ -42,7 +42,16 @@ impl Invalid {
     }
 }
 
-const SINGLE: &[&str] = &["Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Type", "Content-Length", "Expires"];
+const SINGLE: &[&str] = &[
+    "Call-ID",
+    "CSeq",
+    "From",
+    "To",
+    "Max-Forwards",
+    "Content-Type",
+    "Content-Length",
+    "Expires",
+];
 
 fn check_common(headers: &super::Headers, version: Version) -> Result<(), Invalid> {
     if version != Version::SIP_2_0 {
@@ -80,7 +89,10 @@ impl Request {
             Uri::Other { scheme, .. } => return Err(Invalid::Scheme(scheme.clone())),
             _ => {}
         }
-        if matches!(self.method, Method::Register | Method::Invite | Method::Subscribe) {
+        if matches!(
+            self.method,
+            Method::Register | Method::Invite | Method::Subscribe
+        ) {
             self.headers.contacts()?;
         }
         Ok(())

@@ -84,7 +84,12 @@ impl Via {
         let mut params = Params::default();
         params.set("branch", Some(branch));
         params.set("rport", None);
-        Via { version: "2.0".into(), transport: transport.as_str().into(), sent_by, params }
+        Via {
+            version: "2.0".into(),
+            transport: transport.as_str().into(),
+            sent_by,
+            params,
+        }
     }
 
     /// Parses one element. LWS is allowed around the slashes and `=` (RFC 4475 `wsinv`).
@@ -107,7 +112,12 @@ impl Via {
         }
         let sent_by = HostPort::parse(sent_by).map_err(|_| "malformed sent-by")?;
         let params = Params::parse(rest)?;
-        Ok(Via { version: version.into(), transport: transport.into(), sent_by, params })
+        Ok(Via {
+            version: version.into(),
+            transport: transport.into(),
+            sent_by,
+            params,
+        })
     }
 
     /// The `branch` parameter.
@@ -118,12 +128,15 @@ impl Via {
     /// True if the branch carries the RFC 3261 magic cookie and something after it; otherwise
     /// transactions are matched the RFC 2543 way (RFC 4475 `badbranch`).
     pub fn has_rfc3261_branch(&self) -> bool {
-        self.branch().is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
+        self.branch()
+            .is_some_and(|b| b.len() > MAGIC_COOKIE.len() && b.starts_with(MAGIC_COOKIE))
     }
 
     /// The `received` parameter as an address.
     pub fn received(&self) -> Option<IpAddr> {
-        self.params.get("received").and_then(|r| r.trim_matches(['[', ']']).parse().ok())
+        self.params
+            .get("received")
+            .and_then(|r| r.trim_matches(['[', ']']).parse().ok())
     }
 
     /// `Some(None)` for a bare `;rport` (the client asks for it), `Some(Some(port))` once filled.
@@ -142,7 +155,11 @@ impl Via {
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/{}/{} {}{}", self.version, self.transport, self.sent_by, self.params)
+        write!(
+            f,
+            "SIP/{}/{} {}{}",
+            self.version, self.transport, self.sent_by, self.params
+        )
     }
 }
 
@@ -155,19 +172,31 @@ mod tests {
         let v = Via::parse("SIP  /   2.0 /UDP\t192.0.2.2;branch=390skdjuw").expect("ok");
         assert_eq!(v.transport, "UDP");
         assert!(!v.has_rfc3261_branch());
-        let v = Via::parse("SIP  /  2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8").expect("ok");
+        let v =
+            Via::parse("SIP  /  2.0  / TCP     spindle.example.com   ; branch  =   z9hG4bK9ikj8")
+                .expect("ok");
         assert_eq!(v.branch().as_deref(), Some("z9hG4bK9ikj8"));
         assert!(v.has_rfc3261_branch());
         let v = Via::parse("SIP/2.0/UDP [2001:db8::9]:5070;rport;branch=z9hG4bKx").expect("ok");
         assert_eq!(v.sent_by.port, Some(5070));
         assert_eq!(v.rport(), Some(None));
         assert_eq!(Via::parse(&v.to_string()).expect("rt"), v);
-        assert!(!Via::parse("SIP/2.0/UDP h;branch=z9hG4bK").expect("ok").has_rfc3261_branch());
+        assert!(!Via::parse("SIP/2.0/UDP h;branch=z9hG4bK")
+            .expect("ok")
+            .has_rfc3261_branch());
     }
 
     #[test]
     fn rejects() {
-        for s in ["SIP/2.0/UDP 192.0.2.15;;", ";", "", "SIP/2.0/UDP", "SIP/2.0 UDP host", "HTTP/2.0/UDP h", "SIP/2.0/UDP h:99999"] {
+        for s in [
+            "SIP/2.0/UDP 192.0.2.15;;",
+            ";",
+            "",
+            "SIP/2.0/UDP",
+            "SIP/2.0 UDP host",
+            "HTTP/2.0/UDP h",
+            "SIP/2.0/UDP h:99999",
+        ] {
             assert!(Via::parse(s).is_err(), "{s}");
         }
     }

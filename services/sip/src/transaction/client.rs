@@ -42,7 +42,14 @@ pub(crate) struct ClientTx {
 
 impl ClientTx {
     /// Sends the request and arms A/E and B/F.
-    pub(crate) fn start(id: TxId, peer: Peer, request: Request, now: Instant, cfg: &Config, out: &mut Out<'_>) -> ClientTx {
+    pub(crate) fn start(
+        id: TxId,
+        peer: Peer,
+        request: Request,
+        now: Instant,
+        cfg: &Config,
+        out: &mut Out<'_>,
+    ) -> ClientTx {
         let invite = request.method == Method::Invite;
         let reliable = peer.transport.is_reliable();
         let bytes = request.encode();
@@ -54,7 +61,11 @@ impl ClientTx {
             peer,
             request,
             bytes,
-            state: if invite { ClientState::Calling } else { ClientState::Trying },
+            state: if invite {
+                ClientState::Calling
+            } else {
+                ClientState::Trying
+            },
             retransmit_at: (!reliable).then(|| now + cfg.t1),
             interval: cfg.t1,
             timeout_at: Some(now + cfg.t1 * 64),
@@ -85,7 +96,13 @@ impl ClientTx {
     }
 
     /// A response matched to this transaction.
-    pub(crate) fn on_response(&mut self, now: Instant, resp: Response, cfg: &Config, out: &mut Out<'_>) {
+    pub(crate) fn on_response(
+        &mut self,
+        now: Instant,
+        resp: Response,
+        cfg: &Config,
+        out: &mut Out<'_>,
+    ) {
         use ClientState::*;
         let id = self.id;
         match (self.invite, self.state) {
@@ -106,7 +123,9 @@ impl ClientTx {
                 }
                 out.event(Event::Response { id, response: resp });
             }
-            (true, Accepted) if resp.is_success() => out.event(Event::Response { id, response: resp }),
+            (true, Accepted) if resp.is_success() => {
+                out.event(Event::Response { id, response: resp })
+            }
             (true, Completed) if resp.status >= 300 => {
                 if let Some(ack) = &self.ack {
                     out.send(self.peer, ack.clone());
@@ -137,7 +156,11 @@ impl ClientTx {
                 (self.interval * 2).min(cfg.t2)
             };
             let next = at + self.interval;
-            self.retransmit_at = Some(if next <= now { now + self.interval } else { next });
+            self.retransmit_at = Some(if next <= now {
+                now + self.interval
+            } else {
+                next
+            });
         }
         if self.timeout_at.is_some_and(|at| at <= now) {
             match self.state {

@@ -12,9 +12,19 @@ use crate::message::{Method, Request, Via};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum TxKey {
     /// Server transaction, RFC 3261 branch.
-    Server { branch: String, sent_by: String, method: Method },
+    Server {
+        branch: String,
+        sent_by: String,
+        method: Method,
+    },
     /// Server transaction, RFC 2543 peer.
-    Legacy { call_id: String, from_tag: String, cseq: u32, via: String, method: Method },
+    Legacy {
+        call_id: String,
+        from_tag: String,
+        cseq: u32,
+        via: String,
+        method: Method,
+    },
     /// Client transaction.
     Client { branch: String, method: Method },
 }
@@ -41,7 +51,12 @@ impl TxKey {
         }
         TxKey::Legacy {
             call_id: req.headers.call_id().unwrap_or_default().to_owned(),
-            from_tag: req.headers.from().ok().and_then(|f| f.tag()).unwrap_or_default(),
+            from_tag: req
+                .headers
+                .from()
+                .ok()
+                .and_then(|f| f.tag())
+                .unwrap_or_default(),
             cseq: req.headers.cseq().map(|c| c.seq).unwrap_or_default(),
             via: via.to_string(),
             method,

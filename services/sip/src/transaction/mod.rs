@@ -46,12 +46,18 @@ pub struct Peer {
 impl Peer {
     /// A UDP peer.
     pub fn udp(addr: SocketAddr) -> Peer {
-        Peer { addr, transport: Transport::Udp }
+        Peer {
+            addr,
+            transport: Transport::Udp,
+        }
     }
 
     /// A TCP peer.
     pub fn tcp(addr: SocketAddr) -> Peer {
-        Peer { addr, transport: Transport::Tcp }
+        Peer {
+            addr,
+            transport: Transport::Tcp,
+        }
     }
 }
 
@@ -322,11 +328,16 @@ impl TransactionLayer {
                 break;
             }
             self.timers.pop();
-            let Some(entry) = self.txs.get_mut(&id) else { continue };
+            let Some(entry) = self.txs.get_mut(&id) else {
+                continue;
+            };
             if entry.deadline() != Some(at) {
                 continue; // stale heap entry
             }
-            let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+            let mut out = Out {
+                transmits: &mut self.transmits,
+                events: &mut self.events,
+            };
             match &mut entry.tx {
                 Tx::Client(c) => c.on_timeout(now, &self.config, &mut out),
                 Tx::Server(s) => s.on_timeout(now, &self.config, &mut out),
@@ -342,7 +353,11 @@ impl TransactionLayer {
             Err(ParseError::KeepAlive) => {}
             Err(e) => {
                 tracing::debug!(peer = %peer.addr, error = %e, "unparseable SIP datagram dropped");
-                self.events.push_back(Event::Rejected { peer, reason: e.to_string(), status: None });
+                self.events.push_back(Event::Rejected {
+                    peer,
+                    reason: e.to_string(),
+                    status: None,
+                });
             }
         }
     }
@@ -356,35 +371,67 @@ impl TransactionLayer {
     }
 
     /// Sends a request in a new client transaction.
-    pub fn send_request(&mut self, now: Instant, peer: Peer, request: Request) -> Result<TxId, TransactionError> {
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        request: Request,
+    ) -> Result<TxId, TransactionError> {
         if request.method == Method::Ack {
             return Err(TransactionError::Ack);
         }
         if self.txs.len() >= self.config.max_transactions {
             return Err(TransactionError::Full);
         }
-        let via = request.headers.top_via().map_err(|_| TransactionError::Branch)?;
+        let via = request
+            .headers
+            .top_via()
+            .map_err(|_| TransactionError::Branch)?;
         if !via.has_rfc3261_branch() {
             return Err(TransactionError::Branch);
         }
-        let key = TxKey::Client { branch: via.branch().unwrap_or_default(), method: request.method.clone() };
+        let key = TxKey::Client {
+            branch: via.branch().unwrap_or_default(),
+            method: request.method.clone(),
+        };
         if self.keys.contains_key(&key) {
             return Err(TransactionError::Duplicate);
         }
         let id = self.new_id();
-        let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+        let mut out = Out {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+        };
         let tx = ClientTx::start(id, peer, request, now, &self.config, &mut out);
         self.keys.insert(key.clone(), id);
-        self.txs.insert(id, Entry { tx: Tx::Client(tx), key, dialog: None, source: None });
+        self.txs.insert(
+            id,
+            Entry {
+                tx: Tx::Client(tx),
+                key,
+                dialog: None,
+                source: None,
+            },
+        );
         self.after(id);
         Ok(id)
     }
 
     /// Sends a response in server transaction `id`.
-    pub fn send_response(&mut self, now: Instant, id: TxId, response: Response) -> Result<(), TransactionError> {
+    pub fn send_response(
+        &mut self,
+        now: Instant,
+        id: TxId,
+        response: Response,
+    ) -> Result<(), TransactionError> {
         let entry = self.txs.get_mut(&id).ok_or(TransactionError::Unknown)?;
-        let Tx::Server(s) = &mut entry.tx else { return Err(TransactionError::InvalidState) };
-        let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+        let Tx::Server(s) = &mut entry.tx else {
+            return Err(TransactionError::InvalidState);
+        };
+        let mut out = Out {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+        };
         s.send_response(now, &response, &self.config, &mut out)?;
         if s.invite && response.is_success() && entry.dialog.is_none() {
             if let (Ok(call_id), Ok(cseq)) = (response.headers.call_id(), response.headers.cseq()) {
@@ -399,13 +446,18 @@ impl TransactionLayer {
 
     /// Queues a message outside any transaction (ACK for a 2xx, stateless replies).
     pub fn send_stateless(&mut self, peer: Peer, msg: &Message) {
-        self.transmits.push_back(Transmit { peer, payload: msg.encode() });
+        self.transmits.push_back(Transmit {
+            peer,
+            payload: msg.encode(),
+        });
     }
 
     /// The INVITE server transaction a CANCEL refers to (RFC 3261 §9.2), if still there.
     pub fn cancel_target(&self, cancel: &Request) -> Option<TxId> {
         let via = cancel.headers.top_via().ok()?;
-        let id = *self.keys.get(&TxKey::server(cancel, &via, &Method::Invite))?;
+        let id = *self
+            .keys
+            .get(&TxKey::server(cancel, &via, &Method::Invite))?;
         match &self.txs.get(&id)?.tx {
             Tx::Server(s) if s.invite => Some(id),
             _ => None,
@@ -425,7 +477,9 @@ impl TransactionLayer {
 
     /// After any change to `id`: re-arm its timer or remove it if terminated.
     fn after(&mut self, id: TxId) {
-        let Some(entry) = self.txs.get(&id) else { return };
+        let Some(entry) = self.txs.get(&id) else {
+            return;
+        };
         if entry.terminated() {
             if let Some(entry) = self.txs.remove(&id) {
                 self.keys.remove(&entry.key);
@@ -449,7 +503,10 @@ impl TransactionLayer {
         }
         if self.timers.len() > 4 * self.txs.len() + 64 {
             let txs = &self.txs;
-            self.timers = txs.iter().filter_map(|(id, e)| e.deadline().map(|d| Reverse((d, *id)))).collect();
+            self.timers = txs
+                .iter()
+                .filter_map(|(id, e)| e.deadline().map(|d| Reverse((d, *id))))
+                .collect();
         }
     }
 
@@ -462,12 +519,19 @@ impl TransactionLayer {
                 resp.headers.push("Retry-After", "5");
             }
             if let Some(to) = reply_peer(peer, req) {
-                self.transmits.push_back(Transmit { peer: to, payload: resp.encode() });
+                self.transmits.push_back(Transmit {
+                    peer: to,
+                    payload: resp.encode(),
+                });
                 status_sent = Some(status);
             }
         }
         tracing::debug!(peer = %peer.addr, method = %req.method, status = ?status_sent, reason = %why, "SIP request rejected");
-        self.events.push_back(Event::Rejected { peer, reason: why, status: status_sent });
+        self.events.push_back(Event::Rejected {
+            peer,
+            reason: why,
+            status: status_sent,
+        });
     }
 
     fn on_request(&mut self, now: Instant, peer: Peer, mut req: Request) {
@@ -475,12 +539,20 @@ impl TransactionLayer {
             self.reject(peer, &req, e.status(), e.to_string());
             return;
         }
-        let Ok(via) = req.headers.top_via() else { return };
+        let Ok(via) = req.headers.top_via() else {
+            return;
+        };
         let key = TxKey::server(&req, &via, &req.method);
         let is_ack = req.method == Method::Ack;
         if let Some(&id) = self.keys.get(&key) {
-            if let Some(Entry { tx: Tx::Server(s), .. }) = self.txs.get_mut(&id) {
-                let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+            if let Some(Entry {
+                tx: Tx::Server(s), ..
+            }) = self.txs.get_mut(&id)
+            {
+                let mut out = Out {
+                    transmits: &mut self.transmits,
+                    events: &mut self.events,
+                };
                 s.on_request(now, req, is_ack, &self.config, &mut out);
                 self.after(id);
             }
@@ -488,16 +560,29 @@ impl TransactionLayer {
         }
         stamp_via(&mut req, peer);
         if is_ack {
-            let dialog = (req.headers.call_id().unwrap_or_default().to_owned(), req.headers.cseq().map(|c| c.seq).unwrap_or_default());
+            let dialog = (
+                req.headers.call_id().unwrap_or_default().to_owned(),
+                req.headers.cseq().map(|c| c.seq).unwrap_or_default(),
+            );
             match self.accepted.get(&dialog).copied() {
                 Some(id) => {
-                    if let Some(Entry { tx: Tx::Server(s), .. }) = self.txs.get_mut(&id) {
-                        let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+                    if let Some(Entry {
+                        tx: Tx::Server(s), ..
+                    }) = self.txs.get_mut(&id)
+                    {
+                        let mut out = Out {
+                            transmits: &mut self.transmits,
+                            events: &mut self.events,
+                        };
                         s.on_ack_2xx(req, &mut out);
                         self.after(id);
                     }
                 }
-                None => self.events.push_back(Event::Ack { id: None, peer, request: req }),
+                None => self.events.push_back(Event::Ack {
+                    id: None,
+                    peer,
+                    request: req,
+                }),
             }
             return;
         }
@@ -507,20 +592,41 @@ impl TransactionLayer {
         }
         let source = peer.addr;
         if self.per_source.get(&source).copied().unwrap_or(0) >= self.config.max_per_source {
-            self.reject(peer, &req, 503, "too many transactions from this address".into());
+            self.reject(
+                peer,
+                &req,
+                503,
+                "too many transactions from this address".into(),
+            );
             return;
         }
         let Some(reply_to) = reply_peer(peer, &req) else {
-            self.events.push_back(Event::Rejected { peer, reason: "no usable response address".into(), status: None });
+            self.events.push_back(Event::Rejected {
+                peer,
+                reason: "no usable response address".into(),
+                status: None,
+            });
             return;
         };
         let id = self.new_id();
         let invite = req.method == Method::Invite;
         self.keys.insert(key.clone(), id);
-        self.txs.insert(id, Entry { tx: Tx::Server(ServerTx::new(id, invite, reply_to)), key, dialog: None, source: Some(source) });
+        self.txs.insert(
+            id,
+            Entry {
+                tx: Tx::Server(ServerTx::new(id, invite, reply_to)),
+                key,
+                dialog: None,
+                source: Some(source),
+            },
+        );
         *self.per_source.entry(source).or_insert(0) += 1;
         let trying = (invite && self.config.auto_trying).then(|| req.make_response(100, None));
-        self.events.push_back(Event::Request { id, peer, request: req });
+        self.events.push_back(Event::Request {
+            id,
+            peer,
+            request: req,
+        });
         if let Some(t) = trying {
             let _ = self.send_response(now, id, t);
         }
@@ -528,20 +634,38 @@ impl TransactionLayer {
 
     fn on_response(&mut self, now: Instant, peer: Peer, resp: Response) {
         if let Err(e) = resp.validate() {
-            self.events.push_back(Event::Rejected { peer, reason: e.to_string(), status: None });
+            self.events.push_back(Event::Rejected {
+                peer,
+                reason: e.to_string(),
+                status: None,
+            });
             return;
         }
-        let (Ok(via), Ok(cseq)) = (resp.headers.top_via(), resp.headers.cseq()) else { return };
-        let key = TxKey::Client { branch: via.branch().unwrap_or_default(), method: cseq.method };
+        let (Ok(via), Ok(cseq)) = (resp.headers.top_via(), resp.headers.cseq()) else {
+            return;
+        };
+        let key = TxKey::Client {
+            branch: via.branch().unwrap_or_default(),
+            method: cseq.method,
+        };
         match self.keys.get(&key).copied() {
             Some(id) => {
-                if let Some(Entry { tx: Tx::Client(c), .. }) = self.txs.get_mut(&id) {
-                    let mut out = Out { transmits: &mut self.transmits, events: &mut self.events };
+                if let Some(Entry {
+                    tx: Tx::Client(c), ..
+                }) = self.txs.get_mut(&id)
+                {
+                    let mut out = Out {
+                        transmits: &mut self.transmits,
+                        events: &mut self.events,
+                    };
                     c.on_response(now, resp, &self.config, &mut out);
                     self.after(id);
                 }
             }
-            None => self.events.push_back(Event::StrayResponse { peer, response: resp }),
+            None => self.events.push_back(Event::StrayResponse {
+                peer,
+                response: resp,
+            }),
         }
     }
 }
@@ -576,15 +700,22 @@ fn reply_peer(peer: Peer, req: &Request) -> Option<Peer> {
     if via.rport().is_some() {
         return Some(peer);
     }
-    Some(Peer { addr: SocketAddr::new(ip, via.sent_by.port.unwrap_or(5060)), transport: peer.transport })
+    Some(Peer {
+        addr: SocketAddr::new(ip, via.sent_by.port.unwrap_or(5060)),
+        transport: peer.transport,
+    })
 }
 
 /// Adds `received` (and fills `rport`) to the top Via of a request from `peer`.
 fn stamp_via(req: &mut Request, peer: Peer) {
     let lines = req.headers.lines_mut();
-    let Some(line) = lines.iter_mut().find(|h| h.name == "Via") else { return };
+    let Some(line) = lines.iter_mut().find(|h| h.name == "Via") else {
+        return;
+    };
     let (first, rest) = syntax_split_first(&line.value);
-    let Ok(mut via) = Via::parse(first) else { return };
+    let Ok(mut via) = Via::parse(first) else {
+        return;
+    };
     let ip = peer.addr.ip();
     let host_is_source = matches!(via.sent_by.host, crate::message::Host::V4(a) if std::net::IpAddr::V4(a) == ip)
         || matches!(via.sent_by.host, crate::message::Host::V6(a) if std::net::IpAddr::V6(a) == ip);
@@ -617,7 +748,9 @@ mod tests {
     #[test]
     fn stamps_received_and_rport() {
         let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP phone.local;rport;branch=z9hG4bK1, SIP/2.0/UDP x\r\nContent-Length: 0\r\n\r\n";
-        let Ok(Message::Request(mut r)) = Message::parse(raw) else { panic!("parse") };
+        let Ok(Message::Request(mut r)) = Message::parse(raw) else {
+            panic!("parse")
+        };
         stamp_via(&mut r, Peer::udp("10.0.0.7:40000".parse().expect("addr")));
         let vias = r.headers.vias().expect("vias");
         assert_eq!(vias.len(), 2);

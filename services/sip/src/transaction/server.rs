@@ -48,7 +48,11 @@ impl ServerTx {
             invite,
             reliable: reply_to.transport.is_reliable(),
             reply_to,
-            state: if invite { ServerState::Proceeding } else { ServerState::Trying },
+            state: if invite {
+                ServerState::Proceeding
+            } else {
+                ServerState::Trying
+            },
             last: None,
             retransmit_at: None,
             interval: Duration::ZERO,
@@ -80,7 +84,13 @@ impl ServerTx {
     }
 
     /// The TU answers.
-    pub(crate) fn send_response(&mut self, now: Instant, resp: &Response, cfg: &Config, out: &mut Out<'_>) -> Result<(), TransactionError> {
+    pub(crate) fn send_response(
+        &mut self,
+        now: Instant,
+        resp: &Response,
+        cfg: &Config,
+        out: &mut Out<'_>,
+    ) -> Result<(), TransactionError> {
         use ServerState::*;
         let bytes = resp.encode();
         match (self.invite, self.state) {
@@ -114,7 +124,14 @@ impl ServerTx {
     }
 
     /// A retransmission of the request (or an ACK with this transaction's branch).
-    pub(crate) fn on_request(&mut self, now: Instant, req: Request, is_ack: bool, cfg: &Config, out: &mut Out<'_>) {
+    pub(crate) fn on_request(
+        &mut self,
+        now: Instant,
+        req: Request,
+        is_ack: bool,
+        cfg: &Config,
+        out: &mut Out<'_>,
+    ) {
         use ServerState::*;
         if is_ack {
             match self.state {
@@ -142,7 +159,11 @@ impl ServerTx {
         }
         self.acked = true;
         self.retransmit_at = None;
-        out.event(Event::Ack { id: Some(self.id), peer: self.reply_to, request: req });
+        out.event(Event::Ack {
+            id: Some(self.id),
+            peer: self.reply_to,
+            request: req,
+        });
     }
 
     /// Fires due timers.
@@ -153,12 +174,22 @@ impl ServerTx {
             }
             self.interval = (self.interval * 2).min(cfg.t2);
             let next = at + self.interval;
-            self.retransmit_at = Some(if next <= now { now + self.interval } else { next });
+            self.retransmit_at = Some(if next <= now {
+                now + self.interval
+            } else {
+                next
+            });
         }
         if self.timeout_at.is_some_and(|at| at <= now) {
             match self.state {
-                ServerState::Completed if self.invite => out.event(Event::Timeout { id: self.id, timer: Timer::H }),
-                ServerState::Accepted if !self.acked => out.event(Event::Timeout { id: self.id, timer: Timer::L }),
+                ServerState::Completed if self.invite => out.event(Event::Timeout {
+                    id: self.id,
+                    timer: Timer::H,
+                }),
+                ServerState::Accepted if !self.acked => out.event(Event::Timeout {
+                    id: self.id,
+                    timer: Timer::L,
+                }),
                 _ => {}
             }
             self.terminate();

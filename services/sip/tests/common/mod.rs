@@ -11,7 +11,15 @@ pub fn exercise(m: &Message) {
     let _ = h.from();
     let _ = h.to();
     let _ = h.vias();
-    let _ = h.top_via().map(|v| (v.branch(), v.received(), v.rport(), v.has_rfc3261_branch(), v.to_string()));
+    let _ = h.top_via().map(|v| {
+        (
+            v.branch(),
+            v.received(),
+            v.rport(),
+            v.has_rfc3261_branch(),
+            v.to_string(),
+        )
+    });
     let _ = h.contacts();
     let _ = h.expires();
     let _ = h.max_forwards();

@@ -75,6 +75,7 @@ async fn delivers_online_forwards_offline_and_reports_receipts() {
             client: "test".into(),
             priority: Priority::Normal,
             outbox: ann_out,
+            token: None,
         })
         .await
         .expect("mailbox")
@@ -102,6 +103,7 @@ async fn delivers_online_forwards_offline_and_reports_receipts() {
             client: "test".into(),
             priority: Priority::High,
             outbox: bob_out,
+            token: None,
         })
         .await
         .expect("mailbox")
@@ -169,6 +171,7 @@ async fn delivers_online_forwards_offline_and_reports_receipts() {
             client: "test".into(),
             priority: Priority::Normal,
             outbox: carol_out,
+            token: None,
         })
         .await
         .expect("mailbox")
@@ -228,6 +231,7 @@ async fn delivers_online_forwards_offline_and_reports_receipts() {
             client: "late".into(),
             priority: Priority::Normal,
             outbox: client::outbox().0,
+            token: None,
         })
         .await
         .expect("mailbox");

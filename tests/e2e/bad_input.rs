@@ -616,3 +616,40 @@ fn users_can_be_added_with_the_box_running_or_stopped() {
     let erin = Person::new(&server, dir.path(), "erin", &password);
     assert!(erin.ok(&["users"]).contains("dave"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_change_closes_open_sockets() {
+    let dir = tempdir();
+    let server = setup(dir.path(), "[clients]\nping_interval_s = 1\n");
+    let bob = token(&server, "bob", "bob-password-1").await;
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let mut b = connected(&server, &bob).await;
+    let mut a = connected(&server, &ann).await;
+
+    // The installer resets bob's password through the running box.
+    let out = harness::ivmd(
+        &server.data,
+        &["user", "passwd", "bob", "--password", "bob-password-2"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Bob's open socket is told and closed at the next check; his old token is refused.
+    let frame = next(&mut b).await.expect("a disconnect frame");
+    assert_eq!(frame["action"], "disconnect", "{frame}");
+    assert!(next(&mut b).await.is_none(), "closed after the disconnect");
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/me", server.http))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("me");
+    assert_eq!(r.status(), 401);
+
+    // Ann's session is untouched: she still gets her pong.
+    send(&mut a, json!({"action":"ping","id":"still-here"})).await;
+    assert_eq!(next(&mut a).await.expect("pong")["action"], "pong");
+}

@@ -132,4 +132,6 @@ pub struct Connection {
     pub last_seen: Instant,
     /// Users whose presence this session follows.
     pub watching: HashSet<Guid>,
+    /// The login token, re-checked periodically (see `Connect::token`).
+    pub token: Option<String>,
 }

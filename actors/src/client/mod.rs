@@ -230,13 +230,65 @@ impl ClientActor {
             self.send_to(id, frame.clone());
         }
     }
+
+    /// Checks every session's login token against the store (off this thread) and closes
+    /// the sessions whose token was logged out, expired, or ended by a password change or a
+    /// deleted account: an open socket must not outlive its credentials.
+    fn revalidate(&mut self, ctx: &mut Context<Self>) {
+        let held: Vec<(SessionId, Guid, String)> = self
+            .sessions
+            .iter()
+            .filter_map(|(id, c)| c.token.clone().map(|t| (*id, c.user, t)))
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        let db = self.db.clone();
+        let check = async move {
+            database::run(&db, move |s| {
+                let now = std::time::SystemTime::now();
+                let mut ended = Vec::new();
+                for (id, user, token) in held {
+                    if s.session_user(&token, now)? != Some(user) {
+                        ended.push(id);
+                    }
+                }
+                Ok(ended)
+            })
+            .await
+        };
+        ctx.spawn(check.into_actor(self).map(|res, act, _| {
+            let ended = match res {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not re-check session tokens");
+                    return;
+                }
+            };
+            let frame: Arc<str> =
+                push::disconnect("your login has ended (logged out, password changed or account removed)")
+                    .to_text()
+                    .into();
+            for id in ended {
+                if let Some(c) = act.sessions.get(&id) {
+                    tracing::info!(session = id, user = %c.user, "login ended; closing its session");
+                    let _ = c.outbox.push(Outbound::Frame(frame.clone()));
+                    let _ = c.outbox.push(Outbound::Close { code: 1008, reason: "login ended".into() });
+                }
+                act.remove_session(id);
+            }
+        }));
+    }
 }
 
 impl Actor for ClientActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.cfg.ping_interval, |act, _| act.ping_all());
+        ctx.run_interval(self.cfg.ping_interval, |act, ctx| {
+            act.ping_all();
+            act.revalidate(ctx);
+        });
     }
 }
 
@@ -252,6 +304,10 @@ pub struct Connect {
     pub priority: Priority,
     /// Where to send frames.
     pub outbox: Outbox,
+    /// The login token the session was opened with, checked again every ping interval so a
+    /// logout, a password change or a deleted account also ends open sockets. `None` for
+    /// sessions that are not tied to a token.
+    pub token: Option<String>,
 }
 
 /// Errors of the client actor's requests.
@@ -302,6 +358,7 @@ impl Handler<Connect> for ClientActor {
                 outbox: msg.outbox,
                 last_seen: Instant::now(),
                 watching: HashSet::new(),
+                token: msg.token,
             },
         );
         if first {

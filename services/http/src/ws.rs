@@ -146,6 +146,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
         client: c.client,
         priority: c.priority,
         outbox: outbox.clone(),
+        token: Some(c.token.clone()),
     };
     let session = match state.handles.clients.send(connect).await {
         Ok(Ok(id)) => id,

@@ -173,7 +173,7 @@ impl StationActor {
             .and_then(|c| c.get("username").map(str::to_owned));
         let Some(username) = username else {
             let r = self.digest.challenge_response(req, None, false, now, false);
-            self.respond(id, r);
+            self.challenge(id, req, r);
             return Authed::Handled;
         };
         if username.len() > 64 {
@@ -218,10 +218,21 @@ impl StationActor {
                         now,
                         e.wants_stale() || e == AuthError::Stale,
                     );
-                    self.respond(id, r);
+                    self.challenge(id, req, r);
                 }
                 Authed::Handled
             }
+        }
+    }
+
+    /// Sends a digest challenge (401/407). For non-INVITE requests it is sent statelessly
+    /// (RFC 3261 §8.2.7): no transaction lingers for Timer J, and a retransmitted request
+    /// just gets a fresh challenge. INVITE keeps its transaction so the ACK is absorbed.
+    fn challenge(&mut self, id: TxId, req: &Request, resp: ivm_sip::message::Response) {
+        if req.method == Method::Invite {
+            self.respond(id, resp);
+        } else if let Err(e) = self.layer.respond_and_forget(id, resp) {
+            tracing::debug!(tx = %id, error = %e, "challenge not sent");
         }
     }
 

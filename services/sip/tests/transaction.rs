@@ -753,3 +753,92 @@ fn one_source_cannot_fill_the_table() {
         "another source (same address, another port) still gets a transaction"
     );
 }
+
+/// Completed non-INVITE transactions (waiting for Timer J) do not count as work in progress:
+/// a REGISTER flood from one phone is not refused because of answered REGISTERs; past
+/// `max_lingering` the oldest is forgotten early, and a late retransmission is a new request.
+#[test]
+fn lingering_transactions_have_their_own_bound() {
+    let t0 = Instant::now();
+    let mut l = TransactionLayer::new(Config {
+        max_transactions: 4,
+        max_per_source: 2,
+        max_lingering: 10,
+        ..Config::default()
+    });
+    let mut ids = Vec::new();
+    let mut gone = Vec::new();
+    for n in 0..30 {
+        let req = request("REGISTER", &format!("z9hG4bKl{n}"), "");
+        let id = new_request(&mut l, t0 + ms(n), req.clone());
+        l.send_response(t0 + ms(n), id, req.make_response(200, Some("r")))
+            .expect("200");
+        assert_eq!(parse_response(&drain_tx(&mut l)[0]).status, 200);
+        ids.push(id);
+        gone.extend(drain_ev(&mut l).into_iter().filter_map(|e| match e {
+            Event::Terminated { id } => Some(id),
+            _ => None,
+        }));
+    }
+    assert_eq!(l.lingering(), 10);
+    assert_eq!(l.len(), 10);
+    // The 20 oldest were forgotten early, in order.
+    assert_eq!(gone, ids[..20]);
+    // A retransmission of a lingering one still gets its 200 from the layer.
+    l.handle_incoming(
+        t0 + ms(100),
+        Peer::udp(addr(PHONE)),
+        Message::Request(request("REGISTER", "z9hG4bKl29", "")),
+    );
+    assert_eq!(parse_response(&drain_tx(&mut l)[0]).status, 200);
+    assert!(drain_ev(&mut l).is_empty());
+    // One forgotten early is a new request for the TU.
+    let again = new_request(&mut l, t0 + ms(100), request("REGISTER", "z9hG4bKl0", ""));
+    assert!(!ids.contains(&again));
+    // Work in progress is still bounded per source and in total.
+    let _pending = new_request(&mut l, t0 + ms(101), request("OPTIONS", "z9hG4bKp1", ""));
+    l.handle_incoming(
+        t0 + ms(102),
+        Peer::udp(addr(PHONE)),
+        Message::Request(request("OPTIONS", "z9hG4bKp2", "")),
+    );
+    assert_eq!(parse_response(&drain_tx(&mut l)[0]).status, 503);
+    // Timer J still ends the lingering ones.
+    run_until(&mut l, t0, t0 + ms(40_000));
+    assert_eq!(l.lingering(), 0);
+}
+
+/// A stateless answer (a digest challenge) keeps nothing: a retransmission is a new request.
+#[test]
+fn respond_and_forget_keeps_no_state() {
+    use ivm_sip::transaction::TransactionError;
+    let t0 = Instant::now();
+    let mut l = TransactionLayer::new(Config::default());
+    let req = request("REGISTER", "z9hG4bKsl1", "");
+    let id = new_request(&mut l, t0, req.clone());
+    l.respond_and_forget(id, req.make_response(401, Some("c")))
+        .expect("401");
+    let sent = drain_tx(&mut l);
+    assert_eq!(parse_response(&sent[0]).status, 401);
+    assert_eq!(sent[0].peer, Peer::udp(addr(PHONE)));
+    assert_eq!(drain_ev(&mut l), vec![Event::Terminated { id }]);
+    assert!(l.is_empty());
+    assert_eq!(
+        l.respond_and_forget(id, req.make_response(401, None)),
+        Err(TransactionError::Unknown)
+    );
+    let id2 = new_request(&mut l, t0 + ms(500), req.clone());
+    assert_ne!(id2, id);
+    // Not for INVITE (its ACK must be absorbed) nor for a provisional response.
+    assert_eq!(
+        l.respond_and_forget(id2, req.make_response(100, None)),
+        Err(TransactionError::InvalidState)
+    );
+    let inv = request("INVITE", "z9hG4bKsl2", "");
+    let iid = new_request(&mut l, t0, inv.clone());
+    drain_tx(&mut l);
+    assert_eq!(
+        l.respond_and_forget(iid, inv.make_response(401, Some("c"))),
+        Err(TransactionError::InvalidState)
+    );
+}

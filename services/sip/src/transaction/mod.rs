@@ -14,6 +14,15 @@
 //! Timers live in a heap keyed by deadline, so `poll_timeout` and `handle_timeout` cost
 //! O(log n) per timer, not a scan over every transaction. The number of transactions is
 //! bounded ([`Config::max_transactions`]); past it, new requests get a stateless 503.
+//!
+//! A non-INVITE server transaction that has sent its final response over UDP only waits for
+//! Timer J (64*T1) to answer retransmissions with that response. Such *lingering*
+//! transactions hold no work in progress, so they do not count against `max_transactions`
+//! or `max_per_source`; they have their own bound ([`Config::max_lingering`]), and past it
+//! the oldest is forgotten early (a late retransmission then reaches the TU as a new
+//! request). A TU may also answer a non-INVITE request statelessly with
+//! [`TransactionLayer::respond_and_forget`] (a digest challenge: a retransmission just gets
+//! another challenge), which keeps no state at all.
 
 mod client;
 mod key;
@@ -190,6 +199,9 @@ pub struct Config {
     /// or hostile phone must not fill the table and lock every other phone out. Keyed by port
     /// too, so phones behind one NAT address each get their own share.
     pub max_per_source: usize,
+    /// Most completed non-INVITE server transactions kept for Timer J (see the module
+    /// docs); the oldest is forgotten early past it. Each holds its final response.
+    pub max_lingering: usize,
     /// Answer a new INVITE with 100 Trying at once (RFC 3261 §17.2.1).
     pub auto_trying: bool,
     /// Parser limits for `handle_datagram`.
@@ -204,6 +216,7 @@ impl Default for Config {
             t4: Duration::from_secs(5),
             max_transactions: 16_384,
             max_per_source: 8_192,
+            max_lingering: 65_536,
             auto_trying: true,
             limits: Limits::default(),
         }
@@ -242,6 +255,8 @@ struct Entry {
     dialog: Option<(String, u32)>,
     /// The source of a server transaction, counted in `per_source`.
     source: Option<std::net::SocketAddr>,
+    /// A completed non-INVITE server transaction waiting for Timer J, counted in `lingering`.
+    lingering: bool,
 }
 
 impl Entry {
@@ -258,6 +273,10 @@ impl Entry {
             Tx::Server(s) => s.state == server::ServerState::Terminated,
         }
     }
+
+    fn completed_non_invite(&self) -> bool {
+        matches!(&self.tx, Tx::Server(s) if !s.invite && s.state == server::ServerState::Completed)
+    }
 }
 
 /// All transactions of one SIP endpoint.
@@ -269,6 +288,9 @@ pub struct TransactionLayer {
     keys: HashMap<TxKey, TxId>,
     accepted: HashMap<(String, u32), TxId>,
     per_source: HashMap<std::net::SocketAddr, usize>,
+    /// Lingering transactions, oldest first (ids already gone are skipped lazily).
+    lingering: VecDeque<TxId>,
+    lingering_count: usize,
     timers: BinaryHeap<Reverse<(Instant, TxId)>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -284,6 +306,8 @@ impl TransactionLayer {
             keys: HashMap::new(),
             accepted: HashMap::new(),
             per_source: HashMap::new(),
+            lingering: VecDeque::new(),
+            lingering_count: 0,
             timers: BinaryHeap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -298,6 +322,16 @@ impl TransactionLayer {
     /// No transactions held.
     pub fn is_empty(&self) -> bool {
         self.txs.is_empty()
+    }
+
+    /// Completed non-INVITE server transactions waiting for Timer J (part of [`len`](Self::len)).
+    pub fn lingering(&self) -> usize {
+        self.lingering_count
+    }
+
+    /// Transactions with work in progress: the ones `max_transactions` bounds.
+    fn active(&self) -> usize {
+        self.txs.len() - self.lingering_count
     }
 
     /// The next message to send.
@@ -380,7 +414,7 @@ impl TransactionLayer {
         if request.method == Method::Ack {
             return Err(TransactionError::Ack);
         }
-        if self.txs.len() >= self.config.max_transactions {
+        if self.active() >= self.config.max_transactions {
             return Err(TransactionError::Full);
         }
         let via = request
@@ -411,6 +445,7 @@ impl TransactionLayer {
                 key,
                 dialog: None,
                 source: None,
+                lingering: false,
             },
         );
         self.after(id);
@@ -441,6 +476,38 @@ impl TransactionLayer {
             }
         }
         self.after(id);
+        Ok(())
+    }
+
+    /// Answers non-INVITE server transaction `id` with a final response and forgets it at
+    /// once, as a stateless UAS would (RFC 3261 §8.2.7): a retransmission of the request
+    /// reaches the TU again as a new request. Meant for digest challenges, where the answer
+    /// to a retransmission is simply another challenge, so that a REGISTER flood does not
+    /// keep two transactions per REGISTER for Timer J.
+    pub fn respond_and_forget(
+        &mut self,
+        id: TxId,
+        response: Response,
+    ) -> Result<(), TransactionError> {
+        let entry = self.txs.get(&id).ok_or(TransactionError::Unknown)?;
+        let Tx::Server(s) = &entry.tx else {
+            return Err(TransactionError::InvalidState);
+        };
+        if s.invite
+            || response.is_provisional()
+            || !matches!(
+                s.state,
+                server::ServerState::Trying | server::ServerState::Proceeding
+            )
+        {
+            return Err(TransactionError::InvalidState);
+        }
+        let to = s.reply_to;
+        self.transmits.push_back(Transmit {
+            peer: to,
+            payload: response.encode(),
+        });
+        self.forget(id);
         Ok(())
     }
 
@@ -475,30 +542,72 @@ impl TransactionLayer {
         TxId(self.next_id)
     }
 
+    /// Stops counting `source` against its per-source share.
+    fn release_source(&mut self, source: Option<SocketAddr>) {
+        if let Some(src) = source {
+            if let Some(n) = self.per_source.get_mut(&src) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_source.remove(&src);
+                }
+            }
+        }
+    }
+
+    /// Removes `id` and everything indexing it, and tells the TU.
+    fn forget(&mut self, id: TxId) {
+        if let Some(entry) = self.txs.remove(&id) {
+            self.keys.remove(&entry.key);
+            self.release_source(entry.source);
+            if entry.lingering {
+                self.lingering_count -= 1;
+            }
+            if let Some(d) = entry.dialog {
+                if self.accepted.get(&d) == Some(&id) {
+                    self.accepted.remove(&d);
+                }
+            }
+            self.events.push_back(Event::Terminated { id });
+        }
+    }
+
+    /// `id` just completed (non-INVITE, UDP): count it as lingering, not as work in
+    /// progress, and forget the oldest lingering ones past `max_lingering`.
+    fn linger(&mut self, id: TxId) {
+        let Some(entry) = self.txs.get_mut(&id) else {
+            return;
+        };
+        entry.lingering = true;
+        let source = entry.source.take();
+        self.release_source(source);
+        self.lingering_count += 1;
+        self.lingering.push_back(id);
+        while let Some(&old) = self.lingering.front() {
+            let live = self.txs.get(&old).is_some_and(|e| e.lingering);
+            if live && self.lingering_count <= self.config.max_lingering {
+                break;
+            }
+            self.lingering.pop_front();
+            if live {
+                self.forget(old);
+            }
+        }
+    }
+
     /// After any change to `id`: re-arm its timer or remove it if terminated.
     fn after(&mut self, id: TxId) {
         let Some(entry) = self.txs.get(&id) else {
             return;
         };
         if entry.terminated() {
-            if let Some(entry) = self.txs.remove(&id) {
-                self.keys.remove(&entry.key);
-                if let Some(src) = entry.source {
-                    if let Some(n) = self.per_source.get_mut(&src) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.per_source.remove(&src);
-                        }
-                    }
-                }
-                if let Some(d) = entry.dialog {
-                    if self.accepted.get(&d) == Some(&id) {
-                        self.accepted.remove(&d);
-                    }
+            self.forget(id);
+        } else if let Some(d) = entry.deadline() {
+            if !entry.lingering && entry.completed_non_invite() {
+                self.linger(id);
+                if !self.txs.contains_key(&id) {
+                    return; // max_lingering is 0
                 }
             }
-            self.events.push_back(Event::Terminated { id });
-        } else if let Some(d) = entry.deadline() {
             self.timers.push(Reverse((d, id)));
         }
         if self.timers.len() > 4 * self.txs.len() + 64 {
@@ -586,7 +695,7 @@ impl TransactionLayer {
             }
             return;
         }
-        if self.txs.len() >= self.config.max_transactions {
+        if self.active() >= self.config.max_transactions {
             self.reject(peer, &req, 503, "transaction table full".into());
             return;
         }
@@ -618,6 +727,7 @@ impl TransactionLayer {
                 key,
                 dialog: None,
                 source: Some(source),
+                lingering: false,
             },
         );
         *self.per_source.entry(source).or_insert(0) += 1;

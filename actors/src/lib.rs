@@ -7,6 +7,8 @@
 //!   [`ivm_store::Store`], so every blocking redb commit and fsync runs off the async threads.
 //! - [`client`]: the client manager (S13): connected sessions and their connection objects
 //!   (S16), presence (S25), pings, store-and-forward delivery and receipts (S3, S26).
+//! - [`provisioning`]: the front shared by TFTP and HTTP `/provision/...`: resolve a name,
+//!   record the phone as seen, render its file with its user's SIP account, or serve firmware.
 //! - [`views`]: turns stored records into the wire's [`ivm_wire::rest::MessageInfo`].
 //!
 //! - [`station`]: the station manager (S13): desk phones' registrations, calls, keypad
@@ -18,5 +20,6 @@
 pub mod client;
 pub mod database;
 pub mod engine;
+pub mod provisioning;
 pub mod station;
 pub mod views;

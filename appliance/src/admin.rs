@@ -60,6 +60,69 @@ pub enum AdminRequest {
         /// Make a new SIP password first.
         new_sip_password: bool,
     },
+    /// Assign a phone (by MAC) to a user, adding it when unknown.
+    PhoneAdd {
+        /// MAC in any common spelling.
+        mac: String,
+        /// Login name of the user.
+        user: String,
+        /// Vendor (`yealink`, `polycom`, ...); from the MAC prefix when left out.
+        vendor: Option<String>,
+        /// Password the phone must give (HTTP Basic) for its files; kept when left out.
+        #[serde(default)]
+        http_password: Option<String>,
+    },
+    /// List phones.
+    PhoneList,
+    /// Forget a phone.
+    PhoneRemove {
+        /// MAC in any common spelling.
+        mac: String,
+    },
+}
+
+/// A phone as the admin CLI prints it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PhoneRow {
+    /// MAC, lower-case hex without separators.
+    pub mac: String,
+    /// Vendor, when known.
+    pub vendor: Option<String>,
+    /// Model, when known.
+    pub model: Option<String>,
+    /// Login name of the assigned user; `None`: seen, unassigned.
+    pub user: Option<String>,
+    /// The user's extension.
+    pub extension: Option<String>,
+    /// `seen`, `provisioned` or `registered`.
+    pub status: String,
+    /// Unix seconds of the last request; 0 when never seen.
+    pub last_seen: u64,
+}
+
+/// A stored phone with its user's name and extension looked up.
+pub fn phone_row(store: &Store, p: &ivm_store::StoredPhone) -> Result<PhoneRow, StoreError> {
+    let user = match p.user {
+        Some(g) => store.user(g)?,
+        None => None,
+    };
+    Ok(PhoneRow {
+        mac: p.mac.to_string(),
+        vendor: p.vendor.map(|v| v.name().to_owned()),
+        model: p.model.clone(),
+        user: user.as_ref().map(|u| u.name.clone()),
+        extension: user.map(|u| u.extension),
+        status: if p.user.is_some() {
+            p.status.as_str().to_owned()
+        } else {
+            "unassigned".to_owned()
+        },
+        last_seen: p.last_seen,
+    })
+}
+
+fn parse_mac(mac: &str) -> Result<ivm_provision::Mac, StoreError> {
+    ivm_provision::Mac::parse(mac).map_err(|e| StoreError::Invalid(format!("MAC {mac:?}: {e}")))
 }
 
 /// A user as the admin CLI prints it.
@@ -103,6 +166,16 @@ pub enum AdminResponse {
         sip_password: String,
         /// Realm / domain.
         sip_domain: String,
+    },
+    /// One phone.
+    Phone {
+        /// The phone.
+        phone: PhoneRow,
+    },
+    /// All phones.
+    Phones {
+        /// By MAC.
+        phones: Vec<PhoneRow>,
     },
     /// Done.
     Done,
@@ -183,6 +256,43 @@ pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
                     sip_password: c.password,
                     sip_domain: c.realm,
                 }
+            }
+            AdminRequest::PhoneAdd {
+                mac,
+                user,
+                vendor,
+                http_password,
+            } => {
+                let mac = parse_mac(&mac)?;
+                let vendor = vendor
+                    .map(|v| {
+                        v.parse::<ivm_provision::Vendor>()
+                            .map_err(|e| StoreError::Invalid(e.to_string()))
+                    })
+                    .transpose()?;
+                let u = store.user_by_name(&user)?.ok_or(StoreError::NotFound)?;
+                let mut p = store.assign_phone(mac, u.guid, vendor)?;
+                if let Some(pw) = http_password.as_deref() {
+                    store.set_phone_http_password(mac, Some(pw))?;
+                    p.http_auth = true;
+                }
+                AdminResponse::Phone {
+                    phone: phone_row(store, &p)?,
+                }
+            }
+            AdminRequest::PhoneList => AdminResponse::Phones {
+                phones: store
+                    .phones()?
+                    .iter()
+                    .map(|p| phone_row(store, p))
+                    .collect::<Result<_, _>>()?,
+            },
+            AdminRequest::PhoneRemove { mac } => {
+                store.remove_phone(parse_mac(&mac)?).map_err(|e| match e {
+                    StoreError::NotFound => StoreError::Invalid("no such phone".into()),
+                    other => other,
+                })?;
+                AdminResponse::Done
             }
             AdminRequest::UserRemove { name } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;

@@ -41,10 +41,43 @@ pub enum Command {
         /// SIP listen address (desk phones, UDP and TCP), e.g. 0.0.0.0:5060; "" turns it off.
         #[arg(long)]
         sip: Option<String>,
+        /// TFTP listen address (phone provisioning), e.g. 0.0.0.0:69; "" turns it off.
+        #[arg(long)]
+        tftp: Option<String>,
     },
     /// Manage users (works whether the box is running or not).
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage desk phones for provisioning (works whether the box is running or not).
+    #[command(subcommand)]
+    Phone(PhoneCommand),
+}
+
+/// `ivmd phone ...`
+#[derive(Debug, Subcommand)]
+pub enum PhoneCommand {
+    /// Assign a phone (MAC in any spelling: 001565aabbcc, 00:15:65:AA:BB:CC) to a user.
+    Add {
+        /// The phone's MAC.
+        mac: String,
+        /// Login name of the user whose extension it gets.
+        #[arg(long)]
+        user: String,
+        /// Vendor (yealink, polycom, cisco, grandstream, snom); from the MAC prefix if left out.
+        #[arg(long)]
+        vendor: Option<String>,
+        /// Require this password (HTTP Basic) for the phone's files over HTTP; such a phone
+        /// gets its account file only over HTTP, never TFTP.
+        #[arg(long)]
+        http_password: Option<String>,
+    },
+    /// List phones, assigned and seen-unassigned.
+    List,
+    /// Forget a phone.
+    Remove {
+        /// The phone's MAC.
+        mac: String,
+    },
 }
 
 /// `ivmd user ...`
@@ -104,7 +137,15 @@ pub fn main() -> ExitCode {
         cfg.data_dir = d;
     }
     match cli.command {
-        Command::Run { http, https, sip } => {
+        Command::Run {
+            http,
+            https,
+            sip,
+            tftp,
+        } => {
+            if let Some(t) = tftp {
+                cfg.provision.tftp_listen = t;
+            }
             if let Some(h) = http {
                 cfg.http.listen = h;
             }
@@ -119,13 +160,30 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&format!("{e:#}")),
             }
         }
-        Command::User(cmd) => user(&cfg, cmd),
+        Command::User(cmd) => user(&cfg, user_request(&cfg, cmd)),
+        Command::Phone(cmd) => user(
+            &cfg,
+            match cmd {
+                PhoneCommand::Add {
+                    mac,
+                    user,
+                    vendor,
+                    http_password,
+                } => AdminRequest::PhoneAdd {
+                    mac,
+                    user,
+                    vendor,
+                    http_password,
+                },
+                PhoneCommand::List => AdminRequest::PhoneList,
+                PhoneCommand::Remove { mac } => AdminRequest::PhoneRemove { mac },
+            },
+        ),
     }
 }
 
-fn user(cfg: &Config, cmd: UserCommand) -> ExitCode {
-    let data: &Path = &cfg.data_dir;
-    let req = match cmd {
+fn user_request(cfg: &Config, cmd: UserCommand) -> AdminRequest {
+    match cmd {
         UserCommand::Show {
             name,
             new_sip_password,
@@ -150,7 +208,13 @@ fn user(cfg: &Config, cmd: UserCommand) -> ExitCode {
         UserCommand::List => AdminRequest::UserList,
         UserCommand::Passwd { name, password } => AdminRequest::UserPasswd { name, password },
         UserCommand::Remove { name } => AdminRequest::UserRemove { name },
-    };
+    }
+}
+
+/// Sends an admin request (to the running box, or straight to the data folder) and prints
+/// the answer.
+fn user(cfg: &Config, req: AdminRequest) -> ExitCode {
+    let data: &Path = &cfg.data_dir;
     let resp = match admin::call_running(data, &req) {
         Ok(Some(r)) => r,
         Ok(None) => match ivm_store::Store::open(data) {
@@ -210,6 +274,35 @@ fn user(cfg: &Config, cmd: UserCommand) -> ExitCode {
             println!("SIP domain:    {sip_domain}   (digest realm)");
             println!("SIP server:    {server}   (registrar and outbound proxy, UDP or TCP)");
             println!("voice mail:    dial *97; record a message: *7 + extensions separated by * (e.g. *7201*202)");
+            ExitCode::SUCCESS
+        }
+        AdminResponse::Phone { phone } => {
+            println!(
+                "{}\t{}\t{}\t{}",
+                phone.mac,
+                phone.vendor.as_deref().unwrap_or("-"),
+                phone.user.as_deref().unwrap_or("-"),
+                phone.extension.as_deref().unwrap_or("-")
+            );
+            ExitCode::SUCCESS
+        }
+        AdminResponse::Phones { phones } => {
+            println!(
+                "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} LAST SEEN",
+                "MAC", "VENDOR", "MODEL", "USER", "EXTENSION", "STATUS"
+            );
+            for p in phones {
+                println!(
+                    "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} {}",
+                    p.mac,
+                    p.vendor.as_deref().unwrap_or("-"),
+                    p.model.as_deref().unwrap_or("-"),
+                    p.user.as_deref().unwrap_or("-"),
+                    p.extension.as_deref().unwrap_or("-"),
+                    p.status,
+                    p.last_seen
+                );
+            }
             ExitCode::SUCCESS
         }
         AdminResponse::Done => ExitCode::SUCCESS,

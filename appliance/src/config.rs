@@ -23,6 +23,118 @@ pub struct Config {
     pub clients: Clients,
     /// Desk phones (SIP and RTP).
     pub sip: Sip,
+    /// Phone provisioning (TFTP and HTTP `/provision/...`).
+    pub provision: Provision,
+    /// The DHCP server for the office LAN: off unless an installer turns it on.
+    pub dhcp: Dhcp,
+}
+
+/// `[dhcp]`: off by default (a second DHCP server on an office LAN is an outage).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dhcp {
+    /// Serve DHCP at all.
+    pub enabled: bool,
+    /// Start even when another DHCP server answers the start-up probe.
+    pub force: bool,
+    /// Server port (67); clients are answered on the next port (68).
+    pub port: u16,
+    /// How long the start-up probe waits for another server's OFFER, milliseconds.
+    pub probe_ms: u64,
+    /// One pool per interface (`[[dhcp.pool]]`).
+    pub pool: Vec<DhcpPool>,
+    /// Fixed addresses by MAC (`[[dhcp.reservation]]`).
+    pub reservation: Vec<DhcpReservation>,
+}
+
+impl Default for Dhcp {
+    fn default() -> Self {
+        Dhcp {
+            enabled: false,
+            force: false,
+            port: 67,
+            probe_ms: 2000,
+            pool: Vec::new(),
+            reservation: Vec::new(),
+        }
+    }
+}
+
+/// `[[dhcp.pool]]`: the addresses handed out on one interface.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpPool {
+    /// Interface to serve on (`eth0`).
+    pub interface: String,
+    /// Network address.
+    pub network: std::net::Ipv4Addr,
+    /// Subnet mask.
+    pub mask: std::net::Ipv4Addr,
+    /// First address handed out.
+    pub start: std::net::Ipv4Addr,
+    /// Last address handed out.
+    pub end: std::net::Ipv4Addr,
+    /// The box's own address on this interface (option 54, and where phones find TFTP).
+    pub server_id: std::net::Ipv4Addr,
+    /// Option 3.
+    #[serde(default)]
+    pub routers: Vec<std::net::Ipv4Addr>,
+    /// Option 6.
+    #[serde(default)]
+    pub dns: Vec<std::net::Ipv4Addr>,
+    /// Option 15.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Option 42.
+    #[serde(default)]
+    pub ntp: Vec<std::net::Ipv4Addr>,
+    /// Option 51, seconds.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u32,
+}
+
+fn default_lease_secs() -> u32 {
+    86_400
+}
+
+/// `[[dhcp.reservation]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpReservation {
+    /// The client's MAC, any spelling.
+    pub mac: String,
+    /// Its address.
+    pub ip: std::net::Ipv4Addr,
+}
+
+/// `[provision]`: the files phones fetch at boot.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Provision {
+    /// TFTP listen address (UDP); `""` turns TFTP off. The image's config uses port 69.
+    pub tftp_listen: String,
+    /// Networks (`10.0.0.0/8`, `::1/128`) whose hosts may fetch files carrying a SIP password.
+    /// Default: loopback, the private ranges (RFC 1918, RFC 4193) and link-local, that is an
+    /// office LAN; a box reachable from outside its LAN should list its LAN only.
+    pub subnets: Vec<String>,
+    /// Time server written into the phones' files.
+    pub ntp_server: String,
+    /// Time zone written into the phones' files.
+    pub timezone: String,
+}
+
+impl Default for Provision {
+    fn default() -> Self {
+        Provision {
+            tftp_listen: "0.0.0.0:6969".into(),
+            subnets: ivm_actors::provisioning::DEFAULT_SUBNETS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            ntp_server: "pool.ntp.org".into(),
+            timezone: "UTC".into(),
+        }
+    }
 }
 
 /// `[sip]`: the desk phones' SIP service and media.
@@ -117,6 +229,8 @@ impl Default for Config {
             limits: Limits::default(),
             clients: Clients::default(),
             sip: Sip::default(),
+            provision: Provision::default(),
+            dhcp: Dhcp::default(),
         }
     }
 }
@@ -214,6 +328,11 @@ impl Config {
             ));
         }
         self.sip_digest()?;
+        self.tftp_addr()?;
+        self.provision_subnets()?;
+        if self.dhcp.enabled {
+            self.dhcp_config(None)?;
+        }
         if self.sip.silence_timeout_s == 0
             || self.sip.max_recording_s == 0
             || self.sip.ring_timeout_s == 0
@@ -276,6 +395,85 @@ impl Config {
         Some(SocketAddr::new(ip, listen.port()))
     }
 
+    /// The TFTP listen address, `None` when turned off.
+    pub fn tftp_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        parse_listen("provision.tftp_listen", &self.provision.tftp_listen)
+    }
+
+    /// `[provision] subnets`, parsed.
+    pub fn provision_subnets(&self) -> Result<Vec<ivm_actors::provisioning::Subnet>, ConfigError> {
+        self.provision
+            .subnets
+            .iter()
+            .map(|s| {
+                ivm_actors::provisioning::Subnet::parse(s).ok_or_else(|| {
+                    ConfigError::Invalid(format!("provision.subnets: {s:?} is not addr/prefix"))
+                })
+            })
+            .collect()
+    }
+
+    /// The DHCP core's configuration from `[dhcp]`; `http_base` is the provisioning URL
+    /// given in option 66 to vendors that fetch over HTTP (when TFTP is not on port 69).
+    pub fn dhcp_config(&self, http_base: Option<&str>) -> Result<ivm_dhcp::Config, ConfigError> {
+        let d = &self.dhcp;
+        if d.enabled && d.pool.is_empty() {
+            return Err(ConfigError::Invalid(
+                "dhcp.enabled needs at least one [[dhcp.pool]]".into(),
+            ));
+        }
+        let pools = d
+            .pool
+            .iter()
+            .map(|p| ivm_dhcp::Pool {
+                name: p.interface.clone(),
+                interface: Some(p.interface.clone()),
+                network: p.network,
+                mask: p.mask,
+                start: p.start,
+                end: p.end,
+                server_id: p.server_id,
+                routers: p.routers.clone(),
+                dns: p.dns.clone(),
+                domain: p.domain.clone(),
+                ntp: p.ntp.clone(),
+                lease_secs: p.lease_secs,
+            })
+            .collect::<Vec<_>>();
+        let reservations = d
+            .reservation
+            .iter()
+            .map(|r| {
+                Ok(ivm_dhcp::Reservation {
+                    mac: ivm_provision::Mac::parse(&r.mac).map_err(|e| {
+                        ConfigError::Invalid(format!("dhcp.reservation mac {:?}: {e}", r.mac))
+                    })?,
+                    ip: r.ip,
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let box_ip = pools
+            .first()
+            .map(|p| p.server_id)
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+        let tftp_on_69 = matches!(self.tftp_addr(), Ok(Some(a)) if a.port() == 69);
+        let base = if tftp_on_69 { None } else { http_base };
+        let vendors = ivm_provision::Vendor::ALL
+            .into_iter()
+            .map(|v| (v, ivm_dhcp::VendorOptions::defaults(v, box_ip, base)))
+            .collect();
+        let c = ivm_dhcp::Config {
+            pools,
+            reservations,
+            vendors,
+            offer_hold_secs: 60,
+            decline_quarantine_secs: 600,
+        };
+        c.validate()
+            .map_err(|e| ConfigError::Invalid(format!("dhcp: {e}")))?;
+        Ok(c)
+    }
+
     /// Token lifetime.
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.clients.session_ttl_s)
@@ -307,6 +505,23 @@ mod tests {
             Some("0.0.0.0:8443".parse().expect("addr"))
         );
         assert_eq!(c.data_dir, PathBuf::from("./ivm-data"));
+        assert_eq!(
+            c.tftp_addr().expect("ok"),
+            Some("0.0.0.0:6969".parse().expect("addr"))
+        );
+        assert_eq!(c.provision_subnets().expect("subnets").len(), 8);
+        assert!(!c.dhcp.enabled, "DHCP is off by default");
+        let on: Config = toml::from_str("[dhcp]\nenabled = true\n").expect("parses");
+        assert!(on.validate().is_err(), "enabled without a pool");
+        let on: Config = toml::from_str(
+            "[dhcp]\nenabled = true\n[[dhcp.pool]]\ninterface = \"eth0\"\nnetwork = \"192.168.1.0\"\nmask = \"255.255.255.0\"\nstart = \"192.168.1.100\"\nend = \"192.168.1.199\"\nserver_id = \"192.168.1.2\"\n[[dhcp.reservation]]\nmac = \"00:15:65:aa:bb:cc\"\nip = \"192.168.1.50\"\n",
+        )
+        .expect("parses");
+        assert!(on.validate().is_ok(), "{:?}", on.validate());
+        assert_eq!(on.dhcp_config(None).expect("dhcp").reservations.len(), 1);
+        let bad: Config =
+            toml::from_str("[provision]\nsubnets = [\"10.0.0.0/40\"]\n").expect("parses");
+        assert!(bad.validate().is_err());
     }
 
     #[test]

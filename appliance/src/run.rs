@@ -7,9 +7,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
 use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown, StationSetup};
+use ivm_actors::provisioning::ProvisionFront;
 use ivm_actors::station::StationConfig;
 use ivm_http::{HttpConfig, HttpService};
 use ivm_phones::{SipService, UdpMediaSockets};
+use ivm_provision::{Provisioner, Settings, Templates};
 use ivm_store::{NewUser, Store};
 
 use crate::admin::AdminSocket;
@@ -110,11 +112,34 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             },
             station,
         };
+        // Provisioning: TFTP socket bound now (a port in use fails the start), files rendered
+        // with the advertised SIP address.
+        let tftp_socket = match cfg.tftp_addr()? {
+            Some(a) => Some(ivm_tftp::TftpService::bind(a).with_context(|| format!("cannot listen on {a} (tftp)"))?),
+            None => None,
+        };
+        let tftp_bound = tftp_socket.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into());
+        let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
+        let (dhcp_parts, dhcp_state) = start_dhcp(&cfg, http_local).await?;
+        let provisioner = provisioner(&cfg, http_local)?;
+        let subnets = cfg.provision_subnets()?;
+        let realm = cfg.sip.domain.clone();
         let data = cfg.data_dir.clone();
         let mut socket_error = None;
         let engine = Engine::start(store, engine_cfg, |h| {
-            let mut services: Vec<Box<dyn Service>> =
-                vec![Box::new(HttpService::new(h.clone(), http_cfg, Some(tls), http, https))];
+            let front = Arc::new(ProvisionFront::new(h.db.clone(), provisioner, realm, subnets, data.join("firmware")));
+            let mut services: Vec<Box<dyn Service>> = vec![Box::new(
+                HttpService::new(h.clone(), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone())),
+            )];
+            if let Some((server, sockets)) = dhcp_parts {
+                match ivm_dhcpd::DhcpService::new(server, sockets, cfg.dhcp.port.wrapping_add(1), h.db.clone()) {
+                    Ok(d) => services.push(Box::new(d)),
+                    Err(e) => tracing::error!(error = %e, "DHCP sockets unusable; DHCP is off"),
+                }
+            }
+            if let Some(sock) = tftp_socket {
+                services.push(Box::new(ivm_tftp::TftpService::new(sock, front)));
+            }
             if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
                 services.push(Box::new(SipService::new(sockets, st, rx)));
             }
@@ -127,8 +152,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         if let Some(e) = socket_error {
             tracing::warn!(error = %e, "admin socket unavailable: `ivmd user` needs the box stopped");
         }
-        println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} data={}", cfg.data_dir.display());
-        tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, "ivmd ready");
+        println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} data={}", cfg.data_dir.display());
+        tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
 
         wait_for_stop_signal().await;
         tracing::info!("stop signal received");
@@ -138,6 +163,97 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(())
+}
+
+type DhcpParts = (ivm_dhcp::Server, Vec<(String, std::net::UdpSocket)>);
+
+/// `[dhcp]`: nothing unless enabled. Then, per interface, the rogue-server probe (skipped with
+/// `force = true`): if another server answers, the DHCP service is not started and the box
+/// runs without it, saying so. Otherwise the sockets are bound and the lease journal opened.
+/// Returns the parts and a word for the ready line (`off`, `refused`, the interfaces).
+async fn start_dhcp(
+    cfg: &Config,
+    http: Option<std::net::SocketAddr>,
+) -> anyhow::Result<(Option<DhcpParts>, String)> {
+    if !cfg.dhcp.enabled {
+        return Ok((None, "off".into()));
+    }
+    let host = cfg
+        .dhcp
+        .pool
+        .first()
+        .map(|p| p.server_id.to_string())
+        .unwrap_or_default();
+    let base = format!(
+        "http://{host}:{}/provision/",
+        http.map(|a| a.port()).unwrap_or(80)
+    );
+    let dcfg = cfg.dhcp_config(Some(&base))?;
+    let mut interfaces: Vec<String> = cfg.dhcp.pool.iter().map(|p| p.interface.clone()).collect();
+    interfaces.dedup();
+    let own: Vec<std::net::Ipv4Addr> = cfg.dhcp.pool.iter().map(|p| p.server_id).collect();
+    if !cfg.dhcp.force {
+        for i in &interfaces {
+            let wait = Duration::from_millis(cfg.dhcp.probe_ms);
+            match ivm_dhcpd::probe(i, &own, cfg.dhcp.port.wrapping_add(1), cfg.dhcp.port, wait)
+                .await
+            {
+                Ok(None) => {
+                    tracing::info!(interface = %i, "no other DHCP server answered the probe")
+                }
+                Ok(Some(server)) => {
+                    tracing::error!(interface = %i, other_server = %server, "another DHCP server answered on this LAN: NOT starting the box's DHCP server (two servers on one LAN is an outage); set [dhcp] force = true to override");
+                    println!("ivmd: dhcp refused: another DHCP server ({server}) answered on {i}");
+                    return Ok((None, "refused".into()));
+                }
+                Err(e) => {
+                    tracing::error!(interface = %i, error = %e, "DHCP probe failed: NOT starting the DHCP server");
+                    return Ok((None, "failed".into()));
+                }
+            }
+        }
+    }
+    let mut sockets = Vec::new();
+    for i in &interfaces {
+        match ivm_dhcpd::bind(i, cfg.dhcp.port) {
+            Ok(s) => sockets.push((i.clone(), s)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot bind the DHCP socket: NOT starting the DHCP server");
+                return Ok((None, "failed".into()));
+            }
+        }
+    }
+    let leases = ivm_dhcp::FileStore::open(cfg.data_dir.join("dhcp-leases.jsonl"))
+        .context("DHCP lease journal")?;
+    let server = ivm_dhcp::Server::new(dcfg, Box::new(leases)).context("DHCP server")?;
+    Ok((Some((server, sockets)), interfaces.join(",")))
+}
+
+/// The provisioning renderer: templates built in (overridable from `<data>/templates/`), the
+/// phones' SIP server and provisioning URL from the advertised addresses.
+fn provisioner(cfg: &Config, http: Option<std::net::SocketAddr>) -> anyhow::Result<Provisioner> {
+    let sip = cfg.sip_advertised(None);
+    let host = sip
+        .map(|a| a.ip())
+        .or_else(|| {
+            cfg.sip_advertised(Some(std::net::SocketAddr::from(([0, 0, 0, 0], 5060))))
+                .map(|a| a.ip())
+        })
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let http_port = http.map(|a| a.port()).unwrap_or(80);
+    let templates =
+        Templates::with_overrides(&cfg.data_dir.join("templates")).context("phone templates")?;
+    Ok(Provisioner::new(
+        Settings {
+            sip_server: host.to_string(),
+            sip_port: sip.map(|a| a.port()).unwrap_or(5060),
+            voicemail: "*97".into(),
+            ntp_server: cfg.provision.ntp_server.clone(),
+            timezone: cfg.provision.timezone.clone(),
+            provision_url: format!("http://{host}:{http_port}/provision/"),
+        },
+        templates,
+    ))
 }
 
 async fn wait_for_stop_signal() {

@@ -13,6 +13,7 @@
 //!   in `passwords.rs`), contacts, chosen status.
 //! - `sessions.rs`: login tokens; the database keeps only their SHA-256.
 //! - `sip.rs`: [`SipCredentials`]: each user's generated SIP password and digest HA1s, sealed.
+//! - `phones.rs`: [`StoredPhone`]: the phone registry (MAC, assigned user, last seen).
 //! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
 //! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
@@ -36,6 +37,7 @@ mod error;
 mod keys;
 mod messages;
 mod passwords;
+mod phones;
 mod sessions;
 mod sip;
 mod tables;
@@ -49,6 +51,7 @@ pub use blobs::BlobRef;
 pub use error::StoreError;
 pub use messages::{StoredAttachment, StoredMessage};
 pub use passwords::generate as generate_password;
+pub use phones::{PhoneSighting, PhoneStatus, StoredPhone};
 pub use sip::{sip_ha1s, SipCredentials};
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
 
@@ -130,6 +133,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::MAILBOX)?;
         txn.open_table(tables::SENT)?;
         txn.open_table(tables::SIP_CREDENTIALS)?;
+        txn.open_table(tables::PHONES)?;
         let mut meta = txn.open_table(tables::META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
         match found {

@@ -16,6 +16,7 @@
 //! | `mailbox` | recipient ‖ message `[u8;32]` | state `u8` (0 queued, 1 delivered, 2 played, 3 deleted) |
 //! | `sent` | sender ‖ message `[u8;32]` | `u8` (0 listed, 1 hidden by the sender) |
 //! | `sip_credentials` | user `[u8;16]` | sealed JSON: SIP password and digest HA1s |
+//! | `phones` | MAC `[u8;6]` | JSON `PhoneRecord` (vendor, model, user, status, last seen) |
 
 use ivm_wire::{Guid, MailboxState};
 use redb::TableDefinition;
@@ -48,6 +49,9 @@ pub(crate) const SENT: TableDefinition<[u8; 32], u8> = TableDefinition::new("sen
 /// SIP credentials by user: sealed JSON (password and HA1s), see `sip.rs`.
 pub(crate) const SIP_CREDENTIALS: TableDefinition<[u8; 16], &[u8]> =
     TableDefinition::new("sip_credentials");
+
+/// Phones by MAC: JSON `PhoneRecord`, see `phones.rs`.
+pub(crate) const PHONES: TableDefinition<[u8; 6], &[u8]> = TableDefinition::new("phones");
 
 /// The schema this code writes. Bumped when an encoding changes; `open` refuses a newer one.
 pub(crate) const SCHEMA_VERSION: u64 = 1;

@@ -32,6 +32,8 @@ pub struct Server {
     pub https: String,
     /// `127.0.0.1:PORT` of the SIP service (UDP and TCP).
     pub sip: String,
+    /// `127.0.0.1:PORT` of the TFTP service (phone provisioning).
+    pub tftp: String,
     config: PathBuf,
     /// Lines the box printed on stdout (first-start password, ready line).
     pub stdout: Vec<String>,
@@ -69,6 +71,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--sip",
                 "127.0.0.1:0",
+                "--tftp",
+                "127.0.0.1:0",
             ])
             .env(
                 "IVM_LOG",
@@ -99,6 +103,7 @@ impl Server {
             http: String::new(),
             https: String::new(),
             sip: String::new(),
+            tftp: String::new(),
             config,
             stdout: Vec::new(),
             lines: Some(rx),
@@ -117,6 +122,8 @@ impl Server {
                         server.http = format!("http://{a}");
                     } else if let Some(a) = part.strip_prefix("https=") {
                         server.https = format!("https://{a}");
+                    } else if let Some(a) = part.strip_prefix("tftp=") {
+                        server.tftp = a.to_owned();
                     } else if let Some(a) = part.strip_prefix("sip=") {
                         server.sip = a.to_owned();
                     }

@@ -13,7 +13,8 @@
 //!   client actor, which owns all session state.
 //! - [`error`]: the one error type every handler returns, rendered as `ErrorBody` JSON.
 //!
-//! Plain HTTP serves the API for local tools (and, later, phone provisioning); anything else
+//! Plain HTTP serves the API for local tools and phone provisioning (`/provision/...`, through
+//! [`ivm_actors::provisioning`]); anything else
 //! asked of it by a browser is redirected to HTTPS, where the web client lives.
 
 pub mod auth;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub cfg: Arc<HttpConfig>,
     /// Login throttling, shared by both listeners.
     pub logins: Arc<Mutex<ratelimit::LoginLimiter>>,
+    /// Phone provisioning (`GET /provision/{name}`); `None` answers 404.
+    pub provision: Option<Arc<ivm_actors::provisioning::ProvisionFront>>,
 }
 
 /// The HTTP service as the engine runs it.
@@ -99,6 +102,7 @@ impl HttpService {
             handles,
             cfg: Arc::new(cfg),
             logins: Arc::new(Mutex::new(ratelimit::LoginLimiter::default())),
+            provision: None,
         };
         HttpService {
             state,
@@ -106,6 +110,15 @@ impl HttpService {
             http,
             https,
         }
+    }
+
+    /// Serves `GET /provision/{name}` through `front` (the same front the TFTP server uses).
+    pub fn with_provisioning(
+        mut self,
+        front: Option<Arc<ivm_actors::provisioning::ProvisionFront>>,
+    ) -> Self {
+        self.state.provision = front;
+        self
     }
 
     /// The full application: API, WebSocket, and the web client.

@@ -103,7 +103,7 @@ pub async fn serve(
 /// a browser asks for is sent to the HTTPS origin, where the microphone is allowed.
 pub async fn redirect_browsers(req: Request, next: Next, https_port: u16) -> Response {
     let path = req.uri().path();
-    if path.starts_with("/api/") || path == "/api" {
+    if path.starts_with("/api/") || path == "/api" || path.starts_with("/provision/") {
         return next.run(req).await;
     }
     let host = req

@@ -5,6 +5,7 @@ mod admin;
 mod contacts;
 mod messages;
 mod phones;
+mod provision;
 mod session;
 pub mod web;
 
@@ -44,6 +45,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/admin/users/{user}"),
     ("delete", "/api/admin/users/{user}"),
     ("post", "/api/admin/users/{user}/password"),
+    ("get", "/api/admin/phones"),
+    ("post", "/api/admin/phones"),
+    ("delete", "/api/admin/phones/{mac}"),
+    ("get", "/provision/{name}"),
     ("get", "/api/openapi.json"),
     ("get", "/api/ws"),
 ];
@@ -83,6 +88,12 @@ pub fn api() -> Router<AppState> {
             "/api/admin/users/{user}/password",
             post(admin::reset_password),
         )
+        .route(
+            "/api/admin/phones",
+            get(provision::list).post(provision::add),
+        )
+        .route("/api/admin/phones/{mac}", delete(provision::remove))
+        .route("/provision/{name}", get(provision::fetch))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
 }

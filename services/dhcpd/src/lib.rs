@@ -1,0 +1,345 @@
+//! The box's DHCPv4 service: the thin I/O layer around the sans-IO [`ivm_dhcp::Server`].
+//!
+//! # Layout
+//! - [`bind`]: one UDP socket per interface on port 67 with `SO_BINDTODEVICE`,
+//!   `SO_BROADCAST`, `SO_REUSEADDR` and `IP_PKTINFO` (so the core learns whether a request was
+//!   broadcast), made with socket2.
+//! - [`probe`]: before serving, [`ivm_dhcp::RogueProbe`]: a DISCOVER broadcast from port 68
+//!   out of each interface; any OFFER within the wait means another DHCP server is on the
+//!   LAN, and the box refuses to start its own (an outage otherwise) unless forced.
+//! - [`DhcpService`]: an engine `Service`: a receive task per socket feeds one loop that runs
+//!   `Server::handle` on a blocking thread (the lease store fsyncs before an ACK), sends the
+//!   replies out of the request's interface, and turns `PhoneSeen` events into the phone
+//!   registry's "last seen".
+//!
+//! # Run loop
+//! ```text
+//! recv (bytes, src, iface, broadcast?) -> spawn_blocking(server.handle(now, req))
+//!   -> send each reply (Hardware destinations are broadcast: no ARP entry without privileges)
+//!   -> drain events: PhoneSeen -> store.phone_seen ; PoolExhausted -> warn
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::future::BoxFuture;
+use ivm_actors::database::{self, DatabaseActor};
+use ivm_actors::engine::Service;
+use ivm_dhcp::{Destination, Event, Request, Server};
+use ivm_provision::Mac;
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DhcpError {
+    /// A socket could not be made or bound.
+    #[error("{interface}: {what}: {source}")]
+    Socket {
+        /// Interface.
+        interface: String,
+        /// Which step.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another DHCP server answered the probe.
+    #[error("another DHCP server ({server}) answered on {interface}; not starting ours (set [dhcp] force = true to override)")]
+    Rogue {
+        /// Interface.
+        interface: String,
+        /// Its server identifier.
+        server: Ipv4Addr,
+    },
+    /// The interface has no readable MAC address.
+    #[error("{0}: cannot read its MAC address")]
+    NoMac(String),
+}
+
+fn sock_err<'a>(
+    interface: &'a str,
+    what: &'static str,
+) -> impl FnOnce(std::io::Error) -> DhcpError + 'a {
+    move |source| DhcpError::Socket {
+        interface: interface.to_owned(),
+        what,
+        source,
+    }
+}
+
+/// A UDP socket bound to `0.0.0.0:port` on `interface` with SO_BINDTODEVICE, SO_BROADCAST,
+/// SO_REUSEADDR and IP_PKTINFO. Needs CAP_NET_RAW (bind to device) and, for port 67,
+/// CAP_NET_BIND_SERVICE.
+pub fn bind(interface: &str, port: u16) -> Result<std::net::UdpSocket, DhcpError> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(sock_err(interface, "socket"))?;
+    s.set_reuse_address(true)
+        .map_err(sock_err(interface, "SO_REUSEADDR"))?;
+    s.set_broadcast(true)
+        .map_err(sock_err(interface, "SO_BROADCAST"))?;
+    s.bind_device(Some(interface.as_bytes()))
+        .map_err(sock_err(interface, "SO_BINDTODEVICE"))?;
+    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Ipv4PacketInfo, &true)
+        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))
+        .map_err(sock_err(interface, "IP_PKTINFO"))?;
+    s.set_nonblocking(true)
+        .map_err(sock_err(interface, "O_NONBLOCK"))?;
+    s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)).into())
+        .map_err(sock_err(interface, "bind"))?;
+    Ok(s.into())
+}
+
+/// The interface's MAC from sysfs.
+pub fn interface_mac(interface: &str) -> Result<Mac, DhcpError> {
+    if interface.is_empty() || interface.contains('/') || interface.contains("..") {
+        return Err(DhcpError::NoMac(interface.to_owned()));
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{interface}/address"))
+        .ok()
+        .and_then(|s| Mac::parse(s.trim()).ok())
+        .ok_or_else(|| DhcpError::NoMac(interface.to_owned()))
+}
+
+/// Broadcasts a DISCOVER out of `interface` (from port `client_port`, to `server_port`)
+/// and waits up to `wait` for an OFFER from a server other than `own`. `Ok(None)`: nobody
+/// answered.
+pub async fn probe(
+    interface: &str,
+    own: &[Ipv4Addr],
+    client_port: u16,
+    server_port: u16,
+    wait: Duration,
+) -> Result<Option<Ipv4Addr>, DhcpError> {
+    let mac = interface_mac(interface)?;
+    let probe = ivm_dhcp::RogueProbe::new(mac).ignore(own.iter().copied());
+    let sock = UdpSocket::from_std(bind(interface, client_port)?)
+        .map_err(sock_err(interface, "register"))?;
+    let discover = probe.discover().map_err(|e| DhcpError::Socket {
+        interface: interface.to_owned(),
+        what: "encode probe",
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    sock.send_to(&discover, (Ipv4Addr::BROADCAST, server_port))
+        .await
+        .map_err(sock_err(interface, "send probe"))?;
+    let deadline = Instant::now() + wait;
+    let mut buf = vec![0u8; 1500];
+    // Bounded: at most 256 datagrams or `wait`, whichever comes first.
+    for _ in 0..256 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(r) = tokio::time::timeout(left, sock.recv_from(&mut buf)).await else {
+            return Ok(None);
+        };
+        let (n, src) = r.map_err(sock_err(interface, "receive probe answer"))?;
+        let SocketAddr::V4(src) = src else { continue };
+        if let Some(server) = probe.offer_from(&buf[..n], *src.ip()) {
+            return Ok(Some(server));
+        }
+    }
+    Ok(None)
+}
+
+struct Datagram {
+    bytes: Vec<u8>,
+    source: SocketAddrV4,
+    interface: usize,
+    to_broadcast: bool,
+}
+
+/// Receives one datagram with its IP_PKTINFO destination.
+fn recv_pktinfo(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddrV4, bool)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn};
+    let mut cmsg = nix::cmsg_space!(libc::in_pktinfo);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    let mut broadcast = false;
+    for c in msg
+        .cmsgs()
+        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?
+    {
+        if let ControlMessageOwned::Ipv4PacketInfo(info) = c {
+            let dst = Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr));
+            broadcast = dst.is_broadcast() || dst.octets()[3] == 255;
+        }
+    }
+    let src = msg
+        .address
+        .map(|a| SocketAddrV4::new(a.ip(), a.port()))
+        .unwrap_or_else(|| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+    Ok((msg.bytes, src, broadcast))
+}
+
+/// The DHCP server as the engine runs it.
+pub struct DhcpService {
+    server: Server,
+    sockets: Vec<(String, Arc<UdpSocket>)>,
+    client_port: u16,
+    db: actix::Addr<DatabaseActor>,
+}
+
+impl DhcpService {
+    /// A service over bound sockets (one per interface, from [`bind`]); `client_port` is 68
+    /// except in tests.
+    pub fn new(
+        server: Server,
+        sockets: Vec<(String, std::net::UdpSocket)>,
+        client_port: u16,
+        db: actix::Addr<DatabaseActor>,
+    ) -> std::io::Result<Self> {
+        let sockets = sockets
+            .into_iter()
+            .map(|(i, s)| Ok((i, Arc::new(UdpSocket::from_std(s)?))))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self {
+            server,
+            sockets,
+            client_port,
+            db,
+        })
+    }
+}
+
+impl Service for DhcpService {
+    fn name(&self) -> &'static str {
+        "dhcp"
+    }
+
+    fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let DhcpService {
+                server,
+                sockets,
+                client_port,
+                db,
+            } = *self;
+            let mut server = Some(server);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Datagram>(1024);
+            let mut readers = Vec::new();
+            for (index, (name, sock)) in sockets.iter().enumerate() {
+                let (sock, tx, stop, name) =
+                    (sock.clone(), tx.clone(), shutdown.clone(), name.clone());
+                readers.push(tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        let r = tokio::select! {
+                            r = sock.async_io(Interest::READABLE, || recv_pktinfo(&sock, &mut buf)) => r,
+                            _ = stop.cancelled() => break,
+                        };
+                        match r {
+                            Ok((n, source, to_broadcast)) => {
+                                let d = Datagram {
+                                    bytes: buf[..n].to_vec(),
+                                    source,
+                                    interface: index,
+                                    to_broadcast,
+                                };
+                                // Full queue: drop (DHCP clients retransmit).
+                                let _ = tx.try_send(d);
+                            }
+                            Err(e) => {
+                                tracing::warn!(interface = %name, error = %e, "DHCP receive failed");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
+                    }
+                }));
+            }
+            drop(tx);
+            loop {
+                let d = tokio::select! {
+                    d = rx.recv() => match d { Some(d) => d, None => break },
+                    _ = shutdown.cancelled() => break,
+                };
+                let Some(mut srv) = server.take() else { break };
+                let (iface, sock) = sockets[d.interface].clone();
+                let span = tracing::debug_span!("dhcp", interface = %iface, source = %d.source);
+                let iface2 = iface.clone();
+                let joined = tokio::task::spawn_blocking(move || {
+                    let replies = srv.handle(
+                        SystemTime::now(),
+                        Request {
+                            bytes: &d.bytes,
+                            source: d.source,
+                            interface: &iface2,
+                            to_broadcast: d.to_broadcast,
+                        },
+                    );
+                    let mut events = Vec::new();
+                    while let Some(e) = srv.poll_event() {
+                        events.push(e);
+                    }
+                    (srv, replies, events)
+                })
+                .await;
+                let Ok((srv, replies, events)) = joined else {
+                    tracing::error!("DHCP handler panicked; stopping the DHCP service");
+                    break;
+                };
+                server = Some(srv);
+                async {
+                    for r in replies {
+                        let to = match r.destination {
+                            // Without an ARP entry the client cannot be reached by unicast yet;
+                            // every client accepts the broadcast.
+                            Destination::Hardware { .. } | Destination::Broadcast => {
+                                SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port)
+                            }
+                            Destination::Unicast(ip) => SocketAddrV4::new(ip, client_port),
+                            Destination::Relay(_) => r.destination.socket_addr(),
+                        };
+                        let out = sockets
+                            .iter()
+                            .find(|(n, _)| *n == r.interface)
+                            .map(|(_, s)| s.clone())
+                            .unwrap_or_else(|| sock.clone());
+                        if let Err(e) = out.send_to(&r.bytes, to).await {
+                            tracing::warn!(%to, error = %e, "DHCP send failed");
+                        } else {
+                            tracing::debug!(%to, kind = ?r.msg_type, "DHCP reply sent");
+                        }
+                    }
+                    for e in events {
+                        match e {
+                            Event::PhoneSeen { mac, vendor, class } => {
+                                tracing::info!(mac = %mac, vendor = %vendor, class = ?class, "phone seen (DHCP)");
+                                let db = db.clone();
+                                tokio::spawn(async move {
+                                    let s = ivm_store::PhoneSighting {
+                                        vendor: Some(vendor),
+                                        ..Default::default()
+                                    };
+                                    let _ = database::run(&db, move |st| {
+                                        st.phone_seen(mac, s, false, SystemTime::now())
+                                    })
+                                    .await;
+                                });
+                            }
+                            Event::PoolExhausted { .. } => {
+                                tracing::warn!(event = ?e, "DHCP pool exhausted")
+                            }
+                            Event::Dropped { .. } => tracing::debug!(event = ?e, "DHCP dropped"),
+                            other => tracing::info!(event = ?other, "DHCP"),
+                        }
+                    }
+                }
+                .instrument(span)
+                .await;
+            }
+            for r in readers {
+                let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
+            }
+            tracing::info!("DHCP server stopped");
+        })
+    }
+}

@@ -1,0 +1,749 @@
+//! End to end: zero-touch provisioning (issue 5) against the real `ivmd`, with real peers on
+//! loopback only: tftp-hpa's `tftp` and `curl tftp://` fetch a Yealink `<mac>.cfg` after
+//! `ivmd phone add`; curl fetches the same over HTTP `/provision/...`; generated XML passes
+//! `xmllint`; traversal, writes and out-of-subnet requests get errors; the admin REST API
+//! lists, adds and removes phones.
+//!
+//! A peer tool that is not installed skips its part with a printed reason (scripts/setup
+//! installs them: tftp-hpa, curl, libxml2-utils).
+
+mod harness;
+
+use std::net::UdpSocket;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use harness::{ivmd, run_bounded, tempdir, Server};
+
+const YEALINK: &str = "001565aabbcc";
+
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        println!("SKIP part: `{tool}` is not installed (scripts/setup installs it)");
+    }
+    found
+}
+
+fn run(cmd: &mut Command) -> Output {
+    run_bounded(cmd, Duration::from_secs(30))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(data: &std::path::Path, args: &[&str]) -> String {
+    let o = ivmd(data, args);
+    assert!(o.status.success(), "ivmd {args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `host:port` of the TFTP service split for tftp-hpa.
+fn host_port(addr: &str) -> (String, String) {
+    let (h, p) = addr.rsplit_once(':').expect("host:port");
+    (h.to_owned(), p.to_owned())
+}
+
+fn sip_password(data: &std::path::Path, user: &str) -> String {
+    ok(data, &["user", "show", user])
+        .lines()
+        .find_map(|l| l.strip_prefix("SIP password:"))
+        .expect("SIP password line")
+        .trim()
+        .to_owned()
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    let o = run(Command::new("curl").args(["-sS", "-w", "\n%{http_code}", url]));
+    let t = String::from_utf8_lossy(&o.stdout).into_owned();
+    let (body, code) = t.rsplit_once('\n').expect("status line");
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+/// A raw RRQ/WRQ with options; returns the first answer packet (bounded by a 5 s timeout).
+fn raw_request(addr: &str, opcode: u8, name: &str, options: &[(&str, &str)]) -> Vec<u8> {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut pkt = vec![0, opcode];
+    for part in [name, "octet"]
+        .into_iter()
+        .chain(options.iter().flat_map(|(k, v)| [*k, *v]))
+    {
+        pkt.extend_from_slice(part.as_bytes());
+        pkt.push(0);
+    }
+    sock.send_to(&pkt, addr).expect("send");
+    let mut buf = [0u8; 2048];
+    let (n, from) = sock.recv_from(&mut buf).expect("an answer within 5 s");
+    // End the transfer politely (ERROR 0) so the server does not retransmit.
+    let _ = sock.send_to(b"\x00\x05\x00\x00done\x00", from);
+    buf[..n].to_vec()
+}
+
+fn oack_options(p: &[u8]) -> Vec<(String, String)> {
+    assert_eq!(&p[..2], &[0, 6], "an OACK, got {p:?}");
+    let parts: Vec<String> = p[2..]
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+        .collect();
+    parts
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect()
+}
+
+#[test]
+fn tftp_and_http_serve_a_yealink_file_after_phone_add() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    assert!(!server.tftp.is_empty(), "ready line names tftp=");
+    server.add_user("ann", "201", "ann-password");
+    let added = ok(
+        &server.data,
+        &["phone", "add", "00:15:65:AA:BB:CC", "--user", "ann"],
+    );
+    assert!(
+        added.contains(YEALINK) && added.contains("yealink"),
+        "{added}"
+    );
+    let password = sip_password(&server.data, "ann");
+    let name = format!("{YEALINK}.cfg");
+
+    // HTTP from loopback (inside the default subnets).
+    let (code, http_body) = http_get(&format!("{}/provision/{name}", server.http));
+    assert_eq!(code, 200, "{http_body}");
+    assert!(
+        http_body.contains("account.1.user_name = 201"),
+        "{http_body}"
+    );
+    assert!(
+        http_body.contains(&format!("account.1.password = {password}")),
+        "the user's SIP password"
+    );
+
+    let list = ok(&server.data, &["phone", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains(YEALINK) && l.contains("provisioned")),
+        "{list}"
+    );
+
+    if have("tftp") {
+        let (h, p) = host_port(&server.tftp);
+        let out = dir.path().join("tftp.cfg");
+        let o = run(Command::new("tftp").args([
+            "-m",
+            "octet",
+            &h,
+            &p,
+            "-c",
+            "get",
+            &name,
+            out.to_str().expect("path"),
+        ]));
+        assert!(o.status.success(), "tftp: {}", text(&o));
+        assert_eq!(std::fs::read_to_string(&out).expect("fetched"), http_body);
+        // Traversal and unknown names: a TFTP error, not silence.
+        let o = run(Command::new("tftp").args([
+            &h,
+            &p,
+            "-c",
+            "get",
+            "../../etc/passwd",
+            dir.path().join("x").to_str().expect("path"),
+        ]));
+        assert!(
+            text(&o).contains("Error code 1"),
+            "tftp traversal: {}",
+            text(&o)
+        );
+    }
+
+    if have("curl") {
+        let url = format!("tftp://{}/{name}", server.tftp);
+        let o = run(Command::new("curl").args(["-sS", "-v", "--tftp-blksize", "1024", &url]));
+        assert!(o.status.success(), "curl tftp: {}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), http_body);
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("blksize parsed from OACK (1024)"),
+            "blksize negotiated: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = run(Command::new("curl").args([
+            "-sS",
+            &format!("tftp://{}/..%2f..%2fetc%2fpasswd", server.tftp),
+        ]));
+        assert!(!o.status.success(), "traversal refused");
+    }
+
+    // Options as a phone sends them: blksize, tsize and windowsize (RFC 7440) negotiated;
+    // an oversized blksize is clamped.
+    let opts = oack_options(&raw_request(
+        &server.tftp,
+        1,
+        &name,
+        &[("blksize", "65464"), ("tsize", "0"), ("windowsize", "8")],
+    ));
+    let get = |k: &str| opts.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("windowsize").as_deref(), Some("8"), "{opts:?}");
+    assert_eq!(get("blksize").as_deref(), Some("8192"), "clamped: {opts:?}");
+    assert_eq!(get("tsize"), Some(http_body.len().to_string()), "{opts:?}");
+    // Writes are refused with an ERROR packet.
+    let p = raw_request(&server.tftp, 2, "evil.cfg", &[]);
+    assert_eq!(&p[..2], &[0, 5], "WRQ answered with ERROR: {p:?}");
+}
+
+#[test]
+fn unknown_phones_are_recorded_and_xml_files_are_valid() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("bob", "202", "bob-password");
+    // An unassigned phone asking for its file: 404, and it shows up as seen, unassigned.
+    let (code, _) = http_get(&format!("{}/provision/001565000001.cfg", server.http));
+    assert_eq!(code, 404);
+    let list = ok(&server.data, &["phone", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("001565000001") && l.contains("unassigned")),
+        "{list}"
+    );
+    ok(
+        &server.data,
+        &[
+            "phone",
+            "add",
+            "00-1B-54-11-22-33",
+            "--user",
+            "bob",
+            "--vendor",
+            "cisco",
+        ],
+    );
+    for name in [
+        "SEP001B54112233.cnf.xml",
+        "sep001b54112233.cnf.xml",
+        "XMLDefault.cnf.xml",
+    ] {
+        let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
+        assert_eq!(code, 200, "{name}: {body}");
+        if have("xmllint") {
+            let f = dir.path().join("f.xml");
+            std::fs::write(&f, &body).expect("write");
+            let o = run(Command::new("xmllint").arg("--noout").arg(&f));
+            assert!(o.status.success(), "{name} is not XML: {}", text(&o));
+        }
+    }
+    let (code, _) = http_get(&format!("{}/provision/..%2fmaster.key", server.http));
+    assert_eq!(code, 404);
+    ok(&server.data, &["phone", "remove", "001b54112233"]);
+    let o = ivmd(&server.data, &["phone", "remove", "001b54112233"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no such phone"), "{}", text(&o));
+}
+
+#[test]
+fn secret_files_only_inside_the_provisioning_subnets() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "[provision]\nsubnets = [\"10.0.0.0/8\"]\n");
+    server.add_user("ann", "201", "ann-password");
+    ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
+    let (code, body) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
+    assert_eq!(code, 403, "{body}");
+    assert!(!body.contains("password ="));
+    // Files without a password are still served.
+    let (code, _) = http_get(&format!("{}/provision/y000000000028.cfg", server.http));
+    assert_eq!(code, 200);
+    let p = raw_request(&server.tftp, 1, &format!("{YEALINK}.cfg"), &[]);
+    assert_eq!(&p[..4], &[0, 5, 0, 2], "TFTP access violation: {p:?}");
+}
+
+#[test]
+fn admin_rest_api_manages_phones() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    ok(
+        &server.data,
+        &["user", "passwd", "admin", "--password", "admin-password"],
+    );
+    server.add_user("ann", "201", "ann-password");
+    let login = run(Command::new("curl").args([
+        "-sS",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"name":"admin","password":"admin-password"}"#,
+        &format!("{}/api/login", server.http),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&login.stdout).expect("login json");
+    let auth = format!(
+        "authorization: Bearer {}",
+        v["token"].as_str().expect("token")
+    );
+    let curl = |args: &[&str]| -> (u16, String) {
+        let o = run(Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}", "-H", &auth])
+            .args(args));
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        let (body, code) = t.rsplit_once('\n').expect("status");
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    };
+    let url = format!("{}/api/admin/phones", server.http);
+    let (code, body) = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"mac":"00:15:65:aa:bb:cc","user":"ann"}"#,
+        &url,
+    ]);
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = curl(&[&url]);
+    assert_eq!(code, 200);
+    let phones: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(phones[0]["mac"], YEALINK);
+    assert_eq!(phones[0]["extension"], "201");
+    let (code, _) = curl(&["-X", "DELETE", &format!("{url}/{YEALINK}")]);
+    assert_eq!(code, 204);
+    let (code, _) = curl(&["-X", "DELETE", &format!("{url}/{YEALINK}")]);
+    assert_eq!(code, 404);
+    let (code, _) = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"mac":"zz","user":"ann"}"#,
+        &url,
+    ]);
+    assert_eq!(code, 400);
+}
+
+// ---------------------------------------------------------------------------------------
+// DHCP in network namespaces the test creates (never on the machine's own interfaces).
+
+/// Runs `ip args...`, bounded; `Err` with its output on failure.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let o = run(Command::new("ip").args(args));
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {}: {}", args.join(" "), text(&o)))
+    }
+}
+
+/// Two namespaces joined by a veth pair, removed on drop.
+struct Segment {
+    server_ns: String,
+    client_ns: String,
+    server_if: String,
+    client_if: String,
+}
+
+impl Segment {
+    /// `None` (with the reason printed) where namespaces cannot be made here.
+    fn new(tag: &str) -> Option<Segment> {
+        let id = std::process::id() % 100_000;
+        let s = Segment {
+            server_ns: format!("ivm-s{tag}-{id}"),
+            client_ns: format!("ivm-c{tag}-{id}"),
+            server_if: format!("ivs{tag}{id}"),
+            client_if: format!("ivc{tag}{id}"),
+        };
+        if let Err(e) = ip(&["netns", "add", &s.server_ns]) {
+            println!("SKIP: cannot create a network namespace here ({e})");
+            return None;
+        }
+        let setup = || -> Result<(), String> {
+            ip(&["netns", "add", &s.client_ns])?;
+            ip(&[
+                "link",
+                "add",
+                &s.server_if,
+                "netns",
+                &s.server_ns,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &s.client_if,
+                "netns",
+                &s.client_ns,
+            ])?;
+            let sx = |args: &[&str]| {
+                let mut a = vec!["-n", s.server_ns.as_str()];
+                a.extend_from_slice(args);
+                ip(&a)
+            };
+            let cx = |args: &[&str]| {
+                let mut a = vec!["-n", s.client_ns.as_str()];
+                a.extend_from_slice(args);
+                ip(&a)
+            };
+            sx(&["link", "set", "lo", "up"])?;
+            sx(&["addr", "add", "10.77.0.1/24", "dev", &s.server_if])?;
+            sx(&["link", "set", &s.server_if, "up"])?;
+            cx(&["link", "set", "lo", "up"])?;
+            cx(&["link", "set", &s.client_if, "address", "00:15:65:00:00:01"])?;
+            cx(&["link", "set", &s.client_if, "up"])?;
+            Ok(())
+        };
+        if let Err(e) = setup() {
+            println!("SKIP: cannot set up the veth pair ({e})");
+            return None;
+        }
+        Some(s)
+    }
+
+    fn in_client(&self, prog: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.client_ns, prog]);
+        c
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.client_ns]);
+        let _ = ip(&["netns", "del", &self.server_ns]);
+    }
+}
+
+/// `ivmd run` inside a namespace; killed on drop.
+struct NsBox {
+    child: std::process::Child,
+    ready: String,
+    log: std::path::PathBuf,
+}
+
+impl NsBox {
+    fn start(ns: &str, data: &std::path::Path, toml: &str) -> NsBox {
+        use std::io::{BufRead, BufReader};
+        let config = data.with_extension("toml");
+        std::fs::write(&config, toml).expect("config");
+        let log = data.with_extension("log");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, harness::ivmd_bin(), "--config"])
+            .arg(&config)
+            .arg("--data")
+            .arg(data)
+            .args(["run", "--http", "127.0.0.1:0", "--https", "", "--sip", ""])
+            .env("IVM_LOG", "info,ivm_dhcpd=debug")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn ivmd");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut ready = String::new();
+        while let Ok(l) =
+            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+        {
+            if l.starts_with("ivmd: ready") {
+                ready = l;
+                break;
+            }
+        }
+        assert!(
+            !ready.is_empty(),
+            "ivmd not ready: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        NsBox { child, ready, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NsBox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = harness::wait_bounded(&mut self.child, Duration::from_secs(10));
+    }
+}
+
+fn dhcp_toml(interface: &str) -> String {
+    format!(
+        "[provision]\ntftp_listen = \"10.77.0.1:69\"\n\
+         [dhcp]\nenabled = true\nprobe_ms = 1000\n\
+         [[dhcp.pool]]\ninterface = \"{interface}\"\nnetwork = \"10.77.0.0\"\nmask = \"255.255.255.0\"\n\
+         start = \"10.77.0.100\"\nend = \"10.77.0.150\"\nserver_id = \"10.77.0.1\"\n\
+         routers = [\"10.77.0.1\"]\ndns = [\"10.77.0.1\"]\nlease_secs = 600\n\
+         [[dhcp.reservation]]\nmac = \"00:15:65:00:00:02\"\nip = \"10.77.0.42\"\n"
+    )
+}
+
+#[test]
+fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
+    if !have("ip") || !have("udhcpc") {
+        return;
+    }
+    let Some(seg) = Segment::new("d") else { return };
+    let dir = tempdir();
+    let srv = NsBox::start(
+        &seg.server_ns,
+        &dir.path().join("data"),
+        &dhcp_toml(&seg.server_if),
+    );
+    assert!(
+        srv.ready.contains(&format!("dhcp={}", seg.server_if)),
+        "{}\n{}",
+        srv.ready,
+        srv.log()
+    );
+
+    // udhcpc (busybox): a Yealink MAC gets a lease from the pool and option 66.
+    let script = dir.path().join("udhcpc.sh");
+    let env_out = dir.path().join("udhcpc.env");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = bound ] && env > {}\nexit 0\n",
+            env_out.display()
+        ),
+    )
+    .expect("script");
+    run(Command::new("chmod").arg("+x").arg(&script));
+    let o = run(seg
+        .in_client("udhcpc")
+        .args([
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "4",
+            "-T",
+            "2",
+            "-i",
+            &seg.client_if,
+            "-O",
+            "tftp",
+            "-O",
+            "150",
+            "-s",
+        ])
+        .arg(&script));
+    let env = std::fs::read_to_string(&env_out).unwrap_or_default();
+    assert!(
+        o.status.success() && env.contains("ip=10.77.0."),
+        "udhcpc: {}\n{env}\nserver log:\n{}",
+        text(&o),
+        srv.log()
+    );
+    println!(
+        "udhcpc lease: {}",
+        env.lines()
+            .filter(|l| l.starts_with("ip=") || l.starts_with("tftp="))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    assert!(env.contains("tftp=10.77.0.1"), "option 66: {env}");
+    assert!(env.contains("router=10.77.0.1"), "{env}");
+    assert!(env.contains("serverid=10.77.0.1"), "{env}");
+    // The phone was recorded from its DHCP request.
+    let list = ok(&dir.path().join("data"), &["phone", "list"]);
+    assert!(list.contains("001565000001"), "{list}");
+
+    // A reservation is honoured.
+    let _ = fs_reset(&env_out);
+    ip(&[
+        "-n",
+        &seg.client_ns,
+        "link",
+        "set",
+        &seg.client_if,
+        "address",
+        "00:15:65:00:00:02",
+    ])
+    .expect("mac");
+    let o = run(seg
+        .in_client("udhcpc")
+        .args([
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "4",
+            "-T",
+            "2",
+            "-i",
+            &seg.client_if,
+            "-s",
+        ])
+        .arg(&script));
+    let env = std::fs::read_to_string(&env_out).unwrap_or_default();
+    assert!(
+        env.contains("ip=10.77.0.42"),
+        "reservation: {}\n{env}",
+        text(&o)
+    );
+
+    // A Cisco phone gets option 150.
+    let _ = fs_reset(&env_out);
+    ip(&[
+        "-n",
+        &seg.client_ns,
+        "link",
+        "set",
+        &seg.client_if,
+        "address",
+        "00:1e:7a:00:00:03",
+    ])
+    .expect("mac");
+    let o = run(seg
+        .in_client("udhcpc")
+        .args([
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "4",
+            "-T",
+            "2",
+            "-i",
+            &seg.client_if,
+            "-O",
+            "150",
+            "-s",
+        ])
+        .arg(&script));
+    let env = std::fs::read_to_string(&env_out).unwrap_or_default();
+    assert!(
+        env.contains("opt150=0a4d0001"),
+        "option 150 = 10.77.0.1: {}\n{env}",
+        text(&o)
+    );
+
+    // ISC dhclient: lease obtained, then released.
+    if have("dhclient") {
+        let lease = dir.path().join("dhclient.leases");
+        let pid = dir.path().join("dhclient.pid");
+        let out = dir.path().join("dhclient.env");
+        let sf = dir.path().join("dhclient.sh");
+        std::fs::write(
+            &sf,
+            format!("#!/bin/sh\nenv >> {}\nexit 0\n", out.display()),
+        )
+        .expect("script");
+        run(Command::new("chmod").arg("+x").arg(&sf));
+        let o = run(seg
+            .in_client("dhclient")
+            .args(["-1", "-v", "-sf"])
+            .arg(&sf)
+            .arg("-lf")
+            .arg(&lease)
+            .arg("-pf")
+            .arg(&pid)
+            .arg(&seg.client_if));
+        let env = std::fs::read_to_string(&out).unwrap_or_default();
+        assert!(
+            env.contains("new_ip_address=10.77.0."),
+            "dhclient: {}\n{env}",
+            text(&o)
+        );
+        let o = run(seg
+            .in_client("dhclient")
+            .args(["-r", "-v", "-sf"])
+            .arg(&sf)
+            .arg("-lf")
+            .arg(&lease)
+            .arg("-pf")
+            .arg(&pid)
+            .arg(&seg.client_if));
+        assert!(o.status.success(), "dhclient -r: {}", text(&o));
+    }
+
+    // A second box on the same segment finds ours and refuses to start its DHCP server.
+    ip(&[
+        "-n",
+        &seg.client_ns,
+        "addr",
+        "add",
+        "10.77.0.2/24",
+        "dev",
+        &seg.client_if,
+    ])
+    .expect("addr");
+    let mut toml = dhcp_toml(&seg.client_if).replace("10.77.0.1", "10.77.0.2");
+    toml = toml.replace("tftp_listen = \"10.77.0.2:69\"", "tftp_listen = \"\"");
+    let second = NsBox::start(&seg.client_ns, &dir.path().join("data2"), &toml);
+    assert!(
+        second.ready.contains("dhcp=refused"),
+        "{}\n{}",
+        second.ready,
+        second.log()
+    );
+    assert!(second.log().contains("another DHCP server answered"));
+    println!("second box: {}", second.ready);
+}
+
+fn fs_reset(p: &std::path::Path) -> std::io::Result<()> {
+    std::fs::remove_file(p)
+}
+
+#[test]
+fn per_phone_http_credentials() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("ann", "201", "ann-password");
+    ok(
+        &server.data,
+        &[
+            "phone",
+            "add",
+            YEALINK,
+            "--user",
+            "ann",
+            "--http-password",
+            "phone-secret-1",
+        ],
+    );
+    let url = format!("{}/provision/{YEALINK}.cfg", server.http);
+    let (code, _) = http_get(&url);
+    assert_eq!(code, 401, "no credentials");
+    let o = run(Command::new("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-u",
+        "x:wrong-secret",
+        &url,
+    ]));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "401");
+    let o =
+        run(Command::new("curl").args(["-sS", "-u", &format!("{YEALINK}:phone-secret-1"), &url]));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("account.1.user_name = 201"),
+        "{}",
+        text(&o)
+    );
+    // TFTP cannot authenticate: such a phone's account file is not served over it.
+    let p = raw_request(&server.tftp, 1, &format!("{YEALINK}.cfg"), &[]);
+    assert_eq!(&p[..4], &[0, 5, 0, 2], "TFTP access violation: {p:?}");
+}

@@ -2,7 +2,9 @@
 //!
 //! The contract: [`LeaseStore::commit`] returns only once the lease is durable. The server
 //! calls it before it encodes an ACK, so a client never holds an address the box would
-//! forget after a power cut.
+//! forget after a power cut. In a group commit ([`LeaseStore::begin_batch`] ..
+//! [`LeaseStore::sync`], used by [`Server::handle_batch`](crate::Server::handle_batch))
+//! durability moves to `sync`, and no reply of the batch leaves before `sync` returned `Ok`.
 
 use std::net::Ipv4Addr;
 
@@ -69,4 +71,14 @@ pub trait LeaseStore: Send {
     fn commit(&mut self, lease: &Lease) -> Result<(), StoreError>;
     /// Forgets the lease on `ip`; durable when it returns.
     fn remove(&mut self, ip: Ipv4Addr) -> Result<(), StoreError>;
+    /// Group commit: until [`LeaseStore::sync`], [`commit`](LeaseStore::commit) and
+    /// [`remove`](LeaseStore::remove) may return before their change is durable (a store
+    /// that is always durable ignores this). The caller must not send any reply that
+    /// depends on those changes until `sync` has returned `Ok`.
+    fn begin_batch(&mut self) {}
+    /// Makes every change since [`LeaseStore::begin_batch`] durable (one `fdatasync` for the
+    /// whole batch) and ends the batch. On `Err` none of the batch may be treated as durable.
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

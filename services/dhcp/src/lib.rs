@@ -9,6 +9,8 @@
 //! The one blocking call is [`LeaseStore::commit`]: it must return only once the lease is
 //! durable, and the server calls it before it encodes an ACK. The I/O layer therefore runs
 //! `handle` off the async runtime (a dedicated thread or `spawn_blocking`).
+//! [`Server::handle_batch`] is the group-commit form: many datagrams, one
+//! [`LeaseStore::sync`], and no reply returned before that sync succeeded.
 //!
 //! # Layout
 //! - [`wire`]: bounded [`wire::check`] of the raw bytes (sizes, option lengths, magic cookie,

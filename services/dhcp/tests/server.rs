@@ -829,3 +829,163 @@ fn malformed_packets_get_no_reply_and_never_panic() {
     }
     eprintln!("mutation loop: 5000 packets, {answered} answered");
 }
+
+/// A store whose changes become "durable" (visible in `durable`) only on `sync` while a
+/// batch is open; `sync` can be made to fail.
+struct GroupStore {
+    durable: MemoryStore,
+    pending: Option<Vec<ivm_dhcp::Lease>>,
+    fail_sync: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    syncs: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ivm_dhcp::LeaseStore for GroupStore {
+    fn load(&mut self) -> Result<Vec<ivm_dhcp::Lease>, ivm_dhcp::StoreError> {
+        self.durable.load()
+    }
+    fn commit(&mut self, lease: &ivm_dhcp::Lease) -> Result<(), ivm_dhcp::StoreError> {
+        match self.pending.as_mut() {
+            Some(p) => {
+                p.push(lease.clone());
+                Ok(())
+            }
+            None => self.durable.commit(lease),
+        }
+    }
+    fn remove(&mut self, ip: Ipv4Addr) -> Result<(), ivm_dhcp::StoreError> {
+        self.durable.remove(ip)
+    }
+    fn begin_batch(&mut self) {
+        self.pending.get_or_insert_with(Vec::new);
+    }
+    fn sync(&mut self) -> Result<(), ivm_dhcp::StoreError> {
+        use std::sync::atomic::Ordering;
+        let pending = self.pending.take().unwrap_or_default();
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        if self.fail_sync.load(Ordering::SeqCst) {
+            return Err(ivm_dhcp::StoreError::Unavailable("sync fails".into()));
+        }
+        for l in &pending {
+            self.durable.commit(l)?;
+        }
+        Ok(())
+    }
+}
+
+fn req_for(offer: &Message, m: Mac) -> Message {
+    msg(
+        m,
+        MessageType::Request,
+        vec![
+            DhcpOption::ServerIdentifier(SID),
+            DhcpOption::RequestedIpAddress(offer.yiaddr()),
+        ],
+    )
+}
+
+#[test]
+fn group_commit_syncs_once_and_acks_only_durable_leases() {
+    use std::sync::atomic::Ordering;
+    let durable = MemoryStore::new();
+    let fail_sync = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let syncs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let store = GroupStore {
+        durable: durable.clone(),
+        pending: None,
+        fail_sync: fail_sync.clone(),
+        syncs: syncs.clone(),
+    };
+    let mut s = Server::new(config(), Box::new(store)).unwrap();
+    let offers: Vec<Message> = (1..=3)
+        .map(|n| {
+            one(send(
+                &mut s,
+                0,
+                &msg(mac(n), MessageType::Discover, vec![]),
+                true,
+            ))
+            .1
+        })
+        .collect();
+    let wire: Vec<Vec<u8>> = (1..=3u8)
+        .map(|n| bytes(&req_for(&offers[usize::from(n) - 1], mac(n))))
+        .collect();
+    let reqs: Vec<Request<'_>> = wire
+        .iter()
+        .map(|b| Request {
+            bytes: b,
+            source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+            interface: "eth0",
+            to_broadcast: true,
+        })
+        .collect();
+
+    // Two ACKs, one sync, and both leases durable by the time the replies come back.
+    let out = s.handle_batch(at(1), &reqs[..2]);
+    assert_eq!(syncs.load(Ordering::SeqCst), 1);
+    for (i, replies) in out.into_iter().enumerate() {
+        let (r, ack) = one(replies);
+        assert_eq!(r.msg_type, MessageType::Ack);
+        let l = durable
+            .get(ack.yiaddr())
+            .expect("durable before its ACK is returned");
+        assert_eq!(l.mac, mac(u8::try_from(i).unwrap() + 1));
+    }
+    assert_eq!(durable.commits(), 2);
+
+    // The sync fails: the batch's ACK is withheld and the drop reported.
+    fail_sync.store(true, Ordering::SeqCst);
+    let _ = events(&mut s);
+    let out = s.handle_batch(at(2), &reqs[2..]);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].is_empty(), "no ACK without a durable lease");
+    assert_eq!(durable.get(offers[2].yiaddr()), None);
+    assert!(events(&mut s)
+        .iter()
+        .any(|e| matches!(e, Event::Dropped { .. })));
+}
+
+#[test]
+fn group_commit_with_the_file_store_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leases.jsonl");
+    let acked: Vec<Ipv4Addr> = {
+        let mut s = Server::new(config(), Box::new(FileStore::open(&path).unwrap())).unwrap();
+        let offers: Vec<Message> = (1..=4)
+            .map(|n| {
+                one(send(
+                    &mut s,
+                    0,
+                    &msg(mac(n), MessageType::Discover, vec![]),
+                    true,
+                ))
+                .1
+            })
+            .collect();
+        let wire: Vec<Vec<u8>> = (1..=4u8)
+            .map(|n| bytes(&req_for(&offers[usize::from(n) - 1], mac(n))))
+            .collect();
+        let reqs: Vec<Request<'_>> = wire
+            .iter()
+            .map(|b| Request {
+                bytes: b,
+                source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68),
+                interface: "eth0",
+                to_broadcast: true,
+            })
+            .collect();
+        s.handle_batch(at(1), &reqs)
+            .into_iter()
+            .map(|r| one(r).1.yiaddr())
+            .collect()
+    };
+    assert_eq!(acked.len(), 4);
+    let s = Server::new(config(), Box::new(FileStore::open(&path).unwrap())).unwrap();
+    for (i, a) in acked.iter().enumerate() {
+        let l = s
+            .leases()
+            .find(|l| l.ip == *a)
+            .expect("acked lease on disk");
+        assert_eq!(l.mac, mac(u8::try_from(i).unwrap() + 1));
+    }
+}

@@ -8,13 +8,15 @@
 //!   out of each interface; any OFFER within the wait means another DHCP server is on the
 //!   LAN, and the box refuses to start its own (an outage otherwise) unless forced.
 //! - [`DhcpService`]: an engine `Service`: a receive task per socket feeds one loop that runs
-//!   `Server::handle` on a blocking thread (the lease store fsyncs before an ACK), sends the
+//!   `Server::handle_batch` on a blocking thread over every datagram already queued (group
+//!   commit: the lease store fsyncs once per batch, before any of its ACKs leaves), sends the
 //!   replies out of the request's interface, and turns `PhoneSeen` events into the phone
 //!   registry's "last seen".
 //!
 //! # Run loop
 //! ```text
-//! recv (bytes, src, iface, broadcast?) -> spawn_blocking(server.handle(now, req))
+//! recv (bytes, src, iface, broadcast?) + whatever else is queued (up to 64)
+//!   -> spawn_blocking(server.handle_batch(now, reqs))   // one lease-store fsync per batch
 //!   -> send each reply (Hardware destinations are broadcast: no ARP entry without privileges)
 //!   -> drain events: PhoneSeen -> store.phone_seen ; PoolExhausted -> warn
 //! ```
@@ -180,6 +182,13 @@ fn recv_pktinfo(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, Soc
     Ok((msg.bytes, src, broadcast))
 }
 
+/// Most datagrams handled in one group commit (one lease-store sync).
+const MAX_BATCH: usize = 64;
+
+/// Datagrams queued between the receive tasks and the core; beyond it they are dropped
+/// (clients retransmit). Sized to ride out a slow `fdatasync` (~100 ms at ~10k packets/s).
+const QUEUE: usize = 4096;
+
 /// The DHCP server as the engine runs it.
 pub struct DhcpService {
     server: Server,
@@ -224,7 +233,7 @@ impl Service for DhcpService {
                 db,
             } = *self;
             let mut server = Some(server);
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Datagram>(1024);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Datagram>(QUEUE);
             let mut readers = Vec::new();
             for (index, (name, sock)) in sockets.iter().enumerate() {
                 let (sock, tx, stop, name) =
@@ -257,58 +266,78 @@ impl Service for DhcpService {
             }
             drop(tx);
             loop {
-                let d = tokio::select! {
+                let first = tokio::select! {
                     d = rx.recv() => match d { Some(d) => d, None => break },
                     _ = shutdown.cancelled() => break,
                 };
+                // Group commit: take what is already queued (bounded), run the core over the
+                // whole batch with one lease-store sync, then send every reply. No reply
+                // leaves before the sync returned (`Server::handle_batch`).
+                let mut batch = Vec::with_capacity(MAX_BATCH);
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(d) => batch.push(d),
+                        Err(_) => break,
+                    }
+                }
                 let Some(mut srv) = server.take() else { break };
-                let (iface, sock) = sockets[d.interface].clone();
-                let span = tracing::debug_span!("dhcp", interface = %iface, source = %d.source);
-                let iface2 = iface.clone();
+                let names: Vec<String> = sockets.iter().map(|(n, _)| n.clone()).collect();
                 let joined = tokio::task::spawn_blocking(move || {
-                    let replies = srv.handle(
-                        SystemTime::now(),
-                        Request {
+                    let reqs: Vec<Request<'_>> = batch
+                        .iter()
+                        .map(|d| Request {
                             bytes: &d.bytes,
                             source: d.source,
-                            interface: &iface2,
+                            interface: &names[d.interface],
                             to_broadcast: d.to_broadcast,
-                        },
-                    );
+                        })
+                        .collect();
+                    let replies = srv.handle_batch(SystemTime::now(), &reqs);
                     let mut events = Vec::new();
                     while let Some(e) = srv.poll_event() {
                         events.push(e);
                     }
-                    (srv, replies, events)
+                    let meta: Vec<(usize, SocketAddrV4)> =
+                        batch.iter().map(|d| (d.interface, d.source)).collect();
+                    (srv, meta, replies, events)
                 })
                 .await;
-                let Ok((srv, replies, events)) = joined else {
+                let Ok((srv, meta, replies, events)) = joined else {
                     tracing::error!("DHCP handler panicked; stopping the DHCP service");
                     break;
                 };
                 server = Some(srv);
-                async {
-                    for r in replies {
-                        let to = match r.destination {
-                            // Without an ARP entry the client cannot be reached by unicast yet;
-                            // every client accepts the broadcast.
-                            Destination::Hardware { .. } | Destination::Broadcast => {
-                                SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port)
+                for ((interface, source), replies) in meta.into_iter().zip(replies) {
+                    let (iface, sock) = sockets[interface].clone();
+                    let span = tracing::debug_span!("dhcp", interface = %iface, source = %source);
+                    async {
+                        for r in replies {
+                            let to = match r.destination {
+                                // Without an ARP entry the client cannot be reached by unicast
+                                // yet; every client accepts the broadcast.
+                                Destination::Hardware { .. } | Destination::Broadcast => {
+                                    SocketAddrV4::new(Ipv4Addr::BROADCAST, client_port)
+                                }
+                                Destination::Unicast(ip) => SocketAddrV4::new(ip, client_port),
+                                Destination::Relay(_) => r.destination.socket_addr(),
+                            };
+                            let out = sockets
+                                .iter()
+                                .find(|(n, _)| *n == r.interface)
+                                .map(|(_, s)| s.clone())
+                                .unwrap_or_else(|| sock.clone());
+                            if let Err(e) = out.send_to(&r.bytes, to).await {
+                                tracing::warn!(%to, error = %e, "DHCP send failed");
+                            } else {
+                                tracing::debug!(%to, kind = ?r.msg_type, "DHCP reply sent");
                             }
-                            Destination::Unicast(ip) => SocketAddrV4::new(ip, client_port),
-                            Destination::Relay(_) => r.destination.socket_addr(),
-                        };
-                        let out = sockets
-                            .iter()
-                            .find(|(n, _)| *n == r.interface)
-                            .map(|(_, s)| s.clone())
-                            .unwrap_or_else(|| sock.clone());
-                        if let Err(e) = out.send_to(&r.bytes, to).await {
-                            tracing::warn!(%to, error = %e, "DHCP send failed");
-                        } else {
-                            tracing::debug!(%to, kind = ?r.msg_type, "DHCP reply sent");
                         }
                     }
+                    .instrument(span)
+                    .await;
+                }
+                async {
                     for e in events {
                         match e {
                             Event::PhoneSeen { mac, vendor, class } => {
@@ -329,11 +358,16 @@ impl Service for DhcpService {
                                 tracing::warn!(event = ?e, "DHCP pool exhausted")
                             }
                             Event::Dropped { .. } => tracing::debug!(event = ?e, "DHCP dropped"),
+                            // Per-exchange noise at info level (the core already logs each
+                            // bound lease at info): three log lines per DORA cost throughput.
+                            Event::Offered { .. } | Event::Bound { .. } => {
+                                tracing::debug!(event = ?e, "DHCP")
+                            }
                             other => tracing::info!(event = ?other, "DHCP"),
                         }
                     }
                 }
-                .instrument(span)
+                .instrument(tracing::debug_span!("dhcp events"))
                 .await;
             }
             for r in readers {

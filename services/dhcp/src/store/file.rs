@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::lease::{Lease, LeaseState, LeaseStore, StoreError};
 
-/// Leases as an append-only JSON-lines journal, `fdatasync`ed before every commit returns.
+/// Leases as an append-only JSON-lines journal, `fdatasync`ed before every commit returns
+/// (or, in a group commit, once for the whole batch in [`LeaseStore::sync`]).
 ///
 /// Why not redb: a few hundred tiny records, written once per lease change; a journal is
 /// easy to read with `cat` on a support call. Opening replays it (a torn last line from a
@@ -20,6 +21,8 @@ pub struct FileStore {
     path: PathBuf,
     file: File,
     leases: BTreeMap<Ipv4Addr, Lease>,
+    /// Lines of the open group commit, if any.
+    pending: Option<Vec<u8>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -125,7 +128,12 @@ impl FileStore {
             }
         }
         let file = Self::compact(&path, &leases)?;
-        Ok(Self { path, file, leases })
+        Ok(Self {
+            path,
+            file,
+            leases,
+            pending: None,
+        })
     }
 
     fn compact(path: &Path, leases: &BTreeMap<Ipv4Addr, Lease>) -> Result<File, StoreError> {
@@ -146,8 +154,26 @@ impl FileStore {
     fn append(&mut self, rec: &Record) -> Result<(), StoreError> {
         let mut line = serde_json::to_string(rec).map_err(std::io::Error::other)?;
         line.push('\n');
-        self.file.write_all(line.as_bytes())?;
-        self.file.sync_data()?;
+        if let Some(pending) = self.pending.as_mut() {
+            // Group commit: written and synced once, in `sync`.
+            pending.extend_from_slice(line.as_bytes());
+            return Ok(());
+        }
+        self.write_synced(line.as_bytes())
+    }
+
+    /// Appends `bytes` and `fdatasync`s. On failure the journal is cut back to its length
+    /// before the append (best effort), so a half-written line never sits in the middle.
+    fn write_synced(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let before = self.file.metadata()?.len();
+        let r = self
+            .file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = r {
+            let _ = self.file.set_len(before);
+            return Err(e.into());
+        }
         Ok(())
     }
 
@@ -172,6 +198,19 @@ impl LeaseStore for FileStore {
         self.append(&Record::Del { ip })?;
         self.leases.remove(&ip);
         Ok(())
+    }
+
+    fn begin_batch(&mut self) {
+        if self.pending.is_none() {
+            self.pending = Some(Vec::new());
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        match self.pending.take() {
+            Some(p) if !p.is_empty() => self.write_synced(&p),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -161,17 +161,18 @@ impl StationActor {
             self.respond(id, r);
             return Authed::Handled;
         }
-        let realm = self.cfg.realm.clone();
-        let username = req
+        // The Authorization header is parsed once here; its credentials for our realm go
+        // straight to `DigestServer::verify` below (what `authenticate` would parse again).
+        let realm = self.cfg.realm.as_str();
+        let creds = req
             .headers
             .authorization()
             .ok()
-            .and_then(|all| {
-                all.into_iter()
-                    .find(|c| c.get("realm") == Some(realm.as_str()))
-            })
+            .and_then(|all| all.into_iter().find(|c| c.get("realm") == Some(realm)));
+        let username = creds
+            .as_ref()
             .and_then(|c| c.get("username").map(str::to_owned));
-        let Some(username) = username else {
+        let (Some(creds), Some(username)) = (creds, username) else {
             let r = self.digest.challenge_response(req, None, false, now, false);
             self.challenge(id, req, r);
             return Authed::Handled;
@@ -189,14 +190,16 @@ impl StationActor {
             return Authed::Handled;
         }
         let cred = self.creds.get(&username).and_then(|c| c.cred.clone());
-        let result = self.digest.authenticate(now, req, false, |_, alg| {
-            cred.as_ref().map(|c| {
-                Credential::Ha1(match alg {
-                    Algorithm::Md5 => c.ha1_md5.clone(),
-                    Algorithm::Sha256 => c.ha1_sha256.clone(),
+        let result = self
+            .digest
+            .verify(now, req.method.as_str(), &creds, |_, alg| {
+                cred.as_ref().map(|c| {
+                    Credential::Ha1(match alg {
+                        Algorithm::Md5 => c.ha1_md5.clone(),
+                        Algorithm::Sha256 => c.ha1_sha256.clone(),
+                    })
                 })
-            })
-        });
+            });
         match (result, cred) {
             (Ok(_), Some(c)) => {
                 self.limiter.success(ip);

@@ -42,6 +42,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Largest SIP datagram read.
 const MAX_DATAGRAM: usize = 65_535;
+/// Receive buffer asked for the SIP UDP socket (about 2,000 REGISTERs of ~500 bytes).
+const UDP_RECV_BUFFER: usize = 1 << 20;
 /// Most TCP connections at once.
 const MAX_TCP: usize = 1024;
 
@@ -65,6 +67,7 @@ impl SipService {
         let mut last = None;
         for _ in 0..attempts {
             let udp = UdpSocket::bind(addr).await?;
+            set_recv_buffer(&udp);
             let local = udp.local_addr()?;
             if !tcp {
                 return Ok((SipServiceSockets { udp, tcp: None }, local));
@@ -94,6 +97,15 @@ impl SipService {
             station,
             outbox,
         }
+    }
+}
+
+/// Asks for a [`UDP_RECV_BUFFER`] receive buffer (the kernel caps it at
+/// `net.core.rmem_max`), so a burst of REGISTERs waits in the kernel while the station works
+/// instead of being dropped at the default ~200 KiB. Best effort: a refusal is only logged.
+fn set_recv_buffer(udp: &UdpSocket) {
+    if let Err(e) = socket2::SockRef::from(udp).set_recv_buffer_size(UDP_RECV_BUFFER) {
+        tracing::debug!(error = %e, "SIP UDP receive buffer not enlarged");
     }
 }
 

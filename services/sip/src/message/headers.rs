@@ -4,6 +4,8 @@
 //! (`Via: a, b`) are split on demand by [`Headers::values`], outside quotes and angle
 //! brackets, so a message prints back as it came in while typed accessors see one element each.
 
+use std::borrow::Cow;
+
 use super::syntax::{split_outside, trim_ws};
 
 /// One header line.
@@ -101,25 +103,31 @@ const LIST: &[&str] = &[
 /// The canonical spelling of a header name: compact forms expanded, known names in their
 /// usual case, unknown names as given.
 pub fn canonical_name(name: &str) -> String {
-    let mut chars = name.chars();
-    if let (Some(c), None) = (chars.next(), chars.next()) {
-        let c = c.to_ascii_lowercase();
+    canonical(name).into_owned()
+}
+
+/// [`canonical_name`] without allocating for known names (the common case: every header
+/// lookup by the typed accessors goes through here).
+fn canonical(name: &str) -> Cow<'static, str> {
+    let b = name.as_bytes();
+    if b.len() == 1 {
+        let c = char::from(b[0].to_ascii_lowercase());
         if let Some((full, _)) = KNOWN.iter().find(|(_, compact)| *compact == Some(c)) {
-            return (*full).to_owned();
+            return Cow::Borrowed(full);
         }
     }
     match KNOWN
         .iter()
         .find(|(full, _)| full.eq_ignore_ascii_case(name))
     {
-        Some((full, _)) => (*full).to_owned(),
-        None => name.to_owned(),
+        Some((full, _)) => Cow::Borrowed(full),
+        None => Cow::Owned(name.to_owned()),
     }
 }
 
 /// True if `name` (any spelling) is a comma-separated list header.
 pub fn is_list_header(name: &str) -> bool {
-    let c = canonical_name(name);
+    let c = canonical(name);
     LIST.iter().any(|l| l.eq_ignore_ascii_case(&c))
 }
 
@@ -156,7 +164,7 @@ impl Headers {
 
     /// Replaces every line of `name` by one line with `value`, at the place of the first.
     pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        let c = canonical_name(name);
+        let c = canonical(name);
         let value = value.into();
         match self
             .list
@@ -175,13 +183,16 @@ impl Headers {
                     }
                 });
             }
-            None => self.list.push(Header { name: c, value }),
+            None => self.list.push(Header {
+                name: c.into_owned(),
+                value,
+            }),
         }
     }
 
     /// Removes every line of `name`; returns how many there were.
     pub fn remove(&mut self, name: &str) -> usize {
-        let c = canonical_name(name);
+        let c = canonical(name);
         let before = self.list.len();
         self.list.retain(|h| !h.name.eq_ignore_ascii_case(&c));
         before - self.list.len()
@@ -194,7 +205,7 @@ impl Headers {
 
     /// Every line of `name`, in order.
     pub fn get_all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let c = canonical_name(name);
+        let c = canonical(name);
         self.list
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(&c))

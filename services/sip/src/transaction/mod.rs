@@ -621,13 +621,16 @@ impl TransactionLayer {
 
     fn reject(&mut self, peer: Peer, req: &Request, status: u16, why: String) {
         let mut status_sent = None;
-        if req.method != Method::Ack && req.headers.top_via().is_ok() {
+        let via = (req.method != Method::Ack)
+            .then(|| req.headers.top_via().ok())
+            .flatten();
+        if let Some(via) = via {
             let mut resp = req.make_response(status, None);
             resp.reason = format!("{} ({why})", reason_phrase(status));
             if status == 503 {
                 resp.headers.push("Retry-After", "5");
             }
-            if let Some(to) = reply_peer(peer, req) {
+            if let Some(to) = reply_peer(peer, &via) {
                 self.transmits.push_back(Transmit {
                     peer: to,
                     payload: resp.encode(),
@@ -709,7 +712,8 @@ impl TransactionLayer {
             );
             return;
         }
-        let Some(reply_to) = reply_peer(peer, &req) else {
+        // The Via parsed above: stamping it changes neither sent-by nor whether rport was asked.
+        let Some(reply_to) = reply_peer(peer, &via) else {
             self.events.push_back(Event::Rejected {
                 peer,
                 reason: "no usable response address".into(),
@@ -794,7 +798,7 @@ pub fn new_token<R: rand::RngCore>(rng: &mut R) -> String {
 /// Where responses to `req` go (RFC 3261 §18.2.2, RFC 3581): the connection on streams; on
 /// UDP the source address when `rport` was asked for, else the source IP and the sent-by port.
 /// `None` for broadcast or multicast destinations (RFC 4475 `bcast`).
-fn reply_peer(peer: Peer, req: &Request) -> Option<Peer> {
+fn reply_peer(peer: Peer, via: &Via) -> Option<Peer> {
     let ip = peer.addr.ip();
     let bad = match ip {
         std::net::IpAddr::V4(a) => a.is_broadcast() || a.is_multicast() || a.is_unspecified(),
@@ -806,7 +810,6 @@ fn reply_peer(peer: Peer, req: &Request) -> Option<Peer> {
     if peer.transport.is_reliable() {
         return Some(peer);
     }
-    let via = req.headers.top_via().ok()?;
     if via.rport().is_some() {
         return Some(peer);
     }

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Config, Event, Out, Peer, Timer, TxId};
+use super::{Config, Event, Out, Peer, Timer, Timers, TxId};
 use crate::message::{Method, Request, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +34,8 @@ pub(crate) struct ClientTx {
     request: Request,
     bytes: Vec<u8>,
     pub(crate) state: ClientState,
-    retransmit_at: Option<Instant>,
+    timers: Timers,
     interval: Duration,
-    timeout_at: Option<Instant>,
     ack: Option<Vec<u8>>,
 }
 
@@ -66,32 +65,27 @@ impl ClientTx {
             } else {
                 ClientState::Trying
             },
-            retransmit_at: (!reliable).then(|| now + cfg.t1),
+            timers: Timers {
+                retransmit_at: (!reliable).then(|| now + cfg.t1),
+                timeout_at: Some(now + cfg.t1 * 64),
+            },
             interval: cfg.t1,
-            timeout_at: Some(now + cfg.t1 * 64),
             ack: None,
         }
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        match (self.retransmit_at, self.timeout_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.deadline()
     }
 
     fn terminate(&mut self) {
         self.state = ClientState::Terminated;
-        self.retransmit_at = None;
-        self.timeout_at = None;
+        self.timers.clear();
     }
 
     fn wait(&mut self, now: Instant, d: Duration) {
-        self.retransmit_at = None;
-        if self.reliable || d.is_zero() {
+        if self.timers.wait(now, d, self.reliable) {
             self.terminate();
-        } else {
-            self.timeout_at = Some(now + d);
         }
     }
 
@@ -109,11 +103,11 @@ impl ClientTx {
             (true, Calling | Proceeding) => {
                 if resp.is_provisional() {
                     self.state = Proceeding;
-                    self.retransmit_at = None;
+                    self.timers.retransmit_at = None;
                 } else if resp.is_success() {
                     self.state = Accepted;
-                    self.retransmit_at = None;
-                    self.timeout_at = Some(now + cfg.t1 * 64); // Timer M
+                    self.timers.retransmit_at = None;
+                    self.timers.timeout_at = Some(now + cfg.t1 * 64); // Timer M
                 } else {
                     let ack = build_ack(&self.request, &resp).encode();
                     out.send(self.peer, ack.clone());
@@ -146,7 +140,7 @@ impl ClientTx {
 
     /// Fires due timers.
     pub(crate) fn on_timeout(&mut self, now: Instant, cfg: &Config, out: &mut Out<'_>) {
-        if let Some(at) = self.retransmit_at.filter(|at| *at <= now) {
+        if let Some(at) = self.timers.retransmit_at.filter(|at| *at <= now) {
             out.send(self.peer, self.bytes.clone());
             self.interval = if self.invite {
                 self.interval * 2 // Timer A doubles without a cap
@@ -156,13 +150,13 @@ impl ClientTx {
                 (self.interval * 2).min(cfg.t2)
             };
             let next = at + self.interval;
-            self.retransmit_at = Some(if next <= now {
+            self.timers.retransmit_at = Some(if next <= now {
                 now + self.interval
             } else {
                 next
             });
         }
-        if self.timeout_at.is_some_and(|at| at <= now) {
+        if self.timers.timeout_at.is_some_and(|at| at <= now) {
             match self.state {
                 ClientState::Calling | ClientState::Trying | ClientState::Proceeding => {
                     let timer = if self.invite { Timer::B } else { Timer::F };

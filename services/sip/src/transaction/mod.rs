@@ -184,6 +184,40 @@ pub enum TransactionError {
     Ack,
 }
 
+/// The two timers every transaction runs: the retransmission timer (A, E, G) and the one
+/// that ends a state (B, F, H, D, I, J, K, L, M). Shared by the client and server machines.
+#[derive(Debug, Default)]
+pub(crate) struct Timers {
+    pub(crate) retransmit_at: Option<Instant>,
+    pub(crate) timeout_at: Option<Instant>,
+}
+
+impl Timers {
+    /// The earlier of the two, if any is armed.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match (self.retransmit_at, self.timeout_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Disarms both.
+    pub(crate) fn clear(&mut self) {
+        *self = Timers::default();
+    }
+
+    /// Stops retransmitting and waits `d` before the transaction ends; `true` when it must end
+    /// at once (reliable transports and zero waits, RFC 3261 §17).
+    pub(crate) fn wait(&mut self, now: Instant, d: Duration, reliable: bool) -> bool {
+        self.retransmit_at = None;
+        if reliable || d.is_zero() {
+            return true;
+        }
+        self.timeout_at = Some(now + d);
+        false
+    }
+}
+
 /// Timer values and bounds.
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Config, Event, Out, Peer, Timer, TransactionError, TxId};
+use super::{Config, Event, Out, Peer, Timer, Timers, TransactionError, TxId};
 use crate::message::{Request, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,9 +35,8 @@ pub(crate) struct ServerTx {
     pub(crate) reply_to: Peer,
     pub(crate) state: ServerState,
     last: Option<Vec<u8>>,
-    retransmit_at: Option<Instant>,
+    timers: Timers,
     interval: Duration,
-    timeout_at: Option<Instant>,
     acked: bool,
 }
 
@@ -54,32 +53,24 @@ impl ServerTx {
                 ServerState::Trying
             },
             last: None,
-            retransmit_at: None,
+            timers: Timers::default(),
             interval: Duration::ZERO,
-            timeout_at: None,
             acked: false,
         }
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        match (self.retransmit_at, self.timeout_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.deadline()
     }
 
     fn terminate(&mut self) {
         self.state = ServerState::Terminated;
-        self.retransmit_at = None;
-        self.timeout_at = None;
+        self.timers.clear();
     }
 
     fn wait(&mut self, now: Instant, d: Duration) {
-        self.retransmit_at = None;
-        if self.reliable || d.is_zero() {
+        if self.timers.wait(now, d, self.reliable) {
             self.terminate();
-        } else {
-            self.timeout_at = Some(now + d);
         }
     }
 
@@ -102,18 +93,18 @@ impl ServerTx {
             (true, Proceeding) if resp.is_success() => {
                 self.state = Accepted;
                 if !self.reliable {
-                    self.retransmit_at = Some(now + cfg.t1);
+                    self.timers.retransmit_at = Some(now + cfg.t1);
                     self.interval = cfg.t1;
                 }
-                self.timeout_at = Some(now + cfg.t1 * 64); // Timer L
+                self.timers.timeout_at = Some(now + cfg.t1 * 64); // Timer L
             }
             (true, Proceeding) => {
                 self.state = Completed;
                 if !self.reliable {
-                    self.retransmit_at = Some(now + cfg.t1); // Timer G
+                    self.timers.retransmit_at = Some(now + cfg.t1); // Timer G
                     self.interval = cfg.t1;
                 }
-                self.timeout_at = Some(now + cfg.t1 * 64); // Timer H
+                self.timers.timeout_at = Some(now + cfg.t1 * 64); // Timer H
             }
             (true, Accepted) if resp.is_success() => {} // the TU may resend its 2xx
             _ => return Err(TransactionError::InvalidState),
@@ -158,7 +149,7 @@ impl ServerTx {
             return;
         }
         self.acked = true;
-        self.retransmit_at = None;
+        self.timers.retransmit_at = None;
         out.event(Event::Ack {
             id: Some(self.id),
             peer: self.reply_to,
@@ -168,19 +159,19 @@ impl ServerTx {
 
     /// Fires due timers.
     pub(crate) fn on_timeout(&mut self, now: Instant, cfg: &Config, out: &mut Out<'_>) {
-        if let Some(at) = self.retransmit_at.filter(|at| *at <= now) {
+        if let Some(at) = self.timers.retransmit_at.filter(|at| *at <= now) {
             if let Some(last) = &self.last {
                 out.send(self.reply_to, last.clone());
             }
             self.interval = (self.interval * 2).min(cfg.t2);
             let next = at + self.interval;
-            self.retransmit_at = Some(if next <= now {
+            self.timers.retransmit_at = Some(if next <= now {
                 now + self.interval
             } else {
                 next
             });
         }
-        if self.timeout_at.is_some_and(|at| at <= now) {
+        if self.timers.timeout_at.is_some_and(|at| at <= now) {
             match self.state {
                 ServerState::Completed if self.invite => out.event(Event::Timeout {
                     id: self.id,

@@ -89,14 +89,7 @@ impl Server {
             .spawn()
             .expect("spawn ivmd");
         let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = lines_of(out);
         let mut server = Server {
             child: Some(child),
             data: data.to_owned(),
@@ -209,6 +202,19 @@ fn rand_suffix() -> u32 {
         .unwrap_or(0)
 }
 
+/// The lines a child prints, read on a thread of their own so its pipe never fills.
+fn lines_of(out: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Waits for a child at most `limit`.
 pub fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
@@ -313,14 +319,7 @@ impl Person {
             .spawn()
             .expect("spawn ivm watch");
         let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = lines_of(out);
         Watcher {
             child,
             lines: rx,

@@ -13,6 +13,8 @@
 //!   send-text commands that change what the module shows.
 //! - [`software`]: [`software::SoftPanel`], the device side of a CFA-635 (bytes in → screen
 //!   state and replies out), used by the `ivm-panel` binary and the tests.
+//! - [`menu`]: the installer's menus, sans-IO: keys and a status snapshot in, screens and
+//!   actions out.
 //! - [`io`]: the only part with tokio: opens the serial device or pty at the model's baud, runs
 //!   the driver, reconnects when the device comes back, and hands out key events.
 //!
@@ -30,6 +32,7 @@ pub mod cfa;
 pub mod crc;
 pub mod io;
 pub mod matrix_orbital;
+pub mod menu;
 pub mod screen;
 pub mod software;
 

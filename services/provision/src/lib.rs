@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`mac`]: [`Mac`], parsing every common spelling into one canonical form.
 //! - [`vendor`]: [`Vendor`] from DHCP option 60 or the MAC's OUI prefix.
+//! - [`ident`]: [`Identity`] (vendor, model, firmware) from a SIP `User-Agent` or option 60.
 //! - [`phone`]: the registry model ([`Phone`], [`PhoneState`], [`Registry`]).
 //! - [`files`]: [`FileKind`] and [`resolve`], the closed list of file names served.
 //! - [`template`]: `{{name}}` substitution with XML or INI escaping.
@@ -23,6 +24,7 @@
 //! ```
 
 pub mod files;
+pub mod ident;
 pub mod mac;
 pub mod phone;
 pub mod render;
@@ -30,6 +32,7 @@ pub mod template;
 pub mod vendor;
 
 pub use files::{resolve, FileKind};
+pub use ident::Identity;
 pub use mac::{Mac, MacError};
 pub use phone::{Phone, PhoneState, Registry, RegistryError, Sighting};
 pub use render::{Account, Provisioner, RenderError, Rendered, Settings, Target, Templates};

@@ -7,10 +7,21 @@
 //! assign it. The assignment names the user by GUID, so renaming a user or changing their
 //! extension needs no update here; a phone whose user was deleted reads as unassigned.
 //!
+//! The SIP registrar reports each new registration with [`Store::phone_registered`]: the
+//! phone assigned to the registering user becomes "registered" and takes the vendor, model
+//! and firmware its `User-Agent` names. Whether a phone is registered *now* is the station
+//! actor's (live, in memory); the stored status says how far the phone ever got, so it
+//! survives a restart without claiming registrations that a restart dropped.
+//!
+//! Auto-assign ([`Store::auto_assign_phone`], `[provision] auto_assign`): an unknown phone
+//! that asks for its account file gets a new user on the next free extension of a range.
+//!
 //! | table | key | value |
 //! |---|---|---|
 //! | `phones` | MAC `[u8;6]` | JSON `PhoneRecord` |
 
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ivm_provision::{Mac, Vendor};
@@ -19,9 +30,11 @@ use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use crate::tables::{decode, encode, PHONES, USERS};
-use crate::{Store, StoreError};
+use crate::{NewUser, Store, StoreError};
 
-/// How far along a phone is (shown by `ivmd phone list` and the admin API).
+/// How far along a phone has ever got (shown by `ivmd phone list` and the admin API). It
+/// only moves forward while the phone keeps its user; assigning it to another user starts
+/// over at `Seen`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PhoneStatus {
@@ -29,7 +42,7 @@ pub enum PhoneStatus {
     Seen,
     /// Fetched its per-phone file with a SIP account.
     Provisioned,
-    /// Registered over SIP.
+    /// Registered over SIP (at least once; the admin API reports whether it is now).
     Registered,
 }
 
@@ -64,6 +77,8 @@ pub struct StoredPhone {
     /// The phone must give HTTP credentials (Basic) for its files; see
     /// [`Store::set_phone_http_password`].
     pub http_auth: bool,
+    /// The address of its last request (DHCP lease, TFTP, HTTP, SIP), when known.
+    pub address: Option<IpAddr>,
 }
 
 /// What a request told us about a phone.
@@ -75,6 +90,8 @@ pub struct PhoneSighting {
     pub model: Option<String>,
     /// Firmware, if reported.
     pub firmware: Option<String>,
+    /// Where the request came from.
+    pub address: Option<IpAddr>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -93,6 +110,8 @@ struct PhoneRecord {
     /// argon2id PHC string of the phone's HTTP provisioning password.
     #[serde(default)]
     http_password: Option<String>,
+    #[serde(default)]
+    address: Option<IpAddr>,
 }
 
 /// Longest model or firmware string kept: they come from untrusted packets.
@@ -118,6 +137,7 @@ fn to_phone(mac: Mac, r: PhoneRecord) -> StoredPhone {
         user: r.user,
         status: r.status,
         last_seen: r.last_seen,
+        address: r.address,
     }
 }
 
@@ -130,7 +150,31 @@ fn to_record(p: &StoredPhone, http_password: Option<String>) -> PhoneRecord {
         user: p.user,
         status: p.status,
         last_seen: p.last_seen,
+        address: p.address,
     }
+}
+
+fn new_phone(mac: Mac) -> StoredPhone {
+    StoredPhone {
+        mac,
+        vendor: None,
+        model: None,
+        firmware: None,
+        user: None,
+        status: PhoneStatus::Seen,
+        last_seen: 0,
+        http_auth: false,
+        address: None,
+    }
+}
+
+/// Fills in what a request told us; known fields are not wiped by one that lacks them.
+fn apply(p: &mut StoredPhone, s: PhoneSighting, now: SystemTime) {
+    p.last_seen = unix(now);
+    p.vendor = s.vendor.or(p.vendor).or_else(|| Vendor::from_mac(&p.mac));
+    p.model = clean(s.model).or(p.model.take());
+    p.firmware = clean(s.firmware).or(p.firmware.take());
+    p.address = s.address.or(p.address);
 }
 
 impl Store {
@@ -205,16 +249,7 @@ impl Store {
             let hash = existing.as_ref().and_then(|r| r.http_password.clone());
             let mut p = match existing {
                 Some(r) => to_phone(mac, r),
-                None => StoredPhone {
-                    mac,
-                    vendor: None,
-                    model: None,
-                    firmware: None,
-                    user: None,
-                    status: PhoneStatus::Seen,
-                    last_seen: 0,
-                    http_auth: false,
-                },
+                None => new_phone(mac),
             };
             p.vendor = vendor.or(p.vendor).or_else(|| Vendor::from_mac(&mac));
             if p.user != Some(user) {
@@ -265,21 +300,9 @@ impl Store {
             let hash = old.as_ref().and_then(|r| r.http_password.clone());
             let mut p = match old {
                 Some(r) => to_phone(mac, r),
-                None => StoredPhone {
-                    mac,
-                    vendor: None,
-                    model: None,
-                    firmware: None,
-                    user: None,
-                    status: PhoneStatus::Seen,
-                    last_seen: 0,
-                    http_auth: false,
-                },
+                None => new_phone(mac),
             };
-            p.last_seen = unix(now);
-            p.vendor = s.vendor.or(p.vendor).or_else(|| Vendor::from_mac(&mac));
-            p.model = clean(s.model).or(p.model.take());
-            p.firmware = clean(s.firmware).or(p.firmware.take());
+            apply(&mut p, s, now);
             if provisioned && p.user.is_some() && p.status == PhoneStatus::Seen {
                 p.status = PhoneStatus::Provisioned;
             }
@@ -288,6 +311,133 @@ impl Store {
         };
         txn.commit()?;
         Ok(phone)
+    }
+
+    /// Takes the phone away from its user (it stays known as "seen, unassigned"; its HTTP
+    /// password is kept). [`StoreError::NotFound`] for an unknown phone.
+    pub fn unassign_phone(&self, mac: Mac) -> Result<StoredPhone, StoreError> {
+        let txn = self.db.begin_write()?;
+        let phone = {
+            let mut table = txn.open_table(PHONES)?;
+            let r: PhoneRecord = match table.get(mac.0)? {
+                Some(v) => decode("phone", v.value())?,
+                None => return Err(StoreError::NotFound),
+            };
+            let hash = r.http_password.clone();
+            let mut p = to_phone(mac, r);
+            p.user = None;
+            p.status = PhoneStatus::Seen;
+            table.insert(mac.0, encode(&to_record(&p, hash))?.as_slice())?;
+            p
+        };
+        txn.commit()?;
+        tracing::info!(mac = %mac, "phone unassigned");
+        Ok(phone)
+    }
+
+    /// A SIP registration of `user` succeeded: their phone (the one assigned to them)
+    /// becomes "registered" and takes what the registration told (its `User-Agent`, its
+    /// address). `Ok(None)`, with nothing written, when the user has no phone (a softphone
+    /// set up by hand): the check is a read, so registrations of users without phones cost
+    /// no commit.
+    pub fn phone_registered(
+        &self,
+        user: Guid,
+        s: PhoneSighting,
+        now: SystemTime,
+    ) -> Result<Option<StoredPhone>, StoreError> {
+        let mut mac = None;
+        {
+            let txn = self.db.begin_read()?;
+            for row in txn.open_table(PHONES)?.iter()? {
+                let (k, v) = row?;
+                if decode::<PhoneRecord>("phone", v.value())?.user == Some(user) {
+                    mac = Some(Mac(k.value()));
+                    break;
+                }
+            }
+        }
+        let Some(mac) = mac else { return Ok(None) };
+        let txn = self.db.begin_write()?;
+        let phone = {
+            let mut table = txn.open_table(PHONES)?;
+            let r: PhoneRecord = match table.get(mac.0)? {
+                Some(v) => decode("phone", v.value())?,
+                // Removed meanwhile.
+                None => return Ok(None),
+            };
+            if r.user != Some(user) {
+                return Ok(None);
+            }
+            let hash = r.http_password.clone();
+            let mut p = to_phone(mac, r);
+            apply(&mut p, s, now);
+            p.status = PhoneStatus::Registered;
+            table.insert(mac.0, encode(&to_record(&p, hash))?.as_slice())?;
+            p
+        };
+        txn.commit()?;
+        Ok(Some(phone))
+    }
+
+    /// Auto-assign: gives the unassigned phone `mac` a new user on the lowest free extension
+    /// in `range` and assigns it. The user is named `phone-<mac>`, displayed as "Extension
+    /// N", with a generated login password nobody is shown (an admin can reset it); their
+    /// SIP credentials are generated on first use like everyone's. Returns the phone, or
+    /// `Ok(None)` when the range is full. A phone that already has a user keeps it.
+    pub fn auto_assign_phone(
+        &self,
+        mac: Mac,
+        range: RangeInclusive<u32>,
+    ) -> Result<Option<StoredPhone>, StoreError> {
+        if let Some(p) = self.phone(mac)?.filter(|p| p.user.is_some()) {
+            return Ok(Some(p));
+        }
+        let name = format!("phone-{mac}");
+        // A user left by an earlier auto-assign of this phone (then unassigned) is reused
+        // rather than stranded.
+        let user = match self.user_by_name(&name)? {
+            Some(u) => Some(u),
+            None => {
+                let mut made = None;
+                for ext in range.clone() {
+                    let ext = ext.to_string();
+                    if self.user_by_extension(&ext)?.is_some() {
+                        continue;
+                    }
+                    let new = NewUser {
+                        name: name.clone(),
+                        extension: ext.clone(),
+                        display_name: Some(format!("Extension {ext}")),
+                        password: crate::passwords::generate(),
+                        admin: false,
+                    };
+                    match self.create_user(new) {
+                        Ok(u) => {
+                            made = Some(u);
+                            break;
+                        }
+                        // Taken between the look-up and the commit (another phone, an admin):
+                        // the same phone raced itself (name taken) or try the next number.
+                        Err(StoreError::Conflict(_)) => {
+                            if let Some(u) = self.user_by_name(&name)? {
+                                made = Some(u);
+                                break;
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                made
+            }
+        };
+        let Some(user) = user else {
+            tracing::warn!(mac = %mac, ?range, "auto-assign: no free extension left in the range");
+            return Ok(None);
+        };
+        let p = self.assign_phone(mac, user.guid, None)?;
+        tracing::info!(mac = %mac, extension = %user.extension, user = %user.name, "phone auto-assigned");
+        Ok(Some(p))
     }
 
     /// Sets (or with `None` clears) the password the phone must give, with HTTP Basic
@@ -410,6 +560,75 @@ mod tests {
         s.remove_phone(m).expect("remove");
         assert!(matches!(s.remove_phone(m), Err(StoreError::NotFound)));
         assert!(s.phone(m).expect("get").is_none());
+    }
+
+    #[test]
+    fn registered_unassigned_and_auto_assigned() {
+        let (_d, s) = store();
+        let ann = user(&s, "ann", "201");
+        let t = UNIX_EPOCH + Duration::from_secs(2000);
+        let ua = PhoneSighting {
+            model: Some("SIP-T46S".into()),
+            firmware: Some("66.86.0.15".into()),
+            address: Some("10.0.0.7".parse().expect("ip")),
+            ..Default::default()
+        };
+        assert_eq!(
+            s.phone_registered(ann, ua.clone(), t).expect("no phone"),
+            None,
+            "a user without a phone: nothing written"
+        );
+        let m = mac("001565aabbcc");
+        s.assign_phone(m, ann, None).expect("assign");
+        let p = s
+            .phone_registered(ann, ua, t)
+            .expect("registered")
+            .expect("the user's phone");
+        assert_eq!(p.status, PhoneStatus::Registered);
+        assert_eq!(p.firmware.as_deref(), Some("66.86.0.15"));
+        assert_eq!(p.address, Some("10.0.0.7".parse().expect("ip")));
+        assert_eq!(p.last_seen, 2000);
+        let p = s.unassign_phone(m).expect("unassign");
+        assert_eq!((p.user, p.status), (None, PhoneStatus::Seen));
+        assert_eq!(
+            s.phone(m).expect("get").expect("kept").model.as_deref(),
+            Some("SIP-T46S")
+        );
+        assert!(matches!(
+            s.unassign_phone(mac("001565000009")),
+            Err(StoreError::NotFound)
+        ));
+
+        // Auto-assign: lowest free extension of the range, skipping taken ones.
+        user(&s, "bob", "200");
+        let p = s
+            .auto_assign_phone(m, 200..=202)
+            .expect("auto")
+            .expect("a free extension");
+        let u = s
+            .user(p.user.expect("assigned"))
+            .expect("get")
+            .expect("user");
+        assert_eq!(
+            (u.name.as_str(), u.extension.as_str()),
+            ("phone-001565aabbcc", "202")
+        );
+        assert!(
+            s.sip_credentials(u.guid, "ivm").is_ok(),
+            "SIP account like anyone's"
+        );
+        // Again: the same user, no second one.
+        let again = s
+            .auto_assign_phone(m, 200..=202)
+            .expect("auto")
+            .expect("some");
+        assert_eq!(again.user, Some(u.guid));
+        // Range full (200 bob, 201 ann, 202 the first phone).
+        assert_eq!(
+            s.auto_assign_phone(mac("001565000002"), 200..=202)
+                .expect("auto"),
+            None
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!
 //! # Layout
 //! - `registrar.rs`: REGISTER with digest auth and the per-address failure limiter, bindings
-//!   and their expiry, phone presence, OPTIONS, SUBSCRIBE/NOTIFY `message-summary` (MWI).
+//!   and their expiry, phone presence, OPTIONS, SUBSCRIBE/NOTIFY `message-summary` (MWI);
+//!   new registrations are reported to the phone registry (store), and [`GetRegistrations`]
+//!   lists the live ones for the admin's phone list.
 //! - `calls.rs`: INVITE handling, the call legs, B2BUA calls between extensions, `*7`,
 //!   `*97`, ring-my-phone, recording and playback.
 //! - `sipmsg.rs`: building requests and responses.
@@ -199,6 +201,25 @@ pub struct StationStats {
     pub legs: u32,
     /// SIP transactions held.
     pub transactions: u32,
+}
+
+/// Every live registration, for the admin's phone list (which links phones to them by
+/// user).
+#[derive(Message)]
+#[rtype(result = "Vec<Registration>")]
+pub struct GetRegistrations;
+
+/// One live registration (binding).
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The registered user.
+    pub user: Guid,
+    /// Where the REGISTER came from.
+    pub source: SocketAddr,
+    /// Its `User-Agent`, when sent.
+    pub user_agent: Option<String>,
+    /// Time left before it lapses.
+    pub expires_in: Duration,
 }
 
 /// Cached credentials: `None` for an unknown extension.
@@ -429,6 +450,25 @@ impl Handler<RingMe> for StationActor {
             rx.await
                 .unwrap_or_else(|_| Err(StationError::Internal("the call ended".into())))
         })
+    }
+}
+
+/// Lists the live bindings.
+impl Handler<GetRegistrations> for StationActor {
+    type Result = MessageResult<GetRegistrations>;
+    fn handle(&mut self, _: GetRegistrations, _: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
+        MessageResult(
+            self.reg
+                .all()
+                .map(|(user, b)| Registration {
+                    user,
+                    source: b.peer.addr,
+                    user_agent: b.user_agent.clone(),
+                    expires_in: b.expires_at.saturating_duration_since(now),
+                })
+                .collect(),
+        )
     }
 }
 

@@ -1,8 +1,15 @@
 //! The registrar (RFC 3261 §10) with digest authentication, phone presence, OPTIONS, and the
 //! message-waiting lamp (RFC 3842 `message-summary`, subscribed or unsolicited NOTIFY).
+//!
+//! It also tells the phone registry (issue 5) about registrations: a new binding, or one
+//! whose address or `User-Agent` changed, is written to the store through the database
+//! actor ([`ivm_store::Store::phone_registered`]: the user's phone becomes "registered" and
+//! takes the vendor, model and firmware its `User-Agent` names). Refreshes of an unchanged
+//! binding are written at most every [`REGISTRY_REFRESH`]: a REGISTER costs no commit, so
+//! the registrar keeps its rate.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 use ivm_sip::auth::{Algorithm, AuthError, Credential};
@@ -27,7 +34,12 @@ pub(crate) struct Binding {
     pub expires_at: Instant,
     /// The extension (SIP user).
     pub ext: String,
+    /// The phone's `User-Agent`, when it sent one (bounded).
+    pub user_agent: Option<String>,
 }
+
+/// How often an unchanged, refreshed registration updates the phone's "last seen".
+pub(crate) const REGISTRY_REFRESH: Duration = Duration::from_secs(600);
 
 /// A `message-summary` subscription.
 #[derive(Debug, Clone)]
@@ -41,6 +53,9 @@ pub(crate) struct Subscription {
 pub(crate) struct Registrar {
     bindings: HashMap<Guid, Vec<Binding>>,
     subs: HashMap<Guid, Vec<Subscription>>,
+    /// What was last written to the phone registry per user: (source address, User-Agent,
+    /// when), so unchanged refreshes skip the store.
+    reported: HashMap<Guid, (std::net::SocketAddr, Option<String>, Instant)>,
 }
 
 impl Registrar {
@@ -61,6 +76,13 @@ impl Registrar {
 
     pub fn is_registered(&self, user: Guid) -> bool {
         self.bindings.contains_key(&user)
+    }
+
+    /// Every live binding, for the admin's phone list.
+    pub fn all(&self) -> impl Iterator<Item = (Guid, &Binding)> {
+        self.bindings
+            .iter()
+            .flat_map(|(u, bs)| bs.iter().map(move |b| (*u, b)))
     }
 }
 
@@ -308,6 +330,12 @@ impl StationActor {
             }
         };
         let was = self.reg.is_registered(user);
+        let user_agent = req.headers.user_agent().map(|ua| {
+            ua.chars()
+                .take(128)
+                .filter(|c| !c.is_control())
+                .collect::<String>()
+        });
         match contacts {
             Contacts::Star => {
                 if header_expires != Some(0) {
@@ -348,6 +376,7 @@ impl StationActor {
                             peer,
                             expires_at: now + Duration::from_secs(e.into()),
                             ext: ext.clone(),
+                            user_agent: user_agent.clone(),
                         });
                         tracing::info!(expires_s = e, "phone registered");
                     } else {
@@ -369,6 +398,11 @@ impl StationActor {
         }
         self.respond(id, r);
         let is = self.reg.is_registered(user);
+        if is {
+            self.report_registration(user, peer, user_agent, now, ctx);
+        } else {
+            self.reg.reported.remove(&user);
+        }
         if is != was {
             self.clients.do_send(PhonePresence { user, online: is });
         }
@@ -378,6 +412,54 @@ impl StationActor {
                 act.update_mwi(user, ctx)
             });
         }
+    }
+
+    /// Tells the phone registry that `user` registered from `peer`, unless the same was told
+    /// less than [`REGISTRY_REFRESH`] ago. The write runs on a database thread; the handler
+    /// does not wait for it.
+    fn report_registration(
+        &mut self,
+        user: Guid,
+        peer: Peer,
+        user_agent: Option<String>,
+        now: Instant,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Some((addr, ua, at)) = self.reg.reported.get(&user) {
+            if *addr == peer.addr && *ua == user_agent && now.duration_since(*at) < REGISTRY_REFRESH
+            {
+                return;
+            }
+        }
+        self.reg
+            .reported
+            .insert(user, (peer.addr, user_agent.clone(), now));
+        let id = user_agent
+            .as_deref()
+            .map(ivm_provision::Identity::from_user_agent)
+            .unwrap_or_default();
+        let sighting = ivm_store::PhoneSighting {
+            vendor: id.vendor,
+            model: id.model,
+            firmware: id.firmware,
+            address: Some(peer.addr.ip()),
+        };
+        let db = self.db.clone();
+        let span = tracing::info_span!("phone", user = %user, peer = %peer.addr);
+        let fut = async move {
+            match database::run(&db, move |s| {
+                s.phone_registered(user, sighting, SystemTime::now())
+            })
+            .await
+            {
+                Ok(Some(p)) => {
+                    tracing::info!(mac = %p.mac, vendor = ?p.vendor, model = ?p.model, firmware = ?p.firmware, "phone registered")
+                }
+                Ok(None) => tracing::debug!("registration of a user without a provisioned phone"),
+                Err(e) => tracing::warn!(error = %e, "phone registry not updated"),
+            }
+        };
+        ctx.spawn(tracing::Instrument::instrument(fut, span).into_actor(self));
     }
 
     /// Drops lapsed bindings and subscriptions; users left without a phone go offline.
@@ -396,6 +478,9 @@ impl StationActor {
             }
             !bs.is_empty()
         });
+        for user in &gone {
+            self.reg.reported.remove(user);
+        }
         for user in gone {
             self.clients.do_send(PhonePresence {
                 user,

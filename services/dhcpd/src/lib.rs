@@ -344,8 +344,15 @@ impl Service for DhcpService {
                                 tracing::info!(mac = %mac, vendor = %vendor, class = ?class, "phone seen (DHCP)");
                                 let db = db.clone();
                                 tokio::spawn(async move {
+                                    // Option 60 may name the model too (`Polycom-VVX400`,
+                                    // `Cisco Systems, Inc. IP Phone CP-7965G`).
+                                    let id = class
+                                        .as_deref()
+                                        .map(|c| ivm_provision::Identity::from_vendor_class(c.as_bytes()))
+                                        .unwrap_or_default();
                                     let s = ivm_store::PhoneSighting {
                                         vendor: Some(vendor),
+                                        model: id.model,
                                         ..Default::default()
                                     };
                                     let _ = database::run(&db, move |st| {

@@ -10,10 +10,17 @@
 //! ```
 //!
 //! Every request runs inside a `provision` tracing span with the peer, the name and (when the
-//! name carries one) the phone's MAC; the phone's "last seen" is refreshed, and a phone the
-//! box has never heard of is recorded as "seen, unassigned".
+//! name carries one) the phone's MAC; the phone's "last seen" and address are refreshed, and
+//! a phone the box has never heard of is recorded as "seen, unassigned".
+//!
+//! Auto-assign ([`ProvisionFront::with_auto_assign`], off by default): when an unassigned
+//! phone asks for its account file from inside the provisioning subnets, it gets a new user
+//! on the next free extension of the configured range (like Cisco's auto-register) and the
+//! file is rendered with that account. Only then: a phone outside the subnets, or one asking
+//! for a common file, never creates a user.
 
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -123,6 +130,7 @@ pub struct ProvisionFront {
     realm: String,
     subnets: Vec<Subnet>,
     firmware: PathBuf,
+    auto_assign: Option<RangeInclusive<u32>>,
 }
 
 impl std::fmt::Debug for ProvisionFront {
@@ -130,6 +138,7 @@ impl std::fmt::Debug for ProvisionFront {
         f.debug_struct("ProvisionFront")
             .field("subnets", &self.subnets)
             .field("firmware", &self.firmware)
+            .field("auto_assign", &self.auto_assign)
             .finish_non_exhaustive()
     }
 }
@@ -151,7 +160,15 @@ impl ProvisionFront {
             realm,
             subnets,
             firmware,
+            auto_assign: None,
         }
+    }
+
+    /// Turns auto-assign on: unknown phones asking for their account file get a new user on
+    /// the next free extension in `range`.
+    pub fn with_auto_assign(mut self, range: Option<RangeInclusive<u32>>) -> Self {
+        self.auto_assign = range;
+        self
     }
 
     /// Whether `peer` may receive files carrying a SIP password.
@@ -208,35 +225,53 @@ impl ProvisionFront {
         let provisioner = Arc::clone(&self.provisioner);
         let realm = self.realm.clone();
         let trusted = self.trusted(peer);
+        let auto_assign = self.auto_assign.clone().filter(|_| trusted);
         let r = database::run(&self.db, move |s| {
             let now = SystemTime::now();
             let sighting = PhoneSighting {
                 vendor: kind.vendor(),
+                address: Some(peer),
                 ..Default::default()
             };
-            let phone = match mac {
+            let mut phone = match mac {
                 Some(m) => Some(s.phone_seen(m, sighting, false, now)?),
                 None => None,
             };
-            let mut account = None;
-            if let Some(g) = phone.as_ref().and_then(|p| p.user) {
-                if let Some(u) = s.user(g)? {
-                    let c = s.sip_credentials(g, &realm)?;
-                    account = Some(Account {
-                        user: c.username.clone(),
-                        auth_user: c.username,
-                        password: c.password,
-                        display_name: u.display_name,
-                    });
+            let account = |s: &ivm_store::Store, phone: Option<&ivm_store::StoredPhone>| {
+                let Some(g) = phone.and_then(|p| p.user) else {
+                    return Ok(None);
+                };
+                let Some(u) = s.user(g)? else { return Ok(None) };
+                let c = s.sip_credentials(g, &realm)?;
+                Ok::<_, StoreError>(Some(Account {
+                    user: c.username.clone(),
+                    auth_user: c.username,
+                    password: c.password,
+                    display_name: u.display_name,
+                }))
+            };
+            let render = |phone: Option<&ivm_store::StoredPhone>, account: Option<&Account>| {
+                provisioner.render(
+                    &kind,
+                    Target {
+                        mac,
+                        vendor: phone.and_then(|p| p.vendor),
+                        model: phone.and_then(|p| p.model.as_deref()),
+                        account,
+                    },
+                )
+            };
+            let mut acct = account(s, phone.as_ref())?;
+            let mut result = render(phone.as_ref(), acct.as_ref());
+            // The file needs an account the phone lacks: auto-assign one if configured.
+            if let (Err(RenderError::Unassigned(m)), Some(range)) = (&result, auto_assign) {
+                if let Some(p) = s.auto_assign_phone(*m, range)? {
+                    phone = Some(p);
+                    acct = account(s, phone.as_ref())?;
+                    result = render(phone.as_ref(), acct.as_ref());
                 }
             }
-            let target = Target {
-                mac,
-                vendor: phone.as_ref().and_then(|p| p.vendor),
-                model: phone.as_ref().and_then(|p| p.model.as_deref()),
-                account: account.as_ref(),
-            };
-            let rendered = match provisioner.render(&kind, target) {
+            let rendered = match result {
                 Ok(r) => r,
                 Err(RenderError::Unassigned(_)) => return Ok(Err(FetchError::Unassigned)),
                 Err(RenderError::WrongVendor { .. } | RenderError::NoMac(_)) => {

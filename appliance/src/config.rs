@@ -121,6 +121,12 @@ pub struct Provision {
     pub ntp_server: String,
     /// Time zone written into the phones' files.
     pub timezone: String,
+    /// Auto-assign (like Cisco's auto-register), off by default: an unknown phone that asks
+    /// for its account file from inside `subnets` gets a new user on the next free
+    /// extension of `auto_assign_range`. Off, it is only recorded as seen, unassigned.
+    pub auto_assign: bool,
+    /// The extensions auto-assign hands out, `"200-299"`.
+    pub auto_assign_range: String,
 }
 
 impl Default for Provision {
@@ -133,6 +139,8 @@ impl Default for Provision {
                 .collect(),
             ntp_server: "pool.ntp.org".into(),
             timezone: "UTC".into(),
+            auto_assign: false,
+            auto_assign_range: "200-299".into(),
         }
     }
 }
@@ -330,6 +338,7 @@ impl Config {
         self.sip_digest()?;
         self.tftp_addr()?;
         self.provision_subnets()?;
+        self.auto_assign_range()?;
         if self.dhcp.enabled {
             self.dhcp_config(None)?;
         }
@@ -411,6 +420,32 @@ impl Config {
                 })
             })
             .collect()
+    }
+
+    /// `[provision] auto_assign_range` when `auto_assign` is on, else `None`. The range is
+    /// checked either way, so a typo is caught before someone turns the option on.
+    pub fn auto_assign_range(&self) -> Result<Option<std::ops::RangeInclusive<u32>>, ConfigError> {
+        let r = &self.provision.auto_assign_range;
+        let bad = || {
+            ConfigError::Invalid(format!(
+                "provision.auto_assign_range: {r:?} is not two extensions like \"200-299\" (2-8 digits, low first)"
+            ))
+        };
+        let (lo, hi) = r.split_once('-').ok_or_else(bad)?;
+        let (lo, hi) = (lo.trim(), hi.trim());
+        // Extensions are 2-8 digits; a leading zero would not survive the round trip
+        // through a number.
+        let ext = |e: &str| {
+            ivm_store::validate_extension(e).is_ok() && (e == "0" || !e.starts_with('0'))
+        };
+        if !ext(lo) || !ext(hi) {
+            return Err(bad());
+        }
+        let (lo, hi): (u32, u32) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+        if lo > hi {
+            return Err(bad());
+        }
+        Ok(self.provision.auto_assign.then_some(lo..=hi))
     }
 
     /// The DHCP core's configuration from `[dhcp]`; `http_base` is the provisioning URL
@@ -522,6 +557,16 @@ mod tests {
         let bad: Config =
             toml::from_str("[provision]\nsubnets = [\"10.0.0.0/40\"]\n").expect("parses");
         assert!(bad.validate().is_err());
+        assert_eq!(c.auto_assign_range().expect("ok"), None, "auto-assign is off by default");
+        let on: Config =
+            toml::from_str("[provision]\nauto_assign = true\nauto_assign_range = \"300-349\"\n")
+                .expect("parses");
+        assert_eq!(on.auto_assign_range().expect("ok"), Some(300..=349));
+        for r in ["300", "349-300", "1-9", "0300-0349", "a-b", "300-123456789"] {
+            let bad: Config = toml::from_str(&format!("[provision]\nauto_assign_range = {r:?}\n"))
+                .expect("parses");
+            assert!(bad.validate().is_err(), "{r}");
+        }
     }
 
     #[test]

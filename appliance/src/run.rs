@@ -80,12 +80,14 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let mut sip_parts = None;
         let mut sip_bound = "off".to_owned();
         let mut station = None;
+        let mut sip_advertised = None;
         if let Some(addr) = cfg.sip_addr()? {
             let (sockets, local) = SipService::bind(addr, cfg.sip.tcp)
                 .await
                 .with_context(|| format!("cannot listen on {addr} (sip)"))?;
             let advertised = cfg.sip_advertised(Some(local)).unwrap_or(local);
             sip_bound = local.to_string();
+            sip_advertised = Some(advertised);
             let (tx, rx) = tokio::sync::mpsc::channel(65_536);
             let media = Arc::new(UdpMediaSockets::new(local.ip(), cfg.sip.rtp_port_min, cfg.sip.rtp_port_max));
             station = Some(StationSetup {
@@ -121,13 +123,14 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let tftp_bound = tftp_socket.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into());
         let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
         let (dhcp_parts, dhcp_state) = start_dhcp(&cfg, http_local).await?;
-        let provisioner = provisioner(&cfg, http_local)?;
+        let provisioner = provisioner(&cfg, http_local, sip_advertised)?;
         let subnets = cfg.provision_subnets()?;
+        let auto_assign = cfg.auto_assign_range()?;
         let realm = cfg.sip.domain.clone();
         let data = cfg.data_dir.clone();
         let mut socket_error = None;
         let engine = Engine::start(store, engine_cfg, |h| {
-            let front = Arc::new(ProvisionFront::new(h.db.clone(), provisioner, realm, subnets, data.join("firmware")));
+            let front = Arc::new(ProvisionFront::new(h.db.clone(), provisioner, realm, subnets, data.join("firmware")).with_auto_assign(auto_assign));
             let mut services: Vec<Box<dyn Service>> = vec![Box::new(
                 HttpService::new(h.clone(), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone())),
             )];
@@ -230,9 +233,15 @@ async fn start_dhcp(
 }
 
 /// The provisioning renderer: templates built in (overridable from `<data>/templates/`), the
-/// phones' SIP server and provisioning URL from the advertised addresses.
-fn provisioner(cfg: &Config, http: Option<std::net::SocketAddr>) -> anyhow::Result<Provisioner> {
-    let sip = cfg.sip_advertised(None);
+/// phones' SIP server and provisioning URL from the advertised addresses. `sip` is the
+/// station's advertised address (from the bound socket, so `--sip 127.0.0.1:0` gives the
+/// phones the real port); without SIP, the configured one.
+fn provisioner(
+    cfg: &Config,
+    http: Option<std::net::SocketAddr>,
+    sip: Option<std::net::SocketAddr>,
+) -> anyhow::Result<Provisioner> {
+    let sip = sip.or_else(|| cfg.sip_advertised(None));
     let host = sip
         .map(|a| a.ip())
         .or_else(|| {

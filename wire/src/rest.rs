@@ -198,3 +198,90 @@ pub struct UserCreated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
 }
+
+/// Where a desk phone stands, as the admin phone list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneState {
+    /// Known (it asked for an address or a file) but assigned to nobody.
+    Unassigned,
+    /// Assigned; has not fetched its account file yet.
+    Seen,
+    /// Fetched its account file (or registered before) but has no live registration now.
+    Provisioned,
+    /// Its user has a live SIP registration from it now.
+    Registered,
+}
+
+/// The live SIP registration a phone is linked to (by its user, preferring a binding from
+/// the phone's own address).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneRegistration {
+    /// Source address of the REGISTER (`ip:port`).
+    pub address: String,
+    /// Its `User-Agent`, when sent.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Seconds until it lapses unless refreshed.
+    pub expires_in_s: u64,
+}
+
+/// A desk phone (`GET /api/admin/phones`, and the answer of assign and unassign).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneInfo {
+    /// MAC, 12 lower-case hex digits.
+    pub mac: String,
+    /// Vendor (`yealink`, `polycom`, `cisco`, `grandstream`, `snom`), when known.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// Model as the phone reported it (DHCP option 60, SIP `User-Agent`), when known.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Firmware as the phone reported it, when known.
+    #[serde(default)]
+    pub firmware: Option<String>,
+    /// Login name of the assigned user; `null` when unassigned.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// That user's extension.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// Where it stands.
+    pub state: PhoneState,
+    /// Unix seconds of its last DHCP, TFTP, HTTP or SIP request; 0 when never seen.
+    pub last_seen: u64,
+    /// Address of its last request, when known.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Its live registration, when `state` is `registered`.
+    #[serde(default)]
+    pub registration: Option<PhoneRegistration>,
+    /// Its files over HTTP need a password (HTTP Basic), and it gets none over TFTP.
+    #[serde(default)]
+    pub http_auth: bool,
+}
+
+/// `POST /api/admin/phones` body: assign a phone (known or not) to a user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignPhone {
+    /// MAC in any common spelling (`00:15:65:AA:BB:CC`, `001565aabbcc`).
+    pub mac: String,
+    /// Login name of the user.
+    pub user: String,
+    /// Vendor; from the MAC prefix (or what the phone reported) when left out.
+    #[serde(default)]
+    pub vendor: Option<String>,
+    /// Password the phone must give (HTTP Basic) for its files.
+    #[serde(default)]
+    pub http_password: Option<String>,
+}
+
+/// `PUT /api/admin/phones/{mac}` body: assign the phone to `user`, or with `null` unassign
+/// it (it stays in the list as unassigned).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneAssignment {
+    /// Login name of the user; `null` to unassign.
+    pub user: Option<String>,
+}

@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/users/{user}/password"),
     ("get", "/api/admin/phones"),
     ("post", "/api/admin/phones"),
+    ("put", "/api/admin/phones/{mac}"),
     ("delete", "/api/admin/phones/{mac}"),
     ("get", "/provision/{name}"),
     ("get", "/api/openapi.json"),
@@ -92,7 +93,10 @@ pub fn api() -> Router<AppState> {
             "/api/admin/phones",
             get(provision::list).post(provision::add),
         )
-        .route("/api/admin/phones/{mac}", delete(provision::remove))
+        .route(
+            "/api/admin/phones/{mac}",
+            put(provision::assign).delete(provision::remove),
+        )
         .route("/provision/{name}", get(provision::fetch))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)

@@ -1,5 +1,6 @@
-// The admin page (admins only; loaded on demand): server status, and users with their
-// extensions: add, edit, reset password, delete.
+// The admin page (admins only; loaded on demand): server status, users with their
+// extensions (add, edit, reset password, delete), and desk phones (assign a seen phone to a
+// user, unassign, remove; each with its state: unassigned, seen, provisioned, registered).
 
 import { h, fill, icon, confirmDialog } from './dom.js';
 
@@ -15,11 +16,21 @@ function fmtUptime(s) {
   return `${s} s`;
 }
 
-/** Draws the admin page into `el`; refreshes the status every 5 s while it is shown. */
+function fmtSeen(unix) {
+  if (!unix) return 'never';
+  const d = new Date(unix * 1000);
+  return d.toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' });
+}
+
+/** Draws the admin page into `el`; refreshes the status and phones every 5 s while shown. */
 export async function renderAdmin(el, api, { me, toast, errorText }) {
   clearInterval(timer);
   const statusBox = h('div', { class: 'stats', id: 'admin-status', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
   const usersBox = h('div', { id: 'admin-users' });
+  const phonesBox = h('div', { id: 'admin-phones', 'aria-live': 'polite' });
+  let knownUsers = [];
+  // A phone row being edited (its user picker open) is not redrawn under the admin's hands.
+  let editingPhone = null;
   const notice = h('div', { id: 'admin-notice', role: 'status' });
 
   const showPassword = (user, password) => {
@@ -49,6 +60,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     let users;
     try { users = await api.adminUsers(); } catch (e) { fill(usersBox, h('p', { class: 'error' }, errorText(e))); return; }
     users.sort((a, b) => a.extension.localeCompare(b.extension, undefined, { numeric: true }));
+    knownUsers = users;
     fill(usersBox, h('div', { class: 'table-wrap' }, h('table', { class: 'users' },
       h('caption', { class: 'visually-hidden' }, 'Users and extensions'),
       h('thead', {}, h('tr', {}, ['Extension', 'User', 'Display name', 'Status', 'Admin', ''].map((t) => h('th', { scope: 'col' }, t)))),
@@ -73,6 +85,66 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
           try { await api.adminDeleteUser(u.name); toast(`Deleted ${u.name}`); refreshUsers(); refreshStatus(); } catch (e) { toast(errorText(e), 'error'); }
         } }, 'Delete'))));
     return tr;
+  };
+
+  const refreshPhones = async () => {
+    let phones;
+    try { phones = await api.adminPhones(); } catch (e) { fill(phonesBox, h('p', { class: 'error' }, errorText(e))); return; }
+    if (editingPhone) return;
+    if (!phones.length) {
+      fill(phonesBox, h('p', { class: 'muted' }, 'No phones yet. Phones appear here when they ask the box for an address or a file.'));
+      return;
+    }
+    phones.sort((a, b) => (a.user ? 1 : 0) - (b.user ? 1 : 0) || a.mac.localeCompare(b.mac));
+    fill(phonesBox, h('div', { class: 'table-wrap' }, h('table', { class: 'users phones' },
+      h('caption', { class: 'visually-hidden' }, 'Desk phones'),
+      h('thead', {}, h('tr', {}, ['MAC', 'Vendor', 'Model', 'User', 'State', 'Last seen', 'Address', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, phones.map((p) => phoneRow(p))))));
+  };
+
+  const phoneRow = (p) => {
+    const model = [p.model, p.firmware].filter(Boolean).join(' ');
+    const who = p.user ? `${p.extension} (${p.user})` : '—';
+    const address = p.registration ? p.registration.address : (p.address || '—');
+    const tr = h('tr', { dataset: { mac: p.mac } },
+      h('td', { class: 'mac' }, h('code', {}, p.mac)),
+      h('td', {}, p.vendor || '—'),
+      h('td', { title: p.registration?.user_agent || '' }, model || '—'),
+      h('td', { class: 'phone-user' }, who),
+      h('td', {}, h('span', { class: `phone-state ${p.state}` }, p.state)),
+      h('td', {}, fmtSeen(p.last_seen)),
+      h('td', {}, address),
+      h('td', {}, h('div', { class: 'actions' },
+        h('button', { class: 'btn small', type: 'button', 'aria-label': `Assign ${p.mac}`, onclick: () => assign(tr, p) }, p.user ? 'Reassign' : 'Assign'),
+        p.user ? h('button', { class: 'btn small', type: 'button', 'aria-label': `Unassign ${p.mac}`, onclick: async () => {
+          if (!(await confirmDialog(`Unassign phone ${p.mac} from ${p.user}? It keeps working until it fetches its file again.`, { ok: 'Unassign' }))) return;
+          try { await api.adminAssignPhone(p.mac, null); toast(`Unassigned ${p.mac}`); refreshPhones(); } catch (e) { toast(errorText(e), 'error'); }
+        } }, 'Unassign') : null,
+        h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Remove ${p.mac}`, onclick: async () => {
+          if (!(await confirmDialog(`Forget phone ${p.mac}?`, { ok: 'Remove' }))) return;
+          try { await api.adminRemovePhone(p.mac); toast(`Removed ${p.mac}`); refreshPhones(); } catch (e) { toast(errorText(e), 'error'); }
+        } }, 'Remove'))));
+    return tr;
+  };
+
+  const assign = (tr, p) => {
+    editingPhone = p.mac;
+    const pick = h('select', { 'aria-label': `User for ${p.mac}`, id: `assign-${p.mac}`, required: true },
+      h('option', { value: '' }, 'Pick a user…'),
+      knownUsers.map((u) => h('option', { value: u.name, selected: u.name === p.user }, `${u.extension} ${u.display_name} (${u.name})`)));
+    const done = () => { editingPhone = null; refreshPhones(); };
+    const form = h('form', { class: 'edit-row', id: `assign-form-${p.mac}` },
+      h('span', {}, h('code', {}, p.mac)),
+      h('label', {}, 'User ', pick),
+      h('button', { class: 'btn small primary', type: 'submit' }, 'Save'),
+      h('button', { class: 'btn small', type: 'button', onclick: done }, 'Cancel'));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      if (!pick.value) return;
+      try { await api.adminAssignPhone(p.mac, pick.value); toast(`Assigned ${p.mac} to ${pick.value}`); done(); } catch (e) { toast(errorText(e), 'error'); }
+    });
+    tr.replaceChildren(h('td', { colspan: 8 }, form));
+    pick.focus();
   };
 
   const edit = (tr, u) => {
@@ -131,7 +203,11 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
   fill(el,
     h('div', { class: 'list-head' }, h('h2', {}, 'Administration')),
     h('h3', {}, 'Server status'), statusBox,
-    h('h3', {}, 'Users and extensions'), notice, usersBox, add);
-  await Promise.all([refreshStatus(), refreshUsers()]);
-  timer = setInterval(refreshStatus, 5000);
+    h('h3', {}, 'Users and extensions'), notice, usersBox, add,
+    h('h3', {}, 'Desk phones'), phonesBox);
+  await Promise.all([refreshStatus(), refreshUsers(), refreshPhones()]);
+  timer = setInterval(() => {
+    refreshStatus();
+    if (!editingPhone && el.isConnected && !el.hidden) refreshPhones();
+  }, 5000);
 }

@@ -121,6 +121,13 @@ export class Api {
     const json = password ? { password } : {};
     return this.request('POST', `/api/admin/users/${encodeURIComponent(name)}/password`, { json });
   }
+  /** Desk phones with their state (`unassigned`, `seen`, `provisioned`, `registered`). */
+  adminPhones() { return this.request('GET', '/api/admin/phones'); }
+  /** Assigns a known phone to `user` (a login name), or unassigns it with `null`. */
+  adminAssignPhone(mac, user) {
+    return this.request('PUT', `/api/admin/phones/${encodeURIComponent(mac)}`, { json: { user } });
+  }
+  adminRemovePhone(mac) { return this.request('DELETE', `/api/admin/phones/${encodeURIComponent(mac)}`); }
 }
 
 /** `ws:`/`wss:` URL of the box's WebSocket for a page at `loc` (window.location). */

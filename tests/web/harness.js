@@ -39,13 +39,14 @@ export class Box {
     this.proc = null;
   }
 
-  /** Starts ivmd and resolves once it prints its ready line. */
-  static async start({ toml = '' } = {}) {
+  /** Starts ivmd and resolves once it prints its ready line; `args` are extra `run` flags
+   * (`['--sip', '127.0.0.1:0']`). */
+  static async start({ toml = '', args = [] } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'ivm-web-'));
     const box = new Box(dir);
     const config = join(dir, 'ivmd.toml');
     writeFileSync(config, toml);
-    box.proc = spawn(ivmdPath(), ['--config', config, '--data', box.data, 'run', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0'], {
+    box.proc = spawn(ivmdPath(), ['--config', config, '--data', box.data, 'run', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, IVM_LOG: process.env.IVM_LOG || 'info' },
     });
@@ -60,6 +61,7 @@ export class Box {
         if (m) {
           box.http = `http://${m[1]}`;
           box.https = `https://${m[2]}`;
+          box.sip = /\bsip=(\S+)/.exec(line)?.[1];
           clearTimeout(t);
           resolve_();
         }

@@ -135,6 +135,31 @@ impl Phone {
         answermode: &str,
         mwi: bool,
     ) -> Phone {
+        let account = format!("<sip:{ext}@{};transport=udp>;auth_pass={password};regint=300;answermode={answermode};audio_codecs=PCMU,PCMA", server.sip);
+        Self::spawn_account(dir, ext, &account, source, commands, seconds, mwi)
+    }
+
+    /// Starts baresip with `account` as its accounts line as is (for accounts built from
+    /// elsewhere, such as a provisioned phone file); no `mwi` module; quits after `seconds`.
+    pub fn start_account(
+        dir: &Path,
+        name: &str,
+        account: &str,
+        source: &Path,
+        seconds: u32,
+    ) -> Phone {
+        Self::spawn_account(dir, name, account, source, &[], seconds, false)
+    }
+
+    fn spawn_account(
+        dir: &Path,
+        ext: &str,
+        account: &str,
+        source: &Path,
+        commands: &[String],
+        seconds: u32,
+        mwi: bool,
+    ) -> Phone {
         let dir = dir.join(format!("phone-{ext}-{}", free_udp_port()));
         std::fs::create_dir_all(&dir).expect("phone dir");
         let sip_port = free_udp_port();
@@ -148,11 +173,7 @@ impl Phone {
             mwi = if mwi { "module_app mwi.so\n" } else { "" }
         );
         std::fs::write(dir.join("config"), config).expect("config");
-        std::fs::write(
-            dir.join("accounts"),
-            format!("<sip:{ext}@{};transport=udp>;auth_pass={password};regint=300;answermode={answermode};audio_codecs=PCMU,PCMA\n", server.sip),
-        )
-        .expect("accounts");
+        std::fs::write(dir.join("accounts"), format!("{account}\n")).expect("accounts");
         let mut cmd = Command::new("baresip");
         cmd.arg("-f").arg(&dir).args(["-t", &seconds.to_string()]);
         for c in commands {

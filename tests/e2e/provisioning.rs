@@ -2,11 +2,14 @@
 //! loopback only: tftp-hpa's `tftp` and `curl tftp://` fetch a Yealink `<mac>.cfg` after
 //! `ivmd phone add`; curl fetches the same over HTTP `/provision/...`; generated XML passes
 //! `xmllint`; traversal, writes and out-of-subnet requests get errors; the admin REST API
-//! lists, adds and removes phones.
+//! lists, adds, assigns, unassigns and removes phones; auto-assign gives an unknown phone an
+//! account (and nothing when off or from outside the subnets); a baresip account built from
+//! a provisioned Yealink file registers, and the phone then reads "registered".
 //!
 //! A peer tool that is not installed skips its part with a printed reason (scripts/setup
 //! installs them: tftp-hpa, curl, libxml2-utils).
 
+mod baresip;
 mod harness;
 
 use std::net::UdpSocket;
@@ -328,6 +331,302 @@ fn admin_rest_api_manages_phones() {
         &url,
     ]);
     assert_eq!(code, 400);
+}
+
+/// Logs `admin` in over REST (after setting a known password) and returns a curl wrapper
+/// that sends the bearer token: `(status, body)`.
+fn admin_curl(server: &Server) -> impl Fn(&[&str]) -> (u16, String) {
+    ok(
+        &server.data,
+        &["user", "passwd", "admin", "--password", "admin-password"],
+    );
+    let login = run(Command::new("curl").args([
+        "-sS",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"name":"admin","password":"admin-password"}"#,
+        &format!("{}/api/login", server.http),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&login.stdout).expect("login json");
+    let auth = format!(
+        "authorization: Bearer {}",
+        v["token"].as_str().expect("token")
+    );
+    move |args: &[&str]| {
+        let o = run(Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}", "-H", &auth])
+            .args(args));
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        let (body, code) = t.rsplit_once('\n').expect("status");
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+}
+
+/// The phone `mac` in `GET /api/admin/phones`.
+fn admin_phone(
+    curl: &impl Fn(&[&str]) -> (u16, String),
+    server: &Server,
+    mac: &str,
+) -> serde_json::Value {
+    let (code, body) = curl(&[&format!("{}/api/admin/phones", server.http)]);
+    assert_eq!(code, 200, "{body}");
+    let phones: serde_json::Value = serde_json::from_str(&body).expect("json");
+    phones
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|p| p["mac"] == mac)
+        .unwrap_or_else(|| panic!("phone {mac} listed: {body}"))
+        .clone()
+}
+
+/// `key = value` of a Yealink `.cfg` file.
+fn cfg_value(body: &str, key: &str) -> String {
+    body.lines()
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|r| r.trim_start().strip_prefix('='))
+        })
+        .unwrap_or_else(|| panic!("{key} in {body}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn admin_rest_api_assigns_and_unassigns() {
+    if !have("curl") {
+        return;
+    }
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("ann", "201", "ann-password");
+    let curl = admin_curl(&server);
+    // A phone that asked while unassigned is listed as such.
+    let (code, _) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
+    assert_eq!(code, 404);
+    let p = admin_phone(&curl, &server, YEALINK);
+    assert_eq!(p["state"], "unassigned");
+    assert_eq!(p["vendor"], "yealink");
+    assert_eq!(p["address"], "127.0.0.1");
+    let url = format!("{}/api/admin/phones/{YEALINK}", server.http);
+    let put = |body: &str| {
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+            &url,
+        ])
+    };
+    let (code, body) = put(r#"{"user":"ann"}"#);
+    assert_eq!(code, 200, "{body}");
+    let p: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (p["state"].as_str(), p["extension"].as_str()),
+        (Some("seen"), Some("201"))
+    );
+    let (code, _) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
+    assert_eq!(code, 200);
+    assert_eq!(admin_phone(&curl, &server, YEALINK)["state"], "provisioned");
+    let (code, body) = put(r#"{"user":null}"#);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(admin_phone(&curl, &server, YEALINK)["state"], "unassigned");
+    let (code, _) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
+    assert_eq!(code, 404, "no account file once unassigned");
+    // Unknown phone, unknown user, bad body.
+    let (code, _) = curl(&[
+        "-X",
+        "PUT",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"user":"ann"}"#,
+        &format!("{}/api/admin/phones/001565000099", server.http),
+    ]);
+    assert_eq!(code, 404);
+    assert_eq!(put(r#"{"user":"nobody"}"#).0, 400);
+    assert_eq!(put(r#"{"user":"ann","x":1}"#).0 / 100, 4);
+    // Admins only.
+    let ann = run(Command::new("curl").args([
+        "-sS",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"name":"ann","password":"ann-password"}"#,
+        &format!("{}/api/login", server.http),
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&ann.stdout).expect("login json");
+    let o = run(Command::new("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        &format!(
+            "authorization: Bearer {}",
+            v["token"].as_str().expect("token")
+        ),
+        &format!("{}/api/admin/phones", server.http),
+    ]));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "403");
+}
+
+#[test]
+fn auto_assign_gives_unknown_phones_an_account() {
+    // On: an unknown phone's first fetch creates a user on the next free extension.
+    let dir = tempdir();
+    let server = Server::start(
+        dir.path(),
+        "[provision]\nauto_assign = true\nauto_assign_range = \"250-252\"\n",
+    );
+    server.add_user("ann", "251", "ann-password");
+    let (code, body) = http_get(&format!("{}/provision/001565000010.cfg", server.http));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(cfg_value(&body, "account.1.user_name"), "250");
+    assert_eq!(
+        cfg_value(&body, "account.1.password"),
+        sip_password(&server.data, "phone-001565000010"),
+        "the new user's SIP password, stored like anyone's"
+    );
+    // Over TFTP too; 251 is taken by ann, so 252.
+    let name = "001565000011.cfg";
+    let first = raw_request(&server.tftp, 1, name, &[]);
+    assert_eq!(&first[..4], &[0, 3, 0, 1], "DATA block 1: {first:?}");
+    let text = String::from_utf8_lossy(&first[4..]).into_owned();
+    assert_eq!(cfg_value(&text, "account.1.user_name"), "252");
+    // The range is full: the next unknown phone is only recorded.
+    let (code, _) = http_get(&format!("{}/provision/001565000012.cfg", server.http));
+    assert_eq!(code, 404);
+    let list = ok(&server.data, &["phone", "list"]);
+    for (mac, want) in [
+        ("001565000010", "250"),
+        ("001565000011", "252"),
+        ("001565000012", "unassigned"),
+    ] {
+        assert!(
+            list.lines().any(|l| l.contains(mac) && l.contains(want)),
+            "{mac} {want}: {list}"
+        );
+    }
+    let users = ok(&server.data, &["user", "list"]);
+    assert!(users.contains("phone-001565000010"), "{users}");
+
+    // Off (the default): recorded as seen, unassigned; no file with credentials; no user.
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    let (code, body) = http_get(&format!("{}/provision/001565000010.cfg", server.http));
+    assert_eq!(code, 404);
+    assert!(!body.contains("password"), "{body}");
+    let p = raw_request(&server.tftp, 1, "001565000010.cfg", &[]);
+    assert_eq!(&p[..2], &[0, 5], "TFTP error, not a file: {p:?}");
+    let list = ok(&server.data, &["phone", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("001565000010") && l.contains("unassigned")),
+        "{list}"
+    );
+    assert!(!ok(&server.data, &["user", "list"]).contains("phone-"));
+
+    // On, but asked from outside the provisioning subnets: no user is created.
+    let dir = tempdir();
+    let server = Server::start(
+        dir.path(),
+        "[provision]\nauto_assign = true\nsubnets = [\"10.0.0.0/8\"]\n",
+    );
+    let (code, _) = http_get(&format!("{}/provision/001565000010.cfg", server.http));
+    assert_eq!(code, 404);
+    assert!(!ok(&server.data, &["user", "list"]).contains("phone-"));
+}
+
+#[test]
+fn provisioned_baresip_account_registers() {
+    if !baresip::have_baresip() || !have("curl") {
+        println!("SKIP: baresip or curl is not installed (scripts/setup installs them)");
+        return;
+    }
+    let dir = tempdir();
+    let server = Server::start(dir.path(), baresip::SIP_TOML);
+    server.add_user("ann", "201", "ann-password");
+    ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
+    let name = format!("{YEALINK}.cfg");
+    // Fetch the file the way a Yealink does (TFTP), or over HTTP without tftp-hpa.
+    let body = if have("tftp") {
+        let (h, p) = host_port(&server.tftp);
+        let out = dir.path().join("phone.cfg");
+        let o = run(Command::new("tftp").args([
+            "-m",
+            "octet",
+            &h,
+            &p,
+            "-c",
+            "get",
+            &name,
+            out.to_str().expect("path"),
+        ]));
+        assert!(o.status.success(), "tftp: {}", text(&o));
+        std::fs::read_to_string(&out).expect("fetched")
+    } else {
+        let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
+        assert_eq!(code, 200, "{body}");
+        body
+    };
+    let host = cfg_value(&body, "account.1.sip_server.1.address");
+    let port = cfg_value(&body, "account.1.sip_server.1.port");
+    let user = cfg_value(&body, "account.1.user_name");
+    let auth_user = cfg_value(&body, "account.1.auth_name");
+    let password = cfg_value(&body, "account.1.password");
+    assert_eq!(
+        format!("{host}:{port}"),
+        server.sip,
+        "the file names the box's SIP address"
+    );
+    let account = format!(
+        "<sip:{user}@{host}:{port};transport=udp>;auth_user={auth_user};auth_pass={password};regint=300;audio_codecs=PCMU,PCMA"
+    );
+    let phone = baresip::Phone::start_account(
+        dir.path(),
+        &user,
+        &account,
+        &dir.path().join("none.wav"),
+        60,
+    );
+    assert!(
+        phone.wait_for("200 OK", Duration::from_secs(15)),
+        "baresip registered with the provisioned account:
+{}
+--- ivmd:
+{}",
+        phone.output(),
+        server.log()
+    );
+    let curl = admin_curl(&server);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let p = loop {
+        let p = admin_phone(&curl, &server, YEALINK);
+        if p["state"] == "registered" || std::time::Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(p["state"], "registered", "{p}");
+    assert_eq!(p["extension"], "201");
+    let ua = p["registration"]["user_agent"].as_str().unwrap_or_default();
+    assert!(ua.contains("baresip"), "{p}");
+    assert_eq!(
+        p["vendor"], "yealink",
+        "a User-Agent naming no vendor changes nothing"
+    );
+    // The stored side: `phone list` (the store) says it registered.
+    let list = ok(&server.data, &["phone", "list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains(YEALINK) && l.contains("registered")),
+        "{list}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

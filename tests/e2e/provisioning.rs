@@ -924,6 +924,8 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
             &seg.client_if,
             "-O",
             "150",
+            "-V",
+            "Cisco Systems, Inc. IP Phone CP-7965G",
             "-s",
         ])
         .arg(&script));
@@ -933,6 +935,22 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
         "option 150 = 10.77.0.1: {}\n{env}",
         text(&o)
     );
+    // Its option 60 named the model: the phone list shows it (written off the DHCP path).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let list = ok(&dir.path().join("data"), &["phone", "list"]);
+        if list
+            .lines()
+            .any(|l| l.contains("001e7a000003") && l.contains("CP-7965G"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "model from option 60: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // ISC dhclient: lease obtained, then released.
     if have("dhclient") {

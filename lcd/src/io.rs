@@ -126,6 +126,17 @@ impl PanelHandle {
             .map_err(|_| Stopped)
     }
 
+    /// Shows `screen` without waiting: `false` when the task's queue is full or it stopped
+    /// (for callers that must not block, such as an actor's handler; try again later).
+    pub fn try_show(&self, screen: Screen) -> bool {
+        self.tx.try_send(Request::Show(screen)).is_ok()
+    }
+
+    /// Sets the backlight without waiting; `false` when the request could not be queued.
+    pub fn try_backlight(&self, percent: u8) -> bool {
+        self.tx.try_send(Request::Backlight(percent)).is_ok()
+    }
+
     /// Whether the device is open now; watch it for changes.
     pub fn connected(&self) -> watch::Receiver<bool> {
         self.connected.clone()

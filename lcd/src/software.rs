@@ -166,6 +166,14 @@ impl SoftPanel {
         self.key(KeyEvent::release(key));
     }
 
+    /// Queues raw bytes for the host as if the line carried them (line noise, a truncated
+    /// frame): for tests that the host's driver rides over them.
+    pub fn inject_raw(&mut self, bytes: &[u8]) {
+        if self.out.len() + bytes.len() <= MAX_OUT {
+            self.out.extend_from_slice(bytes);
+        }
+    }
+
     /// Bytes for the host, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         if self.out.is_empty() {

@@ -349,10 +349,20 @@ impl Store {
 
     /// How many (recipient, message) pairs are still `Queued` (the status page).
     pub fn queued_count(&self) -> Result<u64, StoreError> {
+        self.count_states(|s| s == MailboxState::Queued)
+    }
+
+    /// How many (recipient, message) pairs wait to be heard: queued or delivered, not yet
+    /// played or deleted (the front panel's "messages waiting", the lamps' sum).
+    pub fn waiting_count(&self) -> Result<u64, StoreError> {
+        self.count_states(|s| matches!(s, MailboxState::Queued | MailboxState::Delivered))
+    }
+
+    fn count_states(&self, want: impl Fn(MailboxState) -> bool) -> Result<u64, StoreError> {
         let txn = self.db.begin_read()?;
         let mut n = 0;
         for row in txn.open_table(MAILBOX)?.iter()? {
-            if byte_state(row?.1.value())? == MailboxState::Queued {
+            if want(byte_state(row?.1.value())?) {
                 n += 1;
             }
         }

@@ -162,7 +162,8 @@ fn list(s: &mut Screen, title: &str, items: &[String], sel: usize) {
     }
     let sel = sel.min(items.len() - 1);
     let rows = usize::from(s.size().1.saturating_sub(1)).max(1);
-    let first = sel.saturating_sub(rows - 1);
+    // Whole pages of `rows` items, so the marker moves and the items stay put.
+    let first = sel / rows * rows;
     for (r, (i, item)) in items.iter().enumerate().skip(first).take(rows).enumerate() {
         let mark = if i == sel { '>' } else { ' ' };
         s.set_line(r as u8 + 1, &format!("{mark}{item}"));

@@ -23,6 +23,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -126,16 +127,30 @@ pub async fn probe(
         what: "encode probe",
         source: std::io::Error::other(e.to_string()),
     })?;
-    sock.send_to(&discover, (Ipv4Addr::BROADCAST, server_port))
-        .await
-        .map_err(sock_err(interface, "send probe"))?;
     let deadline = Instant::now() + wait;
     let mut buf = vec![0u8; 1500];
+    // The DISCOVER goes out again every second, as a client's would: some servers answer
+    // late (dnsmasq pings an address for up to 3 s before offering it).
+    let mut resend = Instant::now();
     // Bounded: at most 256 datagrams or `wait`, whichever comes first.
     for _ in 0..256 {
+        if Instant::now() >= resend {
+            sock.send_to(&discover, (Ipv4Addr::BROADCAST, server_port))
+                .await
+                .map_err(sock_err(interface, "send probe"))?;
+            resend = Instant::now() + Duration::from_secs(1);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(r) = tokio::time::timeout(left, sock.recv_from(&mut buf)).await else {
+        if left.is_zero() {
             return Ok(None);
+        }
+        let Ok(r) = tokio::time::timeout(
+            left.min(resend.saturating_duration_since(Instant::now())),
+            sock.recv_from(&mut buf),
+        )
+        .await
+        else {
+            continue;
         };
         let (n, src) = r.map_err(sock_err(interface, "receive probe answer"))?;
         let SocketAddr::V4(src) = src else { continue };
@@ -144,6 +159,16 @@ pub async fn probe(
         }
     }
     Ok(None)
+}
+
+/// Bound, unexpired leases (walks every lease: called at most about once a second).
+fn leases_in_use(srv: &Server) -> usize {
+    let now = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    srv.leases()
+        .filter(|l| l.state == ivm_dhcp::LeaseState::Bound && l.blocks(now))
+        .count()
 }
 
 struct Datagram {
@@ -195,6 +220,7 @@ pub struct DhcpService {
     sockets: Vec<(String, Arc<UdpSocket>)>,
     client_port: u16,
     db: actix::Addr<DatabaseActor>,
+    leases: Arc<AtomicUsize>,
 }
 
 impl DhcpService {
@@ -215,7 +241,16 @@ impl DhcpService {
             sockets,
             client_port,
             db,
+            leases: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Publishes the number of leases in use (bound, not expired) to `gauge`, for the front
+    /// panel's status page. Counted at most once a second, after a batch, since counting walks
+    /// every lease.
+    pub fn with_lease_gauge(mut self, gauge: Arc<AtomicUsize>) -> Self {
+        self.leases = gauge;
+        self
     }
 }
 
@@ -231,7 +266,10 @@ impl Service for DhcpService {
                 sockets,
                 client_port,
                 db,
+                leases,
             } = *self;
+            let mut counted: Option<Instant> = None;
+            let mut stale = false;
             let mut server = Some(server);
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Datagram>(QUEUE);
             let mut readers = Vec::new();
@@ -269,6 +307,14 @@ impl Service for DhcpService {
                 let first = tokio::select! {
                     d = rx.recv() => match d { Some(d) => d, None => break },
                     _ = shutdown.cancelled() => break,
+                    // A batch came too soon after the last count: count once things settle.
+                    _ = tokio::time::sleep(Duration::from_secs(1)), if stale => {
+                        if let Some(srv) = server.as_ref() {
+                            leases.store(leases_in_use(srv), Ordering::Relaxed);
+                        }
+                        stale = false;
+                        continue;
+                    }
                 };
                 // Group commit: take what is already queued (bounded), run the core over the
                 // whole batch with one lease-store sync, then send every reply. No reply
@@ -307,6 +353,12 @@ impl Service for DhcpService {
                     tracing::error!("DHCP handler panicked; stopping the DHCP service");
                     break;
                 };
+                stale = true;
+                if counted.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                    leases.store(leases_in_use(&srv), Ordering::Relaxed);
+                    counted = Some(Instant::now());
+                    stale = false;
+                }
                 server = Some(srv);
                 for ((interface, source), replies) in meta.into_iter().zip(replies) {
                     let (iface, sock) = sockets[interface].clone();

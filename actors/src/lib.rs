@@ -15,10 +15,14 @@
 //!   services and message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores. It posts voice
 //!   messages through the same [`client::PostMessage`] path as browsers and `ivm`.
 //!
+//! - [`display`]: the display manager (S13): the front panel's menus (`ivm-lcd`) driven by
+//!   keys and a status snapshot; what they change sits behind [`display::Installer`].
+//!
 //! The gateway (MGCP) actor joins later beside these.
 
 pub mod client;
 pub mod database;
+pub mod display;
 pub mod engine;
 pub mod provisioning;
 pub mod station;

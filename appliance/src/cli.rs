@@ -125,6 +125,39 @@ pub enum UserCommand {
     },
 }
 
+/// After the panel's Reboot (without a reboot command) or factory reset: every actor and
+/// socket of the old run is closed; erase the data folder if asked, then replace this process
+/// with a fresh `ivmd` with the same arguments (same pid, so a supervisor sees no exit).
+fn restart(cfg: &Config, exit: crate::panel::Exit) -> ExitCode {
+    use std::os::unix::process::CommandExt as _;
+    if let crate::panel::Exit::FactoryReset { keep_network } = exit {
+        let networkd = match &cfg.network_backend() {
+            Ok(ivm_netcfg::BackendKind::Networkd { dir }) => Some(dir.clone()),
+            _ => None,
+        };
+        let interface = crate::display::network(cfg)
+            .map(|n| n.interface().to_owned())
+            .unwrap_or_default();
+        if let Err(e) = crate::panel::factory_reset(
+            &cfg.data_dir,
+            keep_network,
+            networkd.as_deref().map(|d| (d, interface.as_str())),
+        ) {
+            return fail(&format!(
+                "factory reset: cannot erase {}: {e}",
+                cfg.data_dir.display()
+            ));
+        }
+        println!("ivmd: factory reset done (keep network: {keep_network}); starting again");
+    } else {
+        println!("ivmd: restarting");
+    }
+    let err = std::process::Command::new("/proc/self/exe")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    fail(&format!("cannot start again: {err}"))
+}
+
 /// Runs `ivmd`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -155,8 +188,9 @@ pub fn main() -> ExitCode {
             if let Some(h) = https {
                 cfg.https.listen = h;
             }
-            match crate::run::run(cfg) {
-                Ok(()) => ExitCode::SUCCESS,
+            match crate::run::run(cfg.clone()) {
+                Ok(crate::panel::Exit::Stop) => ExitCode::SUCCESS,
+                Ok(exit) => restart(&cfg, exit),
                 Err(e) => fail(&format!("{e:#}")),
             }
         }

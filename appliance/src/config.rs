@@ -27,6 +27,68 @@ pub struct Config {
     pub provision: Provision,
     /// The DHCP server for the office LAN: off unless an installer turns it on.
     pub dhcp: Dhcp,
+    /// The front panel (LCD and keys on a serial port).
+    pub panel: Panel,
+    /// How the panel may change the box's own address.
+    pub network: Network,
+}
+
+/// `[panel]`: the front panel. No path, no panel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Panel {
+    /// Serial device or pty (`/dev/ttyUSB0`, the path `ivm-panel` prints); `""`: none.
+    pub path: String,
+    /// `cfa635` (default), `cfa633`, `cfa631`, `cfa533`, or `mo` (Matrix Orbital 20x4).
+    pub model: String,
+    /// Name on the idle screen; `""`: the host name.
+    pub name: String,
+    /// Seconds without a key before the backlight dims.
+    pub dim_after_s: u32,
+    /// Seconds to confirm a network change from the panel before it is undone.
+    pub keep_network_s: u32,
+    /// Command for "Reboot" (`["systemctl", "reboot"]` on the appliance image); empty:
+    /// restart `ivmd` itself, which is what a development machine wants.
+    pub reboot_command: Vec<String>,
+}
+
+impl Default for Panel {
+    fn default() -> Self {
+        Panel {
+            path: String::new(),
+            model: "cfa635".into(),
+            name: String::new(),
+            dim_after_s: 60,
+            keep_network_s: 60,
+            reboot_command: Vec::new(),
+        }
+    }
+}
+
+/// `[network]`: the box's own interface as the panel shows and changes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Network {
+    /// `none` (the host manages it: shown, not changed), `networkd` (the appliance image:
+    /// writes systemd-networkd files), or `ip` (`ip` commands, for tests in a namespace).
+    pub backend: String,
+    /// Interface; `""`: the one holding the default route.
+    pub interface: String,
+    /// Namespace for the `ip` backend; `""`: the box's own.
+    pub netns: String,
+    /// systemd-networkd's directory for the `networkd` backend.
+    pub networkd_dir: PathBuf,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            backend: "none".into(),
+            interface: String::new(),
+            netns: String::new(),
+            networkd_dir: PathBuf::from("/etc/systemd/network"),
+        }
+    }
 }
 
 /// `[dhcp]`: off by default (a second DHCP server on an office LAN is an outage).
@@ -53,7 +115,7 @@ impl Default for Dhcp {
             enabled: false,
             force: false,
             port: 67,
-            probe_ms: 2000,
+            probe_ms: 4000,
             pool: Vec::new(),
             reservation: Vec::new(),
         }
@@ -239,6 +301,8 @@ impl Default for Config {
             sip: Sip::default(),
             provision: Provision::default(),
             dhcp: Dhcp::default(),
+            panel: Panel::default(),
+            network: Network::default(),
         }
     }
 }
@@ -339,6 +403,8 @@ impl Config {
         self.tftp_addr()?;
         self.provision_subnets()?;
         self.auto_assign_range()?;
+        self.panel_model()?;
+        self.network_backend()?;
         if self.dhcp.enabled {
             self.dhcp_config(None)?;
         }
@@ -435,17 +501,61 @@ impl Config {
         let (lo, hi) = (lo.trim(), hi.trim());
         // Extensions are 2-8 digits; a leading zero would not survive the round trip
         // through a number.
-        let ext = |e: &str| {
-            ivm_store::validate_extension(e).is_ok() && (e == "0" || !e.starts_with('0'))
-        };
+        let ext =
+            |e: &str| ivm_store::validate_extension(e).is_ok() && (e == "0" || !e.starts_with('0'));
         if !ext(lo) || !ext(hi) {
             return Err(bad());
         }
-        let (lo, hi): (u32, u32) = (lo.parse().map_err(|_| bad())?, hi.parse().map_err(|_| bad())?);
+        let (lo, hi): (u32, u32) = (
+            lo.parse().map_err(|_| bad())?,
+            hi.parse().map_err(|_| bad())?,
+        );
         if lo > hi {
             return Err(bad());
         }
         Ok(self.provision.auto_assign.then_some(lo..=hi))
+    }
+
+    /// `[panel] model` as the driver's model.
+    pub fn panel_model(&self) -> Result<ivm_lcd::io::PanelModel, ConfigError> {
+        use ivm_lcd::io::PanelModel;
+        use ivm_lcd::CfaModel;
+        Ok(match self.panel.model.as_str() {
+            "cfa635" => PanelModel::Cfa(CfaModel::Cfa635),
+            "cfa633" => PanelModel::Cfa(CfaModel::Cfa633),
+            "cfa631" => PanelModel::Cfa(CfaModel::Cfa631),
+            "cfa533" => PanelModel::Cfa(CfaModel::Cfa533),
+            "mo" => PanelModel::MatrixOrbital {
+                cols: 20,
+                rows: 4,
+                baud: 19_200,
+                keymap: ivm_lcd::MoKeymap::default(),
+            },
+            m => {
+                return Err(ConfigError::Invalid(format!(
+                    "panel.model: {m:?} is not cfa635, cfa633, cfa631, cfa533 or mo"
+                )))
+            }
+        })
+    }
+
+    /// `[network]` as the backend kind.
+    pub fn network_backend(&self) -> Result<ivm_netcfg::BackendKind, ConfigError> {
+        use ivm_netcfg::BackendKind;
+        Ok(match self.network.backend.as_str() {
+            "none" => BackendKind::None,
+            "networkd" => BackendKind::Networkd {
+                dir: self.network.networkd_dir.clone(),
+            },
+            "ip" => BackendKind::Ip {
+                netns: (!self.network.netns.is_empty()).then(|| self.network.netns.clone()),
+            },
+            b => {
+                return Err(ConfigError::Invalid(format!(
+                    "network.backend: {b:?} is not none, networkd or ip"
+                )))
+            }
+        })
     }
 
     /// The DHCP core's configuration from `[dhcp]`; `http_base` is the provisioning URL
@@ -557,7 +667,11 @@ mod tests {
         let bad: Config =
             toml::from_str("[provision]\nsubnets = [\"10.0.0.0/40\"]\n").expect("parses");
         assert!(bad.validate().is_err());
-        assert_eq!(c.auto_assign_range().expect("ok"), None, "auto-assign is off by default");
+        assert_eq!(
+            c.auto_assign_range().expect("ok"),
+            None,
+            "auto-assign is off by default"
+        );
         let on: Config =
             toml::from_str("[provision]\nauto_assign = true\nauto_assign_range = \"300-349\"\n")
                 .expect("parses");

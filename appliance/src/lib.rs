@@ -5,6 +5,10 @@
 //! - [`run`]: `ivmd run`: first-start secrets, the engine, signals, ordered shutdown.
 //! - [`tls`]: the self-signed certificate made on first start, its key sealed at rest.
 //! - [`admin`]: `ivmd user ...` through the running box's admin socket, or on the data folder.
+//! - [`dhcp`]: the DHCP server's life cycle (boot, and on/off/range from the panel).
+//! - [`panel`]: what the front panel reads and changes ([`panel::BoxControl`]), restarts and
+//!   factory reset.
+//! - [`display`]: boot-time wiring of the network backend, the panel task and display actor.
 //! - [`cli`]: the command line.
 //!
 //! `ivm`, the command-line client, lives in the `ivm-client` crate; its `main` is here only as
@@ -13,5 +17,8 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod dhcp;
+pub mod display;
+pub mod panel;
 pub mod run;
 pub mod tls;

@@ -16,6 +16,8 @@ use ivm_store::{NewUser, Store};
 
 use crate::admin::AdminSocket;
 use crate::config::Config;
+use crate::dhcp::DhcpControl;
+use crate::panel::Exit;
 
 /// On first start (no users yet) creates `admin` with a random password and prints it once.
 fn first_start(store: &Store) -> anyhow::Result<()> {
@@ -35,8 +37,9 @@ fn first_start(store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the box until a stop signal.
-pub fn run(cfg: Config) -> anyhow::Result<()> {
+/// Runs the box until a stop signal, or until the front panel asks for a restart or a
+/// factory reset (which `main` carries out once everything here is closed).
+pub fn run(cfg: Config) -> anyhow::Result<Exit> {
     let store = Arc::new(
         Store::open(&cfg.data_dir)
             .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))?,
@@ -122,24 +125,19 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         };
         let tftp_bound = tftp_socket.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into());
         let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
-        let (dhcp_parts, dhcp_state) = start_dhcp(&cfg, http_local).await?;
         let provisioner = provisioner(&cfg, http_local, sip_advertised)?;
         let subnets = cfg.provision_subnets()?;
         let auto_assign = cfg.auto_assign_range()?;
         let realm = cfg.sip.domain.clone();
         let data = cfg.data_dir.clone();
         let mut socket_error = None;
+        let mut handles = None;
         let engine = Engine::start(store, engine_cfg, |h| {
             let front = Arc::new(ProvisionFront::new(h.db.clone(), provisioner, realm, subnets, data.join("firmware")).with_auto_assign(auto_assign));
             let mut services: Vec<Box<dyn Service>> = vec![Box::new(
                 HttpService::new(h.clone(), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone())),
             )];
-            if let Some((server, sockets)) = dhcp_parts {
-                match ivm_dhcpd::DhcpService::new(server, sockets, cfg.dhcp.port.wrapping_add(1), h.db.clone()) {
-                    Ok(d) => services.push(Box::new(d)),
-                    Err(e) => tracing::error!(error = %e, "DHCP sockets unusable; DHCP is off"),
-                }
-            }
+            handles = Some(h.clone());
             if let Some(sock) = tftp_socket {
                 services.push(Box::new(ivm_tftp::TftpService::new(sock, front)));
             }
@@ -155,81 +153,33 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         if let Some(e) = socket_error {
             tracing::warn!(error = %e, "admin socket unavailable: `ivmd user` needs the box stopped");
         }
+        let h = handles.context("engine handles")?;
+        // The DHCP server and the front panel: both can change while the box runs.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let network = Arc::new(crate::display::network(&cfg)?);
+        let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, h.db.clone(), stop.clone()));
+        let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
+        let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
+        let panel = crate::display::start(&cfg, &h, network, dhcp, exit_tx, stop.clone())?;
         println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} data={}", cfg.data_dir.display());
         tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
 
-        wait_for_stop_signal().await;
-        tracing::info!("stop signal received");
+        let exit = tokio::select! {
+            _ = wait_for_stop_signal() => {
+                tracing::info!("stop signal received");
+                Exit::Stop
+            }
+            Ok(e) = exit_rx.wait_for(Option::is_some) => e.unwrap_or(Exit::Stop),
+        };
         engine.send(Shutdown).await.ok();
+        stop.cancel();
+        if let Some(p) = panel {
+            let _ = p.await;
+        }
         actix::System::current().stop();
-        tracing::info!("stopped cleanly");
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(())
-}
-
-type DhcpParts = (ivm_dhcp::Server, Vec<(String, std::net::UdpSocket)>);
-
-/// `[dhcp]`: nothing unless enabled. Then, per interface, the rogue-server probe (skipped with
-/// `force = true`): if another server answers, the DHCP service is not started and the box
-/// runs without it, saying so. Otherwise the sockets are bound and the lease journal opened.
-/// Returns the parts and a word for the ready line (`off`, `refused`, the interfaces).
-async fn start_dhcp(
-    cfg: &Config,
-    http: Option<std::net::SocketAddr>,
-) -> anyhow::Result<(Option<DhcpParts>, String)> {
-    if !cfg.dhcp.enabled {
-        return Ok((None, "off".into()));
-    }
-    let host = cfg
-        .dhcp
-        .pool
-        .first()
-        .map(|p| p.server_id.to_string())
-        .unwrap_or_default();
-    let base = format!(
-        "http://{host}:{}/provision/",
-        http.map(|a| a.port()).unwrap_or(80)
-    );
-    let dcfg = cfg.dhcp_config(Some(&base))?;
-    let mut interfaces: Vec<String> = cfg.dhcp.pool.iter().map(|p| p.interface.clone()).collect();
-    interfaces.dedup();
-    let own: Vec<std::net::Ipv4Addr> = cfg.dhcp.pool.iter().map(|p| p.server_id).collect();
-    if !cfg.dhcp.force {
-        for i in &interfaces {
-            let wait = Duration::from_millis(cfg.dhcp.probe_ms);
-            match ivm_dhcpd::probe(i, &own, cfg.dhcp.port.wrapping_add(1), cfg.dhcp.port, wait)
-                .await
-            {
-                Ok(None) => {
-                    tracing::info!(interface = %i, "no other DHCP server answered the probe")
-                }
-                Ok(Some(server)) => {
-                    tracing::error!(interface = %i, other_server = %server, "another DHCP server answered on this LAN: NOT starting the box's DHCP server (two servers on one LAN is an outage); set [dhcp] force = true to override");
-                    println!("ivmd: dhcp refused: another DHCP server ({server}) answered on {i}");
-                    return Ok((None, "refused".into()));
-                }
-                Err(e) => {
-                    tracing::error!(interface = %i, error = %e, "DHCP probe failed: NOT starting the DHCP server");
-                    return Ok((None, "failed".into()));
-                }
-            }
-        }
-    }
-    let mut sockets = Vec::new();
-    for i in &interfaces {
-        match ivm_dhcpd::bind(i, cfg.dhcp.port) {
-            Ok(s) => sockets.push((i.clone(), s)),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot bind the DHCP socket: NOT starting the DHCP server");
-                return Ok((None, "failed".into()));
-            }
-        }
-    }
-    let leases = ivm_dhcp::FileStore::open(cfg.data_dir.join("dhcp-leases.jsonl"))
-        .context("DHCP lease journal")?;
-    let server = ivm_dhcp::Server::new(dcfg, Box::new(leases)).context("DHCP server")?;
-    Ok((Some((server, sockets)), interfaces.join(",")))
+        tracing::info!(?exit, "stopped cleanly");
+        Ok::<_, anyhow::Error>(exit)
+    })
 }
 
 /// The provisioning renderer: templates built in (overridable from `<data>/templates/`), the

@@ -56,9 +56,27 @@ impl Server {
 
     /// Starts a box on `data` (kept from an earlier run or new).
     pub fn start_on(data: &Path, extra_toml: &str) -> Server {
+        Self::start_wrapped(data, extra_toml, &[])
+    }
+
+    /// Starts a box inside the network namespace `ns` (which the test made, with `lo` up).
+    pub fn start_in_netns(dir: &Path, extra_toml: &str, ns: &str) -> Server {
+        Self::start_wrapped(&dir.join("data"), extra_toml, &["ip", "netns", "exec", ns])
+    }
+
+    /// Starts `ivmd`, run through `wrapper` (a command and its arguments) when not empty.
+    fn start_wrapped(data: &Path, extra_toml: &str, wrapper: &[&str]) -> Server {
         let config = data.with_extension("toml");
         std::fs::write(&config, extra_toml).expect("write config");
-        let mut child = Command::new(ivmd_bin())
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(ivmd_bin());
+                c
+            }
+            None => Command::new(ivmd_bin()),
+        };
+        let mut child = cmd
             .args(["--config"])
             .arg(&config)
             .arg("--data")
@@ -125,6 +143,28 @@ impl Server {
             }
         }
         server
+    }
+
+    /// Waits (bounded) for a stdout line containing `needle`; returns it. Lines read on the
+    /// way are kept in `stdout`.
+    pub fn wait_stdout(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.as_ref().expect("lines").recv_timeout(left) {
+                Ok(l) => {
+                    self.stdout.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "ivmd printed no line with {needle:?} within {limit:?}; stdout: {:?}\nlog:\n{}",
+                    self.stdout,
+                    self.log()
+                ),
+            }
+        }
     }
 
     /// The box's log (stderr) so far.

@@ -1,0 +1,422 @@
+//! The front panel's view of the box: [`BoxControl`] gathers the status pages' figures and
+//! carries out what an installer confirms on the panel (network, DHCP server, phone
+//! assignment, admin password, reboot, factory reset). The display actor
+//! (`ivm_actors::display`) calls it; every call here is a future run outside the actor.
+//!
+//! Reboot and factory reset end `ivmd run` with an [`Exit`] that `main` acts on after every
+//! actor and socket is closed: a factory reset erases the data folder (keeping
+//! [`NETWORK_STATE`] when asked to keep the network) and the box starts again as on its first
+//! start, with a new admin password.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt as _;
+use ivm_actors::database::{self, DatabaseActor};
+use ivm_actors::display::Installer;
+use ivm_actors::station::{GetRegistrations, StationActor};
+use ivm_lcd::menu::{Action, NetChoice, NetInfo, SeenPhone, Status};
+use ivm_netcfg::{Addressing, Network, StaticV4};
+use ivm_provision::Mac;
+use tokio::sync::watch;
+
+use crate::dhcp::{DhcpControl, OwnAddress, PanelDhcp};
+
+/// The network backend's state file in the data folder (kept by "factory reset, keep
+/// network").
+pub const NETWORK_STATE: &str = "network.json";
+
+/// How `ivmd run` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// A stop signal: exit.
+    Stop,
+    /// Start again (the panel's Reboot with no reboot command).
+    Restart,
+    /// Erase the data folder, then start again.
+    FactoryReset {
+        /// Keep the box's own network settings.
+        keep_network: bool,
+    },
+}
+
+/// What the panel reads and changes (cheap to clone: the display actor hands a clone to each
+/// future it runs).
+#[derive(Clone)]
+pub struct BoxControl(Arc<Control>);
+
+/// The parts of a [`BoxControl`].
+pub struct Control {
+    /// Shown on the idle screen.
+    pub name: String,
+    /// When the box started.
+    pub started: Instant,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// The database actor.
+    pub db: Addr<DatabaseActor>,
+    /// The station actor, when SIP is on.
+    pub station: Option<Addr<StationActor>>,
+    /// The box's own interface.
+    pub network: Arc<Network>,
+    /// The DHCP server.
+    pub dhcp: Arc<DhcpControl>,
+    /// Reboot command; empty: restart `ivmd`.
+    pub reboot_command: Vec<String>,
+    /// Ends `ivmd run` with an [`Exit`].
+    pub exit: watch::Sender<Option<Exit>>,
+    /// Bytes in the data folder, recounted at most every [`STORAGE_EVERY`].
+    storage: Arc<Mutex<Option<(Instant, u64)>>>,
+}
+
+const STORAGE_EVERY: Duration = Duration::from_secs(30);
+
+/// The box's own address from the backend's status, for a DHCP pool made on the panel.
+pub async fn own_address(network: &Network) -> Option<OwnAddress> {
+    let s = network.status().await.ok()?;
+    let &(address, prefix) = s.addresses.first()?;
+    Some(OwnAddress {
+        address,
+        prefix,
+        gateway: s.gateway,
+        dns: s.dns.first().copied(),
+    })
+}
+
+/// The host name, for the idle screen when `[panel] name` is empty.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "ivm".into())
+}
+
+/// Bytes under `dir` (files only; symlinks not followed).
+fn du(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut todo = vec![dir.to_owned()];
+    // Bounded by the folder's own size: each directory is visited once.
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+impl BoxControl {
+    /// A control; see the fields.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: String,
+        started: Instant,
+        data_dir: PathBuf,
+        db: Addr<DatabaseActor>,
+        station: Option<Addr<StationActor>>,
+        network: Arc<Network>,
+        dhcp: Arc<DhcpControl>,
+        reboot_command: Vec<String>,
+        exit: watch::Sender<Option<Exit>>,
+    ) -> Self {
+        BoxControl(Arc::new(Control {
+            name,
+            started,
+            data_dir,
+            db,
+            station,
+            network,
+            dhcp,
+            reboot_command,
+            exit,
+            storage: Arc::new(Mutex::new(None)),
+        }))
+    }
+}
+
+impl Control {
+    async fn storage_bytes(&self) -> u64 {
+        let cached = *self.storage.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, n)) = cached {
+            if at.elapsed() < STORAGE_EVERY {
+                return n;
+            }
+        }
+        let dir = self.data_dir.clone();
+        let n = tokio::task::spawn_blocking(move || du(&dir))
+            .await
+            .unwrap_or(0);
+        *self.storage.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), n));
+        n
+    }
+}
+
+/// What the database contributes to the status pages.
+#[derive(Default)]
+struct Counts {
+    phones: Vec<ivm_store::StoredPhone>,
+    users: Vec<(String, String, ivm_wire::Guid)>,
+    waiting: u64,
+}
+
+fn mac_text(m: &Mac) -> String {
+    m.to_string().to_uppercase()
+}
+
+impl Installer for BoxControl {
+    fn status(&self) -> BoxFuture<'static, Status> {
+        let me = self.0.clone();
+        async move {
+            let net = me.network.status().await;
+            if let Err(e) = &net {
+                tracing::debug!(error = %e, "network status unavailable");
+            }
+            let net = net.ok();
+            let counts = database::run(&me.db, |st| {
+                Ok(Counts {
+                    phones: st.phones()?,
+                    users: st
+                        .users()?
+                        .into_iter()
+                        .map(|u| (u.extension, u.name, u.guid))
+                        .collect(),
+                    waiting: st.waiting_count()?,
+                })
+            })
+            .await
+            .unwrap_or_default();
+            let regs = match &me.station {
+                Some(s) => s.send(GetRegistrations).await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let registered: std::collections::HashSet<ivm_wire::Guid> =
+                regs.iter().map(|r| r.user).collect();
+            let mut users: Vec<(String, String)> = counts
+                .users
+                .iter()
+                .map(|(e, n, _)| (e.clone(), n.clone()))
+                .collect();
+            users.sort();
+            Status {
+                name: me.name.clone(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                uptime: me.started.elapsed(),
+                net: NetInfo {
+                    interface: me.network.interface().to_owned(),
+                    dhcp_client: net.as_ref().and_then(|n| match n.mode {
+                        Some(Addressing::Dhcp) => Some(true),
+                        Some(Addressing::Static(_)) => Some(false),
+                        None => None,
+                    }),
+                    address: net.as_ref().and_then(|n| n.addresses.first().copied()),
+                    gateway: net.as_ref().and_then(|n| n.gateway),
+                    dns: net.as_ref().and_then(|n| n.dns.first().copied()),
+                    managed: me.network.can_apply(),
+                },
+                dhcp: me.dhcp.info().await,
+                phones_registered: counts
+                    .phones
+                    .iter()
+                    .filter(|p| p.user.is_some_and(|u| registered.contains(&u)))
+                    .count(),
+                phones_provisioned: counts
+                    .phones
+                    .iter()
+                    .filter(|p| p.user.is_some() && p.status != ivm_store::PhoneStatus::Seen)
+                    .count(),
+                sip_registrations: regs.len(),
+                messages_waiting: counts.waiting,
+                storage_bytes: me.storage_bytes().await,
+                unassigned: counts
+                    .phones
+                    .iter()
+                    .filter(|p| p.user.is_none())
+                    .map(|p| SeenPhone {
+                        mac: mac_text(&p.mac),
+                        vendor: p.vendor.map(|v| v.to_string()).unwrap_or_default(),
+                    })
+                    .collect(),
+                users,
+            }
+        }
+        .boxed()
+    }
+
+    fn perform(&self, action: Action) -> BoxFuture<'static, Result<String, String>> {
+        let me = self.0.clone();
+        async move {
+            match action {
+                Action::SetNetwork(choice) => {
+                    let a = match choice {
+                        NetChoice::Dhcp => Addressing::Dhcp,
+                        NetChoice::Static {
+                            address,
+                            prefix,
+                            gateway,
+                            dns,
+                        } => Addressing::Static(StaticV4 {
+                            address,
+                            prefix,
+                            gateway,
+                            dns: dns.into_iter().collect(),
+                        }),
+                    };
+                    tracing::info!(settings = ?a, "panel: applying network settings");
+                    me.network.apply(a).await.map_err(|e| e.short())?;
+                    Ok("applied".into())
+                }
+                Action::UndoNetwork => {
+                    let back = me.network.undo().await.map_err(|e| e.short())?;
+                    tracing::info!(settings = ?back, "panel: network change undone");
+                    Ok("Earlier settings are back".into())
+                }
+                Action::SetDhcpServer {
+                    enabled,
+                    start,
+                    end,
+                } => {
+                    let own = own_address(&me.network).await;
+                    me.dhcp
+                        .set(
+                            PanelDhcp {
+                                enabled,
+                                start,
+                                end,
+                            },
+                            own,
+                        )
+                        .await
+                }
+                Action::AssignPhone { mac, extension } => {
+                    let m = Mac::parse(&mac).map_err(|e| e.to_string())?;
+                    let ext = extension.clone();
+                    let name = database::run(&me.db, move |st| {
+                        let user = st
+                            .user_by_extension(&ext)?
+                            .ok_or(ivm_store::StoreError::NotFound)?;
+                        st.assign_phone(m, user.guid, None)?;
+                        Ok(user.name)
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    tracing::info!(mac = %m, extension = %extension, user = %name, "panel: phone assigned");
+                    Ok(format!("{mac} is now {extension} {name}"))
+                }
+                Action::NewAdminPassword => {
+                    let password = ivm_store::generate_password();
+                    let pw = password.clone();
+                    let name = database::run(&me.db, move |st| {
+                        let users = st.users()?;
+                        let admin = users
+                            .iter()
+                            .find(|u| u.name == "admin" && u.admin)
+                            .or_else(|| users.iter().find(|u| u.admin))
+                            .ok_or(ivm_store::StoreError::NotFound)?;
+                        st.set_password(admin.guid, &pw)?;
+                        Ok(admin.name.clone())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    tracing::warn!(user = %name, "panel: new admin password set (shown on the panel only)");
+                    Ok(password)
+                }
+                Action::Reboot => {
+                    if let Some((prog, args)) = me.reboot_command.split_first() {
+                        tracing::warn!(command = ?me.reboot_command, "panel: reboot");
+                        let out = tokio::process::Command::new(prog)
+                            .args(args)
+                            .output()
+                            .await
+                            .map_err(|e| format!("{prog}: {e}"))?;
+                        if !out.status.success() {
+                            return Err(format!("{prog} failed: {}", out.status));
+                        }
+                        Ok("rebooting".into())
+                    } else {
+                        tracing::warn!("panel: restart");
+                        me.exit.send_replace(Some(Exit::Restart));
+                        Ok("restarting".into())
+                    }
+                }
+                Action::FactoryReset { keep_network } => {
+                    tracing::warn!(keep_network, "panel: factory reset");
+                    me.exit
+                        .send_replace(Some(Exit::FactoryReset { keep_network }));
+                    Ok("erasing".into())
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// Erases the data folder for a factory reset: everything, or everything but the network
+/// state. With `keep_network == false` and the `networkd` backend, the box's networkd file is
+/// removed too (the image's default, a DHCP client, takes over).
+pub fn factory_reset(
+    data: &Path,
+    keep_network: bool,
+    networkd: Option<(&Path, &str)>,
+) -> std::io::Result<()> {
+    for e in std::fs::read_dir(data)? {
+        let e = e?;
+        if keep_network && e.file_name() == NETWORK_STATE {
+            continue;
+        }
+        let p = e.path();
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else {
+            std::fs::remove_file(&p)?;
+        }
+    }
+    std::fs::File::open(data)?.sync_all()?;
+    if !keep_network {
+        if let Some((dir, interface)) = networkd {
+            let f = dir.join(format!("10-ivm-{interface}.network"));
+            match std::fs::remove_file(&f) {
+                Ok(()) => {
+                    let _ = std::process::Command::new("networkctl")
+                        .arg("reload")
+                        .status();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn factory_reset_keeps_only_the_network_state() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("master.key"), b"k").expect("write");
+        std::fs::write(d.path().join(NETWORK_STATE), b"{}").expect("write");
+        std::fs::create_dir_all(d.path().join("blobs/ab")).expect("mkdir");
+        std::fs::write(d.path().join("blobs/ab/x"), b"x").expect("write");
+        assert_eq!(du(d.path()), 4);
+        factory_reset(d.path(), true, None).expect("reset");
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from(NETWORK_STATE)]);
+        factory_reset(d.path(), false, None).expect("reset");
+        assert_eq!(std::fs::read_dir(d.path()).expect("read").count(), 0);
+    }
+}

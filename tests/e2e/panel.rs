@@ -1,0 +1,586 @@
+//! The front panel end to end: the real `ivmd` drives a software Crystalfontz CFA-635 on a pty
+//! pair (`ivm_lcd::io::serve_soft_panel`, the same code as the `ivm-panel` binary). Keys are
+//! pressed on the soft panel; what it shows is read back from its screen.
+//!
+//! - boot: idle screen with the heartbeat, status pages both ways, line noise and truncated
+//!   frames on the line, a new admin password shown once and usable;
+//! - a phone seen over TFTP is assigned from the panel and its file then carries the account;
+//! - a static address edited octet by octet and applied in a network namespace the test makes
+//!   (`[network] backend = "ip"`), refused values, keep, undo, and the automatic undo;
+//! - the DHCP server turned on from the panel with the box inside a namespace: refused while
+//!   another server answers, then serving a udhcpc client in the peer namespace;
+//! - factory reset (wipe everything): the box comes back at its first-start state.
+//!
+//! Network tests use only namespaces and veth pairs made here; they are skipped with a note
+//! when the machine cannot make namespaces (not root).
+
+#[path = "harness.rs"]
+mod harness;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use harness::{ivmd, run_bounded, tempdir, Person, Server};
+use ivm_lcd::io::{lock, open_pty, serve_soft_panel};
+use ivm_lcd::{CfaModel, Key, SoftPanel};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+/// A software panel on a pty.
+struct Soft {
+    panel: Arc<Mutex<SoftPanel>>,
+    kick: Arc<Notify>,
+    changed: watch::Receiver<u64>,
+    cancel: CancellationToken,
+    _slave: std::os::fd::OwnedFd,
+    path: PathBuf,
+}
+
+impl Soft {
+    fn start() -> Soft {
+        let pty = open_pty().expect("openpty");
+        let panel = Arc::new(Mutex::new(SoftPanel::new(CfaModel::Cfa635)));
+        let kick = Arc::new(Notify::new());
+        let (tx, changed) = watch::channel(0);
+        let cancel = CancellationToken::new();
+        tokio::spawn(serve_soft_panel(
+            pty.master,
+            panel.clone(),
+            kick.clone(),
+            tx,
+            cancel.clone(),
+        ));
+        Soft {
+            panel,
+            kick,
+            changed,
+            cancel,
+            _slave: pty.slave,
+            path: pty.path,
+        }
+    }
+
+    fn toml(&self) -> String {
+        format!(
+            "[panel]\npath = {:?}\nname = \"test-box\"\n",
+            self.path.display().to_string()
+        )
+    }
+
+    fn lines(&self) -> Vec<String> {
+        lock(&self.panel)
+            .lines()
+            .into_iter()
+            .map(|l| l.trim_end().to_owned())
+            .collect()
+    }
+
+    /// Waits (bounded) until the screen satisfies `want`; returns it.
+    async fn wait(&mut self, what: &str, want: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let limit = Duration::from_secs(20);
+        let r = tokio::time::timeout(limit, async {
+            loop {
+                let l = self.lines();
+                if want(&l) {
+                    // A screen is drawn by several commands: let it settle before reading it.
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    let again = self.lines();
+                    if again == l {
+                        return l;
+                    }
+                    continue;
+                }
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(200), self.changed.changed()).await;
+            }
+        })
+        .await;
+        match r {
+            Ok(l) => l,
+            Err(_) => panic!("panel never showed {what}; it shows {:?}", self.lines()),
+        }
+    }
+
+    /// Waits for a row that starts with `text`.
+    async fn wait_row(&mut self, row: usize, text: &str) -> Vec<String> {
+        self.wait(&format!("row {row} = {text:?}"), |l| {
+            l.get(row).is_some_and(|r| r.starts_with(text))
+        })
+        .await
+    }
+
+    /// Presses and releases `key`.
+    fn tap(&self, key: Key) {
+        lock(&self.panel).tap(key);
+        self.kick.notify_one();
+    }
+
+    /// Taps `key` and waits for row `row` to start with `text`.
+    async fn step(&mut self, key: Key, row: usize, text: &str) -> Vec<String> {
+        self.tap(key);
+        self.wait_row(row, text).await
+    }
+}
+
+impl Drop for Soft {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs a setup command; panics with its output on failure.
+fn sh(args: &[&str]) -> String {
+    let o = run_bounded(
+        Command::new(args[0]).args(&args[1..]),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Two namespaces joined by a veth pair, removed on drop.
+struct Netns {
+    a: String,
+    b: String,
+    a_if: String,
+    b_if: String,
+}
+
+impl Netns {
+    /// `None` (with a note) when namespaces cannot be made here.
+    fn new(tag: &str, a_addr: &str, b_addr: &str) -> Option<Netns> {
+        let id = std::process::id() % 100_000;
+        let n = Netns {
+            a: format!("ivmp{tag}a{id}"),
+            b: format!("ivmp{tag}b{id}"),
+            a_if: format!("vp{tag}a{id}"),
+            b_if: format!("vp{tag}b{id}"),
+        };
+        let ok = Command::new("ip")
+            .args(["netns", "add", &n.a])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+            return None;
+        }
+        sh(&["ip", "netns", "add", &n.b]);
+        sh(&[
+            "ip", "link", "add", &n.a_if, "netns", &n.a, "type", "veth", "peer", "name", &n.b_if,
+            "netns", &n.b,
+        ]);
+        for (ns, ifc, addr) in [(&n.a, &n.a_if, a_addr), (&n.b, &n.b_if, b_addr)] {
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            if !addr.is_empty() {
+                sh(&["ip", "-n", ns, "addr", "add", addr, "dev", ifc]);
+            }
+            sh(&["ip", "-n", ns, "link", "set", ifc, "up"]);
+        }
+        Some(n)
+    }
+
+    /// IPv4 addresses on side A's interface.
+    fn a_addresses(&self) -> Vec<String> {
+        let out = sh(&[
+            "ip", "-n", &self.a, "-4", "-o", "addr", "show", "dev", &self.a_if,
+        ]);
+        out.lines()
+            .filter_map(|l| {
+                let mut it = l.split_whitespace();
+                it.position(|w| w == "inet")?;
+                it.next().map(str::to_owned)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+                .map(|o| {
+                    for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                        let _ = Command::new("kill").args(["-9", pid]).status();
+                    }
+                });
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boot_status_pages_noise_and_admin_password() {
+    let dir = tempdir();
+    let mut soft = Soft::start();
+    let toml = format!("{}[network]\ninterface = \"lo\"\n", soft.toml());
+    let server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
+
+    // Idle screen: name and heartbeat, the address, phones, messages.
+    let idle = soft.wait_row(1, "IP 127.0.0.1").await;
+    assert!(idle[0].starts_with("test-box"), "{idle:?}");
+    assert_eq!(idle[2], "Phones 0 reg/0 prov");
+    assert_eq!(idle[3], "Messages waiting 0");
+    // The heartbeat mark blinks: both states seen within a few seconds.
+    soft.wait("heartbeat on", |l| l[0].ends_with('*')).await;
+    soft.wait("heartbeat off", |l| l[0] == "test-box").await;
+
+    // Status pages, down and back up.
+    let net = soft.step(Key::Down, 0, "Network host").await;
+    assert_eq!(net[1], "IP 127.0.0.1/8");
+    let sys = soft.step(Key::Down, 0, "System").await;
+    assert_eq!(sys[2], format!("Version {}", env!("CARGO_PKG_VERSION")));
+    assert!(sys[3].starts_with("Storage "), "{sys:?}");
+    let dhcp = soft.step(Key::Down, 0, "DHCP off").await;
+    assert_eq!(dhcp[3], "Leases in use 0");
+    let phones = soft.step(Key::Down, 0, "Phones").await;
+    assert_eq!(phones[1], "SIP registered 0");
+    soft.step(Key::Up, 0, "DHCP off").await;
+    soft.step(Key::Exit, 1, "IP 127.0.0.1").await;
+
+    // Line noise and a truncated frame: the driver resynchronises and keys still work.
+    {
+        let mut p = lock(&soft.panel);
+        p.inject_raw(&[0xff, 0x00, 0x13, 0x37, 0x80, 0x01]);
+        p.inject_raw(&[0x80, 0x01]); // a key report cut off after its length byte
+        p.inject_raw(&(0u8..=255).collect::<Vec<u8>>());
+    }
+    soft.kick.notify_one();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    soft.step(Key::Enter, 0, "Menu").await;
+
+    // A new admin password, shown once, works; the old one (printed at first start) does not.
+    let first = server
+        .stdout
+        .iter()
+        .find_map(|l| l.split("password: ").nth(1))
+        .expect("first-start password")
+        .trim()
+        .to_owned();
+    soft.step(Key::Up, 3, ">Factory reset").await;
+    soft.step(Key::Up, 2, ">Reboot").await;
+    soft.step(Key::Up, 1, ">Admin password").await;
+    soft.step(Key::Enter, 0, "Set a new admin").await;
+    let shown = soft.step(Key::Enter, 0, "Admin password:").await;
+    let password = shown[1].trim().to_owned();
+    assert_eq!(password.len(), 20, "{shown:?}");
+    assert_ne!(password, first);
+    let dirp = dir.path().to_owned();
+    tokio::task::block_in_place(|| {
+        let ok = Person::new(&server, &dirp, "admin", &password).ivm(&["contacts"]);
+        assert!(ok.status.success(), "new password works: {}", text(&ok));
+        let old = Person::new(&server, &dirp.join("old"), "admin", &first).ivm(&["contacts"]);
+        assert!(!old.status.success(), "old password refused");
+    });
+    // Any key leaves the page: the password is gone from the screen.
+    let back = soft.step(Key::Exit, 0, "Menu").await;
+    assert!(!back.iter().any(|l| l.contains(&password)));
+    assert!(
+        !server.log().contains(&password),
+        "the password is not written to the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_seen_over_tftp_is_assigned_from_the_panel() {
+    let dir = tempdir();
+    let mut soft = Soft::start();
+    let toml = format!("{}[network]\ninterface = \"lo\"\n", soft.toml());
+    let server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
+    tokio::task::block_in_place(|| server.add_user("alice", "201", "alice-password-1"));
+    let url = format!("tftp://{}/001565aabbcc.cfg", server.tftp);
+    let fetch = |url: &str| {
+        run_bounded(
+            Command::new("curl").args(["-sS", url]),
+            Duration::from_secs(20),
+        )
+    };
+
+    // Unassigned: no file, but the phone is now "seen".
+    let o = tokio::task::block_in_place(|| fetch(&url));
+    assert!(
+        !o.status.success(),
+        "no file before assignment: {}",
+        text(&o)
+    );
+    soft.wait_row(1, "IP 127.0.0.1").await;
+    soft.tap(Key::Down);
+    soft.tap(Key::Up);
+    soft.wait("one unassigned phone", |l| {
+        l[0].starts_with("Phones") && l[3] == "Unassigned 1"
+    })
+    .await;
+    soft.step(Key::Exit, 1, "IP").await;
+    soft.step(Key::Enter, 0, "Menu").await;
+    soft.step(Key::Down, 2, ">DHCP server").await;
+    soft.step(Key::Down, 3, ">Phones").await;
+    let list = soft.step(Key::Enter, 0, "Unassigned yealink").await;
+    assert_eq!(list[1], ">001565AABBCC");
+    let users = soft.step(Key::Enter, 0, "Assign to user").await;
+    assert_eq!(
+        users[1..3],
+        [">100 admin".to_owned(), " 201 alice".to_owned()]
+    );
+    soft.step(Key::Down, 2, ">201 alice").await;
+    let confirm = soft.step(Key::Enter, 0, "Assign 001565AABBCC").await;
+    assert_eq!(confirm[1], "to 201 alice?");
+    let done = soft.step(Key::Enter, 0, "Phones").await;
+    assert_eq!(done[1], "001565AABBCC is now", "{done:?}");
+
+    // The phone's file now comes over TFTP with alice's account.
+    let o = tokio::task::block_in_place(|| fetch(&url));
+    assert!(o.status.success(), "file after assignment: {}", text(&o));
+    let body = String::from_utf8_lossy(&o.stdout);
+    assert!(body.contains("201"), "{body}");
+    let listed = tokio::task::block_in_place(|| ivmd(&server.data, &["phone", "list"]));
+    assert!(text(&listed).contains("alice"), "{}", text(&listed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_address_from_the_panel_in_a_namespace() {
+    let Some(ns) = Netns::new("s", "10.77.0.5/24", "10.77.0.9/24") else {
+        return;
+    };
+    let dir = tempdir();
+    let mut soft = Soft::start();
+    let toml = format!(
+        "{}keep_network_s = 3\n[network]\nbackend = \"ip\"\nnetns = \"{}\"\ninterface = \"{}\"\n",
+        soft.toml(),
+        ns.a,
+        ns.a_if
+    );
+    let _server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
+    soft.wait_row(1, "IP 10.77.0.5").await;
+
+    // Network > Set static address: 10.77.0.5 -> 10.77.0.7, digit by digit.
+    soft.step(Key::Enter, 0, "Menu").await;
+    soft.step(Key::Enter, 0, "Network").await;
+    soft.step(Key::Down, 2, ">Set static address").await;
+    let ed = soft.step(Key::Enter, 0, "IP address").await;
+    assert_eq!(ed[1], " 010.077.000.005");
+    assert_eq!(ed[2], "               ^");
+    soft.step(Key::Up, 1, " 010.077.000.006").await;
+    soft.step(Key::Up, 1, " 010.077.000.007").await;
+    let mask = soft.step(Key::Enter, 0, "Subnet mask").await;
+    assert_eq!(mask[1], " 255.255.255.000");
+    // A bad mask is refused on the spot.
+    soft.step(Key::Down, 1, " 255.255.255.009").await;
+    soft.step(Key::Enter, 3, "mask not contiguous").await;
+    soft.step(Key::Up, 1, " 255.255.255.000").await;
+    soft.step(Key::Enter, 0, "Gateway").await;
+    soft.step(Key::Enter, 0, "DNS server").await;
+    let confirm = soft.step(Key::Enter, 0, "Apply 10.77.0.7/24").await;
+    assert_eq!(confirm[1], "gw none");
+    nothing_changed_yet(&ns);
+    soft.step(Key::Enter, 1, "Keep new settings?").await;
+    assert_eq!(ns.a_addresses(), ["10.77.0.7/24"]);
+    soft.step(Key::Enter, 1, "New settings kept").await;
+    soft.step(Key::Enter, 0, "Network").await;
+    assert_eq!(ns.a_addresses(), ["10.77.0.7/24"]);
+
+    // Undo from the panel puts the first address back.
+    soft.step(Key::Down, 3, ">Undo last change").await;
+    soft.step(Key::Enter, 0, "Undo the last").await;
+    let done = soft.step(Key::Enter, 1, "Earlier settings").await;
+    assert_eq!(done[0], "Network");
+    assert_eq!(ns.a_addresses(), ["10.77.0.5/24"]);
+
+    // A change nobody confirms is undone by itself (keep_network_s = 3).
+    soft.step(Key::Enter, 0, "Network").await;
+    soft.step(Key::Up, 2, ">Set static address").await;
+    soft.step(Key::Enter, 1, " 010.077.000.005").await;
+    soft.step(Key::Up, 1, " 010.077.000.006").await;
+    soft.step(Key::Enter, 0, "Subnet mask").await;
+    soft.step(Key::Enter, 0, "Gateway").await;
+    soft.step(Key::Enter, 0, "DNS server").await;
+    soft.step(Key::Enter, 0, "Apply 10.77.0.6/24").await;
+    soft.step(Key::Enter, 1, "Keep new settings?").await;
+    assert_eq!(ns.a_addresses(), ["10.77.0.6/24"]);
+    soft.wait_row(1, "Earlier settings").await;
+    assert_eq!(ns.a_addresses(), ["10.77.0.5/24"]);
+    soft.step(Key::Enter, 0, "Network").await;
+}
+
+fn nothing_changed_yet(ns: &Netns) {
+    assert_eq!(
+        ns.a_addresses(),
+        ["10.77.0.5/24"],
+        "nothing applied before Enter"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dhcp_server_from_the_panel_with_the_rogue_check() {
+    let Some(ns) = Netns::new("d", "10.78.0.1/24", "") else {
+        return;
+    };
+    let dir = tempdir();
+    let mut soft = Soft::start();
+    let toml = format!(
+        "{}[network]\nbackend = \"ip\"\ninterface = \"{}\"\n[dhcp]\nprobe_ms = 4000\n",
+        soft.toml(),
+        ns.a_if
+    );
+    // Another DHCP server on the segment first (dnsmasq in the peer namespace).
+    let leases = dir.path().join("dnsmasq.leases");
+    sh(&[
+        "ip",
+        "-n",
+        &ns.b,
+        "addr",
+        "add",
+        "10.78.0.254/24",
+        "dev",
+        &ns.b_if,
+    ]);
+    let mut rogue = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.b,
+            "dnsmasq",
+            "-k",
+            "-C",
+            "/dev/null",
+            "-p",
+            "0",
+        ])
+        .args([
+            "--bind-interfaces",
+            "-i",
+            &ns.b_if,
+            "--dhcp-range=10.78.0.50,10.78.0.60,1h",
+        ])
+        .arg(format!("--dhcp-leasefile={}", leases.display()))
+        .arg(format!(
+            "--pid-file={}",
+            dir.path().join("dnsmasq.pid").display()
+        ))
+        .spawn()
+        .expect("dnsmasq");
+    let server = tokio::task::block_in_place(|| Server::start_in_netns(dir.path(), &toml, &ns.a));
+    soft.wait_row(1, "IP 10.78.0.1").await;
+    soft.step(Key::Enter, 0, "Menu").await;
+    soft.step(Key::Down, 2, ">DHCP server").await;
+    soft.step(Key::Enter, 1, ">Turn on").await;
+    let confirm = soft.step(Key::Enter, 0, "Turn DHCP server on").await;
+    assert_eq!(
+        confirm[1..3],
+        ["10.78.0.100-".to_owned(), "10.78.0.199?".to_owned()]
+    );
+    let refused = soft.step(Key::Enter, 0, "Failed:").await;
+    assert!(refused[1].starts_with("another DHCP server"), "{refused:?}");
+    assert!(server.log().contains("another DHCP server answered"));
+
+    // The other server goes away: now it starts and serves a client in the peer namespace.
+    let _ = rogue.kill();
+    let _ = rogue.wait();
+    sh(&["ip", "-n", &ns.b, "addr", "flush", "dev", &ns.b_if]);
+    soft.step(Key::Enter, 0, "DHCP server").await;
+    soft.step(Key::Enter, 0, "Turn DHCP server on").await;
+    let on = soft.step(Key::Enter, 2, "10.78.0.100-").await;
+    assert_eq!(on[0], "DHCP server");
+    assert_eq!(on[1..], ["on", "10.78.0.100-", "10.78.0.199"], "{on:?}");
+    let script = dir.path().join("udhcpc.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n[ \"$1\" = bound ] && echo \"LEASE $ip\"\nexit 0\n",
+    )
+    .expect("script");
+    sh(&["chmod", "+x", &script.display().to_string()]);
+    let o = tokio::task::block_in_place(|| {
+        run_bounded(
+            Command::new("ip")
+                .args(["netns", "exec", &ns.b, "udhcpc", "-f", "-q", "-n"])
+                .args([
+                    "-t",
+                    "5",
+                    "-T",
+                    "1",
+                    "-i",
+                    &ns.b_if,
+                    "-s",
+                    &script.display().to_string(),
+                ]),
+            Duration::from_secs(30),
+        )
+    });
+    let out = text(&o);
+    assert!(
+        out.contains("LEASE 10.78.0.1"),
+        "udhcpc got a lease from the range: {out}"
+    );
+    // The status page counts it.
+    soft.step(Key::Enter, 1, ">Turn off").await;
+    soft.step(Key::Down, 2, ">Edit range").await;
+    soft.step(Key::Down, 3, ">Show status").await;
+    soft.step(Key::Enter, 0, "DHCP on").await;
+    soft.wait_row(3, "Leases in use 1").await;
+    wait_until("settings saved", Duration::from_secs(5), || {
+        dir.path().join("data/dhcp-server.json").exists()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn factory_reset_returns_to_first_start() {
+    let dir = tempdir();
+    let mut soft = Soft::start();
+    let toml = format!("{}[network]\ninterface = \"lo\"\n", soft.toml());
+    let mut server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
+    tokio::task::block_in_place(|| server.add_user("bob", "202", "bob-password-12"));
+    let before = tokio::task::block_in_place(|| ivmd(&server.data, &["user", "list"]));
+    assert!(text(&before).contains("bob"));
+    let pid = server.pid();
+
+    soft.wait_row(1, "IP 127.0.0.1").await;
+    soft.step(Key::Enter, 0, "Menu").await;
+    soft.step(Key::Up, 3, ">Factory reset").await;
+    soft.step(Key::Enter, 0, "Factory reset").await;
+    soft.step(Key::Down, 2, ">Wipe everything").await;
+    let confirm = soft.step(Key::Enter, 0, "Erase users").await;
+    assert_eq!(confirm[1], "phones AND network?");
+    // Exit backs out: nothing happens.
+    soft.step(Key::Exit, 0, "Factory reset").await;
+    soft.step(Key::Enter, 0, "Erase users").await;
+    soft.tap(Key::Enter);
+
+    tokio::task::block_in_place(|| {
+        server.wait_stdout("factory reset done", Duration::from_secs(30));
+        let again = server.wait_stdout(
+            "first start: created user \"admin\"",
+            Duration::from_secs(30),
+        );
+        assert!(again.contains("password: "), "{again}");
+        server.wait_stdout("ivmd: ready", Duration::from_secs(30));
+    });
+    assert_eq!(server.pid(), pid, "the same process started again (exec)");
+    let after = tokio::task::block_in_place(|| ivmd(&server.data, &["user", "list"]));
+    let t = text(&after);
+    assert!(
+        t.contains("admin") && !t.contains("bob"),
+        "only the new admin: {t}"
+    );
+    // The panel is driven again by the new run.
+    soft.wait_row(1, "IP 127.0.0.1").await;
+    soft.step(Key::Enter, 0, "Menu").await;
+}

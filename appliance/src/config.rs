@@ -639,6 +639,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn image_config_parses() {
+        let c: Config = toml::from_str(include_str!("../../image/ivmd.toml")).expect("parses");
+        c.validate().expect("valid");
+        assert!(!c.dhcp.enabled, "the image keeps the DHCP server off");
+        assert!(matches!(
+            c.network_backend().expect("backend"),
+            ivm_netcfg::BackendKind::Networkd { .. }
+        ));
+        assert_eq!(c.provision.tftp_listen, "0.0.0.0:69");
+    }
+
+    #[test]
     fn defaults_are_the_embedded_ones() {
         let c = Config::load(None).expect("defaults");
         assert_eq!(

@@ -2,11 +2,13 @@
 //! pair (`ivm_lcd::io::serve_soft_panel`, the same code as the `ivm-panel` binary). Keys are
 //! pressed on the soft panel; what it shows is read back from its screen.
 //!
-//! - boot: idle screen with the heartbeat, status pages both ways, line noise and truncated
-//!   frames on the line, a new admin password shown once and usable;
+//! - boot without the panel (logged once), then the panel plugged in: idle screen with the
+//!   heartbeat, status pages both ways, line noise and truncated frames on the line, a new
+//!   admin password shown once and usable;
 //! - a phone seen over TFTP is assigned from the panel and its file then carries the account;
 //! - a static address edited octet by octet and applied in a network namespace the test makes
-//!   (`[network] backend = "ip"`), refused values, keep, undo, and the automatic undo;
+//!   (`[network] backend = "ip"`), refused values, keep, undo, the automatic undo, and a
+//!   factory reset that keeps the network settings;
 //! - the DHCP server turned on from the panel with the box inside a namespace: refused while
 //!   another server answers, then serving a udhcpc client in the peer namespace;
 //! - factory reset (wipe everything): the box comes back at its first-start state.
@@ -232,8 +234,17 @@ async fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
 async fn boot_status_pages_noise_and_admin_password() {
     let dir = tempdir();
     let mut soft = Soft::start();
-    let toml = format!("{}[network]\ninterface = \"lo\"\n", soft.toml());
+    // The panel is not there when the box starts: it runs on, logs once, and picks the
+    // panel up when it appears (a symlink to the pty, made later).
+    let link = dir.path().join("panel");
+    let toml = format!(
+        "[panel]\npath = {:?}\nname = \"test-box\"\n[network]\ninterface = \"lo\"\n",
+        link.display().to_string()
+    );
     let server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(server.log().matches("panel absent").count(), 1, "logged once");
+    std::os::unix::fs::symlink(&soft.path, &link).expect("symlink");
 
     // Idle screen: name and heartbeat, the address, phones, messages.
     let idle = soft.wait_row(1, "IP 127.0.0.1").await;
@@ -368,7 +379,7 @@ async fn static_address_from_the_panel_in_a_namespace() {
         ns.a,
         ns.a_if
     );
-    let _server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
+    let mut server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
     soft.wait_row(1, "IP 10.77.0.5").await;
 
     // Network > Set static address: 10.77.0.5 -> 10.77.0.7, digit by digit.
@@ -418,6 +429,26 @@ async fn static_address_from_the_panel_in_a_namespace() {
     soft.wait_row(1, "Earlier settings").await;
     assert_eq!(ns.a_addresses(), ["10.77.0.5/24"]);
     soft.step(Key::Enter, 0, "Network").await;
+
+    // Factory reset, keeping the network: users are gone, the network settings stay.
+    tokio::task::block_in_place(|| server.add_user("carol", "203", "carol-password-1"));
+    soft.step(Key::Exit, 0, "Menu").await;
+    soft.step(Key::Up, 3, ">Factory reset").await;
+    soft.step(Key::Enter, 1, ">Keep network").await;
+    let confirm = soft.step(Key::Enter, 0, "Erase users").await;
+    assert_eq!(confirm[1], "phones; keep network");
+    soft.tap(Key::Enter);
+    tokio::task::block_in_place(|| {
+        server.wait_stdout("factory reset done (keep network: true)", Duration::from_secs(30));
+        server.wait_stdout("ivmd: ready", Duration::from_secs(30));
+    });
+    let users = tokio::task::block_in_place(|| ivmd(&server.data, &["user", "list"]));
+    assert!(!text(&users).contains("carol"), "{}", text(&users));
+    assert!(server.data.join("network.json").exists(), "network settings kept");
+    assert_eq!(ns.a_addresses(), ["10.77.0.5/24"]);
+    soft.wait_row(1, "IP 10.77.0.5").await;
+    let page = soft.step(Key::Down, 0, "Network static").await;
+    assert_eq!(page[1], "IP 10.77.0.5/24");
 }
 
 fn nothing_changed_yet(ns: &Netns) {

@@ -243,7 +243,11 @@ async fn boot_status_pages_noise_and_admin_password() {
     );
     let server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(server.log().matches("panel absent").count(), 1, "logged once");
+    assert_eq!(
+        server.log().matches("panel absent").count(),
+        1,
+        "logged once"
+    );
     std::os::unix::fs::symlink(&soft.path, &link).expect("symlink");
 
     // Idle screen: name and heartbeat, the address, phones, messages.
@@ -439,12 +443,18 @@ async fn static_address_from_the_panel_in_a_namespace() {
     assert_eq!(confirm[1], "phones; keep network");
     soft.tap(Key::Enter);
     tokio::task::block_in_place(|| {
-        server.wait_stdout("factory reset done (keep network: true)", Duration::from_secs(30));
+        server.wait_stdout(
+            "factory reset done (keep network: true)",
+            Duration::from_secs(30),
+        );
         server.wait_stdout("ivmd: ready", Duration::from_secs(30));
     });
     let users = tokio::task::block_in_place(|| ivmd(&server.data, &["user", "list"]));
     assert!(!text(&users).contains("carol"), "{}", text(&users));
-    assert!(server.data.join("network.json").exists(), "network settings kept");
+    assert!(
+        server.data.join("network.json").exists(),
+        "network settings kept"
+    );
     assert_eq!(ns.a_addresses(), ["10.77.0.5/24"]);
     soft.wait_row(1, "IP 10.77.0.5").await;
     let page = soft.step(Key::Down, 0, "Network static").await;

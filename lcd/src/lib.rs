@@ -15,6 +15,7 @@
 //!   state and replies out), used by the `ivm-panel` binary and the tests.
 //! - [`menu`]: the installer's menus, sans-IO: keys and a status snapshot in, screens and
 //!   actions out.
+//! - [`soft_pty`]: a software panel served on a new pty (`ivm-panel`, tests).
 //! - [`io`]: the only part with tokio: opens the serial device or pty at the model's baud, runs
 //!   the driver, reconnects when the device comes back, and hands out key events.
 //!
@@ -34,6 +35,7 @@ pub mod io;
 pub mod matrix_orbital;
 pub mod menu;
 pub mod screen;
+pub mod soft_pty;
 pub mod software;
 
 use std::time::Instant;

@@ -1,47 +1,16 @@
 //! `io` + `Link` driving the software panel through a real pty pair.
 
-use ivm_lcd::io::{self, lock, open_pty, serve_soft_panel, PanelConfig, PanelModel};
-use ivm_lcd::{CfaModel, Key, KeyEvent, Screen, SoftPanel};
-use std::sync::{Arc, Mutex};
+use ivm_lcd::io::{self, lock, PanelConfig, PanelModel};
+use ivm_lcd::soft_pty::SoftPty;
+use ivm_lcd::{CfaModel, Key, KeyEvent, Screen};
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-struct Soft {
-    panel: Arc<Mutex<SoftPanel>>,
-    kick: Arc<Notify>,
-    changed: watch::Receiver<u64>,
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    _slave: std::os::fd::OwnedFd,
-    path: std::path::PathBuf,
+fn start_soft() -> SoftPty {
+    SoftPty::start(CfaModel::Cfa635).expect("soft panel on a pty")
 }
 
-fn start_soft() -> Soft {
-    let pty = open_pty().expect("openpty");
-    let panel = Arc::new(Mutex::new(SoftPanel::new(CfaModel::Cfa635)));
-    let kick = Arc::new(Notify::new());
-    let (tx, changed) = watch::channel(0);
-    let cancel = CancellationToken::new();
-    let task = tokio::spawn(serve_soft_panel(
-        pty.master,
-        panel.clone(),
-        kick.clone(),
-        tx,
-        cancel.clone(),
-    ));
-    Soft {
-        panel,
-        kick,
-        changed,
-        cancel,
-        task,
-        _slave: pty.slave,
-        path: pty.path,
-    }
-}
-
-async fn wait_lines(soft: &mut Soft, want: &[String]) {
+async fn wait_lines(soft: &mut SoftPty, want: &[String]) {
     let r = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             if lock(&soft.panel).lines() == want {
@@ -96,8 +65,7 @@ async fn screens_and_keys_over_a_pty_with_reconnect() {
     );
 
     // Keys injected into the soft panel come out as events.
-    lock(&soft.panel).tap(Key::Up);
-    soft.kick.notify_one();
+    soft.tap(Key::Up);
     assert_eq!(next_key(&mut keys).await, KeyEvent::press(Key::Up));
     assert_eq!(next_key(&mut keys).await, KeyEvent::release(Key::Up));
 
@@ -113,14 +81,7 @@ async fn screens_and_keys_over_a_pty_with_reconnect() {
     // The device vanishes: the box runs on, then reconnects to a new panel at the same path
     // and draws the last screen in full.
     let mut conn = handle.connected();
-    soft.cancel.cancel();
-    let Soft {
-        task: soft_task,
-        _slave,
-        ..
-    } = soft;
-    let _ = soft_task.await;
-    drop(_slave);
+    let _ = soft.stop().await;
     tokio::time::timeout(Duration::from_secs(5), conn.wait_for(|c| !*c))
         .await
         .expect("disconnect seen")
@@ -130,8 +91,7 @@ async fn screens_and_keys_over_a_pty_with_reconnect() {
     std::os::unix::fs::symlink(&soft2.path, &link_path).expect("symlink");
     wait_lines(&mut soft2, &s2.lines()).await;
     assert_eq!(lock(&soft2.panel).backlight(), 20);
-    lock(&soft2.panel).tap(Key::Exit);
-    soft2.kick.notify_one();
+    soft2.tap(Key::Exit);
     assert_eq!(next_key(&mut keys).await, KeyEvent::press(Key::Exit));
 
     cancel.cancel();
@@ -139,7 +99,7 @@ async fn screens_and_keys_over_a_pty_with_reconnect() {
         .await
         .expect("task stops")
         .expect("join");
-    soft2.cancel.cancel();
+    let _ = soft2.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,6 +63,40 @@ impl StaticV4 {
         u32::from(ip) & mask == u32::from(self.address) & mask
     }
 
+    /// Settings found rather than typed (a DHCP lease, the live interface): the address and
+    /// prefix must be valid; a router off the subnet or an odd name server is dropped rather
+    /// than the whole setting.
+    pub fn salvage(
+        address: Ipv4Addr,
+        prefix: u8,
+        gateway: Option<Ipv4Addr>,
+        dns: Vec<Ipv4Addr>,
+    ) -> Option<StaticV4> {
+        let mut s = StaticV4 {
+            address,
+            prefix,
+            gateway,
+            dns: Vec::new(),
+        };
+        if s.validate().is_err() {
+            s.gateway = None;
+        }
+        s.validate().ok()?;
+        s.dns = dns
+            .into_iter()
+            .filter(|d| {
+                StaticV4 {
+                    dns: vec![*d],
+                    ..s.clone()
+                }
+                .validate()
+                .is_ok()
+            })
+            .take(StaticV4::MAX_DNS)
+            .collect();
+        Some(s)
+    }
+
     /// Refuses settings that cannot work. Each message fits a 20-column LCD line.
     pub fn validate(&self) -> Result<(), NetError> {
         let bad = |m: &str| Err(NetError::Invalid(m.to_string()));

@@ -309,28 +309,7 @@ pub(crate) fn parse_lease(out: &str) -> Option<Lease> {
         .filter_map(|d| d.parse().ok())
         .take(StaticV4::MAX_DNS)
         .collect();
-    let mut s = StaticV4 {
-        address,
-        prefix,
-        gateway,
-        dns: Vec::new(),
-    };
-    // A router off the subnet or an odd name server: drop that value rather than the lease.
-    if s.validate().is_err() {
-        s.gateway = None;
-    }
-    s.validate().ok()?;
-    s.dns = dns
-        .into_iter()
-        .filter(|d| {
-            StaticV4 {
-                dns: vec![*d],
-                ..s.clone()
-            }
-            .validate()
-            .is_ok()
-        })
-        .collect();
+    let s = StaticV4::salvage(address, prefix, gateway, dns)?;
     Some(Lease {
         address: s.address,
         prefix: s.prefix,

@@ -319,29 +319,7 @@ impl Network {
             BackendKind::Ip { .. } => Vec::new(),
             _ => self.resolv_dns().await,
         };
-        let mut s = StaticV4 {
-            address,
-            prefix,
-            gateway,
-            dns: Vec::new(),
-        };
-        if s.validate().is_err() {
-            s.gateway = None;
-        }
-        s.validate().ok()?;
-        s.dns = dns
-            .into_iter()
-            .filter(|d| {
-                StaticV4 {
-                    dns: vec![*d],
-                    ..s.clone()
-                }
-                .validate()
-                .is_ok()
-            })
-            .take(StaticV4::MAX_DNS)
-            .collect();
-        Some(Addressing::Static(s))
+        StaticV4::salvage(address, prefix, gateway, dns).map(Addressing::Static)
     }
 
     async fn resolv_dns(&self) -> Vec<Ipv4Addr> {

@@ -19,60 +19,31 @@
 #[path = "harness.rs"]
 mod harness;
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harness::{ivmd, run_bounded, tempdir, Person, Server};
-use ivm_lcd::io::{lock, open_pty, serve_soft_panel};
-use ivm_lcd::{CfaModel, Key, SoftPanel};
-use tokio::sync::{watch, Notify};
-use tokio_util::sync::CancellationToken;
+use ivm_lcd::io::lock;
+use ivm_lcd::soft_pty::SoftPty;
+use ivm_lcd::{CfaModel, Key};
 
-/// A software panel on a pty.
-struct Soft {
-    panel: Arc<Mutex<SoftPanel>>,
-    kick: Arc<Notify>,
-    changed: watch::Receiver<u64>,
-    cancel: CancellationToken,
-    _slave: std::os::fd::OwnedFd,
-    path: PathBuf,
-}
+/// A software panel on a pty, with waits on what it shows.
+struct Soft(SoftPty);
 
 impl Soft {
     fn start() -> Soft {
-        let pty = open_pty().expect("openpty");
-        let panel = Arc::new(Mutex::new(SoftPanel::new(CfaModel::Cfa635)));
-        let kick = Arc::new(Notify::new());
-        let (tx, changed) = watch::channel(0);
-        let cancel = CancellationToken::new();
-        tokio::spawn(serve_soft_panel(
-            pty.master,
-            panel.clone(),
-            kick.clone(),
-            tx,
-            cancel.clone(),
-        ));
-        Soft {
-            panel,
-            kick,
-            changed,
-            cancel,
-            _slave: pty.slave,
-            path: pty.path,
-        }
+        Soft(SoftPty::start(CfaModel::Cfa635).expect("soft panel on a pty"))
     }
 
     fn toml(&self) -> String {
         format!(
             "[panel]\npath = {:?}\nname = \"test-box\"\n",
-            self.path.display().to_string()
+            self.0.path.display().to_string()
         )
     }
 
     fn lines(&self) -> Vec<String> {
-        lock(&self.panel)
+        self.0
             .lines()
             .into_iter()
             .map(|l| l.trim_end().to_owned())
@@ -94,8 +65,8 @@ impl Soft {
                     }
                     continue;
                 }
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(200), self.changed.changed()).await;
+                let _ = tokio::time::timeout(Duration::from_millis(200), self.0.changed.changed())
+                    .await;
             }
         })
         .await;
@@ -113,22 +84,14 @@ impl Soft {
         .await
     }
 
-    /// Presses and releases `key`.
     fn tap(&self, key: Key) {
-        lock(&self.panel).tap(key);
-        self.kick.notify_one();
+        self.0.tap(key);
     }
 
     /// Taps `key` and waits for row `row` to start with `text`.
     async fn step(&mut self, key: Key, row: usize, text: &str) -> Vec<String> {
         self.tap(key);
         self.wait_row(row, text).await
-    }
-}
-
-impl Drop for Soft {
-    fn drop(&mut self) {
-        self.cancel.cancel();
     }
 }
 
@@ -248,7 +211,7 @@ async fn boot_status_pages_noise_and_admin_password() {
         1,
         "logged once"
     );
-    std::os::unix::fs::symlink(&soft.path, &link).expect("symlink");
+    std::os::unix::fs::symlink(&soft.0.path, &link).expect("symlink");
 
     // Idle screen: name and heartbeat, the address, phones, messages.
     let idle = soft.wait_row(1, "IP 127.0.0.1").await;
@@ -274,12 +237,12 @@ async fn boot_status_pages_noise_and_admin_password() {
 
     // Line noise and a truncated frame: the driver resynchronises and keys still work.
     {
-        let mut p = lock(&soft.panel);
+        let mut p = lock(&soft.0.panel);
         p.inject_raw(&[0xff, 0x00, 0x13, 0x37, 0x80, 0x01]);
         p.inject_raw(&[0x80, 0x01]); // a key report cut off after its length byte
         p.inject_raw(&(0u8..=255).collect::<Vec<u8>>());
     }
-    soft.kick.notify_one();
+    soft.0.kick();
     tokio::time::sleep(Duration::from_millis(300)).await;
     soft.step(Key::Enter, 0, "Menu").await;
 

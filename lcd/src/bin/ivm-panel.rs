@@ -9,14 +9,13 @@
 //! `--link PATH` also makes PATH a symlink to the pty, so a config can name a fixed path.
 
 use anyhow::Context;
-use ivm_lcd::io::{lock, open_pty, serve_soft_panel};
+use ivm_lcd::io::lock;
+use ivm_lcd::soft_pty::SoftPty;
 use ivm_lcd::software::{terminal_keys, TermInput};
 use ivm_lcd::{CfaModel, SoftPanel};
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, watch, Notify};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
 /// Restores the terminal on drop.
 struct RawGuard(Termios);
@@ -48,12 +47,19 @@ fn main() -> anyhow::Result<()> {
             _ => anyhow::bail!("usage: ivm-panel [--model 635|633|631|533] [--link PATH]"),
         }
     }
-    let pty = open_pty().context("open pty")?;
-    println!("{}", pty.path.display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut soft = {
+        let _in_runtime = rt.enter();
+        SoftPty::start(model).context("open pty")?
+    };
+    let path = soft.path.clone();
+    println!("{}", path.display());
     std::io::stdout().flush()?;
     if let Some(l) = &link {
         let _ = std::fs::remove_file(l);
-        std::os::unix::fs::symlink(&pty.path, l).context("symlink")?;
+        std::os::unix::fs::symlink(&path, l).context("symlink")?;
     }
     let tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     let _guard = if tty {
@@ -67,23 +73,7 @@ fn main() -> anyhow::Result<()> {
         None
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let res = rt.block_on(async move {
-        let panel = Arc::new(Mutex::new(SoftPanel::new(model)));
-        let kick = Arc::new(Notify::new());
-        let (changed_tx, mut changed) = watch::channel(0u64);
-        let cancel = CancellationToken::new();
-        let path = pty.path.clone();
-        let server = tokio::spawn(serve_soft_panel(
-            pty.master,
-            panel.clone(),
-            kick.clone(),
-            changed_tx,
-            cancel.clone(),
-        ));
-        let _slave = pty.slave;
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Vec<u8>>();
         if tty {
             std::thread::spawn(move || {
@@ -105,28 +95,28 @@ fn main() -> anyhow::Result<()> {
                 let _ = std::io::stdout().flush();
             }
         };
-        draw(&lock(&panel));
+        draw(&lock(&soft.panel));
+        let stopped = soft.cancel_token();
         loop {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => break,
-                r = changed.changed() => {
+                _ = stopped.cancelled() => break,
+                r = soft.changed.changed() => {
                     if r.is_err() { break; }
-                    draw(&lock(&panel));
+                    draw(&lock(&soft.panel));
                 }
                 bytes = in_rx.recv() => {
                     let Some(bytes) = bytes else { break };
-                    for input in terminal_keys(&bytes) {
-                        match input {
-                            TermInput::Quit => { cancel.cancel(); }
-                            TermInput::Key(k) => { lock(&panel).tap(k); kick.notify_one(); }
-                        }
+                    if terminal_keys(&bytes).into_iter().any(|input| match input {
+                        TermInput::Quit => true,
+                        TermInput::Key(k) => { soft.tap(k); false }
+                    }) {
+                        break;
                     }
-                    if cancel.is_cancelled() { break; }
                 }
             }
         }
-        cancel.cancel();
-        server.await?.context("panel line")
+        soft.stop().await.context("panel line")
     });
     if let Some(l) = &link {
         let _ = std::fs::remove_file(l);

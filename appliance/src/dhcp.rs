@@ -217,6 +217,12 @@ impl DhcpControl {
         Err(refused.into())
     }
 
+    /// Stops the service and waits for its last batch (leases written, replies sent).
+    pub async fn stop(&self) {
+        let mut inner = self.inner.lock().await;
+        self.stop_locked(&mut inner).await;
+    }
+
     async fn stop_locked(&self, inner: &mut Inner) {
         if let Some(r) = inner.running.take() {
             r.stop.cancel();

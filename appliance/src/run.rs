@@ -160,7 +160,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
         let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, h.db.clone(), stop.clone()));
         let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
         let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
-        let panel = crate::display::start(&cfg, &h, network, dhcp, exit_tx, stop.clone())?;
+        let panel = crate::display::start(&cfg, &h, network, dhcp.clone(), exit_tx, stop.clone())?;
         println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} data={}", cfg.data_dir.display());
         tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
 
@@ -172,6 +172,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
             Ok(e) = exit_rx.wait_for(Option::is_some) => e.unwrap_or(Exit::Stop),
         };
         engine.send(Shutdown).await.ok();
+        dhcp.stop().await;
         stop.cancel();
         if let Some(p) = panel {
             let _ = p.await;

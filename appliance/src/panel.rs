@@ -165,7 +165,8 @@ impl Control {
 #[derive(Default)]
 struct Counts {
     phones: Vec<ivm_store::StoredPhone>,
-    users: Vec<(String, String, ivm_wire::Guid)>,
+    /// (extension, name).
+    users: Vec<(String, String)>,
     waiting: u64,
 }
 
@@ -188,7 +189,7 @@ impl Installer for BoxControl {
                     users: st
                         .users()?
                         .into_iter()
-                        .map(|u| (u.extension, u.name, u.guid))
+                        .map(|u| (u.extension, u.name))
                         .collect(),
                     waiting: st.waiting_count()?,
                 })
@@ -201,12 +202,9 @@ impl Installer for BoxControl {
             };
             let registered: std::collections::HashSet<ivm_wire::Guid> =
                 regs.iter().map(|r| r.user).collect();
-            let mut users: Vec<(String, String)> = counts
-                .users
-                .iter()
-                .map(|(e, n, _)| (e.clone(), n.clone()))
-                .collect();
-            users.sort();
+            let mut users = counts.users;
+            // By extension as a number: 99 before 100.
+            users.sort_by(|a, b| (a.0.len(), &a.0).cmp(&(b.0.len(), &b.0)));
             Status {
                 name: me.name.clone(),
                 version: env!("CARGO_PKG_VERSION").into(),

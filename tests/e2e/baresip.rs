@@ -36,6 +36,18 @@ pub fn free_udp_port() -> u16 {
     panic!("no free loopback port");
 }
 
+/// A SIP port for baresip: `p` free for UDP and TCP, and `p + 1` free for TCP, where baresip
+/// puts its SIP/TLS transport (a phone failed to start when the OS handed `p + 1` out next).
+pub fn free_sip_port() -> u16 {
+    for _ in 0..100 {
+        let p = free_udp_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free loopback port pair");
+}
+
 /// The SIP password `ivmd user show` prints.
 pub fn sip_password(server: &Server, name: &str) -> String {
     let out = ivmd(&server.data, &["user", "show", name]);
@@ -162,8 +174,12 @@ impl Phone {
     ) -> Phone {
         let dir = dir.join(format!("phone-{ext}-{}", free_udp_port()));
         std::fs::create_dir_all(&dir).expect("phone dir");
-        let sip_port = free_udp_port();
-        let ctrl_port = free_udp_port();
+        let sip_port = free_sip_port();
+        // Not the port right after the SIP port (baresip's TLS transport takes it).
+        let ctrl_port = std::iter::repeat_with(free_udp_port)
+            .take(100)
+            .find(|p| *p != sip_port + 1)
+            .expect("control port");
         let config = format!(
             "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\naudio_player aufile,{d}/play.wav\naudio_source aufile,{src}\naudio_alert aufile,{d}/alert.wav\n\
              module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path {d}\n\

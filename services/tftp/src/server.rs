@@ -176,6 +176,9 @@ async fn transfer(
     tokio::pin!(sleep);
     // The timer is armed no later than the core's deadline and re-armed when it fires early.
     let mut armed: Option<Instant> = None;
+    // Made once: a fresh `cancelled()` per packet would register a waiter under a lock.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     loop {
         if let Err(e) = source.feed(&mut core) {
             tracing::warn!(error = %e, "TFTP read");
@@ -220,7 +223,7 @@ async fn transfer(
         let waits_for_file = core.wants() > 0 && source.waiting();
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => core.abort(ErrorCode::Undefined, "server shutting down"),
+            () = &mut cancelled => core.abort(ErrorCode::Undefined, "server shutting down"),
             r = sock.recv(&mut rx) => match r {
                 Ok(n) => core.handle(Instant::now(), &rx[..n]),
                 // ICMP port unreachable: the client is gone.

@@ -253,7 +253,7 @@ impl Installer for BoxControl {
     fn perform(&self, action: Action) -> BoxFuture<'static, Result<String, String>> {
         let me = self.0.clone();
         async move {
-            match action {
+            match action.clone() {
                 Action::SetNetwork(choice) => {
                     let a = match choice {
                         NetChoice::Dhcp => Addressing::Dhcp,
@@ -273,9 +273,19 @@ impl Installer for BoxControl {
                     me.network.apply(a).await.map_err(|e| e.short())?;
                     Ok("applied".into())
                 }
-                Action::UndoNetwork => {
+                Action::KeepNetwork => {
+                    tracing::warn!("panel: new network settings kept; restarting");
+                    me.exit.send_replace(Some(Exit::Restart));
+                    Ok("restarting".into())
+                }
+                Action::RevertNetwork | Action::UndoNetwork => {
                     let back = me.network.undo().await.map_err(|e| e.short())?;
                     tracing::info!(settings = ?back, "panel: network change undone");
+                    if action == Action::UndoNetwork {
+                        // A kept change had restarted the box: restart again for the old one.
+                        me.exit.send_replace(Some(Exit::Restart));
+                        return Ok("Earlier settings are back; restarting".into());
+                    }
                     Ok("Earlier settings are back".into())
                 }
                 Action::SetDhcpServer {

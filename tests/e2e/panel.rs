@@ -371,20 +371,27 @@ async fn static_address_from_the_panel_in_a_namespace() {
     nothing_changed_yet(&ns);
     soft.step(Key::Enter, 1, "Keep new settings?").await;
     assert_eq!(ns.a_addresses(), ["10.77.0.7/24"]);
-    soft.step(Key::Enter, 1, "New settings kept").await;
-    soft.step(Key::Enter, 0, "Network").await;
+    // Kept: the box starts again so SIP, the phones' files and DHCP use the new address.
+    soft.tap(Key::Enter);
+    restarted(&mut server);
+    soft.wait_row(1, "IP 10.77.0.7").await;
     assert_eq!(ns.a_addresses(), ["10.77.0.7/24"]);
 
-    // Undo from the panel puts the first address back.
+    // Undo from the panel puts the first address back (and restarts again).
+    soft.step(Key::Enter, 0, "Menu").await;
+    soft.step(Key::Enter, 0, "Network").await;
+    soft.step(Key::Down, 2, ">Set static address").await;
     soft.step(Key::Down, 3, ">Undo last change").await;
     soft.step(Key::Enter, 0, "Undo the last").await;
-    let done = soft.step(Key::Enter, 1, "Earlier settings").await;
-    assert_eq!(done[0], "Network");
+    soft.tap(Key::Enter);
+    restarted(&mut server);
+    soft.wait_row(1, "IP 10.77.0.5").await;
     assert_eq!(ns.a_addresses(), ["10.77.0.5/24"]);
 
-    // A change nobody confirms is undone by itself (keep_network_s = 3).
+    // A change nobody confirms is undone by itself (keep_network_s = 3), without a restart.
+    soft.step(Key::Enter, 0, "Menu").await;
     soft.step(Key::Enter, 0, "Network").await;
-    soft.step(Key::Up, 2, ">Set static address").await;
+    soft.step(Key::Down, 2, ">Set static address").await;
     soft.step(Key::Enter, 1, " 010.077.000.005").await;
     soft.step(Key::Up, 1, " 010.077.000.006").await;
     soft.step(Key::Enter, 0, "Subnet mask").await;
@@ -393,9 +400,23 @@ async fn static_address_from_the_panel_in_a_namespace() {
     soft.step(Key::Enter, 0, "Apply 10.77.0.6/24").await;
     soft.step(Key::Enter, 1, "Keep new settings?").await;
     assert_eq!(ns.a_addresses(), ["10.77.0.6/24"]);
-    soft.wait_row(1, "Earlier settings").await;
+    let done = soft.wait_row(1, "Earlier settings").await;
+    assert_eq!(done[0], "Network");
     assert_eq!(ns.a_addresses(), ["10.77.0.5/24"]);
     soft.step(Key::Enter, 0, "Network").await;
+    // The revert is done while the box runs on: no third start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = server.log();
+    assert_eq!(
+        log.matches("network change undone").count(),
+        2,
+        "undo and revert"
+    );
+    assert_eq!(
+        log.matches("stopped cleanly").count(),
+        2,
+        "keep and undo restarted the box, the revert did not"
+    );
 
     // Factory reset, keeping the network: users are gone, the network settings stay.
     tokio::task::block_in_place(|| server.add_user("carol", "203", "carol-password-1"));
@@ -422,6 +443,14 @@ async fn static_address_from_the_panel_in_a_namespace() {
     soft.wait_row(1, "IP 10.77.0.5").await;
     let page = soft.step(Key::Down, 0, "Network static").await;
     assert_eq!(page[1], "IP 10.77.0.5/24");
+}
+
+/// Waits for the box to start again after the panel asked it to.
+fn restarted(server: &mut Server) {
+    tokio::task::block_in_place(|| {
+        server.wait_stdout("ivmd: restarting", Duration::from_secs(30));
+        server.wait_stdout("ivmd: ready", Duration::from_secs(30));
+    });
 }
 
 fn nothing_changed_yet(ns: &Netns) {

@@ -17,7 +17,8 @@
 //! ```
 //! Every action that changes something is confirmed (Enter) first; Exit goes back one step.
 //! After a network change the panel asks to keep it and undoes it by itself when nobody
-//! answers within [`MenuConfig::keep_timeout`], like a monitor's "keep these settings?".
+//! answers within [`MenuConfig::keep_timeout`], like a monitor's "keep these settings?"; kept,
+//! the box restarts so every service uses the new address.
 
 mod edit;
 mod pages;
@@ -124,7 +125,14 @@ pub enum NetChoice {
 pub enum Action {
     /// Apply new network settings.
     SetNetwork(NetChoice),
-    /// Put back the settings before the last change.
+    /// Keep the settings just applied. Services that took the box's address at start (SIP,
+    /// provisioning files, a DHCP pool made from the box's subnet) pick up the new one only
+    /// when the box starts again, so this restarts it.
+    KeepNetwork,
+    /// Put back the settings before the change just applied (not kept): nothing else saw
+    /// them yet.
+    RevertNetwork,
+    /// Put back the settings before the last kept change (and restart, as for keep).
     UndoNetwork,
     /// Turn the DHCP server on or off with this range.
     SetDhcpServer {
@@ -412,23 +420,26 @@ impl Menu {
             Page::Working { .. } => {}
             Page::Done { .. } => self.unwind(),
             Page::Keep { .. } => match k {
-                Key::Enter => self.replace_top(Page::Done {
-                    title: "Network".into(),
-                    text: "New settings kept".into(),
-                }),
-                Key::Exit => return Some(self.start_undo()),
+                Key::Enter => {
+                    self.replace_top(Page::Working {
+                        title: working_title(&Action::KeepNetwork),
+                        action: Action::KeepNetwork,
+                    });
+                    return Some(Action::KeepNetwork);
+                }
+                Key::Exit => return Some(self.start_revert()),
                 _ => {}
             },
         }
         None
     }
 
-    fn start_undo(&mut self) -> Action {
+    fn start_revert(&mut self) -> Action {
         self.replace_top(Page::Working {
-            title: "Undoing change...",
-            action: Action::UndoNetwork,
+            title: working_title(&Action::RevertNetwork),
+            action: Action::RevertNetwork,
         });
-        Action::UndoNetwork
+        Action::RevertNetwork
     }
 
     /// The outcome of the action in progress: `Ok(text)` or `Err(reason)`, both shown.
@@ -461,7 +472,7 @@ impl Menu {
     pub fn tick(&mut self, now: Instant) -> Option<Action> {
         if let Page::Keep { deadline } = self.top() {
             if now >= *deadline {
-                return Some(self.start_undo());
+                return Some(self.start_revert());
             }
             return None;
         }
@@ -756,7 +767,8 @@ impl Menu {
 fn working_title(a: &Action) -> &'static str {
     match a {
         Action::SetNetwork(_) => "Applying network...",
-        Action::UndoNetwork => "Undoing change...",
+        Action::KeepNetwork => "Restarting services",
+        Action::RevertNetwork | Action::UndoNetwork => "Undoing change...",
         Action::SetDhcpServer { .. } => "DHCP server...",
         Action::AssignPhone { .. } => "Assigning phone...",
         Action::NewAdminPassword => "New password...",
@@ -767,7 +779,10 @@ fn working_title(a: &Action) -> &'static str {
 
 fn done_title(a: &Action) -> &'static str {
     match a {
-        Action::SetNetwork(_) | Action::UndoNetwork => "Network",
+        Action::SetNetwork(_)
+        | Action::KeepNetwork
+        | Action::RevertNetwork
+        | Action::UndoNetwork => "Network",
         Action::SetDhcpServer { .. } => "DHCP server",
         Action::AssignPhone { .. } => "Phones",
         Action::NewAdminPassword => "Admin password",

@@ -190,8 +190,10 @@ fn static_address_edited_digit_by_digit_and_refused_on_the_spot() {
     t.m.finish(t.now, Ok("applied".into()));
     assert_eq!(t.lines()[1], "Keep new settings?");
     assert_eq!(t.lines()[3], "Undo in 60s");
-    t.press(Key::Enter);
-    assert_eq!(t.lines(), ["Network", "New settings kept", "", ""]);
+    assert_eq!(t.press(Key::Enter), Some(Action::KeepNetwork));
+    assert_eq!(t.lines()[0], "Restarting services");
+    t.m.finish(t.now, Ok("kept".into()));
+    assert_eq!(t.lines(), ["Network", "kept", "", ""]);
     t.press(Key::Enter);
     assert_eq!(t.lines()[0], "Network");
     assert_eq!(t.lines()[2], ">Set static address");
@@ -207,7 +209,7 @@ fn unanswered_network_change_is_undone() {
     assert_eq!(t.m.tick(t.now), None);
     assert_eq!(t.lines()[3], "Undo in 30s");
     t.now += Duration::from_secs(31);
-    assert_eq!(t.m.tick(t.now), Some(Action::UndoNetwork));
+    assert_eq!(t.m.tick(t.now), Some(Action::RevertNetwork));
     assert_eq!(t.lines()[0], "Undoing change...");
     t.m.finish(t.now, Ok("previous settings back".into()));
     assert_eq!(t.lines(), ["Network", "previous settings", "back", ""]);

@@ -72,6 +72,23 @@ fn http_get(url: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// `tftp -m octet HOST PORT -c get NAME OUT` (tftp-hpa), asserted to succeed; the file's text.
+fn tftp_get(addr: &str, name: &str, out: &std::path::Path) -> String {
+    let (h, p) = host_port(addr);
+    let o = run(Command::new("tftp").args([
+        "-m",
+        "octet",
+        &h,
+        &p,
+        "-c",
+        "get",
+        name,
+        out.to_str().expect("path"),
+    ]));
+    assert!(o.status.success(), "tftp: {}", text(&o));
+    std::fs::read_to_string(out).expect("fetched")
+}
+
 /// A raw RRQ/WRQ with options; returns the first answer packet (bounded by a 5 s timeout).
 fn raw_request(addr: &str, opcode: u8, name: &str, options: &[(&str, &str)]) -> Vec<u8> {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -145,19 +162,10 @@ fn tftp_and_http_serve_a_yealink_file_after_phone_add() {
 
     if have("tftp") {
         let (h, p) = host_port(&server.tftp);
-        let out = dir.path().join("tftp.cfg");
-        let o = run(Command::new("tftp").args([
-            "-m",
-            "octet",
-            &h,
-            &p,
-            "-c",
-            "get",
-            &name,
-            out.to_str().expect("path"),
-        ]));
-        assert!(o.status.success(), "tftp: {}", text(&o));
-        assert_eq!(std::fs::read_to_string(&out).expect("fetched"), http_body);
+        assert_eq!(
+            tftp_get(&server.tftp, &name, &dir.path().join("tftp.cfg")),
+            http_body
+        );
         // Traversal and unknown names: a TFTP error, not silence.
         let o = run(Command::new("tftp").args([
             &h,
@@ -555,20 +563,7 @@ fn provisioned_baresip_account_registers() {
     let name = format!("{YEALINK}.cfg");
     // Fetch the file the way a Yealink does (TFTP), or over HTTP without tftp-hpa.
     let body = if have("tftp") {
-        let (h, p) = host_port(&server.tftp);
-        let out = dir.path().join("phone.cfg");
-        let o = run(Command::new("tftp").args([
-            "-m",
-            "octet",
-            &h,
-            &p,
-            "-c",
-            "get",
-            &name,
-            out.to_str().expect("path"),
-        ]));
-        assert!(o.status.success(), "tftp: {}", text(&o));
-        std::fs::read_to_string(&out).expect("fetched")
+        tftp_get(&server.tftp, &name, &dir.path().join("phone.cfg"))
     } else {
         let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
         assert_eq!(code, 200, "{body}");

@@ -227,13 +227,12 @@ pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
             AdminRequest::UserPasswd { name, password } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
                 let generated = password.is_none().then(ivm_store::generate_password);
-                store.set_password(
-                    user.guid,
-                    password
-                        .as_deref()
-                        .or(generated.as_deref())
-                        .unwrap_or_default(),
-                )?;
+                if let Some(chosen) = &password {
+                    store.set_password(user.guid, chosen)?;
+                } else if let Some(made) = &generated {
+                    // Made up by the box for someone else: one-time, they choose their own.
+                    store.set_one_time_password(user.guid, made)?;
+                }
                 AdminResponse::User {
                     user: row(&user),
                     password: generated,

@@ -330,7 +330,7 @@ impl Installer for BoxControl {
                             .find(|u| u.name == "admin" && u.admin)
                             .or_else(|| users.iter().find(|u| u.admin))
                             .ok_or(ivm_store::StoreError::NotFound)?;
-                        st.set_password(admin.guid, &pw)?;
+                        st.set_one_time_password(admin.guid, &pw)?;
                         Ok(admin.name.clone())
                     })
                     .await

@@ -55,6 +55,23 @@ pub(crate) fn end_all(txn: &WriteTransaction, user: Guid) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Ends every session of `user` inside `txn` but the one holding `keep` (a user changing
+/// their own password stays logged in where they did it). An unknown `keep` ends them all.
+pub(crate) fn end_all_but(txn: &WriteTransaction, user: Guid, keep: &str) -> Result<(), StoreError> {
+    let keep = token_hash(keep);
+    let mut index = txn.open_table(USER_SESSIONS)?;
+    let mut sessions = txn.open_table(SESSIONS)?;
+    for row in index.extract_from_if(user_session_range(user), |k, ()| {
+        Some(&k[16..]) != keep.as_ref().map(|h| &h[..])
+    })? {
+        let (k, _) = row?;
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&k.value()[16..]);
+        sessions.remove(hash)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Starts a session for `user` lasting `ttl` from `now`. Returns the token (give it to the
     /// client, it is not stored) and when it expires, Unix seconds.

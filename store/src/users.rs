@@ -40,6 +40,11 @@ pub struct User {
     pub status: Status,
     /// When the user was created, Unix seconds.
     pub created_at: u64,
+    /// The password was set by someone else (the panel, or an admin's generated reset): it is
+    /// one-time, and the user must choose a new one before using the box. Absent in records
+    /// written before the flag existed, which load as `false`.
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// What `create_user` needs.
@@ -182,6 +187,7 @@ impl Store {
             contacts: Vec::new(),
             status: Status::Available,
             created_at: unix_now(),
+            must_change_password: false,
         };
         let txn = self.db.begin_write()?;
         {
@@ -352,9 +358,62 @@ impl Store {
         }
     }
 
-    /// Sets a new password and ends every session of the user (a changed password must lock
-    /// out whoever had the old one).
+    /// Sets a password its holder chose (an admin for themself or for a user who told them
+    /// theirs) and ends every session of the user (a changed password must lock out whoever
+    /// had the old one). Clears [`User::must_change_password`].
     pub fn set_password(&self, guid: Guid, password: &str) -> Result<(), StoreError> {
+        self.write_password(guid, password, false, None)?;
+        tracing::info!(user = %guid, "password changed; sessions ended");
+        Ok(())
+    }
+
+    /// Sets a password the box made up for someone else (the panel's "Admin password", an
+    /// admin's reset without a chosen password): it works for one login, after which the user
+    /// must choose their own ([`User::must_change_password`] is raised). Ends every session
+    /// of the user, like [`Store::set_password`].
+    pub fn set_one_time_password(&self, guid: Guid, password: &str) -> Result<(), StoreError> {
+        self.write_password(guid, password, true, None)?;
+        tracing::info!(user = %guid, "one-time password set; sessions ended");
+        Ok(())
+    }
+
+    /// A user changes their own password: `Ok(false)` (nothing changed) when `current` is
+    /// wrong; [`StoreError::Invalid`] when `new` breaks the rules or equals `current`.
+    /// Otherwise sets it, clears [`User::must_change_password`] and ends every session of the
+    /// user except the one holding `keep_token` (the one asking).
+    pub fn change_own_password(
+        &self,
+        guid: Guid,
+        current: &str,
+        new: &str,
+        keep_token: &str,
+    ) -> Result<bool, StoreError> {
+        let rec = {
+            let txn = self.db.begin_read()?;
+            get_record(&txn.open_table(USERS)?, guid)?.ok_or(StoreError::NotFound)?
+        };
+        if current.len() > passwords::MAX_LEN || !passwords::verify(current, &rec.password_hash)? {
+            return Ok(false);
+        }
+        if new == current {
+            return Err(StoreError::Invalid(
+                "the new password must differ from the current one".into(),
+            ));
+        }
+        self.write_password(guid, new, false, Some(keep_token))?;
+        tracing::info!(user = %guid, "password changed by its holder; other sessions ended");
+        Ok(true)
+    }
+
+    /// Validates, hashes (outside the transaction) and stores a password with the flag
+    /// `one_time`; ends the user's sessions except `keep_token`'s.
+    fn write_password(
+        &self,
+        guid: Guid,
+        password: &str,
+        one_time: bool,
+        keep_token: Option<&str>,
+    ) -> Result<(), StoreError> {
         passwords::validate(password)?;
         let password_hash = passwords::hash(password)?;
         let txn = self.db.begin_write()?;
@@ -362,11 +421,14 @@ impl Store {
             let mut users = txn.open_table(USERS)?;
             let mut rec = get_record(&users, guid)?.ok_or(StoreError::NotFound)?;
             rec.password_hash = password_hash;
+            rec.user.must_change_password = one_time;
             put_record(&mut users, &rec)?;
         }
-        crate::sessions::end_all(&txn, guid)?;
+        match keep_token {
+            Some(token) => crate::sessions::end_all_but(&txn, guid, token)?,
+            None => crate::sessions::end_all(&txn, guid)?,
+        }
         txn.commit()?;
-        tracing::info!(user = %guid, "password changed; sessions ended");
         Ok(())
     }
 

@@ -326,3 +326,97 @@ fn concurrent_creates_cannot_both_take_an_extension() {
         .all(|e| matches!(e, StoreError::Conflict(_))));
     assert_eq!(store.user_count().unwrap(), 1);
 }
+
+#[test]
+fn one_time_password_raises_the_flag_and_own_choice_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let alice = add_user(&store, "alice", "101");
+    assert!(!alice.must_change_password);
+    let ttl = Duration::from_secs(3600);
+    let (old, _) = store
+        .create_session(alice.guid, ttl, SystemTime::now())
+        .unwrap();
+
+    store
+        .set_one_time_password(alice.guid, "made up by the box")
+        .unwrap();
+    let u = store.user(alice.guid).unwrap().unwrap();
+    assert!(u.must_change_password);
+    assert_eq!(
+        store.session_user(&old, SystemTime::now()).unwrap(),
+        None,
+        "a one-time password ends the sessions like any reset"
+    );
+    assert!(store
+        .verify_password("alice", "made up by the box")
+        .unwrap()
+        .is_some_and(|u| u.must_change_password));
+    assert!(matches!(
+        store.set_one_time_password(alice.guid, "short"),
+        Err(StoreError::Invalid(_))
+    ));
+
+    // The holder chooses their own: the flag goes, this session stays, the others end.
+    let (mine, _) = store
+        .create_session(alice.guid, ttl, SystemTime::now())
+        .unwrap();
+    let (other, _) = store
+        .create_session(alice.guid, ttl, SystemTime::now())
+        .unwrap();
+    assert!(!store
+        .change_own_password(alice.guid, "wrong guess", "my own choice", &mine)
+        .unwrap());
+    assert!(store.user(alice.guid).unwrap().unwrap().must_change_password);
+    assert!(matches!(
+        store.change_own_password(alice.guid, "made up by the box", "short", &mine),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store.change_own_password(
+            alice.guid,
+            "made up by the box",
+            "made up by the box",
+            &mine
+        ),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(
+        store.session_user(&other, SystemTime::now()).unwrap(),
+        Some(alice.guid),
+        "refused changes end nothing"
+    );
+    assert!(store
+        .change_own_password(alice.guid, "made up by the box", "my own choice", &mine)
+        .unwrap());
+    assert!(!store.user(alice.guid).unwrap().unwrap().must_change_password);
+    assert_eq!(
+        store.session_user(&mine, SystemTime::now()).unwrap(),
+        Some(alice.guid)
+    );
+    assert_eq!(store.session_user(&other, SystemTime::now()).unwrap(), None);
+    assert!(store
+        .verify_password("alice", "made up by the box")
+        .unwrap()
+        .is_none());
+    assert!(store
+        .verify_password("alice", "my own choice")
+        .unwrap()
+        .is_some());
+
+    // An admin's chosen password clears the flag too.
+    store.set_one_time_password(alice.guid, "made up again").unwrap();
+    store.set_password(alice.guid, "chosen by admin").unwrap();
+    assert!(!store.user(alice.guid).unwrap().unwrap().must_change_password);
+}
+
+#[test]
+fn records_without_the_flag_load() {
+    // A record as written before `must_change_password` existed.
+    let old = serde_json::json!({
+        "guid": Guid::new_v4(), "name": "old", "extension": "150", "display_name": "Old",
+        "admin": false, "contacts": [], "status": "available", "created_at": 1_700_000_000u64,
+    });
+    let u: ivm_store::User = serde_json::from_value(old).unwrap();
+    assert!(!u.must_change_password);
+}

@@ -118,6 +118,7 @@ pub fn user_info(u: &User, status: Status) -> UserInfo {
         display_name: u.display_name.clone(),
         status,
         admin: u.admin,
+        must_change_password: u.must_change_password,
     }
 }
 

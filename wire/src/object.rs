@@ -134,6 +134,9 @@ pub enum ErrorCode {
     NotFound,
     /// Too many requests; slow down.
     RateLimited,
+    /// The user's password was set for them and works once: they must choose a new one
+    /// (`PUT /api/me/password`) before connecting.
+    PasswordChangeRequired,
     /// The server failed; nothing was changed.
     Internal,
 }

@@ -23,6 +23,10 @@ pub struct LoginResponse {
     pub expires_at: u64,
     /// Who logged in.
     pub user: UserInfo,
+    /// The password just used was set for this user by someone else and works once: choose a
+    /// new one (`PUT /api/me/password`) before anything else (the same as `user`'s flag).
+    #[serde(default)]
+    pub must_change_password: bool,
 }
 
 /// A user as the user themself and admins see them (`GET /api/me`).
@@ -40,6 +44,27 @@ pub struct UserInfo {
     pub status: Status,
     /// May manage users.
     pub admin: bool,
+    /// The password was set for this user by someone else (the panel, an admin's generated
+    /// reset) and works once: until they choose their own with `PUT /api/me/password`, every
+    /// other route answers 403 `password change required`. Absent (false) from older servers.
+    #[serde(default)]
+    pub must_change_password: bool,
+}
+
+/// `PUT /api/me/password` body: a user changes their own password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangePassword {
+    /// The password in use now.
+    pub current_password: String,
+    /// The one to use from now on (the box's password rules; not the current one).
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    /// Hides both passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePassword").finish_non_exhaustive()
+    }
 }
 
 /// A user as others see them: the directory (`GET /api/users`) and contact lists

@@ -2,6 +2,11 @@
 //!
 //! Tokens come from `POST /api/login`; the store keeps only their SHA-256 and an expiry, so a
 //! copy of the database does not hand out sessions.
+//!
+//! A user whose password is one-time (`must_change_password`: the panel or an admin's
+//! generated reset set it) gets 403 `{"error": "password change required"}` from [`AuthUser`]
+//! and [`AdminUser`], so from every route but the three that take [`AnyAuthUser`]:
+//! `GET /api/me`, `PUT /api/me/password` and `POST /api/logout`.
 
 use std::time::SystemTime;
 
@@ -23,6 +28,21 @@ pub struct AuthUser {
 
 /// The logged-in user, who must be an admin.
 pub struct AdminUser(pub AuthUser);
+
+/// The logged-in user, even one who must choose a new password first.
+pub struct AnyAuthUser(pub AuthUser);
+
+/// `ErrorBody.error` of the 403 a user with a one-time password gets.
+pub const PASSWORD_CHANGE_REQUIRED: &str = "password change required";
+
+/// The 403 for a user who must choose a new password before anything else.
+pub fn password_change_required() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        PASSWORD_CHANGE_REQUIRED,
+        "this password was set for you and works once: choose a new one first (PUT /api/me/password)",
+    )
+}
 
 /// Extracts `Authorization: Bearer <token>`.
 pub fn bearer(parts: &Parts) -> Option<&str> {
@@ -49,13 +69,25 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let AnyAuthUser(u) = AnyAuthUser::from_request_parts(parts, state).await?;
+        if u.user.must_change_password {
+            return Err(password_change_required());
+        }
+        Ok(u)
+    }
+}
+
+impl FromRequestParts<AppState> for AnyAuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts)
             .ok_or_else(|| {
                 ApiError::unauthorized("log in first: missing Authorization: Bearer token")
             })?
             .to_owned();
         match user_for_token(state, token.clone()).await? {
-            Some(user) => Ok(AuthUser { user, token }),
+            Some(user) => Ok(AnyAuthUser(AuthUser { user, token })),
             None => Err(ApiError::unauthorized(
                 "the session token is unknown or has expired; log in again",
             )),

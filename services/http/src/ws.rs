@@ -5,13 +5,18 @@
 //! outbox onto the socket, and a reader that decodes each frame and turns it into a request to
 //! the client actor. Replies go through the same outbox as pushes, so a client sees them in
 //! the order the actor produced them. All session state lives in the client actor.
+//!
+//! A user whose password is one-time (`must_change_password`) is refused: with HTTP 403
+//! `password change required` when the upgrade request carries their bearer token, else with
+//! a `password_change_required` error frame and close 1008 at `connect`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use ivm_actors::client::{
@@ -35,8 +40,25 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    if let Some(token) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned())
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+    {
+        match crate::auth::user_for_token(&state, token).await {
+            Ok(Some(u)) if u.must_change_password => {
+                return crate::auth::password_change_required().into_response();
+            }
+            Ok(_) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
     let max = state.cfg.max_ws_frame;
     // Small socket buffers: a thousand idle sessions must not cost a thousand 128 KiB buffers.
     ws.max_message_size(max)
@@ -112,6 +134,17 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbou
         return None;
     };
     match crate::auth::user_for_token(state, c.token.clone()).await {
+        Ok(Some(user)) if user.must_change_password => {
+            tracing::info!(user = %user.name, "connect refused: password change required");
+            let e = Envelope::error(
+                &inbound.id,
+                ErrorCode::PasswordChangeRequired,
+                "password change required: this password was set for you and works once; choose a new one first",
+            );
+            let _ = socket.send(text(&e)).await;
+            let _ = socket.send(close(1008, "password change required")).await;
+            None
+        }
         Ok(Some(user)) => Some((inbound, user)),
         Ok(None) => {
             let e = Envelope::error(

@@ -118,6 +118,7 @@ pub async fn update_user(
 }
 
 /// `POST /api/admin/users/{user}/password`: set or generate a password; ends their sessions.
+/// A generated one is one-time: the user must choose their own after logging in with it.
 pub async fn reset_password(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -125,14 +126,16 @@ pub async fn reset_password(
     Json(req): Json<PasswordReset>,
 ) -> Result<Json<UserCreated>, ApiError> {
     let generated = req.password.is_none().then(ivm_store::generate_password);
-    let password = req
-        .password
-        .or_else(|| generated.clone())
-        .unwrap_or_default();
+    let one_time = generated.clone();
     let user = database::run(&state.handles.db, move |s| {
         let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
-        s.set_password(u.guid, &password)?;
-        Ok(u)
+        match (req.password, one_time) {
+            (Some(chosen), _) => s.set_password(u.guid, &chosen)?,
+            // Made up by the box: one-time, the user must choose their own at next login.
+            (None, Some(made)) => s.set_one_time_password(u.guid, &made)?,
+            (None, None) => return Err(StoreError::Invalid("no password".into())),
+        }
+        Ok(s.user(u.guid)?.unwrap_or(u))
     })
     .await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "password reset");

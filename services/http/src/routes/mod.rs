@@ -25,6 +25,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/logout"),
     ("get", "/api/me"),
     ("put", "/api/me/status"),
+    ("put", "/api/me/password"),
     ("get", "/api/contacts"),
     ("post", "/api/contacts"),
     ("delete", "/api/contacts/{user}"),
@@ -61,6 +62,7 @@ pub fn api() -> Router<AppState> {
         .route("/api/logout", post(session::logout))
         .route("/api/me", get(session::me))
         .route("/api/me/status", put(session::set_status))
+        .route("/api/me/password", put(session::change_password))
         .route("/api/contacts", get(contacts::list).post(contacts::add))
         .route("/api/contacts/{user}", delete(contacts::remove))
         .route("/api/users", get(contacts::directory))

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ivm_wire::rest::{
-    AddContact, Contact, ErrorBody, LoginRequest, LoginResponse, MessageInfo, SetStatus, UserInfo,
+    AddContact, ChangePassword, Contact, ErrorBody, LoginRequest, LoginResponse, MessageInfo,
+    SetStatus, UserInfo,
 };
 use ivm_wire::{Guid, Status};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -34,6 +35,13 @@ pub enum ApiError {
     /// Any other 401: the token is unknown or expired.
     #[error("the server refused the session ({0}); run `ivm login` again")]
     Unauthorized(String),
+    /// 403 `password change required`: the password in use was set for this user by someone
+    /// else and works once.
+    #[error("{PASSWORD_CHANGE_REQUIRED}")]
+    PasswordChangeRequired,
+    /// 403 `wrong_password` from `PUT /api/me/password`.
+    #[error("the current password is wrong")]
+    WrongPassword,
     /// `unknown_user`: a recipient or contact the box does not know.
     #[error("{}", unknown_text(role, name.as_deref(), message))]
     UnknownUser {
@@ -91,6 +99,10 @@ impl ApiError {
         }
     }
 }
+
+/// What every `ivm` command says when the box wants a new password first.
+pub const PASSWORD_CHANGE_REQUIRED: &str =
+    "the box asks you to set a new password first: run `ivm passwd`";
 
 /// A file to upload.
 #[derive(Debug, Clone)]
@@ -293,6 +305,18 @@ impl Api {
             .await
     }
 
+    /// `PUT /api/me/password`: change my own password (my other sessions end, this one stays).
+    pub async fn change_password(&self, current: &str, new: &str) -> Result<(), ApiError> {
+        self.empty(
+            self.request(Method::PUT, "/api/me/password")
+                .json(&ChangePassword {
+                    current_password: current.to_owned(),
+                    new_password: new.to_owned(),
+                }),
+        )
+        .await
+    }
+
     /// `PUT /api/me/status`.
     pub async fn set_status(&self, status: Status) -> Result<(), ApiError> {
         self.empty(
@@ -427,6 +451,12 @@ fn classify(
     message: String,
     retry_after: Option<u64>,
 ) -> ApiError {
+    if status == StatusCode::FORBIDDEN && error == "password change required" {
+        return ApiError::PasswordChangeRequired;
+    }
+    if status == StatusCode::FORBIDDEN && error == "wrong_password" {
+        return ApiError::WrongPassword;
+    }
     if error == "unknown_user" {
         return ApiError::UnknownUser {
             role: "user",

@@ -65,6 +65,9 @@ pub enum Command {
     Logout,
     /// Show who the current session belongs to.
     Whoami,
+    /// Change my password: the current one from --password (or IVM_PASSWORD), the new one
+    /// from --new (or IVM_NEW_PASSWORD). Needed first when the box set a one-time password.
+    Passwd(PasswdArgs),
     /// List my contacts with their presence, or add / remove one.
     Contacts(ContactsArgs),
     /// List everyone on the box (the directory).
@@ -85,6 +88,19 @@ pub enum Command {
     Status(StatusArgs),
     /// Stay connected: print every event as a JSON line and store new messages locally.
     Watch(WatchArgs),
+}
+
+/// `passwd --new PASSWORD`.
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// The password to use from now on (at least 8 characters, not the current one).
+    #[arg(
+        long = "new",
+        env = "IVM_NEW_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub new_password: String,
 }
 
 /// `--json` for listings.

@@ -29,6 +29,9 @@ pub enum ContextError {
         /// The one asked for.
         given: String,
     },
+    /// `ivm passwd` needs the current password.
+    #[error("ivm passwd needs the current password: give --password (or IVM_PASSWORD)")]
+    NoCurrentPassword,
     /// A login needs a server.
     #[error("no server given: use --server URL or IVM_SERVER")]
     NoServer,
@@ -139,8 +142,9 @@ impl Context {
     }
 }
 
-/// `ivm login`: logs in and saves the session. Returns what was saved.
-pub async fn login_and_save(global: &Global) -> Result<(Session, PathBuf), ContextError> {
+/// `ivm login`: logs in and saves the session. Returns what was saved, where, and whether the
+/// box asks for a new password first.
+pub async fn login_and_save(global: &Global) -> Result<(Session, PathBuf, bool), ContextError> {
     let home = session::ivm_home()?;
     let (Some(user), Some(password)) = (&global.user, &global.password) else {
         return Err(ContextError::NoCredentials);
@@ -154,6 +158,7 @@ pub async fn login_and_save(global: &Global) -> Result<(Session, PathBuf), Conte
         .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
     let api = Api::new(&server, tls_config(cacert.as_ref())?)?;
     let login = api.login(user, password).await?;
+    let must_change = login.must_change_password;
     let saved = Session {
         server,
         token: login.token,
@@ -163,7 +168,7 @@ pub async fn login_and_save(global: &Global) -> Result<(Session, PathBuf), Conte
         cacert,
     };
     let path = session::save(&home, &saved)?;
-    Ok((saved, path))
+    Ok((saved, path, must_change))
 }
 
 fn tls_config(

@@ -8,6 +8,7 @@
 //! | 2 | the server cannot be reached |
 //! | 3 | login refused, not logged in, or the session was refused |
 //! | 4 | unknown recipient or user |
+//! | 5 | the box asks for a new password first (the one in use was set for you): run `ivm passwd` |
 //! | 64 | bad command line (clap's own message) |
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ pub enum ExitStatus {
     Auth = 3,
     /// Unknown recipient or user.
     UnknownUser = 4,
+    /// The password in use is one-time: `ivm passwd` first.
+    PasswordChange = 5,
     /// Bad command line.
     Usage = 64,
 }
@@ -72,7 +75,9 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
                 | ContextError::OtherServer { .. }
                 | ContextError::NoCredentials => return ExitStatus::Auth,
                 ContextError::Api(api) => return api_status(api),
-                ContextError::NoServer => return ExitStatus::Usage,
+                ContextError::NoServer | ContextError::NoCurrentPassword => {
+                    return ExitStatus::Usage
+                }
                 ContextError::Session(_) | ContextError::Tls(_) => return ExitStatus::Failed,
             }
         }
@@ -86,6 +91,7 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             return match stop {
                 Stop::Interrupted => ExitStatus::Ok,
                 Stop::Refused(_) => ExitStatus::Auth,
+                Stop::PasswordChangeRequired => ExitStatus::PasswordChange,
                 Stop::Unreachable(_) => ExitStatus::Unreachable,
                 Stop::Closed(_) => ExitStatus::Failed,
             };
@@ -102,7 +108,10 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
 fn api_status(e: &ApiError) -> ExitStatus {
     match e {
         ApiError::Unreachable { .. } => ExitStatus::Unreachable,
-        ApiError::LoginRefused | ApiError::Unauthorized(_) => ExitStatus::Auth,
+        ApiError::LoginRefused | ApiError::Unauthorized(_) | ApiError::WrongPassword => {
+            ExitStatus::Auth
+        }
+        ApiError::PasswordChangeRequired => ExitStatus::PasswordChange,
         ApiError::UnknownUser { .. } => ExitStatus::UnknownUser,
         ApiError::BadUrl(_) => ExitStatus::Usage,
         _ => ExitStatus::Failed,
@@ -146,6 +155,16 @@ mod tests {
         assert_eq!(
             classify(&anyhow::Error::new(Stop::Interrupted)),
             ExitStatus::Ok
+        );
+        let change = anyhow::Error::new(ApiError::PasswordChangeRequired);
+        assert_eq!(classify(&change), ExitStatus::PasswordChange);
+        assert_eq!(
+            format!("{change:#}"),
+            "the box asks you to set a new password first: run `ivm passwd`"
+        );
+        assert_eq!(
+            classify(&anyhow::Error::new(Stop::PasswordChangeRequired)),
+            ExitStatus::PasswordChange
         );
         let pipe = OutputError::Stdout(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert_eq!(classify(&anyhow::Error::new(pipe)), ExitStatus::Ok);

@@ -36,6 +36,9 @@ pub enum Stop {
     /// The very first connection failed (later failures are retried).
     #[error("{0}")]
     Unreachable(String),
+    /// The password in use is one-time; the box takes no session until it is changed.
+    #[error("{}", crate::api::PASSWORD_CHANGE_REQUIRED)]
+    PasswordChangeRequired,
 }
 
 /// What the driver must do, in order.
@@ -179,6 +182,9 @@ impl Watch {
             }
             ServerEvent::Error { id, error } if self.phase == Phase::Connecting(id.clone()) => {
                 self.phase = Phase::Down;
+                if error.code == ErrorCode::PasswordChangeRequired {
+                    return vec![Action::Exit(Stop::PasswordChangeRequired)];
+                }
                 if error.code == ErrorCode::Unauthorized {
                     if self.can_relogin && !self.relogin_tried {
                         self.relogin_tried = true;

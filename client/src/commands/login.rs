@@ -1,18 +1,38 @@
-//! `ivm login`, `ivm logout`, `ivm whoami`.
+//! `ivm login`, `ivm logout`, `ivm whoami`, `ivm passwd`.
 
-use crate::cli::Global;
+use crate::cli::{Global, PasswdArgs};
 use crate::context::{self, Context};
 use crate::output;
 use crate::session;
 
 /// Logs in and saves the session (mode 0600).
 pub async fn login(global: &Global) -> anyhow::Result<()> {
-    let (saved, path) = context::login_and_save(global).await?;
+    let (saved, path, must_change) = context::login_and_save(global).await?;
     eprintln!(
         "ivm: logged in as {} on {} (saved in {})",
         saved.user,
         saved.server,
         path.display()
+    );
+    if must_change {
+        eprintln!("ivm: {}", crate::api::PASSWORD_CHANGE_REQUIRED);
+    }
+    Ok(())
+}
+
+/// Changes the user's own password. The current one is `--password` (or `IVM_PASSWORD`);
+/// the session used (saved or on the fly) stays, the user's other sessions end.
+pub async fn passwd(ctx: &Context, global: &Global, args: PasswdArgs) -> anyhow::Result<()> {
+    let current = global
+        .password
+        .as_deref()
+        .ok_or(context::ContextError::NoCurrentPassword)?;
+    ctx.api
+        .change_password(current, &args.new_password)
+        .await?;
+    eprintln!(
+        "ivm: password changed for {}; your other sessions have ended",
+        ctx.user
     );
     Ok(())
 }

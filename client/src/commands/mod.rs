@@ -1,7 +1,7 @@
 //! One file per command. Each takes the parsed arguments and a [`Context`] and returns
 //! `anyhow::Result<()>`; [`crate::exit`] turns a failure into the `ivm: ` line and exit code.
 //!
-//! - [`login`] runs `login`, `logout`, `whoami`
+//! - [`login`] runs `login`, `logout`, `whoami`, `passwd`
 //! - [`contacts`] runs `contacts [add|remove]`, `users`
 //! - [`send`] runs `send`
 //! - [`list`] runs `inbox`, `sent`
@@ -73,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let result = match cli.command {
         Command::Login | Command::Logout => Ok(()),
         Command::Whoami => login::whoami(&ctx).await,
+        Command::Passwd(args) => login::passwd(&ctx, &global, args).await,
         Command::Contacts(args) => contacts::contacts(&ctx, args).await,
         Command::Users(args) => contacts::users(&ctx, args).await,
         Command::Send(args) => send::send(&ctx, args).await,

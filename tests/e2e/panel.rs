@@ -246,7 +246,9 @@ async fn boot_status_pages_noise_and_admin_password() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     soft.step(Key::Enter, 0, "Menu").await;
 
-    // A new admin password, shown once, works; the old one (printed at first start) does not.
+    // A new admin password, shown once, is one-time: with it, `ivm` asks for a new password
+    // first; `ivm passwd` sets one and then everything works. The old one (printed at first
+    // start) is refused.
     let first = server
         .stdout
         .iter()
@@ -264,8 +266,25 @@ async fn boot_status_pages_noise_and_admin_password() {
     assert_ne!(password, first);
     let dirp = dir.path().to_owned();
     tokio::task::block_in_place(|| {
-        let ok = Person::new(&server, &dirp, "admin", &password).ivm(&["contacts"]);
-        assert!(ok.status.success(), "new password works: {}", text(&ok));
+        let admin = Person::new(&server, &dirp, "admin", &password);
+        let first_use = admin.ivm(&["contacts"]);
+        assert_eq!(
+            first_use.status.code(),
+            Some(5),
+            "a one-time password: {}",
+            text(&first_use)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&first_use.stderr).trim(),
+            "ivm: the box asks you to set a new password first: run `ivm passwd`"
+        );
+        let changed = admin.ivm(&["passwd", "--new", "admin-chose-this-one"]);
+        assert!(changed.status.success(), "ivm passwd: {}", text(&changed));
+        let mine = Person::new(&server, &dirp.join("mine"), "admin", "admin-chose-this-one");
+        let ok = mine.ivm(&["contacts"]);
+        assert!(ok.status.success(), "own password works: {}", text(&ok));
+        let again = admin.ivm(&["contacts"]);
+        assert!(!again.status.success(), "the panel's password worked once");
         let old = Person::new(&server, &dirp.join("old"), "admin", &first).ivm(&["contacts"]);
         assert!(!old.status.success(), "old password refused");
     });

@@ -1,0 +1,283 @@
+//! End to end: a user changes their own password, and a password the box made up for someone
+//! else is one-time. The real `ivmd` on one side; raw HTTP/WebSocket clients and the real `ivm`
+//! on the other.
+//!
+//! - own change: the old password stops working, the caller's session stays, the others end;
+//! - wrong current password: 403, counted by the login limiter (ban, `Retry-After`, the log);
+//! - weak or unchanged new password refused, nothing changed;
+//! - admin's generated reset (REST and `ivmd user passwd`): login says `must_change_password`,
+//!   every other route and the WebSocket answer 403 until `ivm passwd`, then everything works.
+
+mod harness;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use harness::{tempdir, Person, Server};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+fn setup(dir: &std::path::Path) -> Server {
+    let server = Server::start(dir, "");
+    server.add_user("ann", "201", "ann-password-1");
+    server.add_user("bob", "202", "bob-password-1");
+    server
+}
+
+async fn login(server: &Server, name: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api/login", server.http))
+        .json(&json!({"name": name, "password": password}))
+        .send()
+        .await
+        .expect("login request")
+}
+
+/// Logs in; the whole answer.
+async fn logged_in(server: &Server, name: &str, password: &str) -> Value {
+    let r = login(server, name, password).await;
+    assert_eq!(r.status(), 200, "login {name}");
+    r.json().await.expect("json")
+}
+
+async fn token(server: &Server, name: &str, password: &str) -> String {
+    logged_in(server, name, password).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+async fn change(server: &Server, token: &str, current: &str, new: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(format!("{}/api/me/password", server.http))
+        .bearer_auth(token)
+        .json(&json!({"current_password": current, "new_password": new}))
+        .send()
+        .await
+        .expect("change request")
+}
+
+async fn get(server: &Server, token: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}{path}", server.http))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get")
+}
+
+fn first_admin_password(server: &Server) -> String {
+    server
+        .stdout
+        .iter()
+        .find_map(|l| l.split("password: ").nth(1))
+        .expect("first-start password")
+        .trim()
+        .to_owned()
+}
+
+/// The first frame the box answers to `connect` with `token`.
+async fn connect_answer(server: &Server, token: &str) -> Value {
+    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connect");
+    let hello = json!({"action":"connect","id":"c","object":{"token":token}});
+    ws.send(Message::Text(hello.to_string().into()))
+        .await
+        .expect("send");
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a frame within 20 s");
+        match frame {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).expect("json frame");
+                if v["action"] != "ping" {
+                    return v;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("socket closed without an answer: {other:?}"),
+        }
+    }
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_change_ends_other_sessions_and_the_old_password() {
+    let dir = tempdir();
+    let server = tokio::task::block_in_place(|| setup(dir.path()));
+    let first = logged_in(&server, "ann", "ann-password-1").await;
+    assert_eq!(first["must_change_password"], false, "{first}");
+    assert_eq!(first["user"]["must_change_password"], false, "{first}");
+    let mine = first["token"].as_str().expect("token").to_owned();
+    let other = token(&server, "ann", "ann-password-1").await;
+
+    // Weak, too long or unchanged new passwords are refused and change nothing.
+    for new in ["short", "ann-password-1"] {
+        let r = change(&server, &mine, "ann-password-1", new).await;
+        assert_eq!(r.status(), 400, "{new:?}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "bad_request", "{body}");
+    }
+    let r = change(&server, &mine, "ann-password-1", &"x".repeat(2000)).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(get(&server, &other, "/api/contacts").await.status(), 200);
+    token(&server, "ann", "ann-password-1").await;
+
+    let r = change(&server, &mine, "ann-password-1", "ann-password-2").await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        get(&server, &mine, "/api/contacts").await.status(),
+        200,
+        "the caller's session stays"
+    );
+    assert_eq!(
+        get(&server, &other, "/api/contacts").await.status(),
+        401,
+        "other sessions end"
+    );
+    assert_eq!(login(&server, "ann", "ann-password-1").await.status(), 401);
+    let again = logged_in(&server, "ann", "ann-password-2").await;
+    assert_eq!(again["must_change_password"], false);
+    // Bob is not touched.
+    token(&server, "bob", "bob-password-1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_current_passwords_count_in_the_login_limiter() {
+    let dir = tempdir();
+    let server = tokio::task::block_in_place(|| setup(dir.path()));
+    let ann = token(&server, "ann", "ann-password-1").await;
+    for _ in 0..5 {
+        let r = change(&server, &ann, "a wrong guess", "ann-password-2").await;
+        assert_eq!(r.status(), 403);
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "wrong_password", "{body}");
+    }
+    let r = change(&server, &ann, "ann-password-1", "ann-password-2").await;
+    assert_eq!(r.status(), 429, "even the right password waits out the ban");
+    assert!(r.headers().get("retry-after").is_some());
+    let r = login(&server, "ann", "ann-password-1").await;
+    assert_eq!(r.status(), 429, "the same limiter as login");
+    let log = server.log();
+    assert!(
+        log.contains("password change refused: wrong current password"),
+        "failures are in the log"
+    );
+    assert!(
+        log.contains("password change refused: too many failures"),
+        "the ban is visible in the log"
+    );
+    // Nothing changed: the session still works and the new password was never set.
+    assert_eq!(get(&server, &ann, "/api/contacts").await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_reset_is_one_time_until_ivm_passwd() {
+    let dir = tempdir();
+    let server = tokio::task::block_in_place(|| setup(dir.path()));
+    let admin = token(&server, "admin", &first_admin_password(&server)).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/admin/users/bob/password", server.http))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("reset");
+    assert_eq!(r.status(), 200);
+    let made: Value = r.json().await.expect("json");
+    let generated = made["password"].as_str().expect("generated").to_owned();
+    assert_eq!(made["user"]["must_change_password"], true, "{made}");
+
+    let bob = logged_in(&server, "bob", &generated).await;
+    assert_eq!(bob["must_change_password"], true, "{bob}");
+    assert_eq!(bob["user"]["must_change_password"], true, "{bob}");
+    let t = bob["token"].as_str().expect("token").to_owned();
+
+    // Every other route: 403 with a clear error. /api/me still answers.
+    for path in ["/api/contacts", "/api/users", "/api/messages/inbox"] {
+        let r = get(&server, &t, path).await;
+        assert_eq!(r.status(), 403, "{path}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"], "password change required", "{path}: {body}");
+    }
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/me/status", server.http))
+        .bearer_auth(&t)
+        .json(&json!({"status":"busy"}))
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(r.status(), 403);
+    let me: Value = get(&server, &t, "/api/me").await.json().await.expect("me");
+    assert_eq!(me["must_change_password"], true, "{me}");
+
+    // The WebSocket: 403 on the upgrade with a bearer header, an error frame on `connect`.
+    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {t}").parse().expect("header"),
+    );
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 403);
+        }
+        other => panic!("upgrade should be refused with 403: {:?}", other.map(|_| ())),
+    }
+    let answer = connect_answer(&server, &t).await;
+    assert_eq!(answer["action"], "error", "{answer}");
+    assert_eq!(answer["object"]["code"], "password_change_required");
+
+    // `ivm` says what to do; `ivm passwd` does it; then everything works.
+    let dirp = dir.path().to_owned();
+    tokio::task::block_in_place(|| {
+        let once = Person::new(&server, &dirp, "bob", &generated);
+        let out = once.ivm(&["contacts"]);
+        assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim(),
+            "ivm: the box asks you to set a new password first: run `ivm passwd`"
+        );
+        let out = once.ivm(&["passwd", "--new", "short"]);
+        assert!(!out.status.success(), "weak password refused: {}", text(&out));
+        let out = once.ivm(&["passwd", "--new", "bob-chose-this"]);
+        assert!(out.status.success(), "ivm passwd: {}", text(&out));
+        let own = Person::new(&server, &dirp.join("own"), "bob", "bob-chose-this");
+        own.ok(&["contacts"]);
+        own.ok(&["inbox"]);
+        let out = once.ivm(&["contacts"]);
+        assert!(!out.status.success(), "the generated password worked once");
+    });
+    let t = token(&server, "bob", "bob-chose-this").await;
+    assert_eq!(get(&server, &t, "/api/contacts").await.status(), 200);
+    assert_eq!(connect_answer(&server, &t).await["action"], "ack");
+
+    // The installer's reset through `ivmd user passwd` without a password is one-time too;
+    // one they choose is not.
+    let out = harness::ivmd(&server.data, &["user", "passwd", "ann"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let made = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("password: ").map(str::to_owned))
+        .expect("generated password printed");
+    let ann = logged_in(&server, "ann", made.trim()).await;
+    assert_eq!(ann["must_change_password"], true, "{ann}");
+    let out = harness::ivmd(
+        &server.data,
+        &["user", "passwd", "ann", "--password", "ann-password-9"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let ann = logged_in(&server, "ann", "ann-password-9").await;
+    assert_eq!(ann["must_change_password"], false, "{ann}");
+}

@@ -37,6 +37,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     fill(notice, password ? h('div', { class: 'card notice' },
       h('p', {}, `Password for `, h('strong', {}, user.name), ' (shown once; give it to them now):'),
       h('p', {}, h('code', { class: 'password', id: 'generated-password' }, password)),
+      user.must_change_password ? h('p', { class: 'muted' }, 'It works once: they choose their own when they log in with it.') : null,
       h('button', { class: 'btn small', type: 'button', onclick: () => fill(notice) }, 'Done')) : null);
   };
 

@@ -80,7 +80,8 @@ function showLogin(message = '') {
     try {
       const r = await S.api.login(name.value.trim(), pass.value);
       saveSession(r);
-      start(r.user);
+      if (r.must_change_password || r.user.must_change_password) showForcedPasswordChange(r.user);
+      else start(r.user);
     } catch (e) {
       btn.disabled = false;
       if (e.status === 401) err.textContent = 'Wrong user name or password.';
@@ -123,6 +124,85 @@ S.api.onUnauthorized = () => {
   showLogin('Your session has ended. Please log in again.');
 };
 
+// ---------------------------------------------------------------- password
+
+/**
+ * The "Choose a new password" form (current, new, repeat). `onDone(me)` runs once the box has
+ * taken the new password; `onCancel`, when given, adds a Cancel button.
+ */
+function passwordForm({ title, intro, onDone, onCancel = null }) {
+  const err = h('p', { class: 'error', id: 'pw-error', role: 'alert' });
+  const field = (id, label, autocomplete) => {
+    const input = h('input', { id, name: id, type: 'password', autocomplete, required: true });
+    return [h('label', { for: id }, label), input];
+  };
+  const [curLabel, cur] = field('pw-current', 'Current password', 'current-password');
+  const [newLabel, next] = field('pw-new', 'New password', 'new-password');
+  const [repLabel, again] = field('pw-repeat', 'Repeat the new password', 'new-password');
+  const btn = h('button', { class: onCancel ? 'btn primary' : 'btn primary wide', id: 'pw-submit', type: 'submit' }, 'Set new password');
+  const form = h('form', { class: 'login password-form', id: 'password-form', 'aria-labelledby': 'pw-title' },
+    h('h1', { id: 'pw-title' }, title),
+    intro ? h('p', { class: 'muted', id: 'pw-intro' }, intro) : null,
+    curLabel, cur, newLabel, next, repLabel, again, err,
+    onCancel ? h('div', { class: 'row end' },
+      h('button', { class: 'btn', id: 'pw-cancel', type: 'button', onclick: onCancel }, 'Cancel'), btn) : btn);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    err.textContent = '';
+    if (next.value.length < 8) { err.textContent = 'The new password needs at least 8 characters.'; next.focus(); return; }
+    if (next.value !== again.value) { err.textContent = 'The two new passwords differ.'; again.select(); return; }
+    if (next.value === cur.value) { err.textContent = 'Choose a password different from the current one.'; next.select(); return; }
+    btn.disabled = true;
+    try {
+      await S.api.changePassword(cur.value, next.value);
+      onDone(await S.api.me());
+    } catch (e) {
+      btn.disabled = false;
+      if (e.code === 'wrong_password') { err.textContent = 'The current password is wrong.'; cur.select(); }
+      else if (e.status === 429) err.textContent = `Too many wrong passwords. Try again in ${e.retryAfter || 60} seconds.`;
+      else err.textContent = errorText(e);
+    }
+  });
+  return { form, first: cur };
+}
+
+/** Before anything else: the password in use was set for this user and works once. */
+function showForcedPasswordChange(me) {
+  if (S.session) S.session.stop();
+  S.session = null;
+  S.me = null;
+  document.title = 'IVM: choose a new password';
+  const { form, first } = passwordForm({
+    title: 'Choose a new password',
+    intro: `${me.display_name || me.name}, the password you used was set for you and works once. Choose your own to continue.`,
+    onDone: (fresh) => { toast('Password changed.'); start(fresh); },
+  });
+  form.classList.add('card');
+  fill(root, h('main', { class: 'login-page' }, form,
+    h('p', { class: 'center' }, h('button', { class: 'btn subtle', id: 'pw-logout', type: 'button', onclick: logout }, 'Log out'))));
+  first.focus();
+}
+
+/** "Change password" from the main view, in a dialog. */
+function openPasswordDialog() {
+  const d = h('dialog', { class: 'password-dialog', id: 'password-dialog', 'aria-labelledby': 'pw-title' });
+  const { form, first } = passwordForm({
+    title: 'Change password',
+    intro: 'Your other sessions (other browsers, the ivm command line) will end.',
+    onDone: (fresh) => { d.close(); S.me = fresh; renderHeader(); toast('Password changed.'); },
+    onCancel: () => d.close(),
+  });
+  d.append(form);
+  d.addEventListener('close', () => d.remove());
+  document.body.append(d);
+  d.showModal();
+  first.focus();
+}
+
+S.api.onPasswordChangeRequired = () => {
+  if (S.me) showForcedPasswordChange(S.me);
+};
+
 // ---------------------------------------------------------------- start-up
 
 async function boot() {
@@ -131,7 +211,8 @@ async function boot() {
   S.api.token = saved.token;
   try {
     const me = await S.api.me();
-    start(me);
+    if (me.must_change_password) showForcedPasswordChange(me);
+    else start(me);
   } catch (e) {
     if (e.status === 401) { localStorage.removeItem(STORE_KEY); showLogin(); }
     else showLogin(errorText(e));
@@ -177,6 +258,7 @@ function connect() {
   s.addEventListener('presence', (ev) => onPresence(ev.detail.user, ev.detail.status));
   s.addEventListener('going_down', () => toast('The box is restarting; reconnecting…'));
   s.addEventListener('unauthorized', () => S.api.onUnauthorized());
+  s.addEventListener('password_change_required', () => S.api.onPasswordChangeRequired());
   s.start();
 }
 
@@ -293,6 +375,7 @@ function buildShell() {
       h('span', { class: 'dot', id: 'my-dot', 'aria-hidden': 'true' }),
       status,
       h('span', { class: 'who', id: 'who' }),
+      h('button', { class: 'btn small subtle', id: 'change-password', type: 'button', title: 'Change password', onclick: openPasswordDialog }, 'Password'),
       h('button', { class: 'btn icon-btn', id: 'logout', type: 'button', title: 'Log out', 'aria-label': 'Log out', onclick: logout }, icon('logout'))));
   const contacts = h('aside', { class: 'contacts', id: 'contacts', 'aria-label': 'Contacts' });
   const compose = h('section', { class: 'compose card', id: 'compose', 'aria-label': 'New voice message' });

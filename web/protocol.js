@@ -12,6 +12,9 @@ export class ApiError extends Error {
   }
 }
 
+/** `error` of the 403 the box answers while the user must choose a new password. */
+export const PASSWORD_CHANGE_REQUIRED = 'password change required';
+
 /** The presence values the box knows. */
 export const STATUSES = ['available', 'busy', 'away', 'offline'];
 
@@ -23,6 +26,11 @@ export class Api {
     this.fetch = fetchImpl || ((...a) => fetch(...a));
     /** Called with the ApiError when the box says 401 (token expired or revoked). */
     this.onUnauthorized = null;
+    /**
+     * Called with the ApiError when the box says 403 `password change required`: the password
+     * in use was set for this user by someone else and works once (see `changePassword`).
+     */
+    this.onPasswordChangeRequired = null;
   }
 
   async request(method, path, { json, form, as = 'json' } = {}) {
@@ -52,6 +60,9 @@ export class Api {
       const err = new ApiError(res.status, code, message);
       if (res.status === 429) err.retryAfter = Number(res.headers.get('Retry-After')) || null;
       if (res.status === 401 && path !== '/api/login' && this.onUnauthorized) this.onUnauthorized(err);
+      if (res.status === 403 && code === PASSWORD_CHANGE_REQUIRED && this.onPasswordChangeRequired) {
+        this.onPasswordChangeRequired(err);
+      }
       throw err;
     }
     if (res.status === 204 || as === 'none') return null;
@@ -68,7 +79,18 @@ export class Api {
   async logout() {
     try { await this.request('POST', '/api/logout'); } finally { this.token = null; }
   }
+  /** Who I am; `must_change_password` says a new password must be chosen first. */
   me() { return this.request('GET', '/api/me'); }
+  /**
+   * Changes my own password. Rejects with an ApiError: 403 `wrong_password` (counted like a
+   * failed login), 429 `rate_limited` (`retryAfter`), 400 `bad_request` (too short, or the same
+   * as the current one). My other sessions end; this one stays.
+   */
+  changePassword(currentPassword, newPassword) {
+    return this.request('PUT', '/api/me/password', {
+      json: { current_password: currentPassword, new_password: newPassword },
+    });
+  }
   setStatus(status) { return this.request('PUT', '/api/me/status', { json: { status } }); }
 
   // Contacts and directory
@@ -150,6 +172,7 @@ export function backoffDelay(n, { min = 500, max = 15000, random = Math.random }
  * - `presence`: `{user: guid, status}`
  * - `going_down`: `{reason}` (the box is shutting down; the session reconnects)
  * - `unauthorized`: the token was refused; the session stops
+ * - `password_change_required`: the user must choose a new password first; the session stops
  * - `error`: `{code, message}` for an error frame that answers no request of ours
  */
 export class Session extends EventTarget {
@@ -237,9 +260,9 @@ export class Session extends EventTarget {
       this.setState('online');
       this.emit('ready', { user: this.user, queued: checked ? checked.queued : 0 });
     } catch (e) {
-      if (e.code === 'unauthorized') {
+      if (e.code === 'unauthorized' || e.code === 'password_change_required') {
         this.stopped = true;
-        this.emit('unauthorized', { message: e.message });
+        this.emit(e.code, { message: e.message });
         try { ws.close(1000); } catch { /* closed */ }
       }
       // Other failures: the socket closes and we retry.

@@ -145,6 +145,39 @@ test('api: bearer header, JSON errors become ApiError, 401 calls onUnauthorized'
   assert.equal(gone, 1);
 });
 
+test('api: changePassword sends both passwords; 403 password change required calls its hook', async () => {
+  const calls = [];
+  const fetchImpl = async (url, init) => {
+    calls.push([url, init]);
+    if (url.endsWith('/api/me/password')) return new Response(null, { status: 204 });
+    return new Response(JSON.stringify({ error: 'password change required', message: 'choose one' }), { status: 403 });
+  };
+  const api = new Api({ token: 'T', fetchImpl });
+  let asked = 0;
+  api.onPasswordChangeRequired = () => asked++;
+  assert.equal(await api.changePassword('old one', 'new one!'), null);
+  assert.equal(calls[0][1].method, 'PUT');
+  assert.deepEqual(JSON.parse(calls[0][1].body), { current_password: 'old one', new_password: 'new one!' });
+  await assert.rejects(api.contacts(), (e) => e.status === 403 && e.code === 'password change required');
+  assert.equal(asked, 1);
+});
+
+test('session: password_change_required at connect stops the session and says so', async () => {
+  FakeWS.all = [];
+  const s = new Session({ url: 'ws://box/api/ws', token: 'T', WebSocketImpl: FakeWS });
+  const seen = [];
+  s.addEventListener('password_change_required', (ev) => seen.push(ev.detail.message));
+  s.start();
+  await new Promise((r) => setTimeout(r, 5));
+  const ws = FakeWS.all[0];
+  const hello = ws.last();
+  assert.equal(hello.action, 'connect');
+  ws.push({ action: 'error', id: hello.id, object: { code: 'password_change_required', message: 'choose one' } });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(seen, ['choose one']);
+  assert.equal(s.stopped, true);
+});
+
 test('ogg: CRC-32 matches the Ogg polynomial', () => {
   // CRC-32/MPEG-2 without init/xorout ("CRC-32/BZIP2" core) check: reference values.
   assert.equal(oggCrc32(new Uint8Array([])), 0);

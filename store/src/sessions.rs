@@ -57,7 +57,11 @@ pub(crate) fn end_all(txn: &WriteTransaction, user: Guid) -> Result<(), StoreErr
 
 /// Ends every session of `user` inside `txn` but the one holding `keep` (a user changing
 /// their own password stays logged in where they did it). An unknown `keep` ends them all.
-pub(crate) fn end_all_but(txn: &WriteTransaction, user: Guid, keep: &str) -> Result<(), StoreError> {
+pub(crate) fn end_all_but(
+    txn: &WriteTransaction,
+    user: Guid,
+    keep: &str,
+) -> Result<(), StoreError> {
     let keep = token_hash(keep);
     let mut index = txn.open_table(USER_SESSIONS)?;
     let mut sessions = txn.open_table(SESSIONS)?;

@@ -233,7 +233,10 @@ async fn a_generated_reset_is_one_time_until_ivm_passwd() {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
             assert_eq!(resp.status(), 403);
         }
-        other => panic!("upgrade should be refused with 403: {:?}", other.map(|_| ())),
+        other => panic!(
+            "upgrade should be refused with 403: {:?}",
+            other.map(|_| ())
+        ),
     }
     let answer = connect_answer(&server, &t).await;
     assert_eq!(answer["action"], "error", "{answer}");
@@ -250,7 +253,11 @@ async fn a_generated_reset_is_one_time_until_ivm_passwd() {
             "ivm: the box asks you to set a new password first: run `ivm passwd`"
         );
         let out = once.ivm(&["passwd", "--new", "short"]);
-        assert!(!out.status.success(), "weak password refused: {}", text(&out));
+        assert!(
+            !out.status.success(),
+            "weak password refused: {}",
+            text(&out)
+        );
         let out = once.ivm(&["passwd", "--new", "bob-chose-this"]);
         assert!(out.status.success(), "ivm passwd: {}", text(&out));
         let own = Person::new(&server, &dirp.join("own"), "bob", "bob-chose-this");

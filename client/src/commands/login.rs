@@ -27,9 +27,7 @@ pub async fn passwd(ctx: &Context, global: &Global, args: PasswdArgs) -> anyhow:
         .password
         .as_deref()
         .ok_or(context::ContextError::NoCurrentPassword)?;
-    ctx.api
-        .change_password(current, &args.new_password)
-        .await?;
+    ctx.api.change_password(current, &args.new_password).await?;
     eprintln!(
         "ivm: password changed for {}; your other sessions have ended",
         ctx.user

@@ -43,15 +43,8 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if let Some(token) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_owned())
-        .filter(|t| !t.is_empty() && t.len() <= 128)
-    {
-        match crate::auth::user_for_token(&state, token).await {
+    if let Some(token) = crate::auth::bearer_in(&headers) {
+        match crate::auth::user_for_token(&state, token.to_owned()).await {
             Ok(Some(u)) if u.must_change_password => {
                 return crate::auth::password_change_required().into_response();
             }

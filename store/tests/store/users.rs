@@ -367,7 +367,13 @@ fn one_time_password_raises_the_flag_and_own_choice_clears_it() {
     assert!(!store
         .change_own_password(alice.guid, "wrong guess", "my own choice", &mine)
         .unwrap());
-    assert!(store.user(alice.guid).unwrap().unwrap().must_change_password);
+    assert!(
+        store
+            .user(alice.guid)
+            .unwrap()
+            .unwrap()
+            .must_change_password
+    );
     assert!(matches!(
         store.change_own_password(alice.guid, "made up by the box", "short", &mine),
         Err(StoreError::Invalid(_))
@@ -389,7 +395,13 @@ fn one_time_password_raises_the_flag_and_own_choice_clears_it() {
     assert!(store
         .change_own_password(alice.guid, "made up by the box", "my own choice", &mine)
         .unwrap());
-    assert!(!store.user(alice.guid).unwrap().unwrap().must_change_password);
+    assert!(
+        !store
+            .user(alice.guid)
+            .unwrap()
+            .unwrap()
+            .must_change_password
+    );
     assert_eq!(
         store.session_user(&mine, SystemTime::now()).unwrap(),
         Some(alice.guid)
@@ -405,9 +417,17 @@ fn one_time_password_raises_the_flag_and_own_choice_clears_it() {
         .is_some());
 
     // An admin's chosen password clears the flag too.
-    store.set_one_time_password(alice.guid, "made up again").unwrap();
+    store
+        .set_one_time_password(alice.guid, "made up again")
+        .unwrap();
     store.set_password(alice.guid, "chosen by admin").unwrap();
-    assert!(!store.user(alice.guid).unwrap().unwrap().must_change_password);
+    assert!(
+        !store
+            .user(alice.guid)
+            .unwrap()
+            .unwrap()
+            .must_change_password
+    );
 }
 
 #[test]

@@ -34,7 +34,10 @@ pub async fn login(
         .check(ip, &name, Instant::now());
     if let Err(wait) = checked {
         tracing::warn!(%ip, user = %name, "login refused: too many failures");
-        return Err(rate_limited("too many failed logins; try again later", wait));
+        return Err(rate_limited(
+            "too many failed logins; try again later",
+            wait,
+        ));
     }
     let ttl = state.cfg.session_ttl;
     let n = name.clone();

@@ -468,6 +468,23 @@ mod tests {
     }
 
     #[test]
+    fn a_required_password_change_stops_without_relogin() {
+        let mut w = Watch::new("tok", true);
+        let id = sent(&w.on_open())[0].id.clone();
+        let event = ServerEvent::Error {
+            id,
+            error: ErrorObject {
+                code: ErrorCode::PasswordChangeRequired,
+                message: "password change required".into(),
+            },
+        };
+        assert_eq!(
+            w.on_event(event),
+            [Action::Exit(Stop::PasswordChangeRequired)]
+        );
+    }
+
+    #[test]
     fn refused_token_relogs_once_when_it_can() {
         let refuse = |id: String| ServerEvent::Error {
             id,

@@ -209,13 +209,19 @@ pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
             } => {
                 let generated = password.is_none().then(ivm_store::generate_password);
                 let password = password.or_else(|| generated.clone()).unwrap_or_default();
-                let user = store.create_user(NewUser {
+                let new = NewUser {
                     name,
                     extension,
                     display_name,
                     password,
                     admin,
-                })?;
+                };
+                // A password made up by the box is one-time; a chosen one is the user's.
+                let user = if generated.is_some() {
+                    store.create_user_one_time(new)?
+                } else {
+                    store.create_user(new)?
+                };
                 AdminResponse::User {
                     user: row(&user),
                     password: generated,

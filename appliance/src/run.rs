@@ -25,7 +25,7 @@ fn first_start(store: &Store) -> anyhow::Result<()> {
         return Ok(());
     }
     let password = ivm_store::generate_password();
-    store.create_user(NewUser {
+    store.create_user_one_time(NewUser {
         name: "admin".into(),
         extension: "100".into(),
         display_name: Some("Administrator".into()),
@@ -33,7 +33,7 @@ fn first_start(store: &Store) -> anyhow::Result<()> {
         admin: true,
     })?;
     println!("ivmd: first start: created user \"admin\" (extension 100) with password: {password}");
-    println!("ivmd: this password is shown only once; change it with `ivmd user passwd admin`");
+    println!("ivmd: this password is shown only once and works for one login: choose your own then (the web client asks; `ivm passwd`)");
     Ok(())
 }
 

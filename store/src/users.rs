@@ -170,6 +170,17 @@ impl Store {
     /// Creates a user. [`StoreError::Invalid`] for a bad name, extension, display name or
     /// password; [`StoreError::Conflict`] when the name or extension is taken.
     pub fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        self.create_user_with(new, false)
+    }
+
+    /// Creates a user whose password the box made up (first start's `admin`, a new user
+    /// without a chosen password): it works for one login, then they must choose their own
+    /// ([`User::must_change_password`], raised in the same commit).
+    pub fn create_user_one_time(&self, new: NewUser) -> Result<User, StoreError> {
+        self.create_user_with(new, true)
+    }
+
+    fn create_user_with(&self, new: NewUser, one_time: bool) -> Result<User, StoreError> {
         validate_name(&new.name)?;
         validate_extension(&new.extension)?;
         passwords::validate(&new.password)?;
@@ -187,7 +198,7 @@ impl Store {
             contacts: Vec::new(),
             status: Status::Available,
             created_at: unix_now(),
-            must_change_password: false,
+            must_change_password: one_time,
         };
         let txn = self.db.begin_write()?;
         {

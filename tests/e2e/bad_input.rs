@@ -613,7 +613,15 @@ fn users_can_be_added_with_the_box_running_or_stopped() {
         .expect("generated password printed")
         .to_owned();
     let server = Server::start_on(&data, "");
-    let erin = Person::new(&server, dir.path(), "erin", &password);
+    // A generated password works once: erin chooses her own, then uses it.
+    let once = Person::new(&server, dir.path(), "erin", &password);
+    once.ok(&["passwd", "--new", "erins-own-passphrase"]);
+    let erin = Person::new(
+        &server,
+        &dir.path().join("again"),
+        "erin",
+        "erins-own-passphrase",
+    );
     assert!(erin.ok(&["users"]).contains("dave"));
 }
 

@@ -5,6 +5,7 @@
 //! - own change: the old password stops working, the caller's session stays, the others end;
 //! - wrong current password: 403, counted by the login limiter (ban, `Retry-After`, the log);
 //! - weak or unchanged new password refused, nothing changed;
+//! - the first-start admin password is one-time;
 //! - admin's generated reset (REST and `ivmd user passwd`): login says `must_change_password`,
 //!   every other route and the WebSocket answer 403 until `ivm passwd`, then everything works.
 
@@ -186,7 +187,15 @@ async fn wrong_current_passwords_count_in_the_login_limiter() {
 async fn a_generated_reset_is_one_time_until_ivm_passwd() {
     let dir = tempdir();
     let server = tokio::task::block_in_place(|| setup(dir.path()));
-    let admin = token(&server, "admin", &first_admin_password(&server)).await;
+    // The first-start password is one-time too: the admin chooses their own first.
+    let first = first_admin_password(&server);
+    let login = logged_in(&server, "admin", &first).await;
+    assert_eq!(login["must_change_password"], true, "{login}");
+    let admin = login["token"].as_str().expect("token").to_owned();
+    assert_eq!(get(&server, &admin, "/api/users").await.status(), 403);
+    let r = change(&server, &admin, &first, "admin-own-passphrase").await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(get(&server, &admin, "/api/users").await.status(), 200);
     let r = reqwest::Client::new()
         .post(format!("{}/api/admin/users/bob/password", server.http))
         .bearer_auth(&admin)

@@ -440,3 +440,22 @@ fn records_without_the_flag_load() {
     let u: ivm_store::User = serde_json::from_value(old).unwrap();
     assert!(!u.must_change_password);
 }
+
+#[test]
+fn a_user_created_with_a_made_up_password_must_change_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let u = store
+        .create_user_one_time(NewUser {
+            name: "admin".into(),
+            extension: "100".into(),
+            display_name: None,
+            password: "made up at first start".into(),
+            admin: true,
+        })
+        .unwrap();
+    assert!(u.must_change_password);
+    assert!(store.user(u.guid).unwrap().unwrap().must_change_password);
+    // An ordinary creation (a chosen password) does not.
+    assert!(!add_user(&store, "bob", "102").must_change_password);
+}

@@ -73,7 +73,16 @@ pub async fn add_user(
         password,
         admin: req.admin,
     };
-    let user = database::run(&state.handles.db, move |s| s.create_user(new)).await?;
+    // A password made up by the box is one-time; one the admin chose is the user's.
+    let one_time = generated.is_some();
+    let user = database::run(&state.handles.db, move |s| {
+        if one_time {
+            s.create_user_one_time(new)
+        } else {
+            s.create_user(new)
+        }
+    })
+    .await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "user added");
     Ok((
         StatusCode::CREATED,

@@ -391,7 +391,7 @@ pub fn factory_reset(
     std::fs::File::open(data)?.sync_all()?;
     if !keep_network {
         if let Some((dir, interface)) = networkd {
-            let f = dir.join(format!("10-ivm-{interface}.network"));
+            let f = ivm_netcfg::networkd::networkd_path(dir, interface);
             match std::fs::remove_file(&f) {
                 Ok(()) => {
                     let _ = std::process::Command::new("networkctl")

@@ -9,6 +9,8 @@
 
 use std::net::Ipv4Addr;
 
+use ivm_netcfg::{mask_to_prefix, prefix_to_mask, StaticV4};
+
 /// An address being edited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ipv4Edit {
@@ -73,74 +75,48 @@ impl Ipv4Edit {
     }
 }
 
-/// Prefix length of a contiguous mask, `None` for `255.0.255.0` and the like.
-pub fn mask_prefix(mask: Ipv4Addr) -> Option<u8> {
-    let m = u32::from(mask);
-    let p = m.leading_ones();
-    (m.checked_shl(p).unwrap_or(0) == 0).then_some(p as u8)
+/// The rules the network backend applies ([`StaticV4::validate`]), checked field by field
+/// as the installer enters them, so the panel refuses on the spot exactly what applying would
+/// refuse. `Err` carries a reason that fits a 20-column line.
+fn check(s: StaticV4) -> Result<(), String> {
+    s.validate().map_err(|e| e.short())
 }
 
-/// The mask of a prefix length.
-pub fn prefix_mask(prefix: u8) -> Ipv4Addr {
-    Ipv4Addr::from(
-        u32::MAX
-            .checked_shl(32 - u32::from(prefix.min(32)))
-            .unwrap_or(0),
-    )
-}
-
-/// A unicast address a host may hold (not 0/8, loopback, link-local, multicast or class E).
-fn host_like(a: Ipv4Addr) -> bool {
-    let first = a.octets()[0];
-    first != 0 && first != 127 && first < 224 && !a.is_link_local()
-}
-
-/// The box's own address: `Err` carries a message that fits a 20-column line.
-pub fn check_address(a: Ipv4Addr) -> Result<(), &'static str> {
-    if host_like(a) {
-        Ok(())
-    } else {
-        Err("not a host address")
+fn setting(address: Ipv4Addr, prefix: u8) -> StaticV4 {
+    StaticV4 {
+        address,
+        prefix,
+        gateway: None,
+        dns: Vec::new(),
     }
 }
 
-/// The mask, given the address: contiguous, /8../30, and the address not the subnet's
-/// network or broadcast address.
-pub fn check_mask(addr: Ipv4Addr, mask: Ipv4Addr) -> Result<u8, &'static str> {
-    let p = mask_prefix(mask).ok_or("mask not contiguous")?;
-    if !(8..=30).contains(&p) {
-        return Err("mask must be /8-/30");
-    }
-    let host = u32::from(addr) & !u32::from(mask);
-    if host == 0 || host == !u32::from(mask) {
-        return Err("address is net/bcast");
-    }
-    Ok(p)
+/// The box's own address, before the mask is known. A /8 stands in for the mask: an address
+/// that is a network or broadcast address of its /8 is one for every allowed prefix too.
+pub fn check_address(a: Ipv4Addr) -> Result<(), String> {
+    check(setting(a, 8))
 }
 
-/// The gateway (`0.0.0.0`: none): inside the subnet, not the box, not network/broadcast.
-pub fn check_gateway(addr: Ipv4Addr, prefix: u8, gw: Ipv4Addr) -> Result<(), &'static str> {
-    if gw.is_unspecified() {
-        return Ok(());
-    }
-    let mask = u32::from(prefix_mask(prefix));
-    if u32::from(gw) & mask != u32::from(addr) & mask {
-        return Err("gateway off subnet");
-    }
-    let host = u32::from(gw) & !mask;
-    if gw == addr || host == 0 || host == !mask {
-        return Err("bad gateway");
-    }
-    Ok(())
+/// The mask, given the address: contiguous, and a prefix the backend accepts for it.
+pub fn check_mask(addr: Ipv4Addr, mask: Ipv4Addr) -> Result<u8, String> {
+    let p = mask_to_prefix(mask).ok_or("mask not contiguous")?;
+    check(setting(addr, p)).map(|()| p)
+}
+
+/// The gateway (`0.0.0.0`: none).
+pub fn check_gateway(addr: Ipv4Addr, prefix: u8, gw: Ipv4Addr) -> Result<(), String> {
+    check(StaticV4 {
+        gateway: (!gw.is_unspecified()).then_some(gw),
+        ..setting(addr, prefix)
+    })
 }
 
 /// A DNS server (`0.0.0.0`: none).
-pub fn check_dns(dns: Ipv4Addr) -> Result<(), &'static str> {
-    if dns.is_unspecified() || host_like(dns) || dns.octets()[0] == 127 {
-        Ok(())
-    } else {
-        Err("bad DNS address")
-    }
+pub fn check_dns(addr: Ipv4Addr, prefix: u8, dns: Ipv4Addr) -> Result<(), String> {
+    check(StaticV4 {
+        dns: (!dns.is_unspecified()).then_some(dns).into_iter().collect(),
+        ..setting(addr, prefix)
+    })
 }
 
 /// A DHCP range for the box at `addr/prefix`: inside the subnet, ordered, not holding the box.
@@ -149,14 +125,14 @@ pub fn check_range(
     start: Ipv4Addr,
     end: Ipv4Addr,
 ) -> Result<(), &'static str> {
-    if !host_like(start) || !host_like(end) {
+    if check_address(start).is_err() || check_address(end).is_err() {
         return Err("not host addresses");
     }
     if u32::from(start) > u32::from(end) {
         return Err("start after end");
     }
     if let Some((a, p)) = addr {
-        let mask = u32::from(prefix_mask(p));
+        let mask = u32::from(prefix_to_mask(p));
         let net = u32::from(a) & mask;
         if u32::from(start) & mask != net || u32::from(end) & mask != net {
             return Err("range off subnet");
@@ -221,10 +197,10 @@ mod tests {
 
     #[test]
     fn masks() {
-        assert_eq!(mask_prefix(ip("255.255.255.0")), Some(24));
-        assert_eq!(mask_prefix(ip("255.0.255.0")), None);
-        assert_eq!(mask_prefix(ip("0.0.0.0")), Some(0));
-        assert_eq!(prefix_mask(20), ip("255.255.240.0"));
+        assert_eq!(mask_to_prefix(ip("255.255.255.0")), Some(24));
+        assert_eq!(mask_to_prefix(ip("255.0.255.0")), None);
+        assert_eq!(mask_to_prefix(ip("0.0.0.0")), Some(0));
+        assert_eq!(prefix_to_mask(20), ip("255.255.240.0"));
         assert_eq!(check_mask(ip("10.0.0.5"), ip("255.255.255.0")), Ok(24));
         assert!(check_mask(ip("10.0.0.0"), ip("255.255.255.0")).is_err());
         assert!(check_mask(ip("10.0.0.255"), ip("255.255.255.0")).is_err());
@@ -248,14 +224,15 @@ mod tests {
         assert!(check_gateway(ip("10.0.0.5"), 24, ip("0.0.0.0")).is_ok());
         assert_eq!(
             check_gateway(ip("10.0.0.5"), 24, ip("10.0.1.1")),
-            Err("gateway off subnet")
+            Err("gateway off subnet".into())
         );
         assert!(check_gateway(ip("10.0.0.5"), 24, ip("10.0.0.5")).is_err());
         assert!(check_gateway(ip("10.0.0.5"), 24, ip("10.0.0.255")).is_err());
-        assert!(check_dns(ip("0.0.0.0")).is_ok());
-        assert!(check_dns(ip("9.9.9.9")).is_ok());
-        assert!(check_dns(ip("127.0.0.53")).is_ok());
-        assert!(check_dns(ip("255.255.255.255")).is_err());
+        let dns = |d| check_dns(ip("10.0.0.5"), 24, ip(d));
+        assert!(dns("0.0.0.0").is_ok());
+        assert!(dns("9.9.9.9").is_ok());
+        assert!(dns("127.0.0.53").is_ok());
+        assert!(dns("255.255.255.255").is_err());
     }
 
     #[test]

@@ -26,10 +26,7 @@ mod pages;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-pub use edit::{
-    check_address, check_dns, check_gateway, check_mask, check_range, mask_prefix, prefix_mask,
-    Ipv4Edit,
-};
+pub use edit::{check_address, check_dns, check_gateway, check_mask, check_range, Ipv4Edit};
 
 use crate::{Key, KeyEvent, Screen};
 
@@ -226,7 +223,7 @@ enum Page {
         field: Field,
         edit: Ipv4Edit,
         form: Form,
-        error: Option<&'static str>,
+        error: Option<String>,
     },
     Confirm {
         lines: Vec<String>,
@@ -697,7 +694,7 @@ impl Menu {
             Field::Address => check_address(v).map(|()| {
                 form.address = v;
                 let prefix = net.address.map(|(_, p)| p).unwrap_or(24);
-                self.editor(Field::Mask, prefix_mask(prefix), Some(form))
+                self.editor(Field::Mask, ivm_netcfg::prefix_to_mask(prefix), Some(form))
             }),
             Field::Mask => check_mask(form.address, v).map(|p| {
                 form.prefix = p;
@@ -709,7 +706,7 @@ impl Menu {
                 let dns = net.dns.unwrap_or(Ipv4Addr::UNSPECIFIED);
                 self.editor(Field::Dns, dns, Some(form))
             }),
-            Field::Dns => check_dns(v).map(|()| {
+            Field::Dns => check_dns(form.address, form.prefix, v).map(|()| {
                 let opt = |a: Ipv4Addr| (!a.is_unspecified()).then_some(a);
                 Page::Confirm {
                     lines: vec![
@@ -733,19 +730,21 @@ impl Menu {
                 let (_, end) = self.dhcp_range();
                 self.editor(Field::RangeEnd, end, Some(form))
             }),
-            Field::RangeEnd => check_range(net.address, form.start, v).map(|()| Page::Confirm {
-                lines: vec![
-                    "DHCP range".into(),
-                    format!("{}-", form.start),
-                    format!("{v}?"),
-                    "Enter=yes Exit=no".into(),
-                ],
-                action: Action::SetDhcpServer {
-                    enabled: self.status.dhcp.enabled,
-                    start: form.start,
-                    end: v,
-                },
-            }),
+            Field::RangeEnd => check_range(net.address, form.start, v)
+                .map_err(String::from)
+                .map(|()| Page::Confirm {
+                    lines: vec![
+                        "DHCP range".into(),
+                        format!("{}-", form.start),
+                        format!("{v}?"),
+                        "Enter=yes Exit=no".into(),
+                    ],
+                    action: Action::SetDhcpServer {
+                        enabled: self.status.dhcp.enabled,
+                        start: form.start,
+                        end: v,
+                    },
+                }),
         };
         match next {
             Ok(page) => self.push(page),

@@ -61,7 +61,7 @@ pub(super) fn render(m: &Menu, now: Instant) -> Screen {
             );
             s.set_line(1, &format!(" {}", edit.text()));
             s.put(1 + edit.caret() as u8, 2, "^");
-            s.set_line(3, error.unwrap_or("Enter=ok Exit=back"));
+            s.set_line(3, error.as_deref().unwrap_or("Enter=ok Exit=back"));
         }
         Page::Confirm { lines, .. } => {
             for (r, l) in lines.iter().enumerate() {

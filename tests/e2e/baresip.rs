@@ -163,7 +163,36 @@ impl Phone {
         Self::spawn_account(dir, name, account, source, &[], seconds, false)
     }
 
+    /// Starts baresip; when another process took one of its ports between the check and
+    /// baresip's bind ("Address already in use"), starts it again on new ports (bounded).
     fn spawn_account(
+        dir: &Path,
+        ext: &str,
+        account: &str,
+        source: &Path,
+        commands: &[String],
+        seconds: u32,
+        mwi: bool,
+    ) -> Phone {
+        for _ in 0..5 {
+            let mut phone = Self::spawn_once(dir, ext, account, source, commands, seconds, mwi);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let out = phone.output();
+                if out.contains("Address already in use") {
+                    phone.kill();
+                    break;
+                }
+                if out.contains("baresip is ready") || Instant::now() >= deadline {
+                    return phone;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("baresip found no free ports in 5 tries");
+    }
+
+    fn spawn_once(
         dir: &Path,
         ext: &str,
         account: &str,

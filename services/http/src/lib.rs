@@ -78,6 +78,10 @@ pub struct AppState {
     pub logins: Arc<Mutex<ratelimit::LoginLimiter>>,
     /// Phone provisioning (`GET /provision/{name}`); `None` answers 404.
     pub provision: Option<Arc<ivm_actors::provisioning::ProvisionFront>>,
+    /// The WebSocket writers. Upgraded sockets outlive hyper's graceful shutdown, so the
+    /// service waits for these itself: their last frames (`server_going_down`, the close)
+    /// must reach the clients before the process ends.
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 /// The HTTP service as the engine runs it.
@@ -103,6 +107,7 @@ impl HttpService {
             cfg: Arc::new(cfg),
             logins: Arc::new(Mutex::new(ratelimit::LoginLimiter::default())),
             provision: None,
+            sockets: tokio_util::task::TaskTracker::new(),
         };
         HttpService {
             state,
@@ -145,6 +150,7 @@ impl Service for HttpService {
             https,
         } = *self;
         let https_port = state.cfg.https_port;
+        let sockets = state.sockets.clone();
         let app = Self::router(state);
         Box::pin(async move {
             let mut tasks = Vec::new();
@@ -166,6 +172,17 @@ impl Service for HttpService {
             }
             for t in tasks {
                 let _ = t.await;
+            }
+            // The client actor has queued `server_going_down` and a close on every socket.
+            sockets.close();
+            if tokio::time::timeout(serve::GRACE, sockets.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    open = sockets.len(),
+                    "WebSockets still open after the grace period"
+                );
             }
         })
     }

@@ -202,7 +202,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
     ));
 
     let (mut sink, mut stream) = socket.split();
-    let writer = tokio::spawn(
+    let writer = state.sockets.spawn(
         async move {
             while let Some(out) = rx.recv().await {
                 let done = matches!(out, Outbound::Close { .. });

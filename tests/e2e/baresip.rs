@@ -16,12 +16,7 @@ use crate::harness::{self, ivmd, run_bounded, speech, Server};
 pub const SIP_TOML: &str = "[sip]\ndigest = \"md5\"\nsilence_timeout_s = 5\n";
 
 pub fn have_baresip() -> bool {
-    Command::new("baresip")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    harness::available("baresip")
 }
 
 /// A loopback port free for both TCP and UDP (baresip binds both on its SIP port).

@@ -14,7 +14,8 @@
 //! - factory reset (wipe everything): the box comes back at its first-start state.
 //!
 //! Network tests use only namespaces and veth pairs made here; they are skipped with a note
-//! when the machine cannot make namespaces (not root).
+//! when the machine cannot make namespaces (not root), and fail instead under
+//! `IVM_TEST_STRICT=1` (CI, which runs as root).
 
 #[path = "harness.rs"]
 mod harness;
@@ -136,7 +137,7 @@ impl Netns {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            eprintln!("SKIPPED: cannot create network namespaces here (needs root)");
+            harness::cannot_run("cannot create network namespaces here (needs root)");
             return None;
         }
         sh(&["ip", "netns", "add", &n.b]);

@@ -17,7 +17,6 @@ use harness::{run_bounded, tempdir, Person, Server};
 #[test]
 fn register_show_presence_star7_to_two_and_mwi() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped (scripts/setup installs it)");
         return;
     }
     let dir = tempdir();
@@ -173,7 +172,6 @@ fn register_show_presence_star7_to_two_and_mwi() {
 #[test]
 fn star7_to_unknown_extension_is_404() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped");
         return;
     }
     let dir = tempdir();

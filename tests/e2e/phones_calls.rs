@@ -156,7 +156,6 @@ fn login(server: &Server, name: &str, password: &str) -> String {
 #[test]
 fn star97_plays_newest_marks_played_and_lamp_goes_off() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped (scripts/setup installs it)");
         return;
     }
     let dir = tempdir();
@@ -238,7 +237,6 @@ fn star97_plays_newest_marks_played_and_lamp_goes_off() {
 #[test]
 fn call_between_extensions_busy_unknown() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped");
         return;
     }
     let dir = tempdir();
@@ -348,7 +346,6 @@ fn call_between_extensions_busy_unknown() {
 #[test]
 fn call_no_answer_480_and_cancel_487() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped");
         return;
     }
     let dir = tempdir();
@@ -444,8 +441,7 @@ fn call_no_answer_480_and_cancel_487() {
 
 #[test]
 fn ring_me_records_from_an_auto_answering_phone() {
-    if !have_baresip() || Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("baresip or curl not installed: skipped");
+    if !have_baresip() || !harness::available("curl") {
         return;
     }
     let dir = tempdir();
@@ -560,7 +556,6 @@ fn ring_me_records_from_an_auto_answering_phone() {
 #[test]
 fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped");
         return;
     }
     let dir = tempdir();
@@ -646,7 +641,6 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
 #[test]
 fn rest_delete_turns_the_lamp_off() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped");
         return;
     }
     let dir = tempdir();
@@ -703,7 +697,6 @@ fn rest_delete_turns_the_lamp_off() {
 #[test]
 fn star97_keys_delete_next_and_reply() {
     if !have_baresip() {
-        eprintln!("baresip not installed: skipped");
         return;
     }
     let dir = tempdir();

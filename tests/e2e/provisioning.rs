@@ -21,15 +21,7 @@ use harness::{ivmd, run_bounded, tempdir, Server};
 const YEALINK: &str = "001565aabbcc";
 
 fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        println!("SKIP part: `{tool}` is not installed (scripts/setup installs it)");
-    }
-    found
+    harness::available(tool)
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -553,7 +545,6 @@ fn auto_assign_gives_unknown_phones_an_account() {
 #[test]
 fn provisioned_baresip_account_registers() {
     if !baresip::have_baresip() || !have("curl") {
-        println!("SKIP: baresip or curl is not installed (scripts/setup installs them)");
         return;
     }
     let dir = tempdir();
@@ -656,7 +647,7 @@ impl Segment {
             client_if: format!("ivc{tag}{id}"),
         };
         if let Err(e) = ip(&["netns", "add", &s.server_ns]) {
-            println!("SKIP: cannot create a network namespace here ({e})");
+            harness::cannot_run(&format!("cannot create a network namespace here ({e})"));
             return None;
         }
         let setup = || -> Result<(), String> {
@@ -694,7 +685,7 @@ impl Segment {
             Ok(())
         };
         if let Err(e) = setup() {
-            println!("SKIP: cannot set up the veth pair ({e})");
+            harness::cannot_run(&format!("cannot set up the veth pair ({e})"));
             return None;
         }
         Some(s)

@@ -9,7 +9,7 @@ mod harness;
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use harness::{ivmd, run_bounded, tempdir, Server};
@@ -18,12 +18,7 @@ use harness::{ivmd, run_bounded, tempdir, Server};
 const SIP_TOML: &str = "[sip]\ndigest = \"md5\"\n";
 
 fn have_sipp() -> bool {
-    Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
+    harness::available("sipp")
 }
 
 fn scenario(name: &str) -> PathBuf {
@@ -198,7 +193,6 @@ fn wait_log(server: &Server, needle: &str, limit: Duration) -> bool {
 #[test]
 fn sipp_register_with_digest_makes_the_user_available() {
     if !have_sipp() {
-        eprintln!("sipp not installed: skipped (scripts/setup installs sip-tester)");
         return;
     }
     let dir = tempdir();
@@ -354,7 +348,6 @@ fn torture_messages_and_oversized_datagrams_never_crash_the_box() {
 #[test]
 fn wrong_passwords_are_rate_limited_per_address_and_logged() {
     if !have_sipp() {
-        eprintln!("sipp not installed: skipped (scripts/setup installs sip-tester)");
         return;
     }
     let dir = tempdir();
@@ -445,7 +438,6 @@ fn wrong_passwords_are_rate_limited_per_address_and_logged() {
 #[test]
 fn register_flood_leaves_the_box_responsive_and_bounded() {
     if !have_sipp() {
-        eprintln!("sipp not installed: skipped (scripts/setup installs sip-tester)");
         return;
     }
     let dir = tempdir();

@@ -160,6 +160,10 @@ fn restart(cfg: &Config, exit: crate::panel::Exit) -> ExitCode {
 
 /// Runs `ivmd`.
 pub fn main() -> ExitCode {
+    // Everything ivmd (and its admin commands) creates is its own: the data folder, the
+    // database, sockets, the first-start password file. The unit sets `UMask=0077` too; this
+    // covers `ivmd` started by hand.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     init_logs();
     let mut cfg = match Config::load(cli.config.as_deref()) {

@@ -86,13 +86,19 @@ pub async fn own_address(network: &Network) -> Option<OwnAddress> {
     })
 }
 
+/// The system's host name, from `gethostname(2)` rather than `/proc/sys/kernel/hostname`:
+/// the unit's `ProcSubset=pid` hides `/proc/sys`.
+pub fn system_host_name() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
 /// The host name, for the idle screen when `[panel] name` is empty.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "ivm".into())
+    system_host_name().unwrap_or_else(|| "ivm".into())
 }
 
 /// Bytes under `dir` (files only; symlinks not followed).

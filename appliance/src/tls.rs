@@ -36,11 +36,8 @@ pub fn box_names() -> BTreeSet<String> {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let h = h.trim();
-        if !h.is_empty() {
-            names.insert(h.to_owned());
-        }
+    if let Some(h) = crate::panel::system_host_name() {
+        names.insert(h);
     }
     if let Ok(ifs) = if_addrs::get_if_addrs() {
         for i in ifs {

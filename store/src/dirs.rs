@@ -20,6 +20,25 @@ pub(crate) fn ensure_dir(path: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
+/// Tightens `path` to `mode` when it grants more (group or other bits), and says so: a data
+/// folder restored from a backup or copied by hand must not stay readable by other users.
+/// Checked at every open, not only at creation. Returns whether it changed anything.
+pub(crate) fn restrict_mode(path: &Path, mode: u32) -> io::Result<bool> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let have = meta.permissions().mode() & 0o7777;
+    if have & !mode == 0 {
+        return Ok(false);
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    tracing::warn!(path = %path.display(), was = format!("{have:o}"), now = format!("{mode:o}"), "permissions tightened: only the box's own user may read its data");
+    Ok(true)
+}
+
 /// Makes the entries of a folder (creations, renames, removals) durable.
 pub(crate) fn fsync_dir(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()

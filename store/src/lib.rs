@@ -76,7 +76,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the data directory, creating what is missing: the folder itself (mode 0700),
+    /// Opens the data directory, creating what is missing: the folder itself (mode 0700, and
+    /// tightened to it if it was opened up since),
     /// `tmp/` (emptied: leftovers of a crash), `blobs/00..ff`, `master.key` (32 random bytes,
     /// mode 0600, fsynced, folder fsynced) and `ivm.redb` with every table.
     ///
@@ -85,6 +86,9 @@ impl Store {
     /// ([`StoreError::Corrupt`]) if the database was written by a newer schema.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         dirs::ensure_dir(data_dir)?;
+        // The folder's 0700 is what keeps other users out of everything below it; the
+        // database is also made 0600 on its own (redb creates it with the process umask).
+        dirs::restrict_mode(data_dir, 0o700)?;
         let tmp = data_dir.join(dirs::TMP);
         dirs::ensure_dir(&tmp)?;
         let cleared = dirs::clear_tmp(&tmp)?;
@@ -101,6 +105,7 @@ impl Store {
         dirs::fsync_dir(data_dir)?;
 
         let db = Database::create(data_dir.join(dirs::DATABASE))?;
+        dirs::restrict_mode(&data_dir.join(dirs::DATABASE), 0o600)?;
         init_schema(&db)?;
         dirs::fsync_dir(data_dir)?;
         // Make the "unknown user" password check as slow as a real one from the start.

@@ -31,6 +31,22 @@ fn master_key_is_created_0600_and_reused() {
 }
 
 #[test]
+fn folder_and_database_are_made_private_again_at_every_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(open(&data));
+    let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("ivm.redb")), 0o600);
+    // A restore or a copy by hand opened them up: the next open closes them again.
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(data.join("ivm.redb"), fs::Permissions::from_mode(0o644)).unwrap();
+    drop(open(&data));
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("ivm.redb")), 0o600);
+}
+
+#[test]
 fn refuses_a_key_others_can_read() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path()));

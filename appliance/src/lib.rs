@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`config`]: the one TOML config file and its embedded defaults.
 //! - [`run`]: `ivmd run`: first-start secrets, the engine, signals, ordered shutdown.
+//! - [`first_start`]: the first start's admin and where its one-time password goes (a 0600
+//!   file and the front panel, the terminal only if there is one: never the journal).
 //! - [`tls`]: the self-signed certificate made on first start, its key sealed at rest.
 //! - [`admin`]: `ivmd user ...` through the running box's admin socket, or on the data folder.
 //! - [`dhcp`]: the DHCP server's life cycle (boot, and on/off/range from the panel).
@@ -19,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod dhcp;
 pub mod display;
+pub mod first_start;
 pub mod panel;
 pub mod run;
 pub mod tls;

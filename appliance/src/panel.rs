@@ -174,6 +174,7 @@ struct Counts {
     /// (extension, name).
     users: Vec<(String, String)>,
     waiting: u64,
+    first_password: Option<String>,
 }
 
 fn mac_text(m: &Mac) -> String {
@@ -198,6 +199,7 @@ impl Installer for BoxControl {
                         .map(|u| (u.extension, u.name))
                         .collect(),
                     waiting: st.waiting_count()?,
+                    first_password: crate::first_start::pending(st)?,
                 })
             })
             .await
@@ -251,6 +253,7 @@ impl Installer for BoxControl {
                     })
                     .collect(),
                 users,
+                first_password: counts.first_password,
             }
         }
         .boxed()

@@ -12,30 +12,12 @@ use ivm_actors::station::StationConfig;
 use ivm_http::{HttpConfig, HttpService};
 use ivm_phones::{SipService, UdpMediaSockets};
 use ivm_provision::{Provisioner, Settings, Templates};
-use ivm_store::{NewUser, Store};
+use ivm_store::Store;
 
 use crate::admin::AdminSocket;
 use crate::config::Config;
 use crate::dhcp::DhcpControl;
 use crate::panel::Exit;
-
-/// On first start (no users yet) creates `admin` with a random password and prints it once.
-fn first_start(store: &Store) -> anyhow::Result<()> {
-    if store.user_count()? > 0 {
-        return Ok(());
-    }
-    let password = ivm_store::generate_password();
-    store.create_user_one_time(NewUser {
-        name: "admin".into(),
-        extension: "100".into(),
-        display_name: Some("Administrator".into()),
-        password: password.clone(),
-        admin: true,
-    })?;
-    println!("ivmd: first start: created user \"admin\" (extension 100) with password: {password}");
-    println!("ivmd: this password is shown only once and works for one login: choose your own then (the web client asks; `ivm passwd`)");
-    Ok(())
-}
 
 /// Runs the box until a stop signal, or until the front panel asks for a restart or a
 /// factory reset (which `main` carries out once everything here is closed).
@@ -44,7 +26,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
         Store::open(&cfg.data_dir)
             .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))?,
     );
-    first_start(&store)?;
+    crate::first_start::ensure_admin(&store)?;
     let tls = crate::tls::load_or_create(&store, &cfg.data_dir).context("TLS certificate")?;
 
     let system = actix::System::with_tokio_rt(|| {

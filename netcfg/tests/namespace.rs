@@ -50,7 +50,9 @@ fn segment(peer_addr: &str) -> Option<Segment> {
     let ns = format!("ivmnc-{}-{n}", std::process::id());
     let peer = format!("{ns}-p");
     if let Err(e) = ip(&["netns", "add", &ns]) {
-        cannot_run(&format!("cannot create a network namespace (needs root): {e}"));
+        cannot_run(&format!(
+            "cannot create a network namespace (needs root): {e}"
+        ));
         return None;
     }
     let _ = ip(&["netns", "del", &peer]);

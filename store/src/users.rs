@@ -508,3 +508,16 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+impl Store {
+    /// A stamp of the user's current password: the SHA-256 of its stored hash, which is
+    /// salted, so every password write changes it. `None` for an unknown user. It lets the
+    /// first-start password file tell, without an argon2 run, whether the password it holds
+    /// is still the admin's; it reveals nothing about the password.
+    pub fn password_stamp(&self, guid: Guid) -> Result<Option<[u8; 32]>, StoreError> {
+        use sha2::Digest as _;
+        let txn = self.db.begin_read()?;
+        Ok(get_record(&txn.open_table(USERS)?, guid)?
+            .map(|r| sha2::Sha256::digest(r.password_hash.as_bytes()).into()))
+    }
+}

@@ -195,6 +195,14 @@ impl Server {
         }
     }
 
+    /// The first-start admin's one-time password, from `<data>/first-start-password` (the
+    /// box writes it there and on the panel, never to its output when that is not a terminal).
+    pub fn first_admin_password(&self) -> String {
+        let text = std::fs::read_to_string(self.data.join("first-start-password"))
+            .expect("first-start password file");
+        text.lines().next().unwrap_or_default().trim().to_owned()
+    }
+
     /// The box's log (stderr) so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()

@@ -57,6 +57,9 @@ pub struct Status {
     pub unassigned: Vec<SeenPhone>,
     /// Users a phone can be given to: (extension, name).
     pub users: Vec<(String, String)>,
+    /// The first start's one-time admin password, while it is still the admin's: the idle
+    /// screen shows it in place of the counters (the box never writes it to a log).
+    pub first_password: Option<String>,
 }
 
 /// The box's own interface.

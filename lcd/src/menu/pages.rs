@@ -16,14 +16,19 @@ pub(super) fn render(m: &Menu, now: Instant) -> Screen {
             let beat = now.saturating_duration_since(m.started).as_secs() % 2 == 0;
             s.put(m.cols - 1, 0, if beat { "*" } else { " " });
             s.set_line(1, &format!("IP {}", addr_text(st)));
-            s.set_line(
-                2,
-                &format!(
-                    "Phones {} reg/{} prov",
-                    st.phones_registered, st.phones_provisioned
-                ),
-            );
-            s.set_line(3, &format!("Messages waiting {}", st.messages_waiting));
+            if let Some(pw) = &st.first_password {
+                s.set_line(2, "Admin password:");
+                s.set_line(3, pw);
+            } else {
+                s.set_line(
+                    2,
+                    &format!(
+                        "Phones {} reg/{} prov",
+                        st.phones_registered, st.phones_provisioned
+                    ),
+                );
+                s.set_line(3, &format!("Messages waiting {}", st.messages_waiting));
+            }
         }
         Page::Status(i) => status_page(&mut s, st, *i),
         Page::List(kind, sel) => {

@@ -38,6 +38,7 @@ fn status() -> Status {
             ("100".into(), "admin".into()),
             ("101".into(), "alice".into()),
         ],
+        first_password: None,
     }
 }
 
@@ -80,6 +81,25 @@ fn idle_screen_with_heartbeat() {
     assert_eq!(a[3].trim_end(), "Messages waiting 4");
     t.now += Duration::from_secs(1);
     assert_eq!(t.m.render(t.now).lines()[0], "ivm-office          ");
+}
+
+#[test]
+fn idle_screen_shows_the_first_start_password_until_it_is_replaced() {
+    let mut t = T::new();
+    let pw = "abcdefghijkmnpqrstuv";
+    t.m.set_status(Status {
+        first_password: Some(pw.into()),
+        ..status()
+    });
+    let a = t.m.render(t.now).lines();
+    assert_eq!(a[1].trim_end(), "IP 10.0.0.5");
+    assert_eq!(a[2].trim_end(), "Admin password:");
+    assert_eq!(a[3], pw, "20 characters fill the row");
+    t.m.set_status(status());
+    assert_eq!(
+        t.m.render(t.now).lines()[2].trim_end(),
+        "Phones 2 reg/3 prov"
+    );
 }
 
 #[test]

@@ -124,18 +124,25 @@ pub struct ContactsArgs {
 }
 
 /// Changes to the contact list.
+///
+/// The contact is `contact`, never `user`: clap keeps one value per argument id across a
+/// command and its subcommands, so a positional with the id of the global `--user` overwrote
+/// it (`ivm --user ann contacts add bob` logged in as bob with ann's password, and counted a
+/// failed login against bob). The tests in `cli/shadowing.rs` keep every command so.
 #[derive(Debug, Subcommand)]
 pub enum ContactsAction {
     /// Add a user by name, extension or GUID.
     Add {
         /// Name, extension or GUID.
-        user: String,
+        #[arg(id = "contact", value_name = "NAME")]
+        contact: String,
     },
     /// Remove a contact by name, extension or GUID.
     #[command(alias = "rm")]
     Remove {
         /// Name, extension or GUID.
-        user: String,
+        #[arg(id = "contact", value_name = "NAME")]
+        contact: String,
     },
 }
 
@@ -204,6 +211,9 @@ fn parse_status(s: &str) -> Result<Status, String> {
 }
 
 #[cfg(test)]
+mod shadowing;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -258,14 +268,14 @@ mod tests {
         else {
             panic!("not contacts")
         };
-        assert!(matches!(c.action, Some(ContactsAction::Add { user }) if user == "bob"));
+        assert!(matches!(c.action, Some(ContactsAction::Add { contact }) if contact == "bob"));
         let Command::Contacts(c) = parse(&["contacts", "remove", "201"])
             .expect("parses")
             .command
         else {
             panic!("not contacts")
         };
-        assert!(matches!(c.action, Some(ContactsAction::Remove { user }) if user == "201"));
+        assert!(matches!(c.action, Some(ContactsAction::Remove { contact }) if contact == "201"));
     }
 
     #[test]

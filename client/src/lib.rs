@@ -6,7 +6,8 @@
 //! server's pings.
 //!
 //! # Layout
-//! - [`cli`]: the command line (clap): global options, commands and their flags.
+//! - [`cli`]: the command line (clap): global options, commands and their flags. Its tests in
+//!   `cli/shadowing.rs` walk every command so that no argument can stand in for a global one.
 //! - [`context`]: turns the global options and the saved login into a server address, a TLS
 //!   setup and a bearer token, logging in on the fly when a password is given.
 //! - [`session`]: the saved login, `$IVM_HOME/session.json` (mode 0600).

@@ -416,6 +416,24 @@ pub struct Watcher {
 }
 
 impl Watcher {
+    /// Starts `cmd`, an `ivm ... watch --dir DIR` the caller built (its own credentials and
+    /// environment); its stdout lines arrive on the returned watcher.
+    pub fn spawn(cmd: &mut Command, dir: PathBuf) -> Watcher {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ivm watch");
+        let lines = lines_of(child.stdout.take().expect("stdout"));
+        Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+            dir,
+        }
+    }
+
     /// Waits (at most `limit`) for a line containing all of `needles`; returns it.
     pub fn wait_for(&mut self, needles: &[&str], limit: Duration) -> String {
         if let Some(l) = self

@@ -11,17 +11,18 @@ use crate::output;
 pub async fn contacts(ctx: &Context, args: ContactsArgs) -> anyhow::Result<()> {
     match args.action {
         None => print(&ctx.api.contacts().await?, args.list.json),
-        Some(ContactsAction::Add { user }) => {
-            let c = ctx.api.add_contact(&user).await?;
+        Some(ContactsAction::Add { contact }) => {
+            let c = ctx.api.add_contact(&contact).await?;
             eprintln!(
                 "ivm: added {} ({}, extension {})",
                 c.name, c.display_name, c.extension
             );
             Ok(())
         }
-        Some(ContactsAction::Remove { user }) => {
+        Some(ContactsAction::Remove { contact }) => {
             let list = ctx.api.contacts().await?;
-            let c = find(&list, &user).ok_or_else(|| CommandError::NotAContact(user.clone()))?;
+            let c =
+                find(&list, &contact).ok_or_else(|| CommandError::NotAContact(contact.clone()))?;
             ctx.api.remove_contact(c.guid).await?;
             eprintln!("ivm: removed {}", c.name);
             Ok(())

@@ -5,7 +5,8 @@
 //! - [`run`]: `ivmd run`: first-start secrets, the engine, signals, ordered shutdown.
 //! - [`first_start`]: the first start's admin and where its one-time password goes (a 0600
 //!   file and the front panel, the terminal only if there is one: never the journal).
-//! - [`tls`]: the self-signed certificate made on first start, its key sealed at rest.
+//! - [`tls`]: the key and self-signed certificate made on first start, sealed together at
+//!   rest; reissued for the same key when the box gains an address.
 //! - [`admin`]: `ivmd user ...` through the running box's admin socket, or on the data folder.
 //! - [`dhcp`]: the DHCP server's life cycle (boot, and on/off/range from the panel).
 //! - [`panel`]: what the front panel reads and changes ([`panel::BoxControl`]), restarts and

@@ -1,7 +1,15 @@
 //! The box's TLS identity: a self-signed certificate made on first start (browsers need HTTPS
 //! for the microphone). Its subject names are the box's addresses; when the box gains an
-//! address the certificate does not name, a new one is made. The private key is kept sealed
-//! under the master key, never in the clear.
+//! address the certificate does not name, the certificate is issued again **for the same
+//! key**: clients that pinned or trusted the key keep working, and a key never has to be
+//! made while the box is starting on a new network.
+//!
+//! The key and the certificate live together in one file, `tls/identity.sealed` (sealed
+//! under the master key: the key is never on disk in the clear), written by temp + fsync +
+//! rename, so a power cut leaves either the old pair or the new one, never a key beside a
+//! certificate for another key. `tls/cert.pem` is a copy of the certificate for clients
+//! (`ivm --cacert`), rewritten from the identity whenever it differs. Data folders from before
+//! this layout (`key.sealed`, `cert.pem`, `names.txt`) are taken over, key included.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::DirBuilderExt;
@@ -10,8 +18,11 @@ use std::sync::Arc;
 
 use ivm_store::Store;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::{Deserialize, Serialize};
 
-const KEY_AAD: &[u8] = b"ivm tls key v1";
+/// Associated data of the sealed identity (and of the older sealed key).
+const IDENTITY_AAD: &[u8] = b"ivm tls identity v2";
+const OLD_KEY_AAD: &[u8] = b"ivm tls key v1";
 
 /// Why the TLS identity could not be loaded or made.
 #[derive(Debug, thiserror::Error)]
@@ -22,9 +33,12 @@ pub enum TlsError {
     /// The certificate could not be generated.
     #[error("certificate generation: {0}")]
     Generate(#[from] rcgen::Error),
-    /// The sealed key could not be opened.
+    /// The sealed identity could not be opened.
     #[error("tls key: {0}")]
     Store(#[from] ivm_store::StoreError),
+    /// The sealed identity is not what this version writes.
+    #[error("tls identity: {0}")]
+    Format(#[from] serde_json::Error),
     /// rustls refused the key or certificate.
     #[error("tls config: {0}")]
     Rustls(#[from] rustls::Error),
@@ -53,47 +67,53 @@ pub fn box_names() -> BTreeSet<String> {
     names
 }
 
-/// Loads the certificate under `<data>/tls/`, making a new one when it is missing or does not
-/// name every current address; returns the rustls server config (HTTP/1.1 and HTTP/2).
-pub fn load_or_create(store: &Store, data: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let dir = data.join("tls");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)?;
-    let (cert_path, key_path, names_path) = (
-        dir.join("cert.pem"),
-        dir.join("key.sealed"),
-        dir.join("names.txt"),
-    );
-    let wanted = box_names();
-    let have: BTreeSet<String> = std::fs::read_to_string(&names_path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let current = cert_path.exists() && key_path.exists() && wanted.is_subset(&have);
-    if !current {
-        let names: Vec<String> = wanted.union(&have).cloned().collect();
-        let key = rcgen::KeyPair::generate()?;
-        let mut params = rcgen::CertificateParams::new(names.clone())?;
+/// What `identity.sealed` holds: the key and the certificate issued for it, together.
+#[derive(Serialize, Deserialize)]
+struct Identity {
+    /// PKCS#8 DER of the private key, base64.
+    key: String,
+    /// The certificate, PEM.
+    cert: String,
+    /// The names the certificate covers.
+    names: BTreeSet<String>,
+}
+
+impl Identity {
+    fn key_pair(&self) -> Result<rcgen::KeyPair, TlsError> {
+        use base64::Engine as _;
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(&self.key)
+            .map_err(|e| std::io::Error::other(format!("identity key: {e}")))?;
+        Ok(rcgen::KeyPair::try_from(der.as_slice())?)
+    }
+
+    /// A self-signed certificate naming `names` for `key`.
+    fn issue(key: &rcgen::KeyPair, names: BTreeSet<String>) -> Result<Identity, TlsError> {
+        use base64::Engine as _;
+        let mut params = rcgen::CertificateParams::new(names.iter().cloned().collect::<Vec<_>>())?;
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "IVM box");
         params
             .distinguished_name
             .push(rcgen::DnType::OrganizationName, "IVM");
-        let cert = params.self_signed(&key)?;
-        write_atomic(&key_path, &store.seal(KEY_AAD, &key.serialize_der())?)?;
-        write_atomic(&cert_path, cert.pem().as_bytes())?;
-        write_atomic(&names_path, names.join("\n").as_bytes())?;
-        tracing::info!(names = ?names, path = %cert_path.display(), "made a new self-signed TLS certificate");
+        let cert = params.self_signed(key)?;
+        Ok(Identity {
+            key: base64::engine::general_purpose::STANDARD.encode(key.serialize_der()),
+            cert: cert.pem(),
+            names,
+        })
     }
-    let pem = std::fs::read(&cert_path)?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile_certs(&pem)
-        .ok_or_else(|| std::io::Error::other("cert.pem holds no certificate"))?;
-    let key_der = store.unseal(KEY_AAD, &std::fs::read(&key_path)?)?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
+}
+
+/// Loads the identity under `<data>/tls/`, making it on first start and issuing the
+/// certificate again (same key) when it does not name every current address; returns the
+/// rustls server config (HTTP/1.1 and HTTP/2).
+pub fn load_or_create(store: &Store, data: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let id = identity(store, data, &box_names())?;
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile_certs(id.cert.as_bytes())
+        .ok_or_else(|| std::io::Error::other("the identity holds no certificate"))?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_pair()?.serialize_der()));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -101,6 +121,79 @@ pub fn load_or_create(store: &Store, data: &Path) -> Result<Arc<rustls::ServerCo
         .with_single_cert(certs, key)?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// The identity covering `wanted`: read, taken over from the older layout, reissued for new
+/// names with its own key, or made.
+fn identity(store: &Store, data: &Path, wanted: &BTreeSet<String>) -> Result<Identity, TlsError> {
+    let dir = data.join("tls");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let (id_path, cert_path) = (dir.join("identity.sealed"), dir.join("cert.pem"));
+    let stored = match std::fs::read(&id_path) {
+        Ok(sealed) => Some(serde_json::from_slice::<Identity>(
+            &store.unseal(IDENTITY_AAD, &sealed)?,
+        )?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => take_over(store, &dir)?,
+        Err(e) => return Err(e.into()),
+    };
+    let id = match stored {
+        Some(id) if wanted.is_subset(&id.names) => id,
+        Some(old) => {
+            let names: BTreeSet<String> = wanted.union(&old.names).cloned().collect();
+            let id = Identity::issue(&old.key_pair()?, names)?;
+            tracing::info!(names = ?id.names, "certificate issued again for new names (same key)");
+            save(store, &id_path, &id)?;
+            id
+        }
+        None => {
+            let id = Identity::issue(&rcgen::KeyPair::generate()?, wanted.clone())?;
+            tracing::info!(names = ?id.names, path = %cert_path.display(), "made a new key and self-signed TLS certificate");
+            save(store, &id_path, &id)?;
+            id
+        }
+    };
+    if std::fs::read(&cert_path).ok().as_deref() != Some(id.cert.as_bytes()) {
+        write_atomic(&cert_path, id.cert.as_bytes())?;
+    }
+    for old in ["key.sealed", "names.txt"] {
+        match std::fs::remove_file(dir.join(old)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(id)
+}
+
+/// The pair from the layout before `identity.sealed` (key sealed on its own, certificate and
+/// names beside it), if there is one.
+fn take_over(store: &Store, dir: &Path) -> Result<Option<Identity>, TlsError> {
+    use base64::Engine as _;
+    let (Ok(sealed), Ok(cert)) = (
+        std::fs::read(dir.join("key.sealed")),
+        std::fs::read_to_string(dir.join("cert.pem")),
+    ) else {
+        return Ok(None);
+    };
+    let key = store.unseal(OLD_KEY_AAD, &sealed)?;
+    let names = std::fs::read_to_string(dir.join("names.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    tracing::info!("TLS key and certificate taken over into tls/identity.sealed");
+    Ok(Some(Identity {
+        key: base64::engine::general_purpose::STANDARD.encode(key),
+        cert,
+        names,
+    }))
+}
+
+fn save(store: &Store, path: &Path, id: &Identity) -> Result<(), TlsError> {
+    write_atomic(path, &store.seal(IDENTITY_AAD, &serde_json::to_vec(id)?)?)?;
+    Ok(())
 }
 
 /// Parses PEM `CERTIFICATE` blocks.
@@ -145,4 +238,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_new_address_reissues_the_certificate_for_the_same_key() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&d.path().join("data")).expect("store");
+        let data = store.data_dir().to_owned();
+        let first = identity(&store, &data, &names(&["localhost", "10.0.0.2"])).expect("first");
+        // Same names: nothing is rewritten.
+        let again = identity(&store, &data, &names(&["10.0.0.2"])).expect("again");
+        assert_eq!(again.cert, first.cert);
+        // A new address: a new certificate naming old and new, for the same key.
+        let moved = identity(&store, &data, &names(&["10.0.0.3"])).expect("moved");
+        assert_ne!(moved.cert, first.cert);
+        assert_eq!(moved.key, first.key, "the key is kept");
+        assert_eq!(moved.names, names(&["localhost", "10.0.0.2", "10.0.0.3"]));
+        // One sealed file holds both; cert.pem is its copy; the key is nowhere in the clear.
+        let tls = data.join("tls");
+        assert_eq!(
+            std::fs::read_to_string(tls.join("cert.pem")).expect("pem"),
+            moved.cert
+        );
+        let sealed = std::fs::read(tls.join("identity.sealed")).expect("sealed");
+        assert!(!String::from_utf8_lossy(&sealed).contains(&moved.key));
+        // The server config loads from it.
+        assert!(load_or_create(&store, &data).is_ok());
+    }
+
+    #[test]
+    fn the_older_layout_is_taken_over_with_its_key() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&d.path().join("data")).expect("store");
+        let data = store.data_dir().to_owned();
+        let tls = data.join("tls");
+        std::fs::create_dir_all(&tls).expect("mkdir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let old = Identity::issue(&key, names(&["10.0.0.2"])).expect("issue");
+        write_atomic(
+            &tls.join("key.sealed"),
+            &store.seal(OLD_KEY_AAD, &key.serialize_der()).expect("seal"),
+        )
+        .expect("key");
+        write_atomic(&tls.join("cert.pem"), old.cert.as_bytes()).expect("cert");
+        write_atomic(&tls.join("names.txt"), b"10.0.0.2").expect("names");
+        let id = identity(&store, &data, &names(&["10.0.0.2", "10.0.0.9"])).expect("id");
+        assert_eq!(id.key, old.key, "the old key is kept");
+        assert!(id.names.contains("10.0.0.9"));
+        assert!(!tls.join("key.sealed").exists() && !tls.join("names.txt").exists());
+    }
 }

@@ -98,7 +98,8 @@ pub fn message_durable_before_acks(
         .next()
         .ok_or_else(|| {
             format!(
-                "message {msg_id}: no write of its record to {} was traced",
+                "message {msg_id}: no write of its record to {} was traced: the commit never \
+                 reached the file (a redb commit with `Durability::None` stays in memory)",
                 redb.display()
             )
         })?;

@@ -29,7 +29,8 @@
 //! # Durability
 //! A blob is written to `tmp/`, fsynced, renamed into `blobs/xx/` and both folders fsynced
 //! before `put_blob` returns; then the record that names it is committed (redb's `commit()` is
-//! durable when it returns); only then may the caller ack.
+//! durable when it returns); only then may the caller ack. `tests/e2e/durability.rs` proves
+//! this order on the syscalls of the real `ivmd` (docs/storage.md, "How the order is proven").
 
 mod blobs;
 mod dirs;

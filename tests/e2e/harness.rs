@@ -92,8 +92,9 @@ impl Server {
         Self::start_wrapped(&dir.join("data"), extra_toml, &["ip", "netns", "exec", ns])
     }
 
-    /// Starts `ivmd`, run through `wrapper` (a command and its arguments) when not empty.
-    fn start_wrapped(data: &Path, extra_toml: &str, wrapper: &[&str]) -> Server {
+    /// Starts `ivmd` on `data`, run through `wrapper` (a command and its arguments, such as
+    /// `strace ...`) when not empty.
+    pub fn start_wrapped(data: &Path, extra_toml: &str, wrapper: &[&str]) -> Server {
         let config = data.with_extension("toml");
         std::fs::write(&config, extra_toml).expect("write config");
         let mut cmd = match wrapper.split_first() {

@@ -103,7 +103,8 @@ pub fn api() -> Router<AppState> {
         )
         .route("/api/admin/phones/{mac}/arm", post(provision::arm))
         .route("/api/admin/phones/{mac}/secrets", get(provision::secrets))
-        .route("/provision/{name}", get(provision::fetch))
+        // Firmware may sit in sub-folders of `<data>/firmware/`; the front refuses `..`.
+        .route("/provision/{*name}", get(provision::fetch))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
 }

@@ -1330,4 +1330,49 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
         "renewal after exhaustion: {log}\n{}",
         srv.log()
     );
+
+    // The box leased this MAC its address: only that address may do the phone's armed
+    // first fetch; another host on the same LAN that knows the MAC gets nothing.
+    let data = dir.path().join("data");
+    ok(
+        &data,
+        &["user", "add", "ann", "--extension", "201", "--password", "ann-password"],
+    );
+    ok(&data, &["phone", "add", "00:15:65:00:00:01", "--user", "ann"]);
+    ip(&[
+        "-n",
+        &seg.client_ns,
+        "addr",
+        "add",
+        "10.77.0.250/24",
+        "dev",
+        &seg.client_if,
+    ])
+    .expect("a second address on the client's LAN");
+    let fetch = |from: &str| {
+        run(seg.in_client("curl").args([
+            "-sS",
+            "--interface",
+            from,
+            "tftp://10.77.0.1:69/001565000001.cfg",
+        ]))
+    };
+    let o = fetch("10.77.0.250");
+    assert!(
+        !o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("password"),
+        "not the leased address: {}",
+        text(&o)
+    );
+    let line = list_line(&data, "001565000001").expect("listed");
+    assert!(line.contains("armed until"), "still armed: {line}");
+    let o = fetch(&leased);
+    assert!(
+        o.status.success()
+            && String::from_utf8_lossy(&o.stdout).contains("account.1.user_name = 201"),
+        "the leased address: {}\n{}",
+        text(&o),
+        srv.log()
+    );
+    let line = list_line(&data, "001565000001").expect("listed");
+    assert!(line.contains(&format!("bound {leased}")), "{line}");
 }

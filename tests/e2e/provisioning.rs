@@ -1336,9 +1336,20 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
     let data = dir.path().join("data");
     ok(
         &data,
-        &["user", "add", "ann", "--extension", "201", "--password", "ann-password"],
+        &[
+            "user",
+            "add",
+            "ann",
+            "--extension",
+            "201",
+            "--password",
+            "ann-password",
+        ],
     );
-    ok(&data, &["phone", "add", "00:15:65:00:00:01", "--user", "ann"]);
+    ok(
+        &data,
+        &["phone", "add", "00:15:65:00:00:01", "--user", "ann"],
+    );
     ip(&[
         "-n",
         &seg.client_ns,

@@ -1,6 +1,8 @@
 // The admin page (admins only; loaded on demand): server status, users with their
 // extensions (add, edit, reset password, delete), and desk phones (assign a seen phone to a
-// user, unassign, remove; each with its state: unassigned, seen, provisioned, registered).
+// user, unassign, remove; each with its state: unassigned, seen, provisioned, registered;
+// its provisioning: armed until, or bound to the address of its first fetch; re-arm a
+// replaced phone; show a phone's own admin password and provisioning credential).
 
 import { h, fill, icon, confirmDialog } from './dom.js';
 
@@ -88,6 +90,24 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     return tr;
   };
 
+  // Armed (its next request for its file gets it once) or bound (to its first fetch's address).
+  const provisioning = (p) => {
+    let t = '—';
+    if (p.armed_until) t = `armed until ${fmtSeen(p.armed_until)}`;
+    else if (p.bound_at) t = `bound ${p.bound_address || ''} ${fmtSeen(p.bound_at)}`.replace('  ', ' ');
+    return p.manual_credential ? `${t} (credential set by hand)` : t;
+  };
+
+  // A phone's own secrets, shown to the admin on request (never in the list itself).
+  const showPhoneSecrets = (x) => {
+    fill(notice, h('div', { class: 'card notice', id: 'phone-secrets' },
+      h('p', {}, 'Phone ', h('strong', {}, x.mac), ':'),
+      h('p', {}, 'Web interface: ', h('code', {}, x.admin_user), ' / ', h('code', { class: 'password', id: 'phone-admin-password' }, x.admin_password)),
+      h('p', {}, 'Provisioning (for setting it up by hand): ', h('code', {}, x.provision_url), ' user ', h('code', {}, x.provision_user),
+        ' password ', h('code', { class: 'password', id: 'phone-provision-password' }, x.provision_password)),
+      h('button', { class: 'btn small', type: 'button', onclick: () => fill(notice) }, 'Hide')));
+  };
+
   const refreshPhones = async () => {
     let phones;
     try { phones = await api.adminPhones(); } catch (e) { fill(phonesBox, h('p', { class: 'error' }, errorText(e))); return; }
@@ -99,7 +119,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     phones.sort((a, b) => (a.user ? 1 : 0) - (b.user ? 1 : 0) || a.mac.localeCompare(b.mac));
     fill(phonesBox, h('div', { class: 'table-wrap' }, h('table', { class: 'users phones' },
       h('caption', { class: 'visually-hidden' }, 'Desk phones'),
-      h('thead', {}, h('tr', {}, ['MAC', 'Vendor', 'Model', 'User', 'State', 'Last seen', 'Address', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ['MAC', 'Vendor', 'Model', 'User', 'State', 'Provisioning', 'Last seen', 'Address', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, phones.map((p) => phoneRow(p))))));
   };
 
@@ -113,10 +133,18 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
       h('td', { title: p.registration?.user_agent || '' }, model || '—'),
       h('td', { class: 'phone-user' }, who),
       h('td', {}, h('span', { class: `phone-state ${p.state}` }, p.state)),
+      h('td', { class: 'phone-prov' }, provisioning(p)),
       h('td', {}, fmtSeen(p.last_seen)),
       h('td', {}, address),
       h('td', {}, h('div', { class: 'actions' },
         h('button', { class: 'btn small', type: 'button', 'aria-label': `Assign ${p.mac}`, onclick: () => assign(tr, p) }, p.user ? 'Reassign' : 'Assign'),
+        h('button', { class: 'btn small', type: 'button', 'aria-label': `Passwords of ${p.mac}`, onclick: async () => {
+          try { showPhoneSecrets(await api.adminPhoneSecrets(p.mac)); } catch (e) { toast(errorText(e), 'error'); }
+        } }, 'Passwords'),
+        h('button', { class: 'btn small', type: 'button', 'aria-label': `Re-arm ${p.mac}`, onclick: async () => {
+          if (!(await confirmDialog(`Re-arm phone ${p.mac}? Its next request for its file (from the office network) gets it once, with a new credential. Do this after replacing or resetting the phone.`, { ok: 'Re-arm' }))) return;
+          try { await api.adminArmPhone(p.mac); toast(`Re-armed ${p.mac}`); refreshPhones(); } catch (e) { toast(errorText(e), 'error'); }
+        } }, 'Re-arm'),
         p.user ? h('button', { class: 'btn small', type: 'button', 'aria-label': `Unassign ${p.mac}`, onclick: async () => {
           if (!(await confirmDialog(`Unassign phone ${p.mac} from ${p.user}? It keeps working until it fetches its file again.`, { ok: 'Unassign' }))) return;
           try { await api.adminAssignPhone(p.mac, null); toast(`Unassigned ${p.mac}`); refreshPhones(); } catch (e) { toast(errorText(e), 'error'); }
@@ -144,7 +172,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
       if (!pick.value) return;
       try { await api.adminAssignPhone(p.mac, pick.value); toast(`Assigned ${p.mac} to ${pick.value}`); done(); } catch (e) { toast(errorText(e), 'error'); }
     });
-    tr.replaceChildren(h('td', { colspan: 8 }, form));
+    tr.replaceChildren(h('td', { colspan: 9 }, form));
     pick.focus();
   };
 

@@ -150,6 +150,8 @@ export class Api {
     return this.request('PUT', `/api/admin/phones/${encodeURIComponent(mac)}`, { json: { user } });
   }
   adminRemovePhone(mac) { return this.request('DELETE', `/api/admin/phones/${encodeURIComponent(mac)}`); }
+  adminArmPhone(mac) { return this.request('POST', `/api/admin/phones/${encodeURIComponent(mac)}/arm`); }
+  adminPhoneSecrets(mac) { return this.request('GET', `/api/admin/phones/${encodeURIComponent(mac)}/secrets`); }
 }
 
 /** `ws:`/`wss:` URL of the box's WebSocket for a page at `loc` (window.location). */

@@ -8,7 +8,9 @@
 //! - [`client`]: the client manager (S13): connected sessions and their connection objects
 //!   (S16), presence (S25), pings, store-and-forward delivery and receipts (S3, S26).
 //! - [`provisioning`]: the front shared by TFTP and HTTP `/provision/...`: resolve a name,
-//!   record the phone as seen, render its file with its user's SIP account, or serve firmware.
+//!   decide who may have a per-phone file (armed first fetch, then the phone's credential),
+//!   render it with its user's SIP account and the phone's own secrets, or serve firmware;
+//!   sightings in memory, flushed in batches.
 //! - [`views`]: turns stored records into the wire's [`ivm_wire::rest::MessageInfo`].
 //!
 //! - [`station`]: the station manager (S13): desk phones' registrations, calls, keypad

@@ -1,4 +1,5 @@
-//! User administration for installers: `ivmd user add|list|passwd|remove|show`.
+//! User and phone administration for installers: `ivmd user add|list|passwd|remove|show`,
+//! `ivmd phone add|list|remove|arm|show`.
 //!
 //! The same operations run two ways. While the box runs, it holds the database lock, so the
 //! CLI sends the request over a Unix socket in the data folder (`admin.sock`, mode 0600: only
@@ -8,10 +9,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::BoxFuture;
 use ivm_actors::database::{self, DatabaseActor};
 use ivm_actors::engine::Service;
+use ivm_actors::provisioning::ProvisionFront;
 use ivm_store::{NewUser, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -68,7 +72,9 @@ pub enum AdminRequest {
         user: String,
         /// Vendor (`yealink`, `polycom`, ...); from the MAC prefix when left out.
         vendor: Option<String>,
-        /// Password the phone must give (HTTP Basic) for its files; kept when left out.
+        /// Sets the phone's provisioning credential by hand (a phone configured by hand
+        /// gives it, HTTP Digest or Basic, for its files; it is not armed); kept when left
+        /// out.
         #[serde(default)]
         http_password: Option<String>,
     },
@@ -79,6 +85,31 @@ pub enum AdminRequest {
         /// MAC in any common spelling.
         mac: String,
     },
+    /// Re-arm a phone (replaced or reset): its next account-file request gets the file once.
+    PhoneArm {
+        /// MAC in any common spelling.
+        mac: String,
+    },
+    /// A phone's own secrets: its web interface's admin password, its credential.
+    PhoneShow {
+        /// MAC in any common spelling.
+        mac: String,
+    },
+}
+
+/// What applying a request needs from the box's settings.
+#[derive(Debug, Clone, Default)]
+pub struct AdminContext {
+    /// `[provision] arm_window_s` (`None`: arming is off).
+    pub arm_window: Option<Duration>,
+    /// The URL phones fetch their files from, when the box runs.
+    pub provision_url: Option<String>,
+}
+
+impl AdminContext {
+    fn arm_until(&self) -> Option<SystemTime> {
+        self.arm_window.map(|w| SystemTime::now() + w)
+    }
 }
 
 /// A phone as the admin CLI prints it.
@@ -98,6 +129,18 @@ pub struct PhoneRow {
     pub status: String,
     /// Unix seconds of the last request; 0 when never seen.
     pub last_seen: u64,
+    /// Unix seconds until which it is armed, when it is.
+    #[serde(default)]
+    pub armed_until: Option<u64>,
+    /// Unix seconds of the first fetch that bound it.
+    #[serde(default)]
+    pub bound_at: Option<u64>,
+    /// The address of that first fetch.
+    #[serde(default)]
+    pub bound_address: Option<String>,
+    /// Its credential was set by hand.
+    #[serde(default)]
+    pub manual_credential: bool,
 }
 
 /// A stored phone with its user's name and extension looked up.
@@ -118,7 +161,26 @@ pub fn phone_row(store: &Store, p: &ivm_store::StoredPhone) -> Result<PhoneRow, 
             "unassigned".to_owned()
         },
         last_seen: p.last_seen,
+        armed_until: p
+            .armed(
+                SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            )
+            .then_some(p.armed_until)
+            .flatten(),
+        bound_at: p.bound_at,
+        bound_address: p.bound_address.map(|a| a.to_string()),
+        manual_credential: p.manual_credential,
     })
+}
+
+/// "No such user" is the generic not-found text; for phone requests say so.
+fn no_phone(e: StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound => StoreError::Invalid("no such phone".into()),
+        other => other,
+    }
 }
 
 fn parse_mac(mac: &str) -> Result<ivm_provision::Mac, StoreError> {
@@ -177,6 +239,19 @@ pub enum AdminResponse {
         /// By MAC.
         phones: Vec<PhoneRow>,
     },
+    /// A phone with its own secrets.
+    PhoneSecrets {
+        /// The phone.
+        phone: PhoneRow,
+        /// Its web interface's admin password.
+        admin_password: String,
+        /// The user name it gives for its files (its MAC).
+        provision_user: String,
+        /// Its provisioning credential.
+        provision_password: String,
+        /// Where it fetches its files, when the box runs.
+        provision_url: Option<String>,
+    },
     /// Done.
     Done,
     /// Refused, with the reason.
@@ -197,7 +272,7 @@ fn row(u: &User) -> UserRow {
 }
 
 /// Applies a request to the store.
-pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
+pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminResponse {
     let result = (|| -> Result<AdminResponse, StoreError> {
         Ok(match req {
             AdminRequest::UserAdd {
@@ -276,13 +351,38 @@ pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
                     })
                     .transpose()?;
                 let u = store.user_by_name(&user)?.ok_or(StoreError::NotFound)?;
-                let mut p = store.assign_phone(mac, u.guid, vendor)?;
+                let mut p = store.assign_phone(mac, u.guid, vendor, ctx.arm_until())?;
                 if let Some(pw) = http_password.as_deref() {
-                    store.set_phone_http_password(mac, Some(pw))?;
-                    p.http_auth = true;
+                    p = store.set_phone_credential(mac, Some(pw))?;
                 }
                 AdminResponse::Phone {
                     phone: phone_row(store, &p)?,
+                }
+            }
+            AdminRequest::PhoneArm { mac } => {
+                let mac = parse_mac(&mac)?;
+                let until = ctx.arm_until().ok_or_else(|| {
+                    StoreError::Invalid(
+                        "arming is off on this box ([provision] arm_window_s = 0)".into(),
+                    )
+                })?;
+                let p = store.arm_phone(mac, until).map_err(no_phone)?;
+                AdminResponse::Phone {
+                    phone: phone_row(store, &p)?,
+                }
+            }
+            AdminRequest::PhoneShow { mac } => {
+                let mac = parse_mac(&mac)?;
+                let p = store
+                    .phone(mac)?
+                    .ok_or_else(|| StoreError::Invalid("no such phone".into()))?;
+                let x = store.phone_secrets(mac)?;
+                AdminResponse::PhoneSecrets {
+                    phone: phone_row(store, &p)?,
+                    admin_password: x.admin_password,
+                    provision_user: x.provision_user,
+                    provision_password: x.provision_password,
+                    provision_url: ctx.provision_url.clone(),
                 }
             }
             AdminRequest::PhoneList => AdminResponse::Phones {
@@ -293,10 +393,7 @@ pub fn apply(store: &Store, req: AdminRequest) -> AdminResponse {
                     .collect::<Result<_, _>>()?,
             },
             AdminRequest::PhoneRemove { mac } => {
-                store.remove_phone(parse_mac(&mac)?).map_err(|e| match e {
-                    StoreError::NotFound => StoreError::Invalid("no such phone".into()),
-                    other => other,
-                })?;
+                store.remove_phone(parse_mac(&mac)?).map_err(no_phone)?;
                 AdminResponse::Done
             }
             AdminRequest::UserRemove { name } => {
@@ -348,18 +445,29 @@ pub fn call_running(data: &Path, req: &AdminRequest) -> std::io::Result<Option<A
 pub struct AdminSocket {
     listener: tokio::net::UnixListener,
     db: actix::Addr<DatabaseActor>,
+    front: Arc<ProvisionFront>,
     path: PathBuf,
 }
 
 impl AdminSocket {
     /// Binds `<data>/admin.sock` with mode 0600 (removing a stale socket left by a crash).
-    pub fn bind(data: &Path, db: actix::Addr<DatabaseActor>) -> std::io::Result<AdminSocket> {
+    /// Phone requests flush `front`'s pending sightings first and use its arming window.
+    pub fn bind(
+        data: &Path,
+        db: actix::Addr<DatabaseActor>,
+        front: Arc<ProvisionFront>,
+    ) -> std::io::Result<AdminSocket> {
         use std::os::unix::fs::PermissionsExt;
         let path = socket_path(data);
         let _ = std::fs::remove_file(&path);
         let listener = tokio::net::UnixListener::bind(&path)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(AdminSocket { listener, db, path })
+        Ok(AdminSocket {
+            listener,
+            db,
+            front,
+            path,
+        })
     }
 }
 
@@ -379,6 +487,7 @@ impl Service for AdminSocket {
                     _ = shutdown.cancelled() => break,
                 };
                 let db = self.db.clone();
+                let front = self.front.clone();
                 tokio::spawn(async move {
                     let (read, mut write) = stream.into_split();
                     let mut line = String::new();
@@ -389,7 +498,14 @@ impl Service for AdminSocket {
                     let resp = match serde_json::from_str::<AdminRequest>(&line) {
                         Ok(req) => {
                             tracing::info!(op = ?std::mem::discriminant(&req), "admin request");
-                            database::run(&db, move |s| Ok(apply(s, req)))
+                            if let Err(e) = front.sightings().flush(&db).await {
+                                tracing::warn!(error = %e, "phone sightings not written");
+                            }
+                            let ctx = AdminContext {
+                                arm_window: front.arm_window(),
+                                provision_url: Some(front.provision_url().to_owned()),
+                            };
+                            database::run(&db, move |s| Ok(apply(s, req, &ctx)))
                                 .await
                                 .unwrap_or_else(|e| AdminResponse::Error {
                                     message: e.to_string(),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::admin::{self, AdminRequest, AdminResponse};
+use crate::admin::{self, AdminContext, AdminRequest, AdminResponse, PhoneRow};
 use crate::config::Config;
 
 /// ivmd: the instant voice messaging box.
@@ -64,17 +64,32 @@ pub enum PhoneCommand {
         #[arg(long)]
         user: String,
         /// Vendor (yealink, polycom, cisco, grandstream, snom); from the MAC prefix if left out.
+        /// Requests for another vendor's file names then get nothing.
         #[arg(long)]
         vendor: Option<String>,
-        /// Require this password (HTTP Basic) for the phone's files over HTTP; such a phone
-        /// gets its account file only over HTTP, never TFTP.
+        /// For a phone configured by hand: its provisioning credential (at least 8
+        /// characters), which it must give (HTTP Digest or Basic) for its files; it is not
+        /// armed. Without it, the phone is armed: its next request for its account file
+        /// gets the file once and, in it, a credential the box made.
         #[arg(long)]
         http_password: Option<String>,
     },
-    /// List phones, assigned and seen-unassigned.
+    /// List phones, assigned and seen-unassigned, with their provisioning state.
     List,
     /// Forget a phone.
     Remove {
+        /// The phone's MAC.
+        mac: String,
+    },
+    /// Re-arm a phone that was replaced or reset: its next request for its account file
+    /// (from inside the provisioning subnets) gets the file once, with a new credential.
+    Arm {
+        /// The phone's MAC.
+        mac: String,
+    },
+    /// Show a phone's own secrets: its web interface's admin password, and the credential
+    /// it gives for its files (for setting it up by hand).
+    Show {
         /// The phone's MAC.
         mac: String,
     },
@@ -215,6 +230,8 @@ pub fn main() -> ExitCode {
                 },
                 PhoneCommand::List => AdminRequest::PhoneList,
                 PhoneCommand::Remove { mac } => AdminRequest::PhoneRemove { mac },
+                PhoneCommand::Arm { mac } => AdminRequest::PhoneArm { mac },
+                PhoneCommand::Show { mac } => AdminRequest::PhoneShow { mac },
             },
         ),
     }
@@ -256,7 +273,13 @@ fn user(cfg: &Config, req: AdminRequest) -> ExitCode {
     let resp = match admin::call_running(data, &req) {
         Ok(Some(r)) => r,
         Ok(None) => match ivm_store::Store::open(data) {
-            Ok(store) => admin::apply(&store, req),
+            Ok(store) => {
+                let ctx = AdminContext {
+                    arm_window: cfg.arm_window(),
+                    provision_url: None,
+                };
+                admin::apply(&store, req, &ctx)
+            }
             Err(e) => {
                 return fail(&format!(
                     "cannot open the data folder {}: {e}",
@@ -316,36 +339,69 @@ fn user(cfg: &Config, req: AdminRequest) -> ExitCode {
         }
         AdminResponse::Phone { phone } => {
             println!(
-                "{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}",
                 phone.mac,
                 phone.vendor.as_deref().unwrap_or("-"),
                 phone.user.as_deref().unwrap_or("-"),
-                phone.extension.as_deref().unwrap_or("-")
+                phone.extension.as_deref().unwrap_or("-"),
+                provisioning(&phone)
             );
             ExitCode::SUCCESS
         }
         AdminResponse::Phones { phones } => {
             println!(
-                "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} LAST SEEN",
-                "MAC", "VENDOR", "MODEL", "USER", "EXTENSION", "STATUS"
+                "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} {:<10} PROVISIONING",
+                "MAC", "VENDOR", "MODEL", "USER", "EXTENSION", "STATUS", "LAST SEEN"
             );
             for p in phones {
                 println!(
-                    "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} {}",
+                    "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} {:<10} {}",
                     p.mac,
                     p.vendor.as_deref().unwrap_or("-"),
                     p.model.as_deref().unwrap_or("-"),
                     p.user.as_deref().unwrap_or("-"),
                     p.extension.as_deref().unwrap_or("-"),
                     p.status,
-                    p.last_seen
+                    p.last_seen,
+                    provisioning(&p)
                 );
+            }
+            ExitCode::SUCCESS
+        }
+        AdminResponse::PhoneSecrets {
+            phone,
+            admin_password,
+            provision_user,
+            provision_password,
+            provision_url,
+        } => {
+            println!("phone:                  {}", phone.mac);
+            println!("provisioning:           {}", provisioning(&phone));
+            println!("web interface login:    admin / {admin_password}");
+            println!("provisioning user:      {provision_user}   (any user name is accepted)");
+            println!("provisioning password:  {provision_password}   (HTTP Digest or Basic)");
+            if let Some(url) = provision_url {
+                println!("provisioning URL:       {url}");
             }
             ExitCode::SUCCESS
         }
         AdminResponse::Done => ExitCode::SUCCESS,
         AdminResponse::Error { message } => fail(&message),
     }
+}
+
+/// `armed until <unix seconds>`, `bound <address> at <unix seconds>`, or `-`; with
+/// `(credential set by hand)` when it was.
+fn provisioning(p: &PhoneRow) -> String {
+    let mut s = match (p.armed_until, &p.bound_address, p.bound_at) {
+        (Some(t), _, _) => format!("armed until {t}"),
+        (None, Some(a), Some(t)) => format!("bound {a} at {t}"),
+        _ => "-".to_owned(),
+    };
+    if p.manual_credential {
+        s.push_str(" (credential set by hand)");
+    }
+    s
 }
 
 fn fail(message: &str) -> ExitCode {

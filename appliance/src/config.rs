@@ -175,10 +175,15 @@ pub struct DhcpReservation {
 pub struct Provision {
     /// TFTP listen address (UDP); `""` turns TFTP off. The image's config uses port 69.
     pub tftp_listen: String,
-    /// Networks (`10.0.0.0/8`, `::1/128`) whose hosts may fetch files carrying a SIP password.
-    /// Default: loopback, the private ranges (RFC 1918, RFC 4193) and link-local, that is an
-    /// office LAN; a box reachable from outside its LAN should list its LAN only.
-    pub subnets: Vec<String>,
+    /// Networks (`10.0.0.0/8`, `::1/128`) whose hosts may ask for per-phone files at all
+    /// (anything outside gets none and is not even recorded as seen). Unset: the networks
+    /// of the box's own interfaces (its LANs) and loopback, found at start; `[]`: nobody.
+    pub subnets: Option<Vec<String>>,
+    /// Seconds a phone stays armed after it is assigned (or re-armed): its next request for
+    /// its account file from inside `subnets` gets the file once without credentials and
+    /// binds it. A day covers an installer who assigns phones in the morning and plugs them
+    /// in during the day; 0: never armed, phones need their credential (set by hand).
+    pub arm_window_s: u64,
     /// Time server written into the phones' files.
     pub ntp_server: String,
     /// Time zone written into the phones' files.
@@ -195,10 +200,8 @@ impl Default for Provision {
     fn default() -> Self {
         Provision {
             tftp_listen: "0.0.0.0:6969".into(),
-            subnets: ivm_actors::provisioning::DEFAULT_SUBNETS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
+            subnets: None,
+            arm_window_s: 86_400,
             ntp_server: "pool.ntp.org".into(),
             timezone: "UTC".into(),
             auto_assign: false,
@@ -475,17 +478,35 @@ impl Config {
         parse_listen("provision.tftp_listen", &self.provision.tftp_listen)
     }
 
-    /// `[provision] subnets`, parsed.
+    /// `[provision] subnets`, parsed; when unset, the networks of the box's own interfaces
+    /// (each address with its netmask) and loopback, as they are now.
     pub fn provision_subnets(&self) -> Result<Vec<ivm_actors::provisioning::Subnet>, ConfigError> {
-        self.provision
-            .subnets
-            .iter()
+        use ivm_actors::provisioning::{Subnet, LOOPBACK};
+        let Some(list) = &self.provision.subnets else {
+            let mut v: Vec<Subnet> = LOOPBACK.iter().filter_map(|s| Subnet::parse(s)).collect();
+            for i in if_addrs::get_if_addrs().unwrap_or_default() {
+                let s = match &i.addr {
+                    if_addrs::IfAddr::V4(a) => Subnet::of_interface(a.ip.into(), a.netmask.into()),
+                    if_addrs::IfAddr::V6(a) => Subnet::of_interface(a.ip.into(), a.netmask.into()),
+                };
+                if !v.contains(&s) {
+                    v.push(s);
+                }
+            }
+            return Ok(v);
+        };
+        list.iter()
             .map(|s| {
-                ivm_actors::provisioning::Subnet::parse(s).ok_or_else(|| {
+                Subnet::parse(s).ok_or_else(|| {
                     ConfigError::Invalid(format!("provision.subnets: {s:?} is not addr/prefix"))
                 })
             })
             .collect()
+    }
+
+    /// `[provision] arm_window_s`, `None` when 0 (arming off).
+    pub fn arm_window(&self) -> Option<Duration> {
+        (self.provision.arm_window_s > 0).then(|| Duration::from_secs(self.provision.arm_window_s))
     }
 
     /// `[provision] auto_assign_range` when `auto_assign` is on, else `None`. The range is
@@ -666,7 +687,23 @@ mod tests {
             c.tftp_addr().expect("ok"),
             Some("0.0.0.0:6969".parse().expect("addr"))
         );
-        assert_eq!(c.provision_subnets().expect("subnets").len(), 8);
+        let subnets = c.provision_subnets().expect("subnets");
+        assert!(
+            subnets.iter().any(|s| s.to_string() == "127.0.0.0/8"),
+            "loopback is among the default subnets: {subnets:?}"
+        );
+        assert!(
+            !subnets.iter().any(|s| s.prefix < 8),
+            "the box's own networks, not every private range: {subnets:?}"
+        );
+        assert_eq!(c.arm_window(), Some(Duration::from_secs(86_400)));
+        let explicit: Config =
+            toml::from_str("[provision]\nsubnets = [\"10.1.0.0/16\"]\narm_window_s = 0\n")
+                .expect("parses");
+        assert_eq!(explicit.provision_subnets().expect("ok").len(), 1);
+        assert_eq!(explicit.arm_window(), None);
+        let nobody: Config = toml::from_str("[provision]\nsubnets = []\n").expect("parses");
+        assert!(nobody.provision_subnets().expect("ok").is_empty());
         assert!(!c.dhcp.enabled, "DHCP is off by default");
         let on: Config = toml::from_str("[dhcp]\nenabled = true\n").expect("parses");
         assert!(on.validate().is_err(), "enabled without a pool");

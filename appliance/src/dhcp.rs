@@ -19,6 +19,7 @@ use actix::Addr;
 use anyhow::Context as _;
 use ivm_actors::database::DatabaseActor;
 use ivm_actors::engine::Service;
+use ivm_actors::provisioning::ProvisionFront;
 use ivm_lcd::menu::DhcpInfo;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -98,6 +99,7 @@ pub struct DhcpControl {
     interface: String,
     http: Option<std::net::SocketAddr>,
     db: Addr<DatabaseActor>,
+    front: Arc<ProvisionFront>,
     shutdown: CancellationToken,
     leases: Arc<AtomicUsize>,
     inner: tokio::sync::Mutex<Inner>,
@@ -105,12 +107,15 @@ pub struct DhcpControl {
 
 impl DhcpControl {
     /// A control for the box described by `cfg`; `interface` is the panel's network interface
-    /// (for a pool made from the panel's range); services stop when `shutdown` fires.
+    /// (for a pool made from the panel's range); the DHCP server notes the phones it sees and
+    /// its leases into `front`'s sightings and lease book; services stop when `shutdown`
+    /// fires.
     pub fn new(
         cfg: Config,
         interface: String,
         http: Option<std::net::SocketAddr>,
         db: Addr<DatabaseActor>,
+        front: Arc<ProvisionFront>,
         shutdown: CancellationToken,
     ) -> Self {
         DhcpControl {
@@ -118,6 +123,7 @@ impl DhcpControl {
             interface,
             http,
             db,
+            front,
             shutdown,
             leases: Arc::new(AtomicUsize::new(0)),
             inner: tokio::sync::Mutex::new(Inner {
@@ -228,6 +234,8 @@ impl DhcpControl {
             r.stop.cancel();
             let _ = r.task.await;
             self.leases.store(0, Ordering::Relaxed);
+            // Its leases no longer bind a phone's first fetch to an address.
+            self.front.leases().clear();
         }
         inner.state = "off".into();
     }
@@ -244,7 +252,8 @@ impl DhcpControl {
             self.db.clone(),
         )
         .context("DHCP sockets unusable")?
-        .with_lease_gauge(self.leases.clone());
+        .with_lease_gauge(self.leases.clone())
+        .with_phone_front(self.front.sightings().clone(), self.front.leases().clone());
         let stop = self.shutdown.child_token();
         let task = tokio::spawn(Box::new(service).run(stop.clone()));
         Ok((word, Some(Running { stop, task })))

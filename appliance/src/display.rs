@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix::Actor as _;
 use ivm_actors::display::DisplayActor;
 use ivm_actors::engine::Handles;
+use ivm_actors::provisioning::ProvisionFront;
 use ivm_lcd::io::{self, PanelConfig};
 use ivm_lcd::menu::MenuConfig;
 use ivm_lcd::{LinkConfig, Panel as _};
@@ -65,6 +66,7 @@ pub fn start(
     h: &Handles,
     network: Arc<Network>,
     dhcp: Arc<DhcpControl>,
+    front: Arc<ProvisionFront>,
     exit: watch::Sender<Option<Exit>>,
     stop: CancellationToken,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
@@ -87,6 +89,7 @@ pub fn start(
         h.station.clone(),
         network,
         dhcp,
+        front,
         cfg.panel.reboot_command.clone(),
         exit,
     );

@@ -17,6 +17,7 @@ use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
 use ivm_actors::database::{self, DatabaseActor};
 use ivm_actors::display::Installer;
+use ivm_actors::provisioning::ProvisionFront;
 use ivm_actors::station::{GetRegistrations, StationActor};
 use ivm_lcd::menu::{Action, NetChoice, NetInfo, SeenPhone, Status};
 use ivm_netcfg::{Addressing, Network, StaticV4};
@@ -64,6 +65,8 @@ pub struct Control {
     pub network: Arc<Network>,
     /// The DHCP server.
     pub dhcp: Arc<DhcpControl>,
+    /// The provisioning front: arming window, pending sightings.
+    pub front: Arc<ProvisionFront>,
     /// Reboot command; empty: restart `ivmd`.
     pub reboot_command: Vec<String>,
     /// Ends `ivmd run` with an [`Exit`].
@@ -132,6 +135,7 @@ impl BoxControl {
         station: Option<Addr<StationActor>>,
         network: Arc<Network>,
         dhcp: Arc<DhcpControl>,
+        front: Arc<ProvisionFront>,
         reboot_command: Vec<String>,
         exit: watch::Sender<Option<Exit>>,
     ) -> Self {
@@ -143,6 +147,7 @@ impl BoxControl {
             station,
             network,
             dhcp,
+            front,
             reboot_command,
             exit,
             storage: Arc::new(Mutex::new(None)),
@@ -190,6 +195,9 @@ impl Installer for BoxControl {
                 tracing::debug!(error = %e, "network status unavailable");
             }
             let net = net.ok();
+            if let Err(e) = me.front.sightings().flush(&me.db).await {
+                tracing::debug!(error = %e, "phone sightings not written");
+            }
             let counts = database::run(&me.db, |st| {
                 Ok(Counts {
                     phones: st.phones()?,
@@ -317,11 +325,12 @@ impl Installer for BoxControl {
                 Action::AssignPhone { mac, extension } => {
                     let m = Mac::parse(&mac).map_err(|e| e.to_string())?;
                     let ext = extension.clone();
+                    let until = me.front.arm_until();
                     let name = database::run(&me.db, move |st| {
                         let user = st
                             .user_by_extension(&ext)?
                             .ok_or(ivm_store::StoreError::NotFound)?;
-                        st.assign_phone(m, user.guid, None)?;
+                        st.assign_phone(m, user.guid, None, until)?;
                         Ok(user.name)
                     })
                     .await

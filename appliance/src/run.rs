@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
 use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown, StationSetup};
-use ivm_actors::provisioning::ProvisionFront;
+use ivm_actors::provisioning::{FlushService, Leases, ProvisionFront, Sightings};
 use ivm_actors::station::StationConfig;
 use ivm_http::{HttpConfig, HttpService};
 use ivm_phones::{SipService, UdpMediaSockets};
@@ -109,24 +109,37 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
         let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
         let provisioner = provisioner(&cfg, http_local, sip_advertised)?;
         let subnets = cfg.provision_subnets()?;
+        tracing::info!(subnets = %subnets.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "), arm_window_s = cfg.provision.arm_window_s, "phone provisioning");
         let auto_assign = cfg.auto_assign_range()?;
+        let arm_window = cfg.arm_window();
+        let sightings = Arc::new(Sightings::default());
+        let leases = Arc::new(Leases::new());
         let realm = cfg.sip.domain.clone();
         let data = cfg.data_dir.clone();
         let mut socket_error = None;
         let mut handles = None;
+        let mut provision_front = None;
         let engine = Engine::start(store, engine_cfg, |h| {
-            let front = Arc::new(ProvisionFront::new(h.db.clone(), provisioner, realm, subnets, data.join("firmware")).with_auto_assign(auto_assign));
-            let mut services: Vec<Box<dyn Service>> = vec![Box::new(
-                HttpService::new(h.clone(), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone())),
-            )];
+            let front = Arc::new(
+                ProvisionFront::new(h.db.clone(), provisioner, realm, subnets, data.join("firmware"))
+                    .with_auto_assign(auto_assign)
+                    .with_arm_window(arm_window)
+                    .with_sightings(sightings.clone())
+                    .with_leases(leases),
+            );
+            provision_front = Some(front.clone());
+            let mut services: Vec<Box<dyn Service>> = vec![
+                Box::new(HttpService::new(h.clone(), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone()))),
+                Box::new(FlushService::new(sightings, h.db.clone())),
+            ];
             handles = Some(h.clone());
             if let Some(sock) = tftp_socket {
-                services.push(Box::new(ivm_tftp::TftpService::new(sock, front)));
+                services.push(Box::new(ivm_tftp::TftpService::new(sock, front.clone())));
             }
             if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
                 services.push(Box::new(SipService::new(sockets, st, rx)));
             }
-            match AdminSocket::bind(&data, h.db.clone()) {
+            match AdminSocket::bind(&data, h.db.clone(), front) {
                 Ok(s) => services.push(Box::new(s)),
                 Err(e) => socket_error = Some(e),
             }
@@ -136,13 +149,14 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
             tracing::warn!(error = %e, "admin socket unavailable: `ivmd user` needs the box stopped");
         }
         let h = handles.context("engine handles")?;
+        let front = provision_front.context("provisioning front")?;
         // The DHCP server and the front panel: both can change while the box runs.
         let stop = tokio_util::sync::CancellationToken::new();
         let network = Arc::new(crate::display::network(&cfg)?);
-        let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, h.db.clone(), stop.clone()));
+        let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, h.db.clone(), front.clone(), stop.clone()));
         let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
         let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
-        let panel = crate::display::start(&cfg, &h, network, dhcp.clone(), exit_tx, stop.clone())?;
+        let panel = crate::display::start(&cfg, &h, network, dhcp.clone(), front, exit_tx, stop.clone())?;
         println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} data={}", cfg.data_dir.display());
         tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
 

@@ -13,7 +13,9 @@
 //!   in `passwords.rs`), contacts, chosen status.
 //! - `sessions.rs`: login tokens; the database keeps only their SHA-256.
 //! - `sip.rs`: [`SipCredentials`]: each user's generated SIP password and digest HA1s, sealed.
-//! - `phones.rs`: [`StoredPhone`]: the phone registry (MAC, assigned user, last seen).
+//! - `phones.rs`: [`StoredPhone`]: the phone registry (MAC, assigned user, armed, bound);
+//!   `phone_secrets.rs`: each phone's provisioning credential and admin password, sealed;
+//!   `phone_sightings.rs`: last-seen data in batches, unassigned rows capped and expired.
 //! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
 //! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
@@ -38,6 +40,8 @@ mod error;
 mod keys;
 mod messages;
 mod passwords;
+mod phone_secrets;
+mod phone_sightings;
 mod phones;
 mod sessions;
 mod sip;
@@ -52,6 +56,7 @@ pub use blobs::BlobRef;
 pub use error::StoreError;
 pub use messages::{StoredAttachment, StoredMessage};
 pub use passwords::generate as generate_password;
+pub use phone_sightings::{SightingLimits, SightingsFlushed};
 pub use phones::{PhoneSighting, PhoneStatus, StoredPhone};
 pub use sip::{sip_ha1s, SipCredentials};
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
@@ -140,6 +145,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::SENT)?;
         txn.open_table(tables::SIP_CREDENTIALS)?;
         txn.open_table(tables::PHONES)?;
+        txn.open_table(tables::PHONE_SECRETS)?;
         let mut meta = txn.open_table(tables::META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
         match found {

@@ -16,7 +16,8 @@
 //! | `mailbox` | recipient ‖ message `[u8;32]` | state `u8` (0 queued, 1 delivered, 2 played, 3 deleted) |
 //! | `sent` | sender ‖ message `[u8;32]` | `u8` (0 listed, 1 hidden by the sender) |
 //! | `sip_credentials` | user `[u8;16]` | sealed JSON: SIP password and digest HA1s |
-//! | `phones` | MAC `[u8;6]` | JSON `PhoneRecord` (vendor, model, user, status, last seen) |
+//! | `phones` | MAC `[u8;6]` | JSON `PhoneRecord` (vendor, model, user, status, last seen, armed, bound) |
+//! | `phone_secrets` | MAC `[u8;6]` | sealed JSON: provisioning credential, admin password |
 
 use ivm_wire::{Guid, MailboxState};
 use redb::TableDefinition;
@@ -52,6 +53,10 @@ pub(crate) const SIP_CREDENTIALS: TableDefinition<[u8; 16], &[u8]> =
 
 /// Phones by MAC: JSON `PhoneRecord`, see `phones.rs`.
 pub(crate) const PHONES: TableDefinition<[u8; 6], &[u8]> = TableDefinition::new("phones");
+
+/// Each phone's own secrets by MAC: sealed JSON, see `phone_secrets.rs`.
+pub(crate) const PHONE_SECRETS: TableDefinition<[u8; 6], &[u8]> =
+    TableDefinition::new("phone_secrets");
 
 /// The schema this code writes. Bumped when an encoding changes; `open` refuses a newer one.
 pub(crate) const SCHEMA_VERSION: u64 = 1;

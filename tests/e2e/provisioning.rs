@@ -1,123 +1,36 @@
-//! End to end: zero-touch provisioning (issue 5) against the real `ivmd`, with real peers on
-//! loopback only: tftp-hpa's `tftp` and `curl tftp://` fetch a Yealink `<mac>.cfg` after
-//! `ivmd phone add`; curl fetches the same over HTTP `/provision/...`; generated XML passes
-//! `xmllint`; traversal, writes and out-of-subnet requests get errors; the admin REST API
-//! lists, adds, assigns, unassigns and removes phones; auto-assign gives an unknown phone an
-//! account (and nothing when off or from outside the subnets); a baresip account built from
-//! a provisioned Yealink file registers, and the phone then reads "registered".
+//! End to end: zero-touch provisioning (issues 5 and 10) against the real `ivmd`, with real
+//! peers on loopback only: tftp-hpa's `tftp` and `curl tftp://` fetch a Yealink `<mac>.cfg`
+//! after `ivmd phone add` (the armed first fetch, which binds the phone); curl fetches it
+//! again over HTTP with the credential that file handed over (Digest, Basic); generated XML
+//! passes `xmllint`; writes and out-of-subnet requests get errors; the admin REST API lists,
+//! adds, assigns, unassigns, re-arms and removes phones; auto-assign gives an unknown phone
+//! an account (and nothing when off or from outside the subnets); a baresip account built
+//! from a provisioned Yealink file registers, and the phone then reads "registered"; DHCP
+//! in network namespaces. The attacks (a second host, another vendor's file names,
+//! traversal, floods of MACs) are in `provision_attacks.rs`.
 //!
-//! A peer tool that is not installed skips its part with a printed reason (scripts/setup
-//! installs them: tftp-hpa, curl, libxml2-utils).
+//! A missing peer tool fails the test (scripts/setup installs them: tftp-hpa, curl,
+//! libxml2-utils, baresip, udhcpc, iproute2); the DHCP parts need root for namespaces.
 
 mod baresip;
 mod harness;
+mod provision_peers;
 
 use std::net::UdpSocket;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use harness::{ivmd, run_bounded, tempdir, Server};
-
-const YEALINK: &str = "001565aabbcc";
+use harness::{ivmd, tempdir, Server};
+use provision_peers::*;
 
 fn have(tool: &str) -> bool {
     harness::available(tool)
 }
 
-fn run(cmd: &mut Command) -> Output {
-    run_bounded(cmd, Duration::from_secs(30))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(data: &std::path::Path, args: &[&str]) -> String {
-    let o = ivmd(data, args);
-    assert!(o.status.success(), "ivmd {args:?}: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// `host:port` of the TFTP service split for tftp-hpa.
-fn host_port(addr: &str) -> (String, String) {
-    let (h, p) = addr.rsplit_once(':').expect("host:port");
-    (h.to_owned(), p.to_owned())
-}
-
-fn sip_password(data: &std::path::Path, user: &str) -> String {
-    ok(data, &["user", "show", user])
-        .lines()
-        .find_map(|l| l.strip_prefix("SIP password:"))
-        .expect("SIP password line")
-        .trim()
-        .to_owned()
-}
-
-fn http_get(url: &str) -> (u16, String) {
-    let o = run(Command::new("curl").args(["-sS", "-w", "\n%{http_code}", url]));
-    let t = String::from_utf8_lossy(&o.stdout).into_owned();
-    let (body, code) = t.rsplit_once('\n').expect("status line");
-    (code.trim().parse().unwrap_or(0), body.to_owned())
-}
-
-/// `tftp -m octet HOST PORT -c get NAME OUT` (tftp-hpa), asserted to succeed; the file's text.
-fn tftp_get(addr: &str, name: &str, out: &std::path::Path) -> String {
-    let (h, p) = host_port(addr);
-    let o = run(Command::new("tftp").args([
-        "-m",
-        "octet",
-        &h,
-        &p,
-        "-c",
-        "get",
-        name,
-        out.to_str().expect("path"),
-    ]));
-    assert!(o.status.success(), "tftp: {}", text(&o));
-    std::fs::read_to_string(out).expect("fetched")
-}
-
-/// A raw RRQ/WRQ with options; returns the first answer packet (bounded by a 5 s timeout).
-fn raw_request(addr: &str, opcode: u8, name: &str, options: &[(&str, &str)]) -> Vec<u8> {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    sock.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut pkt = vec![0, opcode];
-    for part in [name, "octet"]
-        .into_iter()
-        .chain(options.iter().flat_map(|(k, v)| [*k, *v]))
-    {
-        pkt.extend_from_slice(part.as_bytes());
-        pkt.push(0);
-    }
-    sock.send_to(&pkt, addr).expect("send");
-    let mut buf = [0u8; 2048];
-    let (n, from) = sock.recv_from(&mut buf).expect("an answer within 5 s");
-    // End the transfer politely (ERROR 0) so the server does not retransmit.
-    let _ = sock.send_to(b"\x00\x05\x00\x00done\x00", from);
-    buf[..n].to_vec()
-}
-
-fn oack_options(p: &[u8]) -> Vec<(String, String)> {
-    assert_eq!(&p[..2], &[0, 6], "an OACK, got {p:?}");
-    let parts: Vec<String> = p[2..]
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
-        .collect();
-    parts
-        .chunks(2)
-        .filter(|c| c.len() == 2)
-        .map(|c| (c[0].clone(), c[1].clone()))
-        .collect()
-}
-
 #[test]
-fn tftp_and_http_serve_a_yealink_file_after_phone_add() {
+fn first_fetch_over_tftp_binds_then_http_needs_the_credential() {
+    need("tftp");
+    need("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     assert!(!server.tftp.is_empty(), "ready line names tftp=");
@@ -127,89 +40,210 @@ fn tftp_and_http_serve_a_yealink_file_after_phone_add() {
         &["phone", "add", "00:15:65:AA:BB:CC", "--user", "ann"],
     );
     assert!(
-        added.contains(YEALINK) && added.contains("yealink"),
+        added.contains(YEALINK) && added.contains("yealink") && added.contains("armed until"),
         "{added}"
     );
     let password = sip_password(&server.data, "ann");
     let name = format!("{YEALINK}.cfg");
 
-    // HTTP from loopback (inside the default subnets).
-    let (code, http_body) = http_get(&format!("{}/provision/{name}", server.http));
-    assert_eq!(code, 200, "{http_body}");
-    assert!(
-        http_body.contains("account.1.user_name = 201"),
-        "{http_body}"
-    );
-    assert!(
-        http_body.contains(&format!("account.1.password = {password}")),
+    // The armed first fetch, over TFTP as a Yealink does it: the whole file, once.
+    let body = tftp_get(&server.tftp, &name, &dir.path().join("tftp.cfg"));
+    assert_eq!(cfg_value(&body, "account.1.user_name"), "201");
+    assert_eq!(
+        cfg_value(&body, "account.1.password"),
+        password,
         "the user's SIP password"
     );
-
-    let list = ok(&server.data, &["phone", "list"]);
+    // What makes every later fetch carry the credential, and the phone's own admin password.
+    let url = cfg_value(&body, "static.auto_provision.server.url");
+    assert_eq!(url, format!("{}/provision/", server.http));
+    assert_eq!(
+        cfg_value(&body, "static.auto_provision.server.username"),
+        YEALINK
+    );
+    let credential = cfg_value(&body, "static.auto_provision.server.password");
+    assert!(credential.len() >= 20, "{credential}");
+    assert_eq!(
+        cfg_value(&body, "static.auto_provision.dhcp_option.enable"),
+        "0"
+    );
+    let admin = cfg_value(&body, "static.security.user_password");
+    let admin_password = admin.strip_prefix("admin:").expect("admin:<password>");
     assert!(
-        list.lines()
-            .any(|l| l.contains(YEALINK) && l.contains("provisioned")),
-        "{list}"
+        admin_password.len() >= 16 && admin_password != "admin",
+        "{admin}"
+    );
+    let shown = ok(&server.data, &["phone", "show", YEALINK]);
+    assert!(
+        shown.contains(&format!("admin / {admin_password}")) && shown.contains(&credential),
+        "ivmd phone show names the same secrets: {shown}"
+    );
+    let line = list_line(&server.data, YEALINK).expect("listed");
+    assert!(
+        line.contains("provisioned") && line.contains("bound 127.0.0.1"),
+        "{line}"
+    );
+    assert!(
+        server.log().contains("phone bound"),
+        "the binding is logged"
     );
 
-    if have("tftp") {
-        let (h, p) = host_port(&server.tftp);
-        assert_eq!(
-            tftp_get(&server.tftp, &name, &dir.path().join("tftp.cfg")),
-            http_body
-        );
-        // Traversal and unknown names: a TFTP error, not silence.
-        let o = run(Command::new("tftp").args([
-            &h,
-            &p,
-            "-c",
-            "get",
-            "../../etc/passwd",
-            dir.path().join("x").to_str().expect("path"),
-        ]));
-        assert!(
-            text(&o).contains("Error code 1"),
-            "tftp traversal: {}",
-            text(&o)
-        );
+    // Once: TFTP cannot authenticate, so the phone's file is not served over it again.
+    let again = try_tftp_get(&server.tftp, &name, &dir.path().join("again.cfg"));
+    let said = again.expect_err("no second file over TFTP");
+    assert!(said.contains("Error code 2"), "access violation: {said}");
+    // Over HTTP without credentials: 401 with Digest (SHA-256, MD5) and Basic challenges.
+    let r = curl(&[], &format!("{url}{name}"));
+    assert_eq!(r.code, 401, "{}", r.body);
+    assert!(!r.body.contains(&password));
+    for want in [
+        "Digest realm=\"ivm-provision\"",
+        "algorithm=SHA-256",
+        "algorithm=MD5",
+        "Basic realm",
+    ] {
+        assert!(r.headers.contains(want), "{want} in {}", r.headers);
     }
+    // With the credential the file handed over: Digest (as curl picks it), then Basic.
+    let auth = format!("{YEALINK}:{credential}");
+    let digest = curl(&["--digest", "-u", &auth], &format!("{url}{name}"));
+    assert_eq!(digest.code, 200, "{}", digest.headers);
+    assert_eq!(digest.body, body, "the same file");
+    let basic = curl(
+        &["--basic", "-u", &format!("anything:{credential}")],
+        &format!("{url}{name}"),
+    );
+    assert_eq!(basic.code, 200);
+    assert_eq!(basic.body, body);
+    let wrong = curl(
+        &["--digest", "-u", &format!("{YEALINK}:not-it")],
+        &format!("{url}{name}"),
+    );
+    assert_eq!(wrong.code, 401);
+    assert!(!wrong.body.contains(&password));
 
-    if have("curl") {
-        let url = format!("tftp://{}/{name}", server.tftp);
-        let o = run(Command::new("curl").args(["-sS", "-v", "--tftp-blksize", "1024", &url]));
-        assert!(o.status.success(), "curl tftp: {}", text(&o));
-        assert_eq!(String::from_utf8_lossy(&o.stdout), http_body);
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains("blksize parsed from OACK (1024)"),
-            "blksize negotiated: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let o = run(Command::new("curl").args([
-            "-sS",
-            &format!("tftp://{}/..%2f..%2fetc%2fpasswd", server.tftp),
-        ]));
-        assert!(!o.status.success(), "traversal refused");
-    }
-
-    // Options as a phone sends them: blksize, tsize and windowsize (RFC 7440) negotiated;
-    // an oversized blksize is clamped.
+    // Files without secrets still go to anyone, over TFTP with negotiated options:
+    // blksize, tsize and windowsize (RFC 7440); an oversized blksize is clamped.
+    let common = "y000000000028.cfg";
+    let common_body = tftp_get(&server.tftp, common, &dir.path().join("common.cfg"));
+    assert!(
+        common_body.contains("static.auto_provision.server.url"),
+        "{common_body}"
+    );
+    assert!(!common_body.contains(&credential) && !common_body.contains(admin_password));
+    let o = run(Command::new("curl").args([
+        "-sS",
+        "-v",
+        "--tftp-blksize",
+        "1024",
+        &format!("tftp://{}/{common}", server.tftp),
+    ]));
+    assert!(o.status.success(), "curl tftp: {}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), common_body);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("blksize parsed from OACK (1024)"),
+        "blksize negotiated: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let opts = oack_options(&raw_request(
         &server.tftp,
         1,
-        &name,
+        common,
         &[("blksize", "65464"), ("tsize", "0"), ("windowsize", "8")],
     ));
     let get = |k: &str| opts.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     assert_eq!(get("windowsize").as_deref(), Some("8"), "{opts:?}");
     assert_eq!(get("blksize").as_deref(), Some("8192"), "clamped: {opts:?}");
-    assert_eq!(get("tsize"), Some(http_body.len().to_string()), "{opts:?}");
+    assert_eq!(
+        get("tsize"),
+        Some(common_body.len().to_string()),
+        "{opts:?}"
+    );
     // Writes are refused with an ERROR packet.
     let p = raw_request(&server.tftp, 2, "evil.cfg", &[]);
     assert_eq!(&p[..2], &[0, 5], "WRQ answered with ERROR: {p:?}");
 }
 
 #[test]
+fn rearming_a_replaced_phone_hands_out_a_new_credential() {
+    need("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("ann", "201", "ann-password");
+    ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
+    let url = format!("{}/provision/{YEALINK}.cfg", server.http);
+    let first = curl(&[], &url);
+    assert_eq!(first.code, 200, "the armed first fetch over HTTP");
+    let old = cfg_value(&first.body, "static.auto_provision.server.password");
+    let admin = cfg_value(&first.body, "static.security.user_password");
+    assert_eq!(curl(&[], &url).code, 401, "bound: once only");
+    // The phone was replaced: the installer re-arms it.
+    let armed = ok(&server.data, &["phone", "arm", YEALINK]);
+    assert!(armed.contains("armed until"), "{armed}");
+    let second = curl(&[], &url);
+    assert_eq!(second.code, 200, "the new phone's first fetch");
+    let new = cfg_value(&second.body, "static.auto_provision.server.password");
+    assert_ne!(new, old, "a new credential");
+    assert_eq!(
+        cfg_value(&second.body, "static.security.user_password"),
+        admin,
+        "the same admin password"
+    );
+    let stale = curl(&["--digest", "-u", &format!("{YEALINK}:{old}")], &url);
+    assert_eq!(
+        stale.code, 401,
+        "the old device's credential stopped working"
+    );
+    let fresh = curl(&["--digest", "-u", &format!("{YEALINK}:{new}")], &url);
+    assert_eq!(fresh.code, 200);
+    let o = ivmd(&server.data, &["phone", "arm", "001565000099"]);
+    assert!(
+        !o.status.success() && text(&o).contains("no such phone"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn arming_off_means_credentials_only() {
+    need("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "[provision]\narm_window_s = 0\n");
+    server.add_user("ann", "201", "ann-password");
+    let added = ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
+    assert!(!added.contains("armed"), "{added}");
+    let url = format!("{}/provision/{YEALINK}.cfg", server.http);
+    assert_eq!(curl(&[], &url).code, 401, "never armed");
+    let o = ivmd(&server.data, &["phone", "arm", YEALINK]);
+    assert!(
+        !o.status.success() && text(&o).contains("arming is off"),
+        "{}",
+        text(&o)
+    );
+    // A phone set up by hand with its credential.
+    ok(
+        &server.data,
+        &[
+            "phone",
+            "add",
+            YEALINK,
+            "--user",
+            "ann",
+            "--http-password",
+            "typed-by-hand-1",
+        ],
+    );
+    let r = curl(&["--digest", "-u", "admin:typed-by-hand-1"], &url);
+    assert_eq!(r.code, 200, "{}", r.headers);
+    assert_eq!(
+        cfg_value(&r.body, "static.auto_provision.server.password"),
+        "typed-by-hand-1"
+    );
+}
+
+#[test]
 fn unknown_phones_are_recorded_and_xml_files_are_valid() {
+    need("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("bob", "202", "bob-password");
@@ -234,6 +268,8 @@ fn unknown_phones_are_recorded_and_xml_files_are_valid() {
             "cisco",
         ],
     );
+    // Cisco's enterprise firmware cannot authenticate: its file goes to the armed first
+    // fetch, then again only to the address that fetch came from.
     for name in [
         "SEP001B54112233.cnf.xml",
         "sep001b54112233.cnf.xml",
@@ -241,13 +277,36 @@ fn unknown_phones_are_recorded_and_xml_files_are_valid() {
     ] {
         let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
         assert_eq!(code, 200, "{name}: {body}");
-        if have("xmllint") {
-            let f = dir.path().join("f.xml");
-            std::fs::write(&f, &body).expect("write");
-            let o = run(Command::new("xmllint").arg("--noout").arg(&f));
-            assert!(o.status.success(), "{name} is not XML: {}", text(&o));
+        assert_xml(dir.path(), name, &body);
+        if name.starts_with("SEP") {
+            assert!(
+                body.contains("<sshPassword>"),
+                "its own admin password: {body}"
+            );
         }
     }
+    let o = run(Command::new("curl").args([
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--interface",
+        "127.0.0.2",
+        &format!("{}/provision/SEP001B54112233.cnf.xml", server.http),
+    ]));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "401",
+        "not from another address"
+    );
+    assert!(
+        curl_tftp_from("127.0.0.2", &server.tftp, "SEP001B54112233.cnf.xml").is_err(),
+        "nor over TFTP"
+    );
+    let ok_tftp = curl_tftp_from("127.0.0.1", &server.tftp, "SEP001B54112233.cnf.xml")
+        .expect("the bound address over TFTP");
+    assert!(String::from_utf8_lossy(&ok_tftp).contains("<authName>202</authName>"));
     let (code, _) = http_get(&format!("{}/provision/..%2fmaster.key", server.http));
     assert_eq!(code, 404);
     ok(&server.data, &["phone", "remove", "001b54112233"]);
@@ -258,6 +317,7 @@ fn unknown_phones_are_recorded_and_xml_files_are_valid() {
 
 #[test]
 fn secret_files_only_inside_the_provisioning_subnets() {
+    need("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "[provision]\nsubnets = [\"10.0.0.0/8\"]\n");
     server.add_user("ann", "201", "ann-password");
@@ -270,13 +330,21 @@ fn secret_files_only_inside_the_provisioning_subnets() {
     assert_eq!(code, 200);
     let p = raw_request(&server.tftp, 1, &format!("{YEALINK}.cfg"), &[]);
     assert_eq!(&p[..4], &[0, 5, 0, 2], "TFTP access violation: {p:?}");
+    // Still armed: nothing from outside counted as its first fetch.
+    let line = list_line(&server.data, YEALINK).expect("listed");
+    assert!(
+        line.contains("armed until") && !line.contains("bound"),
+        "{line}"
+    );
+    // And an invented MAC from outside makes no row.
+    let (code, _) = http_get(&format!("{}/provision/001565000077.cfg", server.http));
+    assert_eq!(code, 403);
+    assert!(list_line(&server.data, "001565000077").is_none());
 }
 
 #[test]
 fn admin_rest_api_manages_phones() {
-    if !have("curl") {
-        return;
-    }
+    need("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     ok(
@@ -333,71 +401,9 @@ fn admin_rest_api_manages_phones() {
     assert_eq!(code, 400);
 }
 
-/// Logs `admin` in over REST (after setting a known password) and returns a curl wrapper
-/// that sends the bearer token: `(status, body)`.
-fn admin_curl(server: &Server) -> impl Fn(&[&str]) -> (u16, String) {
-    ok(
-        &server.data,
-        &["user", "passwd", "admin", "--password", "admin-password"],
-    );
-    let login = run(Command::new("curl").args([
-        "-sS",
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"name":"admin","password":"admin-password"}"#,
-        &format!("{}/api/login", server.http),
-    ]));
-    let v: serde_json::Value = serde_json::from_slice(&login.stdout).expect("login json");
-    let auth = format!(
-        "authorization: Bearer {}",
-        v["token"].as_str().expect("token")
-    );
-    move |args: &[&str]| {
-        let o = run(Command::new("curl")
-            .args(["-sS", "-w", "\n%{http_code}", "-H", &auth])
-            .args(args));
-        let t = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (body, code) = t.rsplit_once('\n').expect("status");
-        (code.trim().parse().unwrap_or(0), body.to_owned())
-    }
-}
-
-/// The phone `mac` in `GET /api/admin/phones`.
-fn admin_phone(
-    curl: &impl Fn(&[&str]) -> (u16, String),
-    server: &Server,
-    mac: &str,
-) -> serde_json::Value {
-    let (code, body) = curl(&[&format!("{}/api/admin/phones", server.http)]);
-    assert_eq!(code, 200, "{body}");
-    let phones: serde_json::Value = serde_json::from_str(&body).expect("json");
-    phones
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|p| p["mac"] == mac)
-        .unwrap_or_else(|| panic!("phone {mac} listed: {body}"))
-        .clone()
-}
-
-/// `key = value` of a Yealink `.cfg` file.
-fn cfg_value(body: &str, key: &str) -> String {
-    body.lines()
-        .find_map(|l| {
-            l.strip_prefix(key)
-                .and_then(|r| r.trim_start().strip_prefix('='))
-        })
-        .unwrap_or_else(|| panic!("{key} in {body}"))
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn admin_rest_api_assigns_and_unassigns() {
-    if !have("curl") {
-        return;
-    }
+    need("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password");
@@ -428,9 +434,53 @@ fn admin_rest_api_assigns_and_unassigns() {
         (p["state"].as_str(), p["extension"].as_str()),
         (Some("seen"), Some("201"))
     );
-    let (code, _) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
+    assert!(
+        p["armed_until"].as_u64().is_some(),
+        "assignment arms it: {p}"
+    );
+    let (code, body) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
     assert_eq!(code, 200);
-    assert_eq!(admin_phone(&curl, &server, YEALINK)["state"], "provisioned");
+    let p = admin_phone(&curl, &server, YEALINK);
+    assert_eq!(p["state"], "provisioned");
+    assert_eq!(p["bound_address"], "127.0.0.1", "{p}");
+    assert!(
+        p["bound_at"].as_u64().is_some() && p["armed_until"].is_null(),
+        "{p}"
+    );
+    // The admin sees the phone's own secrets: the ones its file carried.
+    let (code, secrets) = curl(&[&format!("{url}/secrets")]);
+    assert_eq!(code, 200, "{secrets}");
+    let x: serde_json::Value = serde_json::from_str(&secrets).expect("json");
+    assert_eq!(
+        format!(
+            "admin:{}",
+            x["admin_password"].as_str().expect("admin password")
+        ),
+        cfg_value(&body, "static.security.user_password")
+    );
+    assert_eq!(
+        x["provision_password"].as_str(),
+        Some(cfg_value(&body, "static.auto_provision.server.password").as_str())
+    );
+    assert_eq!(x["provision_url"], format!("{}/provision/", server.http));
+    let (code, _) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
+    assert_eq!(code, 401, "bound");
+    // Re-armed from the admin API (the admin page's button).
+    let (code, armed) = curl(&["-X", "POST", &format!("{url}/arm")]);
+    assert_eq!(code, 200, "{armed}");
+    let a: serde_json::Value = serde_json::from_str(&armed).expect("json");
+    assert!(
+        a["armed_until"].as_u64().is_some() && a["bound_at"].is_null(),
+        "{a}"
+    );
+    let (code, _) = http_get(&format!("{}/provision/{YEALINK}.cfg", server.http));
+    assert_eq!(code, 200, "armed again");
+    let (code, _) = curl(&[
+        "-X",
+        "POST",
+        &format!("{}/api/admin/phones/001565000099/arm", server.http),
+    ]);
+    assert_eq!(code, 404);
     let (code, body) = put(r#"{"user":null}"#);
     assert_eq!(code, 200, "{body}");
     assert_eq!(admin_phone(&curl, &server, YEALINK)["state"], "unassigned");
@@ -498,6 +548,9 @@ fn auto_assign_gives_unknown_phones_an_account() {
     assert_eq!(&first[..4], &[0, 3, 0, 1], "DATA block 1: {first:?}");
     let text = String::from_utf8_lossy(&first[4..]).into_owned();
     assert_eq!(cfg_value(&text, "account.1.user_name"), "252");
+    // Bound by that request: a second one gets nothing without the credential.
+    let again = raw_request(&server.tftp, 1, name, &[]);
+    assert_eq!(&again[..4], &[0, 5, 0, 2], "access violation: {again:?}");
     // The range is full: the next unknown phone is only recorded.
     let (code, _) = http_get(&format!("{}/provision/001565000012.cfg", server.http));
     assert_eq!(code, 404);
@@ -538,13 +591,19 @@ fn auto_assign_gives_unknown_phones_an_account() {
         "[provision]\nauto_assign = true\nsubnets = [\"10.0.0.0/8\"]\n",
     );
     let (code, _) = http_get(&format!("{}/provision/001565000010.cfg", server.http));
-    assert_eq!(code, 404);
+    assert_eq!(code, 403);
     assert!(!ok(&server.data, &["user", "list"]).contains("phone-"));
+    assert!(
+        list_line(&server.data, "001565000010").is_none(),
+        "no row either"
+    );
 }
 
 #[test]
 fn provisioned_baresip_account_registers() {
-    if !baresip::have_baresip() || !have("curl") {
+    need("curl");
+    need("tftp");
+    if !baresip::have_baresip() {
         return;
     }
     let dir = tempdir();
@@ -552,14 +611,8 @@ fn provisioned_baresip_account_registers() {
     server.add_user("ann", "201", "ann-password");
     ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
     let name = format!("{YEALINK}.cfg");
-    // Fetch the file the way a Yealink does (TFTP), or over HTTP without tftp-hpa.
-    let body = if have("tftp") {
-        tftp_get(&server.tftp, &name, &dir.path().join("phone.cfg"))
-    } else {
-        let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
-        assert_eq!(code, 200, "{body}");
-        body
-    };
+    // Fetch the file the way a Yealink does: TFTP, the armed first fetch.
+    let body = tftp_get(&server.tftp, &name, &dir.path().join("phone.cfg"));
     let host = cfg_value(&body, "account.1.sip_server.1.address");
     let port = cfg_value(&body, "account.1.sip_server.1.port");
     let user = cfg_value(&body, "account.1.user_name");
@@ -1007,9 +1060,7 @@ fn fs_reset(p: &std::path::Path) -> std::io::Result<()> {
 
 #[test]
 fn per_phone_http_credentials() {
-    if !have("curl") {
-        return;
-    }
+    need("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password");
@@ -1279,4 +1330,60 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
         "renewal after exhaustion: {log}\n{}",
         srv.log()
     );
+
+    // The box leased this MAC its address: only that address may do the phone's armed
+    // first fetch; another host on the same LAN that knows the MAC gets nothing.
+    let data = dir.path().join("data");
+    ok(
+        &data,
+        &[
+            "user",
+            "add",
+            "ann",
+            "--extension",
+            "201",
+            "--password",
+            "ann-password",
+        ],
+    );
+    ok(
+        &data,
+        &["phone", "add", "00:15:65:00:00:01", "--user", "ann"],
+    );
+    ip(&[
+        "-n",
+        &seg.client_ns,
+        "addr",
+        "add",
+        "10.77.0.250/24",
+        "dev",
+        &seg.client_if,
+    ])
+    .expect("a second address on the client's LAN");
+    let fetch = |from: &str| {
+        run(seg.in_client("curl").args([
+            "-sS",
+            "--interface",
+            from,
+            "tftp://10.77.0.1:69/001565000001.cfg",
+        ]))
+    };
+    let o = fetch("10.77.0.250");
+    assert!(
+        !o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("password"),
+        "not the leased address: {}",
+        text(&o)
+    );
+    let line = list_line(&data, "001565000001").expect("listed");
+    assert!(line.contains("armed until"), "still armed: {line}");
+    let o = fetch(&leased);
+    assert!(
+        o.status.success()
+            && String::from_utf8_lossy(&o.stdout).contains("account.1.user_name = 201"),
+        "the leased address: {}\n{}",
+        text(&o),
+        srv.log()
+    );
+    let line = list_line(&data, "001565000001").expect("listed");
+    assert!(line.contains(&format!("bound {leased}")), "{line}");
 }

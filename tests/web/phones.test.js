@@ -142,8 +142,17 @@ describe('admin page: desk phones', { timeout: 180000 }, () => {
     assert.equal(value('user_name'), '201');
     assert.equal(await sipRegister(box.sip, value('auth_name'), value('password')), 200);
 
-    // The page polls every 5 s: registered, with what the User-Agent said.
+    // The page polls every 5 s: registered, with what the User-Agent said; the file's first
+    // fetch bound the phone to its address.
     await waitText(state(), /^registered$/, 20000);
+    assert.match(await row().locator('.phone-prov').textContent(), /^bound 127\.0\.0\.1/);
+    // The admin sees the phone's own admin password: the one its file set.
+    await page.click(`button[aria-label="Passwords of ${MAC}"]`);
+    const admin = /^static\.security\.user_password = admin:(.*)$/m.exec(cfg)?.[1];
+    assert.ok(admin && admin.length >= 16, cfg);
+    await waitText(page.locator('#phone-admin-password'), new RegExp(`^${admin}$`));
+    const cred = /^static\.auto_provision\.server\.password = (.*)$/m.exec(cfg)?.[1];
+    await waitText(page.locator('#phone-provision-password'), new RegExp(`^${cred}$`));
     assert.match(await row().textContent(), /SIP-T46S 66\.86\.0\.15/);
     await row().scrollIntoViewIfNeeded();
     await screenshot(page, 'admin-phones');
@@ -152,6 +161,15 @@ describe('admin page: desk phones', { timeout: 180000 }, () => {
     const phone = r.body.find((p) => p.mac === MAC);
     assert.equal(phone.state, 'registered');
     assert.equal(phone.registration.user_agent, UA);
+
+    // Once only: without its credential the file is refused now; re-armed, it comes again.
+    r = await box.rest('GET', `/provision/${MAC}.cfg`);
+    assert.equal(r.status, 401);
+    await page.click(`button[aria-label="Re-arm ${MAC}"]`);
+    await page.click('dialog.confirm button.danger');
+    await waitText(row().locator('.phone-prov'), /^armed until /);
+    r = await box.rest('GET', `/provision/${MAC}.cfg`);
+    assert.equal(r.status, 200);
 
     // Unassign: back to unassigned, still listed.
     await page.click(`button[aria-label="Unassign ${MAC}"]`);

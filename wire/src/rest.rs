@@ -281,9 +281,38 @@ pub struct PhoneInfo {
     /// Its live registration, when `state` is `registered`.
     #[serde(default)]
     pub registration: Option<PhoneRegistration>,
-    /// Its files over HTTP need a password (HTTP Basic), and it gets none over TFTP.
+    /// Unix seconds until which it is armed: its next account-file request from inside
+    /// the provisioning subnets gets the file once, without credentials. `null` when not
+    /// armed.
     #[serde(default)]
-    pub http_auth: bool,
+    pub armed_until: Option<u64>,
+    /// Unix seconds of the first fetch that bound it (after which it needs its credential).
+    #[serde(default)]
+    pub bound_at: Option<u64>,
+    /// The address that first fetch came from.
+    #[serde(default)]
+    pub bound_address: Option<String>,
+    /// Its provisioning credential was set by hand (a phone configured by hand).
+    #[serde(default)]
+    pub manual_credential: bool,
+}
+
+/// `GET /api/admin/phones/{mac}/secrets`: a phone's own secrets, for an admin (its web
+/// interface's login, and the credential for setting a phone up by hand).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhoneSecretsInfo {
+    /// MAC, 12 lower-case hex digits.
+    pub mac: String,
+    /// User name of the phone's web interface (`admin`).
+    pub admin_user: String,
+    /// Password of the phone's web interface, set by its file.
+    pub admin_password: String,
+    /// URL the phone fetches its files from.
+    pub provision_url: String,
+    /// User name it gives there (its MAC; the box accepts any).
+    pub provision_user: String,
+    /// Its provisioning credential (HTTP Digest or Basic).
+    pub provision_password: String,
 }
 
 /// `POST /api/admin/phones` body: assign a phone (known or not) to a user.
@@ -297,7 +326,8 @@ pub struct AssignPhone {
     /// Vendor; from the MAC prefix (or what the phone reported) when left out.
     #[serde(default)]
     pub vendor: Option<String>,
-    /// Password the phone must give (HTTP Basic) for its files.
+    /// Sets the phone's provisioning credential by hand, for a phone configured by hand
+    /// (it must give it, HTTP Digest or Basic, for its files; it is not armed).
     #[serde(default)]
     pub http_password: Option<String>,
 }

@@ -10,15 +10,18 @@
 //! - [`DhcpService`]: an engine `Service`: a receive task per socket feeds one loop that runs
 //!   `Server::handle_batch` on a blocking thread over every datagram already queued (group
 //!   commit: the lease store fsyncs once per batch, before any of its ACKs leaves), sends the
-//!   replies out of the request's interface, and turns `PhoneSeen` events into the phone
-//!   registry's "last seen".
+//!   replies out of the request's interface, turns `PhoneSeen` events into sightings for
+//!   the phone registry (noted in memory, flushed in batches by the provisioning front's
+//!   flusher), and keeps the front's lease book (only the leased address may do a phone's
+//!   armed first fetch).
 //!
 //! # Run loop
 //! ```text
 //! recv (bytes, src, iface, broadcast?) + whatever else is queued (up to 64)
 //!   -> spawn_blocking(server.handle_batch(now, reqs))   // one lease-store fsync per batch
 //!   -> send each reply (Hardware destinations are broadcast: no ARP entry without privileges)
-//!   -> drain events: PhoneSeen -> store.phone_seen ; PoolExhausted -> warn
+//!   -> drain events: PhoneSeen -> sightings.note ; Bound/Released/Declined -> lease book ;
+//!      PoolExhausted -> warn
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -28,8 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
-use ivm_actors::database::{self, DatabaseActor};
+use ivm_actors::database::DatabaseActor;
 use ivm_actors::engine::Service;
+use ivm_actors::provisioning::{Leases, Sightings};
 use ivm_dhcp::{Destination, Event, Request, Server};
 use ivm_provision::Mac;
 use tokio::io::Interest;
@@ -221,6 +225,10 @@ pub struct DhcpService {
     client_port: u16,
     db: actix::Addr<DatabaseActor>,
     leases: Arc<AtomicUsize>,
+    sightings: Arc<Sightings>,
+    book: Arc<Leases>,
+    /// No front flushes `sightings`: flush after each batch.
+    own_flush: bool,
 }
 
 impl DhcpService {
@@ -242,7 +250,20 @@ impl DhcpService {
             client_port,
             db,
             leases: Arc::new(AtomicUsize::new(0)),
+            sightings: Arc::new(Sightings::default()),
+            book: Arc::new(Leases::new()),
+            own_flush: true,
         })
+    }
+
+    /// Notes the phones it sees into `sightings` and its leases into `book` (the
+    /// provisioning front's). Without this, sightings are flushed by the service itself
+    /// after each batch.
+    pub fn with_phone_front(mut self, sightings: Arc<Sightings>, book: Arc<Leases>) -> Self {
+        self.sightings = sightings;
+        self.book = book;
+        self.own_flush = false;
+        self
     }
 
     /// Publishes the number of leases in use (bound, not expired) to `gauge`, for the front
@@ -267,7 +288,20 @@ impl Service for DhcpService {
                 client_port,
                 db,
                 leases,
+                sightings,
+                book,
+                own_flush,
             } = *self;
+            // The journal's leases, for the front's first-fetch check.
+            let now_s = SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            for l in server.leases() {
+                if l.state == ivm_dhcp::LeaseState::Bound && l.blocks(now_s) {
+                    book.bound(l.mac, l.ip.into(), l.expires);
+                }
+            }
             let mut counted: Option<Instant> = None;
             let mut stale = false;
             let mut server = Some(server);
@@ -394,24 +428,28 @@ impl Service for DhcpService {
                         match e {
                             Event::PhoneSeen { mac, vendor, class } => {
                                 tracing::info!(mac = %mac, vendor = %vendor, class = ?class, "phone seen (DHCP)");
-                                let db = db.clone();
-                                tokio::spawn(async move {
-                                    // Option 60 may name the model too (`Polycom-VVX400`,
-                                    // `Cisco Systems, Inc. IP Phone CP-7965G`).
-                                    let id = class
-                                        .as_deref()
-                                        .map(|c| ivm_provision::Identity::from_vendor_class(c.as_bytes()))
-                                        .unwrap_or_default();
-                                    let s = ivm_store::PhoneSighting {
+                                // Option 60 may name the model too (`Polycom-VVX400`,
+                                // `Cisco Systems, Inc. IP Phone CP-7965G`).
+                                let id = class
+                                    .as_deref()
+                                    .map(|c| ivm_provision::Identity::from_vendor_class(c.as_bytes()))
+                                    .unwrap_or_default();
+                                sightings.note(
+                                    mac,
+                                    ivm_store::PhoneSighting {
                                         vendor: Some(vendor),
                                         model: id.model,
                                         ..Default::default()
-                                    };
-                                    let _ = database::run(&db, move |st| {
-                                        st.phone_seen(mac, s, false, SystemTime::now())
-                                    })
-                                    .await;
-                                });
+                                    },
+                                );
+                            }
+                            Event::Bound { mac, ip, expires } => {
+                                book.bound(mac, ip.into(), expires);
+                                tracing::debug!(event = ?e, "DHCP");
+                            }
+                            Event::Released { mac, .. } | Event::Declined { mac, .. } => {
+                                book.ended(mac);
+                                tracing::info!(event = ?e, "DHCP");
                             }
                             Event::PoolExhausted { .. } => {
                                 tracing::warn!(event = ?e, "DHCP pool exhausted")
@@ -419,7 +457,7 @@ impl Service for DhcpService {
                             Event::Dropped { .. } => tracing::debug!(event = ?e, "DHCP dropped"),
                             // Per-exchange noise at info level (the core already logs each
                             // bound lease at info): three log lines per DORA cost throughput.
-                            Event::Offered { .. } | Event::Bound { .. } => {
+                            Event::Offered { .. } => {
                                 tracing::debug!(event = ?e, "DHCP")
                             }
                             other => tracing::info!(event = ?other, "DHCP"),
@@ -428,6 +466,11 @@ impl Service for DhcpService {
                 }
                 .instrument(tracing::debug_span!("dhcp events"))
                 .await;
+                if own_flush {
+                    if let Err(e) = sightings.flush(&db).await {
+                        tracing::warn!(error = %e, "phones seen by DHCP not written");
+                    }
+                }
             }
             for r in readers {
                 let _ = tokio::time::timeout(Duration::from_secs(2), r).await;

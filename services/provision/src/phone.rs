@@ -120,7 +120,8 @@ impl Registry {
 
     /// Records a request from `mac`: adds it as `Seen` if new, refreshes `last_seen` and
     /// fills in whatever the request told us. Known fields are not wiped by a request that
-    /// lacks them.
+    /// lacks them, and a known vendor is never overwritten: a request is no proof of what
+    /// the device is (anyone may ask for another vendor's file name).
     pub fn seen(
         &mut self,
         mac: Mac,
@@ -139,7 +140,7 @@ impl Registry {
             last_seen: now,
         });
         p.last_seen = now;
-        p.vendor = s.vendor.or(p.vendor);
+        p.vendor = p.vendor.or(s.vendor);
         p.model = model.or(p.model.take());
         p.firmware = firmware.or(p.firmware.take());
         Ok(p)
@@ -251,6 +252,11 @@ mod tests {
         };
         assert_eq!(r.seen(mac, s, t(1)).unwrap().state, PhoneState::Seen);
         r.seen(mac, Sighting::default(), t(2)).unwrap();
+        let snom = Sighting {
+            vendor: Some(Vendor::Snom),
+            ..Default::default()
+        };
+        r.seen(mac, snom, t(2)).unwrap();
         let p = r.get(&mac).unwrap();
         assert_eq!(
             (p.vendor, p.model.as_deref(), p.last_seen),

@@ -26,6 +26,9 @@ pub enum RenderError {
     /// A per-phone file was asked for a phone with no extension assigned.
     #[error("phone {0} has no extension assigned")]
     Unassigned(Mac),
+    /// A per-phone file was asked for without the phone's own secrets.
+    #[error("phone {0}: its secrets were not given")]
+    NoSecrets(Mac),
     /// `<mac>.cfg` for a phone whose vendor is neither Yealink nor Polycom (or unknown).
     #[error("no {file} file for vendor {vendor:?}")]
     WrongVendor {
@@ -103,6 +106,11 @@ pub const FIELDS: &[&str] = &[
     "ntp_server",
     "timezone",
     "provision_url",
+    "provision_path",
+    "provision_user",
+    "provision_password",
+    "provision_auth_url",
+    "admin_password",
 ];
 
 /// The template texts: built in, optionally overridden file by file from a folder laid out
@@ -189,6 +197,27 @@ pub struct Account {
     pub display_name: String,
 }
 
+/// A phone's own secrets, made by the box and sealed in its store: the credential the phone
+/// gives on every fetch after its first, and the password of its admin (web) interface.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PhoneSecrets {
+    /// User name the phone gives on later fetches (its MAC; the box accepts any).
+    pub provision_user: String,
+    /// The provisioning credential.
+    pub provision_password: String,
+    /// The phone's admin (web UI) password.
+    pub admin_password: String,
+}
+
+impl std::fmt::Debug for PhoneSecrets {
+    /// Hides the passwords.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneSecrets")
+            .field("provision_user", &self.provision_user)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What to render for.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -200,6 +229,8 @@ pub struct Target<'a> {
     pub model: Option<&'a str>,
     /// The phone's account; `None` when unassigned.
     pub account: Option<&'a Account>,
+    /// The phone's own secrets; needed with the account.
+    pub secrets: Option<&'a PhoneSecrets>,
 }
 
 /// A generated file.
@@ -209,7 +240,8 @@ pub struct Rendered {
     pub name: String,
     /// Its content.
     pub body: String,
-    /// True when it carries a SIP password: serve it only to its own phone.
+    /// True when it carries a SIP password and the phone's own passwords: serve it only to
+    /// its own phone.
     pub secret: bool,
     /// MIME type for HTTP.
     pub content_type: &'static str,
@@ -273,14 +305,23 @@ impl Provisioner {
             ("ntp_server", s.ntp_server.clone()),
             ("timezone", s.timezone.clone()),
             ("provision_url", s.provision_url.clone()),
+            ("provision_path", url_path(&s.provision_url).to_owned()),
         ]);
         if per_phone {
             let mac = target.mac.ok_or_else(|| RenderError::NoMac(kind.clone()))?;
             let a = target.account.ok_or(RenderError::Unassigned(mac))?;
+            let p = target.secrets.ok_or(RenderError::NoSecrets(mac))?;
             vars.insert("user", a.user.clone());
             vars.insert("auth_user", a.auth_user.clone());
             vars.insert("password", a.password.clone());
             vars.insert("display_name", a.display_name.clone());
+            vars.insert("provision_user", p.provision_user.clone());
+            vars.insert("provision_password", p.provision_password.clone());
+            vars.insert(
+                "provision_auth_url",
+                with_userinfo(&s.provision_url, &p.provision_user, &p.provision_password),
+            );
+            vars.insert("admin_password", p.admin_password.clone());
         }
         let body = template::render(self.templates.get(tpl), &vars, escape)
             .map_err(|source| RenderError::Template { name: tpl, source })?;
@@ -294,5 +335,55 @@ impl Provisioner {
                 "text/plain"
             },
         })
+    }
+}
+
+/// `host:port/provision` of `http://host:port/provision/`: Grandstream wants its config
+/// server path without scheme or trailing slash.
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.trim_end_matches('/')
+}
+
+/// `http://user:password@host/...` with both percent-encoded (RFC 3986 userinfo), for
+/// phones (Snom) that take provisioning credentials only inside the URL.
+fn with_userinfo(url: &str, user: &str, password: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!(
+            "{scheme}://{}:{}@{rest}",
+            percent_encode(user),
+            percent_encode(password)
+        ),
+        None => url.to_owned(),
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provisioning_urls() {
+        assert_eq!(
+            url_path("http://10.0.0.1:8080/provision/"),
+            "10.0.0.1:8080/provision"
+        );
+        assert_eq!(
+            with_userinfo("http://10.0.0.1/provision/", "001565aabbcc", "p@ss:w/rd"),
+            "http://001565aabbcc:p%40ss%3Aw%2Frd@10.0.0.1/provision/"
+        );
+        assert_eq!(with_userinfo("nonsense", "a", "b"), "nonsense");
     }
 }

@@ -6,7 +6,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use ivm_provision::{
-    resolve, Account, FileKind, Mac, Provisioner, RenderError, Settings, Target, Templates, Vendor,
+    resolve, Account, FileKind, Mac, PhoneSecrets, Provisioner, RenderError, Settings, Target,
+    Templates, Vendor,
 };
 
 const HOSTILE: &str = "Eve <\"&'>\nreg.1.address=666 ]]> <!-- \r\u{1}";
@@ -31,6 +32,14 @@ fn account() -> Account {
         auth_user: "201".into(),
         password: "p&ss<word>\"".into(),
         display_name: HOSTILE.into(),
+    }
+}
+
+fn secrets() -> PhoneSecrets {
+    PhoneSecrets {
+        provision_user: "001565aabbcc".into(),
+        provision_password: "prov-Cred&<1>".into(),
+        admin_password: "adm1n-Pw\"'".into(),
     }
 }
 
@@ -74,6 +83,7 @@ fn every_file_renders_well_formed_with_hostile_values() {
     let p = provisioner();
     let mac = Mac::parse("00:15:65:aa:bb:cc").unwrap();
     let acct = account();
+    let sec = secrets();
     let mut checked = 0;
     for (kind, vendor) in all_files(mac) {
         let r = p
@@ -84,6 +94,7 @@ fn every_file_renders_well_formed_with_hostile_values() {
                     vendor: Some(vendor),
                     model: Some("T46U"),
                     account: Some(&acct),
+                    secrets: Some(&sec),
                 },
             )
             .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
@@ -91,6 +102,32 @@ fn every_file_renders_well_formed_with_hostile_values() {
         assert!(!r.body.contains("{{"), "{}: unfilled field", r.name);
         if r.secret {
             assert!(r.body.contains("201"), "{}", r.name);
+            // Every per-phone file gives the phone its own admin password, and (all but
+            // Cisco's TFTP-only firmware) the credential for its later fetches.
+            let (admin, cred) = if r.content_type == "application/xml" {
+                ("adm1n-Pw&quot;&apos;", "prov-Cred&amp;&lt;1&gt;")
+            } else {
+                ("adm1n-Pw\"'", "prov-Cred&<1>")
+            };
+            assert!(
+                r.body.contains(admin),
+                "{}: admin password\n{}",
+                r.name,
+                r.body
+            );
+            if kind == FileKind::SnomPhone {
+                assert!(
+                    r.body.contains(
+                        "http://001565aabbcc:prov-Cred%26%3C1%3E@10.0.0.1/provision/{mac}.xml"
+                    ),
+                    "{}",
+                    r.body
+                );
+            } else if kind != FileKind::CiscoPhone {
+                assert!(r.body.contains(cred), "{}: credential\n{}", r.name, r.body);
+            }
+        } else {
+            assert!(!r.body.contains("adm1n"), "{}", r.name);
         }
         if r.content_type == "application/xml" {
             assert!(!r.body.contains("Eve <"), "{}: raw <", r.name);
@@ -121,11 +158,13 @@ fn secrets_flagged_and_unassigned_refused() {
     let p = provisioner();
     let mac = Mac::parse("0004f2000001").unwrap();
     let a0 = account();
+    let sec: &'static PhoneSecrets = Box::leak(Box::new(secrets()));
     let t = |account: Option<&'static Account>| Target {
         mac: Some(mac),
         vendor: Some(Vendor::Polycom),
         model: None,
         account,
+        secrets: Some(sec),
     };
     assert!(
         p.render(
@@ -146,6 +185,7 @@ fn secrets_flagged_and_unassigned_refused() {
         vendor: Some(Vendor::Snom),
         model: None,
         account: None,
+        secrets: None,
     };
     assert!(matches!(
         p.render(&FileKind::MacCfg, snom),
@@ -157,10 +197,24 @@ fn secrets_flagged_and_unassigned_refused() {
         vendor: None,
         model: None,
         account: Some(&a),
+        secrets: Some(sec),
     };
     assert!(matches!(
         p.render(&FileKind::CiscoPhone, nomac),
         Err(RenderError::NoMac(_))
+    ));
+    // An account without the phone's own secrets is refused rather than rendered with
+    // empty passwords.
+    let nosecrets = Target {
+        mac: Some(mac),
+        vendor: Some(Vendor::Polycom),
+        model: None,
+        account: Some(&a),
+        secrets: None,
+    };
+    assert!(matches!(
+        p.render(&FileKind::PolycomPhone, nosecrets),
+        Err(RenderError::NoSecrets(_))
     ));
 }
 
@@ -177,6 +231,7 @@ fn overrides_from_a_folder() {
     p.templates = Templates::with_overrides(dir.path()).unwrap();
     let mac = Mac::parse("001565aabbcc").unwrap();
     let acct = account();
+    let sec = secrets();
     let r = p
         .render(
             &FileKind::MacCfg,
@@ -185,6 +240,7 @@ fn overrides_from_a_folder() {
                 vendor: Some(Vendor::Yealink),
                 model: None,
                 account: Some(&acct),
+                secrets: Some(&sec),
             },
         )
         .unwrap();

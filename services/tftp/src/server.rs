@@ -136,7 +136,10 @@ async fn transfer(
         tracing::warn!(error = %e, "TFTP transfer socket");
         return;
     }
-    let mut source = match front.fetch(&req.name, peer.ip(), "tftp", None).await {
+    let mut source = match front
+        .fetch(&req.name, peer.ip(), ivm_provision::Via::Tftp, None)
+        .await
+    {
         Ok(Served::Generated(r)) => Source::Memory(r.body.into_bytes(), 0),
         Ok(Served::File(path, size)) => {
             match tokio::task::spawn_blocking(move || File::open(path)).await {
@@ -157,7 +160,10 @@ async fn transfer(
                 FetchError::NotFound | FetchError::Unassigned => {
                     (ErrorCode::FileNotFound, ErrorCode::FileNotFound.text())
                 }
-                FetchError::Forbidden | FetchError::Unauthorized => (
+                // TFTP cannot authenticate: whatever needs a credential is refused here.
+                FetchError::Forbidden
+                | FetchError::Unauthorized { .. }
+                | FetchError::TooManyAttempts { .. } => (
                     ErrorCode::AccessViolation,
                     ErrorCode::AccessViolation.text(),
                 ),

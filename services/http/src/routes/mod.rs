@@ -50,6 +50,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/phones"),
     ("put", "/api/admin/phones/{mac}"),
     ("delete", "/api/admin/phones/{mac}"),
+    ("post", "/api/admin/phones/{mac}/arm"),
+    ("get", "/api/admin/phones/{mac}/secrets"),
     ("get", "/provision/{name}"),
     ("get", "/api/openapi.json"),
     ("get", "/api/ws"),
@@ -99,7 +101,10 @@ pub fn api() -> Router<AppState> {
             "/api/admin/phones/{mac}",
             put(provision::assign).delete(provision::remove),
         )
-        .route("/provision/{name}", get(provision::fetch))
+        .route("/api/admin/phones/{mac}/arm", post(provision::arm))
+        .route("/api/admin/phones/{mac}/secrets", get(provision::secrets))
+        // Firmware may sit in sub-folders of `<data>/firmware/`; the front refuses `..`.
+        .route("/provision/{*name}", get(provision::fetch))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
 }

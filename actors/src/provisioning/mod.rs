@@ -1,0 +1,559 @@
+//! The provisioning front shared by the TFTP service and HTTP `GET /provision/{name}`: one
+//! request name, peer address and (over HTTP) credentials in; a generated file, a firmware
+//! file or a refusal out.
+//!
+//! # Layout
+//! - [`subnet`]: [`Subnet`], the networks whose hosts may ask for per-phone files at all.
+//! - [`credentials`]: HTTP Digest (SHA-256, MD5) and Basic against a phone's credential.
+//! - [`sightings`]: what requests saw, in memory, flushed in one commit ([`FlushService`]).
+//! - [`leases`]: the box's own DHCP leases by MAC (only the leased address may do an armed
+//!   first fetch).
+//! - [`firmware`]: plain files from the firmware folder.
+//!
+//! # A request
+//! ```text
+//! name -> ivm_provision::resolve(name)
+//!   None                  -> firmware::lookup              (anyone; no secrets there)
+//!   Some((kind, None))    -> a common file, rendered        (anyone; no secrets, no store)
+//!   Some((kind, Some(mac)))
+//!     peer outside subnets   -> Forbidden; nothing read, nothing written
+//!     locked-out credentials -> TooManyAttempts (per address and MAC, progressive)
+//!     database thread: the phone and its secrets -> credentials check
+//!                      -> ivm_provision::access::decide (vendor, armed, credential)
+//!                      -> bind (the armed first fetch) or "provisioned", committed
+//!                         before the file leaves -> render with account and secrets
+//!     sightings.note(mac)    (last seen, address: flushed later, never for another
+//!                             vendor's file name)
+//! ```
+//!
+//! Every request runs inside a `provision` tracing span with the peer, the name and (when
+//! the name carries one) the phone's MAC; a binding is logged at info.
+//!
+//! Auto-assign ([`ProvisionFront::with_auto_assign`], off by default): when an unassigned
+//! phone asks for its account file from inside the provisioning subnets, it gets a new user
+//! on the next free extension of the configured range (like Cisco's auto-register), armed,
+//! and this very request binds it. A phone outside the subnets, or one asking for a common
+//! file or another vendor's file name, never creates a user.
+
+pub mod credentials;
+pub mod firmware;
+pub mod leases;
+pub mod sightings;
+pub mod subnet;
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use actix::Addr;
+use ivm_provision::access::{self, Decision, PhoneView, Refusal, RequestView};
+use ivm_provision::{
+    Account, CredentialLimiter, FileKind, Mac, Proof, Provisioner, RenderError, Rendered, Target,
+    Vendor, Via,
+};
+use ivm_store::{PhoneSighting, StoreError, StoredPhone};
+use tracing::Instrument as _;
+
+pub use credentials::{Checker, Presented, REALM};
+pub use leases::Leases;
+pub use sightings::{FlushService, Sightings};
+pub use subnet::{Subnet, LOOPBACK};
+
+use crate::database::{self, DatabaseActor};
+
+/// What a request is answered with.
+#[derive(Debug)]
+pub enum Served {
+    /// A generated config file.
+    Generated(Rendered),
+    /// A file from the firmware folder (its canonical path and size).
+    File(PathBuf, u64),
+}
+
+/// Why a request is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Not a name the box serves (a traversal attempt, another vendor's file name for a
+    /// known phone, a file of a phone of unknown vendor).
+    #[error("file not found")]
+    NotFound,
+    /// A per-phone file asked from outside the provisioning subnets, or an armed first
+    /// fetch from another address than the box's DHCP lease for that MAC.
+    #[error("access violation")]
+    Forbidden,
+    /// The phone's credential is needed (HTTP: 401 with these `WWW-Authenticate` values;
+    /// TFTP, which cannot authenticate: access violation).
+    #[error("credentials required")]
+    Unauthorized {
+        /// `WWW-Authenticate` values.
+        challenges: Vec<String>,
+    },
+    /// Too many wrong credentials from this address for this phone.
+    #[error("too many failed attempts; retry after {retry_after:?}")]
+    TooManyAttempts {
+        /// When this address may try again.
+        retry_after: Duration,
+    },
+    /// The per-phone file of a phone that is not assigned to anyone.
+    #[error("phone not assigned")]
+    Unassigned,
+    /// The database or a template failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What an HTTP request brings besides its name.
+#[derive(Debug, Clone, Default)]
+pub struct HttpCredentials {
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
+    /// The request's path (`/provision/<name>`), which a digest must cover.
+    pub path: String,
+}
+
+/// The auto-assign window when `arm_window_s = 0`: the request that makes the phone binds
+/// it at once, so a minute is plenty.
+const AUTO_ASSIGN_ARM: Duration = Duration::from_secs(60);
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Credentials state: the digest nonces and the failure limiter.
+struct Guard {
+    checker: Checker,
+    limiter: CredentialLimiter,
+}
+
+/// Shared by the TFTP and HTTP provisioning front-ends.
+pub struct ProvisionFront {
+    db: Addr<DatabaseActor>,
+    provisioner: Arc<Provisioner>,
+    realm: String,
+    subnets: Vec<Subnet>,
+    firmware: PathBuf,
+    auto_assign: Option<RangeInclusive<u32>>,
+    arm_window: Option<Duration>,
+    sightings: Arc<Sightings>,
+    leases: Arc<Leases>,
+    guard: Arc<Mutex<Guard>>,
+}
+
+impl std::fmt::Debug for ProvisionFront {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProvisionFront")
+            .field("subnets", &self.subnets)
+            .field("firmware", &self.firmware)
+            .field("auto_assign", &self.auto_assign)
+            .field("arm_window", &self.arm_window)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the database thread decided.
+struct Outcome {
+    answer: Answer,
+    proof: Proof,
+    stale: bool,
+    note: bool,
+}
+
+enum Answer {
+    Serve(Rendered),
+    WrongVendor,
+    Unassigned,
+    Refused(Refusal),
+    Render(RenderError),
+}
+
+impl ProvisionFront {
+    /// A front over the database actor; `realm` is the SIP digest realm (for the phones'
+    /// accounts), `firmware` the folder plain files are served from (created if missing).
+    /// Phones are armed for a day when assigned unless [`Self::with_arm_window`] says
+    /// otherwise.
+    pub fn new(
+        db: Addr<DatabaseActor>,
+        provisioner: Provisioner,
+        realm: String,
+        subnets: Vec<Subnet>,
+        firmware: PathBuf,
+    ) -> Self {
+        let _ = std::fs::create_dir_all(&firmware);
+        let secret: [u8; 32] = rand::random();
+        Self {
+            db,
+            provisioner: Arc::new(provisioner),
+            realm,
+            subnets,
+            firmware,
+            auto_assign: None,
+            arm_window: Some(Duration::from_secs(86_400)),
+            sightings: Arc::new(Sightings::default()),
+            leases: Arc::new(Leases::new()),
+            guard: Arc::new(Mutex::new(Guard {
+                checker: Checker::new(secret, Instant::now()),
+                limiter: CredentialLimiter::default(),
+            })),
+        }
+    }
+
+    /// Turns auto-assign on: unknown phones asking for their account file get a new user on
+    /// the next free extension in `range`.
+    pub fn with_auto_assign(mut self, range: Option<RangeInclusive<u32>>) -> Self {
+        self.auto_assign = range;
+        self
+    }
+
+    /// How long an assigned or re-armed phone stays armed; `None`: never (credentials only).
+    pub fn with_arm_window(mut self, window: Option<Duration>) -> Self {
+        self.arm_window = window;
+        self
+    }
+
+    /// Notes sightings into `sightings` (shared with the DHCP server and the flusher).
+    pub fn with_sightings(mut self, sightings: Arc<Sightings>) -> Self {
+        self.sightings = sightings;
+        self
+    }
+
+    /// Reads the box's DHCP leases from `leases` (written by the DHCP server).
+    pub fn with_leases(mut self, leases: Arc<Leases>) -> Self {
+        self.leases = leases;
+        self
+    }
+
+    /// The pending sightings (flush them before listing phones).
+    pub fn sightings(&self) -> &Arc<Sightings> {
+        &self.sightings
+    }
+
+    /// The DHCP lease book.
+    pub fn leases(&self) -> &Arc<Leases> {
+        &self.leases
+    }
+
+    /// How long a phone stays armed; `None` when arming is off.
+    pub fn arm_window(&self) -> Option<Duration> {
+        self.arm_window
+    }
+
+    /// Until when a phone assigned or armed now stays armed; `None` when arming is off.
+    pub fn arm_until(&self) -> Option<SystemTime> {
+        self.arm_window.map(|w| SystemTime::now() + w)
+    }
+
+    /// Whether `peer` may ask for per-phone files.
+    pub fn trusted(&self, peer: IpAddr) -> bool {
+        self.subnets.iter().any(|s| s.contains(peer))
+    }
+
+    /// The URL phones fetch their files from (`http://box:port/provision/`).
+    pub fn provision_url(&self) -> &str {
+        &self.provisioner.settings.provision_url
+    }
+
+    /// The provisioning subnets.
+    pub fn subnets(&self) -> &[Subnet] {
+        &self.subnets
+    }
+
+    /// Answers a request for `name` from `peer` over `via`; `http` carries the HTTP
+    /// request's credentials (TFTP has none).
+    pub async fn fetch(
+        &self,
+        name: &str,
+        peer: IpAddr,
+        via: Via,
+        http: Option<HttpCredentials>,
+    ) -> Result<Served, FetchError> {
+        let resolved = ivm_provision::resolve(name);
+        let mac = resolved.as_ref().and_then(|(_, m)| *m);
+        let span = tracing::info_span!(
+            "provision",
+            via = via.as_str(),
+            %peer,
+            name = %name.escape_debug(),
+            mac = mac.map(|m| m.to_string()).unwrap_or_default()
+        );
+        async move {
+            let r = match resolved {
+                Some((kind, Some(mac))) => self.per_phone(kind, mac, peer, via, http).await,
+                Some((kind, None)) => self.common(&kind),
+                None => firmware::lookup(&self.firmware, name)
+                    .map(|(p, n)| Served::File(p, n))
+                    .ok_or(FetchError::NotFound),
+            };
+            match &r {
+                Ok(Served::Generated(g)) => {
+                    tracing::info!(bytes = g.body.len(), secret = g.secret, "served")
+                }
+                Ok(Served::File(_, size)) => tracing::info!(bytes = size, "served firmware"),
+                Err(e) => tracing::info!(error = %e, "refused"),
+            }
+            r
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A file without a MAC: no secrets in it, nothing to look up.
+    fn common(&self, kind: &FileKind) -> Result<Served, FetchError> {
+        let target = Target {
+            mac: None,
+            vendor: kind.vendor(),
+            model: None,
+            account: None,
+            secrets: None,
+        };
+        match self.provisioner.render(kind, target) {
+            Ok(r) => Ok(Served::Generated(r)),
+            Err(RenderError::NoMac(_) | RenderError::WrongVendor { .. }) => {
+                Err(FetchError::NotFound)
+            }
+            Err(e) => Err(FetchError::Internal(e.to_string())),
+        }
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, Guard> {
+        self.guard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn per_phone(
+        &self,
+        kind: FileKind,
+        mac: Mac,
+        peer: IpAddr,
+        via: Via,
+        http: Option<HttpCredentials>,
+    ) -> Result<Served, FetchError> {
+        if !self.trusted(peer) {
+            return Err(FetchError::Forbidden);
+        }
+        let http = http.filter(|_| via == Via::Http).unwrap_or_default();
+        let presented = Presented::parse(http.authorization.as_deref());
+        if presented.is_some() {
+            if let Err(retry_after) = self.guard().limiter.check(peer, mac, Instant::now()) {
+                return Err(FetchError::TooManyAttempts { retry_after });
+            }
+        }
+        let now = SystemTime::now();
+        let lease = self.leases.get(mac, unix(now));
+        let auto_assign = self.auto_assign.clone().map(|r| {
+            (
+                r,
+                now + self
+                    .arm_window
+                    .unwrap_or(AUTO_ASSIGN_ARM)
+                    .max(AUTO_ASSIGN_ARM),
+            )
+        });
+        let provisioner = Arc::clone(&self.provisioner);
+        let guard = Arc::clone(&self.guard);
+        let realm = self.realm.clone();
+        let path = http.path;
+        let k = kind.clone();
+        let out = database::run(&self.db, move |s| {
+            decide(
+                s,
+                &k,
+                mac,
+                peer,
+                via,
+                &presented,
+                &path,
+                lease,
+                auto_assign,
+                &provisioner,
+                &guard,
+                &realm,
+                now,
+            )
+        })
+        .await
+        .map_err(|e| FetchError::Internal(e.to_string()))?;
+        {
+            let mut g = self.guard();
+            match out.proof {
+                Proof::Good => g.limiter.success(peer, mac),
+                Proof::Bad => {
+                    if let Some(lock) = g.limiter.failure(peer, mac, Instant::now()) {
+                        tracing::warn!(lockout = ?lock, "wrong provisioning credentials: this address waits before its next try for this phone");
+                    }
+                }
+                Proof::None => {}
+            }
+        }
+        if out.note {
+            self.sightings.note(
+                mac,
+                PhoneSighting {
+                    vendor: kind.vendor(),
+                    address: Some(peer),
+                    ..Default::default()
+                },
+            );
+        }
+        match out.answer {
+            Answer::Serve(r) => Ok(Served::Generated(r)),
+            Answer::WrongVendor => Err(FetchError::NotFound),
+            Answer::Unassigned => Err(FetchError::Unassigned),
+            Answer::Refused(Refusal::NotLeaseHolder) => Err(FetchError::Forbidden),
+            Answer::Refused(Refusal::NeedCredential | Refusal::BadCredential) => {
+                let challenges = self.guard().checker.challenges(Instant::now(), out.stale);
+                Err(FetchError::Unauthorized { challenges })
+            }
+            Answer::Render(RenderError::Unassigned(_)) => Err(FetchError::Unassigned),
+            Answer::Render(RenderError::WrongVendor { .. } | RenderError::NoMac(_)) => {
+                Err(FetchError::NotFound)
+            }
+            Answer::Render(e) => Err(FetchError::Internal(e.to_string())),
+        }
+    }
+}
+
+/// The database thread's part of a per-phone request (see the module doc).
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    s: &ivm_store::Store,
+    kind: &FileKind,
+    mac: Mac,
+    peer: IpAddr,
+    via: Via,
+    presented: &Presented,
+    path: &str,
+    lease: Option<IpAddr>,
+    auto_assign: Option<(RangeInclusive<u32>, SystemTime)>,
+    provisioner: &Provisioner,
+    guard: &Mutex<Guard>,
+    realm: &str,
+    now: SystemTime,
+) -> Result<Outcome, StoreError> {
+    let done = |answer, proof, stale| Outcome {
+        answer,
+        proof,
+        stale,
+        note: true,
+    };
+    let mut phone = s.phone(mac)?;
+    let vendor = phone
+        .as_ref()
+        .and_then(|p| p.vendor)
+        .or_else(|| Vendor::from_mac(&mac));
+    if !access::vendor_matches(kind, vendor) {
+        // Another vendor's name for this phone: no secrets, no change, not even "seen".
+        return Ok(Outcome {
+            answer: Answer::WrongVendor,
+            proof: Proof::None,
+            stale: false,
+            note: false,
+        });
+    }
+    let secret = access::carries_secrets(kind, vendor);
+    let unassigned = phone.as_ref().is_none_or(|p| p.user.is_none());
+    if unassigned && secret {
+        if let Some((range, until)) = auto_assign {
+            if let Some(p) = s.auto_assign_phone(mac, range, Some(until))? {
+                phone = Some(p);
+            }
+        }
+    }
+    let credential = match presented {
+        Presented::Nothing => None,
+        _ => s.stored_phone_secrets(mac)?.map(|x| x.provision_password),
+    };
+    let checked = guard
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .checker
+        .check(Instant::now(), presented, path, credential.as_deref());
+    let view = PhoneView {
+        assigned: phone.as_ref().is_some_and(|p| p.user.is_some()),
+        vendor,
+        armed: phone.as_ref().is_some_and(|p| p.armed(unix(now))),
+        bound: phone.as_ref().and_then(|p| p.bound_address),
+    };
+    let req = RequestView {
+        kind,
+        peer,
+        via,
+        proof: checked.proof,
+        lease,
+    };
+    let bind = match access::decide(&view, &req) {
+        Decision::Serve { bind } => bind,
+        Decision::WrongVendor => return Ok(done(Answer::WrongVendor, checked.proof, false)),
+        Decision::Unassigned => return Ok(done(Answer::Unassigned, checked.proof, false)),
+        Decision::Refuse(r) => return Ok(done(Answer::Refused(r), checked.proof, checked.stale)),
+    };
+    if bind {
+        match s.bind_phone(mac, peer, kind.vendor(), now)? {
+            Some(p) => {
+                tracing::info!(mac = %mac, address = %peer, via = via.as_str(), "phone bound: its first fetch got its account file; later fetches need its credential");
+                phone = Some(p);
+            }
+            // Another request won the race, or the window closed meanwhile.
+            None => {
+                return Ok(done(
+                    Answer::Refused(Refusal::NeedCredential),
+                    checked.proof,
+                    false,
+                ))
+            }
+        }
+    } else if secret {
+        if let Some(p) = s.phone_provisioned(mac, kind.vendor())? {
+            phone = Some(p);
+        }
+    }
+    let rendered = render(s, provisioner, realm, kind, mac, phone.as_ref(), secret)?;
+    Ok(done(
+        match rendered {
+            Ok(r) => Answer::Serve(r),
+            Err(e) => Answer::Render(e),
+        },
+        checked.proof,
+        false,
+    ))
+}
+
+/// Renders `kind` for the phone, with its account and secrets when the file carries them.
+fn render(
+    s: &ivm_store::Store,
+    provisioner: &Provisioner,
+    realm: &str,
+    kind: &FileKind,
+    mac: Mac,
+    phone: Option<&StoredPhone>,
+    secret: bool,
+) -> Result<Result<Rendered, RenderError>, StoreError> {
+    let mut account = None;
+    let mut secrets = None;
+    if secret {
+        if let Some(g) = phone.and_then(|p| p.user) {
+            if let Some(u) = s.user(g)? {
+                let c = s.sip_credentials(g, realm)?;
+                account = Some(Account {
+                    user: c.username.clone(),
+                    auth_user: c.username,
+                    password: c.password,
+                    display_name: u.display_name,
+                });
+                secrets = Some(s.phone_secrets(mac)?);
+            }
+        }
+    }
+    Ok(provisioner.render(
+        kind,
+        Target {
+            mac: Some(mac),
+            vendor: phone.and_then(|p| p.vendor).or(kind.vendor()),
+            model: phone.and_then(|p| p.model.as_deref()),
+            account: account.as_ref(),
+            secrets: secrets.as_ref(),
+        },
+    ))
+}

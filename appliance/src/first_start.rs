@@ -64,10 +64,11 @@ fn announce(file: &Path, password: &str, created: bool) {
     let what = if created {
         "first start: created user \"admin\" (extension 100)"
     } else {
-        "first start: the admin has not chosen a password yet"
+        // Not "first start": this start made nothing; it reminds of what the first one made.
+        "the admin has not chosen a password yet"
     };
     if std::io::stdout().is_terminal() {
-        println!("ivmd: {what} with password: {password}");
+        println!("ivmd: {what}; its one-time password: {password}");
     } else {
         println!(
             "ivmd: {what}; its one-time password is in {} (readable by this user only) and on the front panel",

@@ -56,6 +56,7 @@ pub async fn connect(
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Connection, WsError> {
     let url = ws_url(base)?;
+    let tls_given = tls.clone();
     let connector = tls.map(Connector::Rustls);
     let fail = |cause: String| WsError::Connect {
         url: base.to_owned(),
@@ -67,8 +68,31 @@ pub async fn connect(
     )
     .await
     .map_err(|_| fail(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?;
-    let (stream, _response) = opened.map_err(|e| fail(crate::api::root_cause(&e)))?;
+    let (stream, _response) = match opened {
+        Ok(ok) => ok,
+        Err(e) => return Err(fail(explain(base, tls_given, &e).await)),
+    };
     Ok(Connection { stream })
+}
+
+/// The cause of a failed connect in plain words: a certificate refused or the wrong scheme for
+/// the port (see [`crate::diagnose`]), else the innermost error.
+async fn explain(
+    base: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    e: &tokio_tungstenite::tungstenite::Error,
+) -> String {
+    let host = crate::diagnose::host_of(base);
+    if let Some(p) = crate::diagnose::certificate(e, tls.is_some(), host) {
+        return format!("the box sent a certificate {}: {}", p.why, p.advice);
+    }
+    if crate::diagnose::worth_probing(e) {
+        let cacert = tls.is_some();
+        if let Some(right) = crate::diagnose::wrong_scheme(base, tls).await {
+            return crate::diagnose::scheme_advice(&right, cacert);
+        }
+    }
+    crate::api::root_cause(e)
 }
 
 impl Connection {

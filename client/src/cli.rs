@@ -51,7 +51,8 @@ pub struct Global {
         hide_env_values = true
     )]
     pub password: Option<String>,
-    /// PEM file of the box's certificate (or its CA) to trust for https:// servers.
+    /// PEM file of the box's certificate (its <data>/tls/cert.pem) or its CA, to trust for
+    /// https:// servers.
     #[arg(long, env = "IVM_CACERT", global = true, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
 }
@@ -161,10 +162,9 @@ pub struct SendArgs {
     #[arg(value_name = "FILE")]
     pub audio: PathBuf,
     /// A file to attach; repeat `--attach` for several.
-    ///
-    /// One value per `--attach`: with `num_args = 1..` it took every word after it, so in
-    /// `send --to bob --attach menu.pdf hello.wav` the recording became a second attachment
-    /// and clap said the audio file was missing (issue 11, item 8).
+    // One value per `--attach`: with `num_args = 1..` it took every word after it, so in
+    // `send --to bob --attach menu.pdf hello.wav` the recording became a second attachment
+    // and clap said the audio file was missing (issue 11, item 8).
     #[arg(long, short = 'a', value_name = "FILE")]
     pub attach: Vec<PathBuf>,
 }

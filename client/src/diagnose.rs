@@ -49,12 +49,17 @@ pub fn certificate(
                      --cacert cert.pem (or set IVM_CACERT)"
                 .into(),
         },
-        CertificateError::UnknownIssuer => CertificateProblem {
-            why: "not signed by the one given with --cacert (UnknownIssuer)".into(),
-            advice: "the box may have made a new one: copy its <data>/tls/cert.pem again and \
-                     give that to --cacert (or IVM_CACERT)"
-                .into(),
-        },
+        // BadSignature: the --cacert file names the same subject (every box calls itself the
+        // same) but holds another key: an older certificate of a box that was reset, or
+        // another box's.
+        c @ (CertificateError::UnknownIssuer | CertificateError::BadSignature) if cacert => {
+            CertificateProblem {
+                why: format!("not signed by the one given with --cacert ({c:?})"),
+                advice: "the box may have made a new one: copy its <data>/tls/cert.pem again \
+                         and give that to --cacert (or IVM_CACERT)"
+                    .into(),
+            }
+        }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
             CertificateProblem {
                 why: format!("that does not name {host} (NotValidForName)"),
@@ -235,6 +240,13 @@ mod tests {
         assert!(p.advice.contains("IVM_CACERT"), "{p:?}");
         // With a --cacert that does not fit: get the current certificate again.
         let p = certificate(&err, true, "box").expect("a certificate problem");
+        assert!(p.advice.contains("again"), "{p:?}");
+        // Another box's (or an older) certificate names the same subject: BadSignature.
+        let other = wrapped(rustls::Error::InvalidCertificate(
+            CertificateError::BadSignature,
+        ));
+        let p = certificate(&other, true, "box").expect("a certificate problem");
+        assert!(p.why.contains("--cacert (BadSignature)"), "{p:?}");
         assert!(p.advice.contains("again"), "{p:?}");
     }
 

@@ -70,29 +70,25 @@ pub async fn connect(
     .map_err(|_| fail(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?;
     let (stream, _response) = match opened {
         Ok(ok) => ok,
-        Err(e) => return Err(fail(explain(base, tls_given, &e).await)),
+        Err(e) => return Err(fail(explain(base, tls_given, &e))),
     };
     Ok(Connection { stream })
 }
 
-/// The cause of a failed connect in plain words: a certificate refused or the wrong scheme for
-/// the port (see [`crate::diagnose`]), else the innermost error.
-async fn explain(
+/// The cause of a failed connect in plain words: a refused certificate (see
+/// [`crate::diagnose`]; `--cacert` given now is not the one the login was made with), else the
+/// innermost error. No scheme probe: the socket's URL comes from a login the box answered over
+/// REST, so its scheme already fitted the port.
+fn explain(
     base: &str,
     tls: Option<Arc<rustls::ClientConfig>>,
     e: &tokio_tungstenite::tungstenite::Error,
 ) -> String {
     let host = crate::diagnose::host_of(base);
-    if let Some(p) = crate::diagnose::certificate(e, tls.is_some(), host) {
-        return format!("the box sent a certificate {}: {}", p.why, p.advice);
+    match crate::diagnose::certificate(e, tls.is_some(), host) {
+        Some(p) => format!("the box sent a certificate {}: {}", p.why, p.advice),
+        None => crate::api::root_cause(e),
     }
-    if crate::diagnose::worth_probing(e) {
-        let cacert = tls.is_some();
-        if let Some(right) = crate::diagnose::wrong_scheme(base, tls).await {
-            return crate::diagnose::scheme_advice(&right, cacert);
-        }
-    }
-    crate::api::root_cause(e)
 }
 
 impl Connection {

@@ -560,6 +560,49 @@ fn a_wrong_scheme_or_an_untrusted_certificate_says_what_to_do() {
         Duration::from_secs(60),
     );
     ok(&out, "whoami with IVM_CACERT");
+
+    // A login saved over HTTPS, then `watch` given another box's certificate (same subject,
+    // another key: what an old copy looks like after a factory reset): the socket says the
+    // certificate is not the one given, and to fetch the box's again. The same over REST.
+    let saved = dir.path().join("home-saved");
+    let out = run_bounded(
+        bare_ivm(&saved)
+            .args(["--server", &server.https, "-u", "ann", "-p", ANN_PW])
+            .arg("--cacert")
+            .arg(&cert)
+            .arg("login"),
+        Duration::from_secs(60),
+    );
+    ok(&out, "login over https");
+    let other_dir = tempdir();
+    let other = Server::start(other_dir.path(), "");
+    let other_cert = other.data.join("tls").join("cert.pem");
+    let out = run_bounded(
+        bare_ivm(&saved)
+            .arg("--cacert")
+            .arg(&other_cert)
+            .args(["watch", "--dir"])
+            .arg(dir.path().join("messages")),
+        Duration::from_secs(60),
+    );
+    let (_, err) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not signed by the one given with --cacert")
+            && err.contains("tls/cert.pem again"),
+        "{err}"
+    );
+    let out = ann(
+        &home,
+        &server.https,
+        &["--cacert", other_cert.to_str().expect("path"), "whoami"],
+    );
+    let (_, err) = texts(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("not signed by the one given with --cacert"),
+        "{err}"
+    );
 }
 
 #[test]

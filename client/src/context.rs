@@ -97,6 +97,8 @@ impl Context {
         }
         let Some(saved) = saved else {
             return Err(match &global.user {
+                // Said before a password is asked for: it would be typed for nothing.
+                Some(_) if global.server.is_none() => ContextError::NoServer,
                 Some(user) => ContextError::NoPassword(user.clone()),
                 None => ContextError::NotLoggedIn,
             });
@@ -170,11 +172,12 @@ pub async fn login_and_save(global: &Global) -> Result<(Session, PathBuf, bool),
     let Some(user) = &global.user else {
         return Err(ContextError::NoCredentials);
     };
+    // The server first: a bad URL is better said before anyone types a password.
+    let server = global.server.clone().ok_or(ContextError::NoServer)?;
+    let server = normalize_server(&server)?;
     let Some(password) = &global.password else {
         return Err(ContextError::NoPassword(user.clone()));
     };
-    let server = global.server.clone().ok_or(ContextError::NoServer)?;
-    let server = normalize_server(&server)?;
     // Saved as an absolute path, so it still works from another folder.
     let cacert = global
         .cacert

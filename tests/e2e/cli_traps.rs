@@ -631,6 +631,16 @@ fn without_a_terminal_a_missing_password_is_a_clear_error() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
     assert!(!home.join("session.json").exists(), "nothing saved");
+    // No server at all: said first (on a terminal, before a password is typed for nothing).
+    for args in [
+        &["--user", "ann", "whoami"][..],
+        &["--user", "ann", "login"],
+    ] {
+        let out = run_bounded(bare_ivm(&home).args(args), Duration::from_secs(60));
+        let (_, err) = texts(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {err}");
+        assert!(err.contains("no server given"), "{args:?}: {err}");
+    }
 
     // passwd: the current and the new password each named when missing; nothing changes.
     ok(

@@ -29,6 +29,51 @@ pub enum ApiError {
         /// The innermost cause (e.g. "Connection refused (os error 111)").
         cause: String,
     },
+    /// The URL says `http://` and the port speaks TLS, or the other way round.
+    #[error("cannot talk to the box at {url}: {advice}")]
+    WrongScheme {
+        /// The server's base URL as given.
+        url: String,
+        /// What to use instead, from [`crate::diagnose::scheme_advice`].
+        advice: String,
+    },
+    /// The box's TLS certificate was refused.
+    #[error("the box at {url} sent a certificate {}: {}", .problem.why, .problem.advice)]
+    Untrusted {
+        /// The server's base URL.
+        url: String,
+        /// What was wrong and what to do.
+        problem: crate::diagnose::CertificateProblem,
+    },
+    /// The box closed the connection while the request was being sent.
+    #[error("the box at {url} closed the connection during the request: {cause}")]
+    Cut {
+        /// The server's base URL.
+        url: String,
+        /// The innermost cause.
+        cause: String,
+    },
+    /// The box closed the connection during an upload: with a large message, most likely
+    /// its size limit (its 413 answer lost to the connection reset).
+    #[error(
+        "the box closed the connection during the upload ({cause}); this message is {}: if \
+         that is over the box's `[limits] max_upload_bytes`, send less",
+        sizes_text(sizes)
+    )]
+    UploadCut {
+        /// The innermost cause.
+        cause: String,
+        /// What `ivm` was sending.
+        sizes: UploadSizes,
+    },
+    /// 413: the message is over the box's upload size limit.
+    #[error("{}", too_large_text(message, sizes))]
+    TooLarge {
+        /// The server's message.
+        message: String,
+        /// What `ivm` sent, when the request was an upload.
+        sizes: Option<UploadSizes>,
+    },
     /// `POST /api/login` answered 401.
     #[error("login refused: wrong user name or password")]
     LoginRefused,
@@ -103,6 +148,55 @@ impl ApiError {
 /// What every `ivm` command says when the box wants a new password first.
 pub const PASSWORD_CHANGE_REQUIRED: &str =
     "the box asks you to set a new password first: run `ivm passwd`";
+
+/// The sizes of what an upload carried, for the message when the box refuses it as too large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadSizes {
+    /// Bytes of audio (the Ogg Opus file).
+    pub audio: u64,
+    /// Bytes of all attachments together.
+    pub attachments: u64,
+    /// How many attachments.
+    pub attachment_count: usize,
+}
+
+fn too_large_text(message: &str, sizes: &Option<UploadSizes>) -> String {
+    let mut text = message.to_owned();
+    if let Some(s) = sizes {
+        text.push_str(&format!(" (this message: {})", sizes_text(s)));
+    }
+    if !message.contains("max_upload_bytes") {
+        text.push_str("; the limit is the box's `[limits] max_upload_bytes`");
+    }
+    text
+}
+
+/// `26.9 MiB in all, 900 KiB of Ogg Opus audio and 26.0 MiB in 1 attachment`.
+fn sizes_text(s: &UploadSizes) -> String {
+    let files = match s.attachment_count {
+        0 => String::new(),
+        1 => format!(" and {} in 1 attachment", mib(s.attachments)),
+        n => format!(" and {} in {n} attachments", mib(s.attachments)),
+    };
+    format!(
+        "{} in all, {} of Ogg Opus audio{files}",
+        mib(s.audio + s.attachments),
+        mib(s.audio)
+    )
+}
+
+/// Bytes for people: `27.3 MiB`, `812 KiB`, `90 bytes`.
+fn mib(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{:.1} MiB", bytes as f64 / MIB as f64)
+    } else if bytes >= KIB {
+        format!("{} KiB", bytes.div_ceil(KIB))
+    } else {
+        format!("{bytes} bytes")
+    }
+}
 
 /// A file to upload.
 #[derive(Debug, Clone)]
@@ -223,11 +317,42 @@ impl Api {
 
     /// Sends `rb`; an error answer becomes the matching [`ApiError`].
     async fn send(&self, rb: RequestBuilder) -> Result<Response, ApiError> {
-        let resp = rb.send().await.map_err(|e| self.unreachable(e))?;
+        let resp = match rb.send().await {
+            Ok(resp) => resp,
+            Err(e) => return Err(self.not_sent(e).await),
+        };
         if resp.status().is_success() {
             return Ok(resp);
         }
         Err(self.error_from(resp).await)
+    }
+
+    /// A request that got no answer: the certificate refused, the wrong scheme for the port
+    /// (asked once in the other scheme to be sure), or the box out of reach.
+    async fn not_sent(&self, e: reqwest::Error) -> ApiError {
+        let cacert = self.tls.is_some();
+        let host = crate::diagnose::host_of(&self.base);
+        if let Some(problem) = crate::diagnose::certificate(&e, cacert, host) {
+            return ApiError::Untrusted {
+                url: self.base.clone(),
+                problem,
+            };
+        }
+        if crate::diagnose::worth_probing(&e) {
+            if let Some(right) = crate::diagnose::wrong_scheme(&self.base, self.tls.clone()).await {
+                return ApiError::WrongScheme {
+                    url: self.base.clone(),
+                    advice: crate::diagnose::scheme_advice(&right, cacert),
+                };
+            }
+        }
+        if crate::diagnose::connection_cut(&e) {
+            return ApiError::Cut {
+                url: self.base.clone(),
+                cause: root_cause(&e),
+            };
+        }
+        self.unreachable(e)
     }
 
     async fn error_from(&self, resp: Response) -> ApiError {
@@ -371,6 +496,11 @@ impl Api {
                 .mime_str(&u.content_type)
                 .map_err(|e| ApiError::Client(format!("bad content type for {name}: {e}")))
         };
+        let sizes = UploadSizes {
+            audio: audio.bytes.len() as u64,
+            attachments: attachments.iter().map(|a| a.bytes.len() as u64).sum(),
+            attachment_count: attachments.len(),
+        };
         let mut form = Form::new();
         for name in to {
             form = form.text("to", name.clone());
@@ -384,9 +514,14 @@ impl Api {
             [one] => Some(one.as_str()),
             _ => None,
         };
-        self.json(rb, "/api/messages")
-            .await
-            .map_err(|e| e.unknown_as("recipient", only))
+        self.json(rb, "/api/messages").await.map_err(|e| match e {
+            ApiError::TooLarge { message, .. } => ApiError::TooLarge {
+                message,
+                sizes: Some(sizes),
+            },
+            ApiError::Cut { cause, .. } => ApiError::UploadCut { cause, sizes },
+            e => e.unknown_as("recipient", only),
+        })
     }
 
     /// `GET /api/messages/inbox`, newest first.
@@ -467,6 +602,10 @@ fn classify(
     match status {
         StatusCode::UNAUTHORIZED => ApiError::Unauthorized(message),
         StatusCode::NOT_FOUND => ApiError::NotFound(message),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge {
+            message,
+            sizes: None,
+        },
         StatusCode::TOO_MANY_REQUESTS => ApiError::RateLimited {
             message,
             retry_after,
@@ -552,6 +691,57 @@ mod tests {
             "too big".into(),
             None,
         );
-        assert!(matches!(big, ApiError::Server { status: 413, .. }));
+        assert!(matches!(big, ApiError::TooLarge { sizes: None, .. }));
+        assert_eq!(
+            big.to_string(),
+            "too big; the limit is the box's `[limits] max_upload_bytes`"
+        );
+    }
+
+    #[test]
+    fn too_large_says_how_large_the_message_was() {
+        let e = ApiError::TooLarge {
+            message: "the upload is over the size limit".into(),
+            sizes: Some(UploadSizes {
+                audio: 900 * 1024,
+                attachments: 26 * 1024 * 1024,
+                attachment_count: 1,
+            }),
+        };
+        assert_eq!(
+            e.to_string(),
+            "the upload is over the size limit (this message: 26.9 MiB in all, 900 KiB of Ogg \
+             Opus audio and 26.0 MiB in 1 attachment); the limit is the box's \
+             `[limits] max_upload_bytes`"
+        );
+        // The connection cut during the upload: the same figures, the limit as a likely cause.
+        let e = ApiError::UploadCut {
+            cause: "Broken pipe (os error 32)".into(),
+            sizes: UploadSizes {
+                audio: 2048,
+                attachments: 30 * 1024 * 1024,
+                attachment_count: 2,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "the box closed the connection during the upload (Broken pipe (os error 32)); this \
+             message is 30.0 MiB in all, 2 KiB of Ogg Opus audio and 30.0 MiB in 2 \
+             attachments: if that is over the box's `[limits] max_upload_bytes`, send less"
+        );
+        // A server message that names the limit itself is not told again.
+        let e = ApiError::TooLarge {
+            message: "30000000 bytes is over max_upload_bytes (26214400)".into(),
+            sizes: Some(UploadSizes {
+                audio: 100,
+                attachments: 0,
+                attachment_count: 0,
+            }),
+        };
+        assert_eq!(
+            e.to_string(),
+            "30000000 bytes is over max_upload_bytes (26214400) (this message: 100 bytes in \
+             all, 100 bytes of Ogg Opus audio)"
+        );
     }
 }

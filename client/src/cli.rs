@@ -41,7 +41,7 @@ pub struct Global {
         value_name = "NAME"
     )]
     pub user: Option<String>,
-    /// Password for --user.
+    /// Password for --user; left out, `ivm` asks for it on the terminal (without echo).
     #[arg(
         long,
         short = 'p',
@@ -51,7 +51,8 @@ pub struct Global {
         hide_env_values = true
     )]
     pub password: Option<String>,
-    /// PEM file of the box's certificate (or its CA) to trust for https:// servers.
+    /// PEM file of the box's certificate (its <data>/tls/cert.pem) or its CA, to trust for
+    /// https:// servers.
     #[arg(long, env = "IVM_CACERT", global = true, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
 }
@@ -66,13 +67,15 @@ pub enum Command {
     /// Show who the current session belongs to.
     Whoami,
     /// Change my password: the current one from --password (or IVM_PASSWORD), the new one
-    /// from --new (or IVM_NEW_PASSWORD). Needed first when the box set a one-time password.
+    /// from --new (or IVM_NEW_PASSWORD); either left out is asked for on the terminal.
+    /// Needed first when the box set a one-time password.
     Passwd(PasswdArgs),
     /// List my contacts with their presence, or add / remove one.
     Contacts(ContactsArgs),
     /// List everyone on the box (the directory).
     Users(ListArgs),
-    /// Send a voice message (WAV or Ogg Opus) to one or more users.
+    /// Send a voice message (WAV or Ogg Opus) to one or more users; a WAV is encoded to Ogg
+    /// Opus here first, as the box would.
     Send(SendArgs),
     /// List received messages, newest first.
     Inbox(ListArgs),
@@ -88,19 +91,22 @@ pub enum Command {
     Status(StatusArgs),
     /// Stay connected: print every event as a JSON line and store new messages locally.
     Watch(WatchArgs),
+    /// Print a shell completion script, e.g. `ivm completions bash > /etc/bash_completion.d/ivm`.
+    Completions(CompletionsArgs),
 }
 
 /// `passwd --new PASSWORD`.
 #[derive(Debug, Args)]
 pub struct PasswdArgs {
-    /// The password to use from now on (at least 8 characters, not the current one).
+    /// The password to use from now on (at least 8 characters, not the current one); left
+    /// out, it is asked for twice on the terminal.
     #[arg(
         long = "new",
         env = "IVM_NEW_PASSWORD",
         value_name = "PASSWORD",
         hide_env_values = true
     )]
-    pub new_password: String,
+    pub new_password: Option<String>,
 }
 
 /// `--json` for listings.
@@ -152,12 +158,23 @@ pub struct SendArgs {
     /// Recipients: names, extensions or GUIDs; comma-separated and/or repeated.
     #[arg(long, short = 't', required = true, value_name = "NAME[,NAME..]")]
     pub to: Vec<String>,
-    /// The recording: WAV or Ogg Opus.
+    /// The recording: WAV (encoded to Ogg Opus here) or Ogg Opus (sent as it is).
     #[arg(value_name = "FILE")]
     pub audio: PathBuf,
-    /// Files to attach; repeat for several.
-    #[arg(long, short = 'a', value_name = "FILE", num_args = 1..)]
+    /// A file to attach; repeat `--attach` for several.
+    // One value per `--attach`: with `num_args = 1..` it took every word after it, so in
+    // `send --to bob --attach menu.pdf hello.wav` the recording became a second attachment
+    // and clap said the audio file was missing (issue 11, item 8).
+    #[arg(long, short = 'a', value_name = "FILE")]
     pub attach: Vec<PathBuf>,
+}
+
+/// `completions bash|zsh|fish|elvish|powershell`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 /// `get ID [-o FILE] [--attachments DIR]`.
@@ -251,6 +268,49 @@ mod tests {
         assert_eq!(s.to, ["bob,carol", "201"]);
         assert_eq!(s.audio, PathBuf::from("hi.wav"));
         assert_eq!(s.attach, [PathBuf::from("a.pdf"), PathBuf::from("b.txt")]);
+    }
+
+    #[test]
+    fn send_takes_the_recording_after_an_attachment() {
+        // Issue 11, item 8: the positional after `--attach FILE` was eaten as a second
+        // attachment. Both orders, and the short flags, give the same command.
+        for args in [
+            &["send", "--to", "bob", "--attach", "menu.pdf", "hello.wav"][..],
+            &["send", "--to", "bob", "hello.wav", "--attach", "menu.pdf"],
+            &["send", "-a", "menu.pdf", "-t", "bob", "hello.wav"],
+        ] {
+            let Command::Send(s) = parse(args).expect("parses").command else {
+                panic!("not send")
+            };
+            assert_eq!(s.audio, PathBuf::from("hello.wav"), "{args:?}");
+            assert_eq!(s.attach, [PathBuf::from("menu.pdf")], "{args:?}");
+            assert_eq!(s.to, ["bob"], "{args:?}");
+        }
+        // Two files after one --attach are a mistake clap names, not a missing recording.
+        let err = parse(&[
+            "send", "--to", "bob", "--attach", "a.pdf", "b.pdf", "hi.wav",
+        ])
+        .expect_err("refused");
+        assert!(err.to_string().contains("unexpected argument"), "{err}");
+    }
+
+    #[test]
+    fn completions_name_a_shell() {
+        let Command::Completions(c) = parse(&["completions", "bash"]).expect("parses").command
+        else {
+            panic!("not completions")
+        };
+        assert_eq!(c.shell, clap_complete::Shell::Bash);
+        assert!(parse(&["completions", "tcsh"]).is_err());
+        assert!(parse(&["completions"]).is_err());
+    }
+
+    #[test]
+    fn passwd_may_leave_the_new_password_out() {
+        let Command::Passwd(p) = parse(&["passwd"]).expect("parses").command else {
+            panic!("not passwd")
+        };
+        assert_eq!(p.new_password, None);
     }
 
     #[test]

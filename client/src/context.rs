@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use crate::api::{normalize_server, Api, ApiError};
 use crate::cli::Global;
+use crate::prompt::{self, PromptError};
 use crate::session::{self, Session, SessionError};
 use crate::tls::{self, TlsError};
 
@@ -18,9 +19,13 @@ pub enum ContextError {
     /// No saved login and no password.
     #[error("not logged in: run `ivm login --server URL --user NAME --password ...` first, or give --user and --password")]
     NotLoggedIn,
-    /// `--user` without a password, and the saved login is someone else's (or none).
-    #[error("no password for {0:?}: give --password (or IVM_PASSWORD), or `ivm login` as them")]
+    /// `--user` without a password, the saved login is someone else's (or none), and there
+    /// is no terminal to ask on.
+    #[error("no password for {0:?}: give --password (or IVM_PASSWORD), or `ivm login` as them (ivm asks for it only when standard input is a terminal)")]
     NoPassword(String),
+    /// Asking for a password on the terminal failed or was cancelled.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
     /// `--server` names another box than the saved login.
     #[error("the saved login is for {saved}, not {given}: log in to {given} with `ivm login`, or give --user and --password")]
     OtherServer {
@@ -30,13 +35,16 @@ pub enum ContextError {
         given: String,
     },
     /// `ivm passwd` needs the current password.
-    #[error("ivm passwd needs the current password: give --password (or IVM_PASSWORD)")]
+    #[error("ivm passwd needs the current password: give --password (or IVM_PASSWORD); ivm asks for it only when standard input is a terminal")]
     NoCurrentPassword,
+    /// `ivm passwd` needs the new password.
+    #[error("ivm passwd needs the new password: give --new (or IVM_NEW_PASSWORD); ivm asks for it only when standard input is a terminal")]
+    NoNewPassword,
     /// A login needs a server.
     #[error("no server given: use --server URL or IVM_SERVER")]
     NoServer,
-    /// `ivm login` needs a name and a password.
-    #[error("ivm login needs --user and --password (or IVM_USER and IVM_PASSWORD)")]
+    /// `ivm login` needs a name.
+    #[error("ivm login needs --user NAME (or IVM_USER), and --password (or IVM_PASSWORD) unless standard input is a terminal to ask on")]
     NoCredentials,
     /// The saved login could not be read.
     #[error(transparent)]
@@ -89,6 +97,8 @@ impl Context {
         }
         let Some(saved) = saved else {
             return Err(match &global.user {
+                // Said before a password is asked for: it would be typed for nothing.
+                Some(_) if global.server.is_none() => ContextError::NoServer,
                 Some(user) => ContextError::NoPassword(user.clone()),
                 None => ContextError::NotLoggedIn,
             });
@@ -114,6 +124,19 @@ impl Context {
             user: saved.user,
             credentials: None,
         })
+    }
+
+    /// [`Context::open`], asking for the password on the terminal when `--user` came
+    /// without one that a saved login could stand in for. The password asked for is put in
+    /// `global`, so that `ivm passwd` does not ask for it twice.
+    pub async fn open_or_ask(global: &mut Global) -> Result<Context, ContextError> {
+        match Context::open(global).await {
+            Err(ContextError::NoPassword(user)) if prompt::can_ask() => {
+                global.password = Some(ask_password(&user, global.server.as_deref()).await?);
+                Context::open(global).await
+            }
+            other => other,
+        }
     }
 
     /// Whether a password is at hand to log in again.
@@ -146,11 +169,15 @@ impl Context {
 /// box asks for a new password first.
 pub async fn login_and_save(global: &Global) -> Result<(Session, PathBuf, bool), ContextError> {
     let home = session::ivm_home()?;
-    let (Some(user), Some(password)) = (&global.user, &global.password) else {
+    let Some(user) = &global.user else {
         return Err(ContextError::NoCredentials);
     };
+    // The server first: a bad URL is better said before anyone types a password.
     let server = global.server.clone().ok_or(ContextError::NoServer)?;
     let server = normalize_server(&server)?;
+    let Some(password) = &global.password else {
+        return Err(ContextError::NoPassword(user.clone()));
+    };
     // Saved as an absolute path, so it still works from another folder.
     let cacert = global
         .cacert
@@ -169,6 +196,29 @@ pub async fn login_and_save(global: &Global) -> Result<(Session, PathBuf, bool),
     };
     let path = session::save(&home, &saved)?;
     Ok((saved, path, must_change))
+}
+
+/// [`login_and_save`], asking for the password on the terminal when `--user` came without
+/// one.
+pub async fn login_and_save_or_ask(
+    global: &mut Global,
+) -> Result<(Session, PathBuf, bool), ContextError> {
+    match login_and_save(global).await {
+        Err(ContextError::NoPassword(user)) if prompt::can_ask() => {
+            global.password = Some(ask_password(&user, global.server.as_deref()).await?);
+            login_and_save(global).await
+        }
+        other => other,
+    }
+}
+
+/// Asks for `user`'s password on the terminal, naming the server when known.
+pub async fn ask_password(user: &str, server: Option<&str>) -> Result<String, PromptError> {
+    let text = match server {
+        Some(s) => format!("Password for {user} on {}: ", s.trim_end_matches('/')),
+        None => format!("Password for {user}: "),
+    };
+    prompt::ask(text).await
 }
 
 fn tls_config(

@@ -5,17 +5,19 @@
 //! |---|---|
 //! | 0 | done (also: ctrl-C in `watch`, or stdout closed by the reader) |
 //! | 1 | anything else, with the server's message |
-//! | 2 | the server cannot be reached |
+//! | 2 | the server cannot be reached (or its certificate is not trusted) |
 //! | 3 | login refused, not logged in, or the session was refused |
 //! | 4 | unknown recipient or user |
 //! | 5 | the box asks for a new password first (the one in use was set for you): run `ivm passwd` |
-//! | 64 | bad command line (clap's own message) |
+//! | 130 | a password prompt was cancelled (ctrl-C) |
+//! | 64 | bad command line (clap's own message), or a server URL whose scheme the port does not speak |
 
 use std::process::ExitCode;
 
 use crate::api::ApiError;
 use crate::context::ContextError;
 use crate::output::OutputError;
+use crate::prompt::PromptError;
 use crate::watch::Stop;
 use crate::ws::WsError;
 
@@ -37,6 +39,8 @@ pub enum ExitStatus {
     PasswordChange = 5,
     /// Bad command line.
     Usage = 64,
+    /// A password prompt was cancelled with ctrl-C (the shell's 128 + SIGINT).
+    Interrupted = 130,
 }
 
 /// Reports a command's result and returns its exit code.
@@ -75,10 +79,13 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
                 | ContextError::OtherServer { .. }
                 | ContextError::NoCredentials => return ExitStatus::Auth,
                 ContextError::Api(api) => return api_status(api),
-                ContextError::NoServer | ContextError::NoCurrentPassword => {
-                    return ExitStatus::Usage
+                ContextError::NoServer
+                | ContextError::NoCurrentPassword
+                | ContextError::NoNewPassword => return ExitStatus::Usage,
+                ContextError::Prompt(PromptError::Cancelled) => return ExitStatus::Interrupted,
+                ContextError::Session(_) | ContextError::Tls(_) | ContextError::Prompt(_) => {
+                    return ExitStatus::Failed
                 }
-                ContextError::Session(_) | ContextError::Tls(_) => return ExitStatus::Failed,
             }
         }
         if let Some(e) = cause.downcast_ref::<WsError>() {
@@ -113,7 +120,8 @@ fn api_status(e: &ApiError) -> ExitStatus {
         }
         ApiError::PasswordChangeRequired => ExitStatus::PasswordChange,
         ApiError::UnknownUser { .. } => ExitStatus::UnknownUser,
-        ApiError::BadUrl(_) => ExitStatus::Usage,
+        ApiError::BadUrl(_) | ApiError::WrongScheme { .. } => ExitStatus::Usage,
+        ApiError::Untrusted { .. } | ApiError::Cut { .. } => ExitStatus::Unreachable,
         _ => ExitStatus::Failed,
     }
 }

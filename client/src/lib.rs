@@ -13,14 +13,22 @@
 //! - [`session`]: the saved login, `$IVM_HOME/session.json` (mode 0600).
 //! - [`tls`]: trust for the box's self-signed certificate (`--cacert`).
 //! - [`api`]: the REST client; maps the server's `ErrorBody` into [`api::ApiError`].
+//! - [`diagnose`]: plain words for a wrong scheme (`http://` to the HTTPS port and the other
+//!   way round) and for a certificate the client refused (`--cacert`).
 //! - [`ids`]: message ids given as a unique prefix, resolved like git does.
 //! - [`recipients`]: `--to bob,carol --to 201` into a recipient list.
+//! - [`recording`]: the audio `ivm send` uploads: a WAV encoded to Ogg Opus here with the
+//!   box's own pipeline (so a long WAV fits the upload limit), an Ogg Opus file checked.
+//! - [`logging`]: the `IVM_LOG` filter, checked so that a mistyped level warns instead of
+//!   hiding every line (shared with `ivmd`).
 //! - [`mailbox`]: the local message database: `<dir>/<id>/{meta.json,audio.opus,attachments/}`,
 //!   every file written to a temp name, fsynced and renamed.
 //! - [`watch`]: the sans-IO core of `ivm watch`: server events in, [`watch::Action`]s out
 //!   (send a frame, save a message, ring the bell, reconnect after a back-off). No sockets,
 //!   no clock.
 //! - [`ws`]: the WebSocket connection itself (URL, TLS, frames).
+//! - [`prompt`]: a password asked for on the terminal without echo, only when stdin is one;
+//!   its line editing is a sans-IO core ([`prompt::LineEditor`]).
 //! - [`output`]: tables, times and durations for people; JSON lines for programs.
 //! - [`commands`]: one file per command; each runs against a [`context::Context`].
 //! - [`exit`]: how a failure becomes one `ivm: ...` line on stderr and an exit code.
@@ -35,11 +43,15 @@ pub mod api;
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod diagnose;
 pub mod exit;
 pub mod ids;
+pub mod logging;
 pub mod mailbox;
 pub mod output;
+pub mod prompt;
 pub mod recipients;
+pub mod recording;
 pub mod session;
 pub mod tls;
 pub mod watch;
@@ -80,14 +92,10 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs go to stderr and are off unless `IVM_LOG` asks for them (e.g. `IVM_LOG=debug`), so that
-/// people see only the one-line `ivm: ...` messages.
+/// people see only the one-line `ivm: ...` messages. A value that is not a filter is warned
+/// about once, not taken silently ([`logging`]).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IVM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    logging::init("ivm", "IVM_LOG", "off");
 }
 
 /// A bug must still end in one line, never a backtrace.

@@ -56,6 +56,7 @@ pub async fn connect(
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Connection, WsError> {
     let url = ws_url(base)?;
+    let tls_given = tls.clone();
     let connector = tls.map(Connector::Rustls);
     let fail = |cause: String| WsError::Connect {
         url: base.to_owned(),
@@ -67,8 +68,27 @@ pub async fn connect(
     )
     .await
     .map_err(|_| fail(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?;
-    let (stream, _response) = opened.map_err(|e| fail(crate::api::root_cause(&e)))?;
+    let (stream, _response) = match opened {
+        Ok(ok) => ok,
+        Err(e) => return Err(fail(explain(base, tls_given, &e))),
+    };
     Ok(Connection { stream })
+}
+
+/// The cause of a failed connect in plain words: a refused certificate (see
+/// [`crate::diagnose`]; `--cacert` given now is not the one the login was made with), else the
+/// innermost error. No scheme probe: the socket's URL comes from a login the box answered over
+/// REST, so its scheme already fitted the port.
+fn explain(
+    base: &str,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    e: &tokio_tungstenite::tungstenite::Error,
+) -> String {
+    let host = crate::diagnose::host_of(base);
+    match crate::diagnose::certificate(e, tls.is_some(), host) {
+        Some(p) => format!("the box sent a certificate {}: {}", p.why, p.advice),
+        None => crate::api::root_cause(e),
+    }
 }
 
 impl Connection {

@@ -394,6 +394,7 @@ fn walk_every_command(way: Way) {
     need("espeak-ng");
     let mut w = Walk::new(way);
     w.help();
+    w.completions();
     w.login();
     w.whoami_and_users();
     w.contacts();
@@ -445,6 +446,16 @@ impl Walk {
         );
         let (help, _) = self.ann.ok(&["contacts", "help"]);
         assert!(help.contains("add") && help.contains("remove"), "{help}");
+    }
+
+    /// `completions bash` prints a script naming the commands, with whatever credentials
+    /// come with it (it needs no server).
+    fn completions(&self) {
+        let (script, _) = self.ann.ok(&["completions", "bash"]);
+        assert!(script.contains("_ivm()"), "{script}");
+        for command in ["send", "inbox", "contacts", "completions"] {
+            assert!(script.contains(command), "no {command:?} in the script");
+        }
     }
 
     /// `login` saves a session the box honours. For the ways without a saved login it goes

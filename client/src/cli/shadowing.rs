@@ -159,6 +159,7 @@ const EVERY_COMMAND: &[(&[&str], &[&str])] = &[
     (&["delete"], &["1a2b3c4d"]),
     (&["status"], &["busy"]),
     (&["watch"], &["--dir", "bob"]),
+    (&["completions"], &["bash"]),
 ];
 
 const GLOBALS: [&str; 8] = [

@@ -1,13 +1,13 @@
 //! `ivm login`, `ivm logout`, `ivm whoami`, `ivm passwd`.
 
 use crate::cli::{Global, PasswdArgs};
-use crate::context::{self, Context};
-use crate::output;
+use crate::context::{self, Context, ContextError};
 use crate::session;
+use crate::{output, prompt};
 
 /// Logs in and saves the session (mode 0600).
-pub async fn login(global: &Global) -> anyhow::Result<()> {
-    let (saved, path, must_change) = context::login_and_save(global).await?;
+pub async fn login(global: &mut Global) -> anyhow::Result<()> {
+    let (saved, path, must_change) = context::login_and_save_or_ask(global).await?;
     eprintln!(
         "ivm: logged in as {} on {} (saved in {})",
         saved.user,
@@ -20,14 +20,26 @@ pub async fn login(global: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Changes the user's own password. The current one is `--password` (or `IVM_PASSWORD`);
-/// the session used (saved or on the fly) stays, the user's other sessions end.
+/// Changes the user's own password. The current one is `--password` (or `IVM_PASSWORD`),
+/// the new one `--new` (or `IVM_NEW_PASSWORD`); either missing is asked for on the terminal
+/// (the new one twice), or refused without one. The session used (saved or on the fly)
+/// stays, the user's other sessions end.
 pub async fn passwd(ctx: &Context, global: &Global, args: PasswdArgs) -> anyhow::Result<()> {
-    let current = global
-        .password
-        .as_deref()
-        .ok_or(context::ContextError::NoCurrentPassword)?;
-    ctx.api.change_password(current, &args.new_password).await?;
+    let current = match &global.password {
+        Some(p) => p.clone(),
+        None if prompt::can_ask() => prompt::ask(format!("Current password for {}: ", ctx.user))
+            .await
+            .map_err(ContextError::from)?,
+        None => return Err(ContextError::NoCurrentPassword.into()),
+    };
+    let new = match args.new_password {
+        Some(p) => p,
+        None if prompt::can_ask() => prompt::ask_new(&format!("New password for {}", ctx.user))
+            .await
+            .map_err(ContextError::from)?,
+        None => return Err(ContextError::NoNewPassword.into()),
+    };
+    ctx.api.change_password(&current, &new).await?;
     eprintln!(
         "ivm: password changed for {}; your other sessions have ended",
         ctx.user

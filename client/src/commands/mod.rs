@@ -10,7 +10,9 @@
 //! - [`delete`] runs `delete`
 //! - [`status`] runs `status`
 //! - [`watch`] runs `watch` (the driver around [`crate::watch::Watch`])
+//! - [`completions`] runs `completions` (no server needed)
 
+pub mod completions;
 pub mod contacts;
 pub mod delete;
 pub mod get;
@@ -63,15 +65,16 @@ pub enum CommandError {
 
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let global = cli.global;
+    let mut global = cli.global;
     match cli.command {
-        Command::Login => return login::login(&global).await,
+        Command::Completions(args) => return completions::completions(args),
+        Command::Login => return login::login(&mut global).await,
         Command::Logout => return login::logout(&global).await,
         _ => {}
     }
-    let mut ctx = Context::open(&global).await?;
+    let mut ctx = Context::open_or_ask(&mut global).await?;
     let result = match cli.command {
-        Command::Login | Command::Logout => Ok(()),
+        Command::Login | Command::Logout | Command::Completions(_) => Ok(()),
         Command::Whoami => login::whoami(&ctx).await,
         Command::Passwd(args) => login::passwd(&ctx, &global, args).await,
         Command::Contacts(args) => contacts::contacts(&ctx, args).await,

@@ -1,5 +1,8 @@
-//! `ivm send --to NAME[,NAME..] FILE [--attach FILE..]`: upload a recording (WAV or Ogg Opus;
-//! the box normalises and encodes it) with its attachments; prints the new message id.
+//! `ivm send --to NAME[,NAME..] FILE [--attach FILE..]`: upload a recording with its
+//! attachments; prints the new message id.
+//!
+//! A WAV is encoded to Ogg Opus here, with the box's own pipeline, before anything is sent
+//! (see [`crate::recording`]); an Ogg Opus file is checked and sent as it is.
 
 use std::path::Path;
 
@@ -7,28 +10,47 @@ use super::CommandError;
 use crate::api::Upload;
 use crate::cli::SendArgs;
 use crate::context::Context;
-use crate::{output, recipients};
+use crate::{output, recipients, recording};
 
 /// Sends one message.
 pub async fn send(ctx: &Context, args: SendArgs) -> anyhow::Result<()> {
     let to = recipients::split(&args.to)?;
-    let audio = read_upload(&args.audio).await?;
+    let audio_path = args.audio.clone();
+    let raw = read(&audio_path).await?;
+    // Encoding is codec work: off the async threads.
+    let recording =
+        tokio::task::spawn_blocking(move || recording::prepare(&audio_path, raw)).await??;
+    tracing::debug!(
+        file = %args.audio.display(),
+        bytes = recording.original_bytes,
+        ogg_bytes = recording.upload.bytes.len(),
+        duration_ms = recording.duration_ms,
+        encoded_here = recording.encoded_here,
+        "recording ready"
+    );
     let mut attachments = Vec::with_capacity(args.attach.len());
     for path in &args.attach {
         attachments.push(read_upload(path).await?);
     }
-    let info = ctx.api.send_message(&to, audio, attachments).await?;
+    let info = ctx
+        .api
+        .send_message(&to, recording.upload, attachments)
+        .await?;
     output::line(&info.id.to_string())?;
     Ok(())
 }
 
-async fn read_upload(path: &Path) -> Result<Upload, CommandError> {
-    let bytes = tokio::fs::read(path)
+async fn read(path: &Path) -> Result<Vec<u8>, CommandError> {
+    tokio::fs::read(path)
         .await
         .map_err(|source| CommandError::Read {
             path: path.to_owned(),
             source,
-        })?;
+        })
+}
+
+async fn read_upload(path: &Path) -> Result<Upload, CommandError> {
+    let bytes = read(path).await?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

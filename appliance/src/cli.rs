@@ -409,11 +409,8 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Logs to stderr: `IVM_LOG` checked (a typo warns and falls back to `info` instead of
+/// hiding every line), no colour codes unless stderr is a terminal (journal, log files).
 fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IVM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    ivm_client::logging::init("ivmd", "IVM_LOG", "info");
 }

@@ -237,6 +237,12 @@ fn restart_keeps_everything() {
         !server.stdout.iter().any(|l| l.contains("first start")),
         "no second admin on restart"
     );
+    // The log is a file here, as under systemd: plain text, no terminal colour codes.
+    let log = server.log();
+    assert!(
+        log.contains("store open") && !log.contains('\u{1b}'),
+        "{log}"
+    );
     // The audio is encrypted at rest: the Ogg magic appears in no blob file.
     for fan in std::fs::read_dir(data.join("blobs"))
         .expect("blobs")

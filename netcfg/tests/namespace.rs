@@ -389,7 +389,7 @@ async fn dhcp_from_dnsmasq_then_undo_and_no_server() {
 }
 
 /// A test that cannot run here: under `IVM_TEST_STRICT=1` (CI, as root, with every peer
-/// installed by scripts/setup) that is a failure, not a skip.
+/// installed by scripts/setup --tests) that is a failure, not a skip.
 fn cannot_run(why: &str) {
     if std::env::var("IVM_TEST_STRICT").is_ok_and(|v| !v.is_empty() && v != "0") {
         panic!("IVM_TEST_STRICT: {why}");

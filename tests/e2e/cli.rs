@@ -324,7 +324,7 @@ fn sorted_names(list: &Value) -> Vec<String> {
 
 fn need(tool: &str) {
     if !harness::available(tool) {
-        panic!("`{tool}` is needed by this test: scripts/setup installs it");
+        panic!("`{tool}` is needed by this test: scripts/setup --tests installs it");
     }
 }
 

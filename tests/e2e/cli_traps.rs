@@ -32,10 +32,10 @@ const BOB_PW: &str = "bob-password-1";
 const DEFAULT_MAX_UPLOAD: u64 = 26_214_400;
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Panics when a peer tool is missing: scripts/setup installs every one of them.
+/// Panics when a peer tool is missing: scripts/setup --tests installs every one of them.
 fn need(tool: &str) {
     if !harness::available(tool) {
-        panic!("`{tool}` is needed by this test: scripts/setup installs it");
+        panic!("`{tool}` is needed by this test: scripts/setup --tests installs it");
     }
 }
 

@@ -270,7 +270,7 @@ fn a_dhcp_lease_is_durable_before_its_ack() {
             .is_ok_and(|s| s.success());
         assert!(
             found,
-            "`{tool}` is not installed (scripts/setup installs it)"
+            "`{tool}` is not installed (scripts/setup --tests installs it)"
         );
     }
     let seg = netns::Segment::new("u", "10.79.0.1/24", "00:15:65:00:00:09")

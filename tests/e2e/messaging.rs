@@ -174,7 +174,7 @@ fn stored_audio_is_valid_ogg_opus_of_the_spoken_length() {
     let info = Command::new("opusinfo")
         .arg(&opus)
         .output()
-        .expect("opusinfo (opus-tools) is installed by scripts/setup");
+        .expect("opusinfo (opus-tools) is installed by scripts/setup --tests");
     let text = String::from_utf8_lossy(&info.stdout);
     assert!(info.status.success(), "opusinfo failed: {text}");
     assert!(!text.contains("WARNING"), "opusinfo warns: {text}");

@@ -3,7 +3,7 @@
 //! against the real `ivmd`. Loopback only; every wait is bounded; every child is killed on
 //! drop.
 //!
-//! Skipped (with a message) when baresip is not installed: `scripts/setup` installs it.
+//! Skipped (with a message) when baresip is not installed: `scripts/setup --tests` installs it.
 
 mod baresip;
 mod harness;

@@ -14,11 +14,11 @@ use crate::harness::{self, ivmd, run_bounded, Server};
 /// A Yealink MAC (its OUI names the vendor).
 pub const YEALINK: &str = "001565aabbcc";
 
-/// Fails the test when `tool` is missing (scripts/setup installs every peer).
+/// Fails the test when `tool` is missing (scripts/setup --tests installs every peer).
 pub fn need(tool: &str) {
     assert!(
         harness::available(tool),
-        "`{tool}` is not installed (scripts/setup installs it)"
+        "`{tool}` is not installed (scripts/setup --tests installs it)"
     );
 }
 

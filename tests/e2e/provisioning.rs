@@ -9,7 +9,7 @@
 //! in network namespaces. The attacks (a second host, another vendor's file names,
 //! traversal, floods of MACs) are in `provision_attacks.rs`.
 //!
-//! A missing peer tool fails the test (scripts/setup installs them: tftp-hpa, curl,
+//! A missing peer tool fails the test (scripts/setup --tests installs them: tftp-hpa, curl,
 //! libxml2-utils, baresip, udhcpc, iproute2); the DHCP parts need root for namespaces.
 
 mod baresip;

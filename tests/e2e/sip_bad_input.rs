@@ -3,7 +3,7 @@
 //! passwords (the per-address ban), and a REGISTER flood. Loopback only; every wait is
 //! bounded; SIPp runs with `-m` and `-timeout`.
 //!
-//! Skipped (with a message) when `sipp` is not installed: `scripts/setup` installs it.
+//! Skipped (with a message) when `sipp` is not installed: `scripts/setup --tests` installs it.
 
 mod harness;
 

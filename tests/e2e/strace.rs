@@ -40,7 +40,7 @@ pub const WRITES: &[&str] = &[
 pub const RENAMES: &[&str] = &["rename", "renameat", "renameat2"];
 
 /// Panics unless `strace` is installed: without it nothing here can be proven, and a skip
-/// would hide that (scripts/setup installs it).
+/// would hide that (scripts/setup --tests installs it).
 pub fn require() {
     let found = Command::new("sh")
         .args(["-c", "command -v strace >/dev/null"])
@@ -49,7 +49,7 @@ pub fn require() {
     assert!(
         found,
         "`strace` is not installed: the durability tests trace ivmd's syscalls with it \
-         (scripts/setup installs it)"
+         (scripts/setup --tests installs it)"
     );
 }
 

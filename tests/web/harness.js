@@ -28,7 +28,7 @@ export function ivmdPath() {
 /** Chromium: $CHROMIUM or /usr/bin/chromium. */
 export function chromiumPath() {
   const p = process.env.CHROMIUM || '/usr/bin/chromium';
-  if (!existsSync(p)) throw new Error(`${p} not found: apt-get install chromium (scripts/setup does)`);
+  if (!existsSync(p)) throw new Error(`${p} not found: apt-get install chromium (scripts/setup --tests does)`);
   return p;
 }
 

@@ -14,7 +14,12 @@
 //! - `sessions.rs`: login tokens; the database keeps only their SHA-256.
 //! - `sip.rs`: [`SipCredentials`]: each user's generated SIP password and digest HA1s, sealed.
 //! - `phones.rs`: [`StoredPhone`]: the phone registry (MAC, assigned user, last seen).
-//! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion.
+//! - `logins.rs`: [`LoginCandidate`], [`Store::open_session`]: the password check split around
+//!   argon2 (which runs on the caller's own pool), one-time passwords used up by their login.
+//! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion; commit rules
+//!   ([`CommitRules`]: quota, idempotency key).
+//! - `usage.rs`: bytes per sender (the quota) and the data disk's free-space reserve.
+//! - `idempotency.rs`: [`IdempotencyKey`]: a retried send finds the message it stored.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
 //! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
 //!
@@ -34,13 +39,16 @@
 mod blobs;
 mod dirs;
 mod error;
+mod idempotency;
 mod keys;
+mod logins;
 mod messages;
 mod passwords;
 mod phones;
 mod sessions;
 mod sip;
 mod tables;
+mod usage;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -49,10 +57,15 @@ use redb::{Database, ReadableTable};
 
 pub use blobs::BlobRef;
 pub use error::StoreError;
-pub use messages::{StoredAttachment, StoredMessage};
+pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};
+pub use logins::{
+    hash_password, validate_password, LoginCandidate, LoginRefusal, NewPasswordHash, Opened,
+};
+pub use messages::{CommitRules, Committed, StoredAttachment, StoredMessage};
 pub use passwords::generate as generate_password;
 pub use phones::{PhoneSighting, PhoneStatus, StoredPhone};
 pub use sip::{sip_ha1s, SipCredentials};
+pub use usage::FREE_SPACE_RESERVE;
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
 
 /// The open store of one data directory. Cheap to share behind an `Arc`; one per process
@@ -134,6 +147,8 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::SENT)?;
         txn.open_table(tables::SIP_CREDENTIALS)?;
         txn.open_table(tables::PHONES)?;
+        txn.open_table(tables::USAGE)?;
+        txn.open_table(tables::IDEMPOTENCY)?;
         let mut meta = txn.open_table(tables::META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
         match found {
@@ -149,6 +164,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
             }
         }
     }
+    usage::count_once(&txn)?;
     txn.commit()?;
     Ok(())
 }

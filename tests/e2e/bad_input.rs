@@ -413,6 +413,27 @@ async fn wrong_passwords_are_rate_limited_and_tokens_expire() {
         let body: Value = r.json().await.expect("json");
         assert_eq!(body["error"], "unauthorized");
     }
+    // Past the five free failures each one doubles the wait (1 s, 2 s, 4 s ...): guess on
+    // until the box refuses to check for at least two more seconds (bounded).
+    let mut banned = false;
+    for _ in 0..6 {
+        let r = login(&server, "ann", "guess").await;
+        if r.status() == 401 {
+            continue;
+        }
+        assert_eq!(r.status(), 429);
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        if wait >= 2 {
+            banned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert!(banned, "the waits grow");
     let r = login(&server, "ann", "ann-password-1").await;
     assert_eq!(r.status(), 429, "even the right password waits out the ban");
     assert!(r.headers().get("retry-after").is_some());

@@ -749,3 +749,61 @@ fn plain_http_serves_the_lan_phone_files_but_never_the_api() {
     );
     let _: IpAddr = lan.server_ip.parse().expect("ip");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_is_served_with_its_stream_limit() {
+    if !harness::available("curl") {
+        return;
+    }
+    let dir = tempdir();
+    let server = tokio::task::block_in_place(|| Server::start(dir.path(), ""));
+    let https = format!("{}/api/openapi.json", server.https);
+    let out = tokio::task::block_in_place(|| {
+        run_bounded(
+            Command::new("curl").args([
+                "-sk",
+                "--http2",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+                &https,
+            ]),
+            Duration::from_secs(30),
+        )
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "2 200",
+        "browsers get HTTP/2 over TLS"
+    );
+    // The box's SETTINGS frame (RFC 9113 section 6.5), read off a prior-knowledge HTTP/2
+    // connection on plain HTTP: SETTINGS_MAX_CONCURRENT_STREAMS (0x3) is 32.
+    let mut s = connect_from("127.0.0.1", addr_of(&server.http)).await;
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .expect("preface");
+    let mut head = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut head))
+        .await
+        .expect("a frame in time")
+        .expect("frame header");
+    assert_eq!(head[3], 0x4, "the first frame is SETTINGS");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).await.expect("settings");
+    let settings: Vec<(u16, u32)> = payload
+        .chunks(6)
+        .map(|c| {
+            (
+                u16::from_be_bytes([c[0], c[1]]),
+                u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+            )
+        })
+        .collect();
+    assert!(settings.contains(&(0x3, 32)), "{settings:?}");
+    assert!(
+        settings.contains(&(0x6, 16 * 1024)),
+        "header list size: {settings:?}"
+    );
+}

@@ -58,7 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// The `/api` routes. Every body is limited to [`crate::body::SMALL_BODY`] by the caller's
 /// layer, but the upload's: `max_upload` bytes, read only after its token was checked (see
-/// [`messages::send`]).
+/// `messages::send`).
 pub fn api(max_upload: usize) -> Router<AppState> {
     Router::new()
         .route("/api/login", post(session::login))

@@ -11,12 +11,12 @@
 //! a `password_change_required` error frame and close 1008 at `connect`.
 //!
 //! Limits: before `connect` has been checked, the first frame may be at most
-//! [`gate::PRE_AUTH_FRAME`] bytes ([`gate`], applied to the raw bytes by [`upgrade`]); after,
+//! [`gate::PRE_AUTH_FRAME`] bytes ([`gate`], applied to the raw bytes by [`mod@upgrade`]); after,
 //! frames up to `max_ws_frame`. One session has at most [`POSTS_IN_FLIGHT`] `post_message`
 //! being stored at once; past that, an error frame and nothing stored.
 //!
 //! # Layout
-//! - [`upgrade`]: the handshake, and the socket's bytes through the first-frame gate.
+//! - [`mod@upgrade`]: the handshake, and the socket's bytes through the first-frame gate.
 //! - [`gate`]: that gate, sans-IO.
 
 pub mod gate;

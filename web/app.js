@@ -2,7 +2,7 @@
 // send), inbox with playback, sent items with live receipts, and the admin page for admins.
 // Protocol code lives in protocol.js; this file is views and state only.
 
-import { Api, ApiError, Session, STATUSES, wsUrl } from './protocol.js';
+import { Api, ApiError, Session, STATUSES, wsUrl, newIdempotencyKey, messageKey } from './protocol.js';
 import { h, fill, icon, fmtDuration, fmtTime, fmtSize, initials, confirmDialog } from './dom.js';
 import { Player, drawWaveform, chime } from './player.js';
 
@@ -84,7 +84,8 @@ function showLogin(message = '') {
       else start(r.user);
     } catch (e) {
       btn.disabled = false;
-      if (e.status === 401) err.textContent = 'Wrong user name or password.';
+      if (e.status === 401 && e.code === 'one_time_password_expired') err.textContent = errorText(e);
+      else if (e.status === 401) err.textContent = 'Wrong user name or password.';
       else if (e.status === 429) err.textContent = `Too many failed attempts. Try again in ${e.retryAfter || 60} seconds.`;
       else err.textContent = errorText(e);
       pass.select();
@@ -714,8 +715,12 @@ async function sendDraft() {
   window.__ivmSendClickedAt = performance.timeOrigin + performance.now();
   renderCompose();
   const to = [...S.selected];
+  // One key per recording (and recipients and attachments): a retry after a failure that
+  // happened once the box had stored it gets the stored message back, not a second copy.
+  c.draft.key ||= newIdempotencyKey();
+  const key = messageKey(c.draft.key, to, c.attachments);
   try {
-    const info = await S.api.sendMessage({ to, audio: c.draft.blob, audioName: c.draft.name, attachments: c.attachments });
+    const info = await S.api.sendMessage({ to, audio: c.draft.blob, audioName: c.draft.name, attachments: c.attachments, key });
     S.sent = [info, ...S.sent.filter((m) => m.id !== info.id)];
     player.dropDraft();
     S.compose = { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' };

@@ -18,6 +18,29 @@ export const PASSWORD_CHANGE_REQUIRED = 'password change required';
 /** The presence values the box knows. */
 export const STATUSES = ['available', 'busy', 'away', 'offline'];
 
+/** A new idempotency key: a random UUID (the box accepts 1-128 visible ASCII characters). */
+export function newIdempotencyKey() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID();
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The key for sending `draftKey`'s recording to `to` with `attachments`: the same as long as
+ * the user retries the same message, another one as soon as they change the recipients or the
+ * attachments (the box refuses a key reused for a different message).
+ */
+export function messageKey(draftKey, to, attachments = []) {
+  const what = [...to].sort().join(',') + '|' + attachments.map((f) => `${f.name}:${f.size}`).join(',');
+  let h = 0x811c9dc5;
+  for (let i = 0; i < what.length; i++) {
+    h ^= what.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return `${draftKey}-${h.toString(16).padStart(8, '0')}`;
+}
+
 /** REST client. `token` is sent as `Authorization: Bearer` on every call but login. */
 export class Api {
   constructor({ base = '', token = null, fetchImpl = null } = {}) {
@@ -33,8 +56,8 @@ export class Api {
     this.onPasswordChangeRequired = null;
   }
 
-  async request(method, path, { json, form, as = 'json' } = {}) {
-    const headers = {};
+  async request(method, path, { json, form, as = 'json', headers: extra = {} } = {}) {
+    const headers = { ...extra };
     if (this.token) headers.Authorization = `Bearer ${this.token}`;
     let body;
     if (json !== undefined) {
@@ -115,13 +138,18 @@ export class Api {
    * Sends a voice message: `to` is a list of names, extensions or GUIDs; `audio` a Blob
    * (Ogg Opus or WAV) named `audioName`; `attachments` a list of File/Blob (with `.name`).
    * Resolves with the message metadata once the box has stored it durably.
+   *
+   * `key` (see `newIdempotencyKey`) goes in the `Idempotency-Key` header: send the same key
+   * again when retrying the same message after a failure (the answer may have been lost after
+   * the box stored it), and the box answers with the stored message instead of a second copy.
    */
-  sendMessage({ to, audio, audioName = 'message.opus', attachments = [] }) {
+  sendMessage({ to, audio, audioName = 'message.opus', attachments = [], key = null }) {
     const form = new FormData();
     for (const t of to) form.append('to', t);
     form.append('audio', audio, audioName);
     for (const f of attachments) form.append('attachment', f, f.name || 'attachment');
-    return this.request('POST', '/api/messages', { form });
+    const headers = key ? { 'Idempotency-Key': key } : {};
+    return this.request('POST', '/api/messages', { form, headers });
   }
 
   /**

@@ -13,8 +13,9 @@ use serde::Deserialize;
 pub struct Config {
     /// Data folder (database, master key, encrypted audio).
     pub data_dir: PathBuf,
-    /// Plain HTTP: the API for local tools; browsers are redirected to HTTPS.
-    pub http: Listener,
+    /// Plain HTTP: phone files for all, the API for the box itself; browsers are redirected
+    /// to HTTPS.
+    pub http: PlainHttp,
     /// HTTPS: the API and the web client.
     pub https: Listener,
     /// Size and length limits.
@@ -267,7 +268,28 @@ pub struct Listener {
     pub listen: String,
 }
 
-/// Limits on what clients may send.
+/// `[http]`: the plain-HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlainHttp {
+    /// Address and port; `""` turns it off.
+    pub listen: String,
+    /// Host names it answers to besides the box's own host name (with and without its
+    /// domain, and `.local`), `localhost` and any IP address: the names the office's DNS
+    /// gives the box. Any other `Host` gets 421 (DNS rebinding).
+    pub names: Vec<String>,
+}
+
+impl Default for PlainHttp {
+    fn default() -> Self {
+        PlainHttp {
+            listen: "0.0.0.0:8080".into(),
+            names: Vec::new(),
+        }
+    }
+}
+
+/// Limits on what clients may send and hold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
@@ -277,6 +299,14 @@ pub struct Limits {
     pub max_ws_frame: usize,
     /// Longest voice message, seconds.
     pub max_message_seconds: u32,
+    /// Bytes of audio and attachments one user's existing sent messages may hold; 0 = none.
+    pub user_quota_bytes: u64,
+    /// Messages one user may send per minute; 0 = no limit.
+    pub messages_per_minute: u32,
+    /// HTTP(S) connections open at once, both listeners together.
+    pub max_connections: usize,
+    /// HTTP(S) connections open at once from one address (an IPv6 /64).
+    pub max_connections_per_address: usize,
 }
 
 /// Client session settings.
@@ -287,15 +317,15 @@ pub struct Clients {
     pub ping_interval_s: u32,
     /// Seconds a login token lasts.
     pub session_ttl_s: u64,
+    /// Seconds a one-time password (set by the box for someone else) works after it was set.
+    pub one_time_password_ttl_s: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from("./ivm-data"),
-            http: Listener {
-                listen: "0.0.0.0:8080".into(),
-            },
+            http: PlainHttp::default(),
             https: Listener {
                 listen: "0.0.0.0:8443".into(),
             },
@@ -316,6 +346,10 @@ impl Default for Limits {
             max_upload_bytes: 25 * 1024 * 1024,
             max_ws_frame: 4 * 1024 * 1024,
             max_message_seconds: 600,
+            user_quota_bytes: ivm_actors::client::DEFAULT_USER_QUOTA_BYTES,
+            messages_per_minute: ivm_actors::client::DEFAULT_MESSAGES_PER_MINUTE,
+            max_connections: ivm_http::DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: ivm_http::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
         }
     }
 }
@@ -325,6 +359,7 @@ impl Default for Clients {
         Clients {
             ping_interval_s: 30,
             session_ttl_s: 30 * 24 * 3600,
+            one_time_password_ttl_s: ivm_http::DEFAULT_ONE_TIME_PASSWORD_TTL.as_secs(),
         }
     }
 }
@@ -383,6 +418,24 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "clients.session_ttl_s must be at least 1".into(),
             ));
+        }
+        if self.clients.one_time_password_ttl_s == 0 {
+            return Err(ConfigError::Invalid(
+                "clients.one_time_password_ttl_s must be at least 1".into(),
+            ));
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_address == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_connections and limits.max_connections_per_address must be at least 1"
+                    .into(),
+            ));
+        }
+        if let Some(bad) = self.http.names.iter().find(|n| {
+            n.is_empty() || n.parse::<std::net::IpAddr>().is_ok() || n.contains([':', '/', ' '])
+        }) {
+            return Err(ConfigError::Invalid(format!(
+                "http.names: {bad:?} is not a host name (IP addresses are always accepted)"
+            )));
         }
         if self.limits.max_ws_frame < 1024 {
             return Err(ConfigError::Invalid(
@@ -644,6 +697,11 @@ impl Config {
     pub fn session_ttl(&self) -> Duration {
         Duration::from_secs(self.clients.session_ttl_s)
     }
+
+    /// How long a one-time password works after it was set.
+    pub fn one_time_password_ttl(&self) -> Duration {
+        Duration::from_secs(self.clients.one_time_password_ttl_s)
+    }
 }
 
 fn parse_listen(key: &str, v: &str) -> Result<Option<SocketAddr>, ConfigError> {
@@ -749,5 +807,27 @@ mod tests {
         assert_eq!(off.sip_addr().expect("ok"), None);
         let bad: Config = toml::from_str("[sip]\nrtp_port_min = 100\n").expect("parses");
         assert!(bad.validate().is_err());
+        let c: Config =
+            toml::from_str("[http]\nnames = [\"voice.office.example\"]\n").expect("parses");
+        assert!(c.validate().is_ok());
+        assert_eq!(c.http.listen, "0.0.0.0:8080", "listen keeps its default");
+        for bad in ["\"\"", "\"10.0.0.1\"", "\"box:8080\""] {
+            let c: Config = toml::from_str(&format!("[http]\nnames = [{bad}]\n")).expect("parses");
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        let c: Config = toml::from_str("[limits]\nmax_connections = 0\n").expect("parses");
+        assert!(c.validate().is_err());
+        assert!(toml::from_str::<Config>("[https]\nnames = []\n").is_err());
+    }
+
+    #[test]
+    fn the_hostile_lan_defaults() {
+        let c = Config::load(None).expect("defaults");
+        assert_eq!(c.limits.max_connections, 2048);
+        assert_eq!(c.limits.max_connections_per_address, 64);
+        assert_eq!(c.limits.user_quota_bytes, 512 * 1024 * 1024);
+        assert_eq!(c.limits.messages_per_minute, 30);
+        assert_eq!(c.one_time_password_ttl(), Duration::from_secs(24 * 3600));
+        assert!(c.http.names.is_empty());
     }
 }

@@ -19,9 +19,26 @@ use crate::config::Config;
 use crate::dhcp::DhcpControl;
 use crate::panel::Exit;
 
+/// Raises the soft limit on open files to the hard limit. Each connection, WebSocket, blob
+/// being written and the database hold a descriptor; at the usual soft limit of 1024, a few
+/// hundred half-open connections used to take every service down together (TFTP too). The
+/// unit file raises the hard limit (`LimitNOFILE=65536`); the connection caps stay well below.
+fn raise_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::info!(from = soft, to = hard, "raised the open-file limit"),
+            Err(e) => tracing::warn!(soft, hard, error = %e, "could not raise the open-file limit"),
+        },
+        Ok((soft, _)) => tracing::info!(limit = soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not read the open-file limit"),
+    }
+}
+
 /// Runs the box until a stop signal, or until the front panel asks for a restart or a
 /// factory reset (which `main` carries out once everything here is closed).
 pub fn run(cfg: Config) -> anyhow::Result<Exit> {
+    raise_file_limit();
     let store = Arc::new(
         Store::open(&cfg.data_dir)
             .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))?,
@@ -60,6 +77,10 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
             max_ws_frame: cfg.limits.max_ws_frame,
             session_ttl: cfg.session_ttl(),
             ping_interval_s: cfg.clients.ping_interval_s,
+            max_connections: cfg.limits.max_connections,
+            max_connections_per_address: cfg.limits.max_connections_per_address,
+            names: cfg.http.names.clone(),
+            one_time_password_ttl: cfg.one_time_password_ttl(),
         };
         // Desk phones: bind the SIP sockets first so the station knows the real address.
         let mut sip_parts = None;
@@ -96,6 +117,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
             clients: ClientConfig {
                 ping_interval: Duration::from_secs(cfg.clients.ping_interval_s.into()),
                 max_message_seconds: cfg.limits.max_message_seconds,
+                user_quota_bytes: cfg.limits.user_quota_bytes,
+                messages_per_minute: cfg.limits.messages_per_minute,
             },
             station,
         };

@@ -29,10 +29,44 @@ pub enum StoreError {
     /// blob, an undecodable record.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// Storing this would take the sender past their quota; nothing was stored.
+    #[error("storage quota: {used} bytes used, {adding} more asked, the quota is {quota}")]
+    QuotaExceeded {
+        /// Bytes the sender's existing messages hold.
+        used: u64,
+        /// Bytes the refused message would add.
+        adding: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// The data disk has no room left for this (see `usage.rs`); nothing was stored.
+    #[error("the box's disk is full")]
+    DiskFull,
+    /// An idempotency key the sender already used for another request (the message it
+    /// stored is named).
+    #[error("this idempotency key was already used for another message ({0})")]
+    KeyReused(ivm_wire::Guid),
     /// `master.key` is unusable (wrong length, readable by group or others, missing while a
     /// database exists). The box refuses to start rather than run with a leaked or lost key.
     #[error("master key: {0}")]
     MasterKey(String),
+}
+
+impl StoreError {
+    /// Whether this is the data disk running out of space: [`StoreError::DiskFull`], or an
+    /// I/O error `ENOSPC` (`StorageFull`) from a file or the database.
+    pub fn is_disk_full(&self) -> bool {
+        let full = |e: &std::io::Error| e.kind() == std::io::ErrorKind::StorageFull;
+        match self {
+            StoreError::DiskFull => true,
+            StoreError::Io(e) => full(e),
+            StoreError::Db(e) => match e.as_ref() {
+                redb::Error::Io(e) => full(e),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// redb has one error type per operation; all of them become [`StoreError::Db`].

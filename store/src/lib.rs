@@ -16,7 +16,12 @@
 //! - `phones.rs`: [`StoredPhone`]: the phone registry (MAC, assigned user, armed, bound);
 //!   `phone_secrets.rs`: each phone's provisioning credential and admin password, sealed;
 //!   `phone_sightings.rs`: last-seen data in batches, unassigned rows capped and expired.
-//! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion.
+//! - `logins.rs`: [`LoginCandidate`], [`Store::open_session`]: the password check split around
+//!   argon2 (which runs on the caller's own pool), one-time passwords used up by their login.
+//! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion; commit rules
+//!   ([`CommitRules`]: quota, idempotency key).
+//! - `usage.rs`: bytes per sender (the quota) and the data disk's free-space reserve.
+//! - `idempotency.rs`: [`IdempotencyKey`]: a retried send finds the message it stored.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
 //! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
 //!
@@ -37,7 +42,9 @@
 mod blobs;
 mod dirs;
 mod error;
+mod idempotency;
 mod keys;
+mod logins;
 mod messages;
 mod passwords;
 mod phone_secrets;
@@ -46,6 +53,7 @@ mod phones;
 mod sessions;
 mod sip;
 mod tables;
+mod usage;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -54,11 +62,16 @@ use redb::{Database, ReadableTable};
 
 pub use blobs::BlobRef;
 pub use error::StoreError;
-pub use messages::{StoredAttachment, StoredMessage};
+pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};
+pub use logins::{
+    hash_password, validate_password, LoginCandidate, LoginRefusal, NewPasswordHash, Opened,
+};
+pub use messages::{CommitRules, Committed, StoredAttachment, StoredMessage};
 pub use passwords::generate as generate_password;
 pub use phone_sightings::{SightingLimits, SightingsFlushed};
 pub use phones::{PhoneSighting, PhoneStatus, StoredPhone};
 pub use sip::{sip_ha1s, SipCredentials};
+pub use usage::FREE_SPACE_RESERVE;
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
 
 /// The open store of one data directory. Cheap to share behind an `Arc`; one per process
@@ -146,6 +159,8 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::SIP_CREDENTIALS)?;
         txn.open_table(tables::PHONES)?;
         txn.open_table(tables::PHONE_SECRETS)?;
+        txn.open_table(tables::USAGE)?;
+        txn.open_table(tables::IDEMPOTENCY)?;
         let mut meta = txn.open_table(tables::META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
         match found {
@@ -161,6 +176,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
             }
         }
     }
+    usage::count_once(&txn)?;
     txn.commit()?;
     Ok(())
 }

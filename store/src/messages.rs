@@ -14,11 +14,31 @@ use redb::{ReadableDatabase, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::blobs::BlobRef;
+use crate::idempotency::{self, IdempotencyKey, KeyUse};
 use crate::tables::{
     byte_state, decode, encode, guid_key, pair_key, pair_range, pair_second, state_byte, MAILBOX,
     MESSAGES, SENT, SENT_HIDDEN, SENT_LISTED,
 };
-use crate::{users, Store, StoreError};
+use crate::{usage, users, Store, StoreError};
+
+/// Rules a commit checks inside its transaction.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRules {
+    /// The sender's quota in bytes ([`Store::usage`] plus this message must fit).
+    pub quota: Option<u64>,
+    /// The client's idempotency key.
+    pub key: Option<IdempotencyKey>,
+}
+
+/// The outcome of [`Store::commit_message_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// The message is stored.
+    New,
+    /// Nothing was stored: the key already stands for this message (the same request, sent
+    /// again). Its blobs are the caller's to remove.
+    Existing(StoredMessage),
+}
 
 /// A stored voice message: what the server committed, with references to its encrypted files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +59,10 @@ pub struct StoredMessage {
     pub audio: BlobRef,
     /// Attached files.
     pub attachments: Vec<StoredAttachment>,
+    /// SHA-256 (hex) of the client's idempotency key, when it sent one: its row goes when the
+    /// message goes. Set by [`Store::commit_message_with`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// A file attached to a message.
@@ -53,6 +77,14 @@ pub struct StoredAttachment {
 }
 
 impl StoredMessage {
+    /// Bytes the message holds on disk in its sender's quota: audio and attachments,
+    /// plaintext sizes.
+    pub fn stored_bytes(&self) -> u64 {
+        self.audio
+            .size
+            .saturating_add(self.attachments.iter().map(|a| a.blob.size).sum::<u64>())
+    }
+
     /// Every blob the message owns.
     fn blobs(&self) -> Vec<BlobRef> {
         std::iter::once(self.audio.clone())
@@ -111,6 +143,8 @@ fn collect_if_done(
     }
     sent.remove(pair_key(msg.sender, msg.id))?;
     txn.open_table(MESSAGES)?.remove(guid_key(msg.id))?;
+    usage::sub(txn, msg.sender, msg.stored_bytes())?;
+    idempotency::release(txn, msg)?;
     tracing::debug!(message = %msg.id, "message removed: every party deleted it");
     Ok(msg.blobs())
 }
@@ -174,6 +208,21 @@ impl Store {
     /// [`StoreError::NotFound`] for an unknown sender or recipient, [`StoreError::Conflict`] for
     /// a reused id.
     pub fn commit_message(&self, msg: &StoredMessage) -> Result<(), StoreError> {
+        match self.commit_message_with(msg, &CommitRules::default())? {
+            Committed::New => Ok(()),
+            Committed::Existing(m) => Err(StoreError::Conflict(format!("message {} exists", m.id))),
+        }
+    }
+
+    /// [`Store::commit_message`] with rules checked in the same transaction: the sender's
+    /// quota ([`StoreError::QuotaExceeded`], nothing stored), and an idempotency key
+    /// ([`Committed::Existing`] when the key already stands for the same request;
+    /// [`StoreError::KeyReused`] when it stands for another).
+    pub fn commit_message_with(
+        &self,
+        msg: &StoredMessage,
+        rules: &CommitRules,
+    ) -> Result<Committed, StoreError> {
         if msg.recipients.is_empty() {
             return Err(StoreError::Invalid(
                 "a message needs at least one recipient".into(),
@@ -185,18 +234,39 @@ impl Store {
         if seen.len() != msg.recipients.len() {
             return Err(StoreError::Invalid("a recipient is listed twice".into()));
         }
+        let mut msg = msg.clone();
+        msg.idempotency_key = rules.key.as_ref().map(IdempotencyKey::hash_hex);
         let txn = self.db.begin_write()?;
         for u in std::iter::once(&msg.sender).chain(&msg.recipients) {
             if !users::exists(&txn, *u)? {
                 return Err(StoreError::NotFound);
             }
         }
+        if let Some(key) = &rules.key {
+            match idempotency::claim(&txn, &msg, key)? {
+                None => {}
+                Some(KeyUse::Same(existing)) => return Ok(Committed::Existing(existing)),
+                Some(KeyUse::Different(id)) => return Err(StoreError::KeyReused(id)),
+            }
+        }
+        let bytes = msg.stored_bytes();
+        if let Some(quota) = rules.quota {
+            let used = usage::get(&txn, msg.sender)?;
+            if used.saturating_add(bytes) > quota {
+                return Err(StoreError::QuotaExceeded {
+                    used,
+                    adding: bytes,
+                    quota,
+                });
+            }
+        }
+        usage::add(&txn, msg.sender, bytes)?;
         {
             let mut messages = txn.open_table(MESSAGES)?;
             if messages.get(guid_key(msg.id))?.is_some() {
                 return Err(StoreError::Conflict(format!("message {} exists", msg.id)));
             }
-            messages.insert(guid_key(msg.id), encode(msg)?.as_slice())?;
+            messages.insert(guid_key(msg.id), encode(&msg)?.as_slice())?;
             let mut mailbox = txn.open_table(MAILBOX)?;
             for r in &msg.recipients {
                 mailbox.insert(pair_key(*r, msg.id), state_byte(MailboxState::Queued))?;
@@ -205,8 +275,8 @@ impl Store {
                 .insert(pair_key(msg.sender, msg.id), SENT_LISTED)?;
         }
         txn.commit()?;
-        tracing::debug!(message = %msg.id, sender = %msg.sender, recipients = msg.recipients.len(), "message committed");
-        Ok(())
+        tracing::debug!(message = %msg.id, sender = %msg.sender, recipients = msg.recipients.len(), bytes, "message committed");
+        Ok(Committed::New)
     }
 
     /// The message with this id, if it still exists.

@@ -30,7 +30,7 @@ fn token_hash(token: &str) -> Option<[u8; 32]> {
 }
 
 /// Unix seconds of `t` (0 before 1970).
-fn unix_secs(t: SystemTime) -> u64 {
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -76,6 +76,26 @@ pub(crate) fn end_all_but(
     Ok(())
 }
 
+/// Adds a session for `user` lasting `ttl` from `now` inside `txn`: the token (for the client;
+/// only its hash is stored) and when it expires, Unix seconds. The caller checked the user.
+pub(crate) fn insert(
+    txn: &WriteTransaction,
+    user: Guid,
+    ttl: Duration,
+    now: SystemTime,
+) -> Result<(String, u64), StoreError> {
+    let mut raw = [0u8; TOKEN_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let hash: [u8; 32] = Sha256::digest(raw).into();
+    let expires_at = unix_secs(now).saturating_add(ttl.as_secs());
+    txn.open_table(SESSIONS)?
+        .insert(hash, (guid_key(user), expires_at))?;
+    txn.open_table(USER_SESSIONS)?
+        .insert(user_session_key(user, &hash), ())?;
+    Ok((token, expires_at))
+}
+
 impl Store {
     /// Starts a session for `user` lasting `ttl` from `now`. Returns the token (give it to the
     /// client, it is not stored) and when it expires, Unix seconds.
@@ -85,21 +105,13 @@ impl Store {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<(String, u64), StoreError> {
-        let mut raw = [0u8; TOKEN_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let token = URL_SAFE_NO_PAD.encode(raw);
-        let hash: [u8; 32] = Sha256::digest(raw).into();
-        let expires_at = unix_secs(now).saturating_add(ttl.as_secs());
         let txn = self.db.begin_write()?;
         if txn.open_table(USERS)?.get(guid_key(user))?.is_none() {
             return Err(StoreError::NotFound);
         }
-        txn.open_table(SESSIONS)?
-            .insert(hash, (guid_key(user), expires_at))?;
-        txn.open_table(USER_SESSIONS)?
-            .insert(user_session_key(user, &hash), ())?;
+        let made = insert(&txn, user, ttl, now)?;
         txn.commit()?;
-        Ok((token, expires_at))
+        Ok(made)
     }
 
     /// Who a token belongs to. `None` if it is unknown, malformed or expired at `now`; an

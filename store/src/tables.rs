@@ -18,6 +18,8 @@
 //! | `sip_credentials` | user `[u8;16]` | sealed JSON: SIP password and digest HA1s |
 //! | `phones` | MAC `[u8;6]` | JSON `PhoneRecord` (vendor, model, user, status, last seen, armed, bound) |
 //! | `phone_secrets` | MAC `[u8;6]` | sealed JSON: provisioning credential, admin password |
+//! | `usage` | sender `[u8;16]` | `u64`: bytes of audio and attachments of their messages that still exist |
+//! | `idempotency` | sender ‖ SHA-256(key) `[u8;48]` | (message `[u8;16]`, SHA-256 of the request `[u8;32]`) |
 
 use ivm_wire::{Guid, MailboxState};
 use redb::TableDefinition;
@@ -57,6 +59,18 @@ pub(crate) const PHONES: TableDefinition<[u8; 6], &[u8]> = TableDefinition::new(
 /// Each phone's own secrets by MAC: sealed JSON, see `phone_secrets.rs`.
 pub(crate) const PHONE_SECRETS: TableDefinition<[u8; 6], &[u8]> =
     TableDefinition::new("phone_secrets");
+/// Bytes each sender's existing messages hold (audio and attachments, plaintext sizes): the
+/// per-user quota. Kept in step by `commit_message_with` and the collection of a message.
+pub(crate) const USAGE: TableDefinition<[u8; 16], u64> = TableDefinition::new("usage");
+
+/// Client-chosen idempotency keys of stored messages: (sender ‖ SHA-256(key)) → (message,
+/// SHA-256 fingerprint of the request), written in the message's own commit.
+pub(crate) const IDEMPOTENCY: TableDefinition<[u8; 48], ([u8; 16], [u8; 32])> =
+    TableDefinition::new("idempotency");
+
+/// `meta` key set once `usage` has been counted from the messages (databases written before
+/// the table existed are counted at open).
+pub(crate) const USAGE_COUNTED: &str = "usage_counted";
 
 /// The schema this code writes. Bumped when an encoding changes; `open` refuses a newer one.
 pub(crate) const SCHEMA_VERSION: u64 = 1;

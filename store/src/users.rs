@@ -94,6 +94,11 @@ pub(crate) struct UserRecord {
     pub(crate) user: User,
     /// argon2id PHC string.
     pub(crate) password_hash: String,
+    /// When the password is one-time: when it was set and whether a login has used it.
+    /// Absent for a password its holder chose (and in records written before one-time
+    /// passwords expired; such a one is still used up by its first login, see `logins.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) one_time: Option<crate::logins::OneTime>,
 }
 
 /// Checks a login name against the rules.
@@ -145,7 +150,7 @@ pub(crate) fn get_record(
 }
 
 /// Writes one user record.
-fn put_record(
+pub(crate) fn put_record(
     table: &mut Table<[u8; 16], &'static [u8]>,
     rec: &UserRecord,
 ) -> Result<(), StoreError> {
@@ -159,7 +164,7 @@ pub(crate) fn exists(txn: &WriteTransaction, guid: Guid) -> Result<bool, StoreEr
 }
 
 /// Looks a GUID up in a unique index.
-fn index_lookup(
+pub(crate) fn index_lookup(
     table: &impl ReadableTable<&'static str, [u8; 16]>,
     key: &str,
 ) -> Result<Option<Guid>, StoreError> {
@@ -220,6 +225,7 @@ impl Store {
             exts.insert(user.extension.as_str(), guid_key(user.guid))?;
         }
         let rec = UserRecord {
+            one_time: one_time.then(|| crate::logins::OneTime::new(user.created_at)),
             user,
             password_hash,
         };
@@ -433,6 +439,7 @@ impl Store {
             let mut rec = get_record(&users, guid)?.ok_or(StoreError::NotFound)?;
             rec.password_hash = password_hash;
             rec.user.must_change_password = one_time;
+            rec.one_time = one_time.then(|| crate::logins::OneTime::new(unix_now()));
             put_record(&mut users, &rec)?;
         }
         match keep_token {
@@ -503,21 +510,27 @@ impl Store {
 }
 
 /// Now, Unix seconds.
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 impl Store {
-    /// A stamp of the user's current password: the SHA-256 of its stored hash, which is
-    /// salted, so every password write changes it. `None` for an unknown user. It lets the
-    /// first-start password file tell, without an argon2 run, whether the password it holds
-    /// is still the admin's; it reveals nothing about the password.
+    /// A stamp of the user's current password: the SHA-256 of its stored hash (salted, so
+    /// every password write changes it) and of whether a one-time password was used up (its
+    /// first login does that without rewriting the hash). `None` for an unknown user. It lets
+    /// the first-start password file tell, without an argon2 run, whether the password it
+    /// holds is still the admin's and still works; it reveals nothing about the password.
     pub fn password_stamp(&self, guid: Guid) -> Result<Option<[u8; 32]>, StoreError> {
         use sha2::Digest as _;
         let txn = self.db.begin_read()?;
-        Ok(get_record(&txn.open_table(USERS)?, guid)?
-            .map(|r| sha2::Sha256::digest(r.password_hash.as_bytes()).into()))
+        Ok(get_record(&txn.open_table(USERS)?, guid)?.map(|r| {
+            let used = r.one_time.is_some_and(|o| o.used);
+            let mut h = sha2::Sha256::new();
+            h.update(r.password_hash.as_bytes());
+            h.update([u8::from(used)]);
+            h.finalize().into()
+        }))
     }
 }

@@ -413,6 +413,27 @@ async fn wrong_passwords_are_rate_limited_and_tokens_expire() {
         let body: Value = r.json().await.expect("json");
         assert_eq!(body["error"], "unauthorized");
     }
+    // Past the five free failures each one doubles the wait (1 s, 2 s, 4 s ...): guess on
+    // until the box refuses to check for at least two more seconds (bounded).
+    let mut banned = false;
+    for _ in 0..6 {
+        let r = login(&server, "ann", "guess").await;
+        if r.status() == 401 {
+            continue;
+        }
+        assert_eq!(r.status(), 429);
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        if wait >= 2 {
+            banned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert!(banned, "the waits grow");
     let r = login(&server, "ann", "ann-password-1").await;
     assert_eq!(r.status(), 429, "even the right password waits out the ban");
     assert!(r.headers().get("retry-after").is_some());
@@ -660,4 +681,397 @@ async fn a_password_change_closes_open_sockets() {
     // Ann's session is untouched: she still gets her pong.
     send(&mut a, json!({"action":"ping","id":"still-here"})).await;
     assert_eq!(next(&mut a).await.expect("pong")["action"], "pong");
+}
+
+/// `POST /api/messages` with an `Idempotency-Key`; status, `Idempotent-Replayed`, body.
+async fn upload_keyed(
+    server: &Server,
+    token: &str,
+    key: &str,
+    audio: Vec<u8>,
+    attachment: &[u8],
+) -> (u16, bool, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("to", "bob")
+        .part(
+            "audio",
+            reqwest::multipart::Part::bytes(audio).file_name("a.wav"),
+        )
+        .part(
+            "attachment",
+            reqwest::multipart::Part::bytes(attachment.to_vec()).file_name("note.txt"),
+        );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/messages", server.http))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    (
+        r.status().as_u16(),
+        replayed,
+        r.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_upload_with_its_key_is_stored_once() {
+    let dir = tempdir();
+    let server = tokio::task::block_in_place(|| setup(dir.path(), ""));
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let wav = std::fs::read(speech(dir.path(), "k", "Stored once.")).expect("wav");
+    let (status, replayed, first) =
+        upload_keyed(&server, &ann, "draft-1f3a", wav.clone(), b"a").await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let blobs = blob_count(&server.data);
+    // The answer was lost; the client sends the same message with the same key.
+    let (status, replayed, again) =
+        upload_keyed(&server, &ann, "draft-1f3a", wav.clone(), b"a").await;
+    assert_eq!((status, replayed), (200, true), "{again}");
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(blob_count(&server.data), blobs, "nothing stored again");
+    // The same key with another message: refused, nothing stored.
+    let (status, _, other) = upload_keyed(&server, &ann, "draft-1f3a", wav.clone(), b"b").await;
+    assert_eq!(status, 422, "{other}");
+    assert_eq!(other["error"], "idempotency_key_reused");
+    assert!(other["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains(first["id"].as_str().unwrap_or("?")));
+    let (status, _, bad) = upload_keyed(&server, &ann, "not a key", wav.clone(), b"a").await;
+    assert_eq!(
+        (status, bad["error"].as_str()),
+        (400, Some("bad_request")),
+        "{bad}"
+    );
+    assert_eq!(blob_count(&server.data), blobs);
+    let sent: Value = reqwest::Client::new()
+        .get(format!("{}/api/messages/sent", server.http))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(sent.as_array().map(Vec::len), Some(1), "{sent}");
+    // Another key is another message.
+    let (status, _, second) = upload_keyed(&server, &ann, "draft-2b7c", wav, b"a").await;
+    assert_eq!(status, 201);
+    assert_ne!(second["id"], first["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_message_rate_default_holds_a_sender_to_30_a_minute() {
+    let dir = tempdir();
+    // The embedded default: 30 messages a minute per sender.
+    let server = tokio::task::block_in_place(|| {
+        let s = Server::start(dir.path(), "");
+        s.add_user("ann", "201", "ann-password-1");
+        s.add_user("bob", "202", "bob-password-1");
+        s
+    });
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let bob = token(&server, "bob", "bob-password-1").await;
+    let wav = std::fs::read(speech(dir.path(), "r", "Quick.")).expect("wav");
+    let started = std::time::Instant::now();
+    for i in 0..30 {
+        let (status, body) = upload(&server, &ann, "bob", wav.clone(), vec![]).await;
+        assert_eq!(status, 201, "message {i}: {body}");
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(55),
+        "the 30 must fit in the minute for this test ({took:?})"
+    );
+    let blobs = blob_count(&server.data);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/messages", server.http))
+        .bearer_auth(&ann)
+        .multipart(reqwest::multipart::Form::new().text("to", "bob").part(
+            "audio",
+            reqwest::multipart::Part::bytes(wav.clone()).file_name("a.wav"),
+        ))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["error"], "rate_limited", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("30 messages a minute"),
+        "{body}"
+    );
+    assert_eq!(blob_count(&server.data), blobs, "nothing stored");
+    // Bob is not held by ann's rate.
+    let (status, _) = upload(&server, &bob, "ann", wav, vec![]).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_storage_quota_refuses_with_the_numbers() {
+    let dir = tempdir();
+    let server = tokio::task::block_in_place(|| setup(dir.path(), "user_quota_bytes = 250000\n"));
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let wav = std::fs::read(speech(dir.path(), "q", "Quota.")).expect("wav");
+    let (status, first) = upload(
+        &server,
+        &ann,
+        "bob",
+        wav.clone(),
+        vec![("a.bin", vec![1u8; 150_000])],
+    )
+    .await;
+    assert_eq!(status, 201, "{first}");
+    let blobs = blob_count(&server.data);
+    let (status, body) = upload(
+        &server,
+        &ann,
+        "bob",
+        wav.clone(),
+        vec![("b.bin", vec![2u8; 120_000])],
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "quota_exceeded");
+    let msg = body["message"].as_str().unwrap_or("");
+    assert!(msg.contains("250000"), "the quota is named: {msg}");
+    assert_eq!(blob_count(&server.data), blobs, "nothing stored");
+    // Once everyone has deleted the first message, its bytes are free again.
+    let bob = token(&server, "bob", "bob-password-1").await;
+    let id = first["id"].as_str().expect("id");
+    for t in [&ann, &bob] {
+        let r = reqwest::Client::new()
+            .delete(format!("{}/api/messages/{id}", server.http))
+            .bearer_auth(t)
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(r.status(), 204);
+    }
+    let (status, body) = upload(
+        &server,
+        &ann,
+        "bob",
+        wav,
+        vec![("b.bin", vec![2u8; 120_000])],
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_limits_before_and_after_connect() {
+    let dir = tempdir();
+    let server = tokio::task::block_in_place(|| setup(dir.path(), ""));
+    let ann = token(&server, "ann", "ann-password-1").await;
+
+    // Before `connect`: a first frame over 4 KiB is refused from its header.
+    let mut s = ws(&server).await;
+    let big =
+        json!({"action":"connect","id":"c","object":{"token":ann, "client": "x".repeat(10_000)}});
+    send(&mut s, big).await;
+    let e = next(&mut s).await.expect("an error frame");
+    assert_eq!(error_code(&e), "too_large", "{e}");
+    assert!(next(&mut s).await.is_none(), "closed");
+    // A `connect` that fits works, and then frames up to max_ws_frame are fine.
+    let mut s = connected(&server, &ann).await;
+    // (100 KB of junk audio: decoded and refused for what it is, not for its size.)
+    let junk = "QUFB".repeat(25_000);
+    send(
+        &mut s,
+        json!({"action":"post_message","id":"j","destination":[uuid::Uuid::new_v4().to_string()],"object":{"audio":junk}}),
+    )
+    .await;
+    let e = next(&mut s).await.expect("an answer");
+    assert_ne!(error_code(&e), "too_large", "{e}");
+
+    // At most 4 posts being stored at once on one session; the rest are refused unstored.
+    let wav = std::fs::read(speech(dir.path(), "w", "In flight.")).expect("wav");
+    use base64::Engine as _;
+    let audio = base64::engine::general_purpose::STANDARD.encode(&wav);
+    let users: Value = reqwest::Client::new()
+        .get(format!("{}/api/users", server.http))
+        .bearer_auth(&ann)
+        .send()
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    let bob = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["name"] == "bob")
+        .expect("bob")["guid"]
+        .clone();
+    let before = blob_count(&server.data);
+    for i in 0..8 {
+        send(
+            &mut s,
+            json!({"action":"post_message","id":format!("p{i}"),"destination":[bob],"object":{"audio":audio}}),
+        )
+        .await;
+    }
+    let (mut acked, mut refused) = (0, 0);
+    while acked + refused < 8 {
+        let f = next(&mut s).await.expect("an answer per post");
+        match f["action"].as_str() {
+            Some("ack") => acked += 1,
+            Some("error") => {
+                assert_eq!(error_code(&f), "rate_limited", "{f}");
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        acked >= 4 && refused >= 1,
+        "acked {acked}, refused {refused}"
+    );
+    assert_eq!(
+        blob_count(&server.data),
+        before + acked,
+        "refused posts store nothing"
+    );
+}
+
+/// A small tmpfs the test mounts (root), unmounted on drop.
+struct SmallDisk {
+    path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, mib: u32) -> Option<SmallDisk> {
+        let path = dir.join("small-disk");
+        std::fs::create_dir_all(&path).expect("mount point");
+        let out = harness::run_bounded(
+            std::process::Command::new("mount")
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={mib}m,mode=0700"),
+                    "tmpfs",
+                ])
+                .arg(&path),
+            Duration::from_secs(30),
+        );
+        if !out.status.success() {
+            harness::cannot_run(&format!(
+                "cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            return None;
+        }
+        Some(SmallDisk { path })
+    }
+
+    /// Bytes free on it.
+    fn free(&self) -> u64 {
+        let out = harness::run_bounded(
+            std::process::Command::new("df")
+                .args(["-B1", "--output=avail"])
+                .arg(&self.path),
+            Duration::from_secs(30),
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse().ok())
+            .expect("df avail")
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_with_507_and_loses_nothing() {
+    let dir = tempdir();
+    let Some(disk) = SmallDisk::mount(dir.path(), 96) else {
+        return;
+    };
+    let data = disk.path.join("data");
+    let server = tokio::task::block_in_place(|| {
+        let s = Server::start_on(&data, "");
+        s.add_user("ann", "201", "ann-password-1");
+        s.add_user("bob", "202", "bob-password-1");
+        s
+    });
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let bob = token(&server, "bob", "bob-password-1").await;
+    let wav = std::fs::read(speech(dir.path(), "d", "Before the disk filled up.")).expect("wav");
+    let (status, kept) = upload(&server, &ann, "bob", wav.clone(), vec![]).await;
+    assert_eq!(status, 201, "{kept}");
+    // Fill the disk until less than the box's reserve (64 MiB) plus this upload is left.
+    let filler = disk.path.join("filler");
+    let fill = disk.free().saturating_sub(64 * 1024 * 1024 + 256 * 1024);
+    std::fs::write(&filler, vec![0u8; fill as usize]).expect("filler");
+    let blobs = blob_count(&data);
+    let (status, body) = upload(
+        &server,
+        &ann,
+        "bob",
+        wav.clone(),
+        vec![("big.bin", vec![3u8; 1024 * 1024])],
+    )
+    .await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"], "disk_full");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("disk is full"),
+        "{body}"
+    );
+    assert_eq!(blob_count(&data), blobs, "nothing half-stored");
+    // What was stored before is all there, and the box still works for everything else.
+    let id = kept["id"].as_str().expect("id");
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/messages/{id}/audio", server.http))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("audio");
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.expect("bytes").starts_with(b"OggS"));
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/messages/{id}/played", server.http))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .expect("played");
+    assert_eq!(r.status(), 204, "small writes still go through");
+    assert!(server.log().contains("data disk full"));
+    // Space again: the same upload is stored.
+    std::fs::remove_file(&filler).expect("free the disk");
+    let (status, body) = upload(
+        &server,
+        &ann,
+        "bob",
+        wav,
+        vec![("big.bin", vec![3u8; 1024 * 1024])],
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    drop(server);
 }

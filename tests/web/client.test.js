@@ -261,6 +261,37 @@ describe('web client', { timeout: 300000 }, () => {
     await tab.close();
   });
 
+  it('a send whose answer was lost is stored once when retried (same Idempotency-Key)', async () => {
+    const { page } = ann;
+    const annToken = await box.token('ann', PW);
+    const sentCount = async () => (await box.rest('GET', '/api/messages/sent', { token: annToken })).body.length;
+    const before = await sentCount();
+    await pick(page, 'bob');
+    await record(page, 900);
+    // The box stores the first attempt, but its answer never reaches the page.
+    const keys = [];
+    await page.route('**/api/messages', async (route) => {
+      keys.push(route.request().headers()['idempotency-key']);
+      if (keys.length === 1) {
+        await route.fetch();
+        await route.abort('connectionreset');
+      } else {
+        await route.continue();
+      }
+    });
+    await page.click('#send');
+    await waitText(page.locator('#compose p.error'), /Not sent/);
+    assert.equal(await sentCount(), before + 1, 'the box did store the first attempt');
+    await send(page); // the user tries again
+    await page.unroute('**/api/messages');
+    assert.equal(keys.length, 2);
+    assert.ok(keys[0], 'the page sends a key');
+    assert.equal(keys[1], keys[0], 'the retry sends the same key');
+    assert.equal(await sentCount(), before + 1, 'stored once');
+    // The reset this test staged shows in the console; it is no error of the page's.
+    page.errors = page.errors.filter((e) => !/ERR_CONNECTION_RESET/.test(e));
+  });
+
   it('re-record and delete work; Space starts and stops a recording; silence auto-stop is configurable', async () => {
     const { page } = ann;
     await record(page, 900);

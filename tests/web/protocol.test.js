@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, backoffDelay, wsUrl, Api } from '../../web/protocol.js';
+import { Session, backoffDelay, wsUrl, Api, newIdempotencyKey, messageKey } from '../../web/protocol.js';
 import { oggCrc32, opusPacketSamples, muxOggOpus, parseOgg, encodeWav, opusTags, FLAG_BOS, FLAG_EOS } from '../../web/ogg.js';
 
 class FakeWS {
@@ -160,6 +160,30 @@ test('api: changePassword sends both passwords; 403 password change required cal
   assert.deepEqual(JSON.parse(calls[0][1].body), { current_password: 'old one', new_password: 'new one!' });
   await assert.rejects(api.contacts(), (e) => e.status === 403 && e.code === 'password change required');
   assert.equal(asked, 1);
+});
+
+test('api: sendMessage carries the Idempotency-Key; the key follows the message, not the attempt', async () => {
+  const calls = [];
+  const fetchImpl = async (url, init) => {
+    calls.push([url, init]);
+    return new Response(JSON.stringify({ id: 'm1' }), { status: 201, headers: { 'content-type': 'application/json' } });
+  };
+  const api = new Api({ token: 'T', fetchImpl });
+  const draft = newIdempotencyKey();
+  assert.match(draft, /^[0-9a-f-]{32,36}$/);
+  assert.notEqual(newIdempotencyKey(), draft, 'a new key per recording');
+  const audio = new Blob([new Uint8Array([1, 2, 3])]);
+  const files = [new File([new Uint8Array([9])], 'a.txt')];
+  const key = messageKey(draft, ['bob', 'ann'], files);
+  assert.equal(key, messageKey(draft, ['ann', 'bob'], files), 'a retry of the same message: the same key');
+  assert.notEqual(key, messageKey(draft, ['ann'], files), 'other recipients: another key');
+  assert.notEqual(key, messageKey(draft, ['ann', 'bob'], []), 'other attachments: another key');
+  assert.ok(key.length <= 128 && /^[\x21-\x7e]+$/.test(key), key);
+  await api.sendMessage({ to: ['bob'], audio, key });
+  await api.sendMessage({ to: ['bob'], audio });
+  assert.equal(calls[0][1].headers['Idempotency-Key'], key);
+  assert.equal(calls[0][1].headers.Authorization, 'Bearer T');
+  assert.equal(calls[1][1].headers['Idempotency-Key'], undefined);
 });
 
 test('session: password_change_required at connect stops the session and says so', async () => {

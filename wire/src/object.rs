@@ -132,8 +132,12 @@ pub enum ErrorCode {
     BadAudio,
     /// The message named does not exist or is not visible to this user.
     NotFound,
-    /// Too many requests; slow down.
+    /// Too many requests; slow down (messages per minute, posts in flight on one session).
     RateLimited,
+    /// The message would take the sender past their storage quota; nothing was stored.
+    QuotaExceeded,
+    /// The box's disk is full; nothing was stored.
+    DiskFull,
     /// The user's password was set for them and works once: they must choose a new one
     /// (`PUT /api/me/password`) before connecting.
     PasswordChangeRequired,

@@ -11,6 +11,7 @@
 mod connection;
 mod post;
 mod presence;
+pub mod rate;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use crate::views::{self, Viewer};
 pub use connection::{
     outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId,
 };
-pub use post::{check_attachment_name, NewAttachment, PostError, PostMessage};
+pub use post::{check_attachment_name, NewAttachment, PostError, PostMessage, PostOnce, Posted};
 pub use presence::{GetPresence, SetStatus, Subscribe, Unsubscribe};
 
 /// Settings of the client manager.
@@ -39,13 +40,26 @@ pub struct ClientConfig {
     pub ping_interval: Duration,
     /// Longest voice message accepted, in seconds.
     pub max_message_seconds: u32,
+    /// Bytes of audio and attachments a user's existing sent messages may hold; 0 = no quota.
+    pub user_quota_bytes: u64,
+    /// Messages a user may send per minute; 0 = no limit.
+    pub messages_per_minute: u32,
 }
+
+/// Default per-user quota: 512 MiB, about 20 uploads at the largest size, or days of speech
+/// (Opus at about 3 KB a second); sixteen users at their quota still fit an 8 GB data disk.
+pub const DEFAULT_USER_QUOTA_BYTES: u64 = 512 * 1024 * 1024;
+/// Default messages per user per minute: 30, one every two seconds; people recording and
+/// sending by hand do not come near it.
+pub const DEFAULT_MESSAGES_PER_MINUTE: u32 = 30;
 
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             ping_interval: Duration::from_secs(30),
             max_message_seconds: 600,
+            user_quota_bytes: DEFAULT_USER_QUOTA_BYTES,
+            messages_per_minute: DEFAULT_MESSAGES_PER_MINUTE,
         }
     }
 }
@@ -70,12 +84,15 @@ pub struct ClientActor {
     phones: HashMap<Guid, u32>,
     /// Told when a user's mailbox changes (the station actor's message-waiting lamps).
     mailbox_listener: Option<Recipient<MailboxChanged>>,
+    /// Posts per sender in the last minute.
+    post_rate: rate::PostRate,
 }
 
 impl ClientActor {
     /// A client manager over the database actor `db`.
     pub fn new(db: Addr<DatabaseActor>, cfg: ClientConfig) -> Self {
         ClientActor {
+            post_rate: rate::PostRate::new(cfg.messages_per_minute),
             db,
             cfg,
             sessions: HashMap::new(),
@@ -288,6 +305,7 @@ impl Actor for ClientActor {
         ctx.run_interval(self.cfg.ping_interval, |act, ctx| {
             act.ping_all();
             act.revalidate(ctx);
+            act.post_rate.prune(Instant::now());
         });
     }
 }

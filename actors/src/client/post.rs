@@ -5,13 +5,25 @@
 //! threads), write and fsync the encrypted files, commit the record, and only then answer the
 //! sender and push to online recipients. A crash before the commit leaves at most an
 //! unreferenced blob file and no acknowledgement; a crash after it loses nothing.
+//!
+//! Limits, each refused before anything is written and with the numbers in the error:
+//! - a retry with the idempotency key of a stored message gets that message back
+//!   ([`PostOnce`]), before any other check, so a lost answer never costs a second copy;
+//! - messages per minute per sender ([`super::rate`]);
+//! - the sender's storage quota (checked up front for the attachments, exactly in the commit);
+//! - room on the data disk ([`ivm_store::FREE_SPACE_RESERVE`] stays free): 507-style
+//!   [`PostError::DiskFull`], and a write that still meets a full disk removes what it wrote.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use actix::fut::LocalBoxActorFuture;
 use actix::prelude::*;
 use ivm_media::MediaError;
-use ivm_store::{Store, StoreError, StoredAttachment, StoredMessage};
+use ivm_store::{
+    CommitRules, Committed, IdempotencyKey, KeyUse, Store, StoreError, StoredAttachment,
+    StoredMessage,
+};
 use ivm_wire::object::push;
 use ivm_wire::rest::MessageInfo;
 use ivm_wire::{Guid, MailboxState};
@@ -48,6 +60,27 @@ pub struct PostMessage {
     pub attachments: Vec<NewAttachment>,
 }
 
+/// Send a voice message with a client-chosen idempotency key (REST `Idempotency-Key`): if
+/// the sender already stored a message with this key and the same request, that message is
+/// answered ([`Posted::replayed`]) and nothing new is stored.
+#[derive(Message)]
+#[rtype(result = "Result<Posted, PostError>")]
+pub struct PostOnce {
+    /// The post.
+    pub post: PostMessage,
+    /// The client's key (1-128 visible ASCII characters).
+    pub key: String,
+}
+
+/// A post's answer.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The message as its sender sees it.
+    pub info: MessageInfo,
+    /// True when this was a retry of a message already stored (nothing new was stored).
+    pub replayed: bool,
+}
+
 /// Why a post was refused. Nothing is stored when any of these is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {
@@ -63,6 +96,34 @@ pub enum PostError {
     /// An attachment name is empty, too long, or tries to name a path.
     #[error("bad attachment name {0:?}: names must be plain file names")]
     BadAttachmentName(String),
+    /// The sender has sent their limit of messages this minute.
+    #[error("at most {per_minute} messages a minute; try again in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// The limit.
+        per_minute: u32,
+        /// When the next one will be taken.
+        retry_after: Duration,
+    },
+    /// The message would take the sender past their storage quota.
+    #[error("your messages would hold {} bytes, over your quota of {quota} bytes ({used} used now); delete some sent messages first", used.saturating_add(*adding))]
+    QuotaExceeded {
+        /// Bytes the sender's existing messages hold.
+        used: u64,
+        /// Bytes this message adds (attachments only when refused before the audio was
+        /// prepared).
+        adding: u64,
+        /// The quota.
+        quota: u64,
+    },
+    /// The box's data disk has no room: nothing was stored.
+    #[error("the box's disk is full; nothing was stored (ask an administrator to free space)")]
+    DiskFull,
+    /// The idempotency key is not one the box accepts.
+    #[error("{0}")]
+    BadKey(String),
+    /// The idempotency key was used before for another request (the message it stored).
+    #[error("this Idempotency-Key was already used for another message ({0}); use a new key for each message")]
+    KeyReused(Guid),
     /// The box is shutting down.
     #[error("the server is going down")]
     GoingDown,
@@ -71,10 +132,32 @@ pub enum PostError {
     Internal(String),
 }
 
+impl From<StoreError> for PostError {
+    fn from(e: StoreError) -> Self {
+        if e.is_disk_full() {
+            return PostError::DiskFull;
+        }
+        match e {
+            StoreError::NotFound => PostError::UnknownUser(String::new()),
+            StoreError::QuotaExceeded {
+                used,
+                adding,
+                quota,
+            } => PostError::QuotaExceeded {
+                used,
+                adding,
+                quota,
+            },
+            StoreError::KeyReused(id) => PostError::KeyReused(id),
+            other => PostError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<DbError> for PostError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Store(StoreError::NotFound) => PostError::UnknownUser(String::new()),
+            DbError::Store(s) => s.into(),
             other => PostError::Internal(other.to_string()),
         }
     }
@@ -125,14 +208,19 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Writes the blobs and commits the record; removes the blobs again if the commit fails.
+/// Writes the blobs and commits the record under `rules`; removes the blobs again if the
+/// commit fails or finds the message already stored (a retry with its key).
 fn store_message(
     s: &Store,
     sender: Guid,
     recipients: Vec<Guid>,
     prepared: ivm_media::Prepared,
     attachments: Vec<NewAttachment>,
-) -> Result<Stored, StoreError> {
+    rules: &CommitRules,
+) -> Result<Outcome, StoreError> {
+    let bytes =
+        prepared.ogg.len() as u64 + attachments.iter().map(|a| a.data.len() as u64).sum::<u64>();
+    s.ensure_free_space(bytes)?;
     let mut written = Vec::new();
     let result = (|| {
         let audio = s.put_blob(&prepared.ogg)?;
@@ -161,16 +249,23 @@ fn store_message(
             peaks: prepared.peaks,
             audio,
             attachments: stored_atts,
+            idempotency_key: None,
         };
-        s.commit_message(&msg)?;
-        Ok(msg)
+        let committed = s.commit_message_with(&msg, rules)?;
+        Ok((msg, committed))
     })();
     let msg = match result {
-        Ok(m) => m,
+        Ok((msg, Committed::New)) => msg,
+        Ok((_, Committed::Existing(existing))) => {
+            remove_written(s, &written);
+            return Ok(Outcome::Raced(views::message_info(
+                s,
+                &existing,
+                Viewer::Sender,
+            )?));
+        }
         Err(e) => {
-            for b in &written {
-                let _ = s.remove_blob(b);
-            }
+            remove_written(s, &written);
             return Err(e);
         }
     };
@@ -179,11 +274,30 @@ fn store_message(
     // own state set, the same for all, so one frame serves every recipient.
     let mut for_recipients = for_sender.clone();
     for_recipients.state = Some(MailboxState::Queued);
-    Ok(Stored {
+    Ok(Outcome::New(Stored {
         for_sender,
         for_recipients,
         recipients,
-    })
+    }))
+}
+
+/// Removes blob files no record will name (a refused or duplicate commit).
+fn remove_written(s: &Store, written: &[ivm_store::BlobRef]) {
+    for b in written {
+        if let Err(e) = s.remove_blob(b) {
+            tracing::warn!(blob = %b.id, error = %e, "could not remove an unused blob file");
+        }
+    }
+}
+
+/// What a post ended in.
+enum Outcome {
+    /// Stored now.
+    New(Stored),
+    /// Already stored under its idempotency key (found before storing); as its sender sees it.
+    Replay(MessageInfo),
+    /// The same, found by the commit: a retry raced the first request.
+    Raced(MessageInfo),
 }
 
 /// A committed message, as its sender and its recipients see it.
@@ -193,52 +307,198 @@ struct Stored {
     recipients: Vec<Guid>,
 }
 
-/// Validates, prepares, stores, then delivers to online recipients.
-impl Handler<PostMessage> for ClientActor {
-    type Result = ResponseActFuture<Self, Result<MessageInfo, PostError>>;
+/// The fingerprint parts of a post: recipients as given, audio, each attachment.
+fn fingerprint_parts(p: &PostMessage) -> Vec<&[u8]> {
+    let mut parts: Vec<&[u8]> = p.to.iter().map(|t| t.as_bytes()).collect();
+    parts.push(b"audio");
+    parts.push(&p.audio);
+    for a in &p.attachments {
+        parts.extend([a.name.as_bytes(), a.content_type.as_bytes(), &a.data[..]]);
+    }
+    parts
+}
 
-    fn handle(&mut self, msg: PostMessage, _: &mut Context<Self>) -> Self::Result {
+/// First step of a post, before the rate is taken.
+enum Start {
+    /// Go on and store it.
+    Store(PostMessage, Option<IdempotencyKey>),
+    /// A retry of a message already stored.
+    Replay(MessageInfo),
+}
+
+/// Checks the attachment names; with a key, looks it up (off the async threads: the
+/// fingerprint hashes the whole upload).
+async fn start(
+    db: Addr<crate::database::DatabaseActor>,
+    msg: PostMessage,
+    key: Option<String>,
+) -> Result<Start, PostError> {
+    for a in &msg.attachments {
+        check_attachment_name(&a.name)?;
+    }
+    let Some(key) = key else {
+        return Ok(Start::Store(msg, None));
+    };
+    let (msg, key) = tokio::task::spawn_blocking(move || {
+        let k = IdempotencyKey::new(&key, fingerprint_parts(&msg));
+        (msg, k)
+    })
+    .await
+    .map_err(|e| PostError::Internal(e.to_string()))?;
+    let key = key.map_err(|e| match e {
+        StoreError::Invalid(m) => PostError::BadKey(m),
+        other => other.into(),
+    })?;
+    let sender = msg.sender;
+    let k = key.clone();
+    let found = database::run(&db, move |s| match s.message_for_key(sender, &k)? {
+        Some(KeyUse::Same(m)) => Ok(Some(Ok(views::message_info(s, &m, Viewer::Sender)?))),
+        Some(KeyUse::Different(id)) => Ok(Some(Err(id))),
+        None => Ok(None),
+    })
+    .await?;
+    match found {
+        Some(Ok(info)) => Ok(Start::Replay(info)),
+        Some(Err(id)) => Err(PostError::KeyReused(id)),
+        None => Ok(Start::Store(msg, Some(key))),
+    }
+}
+
+/// Resolves, checks quota and disk, prepares the audio, stores.
+async fn store(
+    db: Addr<crate::database::DatabaseActor>,
+    max_seconds: u32,
+    quota: Option<u64>,
+    msg: PostMessage,
+    key: Option<IdempotencyKey>,
+) -> Result<Outcome, PostError> {
+    let (sender, to) = (msg.sender, msg.to);
+    let raw: u64 = msg.audio.len() as u64
+        + msg
+            .attachments
+            .iter()
+            .map(|a| a.data.len() as u64)
+            .sum::<u64>();
+    let attached: u64 = msg.attachments.iter().map(|a| a.data.len() as u64).sum();
+    let recipients = database::run(&db, move |s| {
+        let r = resolve(s, &to)?;
+        if let (Ok(_), Some(quota)) = (&r, quota) {
+            let used = s.usage(sender)?;
+            // The audio's stored size is known only once prepared; the attachments are
+            // stored as they are, so they alone can already be too much.
+            if used.saturating_add(attached) > quota {
+                return Err(StoreError::QuotaExceeded {
+                    used,
+                    adding: attached,
+                    quota,
+                });
+            }
+        }
+        // The upload as received bounds what preparing it can write.
+        s.ensure_free_space(raw)?;
+        Ok(r)
+    })
+    .await?
+    .map_err(PostError::UnknownUser)?;
+    if recipients.is_empty() {
+        return Err(PostError::NoRecipients);
+    }
+    let audio = msg.audio;
+    let prepared =
+        tokio::task::spawn_blocking(move || ivm_media::prepare_upload(&audio, max_seconds))
+            .await
+            .map_err(|e| PostError::Internal(e.to_string()))??;
+    let attachments = msg.attachments;
+    let rules = CommitRules { quota, key };
+    Ok(database::run(&db, move |s| {
+        store_message(s, sender, recipients, prepared, attachments, &rules)
+    })
+    .await?)
+}
+
+impl ClientActor {
+    /// The one post path: [`start`], the rate, [`store`], then delivery to online recipients.
+    fn post(
+        &mut self,
+        msg: PostMessage,
+        key: Option<String>,
+    ) -> LocalBoxActorFuture<Self, Result<Posted, PostError>> {
         if self.going_down {
             return Box::pin(actix::fut::ready(Err(PostError::GoingDown)));
         }
         self.in_flight += 1;
         let db = self.db.clone();
         let max_seconds = self.cfg.max_message_seconds;
-        let fut = async move {
-            for a in &msg.attachments {
-                check_attachment_name(&a.name)?;
-            }
-            let to = msg.to;
-            let recipients = database::run(&db, move |s| resolve(s, &to))
-                .await?
-                .map_err(PostError::UnknownUser)?;
-            if recipients.is_empty() {
-                return Err(PostError::NoRecipients);
-            }
-            let audio = msg.audio;
-            let prepared =
-                tokio::task::spawn_blocking(move || ivm_media::prepare_upload(&audio, max_seconds))
-                    .await
-                    .map_err(|e| PostError::Internal(e.to_string()))??;
-            let (sender, attachments) = (msg.sender, msg.attachments);
-            let stored = database::run(&db, move |s| {
-                store_message(s, sender, recipients, prepared, attachments)
-            })
-            .await?;
-            Ok(stored)
-        };
-        Box::pin(fut.into_actor(self).map(|res, act, _| {
+        let quota = (self.cfg.user_quota_bytes > 0).then_some(self.cfg.user_quota_bytes);
+        let sender = msg.sender;
+        let first = start(db.clone(), msg, key).into_actor(self);
+        let stored = first.then(
+            move |res,
+                  act: &mut ClientActor,
+                  _|
+                  -> LocalBoxActorFuture<Self, Result<Outcome, PostError>> {
+                match res {
+                    Err(e) => Box::pin(actix::fut::ready(Err(e))),
+                    Ok(Start::Replay(info)) => {
+                        Box::pin(actix::fut::ready(Ok(Outcome::Replay(info))))
+                    }
+                    Ok(Start::Store(msg, key)) => match act
+                        .post_rate
+                        .try_take(sender, Instant::now())
+                    {
+                        Err(retry_after) => {
+                            Box::pin(actix::fut::ready(Err(PostError::RateLimited {
+                                per_minute: act.post_rate.per_minute(),
+                                retry_after,
+                            })))
+                        }
+                        Ok(()) => Box::pin(store(db, max_seconds, quota, msg, key).into_actor(act)),
+                    },
+                }
+            },
+        );
+        Box::pin(stored.map(move |res, act, _| {
             act.finish_post();
-            let stored = res?;
-            let info = stored.for_sender;
-            tracing::info!(message = %info.id, sender = %info.sender_name, recipients = stored.recipients.len(), duration_ms = info.duration_ms, "message committed");
-            let frame: Arc<str> = push::message(&stored.for_recipients).to_text().into();
-            for r in stored.recipients {
-                act.push_frame_to_user(r, frame.clone());
-                act.mailbox_changed(r);
+            let outcome = res?;
+            if matches!(outcome, Outcome::Raced(_)) {
+                // It took a place in the minute's count, but stored nothing.
+                act.post_rate.give_back(sender);
             }
-            Ok(info)
+            match outcome {
+                Outcome::Replay(info) | Outcome::Raced(info) => {
+                    tracing::info!(message = %info.id, sender = %info.sender_name, "retry of a stored message: answered with it");
+                    Ok(Posted { info, replayed: true })
+                }
+                Outcome::New(stored) => {
+                    let info = stored.for_sender;
+                    tracing::info!(message = %info.id, sender = %info.sender_name, recipients = stored.recipients.len(), duration_ms = info.duration_ms, "message committed");
+                    let frame: Arc<str> = push::message(&stored.for_recipients).to_text().into();
+                    for r in stored.recipients {
+                        act.push_frame_to_user(r, frame.clone());
+                        act.mailbox_changed(r);
+                    }
+                    Ok(Posted { info, replayed: false })
+                }
+            }
         }))
+    }
+}
+
+/// Validates, prepares, stores, then delivers to online recipients.
+impl Handler<PostMessage> for ClientActor {
+    type Result = ResponseActFuture<Self, Result<MessageInfo, PostError>>;
+
+    fn handle(&mut self, msg: PostMessage, _: &mut Context<Self>) -> Self::Result {
+        Box::pin(self.post(msg, None).map(|r, _, _| r.map(|p| p.info)))
+    }
+}
+
+/// As [`PostMessage`], answering a retry with the message its key already stored.
+impl Handler<PostOnce> for ClientActor {
+    type Result = ResponseActFuture<Self, Result<Posted, PostError>>;
+
+    fn handle(&mut self, msg: PostOnce, _: &mut Context<Self>) -> Self::Result {
+        self.post(msg.post, Some(msg.key))
     }
 }
 

@@ -58,6 +58,22 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
     }
 
+    /// 429 `rate_limited` with `Retry-After` (at least one second).
+    pub fn rate_limited(message: impl Into<String>, wait: std::time::Duration) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        e.retry_after = Some(wait.as_secs().max(1));
+        e
+    }
+
+    /// 507 `disk_full`: nothing was stored.
+    pub fn disk_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk_full",
+            "the box's disk is full; nothing was stored (ask an administrator to free space)",
+        )
+    }
+
     /// 500 `internal`; the cause goes to the log, not to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed");
@@ -103,12 +119,33 @@ impl From<DbError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_disk_full() {
+            return Self::disk_full();
+        }
         match e {
             StoreError::NotFound => Self::not_found("no such item"),
             StoreError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             StoreError::Invalid(m) => Self::bad_request(m),
+            e @ StoreError::QuotaExceeded { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "quota_exceeded",
+                e.to_string(),
+            ),
+            e @ StoreError::KeyReused(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                e.to_string(),
+            ),
             other => Self::internal(other),
         }
+    }
+}
+
+impl From<crate::password_pool::PoolBusy> for ApiError {
+    fn from(e: crate::password_pool::PoolBusy) -> Self {
+        let mut err = Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string());
+        err.retry_after = Some(1);
+        err
     }
 }
 
@@ -138,6 +175,17 @@ impl From<PostError> for ApiError {
                 Self::new(StatusCode::BAD_REQUEST, "bad_attachment_name", msg)
             }
             PostError::GoingDown => Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
+            PostError::RateLimited { retry_after, .. } => Self::rate_limited(msg, retry_after),
+            PostError::QuotaExceeded { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", msg)
+            }
+            PostError::DiskFull => Self::disk_full(),
+            PostError::BadKey(_) => Self::bad_request(msg),
+            PostError::KeyReused(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                msg,
+            ),
             PostError::Internal(m) => Self::internal(m),
         }
     }

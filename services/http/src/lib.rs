@@ -3,9 +3,16 @@
 //!
 //! # Layout
 //! - [`serve`]: accept loops (plain and TLS) on hyper-util, one task per connection, with
-//!   graceful shutdown: stop accepting, let in-flight requests finish (bounded).
+//!   graceful shutdown: stop accepting, let in-flight requests finish (bounded); the table of
+//!   every bound a connection runs under (timeouts, buffers, HTTP/2 limits).
+//! - [`conns`]: connection caps, in all and per client address (sans-IO counter).
+//! - [`idle`]: per-connection activity and the watchdog that closes silent connections.
+//! - [`body`]: request body size and time limits (small everywhere; the upload, after auth).
+//! - [`plain`]: what the plain-HTTP listener serves to whom, and its `Host` check.
 //! - [`auth`]: the bearer-token extractor used by every `/api` route but login.
-//! - [`ratelimit`]: a sans-IO failure counter that throttles password guessing.
+//! - [`ratelimit`]: sans-IO password-guessing budgets, reserved before a password is checked.
+//! - [`password_pool`]: argon2 on threads of its own behind a short queue.
+//! - [`json`]: the JSON body extractor, refusals as API errors.
 //! - [`routes`]: one file per resource (session, contacts, messages, admin), and
 //!   [`routes::web`]: the web client (`web/` at the top of the repository, embedded at build
 //!   time, served with a strict Content-Security-Policy).
@@ -13,12 +20,19 @@
 //!   client actor, which owns all session state.
 //! - [`error`]: the one error type every handler returns, rendered as `ErrorBody` JSON.
 //!
-//! Plain HTTP serves the API for local tools and phone provisioning (`/provision/...`, through
-//! [`ivm_actors::provisioning`]); anything else
-//! asked of it by a browser is redirected to HTTPS, where the web client lives.
+//! Plain HTTP serves phone provisioning (`/provision/...`, through
+//! [`ivm_actors::provisioning`]) to anyone and the API to tools on the box itself (loopback);
+//! the LAN gets 403 for the API and browsers a redirect to HTTPS, where the web client lives.
+//! No login or token crosses the LAN in cleartext ([`plain`]).
 
 pub mod auth;
+pub mod body;
+pub mod conns;
 pub mod error;
+pub mod idle;
+pub mod json;
+pub mod password_pool;
+pub mod plain;
 pub mod ratelimit;
 pub mod routes;
 pub mod serve;
@@ -37,7 +51,8 @@ use tokio_util::sync::CancellationToken;
 /// Settings of the HTTP service.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// Plain HTTP listener (API for local tools; browsers are redirected).
+    /// Plain HTTP listener (phone files for all; the API for the box itself; browsers are
+    /// redirected).
     pub http: Option<SocketAddr>,
     /// HTTPS listener.
     pub https: Option<SocketAddr>,
@@ -51,6 +66,14 @@ pub struct HttpConfig {
     pub session_ttl: Duration,
     /// Seconds between the server's pings, told to clients on connect.
     pub ping_interval_s: u32,
+    /// Open connections at once, both listeners together.
+    pub max_connections: usize,
+    /// Open connections at once from one client address (an IPv6 /64).
+    pub max_connections_per_address: usize,
+    /// Host names the plain listener answers to besides its own (`[http] names`).
+    pub names: Vec<String>,
+    /// How long a one-time password works after it was set.
+    pub one_time_password_ttl: Duration,
 }
 
 impl Default for HttpConfig {
@@ -63,9 +86,23 @@ impl Default for HttpConfig {
             max_ws_frame: ivm_wire::object::DEFAULT_MAX_FRAME,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             ping_interval_s: 30,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_address: DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+            names: Vec::new(),
+            one_time_password_ttl: DEFAULT_ONE_TIME_PASSWORD_TTL,
         }
     }
 }
+
+/// Default cap on open connections: twice the 1,000 client sessions the box is benchmarked
+/// with, well inside the file limit it raises at start.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
+/// Default cap per client address: a browser opens at most a handful (six HTTP/1.1
+/// connections per origin and a WebSocket), `ivm watch` one; 64 leaves room for a desk with
+/// many tabs and tools while one host can hold at most 1/32 of the box.
+pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
+/// Default lifetime of a one-time password: a day.
+pub const DEFAULT_ONE_TIME_PASSWORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -76,6 +113,8 @@ pub struct AppState {
     pub cfg: Arc<HttpConfig>,
     /// Login throttling, shared by both listeners.
     pub logins: Arc<Mutex<ratelimit::LoginLimiter>>,
+    /// Where passwords are checked (argon2), off the database threads.
+    pub passwords: password_pool::PasswordPool,
     /// Phone provisioning (`GET /provision/{name}`); `None` answers 404.
     pub provision: Option<Arc<ivm_actors::provisioning::ProvisionFront>>,
     /// The WebSocket writers. Upgraded sockets outlive hyper's graceful shutdown, so the
@@ -87,6 +126,7 @@ pub struct AppState {
 /// The HTTP service as the engine runs it.
 pub struct HttpService {
     state: AppState,
+    conns: Arc<conns::ConnLimiter>,
     tls: Option<Arc<rustls::ServerConfig>>,
     http: Option<tokio::net::TcpListener>,
     https: Option<tokio::net::TcpListener>,
@@ -102,15 +142,18 @@ impl HttpService {
         http: Option<tokio::net::TcpListener>,
         https: Option<tokio::net::TcpListener>,
     ) -> Self {
+        let conns = conns::ConnLimiter::new(cfg.max_connections, cfg.max_connections_per_address);
         let state = AppState {
             handles,
             cfg: Arc::new(cfg),
             logins: Arc::new(Mutex::new(ratelimit::LoginLimiter::default())),
+            passwords: password_pool::PasswordPool::default(),
             provision: None,
             sockets: tokio_util::task::TaskTracker::new(),
         };
         HttpService {
             state,
+            conns,
             tls,
             http,
             https,
@@ -126,13 +169,15 @@ impl HttpService {
         self
     }
 
-    /// The full application: API, WebSocket, and the web client.
+    /// The full application: API, WebSocket, and the web client. Bodies are small and
+    /// timed everywhere but on the upload (see [`body`]).
     pub fn router(state: AppState) -> Router {
-        let limit = state.cfg.max_upload_bytes;
-        routes::api()
+        let upload = state.cfg.max_upload_bytes;
+        routes::api(upload)
             .route("/api/ws", axum::routing::get(ws::upgrade))
             .merge(routes::pages())
-            .layer(DefaultBodyLimit::max(limit))
+            .layer(DefaultBodyLimit::max(body::SMALL_BODY))
+            .layer(axum::middleware::from_fn(body::deadline))
             .with_state(state)
     }
 }
@@ -145,28 +190,40 @@ impl Service for HttpService {
     fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
         let HttpService {
             state,
+            conns,
             tls,
             http,
             https,
         } = *self;
-        let https_port = state.cfg.https_port;
+        let policy = Arc::new(plain::PlainPolicy {
+            names: plain::HostNames::for_box(&state.cfg.names),
+            https_port: state.cfg.https_port,
+        });
         let sockets = state.sockets.clone();
         let app = Self::router(state);
         Box::pin(async move {
             let mut tasks = Vec::new();
             if let Some(l) = http {
+                tracing::info!(names = ?policy.names.names(), "plain HTTP answers to these host names and any IP address");
                 let app = app
                     .clone()
                     .layer(axum::middleware::from_fn(move |req, next| {
-                        serve::redirect_browsers(req, next, https_port)
+                        plain::guard(policy.clone(), req, next)
                     }));
-                tasks.push(tokio::spawn(serve::serve(l, None, app, shutdown.clone())));
+                tasks.push(tokio::spawn(serve::serve(
+                    l,
+                    None,
+                    app,
+                    conns.clone(),
+                    shutdown.clone(),
+                )));
             }
             if let (Some(l), Some(tls)) = (https, tls) {
                 tasks.push(tokio::spawn(serve::serve(
                     l,
                     Some(tls),
                     app,
+                    conns,
                     shutdown.clone(),
                 )));
             }

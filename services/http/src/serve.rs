@@ -1,16 +1,29 @@
 //! Accept loops: one tokio task per connection, TLS handshake inside that task (a slow client
 //! never stalls the accept loop), graceful shutdown through hyper-util's watcher.
+//!
+//! Every connection first takes a slot from the shared [`ConnLimiter`] (over the cap it is
+//! closed at once, before TLS or hyper spend anything on it), then runs under these bounds:
+//!
+//! | what | bound |
+//! |---|---|
+//! | TLS handshake | [`HANDSHAKE_TIMEOUT`] |
+//! | first request head, from accept | [`FIRST_REQUEST_TIMEOUT`] (the watchdog in [`crate::idle`]) |
+//! | an HTTP/1 request head, also between keep-alive requests | [`HEADER_READ_TIMEOUT`] (hyper's timer) |
+//! | silence with no request being answered (HTTP/2, stalled responses) | [`IDLE_TIMEOUT`] |
+//! | request bodies | [`crate::body`]: size and a deadline on the whole body |
+//! | HTTP/1 read buffer | [`MAX_BUF`] |
+//! | HTTP/2 | [`H2_MAX_STREAMS`] concurrent streams, 16 KiB of headers, reset-flood limits |
+//!
+//! An upgraded WebSocket leaves these (it has its own pings and frame limits) but keeps its
+//! slot until it closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -19,17 +32,53 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use tracing::Instrument;
 
+use crate::conns::ConnLimiter;
+use crate::idle::{Activity, TrackedIo, Watch};
+
 /// How long in-flight requests may run on after shutdown is asked.
 pub const GRACE: Duration = Duration::from_secs(10);
 /// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// From accept to the first complete request head (TLS handshake included).
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an HTTP/1 request head may take once the connection waits for one; this is also
+/// how long an idle keep-alive connection stays open.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Silence (no byte either way) allowed while no request is being answered.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// HTTP/1 read buffer: request heads larger than this are refused (431).
+pub const MAX_BUF: usize = 64 * 1024;
+/// HTTP/2 streams one connection may have open at once.
+pub const H2_MAX_STREAMS: u32 = 32;
+
+/// The hyper connection settings every listener uses.
+fn builder() -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF)
+        .max_headers(64);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_STREAMS)
+        .max_header_list_size(16 * 1024)
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(64)
+        .max_send_buf_size(256 * 1024)
+        // No keep-alive pings: they would count as traffic and keep an idle connection
+        // open for ever; the idle watchdog closes it instead.
+        .keep_alive_interval(None);
+    b
+}
 
 /// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown`, then waits up to
-/// [`GRACE`] for open requests.
+/// [`GRACE`] for open requests. `conns` is shared by every listener of the service.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
+    conns: Arc<ConnLimiter>,
     shutdown: CancellationToken,
 ) {
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -38,6 +87,12 @@ pub async fn serve(
     }
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder());
+    let watch = Watch {
+        first_request: FIRST_REQUEST_TIMEOUT,
+        idle: IDLE_TIMEOUT,
+    };
+    let mut last_refusal_log: Option<tokio::time::Instant> = None;
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -51,25 +106,53 @@ pub async fn serve(
             },
             _ = shutdown.cancelled() => break,
         };
+        let slot = match conns.try_acquire(peer.ip()) {
+            Ok(s) => s,
+            Err(why) => {
+                // Closed at once: the cheapest answer to a flood. Logged at most every 10 s.
+                drop(tcp);
+                let now = tokio::time::Instant::now();
+                if last_refusal_log.is_none_or(|t| now.duration_since(t) > Duration::from_secs(10))
+                {
+                    last_refusal_log = Some(now);
+                    tracing::warn!(%peer, scheme, reason = %why, refused = conns.refused(), "connection refused");
+                }
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let acceptor = acceptor.clone();
         let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let activity = Activity::new();
+        let io = TrackedIo::new(tcp, activity.clone(), slot);
         tokio::spawn(async move {
+            let requests = activity.clone();
             let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                let answering = requests.begin_request();
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let span = tracing::debug_span!("request", %peer, method = %req.method(), path = %req.uri().path());
-                app.clone().oneshot(req).instrument(span)
+                let app = app.clone();
+                async move {
+                    let r = app.oneshot(req).await;
+                    drop(answering);
+                    r
+                }
+                .instrument(span)
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let idle = watch.expired(activity);
             match acceptor {
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+                    tokio::select! {
+                        _ = watcher.watch(conn.into_owned()) => {}
+                        _ = idle => tracing::debug!(%peer, "idle connection closed"),
+                    }
                 }
                 Some(acceptor) => {
                     let stream =
-                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -81,7 +164,10 @@ pub async fn serve(
                             }
                         };
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    let _ = watcher.watch(conn.into_owned()).await;
+                    tokio::select! {
+                        _ = watcher.watch(conn.into_owned()) => {}
+                        _ = idle => tracing::debug!(%peer, "idle connection closed"),
+                    }
                 }
             }
         });
@@ -99,54 +185,7 @@ pub async fn serve(
     tracing::info!(scheme, "listener stopped");
 }
 
-/// On the plain-HTTP listener: the API is served as is (local tools, phones), anything else
-/// a browser asks for is sent to the HTTPS origin, where the microphone is allowed.
-pub async fn redirect_browsers(req: Request, next: Next, https_port: u16) -> Response {
-    let path = req.uri().path();
-    if path.starts_with("/api/") || path == "/api" || path.starts_with("/provision/") {
-        return next.run(req).await;
-    }
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(host_without_port)
-        .unwrap_or("localhost")
-        .to_owned();
-    let target = format!(
-        "https://{host}:{https_port}{}",
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/")
-    );
-    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, target)]).into_response()
-}
-
-/// `host:port`, `[v6]:port` or `host` → the host part, brackets kept for IPv6.
-fn host_without_port(h: &str) -> &str {
-    if let Some(end) = h.find(']') {
-        return &h[..=end];
-    }
-    match h.rfind(':') {
-        Some(i) => &h[..i],
-        None => h,
-    }
-}
-
 /// The peer address of a request, as inserted by [`serve`].
 pub fn peer_of(req_ext: &axum::http::Extensions) -> Option<SocketAddr> {
     req_ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_without_port;
-
-    #[test]
-    fn host_parts() {
-        assert_eq!(host_without_port("box.local:8080"), "box.local");
-        assert_eq!(host_without_port("[::1]:8080"), "[::1]");
-        assert_eq!(host_without_port("10.0.0.2"), "10.0.0.2");
-    }
 }

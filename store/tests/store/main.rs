@@ -4,7 +4,9 @@
 
 mod blobs;
 mod keys;
+mod logins;
 mod messages;
+mod quota;
 mod sessions;
 mod users;
 

@@ -28,6 +28,7 @@ fn msg(store: &Store, from: &User, to: &[&User], at: u64) -> StoredMessage {
             content_type: "application/pdf".into(),
             blob: att,
         }],
+        idempotency_key: None,
     };
     store.commit_message(&m).unwrap();
     m

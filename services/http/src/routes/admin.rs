@@ -59,7 +59,7 @@ pub async fn users(
 pub async fn add_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    Json(req): Json<NewUserRequest>,
+    crate::json::JsonBody(req): crate::json::JsonBody<NewUserRequest>,
 ) -> Result<(StatusCode, Json<UserCreated>), ApiError> {
     let generated = req.password.is_none().then(ivm_store::generate_password);
     let password = req
@@ -98,7 +98,7 @@ pub async fn update_user(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(key): Path<String>,
-    Json(req): Json<UserUpdateRequest>,
+    crate::json::JsonBody(req): crate::json::JsonBody<UserUpdateRequest>,
 ) -> Result<Json<UserInfo>, ApiError> {
     let me = admin.user.guid;
     if req.admin == Some(false) && key_is(&state, &key, me).await? {
@@ -132,7 +132,7 @@ pub async fn reset_password(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(key): Path<String>,
-    Json(req): Json<PasswordReset>,
+    crate::json::JsonBody(req): crate::json::JsonBody<PasswordReset>,
 ) -> Result<Json<UserCreated>, ApiError> {
     let generated = req.password.is_none().then(ivm_store::generate_password);
     let one_time = generated.clone();

@@ -64,7 +64,7 @@ pub async fn list(
 pub async fn add(
     State(state): State<AppState>,
     me: AuthUser,
-    Json(body): Json<AddContact>,
+    crate::json::JsonBody(body): crate::json::JsonBody<AddContact>,
 ) -> Result<(StatusCode, Json<Contact>), ApiError> {
     let me_guid = me.user.guid;
     let key = body.user.clone();

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ivm_actors::client::{
-    check_attachment_name, MailboxChanged, NewAttachment, PostMessage, Receipt,
+    check_attachment_name, MailboxChanged, NewAttachment, PostMessage, PostOnce, Receipt,
 };
 use ivm_actors::database;
 use ivm_actors::views::{self, Viewer};
@@ -24,22 +24,63 @@ pub const MAX_ATTACHMENTS: usize = 20;
 /// Most `to` fields on one upload.
 const MAX_TO_FIELDS: usize = 256;
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large("the upload is over the size limit")
+/// The header carrying the client's idempotency key on `POST /api/messages`.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set (`true`) on the answer to a retry that found its message already stored.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
+    if crate::body::is_timeout(&e) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the upload did not arrive within {} seconds",
+                crate::body::UPLOAD_TIMEOUT.as_secs()
+            ),
+        )
+    } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(format!(
+            "the upload is over the limit of {limit} bytes (audio and attachments)"
+        ))
     } else {
         ApiError::bad_request(format!("bad multipart body: {}", e.body_text()))
+    }
+}
+
+/// The `Idempotency-Key` header, checked before the body is read.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let max = ivm_store::MAX_IDEMPOTENCY_KEY_LEN;
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= max && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_owned()))
+        }
+        _ => Err(ApiError::bad_request(format!(
+            "Idempotency-Key: use 1-{max} visible ASCII characters (a UUID is fine)"
+        ))),
     }
 }
 
 /// `POST /api/messages` (multipart): `to` (repeatable, comma-separated names, extensions or
 /// GUIDs), `audio` (one WAV or Ogg Opus file), `attachment` (repeatable files). Answers 201
 /// only once the message is durable.
+///
+/// The token is checked ([`AuthUser`]) before any of the body is read, and only then may the
+/// body be as large as `max_upload_bytes` (every other route allows 64 KiB). With an
+/// `Idempotency-Key` header, a retry of a send whose answer was lost gets the message already
+/// stored, with 200 and `Idempotent-Replayed: true`, and nothing is stored twice.
 pub async fn send(
     State(state): State<AppState>,
     me: AuthUser,
+    headers: HeaderMap,
     mut form: Multipart,
-) -> Result<(StatusCode, Json<MessageInfo>), ApiError> {
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let limit = state.cfg.max_upload_bytes;
+    let multipart_error = |e| multipart_error(e, limit);
     let mut to = Vec::new();
     let mut audio: Option<Bytes> = None;
     let mut attachments = Vec::new();
@@ -102,8 +143,21 @@ pub async fn send(
         audio: audio.to_vec(),
         attachments,
     };
-    let info = state.handles.clients.send(post).await??;
-    Ok((StatusCode::CREATED, Json(info)))
+    let Some(key) = key else {
+        let info = state.handles.clients.send(post).await??;
+        return Ok((StatusCode::CREATED, Json(info)).into_response());
+    };
+    let posted = state.handles.clients.send(PostOnce { post, key }).await??;
+    if posted.replayed {
+        Ok((
+            StatusCode::OK,
+            [(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"))],
+            Json(posted.info),
+        )
+            .into_response())
+    } else {
+        Ok((StatusCode::CREATED, Json(posted.info)).into_response())
+    }
 }
 
 /// The message if `user` sent it or received it (and has not deleted it), with their view.

@@ -9,6 +9,7 @@ mod provision;
 mod session;
 pub mod web;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post, put};
@@ -57,8 +58,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/ws"),
 ];
 
-/// The `/api` routes.
-pub fn api() -> Router<AppState> {
+/// The `/api` routes. Every body is limited to [`crate::body::SMALL_BODY`] by the caller's
+/// layer, but the upload's: `max_upload` bytes, read only after its token was checked (see
+/// `messages::send`).
+pub fn api(max_upload: usize) -> Router<AppState> {
     Router::new()
         .route("/api/login", post(session::login))
         .route("/api/logout", post(session::logout))
@@ -68,7 +71,10 @@ pub fn api() -> Router<AppState> {
         .route("/api/contacts", get(contacts::list).post(contacts::add))
         .route("/api/contacts/{user}", delete(contacts::remove))
         .route("/api/users", get(contacts::directory))
-        .route("/api/messages", post(messages::send))
+        .route(
+            "/api/messages",
+            post(messages::send).layer(DefaultBodyLimit::max(max_upload)),
+        )
         .route("/api/messages/inbox", get(messages::inbox))
         .route("/api/messages/sent", get(messages::sent))
         .route(
@@ -143,5 +149,70 @@ mod tests {
             .collect();
         served.sort();
         assert_eq!(documented, served);
+        let send = &doc["paths"]["/api/messages"]["post"];
+        assert_eq!(
+            send["parameters"][0]["name"]
+                .as_str()
+                .map(str::to_ascii_lowercase),
+            Some(messages::IDEMPOTENCY_KEY.to_owned()),
+            "the idempotency header is documented under its name"
+        );
+        for code in ["200", "413", "422", "429", "507"] {
+            assert!(
+                send["responses"][code].is_object(),
+                "POST /api/messages {code}"
+            );
+        }
+    }
+
+    /// Every route in [`ROUTES`] reaches a handler of the real router (the fallback would
+    /// answer `no such endpoint`, a wrong method 405).
+    #[actix::test]
+    async fn the_router_serves_every_listed_route() {
+        use axum::body::Body;
+        use axum::http::{Method, Request, StatusCode};
+        use tower::ServiceExt;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = std::sync::Arc::new(ivm_store::Store::open(dir.path()).expect("store"));
+        let db = ivm_actors::database::DatabaseActor::start(store.clone(), 1);
+        let clients = actix::Actor::start(ivm_actors::client::ClientActor::new(
+            db.clone(),
+            ivm_actors::client::ClientConfig::default(),
+        ));
+        let handles = ivm_actors::engine::Handles {
+            db,
+            clients,
+            station: None,
+            store,
+            started: std::time::Instant::now(),
+        };
+        let service =
+            crate::HttpService::new(handles, crate::HttpConfig::default(), None, None, None);
+        let app = crate::HttpService::router(service.state.clone());
+        for (method, path) in ROUTES {
+            let uri = path
+                .replace("{user}", "nobody")
+                .replace("{id}", "00000000-0000-0000-0000-000000000000")
+                .replace("{index}", "0")
+                .replace("{mac}", "001565aabbcc")
+                .replace("{name}", "nothing.cfg");
+            let req = Request::builder()
+                .method(Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("method"))
+                .uri(&uri)
+                .body(Body::empty())
+                .expect("request");
+            let resp = app.clone().oneshot(req).await.expect("answer");
+            let status = resp.status();
+            let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .expect("body");
+            let text = String::from_utf8_lossy(&body);
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+            assert!(
+                !text.contains("no such endpoint"),
+                "{method} {uri}: {status} {text}"
+            );
+        }
     }
 }

@@ -1,4 +1,11 @@
 //! Log in, log out, who am I, my status, my password.
+//!
+//! A password check is the one expensive thing an unauthenticated peer can ask for, so it
+//! goes: the login limiter first (the attempt is reserved as a failure before anything is
+//! checked, see [`crate::ratelimit`]), a database thread reads the stored hash, the password
+//! pool runs argon2 ([`crate::password_pool`]: a full queue answers 503 at once), and a
+//! database thread commits the session, checking the hash is still the one verified and
+//! using up a one-time password in the same transaction.
 
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
@@ -9,63 +16,126 @@ use axum::Json;
 use ivm_actors::client::GetPresence;
 use ivm_actors::client::SetStatus as SetStatusMsg;
 use ivm_actors::{database, views};
+use ivm_store::{LoginRefusal, Opened, StoreError, User};
 use ivm_wire::rest::{ChangePassword, LoginRequest, LoginResponse, SetStatus, UserInfo};
 
 use crate::auth::{AnyAuthUser, AuthUser};
 use crate::error::ApiError;
+use crate::json::JsonBody;
 use crate::AppState;
 
-/// `POST /api/login`: password check (argon2id on a database thread), throttled per address
-/// and per name; answers a bearer token.
+/// `ErrorBody.error` of a login with an expired one-time password.
+pub const ONE_TIME_EXPIRED: &str = "one_time_password_expired";
+
+/// What checking a login came to.
+enum Checked {
+    /// A session was opened.
+    Session {
+        token: String,
+        expires_at: u64,
+        user: User,
+    },
+    /// Wrong name or password, or a one-time password already used: one failure.
+    Wrong,
+    /// A right one-time password past its lifetime.
+    Expired,
+}
+
+/// Reads the hash, checks the password on the pool, opens the session.
+async fn check_login(
+    state: &AppState,
+    name: String,
+    password: String,
+) -> Result<Checked, ApiError> {
+    let candidate = database::run(&state.handles.db, move |s| s.login_candidate(&name)).await?;
+    let c = candidate.clone();
+    let right = state.passwords.run(move || c.verify(&password)).await??;
+    if !right {
+        return Ok(Checked::Wrong);
+    }
+    let (ttl, one_time_ttl) = (state.cfg.session_ttl, state.cfg.one_time_password_ttl);
+    let opened = database::run(&state.handles.db, move |s| {
+        s.open_session(&candidate, ttl, SystemTime::now(), one_time_ttl)
+    })
+    .await?;
+    Ok(match opened {
+        Opened::Session {
+            token,
+            expires_at,
+            user,
+        } => Checked::Session {
+            token,
+            expires_at,
+            user,
+        },
+        Opened::Refused(LoginRefusal::OneTimeExpired) => Checked::Expired,
+        Opened::Refused(LoginRefusal::OneTimeUsed | LoginRefusal::Changed) => Checked::Wrong,
+    })
+}
+
+/// `POST /api/login`: throttled per (address, name), per address and per name; the password
+/// is checked off the database threads; answers a bearer token.
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(req): Json<LoginRequest>,
+    JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<LoginResponse>, ApiError> {
     if req.name.len() > 64 || req.password.len() > 1024 {
         return Err(ApiError::bad_request("name or password too long"));
     }
     let name = req.name.trim().to_ascii_lowercase();
     let ip = peer.ip();
-    let checked = state
+    let begun = state
         .logins
         .lock()
         .map_err(ApiError::internal)?
-        .check(ip, &name, Instant::now());
-    if let Err(wait) = checked {
-        tracing::warn!(%ip, user = %name, "login refused: too many failures");
-        return Err(rate_limited(
-            "too many failed logins; try again later",
-            wait,
-        ));
-    }
-    let ttl = state.cfg.session_ttl;
-    let n = name.clone();
-    let result = database::run(&state.handles.db, move |s| {
-        match s.verify_password(&n, &req.password)? {
-            Some(user) => {
-                let (token, expires_at) = s.create_session(user.guid, ttl, SystemTime::now())?;
-                Ok(Some((user, token, expires_at)))
-            }
-            None => Ok(None),
+        .begin(ip, &name, Instant::now());
+    let attempt = match begun {
+        Ok(a) => a,
+        Err(wait) => {
+            tracing::warn!(%ip, user = %name, retry_after_s = wait.as_secs().max(1), "login refused: too many failures");
+            return Err(ApiError::rate_limited(
+                format!(
+                    "too many failed logins; try again in {} seconds",
+                    wait.as_secs().max(1)
+                ),
+                wait,
+            ));
         }
-    })
-    .await?;
-    let Some((user, token, expires_at)) = result else {
-        state
-            .logins
-            .lock()
-            .map_err(ApiError::internal)?
-            .failed(ip, &name, Instant::now());
-        tracing::warn!(%ip, user = %name, "login failed: wrong user name or password");
-        return Err(ApiError::unauthorized("wrong user name or password"));
     };
-    state
-        .logins
-        .lock()
-        .map_err(ApiError::internal)?
-        .succeeded(ip);
-    tracing::info!(%ip, user = %user.name, "logged in");
+    let checked = check_login(&state, name.clone(), req.password).await;
+    {
+        let mut limiter = state.logins.lock().map_err(ApiError::internal)?;
+        match &checked {
+            Ok(Checked::Session { .. }) => limiter.succeeded(attempt, Instant::now()),
+            // Counted already: the reservation stays a failure.
+            Ok(Checked::Wrong) => drop(attempt),
+            Ok(Checked::Expired) | Err(_) => limiter.cancelled(attempt),
+        }
+    }
+    let (token, expires_at, user) = match checked? {
+        Checked::Session {
+            token,
+            expires_at,
+            user,
+        } => (token, expires_at, user),
+        Checked::Wrong => {
+            tracing::warn!(%ip, user = %name, "login failed: wrong user name or password");
+            return Err(ApiError::unauthorized("wrong user name or password"));
+        }
+        Checked::Expired => {
+            tracing::warn!(%ip, user = %name, "login refused: one-time password expired");
+            let hours = state.cfg.one_time_password_ttl.as_secs() / 3600;
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ONE_TIME_EXPIRED,
+                format!(
+                    "this one-time password has expired (they last {hours} hours); ask an administrator for a new one (or set one on the box's front panel)"
+                ),
+            ));
+        }
+    };
+    tracing::info!(%ip, user = %user.name, one_time = user.must_change_password, "logged in");
     let status = state
         .handles
         .clients
@@ -79,54 +149,94 @@ pub async fn login(
     }))
 }
 
-/// 429 `rate_limited` with `Retry-After` (at least one second).
-fn rate_limited(message: &str, wait: std::time::Duration) -> ApiError {
-    let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
-    e.retry_after = Some(wait.as_secs().max(1));
-    e
+/// Checks the current password and hashes the new one on the pool, then stores it; `false`
+/// when the current one is wrong.
+async fn check_change(
+    state: &AppState,
+    me: &crate::auth::AuthUser,
+    current: String,
+    new: String,
+) -> Result<bool, ApiError> {
+    let guid = me.user.guid;
+    let candidate = database::run(&state.handles.db, move |s| s.password_candidate(guid)).await?;
+    let c = candidate.clone();
+    let hashed = state
+        .passwords
+        .run(move || {
+            if !c.verify(&current)? {
+                return Ok::<_, StoreError>(None);
+            }
+            ivm_store::hash_password(&new).map(Some)
+        })
+        .await??;
+    let Some(hash) = hashed else {
+        return Ok(false);
+    };
+    let token = me.token.clone();
+    let replaced = database::run(&state.handles.db, move |s| {
+        s.replace_own_password(&candidate, hash, &token)
+    })
+    .await?;
+    if !replaced {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "your password was changed meanwhile (by an administrator?); log in again",
+        ));
+    }
+    Ok(true)
 }
 
-/// `PUT /api/me/password`: the user changes their own password. The current one is checked
-/// with argon2id on a database thread, and wrong guesses count in the login limiter (per
-/// address and per name), so a stolen session cannot be used to guess the password faster
-/// than a login could. The new one must follow the box's rules and differ from the current.
-/// On success the one-time flag is cleared and every other session of the user ends; the
-/// caller's stays.
+/// `PUT /api/me/password`: the user changes their own password. The new one must follow the
+/// box's rules and differ from the current one (checked first: nothing to guess from that);
+/// the current one is checked like a login, in the same limiter (per address and name), so
+/// a stolen session cannot guess the password faster than a login could. On success the
+/// one-time flag is cleared and every other session of the user ends; the caller's stays.
 pub async fn change_password(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AnyAuthUser(me): AnyAuthUser,
-    Json(req): Json<ChangePassword>,
+    JsonBody(req): JsonBody<ChangePassword>,
 ) -> Result<StatusCode, ApiError> {
     if req.current_password.len() > 1024 || req.new_password.len() > 1024 {
         return Err(ApiError::bad_request("password too long"));
     }
+    ivm_store::validate_password(&req.new_password)?;
+    if req.new_password == req.current_password {
+        return Err(ApiError::bad_request(
+            "the new password must differ from the current one",
+        ));
+    }
     let ip = peer.ip();
     let name = me.user.name.clone();
-    let checked = state
+    let begun = state
         .logins
         .lock()
         .map_err(ApiError::internal)?
-        .check(ip, &name, Instant::now());
-    if let Err(wait) = checked {
-        tracing::warn!(%ip, user = %name, "password change refused: too many failures");
-        return Err(rate_limited(
-            "too many wrong passwords; try again later",
-            wait,
-        ));
+        .begin(ip, &name, Instant::now());
+    let attempt = match begun {
+        Ok(a) => a,
+        Err(wait) => {
+            tracing::warn!(%ip, user = %name, "password change refused: too many failures");
+            return Err(ApiError::rate_limited(
+                format!(
+                    "too many wrong passwords; try again in {} seconds",
+                    wait.as_secs().max(1)
+                ),
+                wait,
+            ));
+        }
+    };
+    let changed = check_change(&state, &me, req.current_password, req.new_password).await;
+    {
+        let mut limiter = state.logins.lock().map_err(ApiError::internal)?;
+        match &changed {
+            Ok(true) => limiter.succeeded(attempt, Instant::now()),
+            Ok(false) => drop(attempt),
+            Err(_) => limiter.cancelled(attempt),
+        }
     }
-    let guid = me.user.guid;
-    let token = me.token;
-    let changed = database::run(&state.handles.db, move |s| {
-        s.change_own_password(guid, &req.current_password, &req.new_password, &token)
-    })
-    .await?;
-    if !changed {
-        state
-            .logins
-            .lock()
-            .map_err(ApiError::internal)?
-            .failed(ip, &name, Instant::now());
+    if !changed? {
         tracing::warn!(%ip, user = %name, "password change refused: wrong current password");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -134,11 +244,6 @@ pub async fn change_password(
             "the current password is wrong",
         ));
     }
-    state
-        .logins
-        .lock()
-        .map_err(ApiError::internal)?
-        .succeeded(ip);
     tracing::info!(%ip, user = %name, "password changed by its holder");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -170,7 +275,7 @@ pub async fn me(
 pub async fn set_status(
     State(state): State<AppState>,
     me: AuthUser,
-    Json(body): Json<SetStatus>,
+    JsonBody(body): JsonBody<SetStatus>,
 ) -> Result<StatusCode, ApiError> {
     state
         .handles

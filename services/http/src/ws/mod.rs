@@ -9,11 +9,23 @@
 //! A user whose password is one-time (`must_change_password`) is refused: with HTTP 403
 //! `password change required` when the upgrade request carries their bearer token, else with
 //! a `password_change_required` error frame and close 1008 at `connect`.
+//!
+//! Limits: before `connect` has been checked, the first frame may be at most
+//! [`gate::PRE_AUTH_FRAME`] bytes ([`gate`], applied to the raw bytes by [`mod@upgrade`]); after,
+//! frames up to `max_ws_frame`. One session has at most [`POSTS_IN_FLIGHT`] `post_message`
+//! being stored at once; past that, an error frame and nothing stored.
+//!
+//! # Layout
+//! - [`mod@upgrade`]: the handshake, and the socket's bytes through the first-frame gate.
+//! - [`gate`]: that gate, sans-IO.
+
+pub mod gate;
+pub mod upgrade;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -29,19 +41,28 @@ use ivm_wire::object::{
     Inbound, PostObject,
 };
 use ivm_wire::{Guid, MailboxState};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
 use tracing::Instrument;
+use upgrade::{Socket, Upgrade};
 
 use crate::AppState;
 
 /// How long a new socket has to send `connect`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `GET /api/ws`: upgrade, with the frame limit applied by the WebSocket codec itself.
+/// `post_message` requests one session may have being stored at once: a client that sends
+/// them faster than the box stores them is told to wait, instead of queueing audio work.
+pub const POSTS_IN_FLIGHT: usize = 4;
+
+/// `GET /api/ws`: upgrade, with the frame limit applied by the WebSocket codec itself and
+/// the first frame's by [`gate`].
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ws: Upgrade,
 ) -> Response {
     if let Some(token) = crate::auth::bearer_in(&headers) {
         match crate::auth::user_for_token(&state, token.to_owned()).await {
@@ -54,12 +75,13 @@ pub async fn upgrade(
     }
     let max = state.cfg.max_ws_frame;
     // Small socket buffers: a thousand idle sessions must not cost a thousand 128 KiB buffers.
-    ws.max_message_size(max)
-        .max_frame_size(max)
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
         .read_buffer_size(8 * 1024)
         .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(max.saturating_mul(2))
-        .on_upgrade(move |socket| {
+        .max_write_buffer_size(max.saturating_mul(2));
+    ws.on_upgrade(config, move |socket| {
         let span = tracing::info_span!("client", %peer, user = tracing::field::Empty, session = tracing::field::Empty);
         session(state, socket).instrument(span)
     })
@@ -71,15 +93,15 @@ fn text(env: &Envelope) -> Message {
 
 fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
-        code,
+        code: CloseCode::from(code),
         reason: reason.into(),
     }))
 }
 
 /// Waits for a valid `connect`; answers errors on the raw socket until then.
-async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbound, User)> {
+async fn authenticate(state: &AppState, socket: &mut Socket) -> Option<(Inbound, User)> {
     let max = state.cfg.max_ws_frame;
-    let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.recv()).await {
+    let first = match tokio::time::timeout(CONNECT_TIMEOUT, socket.next()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => {
             let e = Envelope::error(
@@ -157,7 +179,7 @@ async fn authenticate(state: &AppState, socket: &mut WebSocket) -> Option<(Inbou
     }
 }
 
-async fn session(state: AppState, mut socket: WebSocket) {
+async fn session(state: AppState, mut socket: Socket) {
     let Some((hello, user)) = authenticate(&state, &mut socket).await else {
         return;
     };
@@ -224,6 +246,7 @@ async fn session(state: AppState, mut socket: WebSocket) {
         user: user.guid,
         session,
         outbox,
+        posts: Arc::new(tokio::sync::Semaphore::new(POSTS_IN_FLIGHT)),
     };
     while let Some(frame) = stream.next().await {
         match frame {
@@ -268,6 +291,8 @@ struct Reader {
     user: Guid,
     session: SessionId,
     outbox: Outbox,
+    /// Places for posts being stored ([`POSTS_IN_FLIGHT`]).
+    posts: Arc<tokio::sync::Semaphore>,
 }
 
 impl Reader {
@@ -406,6 +431,14 @@ impl Reader {
     /// Posts run in their own task (audio preparation takes a while) so the socket keeps
     /// reading; the `ack` carries the request id.
     fn post(&self, id: String, to: Vec<Guid>, post: PostObject) {
+        let Ok(place) = self.posts.clone().try_acquire_owned() else {
+            tracing::info!("post refused: {POSTS_IN_FLIGHT} already being stored on this session");
+            return self.reply(Envelope::error(
+                &id,
+                ErrorCode::RateLimited,
+                format!("at most {POSTS_IN_FLIGHT} messages may be being stored at once on one connection; wait for their acks"),
+            ));
+        };
         let b64 = base64::engine::general_purpose::STANDARD;
         let audio = match b64.decode(post.audio.as_bytes()) {
             Ok(a) if !a.is_empty() => a,
@@ -448,6 +481,7 @@ impl Reader {
                     Err(e) => Envelope::error(&id, ErrorCode::Internal, e.to_string()),
                 };
                 let _ = outbox.push(Outbound::Frame(env.to_text().into()));
+                drop(place);
             }
             .in_current_span(),
         );
@@ -458,7 +492,13 @@ fn post_code(e: &PostError) -> ErrorCode {
     match e {
         PostError::UnknownUser(_) => ErrorCode::UnknownUser,
         PostError::BadAudio(_) => ErrorCode::BadAudio,
-        PostError::NoRecipients | PostError::BadAttachmentName(_) => ErrorCode::Malformed,
+        PostError::NoRecipients
+        | PostError::BadAttachmentName(_)
+        | PostError::BadKey(_)
+        | PostError::KeyReused(_) => ErrorCode::Malformed,
+        PostError::RateLimited { .. } => ErrorCode::RateLimited,
+        PostError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
+        PostError::DiskFull => ErrorCode::DiskFull,
         PostError::GoingDown | PostError::Internal(_) => ErrorCode::Internal,
     }
 }

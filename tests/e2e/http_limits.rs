@@ -389,6 +389,11 @@ async fn bodies_are_small_except_the_authenticated_upload() {
         .await
         .expect("upload without a token");
     assert_eq!(r.status(), 401, "no token: refused before the body is read");
+    assert_eq!(
+        r.headers().get("connection").and_then(|v| v.to_str().ok()),
+        Some("close"),
+        "the unread body ends the connection: the client must not reuse it"
+    );
     let r = c
         .post(format!("{}/api/messages", server.http))
         .bearer_auth(token)

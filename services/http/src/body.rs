@@ -98,14 +98,24 @@ pub fn is_upload(method: &Method, path: &str) -> bool {
 
 /// Middleware: puts the body under its deadline ([`UPLOAD_TIMEOUT`] for the upload route,
 /// [`BODY_TIMEOUT`] for the rest).
+///
+/// An upload refused before its body was read (no token, over quota) leaves megabytes unread
+/// on an HTTP/1.1 connection, which the server then closes; a client that reused it for its
+/// next request would see that request fail with no answer. So such a refusal says
+/// `Connection: close`, and well-behaved clients open a new connection.
 pub async fn deadline(req: Request, next: Next) -> Response {
-    let limit = if is_upload(req.method(), req.uri().path()) {
-        UPLOAD_TIMEOUT
-    } else {
-        BODY_TIMEOUT
-    };
+    let upload = is_upload(req.method(), req.uri().path());
+    let limit = if upload { UPLOAD_TIMEOUT } else { BODY_TIMEOUT };
+    let http1 = req.version() <= axum::http::Version::HTTP_11;
     let req = req.map(|b| Body::new(DeadlineBody::new(b, limit)));
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    if upload && http1 && !resp.status().is_success() {
+        resp.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 #[cfg(test)]

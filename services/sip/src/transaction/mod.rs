@@ -635,6 +635,15 @@ impl TransactionLayer {
         }
     }
 
+    /// Where server transaction `id`'s request came from (its responses' destination: the
+    /// source address, with the Via port when `rport` was not asked for).
+    pub fn server_peer(&self, id: TxId) -> Option<Peer> {
+        match &self.txs.get(&id)?.tx {
+            Tx::Server(s) => Some(s.reply_to),
+            Tx::Client(_) => None,
+        }
+    }
+
     /// True if server transaction `id` can still take a final response (for CANCEL → 487).
     pub fn is_pending(&self, id: TxId) -> bool {
         matches!(self.txs.get(&id), Some(Entry { tx: Tx::Server(s), .. })

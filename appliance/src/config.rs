@@ -706,7 +706,10 @@ mod tests {
             ivm_sip::auth::Offer::Fixed(vec![ivm_sip::auth::Algorithm::Md5])
         );
         let bad: Config = toml::from_str("[sip]\ndigest = \"sha1\"\n").expect("parses");
-        assert!(bad.validate().is_err(), "an unknown digest algorithm is refused");
+        assert!(
+            bad.validate().is_err(),
+            "an unknown digest algorithm is refused"
+        );
         let off: Config = toml::from_str("[sip]\nlisten = \"\"\n").expect("parses");
         assert_eq!(off.sip_addr().expect("ok"), None);
         let bad: Config = toml::from_str("[sip]\nrtp_port_min = 100\n").expect("parses");

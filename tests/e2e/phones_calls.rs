@@ -159,10 +159,7 @@ fn star97_plays_newest_marks_played_and_lamp_goes_off() {
         return;
     }
     let dir = tempdir();
-    let server = Server::start(
-        dir.path(),
-        "[sip]\nsilence_timeout_s = 5\n",
-    );
+    let server = Server::start(dir.path(), "[sip]\nsilence_timeout_s = 5\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     let bob_pw = sip_password(&server, "bob");
@@ -700,10 +697,7 @@ fn star97_keys_delete_next_and_reply() {
         return;
     }
     let dir = tempdir();
-    let server = Server::start(
-        dir.path(),
-        "[sip]\nsilence_timeout_s = 3\n",
-    );
+    let server = Server::start(dir.path(), "[sip]\nsilence_timeout_s = 3\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");

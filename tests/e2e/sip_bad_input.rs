@@ -405,7 +405,11 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
         Duration::from_secs(5)
     ));
     assert!(
-        wait_log(&server, "user locked from this address", Duration::from_secs(5)),
+        wait_log(
+            &server,
+            "user locked from this address",
+            Duration::from_secs(5)
+        ),
         "the lock is logged:\n{}",
         server.log()
     );

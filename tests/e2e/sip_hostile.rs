@@ -60,7 +60,9 @@ impl Uac {
     }
 
     fn send(&self, text: &str) {
-        self.sock.send_to(text.as_bytes(), self.server).expect("send");
+        self.sock
+            .send_to(text.as_bytes(), self.server)
+            .expect("send");
     }
 
     /// Every response received within `limit`, in order.
@@ -185,7 +187,16 @@ fn register_with(
     let uri = format!("sip:{}", uac.server);
     let from = format!("<sip:{ext}@ivm>;tag={}", token());
     let to = format!("<sip:{ext}@ivm>");
-    uac.send(&uac.request("REGISTER", &uri, &from, &to, &call_id, 1, "Expires: 300\r\n", ""));
+    uac.send(&uac.request(
+        "REGISTER",
+        &uri,
+        &from,
+        &to,
+        &call_id,
+        1,
+        "Expires: 300\r\n",
+        "",
+    ));
     let ch = uac
         .final_for(&call_id, Duration::from_secs(5))
         .expect("an answer to REGISTER");
@@ -252,7 +263,11 @@ fn baresip_1_0_registers_on_the_default_config() {
         phone.output()
     );
     assert!(!phone.output().contains("Function not implemented"));
-    assert!(wait_log(&server, "phone registered", Duration::from_secs(5)));
+    assert!(wait_log(
+        &server,
+        "phone registered",
+        Duration::from_secs(5)
+    ));
 }
 
 #[test]
@@ -273,7 +288,11 @@ fn the_offer_follows_the_user_agent_and_only_offered_algorithms_pass() {
     assert_eq!(status, 200, "SHA-256 answer accepted");
 
     // Anyone else gets MD5 alone (baresip 1.0, desk phones, SIPp, no User-Agent) ...
-    for ua in [Some("baresip v1.0.0 (x86_64/linux)"), Some("Yealink SIP-T46S 66.86.0.15"), None] {
+    for ua in [
+        Some("baresip v1.0.0 (x86_64/linux)"),
+        Some("Yealink SIP-T46S 66.86.0.15"),
+        None,
+    ] {
         let mut u = Uac::new("127.0.0.1", &server);
         u.user_agent = ua.map(str::to_owned);
         let (ch, status) = register_with(&u, "201", |ch, uri| {
@@ -293,7 +312,14 @@ fn the_offer_follows_the_user_agent_and_only_offered_algorithms_pass() {
 
     // A digest whose `uri` is not the Request-URI is refused, with the right password.
     let (_, status) = register_with(&u, "201", |ch, _uri| {
-        authorization(ch, Algorithm::Md5, "201", &pw, "REGISTER", "sip:elsewhere.example")
+        authorization(
+            ch,
+            Algorithm::Md5,
+            "201",
+            &pw,
+            "REGISTER",
+            "sip:elsewhere.example",
+        )
     });
     assert_eq!(status, 403, "digest uri must be the Request-URI");
     assert!(wait_log(
@@ -369,7 +395,11 @@ fn unauthenticated_invites_get_one_stateless_challenge_and_their_acks_are_absorb
     let mut after = Vec::new();
     while Instant::now() < deadline {
         for u in &uacs {
-            after.extend(u.responses(Duration::from_millis(5)).into_iter().map(|r| r.status));
+            after.extend(
+                u.responses(Duration::from_millis(5))
+                    .into_iter()
+                    .map(|r| r.status),
+            );
         }
     }
     assert!(after.is_empty(), "ACKs absorbed silently, got {after:?}");
@@ -386,7 +416,16 @@ fn sipp(dir: &Path, server: &Server, ip: &str, args: &[&str], limit: Duration) -
     run_bounded(
         Command::new("sipp")
             .current_dir(dir)
-            .args(["-i", ip, "-p", &port, "-nostdin", "-timeout", "90s", "-timeout_error"])
+            .args([
+                "-i",
+                ip,
+                "-p",
+                &port,
+                "-nostdin",
+                "-timeout",
+                "90s",
+                "-timeout_error",
+            ])
             .args(args)
             .arg(&server.sip),
         limit,
@@ -428,8 +467,20 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
             &flood_sip,
             "127.0.0.3",
             &[
-                "-t", "un", "-max_socket", "64", "-sf", &scenario("invite_flood.xml"), "-m",
-                "18000", "-r", "750", "-l", "4000", "-recv_timeout", "2000",
+                "-t",
+                "un",
+                "-max_socket",
+                "64",
+                "-sf",
+                &scenario("invite_flood.xml"),
+                "-m",
+                "18000",
+                "-r",
+                "750",
+                "-l",
+                "4000",
+                "-recv_timeout",
+                "2000",
             ],
         )
     });
@@ -440,8 +491,22 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
         &server,
         "127.0.0.1",
         &[
-            "-t", "u1", "-sf", &scenario("register_auth.xml"), "-inf", "users.csv", "-au", "201",
-            "-ap", &pw, "-m", "50", "-r", "2", "-recv_timeout", "3000",
+            "-t",
+            "u1",
+            "-sf",
+            &scenario("register_auth.xml"),
+            "-inf",
+            "users.csv",
+            "-au",
+            "201",
+            "-ap",
+            &pw,
+            "-m",
+            "50",
+            "-r",
+            "2",
+            "-recv_timeout",
+            "3000",
         ],
         Duration::from_secs(120),
     );
@@ -488,11 +553,26 @@ fn speech_8k(dir: &Path) -> Vec<i16> {
     let r = run_bounded(
         Command::new("sox")
             .arg(&wav)
-            .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-t", "raw"])
+            .args([
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-b",
+                "16",
+                "-e",
+                "signed-integer",
+                "-t",
+                "raw",
+            ])
             .arg(&raw),
         Duration::from_secs(30),
     );
-    assert!(r.status.success(), "sox: {}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        r.status.success(),
+        "sox: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     std::fs::read(&raw)
         .expect("raw")
         .chunks_exact(2)
@@ -501,7 +581,12 @@ fn speech_8k(dir: &Path) -> Vec<i16> {
 }
 
 /// Sends `pcm` (looped) as PCMU RTP from `sock` to `to`, paced at 20 ms, for `seconds`.
-fn stream_rtp(sock: UdpSocket, to: SocketAddr, pcm: Vec<i16>, seconds: u64) -> std::thread::JoinHandle<()> {
+fn stream_rtp(
+    sock: UdpSocket,
+    to: SocketAddr,
+    pcm: Vec<i16>,
+    seconds: u64,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let ssrc: u32 = rand_u32();
         let start = Instant::now();
@@ -512,7 +597,11 @@ fn stream_rtp(sock: UdpSocket, to: SocketAddr, pcm: Vec<i16>, seconds: u64) -> s
             pkt.extend_from_slice(&((i as u32) * 160).to_be_bytes());
             pkt.extend_from_slice(&ssrc.to_be_bytes());
             for k in 0..160 {
-                let s = if pcm.is_empty() { 0 } else { pcm[(i * 160 + k) % pcm.len()] };
+                let s = if pcm.is_empty() {
+                    0
+                } else {
+                    pcm[(i * 160 + k) % pcm.len()]
+                };
                 pkt.push(ivm_rtp::g711::ulaw_encode(s));
             }
             let _ = sock.send_to(&pkt, to);
@@ -529,7 +618,11 @@ fn rand_u32() -> u32 {
 /// A `*7202` call from ann at 127.0.0.1 whose SDP names another address (as a phone behind
 /// NAT would, so the box latches onto the first RTP source): returns the UAC, the dialog's
 /// (Call-ID, From, To) and the box's media address.
-fn star7_call(server: &Server, pw: &str, rtp_port: u16) -> (Uac, String, String, String, SocketAddr) {
+fn star7_call(
+    server: &Server,
+    pw: &str,
+    rtp_port: u16,
+) -> (Uac, String, String, String, SocketAddr) {
     let u = Uac::new("127.0.0.1", server);
     let call_id = token();
     let uri = format!("sip:*7202@{}", u.server);
@@ -550,7 +643,9 @@ fn star7_call(server: &Server, pw: &str, rtp_port: u16) -> (Uac, String, String,
     u.send(&ack);
     let auth = authorization(&ch, Algorithm::Md5, "201", pw, "INVITE", &uri);
     u.send(&u.request("INVITE", &uri, &from, to, &call_id, 2, &auth, &sdp));
-    let ok = u.final_for(&call_id, Duration::from_secs(10)).expect("answer");
+    let ok = u
+        .final_for(&call_id, Duration::from_secs(10))
+        .expect("answer");
     assert_eq!(ok.status, 200, "*7 answered");
     let to_tagged = ok.headers.get("To").expect("to").to_owned();
     let body = String::from_utf8_lossy(&ok.body).into_owned();
@@ -594,10 +689,16 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
     let phone_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let (u, call_id, from, to, media) =
         star7_call(&server, &pw, phone_rtp.local_addr().expect("addr").port());
-    stream_rtp(phone_rtp, media, speech.clone(), 9).join().expect("rtp");
+    stream_rtp(phone_rtp, media, speech.clone(), 9)
+        .join()
+        .expect("rtp");
     assert_eq!(bye(&u, &call_id, &from, &to), 200);
     assert!(
-        wait_log(&server, "message from a phone posted", Duration::from_secs(20)),
+        wait_log(
+            &server,
+            "message from a phone posted",
+            Duration::from_secs(20)
+        ),
         "the control call's speech is recorded:\n{}",
         tail(&server.log())
     );
@@ -626,7 +727,11 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
     foreign.join().expect("rtp");
     own.join().expect("rtp");
     // The call was still up: the phone's own BYE ends it.
-    assert_eq!(bye(&u, &call_id, &from, &to), 200, "the call survived the forged BYEs");
+    assert_eq!(
+        bye(&u, &call_id, &from, &to),
+        200,
+        "the call survived the forged BYEs"
+    );
     assert!(wait_log(
         &server,
         "RTP from an address other than the phone's dropped",
@@ -653,7 +758,11 @@ fn spraying_wrong_passwords_over_many_users_bans_the_address() {
     let pw = sip_password(&server, "ann");
     let sprayer = Uac::new("127.0.0.4", &server);
     for n in 0..20 {
-        let ext = if n == 0 { "201".to_owned() } else { format!("{}", 300 + n) };
+        let ext = if n == 0 {
+            "201".to_owned()
+        } else {
+            format!("{}", 300 + n)
+        };
         let (_, status) = register_with(&sprayer, &ext, |ch, uri| {
             authorization(ch, Algorithm::Md5, &ext, "guess", "REGISTER", uri)
         });

@@ -919,7 +919,11 @@ impl StationActor {
                 self.hangup(leg, false, ctx);
             }
             None => {
-                if self.calls.by_call_id(req.headers.call_id().unwrap_or_default()).is_some() {
+                if self
+                    .calls
+                    .by_call_id(req.headers.call_id().unwrap_or_default())
+                    .is_some()
+                {
                     tracing::info!(peer = %peer.addr, "BYE outside the call's dialog refused (481)");
                 }
                 self.respond(id, req.make_response(481, None))
@@ -929,7 +933,13 @@ impl StationActor {
 
     /// A CANCEL must come from the address the INVITE came from (its branch alone can be
     /// sniffed).
-    pub(super) fn on_cancel(&mut self, id: TxId, peer: Peer, req: Request, ctx: &mut Context<Self>) {
+    pub(super) fn on_cancel(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        ctx: &mut Context<Self>,
+    ) {
         let ip = ivm_sip::transaction::canonical_ip(peer.addr.ip());
         let target = self.layer.cancel_target(&req).filter(|t| {
             self.layer

@@ -235,7 +235,11 @@ mod tests {
         };
         assert!(dialog_matches(&d, &bye("cid", "theirs", "ours"), phone));
         let other_port = Peer::tcp("10.0.0.20:40000".parse().expect("addr"));
-        assert!(dialog_matches(&d, &bye("cid", "theirs", "ours"), other_port));
+        assert!(dialog_matches(
+            &d,
+            &bye("cid", "theirs", "ours"),
+            other_port
+        ));
         assert!(!dialog_matches(&d, &bye("cid", "theirs", "guess"), phone));
         assert!(!dialog_matches(&d, &bye("cid", "guess", "ours"), phone));
         assert!(!dialog_matches(&d, &bye("other", "theirs", "ours"), phone));
@@ -246,7 +250,11 @@ mod tests {
             remote: "<sip:201@ivm>".into(),
             ..d.clone()
         };
-        assert!(!dialog_matches(&early, &bye("cid", "theirs", "ours"), phone));
+        assert!(!dialog_matches(
+            &early,
+            &bye("cid", "theirs", "ours"),
+            phone
+        ));
     }
 
     #[test]

@@ -142,14 +142,25 @@ async fn log_drops(what: &'static str, budget: Budget, shutdown: CancellationTok
         }
         let now = budget.dropped();
         if now > seen {
-            tracing::warn!(class = what, dropped = now - seen, total = now, "station input over budget: datagrams dropped");
+            tracing::warn!(
+                class = what,
+                dropped = now - seen,
+                total = now,
+                "station input over budget: datagrams dropped"
+            );
             seen = now;
         }
     }
 }
 
 /// Hands a SIP input to the station inside the SIP budget; `false` when dropped.
-fn deliver_sip(station: &Addr<StationActor>, budget: &Budget, peer: Peer, input: SipInput, len: usize) -> bool {
+fn deliver_sip(
+    station: &Addr<StationActor>,
+    budget: &Budget,
+    peer: Peer,
+    input: SipInput,
+    len: usize,
+) -> bool {
     let Some(permit) = budget.try_take(len) else {
         return false;
     };
@@ -248,7 +259,13 @@ impl Service for SipService {
                 if n == 0 {
                     continue;
                 }
-                if !deliver_sip(&station, &budget, Peer::udp(from), SipInput::Datagram(buf[..n].to_vec()), n) {
+                if !deliver_sip(
+                    &station,
+                    &budget,
+                    Peer::udp(from),
+                    SipInput::Datagram(buf[..n].to_vec()),
+                    n,
+                ) {
                     tracing::trace!(%from, "station busy: SIP datagram dropped");
                 }
             }
@@ -357,7 +374,13 @@ async fn accept_loop(
                         Ok(Some(Framed::Message(m))) => {
                             deadline = Instant::now() + TCP_IDLE;
                             let len = m.body().len() + 512;
-                            deliver_sip(&station, &budget, Peer::tcp(from), SipInput::Message(m), len);
+                            deliver_sip(
+                                &station,
+                                &budget,
+                                Peer::tcp(from),
+                                SipInput::Message(m),
+                                len,
+                            );
                         }
                         Ok(Some(Framed::Ping)) => {
                             deadline = Instant::now() + TCP_IDLE;

@@ -798,3 +798,219 @@ fn spraying_wrong_passwords_over_many_users_bans_the_address() {
     });
     assert_eq!(status, 200);
 }
+
+/// A TCP connection to `to` from loopback address `ip`.
+fn tcp_from(ip: &str, to: SocketAddr) -> std::net::TcpStream {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let s = rt
+        .block_on(async {
+            let s = tokio::net::TcpSocket::new_v4()?;
+            s.bind(SocketAddr::new(ip.parse().expect("ip"), 0))?;
+            s.connect(to).await
+        })
+        .expect("connect")
+        .into_std()
+        .expect("std");
+    s.set_nonblocking(false).expect("blocking");
+    s
+}
+
+/// Whether the box closes `s` within `limit` (EOF or reset on read).
+fn closed_within(s: &mut std::net::TcpStream, limit: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// Sends `text` on `s` and reads one response (bounded).
+fn tcp_exchange(s: &mut std::net::TcpStream, text: &str) -> Response {
+    use std::io::{Read, Write};
+    s.write_all(text.as_bytes()).expect("write");
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = s.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    matches!(
+                        k.trim().to_ascii_lowercase().as_str(),
+                        "content-length" | "l"
+                    )
+                    .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                match Message::parse(&got[..end + 4 + len]) {
+                    Ok(Message::Response(r)) => return r,
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+    }
+    panic!("no response over TCP: {:?}", String::from_utf8_lossy(&got));
+}
+
+fn tcp_request(
+    s: &std::net::TcpStream,
+    method: &str,
+    ext: &str,
+    call_id: &str,
+    cseq: u32,
+    extra: &str,
+) -> String {
+    let local = s.local_addr().expect("addr");
+    let peer = s.peer_addr().expect("peer");
+    format!(
+        "{method} sip:{peer};transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bK{b}\r\nMax-Forwards: 70\r\n\
+         From: <sip:{ext}@ivm>;tag=t{call_id}\r\nTo: <sip:{ext}@ivm>\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+         Contact: <sip:{ext}@{local};transport=tcp>\r\n{extra}Content-Length: 0\r\n\r\n",
+        b = token()
+    )
+}
+
+#[test]
+fn sip_over_tcp_caps_connections_per_address_closes_idle_ones_and_keeps_phones_refreshing() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("ann", "201", "ann-password-1");
+    let pw = sip_password(&server, "ann");
+    let to: SocketAddr = server.sip.parse().expect("sip addr");
+
+    // 16 silent connections from one address are accepted; a 17th is closed at once.
+    let mut silent: Vec<_> = (0..16).map(|_| tcp_from("127.0.0.5", to)).collect();
+    let mut extra = tcp_from("127.0.0.5", to);
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(3)),
+        "the 17th connection from one address is refused"
+    );
+    // Another address is served.
+    let mut phone = tcp_from("127.0.0.1", to);
+    let call_id = token();
+    let req = tcp_request(&phone, "OPTIONS", "201", &call_id, 1, "");
+    let r = tcp_exchange(&mut phone, &req);
+    assert_eq!(r.status, 200);
+
+    // A phone registering over TCP is given at most 240 s, so it refreshes within the idle
+    // timeout (300 s) that closes dead connections.
+    let call_id = token();
+    let req = tcp_request(&phone, "REGISTER", "201", &call_id, 1, "Expires: 3600\r\n");
+    let ch = tcp_exchange(&mut phone, &req);
+    assert_eq!(ch.status, 401);
+    let uri = format!("sip:{to};transport=tcp");
+    let auth = authorization(&ch, Algorithm::Md5, "201", &pw, "REGISTER", &uri);
+    let req = tcp_request(
+        &phone,
+        "REGISTER",
+        "201",
+        &call_id,
+        2,
+        &format!("Expires: 3600\r\n{auth}"),
+    );
+    let ok = tcp_exchange(&mut phone, &req);
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let contact = ok.headers.get("Contact").expect("contact").to_owned();
+    let granted: u32 = contact
+        .split("expires=")
+        .nth(1)
+        .and_then(|v| v.trim().parse().ok())
+        .expect("expires");
+    assert!(granted <= 240, "TCP registration granted {granted} s");
+
+    // Connections that never sent a complete message are closed after 10 s; the phone's
+    // (which did) stays open.
+    assert!(
+        closed_within(&mut silent[0], Duration::from_secs(13)),
+        "a silent connection is closed"
+    );
+    for s in silent.iter_mut().skip(1) {
+        assert!(closed_within(s, Duration::from_secs(2)));
+    }
+    assert!(
+        !closed_within(&mut phone, Duration::from_secs(1)),
+        "the phone's connection stays"
+    );
+    // With the silent ones gone, the address gets connections again.
+    let mut again = tcp_from("127.0.0.5", to);
+    let req = tcp_request(&again, "OPTIONS", "201", &token(), 1, "");
+    let r = tcp_exchange(&mut again, &req);
+    assert_eq!(r.status, 200);
+}
+
+/// An RTP flood at a call's port (from the phone's own address, so it passes the source
+/// filter) does not starve SIP: REGISTERs keep succeeding and the call still hangs up
+/// cleanly. Bounded: 8 s from two senders.
+#[test]
+fn an_rtp_flood_does_not_starve_sip() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("ann", "201", "ann-password-1");
+    server.add_user("bob", "202", "bob-password-1");
+    let pw = sip_password(&server, "ann");
+    let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let (u, call_id, from, to, media) =
+        star7_call(&server, &pw, rtp.local_addr().expect("addr").port());
+    let stop = Instant::now() + Duration::from_secs(8);
+    let flooders: Vec<_> = (0..2)
+        .map(|_| {
+            let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            std::thread::spawn(move || {
+                let pkt = [0x80u8; 172];
+                let mut sent = 0u64;
+                while Instant::now() < stop && sent < 5_000_000 {
+                    for _ in 0..256 {
+                        let _ = s.send_to(&pkt, media);
+                    }
+                    sent += 256;
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut tries = 0;
+    while Instant::now() < stop && tries < 40 {
+        tries += 1;
+        let phone = Uac::new("127.0.0.1", &server);
+        let (_, status) = register_with(&phone, "201", |ch, uri| {
+            authorization(ch, Algorithm::Md5, "201", &pw, "REGISTER", uri)
+        });
+        if status == 200 {
+            ok += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent: u64 = flooders.into_iter().map(|t| t.join().expect("flood")).sum();
+    eprintln!("RTP flood: {sent} datagrams; {ok} of {tries} REGISTERs ok");
+    assert_eq!(ok, tries, "every REGISTER succeeded during the RTP flood");
+    assert!(tries >= 5);
+    assert_eq!(bye(&u, &call_id, &from, &to), 200, "the call ends cleanly");
+    let budget_engaged = server.log().contains("over the RTP budget");
+    eprintln!("RTP budget engaged: {budget_engaged}");
+}

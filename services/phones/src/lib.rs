@@ -524,3 +524,74 @@ impl MediaSockets for UdpMediaSockets {
         Ok(MediaPort { local, tx })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block of 20 loopback ports (10 even ones) unlikely to be in use.
+    fn free_block() -> u16 {
+        for _ in 0..50 {
+            let base = 20_000 + (rand::random::<u16>() % 2000) * 20;
+            let all_free = (base..base + 20).all(|p| StdUdp::bind(("127.0.0.1", p)).is_ok());
+            if all_free {
+                return base;
+            }
+        }
+        panic!("no free block of 20 loopback ports");
+    }
+
+    #[test]
+    fn rtp_ports_are_random_even_in_range_and_the_range_can_be_filled() {
+        let base = free_block();
+        let m = UdpMediaSockets::new([127, 0, 0, 1].into(), base, base + 19);
+        let mut held = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..10 {
+            let s = m.bind_some().expect("a free port");
+            let p = s.local_addr().expect("addr").port();
+            assert!(
+                (base..=base + 19).contains(&p) && (p - base) % 2 == 0,
+                "{p}"
+            );
+            ports.push(p);
+            held.push(s);
+        }
+        let mut sorted = ports.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10, "every even port once: {ports:?}");
+        let err = m.bind_some().expect_err("the range is full");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        // Random, not sequential: 20 opens in a fresh range rarely come out in order.
+        drop(held);
+        let in_order = (0..20)
+            .filter(|_| {
+                let a = m.bind_some().expect("port");
+                let b = m.bind_some().expect("port");
+                let (pa, pb) = (
+                    a.local_addr().expect("a").port(),
+                    b.local_addr().expect("b").port(),
+                );
+                pb == pa + 2
+            })
+            .count();
+        assert!(
+            in_order < 10,
+            "ports follow each other {in_order} times of 20"
+        );
+    }
+
+    #[test]
+    fn connections_per_address_are_capped_and_given_back() {
+        let t = Arc::new(PerAddress::default());
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let slots: Vec<Slot> = (0..MAX_TCP_PER_ADDRESS)
+            .map(|_| t.take(ip).expect("slot"))
+            .collect();
+        assert!(t.take(ip).is_none(), "one more from the same address");
+        assert!(t.take([10, 0, 0, 2].into()).is_some(), "another address");
+        drop(slots);
+        assert!(t.take(ip).is_some(), "given back");
+    }
+}

@@ -330,7 +330,7 @@ async fn accept_loop(
             continue;
         }
         let Some(slot) = per_address.take(canonical_ip(from.ip())) else {
-            if refused.fetch_add(1, Ordering::Relaxed) % 100 == 0 {
+            if refused.fetch_add(1, Ordering::Relaxed).is_multiple_of(100) {
                 tracing::info!(ip = %from.ip(), limit = MAX_TCP_PER_ADDRESS, "SIP over TCP: too many connections from one address, refused");
             }
             continue;
@@ -551,7 +551,7 @@ mod tests {
             let s = m.bind_some().expect("a free port");
             let p = s.local_addr().expect("addr").port();
             assert!(
-                (base..=base + 19).contains(&p) && (p - base) % 2 == 0,
+                (base..=base + 19).contains(&p) && (p - base).is_multiple_of(2),
                 "{p}"
             );
             ports.push(p);

@@ -436,7 +436,16 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
         refused.to_ascii_lowercase().contains("retry-after:"),
         "{refused}"
     );
-    // ... but the real user, from their own phone's address, registers at once.
+    // The lock is on 201 only: another account behind the same address (an office NAT)
+    // is still challenged, not refused.
+    s.send(request(&s, "REGISTER", "202").as_bytes())
+        .expect("send");
+    let got = recv_all(&s, Duration::from_millis(500));
+    assert!(
+        got.iter().any(|r| status_of(r) == Some(401)),
+        "202 from the same address gets a challenge: {got:?}"
+    );
+    // ... and the real user, from their own phone's address, registers at once.
     let out = register("127.0.0.1", &pw, "1");
     assert_eq!(
         sipp_counts(&out),

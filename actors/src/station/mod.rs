@@ -13,8 +13,8 @@
 //! path as the browser's.
 //!
 //! # Layout
-//! - `registrar.rs`: REGISTER with digest auth and the per-address failure limiter, bindings
-//!   and their expiry, phone presence, OPTIONS, SUBSCRIBE/NOTIFY `message-summary` (MWI);
+//! - `registrar.rs`: REGISTER with digest auth and the failure limiter (per address and
+//!   user, and per address), bindings and their expiry, phone presence, OPTIONS, SUBSCRIBE/NOTIFY `message-summary` (MWI);
 //!   new registrations are reported to the phone registry (store), and [`GetRegistrations`]
 //!   lists the live ones for the admin's phone list.
 //! - `calls.rs`: INVITE handling, the call legs, B2BUA calls between extensions, `*7`,

@@ -32,12 +32,6 @@ fn torture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/sip/tests/torture")
 }
 
-/// A free loopback UDP port for SIPp's own socket.
-fn free_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr").port()
-}
-
 /// Runs SIPp (bounded) in `dir` against the box; returns its output.
 fn sipp(dir: &Path, server: &Server, args: &[&str]) -> Output {
     sipp_from(dir, server, "127.0.0.1", args)
@@ -77,8 +71,8 @@ fn sipp_counts(out: &Output) -> (u64, u64) {
     let text = String::from_utf8_lossy(&out.stdout);
     let last = |label: &str| {
         text.lines()
-            .filter(|l| l.trim_start().starts_with(label))
-            .last()
+            .rev()
+            .find(|l| l.trim_start().starts_with(label))
             .and_then(|l| l.split('|').nth(2))
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0)

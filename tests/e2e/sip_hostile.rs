@@ -437,8 +437,8 @@ fn sipp_counts(out: &Output) -> (u64, u64) {
     let text = String::from_utf8_lossy(&out.stdout);
     let last = |label: &str| {
         text.lines()
-            .filter(|l| l.trim_start().starts_with(label))
-            .last()
+            .rev()
+            .find(|l| l.trim_start().starts_with(label))
             .and_then(|l| l.split('|').nth(2))
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(0)

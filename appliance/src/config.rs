@@ -237,8 +237,9 @@ pub struct Sip {
     /// Seconds without RTP from a phone in a call before the box hangs up (a phone that
     /// vanished); a recording in progress is kept if it holds speech.
     pub media_timeout_s: u32,
-    /// Digest algorithms offered to phones, in order: `"sha-256,md5"` (RFC 8760), or `"md5"`
-    /// for phones whose SIP stack refuses a challenge it cannot answer (baresip 1.0).
+    /// Digest challenges offered to phones: `"auto"` (by User-Agent: SHA-256 then MD5 to
+    /// stacks known to take it, MD5 alone to the others, which every desk phone takes; see
+    /// `ivm_sip::auth::offer`), or a list in order such as `"sha-256,md5"` for every phone.
     pub digest: String,
 }
 
@@ -255,7 +256,7 @@ impl Default for Sip {
             max_recording_s: 300,
             ring_timeout_s: 30,
             media_timeout_s: 20,
-            digest: "sha-256,md5".into(),
+            digest: "auto".into(),
         }
     }
 }
@@ -486,21 +487,11 @@ impl Config {
         parse_listen("https.listen", &self.https.listen)
     }
 
-    /// `[sip] digest` as algorithm names (`MD5`, `SHA-256`), in order.
-    pub fn sip_digest(&self) -> Result<Vec<String>, ConfigError> {
-        let v: Vec<String> = self
-            .sip
-            .digest
-            .split(',')
-            .map(|a| a.trim().to_ascii_uppercase())
-            .filter(|a| !a.is_empty())
-            .collect();
-        if v.is_empty() || v.iter().any(|a| a != "MD5" && a != "SHA-256") {
-            return Err(ConfigError::Invalid(
-                "sip.digest: a list of md5 and sha-256".into(),
-            ));
-        }
-        Ok(v)
+    /// `[sip] digest`: `auto`, or the algorithms to offer in order.
+    pub fn sip_digest(&self) -> Result<ivm_sip::auth::Offer, ConfigError> {
+        ivm_sip::auth::Offer::parse(&self.sip.digest).ok_or_else(|| {
+            ConfigError::Invalid("sip.digest: \"auto\", or a list of md5 and sha-256".into())
+        })
     }
 
     /// The SIP listen address, `None` when desk phones are off.
@@ -803,6 +794,17 @@ mod tests {
         assert!(c.validate().is_ok());
         assert_eq!(c.sip.silence_timeout_s, 3);
         assert_eq!(c.sip.domain, "ivm");
+        assert_eq!(c.sip_digest().expect("default"), ivm_sip::auth::Offer::Auto);
+        let md5: Config = toml::from_str("[sip]\ndigest = \"md5\"\n").expect("parses");
+        assert_eq!(
+            md5.sip_digest().expect("md5"),
+            ivm_sip::auth::Offer::Fixed(vec![ivm_sip::auth::Algorithm::Md5])
+        );
+        let bad: Config = toml::from_str("[sip]\ndigest = \"sha1\"\n").expect("parses");
+        assert!(
+            bad.validate().is_err(),
+            "an unknown digest algorithm is refused"
+        );
         let off: Config = toml::from_str("[sip]\nlisten = \"\"\n").expect("parses");
         assert_eq!(off.sip_addr().expect("ok"), None);
         let bad: Config = toml::from_str("[sip]\nrtp_port_min = 100\n").expect("parses");

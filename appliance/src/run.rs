@@ -104,7 +104,7 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
                     max_recording: Duration::from_secs(cfg.sip.max_recording_s.into()),
                     ring_timeout: Duration::from_secs(cfg.sip.ring_timeout_s.into()),
                     media_timeout: Duration::from_secs(cfg.sip.media_timeout_s.into()),
-                    digest: cfg.sip_digest()?.iter().filter_map(|a| ivm_sip::auth::Algorithm::parse(Some(a))).collect(),
+                    digest: cfg.sip_digest()?,
                     ..StationConfig::default()
                 },
                 sip_out: tx,

@@ -159,10 +159,7 @@ fn star97_plays_newest_marks_played_and_lamp_goes_off() {
         return;
     }
     let dir = tempdir();
-    let server = Server::start(
-        dir.path(),
-        "[sip]\ndigest = \"md5\"\nsilence_timeout_s = 5\n",
-    );
+    let server = Server::start(dir.path(), "[sip]\nsilence_timeout_s = 5\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     let bob_pw = sip_password(&server, "bob");
@@ -240,7 +237,7 @@ fn call_between_extensions_busy_unknown() {
         return;
     }
     let dir = tempdir();
-    let server = Server::start(dir.path(), "[sip]\ndigest = \"md5\"\n");
+    let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
@@ -349,7 +346,7 @@ fn call_no_answer_480_and_cancel_487() {
         return;
     }
     let dir = tempdir();
-    let server = Server::start(dir.path(), "[sip]\ndigest = \"md5\"\nring_timeout_s = 3\n");
+    let server = Server::start(dir.path(), "[sip]\nring_timeout_s = 3\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     let (ann_pw, bob_pw) = (sip_password(&server, "ann"), sip_password(&server, "bob"));
@@ -447,7 +444,7 @@ fn ring_me_records_from_an_auto_answering_phone() {
     let dir = tempdir();
     let server = Server::start(
         dir.path(),
-        "[sip]\ndigest = \"md5\"\nsilence_timeout_s = 3\nring_timeout_s = 4\n",
+        "[sip]\nsilence_timeout_s = 3\nring_timeout_s = 4\n",
     );
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
@@ -561,7 +558,7 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
     let dir = tempdir();
     let server = Server::start(
         dir.path(),
-        "[sip]\ndigest = \"md5\"\nsilence_timeout_s = 30\nmedia_timeout_s = 3\n",
+        "[sip]\nsilence_timeout_s = 30\nmedia_timeout_s = 3\n",
     );
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
@@ -644,7 +641,7 @@ fn rest_delete_turns_the_lamp_off() {
         return;
     }
     let dir = tempdir();
-    let server = Server::start(dir.path(), "[sip]\ndigest = \"md5\"\n");
+    let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     let bob_pw = sip_password(&server, "bob");
@@ -700,10 +697,7 @@ fn star97_keys_delete_next_and_reply() {
         return;
     }
     let dir = tempdir();
-    let server = Server::start(
-        dir.path(),
-        "[sip]\ndigest = \"md5\"\nsilence_timeout_s = 3\n",
-    );
+    let server = Server::start(dir.path(), "[sip]\nsilence_timeout_s = 3\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");

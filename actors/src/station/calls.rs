@@ -128,6 +128,14 @@ impl Calls {
         self.by_call.get(call_id).copied()
     }
 
+    /// The leg whose dialog `req` (from `peer`) belongs to: Call-ID, both tags and the
+    /// phone's address must match ([`sipmsg::dialog_matches`]).
+    pub fn in_dialog(&self, req: &Request, peer: Peer) -> Option<LegId> {
+        let id = self.by_call_id(req.headers.call_id().ok()?)?;
+        let leg = self.legs.get(&id)?;
+        sipmsg::dialog_matches(&leg.dialog, req, peer).then_some(id)
+    }
+
     fn busy(&self, user: Guid) -> bool {
         self.legs.values().any(|l| l.user == user)
     }
@@ -216,10 +224,11 @@ impl StationActor {
     ) {
         let call_id = req.headers.call_id().unwrap_or_default().to_owned();
         if sipmsg::tag_of(req.headers.get("To")).is_some() {
-            // Re-INVITE (session refresh, hold): keep our media as it is.
+            // Re-INVITE (session refresh, hold): keep our media as it is. Only inside the
+            // dialog (Call-ID, both tags, the phone's address): else 481.
             match self
                 .calls
-                .by_call_id(&call_id)
+                .in_dialog(&req, peer)
                 .and_then(|l| self.calls.legs.get(&l))
             {
                 Some(leg) => {
@@ -898,11 +907,10 @@ impl StationActor {
 
     pub(super) fn on_ack(&mut self, _req: &Request) {}
 
-    pub(super) fn on_bye(&mut self, id: TxId, req: Request, ctx: &mut Context<Self>) {
-        match self
-            .calls
-            .by_call_id(req.headers.call_id().unwrap_or_default())
-        {
+    /// A BYE ends its leg only from inside the dialog (Call-ID, both tags, the phone's
+    /// address); anything else gets 481 and the call stays up.
+    pub(super) fn on_bye(&mut self, id: TxId, peer: Peer, req: Request, ctx: &mut Context<Self>) {
+        match self.calls.in_dialog(&req, peer) {
             Some(leg) => {
                 self.respond(id, req.make_response(200, None));
                 if let Some(l) = self.calls.legs.get(&leg) {
@@ -910,12 +918,35 @@ impl StationActor {
                 }
                 self.hangup(leg, false, ctx);
             }
-            None => self.respond(id, req.make_response(481, None)),
+            None => {
+                if self
+                    .calls
+                    .by_call_id(req.headers.call_id().unwrap_or_default())
+                    .is_some()
+                {
+                    tracing::info!(peer = %peer.addr, "BYE outside the call's dialog refused (481)");
+                }
+                self.respond(id, req.make_response(481, None))
+            }
         }
     }
 
-    pub(super) fn on_cancel(&mut self, id: TxId, req: Request, ctx: &mut Context<Self>) {
-        let Some(target) = self.layer.cancel_target(&req) else {
+    /// A CANCEL must come from the address the INVITE came from (its branch alone can be
+    /// sniffed).
+    pub(super) fn on_cancel(
+        &mut self,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        ctx: &mut Context<Self>,
+    ) {
+        let ip = ivm_sip::transaction::canonical_ip(peer.addr.ip());
+        let target = self.layer.cancel_target(&req).filter(|t| {
+            self.layer
+                .server_peer(*t)
+                .is_some_and(|p| ivm_sip::transaction::canonical_ip(p.addr.ip()) == ip)
+        });
+        let Some(target) = target else {
             self.respond(id, req.make_response(481, None));
             return;
         };

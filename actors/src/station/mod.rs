@@ -13,17 +13,29 @@
 //! path as the browser's.
 //!
 //! # Layout
-//! - `registrar.rs`: REGISTER with digest auth and the per-address failure limiter, bindings
-//!   and their expiry, phone presence, OPTIONS, SUBSCRIBE/NOTIFY `message-summary` (MWI);
+//! - `registrar.rs`: REGISTER with digest auth and the failure limiter (per address and
+//!   user, and per address), bindings and their expiry, phone presence, OPTIONS, SUBSCRIBE/NOTIFY `message-summary` (MWI);
 //!   new registrations are reported to the phone registry (store), and [`GetRegistrations`]
 //!   lists the live ones for the admin's phone list.
 //! - `calls.rs`: INVITE handling, the call legs, B2BUA calls between extensions, `*7`,
 //!   `*97`, ring-my-phone, recording and playback.
-//! - `sipmsg.rs`: building requests and responses.
+//! - `sipmsg.rs`: building requests and responses, and matching in-dialog requests to a
+//!   dialog (Call-ID, both tags, the phone's address).
+//! - `budget.rs`: the byte budgets that keep SIP and RTP from crowding each other out of
+//!   the actor's mailbox ([`Budget`], [`Permit`]).
+//!
+//! # On a hostile LAN
+//! Digest authentication is the line between the two kinds of peer. A request from an
+//! address that has not authenticated recently gets only stateless answers and a small
+//! transaction budget (the transaction layer's rules, `ivm_sip::transaction`); challenges are
+//! always stateless; failed passwords are counted per (address, user) with a growing delay
+//! and per address across users ([`ivm_sip::auth::Limiter`]); in-dialog requests must name
+//! the dialog by Call-ID and both tags and come from the phone's address, else 481.
 //!
 //! Each phone has a tracing span (`phone`, with its extension and address) and each call leg
 //! one (`call`, with its id, extension and dial string).
 
+mod budget;
 mod calls;
 mod registrar;
 mod sipmsg;
@@ -34,7 +46,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use ivm_sip::auth::{DigestConfig, DigestServer, Limiter};
+use ivm_sip::auth::{DigestConfig, DigestServer, Limiter, LimiterConfig, Offer};
 use ivm_sip::message::Message as SipMessage;
 use ivm_sip::transaction::{Config as TxConfig, Event, Peer, TransactionLayer, Transmit, TxId};
 use ivm_store::SipCredentials;
@@ -44,6 +56,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::client::{ClientActor, MailboxChanged, SetMailboxListener};
 use crate::database::DatabaseActor;
 
+pub use budget::{Budget, Permit, RTP_BUDGET, SIP_BUDGET};
 pub use calls::LegId;
 
 /// Where the actor queues SIP datagrams and frames for the SIP service to send.
@@ -70,14 +83,14 @@ pub struct StationConfig {
     pub max_expires: u32,
     /// Most bindings (phones) per user.
     pub max_bindings: usize,
-    /// Wrong passwords from one address within `auth_window` before it is banned.
-    pub auth_max_failures: u32,
-    /// Window for counting failures.
-    pub auth_window: Duration,
-    /// How long a ban lasts.
-    pub auth_ban: Duration,
-    /// Digest algorithms offered in challenges, in order.
-    pub digest: Vec<ivm_sip::auth::Algorithm>,
+    /// Failed-password budgets: per (address, user) with a growing delay, and per address.
+    pub auth: LimiterConfig,
+    /// Digest challenges offered (default: by User-Agent, see `ivm_sip::auth::offer`).
+    pub digest: Offer,
+    /// Longest registration granted to a phone registered over TCP: it refreshes at least
+    /// this often, which keeps its connection inside the SIP service's idle timeout (the box
+    /// cannot open a TCP connection toward a phone, so a closed one loses its calls).
+    pub tcp_max_expires: u32,
 }
 
 impl Default for StationConfig {
@@ -92,13 +105,9 @@ impl Default for StationConfig {
             min_expires: 60,
             max_expires: 3600,
             max_bindings: 8,
-            auth_max_failures: 10,
-            auth_window: Duration::from_secs(60),
-            auth_ban: Duration::from_secs(300),
-            digest: vec![
-                ivm_sip::auth::Algorithm::Sha256,
-                ivm_sip::auth::Algorithm::Md5,
-            ],
+            auth: LimiterConfig::default(),
+            digest: Offer::Auto,
+            tcp_max_expires: 240,
         }
     }
 }
@@ -151,6 +160,8 @@ pub struct SipIn {
     pub peer: Peer,
     /// What arrived.
     pub input: SipInput,
+    /// Its room in the SIP budget, given back once handled (`None`: not budgeted).
+    pub permit: Option<Permit>,
 }
 
 /// The two shapes SIP input arrives in.
@@ -171,6 +182,8 @@ pub struct RtpIn {
     pub from: SocketAddr,
     /// Bytes.
     pub bytes: Vec<u8>,
+    /// Its room in the RTP budget, given back once handled (`None`: not budgeted).
+    pub permit: Option<Permit>,
 }
 
 /// Ring `user`'s desk phone; on answer, beep and record a message to `to` (S5). Answers
@@ -278,7 +291,7 @@ impl StationActor {
                 secret,
                 now,
             ),
-            limiter: Limiter::new(cfg.auth_max_failures, cfg.auth_window, cfg.auth_ban, 65_536),
+            limiter: Limiter::new(cfg.auth.clone()),
             cfg,
             db,
             clients,
@@ -403,6 +416,8 @@ impl Actor for StationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // A backstop only: the SIP and RTP byte budgets (`budget.rs`) bound what the socket
+        // tasks queue here to well below this many items.
         ctx.set_mailbox_capacity(100_000);
         self.clients
             .do_send(SetMailboxListener(ctx.address().recipient()));

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
-use ivm_sip::auth::{Algorithm, AuthError, Credential};
+use ivm_sip::auth::{Algorithm, AuthError, Credential, Scope};
 use ivm_sip::message::{Contacts, Method, Request, Uri};
 use ivm_sip::transaction::{Peer, TxId};
 use ivm_wire::{Guid, MailboxState};
@@ -138,15 +138,12 @@ impl StationActor {
             }
             Method::Subscribe => self.on_subscribe(id, peer, req, ctx),
             Method::Invite => self.on_invite(id, peer, req, ctx),
-            Method::Bye => self.on_bye(id, req, ctx),
-            Method::Cancel => self.on_cancel(id, req, ctx),
+            Method::Bye => self.on_bye(id, peer, req, ctx),
+            Method::Cancel => self.on_cancel(id, peer, req, ctx),
             Method::Notify | Method::Info | Method::Update | Method::Prack => {
-                // In-dialog housekeeping we do not use: accept politely if it is ours.
-                let status = if self
-                    .calls
-                    .by_call_id(req.headers.call_id().unwrap_or_default())
-                    .is_some()
-                {
+                // In-dialog housekeeping we do not use: accept politely if it is one of our
+                // dialogs (Call-ID, both tags, the phone's address), else 481.
+                let status = if self.calls.in_dialog(&req, peer).is_some() {
                     200
                 } else {
                     481
@@ -164,8 +161,10 @@ impl StationActor {
         }
     }
 
-    /// Digest authentication with the per-address limiter. Credentials are cached; a miss
-    /// loads them from the store and handles the request again.
+    /// Digest authentication with the failure limiter. Credentials are cached; a miss
+    /// loads them from the store and handles the request again. A success marks the source
+    /// address as authenticated in the transaction layer (its full budget and stateful
+    /// answers; see the module docs of `ivm_sip::transaction`).
     pub(super) fn authenticate(
         &mut self,
         id: TxId,
@@ -175,14 +174,6 @@ impl StationActor {
     ) -> Authed {
         let now = Instant::now();
         let ip = peer.addr.ip();
-        if let Err(b) = self.limiter.check(ip, now) {
-            tracing::debug!(%ip, retry_after_s = b.retry_after.as_secs(), "request from a banned address refused");
-            let mut r = req.make_response(403, None);
-            r.headers
-                .push("Retry-After", b.retry_after.as_secs().max(1).to_string());
-            self.respond(id, r);
-            return Authed::Handled;
-        }
         // The Authorization header is parsed once here; its credentials for our realm go
         // straight to `DigestServer::verify` below (what `authenticate` would parse again).
         let realm = self.cfg.realm.as_str();
@@ -194,9 +185,24 @@ impl StationActor {
         let username = creds
             .as_ref()
             .and_then(|c| c.get("username").map(str::to_owned));
+        // Without credentials, the account the request speaks for (From) is the one whose
+        // lock applies: a locked-out guesser does not even get a fresh challenge.
+        let account = username
+            .clone()
+            .or_else(|| sipmsg::header_user(req.headers.get("From")));
+        if let Err(b) = self.limiter.check(ip, account.as_deref(), now) {
+            tracing::debug!(%ip, user = ?account, scope = ?b.scope, retry_after_s = b.retry_after.as_secs(), "request refused: too many failed passwords");
+            let mut r = req.make_response(403, None);
+            r.headers
+                .push("Retry-After", b.retry_after.as_secs().max(1).to_string());
+            self.respond(id, r);
+            return Authed::Handled;
+        }
         let (Some(creds), Some(username)) = (creds, username) else {
-            let r = self.digest.challenge_response(req, None, false, now, false);
-            self.challenge(id, req, r);
+            let r = self
+                .digest
+                .challenge_response(req, None, false, now, false, ip);
+            self.challenge(id, r);
             return Authed::Handled;
         };
         if username.len() > 64 {
@@ -212,27 +218,32 @@ impl StationActor {
             return Authed::Handled;
         }
         let cred = self.creds.get(&username).and_then(|c| c.cred.clone());
-        let result = self
-            .digest
-            .verify(now, req.method.as_str(), &creds, |_, alg| {
-                cred.as_ref().map(|c| {
-                    Credential::Ha1(match alg {
-                        Algorithm::Md5 => c.ha1_md5.clone(),
-                        Algorithm::Sha256 => c.ha1_sha256.clone(),
-                    })
+        let result = self.digest.verify(now, req, &creds, ip, |_, alg| {
+            cred.as_ref().map(|c| {
+                Credential::Ha1(match alg {
+                    Algorithm::Md5 => c.ha1_md5.clone(),
+                    Algorithm::Sha256 => c.ha1_sha256.clone(),
                 })
-            });
+            })
+        });
         match (result, cred) {
             (Ok(_), Some(c)) => {
-                self.limiter.success(ip);
+                self.limiter.success(ip, &username);
+                self.layer.mark_authenticated(ip, now);
                 Authed::Yes(c.user, c.username)
             }
             (Ok(_), None) => Authed::Handled,
             (Err(e), _) => {
                 if e.is_failure() {
                     tracing::info!(%ip, user = %username, error = %e, method = %req.method, "SIP authentication failed");
-                    if let Some(b) = self.limiter.failure(ip, now) {
-                        tracing::warn!(%ip, ban_s = b.retry_after.as_secs(), "too many SIP authentication failures: address banned");
+                    match self.limiter.failure(ip, &username, now) {
+                        Some(b) if b.scope == Scope::Address => {
+                            tracing::warn!(%ip, ban_s = b.retry_after.as_secs(), "too many SIP authentication failures: address banned")
+                        }
+                        Some(b) => {
+                            tracing::warn!(%ip, user = %username, delay_s = b.retry_after.as_secs(), "too many SIP authentication failures: user locked from this address")
+                        }
+                        None => {}
                     }
                     self.respond(id, req.make_response(403, None));
                 } else {
@@ -242,21 +253,21 @@ impl StationActor {
                         false,
                         now,
                         e.wants_stale() || e == AuthError::Stale,
+                        ip,
                     );
-                    self.challenge(id, req, r);
+                    self.challenge(id, r);
                 }
                 Authed::Handled
             }
         }
     }
 
-    /// Sends a digest challenge (401/407). For non-INVITE requests it is sent statelessly
-    /// (RFC 3261 §8.2.7): no transaction lingers for Timer J, and a retransmitted request
-    /// just gets a fresh challenge. INVITE keeps its transaction so the ACK is absorbed.
-    fn challenge(&mut self, id: TxId, req: &Request, resp: ivm_sip::message::Response) {
-        if req.method == Method::Invite {
-            self.respond(id, resp);
-        } else if let Err(e) = self.layer.respond_and_forget(id, resp) {
+    /// Sends a digest challenge (401) statelessly (RFC 3261 §8.2.7), INVITE included: no
+    /// transaction lingers for Timer J or H, nothing is retransmitted toward a host that has
+    /// not authenticated, a retransmitted request just gets a fresh challenge, and the ACK
+    /// for a challenged INVITE matches nothing and is absorbed by the transaction layer.
+    fn challenge(&mut self, id: TxId, resp: ivm_sip::message::Response) {
+        if let Err(e) = self.layer.respond_and_forget(id, resp) {
             tracing::debug!(tx = %id, error = %e, "challenge not sent");
         }
     }
@@ -359,13 +370,19 @@ impl StationActor {
                         return;
                     }
                 }
+                // Over TCP the phone must refresh within the connection's idle timeout.
+                let max_expires = if peer.transport.is_reliable() {
+                    self.cfg.max_expires.min(self.cfg.tcp_max_expires)
+                } else {
+                    self.cfg.max_expires
+                };
                 let entry = self.reg.bindings.entry(user).or_default();
                 for c in list {
                     let e = c
                         .expires()
                         .or(header_expires)
-                        .unwrap_or(self.cfg.max_expires)
-                        .min(self.cfg.max_expires);
+                        .unwrap_or(max_expires)
+                        .min(max_expires);
                     entry.retain(|b| b.contact != c.uri);
                     if e > 0 {
                         if entry.len() >= self.cfg.max_bindings {

@@ -24,6 +24,24 @@ pub(crate) struct Dialog {
     pub peer: Peer,
 }
 
+/// Whether `req`, from `peer`, is a request inside dialog `d` (RFC 3261 §12.2.2): same
+/// Call-ID, its From tag is the phone's tag, its To tag ours, and it comes from the phone's
+/// address. Why all four: a Call-ID alone can be sniffed or guessed, and anyone who knew it
+/// could hang up or re-route the call; the tags and the address must match too. The address
+/// is compared without the port (a phone may send from another port, or over TCP).
+pub(crate) fn dialog_matches(d: &Dialog, req: &Request, peer: Peer) -> bool {
+    let same_call = req.headers.call_id().is_ok_and(|c| c == d.call_id);
+    let their_tag = tag_of(Some(&d.remote));
+    let our_tag = tag_of(Some(&d.local));
+    same_call
+        && their_tag.is_some()
+        && our_tag.is_some()
+        && tag_of(req.headers.get("From")) == their_tag
+        && tag_of(req.headers.get("To")) == our_tag
+        && ivm_sip::transaction::canonical_ip(peer.addr.ip())
+            == ivm_sip::transaction::canonical_ip(d.peer.addr.ip())
+}
+
 /// The dial string or user of a request URI (`*7201*202`, `202`), unescaped.
 pub(crate) fn request_user(req: &Request) -> Option<String> {
     req.uri.as_sip().and_then(|u| u.user_unescaped())
@@ -191,6 +209,52 @@ mod tests {
         assert!(b.contains("Voice-Message: 2/1 (0/0)"));
         let b = String::from_utf8(message_summary("sip:201@ivm", 0, 3)).expect("utf8");
         assert!(b.starts_with("Messages-Waiting: no"));
+    }
+
+    #[test]
+    fn in_dialog_requests_need_call_id_both_tags_and_the_phones_address() {
+        let phone = Peer::udp("10.0.0.20:5062".parse().expect("addr"));
+        let d = Dialog {
+            call_id: "cid".into(),
+            local: "<sip:*7202@ivm>;tag=ours".into(),
+            remote: "<sip:201@ivm>;tag=theirs".into(),
+            target: "sip:201@10.0.0.20:5062".parse().expect("uri"),
+            cseq: 0,
+            peer: phone,
+        };
+        let bye = |call_id: &str, from_tag: &str, to_tag: &str| {
+            let raw = format!(
+                "BYE sip:ivm@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.20:5062;branch=z9hG4bKb\r\n\
+                 From: <sip:201@ivm>;tag={from_tag}\r\nTo: <sip:*7202@ivm>;tag={to_tag}\r\n\
+                 Call-ID: {call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+            );
+            match ivm_sip::message::Message::parse(raw.as_bytes()) {
+                Ok(ivm_sip::message::Message::Request(r)) => r,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(dialog_matches(&d, &bye("cid", "theirs", "ours"), phone));
+        let other_port = Peer::tcp("10.0.0.20:40000".parse().expect("addr"));
+        assert!(dialog_matches(
+            &d,
+            &bye("cid", "theirs", "ours"),
+            other_port
+        ));
+        assert!(!dialog_matches(&d, &bye("cid", "theirs", "guess"), phone));
+        assert!(!dialog_matches(&d, &bye("cid", "guess", "ours"), phone));
+        assert!(!dialog_matches(&d, &bye("other", "theirs", "ours"), phone));
+        let attacker = Peer::udp("10.0.0.66:5062".parse().expect("addr"));
+        assert!(!dialog_matches(&d, &bye("cid", "theirs", "ours"), attacker));
+        // A dialog whose remote tag is not known yet matches nothing.
+        let early = Dialog {
+            remote: "<sip:201@ivm>".into(),
+            ..d.clone()
+        };
+        assert!(!dialog_matches(
+            &early,
+            &bye("cid", "theirs", "ours"),
+            phone
+        ));
     }
 
     #[test]

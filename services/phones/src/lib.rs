@@ -17,24 +17,43 @@
 //!   socket has a task that forwards datagrams as [`RtpIn`] and sends the leg's queue;
 //!   dropping the leg's [`MediaPort`] ends the task and frees the port.
 //!
+//! # On a hostile LAN
+//! - SIP and RTP reach the station through two separate byte budgets
+//!   ([`ivm_actors::station::Budget`]): a datagram that does not fit its class's budget is
+//!   dropped and counted (logged every [`DROP_LOG_EVERY`]), so an RTP flood cannot starve
+//!   SIP and a SIP flood cannot starve the media.
+//! - SIP over TCP: at most [`MAX_TCP`] connections, [`MAX_TCP_PER_ADDRESS`] from one
+//!   address; a connection must deliver a complete message within [`TCP_FIRST_MESSAGE`] and
+//!   then one at least every [`TCP_IDLE`] (a CRLF keep-alive counts; a message trickled in
+//!   byte by byte does not), else it is closed. TCP_NODELAY is set: SIP messages are small
+//!   and each is a whole write.
+//! - RTP ports are picked at random in the range (a port cannot be guessed from the
+//!   previous call's), and a media socket passes on only datagrams from the address of the
+//!   phone the call is signalled with: RTP from anywhere else is dropped in the socket task,
+//!   before it costs the actor anything or reaches a recording.
+//!
 //! # Run loop (per UDP datagram)
 //! ```text
-//! recv_from -> station.do_send(SipIn { peer, Datagram(bytes) })
+//! recv_from -> budget.try_take(len) -> station.try_send(SipIn { peer, Datagram(bytes), permit })
 //! outbox.recv() -> socket.send_to(payload, peer)
 //! ```
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdp};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix::{Addr, Recipient};
 use futures_util::future::BoxFuture;
 use ivm_actors::engine::Service;
-use ivm_actors::station::{LegId, MediaPort, MediaSockets, RtpIn, SipIn, SipInput, StationActor};
+use ivm_actors::station::{
+    Budget, LegId, MediaPort, MediaSockets, RtpIn, SipIn, SipInput, StationActor, RTP_BUDGET,
+    SIP_BUDGET,
+};
 use ivm_sip::message::{Framed, Framer, Limits};
-use ivm_sip::transaction::{Peer, Transmit};
+use ivm_sip::transaction::{canonical_ip, Peer, Transmit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
@@ -45,7 +64,18 @@ const MAX_DATAGRAM: usize = 65_535;
 /// Receive buffer asked for the SIP UDP socket (about 2,000 REGISTERs of ~500 bytes).
 const UDP_RECV_BUFFER: usize = 1 << 20;
 /// Most TCP connections at once.
-const MAX_TCP: usize = 1024;
+pub const MAX_TCP: usize = 1024;
+/// Most TCP connections at once from one address (a phone needs one; a few for restarts).
+pub const MAX_TCP_PER_ADDRESS: usize = 16;
+/// A new TCP connection must deliver a complete SIP message (or a CRLF keep-alive) within
+/// this long.
+pub const TCP_FIRST_MESSAGE: Duration = Duration::from_secs(10);
+/// Longest time between complete messages (or keep-alives) on a TCP connection. Phones
+/// registered over TCP refresh well within it: the registrar grants them at most
+/// `StationConfig::tcp_max_expires` (240 s).
+pub const TCP_IDLE: Duration = Duration::from_secs(300);
+/// How often dropped-datagram counts are logged (when they grew).
+pub const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 type TcpWriters = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>;
 
@@ -55,6 +85,7 @@ pub struct SipService {
     tcp: Option<TcpListener>,
     station: Addr<StationActor>,
     outbox: mpsc::Receiver<Transmit>,
+    budget: Budget,
 }
 
 impl SipService {
@@ -96,8 +127,55 @@ impl SipService {
             tcp: sockets.tcp,
             station,
             outbox,
+            budget: Budget::new(SIP_BUDGET),
         }
     }
+}
+
+/// Logs a class's dropped datagrams every [`DROP_LOG_EVERY`] while the count grows.
+async fn log_drops(what: &'static str, budget: Budget, shutdown: CancellationToken) {
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(DROP_LOG_EVERY) => {}
+            _ = shutdown.cancelled() => break,
+        }
+        let now = budget.dropped();
+        if now > seen {
+            tracing::warn!(
+                class = what,
+                dropped = now - seen,
+                total = now,
+                "station input over budget: datagrams dropped"
+            );
+            seen = now;
+        }
+    }
+}
+
+/// Hands a SIP input to the station inside the SIP budget; `false` when dropped.
+fn deliver_sip(
+    station: &Addr<StationActor>,
+    budget: &Budget,
+    peer: Peer,
+    input: SipInput,
+    len: usize,
+) -> bool {
+    let Some(permit) = budget.try_take(len) else {
+        return false;
+    };
+    if station
+        .try_send(SipIn {
+            peer,
+            input,
+            permit: Some(permit),
+        })
+        .is_err()
+    {
+        budget.count_drop();
+        return false;
+    }
+    true
 }
 
 /// Asks for a [`UDP_RECV_BUFFER`] receive buffer (the kernel caps it at
@@ -127,7 +205,9 @@ impl Service for SipService {
                 tcp,
                 station,
                 mut outbox,
+                budget,
             } = *self;
+            tokio::spawn(log_drops("sip", budget.clone(), shutdown.clone()));
             let udp = Arc::new(udp);
             let writers: TcpWriters = Arc::default();
             let send_udp = udp.clone();
@@ -161,7 +241,8 @@ impl Service for SipService {
                 let st = station.clone();
                 let sd = shutdown.clone();
                 let w = writers.clone();
-                tokio::spawn(async move { accept_loop(listener, st, w, sd).await });
+                let b = budget.clone();
+                tokio::spawn(async move { accept_loop(listener, st, w, b, sd).await });
             }
             let mut buf = vec![0u8; MAX_DATAGRAM];
             loop {
@@ -178,14 +259,14 @@ impl Service for SipService {
                 if n == 0 {
                     continue;
                 }
-                if station
-                    .try_send(SipIn {
-                        peer: Peer::udp(from),
-                        input: SipInput::Datagram(buf[..n].to_vec()),
-                    })
-                    .is_err()
-                {
-                    tracing::debug!(%from, "station busy: SIP datagram dropped");
+                if !deliver_sip(
+                    &station,
+                    &budget,
+                    Peer::udp(from),
+                    SipInput::Datagram(buf[..n].to_vec()),
+                    n,
+                ) {
+                    tracing::trace!(%from, "station busy: SIP datagram dropped");
                 }
             }
             let _ = sender.await;
@@ -193,20 +274,68 @@ impl Service for SipService {
     }
 }
 
+/// Counts connections per address; a slot is given back when its guard drops.
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+struct Slot {
+    table: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= MAX_TCP_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.table.0.lock() {
+            if let Some(n) = m.get_mut(&self.ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     station: Addr<StationActor>,
     writers: TcpWriters,
+    budget: Budget,
     shutdown: CancellationToken,
 ) {
+    let per_address = Arc::new(PerAddress::default());
+    let refused = Arc::new(AtomicU64::new(0));
     loop {
         let (stream, from) = tokio::select! {
             r = listener.accept() => match r { Ok(r) => r, Err(_) => continue },
             _ = shutdown.cancelled() => break,
         };
         if writers.lock().map(|m| m.len()).unwrap_or(0) >= MAX_TCP {
+            tracing::debug!(%from, "SIP over TCP: connection table full, refused");
             continue;
         }
+        let Some(slot) = per_address.take(canonical_ip(from.ip())) else {
+            if refused.fetch_add(1, Ordering::Relaxed).is_multiple_of(100) {
+                tracing::info!(ip = %from.ip(), limit = MAX_TCP_PER_ADDRESS, "SIP over TCP: too many connections from one address, refused");
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
         if let Ok(mut m) = writers.lock() {
             m.insert(from, tx.clone());
@@ -214,7 +343,9 @@ async fn accept_loop(
         let station = station.clone();
         let writers = writers.clone();
         let shutdown = shutdown.clone();
+        let budget = budget.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let (mut read, mut write) = stream.into_split();
             let writer = tokio::spawn(async move {
                 while let Some(b) = rx.recv().await {
@@ -225,21 +356,34 @@ async fn accept_loop(
             });
             let mut framer = Framer::new(Limits::default());
             let mut buf = vec![0u8; 16 * 1024];
+            // Until the first complete message the short limit applies, then the idle one;
+            // only complete messages and keep-alives move the deadline.
+            let mut deadline = Instant::now() + TCP_FIRST_MESSAGE;
             'conn: loop {
                 let n = tokio::select! {
                     r = read.read(&mut buf) => match r { Ok(0) | Err(_) => break, Ok(n) => n },
+                    _ = tokio::time::sleep_until(deadline.into()) => {
+                        tracing::debug!(%from, "SIP over TCP: idle connection closed");
+                        break;
+                    }
                     _ = shutdown.cancelled() => break,
                 };
                 framer.extend(&buf[..n]);
                 loop {
                     match framer.next() {
                         Ok(Some(Framed::Message(m))) => {
-                            let _ = station.try_send(SipIn {
-                                peer: Peer::tcp(from),
-                                input: SipInput::Message(m),
-                            });
+                            deadline = Instant::now() + TCP_IDLE;
+                            let len = m.body().len() + 512;
+                            deliver_sip(
+                                &station,
+                                &budget,
+                                Peer::tcp(from),
+                                SipInput::Message(m),
+                                len,
+                            );
                         }
                         Ok(Some(Framed::Ping)) => {
+                            deadline = Instant::now() + TCP_IDLE;
                             let _ = tx.try_send(b"\r\n".to_vec());
                         }
                         Ok(None) => break,
@@ -264,8 +408,11 @@ pub struct UdpMediaSockets {
     bind_ip: IpAddr,
     first: u16,
     last: u16,
-    next: AtomicU16,
+    budget: Budget,
 }
+
+/// Most random ports tried before giving up (the range may be nearly full).
+const PORT_TRIES: usize = 64;
 
 impl UdpMediaSockets {
     /// Sockets on `bind_ip`, ports `first..=last`.
@@ -275,22 +422,30 @@ impl UdpMediaSockets {
             bind_ip,
             first,
             last: last.max(first),
-            next: AtomicU16::new(first),
+            budget: Budget::new(RTP_BUDGET),
         }
     }
 
+    /// The shared budget of RTP waiting for the station (its drop count, for tests and logs).
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// Binds a random even port of the range: [`PORT_TRIES`] random picks (a port in use is
+    /// skipped), then a sweep from a random start, so a nearly full range still finds the
+    /// free ports and the search stays bounded.
     fn bind_some(&self) -> io::Result<StdUdp> {
-        let span = u32::from(self.last - self.first) + 1;
-        for _ in 0..span.min(4096) {
-            let p = self.next.fetch_add(2, Ordering::Relaxed);
-            let port = if p > self.last || p < self.first {
-                self.next.store(self.first + 2, Ordering::Relaxed);
-                self.first
-            } else {
-                p
-            };
-            if let Ok(s) = StdUdp::bind(SocketAddr::new(self.bind_ip, port)) {
-                return Ok(s);
+        let evens = (u32::from(self.last - self.first) / 2) + 1;
+        let port_of = |i: u32| self.first + (2 * (i % evens)) as u16;
+        let mut rng = rand::thread_rng();
+        let start = rand::Rng::gen_range(&mut rng, 0..evens);
+        let random = (0..PORT_TRIES).map(|_| rand::Rng::gen_range(&mut rng, 0..evens));
+        let sweep = (0..evens.min(4096)).map(|k| start + k);
+        for i in random.chain(sweep) {
+            match StdUdp::bind(SocketAddr::new(self.bind_ip, port_of(i))) {
+                Ok(s) => return Ok(s),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(io::Error::new(
@@ -316,6 +471,8 @@ fn local_ip_toward(peer: IpAddr) -> Option<IpAddr> {
 }
 
 impl MediaSockets for UdpMediaSockets {
+    /// A media socket for `leg`; `toward` is the phone's signalling address, the only
+    /// source whose datagrams are passed on.
     fn open(&self, leg: LegId, toward: IpAddr, to: Recipient<RtpIn>) -> io::Result<MediaPort> {
         let std = self.bind_some()?;
         std.set_nonblocking(true)?;
@@ -327,14 +484,33 @@ impl MediaSockets for UdpMediaSockets {
         }
         let sock = UdpSocket::from_std(std)?;
         let (tx, mut rx) = mpsc::channel::<(SocketAddr, Vec<u8>)>(512);
+        let budget = self.budget.clone();
+        let phone = canonical_ip(toward);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 2048];
+            let mut foreign: u64 = 0;
+            let mut over_budget: u64 = 0;
             loop {
                 tokio::select! {
                     r = sock.recv_from(&mut buf) => {
-                        if let Ok((n, from)) = r {
-                            if to.try_send(RtpIn { leg, from, bytes: buf[..n].to_vec() }).is_err() {
-                                tracing::trace!(leg, "station busy: RTP dropped");
+                        let Ok((n, from)) = r else { continue };
+                        // Latch only onto the signalling address: RTP from any other host
+                        // never reaches the actor (nor a recording).
+                        if canonical_ip(from.ip()) != phone {
+                            foreign += 1;
+                            if foreign.is_power_of_two() {
+                                tracing::info!(leg, %from, dropped = foreign, "RTP from an address other than the phone's dropped");
+                            }
+                            continue;
+                        }
+                        let delivered = match budget.try_take(n) {
+                            Some(permit) => to.try_send(RtpIn { leg, from, bytes: buf[..n].to_vec(), permit: Some(permit) }).is_ok(),
+                            None => false,
+                        };
+                        if !delivered {
+                            over_budget += 1;
+                            if over_budget.is_power_of_two() {
+                                tracing::warn!(leg, dropped = over_budget, total = budget.dropped(), "station input over the RTP budget: datagrams dropped");
                             }
                         }
                     }
@@ -346,5 +522,76 @@ impl MediaSockets for UdpMediaSockets {
             }
         });
         Ok(MediaPort { local, tx })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block of 20 loopback ports (10 even ones) unlikely to be in use.
+    fn free_block() -> u16 {
+        for _ in 0..50 {
+            let base = 20_000 + (rand::random::<u16>() % 2000) * 20;
+            let all_free = (base..base + 20).all(|p| StdUdp::bind(("127.0.0.1", p)).is_ok());
+            if all_free {
+                return base;
+            }
+        }
+        panic!("no free block of 20 loopback ports");
+    }
+
+    #[test]
+    fn rtp_ports_are_random_even_in_range_and_the_range_can_be_filled() {
+        let base = free_block();
+        let m = UdpMediaSockets::new([127, 0, 0, 1].into(), base, base + 19);
+        let mut held = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..10 {
+            let s = m.bind_some().expect("a free port");
+            let p = s.local_addr().expect("addr").port();
+            assert!(
+                (base..=base + 19).contains(&p) && (p - base).is_multiple_of(2),
+                "{p}"
+            );
+            ports.push(p);
+            held.push(s);
+        }
+        let mut sorted = ports.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10, "every even port once: {ports:?}");
+        let err = m.bind_some().expect_err("the range is full");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        // Random, not sequential: 20 opens in a fresh range rarely come out in order.
+        drop(held);
+        let in_order = (0..20)
+            .filter(|_| {
+                let a = m.bind_some().expect("port");
+                let b = m.bind_some().expect("port");
+                let (pa, pb) = (
+                    a.local_addr().expect("a").port(),
+                    b.local_addr().expect("b").port(),
+                );
+                pb == pa + 2
+            })
+            .count();
+        assert!(
+            in_order < 10,
+            "ports follow each other {in_order} times of 20"
+        );
+    }
+
+    #[test]
+    fn connections_per_address_are_capped_and_given_back() {
+        let t = Arc::new(PerAddress::default());
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let slots: Vec<Slot> = (0..MAX_TCP_PER_ADDRESS)
+            .map(|_| t.take(ip).expect("slot"))
+            .collect();
+        assert!(t.take(ip).is_none(), "one more from the same address");
+        assert!(t.take([10, 0, 0, 2].into()).is_some(), "another address");
+        drop(slots);
+        assert!(t.take(ip).is_some(), "given back");
     }
 }

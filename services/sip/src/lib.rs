@@ -13,10 +13,12 @@
 //!   torture messages in `tests/torture/` and a seeded mutation loop in `tests/fuzz.rs`.
 //! - [`transaction`]: RFC 3261 §17 client and server transactions (INVITE and non-INVITE,
 //!   UDP retransmissions, zero timers on reliable transports, RFC 6026 Accepted state) held in
-//!   one [`transaction::TransactionLayer`].
-//! - [`auth`]: digest authentication for the registrar (MD5 and SHA-256, RFC 7616/8760),
-//!   stateless HMAC nonces, bounded `nc` replay protection, and a per-address failure
-//!   [`auth::Limiter`].
+//!   one [`transaction::TransactionLayer`], which also keeps sources that have not
+//!   authenticated to stateless answers and a small budget of their own.
+//! - [`auth`]: digest authentication for the registrar (MD5 and SHA-256, RFC 7616/8760), the
+//!   challenge offer by User-Agent ([`auth::offer`]), stateless HMAC nonces bound to the
+//!   client's address and the offered algorithms, bounded `nc` replay protection, and a
+//!   failure [`auth::Limiter`] per (address, user) and per address.
 //! - [`sdp`]: the SDP subset phones use and the offer/answer choice of G.711 codec and
 //!   telephone-event.
 //!

@@ -168,9 +168,13 @@ fn mutated_messages_never_panic() {
             parsed += 1;
             common::exercise(&m);
             if let Message::Request(r) = &m {
-                let _ = digest.authenticate(now, r, false, |_, _| {
-                    Some(ivm_sip::auth::Credential::Password("p".into()))
-                });
+                let _ = digest.authenticate(
+                    now,
+                    r,
+                    false,
+                    std::net::IpAddr::from([127, 0, 0, 1]),
+                    |_, _| Some(ivm_sip::auth::Credential::Password("p".into())),
+                );
             }
         }
         if case % 4 == 0 {

@@ -64,6 +64,12 @@ fn run_until(l: &mut TransactionLayer, t0: Instant, end: Instant) -> Vec<(u128, 
     sent
 }
 
+/// The phone has authenticated: its transactions are stateful (the untrusted-source rules
+/// have tests of their own in `hostile.rs`).
+fn trust_phone(l: &mut TransactionLayer, now: Instant) {
+    l.mark_authenticated(addr(PHONE).ip(), now);
+}
+
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -83,6 +89,7 @@ fn new_request(l: &mut TransactionLayer, now: Instant, req: Request) -> TxId {
 fn invite_client_udp_retransmits_then_timer_b() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let id = l
         .send_request(
             t0,
@@ -114,6 +121,7 @@ fn invite_client_udp_retransmits_then_timer_b() {
 fn invite_client_non_2xx_acks_and_timer_d() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("INVITE", "z9hG4bKc2", "");
     let id = l
         .send_request(t0, Peer::udp(addr(PHONE)), req.clone())
@@ -166,6 +174,7 @@ fn invite_client_non_2xx_acks_and_timer_d() {
 fn invite_client_2xx_retransmissions_reach_the_tu() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("INVITE", "z9hG4bKc3", "");
     let id = l
         .send_request(t0, Peer::udp(addr(PHONE)), req.clone())
@@ -202,6 +211,7 @@ fn invite_client_2xx_retransmissions_reach_the_tu() {
 fn non_invite_client_timer_e_caps_at_t2_then_f() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let id = l
         .send_request(
             t0,
@@ -234,6 +244,7 @@ fn non_invite_client_timer_e_caps_at_t2_then_f() {
 fn non_invite_client_provisional_then_final_then_timer_k() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("REGISTER", "z9hG4bKc5", "");
     let id = l
         .send_request(t0, Peer::udp(addr(PHONE)), req.clone())
@@ -269,6 +280,7 @@ fn non_invite_client_provisional_then_final_then_timer_k() {
 fn non_invite_server_absorbs_retransmissions_and_timer_j() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("REGISTER", "z9hG4bKs1", "");
     let id = new_request(&mut l, t0, req.clone());
     // Retransmission before the TU answers: absorbed, nothing sent, no event.
@@ -309,6 +321,7 @@ fn non_invite_server_absorbs_retransmissions_and_timer_j() {
 fn reliable_transport_has_no_retransmits_and_zero_wait() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("REGISTER", "z9hG4bKs2", "");
     l.handle_incoming(t0, Peer::tcp(addr(PHONE)), Message::Request(req.clone()));
     let id = match drain_ev(&mut l).as_slice() {
@@ -351,6 +364,7 @@ fn reliable_transport_has_no_retransmits_and_zero_wait() {
 fn invite_server_non_2xx_timer_g_ack_and_timer_i() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("INVITE", "z9hG4bKs3", "");
     let id = new_request(&mut l, t0, req.clone());
     let trying = drain_tx(&mut l);
@@ -396,6 +410,7 @@ fn invite_server_non_2xx_timer_g_ack_and_timer_i() {
 fn invite_server_timer_h_without_ack() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("INVITE", "z9hG4bKs4", "");
     let id = new_request(&mut l, t0, req.clone());
     l.send_response(t0, id, req.make_response(404, Some("nf")))
@@ -418,6 +433,7 @@ fn invite_server_timer_h_without_ack() {
 fn invite_server_2xx_resent_until_ack_by_dialog() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("INVITE", "z9hG4bKs5", "");
     let id = new_request(&mut l, t0, req.clone());
     drain_tx(&mut l);
@@ -462,6 +478,7 @@ fn invite_server_2xx_resent_until_ack_by_dialog() {
 fn invite_server_2xx_without_ack_reports_timer_l() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("INVITE", "z9hG4bKs6", "");
     let id = new_request(&mut l, t0, req.clone());
     l.send_response(t0, id, req.make_response(200, Some("ok")))
@@ -489,6 +506,7 @@ fn invite_server_2xx_without_ack_reports_timer_l() {
 fn cancel_finds_its_invite() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let invite = request("INVITE", "z9hG4bKs7", "");
     let inv_id = new_request(&mut l, t0, invite.clone());
     let mut cancel = request("CANCEL", "z9hG4bKs7", "");
@@ -508,6 +526,7 @@ fn cancel_finds_its_invite() {
 fn invalid_and_garbage_input() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let peer = Peer::udp(addr(PHONE));
     // Missing From: answered 400 statelessly, no transaction.
     let bad = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.20:5062;branch=z9hG4bKx\r\nTo: <sip:a@b>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
@@ -554,6 +573,7 @@ fn bounded_transaction_table() {
         max_transactions: 2,
         ..Config::default()
     });
+    trust_phone(&mut l, t0);
     new_request(&mut l, t0, request("OPTIONS", "z9hG4bK1", ""));
     new_request(&mut l, t0, request("OPTIONS", "z9hG4bK2", ""));
     l.handle_incoming(
@@ -579,6 +599,7 @@ fn bounded_transaction_table() {
 fn responses_follow_via_rules() {
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     // No rport: reply to the source IP at the sent-by port.
     let req = request("OPTIONS", "z9hG4bKv1", "");
     l.handle_incoming(
@@ -625,10 +646,13 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
+        let now = Instant::now();
+        let mut server = TransactionLayer::new(Config::default());
+        trust_phone(&mut server, now);
         Pair {
-            now: Instant::now(),
+            now,
             phone: TransactionLayer::new(Config::default()),
-            server: TransactionLayer::new(Config::default()),
+            server,
             lose: Vec::new(),
             sent: 0,
         }
@@ -716,7 +740,8 @@ fn pair_invite_rejected_through_loss() {
     );
 }
 
-/// One source cannot take more than its share of the table: the others still get through.
+/// One source address cannot take more than its share of the table, from however many
+/// ports: another address still gets through.
 #[test]
 fn one_source_cannot_fill_the_table() {
     use ivm_sip::transaction::{Config, Event, Peer, TransactionLayer};
@@ -726,8 +751,10 @@ fn one_source_cannot_fill_the_table() {
         ..Config::default()
     });
     let now = std::time::Instant::now();
-    let flood: std::net::SocketAddr = "127.0.0.9:5060".parse().expect("addr");
-    let other: std::net::SocketAddr = "127.0.0.9:5062".parse().expect("addr");
+    let flood_ip: std::net::IpAddr = "127.0.0.9".parse().expect("ip");
+    let other: std::net::SocketAddr = "127.0.0.10:5062".parse().expect("addr");
+    layer.mark_authenticated(flood_ip, now);
+    layer.mark_authenticated(other.ip(), now);
     let req = |n: u32, from: std::net::SocketAddr| {
         format!(
             "OPTIONS sip:box SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKflood{n}\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:box>\r\nCall-ID: c{n}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
@@ -735,23 +762,25 @@ fn one_source_cannot_fill_the_table() {
     };
     let mut accepted = 0;
     for n in 0..30 {
-        layer.handle_datagram(now, Peer::udp(flood), req(n, flood).as_bytes());
+        // A new port for every request: the cap is per address.
+        let from = std::net::SocketAddr::new(flood_ip, 5060 + n as u16);
+        layer.handle_datagram(now, Peer::udp(from), req(n, from).as_bytes());
         while let Some(e) = layer.poll_event() {
             if matches!(e, Event::Request { .. }) {
                 accepted += 1;
             }
         }
     }
-    assert_eq!(accepted, 10, "the flooding source is capped");
+    assert_eq!(
+        accepted, 10,
+        "the flooding address is capped across its ports"
+    );
     layer.handle_datagram(now, Peer::udp(other), req(99, other).as_bytes());
     let mut other_ok = false;
     while let Some(e) = layer.poll_event() {
         other_ok |= matches!(e, Event::Request { .. });
     }
-    assert!(
-        other_ok,
-        "another source (same address, another port) still gets a transaction"
-    );
+    assert!(other_ok, "another address still gets a transaction");
 }
 
 /// Completed non-INVITE transactions (waiting for Timer J) do not count as work in progress:
@@ -766,6 +795,7 @@ fn lingering_transactions_have_their_own_bound() {
         max_lingering: 10,
         ..Config::default()
     });
+    trust_phone(&mut l, t0);
     let mut ids = Vec::new();
     let mut gone = Vec::new();
     for n in 0..30 {
@@ -814,6 +844,7 @@ fn respond_and_forget_keeps_no_state() {
     use ivm_sip::transaction::TransactionError;
     let t0 = Instant::now();
     let mut l = TransactionLayer::new(Config::default());
+    trust_phone(&mut l, t0);
     let req = request("REGISTER", "z9hG4bKsl1", "");
     let id = new_request(&mut l, t0, req.clone());
     l.respond_and_forget(id, req.make_response(401, Some("c")))
@@ -829,7 +860,7 @@ fn respond_and_forget_keeps_no_state() {
     );
     let id2 = new_request(&mut l, t0 + ms(500), req.clone());
     assert_ne!(id2, id);
-    // Not for INVITE (its ACK must be absorbed) nor for a provisional response.
+    // Not for a provisional response, nor for an INVITE's 2xx (resent until its ACK).
     assert_eq!(
         l.respond_and_forget(id2, req.make_response(100, None)),
         Err(TransactionError::InvalidState)
@@ -838,7 +869,13 @@ fn respond_and_forget_keeps_no_state() {
     let iid = new_request(&mut l, t0, inv.clone());
     drain_tx(&mut l);
     assert_eq!(
-        l.respond_and_forget(iid, inv.make_response(401, Some("c"))),
+        l.respond_and_forget(iid, inv.make_response(200, Some("c"))),
         Err(TransactionError::InvalidState)
     );
+    // An INVITE challenge is stateless: its ACK then matches nothing and is absorbed.
+    l.respond_and_forget(iid, inv.make_response(401, Some("c")))
+        .expect("401");
+    assert_eq!(parse_response(&drain_tx(&mut l)[0]).status, 401);
+    assert!(!l.is_pending(iid));
+    assert_eq!(l.len(), 1, "only the unanswered REGISTER is left");
 }

@@ -1,10 +1,14 @@
 //! Digest authentication, server side (RFC 3261 §22, RFC 7616, RFC 8760), and a failure
-//! [`Limiter`] per source address.
+//! [`Limiter`] per (source address, user) and per address.
 //!
-//! - Challenges offer `algorithm=SHA-256` first, then `MD5` (RFC 8760 §2.4: the UAC picks
-//!   the first it supports; most desk phones still only do MD5), both with `qop="auth"`.
+//! - Which challenges a phone gets, and in which order, is [`offer`]'s choice (by default by
+//!   User-Agent: SHA-256 then MD5 to stacks known to take it, MD5 alone to the others; the
+//!   reasons are in that module), each with `qop="auth"`.
 //! - Nonces are stateless ([`nonce`]): nothing is stored per challenge; a REGISTER flood
-//!   cannot fill memory with pending challenges.
+//!   cannot fill memory with pending challenges. A nonce carries the algorithms its challenge
+//!   offered (a response with another one is refused) and is bound to the client's address.
+//! - The response's `uri` must be the Request-URI (RFC 3261 §22.4, RFC 8760 §2.5): a digest
+//!   computed for another request cannot be replayed on this one.
 //! - `nc` replay protection ([`replay`]) is the only per-nonce state, and it is bounded.
 //! - Credentials come from a lookup the caller provides, as the plaintext password or as
 //!   `HA1 = H(user:realm:password)` per algorithm, so the store need not hold passwords.
@@ -12,18 +16,21 @@
 
 pub mod limiter;
 pub mod nonce;
+pub mod offer;
 pub mod replay;
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-pub use limiter::{Banned, Limiter};
+pub use limiter::{Banned, Limiter, LimiterConfig, Lockout, Scope};
 pub use nonce::{NonceError, NonceId, NonceIssuer};
+pub use offer::Offer;
 pub use replay::{NcCheck, ReplayGuard};
 
-use crate::message::{AuthParams, Request, Response};
+use crate::message::{AuthParams, Request, Response, Uri};
 
 /// Digest hash algorithms the box accepts (no `-sess` variants: phones do not use them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,6 +57,14 @@ impl Algorithm {
             Some(a) if a.eq_ignore_ascii_case("MD5") => Some(Algorithm::Md5),
             Some(a) if a.eq_ignore_ascii_case("SHA-256") => Some(Algorithm::Sha256),
             _ => None,
+        }
+    }
+
+    /// This algorithm's bit in a nonce's set of offered algorithms.
+    pub fn bit(self) -> u8 {
+        match self {
+            Algorithm::Md5 => 1,
+            Algorithm::Sha256 => 2,
         }
     }
 
@@ -96,6 +111,17 @@ pub fn response(
     }
 }
 
+/// Whether the digest `uri` parameter names the Request-URI: the same text, or the same URI
+/// once parsed (a phone may write it with other case or escaping).
+/// Case is ignored: this check is about a digest made for *another* request, and the digest
+/// itself covers the exact text the phone chose.
+fn same_uri(param: &str, request_uri: &Uri) -> bool {
+    let want = request_uri.to_string();
+    param.eq_ignore_ascii_case(&want)
+        || Uri::parse(param)
+            .is_ok_and(|u| u == *request_uri || u.to_string().eq_ignore_ascii_case(&want))
+}
+
 /// Equal-length byte strings compared without an early exit.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -134,9 +160,12 @@ pub enum AuthError {
     /// Not the Digest scheme.
     #[error("unsupported auth scheme")]
     Scheme,
-    /// An algorithm we did not offer.
-    #[error("unsupported algorithm")]
+    /// An algorithm we do not support, or did not offer in this nonce's challenge.
+    #[error("algorithm not offered")]
     Algorithm,
+    /// The `uri` parameter is not the Request-URI (RFC 3261 §22.4).
+    #[error("digest uri does not match the Request-URI")]
+    UriMismatch,
     /// qop missing (RFC 2069 style) while the server requires it, or a qop other than auth.
     #[error("qop=auth required")]
     Qop,
@@ -171,6 +200,8 @@ impl AuthError {
                 | AuthError::UnknownUser
                 | AuthError::Replay
                 | AuthError::Malformed(_)
+                | AuthError::Algorithm
+                | AuthError::UriMismatch
         )
     }
 }
@@ -186,11 +217,9 @@ pub struct DigestConfig {
     pub max_tracked_nonces: usize,
     /// Refuse responses without qop (RFC 2069 style), which cannot be protected from replay.
     pub require_qop: bool,
-    /// The challenges offered, in order (default SHA-256 then MD5, RFC 8760 §2.4). Older
-    /// SIP stacks (baresip 1.0's libre) refuse the whole 401 when any challenge names an
-    /// algorithm they lack: offer `[Md5]` to them. Responses with either algorithm are
-    /// accepted whatever is offered.
-    pub offer: Vec<Algorithm>,
+    /// The challenges offered, in order (default [`Offer::Auto`], see [`offer`]). A response
+    /// is accepted only with an algorithm its nonce's challenge offered.
+    pub offer: Offer,
 }
 
 impl DigestConfig {
@@ -201,7 +230,7 @@ impl DigestConfig {
             nonce_lifetime: Duration::from_secs(300),
             max_tracked_nonces: 10_000,
             require_qop: true,
-            offer: vec![Algorithm::Sha256, Algorithm::Md5],
+            offer: Offer::Auto,
         }
     }
 }
@@ -231,11 +260,23 @@ impl DigestServer {
         &self.config.realm
     }
 
-    /// `WWW-Authenticate` values: SHA-256 first, then MD5, sharing one nonce.
-    pub fn challenges(&mut self, now: Instant, stale: bool) -> Vec<String> {
-        let nonce = self.nonces.issue(now);
-        self.config
-            .offer
+    /// The algorithms offered to a request with this `User-Agent`, in order.
+    pub fn offer_for(&self, user_agent: Option<&str>) -> Vec<Algorithm> {
+        self.config.offer.for_user_agent(user_agent)
+    }
+
+    /// `WWW-Authenticate` values for `client`, one per algorithm of `offer` in that order,
+    /// sharing one nonce (which records the offer).
+    pub fn challenges(
+        &mut self,
+        now: Instant,
+        stale: bool,
+        offer: &[Algorithm],
+        client: IpAddr,
+    ) -> Vec<String> {
+        let bits = offer.iter().fold(0u8, |b, a| b | a.bit());
+        let nonce = self.nonces.issue(now, bits, client);
+        offer
             .iter()
             .map(|a| {
                 let mut v = format!(
@@ -251,7 +292,8 @@ impl DigestServer {
             .collect()
     }
 
-    /// A `401 Unauthorized` (or `407` when `proxy`) for `request`, with the challenges.
+    /// A `401 Unauthorized` (or `407` when `proxy`) for `request` from `client`, with the
+    /// challenges its `User-Agent` gets.
     pub fn challenge_response(
         &mut self,
         request: &Request,
@@ -259,26 +301,30 @@ impl DigestServer {
         proxy: bool,
         now: Instant,
         stale: bool,
+        client: IpAddr,
     ) -> Response {
+        let offer = self.offer_for(request.headers.user_agent());
         let (status, header) = if proxy {
             (407, "Proxy-Authenticate")
         } else {
             (401, "WWW-Authenticate")
         };
         let mut r = request.make_response(status, to_tag);
-        for c in self.challenges(now, stale) {
+        for c in self.challenges(now, stale, &offer, client) {
             r.headers.push(header, c);
         }
         r
     }
 
     /// Verifies the request's `Authorization` (or `Proxy-Authorization` when `proxy`) for our
-    /// realm. `lookup(user, algorithm)` returns the credential or `None` for an unknown user.
+    /// realm, sent from `client`. `lookup(user, algorithm)` returns the credential or `None`
+    /// for an unknown user.
     pub fn authenticate<F>(
         &mut self,
         now: Instant,
         request: &Request,
         proxy: bool,
+        client: IpAddr,
         lookup: F,
     ) -> Result<Verified, AuthError>
     where
@@ -294,15 +340,16 @@ impl DigestServer {
             .into_iter()
             .find(|c| c.get("realm") == Some(self.config.realm.as_str()))
             .ok_or(AuthError::Missing)?;
-        self.verify(now, request.method.as_str(), &creds, lookup)
+        self.verify(now, request, &creds, client, lookup)
     }
 
-    /// Verifies one set of credentials for `method`.
+    /// Verifies one set of credentials for `request`, sent from `client`.
     pub fn verify<F>(
         &mut self,
         now: Instant,
-        method: &str,
+        request: &Request,
         creds: &AuthParams,
+        client: IpAddr,
         lookup: F,
     ) -> Result<Verified, AuthError>
     where
@@ -320,6 +367,10 @@ impl DigestServer {
             .ok_or(AuthError::Malformed("no username"))?;
         let nonce = creds.get("nonce").ok_or(AuthError::Malformed("no nonce"))?;
         let uri = creds.get("uri").ok_or(AuthError::Malformed("no uri"))?;
+        if !same_uri(uri, &request.uri) {
+            return Err(AuthError::UriMismatch);
+        }
+        let method = request.method.as_str();
         let given = creds
             .get("response")
             .ok_or(AuthError::Malformed("no response"))?;
@@ -339,11 +390,14 @@ impl DigestServer {
             None if self.config.require_qop => return Err(AuthError::Qop),
             None => None,
         };
-        let id = match self.nonces.check(nonce, now) {
-            Ok(id) => Some(id),
-            Err(NonceError::Stale) => None,
-            Err(NonceError::Invalid) => return Err(AuthError::Nonce),
-        };
+        let id = self
+            .nonces
+            .open(nonce, now, client)
+            .map_err(|_| AuthError::Nonce)?;
+        if id.offered & alg.bit() == 0 {
+            return Err(AuthError::Algorithm);
+        }
+        let id = (!self.nonces.is_stale(&id, now)).then_some(id);
         let cred = lookup(username, alg).ok_or(AuthError::UnknownUser)?;
         let ha1 = match cred {
             Credential::Password(p) => ha1(alg, username, &self.config.realm, &p),
@@ -445,6 +499,33 @@ mod tests {
         AuthParams::parse(&v).expect("parse")
     }
 
+    const BOTH: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Md5];
+
+    fn client() -> IpAddr {
+        IpAddr::from([10, 0, 0, 5])
+    }
+
+    /// The REGISTER every `creds` answer is computed for (Request-URI `sip:ivm.local`).
+    fn reg() -> Request {
+        let raw = b"REGISTER sip:ivm.local SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5;branch=z9hG4bKa\r\nFrom: <sip:201@ivm.local>;tag=1\r\nTo: <sip:201@ivm.local>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+        match Message::parse(raw) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn verify<F>(
+        s: &mut DigestServer,
+        now: Instant,
+        c: &AuthParams,
+        lookup: F,
+    ) -> Result<Verified, AuthError>
+    where
+        F: FnOnce(&str, Algorithm) -> Option<Credential>,
+    {
+        s.verify(now, &reg(), c, client(), lookup)
+    }
+
     fn lookup(_: &str, _: Algorithm) -> Option<Credential> {
         Some(Credential::Password("secret".into()))
     }
@@ -465,7 +546,7 @@ mod tests {
     fn challenge_then_verify_both_algorithms() {
         let t0 = Instant::now();
         let mut s = server(t0);
-        let ch = s.challenges(t0, false);
+        let ch = s.challenges(t0, false, &BOTH, client());
         assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
         assert!(ch[0].contains("qop=\"auth\""));
         let nonce = nonce_of(&ch[0]);
@@ -473,9 +554,7 @@ mod tests {
             (Algorithm::Sha256, "00000001"),
             (Algorithm::Md5, "00000002"),
         ] {
-            let v = s
-                .verify(t0, "REGISTER", &creds(alg, &nonce, nc, "secret"), lookup)
-                .expect("ok");
+            let v = verify(&mut s, t0, &creds(alg, &nonce, nc, "secret"), lookup).expect("ok");
             assert_eq!(
                 v,
                 Verified {
@@ -486,24 +565,24 @@ mod tests {
         }
         // HA1 from the store works the same.
         let stored = ha1(Algorithm::Md5, "201", "ivm", "secret").to_uppercase();
-        let ok = s.verify(
+        let ok = verify(
+            &mut s,
             t0,
-            "REGISTER",
             &creds(Algorithm::Md5, &nonce, "00000003", "secret"),
             |_, _| Some(Credential::Ha1(stored)),
         );
         assert!(ok.is_ok());
-        let e = s.verify(
+        let e = verify(
+            &mut s,
             t0,
-            "REGISTER",
             &creds(Algorithm::Md5, &nonce, "00000004", "wrong"),
             lookup,
         );
         assert_eq!(e, Err(AuthError::Mismatch));
         assert!(e.expect_err("err").is_failure());
-        let e = s.verify(
+        let e = verify(
+            &mut s,
             t0,
-            "REGISTER",
             &creds(Algorithm::Md5, &nonce, "00000005", "secret"),
             |_, _| None,
         );
@@ -514,51 +593,49 @@ mod tests {
     fn nc_replay_is_refused() {
         let t0 = Instant::now();
         let mut s = server(t0);
-        let nonce = nonce_of(&s.challenges(t0, false)[0]);
+        let nonce = nonce_of(&s.challenges(t0, false, &BOTH, client())[0]);
         let c = creds(Algorithm::Md5, &nonce, "00000001", "secret");
-        assert!(s.verify(t0, "REGISTER", &c, lookup).is_ok());
-        assert_eq!(s.verify(t0, "REGISTER", &c, lookup), Err(AuthError::Replay));
-        assert!(s
-            .verify(
-                t0,
-                "REGISTER",
-                &creds(Algorithm::Md5, &nonce, "00000002", "secret"),
-                lookup
-            )
-            .is_ok());
+        assert!(verify(&mut s, t0, &c, lookup).is_ok());
+        assert_eq!(verify(&mut s, t0, &c, lookup), Err(AuthError::Replay));
+        assert!(verify(
+            &mut s,
+            t0,
+            &creds(Algorithm::Md5, &nonce, "00000002", "secret"),
+            lookup
+        )
+        .is_ok());
     }
 
     #[test]
     fn expired_nonce_is_stale_only_with_right_password() {
         let t0 = Instant::now();
         let mut s = server(t0);
-        let nonce = nonce_of(&s.challenges(t0, false)[0]);
+        let nonce = nonce_of(&s.challenges(t0, false, &BOTH, client())[0]);
         let later = t0 + Duration::from_secs(301);
-        let e = s
-            .verify(
-                later,
-                "REGISTER",
-                &creds(Algorithm::Md5, &nonce, "00000001", "secret"),
-                lookup,
-            )
-            .expect_err("stale");
+        let e = verify(
+            &mut s,
+            later,
+            &creds(Algorithm::Md5, &nonce, "00000001", "secret"),
+            lookup,
+        )
+        .expect_err("stale");
         assert_eq!(e, AuthError::Stale);
         assert!(e.wants_stale() && !e.is_failure());
-        let e = s.verify(
+        let e = verify(
+            &mut s,
             later,
-            "REGISTER",
             &creds(Algorithm::Md5, &nonce, "00000001", "wrong"),
             lookup,
         );
         assert_eq!(e, Err(AuthError::Mismatch));
-        assert!(s.challenges(later, true)[0].ends_with("stale=true"));
+        assert!(s.challenges(later, true, &BOTH, client())[0].ends_with("stale=true"));
         // A nonce from another process (other secret) asks for a fresh challenge too.
         let mut other = DigestServer::new(DigestConfig::new("ivm"), [1; 32], t0);
-        let foreign = nonce_of(&other.challenges(t0, false)[0]);
+        let foreign = nonce_of(&other.challenges(t0, false, &BOTH, client())[0]);
         assert_eq!(
-            s.verify(
+            verify(
+                &mut s,
                 t0,
-                "REGISTER",
                 &creds(Algorithm::Md5, &foreign, "00000001", "secret"),
                 lookup
             ),
@@ -570,41 +647,36 @@ mod tests {
     fn protocol_errors() {
         let t0 = Instant::now();
         let mut s = server(t0);
-        let nonce = nonce_of(&s.challenges(t0, false)[0]);
+        let nonce = nonce_of(&s.challenges(t0, false, &BOTH, client())[0]);
         let mk = |v: String| AuthParams::parse(&v).expect("parse");
-        let base = format!("Digest username=\"201\", realm=\"ivm\", nonce=\"{nonce}\", uri=\"sip:x\", response=\"00\"");
+        let base = format!("Digest username=\"201\", realm=\"ivm\", nonce=\"{nonce}\", uri=\"sip:ivm.local\", response=\"00\"");
         assert_eq!(
-            s.verify(t0, "REGISTER", &mk(base.clone()), lookup),
+            verify(&mut s, t0, &mk(base.clone()), lookup),
             Err(AuthError::Qop)
         );
         assert_eq!(
-            s.verify(
+            verify(
+                &mut s,
                 t0,
-                "REGISTER",
                 &mk(format!("{base}, algorithm=MD5-sess")),
                 lookup
             ),
             Err(AuthError::Algorithm)
         );
         assert_eq!(
-            s.verify(t0, "REGISTER", &mk(format!("{base}, qop=auth-int")), lookup),
+            verify(&mut s, t0, &mk(format!("{base}, qop=auth-int")), lookup),
             Err(AuthError::Qop)
         );
         assert!(matches!(
-            s.verify(
-                t0,
-                "REGISTER",
-                &mk(format!("{base}, qop=auth, nc=1")),
-                lookup
-            ),
+            verify(&mut s, t0, &mk(format!("{base}, qop=auth, nc=1")), lookup),
             Err(AuthError::Malformed(_))
         ));
         assert_eq!(
-            s.verify(t0, "REGISTER", &mk("Basic abc=def".into()), lookup),
+            verify(&mut s, t0, &mk("Basic abc=def".into()), lookup),
             Err(AuthError::Scheme)
         );
         assert_eq!(
-            s.verify(t0, "REGISTER", &mk(base.replace("ivm", "other")), lookup),
+            verify(&mut s, t0, &mk(base.replace("ivm", "other")), lookup),
             Err(AuthError::Missing)
         );
     }
@@ -618,10 +690,13 @@ mod tests {
             panic!("parse")
         };
         assert_eq!(
-            s.authenticate(t0, &r, false, lookup),
+            s.authenticate(t0, &r, false, client(), lookup),
             Err(AuthError::Missing)
         );
-        let ch = s.challenge_response(&r, Some("x"), false, t0, false);
+        // A User-Agent known to take SHA-256 gets it offered (first).
+        r.headers
+            .push("User-Agent", "PJSUA v2.15.1/x86_64-unknown-linux-gnu");
+        let ch = s.challenge_response(&r, Some("x"), false, t0, false, client());
         assert_eq!(ch.status, 401);
         let nonce = nonce_of(ch.headers.get("WWW-Authenticate").expect("challenge"));
         let c = creds(Algorithm::Sha256, &nonce, "00000001", "secret");
@@ -631,8 +706,91 @@ mod tests {
         );
         r.headers.push("Authorization", line);
         assert_eq!(
-            s.authenticate(t0, &r, false, lookup).map(|v| v.algorithm),
+            s.authenticate(t0, &r, false, client(), lookup)
+                .map(|v| v.algorithm),
             Ok(Algorithm::Sha256)
         );
+    }
+
+    #[test]
+    fn uri_must_be_the_request_uri() {
+        let t0 = Instant::now();
+        let mut s = server(t0);
+        let nonce = nonce_of(&s.challenges(t0, false, &BOTH, client())[0]);
+        let mut c = creds(Algorithm::Md5, &nonce, "00000001", "secret");
+        assert!(verify(&mut s, t0, &c, lookup).is_ok());
+        // The same credentials presented on a request for another URI.
+        let mut other = reg();
+        other.uri = "sip:ivm.other".parse().expect("uri");
+        c = creds(Algorithm::Md5, &nonce, "00000002", "secret");
+        let e = s.verify(t0, &other, &c, client(), lookup);
+        assert_eq!(e, Err(AuthError::UriMismatch));
+        assert!(AuthError::UriMismatch.is_failure());
+        // Case in the host does not matter once parsed.
+        let upper = AuthParams::parse(&format!(
+            "Digest username=\"201\", realm=\"ivm\", nonce=\"{nonce}\", uri=\"sip:IVM.local\", response=\"{}\", algorithm=MD5, qop=auth, nc=00000003, cnonce=\"abc\"",
+            response(
+                Algorithm::Md5,
+                &ha1(Algorithm::Md5, "201", "ivm", "secret"),
+                &nonce,
+                Some(("00000003", "abc", "auth")),
+                "REGISTER",
+                "sip:IVM.local",
+            )
+        ))
+        .expect("parse");
+        assert!(verify(&mut s, t0, &upper, lookup).is_ok());
+    }
+
+    #[test]
+    fn only_offered_algorithms_are_accepted() {
+        let t0 = Instant::now();
+        let mut s = server(t0);
+        let md5_only = nonce_of(&s.challenges(t0, false, &[Algorithm::Md5], client())[0]);
+        let e = verify(
+            &mut s,
+            t0,
+            &creds(Algorithm::Sha256, &md5_only, "00000001", "secret"),
+            lookup,
+        );
+        assert_eq!(e, Err(AuthError::Algorithm));
+        assert!(AuthError::Algorithm.is_failure());
+        assert!(verify(
+            &mut s,
+            t0,
+            &creds(Algorithm::Md5, &md5_only, "00000002", "secret"),
+            lookup
+        )
+        .is_ok());
+        // A nonce answered from another address is not ours to that address: re-challenge.
+        let e = s.verify(
+            t0,
+            &reg(),
+            &creds(Algorithm::Md5, &md5_only, "00000003", "secret"),
+            IpAddr::from([10, 0, 0, 6]),
+            lookup,
+        );
+        assert_eq!(e, Err(AuthError::Nonce));
+        assert!(!AuthError::Nonce.is_failure());
+    }
+
+    #[test]
+    fn auto_offer_follows_the_user_agent() {
+        let t0 = Instant::now();
+        let mut s = server(t0);
+        let mut r = reg();
+        r.headers
+            .push("User-Agent", "baresip v1.0.0 (x86_64/linux)");
+        let ch = s.challenge_response(&r, None, false, t0, false, client());
+        let offered: Vec<&str> = ch.headers.get_all("WWW-Authenticate").collect();
+        assert_eq!(offered.len(), 1);
+        assert!(offered[0].contains("algorithm=MD5"));
+        let mut r = reg();
+        r.headers
+            .push("User-Agent", "PJSUA v2.15.1/x86_64-unknown-linux-gnu");
+        let ch = s.challenge_response(&r, None, false, t0, false, client());
+        let offered: Vec<&str> = ch.headers.get_all("WWW-Authenticate").collect();
+        assert_eq!(offered.len(), 2);
+        assert!(offered[0].contains("algorithm=SHA-256") && offered[1].contains("algorithm=MD5"));
     }
 }

@@ -96,7 +96,11 @@ mod tests {
     use super::*;
 
     fn id(ms: u64, seq: u64) -> NonceId {
-        NonceId { issued_ms: ms, seq }
+        NonceId {
+            issued_ms: ms,
+            seq,
+            offered: 1,
+        }
     }
 
     #[test]

@@ -20,18 +20,36 @@
 //! transactions hold no work in progress, so they do not count against `max_transactions`
 //! or `max_per_source`; they have their own bound ([`Config::max_lingering`]), and past it
 //! the oldest is forgotten early (a late retransmission then reaches the TU as a new
-//! request). A TU may also answer a non-INVITE request statelessly with
+//! request). A TU may also answer a request statelessly with
 //! [`TransactionLayer::respond_and_forget`] (a digest challenge: a retransmission just gets
 //! another challenge), which keeps no state at all.
+//!
+//! # Sources that have not authenticated
+//! The TU tells the layer which addresses passed digest authentication
+//! ([`TransactionLayer::mark_authenticated`]; remembered per IP address for
+//! [`Config::trust_ttl`], bounded). Requests from any other address are *untrusted*:
+//! - they share a small budget of their own ([`Config::max_untrusted`], and
+//!   [`Config::max_untrusted_per_source`] per address), so a flood of unauthenticated
+//!   INVITE/OPTIONS/REGISTER from one host, from many ports, or from many hosts cannot use the
+//!   share of phones that have authenticated: their REGISTERs and INVITEs never get the 503;
+//! - their INVITEs get no automatic 100 Trying (the TU's answer, a challenge, follows at
+//!   once; a 100 would double what a spoofed source makes the box send to its victim);
+//! - every final response to them goes out once and the transaction is forgotten at once
+//!   (a stateless UAS, RFC 3261 §8.2.7): the box never retransmits toward an address that has
+//!   not proven who it is, and an unanswered challenge holds nothing for Timer H or J. The
+//!   ACK for such a non-2xx final matches nothing and is absorbed (no 481, no transaction).
+//!
+//! Caps are keyed by IP address, not address and port: a host opens as many ports as it likes.
 
 mod client;
 mod key;
 mod server;
+mod trust;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::message::parse::{parse_datagram, Limits, ParseError};
@@ -41,6 +59,7 @@ use crate::message::{reason_phrase, Message, Method, Request, Response, Transpor
 use client::ClientTx;
 use key::TxKey;
 use server::ServerTx;
+use trust::Trust;
 
 /// The far end of a message: address and transport (for TCP, the I/O side maps it to its
 /// connection).
@@ -229,10 +248,20 @@ pub struct Config {
     pub t4: Duration,
     /// Most transactions held at once.
     pub max_transactions: usize,
-    /// Most server transactions held at once for one source (address and port): one looping
-    /// or hostile phone must not fill the table and lock every other phone out. Keyed by port
-    /// too, so phones behind one NAT address each get their own share.
+    /// Most server transactions held at once for one authenticated source address: one
+    /// looping or hostile phone must not fill the table and lock every other phone out. Keyed
+    /// by IP address: a host can open any number of ports.
     pub max_per_source: usize,
+    /// Most server transactions held at once for all untrusted sources together (addresses
+    /// that have not authenticated within `trust_ttl`; see the module docs).
+    pub max_untrusted: usize,
+    /// Most server transactions held at once for one untrusted source address.
+    pub max_untrusted_per_source: usize,
+    /// How long an address stays trusted after it last passed authentication (phones
+    /// re-register well within it).
+    pub trust_ttl: Duration,
+    /// Most trusted addresses remembered.
+    pub max_trusted: usize,
     /// Most completed non-INVITE server transactions kept for Timer J (see the module
     /// docs); the oldest is forgotten early past it. Each holds its final response.
     pub max_lingering: usize,
@@ -249,7 +278,11 @@ impl Default for Config {
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
             max_transactions: 16_384,
-            max_per_source: 8_192,
+            max_per_source: 4_096,
+            max_untrusted: 1_024,
+            max_untrusted_per_source: 64,
+            trust_ttl: Duration::from_secs(2 * 3600),
+            max_trusted: 4_096,
             max_lingering: 65_536,
             auto_trying: true,
             limits: Limits::default(),
@@ -281,14 +314,21 @@ enum Tx {
     Server(ServerTx),
 }
 
+/// Where a server transaction came from, as its budgets count it.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    ip: IpAddr,
+    trusted: bool,
+}
+
 #[derive(Debug)]
 struct Entry {
     tx: Tx,
     key: TxKey,
     /// (Call-ID, CSeq) of an INVITE server transaction in Accepted, for matching ACKs to 2xx.
     dialog: Option<(String, u32)>,
-    /// The source of a server transaction, counted in `per_source`.
-    source: Option<std::net::SocketAddr>,
+    /// The source of a server transaction, counted in `per_source` (and in `untrusted`).
+    source: Option<Source>,
     /// A completed non-INVITE server transaction waiting for Timer J, counted in `lingering`.
     lingering: bool,
 }
@@ -321,7 +361,10 @@ pub struct TransactionLayer {
     txs: HashMap<TxId, Entry>,
     keys: HashMap<TxKey, TxId>,
     accepted: HashMap<(String, u32), TxId>,
-    per_source: HashMap<std::net::SocketAddr, usize>,
+    per_source: HashMap<IpAddr, usize>,
+    /// Server transactions counted against `max_untrusted`.
+    untrusted: usize,
+    trust: Trust,
     /// Lingering transactions, oldest first (ids already gone are skipped lazily).
     lingering: VecDeque<TxId>,
     lingering_count: usize,
@@ -333,6 +376,7 @@ pub struct TransactionLayer {
 impl TransactionLayer {
     /// An empty layer.
     pub fn new(config: Config) -> TransactionLayer {
+        let trust = Trust::new(config.trust_ttl, config.max_trusted);
         TransactionLayer {
             config,
             next_id: 0,
@@ -340,6 +384,8 @@ impl TransactionLayer {
             keys: HashMap::new(),
             accepted: HashMap::new(),
             per_source: HashMap::new(),
+            untrusted: 0,
+            trust,
             lingering: VecDeque::new(),
             lingering_count: 0,
             timers: BinaryHeap::new(),
@@ -361,6 +407,22 @@ impl TransactionLayer {
     /// Completed non-INVITE server transactions waiting for Timer J (part of [`len`](Self::len)).
     pub fn lingering(&self) -> usize {
         self.lingering_count
+    }
+
+    /// `ip` passed digest authentication at `now`: it is trusted for [`Config::trust_ttl`]
+    /// (its requests get the full per-address share and stateful, retransmitted answers).
+    pub fn mark_authenticated(&mut self, ip: IpAddr, now: Instant) {
+        self.trust.mark(ip, now);
+    }
+
+    /// Whether `ip` passed authentication within [`Config::trust_ttl`] of `now`.
+    pub fn is_authenticated(&self, ip: IpAddr, now: Instant) -> bool {
+        self.trust.contains(ip, now)
+    }
+
+    /// Server transactions held for untrusted sources (see the module docs).
+    pub fn untrusted(&self) -> usize {
+        self.untrusted
     }
 
     /// Transactions with work in progress: the ones `max_transactions` bounds.
@@ -497,6 +559,13 @@ impl TransactionLayer {
         let Tx::Server(s) = &mut entry.tx else {
             return Err(TransactionError::InvalidState);
         };
+        // A final answer to a source that has not authenticated goes out once, statelessly
+        // (module docs). A 2xx to an INVITE keeps its transaction: it is resent until the ACK
+        // and anchors the dialog (the TU only accepts a call after authentication anyway).
+        let untrusted = !self.trust.contains(s.reply_to.addr.ip(), now);
+        if untrusted && !response.is_provisional() && !(s.invite && response.is_success()) {
+            return self.respond_and_forget(id, response);
+        }
         let mut out = Out {
             transmits: &mut self.transmits,
             events: &mut self.events,
@@ -513,11 +582,12 @@ impl TransactionLayer {
         Ok(())
     }
 
-    /// Answers non-INVITE server transaction `id` with a final response and forgets it at
-    /// once, as a stateless UAS would (RFC 3261 §8.2.7): a retransmission of the request
-    /// reaches the TU again as a new request. Meant for digest challenges, where the answer
-    /// to a retransmission is simply another challenge, so that a REGISTER flood does not
-    /// keep two transactions per REGISTER for Timer J.
+    /// Answers server transaction `id` with a final response (for an INVITE, a non-2xx one)
+    /// and forgets it at once, as a stateless UAS would (RFC 3261 §8.2.7): a retransmission
+    /// of the request reaches the TU again as a new request, and the ACK for an INVITE's
+    /// non-2xx matches nothing and is absorbed. Meant for digest challenges, where the answer
+    /// to a retransmission is simply another challenge, so that a REGISTER or INVITE flood
+    /// keeps nothing for Timer J or H and draws no retransmitted 401s toward its source.
     pub fn respond_and_forget(
         &mut self,
         id: TxId,
@@ -527,7 +597,7 @@ impl TransactionLayer {
         let Tx::Server(s) = &entry.tx else {
             return Err(TransactionError::InvalidState);
         };
-        if s.invite
+        if (s.invite && response.is_success())
             || response.is_provisional()
             || !matches!(
                 s.state,
@@ -565,6 +635,15 @@ impl TransactionLayer {
         }
     }
 
+    /// Where server transaction `id`'s request came from (its responses' destination: the
+    /// source address, with the Via port when `rport` was not asked for).
+    pub fn server_peer(&self, id: TxId) -> Option<Peer> {
+        match &self.txs.get(&id)?.tx {
+            Tx::Server(s) => Some(s.reply_to),
+            Tx::Client(_) => None,
+        }
+    }
+
     /// True if server transaction `id` can still take a final response (for CANCEL → 487).
     pub fn is_pending(&self, id: TxId) -> bool {
         matches!(self.txs.get(&id), Some(Entry { tx: Tx::Server(s), .. })
@@ -576,13 +655,16 @@ impl TransactionLayer {
         TxId(self.next_id)
     }
 
-    /// Stops counting `source` against its per-source share.
-    fn release_source(&mut self, source: Option<SocketAddr>) {
+    /// Stops counting `source` against its per-source share (and the untrusted budget).
+    fn release_source(&mut self, source: Option<Source>) {
         if let Some(src) = source {
-            if let Some(n) = self.per_source.get_mut(&src) {
+            if !src.trusted {
+                self.untrusted -= 1;
+            }
+            if let Some(n) = self.per_source.get_mut(&src.ip) {
                 *n -= 1;
                 if *n == 0 {
-                    self.per_source.remove(&src);
+                    self.per_source.remove(&src.ip);
                 }
             }
         }
@@ -736,14 +818,20 @@ impl TransactionLayer {
             self.reject(peer, &req, 503, "transaction table full".into());
             return;
         }
-        let source = peer.addr;
-        if self.per_source.get(&source).copied().unwrap_or(0) >= self.config.max_per_source {
-            self.reject(
-                peer,
-                &req,
-                503,
-                "too many transactions from this address".into(),
-            );
+        let ip = trust::canonical(peer.addr.ip());
+        let trusted = self.trust.contains(ip, now);
+        let held = self.per_source.get(&ip).copied().unwrap_or(0);
+        let over = if trusted {
+            (held >= self.config.max_per_source)
+                .then_some("too many transactions from this address")
+        } else if held >= self.config.max_untrusted_per_source {
+            Some("too many unauthenticated transactions from this address")
+        } else {
+            (self.untrusted >= self.config.max_untrusted)
+                .then_some("too many unauthenticated transactions")
+        };
+        if let Some(why) = over {
+            self.reject(peer, &req, 503, why.into());
             return;
         }
         // The Via parsed above: stamping it changes neither sent-by nor whether rport was asked.
@@ -764,12 +852,17 @@ impl TransactionLayer {
                 tx: Tx::Server(ServerTx::new(id, invite, reply_to)),
                 key,
                 dialog: None,
-                source: Some(source),
+                source: Some(Source { ip, trusted }),
                 lingering: false,
             },
         );
-        *self.per_source.entry(source).or_insert(0) += 1;
-        let trying = (invite && self.config.auto_trying).then(|| req.make_response(100, None));
+        *self.per_source.entry(ip).or_insert(0) += 1;
+        if !trusted {
+            self.untrusted += 1;
+        }
+        // No automatic 100 toward an untrusted source (module docs).
+        let trying =
+            (invite && trusted && self.config.auto_trying).then(|| req.make_response(100, None));
         self.events.push_back(Event::Request {
             id,
             peer,
@@ -816,6 +909,12 @@ impl TransactionLayer {
             }),
         }
     }
+}
+
+/// An IP address as the per-address tables key it: an IPv4-mapped IPv6 address
+/// (`::ffff:a.b.c.d`, what a dual-stack socket reports) is its IPv4 address.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    trust::canonical(ip)
 }
 
 /// A fresh RFC 3261 branch (`z9hG4bK` + 64 random bits) for a request we send. The RNG is

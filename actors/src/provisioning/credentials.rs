@@ -6,11 +6,12 @@
 //! typed; the credential is per phone (the MAC in the file name picks it). Sans-IO: the
 //! caller passes `now`.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use base64::Engine as _;
 use ivm_provision::Proof;
-use ivm_sip::auth::{AuthError, Credential, DigestConfig, DigestServer};
+use ivm_sip::auth::{Algorithm, AuthError, Credential, DigestConfig, DigestServer};
 use ivm_sip::message::AuthParams;
 
 /// The digest realm of provisioning (not the SIP realm: a SIP digest is no answer here).
@@ -87,9 +88,12 @@ impl Checker {
         }
     }
 
-    /// `WWW-Authenticate` values: Digest SHA-256, Digest MD5, then Basic.
-    pub fn challenges(&mut self, now: Instant, stale: bool) -> Vec<String> {
-        let mut v = self.digest.challenges(now, stale);
+    /// `WWW-Authenticate` values for `client`: Digest SHA-256, Digest MD5, then Basic. The
+    /// nonce is bound to the client's address, like the registrar's.
+    pub fn challenges(&mut self, now: Instant, stale: bool, client: IpAddr) -> Vec<String> {
+        let mut v = self
+            .digest
+            .challenges(now, stale, &[Algorithm::Sha256, Algorithm::Md5], client);
         v.push(format!("Basic realm=\"{REALM}\""));
         v
     }
@@ -102,6 +106,7 @@ impl Checker {
         presented: &Presented,
         path: &str,
         credential: Option<&str>,
+        client: IpAddr,
     ) -> Checked {
         let bad = Checked {
             proof: Proof::Bad,
@@ -122,13 +127,14 @@ impl Checker {
             },
             Presented::Digest(params) => {
                 // The digest covers the URI the client named: it must be this request's.
-                let uri = params.get("uri").unwrap_or_default();
-                if uri_path(uri) != path {
-                    return bad;
-                }
-                let r = self.digest.verify(now, "GET", params, |_user, _alg| {
-                    credential.map(|c| Credential::Password(c.to_owned()))
-                });
+                let r = self.digest.verify_with(
+                    now,
+                    "GET",
+                    |uri| uri_path(uri) == path,
+                    params,
+                    client,
+                    |_user, _alg| credential.map(|c| Credential::Password(c.to_owned())),
+                );
                 match r {
                     Ok(_) => Checked {
                         proof: Proof::Good,
@@ -170,7 +176,10 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ivm_sip::auth::{ha1, response, Algorithm};
+    use ivm_sip::auth::{ha1, response};
+
+    /// The phone's address (digest nonces are bound to it).
+    const ME: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 7));
 
     const PATH: &str = "/provision/001565aabbcc.cfg";
 
@@ -198,7 +207,7 @@ mod tests {
     fn digest_both_algorithms_replay_and_wrong_uri() {
         let t = Instant::now();
         let mut c = Checker::new([9; 32], t);
-        let ch = c.challenges(t, false);
+        let ch = c.challenges(t, false, ME);
         assert_eq!(ch.len(), 3);
         assert!(ch[0].contains("SHA-256") && ch[1].contains("MD5") && ch[2].starts_with("Basic"));
         let nonce = nonce_of(&ch[0]);
@@ -209,12 +218,12 @@ mod tests {
             let h = digest_header(alg, &nonce, nc, PATH, "the-credential");
             let p = Presented::parse(Some(&h));
             assert_eq!(
-                c.check(t, &p, PATH, Some("the-credential")).proof,
+                c.check(t, &p, PATH, Some("the-credential"), ME).proof,
                 Proof::Good,
                 "{alg:?}"
             );
             assert_eq!(
-                c.check(t, &p, PATH, Some("the-credential")).proof,
+                c.check(t, &p, PATH, Some("the-credential"), ME).proof,
                 Proof::Bad,
                 "a replayed nc"
             );
@@ -227,7 +236,7 @@ mod tests {
             "guess",
         )));
         assert_eq!(
-            c.check(t, &wrong, PATH, Some("the-credential")).proof,
+            c.check(t, &wrong, PATH, Some("the-credential"), ME).proof,
             Proof::Bad
         );
         // A digest computed for another file is no credential for this one.
@@ -239,7 +248,7 @@ mod tests {
             "the-credential",
         )));
         assert_eq!(
-            c.check(t, &other, PATH, Some("the-credential")).proof,
+            c.check(t, &other, PATH, Some("the-credential"), ME).proof,
             Proof::Bad
         );
         // Absolute URIs name the same path.
@@ -251,17 +260,17 @@ mod tests {
             "the-credential",
         )));
         assert_eq!(
-            c.check(t, &abs, PATH, Some("the-credential")).proof,
+            c.check(t, &abs, PATH, Some("the-credential"), ME).proof,
             Proof::Good
         );
         // No credential stored yet: nothing verifies.
         let h = digest_header(Algorithm::Md5, &nonce, "0000000c", PATH, "");
         assert_eq!(
-            c.check(t, &Presented::parse(Some(&h)), PATH, None).proof,
+            c.check(t, &Presented::parse(Some(&h)), PATH, None, ME).proof,
             Proof::Bad
         );
         // A nonce from another process (a restart): stale, not a failure.
-        let old = Checker::new([1; 32], t).challenges(t, false);
+        let old = Checker::new([1; 32], t).challenges(t, false, ME);
         let h = digest_header(
             Algorithm::Md5,
             &nonce_of(&old[1]),
@@ -269,7 +278,7 @@ mod tests {
             PATH,
             "the-credential",
         );
-        let r = c.check(t, &Presented::parse(Some(&h)), PATH, Some("the-credential"));
+        let r = c.check(t, &Presented::parse(Some(&h)), PATH, Some("the-credential"), ME);
         assert_eq!((r.proof, r.stale), (Proof::None, true));
     }
 
@@ -281,14 +290,14 @@ mod tests {
         let good = Presented::parse(Some(&format!("Basic {}", b64("anything:the-credential"))));
         assert_eq!(good, Presented::Basic("the-credential".into()));
         assert_eq!(
-            c.check(t, &good, PATH, Some("the-credential")).proof,
+            c.check(t, &good, PATH, Some("the-credential"), ME).proof,
             Proof::Good
         );
         assert_eq!(
-            c.check(t, &good, PATH, Some("the-credentiaL")).proof,
+            c.check(t, &good, PATH, Some("the-credentiaL"), ME).proof,
             Proof::Bad
         );
-        assert_eq!(c.check(t, &good, PATH, None).proof, Proof::Bad);
+        assert_eq!(c.check(t, &good, PATH, None, ME).proof, Proof::Bad);
         for junk in [
             "Basic !!!",
             "Basic bm9jb2xvbg==",
@@ -298,13 +307,13 @@ mod tests {
         ] {
             let p = Presented::parse(Some(junk));
             assert_eq!(
-                c.check(t, &p, PATH, Some("c")).proof,
+                c.check(t, &p, PATH, Some("c"), ME).proof,
                 Proof::Bad,
                 "{junk:.20}"
             );
         }
         assert_eq!(
-            c.check(t, &Presented::parse(None), PATH, Some("c")).proof,
+            c.check(t, &Presented::parse(None), PATH, Some("c"), ME).proof,
             Proof::None
         );
     }

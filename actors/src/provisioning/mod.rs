@@ -403,7 +403,7 @@ impl ProvisionFront {
             Answer::Unassigned => Err(FetchError::Unassigned),
             Answer::Refused(Refusal::NotLeaseHolder) => Err(FetchError::Forbidden),
             Answer::Refused(Refusal::NeedCredential | Refusal::BadCredential) => {
-                let challenges = self.guard().checker.challenges(Instant::now(), out.stale);
+                let challenges = self.guard().checker.challenges(Instant::now(), out.stale, peer);
                 Err(FetchError::Unauthorized { challenges })
             }
             Answer::Render(RenderError::Unassigned(_)) => Err(FetchError::Unassigned),
@@ -469,7 +469,7 @@ fn decide(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .checker
-        .check(Instant::now(), presented, path, credential.as_deref());
+        .check(Instant::now(), presented, path, credential.as_deref(), peer);
     let view = PhoneView {
         assigned: phone.as_ref().is_some_and(|p| p.user.is_some()),
         vendor,

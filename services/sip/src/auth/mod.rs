@@ -343,7 +343,8 @@ impl DigestServer {
         self.verify(now, request, &creds, client, lookup)
     }
 
-    /// Verifies one set of credentials for `request`, sent from `client`.
+    /// Verifies one set of credentials for the SIP `request`, sent from `client`: its digest
+    /// `uri` must be the Request-URI (RFC 3261 §22.4).
     pub fn verify<F>(
         &mut self,
         now: Instant,
@@ -354,6 +355,32 @@ impl DigestServer {
     ) -> Result<Verified, AuthError>
     where
         F: FnOnce(&str, Algorithm) -> Option<Credential>,
+    {
+        self.verify_with(
+            now,
+            request.method.as_str(),
+            |uri| same_uri(uri, &request.uri),
+            creds,
+            client,
+            lookup,
+        )
+    }
+
+    /// Verifies one set of credentials for a request with `method` whose target `uri_ok`
+    /// accepts (the same digest serves HTTP, RFC 7616, where the `uri` is the request-target),
+    /// sent from `client`.
+    pub fn verify_with<F, U>(
+        &mut self,
+        now: Instant,
+        method: &str,
+        uri_ok: U,
+        creds: &AuthParams,
+        client: IpAddr,
+        lookup: F,
+    ) -> Result<Verified, AuthError>
+    where
+        F: FnOnce(&str, Algorithm) -> Option<Credential>,
+        U: FnOnce(&str) -> bool,
     {
         if !creds.is_digest() {
             return Err(AuthError::Scheme);
@@ -367,10 +394,9 @@ impl DigestServer {
             .ok_or(AuthError::Malformed("no username"))?;
         let nonce = creds.get("nonce").ok_or(AuthError::Malformed("no nonce"))?;
         let uri = creds.get("uri").ok_or(AuthError::Malformed("no uri"))?;
-        if !same_uri(uri, &request.uri) {
+        if !uri_ok(uri) {
             return Err(AuthError::UriMismatch);
         }
-        let method = request.method.as_str();
         let given = creds
             .get("response")
             .ok_or(AuthError::Malformed("no response"))?;

@@ -99,8 +99,8 @@ async function waitText(locator, re, timeout = 15000) {
 
 describe('admin page: desk phones', { timeout: 180000 }, () => {
   before(async () => {
+    // The default digest offer: an unknown User-Agent is offered MD5, which this client does.
     box = await Box.start({
-      toml: '[sip]\ndigest = "md5"\n',
       args: ['--sip', '127.0.0.1:0', '--tftp', '127.0.0.1:0'],
     });
     assert.ok(box.sip && box.sip !== 'off', 'SIP is on');

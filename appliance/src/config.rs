@@ -277,7 +277,8 @@ pub struct PlainHttp {
     pub listen: String,
     /// Host names it answers to besides the box's own host name (with and without its
     /// domain, and `.local`), `localhost` and any IP address: the names the office's DNS
-    /// gives the box. Any other `Host` gets 421 (DNS rebinding).
+    /// gives the box. Any other `Host` gets 421 (DNS rebinding). The HTTPS certificate names
+    /// them too.
     pub names: Vec<String>,
 }
 

@@ -44,7 +44,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
             .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))?,
     );
     crate::first_start::ensure_admin(&store)?;
-    let tls = crate::tls::load_or_create(&store, &cfg.data_dir).context("TLS certificate")?;
+    let tls = crate::tls::load_or_create(&store, &cfg.data_dir, &cfg.http.names)
+        .context("TLS certificate")?;
 
     let system = actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()

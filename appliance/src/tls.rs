@@ -44,15 +44,26 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
-/// The names the certificate must cover: localhost, the host name, every interface address.
-pub fn box_names() -> BTreeSet<String> {
+/// The names the certificate must cover: localhost, the host name (as set, its first label,
+/// and that label under `.local` for mDNS), every interface address, and the names an admin
+/// gave in `[http] names` (what the office's DNS calls the box). The plain listener's Host
+/// check accepts the same names, so a URL that passes one passes the other.
+pub fn box_names(extra: &[String]) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = ["localhost", "127.0.0.1", "::1"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     if let Some(h) = crate::panel::system_host_name() {
+        let short = h.split('.').next().unwrap_or(&h).to_owned();
+        names.insert(format!("{short}.local"));
+        names.insert(short);
         names.insert(h);
     }
+    names.extend(
+        extra
+            .iter()
+            .map(|n| n.trim_end_matches('.').to_ascii_lowercase()),
+    );
     if let Ok(ifs) = if_addrs::get_if_addrs() {
         for i in ifs {
             // Link-local v6 addresses need a zone and cannot be named in a certificate.
@@ -107,10 +118,15 @@ impl Identity {
 }
 
 /// Loads the identity under `<data>/tls/`, making it on first start and issuing the
-/// certificate again (same key) when it does not name every current address; returns the
+/// certificate again (same key) when it does not name every current address and configured
+/// name (`extra_names`, from `[http] names`); returns the
 /// rustls server config (HTTP/1.1 and HTTP/2).
-pub fn load_or_create(store: &Store, data: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let id = identity(store, data, &box_names())?;
+pub fn load_or_create(
+    store: &Store,
+    data: &Path,
+    extra_names: &[String],
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let id = identity(store, data, &box_names(extra_names))?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile_certs(id.cert.as_bytes())
         .ok_or_else(|| std::io::Error::other("the identity holds no certificate"))?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_pair()?.serialize_der()));
@@ -271,7 +287,18 @@ mod tests {
         let sealed = std::fs::read(tls.join("identity.sealed")).expect("sealed");
         assert!(!String::from_utf8_lossy(&sealed).contains(&moved.key));
         // The server config loads from it.
-        assert!(load_or_create(&store, &data).is_ok());
+        assert!(load_or_create(&store, &data, &[]).is_ok());
+    }
+
+    #[test]
+    fn configured_names_and_the_mdns_name_are_covered() {
+        let names = box_names(&["Voice.Office.Example.".to_owned()]);
+        assert!(names.contains("voice.office.example"), "{names:?}");
+        assert!(names.contains("localhost") && names.contains("127.0.0.1"));
+        if let Some(h) = crate::panel::system_host_name() {
+            let short = h.split('.').next().unwrap_or(&h).to_owned();
+            assert!(names.contains(&format!("{short}.local")), "{names:?}");
+        }
     }
 
     #[test]

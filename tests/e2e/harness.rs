@@ -32,7 +32,9 @@ pub fn strict() -> bool {
 /// prints the reason so a developer without the peer still sees what was not tested.
 pub fn cannot_run(why: &str) {
     if strict() {
-        panic!("IVM_TEST_STRICT: {why} (scripts/setup --tests installs every peer; CI runs as root)");
+        panic!(
+            "IVM_TEST_STRICT: {why} (scripts/setup --tests installs every peer; CI runs as root)"
+        );
     }
     eprintln!("SKIPPED: {why} (scripts/setup --tests installs it)");
 }

@@ -32,7 +32,9 @@ pub fn strict() -> bool {
 /// prints the reason so a developer without the peer still sees what was not tested.
 pub fn cannot_run(why: &str) {
     if strict() {
-        panic!("IVM_TEST_STRICT: {why} (scripts/setup --tests installs every peer; CI runs as root)");
+        panic!(
+            "IVM_TEST_STRICT: {why} (scripts/setup --tests installs every peer; CI runs as root)"
+        );
     }
     eprintln!("SKIPPED: {why} (scripts/setup --tests installs it)");
 }
@@ -47,6 +49,13 @@ pub fn available(tool: &str) -> bool {
         cannot_run(&format!("`{tool}` is not installed"));
     }
     found
+}
+
+/// Where a test box on `data` publishes its admin socket (`IVM_RUNTIME_DIR`): a folder of
+/// its own beside the data folder, so tests never touch the real `/run/ivm` and parallel
+/// boxes never meet there.
+pub fn runtime_dir(data: &Path) -> PathBuf {
+    data.with_extension("run")
 }
 
 /// A running box.
@@ -125,6 +134,7 @@ impl Server {
                 "IVM_LOG",
                 std::env::var("IVM_E2E_LOG").unwrap_or_else(|_| "info,ivm_http=debug".into()),
             )
+            .env("IVM_RUNTIME_DIR", runtime_dir(data))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()

@@ -176,3 +176,76 @@ pub fn pending_admin(store: &Store) -> Result<Option<(String, String)>, StoreErr
 fn hex(bytes: [u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(store: &Store, name: &str, ext: &str, admin: bool) {
+        store
+            .create_user(NewUser {
+                name: name.into(),
+                extension: ext.into(),
+                display_name: None,
+                password: "a-password-1".into(),
+                admin,
+            })
+            .expect("user");
+    }
+
+    #[test]
+    fn an_administrator_is_made_whenever_there_is_none() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&d.path().join("data")).expect("store");
+        // Users added before the first run; `admin` is one of them and no administrator.
+        user(&store, "admin", "100", false);
+        user(&store, "ann", "101", false);
+        ensure_admin(&store).expect("ensure");
+        let made = store
+            .user_by_name("ivm-admin")
+            .expect("read")
+            .expect("made");
+        assert!(made.admin && made.must_change_password);
+        assert_eq!(made.extension, "102", "the first free extension from 100");
+        let (name, password) = pending_admin(&store).expect("read").expect("pending");
+        assert_eq!(name, "ivm-admin");
+        assert_eq!(
+            store
+                .verify_password("ivm-admin", &password)
+                .expect("verify")
+                .map(|u| u.name),
+            Some("ivm-admin".to_owned())
+        );
+        // With an administrator, nothing more is made.
+        ensure_admin(&store).expect("again");
+        assert_eq!(store.admin_count().expect("count"), 1);
+        assert_eq!(store.user_count().expect("count"), 3);
+        // Once that password is replaced the file goes.
+        store
+            .set_password(made.guid, "chosen-by-the-admin")
+            .expect("passwd");
+        assert_eq!(pending(&store).expect("read"), None);
+        assert!(!password_file(store.data_dir()).exists());
+    }
+
+    #[test]
+    fn a_file_from_before_the_name_was_kept_is_the_admins() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&d.path().join("data")).expect("store");
+        ensure_admin(&store).expect("first start");
+        let text = std::fs::read_to_string(password_file(store.data_dir())).expect("file");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[2], "admin");
+        // The older two-line file.
+        std::fs::write(
+            password_file(store.data_dir()),
+            format!("{}\n{}\n", lines[0], lines[1]),
+        )
+        .expect("write");
+        assert_eq!(
+            pending_admin(&store).expect("read"),
+            Some(("admin".to_owned(), lines[0].to_owned()))
+        );
+    }
+}

@@ -77,3 +77,28 @@ pub async fn health(State(state): State<AppState>) -> Response {
     };
     (code, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix::test]
+    async fn one_probe_serves_the_next_second() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = std::sync::Arc::new(ivm_store::Store::open(dir.path()).expect("store"));
+        let db = DatabaseActor::start(store, 1);
+        let h = Health::default();
+        assert!(h.database_ok(&db).await);
+        let first = h.last.lock().expect("lock").expect("probed").0;
+        assert!(h.database_ok(&db).await);
+        assert_eq!(
+            h.last.lock().expect("lock").expect("probed").0,
+            first,
+            "answered from the last probe"
+        );
+        // Once it is old, the next request probes again.
+        *h.last.lock().expect("lock") = Some((Instant::now() - PROBE_EVERY, true));
+        assert!(h.database_ok(&db).await);
+        assert!(h.last.lock().expect("lock").expect("probed").0 > first);
+    }
+}

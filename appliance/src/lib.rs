@@ -2,9 +2,11 @@
 //!
 //! # Layout
 //! - [`config`]: the one TOML config file and its embedded defaults.
-//! - [`run`]: `ivmd run`: first-start secrets, the engine, signals, ordered shutdown.
-//! - [`first_start`]: the first start's admin and where its one-time password goes (a 0600
-//!   file and the front panel, the terminal only if there is one: never the journal).
+//! - [`run`]: `ivmd run`: the data folder's lock (waiting for a box that is stopping),
+//!   first-start secrets, the engine, signals, ordered shutdown.
+//! - [`first_start`]: an administrator at every start that finds none, and where its
+//!   one-time password goes (a 0600 file and the front panel, the terminal only if there is
+//!   one: never the journal).
 //! - [`tls`]: the key and self-signed certificate made on first start, sealed together at
 //!   rest; reissued for the same key when the box gains an address.
 //! - [`admin`]: `ivmd user ...`, `ivmd phone ...`, `ivmd status`: the requests, the admin
@@ -17,7 +19,7 @@
 //! - [`panel`]: what the front panel reads and changes ([`panel::BoxControl`]), restarts and
 //!   factory reset.
 //! - [`display`]: boot-time wiring of the network backend, the panel task and display actor.
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line, and how admin answers, `ivmd status` and `ivmd config` print.
 //!
 //! `ivm`, the command-line client, lives in the `ivm-client` crate; its `main` is here only as
 //! a binary so both programs ship from one place.

@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything `ivmd run` can be told. Every field has a default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Data folder (database, master key, encrypted audio).
@@ -35,7 +35,7 @@ pub struct Config {
 }
 
 /// `[panel]`: the front panel. No path, no panel.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Panel {
     /// Serial device or pty (`/dev/ttyUSB0`, the path `ivm-panel` prints); `""`: none.
@@ -67,7 +67,7 @@ impl Default for Panel {
 }
 
 /// `[network]`: the box's own interface as the panel shows and changes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Network {
     /// `none` (the host manages it: shown, not changed), `networkd` (the appliance image:
@@ -93,7 +93,7 @@ impl Default for Network {
 }
 
 /// `[dhcp]`: off by default (a second DHCP server on an office LAN is an outage).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Dhcp {
     /// Serve DHCP at all.
@@ -124,7 +124,7 @@ impl Default for Dhcp {
 }
 
 /// `[[dhcp.pool]]`: the addresses handed out on one interface.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DhcpPool {
     /// Interface to serve on (`eth0`).
@@ -161,7 +161,7 @@ fn default_lease_secs() -> u32 {
 }
 
 /// `[[dhcp.reservation]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DhcpReservation {
     /// The client's MAC, any spelling.
@@ -171,7 +171,7 @@ pub struct DhcpReservation {
 }
 
 /// `[provision]`: the files phones fetch at boot.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Provision {
     /// TFTP listen address (UDP); `""` turns TFTP off. The image's config uses port 69.
@@ -212,7 +212,7 @@ impl Default for Provision {
 }
 
 /// `[sip]`: the desk phones' SIP service and media.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Sip {
     /// UDP (and TCP) listen address; `""` turns desk phones off.
@@ -262,7 +262,7 @@ impl Default for Sip {
 }
 
 /// One listening socket; `listen = ""` turns it off.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// Address and port, e.g. `0.0.0.0:8443`.
@@ -270,7 +270,7 @@ pub struct Listener {
 }
 
 /// `[http]`: the plain-HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlainHttp {
     /// Address and port; `""` turns it off.
@@ -292,7 +292,7 @@ impl Default for PlainHttp {
 }
 
 /// Limits on what clients may send and hold.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest upload (audio plus attachments), bytes.
@@ -312,7 +312,7 @@ pub struct Limits {
 }
 
 /// Client session settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Clients {
     /// Seconds between pings; a client silent for two intervals is marked offline.
@@ -391,6 +391,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The settings as TOML, every key shown (`ivmd config`).
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
     /// Reads `path`, or the embedded defaults when `None`.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let cfg = match path {
@@ -821,6 +826,27 @@ mod tests {
         let c: Config = toml::from_str("[limits]\nmax_connections = 0\n").expect("parses");
         assert!(c.validate().is_err());
         assert!(toml::from_str::<Config>("[https]\nnames = []\n").is_err());
+    }
+
+    #[test]
+    fn printed_settings_read_back_the_same() {
+        let mut c: Config = toml::from_str(
+            "[sip]\ndomain = \"office.example\"\n[provision]\nsubnets = [\"10.1.0.0/16\"]\n[[dhcp.pool]]\ninterface = \"eth0\"\nnetwork = \"192.168.1.0\"\nmask = \"255.255.255.0\"\nstart = \"192.168.1.100\"\nend = \"192.168.1.199\"\nserver_id = \"192.168.1.2\"\n",
+        )
+        .expect("parses");
+        c.data_dir = PathBuf::from("/var/lib/ivm");
+        let text = c.to_toml().expect("prints");
+        assert!(text.contains("domain = \"office.example\""), "{text}");
+        assert!(text.contains("[[dhcp.pool]]"), "{text}");
+        let back: Config = toml::from_str(&text).expect("reads back");
+        assert_eq!(format!("{back:?}"), format!("{c:?}"));
+        let defaults = Config::default().to_toml().expect("prints");
+        let back: Config = toml::from_str(&defaults).expect("reads back");
+        assert_eq!(format!("{back:?}"), format!("{:?}", Config::default()));
+        assert!(
+            !defaults.contains("subnets"),
+            "unset stays unset: {defaults}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The front panel's view of the box: [`BoxControl`] gathers the status pages' figures and
 //! carries out what an installer confirms on the panel (network, DHCP server, phone
-//! assignment, admin password, reboot, factory reset). The display actor
+//! assignment and re-arming, admin password, reboot, factory reset). The display actor
 //! (`ivm_actors::display`) calls it; every call here is a future run outside the actor.
 //!
 //! Reboot and factory reset end `ivmd run` with an [`Exit`] that `main` acts on after every
@@ -19,7 +19,7 @@ use ivm_actors::database::{self, DatabaseActor};
 use ivm_actors::display::Installer;
 use ivm_actors::provisioning::ProvisionFront;
 use ivm_actors::station::{GetRegistrations, StationActor};
-use ivm_lcd::menu::{Action, NetChoice, NetInfo, SeenPhone, Status};
+use ivm_lcd::menu::{Action, AssignedPhone, NetChoice, NetInfo, SeenPhone, Status};
 use ivm_netcfg::{Addressing, Network, StaticV4};
 use ivm_provision::Mac;
 use tokio::sync::watch;
@@ -178,8 +178,11 @@ struct Counts {
     phones: Vec<ivm_store::StoredPhone>,
     /// (extension, name).
     users: Vec<(String, String)>,
+    /// Each user's (extension, name) by GUID, for the assigned phones.
+    user_guids: Vec<(ivm_wire::Guid, (String, String))>,
     waiting: u64,
-    first_password: Option<String>,
+    /// (admin's name, password) while the first-start password is current.
+    first_password: Option<(String, String)>,
 }
 
 fn mac_text(m: &Mac) -> String {
@@ -199,15 +202,16 @@ impl Installer for BoxControl {
                 tracing::debug!(error = %e, "phone sightings not written");
             }
             let counts = database::run(&me.db, |st| {
+                let all = st.users()?;
                 Ok(Counts {
                     phones: st.phones()?,
-                    users: st
-                        .users()?
-                        .into_iter()
-                        .map(|u| (u.extension, u.name))
+                    user_guids: all
+                        .iter()
+                        .map(|u| (u.guid, (u.extension.clone(), u.name.clone())))
                         .collect(),
+                    users: all.into_iter().map(|u| (u.extension, u.name)).collect(),
                     waiting: st.waiting_count()?,
-                    first_password: crate::first_start::pending(st)?,
+                    first_password: crate::first_start::pending_admin(st)?,
                 })
             })
             .await
@@ -218,6 +222,36 @@ impl Installer for BoxControl {
             };
             let registered: std::collections::HashSet<ivm_wire::Guid> =
                 regs.iter().map(|r| r.user).collect();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let by_guid: std::collections::HashMap<ivm_wire::Guid, (String, String)> =
+                counts.user_guids.iter().cloned().collect();
+            let mut assigned: Vec<AssignedPhone> = counts
+                .phones
+                .iter()
+                .filter_map(|p| {
+                    let (extension, name) = by_guid.get(&p.user?)?.clone();
+                    let state = if p.user.is_some_and(|u| registered.contains(&u)) {
+                        "reg"
+                    } else if p.armed(now) {
+                        "armed"
+                    } else if p.status != ivm_store::PhoneStatus::Seen {
+                        "prov"
+                    } else {
+                        "seen"
+                    };
+                    Some(AssignedPhone {
+                        mac: mac_text(&p.mac),
+                        extension,
+                        name,
+                        state: state.into(),
+                    })
+                })
+                .collect();
+            assigned.sort_by(|a, b| {
+                (a.extension.len(), &a.extension).cmp(&(b.extension.len(), &b.extension))
+            });
             let mut users = counts.users;
             // By extension as a number: 99 before 100.
             users.sort_by(|a, b| (a.0.len(), &a.0).cmp(&(b.0.len(), &b.0)));
@@ -260,8 +294,14 @@ impl Installer for BoxControl {
                         vendor: p.vendor.map(|v| v.to_string()).unwrap_or_default(),
                     })
                     .collect(),
+                assigned,
                 users,
-                first_password: counts.first_password,
+                first_admin: counts
+                    .first_password
+                    .as_ref()
+                    .map(|(n, _)| n.clone())
+                    .unwrap_or_default(),
+                first_password: counts.first_password.map(|(_, p)| p),
             }
         }
         .boxed()
@@ -330,13 +370,32 @@ impl Installer for BoxControl {
                         let user = st
                             .user_by_extension(&ext)?
                             .ok_or(ivm_store::StoreError::NotFound)?;
-                        st.assign_phone(m, user.guid, None, until)?;
+                        // The menu lists only new phones for this; one assigned meanwhile
+                        // (from the web) is not taken away.
+                        st.assign_phone_to(m, user.guid, None, until, false)?;
                         Ok(user.name)
                     })
                     .await
                     .map_err(|e| e.to_string())?;
                     tracing::info!(mac = %m, extension = %extension, user = %name, "panel: phone assigned");
                     Ok(format!("{mac} is now {extension} {name}"))
+                }
+                Action::ArmPhone { mac } => {
+                    let m = Mac::parse(&mac).map_err(|e| e.to_string())?;
+                    let Some(until) = me.front.arm_until() else {
+                        return Err("Arming is off: arm_window_s = 0".into());
+                    };
+                    let hours = me.front.arm_window().map_or(0, |w| w.as_secs().div_ceil(3600));
+                    database::run(&me.db, move |st| st.arm_phone(m, until))
+                        .await
+                        .map_err(|e| match e {
+                            database::DbError::Store(ivm_store::StoreError::NotFound) => {
+                                "No such phone any more".to_owned()
+                            }
+                            e => e.to_string(),
+                        })?;
+                    tracing::info!(mac = %m, "panel: phone re-armed");
+                    Ok(format!("{mac} armed for {hours} h: restart the phone"))
                 }
                 Action::NewAdminPassword => {
                     let password = ivm_store::generate_password();

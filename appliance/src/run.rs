@@ -1,7 +1,9 @@
-//! `ivmd run`: open the data folder, make the first-start secrets, start the engine, serve
-//! until SIGTERM or Ctrl-C, then stop in order and exit 0.
+//! `ivmd run`: take the data folder's lock and open it, make the first-start secrets (and an
+//! administrator whenever there is none), start the engine, serve until SIGTERM or Ctrl-C,
+//! then stop in order and exit 0.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,9 +14,10 @@ use ivm_actors::station::StationConfig;
 use ivm_http::{HttpConfig, HttpService};
 use ivm_phones::{SipService, UdpMediaSockets};
 use ivm_provision::{Provisioner, Settings, Templates};
-use ivm_store::Store;
+use ivm_store::{OpenOptions, Store, StoreError};
 
-use crate::admin::AdminSocket;
+use crate::admin::status::{Listeners, Live};
+use crate::admin::{AdminSocket, BoxInfo};
 use crate::config::Config;
 use crate::dhcp::DhcpControl;
 use crate::panel::Exit;
@@ -35,15 +38,49 @@ fn raise_file_limit() {
     }
 }
 
+/// How long `ivmd run` waits for another process to let go of the data folder: a restart
+/// that races the old process (SIGTERM, then an immediate start) waits for it to finish
+/// storing what it acknowledged; an admin command holds the lock for a moment.
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Where the settings came from, for `ivmd status` and `ivmd config`.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The config file, absolute; `None`: the embedded defaults.
+    pub config_file: Option<PathBuf>,
+    /// The command-line options laid over it (`--data DIR`, `--sip "ADDR"`, ...).
+    pub command_line: Vec<String>,
+}
+
 /// Runs the box until a stop signal, or until the front panel asks for a restart or a
 /// factory reset (which `main` carries out once everything here is closed).
-pub fn run(cfg: Config) -> anyhow::Result<Exit> {
+pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
     raise_file_limit();
-    let store = Arc::new(
-        Store::open(&cfg.data_dir)
-            .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))?,
+    let opened = Store::open_with(
+        &cfg.data_dir,
+        &OpenOptions {
+            create: true,
+            lock_wait: LOCK_WAIT,
+        },
     );
+    let store = Arc::new(match opened {
+        Ok(s) => s,
+        Err(e @ StoreError::Locked { .. }) => {
+            anyhow::bail!(
+                "{e} ({}); waited {} s for it",
+                cfg.data_dir.display(),
+                LOCK_WAIT.as_secs()
+            )
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))
+        }
+    });
     crate::first_start::ensure_admin(&store)?;
+    // Absolute, so the published socket link and `ivmd status` name it from anywhere.
+    let data_abs = std::fs::canonicalize(&cfg.data_dir)
+        .unwrap_or_else(|_| crate::cli::absolute(&cfg.data_dir));
     let tls = crate::tls::load_or_create(&store, &cfg.data_dir, &cfg.http.names)
         .context("TLS certificate")?;
 
@@ -140,7 +177,27 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
         let leases = Arc::new(Leases::new());
         let realm = cfg.sip.domain.clone();
         let data = cfg.data_dir.clone();
+        let info = Arc::new(BoxInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            started_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            data_dir: data_abs,
+            config_file: origin.config_file.clone(),
+            command_line: origin.command_line.clone(),
+            listeners: Listeners {
+                http: http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
+                https: https.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
+                sip: (sip_bound != "off").then(|| sip_bound.clone()),
+                tftp: (tftp_bound != "off").then(|| tftp_bound.clone()),
+            },
+            sip_domain: cfg.sip.domain.clone(),
+            sip_server: sip_advertised.map(|a| a.to_string()),
+            provision_url: provisioner.settings.provision_url.clone(),
+            config: cfg.to_toml().context("config as TOML")?,
+        });
+        let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();
         let mut socket_error = None;
+        let mut published = None;
         let mut handles = None;
         let mut provision_front = None;
         let engine = Engine::start(store, engine_cfg, |h| {
@@ -163,8 +220,12 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
             if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
                 services.push(Box::new(SipService::new(sockets, st, rx)));
             }
-            match AdminSocket::bind(&data, h.db.clone(), front) {
-                Ok(s) => services.push(Box::new(s)),
+            let live = Live { handles: h.clone(), dhcp: dhcp_slot.clone() };
+            match AdminSocket::bind(info.clone(), live, front) {
+                Ok(s) => {
+                    published = s.published().map(|p| p.to_owned());
+                    services.push(Box::new(s));
+                }
                 Err(e) => socket_error = Some(e),
             }
             services
@@ -172,12 +233,16 @@ pub fn run(cfg: Config) -> anyhow::Result<Exit> {
         if let Some(e) = socket_error {
             tracing::warn!(error = %e, "admin socket unavailable: `ivmd user` needs the box stopped");
         }
+        if let Some(p) = &published {
+            tracing::info!(path = %p.display(), "admin commands find this box from any folder");
+        }
         let h = handles.context("engine handles")?;
         let front = provision_front.context("provisioning front")?;
         // The DHCP server and the front panel: both can change while the box runs.
         let stop = tokio_util::sync::CancellationToken::new();
         let network = Arc::new(crate::display::network(&cfg)?);
         let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, h.db.clone(), front.clone(), stop.clone()));
+        let _ = dhcp_slot.set(dhcp.clone());
         let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
         let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
         let panel = crate::display::start(&cfg, &h, network, dhcp.clone(), front, exit_tx, stop.clone())?;

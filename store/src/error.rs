@@ -50,6 +50,31 @@ pub enum StoreError {
     /// database exists). The box refuses to start rather than run with a leaked or lost key.
     #[error("master key: {0}")]
     MasterKey(String),
+    /// Another process holds the data folder's lock (`ivmd.lock`): a running box, or an
+    /// admin command working on the stopped box's folder. Nothing was touched.
+    #[error("another ivmd{} runs on this data folder", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked {
+        /// The holder's pid, as its lock file names it.
+        pid: Option<u32>,
+    },
+    /// The data folder does not exist, and this open may not create one (admin commands:
+    /// a mistyped path must not become a new, empty box with a master key of its own).
+    #[error("there is no data folder at {}", .0.display())]
+    NoDataFolder(std::path::PathBuf),
+    /// Removing or demoting this user would leave the box without an administrator; nothing
+    /// was changed.
+    #[error("{0} is the box's last administrator: make another user an administrator first")]
+    LastAdmin(String),
+    /// The phone belongs to another user; moving it needs an explicit reassign.
+    #[error("phone {mac} is assigned to {user} ({extension})")]
+    PhoneAssigned {
+        /// The phone's MAC.
+        mac: String,
+        /// Login name of its user.
+        user: String,
+        /// That user's extension.
+        extension: String,
+    },
 }
 
 impl StoreError {

@@ -24,9 +24,12 @@
 //! - `idempotency.rs`: [`IdempotencyKey`]: a retried send finds the message it stored.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
 //! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
+//! - `lock.rs`: [`DataLock`]: one process at a time on a data folder (`ivmd.lock`), taken
+//!   before anything else in the folder is touched.
 //!
 //! # On disk (`<data>/`, see `docs/storage.md`)
 //! ```text
+//! ivmd.lock      flock(2)ed by the process working on the folder; holds its pid
 //! master.key     32 random bytes, mode 0600; refused if group/other can read it
 //! ivm.redb       the database (tables in tables.rs)
 //! blobs/00..ff/  one encrypted file per blob, named by its id (32 hex), fanned out by its first two
@@ -44,6 +47,7 @@ mod dirs;
 mod error;
 mod idempotency;
 mod keys;
+mod lock;
 mod logins;
 mod messages;
 mod passwords;
@@ -63,6 +67,7 @@ use redb::{Database, ReadableTable};
 pub use blobs::BlobRef;
 pub use error::StoreError;
 pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};
+pub use lock::{holder as lock_holder, DataLock, LOCK_FILE};
 pub use logins::{
     hash_password, validate_password, LoginCandidate, LoginRefusal, NewPasswordHash, Opened,
 };
@@ -71,7 +76,7 @@ pub use passwords::generate as generate_password;
 pub use phone_sightings::{SightingLimits, SightingsFlushed};
 pub use phones::{PhoneSighting, PhoneStatus, StoredPhone};
 pub use sip::{sip_ha1s, SipCredentials};
-pub use usage::FREE_SPACE_RESERVE;
+pub use usage::{free_bytes, FREE_SPACE_RESERVE};
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
 
 /// The open store of one data directory. Cheap to share behind an `Arc`; one per process
@@ -83,6 +88,29 @@ pub struct Store {
     db: Database,
     /// Ciphers derived from `master.key`.
     keys: keys::Keys,
+    /// The folder's lock, held as long as the store is open. Declared last, so it is
+    /// released after the database is closed.
+    _lock: DataLock,
+}
+
+/// How [`Store::open_with`] opens a data folder.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Create the folder when it is missing (`ivmd run`). Admin commands do not: a
+    /// mistyped or relative path must not become a new box with a master key of its own.
+    pub create: bool,
+    /// How long to wait for another process to let go of the folder's lock.
+    pub lock_wait: std::time::Duration,
+}
+
+impl Default for OpenOptions {
+    /// Create when missing; do not wait for the lock.
+    fn default() -> Self {
+        OpenOptions {
+            create: true,
+            lock_wait: std::time::Duration::ZERO,
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -103,8 +131,23 @@ impl Store {
     /// Refuses to start ([`StoreError::MasterKey`]) if `master.key` has group/other permission
     /// bits or the wrong length, or is missing while `ivm.redb` exists; and
     /// ([`StoreError::Corrupt`]) if the database was written by a newer schema.
+    ///
+    /// The folder's lock is taken before anything in it is touched ([`StoreError::Locked`]
+    /// when another process holds it).
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        dirs::ensure_dir(data_dir)?;
+        Store::open_with(data_dir, &OpenOptions::default())
+    }
+
+    /// [`Store::open`] with options: whether a missing folder is created
+    /// ([`StoreError::NoDataFolder`] otherwise), how long to wait for the lock.
+    pub fn open_with(data_dir: &Path, opts: &OpenOptions) -> Result<Store, StoreError> {
+        if opts.create {
+            dirs::ensure_dir(data_dir)?;
+        } else if !data_dir.is_dir() {
+            return Err(StoreError::NoDataFolder(data_dir.to_owned()));
+        }
+        // First of all: a second process must not empty tmp/ under the first one's feet.
+        let lock = DataLock::acquire(data_dir, opts.lock_wait)?;
         // The folder's 0700 is what keeps other users out of everything below it; the
         // database is also made 0600 on its own (redb creates it with the process umask).
         dirs::restrict_mode(data_dir, 0o700)?;
@@ -134,6 +177,7 @@ impl Store {
             data_dir: data_dir.to_path_buf(),
             db,
             keys,
+            _lock: lock,
         })
     }
 

@@ -279,12 +279,31 @@ impl Store {
     /// the MAC prefix's. A phone that never fetched its account file (unbound) is armed until
     /// `arm_until` (`None`: not armed; it then needs its credential); a bound phone keeps its
     /// binding and credential and fetches its new account with them.
+    ///
+    /// A phone of another user is moved to `user` (the phone's own admin API `PUT` and the
+    /// admin page's *Reassign* say so explicitly); see [`Store::assign_phone_to`] for the
+    /// check that refuses it.
     pub fn assign_phone(
         &self,
         mac: Mac,
         user: Guid,
         vendor: Option<Vendor>,
         arm_until: Option<SystemTime>,
+    ) -> Result<StoredPhone, StoreError> {
+        self.assign_phone_to(mac, user, vendor, arm_until, true)
+    }
+
+    /// [`Store::assign_phone`], refusing ([`StoreError::PhoneAssigned`], nothing changed) a
+    /// phone that belongs to another user unless `reassign`: `ivmd phone add` with a mistyped
+    /// MAC used to take the phone away from its user without a word. Checked in the same
+    /// transaction as the write.
+    pub fn assign_phone_to(
+        &self,
+        mac: Mac,
+        user: Guid,
+        vendor: Option<Vendor>,
+        arm_until: Option<SystemTime>,
+        reassign: bool,
     ) -> Result<StoredPhone, StoreError> {
         mac.validate()
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
@@ -311,6 +330,16 @@ impl Store {
                 Some(r) => to_phone(mac, r),
                 None => new_phone(mac),
             };
+            if let Some(other) = p.user.filter(|o| *o != user && !reassign) {
+                // A phone whose user was deleted reads as unassigned: free to take.
+                if let Some(o) = crate::users::get_record(&txn.open_table(USERS)?, other)? {
+                    return Err(StoreError::PhoneAssigned {
+                        mac: mac.to_string(),
+                        user: o.user.name,
+                        extension: o.user.extension,
+                    });
+                }
+            }
             p.vendor = vendor.or(p.vendor).or_else(|| Vendor::from_mac(&mac));
             p.pinned = true;
             if p.user != Some(user) {
@@ -589,6 +618,31 @@ pub(crate) mod tests {
 
     fn t(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    #[test]
+    fn another_users_phone_moves_only_when_asked() {
+        let (_d, s) = store();
+        let ann = user(&s, "ann", "201");
+        let bob = user(&s, "bob", "202");
+        let m = mac("001565aabbcc");
+        s.assign_phone_to(m, ann, None, None, false)
+            .expect("new phone");
+        s.assign_phone_to(m, ann, None, None, false)
+            .expect("again to the same user");
+        match s.assign_phone_to(m, bob, None, None, false) {
+            Err(e @ StoreError::PhoneAssigned { .. }) => {
+                assert_eq!(e.to_string(), "phone 001565aabbcc is assigned to ann (201)")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.phone(m).expect("read").expect("phone").user, Some(ann));
+        let p = s.assign_phone_to(m, bob, None, None, true).expect("moved");
+        assert_eq!(p.user, Some(bob));
+        // The phone of a deleted user is free.
+        s.delete_user(bob).expect("delete");
+        s.assign_phone_to(m, ann, None, None, false)
+            .expect("its user is gone");
     }
 
     #[test]

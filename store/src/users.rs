@@ -163,6 +163,37 @@ pub(crate) fn exists(txn: &WriteTransaction, guid: Guid) -> Result<bool, StoreEr
     Ok(txn.open_table(USERS)?.get(guid_key(guid))?.is_some())
 }
 
+/// Whether an administrator other than `guid` exists. Checked inside the write transaction
+/// that removes or demotes `guid`, so two admins demoting each other at once cannot both
+/// win and leave the box with none (nobody could then manage it from the web or the API).
+fn another_admin(
+    users: &impl ReadableTable<[u8; 16], &'static [u8]>,
+    guid: Guid,
+) -> Result<bool, StoreError> {
+    for row in users.iter()? {
+        let (_, v) = row?;
+        let r: UserRecord = decode("user", v.value())?;
+        if r.user.admin && r.user.guid != guid {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// How many users are administrators (`ivmd status`; the first start's check).
+pub(crate) fn admin_count(
+    users: &impl ReadableTable<[u8; 16], &'static [u8]>,
+) -> Result<u32, StoreError> {
+    let mut n = 0;
+    for row in users.iter()? {
+        let (_, v) = row?;
+        if decode::<UserRecord>("user", v.value())?.user.admin {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 /// Looks a GUID up in a unique index.
 pub(crate) fn index_lookup(
     table: &impl ReadableTable<&'static str, [u8; 16]>,
@@ -279,7 +310,14 @@ impl Store {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Changes a user's display name, extension or admin flag.
+    /// How many administrators there are.
+    pub fn admin_count(&self) -> Result<u32, StoreError> {
+        let txn = self.db.begin_read()?;
+        admin_count(&txn.open_table(USERS)?)
+    }
+
+    /// Changes a user's display name, extension or admin flag. [`StoreError::LastAdmin`]
+    /// when it would take the admin flag from the last administrator.
     pub fn update_user(&self, guid: Guid, upd: UserUpdate) -> Result<User, StoreError> {
         let display_name = upd
             .display_name
@@ -308,6 +346,9 @@ impl Store {
                 rec.user.display_name = d;
             }
             if let Some(a) = upd.admin {
+                if rec.user.admin && !a && !another_admin(&users, guid)? {
+                    return Err(StoreError::LastAdmin(rec.user.name));
+                }
                 rec.user.admin = a;
             }
             put_record(&mut users, &rec)?;
@@ -319,12 +360,16 @@ impl Store {
 
     /// Deletes a user: their record, name and extension, their place in others' contact lists,
     /// their sessions, and their side of every message (as if they deleted each one; messages
-    /// nobody keeps any more are removed with their files).
+    /// nobody keeps any more are removed with their files). [`StoreError::LastAdmin`] for
+    /// the last administrator.
     pub fn delete_user(&self, guid: Guid) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         let freed = {
             let mut users = txn.open_table(USERS)?;
             let rec = get_record(&users, guid)?.ok_or(StoreError::NotFound)?;
+            if rec.user.admin && !another_admin(&users, guid)? {
+                return Err(StoreError::LastAdmin(rec.user.name));
+            }
             users.remove(guid_key(guid))?;
             txn.open_table(USER_NAMES)?.remove(rec.user.name.as_str())?;
             txn.open_table(USER_EXTENSIONS)?

@@ -51,6 +51,13 @@ pub fn available(tool: &str) -> bool {
     found
 }
 
+/// Where a test box on `data` publishes its admin socket (`IVM_RUNTIME_DIR`): a folder of
+/// its own beside the data folder, so tests never touch the real `/run/ivm` and parallel
+/// boxes never meet there.
+pub fn runtime_dir(data: &Path) -> PathBuf {
+    data.with_extension("run")
+}
+
 /// A running box.
 pub struct Server {
     child: Option<Child>,
@@ -127,6 +134,7 @@ impl Server {
                 "IVM_LOG",
                 std::env::var("IVM_E2E_LOG").unwrap_or_else(|_| "info,ivm_http=debug".into()),
             )
+            .env("IVM_RUNTIME_DIR", runtime_dir(data))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()

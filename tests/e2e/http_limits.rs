@@ -598,6 +598,7 @@ impl NsBox {
                 "--tftp",
                 "",
             ])
+            .env("IVM_RUNTIME_DIR", harness::runtime_dir(data))
             .stdout(std::process::Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -721,6 +722,12 @@ fn plain_http_serves_the_lan_phone_files_but_never_the_api() {
     // Phone files are served (this MAC is unknown: a 404 from the provisioning front).
     let (code, body) = curl_in(&lan, host, &[&format!("{base}/provision/001565000001.cfg")]);
     assert!(code != 403 && code != 421 && code != 0, "{code}: {body}");
+    // The health check is for monitoring on the LAN: no login, plain HTTP too, nothing but
+    // the status.
+    for url in [format!("{base}/api/health"), format!("{tls}/api/health")] {
+        let (code, body) = curl_in(&lan, host, &["-k", &url]);
+        assert_eq!((code, body.as_str()), (200, r#"{"status":"ok"}"#), "{url}");
+    }
     // The API over HTTPS from the LAN works.
     let (code, body) = curl_in(&lan, host, &["-k", &format!("{tls}/api/openapi.json")]);
     assert_eq!(code, 200, "{body}");

@@ -142,6 +142,7 @@ impl NsBox {
             .arg("run")
             .args(run_args)
             .env("IVM_LOG", "info,ivm_dhcpd=debug")
+            .env("IVM_RUNTIME_DIR", harness::runtime_dir(data))
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()

@@ -6,6 +6,7 @@
 //!   heartbeat, status pages both ways, line noise and truncated frames on the line, a new
 //!   admin password shown once and usable;
 //! - a phone seen over TFTP is assigned from the panel and its file then carries the account;
+//!   bound by that fetch, it is re-armed from the panel's phone list and fetches again;
 //! - a static address edited octet by octet and applied in a network namespace the test makes
 //!   (`[network] backend = "ip"`), refused values, keep, undo, the automatic undo, and a
 //!   factory reset that keeps the network settings;
@@ -344,7 +345,7 @@ async fn a_phone_seen_over_tftp_is_assigned_from_the_panel() {
     soft.step(Key::Down, 2, ">DHCP server").await;
     soft.step(Key::Down, 3, ">Phones").await;
     let list = soft.step(Key::Enter, 0, "Unassigned yealink").await;
-    assert_eq!(list[1], ">001565AABBCC");
+    assert_eq!(list[1], ">001565AABBCC new");
     let users = soft.step(Key::Enter, 0, "Assign to user").await;
     assert_eq!(
         users[1..3],
@@ -363,6 +364,36 @@ async fn a_phone_seen_over_tftp_is_assigned_from_the_panel() {
     assert!(body.contains("201"), "{body}");
     let listed = tokio::task::block_in_place(|| ivmd(&server.data, &["phone", "list"]));
     assert!(text(&listed).contains("alice"), "{}", text(&listed));
+
+    // That fetch bound the phone: TFTP, which cannot authenticate, gets nothing more ...
+    let o = tokio::task::block_in_place(|| fetch(&url));
+    assert!(!o.status.success(), "bound: {}", text(&o));
+    // ... until the phone (replaced or reset) is re-armed from the panel: it is listed
+    // under Phones with its state, picked, and re-armed after an Enter.
+    soft.step(Key::Exit, 0, "Assign to user").await;
+    soft.tap(Key::Exit);
+    let list = soft
+        .wait("alice's phone, provisioned", |l| {
+            l[0] == "201 alice" && l[1] == ">001565AABBCC prov"
+        })
+        .await;
+    assert_eq!(list[2], "", "no other phone");
+    let page = soft.step(Key::Enter, 2, ">Re-arm").await;
+    assert_eq!(page[..2], ["201 alice", "001565AABBCC prov"]);
+    let confirm = soft.step(Key::Enter, 0, "Re-arm 001565AABBCC?").await;
+    assert_eq!(confirm[2], "Enter=yes Exit=no");
+    soft.step(Key::Exit, 2, ">Re-arm").await;
+    soft.step(Key::Enter, 0, "Re-arm 001565AABBCC?").await;
+    let done = soft.step(Key::Enter, 0, "Phones").await;
+    assert!(done[1].starts_with("001565AABBCC armed"), "{done:?}");
+    let o = tokio::task::block_in_place(|| fetch(&url));
+    assert!(o.status.success(), "armed again: {}", text(&o));
+    // The page shows the new state once the box reports it.
+    soft.tap(Key::Exit);
+    soft.wait("the phone's page, bound again", |l| {
+        l[0] == "201 alice" && l[1] == "001565AABBCC prov" && l[2] == ">Re-arm"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -778,6 +778,7 @@ impl NsBox {
             .arg(data)
             .args(["run", "--http", "127.0.0.1:0", "--https", "", "--sip", ""])
             .env("IVM_LOG", "info,ivm_dhcpd=debug")
+            .env("IVM_RUNTIME_DIR", harness::runtime_dir(data))
             .stdout(std::process::Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()

@@ -330,6 +330,10 @@ pub struct AssignPhone {
     /// (it must give it, HTTP Digest or Basic, for its files; it is not armed).
     #[serde(default)]
     pub http_password: Option<String>,
+    /// Move the phone when it is assigned to another user. Without it that is refused
+    /// (409 `phone_assigned`): a mistyped MAC must not take a colleague's phone away.
+    #[serde(default)]
+    pub reassign: bool,
 }
 
 /// `PUT /api/admin/phones/{mac}` body: assign the phone to `user`, or with `null` unassign

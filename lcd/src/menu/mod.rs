@@ -11,7 +11,8 @@
 //!  │
 //!  └─Enter─> Main: Network ─> DHCP client | static (IP, mask, gateway, DNS editors) | undo
 //!                  DHCP server ─> on/off | range (start, end editors)
-//!                  Phones ─> seen-unassigned list ─> pick a user's extension ─> assign
+//!                  Phones ─> new (seen, unassigned) ─> pick a user's extension ─> assign
+//!                         └> assigned, with their state ─> Re-arm
 //!                  Admin password ─> shows a new one once
 //!                  Reboot | Factory reset ─> keep network | wipe everything
 //! ```
@@ -55,11 +56,16 @@ pub struct Status {
     pub storage_bytes: u64,
     /// Phones that asked for a file but belong to nobody.
     pub unassigned: Vec<SeenPhone>,
+    /// Phones assigned to a user, by extension (the Phones menu lists them after the new
+    /// ones, to re-arm a replaced or reset one).
+    pub assigned: Vec<AssignedPhone>,
     /// Users a phone can be given to: (extension, name).
     pub users: Vec<(String, String)>,
     /// The first start's one-time admin password, while it is still the admin's: the idle
     /// screen shows it in place of the counters (the box never writes it to a log).
     pub first_password: Option<String>,
+    /// The login name that password is for; empty: `admin`.
+    pub first_admin: String,
 }
 
 /// The box's own interface.
@@ -99,6 +105,21 @@ pub struct SeenPhone {
     pub mac: String,
     /// `yealink`, or empty.
     pub vendor: String,
+}
+
+/// A phone assigned to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignedPhone {
+    /// `001565AABBCC`.
+    pub mac: String,
+    /// Its user's extension.
+    pub extension: String,
+    /// Its user's login name.
+    pub name: String,
+    /// Where it stands, in at most five letters: `reg` (its user is registered now),
+    /// `armed` (its next fetch gets its file once), `prov` (it fetched its file), `seen`
+    /// (assigned, never fetched, not armed).
+    pub state: String,
 }
 
 /// How the box should get its address.
@@ -149,6 +170,12 @@ pub enum Action {
         mac: String,
         /// The user's extension.
         extension: String,
+    },
+    /// Re-arm the phone (replaced or reset): its next request for its account file gets
+    /// the file once, with a new credential.
+    ArmPhone {
+        /// The phone.
+        mac: String,
     },
     /// Set a new random admin password and show it.
     NewAdminPassword,
@@ -221,6 +248,10 @@ enum Page {
     PickUser {
         mac: String,
         sel: usize,
+    },
+    /// An assigned phone and what can be done to it.
+    Phone {
+        mac: String,
     },
     Edit {
         field: Field,
@@ -305,7 +336,11 @@ impl Menu {
 
     /// Pops back to the nearest menu list (or the idle screen).
     fn unwind(&mut self) {
-        while self.stack.len() > 1 && !matches!(self.top(), Page::List(..) | Page::PickUser { .. })
+        while self.stack.len() > 1
+            && !matches!(
+                self.top(),
+                Page::List(..) | Page::PickUser { .. } | Page::Phone { .. }
+            )
         {
             self.stack.pop();
         }
@@ -379,6 +414,18 @@ impl Menu {
                     _ => {}
                 }
             }
+            Page::Phone { mac } => match k {
+                Key::Enter | Key::Right => self.push(Page::Confirm {
+                    lines: vec![
+                        format!("Re-arm {mac}?"),
+                        "(replaced or reset)".into(),
+                        "Enter=yes Exit=no".into(),
+                    ],
+                    action: Action::ArmPhone { mac },
+                }),
+                Key::Exit | Key::Left => self.pop(),
+                _ => {}
+            },
             Page::Edit {
                 field,
                 mut edit,
@@ -524,11 +571,19 @@ impl Menu {
                 "Edit range".into(),
                 "Show status".into(),
             ],
+            // New phones first (they need someone), then the assigned ones; each with its
+            // state, so a phone that never came up stands out.
             ListKind::Phones => self
                 .status
                 .unassigned
                 .iter()
-                .map(|p| p.mac.clone())
+                .map(|p| format!("{} new", p.mac))
+                .chain(
+                    self.status
+                        .assigned
+                        .iter()
+                        .map(|p| format!("{} {}", p.mac, p.state)),
+                )
                 .collect(),
             ListKind::Reset => ["Keep network", "Wipe everything"]
                 .map(String::from)
@@ -549,10 +604,10 @@ impl Menu {
             (ListKind::Main, 0) => self.push(Page::List(ListKind::Network, 0)),
             (ListKind::Main, 1) => self.push(Page::List(ListKind::Dhcp, 0)),
             (ListKind::Main, 2) => {
-                if self.status.unassigned.is_empty() {
+                if self.status.unassigned.is_empty() && self.status.assigned.is_empty() {
                     self.push(Page::Done {
                         title: "Phones".into(),
-                        text: "No unassigned phones seen".into(),
+                        text: "No phones seen or assigned yet".into(),
                     });
                 } else {
                     self.push(Page::List(ListKind::Phones, 0));
@@ -627,6 +682,12 @@ impl Menu {
                 self.push(self.editor(Field::RangeStart, start, None));
             }
             (ListKind::Dhcp, _) => self.push(Page::Status(2)),
+            (ListKind::Phones, i) if i >= self.status.unassigned.len() => {
+                let j = i - self.status.unassigned.len();
+                if let Some(p) = self.status.assigned.get(j) {
+                    self.push(Page::Phone { mac: p.mac.clone() });
+                }
+            }
             (ListKind::Phones, i) => {
                 if let Some(p) = self.status.unassigned.get(i) {
                     if self.status.users.is_empty() {
@@ -773,6 +834,7 @@ fn working_title(a: &Action) -> &'static str {
         Action::RevertNetwork | Action::UndoNetwork => "Undoing change...",
         Action::SetDhcpServer { .. } => "DHCP server...",
         Action::AssignPhone { .. } => "Assigning phone...",
+        Action::ArmPhone { .. } => "Re-arming phone...",
         Action::NewAdminPassword => "New password...",
         Action::Reboot => "Rebooting...",
         Action::FactoryReset { .. } => "Factory reset...",
@@ -786,7 +848,7 @@ fn done_title(a: &Action) -> &'static str {
         | Action::RevertNetwork
         | Action::UndoNetwork => "Network",
         Action::SetDhcpServer { .. } => "DHCP server",
-        Action::AssignPhone { .. } => "Phones",
+        Action::AssignPhone { .. } | Action::ArmPhone { .. } => "Phones",
         Action::NewAdminPassword => "Admin password",
         Action::Reboot => "Reboot",
         Action::FactoryReset { .. } => "Factory reset",

@@ -17,7 +17,14 @@ pub(super) fn render(m: &Menu, now: Instant) -> Screen {
             s.put(m.cols - 1, 0, if beat { "*" } else { " " });
             s.set_line(1, &format!("IP {}", addr_text(st)));
             if let Some(pw) = &st.first_password {
-                s.set_line(2, "Admin password:");
+                s.set_line(
+                    2,
+                    &if st.first_admin.is_empty() || st.first_admin == "admin" {
+                        "Admin password:".to_owned()
+                    } else {
+                        format!("{} password:", st.first_admin)
+                    },
+                );
                 s.set_line(3, pw);
             } else {
                 s.set_line(
@@ -41,14 +48,35 @@ pub(super) fn render(m: &Menu, now: Instant) -> Screen {
             };
             list(&mut s, title, &m.list_items(*kind), *sel);
             if *kind == ListKind::Phones {
-                // MACs fill the rows; the selected phone's vendor goes in the title.
-                let vendor = st.unassigned.get(*sel).map_or("", |p| p.vendor.as_str());
-                s.set_line(0, &format!("Unassigned {vendor}"));
+                // MACs and states fill the rows; the title tells about the selected phone:
+                // a new one's vendor, an assigned one's user.
+                let title = match st.unassigned.get(*sel) {
+                    Some(p) => format!("Unassigned {}", p.vendor),
+                    None => st
+                        .assigned
+                        .get(sel.saturating_sub(st.unassigned.len()))
+                        .map_or_else(String::new, |p| format!("{} {}", p.extension, p.name)),
+                };
+                s.set_line(0, &title);
             }
         }
         Page::PickUser { sel, .. } => {
             let items: Vec<String> = st.users.iter().map(|(e, n)| format!("{e} {n}")).collect();
             list(&mut s, "Assign to user", &items, *sel);
+        }
+        Page::Phone { mac } => {
+            match st.assigned.iter().find(|p| &p.mac == mac) {
+                Some(p) => {
+                    s.set_line(0, &format!("{} {}", p.extension, p.name));
+                    s.set_line(1, &format!("{mac} {}", p.state));
+                }
+                None => {
+                    s.set_line(0, "Phone");
+                    s.set_line(1, &format!("{mac} gone"));
+                }
+            }
+            s.set_line(2, ">Re-arm");
+            s.set_line(3, "Enter=ok Exit=back");
         }
         Page::Edit {
             field, edit, error, ..

@@ -34,11 +34,18 @@ fn status() -> Status {
             mac: "001565AABBCC".into(),
             vendor: "yealink".into(),
         }],
+        assigned: vec![AssignedPhone {
+            mac: "0004F2000001".into(),
+            extension: "101".into(),
+            name: "alice".into(),
+            state: "prov".into(),
+        }],
         users: vec![
             ("100".into(), "admin".into()),
             ("101".into(), "alice".into()),
         ],
         first_password: None,
+        first_admin: String::new(),
     }
 }
 
@@ -316,7 +323,15 @@ fn dhcp_server_on_with_proposed_range_and_range_edit() {
 fn phone_assignment_picks_a_user() {
     let mut t = T::new();
     t.presses(&[Key::Enter, Key::Down, Key::Down, Key::Enter]);
-    assert_eq!(t.lines(), ["Unassigned yealink", ">001565AABBCC", "", ""]);
+    assert_eq!(
+        t.lines(),
+        [
+            "Unassigned yealink",
+            ">001565AABBCC new",
+            " 0004F2000001 prov",
+            ""
+        ]
+    );
     t.presses(&[Key::Enter, Key::Down]);
     assert_eq!(
         t.lines(),
@@ -440,4 +455,82 @@ fn releases_are_ignored_and_lists_scroll() {
     );
     t.press(Key::Down);
     assert_eq!(t.lines()[1], ">Network");
+}
+
+#[test]
+fn an_assigned_phone_is_re_armed() {
+    let mut t = T::new();
+    t.presses(&[Key::Enter, Key::Down, Key::Down, Key::Enter, Key::Down]);
+    assert_eq!(
+        t.lines(),
+        ["101 alice", " 001565AABBCC new", ">0004F2000001 prov", ""]
+    );
+    t.press(Key::Enter);
+    assert_eq!(
+        t.lines(),
+        [
+            "101 alice",
+            "0004F2000001 prov",
+            ">Re-arm",
+            "Enter=ok Exit=back"
+        ]
+    );
+    // Exit backs out of the confirmation: nothing happens.
+    assert_eq!(t.press(Key::Enter), None);
+    assert_eq!(
+        t.lines(),
+        [
+            "Re-arm 0004F2000001?",
+            "(replaced or reset)",
+            "Enter=yes Exit=no",
+            ""
+        ]
+    );
+    assert_eq!(t.press(Key::Exit), None);
+    assert_eq!(t.lines()[2], ">Re-arm");
+    t.press(Key::Enter);
+    let a = t.press(Key::Enter);
+    assert_eq!(
+        a,
+        Some(Action::ArmPhone {
+            mac: "0004F2000001".into()
+        })
+    );
+    assert_eq!(t.lines()[0], "Re-arming phone...");
+    assert!(t.m.busy());
+    // The box answers; the state the next snapshot brings shows on the phone's page.
+    t.m.finish(t.now, Ok("0004F2000001 armed for 24 h".into()));
+    assert_eq!(t.lines()[..3], ["Phones", "0004F2000001 armed", "for 24 h"]);
+    let mut st = status();
+    st.assigned[0].state = "armed".into();
+    t.m.set_status(st);
+    t.press(Key::Enter);
+    assert_eq!(t.lines()[1], "0004F2000001 armed");
+    // A refusal is shown the same way.
+    t.presses(&[Key::Enter, Key::Enter]);
+    t.m.finish(t.now, Err("arming is off".into()));
+    assert_eq!(t.lines()[..2], ["Failed:", "arming is off"]);
+}
+
+#[test]
+fn phones_menu_with_no_phones_says_so() {
+    let mut t = T::new();
+    t.m.set_status(Status {
+        unassigned: Vec::new(),
+        assigned: Vec::new(),
+        ..status()
+    });
+    t.presses(&[Key::Enter, Key::Down, Key::Down, Key::Enter]);
+    assert_eq!(t.lines()[..2], ["Phones", "No phones seen or"]);
+}
+
+#[test]
+fn the_first_password_names_an_admin_not_called_admin() {
+    let mut t = T::new();
+    t.m.set_status(Status {
+        first_password: Some("abcdefghijkmnpqrstuv".into()),
+        first_admin: "ivm-admin".into(),
+        ..status()
+    });
+    assert_eq!(t.lines()[2], "ivm-admin password:");
 }

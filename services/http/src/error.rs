@@ -131,6 +131,14 @@ impl From<StoreError> for ApiError {
                 "quota_exceeded",
                 e.to_string(),
             ),
+            e @ StoreError::LastAdmin(_) => {
+                Self::new(StatusCode::CONFLICT, "last_admin", e.to_string())
+            }
+            e @ StoreError::PhoneAssigned { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "phone_assigned",
+                format!("{e}; send \"reassign\": true to move it"),
+            ),
             e @ StoreError::KeyReused(_) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

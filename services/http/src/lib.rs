@@ -13,7 +13,7 @@
 //! - [`ratelimit`]: sans-IO password-guessing budgets, reserved before a password is checked.
 //! - [`password_pool`]: argon2 on threads of its own behind a short queue.
 //! - [`json`]: the JSON body extractor, refusals as API errors.
-//! - [`routes`]: one file per resource (session, contacts, messages, admin), and
+//! - [`routes`]: one file per resource (session, contacts, messages, admin, health), and
 //!   [`routes::web`]: the web client (`web/` at the top of the repository, embedded at build
 //!   time, served with a strict Content-Security-Policy).
 //! - [`ws`]: the WebSocket session task: decodes message objects (S15) and talks to the
@@ -121,6 +121,8 @@ pub struct AppState {
     /// service waits for these itself: their last frames (`server_going_down`, the close)
     /// must reach the clients before the process ends.
     pub sockets: tokio_util::task::TaskTracker,
+    /// `GET /api/health`'s last database probe.
+    pub health: Arc<routes::health::Health>,
 }
 
 /// The HTTP service as the engine runs it.
@@ -150,6 +152,7 @@ impl HttpService {
             passwords: password_pool::PasswordPool::default(),
             provision: None,
             sockets: tokio_util::task::TaskTracker::new(),
+            health: Arc::default(),
         };
         HttpService {
             state,

@@ -5,6 +5,7 @@
 //!
 //! - phones fetching their files (`/provision/...`): served to anyone (the provisioning front
 //!   has its own rules about which files carry a SIP password and to whom);
+//! - monitoring: `GET /api/health` (`{"status":"ok"}`, nothing secret) to anyone;
 //! - tools on the box itself (`ivm` with `IVM_SERVER=http://127.0.0.1:8080`, scripts, the
 //!   tests): a peer on loopback gets the whole API, since its traffic never leaves the box.
 //!
@@ -127,7 +128,9 @@ pub fn decide(names: &HostNames, peer: Option<IpAddr>, host: Option<&str>, path:
     if !names.accepts(host) {
         return Decision::Misdirected;
     }
-    if path.starts_with("/provision/") {
+    // The health check carries nothing secret and takes no login: monitoring on the LAN
+    // reads it over plain HTTP like a phone reads its files.
+    if path.starts_with("/provision/") || path == crate::routes::HEALTH_PATH {
         return Decision::Serve;
     }
     let api = path == "/api" || path.starts_with("/api/");
@@ -285,6 +288,12 @@ mod tests {
         assert_eq!(
             decide(&n, lan, ip, "/provision/y000000000000.cfg"),
             Decision::Serve
+        );
+        assert_eq!(decide(&n, lan, ip, "/api/health"), Decision::Serve);
+        assert_eq!(decide(&n, lan, ip, "/api/health/x"), Decision::ApiOverHttps);
+        assert_eq!(
+            decide(&n, lan, Some("attacker.example"), "/api/health"),
+            Decision::Misdirected
         );
         assert_eq!(decide(&n, lan, ip, "/api/login"), Decision::ApiOverHttps);
         assert_eq!(decide(&n, lan, ip, "/api"), Decision::ApiOverHttps);

@@ -459,3 +459,63 @@ fn a_user_created_with_a_made_up_password_must_change_it() {
     // An ordinary creation (a chosen password) does not.
     assert!(!add_user(&store, "bob", "102").must_change_password);
 }
+
+#[test]
+fn the_last_administrator_cannot_be_removed_or_demoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let admin = store
+        .create_user(NewUser {
+            admin: true,
+            ..new_user("admin", "100")
+        })
+        .unwrap();
+    let bob = add_user(&store, "bob", "102");
+    assert_eq!(store.admin_count().unwrap(), 1);
+    let demote = || UserUpdate {
+        admin: Some(false),
+        ..UserUpdate::default()
+    };
+    match store.delete_user(admin.guid) {
+        Err(e @ StoreError::LastAdmin(_)) => assert_eq!(
+            e.to_string(),
+            "admin is the box's last administrator: make another user an administrator first"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        store.update_user(admin.guid, demote()),
+        Err(StoreError::LastAdmin(_))
+    ));
+    assert!(store.user(admin.guid).unwrap().unwrap().admin, "unchanged");
+    // Other changes to the last admin, and anything done to a non-admin, are fine.
+    store
+        .update_user(
+            admin.guid,
+            UserUpdate {
+                display_name: Some("Boss".into()),
+                admin: Some(true),
+                ..UserUpdate::default()
+            },
+        )
+        .unwrap();
+    store.update_user(bob.guid, demote()).unwrap();
+    // With a second admin, either may go.
+    store
+        .update_user(
+            bob.guid,
+            UserUpdate {
+                admin: Some(true),
+                ..UserUpdate::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(store.admin_count().unwrap(), 2);
+    store.update_user(admin.guid, demote()).unwrap();
+    assert!(matches!(
+        store.delete_user(bob.guid),
+        Err(StoreError::LastAdmin(_))
+    ));
+    store.delete_user(admin.guid).unwrap();
+    assert_eq!(store.admin_count().unwrap(), 1);
+}

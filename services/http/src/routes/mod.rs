@@ -3,6 +3,7 @@
 
 mod admin;
 mod contacts;
+pub mod health;
 mod messages;
 mod phones;
 mod provision;
@@ -19,6 +20,9 @@ use crate::AppState;
 
 /// The OpenAPI 3.1 document, served at `/api/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The unauthenticated health check (served on the plain listener to the LAN too).
+pub const HEALTH_PATH: &str = "/api/health";
 
 /// Every `(method, path)` the API serves, in axum's path syntax; checked against [`OPENAPI`].
 pub const ROUTES: &[(&str, &str)] = &[
@@ -55,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/admin/phones/{mac}/secrets"),
     ("get", "/provision/{name}"),
     ("get", "/api/openapi.json"),
+    ("get", HEALTH_PATH),
     ("get", "/api/ws"),
 ];
 
@@ -112,6 +117,7 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         // Firmware may sit in sub-folders of `<data>/firmware/`; the front refuses `..`.
         .route("/provision/{*name}", get(provision::fetch))
         .route("/api/openapi.json", get(openapi))
+        .route(HEALTH_PATH, get(health::health))
         .fallback(not_found)
 }
 

@@ -131,7 +131,8 @@ pub async fn list(
     Ok(Json(phones))
 }
 
-/// `POST /api/admin/phones`: assign a phone (known or not) to a user.
+/// `POST /api/admin/phones`: assign a phone (known or not) to a user. A phone of another
+/// user: 409 `phone_assigned` unless `"reassign": true`.
 pub async fn add(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
@@ -150,7 +151,7 @@ pub async fn add(
         let u = s
             .user_by_name(&req.user)?
             .ok_or_else(|| StoreError::Invalid(format!("no user {:?}", req.user)))?;
-        let p = s.assign_phone(m, u.guid, vendor, until)?;
+        let p = s.assign_phone_to(m, u.guid, vendor, until, req.reassign)?;
         if let Some(pw) = req.http_password.as_deref() {
             s.set_phone_credential(m, Some(pw))?;
         }
@@ -162,7 +163,8 @@ pub async fn add(
 }
 
 /// `PUT /api/admin/phones/{mac}`: assign a known phone to a user, or (`"user": null`)
-/// unassign it. 404 for a phone the box has never heard of (use `POST` to add one).
+/// unassign it. This names the phone and sets its user, so it moves a phone from another
+/// user without a `reassign` flag (the admin page's *Reassign*). 404 for a phone the box has never heard of (use `POST` to add one).
 pub async fn assign(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,

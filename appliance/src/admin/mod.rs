@@ -1,28 +1,29 @@
 //! User and phone administration for installers: `ivmd user add|list|passwd|remove|show`,
-//! `ivmd phone add|list|remove|arm|show`.
+//! `ivmd phone add|list|remove|arm|show`, and what `ivmd status` and `ivmd config` ask a
+//! running box.
 //!
-//! The same operations run two ways. While the box runs, it holds the database lock, so the
-//! CLI sends the request over a Unix socket in the data folder (`admin.sock`, mode 0600: only
-//! the box's own account can use it) and the box applies it on a database thread. When the box
-//! is stopped, the CLI opens the data folder itself. Either way an installer adds people
-//! without a restart.
+//! The same operations run two ways. While the box runs, it holds the data folder's lock, so
+//! the CLI sends the request over the box's admin socket ([`socket`]: `<data>/admin.sock`,
+//! mode 0600, also published at a well-known path, see [`crate::runtime_dir`]) and the box
+//! applies it on a database thread. When the box is stopped, the CLI opens the data folder
+//! itself, under the same lock. Either way an installer adds people without a restart; which
+//! box a command works on is [`crate::locate`]'s business.
+//!
+//! # Layout
+//! - this file: [`AdminRequest`], [`AdminResponse`], [`apply`] on the store;
+//! - [`socket`]: the socket server in the box and the client in the CLI;
+//! - [`status`]: what the box tells about itself ([`BoxInfo`], [`BoxStatus`]).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+pub mod socket;
+pub mod status;
+
 use std::time::{Duration, SystemTime};
 
-use futures_util::future::BoxFuture;
-use ivm_actors::database::{self, DatabaseActor};
-use ivm_actors::engine::Service;
-use ivm_actors::provisioning::ProvisionFront;
 use ivm_store::{NewUser, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-/// Longest request line accepted on the socket.
-const MAX_LINE: usize = 64 * 1024;
+pub use socket::AdminSocket;
+pub use status::{BoxInfo, BoxStatus};
 
 /// One administrative request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,12 +56,11 @@ pub enum AdminRequest {
         /// Login name.
         name: String,
     },
-    /// A user's extension and SIP credentials (generated on first use).
+    /// A user's extension and SIP credentials (generated on first use), with the realm and
+    /// the SIP address of the box that answers (not the asker's defaults).
     UserShow {
         /// Login name.
         name: String,
-        /// The box's SIP realm (`[sip] domain`).
-        realm: String,
         /// Make a new SIP password first.
         new_sip_password: bool,
     },
@@ -77,6 +77,9 @@ pub enum AdminRequest {
         /// out.
         #[serde(default)]
         http_password: Option<String>,
+        /// Move the phone when another user has it; refused otherwise.
+        #[serde(default)]
+        reassign: bool,
     },
     /// List phones.
     PhoneList,
@@ -95,15 +98,25 @@ pub enum AdminRequest {
         /// MAC in any common spelling.
         mac: String,
     },
+    /// Who is there: the running box's [`BoxInfo`] (data folder, settings, listeners).
+    /// Cheap: no database trip. Admin commands ask it first, to learn which box answers.
+    Hello,
+    /// `ivmd status`: [`BoxStatus`], the box's figures now.
+    Status,
 }
 
-/// What applying a request needs from the box's settings.
+/// What applying a request needs from the box's settings: the running box's own, or, when
+/// it is stopped, those of the config it would run with.
 #[derive(Debug, Clone, Default)]
 pub struct AdminContext {
     /// `[provision] arm_window_s` (`None`: arming is off).
     pub arm_window: Option<Duration>,
     /// The URL phones fetch their files from, when the box runs.
     pub provision_url: Option<String>,
+    /// `[sip] domain`: the digest realm.
+    pub realm: String,
+    /// The SIP address phones use (`host:port`), `None` when SIP is off.
+    pub sip_server: Option<String>,
 }
 
 impl AdminContext {
@@ -228,6 +241,9 @@ pub enum AdminResponse {
         sip_password: String,
         /// Realm / domain.
         sip_domain: String,
+        /// The address phones register at (`host:port`); `None` when SIP is off.
+        #[serde(default)]
+        sip_server: Option<String>,
     },
     /// One phone.
     Phone {
@@ -251,6 +267,16 @@ pub enum AdminResponse {
         provision_password: String,
         /// Where it fetches its files, when the box runs.
         provision_url: Option<String>,
+    },
+    /// The answer to [`AdminRequest::Hello`].
+    Hello {
+        /// The box.
+        info: BoxInfo,
+    },
+    /// The answer to [`AdminRequest::Status`].
+    Status {
+        /// Its figures.
+        status: BoxStatus,
     },
     /// Done.
     Done,
@@ -321,20 +347,20 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
             }
             AdminRequest::UserShow {
                 name,
-                realm,
                 new_sip_password,
             } => {
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
                 let c = if new_sip_password {
-                    store.reset_sip_password(user.guid, &realm)?
+                    store.reset_sip_password(user.guid, &ctx.realm)?
                 } else {
-                    store.sip_credentials(user.guid, &realm)?
+                    store.sip_credentials(user.guid, &ctx.realm)?
                 };
                 AdminResponse::UserSip {
                     user: row(&user),
                     sip_user: c.username,
                     sip_password: c.password,
                     sip_domain: c.realm,
+                    sip_server: ctx.sip_server.clone(),
                 }
             }
             AdminRequest::PhoneAdd {
@@ -342,6 +368,7 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
                 user,
                 vendor,
                 http_password,
+                reassign,
             } => {
                 let mac = parse_mac(&mac)?;
                 let vendor = vendor
@@ -351,7 +378,8 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
                     })
                     .transpose()?;
                 let u = store.user_by_name(&user)?.ok_or(StoreError::NotFound)?;
-                let mut p = store.assign_phone(mac, u.guid, vendor, ctx.arm_until())?;
+                let mut p =
+                    store.assign_phone_to(mac, u.guid, vendor, ctx.arm_until(), reassign)?;
                 if let Some(pw) = http_password.as_deref() {
                     p = store.set_phone_credential(mac, Some(pw))?;
                 }
@@ -401,126 +429,20 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
                 store.delete_user(user.guid)?;
                 AdminResponse::Done
             }
+            // Answered by the socket itself: they are about the running box, not the store.
+            AdminRequest::Hello | AdminRequest::Status => {
+                return Err(StoreError::Invalid("the box is not running".into()))
+            }
         })
     })();
     result.unwrap_or_else(|e| AdminResponse::Error {
         message: match e {
             StoreError::NotFound => "no such user".to_owned(),
+            e @ StoreError::PhoneAssigned { .. } => format!("{e}; use --reassign to move it"),
+            e @ StoreError::LastAdmin(_) => format!(
+                "{e} (`ivmd user add NAME --extension N --admin`); to get back into the box, `ivmd user passwd NAME` makes a new one-time password"
+            ),
             other => other.to_string(),
         },
     })
-}
-
-/// The socket's path in the data folder.
-pub fn socket_path(data: &Path) -> PathBuf {
-    data.join("admin.sock")
-}
-
-/// Sends `req` to a running box; `Ok(None)` when no box is listening (then the caller opens
-/// the data folder itself).
-pub fn call_running(data: &Path, req: &AdminRequest) -> std::io::Result<Option<AdminResponse>> {
-    let mut stream = match std::os::unix::net::UnixStream::connect(socket_path(data)) {
-        Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
-            return Ok(None)
-        }
-        Err(e) => return Err(e),
-    };
-    let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
-    line.push('\n');
-    stream.write_all(line.as_bytes())?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer)?;
-    serde_json::from_str(&answer)
-        .map(Some)
-        .map_err(std::io::Error::other)
-}
-
-/// The socket server, run by the engine beside the HTTP service.
-pub struct AdminSocket {
-    listener: tokio::net::UnixListener,
-    db: actix::Addr<DatabaseActor>,
-    front: Arc<ProvisionFront>,
-    path: PathBuf,
-}
-
-impl AdminSocket {
-    /// Binds `<data>/admin.sock` with mode 0600 (removing a stale socket left by a crash).
-    /// Phone requests flush `front`'s pending sightings first and use its arming window.
-    pub fn bind(
-        data: &Path,
-        db: actix::Addr<DatabaseActor>,
-        front: Arc<ProvisionFront>,
-    ) -> std::io::Result<AdminSocket> {
-        use std::os::unix::fs::PermissionsExt;
-        let path = socket_path(data);
-        let _ = std::fs::remove_file(&path);
-        let listener = tokio::net::UnixListener::bind(&path)?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(AdminSocket {
-            listener,
-            db,
-            front,
-            path,
-        })
-    }
-}
-
-impl Service for AdminSocket {
-    fn name(&self) -> &'static str {
-        "admin-socket"
-    }
-
-    fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
-        Box::pin(async move {
-            loop {
-                let stream = tokio::select! {
-                    r = self.listener.accept() => match r {
-                        Ok((s, _)) => s,
-                        Err(_) => continue,
-                    },
-                    _ = shutdown.cancelled() => break,
-                };
-                let db = self.db.clone();
-                let front = self.front.clone();
-                tokio::spawn(async move {
-                    let (read, mut write) = stream.into_split();
-                    let mut line = String::new();
-                    let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64);
-                    if reader.read_line(&mut line).await.is_err() {
-                        return;
-                    }
-                    let resp = match serde_json::from_str::<AdminRequest>(&line) {
-                        Ok(req) => {
-                            tracing::info!(op = ?std::mem::discriminant(&req), "admin request");
-                            if let Err(e) = front.sightings().flush(&db).await {
-                                tracing::warn!(error = %e, "phone sightings not written");
-                            }
-                            let ctx = AdminContext {
-                                arm_window: front.arm_window(),
-                                provision_url: Some(front.provision_url().to_owned()),
-                            };
-                            database::run(&db, move |s| Ok(apply(s, req, &ctx)))
-                                .await
-                                .unwrap_or_else(|e| AdminResponse::Error {
-                                    message: e.to_string(),
-                                })
-                        }
-                        Err(e) => AdminResponse::Error {
-                            message: format!("bad request: {e}"),
-                        },
-                    };
-                    let mut out = serde_json::to_string(&resp).unwrap_or_default();
-                    out.push('\n');
-                    let _ = write.write_all(out.as_bytes()).await;
-                });
-            }
-            let _ = std::fs::remove_file(&self.path);
-        })
-    }
 }

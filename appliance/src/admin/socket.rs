@@ -1,0 +1,219 @@
+//! The admin socket: one JSON [`AdminRequest`] line in, one [`AdminResponse`] line out.
+//!
+//! The box binds `<data>/admin.sock` (mode 0600: only its own account, and root, may use it)
+//! and publishes it at a well-known path ([`crate::runtime_dir`]) so `ivmd user ...` run from
+//! any folder finds it. At stop it removes both, unless they are no longer its own (a
+//! restart's new process may already have made them again).
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use ivm_actors::database;
+use ivm_actors::engine::Service;
+use ivm_actors::provisioning::ProvisionFront;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::status::{gather, Live};
+use super::{apply, AdminContext, AdminRequest, AdminResponse, BoxInfo};
+use crate::runtime_dir::Published;
+
+/// Longest request line accepted on the socket.
+const MAX_LINE: usize = 64 * 1024;
+/// How long `hello` waits for an answer: the box answers it without touching the database.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request may take (argon2 for a password, a phone list on a busy box) before
+/// the command gives up instead of hanging on a wedged box.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The socket's name, in the data folder and in the runtime folder.
+pub const SOCKET_NAME: &str = "admin.sock";
+
+/// The socket's path in the data folder.
+pub fn socket_path(data: &Path) -> PathBuf {
+    data.join(SOCKET_NAME)
+}
+
+/// Sends `req` to the box listening at `socket` and reads its answer. `Ok(None)` when
+/// nobody listens there: no such socket, or one left by a box that is gone (a crash). Any
+/// other failure (permission denied, no answer in time) is an error.
+pub fn call(socket: &Path, req: &AdminRequest) -> std::io::Result<Option<AdminResponse>> {
+    call_within(socket, req, CALL_TIMEOUT)
+}
+
+/// Asks the box at `socket` who it is ([`AdminRequest::Hello`]); `Ok(None)` as for
+/// [`call`].
+pub fn hello(socket: &Path) -> std::io::Result<Option<BoxInfo>> {
+    match call_within(socket, &AdminRequest::Hello, HELLO_TIMEOUT)? {
+        Some(AdminResponse::Hello { info }) => Ok(Some(info)),
+        Some(AdminResponse::Error { message }) => Err(std::io::Error::other(format!(
+            "the box at {} answered: {message} (an older ivmd?)",
+            socket.display()
+        ))),
+        Some(_) => Err(std::io::Error::other("unexpected answer to hello")),
+        None => Ok(None),
+    }
+}
+
+fn call_within(
+    socket: &Path,
+    req: &AdminRequest,
+    timeout: Duration,
+) -> std::io::Result<Option<AdminResponse>> {
+    let mut stream = match std::os::unix::net::UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut line = serde_json::to_string(req).map_err(std::io::Error::other)?;
+    line.push('\n');
+    stream.write_all(line.as_bytes())?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer)?;
+    serde_json::from_str(&answer)
+        .map(Some)
+        .map_err(std::io::Error::other)
+}
+
+/// The socket server, run by the engine beside the HTTP service.
+pub struct AdminSocket {
+    listener: tokio::net::UnixListener,
+    front: Arc<ProvisionFront>,
+    info: Arc<BoxInfo>,
+    live: Live,
+    path: PathBuf,
+    /// (device, inode) of the socket this process bound: removed at stop only if still so.
+    inode: (u64, u64),
+    published: Option<Published>,
+}
+
+impl AdminSocket {
+    /// Binds `<data>/admin.sock` with mode 0600 (removing a stale socket left by a crash;
+    /// the data folder's lock says no other box runs on it) and publishes it at the
+    /// well-known path. Phone requests flush `front`'s pending sightings first and use its
+    /// arming window.
+    pub fn bind(
+        info: Arc<BoxInfo>,
+        live: Live,
+        front: Arc<ProvisionFront>,
+    ) -> std::io::Result<AdminSocket> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = socket_path(&info.data_dir);
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        let meta = std::fs::metadata(&path)?;
+        let published = crate::runtime_dir::publish(&path, info.pid);
+        Ok(AdminSocket {
+            listener,
+            front,
+            info,
+            live,
+            inode: (meta.dev(), meta.ino()),
+            path,
+            published,
+        })
+    }
+
+    /// Where the socket is published, when it is.
+    pub fn published(&self) -> Option<&Path> {
+        self.published.as_ref().map(|p| p.link())
+    }
+}
+
+/// Answers one request.
+async fn answer(
+    req: AdminRequest,
+    info: &BoxInfo,
+    live: &Live,
+    front: &ProvisionFront,
+) -> AdminResponse {
+    match req {
+        AdminRequest::Hello => AdminResponse::Hello { info: info.clone() },
+        AdminRequest::Status => match gather(info, live).await {
+            Ok(status) => AdminResponse::Status { status },
+            Err(message) => AdminResponse::Error { message },
+        },
+        req => {
+            if let Err(e) = front.sightings().flush(&live.handles.db).await {
+                tracing::warn!(error = %e, "phone sightings not written");
+            }
+            let ctx = AdminContext {
+                arm_window: front.arm_window(),
+                provision_url: Some(front.provision_url().to_owned()),
+                realm: info.sip_domain.clone(),
+                sip_server: info.sip_server.clone(),
+            };
+            database::run(&live.handles.db, move |s| Ok(apply(s, req, &ctx)))
+                .await
+                .unwrap_or_else(|e| AdminResponse::Error {
+                    message: e.to_string(),
+                })
+        }
+    }
+}
+
+impl Service for AdminSocket {
+    fn name(&self) -> &'static str {
+        "admin-socket"
+    }
+
+    fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            loop {
+                let stream = tokio::select! {
+                    r = self.listener.accept() => match r {
+                        Ok((s, _)) => s,
+                        Err(_) => continue,
+                    },
+                    _ = shutdown.cancelled() => break,
+                };
+                let (info, live, front) =
+                    (self.info.clone(), self.live.clone(), self.front.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut line = String::new();
+                    let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64);
+                    if reader.read_line(&mut line).await.is_err() {
+                        return;
+                    }
+                    let resp = match serde_json::from_str::<AdminRequest>(&line) {
+                        Ok(req) => {
+                            if !matches!(req, AdminRequest::Hello) {
+                                tracing::info!(op = ?std::mem::discriminant(&req), "admin request");
+                            }
+                            answer(req, &info, &live, &front).await
+                        }
+                        Err(e) => AdminResponse::Error {
+                            message: format!("bad request: {e}"),
+                        },
+                    };
+                    let mut out = serde_json::to_string(&resp).unwrap_or_default();
+                    out.push('\n');
+                    let _ = write.write_all(out.as_bytes()).await;
+                });
+            }
+            if let Some(p) = &self.published {
+                p.remove();
+            }
+            let ours =
+                std::fs::metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.inode);
+            if ours {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        })
+    }
+}

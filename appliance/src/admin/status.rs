@@ -1,0 +1,158 @@
+//! What a running box tells about itself over its admin socket: [`BoxInfo`], fixed when it
+//! starts (who it is, its data folder, the settings in effect, what it listens on), and
+//! [`BoxStatus`], its figures now (`ivmd status`).
+//!
+//! Admin commands ask for [`BoxInfo`] first: it tells them which box answered (the
+//! well-known socket may lead anywhere) and gives `ivmd user show` the realm and SIP address
+//! the box really uses instead of the asker's built-in defaults.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use ivm_actors::client::GetStats;
+use ivm_actors::database;
+use ivm_actors::engine::Handles;
+use ivm_actors::station::GetRegistrations;
+use serde::{Deserialize, Serialize};
+
+use crate::dhcp::DhcpControl;
+
+/// The running box, as it started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoxInfo {
+    /// `ivmd`'s version.
+    pub version: String,
+    /// Its process id.
+    pub pid: u32,
+    /// When it started, Unix seconds.
+    pub started_at: u64,
+    /// The data folder, absolute.
+    pub data_dir: PathBuf,
+    /// The config file it read, absolute; `None`: the embedded defaults.
+    pub config_file: Option<PathBuf>,
+    /// The command-line options that overrode the file (`--data DIR`, `--sip ADDR`, ...).
+    pub command_line: Vec<String>,
+    /// What it listens on, as bound (`None`: turned off).
+    pub listeners: Listeners,
+    /// `[sip] domain`: the digest realm.
+    pub sip_domain: String,
+    /// The SIP address phones use (advertised address and bound port); `None`: SIP is off.
+    pub sip_server: Option<String>,
+    /// The URL phones fetch their files from.
+    pub provision_url: String,
+    /// The settings in effect, as TOML (defaults, the file, then the command line).
+    pub config: String,
+}
+
+/// The bound addresses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Listeners {
+    /// Plain HTTP.
+    pub http: Option<String>,
+    /// HTTPS.
+    pub https: Option<String>,
+    /// SIP (UDP, and TCP when on).
+    pub sip: Option<String>,
+    /// TFTP.
+    pub tftp: Option<String>,
+}
+
+/// `ivmd status`: the box and its figures now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BoxStatus {
+    /// The box, as it started.
+    pub info: BoxInfo,
+    /// Seconds since it started.
+    pub uptime_s: u64,
+    /// The DHCP server: `off`, `on`, `refused` (another server answered), `failed`.
+    pub dhcp: String,
+    /// Users.
+    pub users: u32,
+    /// Of which administrators.
+    pub admins: u32,
+    /// Phones assigned to a user.
+    pub phones_assigned: usize,
+    /// Assigned phones whose user has a live SIP registration.
+    pub phones_registered: usize,
+    /// SIP registrations (contacts) in the registrar, phones and softphones.
+    pub sip_registrations: usize,
+    /// Client sessions connected now (web client, `ivm watch`).
+    pub clients_connected: u32,
+    /// Voice messages not yet heard, all users together.
+    pub messages_waiting: u64,
+    /// Bytes free for the box on the data folder's file system.
+    pub disk_free_bytes: u64,
+    /// Size of that file system.
+    pub disk_total_bytes: u64,
+}
+
+/// What the socket needs to answer [`super::AdminRequest::Status`].
+#[derive(Clone)]
+pub struct Live {
+    /// The engine's actors.
+    pub handles: Handles,
+    /// The DHCP server's control, once it is made (after the engine starts).
+    pub dhcp: Arc<OnceLock<Arc<DhcpControl>>>,
+}
+
+/// Free and total bytes of the file system holding `dir`.
+fn disk(dir: &Path) -> Result<(u64, u64), ivm_store::StoreError> {
+    let free = ivm_store::free_bytes(dir)?;
+    let st = nix::sys::statvfs::statvfs(dir)
+        .map_err(|e| ivm_store::StoreError::Io(std::io::Error::from(e)))?;
+    let total = (st.blocks() as u64).saturating_mul(st.fragment_size() as u64);
+    Ok((free, total))
+}
+
+/// The figures now: counts from the database (on its thread, with the disk's), the live
+/// registrations from the station, sessions from the client actor.
+pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
+    let data = info.data_dir.clone();
+    let (users, admins, phones, waiting, (free, total)) =
+        database::run(&live.handles.db, move |s| {
+            let users = s.users()?;
+            let admins = users.iter().filter(|u| u.admin).count() as u32;
+            Ok((
+                users.len() as u32,
+                admins,
+                s.phones()?,
+                s.waiting_count()?,
+                disk(&data)?,
+            ))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let regs = match &live.handles.station {
+        Some(st) => st.send(GetRegistrations).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let registered: std::collections::HashSet<ivm_wire::Guid> =
+        regs.iter().map(|r| r.user).collect();
+    let clients = live
+        .handles
+        .clients
+        .send(GetStats)
+        .await
+        .map_err(|e| e.to_string())?;
+    let dhcp = match live.dhcp.get() {
+        Some(d) => d.info().await.state,
+        None => "off".into(),
+    };
+    Ok(BoxStatus {
+        info: info.clone(),
+        uptime_s: live.handles.started.elapsed().as_secs(),
+        dhcp,
+        users,
+        admins,
+        phones_assigned: phones.iter().filter(|p| p.user.is_some()).count(),
+        phones_registered: phones
+            .iter()
+            .filter(|p| p.user.is_some_and(|u| registered.contains(&u)))
+            .count(),
+        sip_registrations: regs.len(),
+        clients_connected: clients.sessions,
+        messages_waiting: waiting,
+        disk_free_bytes: free,
+        disk_total_bytes: total,
+    })
+}

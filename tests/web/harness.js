@@ -48,7 +48,8 @@ export class Box {
     writeFileSync(config, toml);
     box.proc = spawn(ivmdPath(), ['--config', config, '--data', box.data, 'run', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, IVM_LOG: process.env.IVM_LOG || 'info' },
+      // IVM_RUNTIME_DIR: the box publishes its admin socket in the test's own folder, not /run/ivm.
+      env: { ...process.env, IVM_LOG: process.env.IVM_LOG || 'info', IVM_RUNTIME_DIR: join(dir, 'run') },
     });
     box.log = [];
     box.proc.stderr.on('data', (d) => { box.log.push(d.toString()); if (box.log.length > 2000) box.log.shift(); });

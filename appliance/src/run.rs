@@ -81,7 +81,7 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
     // Absolute, so the published socket link and `ivmd status` name it from anywhere.
     let data_abs = std::fs::canonicalize(&cfg.data_dir)
         .unwrap_or_else(|_| crate::cli::absolute(&cfg.data_dir));
-    let tls = crate::tls::load_or_create(&store, &cfg.data_dir, &cfg.http.names)
+    let (tls, identities) = crate::tls::load_or_create(&store, &cfg.data_dir, &cfg.http.names)
         .context("TLS certificate")?;
 
     let system = actix::System::with_tokio_rt(|| {
@@ -220,7 +220,7 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
             if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
                 services.push(Box::new(SipService::new(sockets, st, rx)));
             }
-            let live = Live { handles: h.clone(), dhcp: dhcp_slot.clone() };
+            let live = Live { handles: h.clone(), dhcp: dhcp_slot.clone(), tls: identities.clone(), names: cfg.http.names.clone() };
             match AdminSocket::bind(info.clone(), live, front) {
                 Ok(s) => {
                     published = s.published().map(|p| p.to_owned());

@@ -103,6 +103,18 @@ pub enum AdminRequest {
     Hello,
     /// `ivmd status`: [`BoxStatus`], the box's figures now.
     Status,
+    /// `ivmd tls show`: the certificate the box serves.
+    TlsShow,
+    /// `ivmd tls install`: an admin's own certificate chain and key (PEM), checked, then
+    /// served from the next handshake on.
+    TlsInstall {
+        /// End-entity certificate first, then its chain.
+        cert_pem: String,
+        /// Its private key.
+        key_pem: String,
+    },
+    /// `ivmd tls reset`: back to the box's own self-signed certificate (a new key).
+    TlsReset,
 }
 
 /// What applying a request needs from the box's settings: the running box's own, or, when
@@ -117,6 +129,8 @@ pub struct AdminContext {
     pub realm: String,
     /// The SIP address phones use (`host:port`), `None` when SIP is off.
     pub sip_server: Option<String>,
+    /// `[http] names`: the names the box's own certificate covers besides its addresses.
+    pub names: Vec<String>,
 }
 
 impl AdminContext {
@@ -278,6 +292,11 @@ pub enum AdminResponse {
         /// Its figures.
         status: BoxStatus,
     },
+    /// The certificate now stored (and, on a running box, served).
+    Tls {
+        /// What it says.
+        info: crate::tls::installed::TlsInfo,
+    },
     /// Done.
     Done,
     /// Refused, with the reason.
@@ -432,6 +451,21 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
             // Answered by the socket itself: they are about the running box, not the store.
             AdminRequest::Hello | AdminRequest::Status => {
                 return Err(StoreError::Invalid("the box is not running".into()))
+            }
+            AdminRequest::TlsShow | AdminRequest::TlsInstall { .. } | AdminRequest::TlsReset => {
+                let data = store.data_dir().to_owned();
+                let info = match req {
+                    AdminRequest::TlsInstall { cert_pem, key_pem } => {
+                        crate::tls::installed::install(store, &data, &cert_pem, &key_pem)
+                            .map(|(info, _)| info)
+                    }
+                    AdminRequest::TlsReset => {
+                        crate::tls::installed::reset(store, &data, &ctx.names).map(|(i, _)| i)
+                    }
+                    _ => crate::tls::installed::show(store, &data),
+                }
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                AdminResponse::Tls { info }
             }
         })
     })();

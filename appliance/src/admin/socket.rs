@@ -156,12 +156,32 @@ async fn answer(
                 provision_url: Some(front.provision_url().to_owned()),
                 realm: info.sip_domain.clone(),
                 sip_server: info.sip_server.clone(),
+                names: live.names.clone(),
             };
-            database::run(&live.handles.db, move |s| Ok(apply(s, req, &ctx)))
-                .await
-                .unwrap_or_else(|e| AdminResponse::Error {
-                    message: e.to_string(),
-                })
+            let swap = matches!(
+                req,
+                AdminRequest::TlsInstall { .. } | AdminRequest::TlsReset
+            );
+            let tls = live.tls.clone();
+            database::run(&live.handles.db, move |s| {
+                let resp = apply(s, req, &ctx);
+                // A new certificate is served from the next handshake on: no restart.
+                if swap && matches!(resp, AdminResponse::Tls { .. }) {
+                    match crate::tls::stored_key(s, s.data_dir()) {
+                        Ok(key) => tls.replace(key),
+                        Err(e) => {
+                            return Ok(AdminResponse::Error {
+                                message: format!("stored, but not served until a restart: {e}"),
+                            })
+                        }
+                    }
+                }
+                Ok(resp)
+            })
+            .await
+            .unwrap_or_else(|e| AdminResponse::Error {
+                message: e.to_string(),
+            })
         }
     }
 }

@@ -93,6 +93,10 @@ pub struct Live {
     pub handles: Handles,
     /// The DHCP server's control, once it is made (after the engine starts).
     pub dhcp: Arc<OnceLock<Arc<DhcpControl>>>,
+    /// The certificate the HTTPS listener serves (`ivmd tls install|reset` swap it).
+    pub tls: Arc<crate::tls::Identities>,
+    /// `[http] names` (the box's own certificate covers them).
+    pub names: Vec<String>,
 }
 
 /// Free and total bytes of the file system holding `dir`.

@@ -7,7 +7,7 @@
 
 mod print;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,27 @@ pub enum Command {
     /// then its command line), else those of the config the box would run with, and where
     /// they come from.
     Config,
+    /// The HTTPS certificate: show it, install your own, or go back to the box's own.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+/// `ivmd tls ...`
+#[derive(Debug, Subcommand)]
+pub enum TlsCommand {
+    /// Show the certificate the box serves: names, issuer, validity, SHA-256 fingerprint.
+    Show,
+    /// Install your own certificate (from the office's CA, or a public one for a name the
+    /// office owns) instead of the box's self-signed one. The key must be the certificate's;
+    /// a running box serves it from the next connection on.
+    Install {
+        /// PEM file: the certificate, then its intermediate certificates.
+        cert: PathBuf,
+        /// PEM file: its private key (PKCS#8, PKCS#1 RSA or SEC1 EC), unencrypted.
+        key: PathBuf,
+    },
+    /// Go back to the box's own self-signed certificate (with a new key).
+    Reset,
 }
 
 /// `ivmd phone ...`
@@ -231,6 +252,10 @@ pub fn main() -> ExitCode {
         Command::Phone(cmd) => admin_command(config, data, phone_request(cmd)),
         Command::Status { json } => status(config, data, json),
         Command::Config => show_config(config, data),
+        Command::Tls(cmd) => match tls_request(cmd) {
+            Ok(req) => admin_command(config, data, req),
+            Err(message) => fail(&message),
+        },
     }
 }
 
@@ -323,6 +348,26 @@ fn phone_request(cmd: PhoneCommand) -> AdminRequest {
     }
 }
 
+/// `ivmd tls ...` as a request; the files are read here, by the person running the command.
+fn tls_request(cmd: TlsCommand) -> Result<AdminRequest, String> {
+    let read = |p: &Path| {
+        let max = crate::tls::installed::MAX_PEM as u64;
+        match std::fs::metadata(p) {
+            Ok(m) if m.len() > max => Err(format!("{}: larger than {max} bytes", p.display())),
+            Ok(_) => std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display())),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    };
+    Ok(match cmd {
+        TlsCommand::Show => AdminRequest::TlsShow,
+        TlsCommand::Install { cert, key } => AdminRequest::TlsInstall {
+            cert_pem: read(&cert)?,
+            key_pem: read(&key)?,
+        },
+        TlsCommand::Reset => AdminRequest::TlsReset,
+    })
+}
+
 /// Which box answered an admin command.
 pub enum Reached {
     /// The running box.
@@ -384,6 +429,7 @@ fn on_stopped_box(
                     provision_url: None,
                     realm: cfg.sip.domain.clone(),
                     sip_server: cfg.sip_advertised(None).map(|a| a.to_string()),
+                    names: cfg.http.names.clone(),
                 };
                 return Ok((admin::apply(&store, req, &ctx), Reached::Stopped(source)));
             }

@@ -9,6 +9,20 @@ use crate::config::Config;
 /// Prints an [`AdminResponse`]; its exit status.
 pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
     match resp {
+        AdminResponse::Tls { info } => {
+            println!("source:      {}", info.source);
+            println!("subject:     {}", info.subject);
+            println!("issuer:      {}", info.issuer);
+            println!("names:       {}", info.names.join(", "));
+            println!("valid from:  {}", info.not_before);
+            println!("valid until: {}", info.not_after);
+            println!("sha-256:     {}", info.sha256);
+            println!("chain:       {} certificate(s)", info.chain);
+            if matches!(reached, Reached::Stopped(_)) {
+                println!("(the box is not running: it serves this when it starts)");
+            }
+            ExitCode::SUCCESS
+        }
         AdminResponse::User { user, password } => {
             println!(
                 "{}\t{}\t{}\t{}",

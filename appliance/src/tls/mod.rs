@@ -10,6 +10,20 @@
 //! certificate for another key. `tls/cert.pem` is a copy of the certificate for clients
 //! (`ivm --cacert`), rewritten from the identity whenever it differs. Data folders from before
 //! this layout (`key.sealed`, `cert.pem`, `names.txt`) are taken over, key included.
+//!
+//! An admin may install a certificate of their own instead (`ivmd tls install`: from the
+//! office's CA, or a public one for a name the office owns): it is sealed the same way, served
+//! at once by the running box ([`resolver::Identities`] swaps it in) and never reissued; `ivmd
+//! tls reset` goes back to the box's own. Why the box does not run a local CA of its own:
+//! docs/security.md, "TLS".
+//!
+//! # Layout
+//! - this file: the identity on disk (made, reissued, taken over), and the server config;
+//! - [`resolver`]: the certificate the listeners serve, swappable while they run;
+//! - [`installed`]: an admin's own certificate and key: checked, installed, described, reset.
+
+pub mod installed;
+pub mod resolver;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::DirBuilderExt;
@@ -17,8 +31,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ivm_store::Store;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+};
 use serde::{Deserialize, Serialize};
+
+pub use resolver::Identities;
 
 /// Associated data of the sealed identity (and of the older sealed key).
 const IDENTITY_AAD: &[u8] = b"ivm tls identity v2";
@@ -42,6 +60,9 @@ pub enum TlsError {
     /// rustls refused the key or certificate.
     #[error("tls config: {0}")]
     Rustls(#[from] rustls::Error),
+    /// An admin's certificate or key is not usable; the reason says why.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The names the certificate must cover: localhost, the host name (as set, its first label,
@@ -78,24 +99,67 @@ pub fn box_names(extra: &[String]) -> BTreeSet<String> {
     names
 }
 
+/// How the key's DER is wrapped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KeyFormat {
+    /// PKCS#8 (what the box makes).
+    #[default]
+    Pkcs8,
+    /// PKCS#1 RSA (`BEGIN RSA PRIVATE KEY`).
+    Pkcs1,
+    /// SEC1 EC (`BEGIN EC PRIVATE KEY`).
+    Sec1,
+}
+
 /// What `identity.sealed` holds: the key and the certificate issued for it, together.
 #[derive(Serialize, Deserialize)]
 struct Identity {
-    /// PKCS#8 DER of the private key, base64.
+    /// DER of the private key, base64.
     key: String,
-    /// The certificate, PEM.
+    /// Its wrapping; PKCS#8 in identities written before installed certificates existed.
+    #[serde(default)]
+    key_format: KeyFormat,
+    /// The certificate (and, for an installed one, its chain), PEM.
     cert: String,
     /// The names the certificate covers.
     names: BTreeSet<String>,
+    /// An admin installed it: served as it is, never reissued.
+    #[serde(default)]
+    installed: bool,
 }
 
 impl Identity {
-    fn key_pair(&self) -> Result<rcgen::KeyPair, TlsError> {
+    fn key_der(&self) -> Result<Vec<u8>, TlsError> {
         use base64::Engine as _;
-        let der = base64::engine::general_purpose::STANDARD
+        Ok(base64::engine::general_purpose::STANDARD
             .decode(&self.key)
-            .map_err(|e| std::io::Error::other(format!("identity key: {e}")))?;
-        Ok(rcgen::KeyPair::try_from(der.as_slice())?)
+            .map_err(|e| std::io::Error::other(format!("identity key: {e}")))?)
+    }
+
+    fn key_pair(&self) -> Result<rcgen::KeyPair, TlsError> {
+        Ok(rcgen::KeyPair::try_from(self.key_der()?.as_slice())?)
+    }
+
+    fn private_key(&self) -> Result<PrivateKeyDer<'static>, TlsError> {
+        let der = self.key_der()?;
+        Ok(match self.key_format {
+            KeyFormat::Pkcs8 => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)),
+            KeyFormat::Pkcs1 => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)),
+            KeyFormat::Sec1 => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(der)),
+        })
+    }
+
+    /// The chain and key as rustls serves them; refuses a key that is not the certificate's.
+    fn certified(&self) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+        let certs: Vec<CertificateDer<'static>> = rustls_pemfile_certs(self.cert.as_bytes())
+            .ok_or_else(|| TlsError::Refused("the identity holds no certificate".into()))?;
+        let provider = rustls::crypto::ring::default_provider();
+        Ok(Arc::new(rustls::sign::CertifiedKey::from_der(
+            certs,
+            self.private_key()?,
+            &provider,
+        )?))
     }
 
     /// A self-signed certificate naming `names` for `key`.
@@ -111,32 +175,58 @@ impl Identity {
         let cert = params.self_signed(key)?;
         Ok(Identity {
             key: base64::engine::general_purpose::STANDARD.encode(key.serialize_der()),
+            key_format: KeyFormat::Pkcs8,
             cert: cert.pem(),
             names,
+            installed: false,
         })
     }
 }
 
 /// Loads the identity under `<data>/tls/`, making it on first start and issuing the
 /// certificate again (same key) when it does not name every current address and configured
-/// name (`extra_names`, from `[http] names`); returns the
-/// rustls server config (HTTP/1.1 and HTTP/2).
+/// name (`extra_names`, from `[http] names`); an installed one is served as it is. Returns
+/// the rustls server config (HTTP/1.1 and HTTP/2) and the handle that swaps its certificate.
 pub fn load_or_create(
     store: &Store,
     data: &Path,
     extra_names: &[String],
-) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+) -> Result<(Arc<rustls::ServerConfig>, Arc<Identities>), TlsError> {
     let id = identity(store, data, &box_names(extra_names))?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile_certs(id.cert.as_bytes())
-        .ok_or_else(|| std::io::Error::other("the identity holds no certificate"))?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key_pair()?.serialize_der()));
+    let identities = Arc::new(Identities::new(id.certified()?));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_cert_resolver(identities.clone());
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
+    Ok((Arc::new(cfg), identities))
+}
+
+/// The key and chain stored now, as the listener serves them (after `ivmd tls
+/// install|reset`).
+pub fn stored_key(store: &Store, data: &Path) -> Result<Arc<rustls::sign::CertifiedKey>, TlsError> {
+    read_identity(store, &data.join("tls"))?
+        .ok_or_else(|| TlsError::Refused("no TLS identity stored".into()))?
+        .certified()
+}
+
+/// Reads `<data>/tls/identity.sealed`, if there is one.
+fn read_identity(store: &Store, dir: &Path) -> Result<Option<Identity>, TlsError> {
+    match std::fs::read(dir.join("identity.sealed")) {
+        Ok(sealed) => Ok(Some(serde_json::from_slice::<Identity>(
+            &store.unseal(IDENTITY_AAD, &sealed)?,
+        )?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `id` as the identity (sealed, one atomic write) and `cert.pem` as its copy.
+fn store_identity(store: &Store, dir: &Path, id: &Identity) -> Result<(), TlsError> {
+    save(store, &dir.join("identity.sealed"), id)?;
+    write_atomic(&dir.join("cert.pem"), id.cert.as_bytes())?;
+    Ok(())
 }
 
 /// The identity covering `wanted`: read, taken over from the older layout, reissued for new
@@ -148,15 +238,12 @@ fn identity(store: &Store, data: &Path, wanted: &BTreeSet<String>) -> Result<Ide
         .mode(0o700)
         .create(&dir)?;
     let (id_path, cert_path) = (dir.join("identity.sealed"), dir.join("cert.pem"));
-    let stored = match std::fs::read(&id_path) {
-        Ok(sealed) => Some(serde_json::from_slice::<Identity>(
-            &store.unseal(IDENTITY_AAD, &sealed)?,
-        )?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => take_over(store, &dir)?,
-        Err(e) => return Err(e.into()),
+    let stored = match read_identity(store, &dir)? {
+        Some(id) => Some(id),
+        None => take_over(store, &dir)?,
     };
     let id = match stored {
-        Some(id) if wanted.is_subset(&id.names) => id,
+        Some(id) if id.installed || wanted.is_subset(&id.names) => id,
         Some(old) => {
             let names: BTreeSet<String> = wanted.union(&old.names).cloned().collect();
             let id = Identity::issue(&old.key_pair()?, names)?;
@@ -202,8 +289,10 @@ fn take_over(store: &Store, dir: &Path) -> Result<Option<Identity>, TlsError> {
     tracing::info!("TLS key and certificate taken over into tls/identity.sealed");
     Ok(Some(Identity {
         key: base64::engine::general_purpose::STANDARD.encode(key),
+        key_format: KeyFormat::Pkcs8,
         cert,
         names,
+        installed: false,
     }))
 }
 
@@ -288,6 +377,28 @@ mod tests {
         assert!(!String::from_utf8_lossy(&sealed).contains(&moved.key));
         // The server config loads from it.
         assert!(load_or_create(&store, &data, &[]).is_ok());
+        // A client that trusted the first certificate accepts the reissued one: same
+        // subject, same key (what `ivm --cacert` with an older cert.pem relies on).
+        let first_cert = rustls_pemfile_certs(first.cert.as_bytes()).expect("first");
+        let moved_cert = rustls_pemfile_certs(moved.cert.as_bytes()).expect("moved");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(first_cert[0].clone()).expect("root");
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .expect("verifier");
+        use rustls::client::danger::ServerCertVerifier as _;
+        verifier
+            .verify_server_cert(
+                &moved_cert[0],
+                &[],
+                &rustls::pki_types::ServerName::try_from("10.0.0.3").expect("name"),
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .expect("the reissued certificate is trusted through the first one");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::AppState;
 /// Most attachments on one message.
 pub const MAX_ATTACHMENTS: usize = 20;
 /// Most `to` fields on one upload.
-const MAX_TO_FIELDS: usize = 256;
+pub const MAX_TO_FIELDS: usize = 256;
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -32,14 +32,22 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// `POST /api/messages` (multipart): `to` (repeatable, comma-separated names, extensions or
-/// GUIDs), `audio` (one WAV or Ogg Opus file), `attachment` (repeatable files). Answers 201
-/// only once the message is durable.
-pub async fn send(
-    State(state): State<AppState>,
-    me: AuthUser,
-    mut form: Multipart,
-) -> Result<(StatusCode, Json<MessageInfo>), ApiError> {
+/// What a `POST /api/messages` form carried, each field checked as it was read.
+#[derive(Debug)]
+pub struct UploadForm {
+    /// Recipients as given (names, extensions or GUIDs), trimmed, none empty; at least one.
+    pub to: Vec<String>,
+    /// The audio part, not empty (its format is checked later, by `ivm_media`).
+    pub audio: Bytes,
+    /// Attachments, at most [`MAX_ATTACHMENTS`], each with a safe file name.
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// Reads and checks the multipart body of `POST /api/messages`: `to` (repeatable,
+/// comma-separated), one `audio`, `attachment` (repeatable files). Bad input is a clear 400
+/// (or 413 over the body limit) before anything is stored. Separate from the handler so the
+/// form parsing can be fuzzed without a running box (fuzz/fuzz_targets/multipart.rs).
+pub async fn read_upload_form(mut form: Multipart) -> Result<UploadForm, ApiError> {
     let mut to = Vec::new();
     let mut audio: Option<Bytes> = None;
     let mut attachments = Vec::new();
@@ -96,11 +104,26 @@ pub async fn send(
             "the `audio` part is missing or empty",
         )
     })?;
+    Ok(UploadForm {
+        to,
+        audio,
+        attachments,
+    })
+}
+
+/// `POST /api/messages` (multipart, see [`read_upload_form`]). Answers 201 only once the
+/// message is durable.
+pub async fn send(
+    State(state): State<AppState>,
+    me: AuthUser,
+    form: Multipart,
+) -> Result<(StatusCode, Json<MessageInfo>), ApiError> {
+    let form = read_upload_form(form).await?;
     let post = PostMessage {
         sender: me.user.guid,
-        to,
-        audio: audio.to_vec(),
-        attachments,
+        to: form.to,
+        audio: form.audio.to_vec(),
+        attachments: form.attachments,
     };
     let info = state.handles.clients.send(post).await??;
     Ok((StatusCode::CREATED, Json(info)))

@@ -9,6 +9,8 @@ mod provision;
 mod session;
 pub mod web;
 
+pub use messages::{read_upload_form, UploadForm, MAX_ATTACHMENTS, MAX_TO_FIELDS};
+
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, patch, post, put};

@@ -11,7 +11,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use ivm_dhcp::dhcproto::v4::Message;
 use ivm_dhcp::dhcproto::{Decodable, Decoder};
-use ivm_dhcp::{wire, Config, MemoryStore, Pool, Request, Reservation, RogueProbe, Server, VendorOptions};
+use ivm_dhcp::{
+    wire, Config, MemoryStore, Pool, Request, Reservation, RogueProbe, Server, VendorOptions,
+};
 use ivm_provision::{Mac, Vendor};
 use libfuzzer_sys::fuzz_target;
 
@@ -46,7 +48,12 @@ fn config() -> Config {
     };
     let vendors: HashMap<Vendor, VendorOptions> = Vendor::ALL
         .into_iter()
-        .map(|v| (v, VendorOptions::defaults(v, SID, Some("http://10.0.0.1/provision/"))))
+        .map(|v| {
+            (
+                v,
+                VendorOptions::defaults(v, SID, Some("http://10.0.0.1/provision/")),
+            )
+        })
         .collect();
     Config {
         pools: vec![lan, relayed],

@@ -35,19 +35,25 @@ fuzz_target!(|data: &[u8]| {
         .body(Body::from(data.to_vec()))
         .expect("request");
     let result = block_on(async {
-        let form = Multipart::from_request(req, &()).await.expect("multipart content type");
+        let form = Multipart::from_request(req, &())
+            .await
+            .expect("multipart content type");
         read_upload_form(form).await
     });
     if let Ok(form) = result {
         assert!(!form.to.is_empty() && form.to.len() <= MAX_TO_FIELDS);
-        assert!(form.to.iter().all(|t| !t.is_empty() && t.trim() == t && !t.contains(',')));
+        assert!(form
+            .to
+            .iter()
+            .all(|t| !t.is_empty() && t.trim() == t && !t.contains(',')));
         assert!(!form.audio.is_empty());
         assert!(form.attachments.len() <= MAX_ATTACHMENTS);
         for a in &form.attachments {
             assert!(ivm_actors::client::check_attachment_name(&a.name).is_ok());
             assert!(!a.name.contains(['/', '\\']) && a.name != ".." && a.name != ".");
         }
-        let total: usize = form.audio.len() + form.attachments.iter().map(|a| a.data.len()).sum::<usize>();
+        let total: usize =
+            form.audio.len() + form.attachments.iter().map(|a| a.data.len()).sum::<usize>();
         assert!(total <= data.len());
     }
 });

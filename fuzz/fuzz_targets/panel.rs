@@ -23,9 +23,17 @@ fn t0() -> Instant {
 fn framed(input: &[u8]) -> Vec<u8> {
     let mut line = Vec::new();
     for piece in ivm_fuzz::Chunks(input) {
-        let Some((&ty, data)) = piece.split_first() else { continue };
+        let Some((&ty, data)) = piece.split_first() else {
+            continue;
+        };
         let data = &data[..data.len().min(cfa::MAX_DATA)];
-        line.extend(Frame { ty, data: data.to_vec() }.encode());
+        line.extend(
+            Frame {
+                ty,
+                data: data.to_vec(),
+            }
+            .encode(),
+        );
     }
     line
 }
@@ -57,8 +65,14 @@ fn drive(model: &PanelModel, line: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
-    let line = if mode & 1 == 0 { rest.to_vec() } else { framed(rest) };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let line = if mode & 1 == 0 {
+        rest.to_vec()
+    } else {
+        framed(rest)
+    };
 
     if let Ok((frame, used)) = Frame::parse(&line) {
         assert!(used <= MAX_FRAME);
@@ -67,7 +81,11 @@ fuzz_target!(|data: &[u8]| {
     let mut dec = Decoder::new();
     for read in line.chunks(usize::from(mode >> 2).max(1)) {
         dec.push(read);
-        assert!(dec.buffered() <= MAX_FRAME + 64, "decoder holds {}", dec.buffered());
+        assert!(
+            dec.buffered() <= MAX_FRAME + 64,
+            "decoder holds {}",
+            dec.buffered()
+        );
     }
     let mut frames = 0;
     while let Some(f) = dec.next_frame() {

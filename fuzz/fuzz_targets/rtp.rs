@@ -42,14 +42,22 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => {}
         }
         // Every fourth datagram from a stranger, as on a shared LAN.
-        let from = if mode & 2 != 0 && i % 4 == 3 { other } else { phone };
+        let from = if mode & 2 != 0 && i % 4 == 3 {
+            other
+        } else {
+            phone
+        };
         let _ = session.handle_packet(now, from, dgram);
         now += Duration::from_millis(20);
         session.handle_timeout(now);
         while let Some(ev) = session.poll_event() {
             if let Event::Audio(pcm) = ev {
                 // Gap filling is capped (5 s of 8 kHz) plus one frame's samples.
-                assert!(pcm.len() <= 40_000 + MAX_PACKET, "audio event of {}", pcm.len());
+                assert!(
+                    pcm.len() <= 40_000 + MAX_PACKET,
+                    "audio event of {}",
+                    pcm.len()
+                );
                 let _ = recorder.push(&pcm);
             }
         }

@@ -31,6 +31,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((ans, _negotiated)) = answer(&offer, &local) {
         let bytes = ans.encode();
         let back = SessionDescription::parse(&bytes).expect("our answer parses");
-        assert_eq!(back.media.len(), offer.media.len(), "one answer line per offer line");
+        assert_eq!(
+            back.media.len(),
+            offer.media.len(),
+            "one answer line per offer line"
+        );
     }
 });

@@ -42,7 +42,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(data) {
         if let Ok(u) = Uri::parse(s) {
             let text = u.to_string();
-            assert_eq!(Uri::parse(&text).as_ref(), Ok(&u), "URI round trip of {s:?}");
+            assert_eq!(
+                Uri::parse(&text).as_ref(),
+                Ok(&u),
+                "URI round trip of {s:?}"
+            );
         }
         let _ = NameAddr::parse(s).map(|n| (n.tag(), n.expires(), n.q()));
         let _ = AuthParams::parse(s).map(|a| (a.get("nonce").map(str::len), a.is_digest()));

@@ -29,11 +29,17 @@ fn t0() -> Instant {
 fuzz_target!(|data: &[u8]| {
     let mut chunks = ivm_fuzz::Chunks16(data);
     let Some(first) = chunks.next() else { return };
-    let Ok(req) = Request::parse(first) else { return };
+    let Ok(req) = Request::parse(first) else {
+        return;
+    };
     assert!(first.len() <= MAX_REQUEST_LEN);
     let mut bytes = Vec::new();
     req.encode(&mut bytes);
-    assert_eq!(Request::parse(&bytes).as_ref(), Ok(&req), "request round trip");
+    assert_eq!(
+        Request::parse(&bytes).as_ref(),
+        Ok(&req),
+        "request round trip"
+    );
     if req.write {
         return; // the box refuses writes before any transfer
     }
@@ -55,7 +61,11 @@ fuzz_target!(|data: &[u8]| {
             assert!(sent < 100_000, "transmit loop runs away");
             let op = u16::from_be_bytes([out[0], out[1]]);
             if op == opcode::DATA {
-                assert!(out.len() <= 4 + t.block_size(), "DATA of {} bytes", out.len());
+                assert!(
+                    out.len() <= 4 + t.block_size(),
+                    "DATA of {} bytes",
+                    out.len()
+                );
             }
         }
         let was_done = *t.state() == State::Done;

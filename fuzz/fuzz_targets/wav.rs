@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(pcm) = wav_to_pcm(data) else { return };
-    assert!((MIN_RATE..=MAX_RATE).contains(&pcm.rate), "rate {}", pcm.rate);
+    assert!(
+        (MIN_RATE..=MAX_RATE).contains(&pcm.rate),
+        "rate {}",
+        pcm.rate
+    );
     assert!(pcm.samples.len() <= data.len(), "more samples than bytes");
     assert!(pcm.samples.iter().all(|s| s.is_finite()));
     let i16s = to_i16(&pcm.samples);

@@ -5,7 +5,9 @@
 //! frame the client decodes as that error.
 #![no_main]
 
-use ivm_wire::object::{decode_client, decode_server, ClientRequest, ServerEvent, MAX_DESTINATIONS, MAX_ID_LEN};
+use ivm_wire::object::{
+    decode_client, decode_server, ClientRequest, ServerEvent, MAX_DESTINATIONS, MAX_ID_LEN,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// Small, so the over-limit path is reached as well as the JSON paths.

@@ -33,7 +33,9 @@ pub fn exercise_sip(m: &Message) {
     let h = m.headers();
     let _ = h.call_id();
     let _ = h.cseq();
-    let _ = h.from().map(|n| (n.tag(), n.expires(), n.q(), n.to_string()));
+    let _ = h
+        .from()
+        .map(|n| (n.tag(), n.expires(), n.q(), n.to_string()));
     let _ = h.to().map(|n| n.tag());
     let _ = h.vias().map(|vs| {
         for v in vs {
@@ -104,4 +106,50 @@ impl<'a> Iterator for Chunks16<'a> {
         self.0 = rest;
         Some(piece)
     }
+}
+
+/// Rewrites the CRC of every Ogg page found in `bytes` (capture pattern `OggS`, header,
+/// lacing, body) so that mutated pages pass the checksum and the fuzzer reaches the page,
+/// header and packet parsing behind it. Pages cut short by the end of the input are left.
+pub fn fix_ogg_crcs(bytes: &mut [u8]) {
+    let mut at = 0;
+    while at + 27 <= bytes.len() {
+        if &bytes[at..at + 4] != b"OggS" {
+            at += 1;
+            continue;
+        }
+        let segments = usize::from(bytes[at + 26]);
+        let header = 27 + segments;
+        if at + header > bytes.len() {
+            return;
+        }
+        let body: usize = bytes[at + 27..at + header]
+            .iter()
+            .map(|&l| usize::from(l))
+            .sum();
+        let end = at + header + body;
+        if end > bytes.len() {
+            return;
+        }
+        bytes[at + 22..at + 26].fill(0);
+        let crc = ogg_crc32(&bytes[at..end]);
+        bytes[at + 22..at + 26].copy_from_slice(&crc.to_le_bytes());
+        at = end;
+    }
+}
+
+/// Ogg's CRC-32: polynomial 0x04c11db7, not reflected, zero initial value and final xor.
+fn ogg_crc32(data: &[u8]) -> u32 {
+    let mut crc = 0u32;
+    for &b in data {
+        crc ^= u32::from(b) << 24;
+        for _ in 0..8 {
+            crc = if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ 0x04c1_1db7
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
 }

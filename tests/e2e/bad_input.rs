@@ -675,7 +675,11 @@ async fn the_smallest_frame_limit_still_serves_websockets() {
     let mut s = connected(&server, &ann).await;
     send(&mut s, json!({"action":"check_in","id":"2"})).await;
     let ack = next(&mut s).await.expect("check_in answered");
-    assert_eq!((&ack["action"], &ack["id"]), (&json!("ack"), &json!("2")), "{ack}");
+    assert_eq!(
+        (&ack["action"], &ack["id"]),
+        (&json!("ack"), &json!("2")),
+        "{ack}"
+    );
     s.send(Message::Text("x".repeat(2000).into()))
         .await
         .expect("send");
@@ -683,5 +687,8 @@ async fn the_smallest_frame_limit_still_serves_websockets() {
         error_code(&next(&mut s).await.expect("an error before the close")),
         "too_large"
     );
-    assert!(next(&mut s).await.is_none(), "closed after the refused frame");
+    assert!(
+        next(&mut s).await.is_none(),
+        "closed after the refused frame"
+    );
 }

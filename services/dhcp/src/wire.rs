@@ -246,7 +246,12 @@ mod tests {
             );
         }
         // The lengths the decoder expects still pass.
-        for opt in [&[80u8, 0][..], &[81, 3, 0, 0, 0], &[94, 3, 1, 2, 0], &[152, 4, 0, 0, 0, 1]] {
+        for opt in [
+            &[80u8, 0][..],
+            &[81, 3, 0, 0, 0],
+            &[94, 3, 1, 2, 0],
+            &[152, 4, 0, 0, 0, 1],
+        ] {
             let mut opts = vec![53, 1, 1];
             opts.extend_from_slice(opt);
             opts.push(255);

@@ -521,7 +521,10 @@ mod tests {
         for max in [1024, 2048, 4096, 4097, 8192, 200_000, 4 * 1024 * 1024] {
             let c = CodecLimits::for_frame_limit(max);
             assert!(c.max_write_buffer > c.write_buffer, "{max}: {c:?}");
-            assert!(c.max_write_buffer >= 2 * max, "two largest messages fit: {c:?}");
+            assert!(
+                c.max_write_buffer >= 2 * max,
+                "two largest messages fit: {c:?}"
+            );
             let _ = codec(c);
         }
         let huge = CodecLimits::for_frame_limit(usize::MAX);

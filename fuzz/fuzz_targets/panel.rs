@@ -113,7 +113,11 @@ fuzz_target!(|data: &[u8]| {
     while let Some(r) = soft.poll_transmit() {
         host.push(&r);
     }
-    assert_eq!(host.skipped_bytes(), 0, "the software panel sent a bad frame");
+    assert_eq!(
+        host.skipped_bytes(),
+        0,
+        "the software panel sent a bad frame"
+    );
     assert_eq!(host.buffered(), 0, "the software panel sent half a frame");
     let screen = soft.lines();
     assert_eq!(screen.len(), 4);

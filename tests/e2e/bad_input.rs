@@ -1075,3 +1075,34 @@ async fn a_full_disk_refuses_with_507_and_loses_nothing() {
     assert_eq!(status, 201, "{body}");
     drop(server);
 }
+
+/// The smallest frame limit the config accepts (1 KiB) still serves WebSockets, and still
+/// refuses a frame over it with `too_large` and close 1009. Before the fix every upgrade
+/// panicked in the codec with a limit of 4 KiB or less (the write-queue limit, twice the
+/// frame limit, was not above the 8 KiB write buffer); the `ws_frames` fuzz target found it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smallest_frame_limit_still_serves_websockets() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "[limits]\nmax_ws_frame = 1024\n");
+    server.add_user("ann", "201", "ann-password-1");
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let mut s = connected(&server, &ann).await;
+    send(&mut s, json!({"action":"check_in","id":"2"})).await;
+    let ack = next(&mut s).await.expect("check_in answered");
+    assert_eq!(
+        (&ack["action"], &ack["id"]),
+        (&json!("ack"), &json!("2")),
+        "{ack}"
+    );
+    s.send(Message::Text("x".repeat(2000).into()))
+        .await
+        .expect("send");
+    assert_eq!(
+        error_code(&next(&mut s).await.expect("an error before the close")),
+        "too_large"
+    );
+    assert!(
+        next(&mut s).await.is_none(),
+        "closed after the refused frame"
+    );
+}

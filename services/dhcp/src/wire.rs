@@ -52,6 +52,14 @@ pub enum WireError {
     /// than half-honoured.
     #[error("option overload (52) not accepted")]
     Overload,
+    /// An option whose length the decoder takes for granted has another length.
+    #[error("option {code} of length {len} (its length is fixed)")]
+    OptionLength {
+        /// Option code.
+        code: u8,
+        /// Its length in the packet.
+        len: usize,
+    },
     /// Option 53 missing, repeated, of the wrong length or out of range.
     #[error("bad or missing message type")]
     MessageType,
@@ -100,6 +108,9 @@ pub fn check(bytes: &[u8]) -> Result<u8, WireError> {
                 let value = bytes
                     .get(at + 2..at + 2 + len)
                     .ok_or(WireError::OptionOverrun { code, at, len })?;
+                if !length_fits(code, len) {
+                    return Err(WireError::OptionLength { code, len });
+                }
                 match code {
                     52 => return Err(WireError::Overload),
                     53 => {
@@ -115,6 +126,23 @@ pub fn check(bytes: &[u8]) -> Result<u8, WireError> {
         }
     }
     msg_type.ok_or(WireError::MessageType)
+}
+
+/// Whether an option's length is one `dhcproto` 0.15 can decode. For these options it does
+/// not check the length but `debug_assert!`s it: a build with debug assertions panics on a
+/// client's packet, a release build reads the value from the wrong length (found by the
+/// `dhcp` fuzz target with option 153 of length 12). Rapid commit (80) is empty, client FQDN
+/// (81) has three fixed bytes, client network interface (94) three bytes; the bulk
+/// leasequery options (RFC 6926) 151 carry a status byte and 152..=155 a 32-bit time.
+fn length_fits(code: u8, len: usize) -> bool {
+    match code {
+        80 => len == 0,
+        81 => len >= 3,
+        94 => len == 3,
+        151 => len >= 1,
+        152..=155 => len == 4,
+        _ => true,
+    }
 }
 
 /// [`check`], then decode.
@@ -183,5 +211,51 @@ mod tests {
         );
         let many: Vec<u8> = std::iter::repeat([12u8, 0]).take(300).flatten().collect();
         assert_eq!(check(&minimal(&many)), Err(WireError::TooManyOptions));
+    }
+
+    /// The `dhcp` fuzz target's first crash: a Snom phone's REQUEST with one option code
+    /// changed to 153 (bulk leasequery start time of state, length 12). `dhcproto`
+    /// debug-asserts a length of 4 and panicked; it is refused here now, before decoding.
+    #[test]
+    fn options_of_a_length_the_decoder_assumes_are_refused() {
+        let mut request = minimal(&[
+            53, 1, 3, 61, 7, 1, 0, 4, 19, 119, 136, 55, // type, client id
+            153, 12, 1, 3, 6, 15, 42, 43, 66, 120, 150, 160, 2, 12, // the mutated option
+            60, 9, b's', b'n', b'o', b'm', b' ', b'D', b'7', b'8', b'5', // vendor class
+            50, 4, 10, 0, 0, 100, 54, 4, 10, 0, 0, 1, 255,
+        ]);
+        request[28..34].copy_from_slice(&[0, 4, 19, 119, 136, 153]);
+        assert_eq!(
+            decode(&request).map(|(_, t)| t),
+            Err(WireError::OptionLength { code: 153, len: 12 })
+        );
+        for (opt, code) in [
+            (&[80u8, 1, 0][..], 80),
+            (&[81, 2, 0, 0], 81),
+            (&[94, 2, 1, 2], 94),
+            (&[151, 0], 151),
+            (&[152, 3, 0, 0, 0], 152),
+            (&[155, 8, 0, 0, 0, 0, 0, 0, 0, 0], 155),
+        ] {
+            let mut opts = vec![53, 1, 1];
+            opts.extend_from_slice(opt);
+            opts.push(255);
+            assert!(
+                matches!(decode(&minimal(&opts)), Err(WireError::OptionLength { code: c, .. }) if c == code),
+                "option {code}"
+            );
+        }
+        // The lengths the decoder expects still pass.
+        for opt in [
+            &[80u8, 0][..],
+            &[81, 3, 0, 0, 0],
+            &[94, 3, 1, 2, 0],
+            &[152, 4, 0, 0, 0, 1],
+        ] {
+            let mut opts = vec![53, 1, 1];
+            opts.extend_from_slice(opt);
+            opts.push(255);
+            assert!(decode(&minimal(&opts)).is_ok(), "{opt:?}");
+        }
     }
 }

@@ -22,7 +22,7 @@ use crate::AppState;
 /// Most attachments on one message.
 pub const MAX_ATTACHMENTS: usize = 20;
 /// Most `to` fields on one upload.
-const MAX_TO_FIELDS: usize = 256;
+pub const MAX_TO_FIELDS: usize = 256;
 
 /// The header carrying the client's idempotency key on `POST /api/messages`.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -64,22 +64,23 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// `POST /api/messages` (multipart): `to` (repeatable, comma-separated names, extensions or
-/// GUIDs), `audio` (one WAV or Ogg Opus file), `attachment` (repeatable files). Answers 201
-/// only once the message is durable.
-///
-/// The token is checked ([`AuthUser`]) before any of the body is read, and only then may the
-/// body be as large as `max_upload_bytes` (every other route allows 64 KiB). With an
-/// `Idempotency-Key` header, a retry of a send whose answer was lost gets the message already
-/// stored, with 200 and `Idempotent-Replayed: true`, and nothing is stored twice.
-pub async fn send(
-    State(state): State<AppState>,
-    me: AuthUser,
-    headers: HeaderMap,
-    mut form: Multipart,
-) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let limit = state.cfg.max_upload_bytes;
+/// What a `POST /api/messages` form carried, each field checked as it was read.
+#[derive(Debug)]
+pub struct UploadForm {
+    /// Recipients as given (names, extensions or GUIDs), trimmed, none empty; at least one.
+    pub to: Vec<String>,
+    /// The audio part, not empty (its format is checked later, by `ivm_media`).
+    pub audio: Bytes,
+    /// Attachments, at most [`MAX_ATTACHMENTS`], each with a safe file name.
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// Reads and checks the multipart body of `POST /api/messages`: `to` (repeatable,
+/// comma-separated), one `audio`, `attachment` (repeatable files). Bad input is a clear 400
+/// (or 413 over `limit`, the body limit, named in the error) before anything is stored.
+/// Separate from the handler so the form parsing can be fuzzed without a running box
+/// (fuzz/fuzz_targets/multipart.rs).
+pub async fn read_upload_form(mut form: Multipart, limit: usize) -> Result<UploadForm, ApiError> {
     let multipart_error = |e| multipart_error(e, limit);
     let mut to = Vec::new();
     let mut audio: Option<Bytes> = None;
@@ -137,11 +138,35 @@ pub async fn send(
             "the `audio` part is missing or empty",
         )
     })?;
+    Ok(UploadForm {
+        to,
+        audio,
+        attachments,
+    })
+}
+
+/// `POST /api/messages` (multipart): `to` (repeatable, comma-separated names, extensions or
+/// GUIDs), `audio` (one WAV or Ogg Opus file), `attachment` (repeatable files): see
+/// [`read_upload_form`]. Answers 201
+/// only once the message is durable.
+///
+/// The token is checked ([`AuthUser`]) before any of the body is read, and only then may the
+/// body be as large as `max_upload_bytes` (every other route allows 64 KiB). With an
+/// `Idempotency-Key` header, a retry of a send whose answer was lost gets the message already
+/// stored, with 200 and `Idempotent-Replayed: true`, and nothing is stored twice.
+pub async fn send(
+    State(state): State<AppState>,
+    me: AuthUser,
+    headers: HeaderMap,
+    form: Multipart,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let form = read_upload_form(form, state.cfg.max_upload_bytes).await?;
     let post = PostMessage {
         sender: me.user.guid,
-        to,
-        audio: audio.to_vec(),
-        attachments,
+        to: form.to,
+        audio: form.audio.to_vec(),
+        attachments: form.attachments,
     };
     let Some(key) = key else {
         let info = state.handles.clients.send(post).await??;

@@ -10,6 +10,8 @@ mod provision;
 mod session;
 pub mod web;
 
+pub use messages::{read_upload_form, UploadForm, MAX_ATTACHMENTS, MAX_TO_FIELDS};
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;

@@ -73,18 +73,53 @@ pub async fn upgrade(
             Err(e) => return e.into_response(),
         }
     }
-    let max = state.cfg.max_ws_frame;
+    let codec = CodecLimits::for_frame_limit(state.cfg.max_ws_frame);
     // Small socket buffers: a thousand idle sessions must not cost a thousand 128 KiB buffers.
     let config = WebSocketConfig::default()
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(max.saturating_mul(2));
+        .max_message_size(Some(codec.max_message))
+        .max_frame_size(Some(codec.max_frame))
+        .read_buffer_size(codec.read_buffer)
+        .write_buffer_size(codec.write_buffer)
+        .max_write_buffer_size(codec.max_write_buffer);
     ws.on_upgrade(config, move |socket| {
         let span = tracing::info_span!("client", %peer, user = tracing::field::Empty, session = tracing::field::Empty);
         session(state, socket).instrument(span)
     })
+}
+
+/// The WebSocket codec's sizes for one socket, derived from `[limits] max_ws_frame`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodecLimits {
+    /// Largest message (after reassembling fragments), bytes.
+    pub max_message: usize,
+    /// Largest single frame, bytes.
+    pub max_frame: usize,
+    /// Read buffer, bytes.
+    pub read_buffer: usize,
+    /// Bytes the codec gathers before it writes to the socket.
+    pub write_buffer: usize,
+    /// Most bytes queued for a slow reader before sends fail. The codec (tungstenite)
+    /// panics unless this is above `write_buffer`, so it is derived from both.
+    pub max_write_buffer: usize,
+}
+
+impl CodecLimits {
+    /// Small socket buffers (a thousand idle sessions must not cost a thousand 128 KiB
+    /// buffers); messages and frames up to `max`; room for two largest messages queued.
+    ///
+    /// The write-queue limit used to be `2 * max` alone: with a `max_ws_frame` of 4 KiB or
+    /// less (the config accepts 1 KiB and up) it was not above the 8 KiB write buffer, and
+    /// the codec panicked on every upgrade (found by the `ws_frames` fuzz target).
+    pub fn for_frame_limit(max: usize) -> Self {
+        const BUFFER: usize = 8 * 1024;
+        CodecLimits {
+            max_message: max,
+            max_frame: max,
+            read_buffer: BUFFER,
+            write_buffer: BUFFER,
+            max_write_buffer: BUFFER.saturating_add(max.saturating_mul(2)),
+        }
+    }
 }
 
 fn text(env: &Envelope) -> Message {
@@ -500,5 +535,40 @@ fn post_code(e: &PostError) -> ErrorCode {
         PostError::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
         PostError::DiskFull => ErrorCode::DiskFull,
         PostError::GoingDown | PostError::Internal(_) => ErrorCode::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CodecLimits;
+    use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
+
+    /// The codec as axum builds it from [`CodecLimits`].
+    fn codec(c: CodecLimits) -> WebSocket<std::io::Cursor<Vec<u8>>> {
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(c.max_message))
+            .max_frame_size(Some(c.max_frame))
+            .read_buffer_size(c.read_buffer)
+            .write_buffer_size(c.write_buffer)
+            .max_write_buffer_size(c.max_write_buffer);
+        WebSocket::from_raw_socket(std::io::Cursor::new(Vec::new()), Role::Server, Some(config))
+    }
+
+    /// Every frame limit the config accepts (1024 and up) gives settings the codec takes: it
+    /// panics when the write-queue limit is not above the write buffer, which `2 * max` was
+    /// not for limits up to 4 KiB (the `ws_frames` fuzz target's first crash).
+    #[test]
+    fn every_accepted_frame_limit_makes_a_working_codec() {
+        for max in [1024, 2048, 4096, 4097, 8192, 200_000, 4 * 1024 * 1024] {
+            let c = CodecLimits::for_frame_limit(max);
+            assert!(c.max_write_buffer > c.write_buffer, "{max}: {c:?}");
+            assert!(
+                c.max_write_buffer >= 2 * max,
+                "two largest messages fit: {c:?}"
+            );
+            let _ = codec(c);
+        }
+        let huge = CodecLimits::for_frame_limit(usize::MAX);
+        assert!(huge.max_write_buffer > huge.write_buffer);
     }
 }

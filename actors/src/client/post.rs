@@ -217,7 +217,7 @@ impl Handler<PostMessage> for ClientActor {
             }
             let audio = msg.audio;
             let prepared =
-                tokio::task::spawn_blocking(move || ivm_media::prepare_upload(&audio, max_seconds))
+                crate::codec::run(move || ivm_media::prepare_upload(&audio, max_seconds))
                     .await
                     .map_err(|e| PostError::Internal(e.to_string()))??;
             let (sender, attachments) = (msg.sender, msg.attachments);

@@ -82,7 +82,11 @@ mod tests {
         done.sort_unstable();
         assert_eq!(done, (0..jobs).collect::<Vec<_>>());
         let most = most.load(Ordering::SeqCst);
-        assert!(most <= budget(), "{most} jobs ran at once, budget {}", budget());
+        assert!(
+            most <= budget(),
+            "{most} jobs ran at once, budget {}",
+            budget()
+        );
         assert!(most >= 2, "jobs ran one at a time: no parallelism left");
     }
 

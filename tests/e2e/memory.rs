@@ -102,7 +102,10 @@ fn uploads_beyond_the_codec_budget_queue_and_all_arrive() {
         .map(|m| m["id"].as_str().unwrap_or("").to_owned())
         .collect();
     for id in &acked {
-        assert!(inbox.contains(id), "acknowledged message {id} not in bob's inbox");
+        assert!(
+            inbox.contains(id),
+            "acknowledged message {id} not in bob's inbox"
+        );
     }
     // Each was encoded whole: the first and the last queued decode to the spoken length.
     let spoken = wav_seconds(&wav);

@@ -1070,7 +1070,6 @@ async fn bench(args: Args) -> Result<String> {
                 if errs.is_empty() { "none".into() } else { errs.join("; ") }
             ));
         }
-
     }
 
     // 6. Wrap up: the peak while loaded, then close every session and let the box rest.

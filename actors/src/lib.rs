@@ -12,6 +12,9 @@
 //!   render it with its user's SIP account and the phone's own secrets, or serve firmware;
 //!   sightings in memory, flushed in batches.
 //! - [`views`]: turns stored records into the wire's [`ivm_wire::rest::MessageInfo`].
+//! - [`codec`]: codec work (encode, decode, resample) on the blocking pool, a few jobs per
+//!   core at a time, so a burst of recordings or uploads cannot hold hundreds of decoded
+//!   messages (and threads) at once.
 //!
 //! - [`station`]: the station manager (S13): desk phones' registrations, calls, keypad
 //!   services and message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores. It posts voice
@@ -23,6 +26,7 @@
 //! The gateway (MGCP) actor joins later beside these.
 
 pub mod client;
+pub mod codec;
 pub mod database;
 pub mod display;
 pub mod engine;

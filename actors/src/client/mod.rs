@@ -6,7 +6,7 @@
 //! hands queued messages to a client when it checks in (store-and-forward, S3 and S26).
 //!
 //! The socket itself belongs to a task in the HTTP service; the actor only holds that task's
-//! [`Outbox`]. Everything blocking goes to the database actor or `spawn_blocking`.
+//! [`Outbox`]. Everything blocking goes to the database actor or [`crate::codec::run`].
 
 mod connection;
 mod post;

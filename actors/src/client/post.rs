@@ -404,10 +404,11 @@ async fn store(
         return Err(PostError::NoRecipients);
     }
     let audio = msg.audio;
-    let prepared =
-        tokio::task::spawn_blocking(move || ivm_media::prepare_upload(&audio, max_seconds))
-            .await
-            .map_err(|e| PostError::Internal(e.to_string()))??;
+    // Within the codec budget: a burst of uploads queues instead of running every encode at
+    // once on its own blocking thread.
+    let prepared = crate::codec::run(move || ivm_media::prepare_upload(&audio, max_seconds))
+        .await
+        .map_err(|e| PostError::Internal(e.to_string()))??;
     let attachments = msg.attachments;
     let rules = CommitRules { quota, key };
     Ok(database::run(&db, move |s| {

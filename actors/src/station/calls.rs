@@ -1222,7 +1222,7 @@ impl StationActor {
     ) {
         let clients = self.clients.clone();
         let fut = async move {
-            let rec = tokio::task::spawn_blocking(move || rec.finish())
+            let rec = crate::codec::run(move || rec.finish())
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
@@ -1353,7 +1353,7 @@ impl StationActor {
             let ogg = database::run(&db, move |s| s.read_blob(&blob))
                 .await
                 .map_err(|e| e.to_string())?;
-            tokio::task::spawn_blocking(move || ivm_rtp::transcode::ogg_to_pcm8k(&ogg))
+            crate::codec::run(move || ivm_rtp::transcode::ogg_to_pcm8k(&ogg))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())

@@ -8,9 +8,9 @@
 //! the actor queues on its [`SipOutbox`]; per-call RTP sockets come from a [`MediaSockets`]
 //! factory and deliver [`RtpIn`]. The actor reads the clock and passes `now` into the sans-IO
 //! cores (`ivm-sip`, `ivm-rtp`); a 10 ms tick drives their timers and paced RTP sending.
-//! Codec work (Opus encode/decode) runs in `spawn_blocking`; store reads and writes go to the
-//! database actor; voice messages go through the client actor's [`PostMessage`], the same
-//! path as the browser's.
+//! Codec work (Opus encode/decode) runs on the blocking pool within [`crate::codec`]'s
+//! budget; store reads and writes go to the database actor; voice messages go through the
+//! client actor's [`PostMessage`], the same path as the browser's.
 //!
 //! # Layout
 //! - `registrar.rs`: REGISTER with digest auth and the failure limiter (per address and

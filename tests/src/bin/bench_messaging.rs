@@ -13,6 +13,13 @@
 //! 4. sustained throughput: K senders POSTing small messages in a loop for a fixed time,
 //!    counting `201` answers (WAV path and Ogg Opus path separately).
 //!
+//! 5. memory after the load ends: every session closed, then `--settle-seconds` of rest.
+//!
+//! Every memory row shows the whole box from `/proc/PID`: RSS (`VmRSS`), open file
+//! descriptors and threads; the peak is `VmHWM`. `--only-sessions` stops after phase 2 (holds
+//! the sessions `--hold-seconds`, then phase 5): `scripts/bench-memory` uses it for the
+//! combined "1,000 phones + 1,000 web sessions" figure.
+//!
 //! Sessions answer the server's `ping` with `pong`; any session the server drops is counted.
 //! Every wait is bounded. The result is a markdown table on stdout; progress goes to stderr.
 
@@ -96,6 +103,16 @@ struct Args {
     /// Also write the table to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// Open the sessions, measure, hold them `--hold-seconds`, close them and measure again:
+    /// no latency or throughput phases (the memory-only run of `scripts/bench-memory`).
+    #[arg(long)]
+    only_sessions: bool,
+    /// With `--only-sessions`: how long the sessions stay open after they are measured.
+    #[arg(long, default_value_t = 5)]
+    hold_seconds: u64,
+    /// Rest after every session has closed before "after the load" is measured.
+    #[arg(long, default_value_t = 15)]
+    settle_seconds: u64,
 }
 
 /// Time limit on one HTTP request.
@@ -416,6 +433,42 @@ fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
+/// The whole box at one moment, from `/proc/PID`.
+struct Mem {
+    /// `VmRSS`, kB.
+    rss_kb: u64,
+    /// `VmHWM` (peak RSS since start), kB.
+    hwm_kb: u64,
+    /// Open file descriptors (`/proc/PID/fd`).
+    fds: usize,
+    /// Threads (`Threads:` in `/proc/PID/status`).
+    threads: u64,
+}
+
+fn mem(pid: u32) -> Result<Mem> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("/proc/{pid}/fd"))?
+        .count();
+    Ok(Mem {
+        rss_kb: proc_status_kb(pid, "VmRSS:")?,
+        hwm_kb: proc_status_kb(pid, "VmHWM:")?,
+        fds,
+        threads: proc_status_kb(pid, "Threads:")?,
+    })
+}
+
+impl Mem {
+    /// "52.0 MB (1012 fds, 5 threads)": the value cell of a memory row.
+    fn cell(&self) -> String {
+        format!(
+            "{:.1} MB ({} fds, {} threads)",
+            mb(self.rss_kb),
+            self.fds,
+            self.threads
+        )
+    }
+}
+
 /// Nearest-rank percentile of sorted values.
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -685,7 +738,7 @@ async fn bench(args: Args) -> Result<String> {
     let mut rows = Vec::new();
     let mut notes: Vec<String> = Vec::new();
 
-    let rss_start = proc_status_kb(args.pid, "VmRSS:")?;
+    let mem_start = mem(args.pid)?;
 
     // 1. Log in every user once.
     let t = Instant::now();
@@ -727,7 +780,8 @@ async fn bench(args: Args) -> Result<String> {
     ));
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_before = proc_status_kb(args.pid, "VmRSS:")?;
+    let mem_before = mem(args.pid)?;
+    let rss_before = mem_before.rss_kb;
 
     // 2. Open the sessions.
     let sessions_total = recipients.len() * args.sessions_per_user;
@@ -800,7 +854,8 @@ async fn bench(args: Args) -> Result<String> {
     }
     let connect_ms = sorted(connect_ms);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss_connected = proc_status_kb(args.pid, "VmRSS:")?;
+    let mem_connected = mem(args.pid)?;
+    let rss_connected = mem_connected.rss_kb;
     let server_count = match &admin_token {
         Some(t) => api
             .status(t)
@@ -817,13 +872,13 @@ async fn bench(args: Args) -> Result<String> {
 
     rows.push(row(
         "ivmd RSS at start of bench (idle, no clients)",
-        format!("{:.1} MB", mb(rss_start)),
+        mem_start.cell(),
         "reference",
         None,
     ));
     rows.push(row(
         format!("ivmd RSS after {n_logins} logins, before connecting"),
-        format!("{:.1} MB", mb(rss_before)),
+        mem_before.cell(),
         "reference",
         None,
     ));
@@ -841,7 +896,7 @@ async fn bench(args: Args) -> Result<String> {
     ));
     rows.push(row(
         format!("ivmd RSS with {connected} sessions, idle"),
-        format!("{:.1} MB", mb(rss_connected)),
+        mem_connected.cell(),
         "< 80 MB",
         Some(mb(rss_connected) < 80.0 && connected == all_sessions),
     ));
@@ -870,152 +925,156 @@ async fn bench(args: Args) -> Result<String> {
         sessions_total,
     });
 
-    // 3. Audio: WAV generated here; Ogg Opus as the box stores it (what a browser uploads).
-    let wav_long = Audio {
-        bytes: Arc::new(speech_wav(args.latency_seconds)),
-        file_name: "bench.wav",
-        mime: "audio/wav",
-    };
-    let wav_small = Audio {
-        bytes: Arc::new(speech_wav(args.small_seconds)),
-        file_name: "bench.wav",
-        mime: "audio/wav",
-    };
-    let self_name = &senders[0];
-    let token0 = &sender_tokens[0];
-    let info = ctx
-        .api
-        .send_ok(token0, self_name, &wav_long)
-        .await
-        .context("making the long Ogg Opus")?;
-    let ogg_long = Audio {
-        bytes: Arc::new(ctx.api.audio_of(token0, info.id).await?),
-        file_name: "bench.ogg",
-        mime: "audio/ogg",
-    };
-    let info_small = ctx
-        .api
-        .send_ok(token0, self_name, &wav_small)
-        .await
-        .context("making the small Ogg Opus")?;
-    let ogg_small = Audio {
-        bytes: Arc::new(ctx.api.audio_of(token0, info_small.id).await?),
-        file_name: "bench.ogg",
-        mime: "audio/ogg",
-    };
-    notes.push(format!(
-        "latency message: {:.1} s WAV 16 kHz mono 16-bit ({} bytes) → stored as {} ms Ogg Opus ({} bytes); \
-         throughput message: {:.1} s WAV ({} bytes) → {} ms Ogg Opus ({} bytes)",
-        args.latency_seconds,
-        wav_long.bytes.len(),
-        info.duration_ms,
-        ogg_long.bytes.len(),
-        args.small_seconds,
-        wav_small.bytes.len(),
-        info_small.duration_ms,
-        ogg_small.bytes.len()
-    ));
-
-    // 4. Latency.
-    let mut lat_rows = Vec::new();
-    for (label, audio) in [("WAV", &wav_long), ("Ogg Opus", &ogg_long)] {
-        log(format!(
-            "latency, {label}: {} rounds to {} recipients",
-            args.rounds,
-            recipients.len()
-        ));
-        let l = latency_rounds(&ctx, token0, audio, args.rounds, &mut events).await?;
-        let last = sorted(l.last.clone());
-        let first = sorted(l.first.clone());
-        let all = sorted(l.all.clone());
-        let ack = sorted(l.ack.clone());
-        let n = last.len();
-        lat_rows.push(row(
-            format!(
-                "delivery latency, {:.0} s {label} → {} online recipients, p50 ({n} samples)",
-                args.latency_seconds,
-                recipients.len()
-            ),
-            format!("{:.1} ms", pct(&last, 50.0)),
-            "reference",
-            None,
-        ));
-        lat_rows.push(row(
-            format!(
-                "delivery latency, {:.0} s {label} → {} online recipients, p99",
-                args.latency_seconds,
-                recipients.len()
-            ),
-            format!("{:.1} ms", pct(&last, 99.0)),
-            "< 100 ms",
-            Some(pct(&last, 99.0) < 100.0 && l.missing == 0),
-        ));
+    if args.only_sessions {
+        log(format!("holding the sessions {} s", args.hold_seconds));
+        tokio::time::sleep(Duration::from_secs(args.hold_seconds)).await;
+    } else {
+        // 3. Audio: WAV generated here; Ogg Opus as the box stores it (what a browser uploads).
+        let wav_long = Audio {
+            bytes: Arc::new(speech_wav(args.latency_seconds)),
+            file_name: "bench.wav",
+            mime: "audio/wav",
+        };
+        let wav_small = Audio {
+            bytes: Arc::new(speech_wav(args.small_seconds)),
+            file_name: "bench.wav",
+            mime: "audio/wav",
+        };
+        let self_name = &senders[0];
+        let token0 = &sender_tokens[0];
+        let info = ctx
+            .api
+            .send_ok(token0, self_name, &wav_long)
+            .await
+            .context("making the long Ogg Opus")?;
+        let ogg_long = Audio {
+            bytes: Arc::new(ctx.api.audio_of(token0, info.id).await?),
+            file_name: "bench.ogg",
+            mime: "audio/ogg",
+        };
+        let info_small = ctx
+            .api
+            .send_ok(token0, self_name, &wav_small)
+            .await
+            .context("making the small Ogg Opus")?;
+        let ogg_small = Audio {
+            bytes: Arc::new(ctx.api.audio_of(token0, info_small.id).await?),
+            file_name: "bench.ogg",
+            mime: "audio/ogg",
+        };
         notes.push(format!(
-            "{label} latency: sender's 201 p50 {:.1} ms / max {:.1} ms; recipient's first session p50 {:.1} / p99 {:.1} ms; \
-             every session ({} samples) p50 {:.1} / p99 {:.1} / max {:.1} ms; pushes missing: {}",
-            pct(&ack, 50.0),
-            pct(&ack, 100.0),
-            pct(&first, 50.0),
-            pct(&first, 99.0),
-            all.len(),
-            pct(&all, 50.0),
-            pct(&all, 99.0),
-            pct(&all, 100.0),
-            l.missing
+            "latency message: {:.1} s WAV 16 kHz mono 16-bit ({} bytes) → stored as {} ms Ogg Opus ({} bytes); \
+             throughput message: {:.1} s WAV ({} bytes) → {} ms Ogg Opus ({} bytes)",
+            args.latency_seconds,
+            wav_long.bytes.len(),
+            info.duration_ms,
+            ogg_long.bytes.len(),
+            args.small_seconds,
+            wav_small.bytes.len(),
+            info_small.duration_ms,
+            ogg_small.bytes.len()
         ));
-    }
-    rows.extend(lat_rows);
 
-    // 5. Throughput: Ogg Opus first (no transcode), then WAV.
-    let duration = Duration::from_secs(args.throughput_seconds);
-    for (label, audio) in [
-        ("Ogg Opus (no transcode)", &ogg_small),
-        ("WAV (server transcodes)", &wav_small),
-    ] {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        drain(&mut events);
-        log(format!(
-            "throughput, {label}: {} senders for {} s",
-            sender_tokens.len(),
-            args.throughput_seconds
-        ));
-        let r = throughput(&ctx, &sender_tokens, audio, duration).await?;
-        let rate = r.ok as f64 / r.elapsed.as_secs_f64();
-        let post = sorted(r.post_ms.clone());
-        let expected = r.ids.len() * args.sessions_per_user;
-        let pushed = pushes_for(&r.ids, &mut events, expected, Duration::from_secs(10)).await;
-        log(format!(
-            "  {} × 201 in {:.1} s = {rate:.1}/s, errors {:?}",
-            r.ok,
-            r.elapsed.as_secs_f64(),
-            r.errors
-        ));
-        rows.push(row(
-            format!(
-                "durable messages/s, {:.1} s {label}, {} senders, 1 recipient each",
-                args.small_seconds,
-                sender_tokens.len()
-            ),
-            format!("{rate:.1}/s"),
-            "≥ 200/s",
-            Some(rate >= 200.0 && r.errors.is_empty()),
-        ));
-        let errs: Vec<String> = r.errors.iter().map(|(k, v)| format!("{v} × {k}")).collect();
-        notes.push(format!(
-            "{label} throughput: {} × 201 in {:.2} s; POST→201 p50 {:.1} ms, p99 {:.1} ms; errors: {}; \
-             pushes to the recipients' sessions: {pushed}/{expected}",
-            r.ok,
-            r.elapsed.as_secs_f64(),
-            pct(&post, 50.0),
-            pct(&post, 99.0),
-            if errs.is_empty() { "none".into() } else { errs.join("; ") }
-        ));
+        // 4. Latency.
+        let mut lat_rows = Vec::new();
+        for (label, audio) in [("WAV", &wav_long), ("Ogg Opus", &ogg_long)] {
+            log(format!(
+                "latency, {label}: {} rounds to {} recipients",
+                args.rounds,
+                recipients.len()
+            ));
+            let l = latency_rounds(&ctx, token0, audio, args.rounds, &mut events).await?;
+            let last = sorted(l.last.clone());
+            let first = sorted(l.first.clone());
+            let all = sorted(l.all.clone());
+            let ack = sorted(l.ack.clone());
+            let n = last.len();
+            lat_rows.push(row(
+                format!(
+                    "delivery latency, {:.0} s {label} → {} online recipients, p50 ({n} samples)",
+                    args.latency_seconds,
+                    recipients.len()
+                ),
+                format!("{:.1} ms", pct(&last, 50.0)),
+                "reference",
+                None,
+            ));
+            lat_rows.push(row(
+                format!(
+                    "delivery latency, {:.0} s {label} → {} online recipients, p99",
+                    args.latency_seconds,
+                    recipients.len()
+                ),
+                format!("{:.1} ms", pct(&last, 99.0)),
+                "< 100 ms",
+                Some(pct(&last, 99.0) < 100.0 && l.missing == 0),
+            ));
+            notes.push(format!(
+                "{label} latency: sender's 201 p50 {:.1} ms / max {:.1} ms; recipient's first session p50 {:.1} / p99 {:.1} ms; \
+                 every session ({} samples) p50 {:.1} / p99 {:.1} / max {:.1} ms; pushes missing: {}",
+                pct(&ack, 50.0),
+                pct(&ack, 100.0),
+                pct(&first, 50.0),
+                pct(&first, 99.0),
+                all.len(),
+                pct(&all, 50.0),
+                pct(&all, 99.0),
+                pct(&all, 100.0),
+                l.missing
+            ));
+        }
+        rows.extend(lat_rows);
+
+        // 5. Throughput: Ogg Opus first (no transcode), then WAV.
+        let duration = Duration::from_secs(args.throughput_seconds);
+        for (label, audio) in [
+            ("Ogg Opus (no transcode)", &ogg_small),
+            ("WAV (server transcodes)", &wav_small),
+        ] {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            drain(&mut events);
+            log(format!(
+                "throughput, {label}: {} senders for {} s",
+                sender_tokens.len(),
+                args.throughput_seconds
+            ));
+            let r = throughput(&ctx, &sender_tokens, audio, duration).await?;
+            let rate = r.ok as f64 / r.elapsed.as_secs_f64();
+            let post = sorted(r.post_ms.clone());
+            let expected = r.ids.len() * args.sessions_per_user;
+            let pushed = pushes_for(&r.ids, &mut events, expected, Duration::from_secs(10)).await;
+            log(format!(
+                "  {} × 201 in {:.1} s = {rate:.1}/s, errors {:?}",
+                r.ok,
+                r.elapsed.as_secs_f64(),
+                r.errors
+            ));
+            rows.push(row(
+                format!(
+                    "durable messages/s, {:.1} s {label}, {} senders, 1 recipient each",
+                    args.small_seconds,
+                    sender_tokens.len()
+                ),
+                format!("{rate:.1}/s"),
+                "≥ 200/s",
+                Some(rate >= 200.0 && r.errors.is_empty()),
+            ));
+            let errs: Vec<String> = r.errors.iter().map(|(k, v)| format!("{v} × {k}")).collect();
+            notes.push(format!(
+                "{label} throughput: {} × 201 in {:.2} s; POST→201 p50 {:.1} ms, p99 {:.1} ms; errors: {}; \
+                 pushes to the recipients' sessions: {pushed}/{expected}",
+                r.ok,
+                r.elapsed.as_secs_f64(),
+                pct(&post, 50.0),
+                pct(&post, 99.0),
+                if errs.is_empty() { "none".into() } else { errs.join("; ") }
+            ));
+        }
     }
 
-    // 6. Wrap up.
+    // 6. Wrap up: the peak while loaded, then close every session and let the box rest.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let rss_end = proc_status_kb(args.pid, "VmRSS:")?;
-    let hwm = proc_status_kb(args.pid, "VmHWM:")?;
+    let mem_end = mem(args.pid)?;
     let dropped = stats.dropped.load(Ordering::Relaxed);
     let server_count_end = match &admin_token {
         Some(t) => ctx
@@ -1034,13 +1093,13 @@ async fn bench(args: Args) -> Result<String> {
     ));
     rows.push(row(
         "ivmd RSS at the end (sessions still open)",
-        format!("{:.1} MB", mb(rss_end)),
+        mem_end.cell(),
         "reference",
         None,
     ));
     rows.push(row(
         "ivmd peak RSS (VmHWM) over the run",
-        format!("{:.1} MB", mb(hwm)),
+        format!("{:.1} MB", mb(mem_end.hwm_kb)),
         "reference",
         None,
     ));
@@ -1058,6 +1117,31 @@ async fn bench(args: Args) -> Result<String> {
     {
         sessions.abort_all();
     }
+    log(format!(
+        "sessions closed; resting {} s before the last reading",
+        args.settle_seconds
+    ));
+    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
+    let mem_after = mem(args.pid)?;
+    let ratio = mem_after.rss_kb as f64 / rss_before.max(1) as f64;
+    rows.push(row(
+        format!(
+            "ivmd RSS {} s after every session closed (load ended)",
+            args.settle_seconds
+        ),
+        mem_after.cell(),
+        "reference",
+        None,
+    ));
+    notes.push(format!(
+        "after the load: RSS {:.2} × the figure after the logins ({:.1} MB); fds {} → {}, threads {} → {}",
+        ratio,
+        mb(rss_before),
+        mem_before.fds,
+        mem_after.fds,
+        mem_before.threads,
+        mem_after.threads
+    ));
 
     let mut report = table(&rows);
     report.push('\n');

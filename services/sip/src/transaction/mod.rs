@@ -474,6 +474,47 @@ impl TransactionLayer {
             }
             self.after(id);
         }
+        self.shrink_after_burst();
+    }
+
+    /// Gives back the table space a burst left behind. Hash maps and queues never shrink by
+    /// themselves: after a REGISTER storm filled `max_lingering` (65,536 transactions waiting
+    /// out Timer J), the emptied tables held tens of MB for the life of the process (issue 10,
+    /// item 7). A table shrinks only once it is a quarter full or less, to twice its length, so
+    /// steady traffic never shrinks and regrows in turn, and small tables are left alone.
+    fn shrink_after_burst(&mut self) {
+        /// Tables of at most this many slots are never shrunk.
+        const KEEP: usize = 1024;
+        fn sparse(len: usize, capacity: usize) -> bool {
+            capacity > KEEP && len <= capacity / 4
+        }
+        fn map<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+            if sparse(m.len(), m.capacity()) {
+                m.shrink_to(m.len() * 2);
+            }
+        }
+        fn deque<T>(q: &mut VecDeque<T>) {
+            if sparse(q.len(), q.capacity()) {
+                q.shrink_to(q.len() * 2);
+            }
+        }
+        // Ids of expired transactions stay in `lingering` until new ones push them out: drop
+        // them once they outnumber the live ones, so the queue can shrink too.
+        if self.lingering.len() > 2 * self.lingering_count + KEEP {
+            let txs = &self.txs;
+            self.lingering
+                .retain(|id| txs.get(id).is_some_and(|e| e.lingering));
+        }
+        map(&mut self.txs);
+        map(&mut self.keys);
+        map(&mut self.accepted);
+        map(&mut self.per_source);
+        deque(&mut self.lingering);
+        deque(&mut self.transmits);
+        deque(&mut self.events);
+        if sparse(self.timers.len(), self.timers.capacity()) {
+            self.timers.shrink_to(self.timers.len() * 2);
+        }
     }
 
     /// Parses a datagram and handles it; keep-alives are ignored, garbage is reported.
@@ -989,6 +1030,52 @@ mod tests {
         assert!(b.starts_with("z9hG4bK") && b.len() == 23);
         assert_ne!(new_branch(&mut rng), b);
         assert_eq!(new_token(&mut rng).len(), 16);
+    }
+
+    /// A burst of REGISTERs that all linger for Timer J leaves no oversized tables once they
+    /// have expired.
+    #[test]
+    fn tables_shrink_after_a_burst_expires() {
+        let t0 = Instant::now();
+        let mut l = TransactionLayer::new(Config::default());
+        let peer = Peer::udp("10.0.0.7:5060".parse().expect("addr"));
+        let burst = 20_000;
+        for i in 0..burst {
+            let raw = format!(
+                "REGISTER sip:ivm SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKb{i}\r\n\
+                 From: <sip:201@ivm>;tag=f{i}\r\nTo: <sip:201@ivm>\r\nCall-ID: c{i}\r\n\
+                 CSeq: 1 REGISTER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            );
+            l.handle_datagram(t0, peer, raw.as_bytes());
+            while let Some(e) = l.poll_event() {
+                if let Event::Request { id, request, .. } = e {
+                    l.send_response(t0, id, request.make_response(200, Some("r")))
+                        .expect("respond");
+                }
+            }
+            while l.poll_transmit().is_some() {}
+        }
+        assert_eq!(l.lingering(), burst, "every REGISTER waits out Timer J");
+        let full = l.txs.capacity();
+        assert!(full >= burst);
+        // Past Timer J (64 x T1 = 32 s) every one is gone, and so is their table space.
+        l.handle_timeout(t0 + Duration::from_secs(33));
+        while l.poll_event().is_some() {}
+        assert!(l.is_empty());
+        // The TU drains the Terminated events; the next tick finds the queues empty.
+        l.handle_timeout(t0 + Duration::from_millis(33_010));
+        for (name, capacity) in [
+            ("txs", l.txs.capacity()),
+            ("keys", l.keys.capacity()),
+            ("lingering", l.lingering.capacity()),
+            ("timers", l.timers.capacity()),
+            ("events", l.events.capacity()),
+        ] {
+            assert!(
+                capacity <= 1024,
+                "{name} keeps {capacity} slots after the burst (was {full} for txs)"
+            );
+        }
     }
 
     #[test]

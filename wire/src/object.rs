@@ -750,7 +750,7 @@ mod tests {
             frame(vec![one("heard")]),
             r#"{"action":"receipts","id":"r1","object":{"receipts":{}}}"#.to_owned(),
         ] {
-            let e = decode_client(&bad, DEFAULT_MAX_FRAME).unwrap_err();
+            let e = decode_client(&bad, DEFAULT_MAX_FRAME).expect_err("refused");
             assert_eq!(
                 (e.code, e.id.as_str()),
                 (ErrorCode::Malformed, "r1"),

@@ -184,8 +184,8 @@ export class VirtualList {
     const items = this.pages.items;
     // Reads: where the list is on screen (one layout, before any write of this draw).
     const rect = this.ul.getBoundingClientRect();
-    const viewTop = Math.max(0, -rect.top) - this.margin;
-    const viewBottom = Math.max(0, -rect.top) + window.innerHeight + this.margin;
+    const viewTop = -rect.top - this.margin;
+    const viewBottom = -rect.top + window.innerHeight + this.margin;
     let y = 0;
     let start = 0;
     while (start < items.length && y + this.heightOf(items[start]) < viewTop) y += this.heightOf(items[start++]);
@@ -205,14 +205,19 @@ export class VirtualList {
       keep.set(m.id, li);
       rows.push(li);
     }
+    for (const [id, li] of this.rendered) if (!keep.has(id)) li.remove();
     this.rendered = keep;
     this.top.style.height = `${topPad}px`;
     this.bottom.style.height = `${rest}px`;
-    const want = [this.top, ...rows, this.bottom];
-    const have = this.ul.children;
-    let same = have.length === want.length;
-    for (let i = 0; same && i < want.length; i++) same = have[i] === want[i];
-    if (!same) this.ul.replaceChildren(...want);
+    // Rows already in place stay untouched: only new ones are inserted (a window of a
+    // sorted list keeps its order, so nothing is moved).
+    if (this.ul.firstChild !== this.top) this.ul.prepend(this.top);
+    let at = this.top.nextSibling;
+    for (const li of rows) {
+      if (li === at) at = at.nextSibling;
+      else this.ul.insertBefore(li, at);
+    }
+    if (at !== this.bottom || this.bottom.nextSibling) this.ul.append(this.bottom);
     // Reads, together: the new rows' heights and the waveform width (one layout).
     let size = null;
     let grew = 0;

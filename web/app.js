@@ -341,9 +341,9 @@ function onNewMessage(m, live) {
   const added = S.inbox.add(m);
   if (!live) return;
   if (added) {
+    // Exact for a live message; the box's counts are fetched again at each (re)connect.
     S.counts.inbox++;
     S.counts.unplayed++;
-    recount();
     if (S.view === 'inbox' && S.vlist) S.vlist.refresh();
     renderBadge();
     chime();

@@ -127,8 +127,9 @@ export class VirtualList {
     this.top.dataset.spacer = 'top';
     this.bottom.dataset.spacer = 'bottom';
     this.frame = 0;
+    this.size = null; // the waveforms' size, once measured
     this.onScroll = () => this.refresh();
-    this.onResize = () => { this.heights.clear(); this.repaintAll = true; this.refresh(); };
+    this.onResize = () => { this.heights.clear(); this.size = null; this.repaintAll = true; this.refresh(); };
     window.addEventListener('scroll', this.onScroll, { passive: true });
     window.addEventListener('resize', this.onResize);
     this.draw();
@@ -159,7 +160,7 @@ export class VirtualList {
     const old = this.rendered.get(id);
     const m = this.pages.get(id);
     if (!old || !m) return;
-    const li = this.row(m);
+    const li = this.newRow(m);
     old.replaceWith(li);
     this.rendered.set(id, li);
     const h = li.offsetHeight; // the one row's layout
@@ -174,7 +175,24 @@ export class VirtualList {
   /** `{width, height}` of the waveform in `li` (every row's is the same size). */
   waveSize(li) {
     const c = li && li.querySelector('canvas.wave');
-    return c ? { width: c.clientWidth, height: c.clientHeight } : { width: 0, height: 0 };
+    if (!c) return { width: 0, height: 0 };
+    this.size = { width: c.clientWidth, height: c.clientHeight };
+    return this.size;
+  }
+
+  /**
+   * A row, its canvas already given the bitmap size the waveform will have (known from the
+   * rows drawn before): sizing it after layout would make the browser lay out once more.
+   */
+  newRow(m) {
+    const li = this.row(m);
+    const c = this.size && this.size.width && li.querySelector('canvas.wave');
+    if (c) {
+      const dpr = window.devicePixelRatio || 1;
+      c.width = Math.max(1, Math.round(this.size.width * dpr));
+      c.height = Math.max(1, Math.round(this.size.height * dpr));
+    }
+    return li;
   }
 
   heightOf(m) { return this.heights.get(m.id) ?? this.estimate; }
@@ -201,7 +219,7 @@ export class VirtualList {
     for (let i = start; i < end; i++) {
       const m = items[i];
       let li = this.rendered.get(m.id);
-      if (!li) { li = this.row(m); fresh.push([m, li]); }
+      if (!li) { li = this.newRow(m); fresh.push([m, li]); }
       keep.set(m.id, li);
       rows.push(li);
     }

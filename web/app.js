@@ -2,9 +2,10 @@
 // send), inbox with playback, sent items with live receipts, and the admin page for admins.
 // Protocol code lives in protocol.js; this file is views and state only.
 
-import { Api, ApiError, Session, STATUSES, wsUrl, newIdempotencyKey, messageKey } from './protocol.js';
+import { Api, ApiError, Session, ReceiptQueue, STATUSES, wsUrl, newIdempotencyKey, messageKey } from './protocol.js';
 import { h, fill, icon, fmtDuration, fmtTime, fmtSize, initials, confirmDialog } from './dom.js';
-import { Player, drawWaveform, chime } from './player.js';
+import { Player, drawWaveform, waveColors, chime } from './player.js';
+import { Pages, VirtualList } from './vlist.js';
 
 const STORE_KEY = 'ivm.session';
 const root = document.getElementById('app');
@@ -17,8 +18,11 @@ const S = {
   contacts: new Map(), // guid -> contact
   presence: new Map(), // guid -> status (contacts and anyone else we heard of)
   selected: new Set(), // recipient guids
-  inbox: [],
-  sent: [],
+  inbox: null, // Pages: what is loaded of the inbox (newest first), see vlist.js
+  sent: null,
+  counts: { inbox: 0, unplayed: 0, sent: 0 }, // from the box, adjusted as things happen
+  receipts: null, // ReceiptQueue of the session
+  vlist: null, // the VirtualList on screen
   view: 'inbox',
   conn: 'connecting',
   compose: { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' },
@@ -110,8 +114,13 @@ function endSession() {
   player.clear();
   S.api.token = null;
   S.me = null;
-  S.inbox = [];
-  S.sent = [];
+  if (S.receipts) S.receipts.stop();
+  S.receipts = null;
+  if (S.vlist) S.vlist.destroy();
+  S.vlist = null;
+  S.inbox = null;
+  S.sent = null;
+  S.counts = { inbox: 0, unplayed: 0, sent: 0 };
   S.contacts.clear();
   S.selected.clear();
   S.compose = { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' };
@@ -220,42 +229,72 @@ async function boot() {
   }
 }
 
+/** Pages of the inbox and sent lists: 50 first (a screenful, soon drawn), then 100 at a time. */
+function newPages(list) {
+  return new Pages((from) => S.api[list](from ? { from } : { limit: 50 }).then((p) => ({ ...p, next: p.next && p.next.replace(/limit=\d+/, 'limit=100') })));
+}
+
 async function start(me) {
   S.me = me;
   S.view = viewFromHash();
+  S.inbox = newPages('inbox');
+  S.sent = newPages('sent');
   buildShell();
   render();
-  const [contacts, inbox, sent] = await Promise.allSettled([S.api.contacts(), S.api.inbox(), S.api.sent()]);
+  const first = S.view === 'sent' ? S.sent : S.inbox;
+  // The list on screen first: its rows are drawn as soon as its page is in.
+  const shown = first.first().then(() => { if (S.me === me) renderList(); }).catch((e) => toast(errorText(e), 'error'));
+  const [contacts] = await Promise.allSettled([S.api.contacts(), shown, refreshCounts(),
+    (first === S.inbox ? S.sent : S.inbox).first()]);
+  if (S.me !== me) return;
   if (contacts.status === 'fulfilled') setContacts(contacts.value);
-  if (inbox.status === 'fulfilled') mergeInbox(inbox.value, false);
-  if (sent.status === 'fulfilled') S.sent = sent.value;
+  for (const m of S.inbox.items) if (!m.state || m.state === 'queued') acknowledge(m);
   render();
   connect();
+}
+
+/** The badge's numbers from the box (cheap: no list is fetched). */
+async function refreshCounts() {
+  try {
+    S.counts = await S.api.counts();
+    renderBadge();
+  } catch { /* the next change or reconnect asks again */ }
+}
+
+let countsTimer = null;
+/** Asks the box for the counts again soon, once for a burst of changes. */
+function recount() {
+  clearTimeout(countsTimer);
+  countsTimer = setTimeout(refreshCounts, 800);
 }
 
 function connect() {
   const s = new Session({ url: wsUrl(location), token: S.api.token });
   S.session = s;
+  S.receipts = new ReceiptQueue(s, { storage: localStorage });
   s.addEventListener('state', (ev) => { S.conn = ev.detail.state; renderHeader(); });
   let readies = 0;
   s.addEventListener('ready', async () => {
+    refreshCounts();
     if (readies++ === 0) {
       // Presence may have changed with this connection.
       S.api.me().then((me) => { S.me = me; renderHeader(); }).catch(() => {});
       return;
     }
-    // A reconnect: catch up with anything missed while disconnected.
+    // A reconnect: catch up with anything missed while disconnected (the newest pages;
+    // check-in brought what was queued).
     try {
-      const [inbox, sent, contacts, me] = await Promise.all([S.api.inbox(), S.api.sent(), S.api.contacts(), S.api.me()]);
+      const [inbox, sent, contacts, me] = await Promise.all([S.inbox.first(), S.sent.first(), S.api.contacts(), S.api.me()]);
       S.me = me;
-      mergeInbox(inbox, false);
-      S.sent = sent;
       setContacts(contacts);
+      for (const m of S.inbox.items) if (!m.state || m.state === 'queued') acknowledge(m);
       render();
+      void inbox; void sent;
     } catch { /* next reconnect */ }
   });
-  s.addEventListener('message', (ev) => onNewMessage(ev.detail));
-  s.addEventListener('receipt', (ev) => onReceipt(ev.detail));
+  s.addEventListener('message', (ev) => onNewMessage(ev.detail, !s.checkingIn));
+  s.addEventListener('receipt', (ev) => onReceipts([ev.detail]));
+  s.addEventListener('receipts', (ev) => onReceipts(ev.detail));
   s.addEventListener('presence', (ev) => onPresence(ev.detail.user, ev.detail.status));
   s.addEventListener('going_down', () => toast('The box is restarting; reconnecting…'));
   s.addEventListener('unauthorized', () => S.api.onUnauthorized());
@@ -273,61 +312,56 @@ function setContacts(list) {
   for (const g of [...S.selected]) if (!S.contacts.has(g)) S.selected.delete(g);
 }
 
-/** Adds messages to the inbox (newest first), acknowledging those not yet delivered. */
-function mergeInbox(list, live) {
-  const known = new Map(S.inbox.map((m) => [m.id, m]));
-  let fresh = 0;
-  for (const m of list) {
-    const old = known.get(m.id);
-    if (old) {
-      if (rank(m.state) > rank(old.state)) old.state = m.state;
-      continue;
-    }
-    known.set(m.id, m);
-    fresh++;
-    if (!m.state || m.state === 'queued') acknowledge(m);
-  }
-  S.inbox = [...known.values()].sort((a, b) => b.created_at - a.created_at);
-  if (live && fresh) chime();
-  return fresh;
-}
-
 function rank(state) { return ['queued', 'delivered', 'played'].indexOf(state); }
 
+/** Tells the box this client has message `m` (batched over the WebSocket, retried). */
 function acknowledge(m) {
   m.state = 'delivered';
-  const viaRest = () => S.api.delivered(m.id).catch(() => {});
-  if (S.session && S.session.state !== 'offline') S.session.delivered(m.id).catch(viaRest);
-  else viaRest();
+  if (S.receipts) S.receipts.add(m.id, 'delivered');
 }
 
 function markPlayed(m) {
   if (!m || m.state === 'played') return;
   m.state = 'played';
-  const viaRest = () => S.api.played(m.id).catch(() => {});
-  if (S.session && S.session.state === 'online') S.session.played(m.id).catch(viaRest);
-  else viaRest();
-  renderInboxRow(m);
+  if (S.receipts) S.receipts.add(m.id, 'played');
+  S.counts.unplayed = Math.max(0, S.counts.unplayed - 1);
+  recount();
+  updateRow(m.id);
   renderBadge();
 }
 
-function onNewMessage(m) {
-  if (mergeInbox([m], true)) {
-    renderList();
+/**
+ * A message for me: pushed live (`live`), or one of those still queued, pushed at check-in.
+ * It is confirmed either way; it gets a row only if it falls within what is loaded (an old
+ * one comes with its page), and only a live one chimes and counts.
+ */
+function onNewMessage(m, live) {
+  if (!m.state || m.state === 'queued') acknowledge(m);
+  if (!S.inbox) return;
+  const added = S.inbox.add(m);
+  if (!live) return;
+  if (added) {
+    // Exact for a live message; the box's counts are fetched again at each (re)connect.
+    S.counts.inbox++;
+    S.counts.unplayed++;
+    if (S.view === 'inbox' && S.vlist) S.vlist.refresh();
     renderBadge();
+    chime();
     if (S.view !== 'inbox') toast(`New voice message from ${m.sender_display_name || m.sender_name}`);
   }
 }
 
-function onReceipt(r) {
-  const m = S.sent.find((x) => x.id === r.message);
-  if (!m) {
-    S.api.sent().then((l) => { S.sent = l; if (S.view === 'sent') renderList(); }).catch(() => {});
-    return;
+/** Recipients' states of messages I sent changed: only their rows are drawn again. */
+function onReceipts(list) {
+  if (!S.sent) return;
+  const touched = new Set();
+  for (const r of list) {
+    const m = S.sent.get(r.message);
+    if (!m) continue; // not loaded: its page will bring the state
+    const rcp = m.recipients.find((x) => x.guid === r.recipient);
+    if (rcp && rank(r.state) > rank(rcp.state)) { rcp.state = r.state; touched.add(m.id); }
   }
-  const rcp = m.recipients.find((x) => x.guid === r.recipient);
-  if (rcp && rank(r.state) > rank(rcp.state)) rcp.state = r.state;
-  if (S.view === 'sent') renderList();
+  if (S.view === 'sent') for (const id of touched) updateRow(id);
 }
 
 function onPresence(guid, status) {
@@ -338,7 +372,7 @@ function onPresence(guid, status) {
   renderContacts();
 }
 
-function unplayed() { return S.inbox.filter((m) => m.state !== 'played').length; }
+function unplayed() { return S.counts.unplayed; }
 
 // ---------------------------------------------------------------- shell
 
@@ -721,12 +755,12 @@ async function sendDraft() {
   const key = messageKey(c.draft.key, to, c.attachments);
   try {
     const info = await S.api.sendMessage({ to, audio: c.draft.blob, audioName: c.draft.name, attachments: c.attachments, key });
-    S.sent = [info, ...S.sent.filter((m) => m.id !== info.id)];
+    if (S.sent.add(info)) S.counts.sent++;
     player.dropDraft();
     S.compose = { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' };
     toast(`Sent to ${info.recipients.map((r) => displayOf(r.guid, r.name)).join(', ')}`);
     renderCompose();
-    if (S.view === 'sent') renderList();
+    if (S.view === 'sent' && S.vlist) S.vlist.refresh();
     document.getElementById('record')?.focus();
   } catch (e) {
     c.sending = false;
@@ -742,19 +776,53 @@ function displayOf(guid, fallback) {
 
 // ---------------------------------------------------------------- inbox and sent
 
+/**
+ * The inbox or sent list: a heading and a virtual list (vlist.js) drawing only the rows on
+ * screen; scrolling near the end fetches the next page.
+ */
 function renderList() {
   const el = S.els.list;
-  if (!el || S.view === 'admin') return;
-  if (S.view === 'sent') return renderSent(el);
-  const autoplay = h('label', { class: 'small' },
-    h('input', { type: 'checkbox', id: 'autoplay', checked: S.autoplay, onchange: (ev) => { S.autoplay = ev.target.checked; localStorage.setItem('ivm.autoplay', S.autoplay ? '1' : '0'); } }),
-    ' Autoplay next unplayed');
-  const rate = h('button', { class: 'btn small', id: 'speed', type: 'button', title: 'Playback speed', 'aria-label': `Playback speed ${player.rate}x`, onclick: () => { player.cycleRate(); renderList(); } }, `${player.rate}x`);
-  fill(el,
-    h('div', { class: 'list-head' }, h('h2', {}, 'Inbox'), h('div', { class: 'row' }, autoplay, rate)),
-    S.inbox.length ? h('ul', { class: 'messages', id: 'inbox' }, S.inbox.map(inboxRow))
-      : h('p', { class: 'muted empty' }, 'No messages. New ones appear here as soon as they arrive.'));
-  for (const m of S.inbox) paintWave(m);
+  if (!el || S.view === 'admin' || !S.inbox) return;
+  if (S.vlist) S.vlist.destroy();
+  S.vlist = null;
+  const sent = S.view === 'sent';
+  const pages = sent ? S.sent : S.inbox;
+  let head;
+  if (sent) {
+    head = h('div', { class: 'list-head' }, h('h2', {}, 'Sent'));
+  } else {
+    const autoplay = h('label', { class: 'small' },
+      h('input', { type: 'checkbox', id: 'autoplay', checked: S.autoplay, onchange: (ev) => { S.autoplay = ev.target.checked; localStorage.setItem('ivm.autoplay', S.autoplay ? '1' : '0'); } }),
+      ' Autoplay next unplayed');
+    const rate = h('button', { class: 'btn small', id: 'speed', type: 'button', title: 'Playback speed', 'aria-label': `Playback speed ${player.rate}x`,
+      onclick: (ev) => { player.cycleRate(); ev.currentTarget.textContent = `${player.rate}x`; ev.currentTarget.setAttribute('aria-label', `Playback speed ${player.rate}x`); } }, `${player.rate}x`);
+    head = h('div', { class: 'list-head' }, h('h2', {}, 'Inbox'), h('div', { class: 'row' }, autoplay, rate));
+  }
+  const ul = h('ul', { class: 'messages', id: sent ? 'sent' : 'inbox' });
+  const empty = h('p', { class: 'muted empty', id: 'list-empty' }, sent ? 'Nothing sent yet.' : 'No messages. New ones appear here as soon as they arrive.');
+  const more = h('p', { class: 'muted small more', id: 'list-more', role: 'status' });
+  fill(el, head, ul, empty, more);
+  const status = () => {
+    empty.hidden = !(pages.loaded && !pages.items.length && !pages.more);
+    more.textContent = pages.loading ? 'Loading older messages…' : '';
+  };
+  S.vlist = new VirtualList({
+    ul,
+    pages,
+    row: sent ? sentRow : inboxRow,
+    paint: paintRows,
+    nearEnd: () => {
+      if (pages.loading || !pages.loaded) return;
+      const p = pages.older();
+      status();
+      p.then((added) => { if (added && S.vlist) S.vlist.refresh(); })
+        .catch((e) => toast(`Cannot load older messages: ${errorText(e)}`, 'error'))
+        .finally(status);
+    },
+  });
+  const draw = S.vlist.draw.bind(S.vlist);
+  S.vlist.draw = () => { draw(); status(); };
+  status();
 }
 
 function inboxRow(m) {
@@ -822,14 +890,6 @@ async function openAttachment(m, a, download) {
   }
 }
 
-function renderSent(el) {
-  fill(el,
-    h('div', { class: 'list-head' }, h('h2', {}, 'Sent')),
-    S.sent.length ? h('ul', { class: 'messages', id: 'sent' }, S.sent.map(sentRow))
-      : h('p', { class: 'muted empty' }, 'Nothing sent yet.'));
-  for (const m of S.sent) paintWave(m);
-}
-
 const STATE_TEXT = { queued: 'sent', delivered: 'delivered', played: 'played' };
 
 function sentRow(m) {
@@ -857,22 +917,47 @@ function sentRow(m) {
     h('button', { class: 'btn icon-btn subtle del', type: 'button', title: 'Delete', 'aria-label': 'Delete sent message', onclick: () => deleteMessage(m, 'sent') }, icon('trash')));
 }
 
-function rowOf(id) { return S.els.list && S.els.list.querySelector(`li.msg[data-id="${CSS.escape(id)}"]`); }
+function rowOf(id) { return S.vlist ? S.vlist.rowOf(id) : null; }
+
+/** The list on screen's messages (inbox or sent). */
+function shownPages() { return S.view === 'sent' ? S.sent : S.inbox; }
+
+/** Where playback of `m` stands, 0..1. */
+function progressOf(m) {
+  if (player.key === m.id) return player.fraction;
+  if (m.duration_ms) return Math.min(1, (player.position(m.id) * 1000) / m.duration_ms);
+  return 0;
+}
+
+/**
+ * Draws the waveforms of freshly drawn rows; `size` is what every row's canvas measures
+ * (read once for all of them): no layout is read per row.
+ */
+function paintRows(rows, size) {
+  const pages = shownPages();
+  const colors = waveColors();
+  for (const li of rows) {
+    const m = pages && pages.get(li.dataset.id);
+    const c = li.querySelector('canvas.wave');
+    if (!m || !c) continue;
+    const f = progressOf(m);
+    drawWaveform(c, m.peaks, f, { size, colors });
+    c.setAttribute('aria-valuenow', String(Math.round(f * 100)));
+  }
+}
 
 function paintWave(m) {
   const row = rowOf(m.id);
   const c = row && row.querySelector('canvas.wave');
   if (!c) return;
-  let f = 0;
-  if (player.key === m.id) f = player.fraction;
-  else if (m.duration_ms) f = Math.min(1, (player.position(m.id) * 1000) / m.duration_ms);
-  drawWaveform(c, m.peaks, f);
+  const f = progressOf(m);
+  drawWaveform(c, m.peaks, f, { colors: waveColors() });
   c.setAttribute('aria-valuenow', String(Math.round(f * 100)));
 }
 
-function renderInboxRow(m) {
-  const row = rowOf(m.id);
-  if (row && S.view === 'inbox') { const n = inboxRow(m); row.replaceWith(n); paintWave(m); }
+/** Draws one message's row again (a state changed), if it is on screen. */
+function updateRow(id) {
+  if (S.vlist) S.vlist.update(id);
 }
 
 function togglePlay(m) {
@@ -891,7 +976,7 @@ async function playMessage(m, at) {
 }
 
 player.addEventListener('started', (ev) => {
-  const m = S.inbox.find((x) => x.id === ev.detail.key);
+  const m = S.inbox && S.inbox.get(ev.detail.key);
   if (m) markPlayed(m);
 });
 
@@ -901,9 +986,12 @@ player.addEventListener('state', () => {
     const b = document.getElementById('draft-play');
     if (b) { const p = player.key === 'draft' && player.playing; b.replaceChildren(icon(p ? 'pause' : 'play')); b.setAttribute('aria-label', p ? 'Pause draft' : 'Play draft'); }
   }
-  for (const m of S.view === 'sent' ? S.sent : S.inbox) {
-    const row = rowOf(m.id);
-    if (!row) continue;
+  const pages = shownPages();
+  if (!S.vlist || !pages) return;
+  for (const id of S.vlist.ids()) {
+    const m = pages.get(id);
+    const row = rowOf(id);
+    if (!row || !m) continue;
     const b = row.querySelector('button.play');
     const p = player.key === m.id && player.playing;
     if (b && b.dataset.playing !== String(p)) {
@@ -922,8 +1010,8 @@ player.addEventListener('time', () => {
     if (c && C().draft) drawWaveform(c, C().draft.peaks, player.fraction);
     return;
   }
-  const list = S.view === 'sent' ? S.sent : S.inbox;
-  const m = list.find((x) => x.id === player.key);
+  const pages = shownPages();
+  const m = pages && pages.get(player.key);
   if (!m) return;
   paintWave(m);
   const d = rowOf(m.id)?.querySelector('.duration');
@@ -932,11 +1020,12 @@ player.addEventListener('time', () => {
 
 player.addEventListener('ended', (ev) => {
   const key = ev.detail.key;
-  const m = S.inbox.find((x) => x.id === key);
-  if (m) renderInboxRow(m);
+  const m = S.inbox && S.inbox.get(key);
+  if (m && S.view === 'inbox') updateRow(m.id);
   if (!S.autoplay || !m) return;
-  // The next unplayed message: the oldest unplayed one after this, else the oldest unplayed.
-  const older = [...S.inbox].reverse();
+  // The next unplayed message: the oldest unplayed one after this, else the oldest unplayed
+  // (of those loaded).
+  const older = [...S.inbox.items].reverse();
   const next = older.find((x) => x.state !== 'played' && x.created_at >= m.created_at && x.id !== m.id)
     || older.find((x) => x.state !== 'played' && x.id !== m.id);
   if (next) playMessage(next, null);
@@ -948,9 +1037,16 @@ async function deleteMessage(m, box) {
     await S.api.deleteMessage(m.id);
     if (player.key === m.id) player.stop();
     player.forget(m.id);
-    if (box === 'inbox') S.inbox = S.inbox.filter((x) => x.id !== m.id);
-    else S.sent = S.sent.filter((x) => x.id !== m.id);
-    renderList();
+    if (box === 'inbox') {
+      if (S.inbox.remove(m.id)) {
+        S.counts.inbox = Math.max(0, S.counts.inbox - 1);
+        if (m.state !== 'played') S.counts.unplayed = Math.max(0, S.counts.unplayed - 1);
+      }
+    } else if (S.sent.remove(m.id)) {
+      S.counts.sent = Math.max(0, S.counts.sent - 1);
+    }
+    recount();
+    if (S.vlist) S.vlist.refresh();
     renderBadge();
   } catch (e) {
     toast(errorText(e), 'error');
@@ -991,11 +1087,6 @@ document.addEventListener('drop', (ev) => {
   dragDepth = 0;
   if (S.els.compose) S.els.compose.classList.remove('dragging');
   if (S.me && S.view !== 'admin' && ev.dataTransfer && ev.dataTransfer.files.length) addFiles(ev.dataTransfer.files);
-});
-
-window.addEventListener('resize', () => {
-  if (!S.me) return;
-  for (const m of S.view === 'sent' ? S.sent : S.inbox) paintWave(m);
 });
 
 boot();

@@ -146,18 +146,41 @@ export class Player extends EventTarget {
   }
 }
 
-/** Draws `peaks` (0-255) as bars on `canvas`; the part before `progress` (0..1) is highlighted. */
-export function drawWaveform(canvas, peaks, progress = 0) {
+let colorCache = null;
+
+/**
+ * The waveform colours (`--wave-played`, `--wave-rest` of `.wave`), read from the style once:
+ * `getComputedStyle` per row and per frame was a large part of drawing a long list.
+ */
+export function waveColors(canvas = document.querySelector('canvas.wave')) {
+  if (colorCache) return colorCache;
+  const fallback = { played: '#0b5cad', rest: '#9fb0c2' };
+  if (!canvas) return fallback;
+  const style = getComputedStyle(canvas);
+  colorCache = {
+    played: style.getPropertyValue('--wave-played').trim() || fallback.played,
+    rest: style.getPropertyValue('--wave-rest').trim() || fallback.rest,
+  };
+  return colorCache;
+}
+
+/**
+ * Draws `peaks` (0-255) as bars on `canvas`; the part before `progress` (0..1) is highlighted.
+ * `size` (`{width, height}` in CSS pixels) and `colors` may be given by a caller drawing many
+ * canvases of one size, so that no layout or style is read per canvas.
+ */
+export function drawWaveform(canvas, peaks, progress = 0, { size = null, colors = null } = {}) {
   const dpr = window.devicePixelRatio || 1;
-  const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
-  const hgt = Math.max(1, Math.round(canvas.clientHeight * dpr));
+  const cssW = size ? size.width : canvas.clientWidth;
+  const cssH = size ? size.height : canvas.clientHeight;
+  if (!cssW || !cssH) return;
+  const w = Math.max(1, Math.round(cssW * dpr));
+  const hgt = Math.max(1, Math.round(cssH * dpr));
   if (canvas.width !== w) canvas.width = w;
   if (canvas.height !== hgt) canvas.height = hgt;
   const g = canvas.getContext('2d');
   g.clearRect(0, 0, w, hgt);
-  const style = getComputedStyle(canvas);
-  const played = style.getPropertyValue('--wave-played').trim() || '#0b6bcb';
-  const rest = style.getPropertyValue('--wave-rest').trim() || '#9aa7b4';
+  const { played, rest } = colors || waveColors(canvas);
   const list = peaks && peaks.length ? peaks : new Array(50).fill(8);
   const bars = Math.max(10, Math.min(list.length, Math.floor(w / (3 * dpr))));
   const step = w / bars;

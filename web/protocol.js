@@ -90,6 +90,7 @@ export class Api {
     }
     if (res.status === 204 || as === 'none') return null;
     if (as === 'blob') return res.blob();
+    if (as === 'page') return { body: await res.json(), headers: res.headers };
     return res.json();
   }
 
@@ -123,8 +124,20 @@ export class Api {
   directory() { return this.request('GET', '/api/users'); }
 
   // Messages
-  inbox() { return this.request('GET', '/api/messages/inbox'); }
-  sent() { return this.request('GET', '/api/messages/sent'); }
+  /**
+   * One page of my inbox, newest first: `{items, next}`. `next` is the path of the following
+   * page (from the box's `Link` header; pass it back as `from`), `null` after the last one.
+   */
+  inbox({ limit = 50, from = null } = {}) { return this.page(from || `/api/messages/inbox?limit=${limit}`); }
+  /** One page of what I sent, newest first, with every recipient's state (like `inbox`). */
+  sent({ limit = 50, from = null } = {}) { return this.page(from || `/api/messages/sent?limit=${limit}`); }
+  /** `{inbox, unplayed, sent}`: how many messages I have, without fetching the lists. */
+  counts() { return this.request('GET', '/api/messages/counts'); }
+  async page(path) {
+    if (!path.startsWith('/api/messages/')) throw new ApiError(0, 'bad_link', `not a list of this box: ${path}`);
+    const { body, headers } = await this.request('GET', path, { as: 'page' });
+    return { items: body, next: nextLink(headers.get('Link')) };
+  }
   message(id) { return this.request('GET', `/api/messages/${encodeURIComponent(id)}`); }
   deleteMessage(id) { return this.request('DELETE', `/api/messages/${encodeURIComponent(id)}`); }
   audio(id) { return this.request('GET', `/api/messages/${encodeURIComponent(id)}/audio`, { as: 'blob' }); }
@@ -182,6 +195,16 @@ export class Api {
   adminPhoneSecrets(mac) { return this.request('GET', `/api/admin/phones/${encodeURIComponent(mac)}/secrets`); }
 }
 
+/** The target of `rel="next"` in a `Link` header (RFC 8288), or null. */
+export function nextLink(header) {
+  if (!header) return null;
+  for (const part of header.split(',')) {
+    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (m && m[2].split(';').some((p) => /^\s*rel="?next"?\s*$/.test(p))) return m[1];
+  }
+  return null;
+}
+
 /** `ws:`/`wss:` URL of the box's WebSocket for a page at `loc` (window.location). */
 export function wsUrl(loc) {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/api/ws`;
@@ -198,7 +221,9 @@ export function backoffDelay(n, { min = 500, max = 15000, random = Math.random }
  * - `state`: `{state: 'connecting'|'online'|'offline', retryIn?}`
  * - `ready`: the session is connected, subscribed and checked in: `{user, queued}`
  * - `message`: a new voice message (metadata as in REST), from a push or from check_in
+ *   (`checkingIn` is true while check_in's queued messages arrive)
  * - `receipt`: `{message, recipient, state}` for a message I sent
+ * - `receipts`: a list of those, from a recipient's batch (see `ReceiptQueue`)
  * - `presence`: `{user: guid, status}`
  * - `going_down`: `{reason}` (the box is shutting down; the session reconnects)
  * - `unauthorized`: the token was refused; the session stops
@@ -223,6 +248,7 @@ export class Session extends EventTarget {
     this.retryTimer = null;
     this.stopped = true;
     this.subscriptions = null; // null = all my contacts
+    this.checkingIn = false;
   }
 
   emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
@@ -286,7 +312,9 @@ export class Session extends EventTarget {
       this.user = ack && ack.user;
       this.attempt = 0;
       await this.request('subscribe', { destination: this.subscriptions || [] });
-      const checked = await this.request('check_in');
+      this.checkingIn = true;
+      let checked;
+      try { checked = await this.request('check_in'); } finally { this.checkingIn = false; }
       this.setState('online');
       this.emit('ready', { user: this.user, queued: checked ? checked.queued : 0 });
     } catch (e) {
@@ -377,6 +405,9 @@ export class Session extends EventTarget {
       case 'receipt':
         this.emit('receipt', o);
         break;
+      case 'receipts':
+        this.emit('receipts', Array.isArray(o.receipts) ? o.receipts : []);
+        break;
       case 'presence':
         this.emit('presence', { user: f.source, status: o.status });
         break;
@@ -396,6 +427,132 @@ export class Session extends EventTarget {
   unfollow(guids) { return this.request('unsubscribe', { destination: guids }); }
   delivered(messageId) { return this.request('delivered', { object: { message: messageId } }); }
   played(messageId) { return this.request('played', { object: { message: messageId } }); }
+  /** Many receipts at once (`[{message, state}]`, at most 500): `{applied, not_found}`. */
+  receipts(list) { return this.request('receipts', { object: { receipts: list } }); }
   setStatus(status) { return this.request('set_status', { object: { status } }); }
   ping() { return this.request('ping'); }
+}
+
+const RANK = { queued: 0, delivered: 1, played: 2 };
+
+/**
+ * Receipts (`delivered`, `played`) on their way to the box: kept until the box has answered
+ * for them, sent over the session's WebSocket in batches of at most `batch` (one `receipts`
+ * frame, one commit on the box), one batch at a time, retried with backoff after a failure
+ * and whenever the session is ready again. Nothing is sent while offline and nothing is
+ * dropped: a client back from a long absence confirms thousands of messages in a few frames
+ * instead of a request each (which the browser refuses past its connection limits).
+ *
+ * `played` receipts are also kept in `storage` (localStorage) until answered, so one made
+ * just before the tab closes is sent next time; `delivered` ones need not be: the box pushes
+ * every message still queued at the next check-in, and the client confirms it then.
+ *
+ * Events: `idle` once nothing is pending, `sent` `{applied, not_found}` after each answer.
+ */
+export class ReceiptQueue extends EventTarget {
+  constructor(session, { batch = 500, retryMs = 1000, maxRetryMs = 30000, storage = null, key = 'ivm.receipts' } = {}) {
+    super();
+    this.session = session;
+    this.batch = batch;
+    this.retryMs = retryMs;
+    this.maxRetryMs = maxRetryMs;
+    this.storage = storage;
+    this.key = key;
+    this.pending = new Map(); // message id -> furthest state asked for
+    this.inFlight = false;
+    this.failures = 0;
+    this.timer = null;
+    this.scheduled = false;
+    try {
+      const saved = storage ? JSON.parse(storage.getItem(key) || '{}') : {};
+      for (const [id, st] of Object.entries(saved)) if (st === 'played') this.pending.set(id, st);
+    } catch { /* corrupt: nothing saved */ }
+    this.onReady = () => { this.failures = 0; this.flushSoon(); };
+    session.addEventListener('ready', this.onReady);
+  }
+
+  /** How many messages have a receipt not yet answered. */
+  get size() { return this.pending.size; }
+
+  /** Queues `state` for message `id` (a lower state than one already queued is ignored). */
+  add(id, state) {
+    const old = this.pending.get(id);
+    if (old && RANK[old] >= RANK[state]) return;
+    this.pending.set(id, state);
+    if (state === 'played') this.save();
+    this.flushSoon();
+  }
+
+  /** Stops retrying (logout); what is pending is forgotten, played ones included. */
+  stop() {
+    clearTimeout(this.timer);
+    this.session.removeEventListener('ready', this.onReady);
+    this.pending.clear();
+    this.save();
+  }
+
+  save() {
+    if (!this.storage) return;
+    const played = {};
+    for (const [id, st] of this.pending) if (st === 'played') played[id] = st;
+    try {
+      if (Object.keys(played).length) this.storage.setItem(this.key, JSON.stringify(played));
+      else this.storage.removeItem(this.key);
+    } catch { /* storage full or blocked: the box keeps the message unplayed */ }
+  }
+
+  /** Sends soon, once for many `add`s in a row (a check-in brings them by the thousand). */
+  flushSoon() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setTimeout(() => { this.scheduled = false; this.flush(); }, 0);
+  }
+
+  retryLater() {
+    this.failures++;
+    clearTimeout(this.timer);
+    const delay = Math.min(this.maxRetryMs, this.retryMs * 2 ** Math.min(this.failures - 1, 10));
+    this.timer = setTimeout(() => this.flush(), delay);
+  }
+
+  async flush() {
+    if (this.inFlight || !this.pending.size || this.session.state !== 'online') return;
+    const list = [];
+    for (const [message, state] of this.pending) {
+      list.push({ message, state });
+      if (list.length === this.batch) break;
+    }
+    this.inFlight = true;
+    let answer = null;
+    try {
+      answer = await this.session.receipts(list);
+    } catch {
+      answer = null;
+    }
+    this.inFlight = false;
+    if (!answer) {
+      // Not answered (offline, closed, the box failed): all of it again, later.
+      this.retryLater();
+      return;
+    }
+    this.failures = 0;
+    const asked = new Map(list.map((r) => [r.message, r.state]));
+    let played = false;
+    let answered = 0;
+    for (const id of [...(answer.applied || []), ...(answer.not_found || [])]) {
+      if (!asked.has(id)) continue;
+      answered++;
+      const st = this.pending.get(id);
+      // A further state queued meanwhile stays for the next batch.
+      if (st && st === asked.get(id)) {
+        this.pending.delete(id);
+        played ||= st === 'played';
+      }
+    }
+    if (played) this.save();
+    this.dispatchEvent(new CustomEvent('sent', { detail: answer }));
+    if (!this.pending.size) this.dispatchEvent(new CustomEvent('idle'));
+    else if (answered) this.flush();
+    else this.retryLater(); // an answer naming none of them: do not spin
+  }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ivm_wire::rest::{
     AddContact, ChangePassword, Contact, ErrorBody, LoginRequest, LoginResponse, MessageInfo,
-    SetStatus, UserInfo,
+    SetStatus, UserInfo, PAGE_MAX,
 };
 use ivm_wire::{Guid, Status};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -524,22 +524,60 @@ impl Api {
         })
     }
 
-    /// `GET /api/messages/inbox`, newest first.
-    pub async fn inbox(&self) -> Result<Vec<MessageInfo>, ApiError> {
-        self.json(
-            self.request(Method::GET, "/api/messages/inbox"),
-            "the inbox",
-        )
-        .await
+    /// The newest `max` messages of my inbox (all of them with `None`), newest first,
+    /// fetched a page at a time; the flag says whether older ones were left out.
+    pub async fn inbox(&self, max: Option<usize>) -> Result<(Vec<MessageInfo>, bool), ApiError> {
+        self.list(List::Inbox, max).await
     }
 
-    /// `GET /api/messages/sent`, newest first, with per-recipient states.
-    pub async fn sent(&self) -> Result<Vec<MessageInfo>, ApiError> {
-        self.json(
-            self.request(Method::GET, "/api/messages/sent"),
-            "sent messages",
-        )
-        .await
+    /// The newest `max` messages I sent (all with `None`), with per-recipient states.
+    pub async fn sent(&self, max: Option<usize>) -> Result<(Vec<MessageInfo>, bool), ApiError> {
+        self.list(List::Sent, max).await
+    }
+
+    /// Pages through `GET /api/messages/{inbox,sent}?limit=N`, following each answer's
+    /// `Link: <...>; rel="next"` until `max` messages are in or a page comes without one.
+    async fn list(
+        &self,
+        list: List,
+        max: Option<usize>,
+    ) -> Result<(Vec<MessageInfo>, bool), ApiError> {
+        let (path, what) = match list {
+            List::Inbox => ("/api/messages/inbox", "the inbox"),
+            List::Sent => ("/api/messages/sent", "sent messages"),
+        };
+        let page_max = PAGE_MAX as usize;
+        let mut out: Vec<MessageInfo> = Vec::new();
+        let first = max.unwrap_or(page_max).clamp(1, page_max);
+        let mut next = Some(format!("{path}?limit={first}"));
+        while let Some(url) = next.take() {
+            let resp = self.send(self.request(Method::GET, &url)).await?;
+            let link = resp
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let bytes = resp.bytes().await.map_err(|e| self.unreachable(e))?;
+            let page: Vec<MessageInfo> =
+                serde_json::from_slice(&bytes).map_err(|e| ApiError::BadResponse {
+                    what: what.to_owned(),
+                    cause: e.to_string(),
+                })?;
+            if page.is_empty() {
+                break;
+            }
+            out.extend(page);
+            if let Some(m) = max {
+                if out.len() >= m {
+                    let more = out.len() > m || link.is_some();
+                    out.truncate(m);
+                    return Ok((out, more));
+                }
+            }
+            // Only a path on this box: never follow a link elsewhere with the token.
+            next = link.filter(|l| l.starts_with(path));
+        }
+        Ok((out, false))
     }
 
     /// `GET /api/messages/{id}`.
@@ -580,6 +618,28 @@ impl Api {
 }
 
 /// An error answer as an [`ApiError`].
+/// Which message list.
+#[derive(Debug, Clone, Copy)]
+enum List {
+    Inbox,
+    Sent,
+}
+
+/// The target of the `rel="next"` link in a `Link` header (RFC 8288), if any.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim();
+                p == "rel=\"next\"" || p == "rel=next"
+            })
+            .then(|| target.to_owned())
+    })
+}
+
 fn classify(
     status: StatusCode,
     error: String,
@@ -621,6 +681,20 @@ fn classify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_link_is_found_among_others() {
+        assert_eq!(
+            next_link("</api/messages/inbox?limit=50&before=abc>; rel=\"next\"").as_deref(),
+            Some("/api/messages/inbox?limit=50&before=abc")
+        );
+        assert_eq!(
+            next_link("</a>; rel=\"prev\", </b?x=1>; rel=next").as_deref(),
+            Some("/b?x=1")
+        );
+        assert_eq!(next_link("</a>; rel=\"prev\""), None);
+        assert_eq!(next_link("garbage"), None);
+    }
 
     #[test]
     fn server_urls_are_checked_and_trimmed() {

@@ -77,10 +77,11 @@ pub enum Command {
     /// Send a voice message (WAV or Ogg Opus) to one or more users; a WAV is encoded to Ogg
     /// Opus here first, as the box would.
     Send(SendArgs),
-    /// List received messages, newest first.
-    Inbox(ListArgs),
-    /// List sent messages with each recipient's state, newest first.
-    Sent(ListArgs),
+    /// List received messages, newest first (the newest 50 unless --limit or --all).
+    Inbox(MessageListArgs),
+    /// List sent messages with each recipient's state, newest first (the newest 50 unless
+    /// --limit or --all).
+    Sent(MessageListArgs),
     /// Download a message's audio (Ogg Opus) and optionally its attachments.
     Get(GetArgs),
     /// Download a message, decode it to WAV and mark it played.
@@ -115,6 +116,22 @@ pub struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `inbox` and `sent`: `[--limit N | --all] [--json]`.
+#[derive(Debug, Args)]
+pub struct MessageListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show the newest N messages (the box sends them a page at a time; ivm fetches as many
+    /// pages as that takes).
+    #[arg(long, short = 'n', value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    /// Show every message, however many (overrides --limit).
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `contacts [--json]`, `contacts add NAME`, `contacts remove NAME`.

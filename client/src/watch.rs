@@ -214,6 +214,7 @@ impl Watch {
             ServerEvent::Ack { .. }
             | ServerEvent::Error { .. }
             | ServerEvent::Receipt(_)
+            | ServerEvent::Receipts(_)
             | ServerEvent::Presence { .. }
             | ServerEvent::Pong { .. } => Vec::new(),
         }

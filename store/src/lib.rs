@@ -20,6 +20,8 @@
 //!   argon2 (which runs on the caller's own pool), one-time passwords used up by their login.
 //! - `messages.rs`: [`StoredMessage`], mailbox states, sent lists, deletion; commit rules
 //!   ([`CommitRules`]: quota, idempotency key).
+//! - `pages.rs`: inbox and sent lists a page at a time ([`Page`], [`Cursor`]) from indexes
+//!   ordered by time, and each user's counts.
 //! - `usage.rs`: bytes per sender (the quota) and the data disk's free-space reserve.
 //! - `idempotency.rs`: [`IdempotencyKey`]: a retried send finds the message it stored.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
@@ -50,6 +52,7 @@ mod keys;
 mod lock;
 mod logins;
 mod messages;
+mod pages;
 mod passwords;
 mod phone_secrets;
 mod phone_sightings;
@@ -71,7 +74,8 @@ pub use lock::{holder as lock_holder, DataLock, LOCK_FILE};
 pub use logins::{
     hash_password, validate_password, LoginCandidate, LoginRefusal, NewPasswordHash, Opened,
 };
-pub use messages::{CommitRules, Committed, StoredAttachment, StoredMessage};
+pub use messages::{Advanced, CommitRules, Committed, StoredAttachment, StoredMessage};
+pub use pages::{BadCursor, Cursor, ListCounts, Page, MAX_PAGE};
 pub use passwords::generate as generate_password;
 pub use phone_sightings::{SightingLimits, SightingsFlushed};
 pub use phones::{PhoneSighting, PhoneStatus, StoredPhone};
@@ -214,22 +218,23 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::PHONE_SECRETS)?;
         txn.open_table(tables::USAGE)?;
         txn.open_table(tables::IDEMPOTENCY)?;
-        let mut meta = txn.open_table(tables::META)?;
+        txn.open_table(pages::INBOX_BY_TIME)?;
+        txn.open_table(pages::SENT_BY_TIME)?;
+        let meta = txn.open_table(tables::META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
-        match found {
-            Some(v) if v > tables::SCHEMA_VERSION => {
-                return Err(StoreError::Corrupt(format!(
-                    "ivm.redb has schema version {v}; this build knows up to {}",
-                    tables::SCHEMA_VERSION
-                )));
-            }
-            Some(_) => {}
-            None => {
-                meta.insert("schema_version", tables::SCHEMA_VERSION)?;
-            }
+        if let Some(v) = found.filter(|v| *v > tables::SCHEMA_VERSION) {
+            return Err(StoreError::Corrupt(format!(
+                "ivm.redb has schema version {v}; this build knows up to {}",
+                tables::SCHEMA_VERSION
+            )));
         }
     }
     usage::count_once(&txn)?;
+    pages::index_once(&txn)?;
+    // Recorded after the upgrades above: version 2 says the time indexes are kept, so a
+    // build from before them (which would not keep them) refuses the database.
+    txn.open_table(tables::META)?
+        .insert("schema_version", tables::SCHEMA_VERSION)?;
     txn.commit()?;
     Ok(())
 }

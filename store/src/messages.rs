@@ -19,7 +19,7 @@ use crate::tables::{
     byte_state, decode, encode, guid_key, pair_key, pair_range, pair_second, state_byte, MAILBOX,
     MESSAGES, SENT, SENT_HIDDEN, SENT_LISTED,
 };
-use crate::{usage, users, Store, StoreError};
+use crate::{pages, usage, users, Store, StoreError};
 
 /// Rules a commit checks inside its transaction.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +38,20 @@ pub enum Committed {
     /// Nothing was stored: the key already stands for this message (the same request, sent
     /// again). Its blobs are the caller's to remove.
     Existing(StoredMessage),
+}
+
+/// What one receipt of [`Store::advance_many`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advanced {
+    /// The user is not a recipient of that message, or it no longer exists.
+    NotFound,
+    /// The receipt is recorded.
+    Done {
+        /// Who sent the message (to tell them).
+        sender: Guid,
+        /// The state moved; false when it was already there or past it.
+        changed: bool,
+    },
 }
 
 /// A stored voice message: what the server committed, with references to its encrypted files.
@@ -166,6 +180,7 @@ fn delete_in(
             involved = true;
             if byte_state(b)? != MailboxState::Deleted {
                 mailbox.insert(pair_key(user, id), state_byte(MailboxState::Deleted))?;
+                pages::unlist_inbox(txn, user, &msg)?;
             }
         }
     }
@@ -173,6 +188,7 @@ fn delete_in(
         involved = true;
         txn.open_table(SENT)?
             .insert(pair_key(user, id), SENT_HIDDEN)?;
+        pages::unlist_sent(txn, &msg)?;
     }
     if !involved {
         return Ok((false, Vec::new()));
@@ -274,6 +290,7 @@ impl Store {
             txn.open_table(SENT)?
                 .insert(pair_key(msg.sender, msg.id), SENT_LISTED)?;
         }
+        pages::index_message(&txn, &msg)?;
         txn.commit()?;
         tracing::debug!(message = %msg.id, sender = %msg.sender, recipients = msg.recipients.len(), bytes, "message committed");
         Ok(Committed::New)
@@ -385,6 +402,55 @@ impl Store {
         txn.commit()?;
         self.remove_blobs_logged(&freed);
         Ok(true)
+    }
+
+    /// Moves `recipient`'s state of many messages forward at once (a client's batch of
+    /// delivered and played receipts): one write transaction, one fsync, for the lot.
+    /// Each receipt is answered in order: [`Advanced::NotFound`] when they are not a recipient
+    /// of that message (or it is gone), else whether the state moved (a receipt for a state
+    /// already reached or passed is done, not an error, so a retried batch is harmless).
+    /// Only `Delivered` and `Played` may be asked for ([`StoreError::Invalid`] otherwise,
+    /// and nothing changes); deleting goes through [`Store::delete_for`].
+    pub fn advance_many(
+        &self,
+        recipient: Guid,
+        receipts: &[(Guid, MailboxState)],
+    ) -> Result<Vec<Advanced>, StoreError> {
+        if receipts
+            .iter()
+            .any(|(_, s)| !matches!(s, MailboxState::Delivered | MailboxState::Played))
+        {
+            return Err(StoreError::Invalid(
+                "a receipt is `delivered` or `played`".into(),
+            ));
+        }
+        let txn = self.db.begin_write()?;
+        let mut out = Vec::with_capacity(receipts.len());
+        let mut changed_any = false;
+        {
+            let messages = txn.open_table(MESSAGES)?;
+            let mut mailbox = txn.open_table(MAILBOX)?;
+            for &(id, state) in receipts {
+                let row = mailbox.get(pair_key(recipient, id))?.map(|v| v.value());
+                let (Some(row), Some(msg)) = (row, get_message(&messages, id)?) else {
+                    out.push(Advanced::NotFound);
+                    continue;
+                };
+                let changed = byte_state(row)?.can_advance_to(state);
+                if changed {
+                    mailbox.insert(pair_key(recipient, id), state_byte(state))?;
+                    changed_any = true;
+                }
+                out.push(Advanced::Done {
+                    sender: msg.sender,
+                    changed,
+                });
+            }
+        }
+        if changed_any {
+            txn.commit()?;
+        }
+        Ok(out)
     }
 
     /// Messages still `Queued` for `user`, oldest first: what to push when they connect.

@@ -20,6 +20,7 @@
 //! | `phone_secrets` | MAC `[u8;6]` | sealed JSON: provisioning credential, admin password |
 //! | `usage` | sender `[u8;16]` | `u64`: bytes of audio and attachments of their messages that still exist |
 //! | `idempotency` | sender ‖ SHA-256(key) `[u8;48]` | (message `[u8;16]`, SHA-256 of the request `[u8;32]`) |
+//! | `inbox_by_time`, `sent_by_time` | user ‖ created_at (u64 BE) ‖ message `[u8;40]` | `()`: lists in time order (`pages.rs`) |
 
 use ivm_wire::{Guid, MailboxState};
 use redb::TableDefinition;
@@ -72,8 +73,10 @@ pub(crate) const IDEMPOTENCY: TableDefinition<[u8; 48], ([u8; 16], [u8; 32])> =
 /// the table existed are counted at open).
 pub(crate) const USAGE_COUNTED: &str = "usage_counted";
 
-/// The schema this code writes. Bumped when an encoding changes; `open` refuses a newer one.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+/// The schema this code writes. Bumped when an encoding changes or a new table must be kept
+/// in step by every writer; `open` refuses a newer one. 2: `inbox_by_time` and `sent_by_time`
+/// (see `pages.rs`).
+pub(crate) const SCHEMA_VERSION: u64 = 2;
 
 /// `sent` value: the sender lists the message.
 pub(crate) const SENT_LISTED: u8 = 0;

@@ -2,7 +2,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Session, backoffDelay, wsUrl, Api, newIdempotencyKey, messageKey } from '../../web/protocol.js';
+import { Session, backoffDelay, wsUrl, Api, newIdempotencyKey, messageKey, ReceiptQueue, nextLink } from '../../web/protocol.js';
+import { Pages, newer } from '../../web/vlist.js';
 import { oggCrc32, opusPacketSamples, muxOggOpus, parseOgg, encodeWav, opusTags, FLAG_BOS, FLAG_EOS } from '../../web/ogg.js';
 
 class FakeWS {
@@ -249,4 +250,185 @@ test('ogg: OpusTags and WAV writer', () => {
   assert.equal(v.getUint32(24, true), 48000);
   assert.equal(v.getInt16(46, true), 32767);
   assert.equal(v.getInt16(48, true), -32768);
+});
+
+/** Receipts frames the fake box got on `ws` since `from`. */
+function receiptFrames(ws, from = 0) {
+  return ws.sent.slice(from).filter((f) => f.action === 'receipts');
+}
+
+test('receipts: queued while offline, sent in batches of 500 once online, one batch at a time', async () => {
+  FakeWS.all = [];
+  const s = new Session({ url: 'wss://box/api/ws', token: 'T', WebSocketImpl: FakeWS });
+  const q = new ReceiptQueue(s, { retryMs: 20 });
+  for (let i = 0; i < 1200; i++) q.add(`m${i}`, 'delivered');
+  q.add('m7', 'played'); // a further state replaces the earlier one
+  q.add('m8', 'played');
+  q.add('m8', 'delivered'); // and never goes back
+  assert.equal(q.size, 1200);
+  await tick(5);
+  assert.equal(FakeWS.all.length, 0, 'nothing is sent before the session exists');
+  s.start();
+  await until(() => FakeWS.all.length === 1);
+  const ws = FakeWS.all[0];
+  await handshake(ws);
+  await until(() => receiptFrames(ws).length === 1);
+  await tick(10);
+  assert.equal(receiptFrames(ws).length, 1, 'one batch in flight at a time');
+  const b1 = receiptFrames(ws)[0];
+  assert.equal(b1.object.receipts.length, 500);
+  assert.deepEqual(b1.object.receipts.find((r) => r.message === 'm7'), { message: 'm7', state: 'played' });
+  assert.deepEqual(b1.object.receipts.find((r) => r.message === 'm8'), { message: 'm8', state: 'played' });
+  // The box answers for all of them (two it does not know): they leave the queue.
+  const ids = b1.object.receipts.map((r) => r.message);
+  ws.push({ action: 'ack', id: b1.id, object: { applied: ids.slice(2), not_found: ids.slice(0, 2) } });
+  await until(() => receiptFrames(ws).length === 2);
+  const b2 = receiptFrames(ws)[1];
+  assert.equal(b2.object.receipts.length, 500);
+  assert.ok(!b2.object.receipts.some((r) => ids.includes(r.message)), 'answered ones are not sent again');
+  // A failure: the same receipts again after the retry delay, none dropped.
+  ws.push({ action: 'error', id: b2.id, object: { code: 'internal', message: 'disk trouble' } });
+  await until(() => receiptFrames(ws).length === 3, 2000);
+  const b3 = receiptFrames(ws)[2];
+  assert.deepEqual(b3.object.receipts, b2.object.receipts);
+  ws.push({ action: 'ack', id: b3.id, object: { applied: b3.object.receipts.map((r) => r.message), not_found: [] } });
+  await until(() => receiptFrames(ws).length === 4);
+  const b4 = receiptFrames(ws)[3];
+  assert.equal(b4.object.receipts.length, 200);
+  // While the last batch is out, one of it is played: it stays for another batch.
+  q.add(b4.object.receipts[0].message, 'played');
+  let idle = 0;
+  q.addEventListener('idle', () => idle++);
+  ws.push({ action: 'ack', id: b4.id, object: { applied: b4.object.receipts.map((r) => r.message), not_found: [] } });
+  await until(() => receiptFrames(ws).length === 5);
+  const b5 = receiptFrames(ws)[4];
+  assert.deepEqual(b5.object.receipts, [{ message: b4.object.receipts[0].message, state: 'played' }]);
+  ws.push({ action: 'ack', id: b5.id, object: { applied: [b5.object.receipts[0].message], not_found: [] } });
+  await until(() => idle === 1);
+  assert.equal(q.size, 0);
+  s.stop();
+});
+
+test('receipts: a batch cut off by a closed socket is sent again after the reconnect', async () => {
+  FakeWS.all = [];
+  const s = new Session({ url: 'wss://box/api/ws', token: 'T', WebSocketImpl: FakeWS, backoff: { min: 5, max: 5 } });
+  const q = new ReceiptQueue(s, { retryMs: 5000 });
+  s.start();
+  await until(() => FakeWS.all.length === 1);
+  await handshake(FakeWS.all[0]);
+  await until(() => s.state === 'online');
+  q.add('a', 'delivered');
+  q.add('b', 'played');
+  await until(() => receiptFrames(FakeWS.all[0]).length === 1);
+  FakeWS.all[0].close(); // no answer ever comes
+  await until(() => FakeWS.all.length === 2, 3000);
+  await handshake(FakeWS.all[1]);
+  // Sent again at once on `ready`, not after the 5 s retry delay.
+  await until(() => receiptFrames(FakeWS.all[1]).length === 1, 1000);
+  assert.deepEqual(receiptFrames(FakeWS.all[1])[0].object.receipts, [
+    { message: 'a', state: 'delivered' }, { message: 'b', state: 'played' }]);
+  s.stop();
+  q.stop();
+});
+
+test('receipts: played ones survive a closed tab (storage), delivered ones need not', async () => {
+  const store = new Map();
+  const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v), removeItem: (k) => store.delete(k) };
+  FakeWS.all = [];
+  const s1 = new Session({ url: 'wss://box/api/ws', token: 'T', WebSocketImpl: FakeWS });
+  const q1 = new ReceiptQueue(s1, { storage });
+  q1.add('heard', 'played');
+  q1.add('got', 'delivered');
+  assert.deepEqual(JSON.parse(store.get('ivm.receipts')), { heard: 'played' });
+  // The tab closes here. Next time:
+  const s2 = new Session({ url: 'wss://box/api/ws', token: 'T', WebSocketImpl: FakeWS });
+  const q2 = new ReceiptQueue(s2, { storage });
+  assert.equal(q2.size, 1);
+  s2.start();
+  await until(() => FakeWS.all.length === 1);
+  const ws = FakeWS.all[0];
+  await handshake(ws);
+  await until(() => receiptFrames(ws).length === 1);
+  const b = receiptFrames(ws)[0];
+  assert.deepEqual(b.object.receipts, [{ message: 'heard', state: 'played' }]);
+  ws.push({ action: 'ack', id: b.id, object: { applied: ['heard'], not_found: [] } });
+  await until(() => q2.size === 0);
+  assert.equal(store.has('ivm.receipts'), false, 'answered: forgotten');
+  s2.stop();
+});
+
+test('session: the receipts push and check-in messages are told apart', async () => {
+  FakeWS.all = [];
+  const s = new Session({ url: 'wss://box/api/ws', token: 'T', WebSocketImpl: FakeWS });
+  const got = [];
+  s.addEventListener('message', (e) => got.push([e.detail.id, s.checkingIn]));
+  s.addEventListener('receipts', (e) => got.push(['receipts', e.detail.length]));
+  s.start();
+  await until(() => FakeWS.all.length === 1);
+  const ws = FakeWS.all[0];
+  await handshake(ws, { queued: [{ id: 'old' }] });
+  await until(() => s.state === 'online');
+  ws.push({ action: 'message', id: 'new', object: { id: 'new' } });
+  ws.push({ action: 'receipts', object: { receipts: [{ message: 'x', recipient: 'r', state: 'played' }, { message: 'y', recipient: 'r', state: 'delivered' }] } });
+  assert.deepEqual(got, [['old', true], ['new', false], ['receipts', 2]]);
+  s.stop();
+});
+
+test('api: lists come a page at a time; the Link header gives the next page', async () => {
+  const asked = [];
+  const fetchImpl = async (url) => {
+    asked.push(url);
+    const link = url.includes('before=') ? {} : { Link: '</api/messages/inbox?limit=2&before=CUR>; rel="next"' };
+    return new Response(JSON.stringify([{ id: 'a' }]), { status: 200, headers: { 'content-type': 'application/json', ...link } });
+  };
+  const api = new Api({ token: 'T', fetchImpl });
+  const p1 = await api.inbox({ limit: 2 });
+  assert.deepEqual(p1, { items: [{ id: 'a' }], next: '/api/messages/inbox?limit=2&before=CUR' });
+  const p2 = await api.inbox({ from: p1.next });
+  assert.equal(p2.next, null);
+  assert.deepEqual(asked, ['/api/messages/inbox?limit=2', '/api/messages/inbox?limit=2&before=CUR']);
+  await assert.rejects(api.inbox({ from: 'https://elsewhere/x' }), (e) => e.code === 'bad_link');
+  assert.equal(nextLink('</a>; rel="prev", </b>; rel="next"'), '/b');
+  assert.equal(nextLink('</a>; rel="prev"'), null);
+  assert.equal(nextLink(null), null);
+});
+
+test('pages: newest first, older pages appended, pushes placed in order or left to their page', async () => {
+  const all = [];
+  for (let i = 0; i < 10; i++) all.push({ id: `id${i}`, created_at: 1000 + Math.floor(i / 2), state: 'queued', recipients: [] });
+  all.sort(newer);
+  const fetched = [];
+  const pages = new Pages(async (from) => {
+    fetched.push(from);
+    const start = from ? Number(from) : 0;
+    const items = all.slice(start, start + 4).map((m) => ({ ...m })); // copies, as from JSON
+    return { items, next: start + 4 < all.length ? String(start + 4) : null };
+  });
+  assert.equal(pages.more, true);
+  await pages.first();
+  assert.deepEqual(pages.items.map((m) => m.id), all.slice(0, 4).map((m) => m.id));
+  // A message older than everything loaded waits for its page; a newer one goes on top.
+  const old = { id: 'old', created_at: 1, recipients: [] };
+  assert.equal(pages.add(old), false);
+  const fresh = { id: 'fresh', created_at: 5000, recipients: [] };
+  assert.equal(pages.add(fresh), true);
+  assert.equal(pages.items[0].id, 'fresh');
+  assert.equal(pages.add(fresh), false, 'once');
+  // Two scrolls at once fetch one page.
+  const [a, b] = [pages.older(), pages.older()];
+  assert.equal(await a, true);
+  await b;
+  assert.deepEqual(fetched, [null, '4']);
+  while (pages.more) await pages.older();
+  assert.deepEqual(pages.items.map((m) => m.id), ['fresh', ...all.map((m) => m.id)]);
+  // Now everything is loaded: an old push has its place.
+  assert.equal(pages.add(old), true);
+  assert.equal(pages.items[pages.items.length - 1].id, 'old');
+  // A page again after a reconnect: states move forward only, nothing is doubled.
+  all[0].state = 'played';
+  const changed = await pages.first();
+  assert.deepEqual(changed.map((m) => m.id), [all[0].id]);
+  assert.equal(pages.items.length, 12);
+  assert.equal(pages.remove('old'), true);
+  assert.equal(pages.get('old'), undefined);
 });

@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_FRAME: usize = 4 * 1024 * 1024;
 pub const MAX_ID_LEN: usize = 64;
 /// Most destinations one frame may name.
 pub const MAX_DESTINATIONS: usize = 256;
+/// Most receipts one `receipts` frame may carry (a client with more sends several).
+pub const MAX_RECEIPTS: usize = 500;
 
 /// One frame: the seed's five fields. Blank fields are left out when encoded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -253,6 +255,41 @@ pub struct ReceiptObject {
     pub state: MailboxState,
 }
 
+/// One receipt of a `receipts` batch (client → server): I have, or I played, this message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptItem {
+    /// The message id.
+    pub message: Guid,
+    /// `delivered` or `played`.
+    pub state: MailboxState,
+}
+
+/// Object of `receipts` (client → server): many receipts in one frame, applied in one
+/// commit. At most [`MAX_RECEIPTS`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptsObject {
+    /// The receipts, applied in order.
+    pub receipts: Vec<ReceiptItem>,
+}
+
+/// Result object of the `ack` that answers `receipts`: every message of the batch is in one
+/// of the two lists, so the client knows which it may stop retrying (all of them: a message
+/// not found was deleted or was never theirs, and retrying will not change that).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ReceiptsResult {
+    /// Recorded: the state is now at least the one asked for.
+    pub applied: Vec<Guid>,
+    /// Not a message in this user's inbox (deleted, or never theirs).
+    pub not_found: Vec<Guid>,
+}
+
+/// Object of the `receipts` push (server → sender): recipients' states changed by one batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptsPush {
+    /// Each change, as a `receipt` frame would carry it.
+    pub receipts: Vec<ReceiptObject>,
+}
+
 /// Object of `server_going_down` and of a server `disconnect`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReasonObject {
@@ -304,6 +341,8 @@ pub enum ClientRequest {
     Delivered(Guid),
     /// I played this message.
     Played(Guid),
+    /// Many `delivered` / `played` receipts at once (at most [`MAX_RECEIPTS`]).
+    Receipts(Vec<ReceiptItem>),
     /// Are you there? (answered with `pong`)
     Ping,
     /// Answer to the server's `ping`.
@@ -331,6 +370,8 @@ pub enum ServerEvent {
     Message(Box<MessageInfo>),
     /// A recipient's state for a message I sent changed.
     Receipt(ReceiptObject),
+    /// Several recipients' states changed at once (a recipient's batch of receipts).
+    Receipts(Vec<ReceiptObject>),
     /// A user I subscribed to changed presence.
     Presence {
         /// The user.
@@ -399,6 +440,35 @@ fn object<T: serde::de::DeserializeOwned>(env: &Envelope) -> Result<T, DecodeErr
     })
 }
 
+/// The receipts of a `receipts` frame: 1 to [`MAX_RECEIPTS`], each `delivered` or `played`.
+fn receipts(env: &Envelope) -> Result<Vec<ReceiptItem>, DecodeError> {
+    let list = object::<ReceiptsObject>(env)?.receipts;
+    if list.is_empty() || list.len() > MAX_RECEIPTS {
+        return Err(DecodeError::new(
+            ErrorCode::Malformed,
+            &env.id,
+            format!(
+                "receipts carries 1 to {MAX_RECEIPTS} receipts, not {}",
+                list.len()
+            ),
+        ));
+    }
+    if let Some(r) = list
+        .iter()
+        .find(|r| !matches!(r.state, MailboxState::Delivered | MailboxState::Played))
+    {
+        return Err(DecodeError::new(
+            ErrorCode::Malformed,
+            &env.id,
+            format!(
+                "a receipt's state is delivered or played, not {}",
+                r.state.as_str()
+            ),
+        ));
+    }
+    Ok(list)
+}
+
 /// Decodes one client frame, bounded by `max_frame` bytes.
 pub fn decode_client(text: &str, max_frame: usize) -> Result<Inbound, DecodeError> {
     let env = check_frame(text, max_frame)?;
@@ -424,6 +494,7 @@ pub fn decode_client(text: &str, max_frame: usize) -> Result<Inbound, DecodeErro
         "check_in" => ClientRequest::CheckIn,
         "delivered" => ClientRequest::Delivered(object::<MessageRef>(&env)?.message),
         "played" => ClientRequest::Played(object::<MessageRef>(&env)?.message),
+        "receipts" => ClientRequest::Receipts(receipts(&env)?),
         "ping" => ClientRequest::Ping,
         "pong" => ClientRequest::Pong,
         other => {
@@ -455,6 +526,7 @@ pub fn decode_server(text: &str, max_frame: usize) -> Result<ServerEvent, Decode
         },
         "message" => ServerEvent::Message(Box::new(object(&env)?)),
         "receipt" => ServerEvent::Receipt(object(&env)?),
+        "receipts" => ServerEvent::Receipts(object::<ReceiptsPush>(&env)?.receipts),
         "presence" => {
             let user = env.source.ok_or_else(|| {
                 DecodeError::new(ErrorCode::Malformed, &env.id, "presence without source")
@@ -495,6 +567,13 @@ pub mod push {
         Envelope::new("receipt")
             .with_source(r.recipient)
             .with_object(&r)
+    }
+
+    /// `receipts`: several recipients' states changed, sent to the messages' sender.
+    pub fn receipts(receipts: Vec<ReceiptObject>) -> Envelope {
+        Envelope::new("receipts")
+            .with_source(crate::SERVER_GUID)
+            .with_object(&ReceiptsPush { receipts })
     }
 
     /// `presence`: `user` is now `status`.
@@ -633,5 +712,66 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn receipts_are_bounded_and_only_delivered_or_played() {
+        let g = Guid::new_v4();
+        let one = |state: &str| format!(r#"{{"message":"{g}","state":"{state}"}}"#);
+        let frame = |items: Vec<String>| {
+            format!(
+                r#"{{"action":"receipts","id":"r1","object":{{"receipts":[{}]}}}}"#,
+                items.join(",")
+            )
+        };
+        let ok = decode_client(
+            &frame(vec![one("delivered"), one("played")]),
+            DEFAULT_MAX_FRAME,
+        )
+        .expect("decodes");
+        assert_eq!(
+            ok.request,
+            ClientRequest::Receipts(vec![
+                ReceiptItem {
+                    message: g,
+                    state: MailboxState::Delivered
+                },
+                ReceiptItem {
+                    message: g,
+                    state: MailboxState::Played
+                },
+            ])
+        );
+        for bad in [
+            frame(vec![]),
+            frame(vec![one("delivered"); MAX_RECEIPTS + 1]),
+            frame(vec![one("deleted")]),
+            frame(vec![one("queued")]),
+            frame(vec![one("heard")]),
+            r#"{"action":"receipts","id":"r1","object":{"receipts":{}}}"#.to_owned(),
+        ] {
+            let e = decode_client(&bad, DEFAULT_MAX_FRAME).expect_err("refused");
+            assert_eq!(
+                (e.code, e.id.as_str()),
+                (ErrorCode::Malformed, "r1"),
+                "{bad}"
+            );
+        }
+        let full = frame(vec![one("played"); MAX_RECEIPTS]);
+        assert!(decode_client(&full, DEFAULT_MAX_FRAME).is_ok());
+    }
+
+    #[test]
+    fn the_receipts_push_round_trips() {
+        let r = ReceiptObject {
+            message: Guid::new_v4(),
+            recipient: Guid::new_v4(),
+            state: MailboxState::Delivered,
+        };
+        let text = push::receipts(vec![r, r]).to_text();
+        assert_eq!(
+            decode_server(&text, DEFAULT_MAX_FRAME).expect("decodes"),
+            ServerEvent::Receipts(vec![r, r])
+        );
     }
 }

@@ -150,6 +150,24 @@ pub struct MessageInfo {
     pub state: Option<MailboxState>,
 }
 
+/// Messages a page of `GET /api/messages/inbox` or `/sent` holds when `limit` is not given.
+pub const PAGE_DEFAULT: u32 = 50;
+/// Largest `limit` of one page (a page is one read transaction and one answer held in
+/// memory). A larger one is refused with 400, not clamped: bad input gets a clear error.
+pub const PAGE_MAX: u32 = 200;
+
+/// `GET /api/messages/counts`: how many messages I have, for badges and headings (the lists
+/// themselves come a page at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounts {
+    /// Messages in my inbox (not deleted).
+    pub inbox: u64,
+    /// Of those, not played yet.
+    pub unplayed: u64,
+    /// Messages in my sent list (not deleted).
+    pub sent: u64,
+}
+
 /// Body of every 4xx/5xx answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {

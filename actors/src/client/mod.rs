@@ -12,6 +12,7 @@ mod connection;
 mod post;
 mod presence;
 pub mod rate;
+mod receipts;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use connection::{
 };
 pub use post::{check_attachment_name, NewAttachment, PostError, PostMessage, PostOnce, Posted};
 pub use presence::{GetPresence, SetStatus, Subscribe, Unsubscribe};
+pub use receipts::Receipts;
 
 /// Settings of the client manager.
 #[derive(Debug, Clone)]

@@ -149,8 +149,8 @@ const EVERY_COMMAND: &[(&[&str], &[&str])] = &[
         &["send"],
         &["--to", "bob", "bob.wav", "--attach", "bob.txt"],
     ),
-    (&["inbox"], &["--json"]),
-    (&["sent"], &["--json"]),
+    (&["inbox"], &["--json", "--limit", "5", "--all"]),
+    (&["sent"], &["--json", "-n", "5", "--all"]),
     (
         &["get"],
         &["1a2b3c4d", "-o", "bob.opus", "--attachments", "bob"],

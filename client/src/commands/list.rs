@@ -1,32 +1,49 @@
-//! `ivm inbox [--json]` and `ivm sent [--json]`: messages newest first, as the server orders
-//! them. Ids are shortened to the fewest hex digits (at least 8) that keep them apart; any of
-//! them can be given back to `get`, `play` or `delete`.
+//! `ivm inbox [--limit N | --all] [--json]` and `ivm sent ...`: messages newest first, as the
+//! server orders them, the newest 50 unless told otherwise (the box answers a page at a time;
+//! ivm follows the pages). When older messages were left out, a line on stderr says how to
+//! see them, so the table (or JSON) on stdout stays what scripts expect. Ids are shortened
+//! to the fewest hex digits (at least 8) that keep them apart; any of them can be given back
+//! to `get`, `play` or `delete`.
 
 use ivm_wire::rest::MessageInfo;
 
-use crate::cli::ListArgs;
+use crate::cli::MessageListArgs;
 use crate::context::Context;
 use crate::{ids, output};
 
+/// How many messages `args` asks for (`None`: all).
+fn wanted(args: &MessageListArgs) -> Option<usize> {
+    (!args.all).then(|| usize::try_from(args.limit).unwrap_or(usize::MAX))
+}
+
+/// Says on stderr that older messages were left out, and how to see them.
+fn more_hint(command: &str, shown: usize, more: bool) {
+    if more {
+        eprintln!("ivm: the newest {shown} shown; older ones: ivm {command} --all (or --limit N)");
+    }
+}
+
 /// Lists received messages.
-pub async fn inbox(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let list = ctx.api.inbox().await?;
+pub async fn inbox(ctx: &Context, args: MessageListArgs) -> anyhow::Result<()> {
+    let (list, more) = ctx.api.inbox(wanted(&args)).await?;
     if args.json {
         output::json(&list)?;
     } else {
         output::line(&inbox_table(&list))?;
     }
+    more_hint("inbox", list.len(), more);
     Ok(())
 }
 
 /// Lists sent messages with each recipient's state.
-pub async fn sent(ctx: &Context, args: ListArgs) -> anyhow::Result<()> {
-    let list = ctx.api.sent().await?;
+pub async fn sent(ctx: &Context, args: MessageListArgs) -> anyhow::Result<()> {
+    let (list, more) = ctx.api.sent(wanted(&args)).await?;
     if args.json {
         output::json(&list)?;
     } else {
         output::line(&sent_table(&list))?;
     }
+    more_hint("sent", list.len(), more);
     Ok(())
 }
 

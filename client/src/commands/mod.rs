@@ -92,12 +92,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-/// A message id from the command line: a whole GUID as is, a prefix against inbox + sent.
+/// A message id from the command line: a whole GUID as is, a prefix against inbox + sent
+/// (every page of both: a prefix must be unique among all of them, not just the newest).
 pub async fn resolve_id(ctx: &Context, arg: &str) -> anyhow::Result<Guid> {
     match ids::parse(arg)? {
         IdArg::Full(id) => Ok(id),
         IdArg::Prefix(prefix) => {
-            let (inbox, sent) = tokio::try_join!(ctx.api.inbox(), ctx.api.sent())?;
+            let ((inbox, _), (sent, _)) =
+                tokio::try_join!(ctx.api.inbox(None), ctx.api.sent(None))?;
             let all = inbox.iter().chain(&sent).map(|m| m.id);
             Ok(ids::resolve(&prefix, all)?)
         }

@@ -6,6 +6,7 @@ mod blobs;
 mod keys;
 mod logins;
 mod messages;
+mod pages;
 mod quota;
 mod sessions;
 mod users;

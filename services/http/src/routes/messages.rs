@@ -1,5 +1,5 @@
-//! Voice messages: send (multipart upload), inbox and sent lists, metadata, audio and
-//! attachment downloads, receipts and delete. A user sees only messages sent by or to them.
+//! Voice messages: send (multipart upload), inbox and sent lists a page at a time (paging in
+//! `pages.rs`), counts, metadata, audio and attachment downloads, receipts and delete. A user sees only messages sent by or to them.
 
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
@@ -11,10 +11,11 @@ use ivm_actors::client::{
 };
 use ivm_actors::database;
 use ivm_actors::views::{self, Viewer};
-use ivm_store::{Store, StoreError, StoredMessage};
-use ivm_wire::rest::MessageInfo;
+use ivm_store::{Page, Store, StoreError, StoredMessage};
+use ivm_wire::rest::{MessageCounts, MessageInfo};
 use ivm_wire::{Guid, MailboxState};
 
+use super::pages;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::AppState;
@@ -210,38 +211,71 @@ fn no_such_message() -> ApiError {
     ApiError::not_found("no such message")
 }
 
-/// `GET /api/messages/inbox`: messages to me, newest first.
+/// `GET /api/messages/inbox?limit=N&before=CURSOR`: a page of messages to me, newest first,
+/// with a `Link` to the next page (see [`pages`]). The store reads only this page's rows.
 pub async fn inbox(
     State(state): State<AppState>,
     me: AuthUser,
-) -> Result<Json<Vec<MessageInfo>>, ApiError> {
+    query: pages::RawQuery,
+) -> Result<Response, ApiError> {
+    let q = pages::list_query(query)?;
     let user = me.user.guid;
-    let list = database::run(&state.handles.db, move |s| {
+    let page = database::run(&state.handles.db, move |s| {
+        let page = s.inbox_page(user, q.before, q.limit)?;
         let mut views = views::Views::new(s);
-        s.inbox(user)?
+        let items = page
+            .items
             .iter()
             .map(|(m, _)| views.message(m, Viewer::Recipient(user)))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
     })
     .await?;
-    Ok(Json(list))
+    Ok(pages::answer("/api/messages/inbox", q.limit, page))
 }
 
-/// `GET /api/messages/sent`: messages from me with every recipient's state, newest first.
+/// `GET /api/messages/sent?limit=N&before=CURSOR`: a page of messages from me with every
+/// recipient's state, newest first, paged like the inbox.
 pub async fn sent(
     State(state): State<AppState>,
     me: AuthUser,
-) -> Result<Json<Vec<MessageInfo>>, ApiError> {
+    query: pages::RawQuery,
+) -> Result<Response, ApiError> {
+    let q = pages::list_query(query)?;
     let user = me.user.guid;
-    let list = database::run(&state.handles.db, move |s| {
+    let page = database::run(&state.handles.db, move |s| {
+        let page = s.sent_page(user, q.before, q.limit)?;
         let mut views = views::Views::new(s);
-        s.sent(user)?
+        let items = page
+            .items
             .iter()
             .map(|m| views.message(m, Viewer::Sender))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
     })
     .await?;
-    Ok(Json(list))
+    Ok(pages::answer("/api/messages/sent", q.limit, page))
+}
+
+/// `GET /api/messages/counts`: how many messages my inbox (and of them unplayed) and my sent
+/// list hold, for a badge or a heading, without fetching the lists.
+pub async fn counts(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<Json<MessageCounts>, ApiError> {
+    let user = me.user.guid;
+    let c = database::run(&state.handles.db, move |s| s.list_counts(user)).await?;
+    Ok(Json(MessageCounts {
+        inbox: c.inbox,
+        unplayed: c.unplayed,
+        sent: c.sent,
+    }))
 }
 
 /// `GET /api/messages/{id}`.

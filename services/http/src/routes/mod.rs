@@ -5,6 +5,7 @@ mod admin;
 mod contacts;
 pub mod health;
 mod messages;
+mod pages;
 mod phones;
 mod provision;
 mod session;
@@ -40,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/messages"),
     ("get", "/api/messages/inbox"),
     ("get", "/api/messages/sent"),
+    ("get", "/api/messages/counts"),
     ("get", "/api/messages/{id}"),
     ("delete", "/api/messages/{id}"),
     ("get", "/api/messages/{id}/audio"),
@@ -84,6 +86,7 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         )
         .route("/api/messages/inbox", get(messages::inbox))
         .route("/api/messages/sent", get(messages::sent))
+        .route("/api/messages/counts", get(messages::counts))
         .route(
             "/api/messages/{id}",
             get(messages::one).delete(messages::remove),

@@ -32,8 +32,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use ivm_actors::client::{
-    self, CheckIn, NewAttachment, Outbound, Outbox, PostError, PostMessage, Receipt, Seen,
-    SessionId, SetStatus, Subscribe, Unsubscribe,
+    self, CheckIn, NewAttachment, Outbound, Outbox, PostError, PostMessage, Receipt, Receipts,
+    Seen, SessionId, SetStatus, Subscribe, Unsubscribe,
 };
 use ivm_store::User;
 use ivm_wire::object::{
@@ -426,6 +426,21 @@ impl Reader {
             },
             ClientRequest::Delivered(m) => self.receipt(&id, m, MailboxState::Delivered).await,
             ClientRequest::Played(m) => self.receipt(&id, m, MailboxState::Played).await,
+            ClientRequest::Receipts(receipts) => {
+                let r = clients
+                    .send(Receipts {
+                        user: self.user,
+                        receipts,
+                    })
+                    .await;
+                match r {
+                    Ok(Ok(result)) => self.reply(Envelope::ack(&id, Some(&result))),
+                    Ok(Err(e)) => {
+                        self.reply(Envelope::error(&id, ErrorCode::Internal, e.to_string()))
+                    }
+                    Err(e) => self.reply(Envelope::error(&id, ErrorCode::Internal, e.to_string())),
+                }
+            }
             ClientRequest::Ping => self.reply(push::pong(&id)),
             ClientRequest::Pong => {}
             ClientRequest::PostMessage { to, post } => self.post(id, to, post),

@@ -160,7 +160,10 @@ export async function login(page, box, name, password) {
   await page.waitForFunction(() => !document.querySelector('#conn')?.textContent, null, { timeout: 15000 });
 }
 
+/** Takes a screenshot (the page must render); writes it to docs/screens/<name>.png only when
+ * asked (`IVM_SCREENSHOTS=1 scripts/test-web`), so a plain test run leaves the tree clean. */
 export function screenshot(page, name) {
+  if (!process.env.IVM_SCREENSHOTS) return page.screenshot({ fullPage: false });
   mkdirSync(SCREENS, { recursive: true });
   return page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: false });
 }

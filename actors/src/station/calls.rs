@@ -29,12 +29,10 @@ use tokio::sync::oneshot;
 
 use super::registrar::Authed;
 use super::sipmsg::{self, Dialog};
-use super::{MediaPort, RingMe, RtpIn, StationActor, StationError};
+use super::{RingMe, StationActor, StationError};
+use crate::media::{LegId, MediaPort, RtpIn};
 use crate::client::{MailboxChanged, PostMessage, Receipt};
 use crate::database;
-
-/// Identifies a call leg (also names its RTP socket).
-pub type LegId = u64;
 
 /// What a client transaction we started is for.
 pub(crate) enum Pending {

@@ -21,8 +21,9 @@
 //!   `*97`, ring-my-phone, recording and playback.
 //! - `sipmsg.rs`: building requests and responses, and matching in-dialog requests to a
 //!   dialog (Call-ID, both tags, the phone's address).
-//! - `budget.rs`: the byte budgets that keep SIP and RTP from crowding each other out of
-//!   the actor's mailbox ([`Budget`], [`Permit`]).
+//! - The byte budgets that keep SIP and RTP from crowding each other out of the actor's
+//!   mailbox are in [`crate::budget`]; the media types ([`RtpIn`], [`MediaSockets`]) in
+//!   [`crate::media`].
 //!
 //! # On a hostile LAN
 //! Digest authentication is the line between the two kinds of peer. A request from an
@@ -35,13 +36,12 @@
 //! Each phone has a tracing span (`phone`, with its extension and address) and each call leg
 //! one (`call`, with its id, extension and dial string).
 
-mod budget;
 mod calls;
 mod registrar;
 mod sipmsg;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,8 +56,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::client::{ClientActor, MailboxChanged, SetMailboxListener};
 use crate::database::DatabaseActor;
 
-pub use budget::{Budget, Permit, RTP_BUDGET, SIP_BUDGET};
-pub use calls::LegId;
+use crate::budget::Permit;
+use crate::media::{MediaSockets, RtpIn};
 
 /// Where the actor queues SIP datagrams and frames for the SIP service to send.
 pub type SipOutbox = mpsc::Sender<Transmit>;
@@ -112,20 +112,6 @@ impl Default for StationConfig {
     }
 }
 
-/// A leg's media port: the RTP socket task's send queue. Dropping it closes the socket.
-pub struct MediaPort {
-    /// The local address phones send RTP to.
-    pub local: SocketAddr,
-    /// Datagrams to send: (destination, bytes).
-    pub tx: mpsc::Sender<(SocketAddr, Vec<u8>)>,
-}
-
-/// Opens per-call RTP sockets (implemented by the phones service, which owns sockets).
-pub trait MediaSockets: Send + Sync + 'static {
-    /// Binds a socket for `leg`, reachable from `toward`; its datagrams go to `to` as [`RtpIn`].
-    fn open(&self, leg: LegId, toward: IpAddr, to: Recipient<RtpIn>) -> std::io::Result<MediaPort>;
-}
-
 /// Errors of the station's requests (ring-my-phone).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StationError {
@@ -170,20 +156,6 @@ pub enum SipInput {
     Datagram(Vec<u8>),
     /// A message framed from a TCP stream.
     Message(SipMessage),
-}
-
-/// An RTP/RTCP datagram on a leg's media port.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RtpIn {
-    /// The leg.
-    pub leg: LegId,
-    /// Source.
-    pub from: SocketAddr,
-    /// Bytes.
-    pub bytes: Vec<u8>,
-    /// Its room in the RTP budget, given back once handled (`None`: not budgeted).
-    pub permit: Option<Permit>,
 }
 
 /// Ring `user`'s desk phone; on answer, beep and record a message to `to` (S5). Answers
@@ -416,7 +388,7 @@ impl Actor for StationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // A backstop only: the SIP and RTP byte budgets (`budget.rs`) bound what the socket
+        // A backstop only: the SIP and RTP byte budgets (`crate::budget`) bound what the socket
         // tasks queue here to well below this many items.
         ctx.set_mailbox_capacity(100_000);
         self.clients

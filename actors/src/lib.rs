@@ -13,8 +13,9 @@
 //!   sightings in memory, flushed in batches.
 //! - [`views`]: turns stored records into the wire's [`ivm_wire::rest::MessageInfo`].
 //!
-//! - [`station`]: the station manager (S13): desk phones' registrations, calls, keypad
-//!   services and message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores. It posts voice
+//! - [`station`]: the station manager (S13): desk phones' registrations, dialogs, media and
+//!   message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores; the SIP adapter around the
+//!   line core (`ivm-line`), which holds the keypad services and calls. It posts voice
 //!   messages through the same [`client::PostMessage`] path as browsers and `ivm`.
 //!
 //! - [`media`]: what every phone adapter uses for RTP: a leg's socket ([`media::MediaPort`]),

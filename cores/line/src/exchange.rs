@@ -51,7 +51,8 @@ impl Exchange {
     /// (`call`, with `leg`, `ext`, `dial`): the dial string, or what it is for.
     pub fn open(&mut self, party: Party, label: &str) -> LineId {
         let id = self.alloc();
-        let span = tracing::info_span!("call", leg = id, ext = %party.ext, dial = %label);
+        let span =
+            tracing::info_span!(parent: None, "call", leg = id, ext = %party.ext, dial = %label);
         self.lines.insert(id, Line::new(id, party, span));
         id
     }
@@ -141,8 +142,6 @@ impl Exchange {
             let Some(line) = self.lines.get_mut(&id) else {
                 continue;
             };
-            let span = line.span.clone();
-            let _entered = span.enter();
             line.handle(&self.cfg, now, ev);
             let out = line.take_out();
             if line.is_done() {
@@ -167,22 +166,27 @@ impl Exchange {
                 }
             }
             Out::RingLine(callee) => {
+                let Some((caller, span)) = self
+                    .lines
+                    .get(&from)
+                    .map(|l| (l.party.clone(), l.span.clone()))
+                else {
+                    return;
+                };
+                let _entered = span.enter();
                 if self.busy(callee.user, &[from]) {
                     tracing::info!(callee = %callee.ext, "callee busy");
                     let busy = PeerEvent::Failed(RingFailure::Busy);
                     self.work.push_back((from, Event::Peer(busy)));
                     return;
                 }
-                let Some(caller) = self.lines.get(&from).map(|l| l.party.clone()) else {
-                    return;
-                };
                 let id = self.alloc();
                 tracing::info!(callee = %callee.ext, callee_leg = id, "ringing");
-                let span =
-                    tracing::info_span!("call", leg = id, ext = %callee.ext, dial = "incoming");
+                // Its own call, not a child of the caller's span.
+                let callee_span = tracing::info_span!(parent: None, "call", leg = id, ext = %callee.ext, dial = "incoming");
                 let state = Callee::ringing(from, now + self.cfg.ring_timeout);
                 self.lines
-                    .insert(id, Line::with_state(id, callee.clone(), span, state));
+                    .insert(id, Line::with_state(id, callee.clone(), callee_span, state));
                 self.actions.push_back((
                     id,
                     Action::Ring {

@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 
 use actix::{Addr, Recipient};
 use futures_util::future::BoxFuture;
-use ivm_actors::engine::Service;
 use ivm_actors::budget::{Budget, RTP_BUDGET, SIP_BUDGET};
+use ivm_actors::engine::Service;
 use ivm_actors::media::{LegId, MediaPort, MediaSockets, RtpIn};
 use ivm_actors::station::{SipIn, SipInput, StationActor};
 use ivm_sip::message::{Framed, Framer, Limits};

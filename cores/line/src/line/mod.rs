@@ -185,15 +185,17 @@ impl Line {
         std::mem::take(&mut self.out)
     }
 
-    /// Runs one event through the line's service.
+    /// Runs one event through the line's service, inside the line's span.
     pub fn handle(&mut self, cfg: &Config, now: Instant, ev: Event) {
         let Line {
             party,
+            span,
             state,
             ending,
             out,
             ..
         } = self;
+        let _entered = span.enter();
         let mut cx = Cx {
             cfg,
             now,

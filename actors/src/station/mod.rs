@@ -22,6 +22,7 @@
 //! - `registrar.rs`: REGISTER, bindings and their expiry, phone presence, SUBSCRIBE/NOTIFY
 //!   `message-summary` (MWI); new registrations are reported to the phone registry (store),
 //!   and [`GetRegistrations`] lists the live ones for the admin's phone list.
+//! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
 //! - `dialogs.rs`: SIP dialogs <-> lines: INVITE, re-INVITE, BYE, CANCEL, the responses to
 //!   our INVITEs, and carrying out the line's signalling (answer, reject, ringback, ring with
 //!   the one outbound-INVITE builder, release).
@@ -50,6 +51,7 @@
 mod auth;
 mod dialogs;
 mod effects;
+mod legs;
 mod media;
 mod registrar;
 mod requests;
@@ -217,7 +219,7 @@ pub struct StationActor {
     /// The line core: one line per leg.
     exchange: Exchange,
     /// Each line's SIP dialog and media.
-    legs: dialogs::Legs,
+    legs: legs::Legs,
     /// Client transactions we started and what they are for.
     pending: HashMap<TxId, requests::Pending>,
     /// Ring-my-phone requests waiting for their line's outcome.
@@ -261,7 +263,7 @@ impl StationActor {
             creds: auth::Credentials::default(),
             reg: registrar::Registrar::default(),
             exchange: Exchange::new(lines),
-            legs: dialogs::Legs::default(),
+            legs: legs::Legs::default(),
             pending: HashMap::new(),
             ring_me: HashMap::new(),
             ticks: 0,

@@ -17,7 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientActor, ClientConfig, GoingDown};
 use crate::database::DatabaseActor;
-use crate::station::{MediaSockets, SipOutbox, StationActor, StationConfig};
+use crate::media::MediaSockets;
+use crate::station::{SipOutbox, StationActor, StationConfig};
 
 /// How long shutdown waits for services to finish their in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

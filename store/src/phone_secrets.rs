@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | `phone_secrets` | MAC `[u8;6]` | `1 ‖ nonce ‖ AES-256-GCM(JSON {provision_password, admin_password})` |
 
-use ivm_provision::{Mac, PhoneSecrets};
+use ivm_wire::phone::{Mac, PhoneSecrets};
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 

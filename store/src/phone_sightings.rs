@@ -12,7 +12,7 @@
 
 use std::time::SystemTime;
 
-use ivm_provision::Mac;
+use ivm_wire::phone::Mac;
 use redb::ReadableTable;
 
 use crate::phones::{apply, new_phone, to_phone, to_record, unix, PhoneRecord, PhoneSighting};
@@ -127,7 +127,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::phones::tests::{store, user};
-    use ivm_provision::Vendor;
+    use ivm_wire::phone::Vendor;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn m(n: u16) -> Mac {

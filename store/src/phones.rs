@@ -33,7 +33,7 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ivm_provision::{Mac, Vendor};
+use ivm_wire::phone::{Mac, Vendor};
 use ivm_wire::Guid;
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};

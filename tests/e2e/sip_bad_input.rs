@@ -29,7 +29,7 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 fn torture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/sip/tests/torture")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../cores/sip/tests/torture")
 }
 
 /// Runs SIPp (bounded) in `dir` against the box; returns its output.

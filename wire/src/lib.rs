@@ -4,6 +4,8 @@
 //! - [`object`]: the WebSocket message object of the seed (S15): `action`, `id`, `source`,
 //!   `destination`, `object`, with a bounded, validating decoder ([`object::decode`]).
 //! - [`rest`]: the JSON bodies of the REST API (`/api/...`).
+//! - [`phone`]: a phone's MAC, vendor and box-made secrets, the nouns the store, provisioning
+//!   and the protocols share.
 //! - This file: the small vocabulary both use: [`Guid`], [`Status`], [`Priority`],
 //!   [`MailboxState`].
 //!
@@ -11,6 +13,7 @@
 //! protocol is documented with examples in `docs/protocol.md`.
 
 pub mod object;
+pub mod phone;
 pub mod rest;
 
 use serde::{Deserialize, Serialize};

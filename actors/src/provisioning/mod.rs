@@ -403,7 +403,10 @@ impl ProvisionFront {
             Answer::Unassigned => Err(FetchError::Unassigned),
             Answer::Refused(Refusal::NotLeaseHolder) => Err(FetchError::Forbidden),
             Answer::Refused(Refusal::NeedCredential | Refusal::BadCredential) => {
-                let challenges = self.guard().checker.challenges(Instant::now(), out.stale, peer);
+                let challenges = self
+                    .guard()
+                    .checker
+                    .challenges(Instant::now(), out.stale, peer);
                 Err(FetchError::Unauthorized { challenges })
             }
             Answer::Render(RenderError::Unassigned(_)) => Err(FetchError::Unassigned),

@@ -23,7 +23,7 @@
 use std::net::IpAddr;
 
 use crate::files::FileKind;
-use crate::vendor::Vendor;
+use ivm_wire::phone::Vendor;
 
 /// The transport of a request: TFTP cannot carry credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@
 //! absolute paths, sub-folders, backslashes and NULs) is refused, so no path ever reaches
 //! the file system from here.
 
-use crate::mac::Mac;
-use crate::vendor::Vendor;
+use ivm_wire::phone::Mac;
+use ivm_wire::phone::Vendor;
 
 /// Longest name considered; the longest real one (`SEP<12>.cnf.xml`) is 23 bytes.
 const MAX_NAME: usize = 64;

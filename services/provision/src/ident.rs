@@ -15,7 +15,7 @@
 //! | option 60 | `Cisco Systems, Inc. IP Phone CP-7965G` | cisco, `CP-7965G`, - |
 //! | option 60 | `Polycom-VVX400` | polycom, `VVX400`, - |
 
-use crate::vendor::Vendor;
+use ivm_wire::phone::Vendor;
 
 /// Longest input looked at (a User-Agent header can be long; the interesting part is first).
 const MAX_INPUT: usize = 256;

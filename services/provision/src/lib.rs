@@ -11,14 +11,14 @@
 //!   armed first fetch that binds a phone, its credential afterwards.
 //! - [`limiter`]: [`CredentialLimiter`], wrong credentials per (address, MAC) with a
 //!   progressive delay.
-//! - [`mac`]: [`Mac`], parsing every common spelling into one canonical form.
-//! - [`vendor`]: [`Vendor`] from DHCP option 60 or the MAC's OUI prefix.
+//! - [`Mac`] (every common spelling parsed into one canonical form), [`Vendor`] (from DHCP
+//!   option 60 or the MAC's OUI prefix) and [`PhoneSecrets`] are the phone nouns of
+//!   `ivm_wire::phone`, re-exported: the store keeps them without depending on this crate.
 //! - [`ident`]: [`Identity`] (vendor, model, firmware) from a SIP `User-Agent` or option 60.
-//! - [`phone`]: the registry model ([`Phone`], [`PhoneState`], [`Registry`]).
 //! - [`files`]: [`FileKind`] and [`resolve`], the closed list of file names served.
 //! - [`template`]: `{{name}}` substitution with XML or INI escaping.
 //! - [`render`]: [`Provisioner`], [`Templates`] (built in from `templates/`, overridable
-//!   from a folder), [`Settings`], [`Account`] and [`PhoneSecrets`].
+//!   from a folder), [`Settings`] and [`Account`].
 //!
 //! # Serving a request
 //! ```text
@@ -31,20 +31,13 @@ pub mod access;
 pub mod files;
 pub mod ident;
 pub mod limiter;
-pub mod mac;
-pub mod phone;
 pub mod render;
 pub mod template;
-pub mod vendor;
 
 pub use access::{Decision, PhoneView, Proof, Refusal, RequestView, Via};
 pub use files::{resolve, FileKind};
 pub use ident::Identity;
+pub use ivm_wire::phone::{Mac, MacError, PhoneSecrets, Vendor, VendorError};
 pub use limiter::CredentialLimiter;
-pub use mac::{Mac, MacError};
-pub use phone::{Phone, PhoneState, Registry, RegistryError, Sighting};
-pub use render::{
-    Account, PhoneSecrets, Provisioner, RenderError, Rendered, Settings, Target, Templates,
-};
+pub use render::{Account, Provisioner, RenderError, Rendered, Settings, Target, Templates};
 pub use template::{Escape, TemplateError};
-pub use vendor::{Vendor, VendorError};

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use crate::mac::Mac;
+use ivm_wire::phone::Mac;
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {

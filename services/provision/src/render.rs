@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::files::FileKind;
-use crate::mac::Mac;
 use crate::template::{self, Escape, TemplateError};
-use crate::vendor::Vendor;
+use ivm_wire::phone::Vendor;
+use ivm_wire::phone::{Mac, PhoneSecrets};
 
 /// Why a file could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -195,27 +195,6 @@ pub struct Account {
     pub password: String,
     /// Name shown on the phone and in From headers.
     pub display_name: String,
-}
-
-/// A phone's own secrets, made by the box and sealed in its store: the credential the phone
-/// gives on every fetch after its first, and the password of its admin (web) interface.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PhoneSecrets {
-    /// User name the phone gives on later fetches (its MAC; the box accepts any).
-    pub provision_user: String,
-    /// The provisioning credential.
-    pub provision_password: String,
-    /// The phone's admin (web UI) password.
-    pub admin_password: String,
-}
-
-impl std::fmt::Debug for PhoneSecrets {
-    /// Hides the passwords.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PhoneSecrets")
-            .field("provision_user", &self.provision_user)
-            .finish_non_exhaustive()
-    }
 }
 
 /// What to render for.

@@ -1,6 +1,6 @@
 //! The voice prompts, embedded in the binary, and the phrases built from them.
 //!
-//! The files are made by `image/prompts/make-prompts.sh` (espeak-ng, then sox to 8 kHz mono
+//! The files are made by `assets/prompts/make-prompts.sh` (espeak-ng, then sox to 8 kHz mono
 //! 16-bit, band-limited to 300-3400 Hz, silence trimmed) and committed beside it, so a build
 //! needs neither tool. Embedding them means the box cannot start with a prompt missing, and a
 //! test checks every one decodes. They are decoded to PCM once, on first use.
@@ -23,7 +23,7 @@ macro_rules! prompt_files {
     ($($name:literal),* $(,)?) => {
         /// (name, WAV bytes) of every prompt, in [`Prompt`] index order.
         static FILES: &[(&str, &[u8])] = &[
-            $(($name, include_bytes!(concat!("../../../image/prompts/", $name, ".wav")))),*
+            $(($name, include_bytes!(concat!("../../../assets/prompts/", $name, ".wav")))),*
         ];
     };
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::mac::Mac;
+use super::mac::Mac;
 
 /// Why a vendor name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

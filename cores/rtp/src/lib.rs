@@ -20,7 +20,7 @@
 //! - `recorder.rs`: received PCM to a stored message (Ogg Opus via `ivm-media`), or nothing
 //!   when no one spoke.
 //! - `transcode.rs`: a stored message back to 8 kHz PCM for playback.
-//! - `prompts.rs`: the embedded voice prompts (`image/prompts/`) and phrases built from them.
+//! - `prompts.rs`: the embedded voice prompts (`assets/prompts/`) and phrases built from them.
 //! - `error.rs`: [`Error`], gathering the modules' errors.
 //!
 //! # Run loop

@@ -5,9 +5,9 @@
 # files beside this script are its output and are committed, so building the box needs
 # neither tool; run this again after changing a line.
 #
-#   usage: image/prompts/make-prompts.sh [VOICE]      (default voice: en-us)
+#   usage: assets/prompts/make-prompts.sh [VOICE]      (default voice: en-us)
 #
-# services/rtp/src/prompts.rs embeds every file named here: add a prompt in both places.
+# cores/rtp/src/prompts.rs embeds every file named here: add a prompt in both places.
 set -euo pipefail
 cd "$(dirname "$0")"
 voice="${1:-en-us}"

@@ -723,7 +723,8 @@ function addFiles(files) {
   renderCompose();
 }
 
-/** Rings the user's registered desk phone to record a message to the chosen recipients (S5). */
+/** Rings the user's registered desk phone to record a message to the chosen recipients
+ * (ring-my-phone: the box rings the phone, off-hook records, on-hook sends). */
 async function ringDesk() {
   const c = C();
   if (!S.selected.size || c.ringing) return;

@@ -1,4 +1,5 @@
-//! The display manager (S13, display manager 418): the front panel's menus on the LCD.
+//! The display manager (the seed's display manager 418, the LCD panel's): the front panel's
+//! menus on the LCD.
 //!
 //! ```text
 //! panel keys ──> DisplayActor ── Menu::key ──> Action ──> Installer::perform (a task)

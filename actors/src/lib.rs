@@ -1,12 +1,16 @@
 //! The box's actors: each owns its state and is touched only through its messages.
 //!
 //! # Layout
-//! - [`engine`]: the server engine (S13 "server engine"): starts the database and client
-//!   actors, then the network services, and stops them in reverse order on shutdown.
-//! - [`database`]: the database manager (S13): a [`actix::SyncArbiter`] pool over
-//!   [`ivm_store::Store`], so every blocking redb commit and fsync runs off the async threads.
-//! - [`client`]: the client manager (S13): connected sessions and their connection objects
-//!   (S16), presence (S25), pings, store-and-forward delivery and receipts (S3, S26).
+//! - [`engine`]: the server engine (the seed's part for start-up and shutdown): starts the
+//!   database and client actors, then the network services, and stops them in reverse order
+//!   on shutdown.
+//! - [`database`]: the database manager (the seed's keeper of the users' database): a
+//!   [`actix::SyncArbiter`] pool over [`ivm_store::Store`], so every blocking redb commit and
+//!   fsync runs off the async threads.
+//! - [`client`]: the client manager (the seed's part that controls clients): connected
+//!   sessions and their connection objects (socket, bytes queued, priority), presence, pings
+//!   (is the client awake), store-and-forward delivery (a recipient not connected gets the
+//!   message when it connects) and receipts.
 //! - [`provisioning`]: the front shared by TFTP and HTTP `/provision/...`: resolve a name,
 //!   decide who may have a per-phone file (armed first fetch, then the phone's credential),
 //!   render it with its user's SIP account and the phone's own secrets, or serve firmware;
@@ -16,8 +20,9 @@
 //!   core at a time, so a burst of recordings or uploads cannot hold hundreds of decoded
 //!   messages (and threads) at once.
 //!
-//! - [`station`]: the station manager (S13): desk phones' registrations, dialogs, media and
-//!   message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores; the SIP adapter around the
+//! - [`station`]: the station manager (the seed's part that keeps each phone in step with the
+//!   clients and the server): desk phones' registrations, dialogs, media and message-waiting
+//!   lamps over the `ivm-sip` and `ivm-rtp` cores; the SIP adapter around the
 //!   line core (`ivm-line`), which holds the keypad services and calls. It posts voice
 //!   messages through the same [`client::PostMessage`] path as browsers and `ivm`.
 //!
@@ -27,8 +32,9 @@
 //! - [`budget`]: the byte budgets that keep SIP and RTP from crowding each other out of an
 //!   actor's mailbox ([`budget::Budget`], [`budget::Permit`]).
 //!
-//! - [`display`]: the display manager (S13): the front panel's menus (`ivm-lcd`) driven by
-//!   keys and a status snapshot; what they change sits behind [`display::Installer`].
+//! - [`display`]: the display manager (the seed's LCD panel manager): the front panel's
+//!   menus (`ivm-lcd`) driven by keys and a status snapshot; what they change sits behind
+//!   [`display::Installer`].
 //!
 //! The gateway (MGCP) actor joins later beside these.
 

@@ -1,4 +1,5 @@
-//! `ivm`: the command-line IVM client (seed parts S2, S10-S12, S27).
+//! `ivm`: the command-line IVM client (the seed's softphone client: record and send,
+//! attachments, review, a local message database, a notice on receipt).
 //!
 //! It talks to the box (`ivmd`) over its REST API for everything a person asks for once
 //! (contacts, send, inbox, play, ...) and over the WebSocket `/api/ws` for `ivm watch`, which

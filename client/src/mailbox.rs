@@ -1,4 +1,5 @@
-//! The local message database (S10, S12, S27): one folder per message, keyed by its id.
+//! The local message database (the seed's client keeps recorded and received messages, with
+//! their attachments, under unique ids): one folder per message, keyed by its id.
 //!
 //! ```text
 //! <dir>/<id>/meta.json            the MessageInfo as the server sent it

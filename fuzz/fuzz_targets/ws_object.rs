@@ -1,8 +1,8 @@
-//! Message objects (S15) as they arrive in WebSocket text frames: the box's bounded decoder
-//! of client frames, and the client's decoder of server frames (the `ivm` client reads what
-//! a box, or something posing as one, sends). Invariants: a decoded request respects the id
-//! and destination bounds; the error frame the box answers a bad frame with is itself a
-//! frame the client decodes as that error.
+//! Message objects (action, id, source, destination, object) as they arrive in WebSocket
+//! text frames: the box's bounded decoder of client frames, and the client's decoder of
+//! server frames (the `ivm` client reads what a box, or something posing as one, sends).
+//! Invariants: a decoded request respects the id and destination bounds; the error frame the
+//! box answers a bad frame with is itself a frame the client decodes as that error.
 #![no_main]
 
 use ivm_wire::object::{

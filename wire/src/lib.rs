@@ -1,7 +1,8 @@
 //! Wire types shared by the box (`ivmd`) and its clients (`ivm`, the web client).
 //!
 //! # Layout
-//! - [`object`]: the WebSocket message object of the seed (S15): `action`, `id`, `source`,
+//! - [`object`]: the WebSocket message object of the seed (action, id, source and destination
+//!   GUIDs, and a block of data): `action`, `id`, `source`,
 //!   `destination`, `object`, with a bounded, validating decoder ([`object::decode`]).
 //! - [`rest`]: the JSON bodies of the REST API (`/api/...`).
 //! - [`phone`]: a phone's MAC, vendor and box-made secrets, the nouns the store, provisioning
@@ -18,14 +19,16 @@ pub mod rest;
 
 use serde::{Deserialize, Serialize};
 
-/// A globally unique identifier of a user, a server or a message (S15 "GUID").
+/// A globally unique identifier of a user, a server or a message (the seed's GUID: message
+/// objects name their sender and recipient by it).
 pub type Guid = uuid::Uuid;
 
-/// The GUID that marks the server itself as the source of a message object (S15: "a special
-/// value marks privileged senders"). It is the nil UUID, which no user can have.
+/// The GUID that marks the server itself as the source of a message object (the seed: "a
+/// special value marks privileged senders", servers). It is the nil UUID, which no user can have.
 pub const SERVER_GUID: Guid = uuid::Uuid::nil();
 
-/// Presence of a user as shown to their contacts (S25).
+/// Presence of a user as shown to their contacts (who is available to receive, live or as a
+/// stored message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -67,7 +70,8 @@ impl std::str::FromStr for Status {
     }
 }
 
-/// Priority of a client connection (S16 connection objects). Higher-priority connections get
+/// Priority of a client connection (the seed's connection objects: socket, size of data to
+/// transfer, priority high, normal, low or unknown). Higher-priority connections get
 /// their pushes first when the server has a backlog.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,

@@ -1,4 +1,5 @@
-//! The message object (S15) carried as one JSON text frame on the WebSocket `/api/ws`.
+//! The message object of the seed (action, id, source, destination, object) carried as one
+//! JSON text frame on the WebSocket `/api/ws`.
 //!
 //! ```json
 //! {"action":"post_message","id":"7","source":"<sender GUID>","destination":["<GUID>"],"object":{...}}
@@ -192,7 +193,7 @@ pub struct ConnectObject {
     /// Free text naming the client software, for logs.
     #[serde(default)]
     pub client: String,
-    /// Connection priority (S16).
+    /// Connection priority (high, normal, low, unknown): pushes go to higher ones first.
     #[serde(default)]
     pub priority: Priority,
 }

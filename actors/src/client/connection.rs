@@ -1,4 +1,5 @@
-//! The connection object of the seed (S16): the state of one logical client connection.
+//! The connection object of the seed (socket, size of data to transfer, priority): the state
+//! of one logical client connection.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,7 +30,8 @@ pub enum Outbound {
     },
 }
 
-/// The sending half a socket task hands to the client actor: the "socket" of S16, plus the
+/// The sending half a socket task hands to the client actor: the connection object's
+/// "socket", plus the
 /// count of bytes queued and not yet written ("size of data to transfer").
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -124,7 +126,7 @@ pub struct Connection {
     pub user: Guid,
     /// Client software, for logs.
     pub client: String,
-    /// S16 priority: pushes go to higher-priority sessions first.
+    /// The connection object's priority: pushes go to higher-priority sessions first.
     pub priority: Priority,
     /// Where frames for this client go.
     pub outbox: Outbox,

@@ -171,7 +171,8 @@ async fn save(api: Api, mailbox: Mailbox, info: Box<MessageInfo>) -> Saved {
     }
 }
 
-/// The audible notice of a new message (S12): the terminal bell, on stderr so stdout stays
+/// The audible notice of a new message (the seed's client gives a sound or visual notice on
+/// receipt): the terminal bell, on stderr so stdout stays
 /// JSON.
 fn bell() {
     use std::io::Write;

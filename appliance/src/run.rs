@@ -163,7 +163,7 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
         // Provisioning: TFTP socket bound now (a port in use fails the start), files rendered
         // with the advertised SIP address.
         let tftp_socket = match cfg.tftp_addr()? {
-            Some(a) => Some(ivm_tftp::TftpService::bind(a).with_context(|| format!("cannot listen on {a} (tftp)"))?),
+            Some(a) => Some(ivm_tftpd::TftpService::bind(a).with_context(|| format!("cannot listen on {a} (tftp)"))?),
             None => None,
         };
         let tftp_bound = tftp_socket.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into());
@@ -215,7 +215,7 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
             ];
             handles = Some(h.clone());
             if let Some(sock) = tftp_socket {
-                services.push(Box::new(ivm_tftp::TftpService::new(sock, front.clone())));
+                services.push(Box::new(ivm_tftpd::TftpService::new(sock, front.clone())));
             }
             if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
                 services.push(Box::new(SipService::new(sockets, st, rx)));

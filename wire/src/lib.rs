@@ -1,9 +1,9 @@
 //! Wire types shared by the box (`ivmd`) and its clients (`ivm`, the web client).
 //!
 //! # Layout
-//! - [`object`]: the WebSocket message object of the seed (action, id, source and destination
-//!   GUIDs, and a block of data): `action`, `id`, `source`,
-//!   `destination`, `object`, with a bounded, validating decoder ([`object::decode`]).
+//! - [`object`]: the WebSocket message object the founding document defines (`action`, `id`,
+//!   `source` and `destination` GUIDs, and an `object` block of data), with a bounded,
+//!   validating decoder ([`object::decode`]).
 //! - [`rest`]: the JSON bodies of the REST API (`/api/...`).
 //! - [`phone`]: a phone's MAC, vendor and box-made secrets, the nouns the store, provisioning
 //!   and the protocols share.

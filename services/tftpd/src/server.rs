@@ -15,9 +15,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::packet::{self, ErrorCode, Request, MAX_REQUEST_LEN};
-use crate::transfer::{Limits, State, Transfer};
-use crate::{MAX_BLOCK_SIZE, MAX_TRANSFERS, MAX_WINDOW_SIZE, READ_CHUNK};
+use ivm_tftp::packet::{self, ErrorCode, Request, MAX_REQUEST_LEN};
+use ivm_tftp::transfer::{Limits, State, Transfer};
+use ivm_tftp::{MAX_BLOCK_SIZE, MAX_WINDOW_SIZE};
+
+use crate::{MAX_TRANSFERS, READ_CHUNK};
 
 /// What the server grants.
 pub(crate) const LIMITS: Limits = Limits {
@@ -410,7 +412,7 @@ impl ChunkedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::Mode;
+    use ivm_tftp::packet::Mode;
 
     /// Feeds a core straight from a `ChunkedFile`, as the transfer loop does, block by block.
     async fn read_all(len: usize, block: &str) -> (Vec<u8>, Vec<u8>) {

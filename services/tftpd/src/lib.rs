@@ -2,17 +2,13 @@
 //! folder through [`ivm_actors::provisioning::ProvisionFront`].
 //!
 //! # Layout
-//! - [`packet`]: the sans-IO wire format: bounded RRQ/WRQ parsing with options (RFC 2347),
-//!   ACK/ERROR from clients, DATA/OACK/ERROR encoding.
-//! - [`transfer`]: the sans-IO core of one read transfer: option negotiation (blksize RFC
-//!   2348 up to [`MAX_BLOCK_SIZE`], timeout and tsize RFC 2349, windowsize RFC 7440 up to
-//!   [`MAX_WINDOW_SIZE`]), DATA windows, ACKs, retransmission on timeout. Bytes and `now` in,
-//!   datagrams and a deadline out; no socket, no clock.
+//! - The protocol is the sans-IO core in `cores/tftp` (crate `ivm-tftp`): packets and one
+//!   read transfer as a state machine, bytes and `now` in, datagrams and a deadline out.
 //! - `server` (private): the thin tokio layer. The listening socket parses requests, refuses
 //!   writes and malformed requests with a TFTP ERROR and spawns one task per read request, up
 //!   to [`MAX_TRANSFERS`] at once ("server busy" beyond). Each transfer asks the front for the
 //!   file, answers from a socket of its own (a new TID, RFC 1350) on the request's local
-//!   address, and drives its [`transfer::Transfer`]; a firmware file is read in
+//!   address, and drives its [`ivm_tftp::transfer::Transfer`]; a firmware file is read in
 //!   [`READ_CHUNK`] pieces on the blocking pool, one ahead.
 //! - [`TftpService`]: the engine [`Service`] over a socket bound by the caller (so a port in
 //!   use is reported before the box says it is ready).
@@ -35,14 +31,8 @@ use ivm_actors::engine::Service;
 use ivm_actors::provisioning::ProvisionFront;
 use tokio_util::sync::CancellationToken;
 
-pub mod packet;
 mod server;
-pub mod transfer;
 
-/// Largest block size granted (a phone asking for more gets this).
-pub const MAX_BLOCK_SIZE: u16 = 8192;
-/// Largest window granted.
-pub const MAX_WINDOW_SIZE: u16 = 64;
 /// How much of a firmware file one blocking read fetches.
 pub const READ_CHUNK: usize = 128 * 1024;
 /// Transfers served at once; a request beyond gets ERROR 0 "server busy".

@@ -18,7 +18,6 @@ mod netns;
 mod strace;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -264,14 +263,7 @@ fn keep(trace: &Path) -> String {
 fn a_dhcp_lease_is_durable_before_its_ack() {
     strace::require();
     for tool in ["ip", "udhcpc"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool} >/dev/null")])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "`{tool}` is not installed (scripts/setup --tests installs it)"
-        );
+        harness::require_tool(tool);
     }
     let seg = netns::Segment::new("u", "10.79.0.1/24", "00:15:65:00:00:09")
         .expect("this test makes network namespaces and needs root (CI runs as root)");
@@ -293,16 +285,7 @@ fn a_dhcp_lease_is_durable_before_its_ack() {
         &data,
         &toml,
         &wrapper,
-        &[
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "127.0.0.1:0",
-            "--sip",
-            "127.0.0.1:0",
-            "--tftp",
-            "127.0.0.1:0",
-        ],
+        &harness::LOOPBACK_PORTS,
     );
     assert!(
         srv.ready.contains(&format!("dhcp={}", seg.server_if)),
@@ -316,17 +299,12 @@ fn a_dhcp_lease_is_durable_before_its_ack() {
     // address it was given.
     let script = root.join("udhcpc.sh");
     let bound = root.join("udhcpc.bound");
-    std::fs::write(
+    harness::write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip\" > {}\nexit 0\n",
             bound.display()
         ),
-    )
-    .expect("script");
-    run_bounded(
-        Command::new("chmod").arg("+x").arg(&script),
-        Duration::from_secs(10),
     );
     let out = run_bounded(
         seg.in_client("udhcpc")
@@ -349,9 +327,8 @@ fn a_dhcp_lease_is_durable_before_its_ack() {
     let ip = ip.trim();
     assert!(
         out.status.success() && ip.starts_with("10.79.0."),
-        "udhcpc got no lease: {}{}\nbox log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+        "udhcpc got no lease: {}\nbox log:\n{}",
+        harness::text(&out),
         srv.log()
     );
 

@@ -131,22 +131,18 @@ impl NsBox {
         let config = data.with_extension("toml");
         std::fs::write(&config, toml).expect("config");
         let log = data.with_extension("log");
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(wrapper)
-            .arg(harness::ivmd_bin())
-            .arg("--config")
-            .arg(&config)
-            .arg("--data")
-            .arg(data)
-            .arg("run")
-            .args(run_args)
-            .env("IVM_LOG", "info,ivm_dhcpd=debug")
-            .env("IVM_RUNTIME_DIR", harness::runtime_dir(data))
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn ivmd");
+        let in_ns = [&["ip", "netns", "exec", ns], wrapper].concat();
+        let mut child = harness::ivmd_run(
+            &in_ns,
+            Some(&config),
+            data,
+            run_args,
+            "info,ivm_dhcpd=debug",
+        )
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn ivmd");
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -29,6 +29,13 @@ pub fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// `prog` run inside the namespace `ns` (`ip netns exec` execs it: its pid is `prog`'s).
+pub fn in_ns(ns: &str, prog: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, prog]);
+    c
+}
+
 /// A server namespace and a client namespace, joined by a veth pair.
 pub struct Segment {
     /// Where the box runs.
@@ -92,16 +99,12 @@ impl Segment {
 
     /// `prog` run inside the client namespace.
     pub fn in_client(&self, prog: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.client_ns, prog]);
-        c
+        in_ns(&self.client_ns, prog)
     }
 
     /// `prog` run inside the server namespace.
     pub fn in_server(&self, prog: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.server_ns, prog]);
-        c
+        in_ns(&self.server_ns, prog)
     }
 }
 

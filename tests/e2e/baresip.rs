@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{self, ivmd, run_bounded, speech, Server};
+use crate::harness::{self, run_bounded, speech, Server};
 
 /// No `digest` key: the default offer must suit baresip 1.0 (whose libre refuses a 401
 /// naming an algorithm it lacks).
@@ -42,21 +42,6 @@ pub fn free_sip_port() -> u16 {
         }
     }
     panic!("no free loopback port pair");
-}
-
-/// The SIP password `ivmd user show` prints.
-pub fn sip_password(server: &Server, name: &str) -> String {
-    let out = ivmd(&server.data, &["user", "show", name]);
-    assert!(
-        out.status.success(),
-        "user show: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("SIP user:"), "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix("SIP password:").map(|p| p.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no SIP password in {text}"))
 }
 
 /// One headless baresip phone.
@@ -335,17 +320,6 @@ impl Drop for Phone {
             let _ = c.wait();
         }
     }
-}
-
-pub fn wait_log(server: &Server, needle: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if server.log().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 /// Speech padded with 5 s of silence first (the greeting and beep play meanwhile) and a

@@ -246,8 +246,8 @@ fn an_offer_the_box_cannot_answer_is_488_at_once_and_rings_no_one() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let ann = Ua::new(&server, "201", &baresip::sip_password(&server, "ann"));
-    let bob = Ua::new(&server, "202", &baresip::sip_password(&server, "bob"));
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
+    let bob = Ua::new(&server, "202", &server.sip_password("bob"));
     bob.register();
 
     // G.729 only, to an extension, to *7 and to *97: 488, and bob's phone never rings.
@@ -290,7 +290,7 @@ fn dial_plan_refusals() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let ann = Ua::new(&server, "201", &baresip::sip_password(&server, "ann"));
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
     let many: Vec<String> = (0..33).map(|i| (300 + i).to_string()).collect();
     for (dial, status) in [
         ("*7".to_owned(), 484),
@@ -380,7 +380,7 @@ fn star7_to_a_name_in_any_case_reaches_the_user() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let ann = Ua::new(&server, "201", &baresip::sip_password(&server, "ann"));
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
     let speech = speech_8k(dir.path());
     let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let port = rtp.local_addr().expect("addr").port();
@@ -414,11 +414,7 @@ fn star7_to_a_name_in_any_case_reaches_the_user() {
         Some(200)
     );
     assert!(
-        baresip::wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(20)),
         "posted:\n{}",
         server.log()
     );

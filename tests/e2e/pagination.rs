@@ -160,15 +160,6 @@ async fn post_many(rest: &Rest, token: &str, to: &str, audio: &[u8], n: usize) -
     ids
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Newest first: created_at descending, then id descending (the box's order).
 fn assert_newest_first(list: &[Value]) {
     for w in list.windows(2) {
@@ -339,7 +330,7 @@ async fn rss_across_list_requests(rest: &Rest, server: &Server, bob: &str) {
     for p in &deep {
         rest.page(bob, p).await;
     }
-    let start = vm_rss_kib(pid);
+    let start = harness::rss_kib(pid);
     let mut biggest = 0;
     for k in 0..50 {
         let path = match k % 3 {
@@ -350,7 +341,7 @@ async fn rss_across_list_requests(rest: &Rest, server: &Server, bob: &str) {
         let (_, _, bytes) = rest.page(bob, &path).await;
         biggest = biggest.max(bytes);
     }
-    let end = vm_rss_kib(pid);
+    let end = harness::rss_kib(pid);
     eprintln!(
         "VmRSS across 50 list requests: {start} KiB -> {end} KiB ({:+} KiB); largest answer {biggest} bytes",
         end as i64 - start as i64

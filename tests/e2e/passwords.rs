@@ -14,7 +14,7 @@ mod harness;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use harness::{tempdir, Person, Server};
+use harness::{tempdir, text, Person, Server};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -132,14 +132,6 @@ async fn connect_answer(server: &Server, token: &str) -> Value {
             other => panic!("socket closed without an answer: {other:?}"),
         }
     }
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

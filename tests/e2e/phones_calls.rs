@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use baresip::{have_baresip, padded_speech, sip_password, wait_log, Phone};
-use harness::{run_bounded, speech, tempdir, Person, Server};
+use baresip::{have_baresip, padded_speech, Phone};
+use harness::{run_bounded, speech, tempdir, until, Person, Server};
 
 /// Heard audio below this RMS counts as silence (G.711 idle noise is far below it).
 const RMS_FLOOR: f64 = 0.01;
@@ -85,17 +85,6 @@ fn lamp_updates(server: &Server) -> Vec<(u32, u32)> {
         .collect()
 }
 
-fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
 fn recipient_state(sent: &[serde_json::Value], name: &str) -> Option<String> {
     sent.first()?["recipients"]
         .as_array()?
@@ -162,7 +151,7 @@ fn star97_plays_newest_marks_played_and_lamp_goes_off() {
     let server = Server::start(dir.path(), "[sip]\nsilence_timeout_s = 5\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let bob_pw = sip_password(&server, "bob");
+    let bob_pw = server.sip_password("bob");
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let (wav, _) = speech8k(
         dir.path(),
@@ -242,9 +231,9 @@ fn call_between_extensions_busy_unknown() {
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
     let (ann_pw, bob_pw, carol_pw) = (
-        sip_password(&server, "ann"),
-        sip_password(&server, "bob"),
-        sip_password(&server, "carol"),
+        server.sip_password("ann"),
+        server.sip_password("bob"),
+        server.sip_password("carol"),
     );
     let (ann_wav, _) = speech8k(dir.path(), "ann", "This is Ann calling Bob. Can you hear me? One two three four five six seven eight nine ten.", 0.5, 10.0);
     let (bob_wav, _) = speech8k(
@@ -317,7 +306,7 @@ fn call_between_extensions_busy_unknown() {
         "caller connected:\n{}",
         ann.output()
     );
-    assert!(wait_log(&server, "bridged", Duration::from_secs(5)));
+    assert!(server.wait_log("bridged", Duration::from_secs(5)));
 
     // Busy: carol calls bob while he is in the call.
     carol.command("dial", &format!("sip:202@{}", server.sip));
@@ -349,7 +338,7 @@ fn call_no_answer_480_and_cancel_487() {
     let server = Server::start(dir.path(), "[sip]\nring_timeout_s = 3\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let (ann_pw, bob_pw) = (sip_password(&server, "ann"), sip_password(&server, "bob"));
+    let (ann_pw, bob_pw) = (server.sip_password("ann"), server.sip_password("bob"));
     let silence = silence_wav(dir.path(), 60);
     let bob = Phone::start_with(
         dir.path(),
@@ -412,7 +401,7 @@ fn call_no_answer_480_and_cancel_487() {
     );
     ann.command("hangup", "");
     assert!(
-        wait_log(&server, "cancelled by the caller", Duration::from_secs(10)),
+        server.wait_log("cancelled by the caller", Duration::from_secs(10)),
         "CANCEL handled; log:\n{}",
         server.log()
     );
@@ -449,7 +438,7 @@ fn ring_me_records_from_an_auto_answering_phone() {
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
-    let (ann_pw, bob_pw) = (sip_password(&server, "ann"), sip_password(&server, "bob"));
+    let (ann_pw, bob_pw) = (server.sip_password("ann"), server.sip_password("bob"));
     let (wav, spoken) = speech8k(
         dir.path(),
         "ringme",
@@ -499,11 +488,7 @@ fn ring_me_records_from_an_auto_answering_phone() {
     assert_eq!(code, 202, "{body}\nlog:\n{}", server.log());
     assert_eq!(body["state"], "recording");
     assert!(
-        wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(40)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(40)),
         "posted; log:\n{}",
         server.log()
     );
@@ -562,7 +547,7 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
     );
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let ann_pw = sip_password(&server, "ann");
+    let ann_pw = server.sip_password("ann");
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
 
     // Speech, then the phone is killed (no BYE) while still recording.
@@ -586,15 +571,11 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
         "*7 answered:\n{}",
         ann_phone.output()
     );
-    assert!(wait_log(&server, "recording", Duration::from_secs(10)));
+    assert!(server.wait_log("recording", Duration::from_secs(10)));
     std::thread::sleep(Duration::from_secs_f64(5.0 + spoken));
     ann_phone.kill();
     assert!(
-        wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(20)),
         "partial message kept; log:\n{}",
         server.log()
     );
@@ -624,11 +605,7 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
     std::thread::sleep(Duration::from_secs(6));
     quiet.kill();
     assert!(
-        wait_log(
-            &server,
-            "recording held no speech: dropped",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("recording held no speech: dropped", Duration::from_secs(20)),
         "empty recording dropped; log:\n{}",
         server.log()
     );
@@ -644,7 +621,7 @@ fn rest_delete_turns_the_lamp_off() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let bob_pw = sip_password(&server, "bob");
+    let bob_pw = server.sip_password("bob");
     let silence = silence_wav(dir.path(), 40);
     let bob_phone = Phone::start_with(
         dir.path(),
@@ -701,7 +678,7 @@ fn star97_keys_delete_next_and_reply() {
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
-    let bob_pw = sip_password(&server, "bob");
+    let bob_pw = server.sip_password("bob");
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let carol = Person::new(&server, dir.path(), "carol", "carol-password-1");
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");

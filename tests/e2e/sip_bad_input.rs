@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use harness::{ivmd, run_bounded, tempdir, Server};
+use harness::{run_bounded, tempdir, Server};
 
 /// The embedded defaults: no `digest` key (SIPp 3.6 does MD5 only, and the default offer
 /// gives a `User-Agent: SIPp` MD5 alone).
@@ -78,20 +78,6 @@ fn sipp_counts(out: &Output) -> (u64, u64) {
             .unwrap_or(0)
     };
     (last("Successful call"), last("Failed call"))
-}
-
-/// The SIP password `ivmd user show` prints.
-fn sip_password(server: &Server, name: &str) -> String {
-    let out = ivmd(&server.data, &["user", "show", name]);
-    assert!(
-        out.status.success(),
-        "user show: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("SIP password:").map(|p| p.trim().to_owned()))
-        .expect("SIP password line")
 }
 
 /// A UDP socket on loopback talking to the box.
@@ -175,26 +161,6 @@ fn answers_options(server: &Server) -> bool {
     false
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
-fn wait_log(server: &Server, needle: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if server.log().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 #[test]
 fn sipp_register_with_digest_makes_the_user_available() {
     if !have_sipp() {
@@ -203,7 +169,7 @@ fn sipp_register_with_digest_makes_the_user_available() {
     let dir = tempdir();
     let server = Server::start(dir.path(), SIP_TOML);
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n201;;ivm;\n").expect("csv");
     let out = sipp(
         dir.path(),
@@ -228,13 +194,9 @@ fn sipp_register_with_digest_makes_the_user_available() {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(out.status.success());
-    assert!(wait_log(
-        &server,
-        "phone registered",
-        Duration::from_secs(5)
-    ));
+    assert!(server.wait_log("phone registered", Duration::from_secs(5)));
     assert!(
-        wait_log(&server, "desk phone presence", Duration::from_secs(5)),
+        server.wait_log("desk phone presence", Duration::from_secs(5)),
         "registration makes ann available"
     );
 }
@@ -360,7 +322,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
     let dir = tempdir();
     let server = Server::start(dir.path(), SIP_TOML);
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n201;;ivm;\n").expect("csv");
     let register = |ip: &str, password: &str, count: &str| {
         sipp_from(
@@ -393,17 +355,9 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
         "every wrong password fails:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(wait_log(
-        &server,
-        "SIP authentication failed",
-        Duration::from_secs(5)
-    ));
+    assert!(server.wait_log("SIP authentication failed", Duration::from_secs(5)));
     assert!(
-        wait_log(
-            &server,
-            "user locked from this address",
-            Duration::from_secs(5)
-        ),
+        server.wait_log("user locked from this address", Duration::from_secs(5)),
         "the lock is logged:\n{}",
         server.log()
     );
@@ -472,7 +426,7 @@ fn register_flood_leaves_the_box_responsive_and_bounded() {
     }
     std::fs::write(dir.path().join("flood.csv"), csv).expect("csv");
     std::thread::sleep(Duration::from_millis(500));
-    let before = vm_rss_kib(server.pid());
+    let before = harness::rss_kib(server.pid());
     let started = Instant::now();
     let out = sipp(
         dir.path(),
@@ -494,7 +448,7 @@ fn register_flood_leaves_the_box_responsive_and_bounded() {
     );
     let took = started.elapsed();
     let (ok, failed) = sipp_counts(&out);
-    let after = vm_rss_kib(server.pid());
+    let after = harness::rss_kib(server.pid());
     eprintln!(
         "flood: {ok} answered, {failed} unanswered in {took:?}; VmRSS {before} kB -> {after} kB"
     );

@@ -218,14 +218,6 @@ fn register_with(
     (ch, fin.status)
 }
 
-fn sip_password(server: &Server, name: &str) -> String {
-    baresip::sip_password(server, name)
-}
-
-fn wait_log(server: &Server, needle: &str, limit: Duration) -> bool {
-    baresip::wait_log(server, needle, limit)
-}
-
 #[test]
 fn baresip_1_0_registers_on_the_default_config() {
     if !have("baresip") {
@@ -236,7 +228,7 @@ fn baresip_1_0_registers_on_the_default_config() {
     // refuses any 401 that names SHA-256.
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let silence = dir.path().join("silence.wav");
     let r = run_bounded(
         Command::new("sox")
@@ -263,11 +255,7 @@ fn baresip_1_0_registers_on_the_default_config() {
         phone.output()
     );
     assert!(!phone.output().contains("Function not implemented"));
-    assert!(wait_log(
-        &server,
-        "phone registered",
-        Duration::from_secs(5)
-    ));
+    assert!(server.wait_log("phone registered", Duration::from_secs(5)));
 }
 
 #[test]
@@ -275,7 +263,7 @@ fn the_offer_follows_the_user_agent_and_only_offered_algorithms_pass() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
 
     // A stack known to take SHA-256 (PJSIP >= 2.12) gets it first, MD5 below; it answers
     // the topmost one.
@@ -322,8 +310,7 @@ fn the_offer_follows_the_user_agent_and_only_offered_algorithms_pass() {
         )
     });
     assert_eq!(status, 403, "digest uri must be the Request-URI");
-    assert!(wait_log(
-        &server,
+    assert!(server.wait_log(
         "digest uri does not match the Request-URI",
         Duration::from_secs(5)
     ));
@@ -459,7 +446,7 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n201;;ivm;\n").expect("csv");
     let flood_dir = dir.path().to_owned();
     let flood_sip = server.sip.clone();
@@ -684,7 +671,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let speech = speech_8k(dir.path());
 
     // Control: the phone itself speaks, and its message is posted.
@@ -696,11 +683,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
         .expect("rtp");
     assert_eq!(bye(&u, &call_id, &from, &to), 200);
     assert!(
-        wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(20)),
         "the control call's speech is recorded:\n{}",
         tail(&server.log())
     );
@@ -735,7 +718,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
         "the call survived the forged BYEs"
     );
     assert!(
-        wait_log(&server, "recording held no speech", Duration::from_secs(20)),
+        server.wait_log("recording held no speech", Duration::from_secs(20)),
         "the foreign speech did not reach the recording:\n{}",
         tail(&server.log())
     );
@@ -744,8 +727,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
         1,
         "only the control call posted a message"
     );
-    assert!(wait_log(
-        &server,
+    assert!(server.wait_log(
         "RTP from an address other than the phone's dropped",
         Duration::from_secs(5)
     ));
@@ -757,7 +739,7 @@ fn spraying_wrong_passwords_over_many_users_bans_the_address() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let sprayer = Uac::new("127.0.0.4", &server);
     for n in 0..20 {
         let ext = if n == 0 {
@@ -771,7 +753,7 @@ fn spraying_wrong_passwords_over_many_users_bans_the_address() {
         assert_eq!(status, 403, "wrong password for {ext}");
     }
     assert!(
-        wait_log(&server, "address banned", Duration::from_secs(5)),
+        server.wait_log("address banned", Duration::from_secs(5)),
         "{}",
         tail(&server.log())
     );
@@ -902,7 +884,7 @@ fn sip_over_tcp_caps_connections_per_address_closes_idle_ones_and_keeps_phones_r
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let to: SocketAddr = server.sip.parse().expect("sip addr");
 
     // 16 silent connections from one address are accepted; a 17th is closed at once.
@@ -974,7 +956,7 @@ fn an_rtp_flood_does_not_starve_sip() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let (u, call_id, from, to, media) =
         star7_call(&server, &pw, rtp.local_addr().expect("addr").port());

@@ -3,77 +3,26 @@
 //! one-line errors and exit codes.
 
 mod harness;
+mod rest;
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use harness::{blob_count, speech, tempdir, Person, Server};
+use rest::{login, send, token, ws, Ws};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 const LIMITS: &str = "[limits]\nmax_upload_bytes = 300000\nmax_ws_frame = 200000\n";
-
-async fn login(server: &Server, name: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/api/login", server.http))
-        .json(&json!({"name": name, "password": password}))
-        .send()
-        .await
-        .expect("login request")
-}
-
-async fn token(server: &Server, name: &str, password: &str) -> String {
-    let r = login(server, name, password).await;
-    assert_eq!(r.status(), 200);
-    r.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
-async fn ws(server: &Server) -> Ws {
-    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connect")
-        .0
-}
 
 /// The next text frame as JSON, skipping the box's pings; `None` when the socket closed.
 async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a frame within 20 s");
-        match frame {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(t.as_str()).expect("server frames are JSON");
-                if v["action"] != "ping" {
-                    return Some(v);
-                }
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => {}
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("send");
+    rest::next_within(ws, Duration::from_secs(20)).await
 }
 
 async fn connected(server: &Server, token: &str) -> Ws {
     let mut s = ws(server).await;
-    send(
-        &mut s,
-        json!({"action":"connect","id":"c","object":{"token":token}}),
-    )
-    .await;
+    rest::send_connect(&mut s, token).await;
     let ack = next(&mut s).await.expect("ack");
     assert_eq!(ack["action"], "ack", "{ack}");
     s

@@ -15,77 +15,31 @@
 mod fsync_order;
 mod harness;
 mod netns;
+mod rest;
 mod strace;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
 use harness::{run_bounded, speech, tempdir, Server};
+use rest::{send, token, Ws};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn token(server: &Server, name: &str, password: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/login", server.http))
-        .json(&json!({"name": name, "password": password}))
-        .send()
-        .await
-        .expect("login request");
-    assert_eq!(r.status(), 200, "login {name}");
-    r.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
 /// A WebSocket connected and logged in with `token`.
 async fn connected(server: &Server, token: &str) -> Ws {
-    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connect");
-    send(
-        &mut ws,
-        json!({"action":"connect","id":"c","object":{"token":token}}),
-    )
-    .await;
+    let mut ws = rest::ws(server).await;
+    rest::send_connect(&mut ws, token).await;
     let ack = next_where(&mut ws, |v| v["id"] == "c").await;
     assert_eq!(ack["action"], "ack", "{ack}");
     ws
 }
 
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("send");
-}
-
 /// The next text frame (JSON) for which `want` holds; others are skipped. Bounded.
 async fn next_where(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let frame = tokio::time::timeout(left, ws.next())
-            .await
-            .expect("the frame awaited within 30 s");
-        match frame {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(t.as_str()).expect("server frames are JSON");
-                if want(&v) {
-                    return v;
-                }
-            }
-            Some(Ok(_)) => {}
-            other => panic!("socket ended while waiting: {other:?}"),
-        }
-    }
+    rest::next_where(ws, WAIT, want).await
 }
 
 /// The one socket write whose bytes contain every one of `needles`; fails if none or several.

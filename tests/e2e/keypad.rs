@@ -13,13 +13,13 @@
 
 mod baresip;
 mod harness;
+mod rtp;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{run_bounded, tempdir, Person, Server};
+use harness::{tempdir, Person, Server};
 use ivm_sip::auth::{ha1, response, Algorithm};
 use ivm_sip::message::{Message, Request, Response};
 
@@ -315,60 +315,17 @@ fn dial_plan_refusals() {
 
 /// 8 kHz speech from espeak-ng (via sox).
 fn speech_8k(dir: &Path) -> Vec<i16> {
-    let wav = harness::speech(
+    rtp::speech_8k(
         dir,
-        "speech",
         "Hello Bob, this message was addressed to you by name on the keypad.",
-    );
-    let raw = dir.join("speech.raw");
-    let r = run_bounded(
-        Command::new("sox")
-            .arg(&wav)
-            .args([
-                "-r",
-                "8000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                "-e",
-                "signed-integer",
-                "-t",
-                "raw",
-            ])
-            .arg(&raw),
-        Duration::from_secs(30),
-    );
-    assert!(
-        r.status.success(),
-        "sox: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    std::fs::read(&raw)
-        .expect("raw")
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    )
 }
 
 /// Sends `pcm` once as PCMU RTP from `sock` to `to`, paced at 20 ms, then a second of
 /// silence.
 fn stream_rtp(sock: &UdpSocket, to: SocketAddr, pcm: &[i16]) {
-    let start = Instant::now();
-    let frames = pcm.len() / 160 + 50;
-    for i in 0..frames {
-        let mut pkt = vec![0x80u8, 0];
-        pkt.extend_from_slice(&(i as u16).to_be_bytes());
-        pkt.extend_from_slice(&((i as u32) * 160).to_be_bytes());
-        pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        for k in 0..160 {
-            let s = pcm.get(i * 160 + k).copied().unwrap_or(0);
-            pkt.push(ivm_rtp::g711::ulaw_encode(s));
-        }
-        let _ = sock.send_to(&pkt, to);
-        let next = start + Duration::from_millis(20 * (i as u64 + 1));
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
+    let sample = |n: usize| pcm.get(n).copied().unwrap_or(0);
+    rtp::send_pcmu(sock, to, 0x1234_5678, pcm.len() / 160 + 50, sample);
 }
 
 #[test]

@@ -13,17 +13,15 @@
 //! embedded defaults.
 
 mod harness;
+mod rest;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use harness::{speech, tempdir, Server};
+use rest::{send, Ws};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Messages posted.
 const N: usize = 10_000;
@@ -176,13 +174,8 @@ fn assert_newest_first(list: &[Value]) {
 }
 
 async fn ws_connect(server: &Server, token: &str) -> Ws {
-    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    let mut ws = tokio_tungstenite::connect_async(url).await.expect("ws").0;
-    send(
-        &mut ws,
-        json!({"action":"connect","id":"c","object":{"token":token}}),
-    )
-    .await;
+    let mut ws = rest::ws(server).await;
+    rest::send_connect(&mut ws, token).await;
     let ack = next(&mut ws).await;
     assert_eq!(
         (ack["action"].as_str(), ack["id"].as_str()),
@@ -191,27 +184,11 @@ async fn ws_connect(server: &Server, token: &str) -> Ws {
     ws
 }
 
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("send");
-}
-
 /// The next frame that is not a ping.
 async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let f = tokio::time::timeout(Duration::from_secs(60), ws.next())
-            .await
-            .expect("a frame within 60 s")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(t) = f {
-            let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
-            if v["action"] != "ping" {
-                return v;
-            }
-        }
-    }
+    rest::next_within(ws, Duration::from_secs(60))
+        .await
+        .expect("socket open")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

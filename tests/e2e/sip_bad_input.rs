@@ -6,13 +6,14 @@
 //! Skipped (with a message) when `sipp` is not installed: `scripts/setup --tests` installs it.
 
 mod harness;
+mod sipp;
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use harness::{run_bounded, tempdir, Server};
+use harness::{tempdir, Server};
 
 /// The embedded defaults: no `digest` key (SIPp 3.6 does MD5 only, and the default offer
 /// gives a `User-Agent: SIPp` MD5 alone).
@@ -20,12 +21,6 @@ const SIP_TOML: &str = "";
 
 fn have_sipp() -> bool {
     harness::available("sipp")
-}
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/e2e/sipp")
-        .join(name)
 }
 
 fn torture_dir() -> PathBuf {
@@ -39,45 +34,9 @@ fn sipp(dir: &Path, server: &Server, args: &[&str]) -> Output {
 
 /// Runs SIPp (bounded) from loopback address `ip`.
 fn sipp_from(dir: &Path, server: &Server, ip: &str, args: &[&str]) -> Output {
-    let port = UdpSocket::bind((ip, 0))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-        .to_string();
-    run_bounded(
-        Command::new("sipp")
-            .current_dir(dir)
-            .args([
-                "-i",
-                ip,
-                "-p",
-                &port,
-                "-t",
-                "u1",
-                "-nostdin",
-                "-timeout",
-                "60s",
-                "-timeout_error",
-            ])
-            .args(args)
-            .arg(&server.sip),
-        Duration::from_secs(90),
-    )
-}
-
-/// (successful, failed) calls from SIPp's final statistics screen.
-fn sipp_counts(out: &Output) -> (u64, u64) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = |label: &str| {
-        text.lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split('|').nth(2))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (last("Successful call"), last("Failed call"))
+    let port = sipp::free_port(ip);
+    let args = [&["-p", port.as_str(), "-t", "u1"], args].concat();
+    sipp::run(dir, &server.sip, ip, "60s", &args, Duration::from_secs(90))
 }
 
 /// A UDP socket on loopback talking to the box.
@@ -176,7 +135,7 @@ fn sipp_register_with_digest_makes_the_user_available() {
         &server,
         &[
             "-sf",
-            scenario("register_auth.xml").to_str().expect("path"),
+            sipp::scenario("register_auth.xml").to_str().expect("path"),
             "-inf",
             "users.csv",
             "-au",
@@ -188,7 +147,7 @@ fn sipp_register_with_digest_makes_the_user_available() {
         ],
     );
     assert_eq!(
-        sipp_counts(&out),
+        sipp::counts(&out),
         (1, 0),
         "SIPp REGISTER with digest:\n{}",
         String::from_utf8_lossy(&out.stdout)
@@ -331,7 +290,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
             ip,
             &[
                 "-sf",
-                scenario("register_auth.xml").to_str().expect("path"),
+                sipp::scenario("register_auth.xml").to_str().expect("path"),
                 "-inf",
                 "users.csv",
                 "-au",
@@ -350,7 +309,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
     // 12 REGISTERs with a wrong password from 127.0.0.2: 5 free failures, then locked.
     let out = register("127.0.0.2", "not-the-password", "12");
     assert_eq!(
-        sipp_counts(&out),
+        sipp::counts(&out),
         (0, 12),
         "every wrong password fails:\n{}",
         String::from_utf8_lossy(&out.stdout)
@@ -364,7 +323,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
     // From the guessing address even the right password is refused while the lock lasts ...
     let out = register("127.0.0.2", &pw, "1");
     assert_eq!(
-        sipp_counts(&out).0,
+        sipp::counts(&out).0,
         0,
         "locked from the guessing address:\n{}",
         String::from_utf8_lossy(&out.stdout)
@@ -396,7 +355,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
     // ... and the real user, from their own phone's address, registers at once.
     let out = register("127.0.0.1", &pw, "1");
     assert_eq!(
-        sipp_counts(&out),
+        sipp::counts(&out),
         (1, 0),
         "201 from its own address is not locked out:\n{}",
         String::from_utf8_lossy(&out.stdout)
@@ -433,7 +392,7 @@ fn register_flood_leaves_the_box_responsive_and_bounded() {
         &server,
         &[
             "-sf",
-            scenario("register_flood.xml").to_str().expect("path"),
+            sipp::scenario("register_flood.xml").to_str().expect("path"),
             "-inf",
             "flood.csv",
             "-m",
@@ -447,7 +406,7 @@ fn register_flood_leaves_the_box_responsive_and_bounded() {
         ],
     );
     let took = started.elapsed();
-    let (ok, failed) = sipp_counts(&out);
+    let (ok, failed) = sipp::counts(&out);
     let after = harness::rss_kib(server.pid());
     eprintln!(
         "flood: {ok} answered, {failed} unanswered in {took:?}; VmRSS {before} kB -> {after} kB"

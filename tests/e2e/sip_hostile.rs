@@ -9,6 +9,8 @@
 
 mod baresip;
 mod harness;
+mod rtp;
+mod sipp;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -24,12 +26,9 @@ fn have(tool: &str) -> bool {
     harness::available(tool)
 }
 
+/// A SIPp scenario's path, as an argument.
 fn scenario(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/e2e/sipp")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
+    sipp::scenario(name).to_string_lossy().into_owned()
 }
 
 fn token() -> String {
@@ -393,44 +392,11 @@ fn unauthenticated_invites_get_one_stateless_challenge_and_their_acks_are_absorb
     assert!(!server.log().contains("panicked"));
 }
 
+/// SIPp against the box from `ip`, on a port of its own.
 fn sipp(dir: &Path, server: &Server, ip: &str, args: &[&str], limit: Duration) -> Output {
-    let port = UdpSocket::bind((ip, 0))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-        .to_string();
-    run_bounded(
-        Command::new("sipp")
-            .current_dir(dir)
-            .args([
-                "-i",
-                ip,
-                "-p",
-                &port,
-                "-nostdin",
-                "-timeout",
-                "90s",
-                "-timeout_error",
-            ])
-            .args(args)
-            .arg(&server.sip),
-        limit,
-    )
-}
-
-/// (successful, failed) calls from SIPp's final statistics screen.
-fn sipp_counts(out: &Output) -> (u64, u64) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = |label: &str| {
-        text.lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split('|').nth(2))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (last("Successful call"), last("Failed call"))
+    let port = sipp::free_port(ip);
+    let args = [&["-p", port.as_str()], args].concat();
+    sipp::run(dir, &server.sip, ip, "90s", &args, limit)
 }
 
 /// The issue's attack: ~700 unauthenticated INVITEs a second from 64 ports of one host,
@@ -500,10 +466,10 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
         Duration::from_secs(120),
     );
     let flood = flood.join().expect("flood thread");
-    let (f_ok, f_failed) = sipp_counts(&flood);
+    let (f_ok, f_failed) = sipp::counts(&flood);
     eprintln!("flood: {f_ok} challenged, {f_failed} not");
     assert_eq!(
-        sipp_counts(&reg),
+        sipp::counts(&reg),
         (50, 0),
         "every REGISTER succeeds through the flood:\n{}\nlog tail:\n{}",
         String::from_utf8_lossy(&reg.stdout),
@@ -516,14 +482,7 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
 
 /// SIPp against `sip` from `ip` (for a thread that cannot borrow the server).
 fn sipp_raw(dir: &Path, sip: &str, ip: &str, args: &[&str]) -> Output {
-    run_bounded(
-        Command::new("sipp")
-            .current_dir(dir)
-            .args(["-i", ip, "-nostdin", "-timeout", "90s", "-timeout_error"])
-            .args(args)
-            .arg(sip),
-        Duration::from_secs(120),
-    )
+    sipp::run(dir, sip, ip, "90s", args, Duration::from_secs(120))
 }
 
 fn tail(log: &str) -> String {
@@ -533,40 +492,10 @@ fn tail(log: &str) -> String {
 
 /// 8 kHz mono 16-bit speech from espeak-ng (via sox).
 fn speech_8k(dir: &Path) -> Vec<i16> {
-    let wav = harness::speech(
+    rtp::speech_8k(
         dir,
-        "speech",
         "Hello Bob, this is a message that must not be recorded from another host.",
-    );
-    let raw = dir.join("speech.raw");
-    let r = run_bounded(
-        Command::new("sox")
-            .arg(&wav)
-            .args([
-                "-r",
-                "8000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                "-e",
-                "signed-integer",
-                "-t",
-                "raw",
-            ])
-            .arg(&raw),
-        Duration::from_secs(30),
-    );
-    assert!(
-        r.status.success(),
-        "sox: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    std::fs::read(&raw)
-        .expect("raw")
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    )
 }
 
 /// Sends `pcm` (looped) as PCMU RTP from `sock` to `to`, paced at 20 ms, for `seconds`.
@@ -577,26 +506,14 @@ fn stream_rtp(
     seconds: u64,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let ssrc: u32 = rand_u32();
-        let start = Instant::now();
-        let frames = (seconds * 50) as usize;
-        for i in 0..frames {
-            let mut pkt = vec![0x80u8, 0];
-            pkt.extend_from_slice(&(i as u16).to_be_bytes());
-            pkt.extend_from_slice(&((i as u32) * 160).to_be_bytes());
-            pkt.extend_from_slice(&ssrc.to_be_bytes());
-            for k in 0..160 {
-                let s = if pcm.is_empty() {
-                    0
-                } else {
-                    pcm[(i * 160 + k) % pcm.len()]
-                };
-                pkt.push(ivm_rtp::g711::ulaw_encode(s));
+        let sample = |n: usize| {
+            if pcm.is_empty() {
+                0
+            } else {
+                pcm[n % pcm.len()]
             }
-            let _ = sock.send_to(&pkt, to);
-            let next = start + Duration::from_millis(20 * (i as u64 + 1));
-            std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
+        };
+        rtp::send_pcmu(&sock, to, rand_u32(), (seconds * 50) as usize, sample);
     })
 }
 

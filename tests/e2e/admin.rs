@@ -26,8 +26,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use harness::{
-    ivmd, ivmd_bin, ivmd_run, require_tool, run_bounded, runtime_dir, speech, tempdir, text,
-    Person, Server, LOOPBACK_PORTS,
+    add_user, ivmd, ivmd_bin, ivmd_run, require_tool, run_bounded, runtime_dir, speech, tempdir,
+    text, Person, Server, LOOPBACK_PORTS,
 };
 
 /// Where admin commands look for a box: the runtime dir (a test's own) and the installed
@@ -383,19 +383,7 @@ fn an_administrator_is_always_there() {
     std::fs::create_dir(&data).expect("mkdir");
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     for (name, ext) in [("ann", "100"), ("admin", "200")] {
-        let o = ivmd(
-            &data,
-            &[
-                "user",
-                "add",
-                name,
-                "--extension",
-                ext,
-                "--password",
-                "a-password-1",
-            ],
-        );
-        assert!(o.status.success(), "{}", text(&o));
+        add_user(&data, name, ext, "a-password-1");
     }
     let mut server = Server::start_on(&data, "");
     let said = server
@@ -617,19 +605,7 @@ fn run_as_root_on_the_box_users_folder_keeps_its_files_the_boxs() {
     assert!(chown.success());
     std::fs::remove_file(data.join("ivmd.lock")).expect("rm lock");
     std::fs::remove_dir_all(data.join("tmp")).expect("rm tmp");
-    let o = ivmd(
-        &data,
-        &[
-            "user",
-            "add",
-            "dan",
-            "--extension",
-            "204",
-            "--password",
-            "dan-password-1",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    add_user(&data, "dan", "204", "dan-password-1");
     let mut todo = vec![data.clone()];
     while let Some(p) = todo.pop() {
         let m = std::fs::symlink_metadata(&p).expect("meta");

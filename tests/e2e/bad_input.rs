@@ -105,26 +105,7 @@ async fn websocket_refuses_bad_frames_and_stores_nothing() {
     let wav = std::fs::read(speech(dir.path(), "x", "Hello there")).expect("wav");
     use base64::Engine as _;
     let audio = base64::engine::general_purpose::STANDARD.encode(&wav);
-    let bob_guid = {
-        let users: Value = reqwest::Client::new()
-            .get(format!("{}/api/users", server.http))
-            .bearer_auth(&ann)
-            .send()
-            .await
-            .expect("users")
-            .json()
-            .await
-            .expect("json");
-        users
-            .as_array()
-            .expect("users")
-            .iter()
-            .find(|u| u["name"] == "bob")
-            .expect("bob")["guid"]
-            .as_str()
-            .expect("guid")
-            .to_owned()
-    };
+    let bob_guid = rest::guid(&server, &ann, "bob").await;
     send(&mut s, json!({"action":"post_message","id":"5","source":bob_guid,"destination":[bob_guid],"object":{"audio":audio}})).await;
     assert_eq!(
         error_code(&next(&mut s).await.expect("error")),
@@ -364,25 +345,7 @@ async fn wrong_passwords_are_rate_limited_and_tokens_expire() {
     }
     // Past the five free failures each one doubles the wait (1 s, 2 s, 4 s ...): guess on
     // until the box refuses to check for at least two more seconds (bounded).
-    let mut banned = false;
-    for _ in 0..6 {
-        let r = login(&server, "ann", "guess").await;
-        if r.status() == 401 {
-            continue;
-        }
-        assert_eq!(r.status(), 429);
-        let wait: u64 = r.headers()["retry-after"]
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
-        if wait >= 2 {
-            banned = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-    }
-    assert!(banned, "the waits grow");
+    rest::guess_until_banned(401, || login(&server, "ann", "guess")).await;
     let r = login(&server, "ann", "ann-password-1").await;
     assert_eq!(r.status(), 429, "even the right password waits out the ban");
     assert!(r.headers().get("retry-after").is_some());
@@ -849,22 +812,7 @@ async fn websocket_limits_before_and_after_connect() {
     let wav = std::fs::read(speech(dir.path(), "w", "In flight.")).expect("wav");
     use base64::Engine as _;
     let audio = base64::engine::general_purpose::STANDARD.encode(&wav);
-    let users: Value = reqwest::Client::new()
-        .get(format!("{}/api/users", server.http))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .expect("users")
-        .json()
-        .await
-        .expect("json");
-    let bob = users
-        .as_array()
-        .expect("users")
-        .iter()
-        .find(|u| u["name"] == "bob")
-        .expect("bob")["guid"]
-        .clone();
+    let bob = rest::guid(&server, &ann, "bob").await;
     let before = blob_count(&server.data);
     for i in 0..8 {
         send(

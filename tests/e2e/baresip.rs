@@ -325,15 +325,20 @@ impl Drop for Phone {
 /// Speech padded with 5 s of silence first (the greeting and beep play meanwhile) and a
 /// little after; returns (file, seconds of speech).
 pub fn padded_speech(dir: &Path, text: &str) -> (PathBuf, f64) {
-    let raw = speech(dir, "raw", text);
+    speech8k(dir, "padded", text, 5.0, 0.5)
+}
+
+/// Speech at 8 kHz padded with `before` seconds of silence and `after` after it.
+pub fn speech8k(dir: &Path, name: &str, text: &str, before: f64, after: f64) -> (PathBuf, f64) {
+    let raw = speech(dir, &format!("{name}-raw"), text);
     let seconds = harness::wav_seconds(&raw);
-    let out = dir.join("speech8k.wav");
+    let out = dir.join(format!("{name}-8k.wav"));
     let r = run_bounded(
         Command::new("sox")
             .arg(&raw)
             .args(["-r", "8000", "-c", "1"])
             .arg(&out)
-            .args(["pad", "5", "0.5"]),
+            .args(["pad", &before.to_string(), &after.to_string()]),
         Duration::from_secs(30),
     );
     assert!(
@@ -342,4 +347,18 @@ pub fn padded_speech(dir: &Path, text: &str) -> (PathBuf, f64) {
         String::from_utf8_lossy(&r.stderr)
     );
     (out, seconds)
+}
+
+/// `seconds` of silence at 8 kHz (sox), as a phone's quiet microphone.
+pub fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
+    let p = dir.join(format!("silence{seconds}.wav"));
+    let r = run_bounded(
+        Command::new("sox")
+            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+            .arg(&p)
+            .args(["trim", "0", &seconds.to_string()]),
+        Duration::from_secs(30),
+    );
+    assert!(r.status.success());
+    p
 }

@@ -723,17 +723,7 @@ fn on_a_terminal_the_password_is_asked_for_without_echo() {
     let on_tty = |home: &Path, args: &[&str]| {
         let mut c = Command::new("setsid");
         c.args(["-w", "-c", ivm_bin()]).args(args);
-        c.env("IVM_HOME", home).env_remove("HOME");
-        for var in [
-            "IVM_SERVER",
-            "IVM_USER",
-            "IVM_PASSWORD",
-            "IVM_CACERT",
-            "IVM_NEW_PASSWORD",
-            "IVM_LOG",
-        ] {
-            c.env_remove(var);
-        }
+        harness::isolate_ivm(&mut c, home);
         std::fs::create_dir_all(home).expect("home");
         Pty::spawn(&mut c)
     };

@@ -10,9 +10,10 @@
 //! test that fails without it, strict or not.
 //!
 //! # Shared helpers beside this file
-//! `netns.rs` (namespaces, veth pairs, a box inside one), `baresip.rs` (headless desk
-//! phones), `provision_peers.rs` (TFTP and provisioning peers), `strace.rs` and
-//! `fsync_order.rs` (syscall traces).
+//! `netns.rs` (namespaces, veth pairs, a box inside one), `rest.rs` (the REST API and the
+//! WebSocket as a raw client sees them), `sipp.rs` (SIPp runs), `rtp.rs` (speech as PCMU
+//! RTP), `baresip.rs` (headless desk phones), `provision_peers.rs` (TFTP and provisioning
+//! peers), `strace.rs` and `fsync_order.rs` (syscall traces).
 
 #![allow(dead_code)]
 

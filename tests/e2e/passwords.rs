@@ -147,25 +147,10 @@ async fn wrong_current_passwords_count_in_the_login_limiter() {
     }
     // Past the five free failures each one doubles the wait (1 s, 2 s, 4 s ...): guess on
     // until the box refuses to check for at least two more seconds (bounded).
-    let mut banned = false;
-    for _ in 0..6 {
-        let r = change(&server, &ann, "a wrong guess", "ann-password-2").await;
-        if r.status() == 403 {
-            continue;
-        }
-        assert_eq!(r.status(), 429);
-        let wait: u64 = r.headers()["retry-after"]
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
-        if wait >= 2 {
-            banned = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-    }
-    assert!(banned, "the waits grow");
+    rest::guess_until_banned(403, || {
+        change(&server, &ann, "a wrong guess", "ann-password-2")
+    })
+    .await;
     let r = change(&server, &ann, "ann-password-1", "ann-password-2").await;
     assert_eq!(r.status(), 429, "even the right password waits out the ban");
     assert!(r.headers().get("retry-after").is_some());

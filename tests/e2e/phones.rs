@@ -8,11 +8,10 @@
 mod baresip;
 mod harness;
 
-use std::process::Command;
 use std::time::Duration;
 
-use baresip::{have_baresip, padded_speech, Phone, SIP_TOML};
-use harness::{run_bounded, tempdir, Person, Server};
+use baresip::{have_baresip, padded_speech, silence_wav, Phone, SIP_TOML};
+use harness::{tempdir, Person, Server};
 
 #[test]
 fn register_show_presence_star7_to_two_and_mwi() {
@@ -34,15 +33,7 @@ fn register_show_presence_star7_to_two_and_mwi() {
         server.sip_password("ann"),
         "the SIP password is stable"
     );
-    let silence = dir.path().join("silence.wav");
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&silence)
-            .args(["trim", "0", "60"]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
+    let silence = silence_wav(dir.path(), 60);
 
     // Recipients' phones: registered with digest auth, subscribed to the lamp.
     let bob_phone = Phone::start(dir.path(), &server, "202", &bob_pw, &silence, &[], 60);
@@ -166,15 +157,7 @@ fn star7_to_unknown_extension_is_404() {
     let server = Server::start(dir.path(), SIP_TOML);
     server.add_user("ann", "201", "ann-password-1");
     let pw = server.sip_password("ann");
-    let silence = dir.path().join("silence.wav");
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&silence)
-            .args(["trim", "0", "10"]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
+    let silence = silence_wav(dir.path(), 10);
     let phone = Phone::start_with(
         dir.path(),
         &server,

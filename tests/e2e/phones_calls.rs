@@ -7,68 +7,14 @@
 mod baresip;
 mod harness;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use baresip::{have_baresip, padded_speech, Phone};
-use harness::{run_bounded, speech, tempdir, until, Person, Server};
+use baresip::{have_baresip, padded_speech, silence_wav, speech8k, Phone};
+use harness::{run_bounded, tempdir, until, Person, Server};
 
 /// Heard audio below this RMS counts as silence (G.711 idle noise is far below it).
 const RMS_FLOOR: f64 = 0.01;
-
-fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
-    let p = dir.join(format!("silence{seconds}.wav"));
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&p)
-            .args(["trim", "0", &seconds.to_string()]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
-    p
-}
-
-/// Speech at 8 kHz padded with `before` seconds of silence and `after` after it.
-fn speech8k(dir: &Path, name: &str, text: &str, before: f64, after: f64) -> (PathBuf, f64) {
-    let raw = speech(dir, &format!("{name}-raw"), text);
-    let seconds = harness::wav_seconds(&raw);
-    let out = dir.join(format!("{name}-8k.wav"));
-    let r = run_bounded(
-        Command::new("sox")
-            .arg(&raw)
-            .args(["-r", "8000", "-c", "1"])
-            .arg(&out)
-            .args(["pad", &before.to_string(), &after.to_string()]),
-        Duration::from_secs(30),
-    );
-    assert!(
-        r.status.success(),
-        "sox: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    (out, seconds)
-}
-
-/// The box's log without ANSI colours.
-fn plain_log(server: &Server) -> String {
-    let raw = server.log();
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Lamp updates the box sent to one phone: the `(new, old)` of each "message-waiting update"
 /// line with `phones=1`.
@@ -78,7 +24,8 @@ fn lamp_updates(server: &Server) -> Vec<(u32, u32)> {
             .find_map(|w| w.strip_prefix(k))
             .and_then(|v| v.parse::<u32>().ok())
     };
-    plain_log(server)
+    server
+        .plain_log()
         .lines()
         .filter(|l| l.contains("message-waiting update") && l.contains("phones=1"))
         .filter_map(|l| Some((field(l, "new=")?, field(l, "old=")?)))
@@ -741,7 +688,8 @@ fn star97_keys_delete_next_and_reply() {
         phone.output()
     );
     assert!(
-        until(Duration::from_secs(10), || plain_log(&server)
+        until(Duration::from_secs(10), || server
+            .plain_log()
             .contains("mailbox messages=2 new=2")),
         "two new messages"
     );
@@ -788,10 +736,10 @@ fn star97_keys_delete_next_and_reply() {
             .any(|m| m["sender_name"] == "bob")),
         "bob's reply reaches ann: {:?}\nlog:\n{}",
         ann.inbox(),
-        plain_log(&server)
+        server.plain_log()
     );
     phone.command("hangup", "");
     if std::env::var_os("IVM_E2E_SHOW").is_some() {
-        eprintln!("{}", plain_log(&server));
+        eprintln!("{}", server.plain_log());
     }
 }

@@ -1195,18 +1195,7 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
     // The box leased this MAC its address: only that address may do the phone's armed
     // first fetch; another host on the same LAN that knows the MAC gets nothing.
     let data = dir.path().join("data");
-    ok(
-        &data,
-        &[
-            "user",
-            "add",
-            "ann",
-            "--extension",
-            "201",
-            "--password",
-            "ann-password",
-        ],
-    );
+    harness::add_user(&data, "ann", "201", "ann-password");
     ok(
         &data,
         &["phone", "add", "00:15:65:00:00:01", "--user", "ann"],

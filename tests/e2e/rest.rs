@@ -107,3 +107,54 @@ pub async fn next_where(ws: &mut Ws, limit: Duration, want: impl Fn(&Value) -> b
         }
     }
 }
+
+/// Past the five free failures each one doubles the wait (1 s, 2 s, 4 s ...): repeats the
+/// wrong guess `attempt` (at most six times; each answered `checked` or 429) until the box
+/// refuses to check for at least two more seconds, and asserts that it came to that.
+pub async fn guess_until_banned<F, Fut>(checked: u16, mut attempt: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = reqwest::Response>,
+{
+    let mut banned = false;
+    for _ in 0..6 {
+        let r = attempt().await;
+        if r.status() == checked {
+            continue;
+        }
+        assert_eq!(r.status(), 429);
+        let wait: u64 = r.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        if wait >= 2 {
+            banned = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert!(banned, "the waits grow");
+}
+
+/// The guid of the user called `name`, from `GET /api/users` as the holder of `token` sees it.
+pub async fn guid(server: &Server, token: &str, name: &str) -> String {
+    let users: Value = reqwest::Client::new()
+        .get(format!("{}/api/users", server.http))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    users
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["name"] == name)
+        .unwrap_or_else(|| panic!("no user {name}"))["guid"]
+        .as_str()
+        .expect("guid")
+        .to_owned()
+}

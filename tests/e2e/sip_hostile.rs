@@ -15,10 +15,10 @@ mod sipp;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use harness::{run_bounded, tempdir, Server};
+use harness::{tempdir, Server};
 use ivm_sip::auth::{ha1, response, Algorithm};
 use ivm_sip::message::{Message, Response};
 
@@ -228,15 +228,7 @@ fn baresip_1_0_registers_on_the_default_config() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     let pw = server.sip_password("ann");
-    let silence = dir.path().join("silence.wav");
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&silence)
-            .args(["trim", "0", "10"]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
+    let silence = baresip::silence_wav(dir.path(), 10);
     let phone = baresip::Phone::start_with(
         dir.path(),
         &server,

@@ -260,23 +260,7 @@ fn a_dhcp_lease_is_durable_before_its_ack() {
             bound.display()
         ),
     );
-    let out = run_bounded(
-        seg.in_client("udhcpc")
-            .args([
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "4",
-                "-T",
-                "2",
-                "-i",
-                &seg.client_if,
-                "-s",
-            ])
-            .arg(&script),
-        Duration::from_secs(60),
-    );
+    let out = run_bounded(&mut seg.udhcpc(&[], &script), Duration::from_secs(60));
     let ip = std::fs::read_to_string(&bound).unwrap_or_default();
     let ip = ip.trim();
     assert!(

@@ -14,18 +14,16 @@
 mod baresip;
 mod harness;
 mod rtp;
+mod sip_ua;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness::{tempdir, Person, Server};
-use ivm_sip::auth::{ha1, response, Algorithm};
+use ivm_sip::auth::Algorithm;
 use ivm_sip::message::{Message, Request, Response};
-
-fn token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
+use sip_ua::token;
 
 /// A G.729-only offer: nothing the box can answer.
 fn sdp_g729(port: u16) -> String {
@@ -116,44 +114,14 @@ impl Ua {
 
     /// The first final response for `call_id` within `limit` (other messages are dropped).
     fn final_for(&self, call_id: &str, limit: Duration) -> Option<Response> {
-        let deadline = Instant::now() + limit;
-        while let Some(m) = self.recv(deadline.saturating_duration_since(Instant::now())) {
-            if let Message::Response(r) = m {
-                if r.status >= 200 && r.headers.call_id().ok() == Some(call_id) {
-                    return Some(r);
-                }
-            }
-        }
-        None
+        sip_ua::final_for(&self.sock, call_id, limit)
     }
 
     /// The `Authorization` line answering `challenge` (MD5: what the default offer gives a
     /// user agent that names no stack).
     fn authorization(&self, challenge: &Response, method: &str, uri: &str) -> String {
-        let ch = challenge
-            .headers
-            .www_authenticate()
-            .expect("WWW-Authenticate")
-            .into_iter()
-            .next()
-            .expect("a challenge");
-        let realm = ch.get("realm").expect("realm").to_owned();
-        let nonce = ch.get("nonce").expect("nonce").to_owned();
-        let cnonce = token();
-        let alg = Algorithm::Md5;
-        let r = response(
-            alg,
-            &ha1(alg, &self.ext, &realm, &self.password),
-            &nonce,
-            Some(("00000001", &cnonce, "auth")),
-            method,
-            uri,
-        );
-        format!(
-            "Authorization: Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-             response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"{cnonce}\"\r\n",
-            self.ext
-        )
+        let (user, password) = (&self.ext, &self.password);
+        sip_ua::authorization(challenge, Algorithm::Md5, user, password, method, uri)
     }
 
     /// Registers this phone (challenge, then the answer).

@@ -102,6 +102,27 @@ impl Segment {
         in_ns(&self.client_ns, prog)
     }
 
+    /// busybox `udhcpc` in the client namespace on the client's end, for one lease and out
+    /// (`-f -q -n`, 4 tries 2 s apart), with `extra` options and `script` as its hook.
+    pub fn udhcpc(&self, extra: &[&str], script: &Path) -> Command {
+        let mut c = self.in_client("udhcpc");
+        c.args([
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "4",
+            "-T",
+            "2",
+            "-i",
+            &self.client_if,
+        ])
+        .args(extra)
+        .arg("-s")
+        .arg(script);
+        c
+    }
+
     /// `prog` run inside the server namespace.
     pub fn in_server(&self, prog: &str) -> Command {
         in_ns(&self.server_ns, prog)

@@ -348,32 +348,8 @@ fn admin_rest_api_manages_phones() {
     require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
-    ok(
-        &server.data,
-        &["user", "passwd", "admin", "--password", "admin-password"],
-    );
     server.add_user("ann", "201", "ann-password");
-    let login = run(Command::new("curl").args([
-        "-sS",
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"name":"admin","password":"admin-password"}"#,
-        &format!("{}/api/login", server.http),
-    ]));
-    let v: serde_json::Value = serde_json::from_slice(&login.stdout).expect("login json");
-    let auth = format!(
-        "authorization: Bearer {}",
-        v["token"].as_str().expect("token")
-    );
-    let curl = |args: &[&str]| -> (u16, String) {
-        let o = run(Command::new("curl")
-            .args(["-sS", "-w", "\n%{http_code}", "-H", &auth])
-            .args(args));
-        let t = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (body, code) = t.rsplit_once('\n').expect("status");
-        (code.trim().parse().unwrap_or(0), body.to_owned())
-    };
+    let curl = admin_curl(&server);
     let url = format!("{}/api/admin/phones", server.http);
     let (code, body) = curl(&[
         "-H",
@@ -728,25 +704,7 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
             env_out.display()
         ),
     );
-    let o = run(seg
-        .in_client("udhcpc")
-        .args([
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "4",
-            "-T",
-            "2",
-            "-i",
-            &seg.client_if,
-            "-O",
-            "tftp",
-            "-O",
-            "150",
-            "-s",
-        ])
-        .arg(&script));
+    let o = run(&mut seg.udhcpc(&["-O", "tftp", "-O", "150"], &script));
     let env = std::fs::read_to_string(&env_out).unwrap_or_default();
     assert!(
         o.status.success() && env.contains("ip=10.77.0."),
@@ -780,21 +738,7 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
         "00:15:65:00:00:02",
     ])
     .expect("mac");
-    let o = run(seg
-        .in_client("udhcpc")
-        .args([
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "4",
-            "-T",
-            "2",
-            "-i",
-            &seg.client_if,
-            "-s",
-        ])
-        .arg(&script));
+    let o = run(&mut seg.udhcpc(&[], &script));
     let env = std::fs::read_to_string(&env_out).unwrap_or_default();
     assert!(
         env.contains("ip=10.77.0.42"),
@@ -814,25 +758,10 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
         "00:1e:7a:00:00:03",
     ])
     .expect("mac");
-    let o = run(seg
-        .in_client("udhcpc")
-        .args([
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "4",
-            "-T",
-            "2",
-            "-i",
-            &seg.client_if,
-            "-O",
-            "150",
-            "-V",
-            "Cisco Systems, Inc. IP Phone CP-7965G",
-            "-s",
-        ])
-        .arg(&script));
+    let o = run(&mut seg.udhcpc(
+        &["-O", "150", "-V", "Cisco Systems, Inc. IP Phone CP-7965G"],
+        &script,
+    ));
     let env = std::fs::read_to_string(&env_out).unwrap_or_default();
     assert!(
         env.contains("opt150=0a4d0001"),

@@ -10,6 +10,7 @@
 mod baresip;
 mod harness;
 mod rtp;
+mod sip_ua;
 mod sipp;
 
 use std::collections::HashMap;
@@ -19,8 +20,9 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use harness::{tempdir, Server};
-use ivm_sip::auth::{ha1, response, Algorithm};
+use ivm_sip::auth::Algorithm;
 use ivm_sip::message::{Message, Response};
+use sip_ua::{authorization, token};
 
 fn have(tool: &str) -> bool {
     harness::available(tool)
@@ -29,10 +31,6 @@ fn have(tool: &str) -> bool {
 /// A SIPp scenario's path, as an argument.
 fn scenario(name: &str) -> String {
     sipp::scenario(name).to_string_lossy().into_owned()
-}
-
-fn token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A raw SIP user agent on one UDP socket bound to `ip`.
@@ -81,18 +79,7 @@ impl Uac {
 
     /// The first final response for `call_id` within `limit`.
     fn final_for(&self, call_id: &str, limit: Duration) -> Option<Response> {
-        let deadline = Instant::now() + limit;
-        let mut buf = vec![0u8; 65_535];
-        while Instant::now() < deadline {
-            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
-                if let Ok(Message::Response(r)) = Message::parse(&buf[..n]) {
-                    if r.status >= 200 && r.headers.call_id().ok() == Some(call_id) {
-                        return Some(r);
-                    }
-                }
-            }
-        }
-        None
+        sip_ua::final_for(&self.sock, call_id, limit)
     }
 
     /// A request with fresh branch; `extra` are more header lines (CRLF-terminated).
@@ -127,41 +114,6 @@ impl Uac {
             len = body.len()
         )
     }
-}
-
-/// An `Authorization` line answering `challenge` for `method uri` (the `uri` parameter is
-/// `digest_uri`, normally the Request-URI), with `alg`.
-fn authorization(
-    challenge: &Response,
-    alg: Algorithm,
-    user: &str,
-    password: &str,
-    method: &str,
-    digest_uri: &str,
-) -> String {
-    let ch = challenge
-        .headers
-        .www_authenticate()
-        .expect("WWW-Authenticate")
-        .into_iter()
-        .next()
-        .expect("a challenge");
-    let realm = ch.get("realm").expect("realm").to_owned();
-    let nonce = ch.get("nonce").expect("nonce").to_owned();
-    let cnonce = token();
-    let r = response(
-        alg,
-        &ha1(alg, user, &realm, password),
-        &nonce,
-        Some(("00000001", &cnonce, "auth")),
-        method,
-        digest_uri,
-    );
-    format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{digest_uri}\", \
-         response=\"{r}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"{cnonce}\"\r\n",
-        alg.as_str()
-    )
 }
 
 /// The algorithms a 401 offers, in order.

@@ -25,27 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use harness::{ivmd, ivmd_bin, run_bounded, runtime_dir, speech, tempdir, Person, Server};
-
-/// Peers these tests drive; missing ones fail the test (scripts/setup --tests installs them).
-fn need(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`{tool}` is not installed (scripts/setup --tests installs it)"
-    );
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use harness::{
+    add_user, ivmd, ivmd_bin, ivmd_run, require_tool, run_bounded, runtime_dir, speech, tempdir,
+    text, Person, Server, LOOPBACK_PORTS,
+};
 
 /// Where admin commands look for a box: the runtime dir (a test's own) and the installed
 /// config (a path that may or may not exist); `ivmd` is run in `cwd` without `--data` or
@@ -304,7 +287,7 @@ fn the_installed_config_leads_to_the_box_running_or_stopped() {
 
 #[test]
 fn a_second_run_waits_touches_nothing_and_names_the_holder() {
-    need("espeak-ng");
+    require_tool("espeak-ng");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
@@ -334,21 +317,7 @@ fn a_second_run_waits_touches_nothing_and_names_the_holder() {
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let second = run_bounded(
-        Command::new(ivmd_bin())
-            .arg("--data")
-            .arg(&server.data)
-            .env("IVM_RUNTIME_DIR", runtime_dir(&server.data))
-            .args([
-                "run",
-                "--http",
-                "127.0.0.1:0",
-                "--https",
-                "127.0.0.1:0",
-                "--sip",
-                "127.0.0.1:0",
-                "--tftp",
-                "127.0.0.1:0",
-            ]),
+        &mut ivmd_run(&[], None, &server.data, &LOOPBACK_PORTS, "info"),
         Duration::from_secs(60),
     );
     let waited = started.elapsed();
@@ -414,19 +383,7 @@ fn an_administrator_is_always_there() {
     std::fs::create_dir(&data).expect("mkdir");
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     for (name, ext) in [("ann", "100"), ("admin", "200")] {
-        let o = ivmd(
-            &data,
-            &[
-                "user",
-                "add",
-                name,
-                "--extension",
-                ext,
-                "--password",
-                "a-password-1",
-            ],
-        );
-        assert!(o.status.success(), "{}", text(&o));
+        add_user(&data, name, ext, "a-password-1");
     }
     let mut server = Server::start_on(&data, "");
     let said = server
@@ -516,7 +473,7 @@ fn an_administrator_is_always_there() {
 
 #[test]
 fn a_phone_is_not_taken_from_its_user_without_reassign() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
@@ -601,7 +558,7 @@ fn a_phone_is_not_taken_from_its_user_without_reassign() {
 
 #[test]
 fn health_answers_without_a_login_on_both_listeners() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     for url in [
@@ -648,19 +605,7 @@ fn run_as_root_on_the_box_users_folder_keeps_its_files_the_boxs() {
     assert!(chown.success());
     std::fs::remove_file(data.join("ivmd.lock")).expect("rm lock");
     std::fs::remove_dir_all(data.join("tmp")).expect("rm tmp");
-    let o = ivmd(
-        &data,
-        &[
-            "user",
-            "add",
-            "dan",
-            "--extension",
-            "204",
-            "--password",
-            "dan-password-1",
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    add_user(&data, "dan", "204", "dan-password-1");
     let mut todo = vec![data.clone()];
     while let Some(p) = todo.pop() {
         let m = std::fs::symlink_metadata(&p).expect("meta");

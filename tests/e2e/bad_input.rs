@@ -3,77 +3,26 @@
 //! one-line errors and exit codes.
 
 mod harness;
+mod rest;
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use harness::{blob_count, speech, tempdir, Person, Server};
+use rest::{login, send, token, ws, Ws};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 const LIMITS: &str = "[limits]\nmax_upload_bytes = 300000\nmax_ws_frame = 200000\n";
-
-async fn login(server: &Server, name: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/api/login", server.http))
-        .json(&json!({"name": name, "password": password}))
-        .send()
-        .await
-        .expect("login request")
-}
-
-async fn token(server: &Server, name: &str, password: &str) -> String {
-    let r = login(server, name, password).await;
-    assert_eq!(r.status(), 200);
-    r.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
-async fn ws(server: &Server) -> Ws {
-    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connect")
-        .0
-}
 
 /// The next text frame as JSON, skipping the box's pings; `None` when the socket closed.
 async fn next(ws: &mut Ws) -> Option<Value> {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a frame within 20 s");
-        match frame {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(t.as_str()).expect("server frames are JSON");
-                if v["action"] != "ping" {
-                    return Some(v);
-                }
-            }
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => {}
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("send");
+    rest::next_within(ws, Duration::from_secs(20)).await
 }
 
 async fn connected(server: &Server, token: &str) -> Ws {
     let mut s = ws(server).await;
-    send(
-        &mut s,
-        json!({"action":"connect","id":"c","object":{"token":token}}),
-    )
-    .await;
+    rest::send_connect(&mut s, token).await;
     let ack = next(&mut s).await.expect("ack");
     assert_eq!(ack["action"], "ack", "{ack}");
     s
@@ -156,26 +105,7 @@ async fn websocket_refuses_bad_frames_and_stores_nothing() {
     let wav = std::fs::read(speech(dir.path(), "x", "Hello there")).expect("wav");
     use base64::Engine as _;
     let audio = base64::engine::general_purpose::STANDARD.encode(&wav);
-    let bob_guid = {
-        let users: Value = reqwest::Client::new()
-            .get(format!("{}/api/users", server.http))
-            .bearer_auth(&ann)
-            .send()
-            .await
-            .expect("users")
-            .json()
-            .await
-            .expect("json");
-        users
-            .as_array()
-            .expect("users")
-            .iter()
-            .find(|u| u["name"] == "bob")
-            .expect("bob")["guid"]
-            .as_str()
-            .expect("guid")
-            .to_owned()
-    };
+    let bob_guid = rest::guid(&server, &ann, "bob").await;
     send(&mut s, json!({"action":"post_message","id":"5","source":bob_guid,"destination":[bob_guid],"object":{"audio":audio}})).await;
     assert_eq!(
         error_code(&next(&mut s).await.expect("error")),
@@ -415,25 +345,7 @@ async fn wrong_passwords_are_rate_limited_and_tokens_expire() {
     }
     // Past the five free failures each one doubles the wait (1 s, 2 s, 4 s ...): guess on
     // until the box refuses to check for at least two more seconds (bounded).
-    let mut banned = false;
-    for _ in 0..6 {
-        let r = login(&server, "ann", "guess").await;
-        if r.status() == 401 {
-            continue;
-        }
-        assert_eq!(r.status(), 429);
-        let wait: u64 = r.headers()["retry-after"]
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
-        if wait >= 2 {
-            banned = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-    }
-    assert!(banned, "the waits grow");
+    rest::guess_until_banned(401, || login(&server, "ann", "guess")).await;
     let r = login(&server, "ann", "ann-password-1").await;
     assert_eq!(r.status(), 429, "even the right password waits out the ban");
     assert!(r.headers().get("retry-after").is_some());
@@ -900,22 +812,7 @@ async fn websocket_limits_before_and_after_connect() {
     let wav = std::fs::read(speech(dir.path(), "w", "In flight.")).expect("wav");
     use base64::Engine as _;
     let audio = base64::engine::general_purpose::STANDARD.encode(&wav);
-    let users: Value = reqwest::Client::new()
-        .get(format!("{}/api/users", server.http))
-        .bearer_auth(&ann)
-        .send()
-        .await
-        .expect("users")
-        .json()
-        .await
-        .expect("json");
-    let bob = users
-        .as_array()
-        .expect("users")
-        .iter()
-        .find(|u| u["name"] == "bob")
-        .expect("bob")["guid"]
-        .clone();
+    let bob = rest::guid(&server, &ann, "bob").await;
     let before = blob_count(&server.data);
     for i in 0..8 {
         send(

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{self, ivmd, run_bounded, speech, Server};
+use crate::harness::{self, run_bounded, speech, Server};
 
 /// No `digest` key: the default offer must suit baresip 1.0 (whose libre refuses a 401
 /// naming an algorithm it lacks).
@@ -42,21 +42,6 @@ pub fn free_sip_port() -> u16 {
         }
     }
     panic!("no free loopback port pair");
-}
-
-/// The SIP password `ivmd user show` prints.
-pub fn sip_password(server: &Server, name: &str) -> String {
-    let out = ivmd(&server.data, &["user", "show", name]);
-    assert!(
-        out.status.success(),
-        "user show: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(text.contains("SIP user:"), "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix("SIP password:").map(|p| p.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no SIP password in {text}"))
 }
 
 /// One headless baresip phone.
@@ -337,29 +322,23 @@ impl Drop for Phone {
     }
 }
 
-pub fn wait_log(server: &Server, needle: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if server.log().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 /// Speech padded with 5 s of silence first (the greeting and beep play meanwhile) and a
 /// little after; returns (file, seconds of speech).
 pub fn padded_speech(dir: &Path, text: &str) -> (PathBuf, f64) {
-    let raw = speech(dir, "raw", text);
+    speech8k(dir, "padded", text, 5.0, 0.5)
+}
+
+/// Speech at 8 kHz padded with `before` seconds of silence and `after` after it.
+pub fn speech8k(dir: &Path, name: &str, text: &str, before: f64, after: f64) -> (PathBuf, f64) {
+    let raw = speech(dir, &format!("{name}-raw"), text);
     let seconds = harness::wav_seconds(&raw);
-    let out = dir.join("speech8k.wav");
+    let out = dir.join(format!("{name}-8k.wav"));
     let r = run_bounded(
         Command::new("sox")
             .arg(&raw)
             .args(["-r", "8000", "-c", "1"])
             .arg(&out)
-            .args(["pad", "5", "0.5"]),
+            .args(["pad", &before.to_string(), &after.to_string()]),
         Duration::from_secs(30),
     );
     assert!(
@@ -368,4 +347,18 @@ pub fn padded_speech(dir: &Path, text: &str) -> (PathBuf, f64) {
         String::from_utf8_lossy(&r.stderr)
     );
     (out, seconds)
+}
+
+/// `seconds` of silence at 8 kHz (sox), as a phone's quiet microphone.
+pub fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
+    let p = dir.join(format!("silence{seconds}.wav"));
+    let r = run_bounded(
+        Command::new("sox")
+            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
+            .arg(&p)
+            .args(["trim", "0", &seconds.to_string()]),
+        Duration::from_secs(30),
+    );
+    assert!(r.status.success());
+    p
 }

@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use harness::{ivm_bin, run_bounded, speech, tempdir, wav_seconds, Server, Watcher};
+use harness::{
+    bare_ivm, require_tool, run_bounded, speech, tempdir, texts, wav_seconds, Server, Watcher,
+};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -210,30 +212,6 @@ impl Person {
     }
 }
 
-/// `ivm` with `IVM_HOME` and none of the variables it reads from the test's environment.
-fn bare_ivm(home: &Path) -> Command {
-    let mut c = Command::new(ivm_bin());
-    c.env("IVM_HOME", home).env_remove("HOME");
-    for var in [
-        "IVM_SERVER",
-        "IVM_USER",
-        "IVM_PASSWORD",
-        "IVM_CACERT",
-        "IVM_NEW_PASSWORD",
-        "IVM_LOG",
-    ] {
-        c.env_remove(var);
-    }
-    c
-}
-
-fn texts(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The box seen through curl: status code and body.
 fn curl(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
     let mut c = Command::new("curl");
@@ -322,12 +300,6 @@ fn sorted_names(list: &Value) -> Vec<String> {
     names
 }
 
-fn need(tool: &str) {
-    if !harness::available(tool) {
-        panic!("`{tool}` is needed by this test: scripts/setup --tests installs it");
-    }
-}
-
 /// The commands `ivm [SUB] --help` lists.
 fn listed_commands(sub: &[&str]) -> Vec<String> {
     let out = run_bounded(
@@ -349,21 +321,7 @@ fn listed_commands(sub: &[&str]) -> Vec<String> {
 
 /// The box's log without terminal colours, one entry per line.
 fn log_lines(server: &Server) -> Vec<String> {
-    let mut plain = String::new();
-    let log = server.log();
-    let mut chars = log.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain.lines().map(str::to_owned).collect()
+    server.plain_log().lines().map(str::to_owned).collect()
 }
 
 /// Log lines of failed or refused logins naming `user`.
@@ -390,8 +348,8 @@ struct Walk {
 }
 
 fn walk_every_command(way: Way) {
-    need("curl");
-    need("espeak-ng");
+    require_tool("curl");
+    require_tool("espeak-ng");
     let mut w = Walk::new(way);
     w.help();
     w.completions();

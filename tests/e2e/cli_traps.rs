@@ -23,7 +23,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use harness::{blob_count, ivm_bin, run_bounded, speech, tempdir, wav_seconds, Server};
+use harness::{
+    blob_count, ivm_bin, require_tool, run_bounded, speech, tempdir, texts, wav_seconds, Server,
+};
 use serde_json::Value;
 
 const ANN_PW: &str = "ann-password-1";
@@ -31,13 +33,6 @@ const BOB_PW: &str = "bob-password-1";
 /// The box's default `[limits] max_upload_bytes`.
 const DEFAULT_MAX_UPLOAD: u64 = 26_214_400;
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Panics when a peer tool is missing: scripts/setup --tests installs every one of them.
-fn need(tool: &str) {
-    if !harness::available(tool) {
-        panic!("`{tool}` is needed by this test: scripts/setup --tests installs it");
-    }
-}
 
 /// A box on its defaults with ann and bob.
 fn box_with_ann_and_bob(dir: &Path) -> Server {
@@ -47,22 +42,11 @@ fn box_with_ann_and_bob(dir: &Path) -> Server {
     server
 }
 
-/// `ivm` with `IVM_HOME` and none of the variables it reads from the test's environment.
+/// `ivm` with `IVM_HOME` (made here) and none of the variables it reads from the test's
+/// environment.
 fn bare_ivm(home: &Path) -> Command {
     std::fs::create_dir_all(home).expect("home");
-    let mut c = Command::new(ivm_bin());
-    c.env("IVM_HOME", home).env_remove("HOME");
-    for var in [
-        "IVM_SERVER",
-        "IVM_USER",
-        "IVM_PASSWORD",
-        "IVM_CACERT",
-        "IVM_NEW_PASSWORD",
-        "IVM_LOG",
-    ] {
-        c.env_remove(var);
-    }
-    c
+    harness::bare_ivm(home)
 }
 
 /// `ivm --server URL --user ann --password PW args...` (stdin: nothing), bounded.
@@ -72,13 +56,6 @@ fn ann(home: &Path, server: &str, args: &[&str]) -> Output {
             .args(["--server", server, "--user", "ann", "--password", ANN_PW])
             .args(args),
         Duration::from_secs(120),
-    )
-}
-
-fn texts(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 
@@ -237,7 +214,7 @@ fn long_speech(dir: &Path, name: &str, seconds: f64) -> PathBuf {
 #[test]
 fn a_five_minute_wav_is_encoded_here_and_sent() {
     for tool in ["curl", "espeak-ng", "sox", "opusinfo"] {
-        need(tool);
+        require_tool(tool);
     }
     let dir = tempdir();
     let server = box_with_ann_and_bob(dir.path());
@@ -304,7 +281,7 @@ fn a_five_minute_wav_is_encoded_here_and_sent() {
 #[test]
 fn the_box_stores_what_it_would_have_made_itself() {
     for tool in ["curl", "espeak-ng", "opusinfo", "opusenc"] {
-        need(tool);
+        require_tool(tool);
     }
     let dir = tempdir();
     let server = box_with_ann_and_bob(dir.path());
@@ -344,14 +321,7 @@ fn the_box_stores_what_it_would_have_made_itself() {
 
     // An Ogg Opus file (opusenc's) is sent as it is and stored as it is.
     let ogg = dir.path().join("hello.opus");
-    let out = run_bounded(
-        Command::new("opusenc")
-            .args(["--quiet"])
-            .arg(&wav)
-            .arg(&ogg),
-        Duration::from_secs(60),
-    );
-    assert!(out.status.success(), "opusenc: {}", texts(&out).1);
+    harness::opusenc(&wav, &ogg);
     let id = ok(
         &ann(
             &home,
@@ -380,7 +350,7 @@ fn the_box_stores_what_it_would_have_made_itself() {
 #[test]
 fn the_recording_may_come_after_an_attachment() {
     for tool in ["curl", "espeak-ng"] {
-        need(tool);
+        require_tool(tool);
     }
     let dir = tempdir();
     let server = box_with_ann_and_bob(dir.path());
@@ -413,7 +383,7 @@ fn the_recording_may_come_after_an_attachment() {
 #[test]
 fn over_the_box_limits_the_error_names_the_limit_and_the_size() {
     for tool in ["curl", "espeak-ng", "sox", "opusenc"] {
-        need(tool);
+        require_tool(tool);
     }
     let dir = tempdir();
     let server = box_with_ann_and_bob(dir.path());
@@ -453,14 +423,7 @@ fn over_the_box_limits_the_error_names_the_limit_and_the_size() {
     // the limit in it. An Ogg Opus file, so the test does not wait for an encoder.
     let long = long_speech(dir.path(), "eleven-minutes", 660.0);
     let ogg = dir.path().join("eleven-minutes.opus");
-    let out = run_bounded(
-        Command::new("opusenc")
-            .args(["--quiet"])
-            .arg(&long)
-            .arg(&ogg),
-        Duration::from_secs(120),
-    );
-    assert!(out.status.success(), "opusenc: {}", texts(&out).1);
+    harness::opusenc(&long, &ogg);
     let out = ann(
         &home,
         &server.http,
@@ -751,7 +714,7 @@ impl Pty {
 
 #[test]
 fn on_a_terminal_the_password_is_asked_for_without_echo() {
-    need("setsid");
+    require_tool("setsid");
     let dir = tempdir();
     let server = box_with_ann_and_bob(dir.path());
     let rest = Rest {
@@ -760,17 +723,7 @@ fn on_a_terminal_the_password_is_asked_for_without_echo() {
     let on_tty = |home: &Path, args: &[&str]| {
         let mut c = Command::new("setsid");
         c.args(["-w", "-c", ivm_bin()]).args(args);
-        c.env("IVM_HOME", home).env_remove("HOME");
-        for var in [
-            "IVM_SERVER",
-            "IVM_USER",
-            "IVM_PASSWORD",
-            "IVM_CACERT",
-            "IVM_NEW_PASSWORD",
-            "IVM_LOG",
-        ] {
-            c.env_remove(var);
-        }
+        harness::isolate_ivm(&mut c, home);
         std::fs::create_dir_all(home).expect("home");
         Pty::spawn(&mut c)
     };
@@ -849,7 +802,7 @@ fn on_a_terminal_the_password_is_asked_for_without_echo() {
 #[test]
 fn completions_are_accepted_by_each_shell_and_complete_the_commands() {
     for tool in ["bash", "zsh", "fish"] {
-        need(tool);
+        require_tool(tool);
     }
     let dir = tempdir();
     let script = |shell: &str| {

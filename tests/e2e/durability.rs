@@ -15,78 +15,31 @@
 mod fsync_order;
 mod harness;
 mod netns;
+mod rest;
 mod strace;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
 use harness::{run_bounded, speech, tempdir, Server};
+use rest::{send, token, Ws};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-async fn token(server: &Server, name: &str, password: &str) -> String {
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/login", server.http))
-        .json(&json!({"name": name, "password": password}))
-        .send()
-        .await
-        .expect("login request");
-    assert_eq!(r.status(), 200, "login {name}");
-    r.json::<Value>().await.expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
-
 /// A WebSocket connected and logged in with `token`.
 async fn connected(server: &Server, token: &str) -> Ws {
-    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connect");
-    send(
-        &mut ws,
-        json!({"action":"connect","id":"c","object":{"token":token}}),
-    )
-    .await;
+    let mut ws = rest::ws(server).await;
+    rest::send_connect(&mut ws, token).await;
     let ack = next_where(&mut ws, |v| v["id"] == "c").await;
     assert_eq!(ack["action"], "ack", "{ack}");
     ws
 }
 
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("send");
-}
-
 /// The next text frame (JSON) for which `want` holds; others are skipped. Bounded.
 async fn next_where(ws: &mut Ws, want: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let frame = tokio::time::timeout(left, ws.next())
-            .await
-            .expect("the frame awaited within 30 s");
-        match frame {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(t.as_str()).expect("server frames are JSON");
-                if want(&v) {
-                    return v;
-                }
-            }
-            Some(Ok(_)) => {}
-            other => panic!("socket ended while waiting: {other:?}"),
-        }
-    }
+    rest::next_where(ws, WAIT, want).await
 }
 
 /// The one socket write whose bytes contain every one of `needles`; fails if none or several.
@@ -264,14 +217,7 @@ fn keep(trace: &Path) -> String {
 fn a_dhcp_lease_is_durable_before_its_ack() {
     strace::require();
     for tool in ["ip", "udhcpc"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool} >/dev/null")])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            found,
-            "`{tool}` is not installed (scripts/setup --tests installs it)"
-        );
+        harness::require_tool(tool);
     }
     let seg = netns::Segment::new("u", "10.79.0.1/24", "00:15:65:00:00:09")
         .expect("this test makes network namespaces and needs root (CI runs as root)");
@@ -293,16 +239,7 @@ fn a_dhcp_lease_is_durable_before_its_ack() {
         &data,
         &toml,
         &wrapper,
-        &[
-            "--http",
-            "127.0.0.1:0",
-            "--https",
-            "127.0.0.1:0",
-            "--sip",
-            "127.0.0.1:0",
-            "--tftp",
-            "127.0.0.1:0",
-        ],
+        &harness::LOOPBACK_PORTS,
     );
     assert!(
         srv.ready.contains(&format!("dhcp={}", seg.server_if)),
@@ -316,42 +253,20 @@ fn a_dhcp_lease_is_durable_before_its_ack() {
     // address it was given.
     let script = root.join("udhcpc.sh");
     let bound = root.join("udhcpc.bound");
-    std::fs::write(
+    harness::write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n[ \"$1\" = bound ] && echo \"$ip\" > {}\nexit 0\n",
             bound.display()
         ),
-    )
-    .expect("script");
-    run_bounded(
-        Command::new("chmod").arg("+x").arg(&script),
-        Duration::from_secs(10),
     );
-    let out = run_bounded(
-        seg.in_client("udhcpc")
-            .args([
-                "-f",
-                "-q",
-                "-n",
-                "-t",
-                "4",
-                "-T",
-                "2",
-                "-i",
-                &seg.client_if,
-                "-s",
-            ])
-            .arg(&script),
-        Duration::from_secs(60),
-    );
+    let out = run_bounded(&mut seg.udhcpc(&[], &script), Duration::from_secs(60));
     let ip = std::fs::read_to_string(&bound).unwrap_or_default();
     let ip = ip.trim();
     assert!(
         out.status.success() && ip.starts_with("10.79.0."),
-        "udhcpc got no lease: {}{}\nbox log:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
+        "udhcpc got no lease: {}\nbox log:\n{}",
+        harness::text(&out),
         srv.log()
     );
 

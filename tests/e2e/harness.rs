@@ -2,6 +2,18 @@
 //! a temporary data folder, and runs the real `ivm` against it.
 //!
 //! Every wait is bounded; every child is killed when its handle drops.
+//!
+//! # Missing tools
+//! One rule for every test file: a peer tool is checked here, never with a test's own
+//! `command -v`. [`available`] is for a test that may be skipped without the tool (it says
+//! `SKIPPED`, and fails under `IVM_TEST_STRICT=1`, as CI runs); [`require_tool`] is for a
+//! test that fails without it, strict or not.
+//!
+//! # Shared helpers beside this file
+//! `netns.rs` (namespaces, veth pairs, a box inside one), `rest.rs` (the REST API and the
+//! WebSocket as a raw client sees them), `sipp.rs` (SIPp runs), `rtp.rs` (speech as PCMU
+//! RTP), `baresip.rs` (headless desk phones), `provision_peers.rs` (TFTP and provisioning
+//! peers), `strace.rs` and `fsync_order.rs` (syscall traces).
 
 #![allow(dead_code)]
 
@@ -39,16 +51,76 @@ pub fn cannot_run(why: &str) {
     eprintln!("SKIPPED: {why} (scripts/setup --tests installs it)");
 }
 
-/// Whether `tool` is on the PATH; a missing one goes through [`cannot_run`].
-pub fn available(tool: &str) -> bool {
-    let found = Command::new("sh")
+/// Whether `tool` is on the PATH (no report either way).
+fn on_path(tool: &str) -> bool {
+    Command::new("sh")
         .args(["-c", &format!("command -v {tool} >/dev/null")])
         .status()
-        .is_ok_and(|s| s.success());
+        .is_ok_and(|s| s.success())
+}
+
+/// Whether `tool` is on the PATH; a missing one goes through [`cannot_run`] (the caller
+/// then returns: skipped, or failed under [`strict`]).
+pub fn available(tool: &str) -> bool {
+    let found = on_path(tool);
     if !found {
         cannot_run(&format!("`{tool}` is not installed"));
     }
     found
+}
+
+/// Fails the test unless `tool` is on the PATH, strict or not: for tests that never skip.
+pub fn require_tool(tool: &str) {
+    assert!(
+        on_path(tool),
+        "`{tool}` is not installed: this test needs it (scripts/setup --tests installs every peer)"
+    );
+}
+
+/// `ivmd run` arguments that put every listener on an ephemeral loopback port.
+pub const LOOPBACK_PORTS: [&str; 8] = [
+    "--http",
+    "127.0.0.1:0",
+    "--https",
+    "127.0.0.1:0",
+    "--sip",
+    "127.0.0.1:0",
+    "--tftp",
+    "127.0.0.1:0",
+];
+
+/// The box's `IVM_LOG`: `IVM_E2E_LOG` when a developer sets it, else `default`.
+pub fn log_filter(default: &str) -> String {
+    std::env::var("IVM_E2E_LOG").unwrap_or_else(|_| default.to_owned())
+}
+
+/// `WRAPPER... ivmd [--config CONFIG] --data DATA run RUN_ARGS`, with the box's own runtime
+/// dir ([`runtime_dir`]) and `IVM_LOG` = `log`. The one place a test builds an `ivmd run`.
+pub fn ivmd_run(
+    wrapper: &[&str],
+    config: Option<&Path>,
+    data: &Path,
+    run_args: &[&str],
+    log: &str,
+) -> Command {
+    let mut cmd = match wrapper.split_first() {
+        Some((prog, args)) => {
+            let mut c = Command::new(prog);
+            c.args(args).arg(ivmd_bin());
+            c
+        }
+        None => Command::new(ivmd_bin()),
+    };
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("--data")
+        .arg(data)
+        .arg("run")
+        .args(run_args)
+        .env("IVM_LOG", log)
+        .env("IVM_RUNTIME_DIR", runtime_dir(data));
+    cmd
 }
 
 /// Where a test box on `data` publishes its admin socket (`IVM_RUNTIME_DIR`): a folder of
@@ -74,6 +146,8 @@ pub struct Server {
     config: PathBuf,
     /// Lines the box printed on stdout (first-start password, ready line).
     pub stdout: Vec<String>,
+    /// The `ivmd: ready ...` line.
+    pub ready: String,
     lines: Option<mpsc::Receiver<String>>,
 }
 
@@ -104,37 +178,27 @@ impl Server {
     /// Starts `ivmd` on `data`, run through `wrapper` (a command and its arguments, such as
     /// `strace ...`) when not empty.
     pub fn start_wrapped(data: &Path, extra_toml: &str, wrapper: &[&str]) -> Server {
+        Self::start_with(
+            data,
+            extra_toml,
+            wrapper,
+            &LOOPBACK_PORTS,
+            &log_filter("info,ivm_http=debug"),
+        )
+    }
+
+    /// Starts `WRAPPER... ivmd --config <data>.toml --data DATA run RUN_ARGS` with `IVM_LOG` =
+    /// `log`, and waits (bounded) for its ready line. Its stderr goes to `<data>.log`.
+    pub fn start_with(
+        data: &Path,
+        extra_toml: &str,
+        wrapper: &[&str],
+        run_args: &[&str],
+        log: &str,
+    ) -> Server {
         let config = data.with_extension("toml");
         std::fs::write(&config, extra_toml).expect("write config");
-        let mut cmd = match wrapper.split_first() {
-            Some((prog, args)) => {
-                let mut c = Command::new(prog);
-                c.args(args).arg(ivmd_bin());
-                c
-            }
-            None => Command::new(ivmd_bin()),
-        };
-        let mut child = cmd
-            .args(["--config"])
-            .arg(&config)
-            .arg("--data")
-            .arg(data)
-            .args([
-                "run",
-                "--http",
-                "127.0.0.1:0",
-                "--https",
-                "127.0.0.1:0",
-                "--sip",
-                "127.0.0.1:0",
-                "--tftp",
-                "127.0.0.1:0",
-            ])
-            .env(
-                "IVM_LOG",
-                std::env::var("IVM_E2E_LOG").unwrap_or_else(|_| "info,ivm_http=debug".into()),
-            )
-            .env("IVM_RUNTIME_DIR", runtime_dir(data))
+        let mut child = ivmd_run(wrapper, Some(&config), data, run_args, log)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
                 std::fs::OpenOptions::new()
@@ -156,6 +220,7 @@ impl Server {
             tftp: String::new(),
             config,
             stdout: Vec::new(),
+            ready: String::new(),
             lines: Some(rx),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -178,6 +243,7 @@ impl Server {
                         server.sip = a.to_owned();
                     }
                 }
+                server.ready = line;
                 break;
             }
         }
@@ -219,6 +285,30 @@ impl Server {
         std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
     }
 
+    /// The box's log without terminal colour codes.
+    pub fn plain_log(&self) -> String {
+        let log = self.log();
+        let mut plain = String::with_capacity(log.len());
+        let mut chars = log.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' && chars.peek() == Some(&'[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            } else {
+                plain.push(c);
+            }
+        }
+        plain
+    }
+
+    /// Waits (at most `limit`) until the log holds `needle`.
+    pub fn wait_log(&self, needle: &str, limit: Duration) -> bool {
+        until(limit, || self.log().contains(needle))
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
@@ -226,23 +316,12 @@ impl Server {
 
     /// `ivmd user add` (goes through the running box's admin socket).
     pub fn add_user(&self, name: &str, extension: &str, password: &str) {
-        let out = ivmd(
-            &self.data,
-            &[
-                "user",
-                "add",
-                name,
-                "--extension",
-                extension,
-                "--password",
-                password,
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "user add {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        add_user(&self.data, name, extension, password);
+    }
+
+    /// `name`'s SIP password, as `ivmd user show` prints it.
+    pub fn sip_password(&self, name: &str) -> String {
+        sip_password(&self.data, name)
     }
 
     /// SIGTERM and wait (bounded) for the exit status.
@@ -325,6 +404,118 @@ pub fn ivmd(data: &Path, args: &[&str]) -> Output {
     )
 }
 
+/// `ivmd user add NAME --extension EXT --password PW` on `data` (through the running box, or
+/// on the stopped box's folder), asserted to succeed.
+pub fn add_user(data: &Path, name: &str, extension: &str, password: &str) {
+    let out = ivmd(
+        data,
+        &[
+            "user",
+            "add",
+            name,
+            "--extension",
+            extension,
+            "--password",
+            password,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "user add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `name`'s SIP password, as `ivmd user show` on `data` prints it.
+pub fn sip_password(data: &Path, name: &str) -> String {
+    let out = ivmd(data, &["user", "show", name]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "user show {name}: {}", text(&out));
+    assert!(shown.contains("SIP user:"), "{shown}");
+    shown
+        .lines()
+        .find_map(|l| l.strip_prefix("SIP password:").map(|p| p.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no SIP password in {shown}"))
+}
+
+/// A child's stdout and stderr, one after the other (for messages and `contains` checks).
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A child's stdout and stderr, apart.
+pub fn texts(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `ivm` with `IVM_HOME` = `home` (not created here) and none of the variables it reads from
+/// the test's environment: what it does then comes from its arguments alone.
+pub fn bare_ivm(home: &Path) -> Command {
+    let mut c = Command::new(ivm_bin());
+    isolate_ivm(&mut c, home);
+    c
+}
+
+/// Gives `cmd` (an `ivm`, or a program that runs one) `IVM_HOME` = `home` and removes `HOME`
+/// and every `IVM_*` variable `ivm` reads.
+pub fn isolate_ivm<'a>(cmd: &'a mut Command, home: &Path) -> &'a mut Command {
+    cmd.env("IVM_HOME", home).env_remove("HOME");
+    for var in [
+        "IVM_SERVER",
+        "IVM_USER",
+        "IVM_PASSWORD",
+        "IVM_CACERT",
+        "IVM_NEW_PASSWORD",
+        "IVM_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Polls `f` every 100 ms until it holds (`true`) or `limit` passes (`false`).
+pub fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// VmRSS of a process, KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// The port of `addr` (`127.0.0.1:8080`, `https://127.0.0.1:8443`).
+pub fn port(addr: &str) -> String {
+    addr.rsplit(':').next().expect("port").to_owned()
+}
+
+/// Writes an executable shell script (a DHCP client's hook, say) to `path`.
+pub fn write_script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, body).expect("script");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
 /// A user of the `ivm` client: its own IVM_HOME (saved login, local message folder).
 pub struct Person {
     /// Login name.
@@ -360,6 +551,14 @@ impl Person {
         c
     }
 
+    /// `ivm` with this person's home and server but no user or password: it runs on the
+    /// login `ivm login` saved there.
+    pub fn saved(&self) -> Command {
+        let mut c = self.command();
+        c.env_remove("IVM_USER").env_remove("IVM_PASSWORD");
+        c
+    }
+
     /// Runs `ivm args...` and waits (bounded).
     pub fn ivm(&self, args: &[&str]) -> Output {
         run_bounded(self.command().args(args), Duration::from_secs(120))
@@ -381,6 +580,14 @@ impl Person {
     /// `ivm inbox --json` parsed.
     pub fn inbox(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.ok(&["inbox", "--json"])).expect("inbox json")
+    }
+
+    /// The ids in `ivm inbox --json`.
+    pub fn inbox_ids(&self) -> Vec<String> {
+        self.inbox()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap_or("").to_owned())
+            .collect()
     }
 
     /// `ivm sent --json` parsed.
@@ -521,6 +728,7 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
 
 /// Speaks `text` into a WAV file with espeak-ng (22.05 kHz mono).
 pub fn speech(dir: &Path, name: &str, text: &str) -> PathBuf {
+    require_tool("espeak-ng");
     let path = dir.join(format!("{name}.wav"));
     let out = run_bounded(
         Command::new("espeak-ng").arg("-w").arg(&path).arg(text),
@@ -532,6 +740,15 @@ pub fn speech(dir: &Path, name: &str, text: &str) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     path
+}
+
+/// Encodes `wav` to Ogg Opus at `out` with opusenc (bounded), asserted to succeed.
+pub fn opusenc(wav: &Path, out: &Path) {
+    let run = run_bounded(
+        Command::new("opusenc").arg("--quiet").arg(wav).arg(out),
+        Duration::from_secs(120),
+    );
+    assert!(run.status.success(), "opusenc: {}", text(&run));
 }
 
 /// Duration in seconds of a WAV file (16-bit PCM), from its header.

@@ -14,6 +14,7 @@
 //! in count and time.
 
 mod harness;
+mod netns;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
@@ -59,13 +60,7 @@ async fn closed_within(s: &mut TcpStream, limit: Duration) -> Result<Vec<u8>, ()
 
 /// VmRSS of a process, bytes.
 fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmRSS")
-        * 1024
+    harness::rss_kib(pid) * 1024
 }
 
 fn curl(args: &[&str]) -> (u16, String) {
@@ -477,180 +472,59 @@ async fn plain_http_checks_the_host_name() {
 /// Two network namespaces joined by a veth pair (server 10.79.x.1, LAN host 10.79.x.2),
 /// removed on drop.
 struct Lan {
-    server_ns: String,
-    host_ns: String,
+    seg: netns::Segment,
     server_ip: String,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let o = run_bounded(Command::new("ip").args(args), Duration::from_secs(30));
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stderr)
-        ))
-    }
 }
 
 impl Lan {
     fn new() -> Option<Lan> {
-        let id = std::process::id() % 100_000;
-        let net = 1 + id % 250;
-        let lan = Lan {
-            server_ns: format!("ivm-hs-{id}"),
-            host_ns: format!("ivm-hc-{id}"),
-            server_ip: format!("10.79.{net}.1"),
-        };
-        if let Err(e) = ip(&["netns", "add", &lan.server_ns]) {
-            harness::cannot_run(&format!("cannot create a network namespace ({e})"));
-            return None;
-        }
-        let (a, b) = (format!("ivhs{id}"), format!("ivhc{id}"));
-        let setup = || -> Result<(), String> {
-            ip(&["netns", "add", &lan.host_ns])?;
-            ip(&[
-                "link",
-                "add",
-                &a,
-                "netns",
-                &lan.server_ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &b,
-                "netns",
-                &lan.host_ns,
-            ])?;
-            let (s, h) = (&lan.server_ns, &lan.host_ns);
-            ip(&["-n", s, "link", "set", "lo", "up"])?;
-            ip(&[
-                "-n",
-                s,
-                "addr",
-                "add",
-                &format!("{}/24", lan.server_ip),
-                "dev",
-                &a,
-            ])?;
-            ip(&["-n", s, "link", "set", &a, "up"])?;
-            ip(&["-n", h, "link", "set", "lo", "up"])?;
-            ip(&[
-                "-n",
-                h,
-                "addr",
-                "add",
-                &format!("10.79.{net}.2/24"),
-                "dev",
-                &b,
-            ])?;
-            ip(&["-n", h, "link", "set", &b, "up"])?;
-            Ok(())
-        };
-        if let Err(e) = setup() {
+        let net = 1 + std::process::id() % 100_000 % 250;
+        let server_ip = format!("10.79.{net}.1");
+        let seg = netns::Segment::new("h", &format!("{server_ip}/24"), "02:00:00:79:00:02")?;
+        let host_addr = format!("10.79.{net}.2/24");
+        let client = (seg.client_ns.as_str(), seg.client_if.as_str());
+        if let Err(e) = netns::ip(&["-n", client.0, "addr", "add", &host_addr, "dev", client.1]) {
             harness::cannot_run(&format!("cannot set up the veth pair ({e})"));
             return None;
         }
-        Some(lan)
-    }
-
-    fn in_ns(&self, ns: &str, prog: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, prog]);
-        c
+        Some(Lan { seg, server_ip })
     }
 }
 
-impl Drop for Lan {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.host_ns]);
-        let _ = ip(&["netns", "del", &self.server_ns]);
-    }
+/// `ivmd run` (embedded defaults) in the server namespace on all its addresses, HTTP and
+/// HTTPS only; killed on drop.
+fn ns_box(lan: &Lan, data: &std::path::Path) -> netns::NsBox {
+    netns::NsBox::start(
+        &lan.seg.server_ns,
+        data,
+        "",
+        &[],
+        &[
+            "--http",
+            "0.0.0.0:0",
+            "--https",
+            "0.0.0.0:0",
+            "--sip",
+            "",
+            "--tftp",
+            "",
+        ],
+    )
 }
 
-/// `ivmd run` in the server namespace on all its addresses; killed on drop.
-struct NsBox {
-    child: std::process::Child,
-    http_port: String,
-    https_port: String,
-    log: std::path::PathBuf,
-}
-
-impl NsBox {
-    fn start(lan: &Lan, data: &std::path::Path) -> NsBox {
-        use std::io::{BufRead, BufReader};
-        let log = data.with_extension("log");
-        let mut child = lan
-            .in_ns(&lan.server_ns, harness::ivmd_bin())
-            .arg("--data")
-            .arg(data)
-            .args([
-                "run",
-                "--http",
-                "0.0.0.0:0",
-                "--https",
-                "0.0.0.0:0",
-                "--sip",
-                "",
-                "--tftp",
-                "",
-            ])
-            .env("IVM_RUNTIME_DIR", harness::runtime_dir(data))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn ivmd");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let ready = loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(l) if l.starts_with("ivmd: ready") => break l,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "ivmd not ready: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                ),
-            }
-        };
-        let port = |key: &str| {
-            ready
-                .split_whitespace()
-                .find_map(|p| p.strip_prefix(key))
-                .and_then(|a| a.rsplit(':').next())
-                .expect("port")
-                .to_owned()
-        };
-        NsBox {
-            http_port: port("http="),
-            https_port: port("https="),
-            child,
-            log,
-        }
-    }
-}
-
-impl Drop for NsBox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The port of the `key` (`http=`) address on a ready line.
+fn ready_port(ready: &str, key: &str) -> String {
+    ready
+        .split_whitespace()
+        .find_map(|p| p.strip_prefix(key))
+        .map(harness::port)
+        .expect("port")
 }
 
 /// curl run in a namespace: status and body.
-fn curl_in(lan: &Lan, ns: &str, args: &[&str]) -> (u16, String) {
+fn curl_in(ns: &str, args: &[&str]) -> (u16, String) {
     let out = run_bounded(
-        lan.in_ns(ns, "curl")
+        netns::in_ns(ns, "curl")
             .args([
                 "-s",
                 "-o",
@@ -685,14 +559,17 @@ fn plain_http_serves_the_lan_phone_files_but_never_the_api() {
         return;
     };
     let dir = tempdir();
-    let ns_box = NsBox::start(&lan, &dir.path().join("data"));
-    let base = format!("http://{}:{}", lan.server_ip, ns_box.http_port);
-    let tls = format!("https://{}:{}", lan.server_ip, ns_box.https_port);
-    let host = &lan.host_ns;
+    let ns_box = ns_box(&lan, &dir.path().join("data"));
+    let (http_port, https_port) = (
+        ready_port(&ns_box.ready, "http="),
+        ready_port(&ns_box.ready, "https="),
+    );
+    let base = format!("http://{}:{http_port}", lan.server_ip);
+    let tls = format!("https://{}:{https_port}", lan.server_ip);
+    let host = &lan.seg.client_ns;
 
     // A LAN host: no login, token or WebSocket in cleartext.
     let (code, body) = curl_in(
-        &lan,
         host,
         &[
             "-H",
@@ -709,30 +586,29 @@ fn plain_http_serves_the_lan_phone_files_but_never_the_api() {
         v["message"]
             .as_str()
             .unwrap_or("")
-            .contains(&format!("port {}", ns_box.https_port)),
+            .contains(&format!("port {https_port}")),
         "{v}"
     );
     for path in ["/api/openapi.json", "/api/ws", "/api/me"] {
-        let (code, body) = curl_in(&lan, host, &[&format!("{base}{path}")]);
+        let (code, body) = curl_in(host, &[&format!("{base}{path}")]);
         assert_eq!(code, 403, "{path}: {body}");
     }
     // Pages are sent to HTTPS at the address the host used.
-    let (code, location) = curl_in(&lan, host, &[&format!("{base}/")]);
+    let (code, location) = curl_in(host, &[&format!("{base}/")]);
     assert_eq!((code, location.as_str()), (308, format!("{tls}/").as_str()));
     // Phone files are served (this MAC is unknown: a 404 from the provisioning front).
-    let (code, body) = curl_in(&lan, host, &[&format!("{base}/provision/001565000001.cfg")]);
+    let (code, body) = curl_in(host, &[&format!("{base}/provision/001565000001.cfg")]);
     assert!(code != 403 && code != 421 && code != 0, "{code}: {body}");
     // The health check is for monitoring on the LAN: no login, plain HTTP too, nothing but
     // the status.
     for url in [format!("{base}/api/health"), format!("{tls}/api/health")] {
-        let (code, body) = curl_in(&lan, host, &["-k", &url]);
+        let (code, body) = curl_in(host, &["-k", &url]);
         assert_eq!((code, body.as_str()), (200, r#"{"status":"ok"}"#), "{url}");
     }
     // The API over HTTPS from the LAN works.
-    let (code, body) = curl_in(&lan, host, &["-k", &format!("{tls}/api/openapi.json")]);
+    let (code, body) = curl_in(host, &["-k", &format!("{tls}/api/openapi.json")]);
     assert_eq!(code, 200, "{body}");
     let (code, body) = curl_in(
-        &lan,
         host,
         &[
             "-k",
@@ -746,15 +622,11 @@ fn plain_http_serves_the_lan_phone_files_but_never_the_api() {
     assert_eq!(code, 401, "{body}");
     // On the box itself, plain HTTP serves the API.
     let (code, body) = curl_in(
-        &lan,
-        &lan.server_ns,
-        &[&format!(
-            "http://127.0.0.1:{}/api/openapi.json",
-            ns_box.http_port
-        )],
+        &lan.seg.server_ns,
+        &[&format!("http://127.0.0.1:{http_port}/api/openapi.json")],
     );
     assert_eq!(code, 200, "{body}");
-    let log = std::fs::read_to_string(&ns_box.log).unwrap_or_default();
+    let log = ns_box.log();
     assert!(
         log.contains("plain HTTP: API refused to a peer off the box"),
         "{log}"

@@ -13,19 +13,17 @@
 
 mod baresip;
 mod harness;
+mod rtp;
+mod sip_ua;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{run_bounded, tempdir, Person, Server};
-use ivm_sip::auth::{ha1, response, Algorithm};
+use harness::{tempdir, Person, Server};
+use ivm_sip::auth::Algorithm;
 use ivm_sip::message::{Message, Request, Response};
-
-fn token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
+use sip_ua::token;
 
 /// A G.729-only offer: nothing the box can answer.
 fn sdp_g729(port: u16) -> String {
@@ -116,44 +114,14 @@ impl Ua {
 
     /// The first final response for `call_id` within `limit` (other messages are dropped).
     fn final_for(&self, call_id: &str, limit: Duration) -> Option<Response> {
-        let deadline = Instant::now() + limit;
-        while let Some(m) = self.recv(deadline.saturating_duration_since(Instant::now())) {
-            if let Message::Response(r) = m {
-                if r.status >= 200 && r.headers.call_id().ok() == Some(call_id) {
-                    return Some(r);
-                }
-            }
-        }
-        None
+        sip_ua::final_for(&self.sock, call_id, limit)
     }
 
     /// The `Authorization` line answering `challenge` (MD5: what the default offer gives a
     /// user agent that names no stack).
     fn authorization(&self, challenge: &Response, method: &str, uri: &str) -> String {
-        let ch = challenge
-            .headers
-            .www_authenticate()
-            .expect("WWW-Authenticate")
-            .into_iter()
-            .next()
-            .expect("a challenge");
-        let realm = ch.get("realm").expect("realm").to_owned();
-        let nonce = ch.get("nonce").expect("nonce").to_owned();
-        let cnonce = token();
-        let alg = Algorithm::Md5;
-        let r = response(
-            alg,
-            &ha1(alg, &self.ext, &realm, &self.password),
-            &nonce,
-            Some(("00000001", &cnonce, "auth")),
-            method,
-            uri,
-        );
-        format!(
-            "Authorization: Digest username=\"{}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-             response=\"{r}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"{cnonce}\"\r\n",
-            self.ext
-        )
+        let (user, password) = (&self.ext, &self.password);
+        sip_ua::authorization(challenge, Algorithm::Md5, user, password, method, uri)
     }
 
     /// Registers this phone (challenge, then the answer).
@@ -246,8 +214,8 @@ fn an_offer_the_box_cannot_answer_is_488_at_once_and_rings_no_one() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let ann = Ua::new(&server, "201", &baresip::sip_password(&server, "ann"));
-    let bob = Ua::new(&server, "202", &baresip::sip_password(&server, "bob"));
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
+    let bob = Ua::new(&server, "202", &server.sip_password("bob"));
     bob.register();
 
     // G.729 only, to an extension, to *7 and to *97: 488, and bob's phone never rings.
@@ -290,7 +258,7 @@ fn dial_plan_refusals() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let ann = Ua::new(&server, "201", &baresip::sip_password(&server, "ann"));
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
     let many: Vec<String> = (0..33).map(|i| (300 + i).to_string()).collect();
     for (dial, status) in [
         ("*7".to_owned(), 484),
@@ -315,60 +283,17 @@ fn dial_plan_refusals() {
 
 /// 8 kHz speech from espeak-ng (via sox).
 fn speech_8k(dir: &Path) -> Vec<i16> {
-    let wav = harness::speech(
+    rtp::speech_8k(
         dir,
-        "speech",
         "Hello Bob, this message was addressed to you by name on the keypad.",
-    );
-    let raw = dir.join("speech.raw");
-    let r = run_bounded(
-        Command::new("sox")
-            .arg(&wav)
-            .args([
-                "-r",
-                "8000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                "-e",
-                "signed-integer",
-                "-t",
-                "raw",
-            ])
-            .arg(&raw),
-        Duration::from_secs(30),
-    );
-    assert!(
-        r.status.success(),
-        "sox: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    std::fs::read(&raw)
-        .expect("raw")
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    )
 }
 
 /// Sends `pcm` once as PCMU RTP from `sock` to `to`, paced at 20 ms, then a second of
 /// silence.
 fn stream_rtp(sock: &UdpSocket, to: SocketAddr, pcm: &[i16]) {
-    let start = Instant::now();
-    let frames = pcm.len() / 160 + 50;
-    for i in 0..frames {
-        let mut pkt = vec![0x80u8, 0];
-        pkt.extend_from_slice(&(i as u16).to_be_bytes());
-        pkt.extend_from_slice(&((i as u32) * 160).to_be_bytes());
-        pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-        for k in 0..160 {
-            let s = pcm.get(i * 160 + k).copied().unwrap_or(0);
-            pkt.push(ivm_rtp::g711::ulaw_encode(s));
-        }
-        let _ = sock.send_to(&pkt, to);
-        let next = start + Duration::from_millis(20 * (i as u64 + 1));
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
+    let sample = |n: usize| pcm.get(n).copied().unwrap_or(0);
+    rtp::send_pcmu(sock, to, 0x1234_5678, pcm.len() / 160 + 50, sample);
 }
 
 #[test]
@@ -380,7 +305,7 @@ fn star7_to_a_name_in_any_case_reaches_the_user() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let ann = Ua::new(&server, "201", &baresip::sip_password(&server, "ann"));
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
     let speech = speech_8k(dir.path());
     let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let port = rtp.local_addr().expect("addr").port();
@@ -414,11 +339,7 @@ fn star7_to_a_name_in_any_case_reaches_the_user() {
         Some(200)
     );
     assert!(
-        baresip::wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(20)),
         "posted:\n{}",
         server.log()
     );

@@ -96,11 +96,7 @@ fn uploads_beyond_the_codec_budget_queue_and_all_arrive() {
     }
     assert_eq!(acked.len(), senders);
 
-    let inbox: Vec<String> = bob
-        .inbox()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let inbox = bob.inbox_ids();
     for id in &acked {
         assert!(
             inbox.contains(id),

@@ -326,11 +326,7 @@ fn kill9_during_a_burst_loses_no_acknowledged_message() {
 
     let server = Server::start_on(&data, "");
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
-    let inbox: Vec<String> = bob
-        .inbox()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let inbox = bob.inbox_ids();
     for id in &acked {
         assert!(
             inbox.contains(id),

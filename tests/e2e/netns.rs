@@ -29,6 +29,13 @@ pub fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// `prog` run inside the namespace `ns` (`ip netns exec` execs it: its pid is `prog`'s).
+pub fn in_ns(ns: &str, prog: &str) -> Command {
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", ns, prog]);
+    c
+}
+
 /// A server namespace and a client namespace, joined by a veth pair.
 pub struct Segment {
     /// Where the box runs.
@@ -92,16 +99,33 @@ impl Segment {
 
     /// `prog` run inside the client namespace.
     pub fn in_client(&self, prog: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.client_ns, prog]);
+        in_ns(&self.client_ns, prog)
+    }
+
+    /// busybox `udhcpc` in the client namespace on the client's end, for one lease and out
+    /// (`-f -q -n`, 4 tries 2 s apart), with `extra` options and `script` as its hook.
+    pub fn udhcpc(&self, extra: &[&str], script: &Path) -> Command {
+        let mut c = self.in_client("udhcpc");
+        c.args([
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "4",
+            "-T",
+            "2",
+            "-i",
+            &self.client_if,
+        ])
+        .args(extra)
+        .arg("-s")
+        .arg(script);
         c
     }
 
     /// `prog` run inside the server namespace.
     pub fn in_server(&self, prog: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.server_ns, prog]);
-        c
+        in_ns(&self.server_ns, prog)
     }
 }
 
@@ -131,22 +155,18 @@ impl NsBox {
         let config = data.with_extension("toml");
         std::fs::write(&config, toml).expect("config");
         let log = data.with_extension("log");
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .args(wrapper)
-            .arg(harness::ivmd_bin())
-            .arg("--config")
-            .arg(&config)
-            .arg("--data")
-            .arg(data)
-            .arg("run")
-            .args(run_args)
-            .env("IVM_LOG", "info,ivm_dhcpd=debug")
-            .env("IVM_RUNTIME_DIR", harness::runtime_dir(data))
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn ivmd");
+        let in_ns = [&["ip", "netns", "exec", ns], wrapper].concat();
+        let mut child = harness::ivmd_run(
+            &in_ns,
+            Some(&config),
+            data,
+            run_args,
+            "info,ivm_dhcpd=debug",
+        )
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn ivmd");
         let out = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

@@ -13,17 +13,15 @@
 //! embedded defaults.
 
 mod harness;
+mod rest;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use harness::{speech, tempdir, Server};
+use rest::{send, Ws};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Messages posted.
 const N: usize = 10_000;
@@ -160,15 +158,6 @@ async fn post_many(rest: &Rest, token: &str, to: &str, audio: &[u8], n: usize) -
     ids
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
 /// Newest first: created_at descending, then id descending (the box's order).
 fn assert_newest_first(list: &[Value]) {
     for w in list.windows(2) {
@@ -185,13 +174,8 @@ fn assert_newest_first(list: &[Value]) {
 }
 
 async fn ws_connect(server: &Server, token: &str) -> Ws {
-    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    let mut ws = tokio_tungstenite::connect_async(url).await.expect("ws").0;
-    send(
-        &mut ws,
-        json!({"action":"connect","id":"c","object":{"token":token}}),
-    )
-    .await;
+    let mut ws = rest::ws(server).await;
+    rest::send_connect(&mut ws, token).await;
     let ack = next(&mut ws).await;
     assert_eq!(
         (ack["action"].as_str(), ack["id"].as_str()),
@@ -200,27 +184,11 @@ async fn ws_connect(server: &Server, token: &str) -> Ws {
     ws
 }
 
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into()))
-        .await
-        .expect("send");
-}
-
 /// The next frame that is not a ping.
 async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let f = tokio::time::timeout(Duration::from_secs(60), ws.next())
-            .await
-            .expect("a frame within 60 s")
-            .expect("socket open")
-            .expect("frame");
-        if let Message::Text(t) = f {
-            let v: Value = serde_json::from_str(t.as_str()).expect("JSON");
-            if v["action"] != "ping" {
-                return v;
-            }
-        }
-    }
+    rest::next_within(ws, Duration::from_secs(60))
+        .await
+        .expect("socket open")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,7 +307,7 @@ async fn rss_across_list_requests(rest: &Rest, server: &Server, bob: &str) {
     for p in &deep {
         rest.page(bob, p).await;
     }
-    let start = vm_rss_kib(pid);
+    let start = harness::rss_kib(pid);
     let mut biggest = 0;
     for k in 0..50 {
         let path = match k % 3 {
@@ -350,7 +318,7 @@ async fn rss_across_list_requests(rest: &Rest, server: &Server, bob: &str) {
         let (_, _, bytes) = rest.page(bob, &path).await;
         biggest = biggest.max(bytes);
     }
-    let end = vm_rss_kib(pid);
+    let end = harness::rss_kib(pid);
     eprintln!(
         "VmRSS across 50 list requests: {start} KiB -> {end} KiB ({:+} KiB); largest answer {biggest} bytes",
         end as i64 - start as i64

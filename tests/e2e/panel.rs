@@ -24,7 +24,7 @@ mod harness;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{ivmd, run_bounded, tempdir, Person, Server};
+use harness::{ivmd, run_bounded, tempdir, text, Person, Server};
 use ivm_lcd::io::lock;
 use ivm_lcd::soft_pty::SoftPty;
 use ivm_lcd::{CfaModel, Key};
@@ -95,14 +95,6 @@ impl Soft {
         self.tap(key);
         self.wait_row(row, text).await
     }
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Runs a setup command; panics with its output on failure.

@@ -10,43 +10,20 @@
 //!   every other route and the WebSocket answer 403 until `ivm passwd`, then everything works.
 
 mod harness;
+mod rest;
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use harness::{tempdir, Person, Server};
+use harness::{tempdir, text, Person, Server};
+use rest::{logged_in, login, token};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 fn setup(dir: &std::path::Path) -> Server {
     let server = Server::start(dir, "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server
-}
-
-async fn login(server: &Server, name: &str, password: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/api/login", server.http))
-        .json(&json!({"name": name, "password": password}))
-        .send()
-        .await
-        .expect("login request")
-}
-
-/// Logs in; the whole answer.
-async fn logged_in(server: &Server, name: &str, password: &str) -> Value {
-    let r = login(server, name, password).await;
-    assert_eq!(r.status(), 200, "login {name}");
-    r.json().await.expect("json")
-}
-
-async fn token(server: &Server, name: &str, password: &str) -> String {
-    logged_in(server, name, password).await["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
 }
 
 async fn change(server: &Server, token: &str, current: &str, new: &str) -> reqwest::Response {
@@ -109,37 +86,11 @@ fn first_admin_password(server: &Server) -> String {
 
 /// The first frame the box answers to `connect` with `token`.
 async fn connect_answer(server: &Server, token: &str) -> Value {
-    let url = format!("{}/api/ws", server.http.replacen("http://", "ws://", 1));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+    let mut ws = rest::ws(server).await;
+    rest::send_connect(&mut ws, token).await;
+    rest::next_within(&mut ws, Duration::from_secs(20))
         .await
-        .expect("ws connect");
-    let hello = json!({"action":"connect","id":"c","object":{"token":token}});
-    ws.send(Message::Text(hello.to_string().into()))
-        .await
-        .expect("send");
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("a frame within 20 s");
-        match frame {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(t.as_str()).expect("json frame");
-                if v["action"] != "ping" {
-                    return v;
-                }
-            }
-            Some(Ok(_)) => {}
-            other => panic!("socket closed without an answer: {other:?}"),
-        }
-    }
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+        .expect("socket closed without an answer")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,25 +147,10 @@ async fn wrong_current_passwords_count_in_the_login_limiter() {
     }
     // Past the five free failures each one doubles the wait (1 s, 2 s, 4 s ...): guess on
     // until the box refuses to check for at least two more seconds (bounded).
-    let mut banned = false;
-    for _ in 0..6 {
-        let r = change(&server, &ann, "a wrong guess", "ann-password-2").await;
-        if r.status() == 403 {
-            continue;
-        }
-        assert_eq!(r.status(), 429);
-        let wait: u64 = r.headers()["retry-after"]
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
-        if wait >= 2 {
-            banned = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-    }
-    assert!(banned, "the waits grow");
+    rest::guess_until_banned(403, || {
+        change(&server, &ann, "a wrong guess", "ann-password-2")
+    })
+    .await;
     let r = change(&server, &ann, "ann-password-1", "ann-password-2").await;
     assert_eq!(r.status(), 429, "even the right password waits out the ban");
     assert!(r.headers().get("retry-after").is_some());

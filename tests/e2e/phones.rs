@@ -8,11 +8,10 @@
 mod baresip;
 mod harness;
 
-use std::process::Command;
 use std::time::Duration;
 
-use baresip::{have_baresip, padded_speech, sip_password, wait_log, Phone, SIP_TOML};
-use harness::{run_bounded, tempdir, Person, Server};
+use baresip::{have_baresip, padded_speech, silence_wav, Phone, SIP_TOML};
+use harness::{tempdir, Person, Server};
 
 #[test]
 fn register_show_presence_star7_to_two_and_mwi() {
@@ -25,24 +24,16 @@ fn register_show_presence_star7_to_two_and_mwi() {
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
     let (ann_pw, bob_pw, carol_pw) = (
-        sip_password(&server, "ann"),
-        sip_password(&server, "bob"),
-        sip_password(&server, "carol"),
+        server.sip_password("ann"),
+        server.sip_password("bob"),
+        server.sip_password("carol"),
     );
     assert_eq!(
         ann_pw,
-        sip_password(&server, "ann"),
+        server.sip_password("ann"),
         "the SIP password is stable"
     );
-    let silence = dir.path().join("silence.wav");
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&silence)
-            .args(["trim", "0", "60"]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
+    let silence = silence_wav(dir.path(), 60);
 
     // Recipients' phones: registered with digest auth, subscribed to the lamp.
     let bob_phone = Phone::start(dir.path(), &server, "202", &bob_pw, &silence, &[], 60);
@@ -57,13 +48,9 @@ fn register_show_presence_star7_to_two_and_mwi() {
         "carol's phone registers:\n{}",
         carol_phone.output()
     );
-    assert!(wait_log(
-        &server,
-        "phone registered",
-        Duration::from_secs(5)
-    ));
+    assert!(server.wait_log("phone registered", Duration::from_secs(5)));
     assert!(
-        wait_log(&server, "desk phone presence", Duration::from_secs(5)),
+        server.wait_log("desk phone presence", Duration::from_secs(5)),
         "registration makes the user available"
     );
     assert!(
@@ -85,11 +72,7 @@ fn register_show_presence_star7_to_two_and_mwi() {
         false,
     );
     assert!(
-        wait_log(
-            &server,
-            "SIP authentication failed",
-            Duration::from_secs(10)
-        ),
+        server.wait_log("SIP authentication failed", Duration::from_secs(10)),
         "wrong password logged"
     );
     drop(wrong);
@@ -117,11 +100,7 @@ fn register_show_presence_star7_to_two_and_mwi() {
         ann_phone.output()
     );
     assert!(
-        wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(40)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(40)),
         "posted; log:\n{}",
         server.log()
     );
@@ -177,16 +156,8 @@ fn star7_to_unknown_extension_is_404() {
     let dir = tempdir();
     let server = Server::start(dir.path(), SIP_TOML);
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
-    let silence = dir.path().join("silence.wav");
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&silence)
-            .args(["trim", "0", "10"]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
+    let pw = server.sip_password("ann");
+    let silence = silence_wav(dir.path(), 10);
     let phone = Phone::start_with(
         dir.path(),
         &server,

@@ -7,68 +7,14 @@
 mod baresip;
 mod harness;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use baresip::{have_baresip, padded_speech, sip_password, wait_log, Phone};
-use harness::{run_bounded, speech, tempdir, Person, Server};
+use baresip::{have_baresip, padded_speech, silence_wav, speech8k, Phone};
+use harness::{run_bounded, tempdir, until, Person, Server};
 
 /// Heard audio below this RMS counts as silence (G.711 idle noise is far below it).
 const RMS_FLOOR: f64 = 0.01;
-
-fn silence_wav(dir: &Path, seconds: u32) -> PathBuf {
-    let p = dir.join(format!("silence{seconds}.wav"));
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&p)
-            .args(["trim", "0", &seconds.to_string()]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
-    p
-}
-
-/// Speech at 8 kHz padded with `before` seconds of silence and `after` after it.
-fn speech8k(dir: &Path, name: &str, text: &str, before: f64, after: f64) -> (PathBuf, f64) {
-    let raw = speech(dir, &format!("{name}-raw"), text);
-    let seconds = harness::wav_seconds(&raw);
-    let out = dir.join(format!("{name}-8k.wav"));
-    let r = run_bounded(
-        Command::new("sox")
-            .arg(&raw)
-            .args(["-r", "8000", "-c", "1"])
-            .arg(&out)
-            .args(["pad", &before.to_string(), &after.to_string()]),
-        Duration::from_secs(30),
-    );
-    assert!(
-        r.status.success(),
-        "sox: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    (out, seconds)
-}
-
-/// The box's log without ANSI colours.
-fn plain_log(server: &Server) -> String {
-    let raw = server.log();
-    let mut out = String::with_capacity(raw.len());
-    let mut chars = raw.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Lamp updates the box sent to one phone: the `(new, old)` of each "message-waiting update"
 /// line with `phones=1`.
@@ -78,22 +24,12 @@ fn lamp_updates(server: &Server) -> Vec<(u32, u32)> {
             .find_map(|w| w.strip_prefix(k))
             .and_then(|v| v.parse::<u32>().ok())
     };
-    plain_log(server)
+    server
+        .plain_log()
         .lines()
         .filter(|l| l.contains("message-waiting update") && l.contains("phones=1"))
         .filter_map(|l| Some((field(l, "new=")?, field(l, "old=")?)))
         .collect()
-}
-
-fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
 }
 
 fn recipient_state(sent: &[serde_json::Value], name: &str) -> Option<String> {
@@ -162,7 +98,7 @@ fn star97_plays_newest_marks_played_and_lamp_goes_off() {
     let server = Server::start(dir.path(), "[sip]\nsilence_timeout_s = 5\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let bob_pw = sip_password(&server, "bob");
+    let bob_pw = server.sip_password("bob");
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let (wav, _) = speech8k(
         dir.path(),
@@ -242,9 +178,9 @@ fn call_between_extensions_busy_unknown() {
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
     let (ann_pw, bob_pw, carol_pw) = (
-        sip_password(&server, "ann"),
-        sip_password(&server, "bob"),
-        sip_password(&server, "carol"),
+        server.sip_password("ann"),
+        server.sip_password("bob"),
+        server.sip_password("carol"),
     );
     let (ann_wav, _) = speech8k(dir.path(), "ann", "This is Ann calling Bob. Can you hear me? One two three four five six seven eight nine ten.", 0.5, 10.0);
     let (bob_wav, _) = speech8k(
@@ -317,7 +253,7 @@ fn call_between_extensions_busy_unknown() {
         "caller connected:\n{}",
         ann.output()
     );
-    assert!(wait_log(&server, "bridged", Duration::from_secs(5)));
+    assert!(server.wait_log("bridged", Duration::from_secs(5)));
 
     // Busy: carol calls bob while he is in the call.
     carol.command("dial", &format!("sip:202@{}", server.sip));
@@ -349,7 +285,7 @@ fn call_no_answer_480_and_cancel_487() {
     let server = Server::start(dir.path(), "[sip]\nring_timeout_s = 3\n");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let (ann_pw, bob_pw) = (sip_password(&server, "ann"), sip_password(&server, "bob"));
+    let (ann_pw, bob_pw) = (server.sip_password("ann"), server.sip_password("bob"));
     let silence = silence_wav(dir.path(), 60);
     let bob = Phone::start_with(
         dir.path(),
@@ -412,7 +348,7 @@ fn call_no_answer_480_and_cancel_487() {
     );
     ann.command("hangup", "");
     assert!(
-        wait_log(&server, "cancelled by the caller", Duration::from_secs(10)),
+        server.wait_log("cancelled by the caller", Duration::from_secs(10)),
         "CANCEL handled; log:\n{}",
         server.log()
     );
@@ -449,7 +385,7 @@ fn ring_me_records_from_an_auto_answering_phone() {
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
-    let (ann_pw, bob_pw) = (sip_password(&server, "ann"), sip_password(&server, "bob"));
+    let (ann_pw, bob_pw) = (server.sip_password("ann"), server.sip_password("bob"));
     let (wav, spoken) = speech8k(
         dir.path(),
         "ringme",
@@ -499,11 +435,7 @@ fn ring_me_records_from_an_auto_answering_phone() {
     assert_eq!(code, 202, "{body}\nlog:\n{}", server.log());
     assert_eq!(body["state"], "recording");
     assert!(
-        wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(40)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(40)),
         "posted; log:\n{}",
         server.log()
     );
@@ -562,7 +494,7 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
     );
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let ann_pw = sip_password(&server, "ann");
+    let ann_pw = server.sip_password("ann");
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
 
     // Speech, then the phone is killed (no BYE) while still recording.
@@ -586,15 +518,11 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
         "*7 answered:\n{}",
         ann_phone.output()
     );
-    assert!(wait_log(&server, "recording", Duration::from_secs(10)));
+    assert!(server.wait_log("recording", Duration::from_secs(10)));
     std::thread::sleep(Duration::from_secs_f64(5.0 + spoken));
     ann_phone.kill();
     assert!(
-        wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(20)),
         "partial message kept; log:\n{}",
         server.log()
     );
@@ -624,11 +552,7 @@ fn phone_vanishing_mid_recording_keeps_speech_drops_empty() {
     std::thread::sleep(Duration::from_secs(6));
     quiet.kill();
     assert!(
-        wait_log(
-            &server,
-            "recording held no speech: dropped",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("recording held no speech: dropped", Duration::from_secs(20)),
         "empty recording dropped; log:\n{}",
         server.log()
     );
@@ -644,7 +568,7 @@ fn rest_delete_turns_the_lamp_off() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let bob_pw = sip_password(&server, "bob");
+    let bob_pw = server.sip_password("bob");
     let silence = silence_wav(dir.path(), 40);
     let bob_phone = Phone::start_with(
         dir.path(),
@@ -701,7 +625,7 @@ fn star97_keys_delete_next_and_reply() {
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
     server.add_user("carol", "203", "carol-password-1");
-    let bob_pw = sip_password(&server, "bob");
+    let bob_pw = server.sip_password("bob");
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let carol = Person::new(&server, dir.path(), "carol", "carol-password-1");
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
@@ -764,7 +688,8 @@ fn star97_keys_delete_next_and_reply() {
         phone.output()
     );
     assert!(
-        until(Duration::from_secs(10), || plain_log(&server)
+        until(Duration::from_secs(10), || server
+            .plain_log()
             .contains("mailbox messages=2 new=2")),
         "two new messages"
     );
@@ -811,10 +736,10 @@ fn star97_keys_delete_next_and_reply() {
             .any(|m| m["sender_name"] == "bob")),
         "bob's reply reaches ann: {:?}\nlog:\n{}",
         ann.inbox(),
-        plain_log(&server)
+        server.plain_log()
     );
     phone.command("hangup", "");
     if std::env::var_os("IVM_E2E_SHOW").is_some() {
-        eprintln!("{}", plain_log(&server));
+        eprintln!("{}", server.plain_log());
     }
 }

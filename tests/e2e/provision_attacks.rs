@@ -11,7 +11,7 @@ mod provision_peers;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{tempdir, Server};
+use harness::{require_tool, sip_password, tempdir, Server};
 use provision_peers::*;
 
 const ATTACKER: &str = "127.0.0.2";
@@ -23,7 +23,7 @@ fn holds(hay: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn a_second_host_that_knows_the_mac_gets_no_password() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password");
@@ -99,7 +99,7 @@ fn a_second_host_that_knows_the_mac_gets_no_password() {
 
 #[test]
 fn before_binding_a_host_outside_the_subnets_gets_nothing_and_writes_nothing() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "[provision]\nsubnets = [\"127.0.0.1/32\"]\n");
     server.add_user("ann", "201", "ann-password");
@@ -132,8 +132,8 @@ fn before_binding_a_host_outside_the_subnets_gets_nothing_and_writes_nothing() {
 
 #[test]
 fn another_vendors_file_names_give_nothing_and_change_nothing() {
-    need("curl");
-    need("tftp");
+    require_tool("curl");
+    require_tool("tftp");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password");
@@ -200,7 +200,7 @@ fn another_vendors_file_names_give_nothing_and_change_nothing() {
 
 #[test]
 fn every_vendors_file_carries_the_phones_own_admin_password() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     for (i, (mac, vendor, name)) in [
@@ -328,8 +328,8 @@ fn a_flood_of_invented_macs_stays_within_the_cap() {
 
 #[test]
 fn traversal_never_returns_secrets() {
-    need("tftp");
-    need("curl");
+    require_tool("tftp");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     let data = server.data.clone();

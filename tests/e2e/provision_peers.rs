@@ -9,29 +9,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::harness::{self, ivmd, run_bounded, Server};
+use crate::harness::{ivmd, require_tool, run_bounded, text, Server};
 
 /// A Yealink MAC (its OUI names the vendor).
 pub const YEALINK: &str = "001565aabbcc";
 
-/// Fails the test when `tool` is missing (scripts/setup --tests installs every peer).
-pub fn need(tool: &str) {
-    assert!(
-        harness::available(tool),
-        "`{tool}` is not installed (scripts/setup --tests installs it)"
-    );
-}
-
 pub fn run(cmd: &mut Command) -> Output {
     run_bounded(cmd, Duration::from_secs(30))
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// `ivmd ARGS` on the box's data folder, asserted to succeed; its standard output.
@@ -45,15 +29,6 @@ pub fn ok(data: &Path, args: &[&str]) -> String {
 pub fn host_port(addr: &str) -> (String, String) {
     let (h, p) = addr.rsplit_once(':').expect("host:port");
     (h.to_owned(), p.to_owned())
-}
-
-pub fn sip_password(data: &Path, user: &str) -> String {
-    ok(data, &["user", "show", user])
-        .lines()
-        .find_map(|l| l.strip_prefix("SIP password:"))
-        .expect("SIP password line")
-        .trim()
-        .to_owned()
 }
 
 /// An HTTP answer as curl saw it.
@@ -242,7 +217,7 @@ pub fn list_line(data: &Path, mac: &str) -> Option<String> {
 
 /// `xmllint --noout` on `body`, asserted to pass.
 pub fn assert_xml(dir: &Path, name: &str, body: &str) {
-    need("xmllint");
+    require_tool("xmllint");
     let f = dir.join("check.xml");
     std::fs::write(&f, body).expect("write");
     let o = run(Command::new("xmllint").arg("--noout").arg(&f));

@@ -14,13 +14,14 @@
 
 mod baresip;
 mod harness;
+mod netns;
 mod provision_peers;
 
 use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use harness::{ivmd, tempdir, Server};
+use harness::{ivmd, require_tool, sip_password, tempdir, text, Server};
 use provision_peers::*;
 
 fn have(tool: &str) -> bool {
@@ -29,8 +30,8 @@ fn have(tool: &str) -> bool {
 
 #[test]
 fn first_fetch_over_tftp_binds_then_http_needs_the_credential() {
-    need("tftp");
-    need("curl");
+    require_tool("tftp");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     assert!(!server.tftp.is_empty(), "ready line names tftp=");
@@ -166,7 +167,7 @@ fn first_fetch_over_tftp_binds_then_http_needs_the_credential() {
 
 #[test]
 fn rearming_a_replaced_phone_hands_out_a_new_credential() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password");
@@ -206,7 +207,7 @@ fn rearming_a_replaced_phone_hands_out_a_new_credential() {
 
 #[test]
 fn arming_off_means_credentials_only() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "[provision]\narm_window_s = 0\n");
     server.add_user("ann", "201", "ann-password");
@@ -243,7 +244,7 @@ fn arming_off_means_credentials_only() {
 
 #[test]
 fn unknown_phones_are_recorded_and_xml_files_are_valid() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("bob", "202", "bob-password");
@@ -317,7 +318,7 @@ fn unknown_phones_are_recorded_and_xml_files_are_valid() {
 
 #[test]
 fn secret_files_only_inside_the_provisioning_subnets() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "[provision]\nsubnets = [\"10.0.0.0/8\"]\n");
     server.add_user("ann", "201", "ann-password");
@@ -344,35 +345,11 @@ fn secret_files_only_inside_the_provisioning_subnets() {
 
 #[test]
 fn admin_rest_api_manages_phones() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
-    ok(
-        &server.data,
-        &["user", "passwd", "admin", "--password", "admin-password"],
-    );
     server.add_user("ann", "201", "ann-password");
-    let login = run(Command::new("curl").args([
-        "-sS",
-        "-H",
-        "content-type: application/json",
-        "-d",
-        r#"{"name":"admin","password":"admin-password"}"#,
-        &format!("{}/api/login", server.http),
-    ]));
-    let v: serde_json::Value = serde_json::from_slice(&login.stdout).expect("login json");
-    let auth = format!(
-        "authorization: Bearer {}",
-        v["token"].as_str().expect("token")
-    );
-    let curl = |args: &[&str]| -> (u16, String) {
-        let o = run(Command::new("curl")
-            .args(["-sS", "-w", "\n%{http_code}", "-H", &auth])
-            .args(args));
-        let t = String::from_utf8_lossy(&o.stdout).into_owned();
-        let (body, code) = t.rsplit_once('\n').expect("status");
-        (code.trim().parse().unwrap_or(0), body.to_owned())
-    };
+    let curl = admin_curl(&server);
     let url = format!("{}/api/admin/phones", server.http);
     let (code, body) = curl(&[
         "-H",
@@ -403,7 +380,7 @@ fn admin_rest_api_manages_phones() {
 
 #[test]
 fn admin_rest_api_assigns_and_unassigns() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password");
@@ -601,8 +578,8 @@ fn auto_assign_gives_unknown_phones_an_account() {
 
 #[test]
 fn provisioned_baresip_account_registers() {
-    need("curl");
-    need("tftp");
+    require_tool("curl");
+    require_tool("tftp");
     if !baresip::have_baresip() {
         return;
     }
@@ -671,155 +648,20 @@ fn provisioned_baresip_account_registers() {
 // ---------------------------------------------------------------------------------------
 // DHCP in network namespaces the test creates (never on the machine's own interfaces).
 
-/// Runs `ip args...`, bounded; `Err` with its output on failure.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let o = run(Command::new("ip").args(args));
-    if o.status.success() {
-        Ok(())
-    } else {
-        Err(format!("ip {}: {}", args.join(" "), text(&o)))
-    }
+/// The tests' segment: the box's end is 10.77.0.1/24, the client's end has a Yealink MAC.
+fn segment(tag: &str) -> Option<netns::Segment> {
+    netns::Segment::new(tag, "10.77.0.1/24", "00:15:65:00:00:01")
 }
 
-/// Two namespaces joined by a veth pair, removed on drop.
-struct Segment {
-    server_ns: String,
-    client_ns: String,
-    server_if: String,
-    client_if: String,
-}
-
-impl Segment {
-    /// `None` (with the reason printed) where namespaces cannot be made here.
-    fn new(tag: &str) -> Option<Segment> {
-        let id = std::process::id() % 100_000;
-        let s = Segment {
-            server_ns: format!("ivm-s{tag}-{id}"),
-            client_ns: format!("ivm-c{tag}-{id}"),
-            server_if: format!("ivs{tag}{id}"),
-            client_if: format!("ivc{tag}{id}"),
-        };
-        if let Err(e) = ip(&["netns", "add", &s.server_ns]) {
-            harness::cannot_run(&format!("cannot create a network namespace here ({e})"));
-            return None;
-        }
-        let setup = || -> Result<(), String> {
-            ip(&["netns", "add", &s.client_ns])?;
-            ip(&[
-                "link",
-                "add",
-                &s.server_if,
-                "netns",
-                &s.server_ns,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &s.client_if,
-                "netns",
-                &s.client_ns,
-            ])?;
-            let sx = |args: &[&str]| {
-                let mut a = vec!["-n", s.server_ns.as_str()];
-                a.extend_from_slice(args);
-                ip(&a)
-            };
-            let cx = |args: &[&str]| {
-                let mut a = vec!["-n", s.client_ns.as_str()];
-                a.extend_from_slice(args);
-                ip(&a)
-            };
-            sx(&["link", "set", "lo", "up"])?;
-            sx(&["addr", "add", "10.77.0.1/24", "dev", &s.server_if])?;
-            sx(&["link", "set", &s.server_if, "up"])?;
-            cx(&["link", "set", "lo", "up"])?;
-            cx(&["link", "set", &s.client_if, "address", "00:15:65:00:00:01"])?;
-            cx(&["link", "set", &s.client_if, "up"])?;
-            Ok(())
-        };
-        if let Err(e) = setup() {
-            harness::cannot_run(&format!("cannot set up the veth pair ({e})"));
-            return None;
-        }
-        Some(s)
-    }
-
-    fn in_client(&self, prog: &str) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.client_ns, prog]);
-        c
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.client_ns]);
-        let _ = ip(&["netns", "del", &self.server_ns]);
-    }
-}
-
-/// `ivmd run` inside a namespace; killed on drop.
-struct NsBox {
-    child: std::process::Child,
-    ready: String,
-    log: std::path::PathBuf,
-}
-
-impl NsBox {
-    fn start(ns: &str, data: &std::path::Path, toml: &str) -> NsBox {
-        use std::io::{BufRead, BufReader};
-        let config = data.with_extension("toml");
-        std::fs::write(&config, toml).expect("config");
-        let log = data.with_extension("log");
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns, harness::ivmd_bin(), "--config"])
-            .arg(&config)
-            .arg("--data")
-            .arg(data)
-            .args(["run", "--http", "127.0.0.1:0", "--https", "", "--sip", ""])
-            .env("IVM_LOG", "info,ivm_dhcpd=debug")
-            .env("IVM_RUNTIME_DIR", harness::runtime_dir(data))
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn ivmd");
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let mut ready = String::new();
-        while let Ok(l) =
-            rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-        {
-            if l.starts_with("ivmd: ready") {
-                ready = l;
-                break;
-            }
-        }
-        assert!(
-            !ready.is_empty(),
-            "ivmd not ready: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        NsBox { child, ready, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for NsBox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = harness::wait_bounded(&mut self.child, Duration::from_secs(10));
-    }
+/// `ivmd run` in `ns` with HTTP only (no HTTPS, no SIP); killed on drop.
+fn ns_box(ns: &str, data: &std::path::Path, toml: &str) -> netns::NsBox {
+    netns::NsBox::start(
+        ns,
+        data,
+        toml,
+        &[],
+        &["--http", "127.0.0.1:0", "--https", "", "--sip", ""],
+    )
 }
 
 fn dhcp_toml(interface: &str) -> String {
@@ -838,9 +680,9 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
     if !have("ip") || !have("udhcpc") {
         return;
     }
-    let Some(seg) = Segment::new("d") else { return };
+    let Some(seg) = segment("d") else { return };
     let dir = tempdir();
-    let srv = NsBox::start(
+    let srv = ns_box(
         &seg.server_ns,
         &dir.path().join("data"),
         &dhcp_toml(&seg.server_if),
@@ -855,34 +697,14 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
     // udhcpc (busybox): a Yealink MAC gets a lease from the pool and option 66.
     let script = dir.path().join("udhcpc.sh");
     let env_out = dir.path().join("udhcpc.env");
-    std::fs::write(
+    harness::write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\n[ \"$1\" = bound ] && env > {}\nexit 0\n",
             env_out.display()
         ),
-    )
-    .expect("script");
-    run(Command::new("chmod").arg("+x").arg(&script));
-    let o = run(seg
-        .in_client("udhcpc")
-        .args([
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "4",
-            "-T",
-            "2",
-            "-i",
-            &seg.client_if,
-            "-O",
-            "tftp",
-            "-O",
-            "150",
-            "-s",
-        ])
-        .arg(&script));
+    );
+    let o = run(&mut seg.udhcpc(&["-O", "tftp", "-O", "150"], &script));
     let env = std::fs::read_to_string(&env_out).unwrap_or_default();
     assert!(
         o.status.success() && env.contains("ip=10.77.0."),
@@ -906,7 +728,7 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
 
     // A reservation is honoured.
     let _ = fs_reset(&env_out);
-    ip(&[
+    netns::ip(&[
         "-n",
         &seg.client_ns,
         "link",
@@ -916,21 +738,7 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
         "00:15:65:00:00:02",
     ])
     .expect("mac");
-    let o = run(seg
-        .in_client("udhcpc")
-        .args([
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "4",
-            "-T",
-            "2",
-            "-i",
-            &seg.client_if,
-            "-s",
-        ])
-        .arg(&script));
+    let o = run(&mut seg.udhcpc(&[], &script));
     let env = std::fs::read_to_string(&env_out).unwrap_or_default();
     assert!(
         env.contains("ip=10.77.0.42"),
@@ -940,7 +748,7 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
 
     // A Cisco phone gets option 150.
     let _ = fs_reset(&env_out);
-    ip(&[
+    netns::ip(&[
         "-n",
         &seg.client_ns,
         "link",
@@ -950,25 +758,10 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
         "00:1e:7a:00:00:03",
     ])
     .expect("mac");
-    let o = run(seg
-        .in_client("udhcpc")
-        .args([
-            "-f",
-            "-q",
-            "-n",
-            "-t",
-            "4",
-            "-T",
-            "2",
-            "-i",
-            &seg.client_if,
-            "-O",
-            "150",
-            "-V",
-            "Cisco Systems, Inc. IP Phone CP-7965G",
-            "-s",
-        ])
-        .arg(&script));
+    let o = run(&mut seg.udhcpc(
+        &["-O", "150", "-V", "Cisco Systems, Inc. IP Phone CP-7965G"],
+        &script,
+    ));
     let env = std::fs::read_to_string(&env_out).unwrap_or_default();
     assert!(
         env.contains("opt150=0a4d0001"),
@@ -998,12 +791,10 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
         let pid = dir.path().join("dhclient.pid");
         let out = dir.path().join("dhclient.env");
         let sf = dir.path().join("dhclient.sh");
-        std::fs::write(
+        harness::write_script(
             &sf,
-            format!("#!/bin/sh\nenv >> {}\nexit 0\n", out.display()),
-        )
-        .expect("script");
-        run(Command::new("chmod").arg("+x").arg(&sf));
+            &format!("#!/bin/sh\nenv >> {}\nexit 0\n", out.display()),
+        );
         let o = run(seg
             .in_client("dhclient")
             .args(["-1", "-v", "-sf"])
@@ -1032,7 +823,7 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
     }
 
     // A second box on the same segment finds ours and refuses to start its DHCP server.
-    ip(&[
+    netns::ip(&[
         "-n",
         &seg.client_ns,
         "addr",
@@ -1044,7 +835,7 @@ fn dhcp_in_namespaces_with_udhcpc_and_dhclient() {
     .expect("addr");
     let mut toml = dhcp_toml(&seg.client_if).replace("10.77.0.1", "10.77.0.2");
     toml = toml.replace("tftp_listen = \"10.77.0.2:69\"", "tftp_listen = \"\"");
-    let second = NsBox::start(&seg.client_ns, &dir.path().join("data2"), &toml);
+    let second = ns_box(&seg.client_ns, &dir.path().join("data2"), &toml);
     assert!(
         second.ready.contains("dhcp=refused"),
         "{}\n{}",
@@ -1061,7 +852,7 @@ fn fs_reset(p: &std::path::Path) -> std::io::Result<()> {
 
 #[test]
 fn per_phone_http_credentials() {
-    need("curl");
+    require_tool("curl");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password");
@@ -1223,9 +1014,9 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
     if !have("ip") || !have("udhcpc") {
         return;
     }
-    let Some(seg) = Segment::new("r") else { return };
+    let Some(seg) = segment("r") else { return };
     let dir = tempdir();
-    let srv = NsBox::start(
+    let srv = ns_box(
         &seg.server_ns,
         &dir.path().join("data"),
         &dhcp_toml(&seg.server_if),
@@ -1240,17 +1031,15 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
     // renewals are real unicast RENEWING requests) and logs "<event> <ip>" per event.
     let events = dir.path().join("events");
     let script = dir.path().join("renew.sh");
-    std::fs::write(
+    harness::write_script(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\ncase \"$1\" in bound|renew) ip addr flush dev \"$interface\"; \
              ip addr add \"$ip/24\" dev \"$interface\"; \
              ip route replace default via \"$router\"; echo \"$1 $ip\" >> {ev};; esac\nexit 0\n",
             ev = events.display()
         ),
-    )
-    .expect("script");
-    run(Command::new("chmod").arg("+x").arg(&script));
+    );
     let mut udhcpc = seg
         .in_client("udhcpc")
         .args(["-f", "-t", "4", "-T", "2", "-i", &seg.client_if, "-s"])
@@ -1335,23 +1124,12 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
     // The box leased this MAC its address: only that address may do the phone's armed
     // first fetch; another host on the same LAN that knows the MAC gets nothing.
     let data = dir.path().join("data");
-    ok(
-        &data,
-        &[
-            "user",
-            "add",
-            "ann",
-            "--extension",
-            "201",
-            "--password",
-            "ann-password",
-        ],
-    );
+    harness::add_user(&data, "ann", "201", "ann-password");
     ok(
         &data,
         &["phone", "add", "00:15:65:00:00:01", "--user", "ann"],
     );
-    ip(&[
+    netns::ip(&[
         "-n",
         &seg.client_ns,
         "addr",

@@ -6,13 +6,14 @@
 //! Skipped (with a message) when `sipp` is not installed: `scripts/setup --tests` installs it.
 
 mod harness;
+mod sipp;
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use harness::{ivmd, run_bounded, tempdir, Server};
+use harness::{tempdir, Server};
 
 /// The embedded defaults: no `digest` key (SIPp 3.6 does MD5 only, and the default offer
 /// gives a `User-Agent: SIPp` MD5 alone).
@@ -20,12 +21,6 @@ const SIP_TOML: &str = "";
 
 fn have_sipp() -> bool {
     harness::available("sipp")
-}
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/e2e/sipp")
-        .join(name)
 }
 
 fn torture_dir() -> PathBuf {
@@ -39,59 +34,9 @@ fn sipp(dir: &Path, server: &Server, args: &[&str]) -> Output {
 
 /// Runs SIPp (bounded) from loopback address `ip`.
 fn sipp_from(dir: &Path, server: &Server, ip: &str, args: &[&str]) -> Output {
-    let port = UdpSocket::bind((ip, 0))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-        .to_string();
-    run_bounded(
-        Command::new("sipp")
-            .current_dir(dir)
-            .args([
-                "-i",
-                ip,
-                "-p",
-                &port,
-                "-t",
-                "u1",
-                "-nostdin",
-                "-timeout",
-                "60s",
-                "-timeout_error",
-            ])
-            .args(args)
-            .arg(&server.sip),
-        Duration::from_secs(90),
-    )
-}
-
-/// (successful, failed) calls from SIPp's final statistics screen.
-fn sipp_counts(out: &Output) -> (u64, u64) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = |label: &str| {
-        text.lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split('|').nth(2))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (last("Successful call"), last("Failed call"))
-}
-
-/// The SIP password `ivmd user show` prints.
-fn sip_password(server: &Server, name: &str) -> String {
-    let out = ivmd(&server.data, &["user", "show", name]);
-    assert!(
-        out.status.success(),
-        "user show: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("SIP password:").map(|p| p.trim().to_owned()))
-        .expect("SIP password line")
+    let port = sipp::free_port(ip);
+    let args = [&["-p", port.as_str(), "-t", "u1"], args].concat();
+    sipp::run(dir, &server.sip, ip, "60s", &args, Duration::from_secs(90))
 }
 
 /// A UDP socket on loopback talking to the box.
@@ -175,26 +120,6 @@ fn answers_options(server: &Server) -> bool {
     false
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
-
-fn wait_log(server: &Server, needle: &str, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if server.log().contains(needle) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 #[test]
 fn sipp_register_with_digest_makes_the_user_available() {
     if !have_sipp() {
@@ -203,14 +128,14 @@ fn sipp_register_with_digest_makes_the_user_available() {
     let dir = tempdir();
     let server = Server::start(dir.path(), SIP_TOML);
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n201;;ivm;\n").expect("csv");
     let out = sipp(
         dir.path(),
         &server,
         &[
             "-sf",
-            scenario("register_auth.xml").to_str().expect("path"),
+            sipp::scenario("register_auth.xml").to_str().expect("path"),
             "-inf",
             "users.csv",
             "-au",
@@ -222,19 +147,15 @@ fn sipp_register_with_digest_makes_the_user_available() {
         ],
     );
     assert_eq!(
-        sipp_counts(&out),
+        sipp::counts(&out),
         (1, 0),
         "SIPp REGISTER with digest:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(out.status.success());
-    assert!(wait_log(
-        &server,
-        "phone registered",
-        Duration::from_secs(5)
-    ));
+    assert!(server.wait_log("phone registered", Duration::from_secs(5)));
     assert!(
-        wait_log(&server, "desk phone presence", Duration::from_secs(5)),
+        server.wait_log("desk phone presence", Duration::from_secs(5)),
         "registration makes ann available"
     );
 }
@@ -360,7 +281,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
     let dir = tempdir();
     let server = Server::start(dir.path(), SIP_TOML);
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n201;;ivm;\n").expect("csv");
     let register = |ip: &str, password: &str, count: &str| {
         sipp_from(
@@ -369,7 +290,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
             ip,
             &[
                 "-sf",
-                scenario("register_auth.xml").to_str().expect("path"),
+                sipp::scenario("register_auth.xml").to_str().expect("path"),
                 "-inf",
                 "users.csv",
                 "-au",
@@ -388,29 +309,21 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
     // 12 REGISTERs with a wrong password from 127.0.0.2: 5 free failures, then locked.
     let out = register("127.0.0.2", "not-the-password", "12");
     assert_eq!(
-        sipp_counts(&out),
+        sipp::counts(&out),
         (0, 12),
         "every wrong password fails:\n{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(wait_log(
-        &server,
-        "SIP authentication failed",
-        Duration::from_secs(5)
-    ));
+    assert!(server.wait_log("SIP authentication failed", Duration::from_secs(5)));
     assert!(
-        wait_log(
-            &server,
-            "user locked from this address",
-            Duration::from_secs(5)
-        ),
+        server.wait_log("user locked from this address", Duration::from_secs(5)),
         "the lock is logged:\n{}",
         server.log()
     );
     // From the guessing address even the right password is refused while the lock lasts ...
     let out = register("127.0.0.2", &pw, "1");
     assert_eq!(
-        sipp_counts(&out).0,
+        sipp::counts(&out).0,
         0,
         "locked from the guessing address:\n{}",
         String::from_utf8_lossy(&out.stdout)
@@ -442,7 +355,7 @@ fn wrong_passwords_lock_the_user_out_only_from_the_guessing_address() {
     // ... and the real user, from their own phone's address, registers at once.
     let out = register("127.0.0.1", &pw, "1");
     assert_eq!(
-        sipp_counts(&out),
+        sipp::counts(&out),
         (1, 0),
         "201 from its own address is not locked out:\n{}",
         String::from_utf8_lossy(&out.stdout)
@@ -472,14 +385,14 @@ fn register_flood_leaves_the_box_responsive_and_bounded() {
     }
     std::fs::write(dir.path().join("flood.csv"), csv).expect("csv");
     std::thread::sleep(Duration::from_millis(500));
-    let before = vm_rss_kib(server.pid());
+    let before = harness::rss_kib(server.pid());
     let started = Instant::now();
     let out = sipp(
         dir.path(),
         &server,
         &[
             "-sf",
-            scenario("register_flood.xml").to_str().expect("path"),
+            sipp::scenario("register_flood.xml").to_str().expect("path"),
             "-inf",
             "flood.csv",
             "-m",
@@ -493,8 +406,8 @@ fn register_flood_leaves_the_box_responsive_and_bounded() {
         ],
     );
     let took = started.elapsed();
-    let (ok, failed) = sipp_counts(&out);
-    let after = vm_rss_kib(server.pid());
+    let (ok, failed) = sipp::counts(&out);
+    let after = harness::rss_kib(server.pid());
     eprintln!(
         "flood: {ok} answered, {failed} unanswered in {took:?}; VmRSS {before} kB -> {after} kB"
     );

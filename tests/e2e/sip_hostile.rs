@@ -9,31 +9,28 @@
 
 mod baresip;
 mod harness;
+mod rtp;
+mod sip_ua;
+mod sipp;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use harness::{run_bounded, tempdir, Server};
-use ivm_sip::auth::{ha1, response, Algorithm};
+use harness::{tempdir, Server};
+use ivm_sip::auth::Algorithm;
 use ivm_sip::message::{Message, Response};
+use sip_ua::{authorization, token};
 
 fn have(tool: &str) -> bool {
     harness::available(tool)
 }
 
+/// A SIPp scenario's path, as an argument.
 fn scenario(name: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/e2e/sipp")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    sipp::scenario(name).to_string_lossy().into_owned()
 }
 
 /// A raw SIP user agent on one UDP socket bound to `ip`.
@@ -82,18 +79,7 @@ impl Uac {
 
     /// The first final response for `call_id` within `limit`.
     fn final_for(&self, call_id: &str, limit: Duration) -> Option<Response> {
-        let deadline = Instant::now() + limit;
-        let mut buf = vec![0u8; 65_535];
-        while Instant::now() < deadline {
-            if let Ok((n, _)) = self.sock.recv_from(&mut buf) {
-                if let Ok(Message::Response(r)) = Message::parse(&buf[..n]) {
-                    if r.status >= 200 && r.headers.call_id().ok() == Some(call_id) {
-                        return Some(r);
-                    }
-                }
-            }
-        }
-        None
+        sip_ua::final_for(&self.sock, call_id, limit)
     }
 
     /// A request with fresh branch; `extra` are more header lines (CRLF-terminated).
@@ -128,41 +114,6 @@ impl Uac {
             len = body.len()
         )
     }
-}
-
-/// An `Authorization` line answering `challenge` for `method uri` (the `uri` parameter is
-/// `digest_uri`, normally the Request-URI), with `alg`.
-fn authorization(
-    challenge: &Response,
-    alg: Algorithm,
-    user: &str,
-    password: &str,
-    method: &str,
-    digest_uri: &str,
-) -> String {
-    let ch = challenge
-        .headers
-        .www_authenticate()
-        .expect("WWW-Authenticate")
-        .into_iter()
-        .next()
-        .expect("a challenge");
-    let realm = ch.get("realm").expect("realm").to_owned();
-    let nonce = ch.get("nonce").expect("nonce").to_owned();
-    let cnonce = token();
-    let r = response(
-        alg,
-        &ha1(alg, user, &realm, password),
-        &nonce,
-        Some(("00000001", &cnonce, "auth")),
-        method,
-        digest_uri,
-    );
-    format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{digest_uri}\", \
-         response=\"{r}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"{cnonce}\"\r\n",
-        alg.as_str()
-    )
 }
 
 /// The algorithms a 401 offers, in order.
@@ -218,14 +169,6 @@ fn register_with(
     (ch, fin.status)
 }
 
-fn sip_password(server: &Server, name: &str) -> String {
-    baresip::sip_password(server, name)
-}
-
-fn wait_log(server: &Server, needle: &str, limit: Duration) -> bool {
-    baresip::wait_log(server, needle, limit)
-}
-
 #[test]
 fn baresip_1_0_registers_on_the_default_config() {
     if !have("baresip") {
@@ -236,16 +179,8 @@ fn baresip_1_0_registers_on_the_default_config() {
     // refuses any 401 that names SHA-256.
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
-    let silence = dir.path().join("silence.wav");
-    let r = run_bounded(
-        Command::new("sox")
-            .args(["-n", "-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&silence)
-            .args(["trim", "0", "10"]),
-        Duration::from_secs(30),
-    );
-    assert!(r.status.success());
+    let pw = server.sip_password("ann");
+    let silence = baresip::silence_wav(dir.path(), 10);
     let phone = baresip::Phone::start_with(
         dir.path(),
         &server,
@@ -263,11 +198,7 @@ fn baresip_1_0_registers_on_the_default_config() {
         phone.output()
     );
     assert!(!phone.output().contains("Function not implemented"));
-    assert!(wait_log(
-        &server,
-        "phone registered",
-        Duration::from_secs(5)
-    ));
+    assert!(server.wait_log("phone registered", Duration::from_secs(5)));
 }
 
 #[test]
@@ -275,7 +206,7 @@ fn the_offer_follows_the_user_agent_and_only_offered_algorithms_pass() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
 
     // A stack known to take SHA-256 (PJSIP >= 2.12) gets it first, MD5 below; it answers
     // the topmost one.
@@ -322,8 +253,7 @@ fn the_offer_follows_the_user_agent_and_only_offered_algorithms_pass() {
         )
     });
     assert_eq!(status, 403, "digest uri must be the Request-URI");
-    assert!(wait_log(
-        &server,
+    assert!(server.wait_log(
         "digest uri does not match the Request-URI",
         Duration::from_secs(5)
     ));
@@ -406,44 +336,11 @@ fn unauthenticated_invites_get_one_stateless_challenge_and_their_acks_are_absorb
     assert!(!server.log().contains("panicked"));
 }
 
+/// SIPp against the box from `ip`, on a port of its own.
 fn sipp(dir: &Path, server: &Server, ip: &str, args: &[&str], limit: Duration) -> Output {
-    let port = UdpSocket::bind((ip, 0))
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-        .to_string();
-    run_bounded(
-        Command::new("sipp")
-            .current_dir(dir)
-            .args([
-                "-i",
-                ip,
-                "-p",
-                &port,
-                "-nostdin",
-                "-timeout",
-                "90s",
-                "-timeout_error",
-            ])
-            .args(args)
-            .arg(&server.sip),
-        limit,
-    )
-}
-
-/// (successful, failed) calls from SIPp's final statistics screen.
-fn sipp_counts(out: &Output) -> (u64, u64) {
-    let text = String::from_utf8_lossy(&out.stdout);
-    let last = |label: &str| {
-        text.lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split('|').nth(2))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (last("Successful call"), last("Failed call"))
+    let port = sipp::free_port(ip);
+    let args = [&["-p", port.as_str()], args].concat();
+    sipp::run(dir, &server.sip, ip, "90s", &args, limit)
 }
 
 /// The issue's attack: ~700 unauthenticated INVITEs a second from 64 ports of one host,
@@ -459,7 +356,7 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n201;;ivm;\n").expect("csv");
     let flood_dir = dir.path().to_owned();
     let flood_sip = server.sip.clone();
@@ -513,10 +410,10 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
         Duration::from_secs(120),
     );
     let flood = flood.join().expect("flood thread");
-    let (f_ok, f_failed) = sipp_counts(&flood);
+    let (f_ok, f_failed) = sipp::counts(&flood);
     eprintln!("flood: {f_ok} challenged, {f_failed} not");
     assert_eq!(
-        sipp_counts(&reg),
+        sipp::counts(&reg),
         (50, 0),
         "every REGISTER succeeds through the flood:\n{}\nlog tail:\n{}",
         String::from_utf8_lossy(&reg.stdout),
@@ -529,14 +426,7 @@ fn an_invite_flood_from_many_ports_does_not_stop_a_phone_registering() {
 
 /// SIPp against `sip` from `ip` (for a thread that cannot borrow the server).
 fn sipp_raw(dir: &Path, sip: &str, ip: &str, args: &[&str]) -> Output {
-    run_bounded(
-        Command::new("sipp")
-            .current_dir(dir)
-            .args(["-i", ip, "-nostdin", "-timeout", "90s", "-timeout_error"])
-            .args(args)
-            .arg(sip),
-        Duration::from_secs(120),
-    )
+    sipp::run(dir, sip, ip, "90s", args, Duration::from_secs(120))
 }
 
 fn tail(log: &str) -> String {
@@ -546,40 +436,10 @@ fn tail(log: &str) -> String {
 
 /// 8 kHz mono 16-bit speech from espeak-ng (via sox).
 fn speech_8k(dir: &Path) -> Vec<i16> {
-    let wav = harness::speech(
+    rtp::speech_8k(
         dir,
-        "speech",
         "Hello Bob, this is a message that must not be recorded from another host.",
-    );
-    let raw = dir.join("speech.raw");
-    let r = run_bounded(
-        Command::new("sox")
-            .arg(&wav)
-            .args([
-                "-r",
-                "8000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                "-e",
-                "signed-integer",
-                "-t",
-                "raw",
-            ])
-            .arg(&raw),
-        Duration::from_secs(30),
-    );
-    assert!(
-        r.status.success(),
-        "sox: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    std::fs::read(&raw)
-        .expect("raw")
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    )
 }
 
 /// Sends `pcm` (looped) as PCMU RTP from `sock` to `to`, paced at 20 ms, for `seconds`.
@@ -590,26 +450,14 @@ fn stream_rtp(
     seconds: u64,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let ssrc: u32 = rand_u32();
-        let start = Instant::now();
-        let frames = (seconds * 50) as usize;
-        for i in 0..frames {
-            let mut pkt = vec![0x80u8, 0];
-            pkt.extend_from_slice(&(i as u16).to_be_bytes());
-            pkt.extend_from_slice(&((i as u32) * 160).to_be_bytes());
-            pkt.extend_from_slice(&ssrc.to_be_bytes());
-            for k in 0..160 {
-                let s = if pcm.is_empty() {
-                    0
-                } else {
-                    pcm[(i * 160 + k) % pcm.len()]
-                };
-                pkt.push(ivm_rtp::g711::ulaw_encode(s));
+        let sample = |n: usize| {
+            if pcm.is_empty() {
+                0
+            } else {
+                pcm[n % pcm.len()]
             }
-            let _ = sock.send_to(&pkt, to);
-            let next = start + Duration::from_millis(20 * (i as u64 + 1));
-            std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
+        };
+        rtp::send_pcmu(&sock, to, rand_u32(), (seconds * 50) as usize, sample);
     })
 }
 
@@ -684,7 +532,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let speech = speech_8k(dir.path());
 
     // Control: the phone itself speaks, and its message is posted.
@@ -696,11 +544,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
         .expect("rtp");
     assert_eq!(bye(&u, &call_id, &from, &to), 200);
     assert!(
-        wait_log(
-            &server,
-            "message from a phone posted",
-            Duration::from_secs(20)
-        ),
+        server.wait_log("message from a phone posted", Duration::from_secs(20)),
         "the control call's speech is recorded:\n{}",
         tail(&server.log())
     );
@@ -735,7 +579,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
         "the call survived the forged BYEs"
     );
     assert!(
-        wait_log(&server, "recording held no speech", Duration::from_secs(20)),
+        server.wait_log("recording held no speech", Duration::from_secs(20)),
         "the foreign speech did not reach the recording:\n{}",
         tail(&server.log())
     );
@@ -744,8 +588,7 @@ fn bye_from_outside_the_dialog_is_refused_and_foreign_rtp_is_not_recorded() {
         1,
         "only the control call posted a message"
     );
-    assert!(wait_log(
-        &server,
+    assert!(server.wait_log(
         "RTP from an address other than the phone's dropped",
         Duration::from_secs(5)
     ));
@@ -757,7 +600,7 @@ fn spraying_wrong_passwords_over_many_users_bans_the_address() {
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let sprayer = Uac::new("127.0.0.4", &server);
     for n in 0..20 {
         let ext = if n == 0 {
@@ -771,7 +614,7 @@ fn spraying_wrong_passwords_over_many_users_bans_the_address() {
         assert_eq!(status, 403, "wrong password for {ext}");
     }
     assert!(
-        wait_log(&server, "address banned", Duration::from_secs(5)),
+        server.wait_log("address banned", Duration::from_secs(5)),
         "{}",
         tail(&server.log())
     );
@@ -902,7 +745,7 @@ fn sip_over_tcp_caps_connections_per_address_closes_idle_ones_and_keeps_phones_r
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let to: SocketAddr = server.sip.parse().expect("sip addr");
 
     // 16 silent connections from one address are accepted; a 17th is closed at once.
@@ -974,7 +817,7 @@ fn an_rtp_flood_does_not_starve_sip() {
     let server = Server::start(dir.path(), "");
     server.add_user("ann", "201", "ann-password-1");
     server.add_user("bob", "202", "bob-password-1");
-    let pw = sip_password(&server, "ann");
+    let pw = server.sip_password("ann");
     let rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let (u, call_id, from, to, media) =
         star7_call(&server, &pw, rtp.local_addr().expect("addr").port());

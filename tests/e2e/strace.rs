@@ -42,15 +42,7 @@ pub const RENAMES: &[&str] = &["rename", "renameat", "renameat2"];
 /// Panics unless `strace` is installed: without it nothing here can be proven, and a skip
 /// would hide that (scripts/setup --tests installs it).
 pub fn require() {
-    let found = Command::new("sh")
-        .args(["-c", "command -v strace >/dev/null"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "`strace` is not installed: the durability tests trace ivmd's syscalls with it \
-         (scripts/setup --tests installs it)"
-    );
+    crate::harness::require_tool("strace");
 }
 
 /// The command to put before `ivmd` so that it runs traced into `out`.

@@ -8,18 +8,10 @@
 mod harness;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use harness::{ivmd, run_bounded, tempdir, Server};
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use harness::{ivmd, run_bounded, tempdir, text, Server};
 
 /// `openssl` in `dir`, bounded.
 fn openssl(dir: &Path, args: &[&str]) {

@@ -7,34 +7,21 @@
 //! the binary can stop the actor system and exit 0.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
-use futures_util::future::BoxFuture;
+use ivm_service::{Grace, Running, Service, SHUTDOWN_GRACE};
 use ivm_store::Store;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::client::{ClientActor, ClientConfig, GoingDown};
-use crate::database::DatabaseActor;
+use crate::database::Db;
 use crate::station::{MediaSockets, SipOutbox, StationActor, StationConfig};
-
-/// How long shutdown waits for services to finish their in-flight requests.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// A network service (HTTP, later SIP, DHCP, TFTP) run by the engine.
-pub trait Service: Send + 'static {
-    /// Name for logs.
-    fn name(&self) -> &'static str;
-    /// Serves until `shutdown` is cancelled, then finishes in-flight work and returns.
-    fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()>;
-}
 
 /// Addresses of the core actors, handed to the services.
 #[derive(Clone)]
 pub struct Handles {
-    /// The database actor.
-    pub db: Addr<DatabaseActor>,
+    /// The database manager.
+    pub db: Db,
     /// The client actor.
     pub clients: Addr<ClientActor>,
     /// The station actor (desk phones), when SIP is on.
@@ -49,8 +36,8 @@ pub struct Handles {
 /// The engine actor.
 pub struct Engine {
     handles: Handles,
-    services: Vec<(&'static str, JoinHandle<()>)>,
-    shutdown: CancellationToken,
+    /// The services, under the engine's one token (`None` once stopping).
+    services: Option<Running>,
 }
 
 /// Settings of the engine.
@@ -92,10 +79,17 @@ impl Engine {
         cfg: EngineConfig,
         make_services: impl FnOnce(&Handles) -> Vec<Box<dyn Service>>,
     ) -> Addr<Engine> {
-        let db = DatabaseActor::start(store.clone(), cfg.db_threads.max(2));
+        let db = Db::start(store.clone(), cfg.db_threads.max(2));
         let clients = ClientActor::new(db.clone(), cfg.clients).start();
         let station = cfg.station.map(|st| {
-            StationActor::new(st.cfg, db.clone(), clients.clone(), st.sip_out, st.media).start()
+            StationActor::new(
+                st.cfg,
+                db.addr().clone(),
+                clients.clone(),
+                st.sip_out,
+                st.media,
+            )
+            .start()
         });
         let handles = Handles {
             db,
@@ -104,19 +98,13 @@ impl Engine {
             store,
             started: Instant::now(),
         };
-        let shutdown = CancellationToken::new();
-        let services = make_services(&handles)
-            .into_iter()
-            .map(|s| {
-                let name = s.name();
-                tracing::info!(service = name, "starting");
-                (name, tokio::spawn(s.run(shutdown.clone())))
-            })
-            .collect();
+        let mut services = Running::new();
+        for s in make_services(&handles) {
+            services.start(s);
+        }
         Engine {
             handles,
-            services,
-            shutdown,
+            services: Some(services),
         }
         .start()
     }
@@ -137,27 +125,19 @@ impl Handler<Shutdown> for Engine {
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         let clients = self.handles.clients.clone();
-        let shutdown = self.shutdown.clone();
-        let services = std::mem::take(&mut self.services);
+        let services = self.services.take();
         Box::pin(async move {
+            // One deadline for the whole stop.
+            let grace = Grace::new(SHUTDOWN_GRACE);
             tracing::info!("shutting down: notifying clients");
             let going_down = clients.send(GoingDown {
                 reason: "the server is shutting down".into(),
             });
-            if tokio::time::timeout(SHUTDOWN_GRACE, going_down)
-                .await
-                .is_err()
-            {
+            if grace.within(going_down).await.is_none() {
                 tracing::warn!("in-flight messages did not finish within the grace period");
             }
-            shutdown.cancel();
-            for (name, handle) in services {
-                match tokio::time::timeout(SHUTDOWN_GRACE, handle).await {
-                    Ok(_) => tracing::info!(service = name, "stopped"),
-                    Err(_) => {
-                        tracing::warn!(service = name, "did not stop within the grace period")
-                    }
-                }
+            if let Some(services) = services {
+                services.stop(grace).await;
             }
         })
     }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use actix::Actor;
 use ivm_actors::client::{
-    self, CheckIn, ClientActor, ClientConfig, Connect, GoingDown, Outbound, PostMessage, Receipt,
-    Subscribe,
+    self, CheckIn, ClientActor, ClientConfig, Connect, GoingDown, Outbound, PostMessage,
+    PostPrepared, PreparedAudio, Receipt, Subscribe,
 };
-use ivm_actors::database::DatabaseActor;
+use ivm_actors::database::{DatabaseActor, Db};
 use ivm_store::{NewUser, Store, User};
 use ivm_wire::object::{decode_server, ServerEvent, DEFAULT_MAX_FRAME};
 use ivm_wire::{MailboxState, Priority, Status};
@@ -306,7 +306,7 @@ async fn quota_and_rate_refuse_before_storing() {
         ..ClientConfig::default()
     };
     let clients = ClientActor::new(db, cfg).start();
-    // Attachments alone over the quota: refused before the audio is prepared.
+    // Attachments alone over the quota: refused, and the refusal names them alone.
     let e = clients
         .send(post(&ann, "bob", speech_wav(), 150_000))
         .await
@@ -356,4 +356,79 @@ async fn quota_and_rate_refuse_before_storing() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[actix::test]
+async fn a_post_is_one_database_trip_and_a_prepared_one_is_stored_as_given() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let (ann, bob) = (user(&store, "ann", "201"), user(&store, "bob", "202"));
+    let db = Db::start(store.clone(), 2);
+    let clients = ClientActor::new(db.clone(), ClientConfig::default()).start();
+
+    // An upload: recipients, quota, disk, files, commit and both views in one trip.
+    let before = db.trips();
+    clients
+        .send(post(&ann, "bob", speech_wav(), 10))
+        .await
+        .expect("mailbox")
+        .expect("posted");
+    assert_eq!(db.trips() - before, 1, "an upload is one database trip");
+
+    // A recording prepared by its caller (the station's recorder) is stored as it is: the
+    // same Ogg bytes, and the caller's waveform, which a second decode would have replaced.
+    let prepared = ivm_media::prepare_upload(&speech_wav(), 600).expect("prepared");
+    let peaks = vec![7u8; ivm_media::PEAKS];
+    assert_ne!(prepared.peaks, peaks);
+    let before = db.trips();
+    let info = clients
+        .send(PostPrepared {
+            sender: ann.guid,
+            to: vec!["202".into()],
+            audio: PreparedAudio {
+                ogg: prepared.ogg.clone(),
+                duration_ms: prepared.duration_ms,
+                peaks: peaks.clone(),
+            },
+        })
+        .await
+        .expect("mailbox")
+        .expect("posted");
+    assert_eq!(db.trips() - before, 1, "a prepared post is one database trip");
+    assert_eq!(info.recipients[0].guid, bob.guid);
+    assert_eq!((info.duration_ms, &info.peaks), (prepared.duration_ms, &peaks));
+    let stored = store.message(info.id).expect("read").expect("stored");
+    assert_eq!(stored.peaks, peaks);
+    assert_eq!(store.read_blob(&stored.audio).expect("audio"), prepared.ogg);
+
+    // A keyed post looks its key up first (a retry is answered before anything else).
+    let before = db.trips();
+    clients
+        .send(client::PostOnce {
+            post: post(&ann, "bob", speech_wav(), 0),
+            key: "k-trips".into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("posted");
+    assert_eq!(db.trips() - before, 2, "key lookup, then the post");
+
+    // Prepared audio is still checked: empty, or longer than the box takes, is refused.
+    let sent = store.sent(ann.guid).expect("sent").len();
+    for (ogg, duration_ms) in [(Vec::new(), 1000), (prepared.ogg.clone(), 601_000)] {
+        let e = clients
+            .send(PostPrepared {
+                sender: ann.guid,
+                to: vec!["bob".into()],
+                audio: PreparedAudio {
+                    ogg,
+                    duration_ms,
+                    peaks: peaks.clone(),
+                },
+            })
+            .await
+            .expect("mailbox");
+        assert!(matches!(e, Err(client::PostError::BadAudio(_))), "{e:?}");
+    }
+    assert_eq!(store.sent(ann.guid).expect("sent").len(), sent, "nothing stored");
 }

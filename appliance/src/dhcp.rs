@@ -15,10 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use anyhow::Context as _;
-use ivm_actors::database::DatabaseActor;
-use ivm_actors::engine::Service;
+use ivm_actors::database::Db;
+use ivm_service::Service;
 use ivm_actors::provisioning::ProvisionFront;
 use ivm_lcd::menu::DhcpInfo;
 use serde::{Deserialize, Serialize};
@@ -98,7 +97,7 @@ pub struct DhcpControl {
     cfg: Config,
     interface: String,
     http: Option<std::net::SocketAddr>,
-    db: Addr<DatabaseActor>,
+    db: Db,
     front: Arc<ProvisionFront>,
     shutdown: CancellationToken,
     leases: Arc<AtomicUsize>,
@@ -114,7 +113,7 @@ impl DhcpControl {
         cfg: Config,
         interface: String,
         http: Option<std::net::SocketAddr>,
-        db: Addr<DatabaseActor>,
+        db: Db,
         front: Arc<ProvisionFront>,
         shutdown: CancellationToken,
     ) -> Self {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
-use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown, StationSetup};
+use ivm_actors::engine::{Engine, EngineConfig, Shutdown, StationSetup};
+use ivm_service::Service;
 use ivm_actors::provisioning::{FlushService, Leases, ProvisionFront, Sightings};
 use ivm_actors::station::StationConfig;
 use ivm_http::{HttpConfig, HttpService};

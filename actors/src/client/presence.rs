@@ -1,4 +1,5 @@
-//! Presence (S25): subscriptions to contacts' status and status changes.
+//! Presence (S25): subscriptions to contacts' status, status changes, and phones as a
+//! source of presence.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use ivm_wire::object::push;
 use ivm_wire::{Guid, Status};
 
 use super::{ClientActor, ClientError, SessionId};
-use crate::database;
+use crate::database::users::{Followable, SaveStatus};
 
 /// Follow the presence of `targets` (all the user's contacts when empty). The current status of
 /// each is pushed at once, then every change.
@@ -30,22 +31,7 @@ impl Handler<Subscribe> for ClientActor {
         };
         let db = self.db.clone();
         let targets = msg.targets;
-        let fut = async move {
-            database::run(&db, move |s| {
-                if targets.is_empty() {
-                    return Ok(s.user(user)?.map(|u| u.contacts).unwrap_or_default());
-                }
-                // Only real users can be followed; unknown GUIDs are skipped.
-                let mut known = Vec::new();
-                for t in targets {
-                    if s.user(t)?.is_some() {
-                        known.push(t);
-                    }
-                }
-                Ok(known)
-            })
-            .await
-        };
+        let fut = async move { db.call(Followable { user, targets }).await };
         Box::pin(fut.into_actor(self).map(move |res, act, _| {
             let targets = res?;
             let Some(conn) = act.sessions.get_mut(&msg.session) else {
@@ -120,7 +106,11 @@ impl Handler<SetStatus> for ClientActor {
         let db = self.db.clone();
         let fut = async move {
             if msg.status != Status::Offline {
-                database::run(&db, move |s| s.set_status(msg.user, msg.status)).await?;
+                db.call(SaveStatus {
+                    user: msg.user,
+                    status: msg.status,
+                })
+                .await?;
             }
             Ok::<_, ClientError>(())
         };
@@ -148,5 +138,39 @@ impl Handler<GetPresence> for ClientActor {
     type Result = MessageResult<GetPresence>;
     fn handle(&mut self, msg: GetPresence, _: &mut Context<Self>) -> Self::Result {
         MessageResult(msg.0.iter().map(|u| self.presence_of(*u)).collect())
+    }
+}
+
+/// A desk phone of `user` registered (`online`) or its last registration ended: a phone
+/// counts as a session for presence (S25), so a user whose phone is registered is available.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct PhonePresence {
+    /// The user.
+    pub user: Guid,
+    /// True when the user now has at least one registered phone.
+    pub online: bool,
+}
+
+/// Updates the phone count and tells watchers when presence changes.
+impl Handler<PhonePresence> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: PhonePresence, _: &mut Context<Self>) {
+        if self.going_down {
+            return;
+        }
+        let before = self.presence_of(msg.user);
+        if msg.online {
+            self.phones.insert(msg.user, 1);
+        } else {
+            self.phones.remove(&msg.user);
+            if !self.by_user.contains_key(&msg.user) {
+                self.chosen.remove(&msg.user);
+            }
+        }
+        tracing::info!(user = %msg.user, online = msg.online, "desk phone presence");
+        if self.presence_of(msg.user) != before {
+            self.announce_presence(msg.user);
+        }
     }
 }

@@ -47,7 +47,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix::Addr;
 use ivm_provision::access::{self, Decision, PhoneView, Refusal, RequestView};
 use ivm_provision::{
     Account, CredentialLimiter, FileKind, Mac, Proof, Provisioner, RenderError, Rendered, Target,
@@ -61,7 +60,7 @@ pub use leases::Leases;
 pub use sightings::{FlushService, Sightings};
 pub use subnet::{Subnet, LOOPBACK};
 
-use crate::database::{self, DatabaseActor};
+use crate::database::{Db, Op};
 
 /// What a request is answered with.
 #[derive(Debug)]
@@ -131,7 +130,7 @@ struct Guard {
 
 /// Shared by the TFTP and HTTP provisioning front-ends.
 pub struct ProvisionFront {
-    db: Addr<DatabaseActor>,
+    db: Db,
     provisioner: Arc<Provisioner>,
     realm: String,
     subnets: Vec<Subnet>,
@@ -171,12 +170,12 @@ enum Answer {
 }
 
 impl ProvisionFront {
-    /// A front over the database actor; `realm` is the SIP digest realm (for the phones'
+    /// A front over the database manager; `realm` is the SIP digest realm (for the phones'
     /// accounts), `firmware` the folder plain files are served from (created if missing).
     /// Phones are armed for a day when assigned unless [`Self::with_arm_window`] says
     /// otherwise.
     pub fn new(
-        db: Addr<DatabaseActor>,
+        db: impl Into<Db>,
         provisioner: Provisioner,
         realm: String,
         subnets: Vec<Subnet>,
@@ -185,7 +184,7 @@ impl ProvisionFront {
         let _ = std::fs::create_dir_all(&firmware);
         let secret: [u8; 32] = rand::random();
         Self {
-            db,
+            db: db.into(),
             provisioner: Arc::new(provisioner),
             realm,
             subnets,
@@ -351,30 +350,24 @@ impl ProvisionFront {
                     .max(AUTO_ASSIGN_ARM),
             )
         });
-        let provisioner = Arc::clone(&self.provisioner);
-        let guard = Arc::clone(&self.guard);
-        let realm = self.realm.clone();
-        let path = http.path;
-        let k = kind.clone();
-        let out = database::run(&self.db, move |s| {
-            decide(
-                s,
-                &k,
+        let out = self
+            .db
+            .call(Decide {
+                kind: kind.clone(),
                 mac,
                 peer,
                 via,
-                &presented,
-                &path,
+                presented,
+                path: http.path,
                 lease,
                 auto_assign,
-                &provisioner,
-                &guard,
-                &realm,
+                provisioner: Arc::clone(&self.provisioner),
+                guard: Arc::clone(&self.guard),
+                realm: self.realm.clone(),
                 now,
-            )
-        })
-        .await
-        .map_err(|e| FetchError::Internal(e.to_string()))?;
+            })
+            .await
+            .map_err(|e| FetchError::Internal(e.to_string()))?;
         {
             let mut g = self.guard();
             match out.proof {
@@ -415,109 +408,130 @@ impl ProvisionFront {
     }
 }
 
-/// The database thread's part of a per-phone request (see the module doc).
-#[allow(clippy::too_many_arguments)]
-fn decide(
-    s: &ivm_store::Store,
-    kind: &FileKind,
+/// The database thread's part of a per-phone request (see the module doc): one trip reads
+/// the phone and its secrets, checks the credentials, decides, binds or marks it provisioned,
+/// and renders the file.
+struct Decide {
+    kind: FileKind,
     mac: Mac,
     peer: IpAddr,
     via: Via,
-    presented: &Presented,
-    path: &str,
+    presented: Presented,
+    path: String,
     lease: Option<IpAddr>,
     auto_assign: Option<(RangeInclusive<u32>, SystemTime)>,
-    provisioner: &Provisioner,
-    guard: &Mutex<Guard>,
-    realm: &str,
+    provisioner: Arc<Provisioner>,
+    guard: Arc<Mutex<Guard>>,
+    realm: String,
     now: SystemTime,
-) -> Result<Outcome, StoreError> {
-    let done = |answer, proof, stale| Outcome {
-        answer,
-        proof,
-        stale,
-        note: true,
-    };
-    let mut phone = s.phone(mac)?;
-    let vendor = phone
-        .as_ref()
-        .and_then(|p| p.vendor)
-        .or_else(|| Vendor::from_mac(&mac));
-    if !access::vendor_matches(kind, vendor) {
-        // Another vendor's name for this phone: no secrets, no change, not even "seen".
-        return Ok(Outcome {
-            answer: Answer::WrongVendor,
-            proof: Proof::None,
-            stale: false,
-            note: false,
-        });
-    }
-    let secret = access::carries_secrets(kind, vendor);
-    let unassigned = phone.as_ref().is_none_or(|p| p.user.is_none());
-    if unassigned && secret {
-        if let Some((range, until)) = auto_assign {
-            if let Some(p) = s.auto_assign_phone(mac, range, Some(until))? {
+}
+
+impl Op for Decide {
+    type Output = Outcome;
+    fn run(self, s: &ivm_store::Store) -> Result<Outcome, StoreError> {
+        let Decide {
+            kind,
+            mac,
+            peer,
+            via,
+            presented,
+            path,
+            lease,
+            auto_assign,
+            provisioner,
+            guard,
+            realm,
+            now,
+        } = self;
+        let (kind, presented, path) = (&kind, &presented, path.as_str());
+        let (provisioner, guard, realm) = (&*provisioner, &*guard, realm.as_str());
+        let done = |answer, proof, stale| Outcome {
+            answer,
+            proof,
+            stale,
+            note: true,
+        };
+        let mut phone = s.phone(mac)?;
+        let vendor = phone
+            .as_ref()
+            .and_then(|p| p.vendor)
+            .or_else(|| Vendor::from_mac(&mac));
+        if !access::vendor_matches(kind, vendor) {
+            // Another vendor's name for this phone: no secrets, no change, not even "seen".
+            return Ok(Outcome {
+                answer: Answer::WrongVendor,
+                proof: Proof::None,
+                stale: false,
+                note: false,
+            });
+        }
+        let secret = access::carries_secrets(kind, vendor);
+        let unassigned = phone.as_ref().is_none_or(|p| p.user.is_none());
+        if unassigned && secret {
+            if let Some((range, until)) = auto_assign {
+                if let Some(p) = s.auto_assign_phone(mac, range, Some(until))? {
+                    phone = Some(p);
+                }
+            }
+        }
+        let credential = match presented {
+            Presented::Nothing => None,
+            _ => s.stored_phone_secrets(mac)?.map(|x| x.provision_password),
+        };
+        let checked = guard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .checker
+            .check(Instant::now(), presented, path, credential.as_deref(), peer);
+        let view = PhoneView {
+            assigned: phone.as_ref().is_some_and(|p| p.user.is_some()),
+            vendor,
+            armed: phone.as_ref().is_some_and(|p| p.armed(unix(now))),
+            bound: phone.as_ref().and_then(|p| p.bound_address),
+        };
+        let req = RequestView {
+            kind,
+            peer,
+            via,
+            proof: checked.proof,
+            lease,
+        };
+        let bind = match access::decide(&view, &req) {
+            Decision::Serve { bind } => bind,
+            Decision::WrongVendor => return Ok(done(Answer::WrongVendor, checked.proof, false)),
+            Decision::Unassigned => return Ok(done(Answer::Unassigned, checked.proof, false)),
+            Decision::Refuse(r) => return Ok(done(Answer::Refused(r), checked.proof, checked.stale)),
+        };
+        if bind {
+            match s.bind_phone(mac, peer, kind.vendor(), now)? {
+                Some(p) => {
+                    tracing::info!(mac = %mac, address = %peer, via = via.as_str(), "phone bound: its first fetch got its account file; later fetches need its credential");
+                    phone = Some(p);
+                }
+                // Another request won the race, or the window closed meanwhile.
+                None => {
+                    return Ok(done(
+                        Answer::Refused(Refusal::NeedCredential),
+                        checked.proof,
+                        false,
+                    ))
+                }
+            }
+        } else if secret {
+            if let Some(p) = s.phone_provisioned(mac, kind.vendor())? {
                 phone = Some(p);
             }
         }
+        let rendered = render(s, provisioner, realm, kind, mac, phone.as_ref(), secret)?;
+        Ok(done(
+            match rendered {
+                Ok(r) => Answer::Serve(r),
+                Err(e) => Answer::Render(e),
+            },
+            checked.proof,
+            false,
+        ))
     }
-    let credential = match presented {
-        Presented::Nothing => None,
-        _ => s.stored_phone_secrets(mac)?.map(|x| x.provision_password),
-    };
-    let checked = guard
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .checker
-        .check(Instant::now(), presented, path, credential.as_deref(), peer);
-    let view = PhoneView {
-        assigned: phone.as_ref().is_some_and(|p| p.user.is_some()),
-        vendor,
-        armed: phone.as_ref().is_some_and(|p| p.armed(unix(now))),
-        bound: phone.as_ref().and_then(|p| p.bound_address),
-    };
-    let req = RequestView {
-        kind,
-        peer,
-        via,
-        proof: checked.proof,
-        lease,
-    };
-    let bind = match access::decide(&view, &req) {
-        Decision::Serve { bind } => bind,
-        Decision::WrongVendor => return Ok(done(Answer::WrongVendor, checked.proof, false)),
-        Decision::Unassigned => return Ok(done(Answer::Unassigned, checked.proof, false)),
-        Decision::Refuse(r) => return Ok(done(Answer::Refused(r), checked.proof, checked.stale)),
-    };
-    if bind {
-        match s.bind_phone(mac, peer, kind.vendor(), now)? {
-            Some(p) => {
-                tracing::info!(mac = %mac, address = %peer, via = via.as_str(), "phone bound: its first fetch got its account file; later fetches need its credential");
-                phone = Some(p);
-            }
-            // Another request won the race, or the window closed meanwhile.
-            None => {
-                return Ok(done(
-                    Answer::Refused(Refusal::NeedCredential),
-                    checked.proof,
-                    false,
-                ))
-            }
-        }
-    } else if secret {
-        if let Some(p) = s.phone_provisioned(mac, kind.vendor())? {
-            phone = Some(p);
-        }
-    }
-    let rendered = render(s, provisioner, realm, kind, mac, phone.as_ref(), secret)?;
-    Ok(done(
-        match rendered {
-            Ok(r) => Answer::Serve(r),
-            Err(e) => Answer::Render(e),
-        },
-        checked.proof,
-        false,
-    ))
 }
 
 /// Renders `kind` for the phone, with its account and secrets when the file carries them.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use ivm_actors::client::GetStats;
-use ivm_actors::database;
+use ivm_actors::database::Op;
 use ivm_actors::engine::Handles;
 use ivm_actors::station::GetRegistrations;
 use serde::{Deserialize, Serialize};
@@ -108,21 +108,52 @@ fn disk(dir: &Path) -> Result<(u64, u64), ivm_store::StoreError> {
     Ok((free, total))
 }
 
+/// What `ivmd status` counts in the database, and the data disk's room: one trip.
+struct StoreFigures {
+    data: PathBuf,
+}
+
+/// The answer to [`StoreFigures`].
+struct Figures {
+    users: u32,
+    admins: u32,
+    phones: Vec<ivm_store::StoredPhone>,
+    waiting: u64,
+    free: u64,
+    total: u64,
+}
+
+impl Op for StoreFigures {
+    type Output = Figures;
+    fn run(self, s: &ivm_store::Store) -> Result<Figures, ivm_store::StoreError> {
+        let users = s.users()?;
+        let (free, total) = disk(&self.data)?;
+        Ok(Figures {
+            users: users.len() as u32,
+            admins: users.iter().filter(|u| u.admin).count() as u32,
+            phones: s.phones()?,
+            waiting: s.waiting_count()?,
+            free,
+            total,
+        })
+    }
+}
+
 /// The figures now: counts from the database (on its thread, with the disk's), the live
 /// registrations from the station, sessions from the client actor.
 pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
-    let data = info.data_dir.clone();
-    let (users, admins, phones, waiting, (free, total)) =
-        database::run(&live.handles.db, move |s| {
-            let users = s.users()?;
-            let admins = users.iter().filter(|u| u.admin).count() as u32;
-            Ok((
-                users.len() as u32,
-                admins,
-                s.phones()?,
-                s.waiting_count()?,
-                disk(&data)?,
-            ))
+    let Figures {
+        users,
+        admins,
+        phones,
+        waiting,
+        free,
+        total,
+    } = live
+        .handles
+        .db
+        .call(StoreFigures {
+            data: info.data_dir.clone(),
         })
         .await
         .map_err(|e| e.to_string())?;

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
-use ivm_actors::database::DatabaseActor;
-use ivm_actors::engine::Service;
+use ivm_actors::database::Db;
+use ivm_service::Service;
 use ivm_actors::provisioning::{Leases, Sightings};
 use ivm_dhcp::{Destination, Event, Request, Server};
 use ivm_provision::Mac;
@@ -223,7 +223,7 @@ pub struct DhcpService {
     server: Server,
     sockets: Vec<(String, Arc<UdpSocket>)>,
     client_port: u16,
-    db: actix::Addr<DatabaseActor>,
+    db: Db,
     leases: Arc<AtomicUsize>,
     sightings: Arc<Sightings>,
     book: Arc<Leases>,
@@ -238,7 +238,7 @@ impl DhcpService {
         server: Server,
         sockets: Vec<(String, std::net::UdpSocket)>,
         client_port: u16,
-        db: actix::Addr<DatabaseActor>,
+        db: Db,
     ) -> std::io::Result<Self> {
         let sockets = sockets
             .into_iter()

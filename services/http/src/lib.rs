@@ -45,7 +45,8 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use futures_util::future::BoxFuture;
-use ivm_actors::engine::{Handles, Service};
+use ivm_actors::engine::Handles;
+use ivm_service::Service;
 use tokio_util::sync::CancellationToken;
 
 /// Settings of the HTTP service.

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use actix::{Addr, Recipient};
 use futures_util::future::BoxFuture;
-use ivm_actors::engine::Service;
+use ivm_service::Service;
 use ivm_actors::station::{
     Budget, LegId, MediaPort, MediaSockets, RtpIn, SipIn, SipInput, StationActor, RTP_BUDGET,
     SIP_BUDGET,

@@ -31,7 +31,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use ivm_actors::engine::Service;
+use ivm_service::Service;
 use ivm_actors::provisioning::ProvisionFront;
 use tokio_util::sync::CancellationToken;
 

@@ -186,7 +186,7 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("tempdir");
         let store = std::sync::Arc::new(ivm_store::Store::open(dir.path()).expect("store"));
-        let db = ivm_actors::database::DatabaseActor::start(store.clone(), 1);
+        let db = ivm_actors::database::Db::start(store.clone(), 1);
         let clients = actix::Actor::start(ivm_actors::client::ClientActor::new(
             db.clone(),
             ivm_actors::client::ClientConfig::default(),

@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ivm_store::{PhoneStatus, Store, StoreError, StoredMessage, StoredPhone, User};
 use ivm_wire::rest::{
-    AttachmentInfo, Contact, MessageInfo, PhoneInfo, PhoneRegistration, PhoneState,
-    RecipientState, UserInfo,
+    AttachmentInfo, Contact, MessageInfo, PhoneInfo, PhoneRegistration, PhoneState, RecipientState,
+    UserInfo,
 };
 use ivm_wire::{Guid, MailboxState, Status};
 

@@ -40,9 +40,7 @@ impl Op for FindKey {
     type Output = KeyFound;
     fn run(self, s: &Store) -> Result<KeyFound, StoreError> {
         Ok(match s.message_for_key(self.sender, &self.key)? {
-            Some(KeyUse::Same(m)) => {
-                KeyFound::Same(views::message_info(s, &m, Viewer::Sender)?)
-            }
+            Some(KeyUse::Same(m)) => KeyFound::Same(views::message_info(s, &m, Viewer::Sender)?),
             Some(KeyUse::Different(id)) => KeyFound::Other(id),
             None => KeyFound::Nothing,
         })

@@ -45,12 +45,12 @@ use crate::database::{Db, DbError};
 pub use connection::{
     outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId,
 };
-pub use mailbox::{MailboxChanged, SetMailboxListener};
+pub use mailbox::{AddMailboxListener, MailboxChanged};
 pub use post::{
     check_attachment_name, NewAttachment, PostError, PostMessage, PostOnce, PostPrepared, Posted,
     PreparedAudio,
 };
-pub use presence::{GetPresence, PhonePresence, SetStatus, Subscribe, Unsubscribe};
+pub use presence::{GetPresence, PhonePresence, PresenceSource, SetStatus, Subscribe, Unsubscribe};
 pub use receipts::{Receipt, Receipts};
 pub use sessions::{CheckIn, ClientStats, Connect, Disconnect, GetStats, GoingDown, Seen};
 
@@ -101,10 +101,11 @@ pub struct ClientActor {
     in_flight: usize,
     drained: Vec<oneshot::Sender<()>>,
     going_down: bool,
-    /// Registered desk phones per user: a phone counts as a session for presence (S25).
-    phones: HashMap<Guid, u32>,
+    /// Presence reported by other sources (desk phones, analog lines, ...), counted per
+    /// source for each user: any of them counts as a session (S25).
+    reported: HashMap<Guid, presence::Sources>,
     /// Told when a user's mailbox changes (the station actor's message-waiting lamps).
-    mailbox_listener: Option<Recipient<MailboxChanged>>,
+    mailbox_listeners: Vec<Recipient<MailboxChanged>>,
     /// Posts per sender in the last minute.
     post_rate: rate::PostRate,
 }
@@ -126,21 +127,15 @@ impl ClientActor {
             in_flight: 0,
             drained: Vec::new(),
             going_down: false,
-            phones: HashMap::new(),
-            mailbox_listener: None,
-        }
-    }
-
-    /// Tells the mailbox listener (if any) that `user`'s mailbox changed.
-    fn mailbox_changed(&self, user: Guid) {
-        if let Some(l) = &self.mailbox_listener {
-            l.do_send(MailboxChanged { user });
+            reported: HashMap::new(),
+            mailbox_listeners: Vec::new(),
         }
     }
 
     /// The presence others see for `user` now.
     fn presence_of(&self, user: Guid) -> Status {
-        if self.by_user.get(&user).is_some_and(|s| !s.is_empty()) || self.phones.contains_key(&user)
+        if self.by_user.get(&user).is_some_and(|s| !s.is_empty())
+            || self.reported.contains_key(&user)
         {
             self.chosen.get(&user).copied().unwrap_or(Status::Available)
         } else {
@@ -227,7 +222,7 @@ impl ClientActor {
         };
         if last {
             self.by_user.remove(&conn.user);
-            if !self.phones.contains_key(&conn.user) {
+            if !self.reported.contains_key(&conn.user) {
                 self.chosen.remove(&conn.user);
             }
             self.announce_presence(conn.user);
@@ -342,4 +337,3 @@ pub enum ClientError {
     #[error(transparent)]
     Db(#[from] DbError),
 }
-

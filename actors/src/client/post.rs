@@ -383,22 +383,21 @@ impl ClientActor {
                     Ok(Start::Replay(info)) => {
                         Box::pin(actix::fut::ready(Ok(Reached::Replay(info))))
                     }
-                    Ok(Start::Store(draft, key)) => match act
-                        .post_rate
-                        .try_take(sender, Instant::now())
-                    {
-                        Err(retry_after) => {
-                            Box::pin(actix::fut::ready(Err(PostError::RateLimited {
-                                per_minute: act.post_rate.per_minute(),
-                                retry_after,
-                            })))
+                    Ok(Start::Store(draft, key)) => {
+                        match act.post_rate.try_take(sender, Instant::now()) {
+                            Err(retry_after) => {
+                                Box::pin(actix::fut::ready(Err(PostError::RateLimited {
+                                    per_minute: act.post_rate.per_minute(),
+                                    retry_after,
+                                })))
+                            }
+                            Ok(()) => Box::pin(
+                                store(db, max_seconds, quota, draft, key)
+                                    .into_actor(act)
+                                    .map(|r, _, _| r.map(Reached::Commit)),
+                            ),
                         }
-                        Ok(()) => Box::pin(
-                            store(db, max_seconds, quota, draft, key)
-                                .into_actor(act)
-                                .map(|r, _, _| r.map(Reached::Commit)),
-                        ),
-                    },
+                    }
                 }
             },
         );

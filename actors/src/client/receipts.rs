@@ -65,7 +65,6 @@ impl Handler<Receipt> for ClientActor {
     }
 }
 
-
 /// A recipient's batch of receipts.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<ReceiptsResult, ClientError>")]

@@ -145,7 +145,7 @@ impl Handler<GetStats> for ClientActor {
         MessageResult(ClientStats {
             sessions: self.sessions.len() as u32,
             online_users: self.by_user.len() as u32,
-            mailbox_listeners: u32::from(self.mailbox_listener.is_some()),
+            mailbox_listeners: self.mailbox_listeners.len() as u32,
         })
     }
 }

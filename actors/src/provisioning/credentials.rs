@@ -91,9 +91,9 @@ impl Checker {
     /// `WWW-Authenticate` values for `client`: Digest SHA-256, Digest MD5, then Basic. The
     /// nonce is bound to the client's address, like the registrar's.
     pub fn challenges(&mut self, now: Instant, stale: bool, client: IpAddr) -> Vec<String> {
-        let mut v = self
-            .digest
-            .challenges(now, stale, &[Algorithm::Sha256, Algorithm::Md5], client);
+        let mut v =
+            self.digest
+                .challenges(now, stale, &[Algorithm::Sha256, Algorithm::Md5], client);
         v.push(format!("Basic realm=\"{REALM}\""));
         v
     }
@@ -266,7 +266,8 @@ mod tests {
         // No credential stored yet: nothing verifies.
         let h = digest_header(Algorithm::Md5, &nonce, "0000000c", PATH, "");
         assert_eq!(
-            c.check(t, &Presented::parse(Some(&h)), PATH, None, ME).proof,
+            c.check(t, &Presented::parse(Some(&h)), PATH, None, ME)
+                .proof,
             Proof::Bad
         );
         // A nonce from another process (a restart): stale, not a failure.
@@ -278,7 +279,13 @@ mod tests {
             PATH,
             "the-credential",
         );
-        let r = c.check(t, &Presented::parse(Some(&h)), PATH, Some("the-credential"), ME);
+        let r = c.check(
+            t,
+            &Presented::parse(Some(&h)),
+            PATH,
+            Some("the-credential"),
+            ME,
+        );
         assert_eq!((r.proof, r.stale), (Proof::None, true));
     }
 
@@ -313,7 +320,8 @@ mod tests {
             );
         }
         assert_eq!(
-            c.check(t, &Presented::parse(None), PATH, Some("c"), ME).proof,
+            c.check(t, &Presented::parse(None), PATH, Some("c"), ME)
+                .proof,
             Proof::None
         );
     }

@@ -53,7 +53,7 @@ use ivm_store::SipCredentials;
 use ivm_wire::Guid;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{ClientActor, MailboxChanged, SetMailboxListener};
+use crate::client::{AddMailboxListener, ClientActor, MailboxChanged};
 use crate::database::DatabaseActor;
 
 pub use budget::{Budget, Permit, RTP_BUDGET, SIP_BUDGET};
@@ -420,7 +420,7 @@ impl Actor for StationActor {
         // tasks queue here to well below this many items.
         ctx.set_mailbox_capacity(100_000);
         self.clients
-            .do_send(SetMailboxListener(ctx.address().recipient()));
+            .do_send(AddMailboxListener(ctx.address().recipient()));
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
         tracing::info!(sip = %self.cfg.sip_addr, realm = %self.cfg.realm, "station manager started");
     }

@@ -20,7 +20,7 @@ use ivm_wire::{Guid, MailboxState};
 use super::calls::Pending;
 use super::sipmsg::{self, Dialog};
 use super::{CachedCred, StationActor, CRED_TTL};
-use crate::client::PhonePresence;
+use crate::client::{PhonePresence, PresenceSource::DeskPhone};
 use crate::database;
 
 /// One registered phone.
@@ -421,7 +421,11 @@ impl StationActor {
             self.reg.reported.remove(&user);
         }
         if is != was {
-            self.clients.do_send(PhonePresence { user, online: is });
+            self.clients.do_send(PhonePresence {
+                user,
+                source: DeskPhone,
+                online: is,
+            });
         }
         if is && !was {
             // The lamp's first state; a phone that subscribes meanwhile gets it in-dialog.
@@ -501,6 +505,7 @@ impl StationActor {
         for user in gone {
             self.clients.do_send(PhonePresence {
                 user,
+                source: DeskPhone,
                 online: false,
             });
         }

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use ivm_actors::database::Op;
+use ivm_actors::provisioning::ProvisionFront;
 use ivm_service::Service;
 use ivm_store::{Store, StoreError};
-use ivm_actors::provisioning::ProvisionFront;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 

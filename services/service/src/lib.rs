@@ -114,7 +114,10 @@ impl Running {
                 Some(Ok(())) => tracing::info!(service = name, "stopped"),
                 Some(Err(e)) => tracing::error!(service = name, error = %e, "ended abnormally"),
                 None => {
-                    tracing::warn!(service = name, "did not stop within the grace period; aborted");
+                    tracing::warn!(
+                        service = name,
+                        "did not stop within the grace period; aborted"
+                    );
                     task.abort();
                     late.push(name);
                 }
@@ -173,7 +176,11 @@ mod tests {
         let late = running.stop(grace).await;
         // 6 s + 7 s would not fit one after the other; cancelled together, both do.
         assert_eq!(late, ["stuck"]);
-        assert_eq!(Instant::now() - begun, SHUTDOWN_GRACE, "the stop ends at the deadline");
+        assert_eq!(
+            Instant::now() - begun,
+            SHUTDOWN_GRACE,
+            "the stop ends at the deadline"
+        );
         let mut stopped = Vec::new();
         while let Ok(n) = rx.try_recv() {
             stopped.push(n);
@@ -201,12 +208,16 @@ mod tests {
         let grace = Grace::new(Duration::from_secs(10));
         tokio::time::sleep(Duration::from_secs(4)).await;
         assert_eq!(
-            grace.within(tokio::time::sleep(Duration::from_secs(7))).await,
+            grace
+                .within(tokio::time::sleep(Duration::from_secs(7)))
+                .await,
             None,
             "only 6 s were left"
         );
         assert_eq!(
-            grace.within(tokio::time::sleep(Duration::from_millis(1))).await,
+            grace
+                .within(tokio::time::sleep(Duration::from_millis(1)))
+                .await,
             None,
             "the grace is over"
         );

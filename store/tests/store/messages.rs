@@ -289,11 +289,22 @@ fn who_may_see_a_message() {
         add_user(&store, "carol", "103"),
     );
     let m = msg(&store, &a, &[&b], 1);
-    let party = |u: &User| store.message_for(m.id, u.guid).unwrap().map(|(x, p)| (x.id, p));
+    let party = |u: &User| {
+        store
+            .message_for(m.id, u.guid)
+            .unwrap()
+            .map(|(x, p)| (x.id, p))
+    };
     assert_eq!(party(&a), Some((m.id, Party::Sender)));
     assert_eq!(party(&b), Some((m.id, Party::Recipient)));
     assert_eq!(party(&c), None, "a stranger learns nothing");
-    assert_eq!(store.message_for(Guid::new_v4(), a.guid).unwrap().map(|x| x.1), None);
+    assert_eq!(
+        store
+            .message_for(Guid::new_v4(), a.guid)
+            .unwrap()
+            .map(|x| x.1),
+        None
+    );
     // Deleted from one side: gone for that side only.
     assert!(store.delete_for(m.id, b.guid).unwrap());
     assert_eq!(party(&b), None);

@@ -6,8 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use ivm_actors::client::{GetPresence, GetStats};
 use ivm_actors::database::users::{
-    AllUsers, CreateUser, DeleteUser, NamesUser, NewPassword, ServerCounts, SetPassword,
-    UpdateUser,
+    AllUsers, CreateUser, DeleteUser, NamesUser, NewPassword, ServerCounts, SetPassword, UpdateUser,
 };
 use ivm_actors::views;
 use ivm_store::{NewUser, UserUpdate};
@@ -134,11 +133,7 @@ pub async fn reset_password(
         (None, Some(made)) => NewPassword::OneTime(made),
         (None, None) => return Err(ApiError::bad_request("no password")),
     };
-    let user = state
-        .handles
-        .db
-        .call(SetPassword { key, password })
-        .await?;
+    let user = state.handles.db.call(SetPassword { key, password }).await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "password reset");
     Ok(Json(UserCreated {
         user: views::user_info(&user, ivm_wire::Status::Offline),

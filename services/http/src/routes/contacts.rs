@@ -55,12 +55,12 @@ pub async fn add(
         })
         .await?
         .ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_user",
-            format!("unknown user {:?}", truncate(&body.user)),
-        )
-    })?;
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_user",
+                format!("unknown user {:?}", truncate(&body.user)),
+            )
+        })?;
     let contact = with_presence(&state, vec![user]).await?.remove(0);
     Ok((StatusCode::CREATED, Json(contact)))
 }

@@ -70,11 +70,7 @@ pub async fn list(
 ) -> Result<Json<Vec<PhoneInfo>>, ApiError> {
     flush(&state).await;
     let registrations = live(&state).await?;
-    let phones = state
-        .handles
-        .db
-        .call(PhoneList { registrations })
-        .await?;
+    let phones = state.handles.db.call(PhoneList { registrations }).await?;
     Ok(Json(phones))
 }
 

@@ -13,11 +13,15 @@ use actix::prelude::*;
 use ivm_service::{Grace, Running, Service, SHUTDOWN_GRACE};
 use ivm_store::Store;
 
-use crate::client::{ClientActor, ClientConfig, GoingDown};
+use crate::client::{ClientActor, ClientConfig, ClientHandle, GetStats, GoingDown};
 use crate::database::Db;
-use crate::station::{MediaSockets, SipOutbox, StationActor, StationConfig};
+use crate::station::{
+    GetRegistrations, MediaSockets, RingMe, SipIn, SipOutbox, StationActor, StationConfig,
+};
 
-/// Addresses of the core actors, handed to the services.
+/// The engine's own bag of the core actors. What builds the services reads it and hands each
+/// service the narrow handles it needs ([`Handles::client_handle`], [`Handles::registrations`],
+/// ...); no service holds this bag or an actor's type.
 #[derive(Clone)]
 pub struct Handles {
     /// The database manager.
@@ -26,11 +30,35 @@ pub struct Handles {
     pub clients: Addr<ClientActor>,
     /// The station actor (desk phones), when SIP is on.
     pub station: Option<Addr<StationActor>>,
-    /// The store, for what is not a query (its data folder's path). Every read and write
-    /// goes through `db`, never through this handle on an async thread.
-    pub store: Arc<Store>,
     /// When the engine started, for uptime.
     pub started: Instant,
+}
+
+impl Handles {
+    /// The client manager's requests.
+    pub fn client_handle(&self) -> ClientHandle {
+        ClientHandle::new(&self.clients)
+    }
+
+    /// The client manager's counters (the status pages).
+    pub fn client_stats(&self) -> Recipient<GetStats> {
+        self.clients.clone().recipient()
+    }
+
+    /// The station's live registrations, when SIP is on.
+    pub fn registrations(&self) -> Option<Recipient<GetRegistrations>> {
+        self.station.clone().map(Addr::recipient)
+    }
+
+    /// Ring-my-phone, when SIP is on.
+    pub fn ring_me(&self) -> Option<Recipient<RingMe>> {
+        self.station.clone().map(Addr::recipient)
+    }
+
+    /// The station's SIP input (the SIP socket service feeds it), when SIP is on.
+    pub fn sip_input(&self) -> Option<Recipient<SipIn>> {
+        self.station.clone().map(Addr::recipient)
+    }
 }
 
 /// The engine actor.
@@ -95,7 +123,6 @@ impl Engine {
             db,
             clients,
             station,
-            store,
             started: Instant::now(),
         };
         let mut services = Running::new();
@@ -140,18 +167,5 @@ impl Handler<Shutdown> for Engine {
                 services.stop(grace).await;
             }
         })
-    }
-}
-
-/// The engine's handles, for the admin socket and tests.
-#[derive(Message)]
-#[rtype(result = "Handles")]
-pub struct GetHandles;
-
-/// Returns a copy of the handles.
-impl Handler<GetHandles> for Engine {
-    type Result = MessageResult<GetHandles>;
-    fn handle(&mut self, _: GetHandles, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.handles.clone())
     }
 }

@@ -16,10 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ivm_actors::database::Db;
-use ivm_service::Service;
 use ivm_actors::provisioning::ProvisionFront;
 use ivm_lcd::menu::DhcpInfo;
+use ivm_service::Service;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -97,7 +96,6 @@ pub struct DhcpControl {
     cfg: Config,
     interface: String,
     http: Option<std::net::SocketAddr>,
-    db: Db,
     front: Arc<ProvisionFront>,
     shutdown: CancellationToken,
     leases: Arc<AtomicUsize>,
@@ -113,7 +111,6 @@ impl DhcpControl {
         cfg: Config,
         interface: String,
         http: Option<std::net::SocketAddr>,
-        db: Db,
         front: Arc<ProvisionFront>,
         shutdown: CancellationToken,
     ) -> Self {
@@ -121,7 +118,6 @@ impl DhcpControl {
             cfg,
             interface,
             http,
-            db,
             front,
             shutdown,
             leases: Arc::new(AtomicUsize::new(0)),
@@ -248,11 +244,10 @@ impl DhcpControl {
             server,
             sockets,
             cfg.dhcp.port.wrapping_add(1),
-            self.db.clone(),
+            self.front.clone(),
         )
         .context("DHCP sockets unusable")?
-        .with_lease_gauge(self.leases.clone())
-        .with_phone_front(self.front.sightings().clone(), self.front.leases().clone());
+        .with_lease_gauge(self.leases.clone());
         let stop = self.shutdown.child_token();
         let task = tokio::spawn(Box::new(service).run(stop.clone()));
         Ok((word, Some(Running { stop, task })))

@@ -86,7 +86,7 @@ pub fn start(
         h.started,
         cfg.data_dir.clone(),
         h.db.clone(),
-        h.station.clone(),
+        h.registrations(),
         network,
         dhcp,
         front,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::Addr;
+use actix::Recipient;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
 use ivm_actors::database::phones::{ArmPhone, AssignNewPhone};
@@ -20,7 +20,7 @@ use ivm_actors::database::users::NewAdminPassword;
 use ivm_actors::database::{Db, DbError, Op};
 use ivm_actors::display::Installer;
 use ivm_actors::provisioning::ProvisionFront;
-use ivm_actors::station::{GetRegistrations, StationActor};
+use ivm_actors::station::GetRegistrations;
 use ivm_lcd::menu::{Action, AssignedPhone, NetChoice, NetInfo, SeenPhone, Status};
 use ivm_netcfg::{Addressing, Network, StaticV4};
 use ivm_provision::Mac;
@@ -61,8 +61,8 @@ pub struct Control {
     pub data_dir: PathBuf,
     /// The database manager.
     pub db: Db,
-    /// The station actor, when SIP is on.
-    pub station: Option<Addr<StationActor>>,
+    /// The station's live registrations, when SIP is on.
+    pub registrations: Option<Recipient<GetRegistrations>>,
     /// The box's own interface.
     pub network: Arc<Network>,
     /// The DHCP server.
@@ -134,7 +134,7 @@ impl BoxControl {
         started: Instant,
         data_dir: PathBuf,
         db: Db,
-        station: Option<Addr<StationActor>>,
+        registrations: Option<Recipient<GetRegistrations>>,
         network: Arc<Network>,
         dhcp: Arc<DhcpControl>,
         front: Arc<ProvisionFront>,
@@ -146,7 +146,7 @@ impl BoxControl {
             started,
             data_dir,
             db,
-            station,
+            registrations,
             network,
             dhcp,
             front,
@@ -226,7 +226,7 @@ impl Installer for BoxControl {
                 tracing::debug!(error = %e, "phone sightings not written");
             }
             let counts = me.db.call(PanelFigures).await.unwrap_or_default();
-            let regs = match &me.station {
+            let regs = match &me.registrations {
                 Some(s) => s.send(GetRegistrations).await.unwrap_or_default(),
                 None => Vec::new(),
             };

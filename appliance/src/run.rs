@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
 use ivm_actors::engine::{Engine, EngineConfig, Shutdown, StationSetup};
-use ivm_service::Service;
 use ivm_actors::provisioning::{FlushService, Leases, ProvisionFront, Sightings};
 use ivm_actors::station::StationConfig;
-use ivm_http::{HttpConfig, HttpService};
+use ivm_http::{Backend, HttpConfig, HttpService, Phones};
 use ivm_phones::{SipService, UdpMediaSockets};
 use ivm_provision::{Provisioner, Settings, Templates};
+use ivm_service::Service;
 use ivm_store::{OpenOptions, Store, StoreError};
 
 use crate::admin::status::{Listeners, Live};
@@ -211,17 +211,17 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
             );
             provision_front = Some(front.clone());
             let mut services: Vec<Box<dyn Service>> = vec![
-                Box::new(HttpService::new(h.clone(), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone()))),
+                Box::new(HttpService::new(http_backend(h), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone()))),
                 Box::new(FlushService::new(sightings, h.db.clone())),
             ];
             handles = Some(h.clone());
             if let Some(sock) = tftp_socket {
                 services.push(Box::new(ivm_tftp::TftpService::new(sock, front.clone())));
             }
-            if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
+            if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.sip_input()) {
                 services.push(Box::new(SipService::new(sockets, st, rx)));
             }
-            let live = Live { handles: h.clone(), dhcp: dhcp_slot.clone(), tls: identities.clone(), names: cfg.http.names.clone() };
+            let live = Live { db: h.db.clone(), clients: h.client_stats(), registrations: h.registrations(), started: h.started, dhcp: dhcp_slot.clone(), tls: identities.clone(), names: cfg.http.names.clone() };
             match AdminSocket::bind(info.clone(), live, front) {
                 Ok(s) => {
                     published = s.published().map(|p| p.to_owned());
@@ -242,7 +242,7 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
         // The DHCP server and the front panel: both can change while the box runs.
         let stop = tokio_util::sync::CancellationToken::new();
         let network = Arc::new(crate::display::network(&cfg)?);
-        let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, h.db.clone(), front.clone(), stop.clone()));
+        let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, front.clone(), stop.clone()));
         let _ = dhcp_slot.set(dhcp.clone());
         let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
         let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
@@ -267,6 +267,23 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
         tracing::info!(?exit, "stopped cleanly");
         Ok::<_, anyhow::Error>(exit)
     })
+}
+
+/// What the HTTP service reaches: the database manager, the client manager's requests, and
+/// ring-my-phone and the registrations when desk phones are on.
+fn http_backend(h: &ivm_actors::engine::Handles) -> Backend {
+    Backend {
+        db: h.db.clone(),
+        clients: h.client_handle(),
+        phones: h
+            .ring_me()
+            .zip(h.registrations())
+            .map(|(ring_me, registrations)| Phones {
+                ring_me,
+                registrations,
+            }),
+        started: h.started,
+    }
 }
 
 /// The provisioning renderer: templates built in (overridable from `<data>/templates/`), the

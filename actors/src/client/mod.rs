@@ -19,10 +19,12 @@
 //! - `mailbox.rs`: who is told when a mailbox changes ([`MailboxChanged`]).
 //! - `post.rs`: [`PostMessage`], [`PostOnce`], [`PostPrepared`]; `commit.rs`: the post's
 //!   one database trip; `receipts.rs`: [`Receipt`], [`Receipts`].
+//! - `handle.rs`: [`ClientHandle`], the client manager as services reach it.
 //! - `connection.rs`: the connection object and its outbox; `rate.rs`: posts per minute.
 
 mod commit;
 mod connection;
+mod handle;
 mod mailbox;
 mod post;
 mod presence;
@@ -45,6 +47,7 @@ use crate::database::{Db, DbError};
 pub use connection::{
     outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId,
 };
+pub use handle::{ClientHandle, Reaches};
 pub use mailbox::{AddMailboxListener, MailboxChanged};
 pub use post::{
     check_attachment_name, NewAttachment, PostError, PostMessage, PostOnce, PostPrepared, Posted,

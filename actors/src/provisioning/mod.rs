@@ -48,6 +48,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ivm_provision::access::{self, Decision, PhoneView, Refusal, RequestView};
+use ivm_provision::front::{DhcpNotes, Fetched, PhoneFiles};
+pub use ivm_provision::front::{FetchError, HttpCredentials, Served};
 use ivm_provision::{
     Account, CredentialLimiter, FileKind, Mac, Proof, Provisioner, RenderError, Rendered, Target,
     Vendor, Via,
@@ -61,56 +63,6 @@ pub use sightings::{FlushService, Sightings};
 pub use subnet::{Subnet, LOOPBACK};
 
 use crate::database::{Db, Op};
-
-/// What a request is answered with.
-#[derive(Debug)]
-pub enum Served {
-    /// A generated config file.
-    Generated(Rendered),
-    /// A file from the firmware folder (its canonical path and size).
-    File(PathBuf, u64),
-}
-
-/// Why a request is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// Not a name the box serves (a traversal attempt, another vendor's file name for a
-    /// known phone, a file of a phone of unknown vendor).
-    #[error("file not found")]
-    NotFound,
-    /// A per-phone file asked from outside the provisioning subnets, or an armed first
-    /// fetch from another address than the box's DHCP lease for that MAC.
-    #[error("access violation")]
-    Forbidden,
-    /// The phone's credential is needed (HTTP: 401 with these `WWW-Authenticate` values;
-    /// TFTP, which cannot authenticate: access violation).
-    #[error("credentials required")]
-    Unauthorized {
-        /// `WWW-Authenticate` values.
-        challenges: Vec<String>,
-    },
-    /// Too many wrong credentials from this address for this phone.
-    #[error("too many failed attempts; retry after {retry_after:?}")]
-    TooManyAttempts {
-        /// When this address may try again.
-        retry_after: Duration,
-    },
-    /// The per-phone file of a phone that is not assigned to anyone.
-    #[error("phone not assigned")]
-    Unassigned,
-    /// The database or a template failed.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-/// What an HTTP request brings besides its name.
-#[derive(Debug, Clone, Default)]
-pub struct HttpCredentials {
-    /// The `Authorization` header, if any.
-    pub authorization: Option<String>,
-    /// The request's path (`/provision/<name>`), which a digest must cover.
-    pub path: String,
-}
 
 /// The auto-assign window when `arm_window_s = 0`: the request that makes the phone binds
 /// it at once, so a minute is plenty.
@@ -396,7 +348,10 @@ impl ProvisionFront {
             Answer::Unassigned => Err(FetchError::Unassigned),
             Answer::Refused(Refusal::NotLeaseHolder) => Err(FetchError::Forbidden),
             Answer::Refused(Refusal::NeedCredential | Refusal::BadCredential) => {
-                let challenges = self.guard().checker.challenges(Instant::now(), out.stale, peer);
+                let challenges = self
+                    .guard()
+                    .checker
+                    .challenges(Instant::now(), out.stale, peer);
                 Err(FetchError::Unauthorized { challenges })
             }
             Answer::Render(RenderError::Unassigned(_)) => Err(FetchError::Unassigned),
@@ -405,6 +360,42 @@ impl ProvisionFront {
             }
             Answer::Render(e) => Err(FetchError::Internal(e.to_string())),
         }
+    }
+}
+
+/// TFTP and HTTP reach the front through this port ([`ProvisionFront::fetch`]).
+impl PhoneFiles for ProvisionFront {
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        peer: IpAddr,
+        via: Via,
+        http: Option<HttpCredentials>,
+    ) -> Fetched<'a> {
+        Box::pin(ProvisionFront::fetch(self, name, peer, via, http))
+    }
+}
+
+/// The DHCP server notes the phones it sees (flushed with the other sightings) and keeps the
+/// lease book the armed first fetch is checked against.
+impl DhcpNotes for ProvisionFront {
+    fn phone_seen(&self, mac: Mac, vendor: Vendor, model: Option<String>) {
+        self.sightings.note(
+            mac,
+            PhoneSighting {
+                vendor: Some(vendor),
+                model,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn lease_bound(&self, mac: Mac, ip: IpAddr, expires: u64) {
+        self.leases.bound(mac, ip, expires);
+    }
+
+    fn lease_ended(&self, mac: Mac) {
+        self.leases.ended(mac);
     }
 }
 
@@ -500,7 +491,9 @@ impl Op for Decide {
             Decision::Serve { bind } => bind,
             Decision::WrongVendor => return Ok(done(Answer::WrongVendor, checked.proof, false)),
             Decision::Unassigned => return Ok(done(Answer::Unassigned, checked.proof, false)),
-            Decision::Refuse(r) => return Ok(done(Answer::Refused(r), checked.proof, checked.stale)),
+            Decision::Refuse(r) => {
+                return Ok(done(Answer::Refused(r), checked.proof, checked.stale))
+            }
         };
         if bind {
             match s.bind_phone(mac, peer, kind.vendor(), now)? {

@@ -149,7 +149,7 @@ async fn answer(
             Err(message) => AdminResponse::Error { message },
         },
         req => {
-            if let Err(e) = front.sightings().flush(&live.handles.db).await {
+            if let Err(e) = front.sightings().flush(&live.db).await {
                 tracing::warn!(error = %e, "phone sightings not written");
             }
             let ctx = AdminContext {
@@ -163,7 +163,7 @@ async fn answer(
                 req,
                 AdminRequest::TlsInstall { .. } | AdminRequest::TlsReset
             );
-            match live.handles.db.call(Apply { req, ctx, swap }).await {
+            match live.db.call(Apply { req, ctx, swap }).await {
                 Ok(Applied { resp, key: None }) => resp,
                 // A new certificate is served from the next handshake on: no restart.
                 Ok(Applied {

@@ -62,7 +62,6 @@ pub fn bearer_in(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// Looks a token up: the user, or `None` when it is unknown or expired.
 pub async fn user_for_token(state: &AppState, token: String) -> Result<Option<User>, ApiError> {
     Ok(state
-        .handles
         .db
         .call(UserForToken {
             token,

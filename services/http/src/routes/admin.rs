@@ -23,11 +23,11 @@ pub async fn status(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<ServerStatus>, ApiError> {
-    let stats = state.handles.clients.send(GetStats).await?;
-    let counted = state.handles.db.call(ServerCounts).await?;
+    let stats = state.clients.send(GetStats).await?;
+    let counted = state.db.call(ServerCounts).await?;
     Ok(Json(ServerStatus {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        uptime_s: state.handles.started.elapsed().as_secs(),
+        uptime_s: state.started.elapsed().as_secs(),
         connected_clients: stats.sessions,
         queued_messages: counted.queued,
         users: counted.users,
@@ -39,9 +39,8 @@ pub async fn users(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<Vec<UserInfo>>, ApiError> {
-    let users = state.handles.db.call(AllUsers).await?;
+    let users = state.db.call(AllUsers).await?;
     let statuses = state
-        .handles
         .clients
         .send(GetPresence(users.iter().map(|u| u.guid).collect()))
         .await?;
@@ -74,7 +73,7 @@ pub async fn add_user(
     };
     // A password made up by the box is one-time; one the admin chose is the user's.
     let one_time = generated.is_some();
-    let user = state.handles.db.call(CreateUser { new, one_time }).await?;
+    let user = state.db.call(CreateUser { new, one_time }).await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "user added");
     Ok((
         StatusCode::CREATED,
@@ -99,7 +98,6 @@ pub async fn update_user(
         ));
     }
     let user = state
-        .handles
         .db
         .call(UpdateUser {
             key,
@@ -110,11 +108,7 @@ pub async fn update_user(
             },
         })
         .await?;
-    let status = state
-        .handles
-        .clients
-        .send(GetPresence(vec![user.guid]))
-        .await?;
+    let status = state.clients.send(GetPresence(vec![user.guid])).await?;
     Ok(Json(views::user_info(&user, status[0])))
 }
 
@@ -133,7 +127,7 @@ pub async fn reset_password(
         (None, Some(made)) => NewPassword::OneTime(made),
         (None, None) => return Err(ApiError::bad_request("no password")),
     };
-    let user = state.handles.db.call(SetPassword { key, password }).await?;
+    let user = state.db.call(SetPassword { key, password }).await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "password reset");
     Ok(Json(UserCreated {
         user: views::user_info(&user, ivm_wire::Status::Offline),
@@ -150,14 +144,13 @@ pub async fn delete_user(
     if key_is(&state, &key, admin.user.guid).await? {
         return Err(ApiError::bad_request("you cannot delete yourself"));
     }
-    let name = state.handles.db.call(DeleteUser { key }).await?;
+    let name = state.db.call(DeleteUser { key }).await?;
     tracing::info!(by = %admin.user.name, user = %name, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn key_is(state: &AppState, key: &str, guid: ivm_wire::Guid) -> Result<bool, ApiError> {
     Ok(state
-        .handles
         .db
         .call(NamesUser {
             key: key.to_owned(),

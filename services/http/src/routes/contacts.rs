@@ -16,7 +16,6 @@ use crate::AppState;
 /// Adds live presence to stored users.
 async fn with_presence(state: &AppState, users: Vec<User>) -> Result<Vec<Contact>, ApiError> {
     let statuses = state
-        .handles
         .clients
         .send(GetPresence(users.iter().map(|u| u.guid).collect()))
         .await?;
@@ -32,11 +31,7 @@ pub async fn list(
     State(state): State<AppState>,
     me: AuthUser,
 ) -> Result<Json<Vec<Contact>>, ApiError> {
-    let users = state
-        .handles
-        .db
-        .call(ContactsOf { user: me.user.guid })
-        .await?;
+    let users = state.db.call(ContactsOf { user: me.user.guid }).await?;
     Ok(Json(with_presence(&state, users).await?))
 }
 
@@ -47,7 +42,6 @@ pub async fn add(
     crate::json::JsonBody(body): crate::json::JsonBody<AddContact>,
 ) -> Result<(StatusCode, Json<Contact>), ApiError> {
     let user = state
-        .handles
         .db
         .call(users::AddContact {
             user: me.user.guid,
@@ -72,7 +66,6 @@ pub async fn remove(
     Path(key): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let found = state
-        .handles
         .db
         .call(RemoveContact {
             user: me.user.guid,
@@ -95,7 +88,7 @@ pub async fn directory(
     State(state): State<AppState>,
     _me: AuthUser,
 ) -> Result<Json<Vec<Contact>>, ApiError> {
-    let users = state.handles.db.call(AllUsers).await?;
+    let users = state.db.call(AllUsers).await?;
     Ok(Json(with_presence(&state, users).await?))
 }
 

@@ -67,7 +67,7 @@ impl Health {
 
 /// `GET /api/health`.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let (code, body) = if state.health.database_ok(&state.handles.db).await {
+    let (code, body) = if state.health.database_ok(&state.db).await {
         (StatusCode::OK, serde_json::json!({ "status": "ok" }))
     } else {
         (

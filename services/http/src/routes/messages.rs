@@ -171,10 +171,10 @@ pub async fn send(
         attachments: form.attachments,
     };
     let Some(key) = key else {
-        let info = state.handles.clients.send(post).await??;
+        let info = state.clients.send(post).await??;
         return Ok((StatusCode::CREATED, Json(info)).into_response());
     };
-    let posted = state.handles.clients.send(PostOnce { post, key }).await??;
+    let posted = state.clients.send(PostOnce { post, key }).await??;
     if posted.replayed {
         Ok((
             StatusCode::OK,
@@ -206,7 +206,6 @@ pub async fn inbox(
     let q = pages::list_query(query)?;
     let user = me.user.guid;
     let page = state
-        .handles
         .db
         .call(InboxPage {
             user,
@@ -227,7 +226,6 @@ pub async fn sent(
     let q = pages::list_query(query)?;
     let user = me.user.guid;
     let page = state
-        .handles
         .db
         .call(SentPage {
             user,
@@ -245,7 +243,7 @@ pub async fn counts(
     me: AuthUser,
 ) -> Result<Json<MessageCounts>, ApiError> {
     let user = me.user.guid;
-    let c = state.handles.db.call(CountsOf { user }).await?;
+    let c = state.db.call(CountsOf { user }).await?;
     Ok(Json(MessageCounts {
         inbox: c.inbox,
         unplayed: c.unplayed,
@@ -261,7 +259,6 @@ pub async fn one(
 ) -> Result<Json<MessageInfo>, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
     let info = state
-        .handles
         .db
         .call(MessageView { id, user })
         .await?
@@ -277,7 +274,6 @@ pub async fn audio(
 ) -> Result<Response, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
     let bytes = state
-        .handles
         .db
         .call(MessageAudio { id, user })
         .await?
@@ -311,7 +307,6 @@ pub async fn attachment(
         content_type,
         bytes,
     } = state
-        .handles
         .db
         .call(MessageAttachment { id, user, index })
         .await?
@@ -363,7 +358,6 @@ async fn receipt(
 ) -> Result<StatusCode, ApiError> {
     let message = parse_id(id)?;
     state
-        .handles
         .clients
         .send(Receipt {
             user,
@@ -399,10 +393,10 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
-    let deleted = state.handles.db.call(DeleteMessage { id, user }).await?;
+    let deleted = state.db.call(DeleteMessage { id, user }).await?;
     if deleted {
         // The lamp of the user's desk phones follows the mailbox.
-        state.handles.clients.do_send(MailboxChanged { user });
+        state.clients.do_send(MailboxChanged { user });
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_such_message())

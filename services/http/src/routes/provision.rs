@@ -35,8 +35,8 @@ fn mac(s: &str) -> Result<Mac, ApiError> {
 
 /// The station's live registrations (none when desk phones are off).
 async fn live(state: &AppState) -> Result<Arc<Vec<Registration>>, ApiError> {
-    Ok(Arc::new(match &state.handles.station {
-        Some(st) => st.send(GetRegistrations).await.map_err(|_| {
+    Ok(Arc::new(match &state.phones {
+        Some(p) => p.registrations.send(GetRegistrations).await.map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -51,7 +51,7 @@ async fn live(state: &AppState) -> Result<Arc<Vec<Registration>>, ApiError> {
 /// asked (a failure is logged; the list is then a few seconds behind).
 async fn flush(state: &AppState) {
     if let Some(front) = &state.provision {
-        if let Err(e) = front.sightings().flush(&state.handles.db).await {
+        if let Err(e) = front.sightings().flush(&state.db).await {
             tracing::warn!(error = %e, "phone sightings not written");
         }
     }
@@ -70,7 +70,7 @@ pub async fn list(
 ) -> Result<Json<Vec<PhoneInfo>>, ApiError> {
     flush(&state).await;
     let registrations = live(&state).await?;
-    let phones = state.handles.db.call(PhoneList { registrations }).await?;
+    let phones = state.db.call(PhoneList { registrations }).await?;
     Ok(Json(phones))
 }
 
@@ -97,11 +97,7 @@ pub async fn add(
         reassign: req.reassign,
         http_password: req.http_password,
     };
-    let p = state
-        .handles
-        .db
-        .call(AsPhoneInfo { op, registrations })
-        .await?;
+    let p = state.db.call(AsPhoneInfo { op, registrations }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, user = ?p.user, "phone assigned");
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -124,11 +120,7 @@ pub async fn assign(
         user: req.user,
         until: arm_until(&state),
     };
-    let p = state
-        .handles
-        .db
-        .call(AsPhoneInfo { op, registrations })
-        .await?;
+    let p = state.db.call(AsPhoneInfo { op, registrations }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, user = ?who, "phone assignment changed");
     Ok(Json(p))
 }
@@ -140,7 +132,7 @@ pub async fn remove(
     Path(m): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let m = mac(&m)?;
-    state.handles.db.call(RemovePhone { mac: m }).await?;
+    state.db.call(RemovePhone { mac: m }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, "phone removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -165,7 +157,6 @@ pub async fn arm(
     flush(&state).await;
     let registrations = live(&state).await?;
     let p = state
-        .handles
         .db
         .call(AsPhoneInfo {
             op: ArmPhone { mac: m, until },
@@ -190,7 +181,7 @@ pub async fn secrets(
         .as_ref()
         .map(|f| f.provision_url().to_owned())
         .unwrap_or_default();
-    let x = state.handles.db.call(PhoneSecretsOf { mac: m }).await?;
+    let x = state.db.call(PhoneSecretsOf { mac: m }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, "phone secrets shown");
     Ok(Json(PhoneSecretsInfo {
         mac: m.to_string(),

@@ -50,7 +50,7 @@ async fn check_login(
     name: String,
     password: String,
 ) -> Result<Checked, ApiError> {
-    let db = &state.handles.db;
+    let db = &state.db;
     let candidate = db.call(LoginCandidateFor { name }).await?;
     let c = candidate.clone();
     let right = state.passwords.run(move || c.verify(&password)).await??;
@@ -144,11 +144,7 @@ pub async fn login(
         }
     };
     tracing::info!(%ip, user = %user.name, one_time = user.must_change_password, "logged in");
-    let status = state
-        .handles
-        .clients
-        .send(GetPresence(vec![user.guid]))
-        .await?;
+    let status = state.clients.send(GetPresence(vec![user.guid])).await?;
     Ok(Json(LoginResponse {
         token,
         expires_at,
@@ -166,7 +162,7 @@ async fn check_change(
     new: String,
 ) -> Result<bool, ApiError> {
     let guid = me.user.guid;
-    let db = &state.handles.db;
+    let db = &state.db;
     let candidate = db.call(PasswordCandidateFor { user: guid }).await?;
     let c = candidate.clone();
     let hashed = state
@@ -264,11 +260,7 @@ pub async fn logout(
     State(state): State<AppState>,
     AnyAuthUser(me): AnyAuthUser,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .handles
-        .db
-        .call(EndSession { token: me.token })
-        .await?;
+    state.db.call(EndSession { token: me.token }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -277,11 +269,7 @@ pub async fn me(
     State(state): State<AppState>,
     AnyAuthUser(me): AnyAuthUser,
 ) -> Result<Json<UserInfo>, ApiError> {
-    let status = state
-        .handles
-        .clients
-        .send(GetPresence(vec![me.user.guid]))
-        .await?;
+    let status = state.clients.send(GetPresence(vec![me.user.guid])).await?;
     Ok(Json(views::user_info(&me.user, status[0])))
 }
 
@@ -292,7 +280,6 @@ pub async fn set_status(
     JsonBody(body): JsonBody<SetStatus>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .handles
         .clients
         .send(SetStatusMsg {
             user: me.user.guid,

@@ -15,9 +15,8 @@ use ivm_store::Store;
 
 use crate::client::{ClientActor, ClientConfig, ClientHandle, GetStats, GoingDown};
 use crate::database::Db;
-use crate::station::{
-    GetRegistrations, MediaSockets, RingMe, SipIn, SipOutbox, StationActor, StationConfig,
-};
+use crate::media::MediaSockets;
+use crate::station::{GetRegistrations, RingMe, SipIn, SipOutbox, StationActor, StationConfig};
 
 /// The engine's own bag of the core actors. What builds the services reads it and hands each
 /// service the narrow handles it needs ([`Handles::client_handle`], [`Handles::registrations`],
@@ -112,8 +111,8 @@ impl Engine {
         let station = cfg.station.map(|st| {
             StationActor::new(
                 st.cfg,
-                db.addr().clone(),
-                clients.clone(),
+                db.clone(),
+                ClientHandle::new(&clients),
                 st.sip_out,
                 st.media,
             )

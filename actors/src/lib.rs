@@ -16,20 +16,30 @@
 //!   core at a time, so a burst of recordings or uploads cannot hold hundreds of decoded
 //!   messages (and threads) at once.
 //!
-//! - [`station`]: the station manager (S13): desk phones' registrations, calls, keypad
-//!   services and message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores. It posts voice
-//!   messages through the same [`client::PostMessage`] path as browsers and `ivm`.
+//! - [`station`]: the station manager (S13): desk phones' registrations, dialogs, media and
+//!   message-waiting lamps over the `ivm-sip` and `ivm-rtp` cores; the SIP adapter around the
+//!   line core (`ivm-line`), which holds the keypad services and calls. It posts voice
+//!   messages as [`client::PostPrepared`] (the recorder's audio as made), through the same
+//!   checks and commit as browsers and `ivm`.
+//!
+//! - [`media`]: what every phone adapter uses for RTP: a leg's socket ([`media::MediaPort`]),
+//!   the factory that opens them ([`media::MediaSockets`]) and the datagrams they deliver
+//!   ([`media::RtpIn`]).
+//! - [`budget`]: the byte budgets that keep SIP and RTP from crowding each other out of an
+//!   actor's mailbox ([`budget::Budget`], [`budget::Permit`]).
 //!
 //! - [`display`]: the display manager (S13): the front panel's menus (`ivm-lcd`) driven by
 //!   keys and a status snapshot; what they change sits behind [`display::Installer`].
 //!
 //! The gateway (MGCP) actor joins later beside these.
 
+pub mod budget;
 pub mod client;
 pub mod codec;
 pub mod database;
 pub mod display;
 pub mod engine;
+pub mod media;
 pub mod provisioning;
 pub mod station;
 pub mod views;

@@ -23,7 +23,8 @@ fuzz_target!(|data: &[u8]| {
         ivm_fuzz::exercise_sip(&m);
         if let Message::Request(r) = &m {
             let mut digest = DigestServer::new(DigestConfig::new("ivm"), [3; 32], t0());
-            let _ = digest.authenticate(now, r, false, |_, _| {
+            let client = std::net::IpAddr::from([10, 0, 0, 9]);
+            let _ = digest.authenticate(now, r, false, client, |_, _| {
                 Some(Credential::Password("secret".into()))
             });
         }

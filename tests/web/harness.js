@@ -46,7 +46,11 @@ export class Box {
     const box = new Box(dir);
     const config = join(dir, 'ivmd.toml');
     writeFileSync(config, toml);
-    box.proc = spawn(ivmdPath(), ['--config', config, '--data', box.data, 'run', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0', ...args], {
+    // Every listener on an ephemeral loopback port unless the test names one: the defaults
+    // (SIP 0.0.0.0:5060, TFTP 0.0.0.0:6969) would collide with any other box on the machine.
+    const own = [];
+    for (const flag of ['--sip', '--tftp']) if (!args.includes(flag)) own.push(flag, '127.0.0.1:0');
+    box.proc = spawn(ivmdPath(), ['--config', config, '--data', box.data, 'run', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0', ...own, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       // IVM_RUNTIME_DIR: the box publishes its admin socket in the test's own folder, not /run/ivm.
       env: { ...process.env, IVM_LOG: process.env.IVM_LOG || 'info', IVM_RUNTIME_DIR: join(dir, 'run') },

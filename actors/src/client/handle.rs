@@ -11,8 +11,9 @@ use actix::dev::RecipientRequest;
 use actix::prelude::*;
 
 use super::{
-    CheckIn, ClientActor, Connect, Disconnect, GetPresence, GetStats, MailboxChanged, PostMessage,
-    PostOnce, PostPrepared, Receipt, Receipts, Seen, SetStatus, Subscribe, Unsubscribe,
+    AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence, GetStats,
+    MailboxChanged, PhonePresence, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
+    SetStatus, Subscribe, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).
@@ -75,6 +76,8 @@ recipients! {
     post_prepared: PostPrepared,
     mailbox_changed: MailboxChanged,
     stats: GetStats,
+    phone_presence: PhonePresence,
+    add_mailbox_listener: AddMailboxListener,
 }
 
 impl ClientHandle {

@@ -19,7 +19,7 @@
 //! Operations private to one actor (the client manager's commit of a post, the provisioning
 //! front's decision) sit beside that actor's code; the appliance's own (the admin socket's
 //! requests, which the command line applies offline too) beside that code. [`Db`] is the
-//! handle every caller holds; the closure form ([`run`]) is left to the station's code.
+//! handle every caller holds; there is no closure form.
 
 pub mod messages;
 pub mod phones;
@@ -124,30 +124,6 @@ impl Db {
     pub fn trips(&self) -> u64 {
         self.trips.load(Ordering::Relaxed)
     }
-
-    /// The actor's address, for the station (which still speaks closures, see [`run`]).
-    pub(crate) fn addr(&self) -> &Addr<DatabaseActor> {
-        &self.addr
-    }
-}
-
-/// Blocking work as a closure: the station's form, until its store work is named too.
-struct Query<R>(Box<dyn FnOnce(&Store) -> Result<R, StoreError> + Send>);
-
-impl<R: Send + 'static> Op for Query<R> {
-    type Output = R;
-    fn run(self, store: &Store) -> Result<R, StoreError> {
-        (self.0)(store)
-    }
-}
-
-/// Sends `f` to the database actor and waits for its result. Crate-private: everything
-/// outside the actors names its operation ([`Op`]).
-pub(crate) async fn run<R: Send + 'static>(
-    db: &Addr<DatabaseActor>,
-    f: impl FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
-) -> Result<R, DbError> {
-    Ok(db.send(Run(Query(Box::new(f)))).await??)
 }
 
 /// Answers whether the database answers: the lightest read (the health check).

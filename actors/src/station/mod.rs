@@ -1,28 +1,44 @@
-//! The station actor: the station manager of the seed (S13). Desk phones are first-class
-//! clients: it owns the SIP transaction layer, the registrar's bindings, the phones'
-//! message-waiting subscriptions, every call leg with its RTP [`Session`], and the keypad
-//! services (`*7` record, `*97` mailbox, ring-my-phone).
+//! The station actor: the station manager of the seed (S13), and the SIP adapter around the
+//! line core. Desk phones are first-class clients: it owns the SIP transaction layer, the
+//! registrar's bindings, the phones' message-waiting subscriptions, and every call leg's
+//! dialog and RTP [`Session`](ivm_rtp::Session). What a call *does* (the dial plan, `*7`,
+//! `*97`, ring-my-phone, calls between extensions) is the line core's ([`ivm_line`]): one
+//! line per leg in an [`Exchange`], fed inputs, giving actions the station carries out
+//! (`docs/decisions/0005-line-core.md`).
 //!
 //! The sockets are not here (DESIGN.md: actors own state, services own sockets). The SIP
 //! service (crate `ivm-phones`) sends each datagram or TCP frame as [`SipIn`] and sends what
 //! the actor queues on its [`SipOutbox`]; per-call RTP sockets come from a [`MediaSockets`]
-//! factory and deliver [`RtpIn`]. The actor reads the clock and passes `now` into the sans-IO
-//! cores (`ivm-sip`, `ivm-rtp`); a 10 ms tick drives their timers and paced RTP sending.
-//! Codec work (Opus encode/decode) runs on the blocking pool within [`crate::codec`]'s
-//! budget; store reads and writes go to the database actor; voice messages go through the
-//! client actor's [`PostMessage`], the same path as the browser's.
+//! factory and deliver [`RtpIn`]. Each handler reads the clock once and passes `now` into the
+//! sans-IO cores (`ivm-sip`, `ivm-rtp`, `ivm-line`); a 10 ms tick drives their timers and paced
+//! RTP sending. Codec work (Opus encode/decode) runs on the blocking pool within
+//! [`crate::codec`]'s budget; store reads and writes go to the database manager
+//! ([`crate::database::Db`]); voice messages go to the client manager (through its
+//! [`ClientHandle`], no actor type) as [`PostPrepared`](crate::client::PostPrepared): the
+//! recorder's Ogg, duration and peaks stored as made, through the browser's checks and commit.
 //!
 //! # Layout
-//! - `registrar.rs`: REGISTER with digest auth and the failure limiter (per address and
-//!   user, and per address), bindings and their expiry, phone presence, OPTIONS, SUBSCRIBE/NOTIFY `message-summary` (MWI);
-//!   new registrations are reported to the phone registry (store), and [`GetRegistrations`]
-//!   lists the live ones for the admin's phone list.
-//! - `calls.rs`: INVITE handling, the call legs, B2BUA calls between extensions, `*7`,
-//!   `*97`, ring-my-phone, recording and playback.
+//! - `mod.rs`: the actor, its settings and the messages it accepts.
+//! - `requests.rs`: the transaction layer's events, and new requests dispatched by method.
+//! - `auth.rs`: digest authentication with the failure limiter, and the credential cache.
+//! - `registrar.rs`: REGISTER, bindings and their expiry, phone presence, SUBSCRIBE/NOTIFY
+//!   `message-summary` (MWI); new registrations are reported to the phone registry (store),
+//!   and [`GetRegistrations`] lists the live ones for the admin's phone list.
+//! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
+//! - `dialogs.rs`: SIP dialogs <-> lines: INVITE, re-INVITE, BYE, CANCEL, the responses to
+//!   our INVITEs, and carrying out the line's signalling (answer, reject, ringback, ring with
+//!   the one outbound-INVITE builder, release).
+//! - `media.rs`: the RTP session of each leg, bridging, what the media tells the lines.
+//! - `effects.rs`: draining the exchange's actions, and the ones that go elsewhere: store
+//!   lookups, posting, the mailbox, receipts.
+//! - `ops.rs`: the station's own database operations (credentials, recipients, the `*97`
+//!   mailbox, lamp counts, the phone registry), one named trip each.
+//! - `status.rs`: the line core's reasons and ring failures to and from SIP status codes.
 //! - `sipmsg.rs`: building requests and responses, and matching in-dialog requests to a
 //!   dialog (Call-ID, both tags, the phone's address).
-//! - `budget.rs`: the byte budgets that keep SIP and RTP from crowding each other out of
-//!   the actor's mailbox ([`Budget`], [`Permit`]).
+//! - The byte budgets that keep SIP and RTP from crowding each other out of the actor's
+//!   mailbox are in [`crate::budget`]; the media types ([`RtpIn`], [`MediaSockets`]) in
+//!   [`crate::media`].
 //!
 //! # On a hostile LAN
 //! Digest authentication is the line between the two kinds of peer. A request from an
@@ -33,31 +49,40 @@
 //! the dialog by Call-ID and both tags and come from the phone's address, else 481.
 //!
 //! Each phone has a tracing span (`phone`, with its extension and address) and each call leg
-//! one (`call`, with its id, extension and dial string).
+//! one (`call`, with its id, extension and dial string: the line's span, so what the line
+//! core logs for a leg lands in it too).
 
-mod budget;
-mod calls;
+mod auth;
+mod dialogs;
+mod effects;
+mod legs;
+mod media;
+mod ops;
 mod registrar;
+mod requests;
 mod sipmsg;
+mod status;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use ivm_line::{Exchange, Input, Party};
 use ivm_sip::auth::{DigestConfig, DigestServer, Limiter, LimiterConfig, Offer};
 use ivm_sip::message::Message as SipMessage;
-use ivm_sip::transaction::{Config as TxConfig, Event, Peer, TransactionLayer, Transmit, TxId};
-use ivm_store::SipCredentials;
+use ivm_sip::transaction::{Config as TxConfig, Peer, TransactionLayer, Transmit, TxId};
 use ivm_wire::Guid;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::client::{AddMailboxListener, ClientActor, MailboxChanged};
-use crate::database::DatabaseActor;
+use crate::budget::Permit;
+use crate::client::{AddMailboxListener, ClientHandle, MailboxChanged};
+use crate::database::Db;
+use crate::media::{LegId, MediaSockets, RtpIn};
 
-pub use budget::{Budget, Permit, RTP_BUDGET, SIP_BUDGET};
-pub use calls::LegId;
+/// Errors of ring-my-phone (what the web client shows): the line core's.
+pub use ivm_line::RingMeError as StationError;
 
 /// Where the actor queues SIP datagrams and frames for the SIP service to send.
 pub type SipOutbox = mpsc::Sender<Transmit>;
@@ -112,46 +137,6 @@ impl Default for StationConfig {
     }
 }
 
-/// A leg's media port: the RTP socket task's send queue. Dropping it closes the socket.
-pub struct MediaPort {
-    /// The local address phones send RTP to.
-    pub local: SocketAddr,
-    /// Datagrams to send: (destination, bytes).
-    pub tx: mpsc::Sender<(SocketAddr, Vec<u8>)>,
-}
-
-/// Opens per-call RTP sockets (implemented by the phones service, which owns sockets).
-pub trait MediaSockets: Send + Sync + 'static {
-    /// Binds a socket for `leg`, reachable from `toward`; its datagrams go to `to` as [`RtpIn`].
-    fn open(&self, leg: LegId, toward: IpAddr, to: Recipient<RtpIn>) -> std::io::Result<MediaPort>;
-}
-
-/// Errors of the station's requests (ring-my-phone).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StationError {
-    /// The user has no registered desk phone.
-    #[error("your desk phone is not registered")]
-    NotRegistered,
-    /// The phone is in a call.
-    #[error("your desk phone is busy")]
-    Busy,
-    /// Not answered in time.
-    #[error("your desk phone was not answered within {0} seconds")]
-    NoAnswer(u64),
-    /// The phone refused the call.
-    #[error("your desk phone declined the call ({0})")]
-    Declined(u16),
-    /// A recipient is unknown.
-    #[error("unknown recipient {0:?}")]
-    UnknownRecipient(String),
-    /// No recipients.
-    #[error("a message needs at least one recipient")]
-    NoRecipients,
-    /// The box could not set up the call.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
 /// A SIP datagram (UDP) or frame (TCP) from a phone.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -170,20 +155,6 @@ pub enum SipInput {
     Datagram(Vec<u8>),
     /// A message framed from a TCP stream.
     Message(SipMessage),
-}
-
-/// An RTP/RTCP datagram on a leg's media port.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RtpIn {
-    /// The leg.
-    pub leg: LegId,
-    /// Source.
-    pub from: SocketAddr,
-    /// Bytes.
-    pub bytes: Vec<u8>,
-    /// Its room in the RTP budget, given back once handled (`None`: not budgeted).
-    pub permit: Option<Permit>,
 }
 
 /// Ring `user`'s desk phone; on answer, beep and record a message to `to` (S5). Answers
@@ -235,38 +206,29 @@ pub struct Registration {
     pub expires_in: Duration,
 }
 
-/// Cached credentials: `None` for an unknown extension.
-struct CachedCred {
-    cred: Option<SipCredentials>,
-    loaded: Instant,
-}
-
-/// How long credentials are cached (a `ivmd user` change takes effect within this).
-const CRED_TTL: Duration = Duration::from_secs(30);
-/// Most cached credential entries (unknown names included) before the cache is cleared.
-const MAX_CRED_CACHE: usize = 20_000;
 /// Tick of the media and timer loop.
 const TICK: Duration = Duration::from_millis(10);
 
 /// The station manager.
 pub struct StationActor {
     cfg: StationConfig,
-    db: Addr<DatabaseActor>,
-    clients: Addr<ClientActor>,
+    db: Db,
+    clients: ClientHandle,
     sip_out: SipOutbox,
     media: Arc<dyn MediaSockets>,
     layer: TransactionLayer,
     digest: DigestServer,
     limiter: Limiter,
-    creds: HashMap<String, CachedCred>,
-    /// Extensions whose credentials are being loaded, with the requests waiting for them.
-    loading: HashMap<String, Vec<(TxId, Peer, ivm_sip::message::Request)>>,
+    creds: auth::Credentials,
     reg: registrar::Registrar,
-    calls: calls::Calls,
+    /// The line core: one line per leg.
+    exchange: Exchange,
+    /// Each line's SIP dialog and media.
+    legs: legs::Legs,
     /// Client transactions we started and what they are for.
-    pending: HashMap<TxId, calls::Pending>,
-    /// Inbound INVITEs not yet answered with a final response, by server transaction.
-    invites: HashMap<TxId, ivm_sip::message::Request>,
+    pending: HashMap<TxId, requests::Pending>,
+    /// Ring-my-phone requests waiting for their line's outcome.
+    ring_me: HashMap<LegId, oneshot::Sender<Result<(), StationError>>>,
     ticks: u64,
 }
 
@@ -274,14 +236,19 @@ impl StationActor {
     /// A station manager; `sip_out` is the SIP service's send queue.
     pub fn new(
         cfg: StationConfig,
-        db: Addr<DatabaseActor>,
-        clients: Addr<ClientActor>,
+        db: Db,
+        clients: ClientHandle,
         sip_out: SipOutbox,
         media: Arc<dyn MediaSockets>,
     ) -> StationActor {
         let mut secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
         let now = Instant::now();
+        let lines = ivm_line::Config {
+            silence_timeout: cfg.silence_timeout,
+            max_recording: cfg.max_recording,
+            ring_timeout: cfg.ring_timeout,
+        };
         StationActor {
             digest: DigestServer::new(
                 DigestConfig {
@@ -298,12 +265,12 @@ impl StationActor {
             sip_out,
             media,
             layer: TransactionLayer::new(TxConfig::default()),
-            creds: HashMap::new(),
-            loading: HashMap::new(),
+            creds: auth::Credentials::default(),
             reg: registrar::Registrar::default(),
-            calls: calls::Calls::default(),
+            exchange: Exchange::new(lines),
+            legs: legs::Legs::default(),
             pending: HashMap::new(),
-            invites: HashMap::new(),
+            ring_me: HashMap::new(),
             ticks: 0,
         }
     }
@@ -313,100 +280,24 @@ impl StationActor {
         format!("sip:{user}@{}", self.cfg.sip_addr)
     }
 
-    /// Runs the transaction layer's events through the TU and sends what it queued.
-    fn pump(&mut self, ctx: &mut Context<Self>) {
-        for _ in 0..100_000 {
-            let Some(ev) = self.layer.poll_event() else {
-                break;
-            };
-            self.on_event(ev, ctx);
-        }
-        self.flush_sip();
-    }
-
-    fn flush_sip(&mut self) {
-        while let Some(t) = self.layer.poll_transmit() {
-            if self.sip_out.try_send(t).is_err() {
-                tracing::debug!("SIP send queue full; datagram dropped");
-            }
-        }
-    }
-
-    fn on_event(&mut self, ev: Event, ctx: &mut Context<Self>) {
-        match ev {
-            Event::Request { id, peer, request } => self.on_request(id, peer, request, ctx),
-            Event::Response { id, response } => self.on_response(id, response, ctx),
-            Event::Ack {
-                peer: _, request, ..
-            } => self.on_ack(&request),
-            Event::Timeout { id, timer } => {
-                tracing::debug!(tx = %id, ?timer, "transaction timed out");
-                self.on_client_failure(id, 408, ctx);
-            }
-            Event::Terminated { id } => {
-                self.pending.remove(&id);
-                self.invites.remove(&id);
-            }
-            Event::StrayResponse { peer, response } => {
-                // A 2xx retransmission for an INVITE we already ACKed: ACK again.
-                if response.is_success()
-                    && response
-                        .headers
-                        .cseq()
-                        .is_ok_and(|c| c.method == ivm_sip::message::Method::Invite)
-                {
-                    self.reack(peer, &response);
-                }
-            }
-            Event::Rejected {
-                peer,
-                reason,
-                status,
-            } => {
-                tracing::debug!(peer = %peer.addr, %reason, ?status, "SIP input refused");
-            }
-        }
-    }
-
-    /// Sends a final or provisional response, logging a refused one.
-    fn respond(&mut self, id: TxId, resp: ivm_sip::message::Response) {
-        if let Err(e) = self.layer.send_response(Instant::now(), id, resp) {
-            tracing::debug!(tx = %id, error = %e, "response not sent");
-        }
-    }
-
-    /// Starts a client transaction for `req` to `peer`, remembering its purpose.
-    fn send_request(
-        &mut self,
-        peer: Peer,
-        req: ivm_sip::message::Request,
-        purpose: calls::Pending,
-    ) -> Option<TxId> {
-        match self.layer.send_request(Instant::now(), peer, req) {
-            Ok(id) => {
-                self.pending.insert(id, purpose);
-                Some(id)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not send a SIP request");
-                None
-            }
-        }
-    }
-
+    /// The 10 ms tick: SIP timers, every leg's media, the lines' ring deadlines; every
+    /// second, lapsed registrations.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
         if self.layer.poll_timeout().is_some_and(|t| t <= now) {
             self.layer.handle_timeout(now);
         }
-        self.pump(ctx);
-        self.calls_tick(now, ctx);
+        self.pump(now, ctx);
+        self.media_tick(now, ctx);
+        if self.exchange.poll_timeout().is_some_and(|t| t <= now) {
+            self.exchange.handle_timeout(now);
+            self.drive(now, ctx);
+        }
         self.ticks += 1;
-        if self.ticks % 100 == 0 {
-            self.expire_bindings(now, ctx);
-            if self.creds.len() > MAX_CRED_CACHE {
-                self.creds.clear();
-            }
+        if self.ticks >= 100 {
+            self.ticks = 0;
+            self.expire_bindings(now);
+            self.creds.trim();
         }
         self.flush_sip();
     }
@@ -416,8 +307,8 @@ impl Actor for StationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        // A backstop only: the SIP and RTP byte budgets (`budget.rs`) bound what the socket
-        // tasks queue here to well below this many items.
+        // A backstop only: the SIP and RTP byte budgets (`crate::budget`) bound what the
+        // socket tasks queue here to well below this many items.
         ctx.set_mailbox_capacity(100_000);
         self.clients
             .do_send(AddMailboxListener(ctx.address().recipient()));
@@ -435,7 +326,7 @@ impl Handler<SipIn> for StationActor {
             SipInput::Datagram(b) => self.layer.handle_datagram(now, msg.peer, &b),
             SipInput::Message(m) => self.layer.handle_incoming(now, msg.peer, m),
         }
-        self.pump(ctx);
+        self.pump(now, ctx);
     }
 }
 
@@ -443,7 +334,9 @@ impl Handler<SipIn> for StationActor {
 impl Handler<RtpIn> for StationActor {
     type Result = ();
     fn handle(&mut self, msg: RtpIn, ctx: &mut Context<Self>) {
-        self.on_rtp(msg, ctx);
+        let now = Instant::now();
+        self.on_rtp(now, msg, ctx);
+        self.flush_sip();
     }
 }
 
@@ -455,12 +348,28 @@ impl Handler<MailboxChanged> for StationActor {
     }
 }
 
-/// Rings the user's phone (S5).
+/// Rings the user's phone (S5): a line for it, fed [`Input::RingMe`]; the answer comes
+/// with the line's `RingMeResult`.
 impl Handler<RingMe> for StationActor {
     type Result = ResponseFuture<Result<(), StationError>>;
     fn handle(&mut self, msg: RingMe, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
         let (tx, rx) = oneshot::channel();
-        self.ring_me(msg, tx, ctx);
+        let ext = self
+            .reg
+            .latest(msg.user)
+            .map(|b| b.ext.clone())
+            .unwrap_or_default();
+        let line = self.exchange.open(
+            Party {
+                user: msg.user,
+                ext,
+            },
+            "ring-me",
+        );
+        self.ring_me.insert(line, tx);
+        self.feed(now, line, Input::RingMe(msg.to), ctx);
+        self.flush_sip();
         Box::pin(async move {
             rx.await
                 .unwrap_or_else(|_| Err(StationError::Internal("the call ended".into())))
@@ -494,7 +403,7 @@ impl Handler<GetStationStats> for StationActor {
         MessageResult(StationStats {
             bindings: self.reg.binding_count() as u32,
             users: self.reg.user_count() as u32,
-            legs: self.calls.len() as u32,
+            legs: self.legs.len() as u32,
             transactions: self.layer.len() as u32,
         })
     }

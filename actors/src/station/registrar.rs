@@ -1,5 +1,6 @@
-//! The registrar (RFC 3261 §10) with digest authentication, phone presence, OPTIONS, and the
-//! message-waiting lamp (RFC 3842 `message-summary`, subscribed or unsolicited NOTIFY).
+//! The registrar (RFC 3261 §10), phone presence, and the message-waiting lamp (RFC 3842
+//! `message-summary`, subscribed or unsolicited NOTIFY). Authentication is `auth.rs`'s; the
+//! dispatch of requests by method `requests.rs`'s.
 //!
 //! It also tells the phone registry (issue 5) about registrations: a new binding, or one
 //! whose address or `User-Agent` changed, is written to the store through the database
@@ -9,19 +10,19 @@
 //! the registrar keeps its rate.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use ivm_sip::auth::{Algorithm, AuthError, Credential, Scope};
 use ivm_sip::message::{Contacts, Method, Request, Uri};
 use ivm_sip::transaction::{Peer, TxId};
-use ivm_wire::{Guid, MailboxState};
+use ivm_wire::Guid;
 
-use super::calls::Pending;
+use super::auth::Authed;
+use super::ops::{LampCounts, PhoneRegistered};
+use super::requests::Pending;
 use super::sipmsg::{self, Dialog};
-use super::{CachedCred, StationActor, CRED_TTL};
+use super::StationActor;
 use crate::client::{PhonePresence, PresenceSource::DeskPhone};
-use crate::database;
 
 /// One registered phone.
 #[derive(Debug, Clone)]
@@ -87,240 +88,18 @@ impl Registrar {
 }
 
 /// Unread (queued or delivered) and played counts of a user's mailbox.
-fn counts(inbox: &[(ivm_store::StoredMessage, MailboxState)]) -> (u32, u32) {
-    let new = inbox
-        .iter()
-        .filter(|(_, s)| matches!(s, MailboxState::Queued | MailboxState::Delivered))
-        .count();
-    let old = inbox
-        .iter()
-        .filter(|(_, s)| matches!(s, MailboxState::Played))
-        .count();
-    (new as u32, old as u32)
-}
-
-/// What authentication decided.
-pub(crate) enum Authed {
-    /// The user, and their extension.
-    Yes(Guid, String),
-    /// Answered (challenge, refusal) or deferred until credentials load: do nothing more.
-    Handled,
-}
 
 impl StationActor {
-    /// Dispatches a new server transaction.
-    pub(super) fn on_request(
+    /// REGISTER (RFC 3261 §10.3): authenticated, for the account's own extension only.
+    pub(super) fn on_register(
         &mut self,
+        now: Instant,
         id: TxId,
         peer: Peer,
         req: Request,
         ctx: &mut Context<Self>,
     ) {
-        // RFC 3261 §8.2.2.3: option tags we do not support in Require (or Proxy-Require: we
-        // are the last hop) get 420 with Unsupported (RFC 4475 `bext01`). None is supported.
-        let unsupported = req.unsupported_extensions(&[]);
-        if !unsupported.is_empty() {
-            let mut r = req.make_response(420, None);
-            r.headers.push("Unsupported", unsupported.join(", "));
-            self.respond(id, r);
-            return;
-        }
-        match req.method {
-            Method::Register => self.on_register(id, peer, req, ctx),
-            Method::Options => {
-                let mut r = req.make_response(200, Some(&sipmsg::token()));
-                r.headers.push(
-                    "Allow",
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY",
-                );
-                r.headers.push("Accept", "application/sdp");
-                self.respond(id, r);
-            }
-            Method::Subscribe => self.on_subscribe(id, peer, req, ctx),
-            Method::Invite => self.on_invite(id, peer, req, ctx),
-            Method::Bye => self.on_bye(id, peer, req, ctx),
-            Method::Cancel => self.on_cancel(id, peer, req, ctx),
-            Method::Notify | Method::Info | Method::Update | Method::Prack => {
-                // In-dialog housekeeping we do not use: accept politely if it is one of our
-                // dialogs (Call-ID, both tags, the phone's address), else 481.
-                let status = if self.calls.in_dialog(&req, peer).is_some() {
-                    200
-                } else {
-                    481
-                };
-                self.respond(id, req.make_response(status, None));
-            }
-            _ => {
-                let mut r = req.make_response(405, None);
-                r.headers.push(
-                    "Allow",
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE",
-                );
-                self.respond(id, r);
-            }
-        }
-    }
-
-    /// Digest authentication with the failure limiter. Credentials are cached; a miss
-    /// loads them from the store and handles the request again. A success marks the source
-    /// address as authenticated in the transaction layer (its full budget and stateful
-    /// answers; see the module docs of `ivm_sip::transaction`).
-    pub(super) fn authenticate(
-        &mut self,
-        id: TxId,
-        peer: Peer,
-        req: &Request,
-        ctx: &mut Context<Self>,
-    ) -> Authed {
-        let now = Instant::now();
-        let ip = peer.addr.ip();
-        // The Authorization header is parsed once here; its credentials for our realm go
-        // straight to `DigestServer::verify` below (what `authenticate` would parse again).
-        let realm = self.cfg.realm.as_str();
-        let creds = req
-            .headers
-            .authorization()
-            .ok()
-            .and_then(|all| all.into_iter().find(|c| c.get("realm") == Some(realm)));
-        let username = creds
-            .as_ref()
-            .and_then(|c| c.get("username").map(str::to_owned));
-        // Without credentials, the account the request speaks for (From) is the one whose
-        // lock applies: a locked-out guesser does not even get a fresh challenge.
-        let account = username
-            .clone()
-            .or_else(|| sipmsg::header_user(req.headers.get("From")));
-        if let Err(b) = self.limiter.check(ip, account.as_deref(), now) {
-            tracing::debug!(%ip, user = ?account, scope = ?b.scope, retry_after_s = b.retry_after.as_secs(), "request refused: too many failed passwords");
-            let mut r = req.make_response(403, None);
-            r.headers
-                .push("Retry-After", b.retry_after.as_secs().max(1).to_string());
-            self.respond(id, r);
-            return Authed::Handled;
-        }
-        let (Some(creds), Some(username)) = (creds, username) else {
-            let r = self
-                .digest
-                .challenge_response(req, None, false, now, false, ip);
-            self.challenge(id, r);
-            return Authed::Handled;
-        };
-        if username.len() > 64 {
-            self.respond(id, req.make_response(403, None));
-            return Authed::Handled;
-        }
-        let fresh = self
-            .creds
-            .get(&username)
-            .is_some_and(|c| now.duration_since(c.loaded) < CRED_TTL);
-        if !fresh {
-            self.load_credentials(username, id, peer, req.clone(), ctx);
-            return Authed::Handled;
-        }
-        let cred = self.creds.get(&username).and_then(|c| c.cred.clone());
-        let result = self.digest.verify(now, req, &creds, ip, |_, alg| {
-            cred.as_ref().map(|c| {
-                Credential::Ha1(match alg {
-                    Algorithm::Md5 => c.ha1_md5.clone(),
-                    Algorithm::Sha256 => c.ha1_sha256.clone(),
-                })
-            })
-        });
-        match (result, cred) {
-            (Ok(_), Some(c)) => {
-                self.limiter.success(ip, &username);
-                self.layer.mark_authenticated(ip, now);
-                Authed::Yes(c.user, c.username)
-            }
-            (Ok(_), None) => Authed::Handled,
-            (Err(e), _) => {
-                if e.is_failure() {
-                    tracing::info!(%ip, user = %username, error = %e, method = %req.method, "SIP authentication failed");
-                    match self.limiter.failure(ip, &username, now) {
-                        Some(b) if b.scope == Scope::Address => {
-                            tracing::warn!(%ip, ban_s = b.retry_after.as_secs(), "too many SIP authentication failures: address banned")
-                        }
-                        Some(b) => {
-                            tracing::warn!(%ip, user = %username, delay_s = b.retry_after.as_secs(), "too many SIP authentication failures: user locked from this address")
-                        }
-                        None => {}
-                    }
-                    self.respond(id, req.make_response(403, None));
-                } else {
-                    let r = self.digest.challenge_response(
-                        req,
-                        None,
-                        false,
-                        now,
-                        e.wants_stale() || e == AuthError::Stale,
-                        ip,
-                    );
-                    self.challenge(id, r);
-                }
-                Authed::Handled
-            }
-        }
-    }
-
-    /// Sends a digest challenge (401) statelessly (RFC 3261 §8.2.7), INVITE included: no
-    /// transaction lingers for Timer J or H, nothing is retransmitted toward a host that has
-    /// not authenticated, a retransmitted request just gets a fresh challenge, and the ACK
-    /// for a challenged INVITE matches nothing and is absorbed by the transaction layer.
-    fn challenge(&mut self, id: TxId, resp: ivm_sip::message::Response) {
-        if let Err(e) = self.layer.respond_and_forget(id, resp) {
-            tracing::debug!(tx = %id, error = %e, "challenge not sent");
-        }
-    }
-
-    fn load_credentials(
-        &mut self,
-        username: String,
-        id: TxId,
-        peer: Peer,
-        req: Request,
-        ctx: &mut Context<Self>,
-    ) {
-        let waiting = self.loading.entry(username.clone()).or_default();
-        let first = waiting.is_empty();
-        if waiting.len() < 64 {
-            waiting.push((id, peer, req));
-        }
-        if !first {
-            return;
-        }
-        let db = self.db.clone();
-        let realm = self.cfg.realm.clone();
-        let name = username.clone();
-        let fut = async move {
-            if !name.bytes().all(|b| b.is_ascii_digit()) || !(2..=8).contains(&name.len()) {
-                return Ok(None);
-            }
-            database::run(&db, move |s| s.sip_credentials_by_extension(&name, &realm)).await
-        };
-        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
-            let cred = match res {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot load SIP credentials");
-                    None
-                }
-            };
-            act.creds.insert(
-                username.clone(),
-                CachedCred {
-                    cred,
-                    loaded: Instant::now(),
-                },
-            );
-            for (id, peer, req) in act.loading.remove(&username).unwrap_or_default() {
-                act.on_request(id, peer, req, ctx);
-            }
-            act.pump(ctx);
-        }));
-    }
-
-    fn on_register(&mut self, id: TxId, peer: Peer, req: Request, ctx: &mut Context<Self>) {
-        let (user, ext) = match self.authenticate(id, peer, &req, ctx) {
+        let (user, ext) = match self.authenticate(now, id, peer, &req, ctx) {
             Authed::Yes(u, e) => (u, e),
             Authed::Handled => return,
         };
@@ -328,15 +107,14 @@ impl StationActor {
         let _e = span.enter();
         if sipmsg::header_user(req.headers.get("To")).as_deref() != Some(ext.as_str()) {
             tracing::info!("REGISTER for another account refused");
-            self.respond(id, req.make_response(403, None));
+            self.respond(now, id, req.make_response(403, None));
             return;
         }
-        let now = Instant::now();
         let header_expires = req.headers.expires().ok().flatten();
         let contacts = match req.headers.contacts() {
             Ok(c) => c,
             Err(_) => {
-                self.respond(id, req.make_response(400, None));
+                self.respond(now, id, req.make_response(400, None));
                 return;
             }
         };
@@ -350,7 +128,7 @@ impl StationActor {
         match contacts {
             Contacts::Star => {
                 if header_expires != Some(0) {
-                    self.respond(id, req.make_response(400, None));
+                    self.respond(now, id, req.make_response(400, None));
                     return;
                 }
                 self.reg.bindings.remove(&user);
@@ -366,7 +144,7 @@ impl StationActor {
                         let mut r = req.make_response(423, None);
                         r.headers
                             .push("Min-Expires", self.cfg.min_expires.to_string());
-                        self.respond(id, r);
+                        self.respond(now, id, r);
                         return;
                     }
                 }
@@ -413,7 +191,7 @@ impl StationActor {
                     .push("Contact", format!("<{}>;expires={left}", b.contact));
             }
         }
-        self.respond(id, r);
+        self.respond(now, id, r);
         let is = self.reg.is_registered(user);
         if is {
             self.report_registration(user, peer, user_agent, now, ctx);
@@ -468,11 +246,7 @@ impl StationActor {
         let db = self.db.clone();
         let span = tracing::info_span!("phone", user = %user, peer = %peer.addr);
         let fut = async move {
-            match database::run(&db, move |s| {
-                s.phone_registered(user, sighting, SystemTime::now())
-            })
-            .await
-            {
+            match db.call(PhoneRegistered { user, sighting }).await {
                 Ok(Some(p)) => {
                     tracing::info!(mac = %p.mac, vendor = ?p.vendor, model = ?p.model, firmware = ?p.firmware, "phone registered")
                 }
@@ -484,7 +258,7 @@ impl StationActor {
     }
 
     /// Drops lapsed bindings and subscriptions; users left without a phone go offline.
-    pub(super) fn expire_bindings(&mut self, now: Instant, _ctx: &mut Context<Self>) {
+    pub(super) fn expire_bindings(&mut self, now: Instant) {
         let mut gone = Vec::new();
         self.reg.bindings.retain(|user, bs| {
             bs.retain(|b| {
@@ -515,17 +289,24 @@ impl StationActor {
         });
     }
 
-    fn on_subscribe(&mut self, id: TxId, peer: Peer, req: Request, ctx: &mut Context<Self>) {
+    /// SUBSCRIBE to `message-summary` (RFC 3842): the lamp's state now, and on every change.
+    pub(super) fn on_subscribe(
+        &mut self,
+        now: Instant,
+        id: TxId,
+        peer: Peer,
+        req: Request,
+        ctx: &mut Context<Self>,
+    ) {
         let package = req.headers.event().ok().flatten().map(|e| e.package);
         if package.as_deref() != Some("message-summary") {
-            self.respond(id, req.make_response(489, None));
+            self.respond(now, id, req.make_response(489, None));
             return;
         }
-        let (user, ext) = match self.authenticate(id, peer, &req, ctx) {
+        let (user, ext) = match self.authenticate(now, id, peer, &req, ctx) {
             Authed::Yes(u, e) => (u, e),
             Authed::Handled => return,
         };
-        let now = Instant::now();
         let call_id = req.headers.call_id().unwrap_or_default().to_owned();
         let expires = req
             .headers
@@ -545,7 +326,7 @@ impl StationActor {
         r.headers
             .push("Contact", format!("<{}>", self.contact(&ext)));
         let to_value = r.headers.get("To").unwrap_or_default().to_owned();
-        self.respond(id, r);
+        self.respond(now, id, r);
         let subs = self.reg.subs.entry(user).or_default();
         if expires == 0 {
             if let Some(i) = existing {
@@ -586,16 +367,15 @@ impl StationActor {
             return;
         }
         let db = self.db.clone();
-        let fut = async move { database::run(&db, move |s| Ok(counts(&s.inbox(user)?))).await };
+        let fut = async move { db.call(LampCounts(user)).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
             let Ok((new, old)) = res else { return };
-            act.send_mwi(user, new, old);
+            act.send_mwi(Instant::now(), user, new, old);
             act.flush_sip();
         }));
     }
 
-    fn send_mwi(&mut self, user: Guid, new: u32, old: u32) {
-        let now = Instant::now();
+    fn send_mwi(&mut self, now: Instant, user: Guid, new: u32, old: u32) {
         let via = self.cfg.sip_addr;
         let realm = self.cfg.realm.clone();
         let mut sent_to = Vec::new();
@@ -647,7 +427,7 @@ impl StationActor {
         }
         tracing::info!(user = %user, new, old, phones = requests.len(), "message-waiting update");
         for (peer, n) in requests {
-            self.send_request(peer, n, Pending::Notify { user });
+            self.send_request(now, peer, n, Pending::Notify { user });
         }
     }
 

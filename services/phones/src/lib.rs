@@ -14,13 +14,13 @@
 //! - [`SipService`]: an engine service; one task reads UDP datagrams, one accepts TCP
 //!   connections (a task each, framed by `ivm_sip::message::Framer`), one sends the
 //!   station's transmits (TCP ones to the connection they name).
-//! - [`UdpMediaSockets`]: [`ivm_actors::station::MediaSockets`] over a port range; each
+//! - [`UdpMediaSockets`]: [`ivm_actors::media::MediaSockets`] over a port range; each
 //!   socket has a task that forwards datagrams as [`RtpIn`] and sends the leg's queue;
 //!   dropping the leg's [`MediaPort`] ends the task and frees the port.
 //!
 //! # On a hostile LAN
 //! - SIP and RTP reach the station through two separate byte budgets
-//!   ([`ivm_actors::station::Budget`]): a datagram that does not fit its class's budget is
+//!   ([`ivm_actors::budget::Budget`]): a datagram that does not fit its class's budget is
 //!   dropped and counted (logged every [`DROP_LOG_EVERY`]), so an RTP flood cannot starve
 //!   SIP and a SIP flood cannot starve the media.
 //! - SIP over TCP: at most [`MAX_TCP`] connections, [`MAX_TCP_PER_ADDRESS`] from one
@@ -48,9 +48,9 @@ use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use futures_util::future::BoxFuture;
-use ivm_actors::station::{
-    Budget, LegId, MediaPort, MediaSockets, RtpIn, SipIn, SipInput, RTP_BUDGET, SIP_BUDGET,
-};
+use ivm_actors::budget::{Budget, RTP_BUDGET, SIP_BUDGET};
+use ivm_actors::media::{LegId, MediaPort, MediaSockets, RtpIn};
+use ivm_actors::station::{SipIn, SipInput};
 use ivm_service::Service;
 use ivm_sip::message::{Framed, Framer, Limits};
 use ivm_sip::transaction::{canonical_ip, Peer, Transmit};

@@ -19,8 +19,9 @@
 //!   challenge offer by User-Agent ([`auth::offer`]), stateless HMAC nonces bound to the
 //!   client's address and the offered algorithms, bounded `nc` replay protection, and a
 //!   failure [`auth::Limiter`] per (address, user) and per address.
-//! - [`sdp`]: the SDP subset phones use and the offer/answer choice of G.711 codec and
-//!   telephone-event.
+//! - [`sdp`]: the `ivm-sdp` crate, re-exported. SDP moved out of this crate (MGCP and MEGACO
+//!   carry it too, `docs/decisions/0005-line-core.md`); the path stays for code written
+//!   against `ivm_sip::sdp` on other branches. New code imports `ivm_sdp`.
 //!
 //! # The run loop (in the server task)
 //! ```no_run
@@ -53,8 +54,10 @@
 
 pub mod auth;
 pub mod message;
-pub mod sdp;
 pub mod transaction;
+
+/// SDP, now the `ivm-sdp` crate (see the crate docs).
+pub use ivm_sdp as sdp;
 
 /// Every error of the crate, for callers that want one type.
 #[derive(Debug, thiserror::Error)]

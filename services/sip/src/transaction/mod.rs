@@ -1033,16 +1033,25 @@ mod tests {
     }
 
     /// A burst of REGISTERs that all linger for Timer J leaves no oversized tables once they
-    /// have expired.
+    /// have expired. The phones have authenticated (an untrusted source's answers are
+    /// stateless and never linger), and there are ten of them: each address's table share is
+    /// capped.
     #[test]
     fn tables_shrink_after_a_burst_expires() {
         let t0 = Instant::now();
         let mut l = TransactionLayer::new(Config::default());
-        let peer = Peer::udp("10.0.0.7:5060".parse().expect("addr"));
+        let peers: Vec<Peer> = (1..=10u8)
+            .map(|n| Peer::udp(std::net::SocketAddr::from(([10, 0, 0, n], 5060))))
+            .collect();
+        for p in &peers {
+            l.mark_authenticated(p.addr.ip(), t0);
+        }
         let burst = 20_000;
         for i in 0..burst {
+            let peer = peers[i % peers.len()];
+            let from = peer.addr;
             let raw = format!(
-                "REGISTER sip:ivm SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bKb{i}\r\n\
+                "REGISTER sip:ivm SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bKb{i}\r\n\
                  From: <sip:201@ivm>;tag=f{i}\r\nTo: <sip:201@ivm>\r\nCall-ID: c{i}\r\n\
                  CSeq: 1 REGISTER\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
             );

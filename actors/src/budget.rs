@@ -1,4 +1,5 @@
-//! Byte budgets for what waits in the station's mailbox: one for SIP, one for RTP.
+//! Byte budgets for what waits in a phone adapter's mailbox (the station's today): one for
+//! SIP, one for RTP.
 //!
 //! Why not the mailbox's own bound: actix counts items, and SIP and RTP share one mailbox,
 //! so a flood of either (an RTP flood at a call's port, a REGISTER flood) filled it and the

@@ -3,6 +3,39 @@
 //! offer prints back whole; only audio over RTP/AVP with G.711 is ever accepted.
 //!
 //! Bounded like the SIP parser: size, line count, media count and formats per media line.
+//!
+//! A crate of its own (it was `ivm_sip::sdp`) because SIP is not the only signalling that
+//! carries it: MGCP and MEGACO gateways describe their endpoints' media in SDP too, and their
+//! adapters should not depend on the SIP core for it. Pure: no I/O, no clock
+//! (`docs/decisions/0005-line-core.md`).
+//!
+//! # Layout
+//! - [`SessionDescription`]: bounded parse ([`SessionDescription::parse`]) and print
+//!   ([`SessionDescription::encode`]) of a body, with [`MediaDescription`] per `m=` line.
+//! - [`offer`], [`answer`], [`accept_answer`]: the G.711 (PCMU, PCMA) + telephone-event
+//!   offer/answer, giving what both sides agreed on as [`Negotiated`].
+//!
+//! # Use
+//! ```
+//! # use ivm_sdp::{answer, LocalMedia, SessionDescription};
+//! let offer = SessionDescription::parse(b"v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\n\
+//!     c=IN IP4 192.0.2.7\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 101\r\n\
+//!     a=rtpmap:101 telephone-event/8000\r\n")?;
+//! let local = LocalMedia {
+//!     address: [192, 0, 2, 1].into(),
+//!     port: 16384,
+//!     session_id: 1,
+//!     session_version: 1,
+//!     ptime: 20,
+//! };
+//! let (answer, agreed) = answer(&offer, &local)?;   // Err(NoCommonCodec): answer 488
+//! assert_eq!(agreed.remote, Some("192.0.2.7:4000".parse().unwrap()));
+//! let body: Vec<u8> = answer.encode();
+//! # let _ = body;
+//! # Ok::<(), ivm_sdp::SdpError>(())
+//! ```
+
+#![deny(missing_docs)]
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

@@ -1,0 +1,236 @@
+//! What a line asks its adapter to do, polled with [`crate::Exchange::poll_action`].
+
+use std::fmt;
+use std::time::Duration;
+
+use ivm_rtp::prompts::{self, Prompt};
+use ivm_rtp::{tone, Recorder};
+use ivm_wire::Guid;
+
+use crate::input::{LineId, Party};
+
+/// Why an inbound call is refused. The adapter turns it into its signalling's answer (SIP:
+/// the status in each variant's doc; analog: a tone or an announcement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// No such extension or recipient (404).
+    UnknownNumber,
+    /// A dial string the dial plan cannot take: `*7` with no recipient or too many (484).
+    BadNumber,
+    /// The callee is in a call (486).
+    Busy,
+    /// The callee has no phone, or did not answer in time (480).
+    Unavailable,
+    /// The callee refused with this status; the adapter decides what to pass on (SIP: 603
+    /// as it is, anything else as 480).
+    Refused(u16),
+    /// The caller gave up before the box answered (487).
+    Cancelled,
+    /// The phone's media offer cannot be answered (488).
+    NotAcceptable,
+    /// The box has no media port left (503).
+    NoResources,
+    /// Something failed inside the box: a store error (500).
+    Failed,
+}
+
+/// Who a ring says is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The box itself, for ring-my-phone ("Record a message").
+    Service,
+    /// Another user, for a call between extensions.
+    Party(Party),
+}
+
+/// What to play, as data: a test reads `Play(Prompts[message-sent, goodbye])`, an adapter
+/// that plays audio itself calls [`Sound::render`], and a gateway adapter could map prompts
+/// to its own announcements.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Sound {
+    /// Voice prompts, one after another.
+    Prompts(Vec<Prompt>),
+    /// Before a recording: "record your message after the tone" (when `prompt`; ring-my-phone
+    /// has the user's attention already and skips it), a short pause, the beep.
+    RecordTone {
+        /// Say the prompt before the beep.
+        prompt: bool,
+    },
+    /// A stored message's audio (8 kHz PCM), after a short pause that separates it from its
+    /// announcement.
+    Message(Vec<i16>),
+}
+
+impl Sound {
+    /// The 8 kHz PCM to play.
+    pub fn render(&self) -> Vec<i16> {
+        match self {
+            Sound::Prompts(p) => prompts::render(p),
+            Sound::RecordTone { prompt } => {
+                let mut pcm = if *prompt {
+                    prompts::render(&[Prompt::RECORD_AFTER_TONE])
+                } else {
+                    Vec::new()
+                };
+                pcm.extend(tone::silence(Duration::from_millis(200)));
+                pcm.extend(tone::beep());
+                pcm
+            }
+            Sound::Message(audio) => {
+                let mut pcm = tone::silence(Duration::from_millis(300));
+                pcm.extend_from_slice(audio);
+                pcm
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Sound {
+    /// Prompt names and sample counts, never the samples.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sound::Prompts(p) => {
+                let names: Vec<&str> = p.iter().map(|p| p.name()).collect();
+                write!(f, "Prompts[{}]", names.join(", "))
+            }
+            Sound::RecordTone { prompt: true } => write!(f, "RecordTone"),
+            Sound::RecordTone { prompt: false } => write!(f, "Beep"),
+            Sound::Message(pcm) => write!(f, "Message({} samples)", pcm.len()),
+        }
+    }
+}
+
+/// Why ring-my-phone did not start a recording (what the web client shows).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RingMeError {
+    /// The user has no registered desk phone.
+    #[error("your desk phone is not registered")]
+    NotRegistered,
+    /// The phone is in a call.
+    #[error("your desk phone is busy")]
+    Busy,
+    /// Not answered in time.
+    #[error("your desk phone was not answered within {0} seconds")]
+    NoAnswer(u64),
+    /// The phone refused the call.
+    #[error("your desk phone declined the call ({0})")]
+    Declined(u16),
+    /// A recipient is unknown.
+    #[error("unknown recipient {0:?}")]
+    UnknownRecipient(String),
+    /// No recipients.
+    #[error("a message needs at least one recipient")]
+    NoRecipients,
+    /// The box could not set up the call.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What a line asks its adapter to do. Carried out in the order polled; each carries the data
+/// it needs, because a line that has released is gone from the exchange at once.
+#[derive(Clone)]
+pub enum Action {
+    /// Answer the inbound call (SIP: 200 with the SDP answer; analog: the line is already
+    /// off-hook). If it cannot, feed [`crate::Input::AnswerFailed`].
+    Answer,
+    /// Refuse the inbound, unanswered call.
+    Reject(Reason),
+    /// Tell the caller the callee's phone is ringing (SIP: 180).
+    Ringback,
+    /// Ring this line's phone. Feed [`crate::Input::Alerting`] once the ring went out,
+    /// [`crate::Input::Answered`] on answer, or [`crate::Input::RingFailed`].
+    Ring {
+        /// Whose phone.
+        to: Party,
+        /// Who the ring says is calling.
+        from: Origin,
+    },
+    /// Queue audio toward the phone; feed [`crate::Input::PlaybackDone`] when it has played.
+    Play(Sound),
+    /// Drop what is queued (a key interrupts); no `PlaybackDone` follows.
+    StopPlayback,
+    /// A recording stops: feed every audio frame the media layer still holds as
+    /// [`crate::Input::Audio`], then [`crate::Input::AudioFlushed`], before anything else.
+    FlushAudio,
+    /// Do these recipients name users? Answer with [`crate::Input::RecipientsChecked`], by
+    /// the rule the post itself uses.
+    CheckRecipients(Vec<String>),
+    /// Who has this extension? Answer with [`crate::Input::ExtensionFound`].
+    LookUpExtension(String),
+    /// Encode the recording (off the adapter's thread: codec work) and send it as a voice
+    /// message; answer with [`crate::Input::Posted`].
+    Post {
+        /// The sender (the line's user).
+        sender: Guid,
+        /// Recipients as dialled or asked for.
+        to: Vec<String>,
+        /// The audio, its tail already trimmed.
+        recorder: Recorder,
+    },
+    /// Read `user`'s mailbox; answer with [`crate::Input::MailboxLoaded`].
+    LoadMailbox {
+        /// Whose.
+        user: Guid,
+    },
+    /// Read and decode a message to 8 kHz PCM; answer with [`crate::Input::MessageAudio`].
+    LoadAudio {
+        /// Which.
+        message: Guid,
+    },
+    /// `user` has listened to `message` to the end (a played receipt; no answer).
+    MarkPlayed {
+        /// The listener.
+        user: Guid,
+        /// The message.
+        message: Guid,
+    },
+    /// Delete `message` from `user`'s mailbox (no answer).
+    Delete {
+        /// Whose mailbox.
+        user: Guid,
+        /// The message.
+        message: Guid,
+    },
+    /// Connect this line's audio with the other line's, both ways.
+    Bridge(LineId),
+    /// The outcome of ring-my-phone for whoever asked: `Ok` once the phone is answered.
+    RingMeResult(Result<(), RingMeError>),
+    /// The line is finished; always its last action. End whatever is still up toward the
+    /// phone (SIP: BYE when the dialog is established and the phone did not hang up itself,
+    /// CANCEL while our INVITE rings, a final response to an unanswered INVITE) and free
+    /// what the adapter holds for the line.
+    Release,
+}
+
+impl fmt::Debug for Action {
+    /// Compact: no samples (a recording shows its length).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Answer => write!(f, "Answer"),
+            Action::Reject(r) => write!(f, "Reject({r:?})"),
+            Action::Ringback => write!(f, "Ringback"),
+            Action::Ring { to, from } => match from {
+                Origin::Service => write!(f, "Ring({} from the box)", to.ext),
+                Origin::Party(p) => write!(f, "Ring({} from {})", to.ext, p.ext),
+            },
+            Action::Play(s) => write!(f, "Play({s:?})"),
+            Action::StopPlayback => write!(f, "StopPlayback"),
+            Action::FlushAudio => write!(f, "FlushAudio"),
+            Action::CheckRecipients(to) => write!(f, "CheckRecipients({to:?})"),
+            Action::LookUpExtension(e) => write!(f, "LookUpExtension({e})"),
+            Action::Post { to, recorder, .. } => write!(
+                f,
+                "Post({to:?}, {:.2} s)",
+                recorder.duration().as_secs_f64()
+            ),
+            Action::LoadMailbox { .. } => write!(f, "LoadMailbox"),
+            Action::LoadAudio { message } => write!(f, "LoadAudio({message})"),
+            Action::MarkPlayed { message, .. } => write!(f, "MarkPlayed({message})"),
+            Action::Delete { message, .. } => write!(f, "Delete({message})"),
+            Action::Bridge(l) => write!(f, "Bridge({l})"),
+            Action::RingMeResult(Ok(())) => write!(f, "RingMeResult(Ok)"),
+            Action::RingMeResult(Err(e)) => write!(f, "RingMeResult({e:?})"),
+            Action::Release => write!(f, "Release"),
+        }
+    }
+}

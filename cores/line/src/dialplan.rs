@@ -1,0 +1,106 @@
+//! The dial plan: what a dial string asks for. One function for every kind of phone, so a
+//! SIP desk phone and an analog phone behind a gateway reach the same services by the same
+//! codes.
+//!
+//! | dialled | service |
+//! |---|---|
+//! | `*97` | the mailbox menu |
+//! | `*7<ext>[*<ext>...]` | record a message to 1 to [`MAX_RECIPIENTS`] recipients |
+//! | 1 to [`MAX_EXTENSION_DIGITS`] digits | call that extension |
+//! | anything else | unknown number |
+//!
+//! The intercom codes (next issue) join this table; `*7` stays a prefix of nothing else.
+
+/// Most recipients of one `*7` message.
+pub const MAX_RECIPIENTS: usize = 32;
+/// Longest extension.
+pub const MAX_EXTENSION_DIGITS: usize = 8;
+
+/// What a dial string asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dial {
+    /// `*97`: listen to messages.
+    Mailbox,
+    /// `*7...`: record a message to these recipients (extensions or names, as dialled).
+    Record(Vec<String>),
+    /// Call this extension.
+    Extension(String),
+    /// `*7` with no recipient or too many.
+    BadNumber,
+    /// Nothing the box offers.
+    Unknown,
+}
+
+/// Reads a dial string. Visual separators phones and users put in numbers (`-`, ` `, `.`)
+/// are ignored.
+pub fn parse(dialled: &str) -> Dial {
+    let dial: String = dialled
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '.'))
+        .collect();
+    if dial == "*97" {
+        Dial::Mailbox
+    } else if let Some(rest) = dial.strip_prefix("*7") {
+        let to: Vec<String> = rest
+            .split('*')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if to.is_empty() || to.len() > MAX_RECIPIENTS {
+            Dial::BadNumber
+        } else {
+            Dial::Record(to)
+        }
+    } else if !dial.is_empty()
+        && dial.len() <= MAX_EXTENSION_DIGITS
+        && dial.bytes().all(|b| b.is_ascii_digit())
+    {
+        Dial::Extension(dial)
+    } else {
+        Dial::Unknown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn services_extensions_and_refusals() {
+        assert_eq!(parse("*97"), Dial::Mailbox);
+        assert_eq!(parse("*7202"), Dial::Record(strings(&["202"])));
+        assert_eq!(
+            parse("*7202*203**bob"),
+            Dial::Record(strings(&["202", "203", "bob"]))
+        );
+        assert_eq!(parse("2-0.2 "), Dial::Extension("202".into()));
+        assert_eq!(parse("12345678"), Dial::Extension("12345678".into()));
+        assert_eq!(
+            parse("123456789"),
+            Dial::Unknown,
+            "longer than an extension"
+        );
+        assert_eq!(parse("*7"), Dial::BadNumber);
+        assert_eq!(parse("*7***"), Dial::BadNumber);
+        assert_eq!(parse(""), Dial::Unknown);
+        assert_eq!(parse("bob"), Dial::Unknown);
+        assert_eq!(parse("*9"), Dial::Unknown);
+        assert_eq!(parse("*970"), Dial::Unknown, "only *97 itself");
+    }
+
+    #[test]
+    fn at_most_32_recipients() {
+        let max = (0..MAX_RECIPIENTS)
+            .map(|i| format!("{}", 200 + i))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            parse(&format!("*7{}", max.join("*"))),
+            Dial::Record(max.clone())
+        );
+        assert_eq!(parse(&format!("*7{}*999", max.join("*"))), Dial::BadNumber);
+    }
+}

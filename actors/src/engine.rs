@@ -1,16 +1,22 @@
 //! The server engine (S13): start-up and shutdown of the server and its parts, in order.
 //!
-//! Start: database actor, client actor, station actor (when SIP is on), then the network
-//! services (which need them).
-//! Stop: tell every client the server is going down and wait for accepted posts to commit,
-//! then cancel the services and wait (bounded) for their in-flight requests, then return so
-//! the binary can stop the actor system and exit 0.
+//! One start and one stop, both owned here:
+//! - Start ([`Engine::start`]): database actor, client actor, station actor (when SIP is on);
+//!   then every service the binary builds from the [`Handles`] is handed over ([`Launch`]):
+//!   the socket servers (HTTP, SIP, TFTP), the admin socket, the sightings flush, and the
+//!   parts that change while the box runs (DHCP control, front panel), which do their work
+//!   under child tokens of the engine's one token ([`Handles::stop`]).
+//! - Stop ([`Shutdown`]): one bounded grace ([`ivm_service::SHUTDOWN_GRACE`]) for the whole
+//!   stop: tell every client the server is going down and wait for accepted posts to commit,
+//!   then cancel the one token and wait for every service together until the same deadline
+//!   (`ivm_service::Running::stop`), then return so the binary can stop the actor system and
+//!   exit. No part of the box has a token or a grace of its own.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use ivm_service::{Grace, Running, Service, SHUTDOWN_GRACE};
+use ivm_service::{CancellationToken, Grace, Running, Service, SHUTDOWN_GRACE};
 use ivm_store::Store;
 
 use crate::client::{ClientActor, ClientConfig, ClientHandle, GetStats, GoingDown};
@@ -31,6 +37,10 @@ pub struct Handles {
     pub station: Option<Addr<StationActor>>,
     /// When the engine started, for uptime.
     pub started: Instant,
+    /// The engine's one stop token. A part the binary starts before handing it over (the
+    /// DHCP control, the front panel) runs its work under child tokens of this one, so the
+    /// engine's stop ends it too.
+    pub stop: CancellationToken,
 }
 
 impl Handles {
@@ -99,14 +109,10 @@ impl std::fmt::Debug for StationSetup {
 }
 
 impl Engine {
-    /// Starts the actors, then the services built by `make_services` from their addresses.
-    /// Must be called inside a running actix system on a tokio multi-thread runtime.
-    pub fn start(
-        store: Arc<Store>,
-        cfg: EngineConfig,
-        make_services: impl FnOnce(&Handles) -> Vec<Box<dyn Service>>,
-    ) -> Addr<Engine> {
-        let db = Db::start(store.clone(), cfg.db_threads.max(2));
+    /// Starts the actors; the services follow with [`Launch`], built from the returned
+    /// handles. Must be called inside a running actix system on a tokio multi-thread runtime.
+    pub fn start(store: Arc<Store>, cfg: EngineConfig) -> (Addr<Engine>, Handles) {
+        let db = Db::start(store, cfg.db_threads.max(2));
         let clients = ClientActor::new(db.clone(), cfg.clients).start();
         let station = cfg.station.map(|st| {
             StationActor::new(
@@ -118,21 +124,20 @@ impl Engine {
             )
             .start()
         });
+        let services = Running::new();
         let handles = Handles {
             db,
             clients,
             station,
             started: Instant::now(),
+            stop: services.token().clone(),
         };
-        let mut services = Running::new();
-        for s in make_services(&handles) {
-            services.start(s);
-        }
-        Engine {
-            handles,
+        let engine = Engine {
+            handles: handles.clone(),
             services: Some(services),
         }
-        .start()
+        .start();
+        (engine, handles)
     }
 }
 
@@ -140,7 +145,28 @@ impl Actor for Engine {
     type Context = Context<Self>;
 }
 
-/// Stop everything in order (SIGTERM).
+/// Runs these services under the engine's token, in order, until the stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Launch(pub Vec<Box<dyn Service>>);
+
+/// Starts each service; once the stop has begun, a late one is dropped unstarted.
+impl Handler<Launch> for Engine {
+    type Result = ();
+
+    fn handle(&mut self, Launch(services): Launch, _: &mut Context<Self>) {
+        match &mut self.services {
+            Some(running) => services.into_iter().for_each(|s| running.start(s)),
+            None => {
+                for s in services {
+                    tracing::warn!(service = s.name(), "not started: the box is stopping");
+                }
+            }
+        }
+    }
+}
+
+/// Stop everything in order (SIGTERM, Ctrl-C, the panel's restart).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;

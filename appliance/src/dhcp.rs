@@ -321,3 +321,24 @@ async fn start_dhcp(
 fn lease_file(data: &Path) -> PathBuf {
     data.join("dhcp-leases.jsonl")
 }
+
+/// The DHCP control as one of the engine's services: its DHCP server runs under a child of
+/// the engine's token (given to [`DhcpControl::new`]); at the engine's stop this waits for
+/// it (within the engine's grace) and marks it off.
+pub struct DhcpControlService(pub Arc<DhcpControl>);
+
+impl Service for DhcpControlService {
+    fn name(&self) -> &'static str {
+        "dhcp control"
+    }
+
+    fn run(
+        self: Box<Self>,
+        shutdown: CancellationToken,
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            shutdown.cancelled().await;
+            self.0.stop().await;
+        })
+    }
+}

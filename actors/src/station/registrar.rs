@@ -87,8 +87,6 @@ impl Registrar {
     }
 }
 
-/// Unread (queued or delivered) and played counts of a user's mailbox.
-
 impl StationActor {
     /// REGISTER (RFC 3261 §10.3): authenticated, for the account's own extension only.
     pub(super) fn on_register(

@@ -153,8 +153,9 @@ pub struct AppState {
     /// Phone provisioning (`GET /provision/{name}`); `None` answers 404.
     pub provision: Option<Arc<ProvisionFront>>,
     /// The WebSocket writers. Upgraded sockets outlive hyper's graceful shutdown, so the
-    /// service waits for these itself: their last frames (`server_going_down`, the close)
-    /// must reach the clients before the process ends.
+    /// service's `run` waits for these before it returns (within the engine's one grace):
+    /// their last frames (`server_going_down`, the close) must reach the clients before the
+    /// process ends.
     pub sockets: tokio_util::task::TaskTracker,
     /// `GET /api/health`'s last database probe.
     pub health: Arc<routes::health::Health>,
@@ -269,16 +270,11 @@ impl Service for HttpService {
                 let _ = t.await;
             }
             // The client actor has queued `server_going_down` and a close on every socket.
+            // No timeout of its own: the engine's one grace bounds the whole stop, this wait
+            // included (a socket still open at its deadline is logged there as this
+            // service not stopping in time).
             sockets.close();
-            if tokio::time::timeout(serve::GRACE, sockets.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    open = sockets.len(),
-                    "WebSockets still open after the grace period"
-                );
-            }
+            sockets.wait().await;
         })
     }
 }

@@ -1,57 +1,80 @@
 //! The server engine (S13): start-up and shutdown of the server and its parts, in order.
 //!
-//! Start: database actor, client actor, station actor (when SIP is on), then the network
-//! services (which need them).
-//! Stop: tell every client the server is going down and wait for accepted posts to commit,
-//! then cancel the services and wait (bounded) for their in-flight requests, then return so
-//! the binary can stop the actor system and exit 0.
+//! One start and one stop, both owned here:
+//! - Start ([`Engine::start`]): database actor, client actor, station actor (when SIP is on);
+//!   then every service the binary builds from the [`Handles`] is handed over ([`Launch`]):
+//!   the socket servers (HTTP, SIP, TFTP), the admin socket, the sightings flush, and the
+//!   parts that change while the box runs (DHCP control, front panel), which do their work
+//!   under child tokens of the engine's one token ([`Handles::stop`]).
+//! - Stop ([`Shutdown`]): one bounded grace ([`ivm_service::SHUTDOWN_GRACE`]) for the whole
+//!   stop: tell every client the server is going down and wait for accepted posts to commit,
+//!   then cancel the one token and wait for every service together until the same deadline
+//!   (`ivm_service::Running::stop`), then return so the binary can stop the actor system and
+//!   exit. No part of the box has a token or a grace of its own.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
-use futures_util::future::BoxFuture;
+use ivm_service::{CancellationToken, Grace, Running, Service, SHUTDOWN_GRACE};
 use ivm_store::Store;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use crate::client::{ClientActor, ClientConfig, GoingDown};
-use crate::database::DatabaseActor;
+use crate::client::{ClientActor, ClientConfig, ClientHandle, GetStats, GoingDown};
+use crate::database::Db;
 use crate::media::MediaSockets;
-use crate::station::{SipOutbox, StationActor, StationConfig};
+use crate::station::{GetRegistrations, RingMe, SipIn, SipOutbox, StationActor, StationConfig};
 
-/// How long shutdown waits for services to finish their in-flight requests.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// A network service (HTTP, later SIP, DHCP, TFTP) run by the engine.
-pub trait Service: Send + 'static {
-    /// Name for logs.
-    fn name(&self) -> &'static str;
-    /// Serves until `shutdown` is cancelled, then finishes in-flight work and returns.
-    fn run(self: Box<Self>, shutdown: CancellationToken) -> BoxFuture<'static, ()>;
-}
-
-/// Addresses of the core actors, handed to the services.
+/// The engine's own bag of the core actors. What builds the services reads it and hands each
+/// service the narrow handles it needs ([`Handles::client_handle`], [`Handles::registrations`],
+/// ...); no service holds this bag or an actor's type.
 #[derive(Clone)]
 pub struct Handles {
-    /// The database actor.
-    pub db: Addr<DatabaseActor>,
+    /// The database manager.
+    pub db: Db,
     /// The client actor.
     pub clients: Addr<ClientActor>,
     /// The station actor (desk phones), when SIP is on.
     pub station: Option<Addr<StationActor>>,
-    /// The store, for what is not a query (its data folder's path). Every read and write
-    /// goes through `db`, never through this handle on an async thread.
-    pub store: Arc<Store>,
     /// When the engine started, for uptime.
     pub started: Instant,
+    /// The engine's one stop token. A part the binary starts before handing it over (the
+    /// DHCP control, the front panel) runs its work under child tokens of this one, so the
+    /// engine's stop ends it too.
+    pub stop: CancellationToken,
+}
+
+impl Handles {
+    /// The client manager's requests.
+    pub fn client_handle(&self) -> ClientHandle {
+        ClientHandle::new(&self.clients)
+    }
+
+    /// The client manager's counters (the status pages).
+    pub fn client_stats(&self) -> Recipient<GetStats> {
+        self.clients.clone().recipient()
+    }
+
+    /// The station's live registrations, when SIP is on.
+    pub fn registrations(&self) -> Option<Recipient<GetRegistrations>> {
+        self.station.clone().map(Addr::recipient)
+    }
+
+    /// Ring-my-phone, when SIP is on.
+    pub fn ring_me(&self) -> Option<Recipient<RingMe>> {
+        self.station.clone().map(Addr::recipient)
+    }
+
+    /// The station's SIP input (the SIP socket service feeds it), when SIP is on.
+    pub fn sip_input(&self) -> Option<Recipient<SipIn>> {
+        self.station.clone().map(Addr::recipient)
+    }
 }
 
 /// The engine actor.
 pub struct Engine {
     handles: Handles,
-    services: Vec<(&'static str, JoinHandle<()>)>,
-    shutdown: CancellationToken,
+    /// The services, under the engine's one token (`None` once stopping).
+    services: Option<Running>,
 }
 
 /// Settings of the engine.
@@ -86,40 +109,35 @@ impl std::fmt::Debug for StationSetup {
 }
 
 impl Engine {
-    /// Starts the actors, then the services built by `make_services` from their addresses.
-    /// Must be called inside a running actix system on a tokio multi-thread runtime.
-    pub fn start(
-        store: Arc<Store>,
-        cfg: EngineConfig,
-        make_services: impl FnOnce(&Handles) -> Vec<Box<dyn Service>>,
-    ) -> Addr<Engine> {
-        let db = DatabaseActor::start(store.clone(), cfg.db_threads.max(2));
+    /// Starts the actors; the services follow with [`Launch`], built from the returned
+    /// handles. Must be called inside a running actix system on a tokio multi-thread runtime.
+    pub fn start(store: Arc<Store>, cfg: EngineConfig) -> (Addr<Engine>, Handles) {
+        let db = Db::start(store, cfg.db_threads.max(2));
         let clients = ClientActor::new(db.clone(), cfg.clients).start();
         let station = cfg.station.map(|st| {
-            StationActor::new(st.cfg, db.clone(), clients.clone(), st.sip_out, st.media).start()
+            StationActor::new(
+                st.cfg,
+                db.clone(),
+                ClientHandle::new(&clients),
+                st.sip_out,
+                st.media,
+            )
+            .start()
         });
+        let services = Running::new();
         let handles = Handles {
             db,
             clients,
             station,
-            store,
             started: Instant::now(),
+            stop: services.token().clone(),
         };
-        let shutdown = CancellationToken::new();
-        let services = make_services(&handles)
-            .into_iter()
-            .map(|s| {
-                let name = s.name();
-                tracing::info!(service = name, "starting");
-                (name, tokio::spawn(s.run(shutdown.clone())))
-            })
-            .collect();
-        Engine {
-            handles,
-            services,
-            shutdown,
+        let engine = Engine {
+            handles: handles.clone(),
+            services: Some(services),
         }
-        .start()
+        .start();
+        (engine, handles)
     }
 }
 
@@ -127,7 +145,28 @@ impl Actor for Engine {
     type Context = Context<Self>;
 }
 
-/// Stop everything in order (SIGTERM).
+/// Runs these services under the engine's token, in order, until the stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Launch(pub Vec<Box<dyn Service>>);
+
+/// Starts each service; once the stop has begun, a late one is dropped unstarted.
+impl Handler<Launch> for Engine {
+    type Result = ();
+
+    fn handle(&mut self, Launch(services): Launch, _: &mut Context<Self>) {
+        match &mut self.services {
+            Some(running) => services.into_iter().for_each(|s| running.start(s)),
+            None => {
+                for s in services {
+                    tracing::warn!(service = s.name(), "not started: the box is stopping");
+                }
+            }
+        }
+    }
+}
+
+/// Stop everything in order (SIGTERM, Ctrl-C, the panel's restart).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
@@ -138,41 +177,20 @@ impl Handler<Shutdown> for Engine {
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
         let clients = self.handles.clients.clone();
-        let shutdown = self.shutdown.clone();
-        let services = std::mem::take(&mut self.services);
+        let services = self.services.take();
         Box::pin(async move {
+            // One deadline for the whole stop.
+            let grace = Grace::new(SHUTDOWN_GRACE);
             tracing::info!("shutting down: notifying clients");
             let going_down = clients.send(GoingDown {
                 reason: "the server is shutting down".into(),
             });
-            if tokio::time::timeout(SHUTDOWN_GRACE, going_down)
-                .await
-                .is_err()
-            {
+            if grace.within(going_down).await.is_none() {
                 tracing::warn!("in-flight messages did not finish within the grace period");
             }
-            shutdown.cancel();
-            for (name, handle) in services {
-                match tokio::time::timeout(SHUTDOWN_GRACE, handle).await {
-                    Ok(_) => tracing::info!(service = name, "stopped"),
-                    Err(_) => {
-                        tracing::warn!(service = name, "did not stop within the grace period")
-                    }
-                }
+            if let Some(services) = services {
+                services.stop(grace).await;
             }
         })
-    }
-}
-
-/// The engine's handles, for the admin socket and tests.
-#[derive(Message)]
-#[rtype(result = "Handles")]
-pub struct GetHandles;
-
-/// Returns a copy of the handles.
-impl Handler<GetHandles> for Engine {
-    type Result = MessageResult<GetHandles>;
-    fn handle(&mut self, _: GetHandles, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.handles.clone())
     }
 }

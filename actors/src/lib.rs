@@ -24,7 +24,8 @@
 //!   clients and the server): desk phones' registrations, dialogs, media and message-waiting
 //!   lamps over the `ivm-sip` and `ivm-rtp` cores; the SIP adapter around the
 //!   line core (`ivm-line`), which holds the keypad services and calls. It posts voice
-//!   messages through the same [`client::PostMessage`] path as browsers and `ivm`.
+//!   messages as [`client::PostPrepared`] (the recorder's audio as made), through the same
+//!   checks and commit as browsers and `ivm`.
 //!
 //! - [`media`]: what every phone adapter uses for RTP: a leg's socket ([`media::MediaPort`]),
 //!   the factory that opens them ([`media::MediaSockets`]) and the datagrams they deliver

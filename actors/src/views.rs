@@ -1,10 +1,17 @@
-//! Stored records as the clients see them. Runs on a database thread (it reads users).
+//! Stored records as the clients see them: messages, users, phones. Runs on a database
+//! thread (it reads users).
 
 use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use ivm_store::{Store, StoreError, StoredMessage, User};
-use ivm_wire::rest::{AttachmentInfo, Contact, MessageInfo, RecipientState, UserInfo};
+use ivm_store::{PhoneStatus, Store, StoreError, StoredMessage, StoredPhone, User};
+use ivm_wire::rest::{
+    AttachmentInfo, Contact, MessageInfo, PhoneInfo, PhoneRegistration, PhoneState, RecipientState,
+    UserInfo,
+};
 use ivm_wire::{Guid, MailboxState, Status};
+
+use crate::station::Registration;
 
 /// Who is looking at a message decides which recipient states they may see.
 #[derive(Debug, Clone, Copy)]
@@ -131,4 +138,59 @@ pub fn contact(u: &User, status: Status) -> Contact {
         display_name: u.display_name.clone(),
         status,
     }
+}
+
+/// A stored phone as the admin API shows it: its user looked up, and joined with the
+/// station's `live` registrations (whether it is registered now). The phone is linked to a
+/// registration by its user; when the user has several (a desk phone and a softphone), the
+/// one from the phone's own last address wins.
+pub fn phone_info(
+    s: &Store,
+    p: &StoredPhone,
+    live: &[Registration],
+) -> Result<PhoneInfo, StoreError> {
+    let user = match p.user {
+        Some(g) => s.user(g)?,
+        None => None,
+    };
+    let registration = user.as_ref().and_then(|u| {
+        let mine = || live.iter().filter(|r| r.user == u.guid);
+        mine()
+            .find(|r| Some(r.source.ip()) == p.address)
+            .or_else(|| mine().max_by_key(|r| r.expires_in))
+            .map(|r| PhoneRegistration {
+                address: r.source.to_string(),
+                user_agent: r.user_agent.clone(),
+                expires_in_s: r.expires_in.as_secs(),
+            })
+    });
+    let state = match (&user, &registration, p.status) {
+        (None, _, _) => PhoneState::Unassigned,
+        (Some(_), Some(_), _) => PhoneState::Registered,
+        // Registered before, not now: it has its account.
+        (Some(_), None, PhoneStatus::Provisioned | PhoneStatus::Registered) => {
+            PhoneState::Provisioned
+        }
+        (Some(_), None, PhoneStatus::Seen) => PhoneState::Seen,
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Ok(PhoneInfo {
+        mac: p.mac.to_string(),
+        vendor: p.vendor.map(|v| v.name().to_owned()),
+        model: p.model.clone(),
+        firmware: p.firmware.clone(),
+        user: user.as_ref().map(|u| u.name.clone()),
+        extension: user.map(|u| u.extension),
+        state,
+        last_seen: p.last_seen,
+        address: p.address.map(|a| a.to_string()),
+        registration,
+        armed_until: p.armed(now).then_some(p.armed_until).flatten(),
+        bound_at: p.bound_at,
+        bound_address: p.bound_address.map(|a| a.to_string()),
+        manual_credential: p.manual_credential,
+    })
 }

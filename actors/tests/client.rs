@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Actor;
+use actix::{Actor, ActorContext as _};
 use ivm_actors::client::{
-    self, CheckIn, ClientActor, ClientConfig, Connect, GoingDown, Outbound, PostMessage, Receipt,
-    Subscribe,
+    self, AddMailboxListener, CheckIn, ClientActor, ClientConfig, Connect, GetPresence, GetStats,
+    GoingDown, MailboxChanged, Outbound, PhonePresence, PostMessage, PostPrepared, PreparedAudio,
+    PresenceSource, Receipt, Subscribe,
 };
-use ivm_actors::database::DatabaseActor;
+use ivm_actors::database::{DatabaseActor, Db};
 use ivm_store::{NewUser, Store, User};
 use ivm_wire::object::{decode_server, ServerEvent, DEFAULT_MAX_FRAME};
-use ivm_wire::{MailboxState, Priority, Status};
+use ivm_wire::{Guid, MailboxState, Priority, Status};
 
 fn speech_wav() -> Vec<u8> {
     // 1.5 s of a voiced, amplitude-modulated tone: enough "speech" for the pipeline.
@@ -306,7 +307,7 @@ async fn quota_and_rate_refuse_before_storing() {
         ..ClientConfig::default()
     };
     let clients = ClientActor::new(db, cfg).start();
-    // Attachments alone over the quota: refused before the audio is prepared.
+    // Attachments alone over the quota: refused, and the refusal names them alone.
     let e = clients
         .send(post(&ann, "bob", speech_wav(), 150_000))
         .await
@@ -356,4 +357,225 @@ async fn quota_and_rate_refuse_before_storing() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[actix::test]
+async fn a_post_is_one_database_trip_and_a_prepared_one_is_stored_as_given() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let (ann, bob) = (user(&store, "ann", "201"), user(&store, "bob", "202"));
+    let db = Db::start(store.clone(), 2);
+    let clients = ClientActor::new(db.clone(), ClientConfig::default()).start();
+
+    // An upload: recipients, quota, disk, files, commit and both views in one trip.
+    let before = db.trips();
+    clients
+        .send(post(&ann, "bob", speech_wav(), 10))
+        .await
+        .expect("mailbox")
+        .expect("posted");
+    assert_eq!(db.trips() - before, 1, "an upload is one database trip");
+
+    // A recording prepared by its caller (the station's recorder) is stored as it is: the
+    // same Ogg bytes, and the caller's waveform, which a second decode would have replaced.
+    let prepared = ivm_media::prepare_upload(&speech_wav(), 600).expect("prepared");
+    let peaks = vec![7u8; ivm_media::PEAKS];
+    assert_ne!(prepared.peaks, peaks);
+    let before = db.trips();
+    let info = clients
+        .send(PostPrepared {
+            sender: ann.guid,
+            to: vec!["202".into()],
+            audio: PreparedAudio {
+                ogg: prepared.ogg.clone(),
+                duration_ms: prepared.duration_ms,
+                peaks: peaks.clone(),
+            },
+        })
+        .await
+        .expect("mailbox")
+        .expect("posted");
+    assert_eq!(
+        db.trips() - before,
+        1,
+        "a prepared post is one database trip"
+    );
+    assert_eq!(info.recipients[0].guid, bob.guid);
+    assert_eq!(
+        (info.duration_ms, &info.peaks),
+        (prepared.duration_ms, &peaks)
+    );
+    let stored = store.message(info.id).expect("read").expect("stored");
+    assert_eq!(stored.peaks, peaks);
+    assert_eq!(store.read_blob(&stored.audio).expect("audio"), prepared.ogg);
+
+    // A keyed post looks its key up first (a retry is answered before anything else).
+    let before = db.trips();
+    clients
+        .send(client::PostOnce {
+            post: post(&ann, "bob", speech_wav(), 0),
+            key: "k-trips".into(),
+        })
+        .await
+        .expect("mailbox")
+        .expect("posted");
+    assert_eq!(db.trips() - before, 2, "key lookup, then the post");
+
+    // Prepared audio is still checked: empty, or longer than the box takes, is refused.
+    let sent = store.sent(ann.guid).expect("sent").len();
+    for (ogg, duration_ms) in [(Vec::new(), 1000), (prepared.ogg.clone(), 601_000)] {
+        let e = clients
+            .send(PostPrepared {
+                sender: ann.guid,
+                to: vec!["bob".into()],
+                audio: PreparedAudio {
+                    ogg,
+                    duration_ms,
+                    peaks: peaks.clone(),
+                },
+            })
+            .await
+            .expect("mailbox");
+        assert!(matches!(e, Err(client::PostError::BadAudio(_))), "{e:?}");
+    }
+    assert_eq!(
+        store.sent(ann.guid).expect("sent").len(),
+        sent,
+        "nothing stored"
+    );
+}
+
+/// Counts the mailbox changes it is told about; stops when asked.
+struct Listener(tokio::sync::mpsc::UnboundedSender<Guid>);
+
+impl Actor for Listener {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<MailboxChanged> for Listener {
+    type Result = ();
+    fn handle(&mut self, m: MailboxChanged, _: &mut actix::Context<Self>) {
+        let _ = self.0.send(m.user);
+    }
+}
+
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct StopListening;
+
+impl actix::Handler<StopListening> for Listener {
+    type Result = ();
+    fn handle(&mut self, _: StopListening, ctx: &mut actix::Context<Self>) {
+        ctx.stop();
+    }
+}
+
+async fn told(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Guid>) -> Guid {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("told in time")
+        .expect("open")
+}
+
+#[actix::test]
+async fn every_mailbox_listener_is_told_and_a_stopped_one_is_dropped() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let (ann, bob) = (user(&store, "ann", "201"), user(&store, "bob", "202"));
+    let db = DatabaseActor::start(store.clone(), 2);
+    let clients = ClientActor::new(db, ClientConfig::default()).start();
+    let (tx1, mut rx1) = tokio::sync::mpsc::unbounded_channel();
+    let (tx2, mut rx2) = tokio::sync::mpsc::unbounded_channel();
+    let first = Listener(tx1).start();
+    let second = Listener(tx2).start();
+    for l in [&first, &second] {
+        clients.do_send(AddMailboxListener(l.clone().recipient()));
+    }
+    let stats = clients.send(GetStats).await.expect("mailbox");
+    assert_eq!(
+        stats.mailbox_listeners, 2,
+        "the second did not replace the first"
+    );
+
+    // A message to bob: both hear of it.
+    clients
+        .send(post(&ann, "bob", speech_wav(), 0))
+        .await
+        .expect("mailbox")
+        .expect("posted");
+    assert_eq!(told(&mut rx1).await, bob.guid);
+    assert_eq!(told(&mut rx2).await, bob.guid);
+
+    // The first stops: the next change reaches the second alone, and the first is dropped.
+    first.send(StopListening).await.expect("stopped");
+    drop(first);
+    clients.do_send(MailboxChanged { user: ann.guid });
+    assert_eq!(told(&mut rx2).await, ann.guid);
+    let stats = clients.send(GetStats).await.expect("mailbox");
+    assert_eq!(stats.mailbox_listeners, 1);
+    assert!(rx1.try_recv().is_err());
+}
+
+#[actix::test]
+async fn presence_is_counted_per_source() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let (ann, bob) = (user(&store, "ann", "201"), user(&store, "bob", "202"));
+    let db = DatabaseActor::start(store.clone(), 2);
+    let clients = ClientActor::new(db, ClientConfig::default()).start();
+    let (ann_out, mut ann_rx) = client::outbox();
+    let session = clients
+        .send(Connect {
+            user: ann.clone(),
+            client: "test".into(),
+            priority: Priority::Normal,
+            outbox: ann_out,
+            token: None,
+        })
+        .await
+        .expect("mailbox")
+        .expect("connect");
+    clients
+        .send(Subscribe {
+            session,
+            targets: vec![bob.guid],
+        })
+        .await
+        .expect("mailbox")
+        .expect("subscribe");
+    let presence = |status| ServerEvent::Presence {
+        user: bob.guid,
+        status,
+    };
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Offline));
+    let report = |source, online| PhonePresence {
+        user: bob.guid,
+        source,
+        online,
+    };
+    let bob_now = || clients.send(GetPresence(vec![bob.guid]));
+
+    // Bob's desk phone registers, then his analog line comes up too.
+    clients.do_send(report(PresenceSource::DeskPhone, true));
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Available));
+    clients.do_send(report(PresenceSource::AnalogLine, true));
+    // The desk phone goes: the analog line keeps bob available (it used to clobber it).
+    clients.do_send(report(PresenceSource::DeskPhone, false));
+    assert_eq!(bob_now().await.expect("mailbox"), [Status::Available]);
+    // A second report from a source that was never online changes nothing...
+    clients.do_send(report(PresenceSource::RemoteBox, false));
+    assert_eq!(bob_now().await.expect("mailbox"), [Status::Available]);
+    // ...and the last source going takes bob off-line, once.
+    clients.do_send(report(PresenceSource::AnalogLine, false));
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Offline));
+    assert_eq!(bob_now().await.expect("mailbox"), [Status::Offline]);
+
+    // Two devices of one source are counted: one going leaves bob available.
+    clients.do_send(report(PresenceSource::RemoteBox, true));
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Available));
+    clients.do_send(report(PresenceSource::RemoteBox, true));
+    clients.do_send(report(PresenceSource::RemoteBox, false));
+    assert_eq!(bob_now().await.expect("mailbox"), [Status::Available]);
+    clients.do_send(report(PresenceSource::RemoteBox, false));
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Offline));
 }

@@ -15,12 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use anyhow::Context as _;
-use ivm_actors::database::DatabaseActor;
-use ivm_actors::engine::Service;
 use ivm_actors::provisioning::ProvisionFront;
 use ivm_lcd::menu::DhcpInfo;
+use ivm_service::Service;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -98,7 +96,6 @@ pub struct DhcpControl {
     cfg: Config,
     interface: String,
     http: Option<std::net::SocketAddr>,
-    db: Addr<DatabaseActor>,
     front: Arc<ProvisionFront>,
     shutdown: CancellationToken,
     leases: Arc<AtomicUsize>,
@@ -114,7 +111,6 @@ impl DhcpControl {
         cfg: Config,
         interface: String,
         http: Option<std::net::SocketAddr>,
-        db: Addr<DatabaseActor>,
         front: Arc<ProvisionFront>,
         shutdown: CancellationToken,
     ) -> Self {
@@ -122,7 +118,6 @@ impl DhcpControl {
             cfg,
             interface,
             http,
-            db,
             front,
             shutdown,
             leases: Arc::new(AtomicUsize::new(0)),
@@ -249,11 +244,10 @@ impl DhcpControl {
             server,
             sockets,
             cfg.dhcp.port.wrapping_add(1),
-            self.db.clone(),
+            self.front.clone(),
         )
         .context("DHCP sockets unusable")?
-        .with_lease_gauge(self.leases.clone())
-        .with_phone_front(self.front.sightings().clone(), self.front.leases().clone());
+        .with_lease_gauge(self.leases.clone());
         let stop = self.shutdown.child_token();
         let task = tokio::spawn(Box::new(service).run(stop.clone()));
         Ok((word, Some(Running { stop, task })))
@@ -326,4 +320,25 @@ async fn start_dhcp(
 
 fn lease_file(data: &Path) -> PathBuf {
     data.join("dhcp-leases.jsonl")
+}
+
+/// The DHCP control as one of the engine's services: its DHCP server runs under a child of
+/// the engine's token (given to [`DhcpControl::new`]); at the engine's stop this waits for
+/// it (within the engine's grace) and marks it off.
+pub struct DhcpControlService(pub Arc<DhcpControl>);
+
+impl Service for DhcpControlService {
+    fn name(&self) -> &'static str {
+        "dhcp control"
+    }
+
+    fn run(
+        self: Box<Self>,
+        shutdown: CancellationToken,
+    ) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            shutdown.cancelled().await;
+            self.0.stop().await;
+        })
+    }
 }

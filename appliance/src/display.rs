@@ -86,7 +86,7 @@ pub fn start(
         h.started,
         cfg.data_dir.clone(),
         h.db.clone(),
-        h.station.clone(),
+        h.registrations(),
         network,
         dhcp,
         front,
@@ -101,4 +101,21 @@ pub fn start(
     DisplayActor::new(menu, handle, keys, size, Arc::new(control)).start();
     tracing::info!(path = %cfg.panel.path, model = %cfg.panel.model, "front panel started");
     Ok(Some(task))
+}
+
+/// The front panel's I/O task as one of the engine's services: it was started with a child
+/// of the engine's token ([`start`]) and ends when that fires; the engine waits for it
+/// within its one grace.
+pub struct PanelService(pub JoinHandle<()>);
+
+impl ivm_service::Service for PanelService {
+    fn name(&self) -> &'static str {
+        "front panel"
+    }
+
+    fn run(self: Box<Self>, _: CancellationToken) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let _ = self.0.await;
+        })
+    }
 }

@@ -12,13 +12,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::Addr;
+use actix::Recipient;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt as _;
-use ivm_actors::database::{self, DatabaseActor};
+use ivm_actors::database::phones::{ArmPhone, AssignNewPhone};
+use ivm_actors::database::users::NewAdminPassword;
+use ivm_actors::database::{Db, DbError, Op};
 use ivm_actors::display::Installer;
 use ivm_actors::provisioning::ProvisionFront;
-use ivm_actors::station::{GetRegistrations, StationActor};
+use ivm_actors::station::GetRegistrations;
 use ivm_lcd::menu::{Action, AssignedPhone, NetChoice, NetInfo, SeenPhone, Status};
 use ivm_netcfg::{Addressing, Network, StaticV4};
 use ivm_provision::Mac;
@@ -57,10 +59,10 @@ pub struct Control {
     pub started: Instant,
     /// The data folder.
     pub data_dir: PathBuf,
-    /// The database actor.
-    pub db: Addr<DatabaseActor>,
-    /// The station actor, when SIP is on.
-    pub station: Option<Addr<StationActor>>,
+    /// The database manager.
+    pub db: Db,
+    /// The station's live registrations, when SIP is on.
+    pub registrations: Option<Recipient<GetRegistrations>>,
     /// The box's own interface.
     pub network: Arc<Network>,
     /// The DHCP server.
@@ -131,8 +133,8 @@ impl BoxControl {
         name: String,
         started: Instant,
         data_dir: PathBuf,
-        db: Addr<DatabaseActor>,
-        station: Option<Addr<StationActor>>,
+        db: Db,
+        registrations: Option<Recipient<GetRegistrations>>,
         network: Arc<Network>,
         dhcp: Arc<DhcpControl>,
         front: Arc<ProvisionFront>,
@@ -144,7 +146,7 @@ impl BoxControl {
             started,
             data_dir,
             db,
-            station,
+            registrations,
             network,
             dhcp,
             front,
@@ -172,7 +174,12 @@ impl Control {
     }
 }
 
-/// What the database contributes to the status pages.
+/// What the database contributes to the status pages, in one trip: phones, users, messages
+/// waiting, and the first-start password while it is current (read from its file, which is
+/// this appliance's business, hence an operation of its own here).
+struct PanelFigures;
+
+/// The answer to [`PanelFigures`].
 #[derive(Default)]
 struct Counts {
     phones: Vec<ivm_store::StoredPhone>,
@@ -183,6 +190,23 @@ struct Counts {
     waiting: u64,
     /// (admin's name, password) while the first-start password is current.
     first_password: Option<(String, String)>,
+}
+
+impl Op for PanelFigures {
+    type Output = Counts;
+    fn run(self, st: &ivm_store::Store) -> Result<Counts, ivm_store::StoreError> {
+        let all = st.users()?;
+        Ok(Counts {
+            phones: st.phones()?,
+            user_guids: all
+                .iter()
+                .map(|u| (u.guid, (u.extension.clone(), u.name.clone())))
+                .collect(),
+            users: all.into_iter().map(|u| (u.extension, u.name)).collect(),
+            waiting: st.waiting_count()?,
+            first_password: crate::first_start::pending_admin(st)?,
+        })
+    }
 }
 
 fn mac_text(m: &Mac) -> String {
@@ -201,22 +225,8 @@ impl Installer for BoxControl {
             if let Err(e) = me.front.sightings().flush(&me.db).await {
                 tracing::debug!(error = %e, "phone sightings not written");
             }
-            let counts = database::run(&me.db, |st| {
-                let all = st.users()?;
-                Ok(Counts {
-                    phones: st.phones()?,
-                    user_guids: all
-                        .iter()
-                        .map(|u| (u.guid, (u.extension.clone(), u.name.clone())))
-                        .collect(),
-                    users: all.into_iter().map(|u| (u.extension, u.name)).collect(),
-                    waiting: st.waiting_count()?,
-                    first_password: crate::first_start::pending_admin(st)?,
-                })
-            })
-            .await
-            .unwrap_or_default();
-            let regs = match &me.station {
+            let counts = me.db.call(PanelFigures).await.unwrap_or_default();
+            let regs = match &me.registrations {
                 Some(s) => s.send(GetRegistrations).await.unwrap_or_default(),
                 None => Vec::new(),
             };
@@ -364,19 +374,17 @@ impl Installer for BoxControl {
                 }
                 Action::AssignPhone { mac, extension } => {
                     let m = Mac::parse(&mac).map_err(|e| e.to_string())?;
-                    let ext = extension.clone();
-                    let until = me.front.arm_until();
-                    let name = database::run(&me.db, move |st| {
-                        let user = st
-                            .user_by_extension(&ext)?
-                            .ok_or(ivm_store::StoreError::NotFound)?;
-                        // The menu lists only new phones for this; one assigned meanwhile
-                        // (from the web) is not taken away.
-                        st.assign_phone_to(m, user.guid, None, until, false)?;
-                        Ok(user.name)
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    // The menu lists only new phones for this; one assigned meanwhile (from
+                    // the web) is not taken away.
+                    let name = me
+                        .db
+                        .call(AssignNewPhone {
+                            mac: m,
+                            extension: extension.clone(),
+                            until: me.front.arm_until(),
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?;
                     tracing::info!(mac = %m, extension = %extension, user = %name, "panel: phone assigned");
                     Ok(format!("{mac} is now {extension} {name}"))
                 }
@@ -386,10 +394,11 @@ impl Installer for BoxControl {
                         return Err("Arming is off: arm_window_s = 0".into());
                     };
                     let hours = me.front.arm_window().map_or(0, |w| w.as_secs().div_ceil(3600));
-                    database::run(&me.db, move |st| st.arm_phone(m, until))
+                    me.db
+                        .call(ArmPhone { mac: m, until })
                         .await
                         .map_err(|e| match e {
-                            database::DbError::Store(ivm_store::StoreError::NotFound) => {
+                            DbError::Store(ivm_store::StoreError::NotFound) => {
                                 "No such phone any more".to_owned()
                             }
                             e => e.to_string(),
@@ -399,19 +408,13 @@ impl Installer for BoxControl {
                 }
                 Action::NewAdminPassword => {
                     let password = ivm_store::generate_password();
-                    let pw = password.clone();
-                    let name = database::run(&me.db, move |st| {
-                        let users = st.users()?;
-                        let admin = users
-                            .iter()
-                            .find(|u| u.name == "admin" && u.admin)
-                            .or_else(|| users.iter().find(|u| u.admin))
-                            .ok_or(ivm_store::StoreError::NotFound)?;
-                        st.set_one_time_password(admin.guid, &pw)?;
-                        Ok(admin.name.clone())
-                    })
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    let name = me
+                        .db
+                        .call(NewAdminPassword {
+                            password: password.clone(),
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?;
                     tracing::warn!(user = %name, "panel: new admin password set (shown on the panel only)");
                     Ok(password)
                 }

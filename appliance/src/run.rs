@@ -1,25 +1,38 @@
 //! `ivmd run`: take the data folder's lock and open it, make the first-start secrets (and an
-//! administrator whenever there is none), start the engine, serve until SIGTERM or Ctrl-C,
-//! then stop in order and exit 0.
+//! administrator whenever there is none), bind every socket, start the engine and hand it
+//! every service, serve until SIGTERM or Ctrl-C (or the front panel's restart or factory
+//! reset), then the engine's one stop, and exit 0.
+//!
+//! ```text
+//! run: open_store -> ensure_admin -> TLS -> Sockets::bind -> start -> wait_for_exit -> stop
+//! start: engine_config, http_config, provisioner -> Engine::start -> Launch(services)
+//!        -> DHCP control + front panel (under the engine's token) -> Launch -> ready line
+//! ```
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use actix::Addr;
 use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
-use ivm_actors::engine::{Engine, EngineConfig, Service, Shutdown, StationSetup};
+use ivm_actors::engine::{Engine, EngineConfig, Handles, Launch, Shutdown, StationSetup};
 use ivm_actors::provisioning::{FlushService, Leases, ProvisionFront, Sightings};
 use ivm_actors::station::StationConfig;
-use ivm_http::{HttpConfig, HttpService};
-use ivm_phones::{SipService, UdpMediaSockets};
+use ivm_http::{Backend, HttpConfig, HttpService, Phones};
+use ivm_phones::{SipService, SipServiceSockets, UdpMediaSockets};
 use ivm_provision::{Provisioner, Settings, Templates};
+use ivm_service::Service;
 use ivm_store::{OpenOptions, Store, StoreError};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::admin::status::{Listeners, Live};
 use crate::admin::{AdminSocket, BoxInfo};
 use crate::config::Config;
-use crate::dhcp::DhcpControl;
+use crate::dhcp::{DhcpControl, DhcpControlService};
+use crate::display::PanelService;
 use crate::panel::Exit;
 
 /// Raises the soft limit on open files to the hard limit. Each connection, WebSocket, blob
@@ -56,34 +69,13 @@ pub struct Origin {
 /// factory reset (which `main` carries out once everything here is closed).
 pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
     raise_file_limit();
-    let opened = Store::open_with(
-        &cfg.data_dir,
-        &OpenOptions {
-            create: true,
-            lock_wait: LOCK_WAIT,
-        },
-    );
-    let store = Arc::new(match opened {
-        Ok(s) => s,
-        Err(e @ StoreError::Locked { .. }) => {
-            anyhow::bail!(
-                "{e} ({}); waited {} s for it",
-                cfg.data_dir.display(),
-                LOCK_WAIT.as_secs()
-            )
-        }
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display()))
-        }
-    });
+    let store = open_store(&cfg)?;
     crate::first_start::ensure_admin(&store)?;
     // Absolute, so the published socket link and `ivmd status` name it from anywhere.
     let data_abs = std::fs::canonicalize(&cfg.data_dir)
         .unwrap_or_else(|_| crate::cli::absolute(&cfg.data_dir));
     let (tls, identities) = crate::tls::load_or_create(&store, &cfg.data_dir, &cfg.http.names)
         .context("TLS certificate")?;
-
     let system = actix::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -92,52 +84,146 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
             .expect("tokio runtime")
     });
     system.block_on(async move {
-        let http_addr = cfg.http_addr()?;
-        let https_addr = cfg.https_addr()?;
-        let http = match http_addr {
-            Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a} (http)"))?),
+        let sockets = Sockets::bind(&cfg).await?;
+        let tls = Tls {
+            config: tls,
+            identities,
+        };
+        let (engine, exit) = start(&cfg, &origin, store, data_abs, sockets, tls).await?;
+        let exit = wait_for_exit(exit).await;
+        stop(engine).await;
+        tracing::info!(?exit, "stopped cleanly");
+        Ok::<_, anyhow::Error>(exit)
+    })
+}
+
+/// Takes the data folder's lock (waiting [`LOCK_WAIT`] for another process) and opens it.
+fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
+    let opened = Store::open_with(
+        &cfg.data_dir,
+        &OpenOptions {
+            create: true,
+            lock_wait: LOCK_WAIT,
+        },
+    );
+    match opened {
+        Ok(s) => Ok(Arc::new(s)),
+        Err(e @ StoreError::Locked { .. }) => anyhow::bail!(
+            "{e} ({}); waited {} s for it",
+            cfg.data_dir.display(),
+            LOCK_WAIT.as_secs()
+        ),
+        Err(e) => Err(e)
+            .with_context(|| format!("cannot open the data folder {}", cfg.data_dir.display())),
+    }
+}
+
+/// The HTTPS certificate, and the store of identities `ivmd tls` swaps.
+struct Tls {
+    config: Arc<rustls::ServerConfig>,
+    identities: Arc<crate::tls::Identities>,
+}
+
+/// The SIP sockets, bound, and the addresses they give.
+struct Sip {
+    sockets: SipServiceSockets,
+    /// Where they are bound (the ready line, `ivmd status`).
+    local: SocketAddr,
+    /// What phones are told (`[sip] advertise`, else `local`).
+    advertised: SocketAddr,
+}
+
+/// Every listening socket, bound before the box claims to be up (a port in use fails the
+/// start with its name; tests use port 0 and read the real ports from the ready line).
+struct Sockets {
+    http: Option<TcpListener>,
+    https: Option<TcpListener>,
+    sip: Option<Sip>,
+    tftp: Option<std::net::UdpSocket>,
+}
+
+impl Sockets {
+    async fn bind(cfg: &Config) -> anyhow::Result<Sockets> {
+        let http = match cfg.http_addr()? {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (http)"))?,
+            ),
             None => None,
         };
-        let https = match https_addr {
-            Some(a) => Some(tokio::net::TcpListener::bind(a).await.with_context(|| format!("cannot listen on {a} (https)"))?),
+        let https = match cfg.https_addr()? {
+            Some(a) => Some(
+                TcpListener::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (https)"))?,
+            ),
             None => None,
         };
-        let bound = |l: &Option<tokio::net::TcpListener>| {
-            l.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into())
+        let sip = match cfg.sip_addr()? {
+            Some(addr) => {
+                let (sockets, local) = SipService::bind(addr, cfg.sip.tcp)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (sip)"))?;
+                let advertised = cfg.sip_advertised(Some(local)).unwrap_or(local);
+                Some(Sip {
+                    sockets,
+                    local,
+                    advertised,
+                })
+            }
+            None => None,
         };
-        let (http_bound, https_bound) = (bound(&http), bound(&https));
-        let https_port = https.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port()).unwrap_or(443);
-        let http_cfg = HttpConfig {
-            http: http_addr,
-            https: https_addr,
-            https_port,
-            max_upload_bytes: cfg.limits.max_upload_bytes,
-            max_ws_frame: cfg.limits.max_ws_frame,
-            session_ttl: cfg.session_ttl(),
-            ping_interval_s: cfg.clients.ping_interval_s,
-            max_connections: cfg.limits.max_connections,
-            max_connections_per_address: cfg.limits.max_connections_per_address,
-            names: cfg.http.names.clone(),
-            one_time_password_ttl: cfg.one_time_password_ttl(),
+        let tftp = match cfg.tftp_addr()? {
+            Some(a) => Some(
+                ivm_tftpd::TftpService::bind(a)
+                    .with_context(|| format!("cannot listen on {a} (tftp)"))?,
+            ),
+            None => None,
         };
-        // Desk phones: bind the SIP sockets first so the station knows the real address.
-        let mut sip_parts = None;
-        let mut sip_bound = "off".to_owned();
-        let mut station = None;
-        let mut sip_advertised = None;
-        if let Some(addr) = cfg.sip_addr()? {
-            let (sockets, local) = SipService::bind(addr, cfg.sip.tcp)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (sip)"))?;
-            let advertised = cfg.sip_advertised(Some(local)).unwrap_or(local);
-            sip_bound = local.to_string();
-            sip_advertised = Some(advertised);
+        Ok(Sockets {
+            http,
+            https,
+            sip,
+            tftp,
+        })
+    }
+
+    /// The bound addresses, for `ivmd status` and the ready line.
+    fn listeners(&self) -> Listeners {
+        let tcp = |l: &Option<TcpListener>| {
+            l.as_ref()
+                .and_then(|l| l.local_addr().ok())
+                .map(|a| a.to_string())
+        };
+        Listeners {
+            http: tcp(&self.http),
+            https: tcp(&self.https),
+            sip: self.sip.as_ref().map(|s| s.local.to_string()),
+            tftp: self
+                .tftp
+                .as_ref()
+                .and_then(|s| s.local_addr().ok())
+                .map(|a| a.to_string()),
+        }
+    }
+}
+
+/// The engine's settings from the config; the station's, with its SIP send queue (the SIP
+/// service gets the other end) and RTP sockets, when SIP is on.
+fn engine_config(
+    cfg: &Config,
+    sip: Option<&Sip>,
+) -> anyhow::Result<(EngineConfig, Option<SipQueue>)> {
+    let mut queue = None;
+    let station = match sip {
+        Some(sip) => {
             let (tx, rx) = tokio::sync::mpsc::channel(65_536);
-            let media = Arc::new(UdpMediaSockets::new(local.ip(), cfg.sip.rtp_port_min, cfg.sip.rtp_port_max));
-            station = Some(StationSetup {
+            queue = Some(rx);
+            Some(StationSetup {
                 cfg: StationConfig {
                     realm: cfg.sip.domain.clone(),
-                    sip_addr: advertised,
+                    sip_addr: sip.advertised,
                     silence_timeout: Duration::from_secs(cfg.sip.silence_timeout_s.into()),
                     max_recording: Duration::from_secs(cfg.sip.max_recording_s.into()),
                     ring_timeout: Duration::from_secs(cfg.sip.ring_timeout_s.into()),
@@ -146,126 +232,251 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
                     ..StationConfig::default()
                 },
                 sip_out: tx,
-                media,
-            });
-            sip_parts = Some((sockets, rx));
+                media: Arc::new(UdpMediaSockets::new(
+                    sip.local.ip(),
+                    cfg.sip.rtp_port_min,
+                    cfg.sip.rtp_port_max,
+                )),
+            })
         }
-        let engine_cfg = EngineConfig {
-            db_threads: 2,
-            clients: ClientConfig {
-                ping_interval: Duration::from_secs(cfg.clients.ping_interval_s.into()),
-                max_message_seconds: cfg.limits.max_message_seconds,
-                user_quota_bytes: cfg.limits.user_quota_bytes,
-                messages_per_minute: cfg.limits.messages_per_minute,
-            },
-            station,
-        };
-        // Provisioning: TFTP socket bound now (a port in use fails the start), files rendered
-        // with the advertised SIP address.
-        let tftp_socket = match cfg.tftp_addr()? {
-            Some(a) => Some(ivm_tftpd::TftpService::bind(a).with_context(|| format!("cannot listen on {a} (tftp)"))?),
-            None => None,
-        };
-        let tftp_bound = tftp_socket.as_ref().and_then(|s| s.local_addr().ok()).map(|a| a.to_string()).unwrap_or_else(|| "off".into());
-        let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
-        let provisioner = provisioner(&cfg, http_local, sip_advertised)?;
+        None => None,
+    };
+    let engine = EngineConfig {
+        db_threads: 2,
+        clients: ClientConfig {
+            ping_interval: Duration::from_secs(cfg.clients.ping_interval_s.into()),
+            max_message_seconds: cfg.limits.max_message_seconds,
+            user_quota_bytes: cfg.limits.user_quota_bytes,
+            messages_per_minute: cfg.limits.messages_per_minute,
+        },
+        station,
+    };
+    Ok((engine, queue))
+}
+
+/// What the station queues for the SIP service to send.
+type SipQueue = tokio::sync::mpsc::Receiver<ivm_sip::transaction::Transmit>;
+
+/// The HTTP service's settings from the config; `https_port` is the bound one (redirects).
+fn http_config(cfg: &Config, https_port: u16) -> anyhow::Result<HttpConfig> {
+    Ok(HttpConfig {
+        http: cfg.http_addr()?,
+        https: cfg.https_addr()?,
+        https_port,
+        max_upload_bytes: cfg.limits.max_upload_bytes,
+        max_ws_frame: cfg.limits.max_ws_frame,
+        session_ttl: cfg.session_ttl(),
+        ping_interval_s: cfg.clients.ping_interval_s,
+        max_connections: cfg.limits.max_connections,
+        max_connections_per_address: cfg.limits.max_connections_per_address,
+        names: cfg.http.names.clone(),
+        one_time_password_ttl: cfg.one_time_password_ttl(),
+    })
+}
+
+/// Starts the engine and hands it every service: the socket servers, the sightings flush,
+/// the admin socket, then the parts that change while the box runs (DHCP control, front
+/// panel). Prints the ready line once all run. Answers the engine and where the front panel
+/// asks for a restart or a factory reset.
+async fn start(
+    cfg: &Config,
+    origin: &Origin,
+    store: Arc<Store>,
+    data_abs: PathBuf,
+    sockets: Sockets,
+    tls: Tls,
+) -> anyhow::Result<(Addr<Engine>, watch::Receiver<Option<Exit>>)> {
+    let listeners = sockets.listeners();
+    let Sockets {
+        http,
+        https,
+        sip,
+        tftp,
+    } = sockets;
+    let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
+    let https_port = https
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
+        .unwrap_or(443);
+    let http_cfg = http_config(cfg, https_port)?;
+    let sip_advertised = sip.as_ref().map(|s| s.advertised);
+    let (engine_cfg, sip_queue) = engine_config(cfg, sip.as_ref())?;
+    let provisioner = provisioner(cfg, http_local, sip_advertised)?;
+    let info = Arc::new(BoxInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        started_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        data_dir: data_abs,
+        config_file: origin.config_file.clone(),
+        command_line: origin.command_line.clone(),
+        listeners: listeners.clone(),
+        sip_domain: cfg.sip.domain.clone(),
+        sip_server: sip_advertised.map(|a| a.to_string()),
+        provision_url: provisioner.settings.provision_url.clone(),
+        config: cfg.to_toml().context("config as TOML")?,
+    });
+
+    let front_cfg = FrontConfig::from(cfg)?;
+
+    let (engine, h) = Engine::start(store, engine_cfg);
+    let sightings = Arc::new(Sightings::default());
+    let front = front_cfg.start(&h, provisioner, sightings.clone());
+    let mut services: Vec<Box<dyn Service>> = vec![
+        Box::new(
+            HttpService::new(http_backend(&h), http_cfg, Some(tls.config), http, https)
+                .with_provisioning(Some(front.clone())),
+        ),
+        Box::new(FlushService::new(sightings, h.db.clone())),
+    ];
+    if let Some(sock) = tftp {
+        services.push(Box::new(ivm_tftpd::TftpService::new(sock, front.clone())));
+    }
+    if let (Some(sip), Some(queue), Some(input)) = (sip, sip_queue, h.sip_input()) {
+        services.push(Box::new(SipService::new(sip.sockets, input, queue)));
+    }
+    let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();
+    let live = Live {
+        db: h.db.clone(),
+        clients: h.client_stats(),
+        registrations: h.registrations(),
+        started: h.started,
+        dhcp: dhcp_slot.clone(),
+        tls: tls.identities,
+        names: cfg.http.names.clone(),
+    };
+    match AdminSocket::bind(info, live, front.clone()) {
+        Ok(s) => {
+            if let Some(p) = s.published() {
+                tracing::info!(path = %p.display(), "admin commands find this box from any folder");
+            }
+            services.push(Box::new(s));
+        }
+        Err(e) => tracing::warn!(
+            error = %e,
+            "admin socket unavailable: `ivmd user` needs the box stopped"
+        ),
+    }
+    engine.send(Launch(services)).await.context("engine")?;
+
+    // The DHCP server and the front panel: both can change while the box runs, both under
+    // the engine's token.
+    let network = Arc::new(crate::display::network(cfg)?);
+    let dhcp = Arc::new(DhcpControl::new(
+        cfg.clone(),
+        network.interface().to_owned(),
+        http_local,
+        front.clone(),
+        h.stop.clone(),
+    ));
+    let _ = dhcp_slot.set(dhcp.clone());
+    let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let panel = crate::display::start(
+        cfg,
+        &h,
+        network,
+        dhcp.clone(),
+        front,
+        exit_tx,
+        h.stop.child_token(),
+    )?;
+    let mut parts: Vec<Box<dyn Service>> = vec![Box::new(DhcpControlService(dhcp))];
+    if let Some(p) = panel {
+        parts.push(Box::new(PanelService(p)));
+    }
+    engine.send(Launch(parts)).await.context("engine")?;
+
+    let off = |a: &Option<String>| a.clone().unwrap_or_else(|| "off".into());
+    let (http_bound, https_bound) = (off(&listeners.http), off(&listeners.https));
+    let (sip_bound, tftp_bound) = (off(&listeners.sip), off(&listeners.tftp));
+    println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} data={}", cfg.data_dir.display());
+    tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
+    Ok((engine, exit_rx))
+}
+
+/// The provisioning front's settings, read before anything starts (a bad value fails the
+/// start with nothing running).
+struct FrontConfig {
+    realm: String,
+    subnets: Vec<ivm_actors::provisioning::Subnet>,
+    auto_assign: Option<std::ops::RangeInclusive<u32>>,
+    arm_window: Option<Duration>,
+    firmware: PathBuf,
+}
+
+impl FrontConfig {
+    fn from(cfg: &Config) -> anyhow::Result<FrontConfig> {
         let subnets = cfg.provision_subnets()?;
         tracing::info!(subnets = %subnets.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" "), arm_window_s = cfg.provision.arm_window_s, "phone provisioning");
-        let auto_assign = cfg.auto_assign_range()?;
-        let arm_window = cfg.arm_window();
-        let sightings = Arc::new(Sightings::default());
-        let leases = Arc::new(Leases::new());
-        let realm = cfg.sip.domain.clone();
-        let data = cfg.data_dir.clone();
-        let info = Arc::new(BoxInfo {
-            version: env!("CARGO_PKG_VERSION").into(),
-            pid: std::process::id(),
-            started_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            data_dir: data_abs,
-            config_file: origin.config_file.clone(),
-            command_line: origin.command_line.clone(),
-            listeners: Listeners {
-                http: http.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
-                https: https.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.to_string()),
-                sip: (sip_bound != "off").then(|| sip_bound.clone()),
-                tftp: (tftp_bound != "off").then(|| tftp_bound.clone()),
-            },
-            sip_domain: cfg.sip.domain.clone(),
-            sip_server: sip_advertised.map(|a| a.to_string()),
-            provision_url: provisioner.settings.provision_url.clone(),
-            config: cfg.to_toml().context("config as TOML")?,
-        });
-        let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();
-        let mut socket_error = None;
-        let mut published = None;
-        let mut handles = None;
-        let mut provision_front = None;
-        let engine = Engine::start(store, engine_cfg, |h| {
-            let front = Arc::new(
-                ProvisionFront::new(h.db.clone(), provisioner, realm, subnets, data.join("firmware"))
-                    .with_auto_assign(auto_assign)
-                    .with_arm_window(arm_window)
-                    .with_sightings(sightings.clone())
-                    .with_leases(leases),
-            );
-            provision_front = Some(front.clone());
-            let mut services: Vec<Box<dyn Service>> = vec![
-                Box::new(HttpService::new(h.clone(), http_cfg, Some(tls), http, https).with_provisioning(Some(front.clone()))),
-                Box::new(FlushService::new(sightings, h.db.clone())),
-            ];
-            handles = Some(h.clone());
-            if let Some(sock) = tftp_socket {
-                services.push(Box::new(ivm_tftpd::TftpService::new(sock, front.clone())));
-            }
-            if let (Some((sockets, rx)), Some(st)) = (sip_parts.take(), h.station.clone()) {
-                services.push(Box::new(SipService::new(sockets, st, rx)));
-            }
-            let live = Live { handles: h.clone(), dhcp: dhcp_slot.clone(), tls: identities.clone(), names: cfg.http.names.clone() };
-            match AdminSocket::bind(info.clone(), live, front) {
-                Ok(s) => {
-                    published = s.published().map(|p| p.to_owned());
-                    services.push(Box::new(s));
-                }
-                Err(e) => socket_error = Some(e),
-            }
-            services
-        });
-        if let Some(e) = socket_error {
-            tracing::warn!(error = %e, "admin socket unavailable: `ivmd user` needs the box stopped");
-        }
-        if let Some(p) = &published {
-            tracing::info!(path = %p.display(), "admin commands find this box from any folder");
-        }
-        let h = handles.context("engine handles")?;
-        let front = provision_front.context("provisioning front")?;
-        // The DHCP server and the front panel: both can change while the box runs.
-        let stop = tokio_util::sync::CancellationToken::new();
-        let network = Arc::new(crate::display::network(&cfg)?);
-        let dhcp = Arc::new(DhcpControl::new(cfg.clone(), network.interface().to_owned(), http_local, h.db.clone(), front.clone(), stop.clone()));
-        let _ = dhcp_slot.set(dhcp.clone());
-        let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
-        let (exit_tx, mut exit_rx) = tokio::sync::watch::channel(None);
-        let panel = crate::display::start(&cfg, &h, network, dhcp.clone(), front, exit_tx, stop.clone())?;
-        println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} data={}", cfg.data_dir.display());
-        tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
+        Ok(FrontConfig {
+            realm: cfg.sip.domain.clone(),
+            subnets,
+            auto_assign: cfg.auto_assign_range()?,
+            arm_window: cfg.arm_window(),
+            firmware: cfg.data_dir.join("firmware"),
+        })
+    }
 
-        let exit = tokio::select! {
-            _ = wait_for_stop_signal() => {
-                tracing::info!("stop signal received");
-                Exit::Stop
-            }
-            Ok(e) = exit_rx.wait_for(Option::is_some) => e.unwrap_or(Exit::Stop),
-        };
-        engine.send(Shutdown).await.ok();
-        dhcp.stop().await;
-        stop.cancel();
-        if let Some(p) = panel {
-            let _ = p.await;
+    /// The provisioning front (TFTP, HTTP `/provision/`, the admin's and the panel's phone
+    /// actions), over the database manager.
+    fn start(
+        self,
+        h: &Handles,
+        provisioner: Provisioner,
+        sightings: Arc<Sightings>,
+    ) -> Arc<ProvisionFront> {
+        Arc::new(
+            ProvisionFront::new(
+                h.db.clone(),
+                provisioner,
+                self.realm,
+                self.subnets,
+                self.firmware,
+            )
+            .with_auto_assign(self.auto_assign)
+            .with_arm_window(self.arm_window)
+            .with_sightings(sightings)
+            .with_leases(Arc::new(Leases::new())),
+        )
+    }
+}
+
+/// Until SIGTERM or Ctrl-C, or the front panel's restart or factory reset.
+async fn wait_for_exit(mut exit: watch::Receiver<Option<Exit>>) -> Exit {
+    tokio::select! {
+        _ = wait_for_stop_signal() => {
+            tracing::info!("stop signal received");
+            Exit::Stop
         }
-        actix::System::current().stop();
-        tracing::info!(?exit, "stopped cleanly");
-        Ok::<_, anyhow::Error>(exit)
-    })
+        Ok(e) = exit.wait_for(Option::is_some) => e.unwrap_or(Exit::Stop),
+    }
+}
+
+/// The engine's one stop (every actor and service, one token, one grace), then the actor
+/// system's.
+async fn stop(engine: Addr<Engine>) {
+    engine.send(Shutdown).await.ok();
+    actix::System::current().stop();
+}
+
+/// What the HTTP service reaches: the database manager, the client manager's requests, and
+/// ring-my-phone and the registrations when desk phones are on.
+fn http_backend(h: &Handles) -> Backend {
+    Backend {
+        db: h.db.clone(),
+        clients: h.client_handle(),
+        phones: h
+            .ring_me()
+            .zip(h.registrations())
+            .map(|(ring_me, registrations)| Phones {
+                ring_me,
+                registrations,
+            }),
+        started: h.started,
+    }
 }
 
 /// The provisioning renderer: templates built in (overridable from `<data>/templates/`), the

@@ -74,7 +74,7 @@ pub use lock::{holder as lock_holder, DataLock, LOCK_FILE};
 pub use logins::{
     hash_password, validate_password, LoginCandidate, LoginRefusal, NewPasswordHash, Opened,
 };
-pub use messages::{Advanced, CommitRules, Committed, StoredAttachment, StoredMessage};
+pub use messages::{Advanced, CommitRules, Committed, Party, StoredAttachment, StoredMessage};
 pub use pages::{BadCursor, Cursor, ListCounts, Page, MAX_PAGE};
 pub use passwords::generate as generate_password;
 pub use phone_sightings::{SightingLimits, SightingsFlushed};

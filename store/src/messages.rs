@@ -54,6 +54,15 @@ pub enum Advanced {
     },
 }
 
+/// Who a user is to a message they may see ([`Store::message_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Party {
+    /// They sent it (and keep it in their sent list).
+    Sender,
+    /// It is in their inbox.
+    Recipient,
+}
+
 /// A stored voice message: what the server committed, with references to its encrypted files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMessage {
@@ -342,6 +351,28 @@ impl Store {
             .get(pair_key(user, msg))?
             .map(|v| v.value());
         Ok(row == Some(SENT_LISTED))
+    }
+
+    /// The message `id` if `user` may see it, and as whom: a recipient who has not deleted
+    /// it (their own view wins when they sent it to themself), or its sender while it is in
+    /// their sent list. The one access rule for reading, downloading and deleting a message.
+    pub fn message_for(
+        &self,
+        id: Guid,
+        user: Guid,
+    ) -> Result<Option<(StoredMessage, Party)>, StoreError> {
+        let Some(msg) = self.message(id)? else {
+            return Ok(None);
+        };
+        if let Some(state) = self.mailbox_state(id, user)? {
+            if state != MailboxState::Deleted {
+                return Ok(Some((msg, Party::Recipient)));
+            }
+        }
+        if msg.sender == user && self.in_sent(user, id)? {
+            return Ok(Some((msg, Party::Sender)));
+        }
+        Ok(None)
     }
 
     /// Each recipient of `msg` with their state, in the message's recipient order (receipts

@@ -138,6 +138,19 @@ impl Store {
         Ok(None)
     }
 
+    /// The user a token belongs to, as stored now; `None` as for [`Store::session_user`], or
+    /// when the user was deleted meanwhile.
+    pub fn user_for_session(
+        &self,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<Option<crate::User>, StoreError> {
+        match self.session_user(token, now)? {
+            Some(guid) => self.user(guid),
+            None => Ok(None),
+        }
+    }
+
     /// Ends a session (logout). Unknown tokens are fine.
     pub fn delete_session(&self, token: &str) -> Result<(), StoreError> {
         let Some(hash) = token_hash(token) else {

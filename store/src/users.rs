@@ -290,6 +290,20 @@ impl Store {
         Ok(get_record(&txn.open_table(USERS)?, guid)?.map(|r| r.user))
     }
 
+    /// The user a person means by `key`: a GUID, an extension (digits only) or a login name
+    /// in any case. The one rule for recipients, contacts and the admin's user routes, so a
+    /// name that works in one place works in all.
+    pub fn find_user(&self, key: &str) -> Result<Option<User>, StoreError> {
+        let key = key.trim();
+        if let Ok(g) = key.parse::<Guid>() {
+            self.user(g)
+        } else if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+            self.user_by_extension(key)
+        } else {
+            self.user_by_name(&key.to_ascii_lowercase())
+        }
+    }
+
     /// Every user, sorted by name (the directory).
     pub fn users(&self) -> Result<Vec<User>, StoreError> {
         let txn = self.db.begin_read()?;

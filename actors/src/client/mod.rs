@@ -1,39 +1,61 @@
 //! The client actor: the client manager of the seed (S13).
 //!
 //! It keeps one [`Connection`] per connected session (S16), derives each user's presence from
-//! their sessions and chosen status (S25), pings every session periodically and drops those
-//! that stop answering, pushes new messages to online recipients and receipts to senders, and
-//! hands queued messages to a client when it checks in (store-and-forward, S3 and S26).
+//! their sessions, their phones and their chosen status (S25), pings every session
+//! periodically and drops those that stop answering, pushes new messages to online
+//! recipients and receipts to senders, and hands queued messages to a client when it checks
+//! in (store-and-forward, S3 and S26).
 //!
 //! The socket itself belongs to a task in the HTTP service; the actor only holds that task's
-//! [`Outbox`]. Everything blocking goes to the database actor or [`crate::codec::run`].
+//! [`Outbox`]. Everything blocking goes to the database manager ([`Db`]) or
+//! [`crate::codec::run`].
+//!
+//! # Layout
+//! - this file: the actor, its state and the helpers its handlers share.
+//! - `sessions.rs`: [`Connect`], [`Disconnect`], [`Seen`], [`CheckIn`], [`GetStats`],
+//!   [`GoingDown`].
+//! - `presence.rs`: [`Subscribe`], [`Unsubscribe`], [`SetStatus`], [`GetPresence`],
+//!   [`PhonePresence`].
+//! - `mailbox.rs`: who is told when a mailbox changes ([`MailboxChanged`]).
+//! - `post.rs`: [`PostMessage`], [`PostOnce`], [`PostPrepared`]; `commit.rs`: the post's
+//!   one database trip; `receipts.rs`: [`Receipt`], [`Receipts`].
+//! - `handle.rs`: [`ClientHandle`], the client manager as services reach it.
+//! - `connection.rs`: the connection object and its outbox; `rate.rs`: posts per minute.
 
+mod commit;
 mod connection;
+mod handle;
+mod mailbox;
 mod post;
 mod presence;
 pub mod rate;
 mod receipts;
+mod sessions;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
-use ivm_store::User;
-use ivm_wire::object::{push, Envelope, ReceiptObject};
-use ivm_wire::rest::MessageInfo;
-use ivm_wire::{Guid, MailboxState, Priority, Status};
+use ivm_wire::object::{push, Envelope};
+use ivm_wire::{Guid, Priority, Status};
 use tokio::sync::oneshot;
 
-use crate::database::{self, DatabaseActor, DbError};
-use crate::views::{self, Viewer};
+use crate::database::users::EndedSessions;
+use crate::database::{Db, DbError};
 
 pub use connection::{
     outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId,
 };
-pub use post::{check_attachment_name, NewAttachment, PostError, PostMessage, PostOnce, Posted};
-pub use presence::{GetPresence, SetStatus, Subscribe, Unsubscribe};
-pub use receipts::Receipts;
+pub use handle::{ClientHandle, Reaches};
+pub use mailbox::{AddMailboxListener, MailboxChanged};
+pub use post::{
+    check_attachment_name, NewAttachment, PostError, PostMessage, PostOnce, PostPrepared, Posted,
+    PreparedAudio,
+};
+pub use presence::{GetPresence, PhonePresence, PresenceSource, SetStatus, Subscribe, Unsubscribe};
+pub use receipts::{Receipt, Receipts};
+pub use sessions::{CheckIn, ClientStats, Connect, Disconnect, GetStats, GoingDown, Seen};
 
 /// Settings of the client manager.
 #[derive(Debug, Clone)]
@@ -68,7 +90,7 @@ impl Default for ClientConfig {
 
 /// The client manager.
 pub struct ClientActor {
-    db: Addr<DatabaseActor>,
+    db: Db,
     cfg: ClientConfig,
     sessions: HashMap<SessionId, Connection>,
     by_user: HashMap<Guid, Vec<SessionId>>,
@@ -82,20 +104,22 @@ pub struct ClientActor {
     in_flight: usize,
     drained: Vec<oneshot::Sender<()>>,
     going_down: bool,
-    /// Registered desk phones per user: a phone counts as a session for presence (S25).
-    phones: HashMap<Guid, u32>,
+    /// Presence reported by other sources (desk phones, analog lines, ...), counted per
+    /// source for each user: any of them counts as a session (S25).
+    reported: HashMap<Guid, presence::Sources>,
     /// Told when a user's mailbox changes (the station actor's message-waiting lamps).
-    mailbox_listener: Option<Recipient<MailboxChanged>>,
+    mailbox_listeners: Vec<Recipient<MailboxChanged>>,
     /// Posts per sender in the last minute.
     post_rate: rate::PostRate,
 }
 
 impl ClientActor {
-    /// A client manager over the database actor `db`.
-    pub fn new(db: Addr<DatabaseActor>, cfg: ClientConfig) -> Self {
+    /// A client manager over the database manager `db` (a [`Db`], or the database actor's
+    /// address).
+    pub fn new(db: impl Into<Db>, cfg: ClientConfig) -> Self {
         ClientActor {
             post_rate: rate::PostRate::new(cfg.messages_per_minute),
-            db,
+            db: db.into(),
             cfg,
             sessions: HashMap::new(),
             by_user: HashMap::new(),
@@ -106,21 +130,15 @@ impl ClientActor {
             in_flight: 0,
             drained: Vec::new(),
             going_down: false,
-            phones: HashMap::new(),
-            mailbox_listener: None,
-        }
-    }
-
-    /// Tells the mailbox listener (if any) that `user`'s mailbox changed.
-    fn mailbox_changed(&self, user: Guid) {
-        if let Some(l) = &self.mailbox_listener {
-            l.do_send(MailboxChanged { user });
+            reported: HashMap::new(),
+            mailbox_listeners: Vec::new(),
         }
     }
 
     /// The presence others see for `user` now.
     fn presence_of(&self, user: Guid) -> Status {
-        if self.by_user.get(&user).is_some_and(|s| !s.is_empty()) || self.phones.contains_key(&user)
+        if self.by_user.get(&user).is_some_and(|s| !s.is_empty())
+            || self.reported.contains_key(&user)
         {
             self.chosen.get(&user).copied().unwrap_or(Status::Available)
         } else {
@@ -207,7 +225,7 @@ impl ClientActor {
         };
         if last {
             self.by_user.remove(&conn.user);
-            if !self.phones.contains_key(&conn.user) {
+            if !self.reported.contains_key(&conn.user) {
                 self.chosen.remove(&conn.user);
             }
             self.announce_presence(conn.user);
@@ -264,15 +282,9 @@ impl ClientActor {
         }
         let db = self.db.clone();
         let check = async move {
-            database::run(&db, move |s| {
-                let now = std::time::SystemTime::now();
-                let mut ended = Vec::new();
-                for (id, user, token) in held {
-                    if s.session_user(&token, now)? != Some(user) {
-                        ended.push(id);
-                    }
-                }
-                Ok(ended)
+            db.call(EndedSessions {
+                held,
+                now: SystemTime::now(),
             })
             .await
         };
@@ -312,24 +324,6 @@ impl Actor for ClientActor {
     }
 }
 
-/// A socket authenticated as `user`: register its session. Refused while shutting down.
-#[derive(Message)]
-#[rtype(result = "Result<SessionId, ClientError>")]
-pub struct Connect {
-    /// The user, as loaded when the token was checked.
-    pub user: User,
-    /// Client software, for logs.
-    pub client: String,
-    /// S16 priority.
-    pub priority: Priority,
-    /// Where to send frames.
-    pub outbox: Outbox,
-    /// The login token the session was opened with, checked again every ping interval so a
-    /// logout, a password change or a deleted account also ends open sockets. `None` for
-    /// sessions that are not tied to a token.
-    pub token: Option<String>,
-}
-
 /// Errors of the client actor's requests.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -345,282 +339,4 @@ pub enum ClientError {
     /// The store failed.
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-/// Registers the session; the user comes online if this is their first.
-impl Handler<Connect> for ClientActor {
-    type Result = Result<SessionId, ClientError>;
-
-    fn handle(&mut self, msg: Connect, _: &mut Context<Self>) -> Self::Result {
-        if self.going_down {
-            return Err(ClientError::GoingDown);
-        }
-        let id = self.next_session;
-        self.next_session += 1;
-        let user = msg.user.guid;
-        let first = !self.by_user.contains_key(&user);
-        self.by_user.entry(user).or_default().push(id);
-        if first {
-            // A stored "offline" means the user never chose, or chose to hide for one session.
-            let s = match msg.user.status {
-                Status::Offline => Status::Available,
-                s => s,
-            };
-            self.chosen.insert(user, s);
-        }
-        tracing::info!(session = id, user = %msg.user.name, client = %msg.client, priority = ?msg.priority, "client connected");
-        self.sessions.insert(
-            id,
-            Connection {
-                user,
-                client: msg.client,
-                priority: msg.priority,
-                outbox: msg.outbox,
-                last_seen: Instant::now(),
-                watching: HashSet::new(),
-                token: msg.token,
-            },
-        );
-        if first {
-            self.announce_presence(user);
-        }
-        Ok(id)
-    }
-}
-
-/// The session's socket closed (or the client sent `disconnect`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Disconnect(pub SessionId);
-
-/// Forgets the session.
-impl Handler<Disconnect> for ClientActor {
-    type Result = ();
-    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
-        self.remove_session(msg.0);
-    }
-}
-
-/// The session sent something: it is awake (S25).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Seen(pub SessionId);
-
-/// Refreshes the session's liveness.
-impl Handler<Seen> for ClientActor {
-    type Result = ();
-    fn handle(&mut self, msg: Seen, _: &mut Context<Self>) {
-        if let Some(c) = self.sessions.get_mut(&msg.0) {
-            c.last_seen = Instant::now();
-        }
-    }
-}
-
-/// A recipient's mailbox state moves forward (delivered or played), from REST or WebSocket.
-#[derive(Message)]
-#[rtype(result = "Result<(), ClientError>")]
-pub struct Receipt {
-    /// The recipient.
-    pub user: Guid,
-    /// The message.
-    pub message: Guid,
-    /// The new state (`delivered` or `played`).
-    pub state: MailboxState,
-}
-
-/// Records the state and tells the sender's sessions.
-impl Handler<Receipt> for ClientActor {
-    type Result = ResponseActFuture<Self, Result<(), ClientError>>;
-
-    fn handle(&mut self, r: Receipt, _: &mut Context<Self>) -> Self::Result {
-        let db = self.db.clone();
-        let fut = async move {
-            database::run(&db, move |s| {
-                let Some(msg) = s.message(r.message)? else {
-                    return Ok(None);
-                };
-                if s.mailbox_state(r.message, r.user)?.is_none() {
-                    return Ok(None);
-                }
-                let changed = s.advance(r.message, r.user, r.state)?;
-                Ok(Some((msg.sender, changed)))
-            })
-            .await
-        };
-        Box::pin(fut.into_actor(self).map(move |res, act, _| match res? {
-            None => Err(ClientError::NotFound),
-            Some((sender, changed)) => {
-                if changed {
-                    act.mailbox_changed(r.user);
-                    let receipt = ReceiptObject {
-                        message: r.message,
-                        recipient: r.user,
-                        state: r.state,
-                    };
-                    act.push_to_user(sender, &push::receipt(receipt));
-                }
-                Ok(())
-            }
-        }))
-    }
-}
-
-/// The client checks in (S15): everything still queued for its user, oldest first. The
-/// socket task sends them itself, with back-pressure, so a long absence cannot overflow the
-/// outbox and get the client dropped.
-#[derive(Message)]
-#[rtype(result = "Result<Vec<MessageInfo>, ClientError>")]
-pub struct CheckIn(pub SessionId);
-
-/// Loads the queued messages as the user sees them.
-impl Handler<CheckIn> for ClientActor {
-    type Result = ResponseFuture<Result<Vec<MessageInfo>, ClientError>>;
-
-    fn handle(&mut self, msg: CheckIn, _: &mut Context<Self>) -> Self::Result {
-        let Some(user) = self.sessions.get(&msg.0).map(|c| c.user) else {
-            return Box::pin(async { Err(ClientError::NoSession) });
-        };
-        let db = self.db.clone();
-        Box::pin(async move {
-            Ok(database::run(&db, move |s| {
-                let mut views = views::Views::new(s);
-                s.queued_for(user)?
-                    .iter()
-                    .map(|m| views.message(m, Viewer::Recipient(user)))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await?)
-        })
-    }
-}
-
-/// Counters for the status page.
-#[derive(Message)]
-#[rtype(result = "ClientStats")]
-pub struct GetStats;
-
-/// What the client manager reports about itself.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientStats {
-    /// Sessions connected now.
-    pub sessions: u32,
-    /// Users with at least one session.
-    pub online_users: u32,
-}
-
-/// Reports the counters.
-impl Handler<GetStats> for ClientActor {
-    type Result = MessageResult<GetStats>;
-    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(ClientStats {
-            sessions: self.sessions.len() as u32,
-            online_users: self.by_user.len() as u32,
-        })
-    }
-}
-
-/// Shutdown (S15): tell every client the server is going down, close their sockets, refuse new
-/// sessions, and answer once every accepted post has been committed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct GoingDown {
-    /// Reason given to clients.
-    pub reason: String,
-}
-
-/// Broadcasts `server_going_down` and waits for in-flight posts.
-impl Handler<GoingDown> for ClientActor {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, msg: GoingDown, _: &mut Context<Self>) -> Self::Result {
-        self.going_down = true;
-        let frame: Arc<str> = push::server_going_down(&msg.reason).to_text().into();
-        for (_, conn) in self.sessions.drain() {
-            let _ = conn.outbox.push(Outbound::Frame(frame.clone()));
-            let _ = conn.outbox.push(Outbound::Close {
-                code: 1001,
-                reason: "server going down".into(),
-            });
-        }
-        self.by_user.clear();
-        self.watchers.clear();
-        self.chosen.clear();
-        tracing::info!(
-            in_flight = self.in_flight,
-            "told clients the server is going down"
-        );
-        if self.in_flight == 0 {
-            return Box::pin(async {});
-        }
-        let (tx, rx) = oneshot::channel();
-        self.drained.push(tx);
-        Box::pin(async move {
-            let _ = rx.await;
-        })
-    }
-}
-
-/// A user's mailbox changed (a message arrived, was played or deleted): the station actor
-/// updates their phones' message-waiting lamps.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct MailboxChanged {
-    /// Whose mailbox.
-    pub user: Guid,
-}
-
-/// Who to tell about [`MailboxChanged`] (the station actor, at start-up).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SetMailboxListener(pub Recipient<MailboxChanged>);
-
-/// Keeps the listener.
-impl Handler<SetMailboxListener> for ClientActor {
-    type Result = ();
-    fn handle(&mut self, msg: SetMailboxListener, _: &mut Context<Self>) {
-        self.mailbox_listener = Some(msg.0);
-    }
-}
-
-/// Something outside the client actor changed a mailbox (a deletion through REST, a phone's
-/// `*97` delete): pass it on to the listener.
-impl Handler<MailboxChanged> for ClientActor {
-    type Result = ();
-    fn handle(&mut self, msg: MailboxChanged, _: &mut Context<Self>) {
-        self.mailbox_changed(msg.user);
-    }
-}
-
-/// A desk phone of `user` registered (`online`) or its last registration ended: a phone
-/// counts as a session for presence (S25), so a user whose phone is registered is available.
-#[derive(Message, Debug, Clone, Copy)]
-#[rtype(result = "()")]
-pub struct PhonePresence {
-    /// The user.
-    pub user: Guid,
-    /// True when the user now has at least one registered phone.
-    pub online: bool,
-}
-
-/// Updates the phone count and tells watchers when presence changes.
-impl Handler<PhonePresence> for ClientActor {
-    type Result = ();
-    fn handle(&mut self, msg: PhonePresence, _: &mut Context<Self>) {
-        if self.going_down {
-            return;
-        }
-        let before = self.presence_of(msg.user);
-        if msg.online {
-            self.phones.insert(msg.user, 1);
-        } else {
-            self.phones.remove(&msg.user);
-            if !self.by_user.contains_key(&msg.user) {
-                self.chosen.remove(&msg.user);
-            }
-        }
-        tracing::info!(user = %msg.user, online = msg.online, "desk phone presence");
-        if self.presence_of(msg.user) != before {
-            self.announce_presence(msg.user);
-        }
-    }
 }

@@ -1,36 +1,40 @@
 //! Posting a voice message (S2, S3): the one path for the REST upload, the WebSocket
-//! `post_message` and, later, phones.
+//! `post_message` and the phones.
 //!
-//! Order matters for durability: resolve recipients, prepare the audio (off the async
-//! threads), write and fsync the encrypted files, commit the record, and only then answer the
-//! sender and push to online recipients. A crash before the commit leaves at most an
-//! unreferenced blob file and no acknowledgement; a crash after it loses nothing.
+//! Order matters for durability: prepare the audio (off the async threads), then one
+//! database trip ([`super::commit::CommitPost`]) resolves the recipients, checks the quota
+//! and the disk, writes and fsyncs the encrypted files and commits the record; only then is
+//! the sender answered and the message pushed to online recipients. A crash before the commit
+//! leaves at most an unreferenced blob file and no acknowledgement; a crash after it loses
+//! nothing.
+//!
+//! Three ways in: [`PostMessage`] (an upload: WAV or Ogg Opus, prepared here),
+//! [`PostOnce`] (the same with the client's idempotency key) and [`PostPrepared`] (audio the
+//! caller already prepared, the station's recorder: stored as given, never decoded again).
 //!
 //! Limits, each refused before anything is written and with the numbers in the error:
 //! - a retry with the idempotency key of a stored message gets that message back
-//!   ([`PostOnce`]), before any other check, so a lost answer never costs a second copy;
-//! - messages per minute per sender ([`super::rate`]);
-//! - the sender's storage quota (checked up front for the attachments, exactly in the commit);
+//!   ([`PostOnce`]), before any other check, so a lost answer never costs a second copy
+//!   (that lookup is the one extra trip, and only keyed posts make it);
+//! - messages per minute per sender ([`super::rate`]), before the audio work;
+//! - the sender's storage quota (the attachments alone, then exactly in the commit);
 //! - room on the data disk ([`ivm_store::FREE_SPACE_RESERVE`] stays free): 507-style
 //!   [`PostError::DiskFull`], and a write that still meets a full disk removes what it wrote.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use actix::fut::LocalBoxActorFuture;
 use actix::prelude::*;
 use ivm_media::MediaError;
-use ivm_store::{
-    CommitRules, Committed, IdempotencyKey, KeyUse, Store, StoreError, StoredAttachment,
-    StoredMessage,
-};
+use ivm_store::{CommitRules, IdempotencyKey, StoreError};
 use ivm_wire::object::push;
 use ivm_wire::rest::MessageInfo;
-use ivm_wire::{Guid, MailboxState};
+use ivm_wire::Guid;
 
+use super::commit::{CommitPost, FindKey, KeyFound, Outcome};
 use super::ClientActor;
-use crate::database::{self, DbError};
-use crate::views::{self, Viewer};
+use crate::database::{Db, DbError};
 
 /// Longest attachment name accepted, in bytes.
 pub const MAX_ATTACHMENT_NAME: usize = 255;
@@ -70,6 +74,42 @@ pub struct PostOnce {
     pub post: PostMessage,
     /// The client's key (1-128 visible ASCII characters).
     pub key: String,
+}
+
+/// Send a recording the caller has already prepared (the station's recorder made the Ogg
+/// Opus file, its length and its waveform while recording): it is stored as it is, without
+/// being decoded again, through the same checks and the same one commit as an upload.
+#[derive(Message)]
+#[rtype(result = "Result<MessageInfo, PostError>")]
+pub struct PostPrepared {
+    /// The sender, as authenticated by the caller.
+    pub sender: Guid,
+    /// Recipients: names, extensions or GUIDs.
+    pub to: Vec<String>,
+    /// The recording.
+    pub audio: PreparedAudio,
+}
+
+/// Audio ready to store: what [`ivm_media::prepare_upload`] makes of an upload, and what a
+/// phone's recorder makes while recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedAudio {
+    /// Ogg Opus (RFC 7845), mono.
+    pub ogg: Vec<u8>,
+    /// Playable length, in milliseconds.
+    pub duration_ms: u32,
+    /// Waveform summary ([`ivm_media::peaks`]).
+    pub peaks: Vec<u8>,
+}
+
+impl From<ivm_rtp::Recording> for PreparedAudio {
+    fn from(r: ivm_rtp::Recording) -> Self {
+        PreparedAudio {
+            ogg: r.ogg,
+            duration_ms: r.duration_ms,
+            peaks: r.peaks,
+        }
+    }
 }
 
 /// A post's answer.
@@ -181,167 +221,69 @@ pub fn check_attachment_name(name: &str) -> Result<(), PostError> {
     }
 }
 
-/// Looks each recipient up by GUID, extension (digits) or name; keeps the first of duplicates.
-fn resolve(store: &Store, to: &[String]) -> Result<Result<Vec<Guid>, String>, StoreError> {
-    let mut out = Vec::new();
-    for t in to.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        let user = if let Ok(g) = t.parse::<Guid>() {
-            store.user(g)?
-        } else if t.bytes().all(|b| b.is_ascii_digit()) {
-            store.user_by_extension(t)?
-        } else {
-            store.user_by_name(&t.to_ascii_lowercase())?
-        };
-        match user {
-            Some(u) if !out.contains(&u.guid) => out.push(u.guid),
-            Some(_) => {}
-            None => return Ok(Err(t.chars().take(64).collect())),
-        }
-    }
-    Ok(Ok(out))
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Writes the blobs and commits the record under `rules`; removes the blobs again if the
-/// commit fails or finds the message already stored (a retry with its key).
-fn store_message(
-    s: &Store,
+/// A post on its way: who, to whom, what, and in what state the audio is.
+struct Draft {
     sender: Guid,
-    recipients: Vec<Guid>,
-    prepared: ivm_media::Prepared,
+    to: Vec<String>,
+    audio: Audio,
     attachments: Vec<NewAttachment>,
-    rules: &CommitRules,
-) -> Result<Outcome, StoreError> {
-    let bytes =
-        prepared.ogg.len() as u64 + attachments.iter().map(|a| a.data.len() as u64).sum::<u64>();
-    s.ensure_free_space(bytes)?;
-    let mut written = Vec::new();
-    let result = (|| {
-        let audio = s.put_blob(&prepared.ogg)?;
-        written.push(audio.clone());
-        let mut stored_atts = Vec::with_capacity(attachments.len());
-        for a in attachments {
-            let blob = s.put_blob(&a.data)?;
-            written.push(blob.clone());
-            let content_type = if a.content_type.is_empty() {
-                "application/octet-stream".to_owned()
-            } else {
-                a.content_type
-            };
-            stored_atts.push(StoredAttachment {
-                name: a.name,
-                content_type,
-                blob,
-            });
-        }
-        let msg = StoredMessage {
-            id: Guid::new_v4(),
-            sender,
-            recipients: recipients.clone(),
-            created_at: now_ms(),
-            duration_ms: prepared.duration_ms,
-            peaks: prepared.peaks,
-            audio,
-            attachments: stored_atts,
-            idempotency_key: None,
-        };
-        let committed = s.commit_message_with(&msg, rules)?;
-        Ok((msg, committed))
-    })();
-    let msg = match result {
-        Ok((msg, Committed::New)) => msg,
-        Ok((_, Committed::Existing(existing))) => {
-            remove_written(s, &written);
-            return Ok(Outcome::Raced(views::message_info(
-                s,
-                &existing,
-                Viewer::Sender,
-            )?));
-        }
-        Err(e) => {
-            remove_written(s, &written);
-            return Err(e);
-        }
-    };
-    let for_sender = views::message_info(s, &msg, Viewer::Sender)?;
-    // Just committed, every recipient is `queued`: each one's view is the sender's with their
-    // own state set, the same for all, so one frame serves every recipient.
-    let mut for_recipients = for_sender.clone();
-    for_recipients.state = Some(MailboxState::Queued);
-    Ok(Outcome::New(Stored {
-        for_sender,
-        for_recipients,
-        recipients,
-    }))
 }
 
-/// Removes blob files no record will name (a refused or duplicate commit).
-fn remove_written(s: &Store, written: &[ivm_store::BlobRef]) {
-    for b in written {
-        if let Err(e) = s.remove_blob(b) {
-            tracing::warn!(blob = %b.id, error = %e, "could not remove an unused blob file");
+/// The audio of a post.
+enum Audio {
+    /// As uploaded: WAV or Ogg Opus, to prepare.
+    Upload(Vec<u8>),
+    /// Prepared by the caller.
+    Prepared(PreparedAudio),
+}
+
+impl From<PostMessage> for Draft {
+    fn from(p: PostMessage) -> Self {
+        Draft {
+            sender: p.sender,
+            to: p.to,
+            audio: Audio::Upload(p.audio),
+            attachments: p.attachments,
         }
     }
 }
 
-/// What a post ended in.
-enum Outcome {
-    /// Stored now.
-    New(Stored),
-    /// Already stored under its idempotency key (found before storing); as its sender sees it.
-    Replay(MessageInfo),
-    /// The same, found by the commit: a retry raced the first request.
-    Raced(MessageInfo),
-}
-
-/// A committed message, as its sender and its recipients see it.
-struct Stored {
-    for_sender: MessageInfo,
-    for_recipients: MessageInfo,
-    recipients: Vec<Guid>,
-}
-
-/// The fingerprint parts of a post: recipients as given, audio, each attachment.
-fn fingerprint_parts(p: &PostMessage) -> Vec<&[u8]> {
-    let mut parts: Vec<&[u8]> = p.to.iter().map(|t| t.as_bytes()).collect();
-    parts.push(b"audio");
-    parts.push(&p.audio);
-    for a in &p.attachments {
-        parts.extend([a.name.as_bytes(), a.content_type.as_bytes(), &a.data[..]]);
+impl Draft {
+    /// The fingerprint parts of a post: recipients as given, audio, each attachment.
+    fn fingerprint_parts(&self) -> Vec<&[u8]> {
+        let mut parts: Vec<&[u8]> = self.to.iter().map(|t| t.as_bytes()).collect();
+        parts.push(b"audio");
+        parts.push(match &self.audio {
+            Audio::Upload(b) => b,
+            Audio::Prepared(p) => &p.ogg,
+        });
+        for a in &self.attachments {
+            parts.extend([a.name.as_bytes(), a.content_type.as_bytes(), &a.data[..]]);
+        }
+        parts
     }
-    parts
 }
 
 /// First step of a post, before the rate is taken.
 enum Start {
     /// Go on and store it.
-    Store(PostMessage, Option<IdempotencyKey>),
+    Store(Draft, Option<IdempotencyKey>),
     /// A retry of a message already stored.
     Replay(MessageInfo),
 }
 
 /// Checks the attachment names; with a key, looks it up (off the async threads: the
 /// fingerprint hashes the whole upload).
-async fn start(
-    db: Addr<crate::database::DatabaseActor>,
-    msg: PostMessage,
-    key: Option<String>,
-) -> Result<Start, PostError> {
-    for a in &msg.attachments {
+async fn start(db: Db, draft: Draft, key: Option<String>) -> Result<Start, PostError> {
+    for a in &draft.attachments {
         check_attachment_name(&a.name)?;
     }
     let Some(key) = key else {
-        return Ok(Start::Store(msg, None));
+        return Ok(Start::Store(draft, None));
     };
-    let (msg, key) = tokio::task::spawn_blocking(move || {
-        let k = IdempotencyKey::new(&key, fingerprint_parts(&msg));
-        (msg, k)
+    let (draft, key) = tokio::task::spawn_blocking(move || {
+        let k = IdempotencyKey::new(&key, draft.fingerprint_parts());
+        (draft, k)
     })
     .await
     .map_err(|e| PostError::Internal(e.to_string()))?;
@@ -349,79 +291,77 @@ async fn start(
         StoreError::Invalid(m) => PostError::BadKey(m),
         other => other.into(),
     })?;
-    let sender = msg.sender;
-    let k = key.clone();
-    let found = database::run(&db, move |s| match s.message_for_key(sender, &k)? {
-        Some(KeyUse::Same(m)) => Ok(Some(Ok(views::message_info(s, &m, Viewer::Sender)?))),
-        Some(KeyUse::Different(id)) => Ok(Some(Err(id))),
-        None => Ok(None),
-    })
-    .await?;
+    let found = db
+        .call(FindKey {
+            sender: draft.sender,
+            key: key.clone(),
+        })
+        .await?;
     match found {
-        Some(Ok(info)) => Ok(Start::Replay(info)),
-        Some(Err(id)) => Err(PostError::KeyReused(id)),
-        None => Ok(Start::Store(msg, Some(key))),
+        KeyFound::Same(info) => Ok(Start::Replay(info)),
+        KeyFound::Other(id) => Err(PostError::KeyReused(id)),
+        KeyFound::Nothing => Ok(Start::Store(draft, Some(key))),
     }
 }
 
-/// Resolves, checks quota and disk, prepares the audio, stores.
+/// Prepares the audio (within the codec budget, unless the caller did), then stores the post
+/// in one database trip.
 async fn store(
-    db: Addr<crate::database::DatabaseActor>,
+    db: Db,
     max_seconds: u32,
     quota: Option<u64>,
-    msg: PostMessage,
+    draft: Draft,
     key: Option<IdempotencyKey>,
 ) -> Result<Outcome, PostError> {
-    let (sender, to) = (msg.sender, msg.to);
-    let raw: u64 = msg.audio.len() as u64
-        + msg
-            .attachments
-            .iter()
-            .map(|a| a.data.len() as u64)
-            .sum::<u64>();
-    let attached: u64 = msg.attachments.iter().map(|a| a.data.len() as u64).sum();
-    let recipients = database::run(&db, move |s| {
-        let r = resolve(s, &to)?;
-        if let (Ok(_), Some(quota)) = (&r, quota) {
-            let used = s.usage(sender)?;
-            // The audio's stored size is known only once prepared; the attachments are
-            // stored as they are, so they alone can already be too much.
-            if used.saturating_add(attached) > quota {
-                return Err(StoreError::QuotaExceeded {
-                    used,
-                    adding: attached,
-                    quota,
-                });
+    let audio = match draft.audio {
+        // Within the codec budget: a burst of uploads queues instead of running every encode
+        // at once on its own blocking thread.
+        Audio::Upload(bytes) => {
+            let p = crate::codec::run(move || ivm_media::prepare_upload(&bytes, max_seconds))
+                .await
+                .map_err(|e| PostError::Internal(e.to_string()))??;
+            PreparedAudio {
+                ogg: p.ogg,
+                duration_ms: p.duration_ms,
+                peaks: p.peaks,
             }
         }
-        // The upload as received bounds what preparing it can write.
-        s.ensure_free_space(raw)?;
-        Ok(r)
-    })
-    .await?
-    .map_err(PostError::UnknownUser)?;
-    if recipients.is_empty() {
-        return Err(PostError::NoRecipients);
+        Audio::Prepared(p) => p.checked(max_seconds)?,
+    };
+    Ok(db
+        .call(CommitPost {
+            sender: draft.sender,
+            to: draft.to,
+            audio,
+            attachments: draft.attachments,
+            rules: CommitRules { quota, key },
+        })
+        .await?)
+}
+
+impl PreparedAudio {
+    /// What a caller's prepared audio must be: some audio, within the length limit.
+    fn checked(self, max_seconds: u32) -> Result<PreparedAudio, PostError> {
+        if self.ogg.is_empty() || self.duration_ms == 0 {
+            return Err(MediaError::NoSound.into());
+        }
+        let max = max_seconds.min(ivm_media::MAX_SECONDS);
+        if u64::from(self.duration_ms) > u64::from(max) * 1000 {
+            return Err(MediaError::TooLong {
+                seconds: u64::from(self.duration_ms / 1000),
+                max_seconds: max,
+            }
+            .into());
+        }
+        Ok(self)
     }
-    let audio = msg.audio;
-    // Within the codec budget: a burst of uploads queues instead of running every encode at
-    // once on its own blocking thread.
-    let prepared = crate::codec::run(move || ivm_media::prepare_upload(&audio, max_seconds))
-        .await
-        .map_err(|e| PostError::Internal(e.to_string()))??;
-    let attachments = msg.attachments;
-    let rules = CommitRules { quota, key };
-    Ok(database::run(&db, move |s| {
-        store_message(s, sender, recipients, prepared, attachments, &rules)
-    })
-    .await?)
 }
 
 impl ClientActor {
     /// The one post path: [`start`], the rate, [`store`], then delivery to online recipients.
     fn post(
         &mut self,
-        msg: PostMessage,
+        draft: Draft,
         key: Option<String>,
     ) -> LocalBoxActorFuture<Self, Result<Posted, PostError>> {
         if self.going_down {
@@ -431,46 +371,52 @@ impl ClientActor {
         let db = self.db.clone();
         let max_seconds = self.cfg.max_message_seconds;
         let quota = (self.cfg.user_quota_bytes > 0).then_some(self.cfg.user_quota_bytes);
-        let sender = msg.sender;
-        let first = start(db.clone(), msg, key).into_actor(self);
+        let sender = draft.sender;
+        let first = start(db.clone(), draft, key).into_actor(self);
         let stored = first.then(
             move |res,
                   act: &mut ClientActor,
                   _|
-                  -> LocalBoxActorFuture<Self, Result<Outcome, PostError>> {
+                  -> LocalBoxActorFuture<Self, Result<Reached, PostError>> {
                 match res {
                     Err(e) => Box::pin(actix::fut::ready(Err(e))),
                     Ok(Start::Replay(info)) => {
-                        Box::pin(actix::fut::ready(Ok(Outcome::Replay(info))))
+                        Box::pin(actix::fut::ready(Ok(Reached::Replay(info))))
                     }
-                    Ok(Start::Store(msg, key)) => match act
-                        .post_rate
-                        .try_take(sender, Instant::now())
-                    {
-                        Err(retry_after) => {
-                            Box::pin(actix::fut::ready(Err(PostError::RateLimited {
-                                per_minute: act.post_rate.per_minute(),
-                                retry_after,
-                            })))
+                    Ok(Start::Store(draft, key)) => {
+                        match act.post_rate.try_take(sender, Instant::now()) {
+                            Err(retry_after) => {
+                                Box::pin(actix::fut::ready(Err(PostError::RateLimited {
+                                    per_minute: act.post_rate.per_minute(),
+                                    retry_after,
+                                })))
+                            }
+                            Ok(()) => Box::pin(
+                                store(db, max_seconds, quota, draft, key)
+                                    .into_actor(act)
+                                    .map(|r, _, _| r.map(Reached::Commit)),
+                            ),
                         }
-                        Ok(()) => Box::pin(store(db, max_seconds, quota, msg, key).into_actor(act)),
-                    },
+                    }
                 }
             },
         );
         Box::pin(stored.map(move |res, act, _| {
             act.finish_post();
-            let outcome = res?;
-            if matches!(outcome, Outcome::Raced(_)) {
-                // It took a place in the minute's count, but stored nothing.
-                act.post_rate.give_back(sender);
-            }
-            match outcome {
-                Outcome::Replay(info) | Outcome::Raced(info) => {
+            match res? {
+                Reached::Replay(info) => {
                     tracing::info!(message = %info.id, sender = %info.sender_name, "retry of a stored message: answered with it");
                     Ok(Posted { info, replayed: true })
                 }
-                Outcome::New(stored) => {
+                Reached::Commit(Outcome::UnknownUser(name)) => Err(PostError::UnknownUser(name)),
+                Reached::Commit(Outcome::NoRecipients) => Err(PostError::NoRecipients),
+                Reached::Commit(Outcome::Raced(info)) => {
+                    // It took a place in the minute's count, but stored nothing.
+                    act.post_rate.give_back(sender);
+                    tracing::info!(message = %info.id, sender = %info.sender_name, "retry of a stored message: answered with it");
+                    Ok(Posted { info, replayed: true })
+                }
+                Reached::Commit(Outcome::New(stored)) => {
                     let info = stored.for_sender;
                     tracing::info!(message = %info.id, sender = %info.sender_name, recipients = stored.recipients.len(), duration_ms = info.duration_ms, "message committed");
                     let frame: Arc<str> = push::message(&stored.for_recipients).to_text().into();
@@ -485,12 +431,20 @@ impl ClientActor {
     }
 }
 
+/// Where a post got to.
+enum Reached {
+    /// A keyed retry found its message before anything else was done.
+    Replay(MessageInfo),
+    /// The commit's answer.
+    Commit(Outcome),
+}
+
 /// Validates, prepares, stores, then delivers to online recipients.
 impl Handler<PostMessage> for ClientActor {
     type Result = ResponseActFuture<Self, Result<MessageInfo, PostError>>;
 
     fn handle(&mut self, msg: PostMessage, _: &mut Context<Self>) -> Self::Result {
-        Box::pin(self.post(msg, None).map(|r, _, _| r.map(|p| p.info)))
+        Box::pin(self.post(msg.into(), None).map(|r, _, _| r.map(|p| p.info)))
     }
 }
 
@@ -499,7 +453,22 @@ impl Handler<PostOnce> for ClientActor {
     type Result = ResponseActFuture<Self, Result<Posted, PostError>>;
 
     fn handle(&mut self, msg: PostOnce, _: &mut Context<Self>) -> Self::Result {
-        self.post(msg.post, Some(msg.key))
+        self.post(msg.post.into(), Some(msg.key))
+    }
+}
+
+/// Stores the caller's prepared audio as it is, then delivers to online recipients.
+impl Handler<PostPrepared> for ClientActor {
+    type Result = ResponseActFuture<Self, Result<MessageInfo, PostError>>;
+
+    fn handle(&mut self, msg: PostPrepared, _: &mut Context<Self>) -> Self::Result {
+        let draft = Draft {
+            sender: msg.sender,
+            to: msg.to,
+            audio: Audio::Prepared(msg.audio),
+            attachments: Vec::new(),
+        };
+        Box::pin(self.post(draft, None).map(|r, _, _| r.map(|p| p.info)))
     }
 }
 

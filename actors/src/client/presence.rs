@@ -1,4 +1,5 @@
-//! Presence (S25): subscriptions to contacts' status and status changes.
+//! Presence (S25): subscriptions to contacts' status, status changes, and phones as a
+//! source of presence.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use ivm_wire::object::push;
 use ivm_wire::{Guid, Status};
 
 use super::{ClientActor, ClientError, SessionId};
-use crate::database;
+use crate::database::users::{Followable, SaveStatus};
 
 /// Follow the presence of `targets` (all the user's contacts when empty). The current status of
 /// each is pushed at once, then every change.
@@ -30,22 +31,7 @@ impl Handler<Subscribe> for ClientActor {
         };
         let db = self.db.clone();
         let targets = msg.targets;
-        let fut = async move {
-            database::run(&db, move |s| {
-                if targets.is_empty() {
-                    return Ok(s.user(user)?.map(|u| u.contacts).unwrap_or_default());
-                }
-                // Only real users can be followed; unknown GUIDs are skipped.
-                let mut known = Vec::new();
-                for t in targets {
-                    if s.user(t)?.is_some() {
-                        known.push(t);
-                    }
-                }
-                Ok(known)
-            })
-            .await
-        };
+        let fut = async move { db.call(Followable { user, targets }).await };
         Box::pin(fut.into_actor(self).map(move |res, act, _| {
             let targets = res?;
             let Some(conn) = act.sessions.get_mut(&msg.session) else {
@@ -120,7 +106,11 @@ impl Handler<SetStatus> for ClientActor {
         let db = self.db.clone();
         let fut = async move {
             if msg.status != Status::Offline {
-                database::run(&db, move |s| s.set_status(msg.user, msg.status)).await?;
+                db.call(SaveStatus {
+                    user: msg.user,
+                    status: msg.status,
+                })
+                .await?;
             }
             Ok::<_, ClientError>(())
         };
@@ -148,5 +138,128 @@ impl Handler<GetPresence> for ClientActor {
     type Result = MessageResult<GetPresence>;
     fn handle(&mut self, msg: GetPresence, _: &mut Context<Self>) -> Self::Result {
         MessageResult(msg.0.iter().map(|u| self.presence_of(*u)).collect())
+    }
+}
+
+/// Where a user's presence comes from besides the client sessions this actor holds itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PresenceSource {
+    /// A SIP desk phone (the station reports a user's registrations together).
+    DeskPhone,
+    /// An analog phone behind a media gateway.
+    AnalogLine,
+    /// A web or `ivm` client session held elsewhere (this actor's own sessions are counted
+    /// by [`super::Connect`] and [`super::Disconnect`]).
+    Browser,
+    /// A session on another box of the global tier.
+    RemoteBox,
+}
+
+impl PresenceSource {
+    const ALL: [PresenceSource; 4] = [
+        PresenceSource::DeskPhone,
+        PresenceSource::AnalogLine,
+        PresenceSource::Browser,
+        PresenceSource::RemoteBox,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Lower-case name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceSource::DeskPhone => "desk phone",
+            PresenceSource::AnalogLine => "analog line",
+            PresenceSource::Browser => "browser",
+            PresenceSource::RemoteBox => "remote box",
+        }
+    }
+}
+
+/// One user's reported presence: how many of each source are online. Counted per source so
+/// that two sources never clobber each other (an analog line going off-line does not take
+/// the user's registered desk phone with it), and counted rather than flagged so a source
+/// may report each of its devices.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Sources([u32; 4]);
+
+impl Sources {
+    /// One more of `source` online.
+    fn up(&mut self, source: PresenceSource) {
+        let n = &mut self.0[source.index()];
+        *n = n.saturating_add(1);
+    }
+
+    /// One fewer of `source`; a report of one that was never online changes nothing.
+    fn down(&mut self, source: PresenceSource) {
+        let n = &mut self.0[source.index()];
+        *n = n.saturating_sub(1);
+    }
+
+    /// Nothing online.
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|n| *n == 0)
+    }
+
+    /// What is online, for logs.
+    fn online(&self) -> Vec<&'static str> {
+        PresenceSource::ALL
+            .iter()
+            .filter(|s| self.0[s.index()] > 0)
+            .map(|s| s.as_str())
+            .collect()
+    }
+}
+
+/// A device of `source` for `user` came online or went off-line: it counts as a session for
+/// presence (S25), so a user whose desk phone is registered shows as available. A source
+/// that reports only its transitions for a user (the station: online at the first
+/// registration, off-line at the end of the last) counts as one.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct PhonePresence {
+    /// The user.
+    pub user: Guid,
+    /// Which source reports.
+    pub source: PresenceSource,
+    /// Online (one more) or off-line (one fewer).
+    pub online: bool,
+}
+
+/// Counts the report and tells watchers when presence changes.
+impl Handler<PhonePresence> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, msg: PhonePresence, _: &mut Context<Self>) {
+        if self.going_down {
+            return;
+        }
+        let before = self.presence_of(msg.user);
+        let sources = self.reported.entry(msg.user).or_default();
+        if msg.online {
+            sources.up(msg.source);
+        } else {
+            sources.down(msg.source);
+        }
+        let online = sources.online();
+        if sources.is_empty() {
+            self.reported.remove(&msg.user);
+            if !self.by_user.contains_key(&msg.user) {
+                self.chosen.remove(&msg.user);
+            }
+        }
+        match msg.source {
+            // The end-to-end tests of desk phones wait for this line.
+            PresenceSource::DeskPhone => {
+                tracing::info!(user = %msg.user, online = msg.online, sources = ?online, "desk phone presence")
+            }
+            other => {
+                tracing::info!(user = %msg.user, source = other.as_str(), online = msg.online, sources = ?online, "presence reported")
+            }
+        }
+        if self.presence_of(msg.user) != before {
+            self.announce_presence(msg.user);
+        }
     }
 }

@@ -1,3 +1,5 @@
+//! Receipts: one ([`Receipt`], REST and WebSocket) or a batch ([`Receipts`]).
+//!
 //! Batched receipts: a recipient's client confirms many messages (delivered, played) in one
 //! WebSocket frame, and the box records them in one commit.
 //!
@@ -14,10 +16,54 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use ivm_store::Advanced;
 use ivm_wire::object::{push, ReceiptItem, ReceiptObject, ReceiptsResult};
-use ivm_wire::Guid;
+use ivm_wire::{Guid, MailboxState};
 
 use super::{ClientActor, ClientError};
-use crate::database;
+use crate::database::messages::{Advance, AdvanceMany};
+
+/// A recipient's mailbox state moves forward (delivered or played), from REST or WebSocket.
+#[derive(Message)]
+#[rtype(result = "Result<(), ClientError>")]
+pub struct Receipt {
+    /// The recipient.
+    pub user: Guid,
+    /// The message.
+    pub message: Guid,
+    /// The new state (`delivered` or `played`).
+    pub state: MailboxState,
+}
+
+/// Records the state and tells the sender's sessions.
+impl Handler<Receipt> for ClientActor {
+    type Result = ResponseActFuture<Self, Result<(), ClientError>>;
+
+    fn handle(&mut self, r: Receipt, _: &mut Context<Self>) -> Self::Result {
+        let db = self.db.clone();
+        let fut = async move {
+            db.call(Advance {
+                user: r.user,
+                message: r.message,
+                state: r.state,
+            })
+            .await
+        };
+        Box::pin(fut.into_actor(self).map(move |res, act, _| match res? {
+            None => Err(ClientError::NotFound),
+            Some((sender, changed)) => {
+                if changed {
+                    act.mailbox_changed(r.user);
+                    let receipt = ReceiptObject {
+                        message: r.message,
+                        recipient: r.user,
+                        state: r.state,
+                    };
+                    act.push_to_user(sender, &push::receipt(receipt));
+                }
+                Ok(())
+            }
+        }))
+    }
+}
 
 /// A recipient's batch of receipts.
 #[derive(Message, Debug, Clone)]
@@ -63,7 +109,13 @@ impl Handler<Receipts> for ClientActor {
         let db = self.db.clone();
         let Receipts { user, receipts } = msg;
         let asked: Vec<_> = receipts.iter().map(|r| (r.message, r.state)).collect();
-        let fut = async move { database::run(&db, move |s| s.advance_many(user, &asked)).await };
+        let fut = async move {
+            db.call(AdvanceMany {
+                user,
+                receipts: asked,
+            })
+            .await
+        };
         Box::pin(fut.into_actor(self).map(move |res, act, _| {
             let done = res?;
             let (result, by_sender) = changes_by_sender(user, &receipts, &done);

@@ -47,8 +47,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix::Addr;
 use ivm_provision::access::{self, Decision, PhoneView, Refusal, RequestView};
+use ivm_provision::front::{DhcpNotes, Fetched, PhoneFiles};
+pub use ivm_provision::front::{FetchError, HttpCredentials, Served};
 use ivm_provision::{
     Account, CredentialLimiter, FileKind, Mac, Proof, Provisioner, RenderError, Rendered, Target,
     Vendor, Via,
@@ -61,57 +62,7 @@ pub use leases::Leases;
 pub use sightings::{FlushService, Sightings};
 pub use subnet::{Subnet, LOOPBACK};
 
-use crate::database::{self, DatabaseActor};
-
-/// What a request is answered with.
-#[derive(Debug)]
-pub enum Served {
-    /// A generated config file.
-    Generated(Rendered),
-    /// A file from the firmware folder (its canonical path and size).
-    File(PathBuf, u64),
-}
-
-/// Why a request is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// Not a name the box serves (a traversal attempt, another vendor's file name for a
-    /// known phone, a file of a phone of unknown vendor).
-    #[error("file not found")]
-    NotFound,
-    /// A per-phone file asked from outside the provisioning subnets, or an armed first
-    /// fetch from another address than the box's DHCP lease for that MAC.
-    #[error("access violation")]
-    Forbidden,
-    /// The phone's credential is needed (HTTP: 401 with these `WWW-Authenticate` values;
-    /// TFTP, which cannot authenticate: access violation).
-    #[error("credentials required")]
-    Unauthorized {
-        /// `WWW-Authenticate` values.
-        challenges: Vec<String>,
-    },
-    /// Too many wrong credentials from this address for this phone.
-    #[error("too many failed attempts; retry after {retry_after:?}")]
-    TooManyAttempts {
-        /// When this address may try again.
-        retry_after: Duration,
-    },
-    /// The per-phone file of a phone that is not assigned to anyone.
-    #[error("phone not assigned")]
-    Unassigned,
-    /// The database or a template failed.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-/// What an HTTP request brings besides its name.
-#[derive(Debug, Clone, Default)]
-pub struct HttpCredentials {
-    /// The `Authorization` header, if any.
-    pub authorization: Option<String>,
-    /// The request's path (`/provision/<name>`), which a digest must cover.
-    pub path: String,
-}
+use crate::database::{Db, Op};
 
 /// The auto-assign window when `arm_window_s = 0`: the request that makes the phone binds
 /// it at once, so a minute is plenty.
@@ -131,7 +82,7 @@ struct Guard {
 
 /// Shared by the TFTP and HTTP provisioning front-ends.
 pub struct ProvisionFront {
-    db: Addr<DatabaseActor>,
+    db: Db,
     provisioner: Arc<Provisioner>,
     realm: String,
     subnets: Vec<Subnet>,
@@ -171,12 +122,12 @@ enum Answer {
 }
 
 impl ProvisionFront {
-    /// A front over the database actor; `realm` is the SIP digest realm (for the phones'
+    /// A front over the database manager; `realm` is the SIP digest realm (for the phones'
     /// accounts), `firmware` the folder plain files are served from (created if missing).
     /// Phones are armed for a day when assigned unless [`Self::with_arm_window`] says
     /// otherwise.
     pub fn new(
-        db: Addr<DatabaseActor>,
+        db: impl Into<Db>,
         provisioner: Provisioner,
         realm: String,
         subnets: Vec<Subnet>,
@@ -185,7 +136,7 @@ impl ProvisionFront {
         let _ = std::fs::create_dir_all(&firmware);
         let secret: [u8; 32] = rand::random();
         Self {
-            db,
+            db: db.into(),
             provisioner: Arc::new(provisioner),
             realm,
             subnets,
@@ -351,30 +302,24 @@ impl ProvisionFront {
                     .max(AUTO_ASSIGN_ARM),
             )
         });
-        let provisioner = Arc::clone(&self.provisioner);
-        let guard = Arc::clone(&self.guard);
-        let realm = self.realm.clone();
-        let path = http.path;
-        let k = kind.clone();
-        let out = database::run(&self.db, move |s| {
-            decide(
-                s,
-                &k,
+        let out = self
+            .db
+            .call(Decide {
+                kind: kind.clone(),
                 mac,
                 peer,
                 via,
-                &presented,
-                &path,
+                presented,
+                path: http.path,
                 lease,
                 auto_assign,
-                &provisioner,
-                &guard,
-                &realm,
+                provisioner: Arc::clone(&self.provisioner),
+                guard: Arc::clone(&self.guard),
+                realm: self.realm.clone(),
                 now,
-            )
-        })
-        .await
-        .map_err(|e| FetchError::Internal(e.to_string()))?;
+            })
+            .await
+            .map_err(|e| FetchError::Internal(e.to_string()))?;
         {
             let mut g = self.guard();
             match out.proof {
@@ -418,109 +363,168 @@ impl ProvisionFront {
     }
 }
 
-/// The database thread's part of a per-phone request (see the module doc).
-#[allow(clippy::too_many_arguments)]
-fn decide(
-    s: &ivm_store::Store,
-    kind: &FileKind,
+/// TFTP and HTTP reach the front through this port ([`ProvisionFront::fetch`]).
+impl PhoneFiles for ProvisionFront {
+    fn fetch<'a>(
+        &'a self,
+        name: &'a str,
+        peer: IpAddr,
+        via: Via,
+        http: Option<HttpCredentials>,
+    ) -> Fetched<'a> {
+        Box::pin(ProvisionFront::fetch(self, name, peer, via, http))
+    }
+}
+
+/// The DHCP server notes the phones it sees (flushed with the other sightings) and keeps the
+/// lease book the armed first fetch is checked against.
+impl DhcpNotes for ProvisionFront {
+    fn phone_seen(&self, mac: Mac, vendor: Vendor, model: Option<String>) {
+        self.sightings.note(
+            mac,
+            PhoneSighting {
+                vendor: Some(vendor),
+                model,
+                ..Default::default()
+            },
+        );
+    }
+
+    fn lease_bound(&self, mac: Mac, ip: IpAddr, expires: u64) {
+        self.leases.bound(mac, ip, expires);
+    }
+
+    fn lease_ended(&self, mac: Mac) {
+        self.leases.ended(mac);
+    }
+}
+
+/// The database thread's part of a per-phone request (see the module doc): one trip reads
+/// the phone and its secrets, checks the credentials, decides, binds or marks it provisioned,
+/// and renders the file.
+struct Decide {
+    kind: FileKind,
     mac: Mac,
     peer: IpAddr,
     via: Via,
-    presented: &Presented,
-    path: &str,
+    presented: Presented,
+    path: String,
     lease: Option<IpAddr>,
     auto_assign: Option<(RangeInclusive<u32>, SystemTime)>,
-    provisioner: &Provisioner,
-    guard: &Mutex<Guard>,
-    realm: &str,
+    provisioner: Arc<Provisioner>,
+    guard: Arc<Mutex<Guard>>,
+    realm: String,
     now: SystemTime,
-) -> Result<Outcome, StoreError> {
-    let done = |answer, proof, stale| Outcome {
-        answer,
-        proof,
-        stale,
-        note: true,
-    };
-    let mut phone = s.phone(mac)?;
-    let vendor = phone
-        .as_ref()
-        .and_then(|p| p.vendor)
-        .or_else(|| Vendor::from_mac(&mac));
-    if !access::vendor_matches(kind, vendor) {
-        // Another vendor's name for this phone: no secrets, no change, not even "seen".
-        return Ok(Outcome {
-            answer: Answer::WrongVendor,
-            proof: Proof::None,
-            stale: false,
-            note: false,
-        });
-    }
-    let secret = access::carries_secrets(kind, vendor);
-    let unassigned = phone.as_ref().is_none_or(|p| p.user.is_none());
-    if unassigned && secret {
-        if let Some((range, until)) = auto_assign {
-            if let Some(p) = s.auto_assign_phone(mac, range, Some(until))? {
+}
+
+impl Op for Decide {
+    type Output = Outcome;
+    fn run(self, s: &ivm_store::Store) -> Result<Outcome, StoreError> {
+        let Decide {
+            kind,
+            mac,
+            peer,
+            via,
+            presented,
+            path,
+            lease,
+            auto_assign,
+            provisioner,
+            guard,
+            realm,
+            now,
+        } = self;
+        let (kind, presented, path) = (&kind, &presented, path.as_str());
+        let (provisioner, guard, realm) = (&*provisioner, &*guard, realm.as_str());
+        let done = |answer, proof, stale| Outcome {
+            answer,
+            proof,
+            stale,
+            note: true,
+        };
+        let mut phone = s.phone(mac)?;
+        let vendor = phone
+            .as_ref()
+            .and_then(|p| p.vendor)
+            .or_else(|| Vendor::from_mac(&mac));
+        if !access::vendor_matches(kind, vendor) {
+            // Another vendor's name for this phone: no secrets, no change, not even "seen".
+            return Ok(Outcome {
+                answer: Answer::WrongVendor,
+                proof: Proof::None,
+                stale: false,
+                note: false,
+            });
+        }
+        let secret = access::carries_secrets(kind, vendor);
+        let unassigned = phone.as_ref().is_none_or(|p| p.user.is_none());
+        if unassigned && secret {
+            if let Some((range, until)) = auto_assign {
+                if let Some(p) = s.auto_assign_phone(mac, range, Some(until))? {
+                    phone = Some(p);
+                }
+            }
+        }
+        let credential = match presented {
+            Presented::Nothing => None,
+            _ => s.stored_phone_secrets(mac)?.map(|x| x.provision_password),
+        };
+        let checked = guard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .checker
+            .check(Instant::now(), presented, path, credential.as_deref(), peer);
+        let view = PhoneView {
+            assigned: phone.as_ref().is_some_and(|p| p.user.is_some()),
+            vendor,
+            armed: phone.as_ref().is_some_and(|p| p.armed(unix(now))),
+            bound: phone.as_ref().and_then(|p| p.bound_address),
+        };
+        let req = RequestView {
+            kind,
+            peer,
+            via,
+            proof: checked.proof,
+            lease,
+        };
+        let bind = match access::decide(&view, &req) {
+            Decision::Serve { bind } => bind,
+            Decision::WrongVendor => return Ok(done(Answer::WrongVendor, checked.proof, false)),
+            Decision::Unassigned => return Ok(done(Answer::Unassigned, checked.proof, false)),
+            Decision::Refuse(r) => {
+                return Ok(done(Answer::Refused(r), checked.proof, checked.stale))
+            }
+        };
+        if bind {
+            match s.bind_phone(mac, peer, kind.vendor(), now)? {
+                Some(p) => {
+                    tracing::info!(mac = %mac, address = %peer, via = via.as_str(), "phone bound: its first fetch got its account file; later fetches need its credential");
+                    phone = Some(p);
+                }
+                // Another request won the race, or the window closed meanwhile.
+                None => {
+                    return Ok(done(
+                        Answer::Refused(Refusal::NeedCredential),
+                        checked.proof,
+                        false,
+                    ))
+                }
+            }
+        } else if secret {
+            if let Some(p) = s.phone_provisioned(mac, kind.vendor())? {
                 phone = Some(p);
             }
         }
+        let rendered = render(s, provisioner, realm, kind, mac, phone.as_ref(), secret)?;
+        Ok(done(
+            match rendered {
+                Ok(r) => Answer::Serve(r),
+                Err(e) => Answer::Render(e),
+            },
+            checked.proof,
+            false,
+        ))
     }
-    let credential = match presented {
-        Presented::Nothing => None,
-        _ => s.stored_phone_secrets(mac)?.map(|x| x.provision_password),
-    };
-    let checked = guard
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .checker
-        .check(Instant::now(), presented, path, credential.as_deref(), peer);
-    let view = PhoneView {
-        assigned: phone.as_ref().is_some_and(|p| p.user.is_some()),
-        vendor,
-        armed: phone.as_ref().is_some_and(|p| p.armed(unix(now))),
-        bound: phone.as_ref().and_then(|p| p.bound_address),
-    };
-    let req = RequestView {
-        kind,
-        peer,
-        via,
-        proof: checked.proof,
-        lease,
-    };
-    let bind = match access::decide(&view, &req) {
-        Decision::Serve { bind } => bind,
-        Decision::WrongVendor => return Ok(done(Answer::WrongVendor, checked.proof, false)),
-        Decision::Unassigned => return Ok(done(Answer::Unassigned, checked.proof, false)),
-        Decision::Refuse(r) => return Ok(done(Answer::Refused(r), checked.proof, checked.stale)),
-    };
-    if bind {
-        match s.bind_phone(mac, peer, kind.vendor(), now)? {
-            Some(p) => {
-                tracing::info!(mac = %mac, address = %peer, via = via.as_str(), "phone bound: its first fetch got its account file; later fetches need its credential");
-                phone = Some(p);
-            }
-            // Another request won the race, or the window closed meanwhile.
-            None => {
-                return Ok(done(
-                    Answer::Refused(Refusal::NeedCredential),
-                    checked.proof,
-                    false,
-                ))
-            }
-        }
-    } else if secret {
-        if let Some(p) = s.phone_provisioned(mac, kind.vendor())? {
-            phone = Some(p);
-        }
-    }
-    let rendered = render(s, provisioner, realm, kind, mac, phone.as_ref(), secret)?;
-    Ok(done(
-        match rendered {
-            Ok(r) => Answer::Serve(r),
-            Err(e) => Answer::Render(e),
-        },
-        checked.proof,
-        false,
-    ))
 }
 
 /// Renders `kind` for the phone, with its account and secrets when the file carries them.

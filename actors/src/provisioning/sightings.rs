@@ -13,14 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix::Addr;
 use futures_util::future::BoxFuture;
 use ivm_provision::Mac;
-use ivm_store::{PhoneSighting, SightingLimits};
+use ivm_service::Service;
+use ivm_store::{PhoneSighting, SightingLimits, SightingsFlushed, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::database::{self, DatabaseActor, DbError};
-use crate::engine::Service;
+use crate::database::{Db, DbError, Op};
 
 /// How often pending sightings are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
@@ -95,7 +94,7 @@ impl Sightings {
     /// Writes everything pending in one commit (nothing when nothing is pending). On a
     /// store error the batch is lost (sightings are refreshed by the next request) and the
     /// error returned.
-    pub async fn flush(&self, db: &Addr<DatabaseActor>) -> Result<(), DbError> {
+    pub async fn flush(&self, db: &Db) -> Result<(), DbError> {
         let _one = self.flushing.lock().await;
         let batch: Vec<_> = {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -106,10 +105,13 @@ impl Sightings {
         }
         let limits = self.limits;
         let n = batch.len();
-        let done = database::run(db, move |s| {
-            s.record_sightings(batch, limits, SystemTime::now())
-        })
-        .await?;
+        let done = db
+            .call(RecordSightings {
+                batch,
+                limits,
+                now: SystemTime::now(),
+            })
+            .await?;
         tracing::debug!(
             sightings = n,
             created = done.created,
@@ -120,15 +122,29 @@ impl Sightings {
     }
 }
 
+/// Writes a batch of sightings in one commit ([`Store::record_sightings`]).
+struct RecordSightings {
+    batch: Vec<(Mac, PhoneSighting, u64)>,
+    limits: SightingLimits,
+    now: SystemTime,
+}
+
+impl Op for RecordSightings {
+    type Output = SightingsFlushed;
+    fn run(self, s: &Store) -> Result<SightingsFlushed, StoreError> {
+        s.record_sightings(self.batch, self.limits, self.now)
+    }
+}
+
 /// Flushes [`Sightings`] every [`FLUSH_EVERY`] and once more at shutdown.
 pub struct FlushService {
     sightings: Arc<Sightings>,
-    db: Addr<DatabaseActor>,
+    db: Db,
 }
 
 impl FlushService {
     /// The flusher of `sightings` into `db`.
-    pub fn new(sightings: Arc<Sightings>, db: Addr<DatabaseActor>) -> Self {
+    pub fn new(sightings: Arc<Sightings>, db: Db) -> Self {
         FlushService { sightings, db }
     }
 }

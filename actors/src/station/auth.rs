@@ -2,7 +2,7 @@
 //! the credential cache.
 //!
 //! Credentials are cached per extension for [`CRED_TTL`] (an `ivmd user` change takes effect
-//! within it); a miss loads them from the store through the database actor and handles the
+//! within it); a miss loads them from the store through the database manager and handles the
 //! waiting requests again. Challenges are stateless (RFC 3261 §8.2.7): nothing lingers for a
 //! host that has not authenticated.
 
@@ -16,8 +16,8 @@ use ivm_sip::transaction::{Peer, TxId};
 use ivm_store::SipCredentials;
 use ivm_wire::Guid;
 
+use super::ops::SipCredentialsOf;
 use super::{sipmsg, StationActor};
-use crate::database;
 
 /// How long credentials are cached (a `ivmd user` change takes effect within this).
 const CRED_TTL: Duration = Duration::from_secs(30);
@@ -199,7 +199,11 @@ impl StationActor {
             if !name.bytes().all(|b| b.is_ascii_digit()) || !(2..=8).contains(&name.len()) {
                 return Ok(None);
             }
-            database::run(&db, move |s| s.sip_credentials_by_extension(&name, &realm)).await
+            db.call(SipCredentialsOf {
+                extension: name,
+                realm,
+            })
+            .await
         };
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let now = Instant::now();

@@ -7,36 +7,20 @@
 use std::time::Instant;
 
 use actix::prelude::*;
-use ivm_line::{Action, Failure, Input, MailboxItem, Party, PostOutcome, Recipients};
+use ivm_line::{Action, Failure, Input, PostOutcome};
 use ivm_rtp::Recorder;
-use ivm_store::{Store, StoreError};
 use ivm_wire::{Guid, MailboxState};
 
+use super::ops::{AudioOf, CheckRecipients, PartyAt, PhoneMailbox};
 use super::StationActor;
-use crate::client::{MailboxChanged, PostMessage, Receipt};
-use crate::database;
+use crate::client::{MailboxChanged, PostPrepared, Receipt};
+use crate::database::messages::DeleteMessage;
 use crate::media::LegId;
-
-/// Most messages a `*97` session goes through (unplayed first, newest first).
-const MAILBOX_ITEMS: usize = 200;
 
 /// Runs codec work (Opus encode and decode, resampling) off the actor's thread, within the
 /// box's codec budget ([`crate::codec`]): 300 recordings ending together queue, not 300 threads.
 async fn codec<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
     crate::codec::run(job).await.map_err(|e| e.to_string())
-}
-
-/// Whether `to` names a user, by the rule the post itself uses
-/// (`crate::client::post`: a GUID, digits for an extension, otherwise a name in any case).
-fn names_a_user(s: &Store, to: &str) -> Result<bool, StoreError> {
-    let to = to.trim();
-    Ok(if let Ok(g) = to.parse::<Guid>() {
-        s.user(g)?.is_some()
-    } else if to.bytes().all(|b| b.is_ascii_digit()) {
-        s.user_by_extension(to)?.is_some()
-    } else {
-        s.user_by_name(&to.to_ascii_lowercase())?.is_some()
-    })
 }
 
 impl StationActor {
@@ -107,16 +91,9 @@ impl StationActor {
     fn check_recipients(&mut self, line: LegId, to: Vec<String>, ctx: &mut Context<Self>) {
         let db = self.db.clone();
         let fut = async move {
-            database::run(&db, move |s| {
-                for t in &to {
-                    if !names_a_user(s, t)? {
-                        return Ok(Recipients::Unknown(t.clone()));
-                    }
-                }
-                Ok(Recipients::Known)
-            })
-            .await
-            .map_err(|e| Failure(e.to_string()))
+            db.call(CheckRecipients(to))
+                .await
+                .map_err(|e| Failure(e.to_string()))
         };
         ctx.spawn(
             fut.into_actor(self).map(move |res, act, ctx| {
@@ -128,14 +105,8 @@ impl StationActor {
     fn look_up_extension(&mut self, line: LegId, ext: String, ctx: &mut Context<Self>) {
         let db = self.db.clone();
         let fut = async move {
-            database::run(&db, move |s| s.user_by_extension(&ext))
+            db.call(PartyAt(ext))
                 .await
-                .map(|u| {
-                    u.map(|u| Party {
-                        user: u.guid,
-                        ext: u.extension,
-                    })
-                })
                 .map_err(|e| Failure(e.to_string()))
         };
         ctx.spawn(
@@ -144,8 +115,10 @@ impl StationActor {
         );
     }
 
-    /// Encodes off the actor's thread and posts through the client actor, like a browser's
-    /// message; then tells the line (if the phone is still there).
+    /// Encodes off the actor's thread and posts through the client actor as a prepared
+    /// recording (its Ogg, duration and peaks are stored as the recorder made them: no second
+    /// decode), through the same checks and the one commit a browser's message takes; then
+    /// tells the line (if the phone is still there).
     fn post(
         &mut self,
         line: LegId,
@@ -161,11 +134,10 @@ impl StationActor {
                 .map_err(|e| e.to_string())?;
             let Some(rec) = rec else { return Ok(None) };
             let info = clients
-                .send(PostMessage {
+                .send(PostPrepared {
                     sender,
                     to,
-                    audio: rec.ogg,
-                    attachments: Vec::new(),
+                    audio: rec.into(),
                 })
                 .await
                 .map_err(|e| e.to_string())?
@@ -192,32 +164,13 @@ impl StationActor {
     }
 
     /// The mailbox as a phone hears it: not deleted, unplayed first, newest first, at most
-    /// [`MAILBOX_ITEMS`], each with its sender's extension.
+    /// [`super::ops::MAILBOX_ITEMS`], each with its sender's extension.
     fn load_mailbox(&mut self, line: LegId, user: Guid, ctx: &mut Context<Self>) {
         let db = self.db.clone();
         let fut = async move {
-            database::run(&db, move |s| {
-                let mut inbox: Vec<_> = s
-                    .inbox(user)?
-                    .into_iter()
-                    .filter(|(_, st)| *st != MailboxState::Deleted)
-                    .collect();
-                inbox.sort_by_key(|(m, st)| {
-                    (*st == MailboxState::Played, std::cmp::Reverse(m.created_at))
-                });
-                let mut items = Vec::new();
-                for (m, st) in inbox.into_iter().take(MAILBOX_ITEMS) {
-                    let sender_ext = s.user(m.sender)?.map(|u| u.extension).unwrap_or_default();
-                    items.push(MailboxItem {
-                        id: m.id,
-                        sender_ext,
-                        new: st != MailboxState::Played,
-                    });
-                }
-                Ok(items)
-            })
-            .await
-            .map_err(|e| Failure(e.to_string()))
+            db.call(PhoneMailbox { user })
+                .await
+                .map_err(|e| Failure(e.to_string()))
         };
         ctx.spawn(
             fut.into_actor(self)
@@ -229,12 +182,7 @@ impl StationActor {
     fn load_audio(&mut self, line: LegId, message: Guid, ctx: &mut Context<Self>) {
         let db = self.db.clone();
         let fut = async move {
-            let ogg = database::run(&db, move |s| {
-                let m = s.message(message)?.ok_or(StoreError::NotFound)?;
-                s.read_blob(&m.audio)
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+            let ogg = db.call(AudioOf(message)).await.map_err(|e| e.to_string())?;
             codec(move || ivm_rtp::transcode::ogg_to_pcm8k(&ogg))
                 .await?
                 .map_err(|e| e.to_string())
@@ -251,10 +199,7 @@ impl StationActor {
         let clients = self.clients.clone();
         ctx.spawn(
             async move {
-                if database::run(&db, move |s| s.delete_for(message, user))
-                    .await
-                    .is_ok()
-                {
+                if db.call(DeleteMessage { id: message, user }).await.is_ok() {
                     clients.do_send(MailboxChanged { user });
                 }
             }

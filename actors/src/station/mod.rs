@@ -12,9 +12,10 @@
 //! factory and deliver [`RtpIn`]. Each handler reads the clock once and passes `now` into the
 //! sans-IO cores (`ivm-sip`, `ivm-rtp`, `ivm-line`); a 10 ms tick drives their timers and paced
 //! RTP sending. Codec work (Opus encode/decode) runs on the blocking pool within
-//! [`crate::codec`]'s budget; store reads and writes go to the database actor; voice messages
-//! go through the client actor's [`PostMessage`](crate::client::PostMessage), the same path
-//! as the browser's.
+//! [`crate::codec`]'s budget; store reads and writes go to the database manager
+//! ([`crate::database::Db`]); voice messages go to the client manager (through its
+//! [`ClientHandle`], no actor type) as [`PostPrepared`](crate::client::PostPrepared): the
+//! recorder's Ogg, duration and peaks stored as made, through the browser's checks and commit.
 //!
 //! # Layout
 //! - `mod.rs`: the actor, its settings and the messages it accepts.
@@ -30,6 +31,8 @@
 //! - `media.rs`: the RTP session of each leg, bridging, what the media tells the lines.
 //! - `effects.rs`: draining the exchange's actions, and the ones that go elsewhere: store
 //!   lookups, posting, the mailbox, receipts.
+//! - `ops.rs`: the station's own database operations (credentials, recipients, the `*97`
+//!   mailbox, lamp counts, the phone registry), one named trip each.
 //! - `status.rs`: the line core's reasons and ring failures to and from SIP status codes.
 //! - `sipmsg.rs`: building requests and responses, and matching in-dialog requests to a
 //!   dialog (Call-ID, both tags, the phone's address).
@@ -54,6 +57,7 @@ mod dialogs;
 mod effects;
 mod legs;
 mod media;
+mod ops;
 mod registrar;
 mod requests;
 mod sipmsg;
@@ -73,8 +77,8 @@ use ivm_wire::Guid;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Permit;
-use crate::client::{ClientActor, MailboxChanged, SetMailboxListener};
-use crate::database::DatabaseActor;
+use crate::client::{AddMailboxListener, ClientHandle, MailboxChanged};
+use crate::database::Db;
 use crate::media::{LegId, MediaSockets, RtpIn};
 
 /// Errors of ring-my-phone (what the web client shows): the line core's.
@@ -208,8 +212,8 @@ const TICK: Duration = Duration::from_millis(10);
 /// The station manager.
 pub struct StationActor {
     cfg: StationConfig,
-    db: Addr<DatabaseActor>,
-    clients: Addr<ClientActor>,
+    db: Db,
+    clients: ClientHandle,
     sip_out: SipOutbox,
     media: Arc<dyn MediaSockets>,
     layer: TransactionLayer,
@@ -232,8 +236,8 @@ impl StationActor {
     /// A station manager; `sip_out` is the SIP service's send queue.
     pub fn new(
         cfg: StationConfig,
-        db: Addr<DatabaseActor>,
-        clients: Addr<ClientActor>,
+        db: Db,
+        clients: ClientHandle,
         sip_out: SipOutbox,
         media: Arc<dyn MediaSockets>,
     ) -> StationActor {
@@ -307,7 +311,7 @@ impl Actor for StationActor {
         // socket tasks queue here to well below this many items.
         ctx.set_mailbox_capacity(100_000);
         self.clients
-            .do_send(SetMailboxListener(ctx.address().recipient()));
+            .do_send(AddMailboxListener(ctx.address().recipient()));
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
         tracing::info!(sip = %self.cfg.sip_addr, realm = %self.cfg.realm, "station manager started");
     }

@@ -10,19 +10,19 @@
 //! the registrar keeps its rate.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use ivm_sip::message::{Contacts, Method, Request, Uri};
 use ivm_sip::transaction::{Peer, TxId};
-use ivm_wire::{Guid, MailboxState};
+use ivm_wire::Guid;
 
 use super::auth::Authed;
+use super::ops::{LampCounts, PhoneRegistered};
 use super::requests::Pending;
 use super::sipmsg::{self, Dialog};
 use super::StationActor;
-use crate::client::PhonePresence;
-use crate::database;
+use crate::client::{PhonePresence, PresenceSource::DeskPhone};
 
 /// One registered phone.
 #[derive(Debug, Clone)]
@@ -85,19 +85,6 @@ impl Registrar {
             .iter()
             .flat_map(|(u, bs)| bs.iter().map(move |b| (*u, b)))
     }
-}
-
-/// Unread (queued or delivered) and played counts of a user's mailbox.
-fn counts(inbox: &[(ivm_store::StoredMessage, MailboxState)]) -> (u32, u32) {
-    let new = inbox
-        .iter()
-        .filter(|(_, s)| matches!(s, MailboxState::Queued | MailboxState::Delivered))
-        .count();
-    let old = inbox
-        .iter()
-        .filter(|(_, s)| matches!(s, MailboxState::Played))
-        .count();
-    (new as u32, old as u32)
 }
 
 impl StationActor {
@@ -210,7 +197,11 @@ impl StationActor {
             self.reg.reported.remove(&user);
         }
         if is != was {
-            self.clients.do_send(PhonePresence { user, online: is });
+            self.clients.do_send(PhonePresence {
+                user,
+                source: DeskPhone,
+                online: is,
+            });
         }
         if is && !was {
             // The lamp's first state; a phone that subscribes meanwhile gets it in-dialog.
@@ -253,11 +244,7 @@ impl StationActor {
         let db = self.db.clone();
         let span = tracing::info_span!("phone", user = %user, peer = %peer.addr);
         let fut = async move {
-            match database::run(&db, move |s| {
-                s.phone_registered(user, sighting, SystemTime::now())
-            })
-            .await
-            {
+            match db.call(PhoneRegistered { user, sighting }).await {
                 Ok(Some(p)) => {
                     tracing::info!(mac = %p.mac, vendor = ?p.vendor, model = ?p.model, firmware = ?p.firmware, "phone registered")
                 }
@@ -290,6 +277,7 @@ impl StationActor {
         for user in gone {
             self.clients.do_send(PhonePresence {
                 user,
+                source: DeskPhone,
                 online: false,
             });
         }
@@ -377,7 +365,7 @@ impl StationActor {
             return;
         }
         let db = self.db.clone();
-        let fut = async move { database::run(&db, move |s| Ok(counts(&s.inbox(user)?))).await };
+        let fut = async move { db.call(LampCounts(user)).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
             let Ok((new, old)) = res else { return };
             act.send_mwi(Instant::now(), user, new, old);

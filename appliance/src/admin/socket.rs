@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use ivm_actors::database;
-use ivm_actors::engine::Service;
+use ivm_actors::database::Op;
 use ivm_actors::provisioning::ProvisionFront;
+use ivm_service::Service;
+use ivm_store::{Store, StoreError};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -148,7 +149,7 @@ async fn answer(
             Err(message) => AdminResponse::Error { message },
         },
         req => {
-            if let Err(e) = front.sightings().flush(&live.handles.db).await {
+            if let Err(e) = front.sightings().flush(&live.db).await {
                 tracing::warn!(error = %e, "phone sightings not written");
             }
             let ctx = AdminContext {
@@ -162,27 +163,52 @@ async fn answer(
                 req,
                 AdminRequest::TlsInstall { .. } | AdminRequest::TlsReset
             );
-            let tls = live.tls.clone();
-            database::run(&live.handles.db, move |s| {
-                let resp = apply(s, req, &ctx);
+            match live.db.call(Apply { req, ctx, swap }).await {
+                Ok(Applied { resp, key: None }) => resp,
                 // A new certificate is served from the next handshake on: no restart.
-                if swap && matches!(resp, AdminResponse::Tls { .. }) {
-                    match crate::tls::stored_key(s, s.data_dir()) {
-                        Ok(key) => tls.replace(key),
-                        Err(e) => {
-                            return Ok(AdminResponse::Error {
-                                message: format!("stored, but not served until a restart: {e}"),
-                            })
-                        }
-                    }
+                Ok(Applied {
+                    resp,
+                    key: Some(Ok(key)),
+                }) => {
+                    live.tls.replace(key);
+                    resp
                 }
-                Ok(resp)
-            })
-            .await
-            .unwrap_or_else(|e| AdminResponse::Error {
-                message: e.to_string(),
-            })
+                Ok(Applied {
+                    key: Some(Err(e)), ..
+                }) => AdminResponse::Error {
+                    message: format!("stored, but not served until a restart: {e}"),
+                },
+                Err(e) => AdminResponse::Error {
+                    message: e.to_string(),
+                },
+            }
         }
+    }
+}
+
+/// An admin request applied on a database thread ([`apply`], as the command line applies it
+/// to a stopped box); after a certificate change, the key to serve from now on.
+struct Apply {
+    req: AdminRequest,
+    ctx: AdminContext,
+    /// The request may change the certificate: read the stored key back after it.
+    swap: bool,
+}
+
+/// What [`Apply`] answers.
+struct Applied {
+    resp: AdminResponse,
+    /// After a certificate change: the key to serve, or why it cannot be read.
+    key: Option<Result<Arc<rustls::sign::CertifiedKey>, crate::tls::TlsError>>,
+}
+
+impl Op for Apply {
+    type Output = Applied;
+    fn run(self, s: &Store) -> Result<Applied, StoreError> {
+        let resp = apply(s, self.req, &self.ctx);
+        let key = (self.swap && matches!(resp, AdminResponse::Tls { .. }))
+            .then(|| crate::tls::stored_key(s, s.data_dir()));
+        Ok(Applied { resp, key })
     }
 }
 

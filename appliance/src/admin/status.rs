@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use actix::Recipient;
 use ivm_actors::client::GetStats;
-use ivm_actors::database;
-use ivm_actors::engine::Handles;
+use ivm_actors::database::{Db, Op};
 use ivm_actors::station::GetRegistrations;
 use serde::{Deserialize, Serialize};
 
@@ -86,11 +86,18 @@ pub struct BoxStatus {
     pub disk_total_bytes: u64,
 }
 
-/// What the socket needs to answer [`super::AdminRequest::Status`].
+/// What the socket needs to answer requests on the running box: narrow handles, no actor
+/// type.
 #[derive(Clone)]
 pub struct Live {
-    /// The engine's actors.
-    pub handles: Handles,
+    /// The database manager.
+    pub db: Db,
+    /// The client manager's counters.
+    pub clients: Recipient<GetStats>,
+    /// The station's live registrations, when SIP is on.
+    pub registrations: Option<Recipient<GetRegistrations>>,
+    /// When the box started.
+    pub started: std::time::Instant,
     /// The DHCP server's control, once it is made (after the engine starts).
     pub dhcp: Arc<OnceLock<Arc<DhcpControl>>>,
     /// The certificate the HTTPS listener serves (`ivmd tls install|reset` swap it).
@@ -108,32 +115,61 @@ fn disk(dir: &Path) -> Result<(u64, u64), ivm_store::StoreError> {
     Ok((free, total))
 }
 
+/// What `ivmd status` counts in the database, and the data disk's room: one trip.
+struct StoreFigures {
+    data: PathBuf,
+}
+
+/// The answer to [`StoreFigures`].
+struct Figures {
+    users: u32,
+    admins: u32,
+    phones: Vec<ivm_store::StoredPhone>,
+    waiting: u64,
+    free: u64,
+    total: u64,
+}
+
+impl Op for StoreFigures {
+    type Output = Figures;
+    fn run(self, s: &ivm_store::Store) -> Result<Figures, ivm_store::StoreError> {
+        let users = s.users()?;
+        let (free, total) = disk(&self.data)?;
+        Ok(Figures {
+            users: users.len() as u32,
+            admins: users.iter().filter(|u| u.admin).count() as u32,
+            phones: s.phones()?,
+            waiting: s.waiting_count()?,
+            free,
+            total,
+        })
+    }
+}
+
 /// The figures now: counts from the database (on its thread, with the disk's), the live
 /// registrations from the station, sessions from the client actor.
 pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
-    let data = info.data_dir.clone();
-    let (users, admins, phones, waiting, (free, total)) =
-        database::run(&live.handles.db, move |s| {
-            let users = s.users()?;
-            let admins = users.iter().filter(|u| u.admin).count() as u32;
-            Ok((
-                users.len() as u32,
-                admins,
-                s.phones()?,
-                s.waiting_count()?,
-                disk(&data)?,
-            ))
+    let Figures {
+        users,
+        admins,
+        phones,
+        waiting,
+        free,
+        total,
+    } = live
+        .db
+        .call(StoreFigures {
+            data: info.data_dir.clone(),
         })
         .await
         .map_err(|e| e.to_string())?;
-    let regs = match &live.handles.station {
+    let regs = match &live.registrations {
         Some(st) => st.send(GetRegistrations).await.unwrap_or_default(),
         None => Vec::new(),
     };
     let registered: std::collections::HashSet<ivm_wire::Guid> =
         regs.iter().map(|r| r.user).collect();
     let clients = live
-        .handles
         .clients
         .send(GetStats)
         .await
@@ -144,7 +180,7 @@ pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
     };
     Ok(BoxStatus {
         info: info.clone(),
-        uptime_s: live.handles.started.elapsed().as_secs(),
+        uptime_s: live.started.elapsed().as_secs(),
         dhcp,
         users,
         admins,

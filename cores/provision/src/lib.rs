@@ -19,6 +19,8 @@
 //! - [`template`]: `{{name}}` substitution with XML or INI escaping.
 //! - [`render`]: [`Provisioner`], [`Templates`] (built in from `templates/`, overridable
 //!   from a folder), [`Settings`] and [`Account`].
+//! - [`front`]: the ports the socket servers reach the provisioning front through:
+//!   [`PhoneFiles`] (TFTP, HTTP) and [`DhcpNotes`] (the DHCP server).
 //!
 //! # Serving a request
 //! ```text
@@ -29,6 +31,7 @@
 
 pub mod access;
 pub mod files;
+pub mod front;
 pub mod ident;
 pub mod limiter;
 pub mod render;
@@ -36,6 +39,7 @@ pub mod template;
 
 pub use access::{Decision, PhoneView, Proof, Refusal, RequestView, Via};
 pub use files::{resolve, FileKind};
+pub use front::{DhcpNotes, FetchError, Fetched, HttpCredentials, PhoneFiles, Served};
 pub use ident::Identity;
 pub use ivm_wire::phone::{Mac, MacError, PhoneSecrets, Vendor, VendorError};
 pub use limiter::CredentialLimiter;

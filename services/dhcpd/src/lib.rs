@@ -10,17 +10,17 @@
 //! - [`DhcpService`]: an engine `Service`: a receive task per socket feeds one loop that runs
 //!   `Server::handle_batch` on a blocking thread over every datagram already queued (group
 //!   commit: the lease store fsyncs once per batch, before any of its ACKs leaves), sends the
-//!   replies out of the request's interface, turns `PhoneSeen` events into sightings for
-//!   the phone registry (noted in memory, flushed in batches by the provisioning front's
-//!   flusher), and keeps the front's lease book (only the leased address may do a phone's
-//!   armed first fetch).
+//!   replies out of the request's interface, and tells the provisioning front through its
+//!   port ([`ivm_provision::DhcpNotes`]) which phones it saw (sightings for the phone
+//!   registry, flushed in batches by the front) and which leases it bound (only the leased
+//!   address may do a phone's armed first fetch). It depends on no actor.
 //!
 //! # Run loop
 //! ```text
 //! recv (bytes, src, iface, broadcast?) + whatever else is queued (up to 64)
 //!   -> spawn_blocking(server.handle_batch(now, reqs))   // one lease-store fsync per batch
 //!   -> send each reply (Hardware destinations are broadcast: no ARP entry without privileges)
-//!   -> drain events: PhoneSeen -> sightings.note ; Bound/Released/Declined -> lease book ;
+//!   -> drain events: PhoneSeen -> notes.phone_seen ; Bound/Released/Declined -> notes.lease_* ;
 //!      PoolExhausted -> warn
 //! ```
 
@@ -31,11 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
-use ivm_actors::database::DatabaseActor;
-use ivm_actors::engine::Service;
-use ivm_actors::provisioning::{Leases, Sightings};
 use ivm_dhcp::{Destination, Event, Request, Server};
-use ivm_provision::Mac;
+use ivm_provision::{DhcpNotes, Mac};
+use ivm_service::Service;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -223,22 +221,19 @@ pub struct DhcpService {
     server: Server,
     sockets: Vec<(String, Arc<UdpSocket>)>,
     client_port: u16,
-    db: actix::Addr<DatabaseActor>,
     leases: Arc<AtomicUsize>,
-    sightings: Arc<Sightings>,
-    book: Arc<Leases>,
-    /// No front flushes `sightings`: flush after each batch.
-    own_flush: bool,
+    notes: Arc<dyn DhcpNotes>,
 }
 
 impl DhcpService {
     /// A service over bound sockets (one per interface, from [`bind`]); `client_port` is 68
-    /// except in tests.
+    /// except in tests. The phones it sees and the leases it binds go to `notes` (the
+    /// provisioning front).
     pub fn new(
         server: Server,
         sockets: Vec<(String, std::net::UdpSocket)>,
         client_port: u16,
-        db: actix::Addr<DatabaseActor>,
+        notes: Arc<dyn DhcpNotes>,
     ) -> std::io::Result<Self> {
         let sockets = sockets
             .into_iter()
@@ -248,22 +243,9 @@ impl DhcpService {
             server,
             sockets,
             client_port,
-            db,
             leases: Arc::new(AtomicUsize::new(0)),
-            sightings: Arc::new(Sightings::default()),
-            book: Arc::new(Leases::new()),
-            own_flush: true,
+            notes,
         })
-    }
-
-    /// Notes the phones it sees into `sightings` and its leases into `book` (the
-    /// provisioning front's). Without this, sightings are flushed by the service itself
-    /// after each batch.
-    pub fn with_phone_front(mut self, sightings: Arc<Sightings>, book: Arc<Leases>) -> Self {
-        self.sightings = sightings;
-        self.book = book;
-        self.own_flush = false;
-        self
     }
 
     /// Publishes the number of leases in use (bound, not expired) to `gauge`, for the front
@@ -286,11 +268,8 @@ impl Service for DhcpService {
                 server,
                 sockets,
                 client_port,
-                db,
                 leases,
-                sightings,
-                book,
-                own_flush,
+                notes,
             } = *self;
             // The journal's leases, for the front's first-fetch check.
             let now_s = SystemTime::now()
@@ -299,7 +278,7 @@ impl Service for DhcpService {
                 .unwrap_or(0);
             for l in server.leases() {
                 if l.state == ivm_dhcp::LeaseState::Bound && l.blocks(now_s) {
-                    book.bound(l.mac, l.ip.into(), l.expires);
+                    notes.lease_bound(l.mac, l.ip.into(), l.expires);
                 }
             }
             let mut counted: Option<Instant> = None;
@@ -434,21 +413,14 @@ impl Service for DhcpService {
                                     .as_deref()
                                     .map(|c| ivm_provision::Identity::from_vendor_class(c.as_bytes()))
                                     .unwrap_or_default();
-                                sightings.note(
-                                    mac,
-                                    ivm_store::PhoneSighting {
-                                        vendor: Some(vendor),
-                                        model: id.model,
-                                        ..Default::default()
-                                    },
-                                );
+                                notes.phone_seen(mac, vendor, id.model);
                             }
                             Event::Bound { mac, ip, expires } => {
-                                book.bound(mac, ip.into(), expires);
+                                notes.lease_bound(mac, ip.into(), expires);
                                 tracing::debug!(event = ?e, "DHCP");
                             }
                             Event::Released { mac, .. } | Event::Declined { mac, .. } => {
-                                book.ended(mac);
+                                notes.lease_ended(mac);
                                 tracing::info!(event = ?e, "DHCP");
                             }
                             Event::PoolExhausted { .. } => {
@@ -466,11 +438,6 @@ impl Service for DhcpService {
                 }
                 .instrument(tracing::debug_span!("dhcp events"))
                 .await;
-                if own_flush {
-                    if let Err(e) = sightings.flush(&db).await {
-                        tracing::warn!(error = %e, "phones seen by DHCP not written");
-                    }
-                }
             }
             for r in readers {
                 let _ = tokio::time::timeout(Duration::from_secs(2), r).await;

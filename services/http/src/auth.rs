@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use axum::extract::FromRequestParts;
 use axum::http::{header, request::Parts};
-use ivm_actors::database;
+use ivm_actors::database::users::UserForToken;
 use ivm_store::User;
 
 use crate::error::ApiError;
@@ -61,13 +61,13 @@ pub fn bearer_in(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 /// Looks a token up: the user, or `None` when it is unknown or expired.
 pub async fn user_for_token(state: &AppState, token: String) -> Result<Option<User>, ApiError> {
-    Ok(database::run(&state.handles.db, move |s| {
-        match s.session_user(&token, SystemTime::now())? {
-            Some(guid) => s.user(guid),
-            None => Ok(None),
-        }
-    })
-    .await?)
+    Ok(state
+        .db
+        .call(UserForToken {
+            token,
+            now: SystemTime::now(),
+        })
+        .await?)
 }
 
 impl FromRequestParts<AppState> for AuthUser {

@@ -40,12 +40,17 @@ pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use actix::Recipient;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use futures_util::future::BoxFuture;
-use ivm_actors::engine::{Handles, Service};
+use ivm_actors::client::ClientHandle;
+use ivm_actors::database::Db;
+use ivm_actors::provisioning::ProvisionFront;
+use ivm_actors::station::{GetRegistrations, RingMe};
+use ivm_service::Service;
 use tokio_util::sync::CancellationToken;
 
 /// Settings of the HTTP service.
@@ -104,11 +109,41 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS: usize = 64;
 /// Default lifetime of a one-time password: a day.
 pub const DEFAULT_ONE_TIME_PASSWORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// What the HTTP service reaches outside itself, each part as narrow as its routes need:
+/// the database manager's vocabulary, the client manager's requests, the two requests the
+/// routes make of the desk phones. No actor type.
+#[derive(Clone)]
+pub struct Backend {
+    /// The database manager.
+    pub db: Db,
+    /// The client manager.
+    pub clients: ClientHandle,
+    /// Desk phones, when SIP is on.
+    pub phones: Option<Phones>,
+    /// When the box started (the admin status page's uptime).
+    pub started: Instant,
+}
+
+/// What the routes ask of the desk phones (the station).
+#[derive(Clone)]
+pub struct Phones {
+    /// `POST /api/ring-me`.
+    pub ring_me: Recipient<RingMe>,
+    /// The live registrations, for the phone list.
+    pub registrations: Recipient<GetRegistrations>,
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// Actor addresses.
-    pub handles: Handles,
+    /// The database manager.
+    pub db: Db,
+    /// The client manager.
+    pub clients: ClientHandle,
+    /// Desk phones, when SIP is on (behind an `Arc`: the state is cloned per request).
+    pub phones: Option<Arc<Phones>>,
+    /// When the box started.
+    pub started: Instant,
     /// Settings.
     pub cfg: Arc<HttpConfig>,
     /// Login throttling, shared by both listeners.
@@ -116,10 +151,11 @@ pub struct AppState {
     /// Where passwords are checked (argon2), off the database threads.
     pub passwords: password_pool::PasswordPool,
     /// Phone provisioning (`GET /provision/{name}`); `None` answers 404.
-    pub provision: Option<Arc<ivm_actors::provisioning::ProvisionFront>>,
+    pub provision: Option<Arc<ProvisionFront>>,
     /// The WebSocket writers. Upgraded sockets outlive hyper's graceful shutdown, so the
-    /// service waits for these itself: their last frames (`server_going_down`, the close)
-    /// must reach the clients before the process ends.
+    /// service's `run` waits for these before it returns (within the engine's one grace):
+    /// their last frames (`server_going_down`, the close) must reach the clients before the
+    /// process ends.
     pub sockets: tokio_util::task::TaskTracker,
     /// `GET /api/health`'s last database probe.
     pub health: Arc<routes::health::Health>,
@@ -138,7 +174,7 @@ impl HttpService {
     /// Builds the service over already-bound listeners (bound by the caller so that a port in
     /// use is reported before the box claims to be up, and so tests can use port 0).
     pub fn new(
-        handles: Handles,
+        backend: Backend,
         cfg: HttpConfig,
         tls: Option<Arc<rustls::ServerConfig>>,
         http: Option<tokio::net::TcpListener>,
@@ -146,7 +182,10 @@ impl HttpService {
     ) -> Self {
         let conns = conns::ConnLimiter::new(cfg.max_connections, cfg.max_connections_per_address);
         let state = AppState {
-            handles,
+            db: backend.db,
+            clients: backend.clients,
+            phones: backend.phones.map(Arc::new),
+            started: backend.started,
             cfg: Arc::new(cfg),
             logins: Arc::new(Mutex::new(ratelimit::LoginLimiter::default())),
             passwords: password_pool::PasswordPool::default(),
@@ -164,10 +203,7 @@ impl HttpService {
     }
 
     /// Serves `GET /provision/{name}` through `front` (the same front the TFTP server uses).
-    pub fn with_provisioning(
-        mut self,
-        front: Option<Arc<ivm_actors::provisioning::ProvisionFront>>,
-    ) -> Self {
+    pub fn with_provisioning(mut self, front: Option<Arc<ProvisionFront>>) -> Self {
         self.state.provision = front;
         self
     }
@@ -234,16 +270,11 @@ impl Service for HttpService {
                 let _ = t.await;
             }
             // The client actor has queued `server_going_down` and a close on every socket.
+            // No timeout of its own: the engine's one grace bounds the whole stop, this wait
+            // included (a socket still open at its deadline is logged there as this
+            // service not stopping in time).
             sockets.close();
-            if tokio::time::timeout(serve::GRACE, sockets.wait())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    open = sockets.len(),
-                    "WebSockets still open after the grace period"
-                );
-            }
+            sockets.wait().await;
         })
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! Why a crate of its own rather than a `server` module inside `ivm-sip`: the cores
 //! (`ivm-sip`, `ivm-rtp`) stay free of tokio and actix and are shared with the station actor,
-//! which depends on them; this crate depends on the actor (it delivers to its address), so it
-//! cannot live below it. One crate for both SIP and RTP sockets because they are set up
+//! which depends on them; this crate depends on the actor's message types (it delivers
+//! [`SipIn`] to a `Recipient<SipIn>` and [`RtpIn`] to the recipient each leg gives it; it
+//! holds no actor type), so it cannot live below them. One crate for both SIP and RTP sockets because they are set up
 //! together from one `[sip]` config section.
 //!
 //! # Layout
@@ -45,12 +46,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix::{Addr, Recipient};
+use actix::Recipient;
 use futures_util::future::BoxFuture;
 use ivm_actors::budget::{Budget, RTP_BUDGET, SIP_BUDGET};
-use ivm_actors::engine::Service;
 use ivm_actors::media::{LegId, MediaPort, MediaSockets, RtpIn};
-use ivm_actors::station::{SipIn, SipInput, StationActor};
+use ivm_actors::station::{SipIn, SipInput};
+use ivm_service::Service;
 use ivm_sip::message::{Framed, Framer, Limits};
 use ivm_sip::transaction::{canonical_ip, Peer, Transmit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -82,7 +83,7 @@ type TcpWriters = Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>;
 pub struct SipService {
     udp: UdpSocket,
     tcp: Option<TcpListener>,
-    station: Addr<StationActor>,
+    station: Recipient<SipIn>,
     outbox: mpsc::Receiver<Transmit>,
     budget: Budget,
 }
@@ -115,10 +116,11 @@ impl SipService {
         }))
     }
 
-    /// The service over bound sockets, feeding `station` and sending its `outbox`.
+    /// The service over bound sockets, feeding `station` (the station actor's SIP input: the
+    /// one thing this service needs of it) and sending its `outbox`.
     pub fn new(
         sockets: SipServiceSockets,
-        station: Addr<StationActor>,
+        station: Recipient<SipIn>,
         outbox: mpsc::Receiver<Transmit>,
     ) -> SipService {
         SipService {
@@ -154,7 +156,7 @@ async fn log_drops(what: &'static str, budget: Budget, shutdown: CancellationTok
 
 /// Hands a SIP input to the station inside the SIP budget; `false` when dropped.
 fn deliver_sip(
-    station: &Addr<StationActor>,
+    station: &Recipient<SipIn>,
     budget: &Budget,
     peer: Peer,
     input: SipInput,
@@ -312,7 +314,7 @@ impl Drop for Slot {
 
 async fn accept_loop(
     listener: TcpListener,
-    station: Addr<StationActor>,
+    station: Recipient<SipIn>,
     writers: TcpWriters,
     budget: Budget,
     shutdown: CancellationToken,

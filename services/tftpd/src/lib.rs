@@ -1,5 +1,6 @@
 //! The box's TFTP server: read-only, serving generated per-phone files and the firmware
-//! folder through [`ivm_actors::provisioning::ProvisionFront`].
+//! folder through the provisioning front's port ([`ivm_provision::PhoneFiles`]; the box's
+//! front is `ivm_actors::provisioning::ProvisionFront`). It depends on no actor.
 //!
 //! # Layout
 //! - The protocol is the sans-IO core in `cores/tftp` (crate `ivm-tftp`): packets and one
@@ -27,8 +28,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use ivm_actors::engine::Service;
-use ivm_actors::provisioning::ProvisionFront;
+use ivm_provision::PhoneFiles;
+use ivm_service::Service;
 use tokio_util::sync::CancellationToken;
 
 mod server;
@@ -41,7 +42,7 @@ pub const MAX_TRANSFERS: usize = 256;
 /// The TFTP server as the engine runs it.
 pub struct TftpService {
     socket: UdpSocket,
-    front: Arc<ProvisionFront>,
+    front: Arc<dyn PhoneFiles>,
 }
 
 impl TftpService {
@@ -51,7 +52,7 @@ impl TftpService {
     }
 
     /// A service over a bound socket.
-    pub fn new(socket: UdpSocket, front: Arc<ProvisionFront>) -> Self {
+    pub fn new(socket: UdpSocket, front: Arc<dyn PhoneFiles>) -> Self {
         Self { socket, front }
     }
 }

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ivm_actors::provisioning::{FetchError, ProvisionFront, Served};
+use ivm_provision::front::{FetchError, PhoneFiles, Served};
 use tokio::net::UdpSocket;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
@@ -35,7 +35,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(2);
 /// Serves requests on `socket` until `shutdown`.
 pub(crate) async fn serve(
     socket: std::net::UdpSocket,
-    front: Arc<ProvisionFront>,
+    front: Arc<dyn PhoneFiles>,
     shutdown: CancellationToken,
 ) {
     let socket = match socket
@@ -122,7 +122,7 @@ async fn transfer(
     req: Request,
     peer: SocketAddr,
     local_ip: IpAddr,
-    front: Arc<ProvisionFront>,
+    front: Arc<dyn PhoneFiles>,
     shutdown: CancellationToken,
     _permit: OwnedSemaphorePermit,
 ) {

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use ivm_store::{BlobRef, Store, StoreError, StoredAttachment, StoredMessage, User};
+use ivm_store::{BlobRef, Party, Store, StoreError, StoredAttachment, StoredMessage, User};
 use ivm_wire::{Guid, MailboxState};
 
 use crate::{add_user, open};
@@ -277,4 +277,44 @@ fn everything_survives_reopen() {
     assert_eq!(ids(&store.sent(a.guid).unwrap()), [m1.id]);
     assert_eq!(store.queued_count().unwrap(), 1);
     assert_eq!(store.read_blob(&m2.audio).unwrap(), b"OggS audio at 20");
+}
+
+#[test]
+fn who_may_see_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (a, b, c) = (
+        add_user(&store, "alice", "101"),
+        add_user(&store, "bob", "102"),
+        add_user(&store, "carol", "103"),
+    );
+    let m = msg(&store, &a, &[&b], 1);
+    let party = |u: &User| {
+        store
+            .message_for(m.id, u.guid)
+            .unwrap()
+            .map(|(x, p)| (x.id, p))
+    };
+    assert_eq!(party(&a), Some((m.id, Party::Sender)));
+    assert_eq!(party(&b), Some((m.id, Party::Recipient)));
+    assert_eq!(party(&c), None, "a stranger learns nothing");
+    assert_eq!(
+        store
+            .message_for(Guid::new_v4(), a.guid)
+            .unwrap()
+            .map(|x| x.1),
+        None
+    );
+    // Deleted from one side: gone for that side only.
+    assert!(store.delete_for(m.id, b.guid).unwrap());
+    assert_eq!(party(&b), None);
+    assert_eq!(party(&a), Some((m.id, Party::Sender)));
+    assert!(store.delete_for(m.id, a.guid).unwrap());
+    assert_eq!(party(&a), None);
+    // To oneself: seen as its recipient while it is in the inbox, then as its sender.
+    let selfie = msg(&store, &a, &[&a], 2);
+    assert_eq!(
+        store.message_for(selfie.id, a.guid).unwrap().map(|x| x.1),
+        Some(Party::Recipient)
+    );
 }

@@ -97,3 +97,42 @@ fn purge_and_reopen() {
     store.set_password(a.guid, "another password").unwrap();
     assert_eq!(store.session_user(&live, t(NOW + 100)).unwrap(), None);
 }
+
+#[test]
+fn a_token_leads_to_its_user_while_both_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bob = add_user(&store, "bob", "102");
+    let (token, _) = store
+        .create_session(bob.guid, Duration::from_secs(60), t(NOW))
+        .unwrap();
+    assert_eq!(
+        store
+            .user_for_session(&token, t(NOW + 10))
+            .unwrap()
+            .map(|u| u.guid),
+        Some(bob.guid)
+    );
+    assert!(
+        store
+            .user_for_session(&token, t(NOW + 61))
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert!(store
+        .user_for_session("not-a-token", t(NOW + 10))
+        .unwrap()
+        .is_none());
+    let (token, _) = store
+        .create_session(bob.guid, Duration::from_secs(60), t(NOW + 100))
+        .unwrap();
+    store.delete_user(bob.guid).unwrap();
+    assert!(
+        store
+            .user_for_session(&token, t(NOW + 110))
+            .unwrap()
+            .is_none(),
+        "user deleted"
+    );
+}

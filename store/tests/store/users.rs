@@ -519,3 +519,25 @@ fn the_last_administrator_cannot_be_removed_or_demoted() {
     store.delete_user(admin.guid).unwrap();
     assert_eq!(store.admin_count().unwrap(), 1);
 }
+
+#[test]
+fn a_user_is_found_by_guid_extension_or_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let bob = add_user(&store, "bob", "102");
+    for key in [
+        bob.guid.to_string(),
+        "102".into(),
+        "bob".into(),
+        " BoB ".into(),
+    ] {
+        assert_eq!(
+            store.find_user(&key).unwrap().map(|u| u.guid),
+            Some(bob.guid),
+            "{key:?}"
+        );
+    }
+    for key in ["", "  ", "103", "alice", "1o2", &Guid::new_v4().to_string()] {
+        assert!(store.find_user(key).unwrap().is_none(), "{key:?}");
+    }
+}

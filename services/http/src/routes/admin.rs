@@ -5,13 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ivm_actors::client::{GetPresence, GetStats};
-use ivm_actors::{database, views};
-use ivm_store::{NewUser, StoreError, UserUpdate};
+use ivm_actors::database::users::{
+    AllUsers, CreateUser, DeleteUser, NamesUser, NewPassword, ServerCounts, SetPassword, UpdateUser,
+};
+use ivm_actors::views;
+use ivm_store::{NewUser, UserUpdate};
 use ivm_wire::rest::{
     NewUserRequest, PasswordReset, ServerStatus, UserCreated, UserInfo, UserUpdateRequest,
 };
 
-use super::contacts::find_user;
 use crate::auth::AdminUser;
 use crate::error::ApiError;
 use crate::AppState;
@@ -21,17 +23,14 @@ pub async fn status(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<ServerStatus>, ApiError> {
-    let stats = state.handles.clients.send(GetStats).await?;
-    let (queued, users) = database::run(&state.handles.db, |s| {
-        Ok((s.queued_count()?, s.user_count()?))
-    })
-    .await?;
+    let stats = state.clients.send(GetStats).await?;
+    let counted = state.db.call(ServerCounts).await?;
     Ok(Json(ServerStatus {
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        uptime_s: state.handles.started.elapsed().as_secs(),
+        uptime_s: state.started.elapsed().as_secs(),
         connected_clients: stats.sessions,
-        queued_messages: queued,
-        users,
+        queued_messages: counted.queued,
+        users: counted.users,
     }))
 }
 
@@ -40,9 +39,8 @@ pub async fn users(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> Result<Json<Vec<UserInfo>>, ApiError> {
-    let users = database::run(&state.handles.db, |s| s.users()).await?;
+    let users = state.db.call(AllUsers).await?;
     let statuses = state
-        .handles
         .clients
         .send(GetPresence(users.iter().map(|u| u.guid).collect()))
         .await?;
@@ -75,14 +73,7 @@ pub async fn add_user(
     };
     // A password made up by the box is one-time; one the admin chose is the user's.
     let one_time = generated.is_some();
-    let user = database::run(&state.handles.db, move |s| {
-        if one_time {
-            s.create_user_one_time(new)
-        } else {
-            s.create_user(new)
-        }
-    })
-    .await?;
+    let user = state.db.call(CreateUser { new, one_time }).await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "user added");
     Ok((
         StatusCode::CREATED,
@@ -106,23 +97,18 @@ pub async fn update_user(
             "you cannot revoke your own administration",
         ));
     }
-    let user = database::run(&state.handles.db, move |s| {
-        let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
-        s.update_user(
-            u.guid,
-            UserUpdate {
+    let user = state
+        .db
+        .call(UpdateUser {
+            key,
+            update: UserUpdate {
                 display_name: req.display_name,
                 extension: req.extension,
                 admin: req.admin,
             },
-        )
-    })
-    .await?;
-    let status = state
-        .handles
-        .clients
-        .send(GetPresence(vec![user.guid]))
+        })
         .await?;
+    let status = state.clients.send(GetPresence(vec![user.guid])).await?;
     Ok(Json(views::user_info(&user, status[0])))
 }
 
@@ -135,18 +121,13 @@ pub async fn reset_password(
     crate::json::JsonBody(req): crate::json::JsonBody<PasswordReset>,
 ) -> Result<Json<UserCreated>, ApiError> {
     let generated = req.password.is_none().then(ivm_store::generate_password);
-    let one_time = generated.clone();
-    let user = database::run(&state.handles.db, move |s| {
-        let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
-        match (req.password, one_time) {
-            (Some(chosen), _) => s.set_password(u.guid, &chosen)?,
-            // Made up by the box: one-time, the user must choose their own at next login.
-            (None, Some(made)) => s.set_one_time_password(u.guid, &made)?,
-            (None, None) => return Err(StoreError::Invalid("no password".into())),
-        }
-        Ok(s.user(u.guid)?.unwrap_or(u))
-    })
-    .await?;
+    let password = match (req.password, generated.clone()) {
+        (Some(chosen), _) => NewPassword::Chosen(chosen),
+        // Made up by the box: one-time, the user must choose their own at next login.
+        (None, Some(made)) => NewPassword::OneTime(made),
+        (None, None) => return Err(ApiError::bad_request("no password")),
+    };
+    let user = state.db.call(SetPassword { key, password }).await?;
     tracing::info!(by = %admin.user.name, user = %user.name, "password reset");
     Ok(Json(UserCreated {
         user: views::user_info(&user, ivm_wire::Status::Offline),
@@ -163,20 +144,17 @@ pub async fn delete_user(
     if key_is(&state, &key, admin.user.guid).await? {
         return Err(ApiError::bad_request("you cannot delete yourself"));
     }
-    let name = database::run(&state.handles.db, move |s| {
-        let u = find_user(s, &key)?.ok_or(StoreError::NotFound)?;
-        s.delete_user(u.guid)?;
-        Ok(u.name)
-    })
-    .await?;
+    let name = state.db.call(DeleteUser { key }).await?;
     tracing::info!(by = %admin.user.name, user = %name, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn key_is(state: &AppState, key: &str, guid: ivm_wire::Guid) -> Result<bool, ApiError> {
-    let key = key.to_owned();
-    Ok(database::run(&state.handles.db, move |s| {
-        Ok(find_user(s, &key)?.is_some_and(|u| u.guid == guid))
-    })
-    .await?)
+    Ok(state
+        .db
+        .call(NamesUser {
+            key: key.to_owned(),
+            user: guid,
+        })
+        .await?)
 }

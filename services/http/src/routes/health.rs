@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ivm_actors::database::{self, DatabaseActor};
+use ivm_actors::database::{Db, Ping};
 
 use crate::AppState;
 
@@ -47,7 +47,7 @@ impl Health {
 
     /// Whether the database answers: the last probe's answer while it is fresh, else a new
     /// probe (requests that arrive meanwhile wait for it, bounded by [`PROBE_TIMEOUT`]).
-    pub async fn database_ok(&self, db: &actix::Addr<DatabaseActor>) -> bool {
+    pub async fn database_ok(&self, db: &Db) -> bool {
         if let Some(ok) = self.fresh() {
             return ok;
         }
@@ -55,7 +55,7 @@ impl Health {
         if let Some(ok) = self.fresh() {
             return ok;
         }
-        let probe = database::run(db, |s| s.user_count().map(|_| ()));
+        let probe = db.call(Ping);
         let ok = matches!(tokio::time::timeout(PROBE_TIMEOUT, probe).await, Ok(Ok(())));
         if !ok {
             tracing::warn!("health check: the database did not answer");
@@ -67,7 +67,7 @@ impl Health {
 
 /// `GET /api/health`.
 pub async fn health(State(state): State<AppState>) -> Response {
-    let (code, body) = if state.health.database_ok(&state.handles.db).await {
+    let (code, body) = if state.health.database_ok(&state.db).await {
         (StatusCode::OK, serde_json::json!({ "status": "ok" }))
     } else {
         (
@@ -86,7 +86,7 @@ mod tests {
     async fn one_probe_serves_the_next_second() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = std::sync::Arc::new(ivm_store::Store::open(dir.path()).expect("store"));
-        let db = DatabaseActor::start(store, 1);
+        let db = Db::start(store, 1);
         let h = Health::default();
         assert!(h.database_ok(&db).await);
         let first = h.last.lock().expect("lock").expect("probed").0;

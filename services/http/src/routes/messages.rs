@@ -9,9 +9,10 @@ use axum::Json;
 use ivm_actors::client::{
     check_attachment_name, MailboxChanged, NewAttachment, PostMessage, PostOnce, Receipt,
 };
-use ivm_actors::database;
-use ivm_actors::views::{self, Viewer};
-use ivm_store::{Page, Store, StoreError, StoredMessage};
+use ivm_actors::database::messages::{
+    AttachmentFile, CountsOf, DeleteMessage, InboxPage, MessageAttachment, MessageAudio,
+    MessageView, SentPage,
+};
 use ivm_wire::rest::{MessageCounts, MessageInfo};
 use ivm_wire::{Guid, MailboxState};
 
@@ -170,10 +171,10 @@ pub async fn send(
         attachments: form.attachments,
     };
     let Some(key) = key else {
-        let info = state.handles.clients.send(post).await??;
+        let info = state.clients.send(post).await??;
         return Ok((StatusCode::CREATED, Json(info)).into_response());
     };
-    let posted = state.handles.clients.send(PostOnce { post, key }).await??;
+    let posted = state.clients.send(PostOnce { post, key }).await??;
     if posted.replayed {
         Ok((
             StatusCode::OK,
@@ -184,22 +185,6 @@ pub async fn send(
     } else {
         Ok((StatusCode::CREATED, Json(posted.info)).into_response())
     }
-}
-
-/// The message if `user` sent it or received it (and has not deleted it), with their view.
-fn visible(s: &Store, id: Guid, user: Guid) -> Result<Option<(StoredMessage, Viewer)>, StoreError> {
-    let Some(msg) = s.message(id)? else {
-        return Ok(None);
-    };
-    if let Some(state) = s.mailbox_state(id, user)? {
-        if state != MailboxState::Deleted {
-            return Ok(Some((msg, Viewer::Recipient(user))));
-        }
-    }
-    if msg.sender == user && s.in_sent(user, id)? {
-        return Ok(Some((msg, Viewer::Sender)));
-    }
-    Ok(None)
 }
 
 fn parse_id(id: &str) -> Result<Guid, ApiError> {
@@ -220,20 +205,14 @@ pub async fn inbox(
 ) -> Result<Response, ApiError> {
     let q = pages::list_query(query)?;
     let user = me.user.guid;
-    let page = database::run(&state.handles.db, move |s| {
-        let page = s.inbox_page(user, q.before, q.limit)?;
-        let mut views = views::Views::new(s);
-        let items = page
-            .items
-            .iter()
-            .map(|(m, _)| views.message(m, Viewer::Recipient(user)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            items,
-            next: page.next,
+    let page = state
+        .db
+        .call(InboxPage {
+            user,
+            before: q.before,
+            limit: q.limit,
         })
-    })
-    .await?;
+        .await?;
     Ok(pages::answer("/api/messages/inbox", q.limit, page))
 }
 
@@ -246,20 +225,14 @@ pub async fn sent(
 ) -> Result<Response, ApiError> {
     let q = pages::list_query(query)?;
     let user = me.user.guid;
-    let page = database::run(&state.handles.db, move |s| {
-        let page = s.sent_page(user, q.before, q.limit)?;
-        let mut views = views::Views::new(s);
-        let items = page
-            .items
-            .iter()
-            .map(|m| views.message(m, Viewer::Sender))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            items,
-            next: page.next,
+    let page = state
+        .db
+        .call(SentPage {
+            user,
+            before: q.before,
+            limit: q.limit,
         })
-    })
-    .await?;
+        .await?;
     Ok(pages::answer("/api/messages/sent", q.limit, page))
 }
 
@@ -270,7 +243,7 @@ pub async fn counts(
     me: AuthUser,
 ) -> Result<Json<MessageCounts>, ApiError> {
     let user = me.user.guid;
-    let c = database::run(&state.handles.db, move |s| s.list_counts(user)).await?;
+    let c = state.db.call(CountsOf { user }).await?;
     Ok(Json(MessageCounts {
         inbox: c.inbox,
         unplayed: c.unplayed,
@@ -285,12 +258,11 @@ pub async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<MessageInfo>, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
-    let info = database::run(&state.handles.db, move |s| match visible(s, id, user)? {
-        Some((m, viewer)) => views::message_info(s, &m, viewer).map(Some),
-        None => Ok(None),
-    })
-    .await?
-    .ok_or_else(no_such_message)?;
+    let info = state
+        .db
+        .call(MessageView { id, user })
+        .await?
+        .ok_or_else(no_such_message)?;
     Ok(Json(info))
 }
 
@@ -301,12 +273,11 @@ pub async fn audio(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
-    let bytes = database::run(&state.handles.db, move |s| match visible(s, id, user)? {
-        Some((m, _)) => s.read_blob(&m.audio).map(Some),
-        None => Ok(None),
-    })
-    .await?
-    .ok_or_else(no_such_message)?;
+    let bytes = state
+        .db
+        .call(MessageAudio { id, user })
+        .await?
+        .ok_or_else(no_such_message)?;
     Ok((
         [
             (
@@ -331,22 +302,15 @@ pub async fn attachment(
     Path((id, index)): Path<(String, usize)>,
 ) -> Result<Response, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
-    let found = database::run(&state.handles.db, move |s| {
-        let Some((m, _)) = visible(s, id, user)? else {
-            return Ok(None);
-        };
-        let Some(a) = m.attachments.get(index) else {
-            return Ok(None);
-        };
-        Ok(Some((
-            a.name.clone(),
-            a.content_type.clone(),
-            s.read_blob(&a.blob)?,
-        )))
-    })
-    .await?;
-    let (name, content_type, bytes) =
-        found.ok_or_else(|| ApiError::not_found("no such attachment"))?;
+    let AttachmentFile {
+        name,
+        content_type,
+        bytes,
+    } = state
+        .db
+        .call(MessageAttachment { id, user, index })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such attachment"))?;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -394,7 +358,6 @@ async fn receipt(
 ) -> Result<StatusCode, ApiError> {
     let message = parse_id(id)?;
     state
-        .handles
         .clients
         .send(Receipt {
             user,
@@ -430,16 +393,10 @@ pub async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let (id, user) = (parse_id(&id)?, me.user.guid);
-    let deleted = database::run(&state.handles.db, move |s| {
-        if visible(s, id, user)?.is_none() {
-            return Ok(false);
-        }
-        s.delete_for(id, user)
-    })
-    .await?;
+    let deleted = state.db.call(DeleteMessage { id, user }).await?;
     if deleted {
         // The lamp of the user's desk phones follows the mailbox.
-        state.handles.clients.do_send(MailboxChanged { user });
+        state.clients.do_send(MailboxChanged { user });
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_such_message())

@@ -186,20 +186,19 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("tempdir");
         let store = std::sync::Arc::new(ivm_store::Store::open(dir.path()).expect("store"));
-        let db = ivm_actors::database::DatabaseActor::start(store.clone(), 1);
+        let db = ivm_actors::database::Db::start(store, 1);
         let clients = actix::Actor::start(ivm_actors::client::ClientActor::new(
             db.clone(),
             ivm_actors::client::ClientConfig::default(),
         ));
-        let handles = ivm_actors::engine::Handles {
+        let backend = crate::Backend {
             db,
-            clients,
-            station: None,
-            store,
+            clients: ivm_actors::client::ClientHandle::new(&clients),
+            phones: None,
             started: std::time::Instant::now(),
         };
         let service =
-            crate::HttpService::new(handles, crate::HttpConfig::default(), None, None, None);
+            crate::HttpService::new(backend, crate::HttpConfig::default(), None, None, None);
         let app = crate::HttpService::router(service.state.clone());
         for (method, path) in ROUTES {
             let uri = path

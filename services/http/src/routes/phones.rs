@@ -75,14 +75,15 @@ pub async fn ring_me(
             "at most {MAX_RECIPIENTS} recipients"
         )));
     }
-    let Some(station) = state.handles.station.clone() else {
+    let Some(phones) = state.phones.clone() else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "desk phones are turned off on this box",
         ));
     };
-    station
+    phones
+        .ring_me
         .send(RingMe {
             user: me.user.guid,
             to: body.to,

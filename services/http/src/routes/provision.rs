@@ -17,71 +17,17 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ivm_actors::database;
+use ivm_actors::database::phones::{
+    AddPhone, ArmPhone, AsPhoneInfo, PhoneList, PhoneSecretsOf, RemovePhone, SetPhoneUser,
+};
 use ivm_actors::provisioning::{FetchError, HttpCredentials, Served};
 use ivm_actors::station::{GetRegistrations, Registration};
 use ivm_provision::{Mac, Vendor, Via};
-use ivm_store::{PhoneStatus, Store, StoreError, StoredPhone};
-use ivm_wire::rest::{
-    AssignPhone, PhoneAssignment, PhoneInfo, PhoneRegistration, PhoneSecretsInfo, PhoneState,
-};
+use ivm_wire::rest::{AssignPhone, PhoneAssignment, PhoneInfo, PhoneSecretsInfo};
 
 use crate::auth::AdminUser;
 use crate::error::ApiError;
 use crate::AppState;
-
-/// A stored phone with its user looked up; `live` is the registrations the station reports
-/// now. The phone is linked to a registration by its user; when the user has several (a desk
-/// phone and a softphone), the one from the phone's own last address wins.
-fn info(s: &Store, p: &StoredPhone, live: &[Registration]) -> Result<PhoneInfo, StoreError> {
-    let user = match p.user {
-        Some(g) => s.user(g)?,
-        None => None,
-    };
-    let registration = user.as_ref().and_then(|u| {
-        let mine = || live.iter().filter(|r| r.user == u.guid);
-        mine()
-            .find(|r| Some(r.source.ip()) == p.address)
-            .or_else(|| mine().max_by_key(|r| r.expires_in))
-            .map(|r| PhoneRegistration {
-                address: r.source.to_string(),
-                user_agent: r.user_agent.clone(),
-                expires_in_s: r.expires_in.as_secs(),
-            })
-    });
-    let state = match (&user, &registration, p.status) {
-        (None, _, _) => PhoneState::Unassigned,
-        (Some(_), Some(_), _) => PhoneState::Registered,
-        // Registered before, not now: it has its account.
-        (Some(_), None, PhoneStatus::Provisioned | PhoneStatus::Registered) => {
-            PhoneState::Provisioned
-        }
-        (Some(_), None, PhoneStatus::Seen) => PhoneState::Seen,
-    };
-    Ok(PhoneInfo {
-        mac: p.mac.to_string(),
-        vendor: p.vendor.map(|v| v.name().to_owned()),
-        model: p.model.clone(),
-        firmware: p.firmware.clone(),
-        user: user.as_ref().map(|u| u.name.clone()),
-        extension: user.map(|u| u.extension),
-        state,
-        last_seen: p.last_seen,
-        address: p.address.map(|a| a.to_string()),
-        registration,
-        armed_until: p.armed(now_unix()).then_some(p.armed_until).flatten(),
-        bound_at: p.bound_at,
-        bound_address: p.bound_address.map(|a| a.to_string()),
-        manual_credential: p.manual_credential,
-    })
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn mac(s: &str) -> Result<Mac, ApiError> {
     Mac::parse(s).map_err(|e| ApiError::bad_request(format!("MAC {s:?}: {e}")))
@@ -89,8 +35,8 @@ fn mac(s: &str) -> Result<Mac, ApiError> {
 
 /// The station's live registrations (none when desk phones are off).
 async fn live(state: &AppState) -> Result<Arc<Vec<Registration>>, ApiError> {
-    Ok(Arc::new(match &state.handles.station {
-        Some(st) => st.send(GetRegistrations).await.map_err(|_| {
+    Ok(Arc::new(match &state.phones {
+        Some(p) => p.registrations.send(GetRegistrations).await.map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -105,7 +51,7 @@ async fn live(state: &AppState) -> Result<Arc<Vec<Registration>>, ApiError> {
 /// asked (a failure is logged; the list is then a few seconds behind).
 async fn flush(state: &AppState) {
     if let Some(front) = &state.provision {
-        if let Err(e) = front.sightings().flush(&state.handles.db).await {
+        if let Err(e) = front.sightings().flush(&state.db).await {
             tracing::warn!(error = %e, "phone sightings not written");
         }
     }
@@ -123,11 +69,8 @@ pub async fn list(
     _admin: AdminUser,
 ) -> Result<Json<Vec<PhoneInfo>>, ApiError> {
     flush(&state).await;
-    let live = live(&state).await?;
-    let phones = database::run(&state.handles.db, move |s| {
-        s.phones()?.iter().map(|p| info(s, p, &live)).collect()
-    })
-    .await?;
+    let registrations = live(&state).await?;
+    let phones = state.db.call(PhoneList { registrations }).await?;
     Ok(Json(phones))
 }
 
@@ -145,19 +88,16 @@ pub async fn add(
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     flush(&state).await;
-    let live = live(&state).await?;
-    let until = arm_until(&state);
-    let p = database::run(&state.handles.db, move |s| {
-        let u = s
-            .user_by_name(&req.user)?
-            .ok_or_else(|| StoreError::Invalid(format!("no user {:?}", req.user)))?;
-        let p = s.assign_phone_to(m, u.guid, vendor, until, req.reassign)?;
-        if let Some(pw) = req.http_password.as_deref() {
-            s.set_phone_credential(m, Some(pw))?;
-        }
-        info(s, &s.phone(m)?.unwrap_or(p), &live)
-    })
-    .await?;
+    let registrations = live(&state).await?;
+    let op = AddPhone {
+        mac: m,
+        user: req.user,
+        vendor,
+        until: arm_until(&state),
+        reassign: req.reassign,
+        http_password: req.http_password,
+    };
+    let p = state.db.call(AsPhoneInfo { op, registrations }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, user = ?p.user, "phone assigned");
     Ok((StatusCode::CREATED, Json(p)))
 }
@@ -173,25 +113,14 @@ pub async fn assign(
 ) -> Result<Json<PhoneInfo>, ApiError> {
     let m = mac(&key)?;
     flush(&state).await;
-    let live = live(&state).await?;
+    let registrations = live(&state).await?;
     let who = req.user.clone();
-    let until = arm_until(&state);
-    let p = database::run(&state.handles.db, move |s| {
-        if s.phone(m)?.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let p = match req.user {
-            Some(name) => {
-                let u = s
-                    .user_by_name(&name)?
-                    .ok_or_else(|| StoreError::Invalid(format!("no user {name:?}")))?;
-                s.assign_phone(m, u.guid, None, until)?
-            }
-            None => s.unassign_phone(m)?,
-        };
-        info(s, &p, &live)
-    })
-    .await?;
+    let op = SetPhoneUser {
+        mac: m,
+        user: req.user,
+        until: arm_until(&state),
+    };
+    let p = state.db.call(AsPhoneInfo { op, registrations }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, user = ?who, "phone assignment changed");
     Ok(Json(p))
 }
@@ -203,7 +132,7 @@ pub async fn remove(
     Path(m): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let m = mac(&m)?;
-    database::run(&state.handles.db, move |s| s.remove_phone(m)).await?;
+    state.db.call(RemovePhone { mac: m }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, "phone removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -226,12 +155,14 @@ pub async fn arm(
         ));
     };
     flush(&state).await;
-    let live = live(&state).await?;
-    let p = database::run(&state.handles.db, move |s| {
-        let p = s.arm_phone(m, until)?;
-        info(s, &p, &live)
-    })
-    .await?;
+    let registrations = live(&state).await?;
+    let p = state
+        .db
+        .call(AsPhoneInfo {
+            op: ArmPhone { mac: m, until },
+            registrations,
+        })
+        .await?;
     tracing::info!(by = %admin.user.name, mac = %m, armed_until = ?p.armed_until, "phone re-armed");
     Ok(Json(p))
 }
@@ -250,7 +181,7 @@ pub async fn secrets(
         .as_ref()
         .map(|f| f.provision_url().to_owned())
         .unwrap_or_default();
-    let x = database::run(&state.handles.db, move |s| s.phone_secrets(m)).await?;
+    let x = state.db.call(PhoneSecretsOf { mac: m }).await?;
     tracing::info!(by = %admin.user.name, mac = %m, "phone secrets shown");
     Ok(Json(PhoneSecretsInfo {
         mac: m.to_string(),

@@ -15,7 +15,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use ivm_actors::client::GetPresence;
 use ivm_actors::client::SetStatus as SetStatusMsg;
-use ivm_actors::{database, views};
+use ivm_actors::database::users::{
+    EndSession, LoginCandidateFor, OpenSession, PasswordCandidateFor, ReplaceOwnPassword,
+};
+use ivm_actors::views;
 use ivm_store::{LoginRefusal, Opened, StoreError, User};
 use ivm_wire::rest::{ChangePassword, LoginRequest, LoginResponse, SetStatus, UserInfo};
 
@@ -47,17 +50,22 @@ async fn check_login(
     name: String,
     password: String,
 ) -> Result<Checked, ApiError> {
-    let candidate = database::run(&state.handles.db, move |s| s.login_candidate(&name)).await?;
+    let db = &state.db;
+    let candidate = db.call(LoginCandidateFor { name }).await?;
     let c = candidate.clone();
     let right = state.passwords.run(move || c.verify(&password)).await??;
     if !right {
         return Ok(Checked::Wrong);
     }
     let (ttl, one_time_ttl) = (state.cfg.session_ttl, state.cfg.one_time_password_ttl);
-    let opened = database::run(&state.handles.db, move |s| {
-        s.open_session(&candidate, ttl, SystemTime::now(), one_time_ttl)
-    })
-    .await?;
+    let opened = db
+        .call(OpenSession {
+            candidate,
+            ttl,
+            one_time_ttl,
+            now: SystemTime::now(),
+        })
+        .await?;
     Ok(match opened {
         Opened::Session {
             token,
@@ -136,11 +144,7 @@ pub async fn login(
         }
     };
     tracing::info!(%ip, user = %user.name, one_time = user.must_change_password, "logged in");
-    let status = state
-        .handles
-        .clients
-        .send(GetPresence(vec![user.guid]))
-        .await?;
+    let status = state.clients.send(GetPresence(vec![user.guid])).await?;
     Ok(Json(LoginResponse {
         token,
         expires_at,
@@ -158,7 +162,8 @@ async fn check_change(
     new: String,
 ) -> Result<bool, ApiError> {
     let guid = me.user.guid;
-    let candidate = database::run(&state.handles.db, move |s| s.password_candidate(guid)).await?;
+    let db = &state.db;
+    let candidate = db.call(PasswordCandidateFor { user: guid }).await?;
     let c = candidate.clone();
     let hashed = state
         .passwords
@@ -172,11 +177,13 @@ async fn check_change(
     let Some(hash) = hashed else {
         return Ok(false);
     };
-    let token = me.token.clone();
-    let replaced = database::run(&state.handles.db, move |s| {
-        s.replace_own_password(&candidate, hash, &token)
-    })
-    .await?;
+    let replaced = db
+        .call(ReplaceOwnPassword {
+            candidate,
+            hash,
+            keep_token: me.token.clone(),
+        })
+        .await?;
     if !replaced {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -253,8 +260,7 @@ pub async fn logout(
     State(state): State<AppState>,
     AnyAuthUser(me): AnyAuthUser,
 ) -> Result<StatusCode, ApiError> {
-    let token = me.token;
-    database::run(&state.handles.db, move |s| s.delete_session(&token)).await?;
+    state.db.call(EndSession { token: me.token }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -263,11 +269,7 @@ pub async fn me(
     State(state): State<AppState>,
     AnyAuthUser(me): AnyAuthUser,
 ) -> Result<Json<UserInfo>, ApiError> {
-    let status = state
-        .handles
-        .clients
-        .send(GetPresence(vec![me.user.guid]))
-        .await?;
+    let status = state.clients.send(GetPresence(vec![me.user.guid])).await?;
     Ok(Json(views::user_info(&me.user, status[0])))
 }
 
@@ -278,7 +280,6 @@ pub async fn set_status(
     JsonBody(body): JsonBody<SetStatus>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .handles
         .clients
         .send(SetStatusMsg {
             user: me.user.guid,

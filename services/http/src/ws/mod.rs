@@ -231,7 +231,7 @@ async fn session(state: AppState, mut socket: Socket) {
         outbox: outbox.clone(),
         token: Some(c.token.clone()),
     };
-    let session = match state.handles.clients.send(connect).await {
+    let session = match state.clients.send(connect).await {
         Ok(Ok(id)) => id,
         _ => {
             let _ = socket
@@ -243,7 +243,6 @@ async fn session(state: AppState, mut socket: Socket) {
     };
     span.record("session", session);
     let status = state
-        .handles
         .clients
         .send(client::GetPresence(vec![user.guid]))
         .await
@@ -286,7 +285,7 @@ async fn session(state: AppState, mut socket: Socket) {
     while let Some(frame) = stream.next().await {
         match frame {
             Ok(Message::Text(t)) => {
-                state.handles.clients.do_send(Seen(session));
+                state.clients.do_send(Seen(session));
                 if !reader.frame(t.as_str()).await {
                     break;
                 }
@@ -299,7 +298,7 @@ async fn session(state: AppState, mut socket: Socket) {
                 ));
             }
             Ok(Message::Close(_)) => break,
-            Ok(_) => state.handles.clients.do_send(Seen(session)),
+            Ok(_) => state.clients.do_send(Seen(session)),
             Err(e) => {
                 tracing::info!(error = %e, "socket error");
                 reader.reply(Envelope::error(
@@ -315,7 +314,7 @@ async fn session(state: AppState, mut socket: Socket) {
             }
         }
     }
-    state.handles.clients.do_send(client::Disconnect(session));
+    state.clients.do_send(client::Disconnect(session));
     // Let the writer flush what is queued (a final error, a close) before the socket drops.
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
@@ -354,7 +353,7 @@ impl Reader {
             ));
             return true;
         }
-        let clients = &self.state.handles.clients;
+        let clients = &self.state.clients;
         match inbound.request {
             ClientRequest::Connect(_) => self.reply(Envelope::error(
                 &id,
@@ -458,7 +457,6 @@ impl Reader {
     async fn receipt(&self, id: &str, message: Guid, state: MailboxState) {
         let r = self
             .state
-            .handles
             .clients
             .send(Receipt {
                 user: self.user,
@@ -521,7 +519,7 @@ impl Reader {
             audio,
             attachments,
         };
-        let clients = self.state.handles.clients.clone();
+        let clients = self.state.clients.clone();
         let outbox = self.outbox.clone();
         tokio::spawn(
             async move {

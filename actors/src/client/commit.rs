@@ -1,0 +1,215 @@
+//! The client manager's database operations for a post: [`FindKey`] (a keyed retry's
+//! lookup) and [`CommitPost`], the post itself in one trip.
+//!
+//! [`CommitPost`] does, on one database thread, everything a post asks of the store once its
+//! audio is ready: resolve the recipients, check the sender's quota and the disk, write and
+//! fsync the encrypted files, commit the record (with the quota's exact check and the
+//! idempotency key), and build the views the sender and the recipients get. A refusal
+//! anywhere leaves nothing behind: files written before a refused commit are removed.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ivm_store::{
+    BlobRef, CommitRules, Committed, IdempotencyKey, KeyUse, Store, StoreError, StoredAttachment,
+    StoredMessage,
+};
+use ivm_wire::rest::MessageInfo;
+use ivm_wire::{Guid, MailboxState};
+
+use super::post::{NewAttachment, PreparedAudio};
+use crate::database::Op;
+use crate::views::{self, Viewer};
+
+/// What a keyed retry finds under its key.
+pub(super) enum KeyFound {
+    /// Nothing: a new message.
+    Nothing,
+    /// The message this key stored for the same request, as its sender sees it.
+    Same(MessageInfo),
+    /// The key stored another message.
+    Other(Guid),
+}
+
+/// Looks an idempotency key up among `sender`'s messages.
+pub(super) struct FindKey {
+    pub sender: Guid,
+    pub key: IdempotencyKey,
+}
+
+impl Op for FindKey {
+    type Output = KeyFound;
+    fn run(self, s: &Store) -> Result<KeyFound, StoreError> {
+        Ok(match s.message_for_key(self.sender, &self.key)? {
+            Some(KeyUse::Same(m)) => KeyFound::Same(views::message_info(s, &m, Viewer::Sender)?),
+            Some(KeyUse::Different(id)) => KeyFound::Other(id),
+            None => KeyFound::Nothing,
+        })
+    }
+}
+
+/// The post, ready to store.
+pub(super) struct CommitPost {
+    pub sender: Guid,
+    /// Recipients as given (names, extensions or GUIDs).
+    pub to: Vec<String>,
+    pub audio: PreparedAudio,
+    pub attachments: Vec<NewAttachment>,
+    /// The sender's quota (`None`: none) and the idempotency key.
+    pub rules: CommitRules,
+}
+
+/// What [`CommitPost`] came to, short of a store error.
+pub(super) enum Outcome {
+    /// Stored now.
+    New(Stored),
+    /// Already stored under its idempotency key (the commit found it: a retry raced the
+    /// first request); as its sender sees it.
+    Raced(MessageInfo),
+    /// A recipient is not a user of this box (as given, shortened).
+    UnknownUser(String),
+    /// No recipient was named.
+    NoRecipients,
+}
+
+/// A committed message, as its sender and its recipients see it.
+pub(super) struct Stored {
+    pub for_sender: MessageInfo,
+    pub for_recipients: MessageInfo,
+    pub recipients: Vec<Guid>,
+}
+
+impl Op for CommitPost {
+    type Output = Outcome;
+    fn run(self, s: &Store) -> Result<Outcome, StoreError> {
+        let recipients = match resolve(s, &self.to)? {
+            Ok(r) if r.is_empty() => return Ok(Outcome::NoRecipients),
+            Ok(r) => r,
+            Err(name) => return Ok(Outcome::UnknownUser(name)),
+        };
+        if let Some(quota) = self.rules.quota {
+            // The attachments alone first: when they are already too much, the refusal names
+            // them (what the sender can drop), as it did when this ran before the audio was
+            // prepared. The exact check, audio included, is the commit's.
+            let attached: u64 = self.attachments.iter().map(|a| a.data.len() as u64).sum();
+            let used = s.usage(self.sender)?;
+            if used.saturating_add(attached) > quota {
+                return Err(StoreError::QuotaExceeded {
+                    used,
+                    adding: attached,
+                    quota,
+                });
+            }
+        }
+        store_message(
+            s,
+            self.sender,
+            recipients,
+            self.audio,
+            self.attachments,
+            &self.rules,
+        )
+    }
+}
+
+/// Looks each recipient up ([`Store::find_user`]); keeps the first of duplicates. `Err`
+/// names the first unknown one.
+fn resolve(store: &Store, to: &[String]) -> Result<Result<Vec<Guid>, String>, StoreError> {
+    let mut out = Vec::new();
+    for t in to.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        match store.find_user(t)? {
+            Some(u) if !out.contains(&u.guid) => out.push(u.guid),
+            Some(_) => {}
+            None => return Ok(Err(t.chars().take(64).collect())),
+        }
+    }
+    Ok(Ok(out))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Writes the blobs and commits the record under `rules`; removes the blobs again if the
+/// commit fails or finds the message already stored (a retry with its key).
+fn store_message(
+    s: &Store,
+    sender: Guid,
+    recipients: Vec<Guid>,
+    audio: PreparedAudio,
+    attachments: Vec<NewAttachment>,
+    rules: &CommitRules,
+) -> Result<Outcome, StoreError> {
+    let bytes =
+        audio.ogg.len() as u64 + attachments.iter().map(|a| a.data.len() as u64).sum::<u64>();
+    s.ensure_free_space(bytes)?;
+    let mut written = Vec::new();
+    let result = (|| {
+        let blob = s.put_blob(&audio.ogg)?;
+        written.push(blob.clone());
+        let mut stored_atts = Vec::with_capacity(attachments.len());
+        for a in attachments {
+            let blob = s.put_blob(&a.data)?;
+            written.push(blob.clone());
+            let content_type = if a.content_type.is_empty() {
+                "application/octet-stream".to_owned()
+            } else {
+                a.content_type
+            };
+            stored_atts.push(StoredAttachment {
+                name: a.name,
+                content_type,
+                blob,
+            });
+        }
+        let msg = StoredMessage {
+            id: Guid::new_v4(),
+            sender,
+            recipients: recipients.clone(),
+            created_at: now_ms(),
+            duration_ms: audio.duration_ms,
+            peaks: audio.peaks,
+            audio: blob,
+            attachments: stored_atts,
+            idempotency_key: None,
+        };
+        let committed = s.commit_message_with(&msg, rules)?;
+        Ok((msg, committed))
+    })();
+    let msg = match result {
+        Ok((msg, Committed::New)) => msg,
+        Ok((_, Committed::Existing(existing))) => {
+            remove_written(s, &written);
+            return Ok(Outcome::Raced(views::message_info(
+                s,
+                &existing,
+                Viewer::Sender,
+            )?));
+        }
+        Err(e) => {
+            remove_written(s, &written);
+            return Err(e);
+        }
+    };
+    let for_sender = views::message_info(s, &msg, Viewer::Sender)?;
+    // Just committed, every recipient is `queued`: each one's view is the sender's with their
+    // own state set, the same for all, so one frame serves every recipient.
+    let mut for_recipients = for_sender.clone();
+    for_recipients.state = Some(MailboxState::Queued);
+    Ok(Outcome::New(Stored {
+        for_sender,
+        for_recipients,
+        recipients,
+    }))
+}
+
+/// Removes blob files no record will name (a refused or duplicate commit).
+fn remove_written(s: &Store, written: &[BlobRef]) {
+    for b in written {
+        if let Err(e) = s.remove_blob(b) {
+            tracing::warn!(blob = %b.id, error = %e, "could not remove an unused blob file");
+        }
+    }
+}

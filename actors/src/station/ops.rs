@@ -1,0 +1,136 @@
+//! The station's own database operations ([`crate::database::Op`]): what a desk phone's
+//! registration, lamp and keypad services read and write, each one named trip to a database
+//! thread. They sit here, beside the only actor that asks for them (the database module's
+//! rule for operations private to one actor); the shared ones it uses (`DeleteMessage`) are
+//! in [`crate::database`].
+
+use std::time::SystemTime;
+
+use ivm_line::{MailboxItem, Party, Recipients};
+use ivm_store::{PhoneSighting, SipCredentials, Store, StoreError, StoredPhone};
+use ivm_wire::{Guid, MailboxState};
+
+use crate::database::Op;
+
+/// Most messages a `*97` session goes through (unplayed first, newest first).
+pub(super) const MAILBOX_ITEMS: usize = 200;
+
+/// The SIP credentials of the user with `extension` for `realm` (made on first use); `None`
+/// when no user has it.
+pub(super) struct SipCredentialsOf {
+    /// The phone's user name: an extension.
+    pub extension: String,
+    /// The box's SIP realm.
+    pub realm: String,
+}
+
+impl Op for SipCredentialsOf {
+    type Output = Option<SipCredentials>;
+    fn run(self, s: &Store) -> Result<Self::Output, StoreError> {
+        s.sip_credentials_by_extension(&self.extension, &self.realm)
+    }
+}
+
+/// Whether every entry of a dialled recipient list names a user, by the rule the post itself
+/// uses ([`Store::find_user`]); the first that does not, otherwise.
+pub(super) struct CheckRecipients(pub Vec<String>);
+
+impl Op for CheckRecipients {
+    type Output = Recipients;
+    fn run(self, s: &Store) -> Result<Recipients, StoreError> {
+        for t in self.0 {
+            if s.find_user(&t)?.is_none() {
+                return Ok(Recipients::Unknown(t));
+            }
+        }
+        Ok(Recipients::Known)
+    }
+}
+
+/// The user with extension `ext`, as the line core knows a party.
+pub(super) struct PartyAt(pub String);
+
+impl Op for PartyAt {
+    type Output = Option<Party>;
+    fn run(self, s: &Store) -> Result<Option<Party>, StoreError> {
+        Ok(s.user_by_extension(&self.0)?.map(|u| Party {
+            user: u.guid,
+            ext: u.extension,
+        }))
+    }
+}
+
+/// The mailbox as a phone hears it: not deleted, unplayed first, newest first, at most
+/// [`MAILBOX_ITEMS`], each with its sender's extension.
+pub(super) struct PhoneMailbox {
+    /// Whose mailbox.
+    pub user: Guid,
+}
+
+impl Op for PhoneMailbox {
+    type Output = Vec<MailboxItem>;
+    fn run(self, s: &Store) -> Result<Vec<MailboxItem>, StoreError> {
+        let mut inbox: Vec<_> = s
+            .inbox(self.user)?
+            .into_iter()
+            .filter(|(_, st)| *st != MailboxState::Deleted)
+            .collect();
+        inbox.sort_by_key(|(m, st)| (*st == MailboxState::Played, std::cmp::Reverse(m.created_at)));
+        let mut items = Vec::new();
+        for (m, st) in inbox.into_iter().take(MAILBOX_ITEMS) {
+            let sender_ext = s.user(m.sender)?.map(|u| u.extension).unwrap_or_default();
+            items.push(MailboxItem {
+                id: m.id,
+                sender_ext,
+                new: st != MailboxState::Played,
+            });
+        }
+        Ok(items)
+    }
+}
+
+/// The Ogg Opus audio of a message the line found in its user's mailbox.
+pub(super) struct AudioOf(pub Guid);
+
+impl Op for AudioOf {
+    type Output = Vec<u8>;
+    fn run(self, s: &Store) -> Result<Vec<u8>, StoreError> {
+        let m = s.message(self.0)?.ok_or(StoreError::NotFound)?;
+        s.read_blob(&m.audio)
+    }
+}
+
+/// A registration of `user` succeeded: their phone takes what it told (see
+/// [`Store::phone_registered`]); `None` when the user has no phone.
+pub(super) struct PhoneRegistered {
+    /// Who registered.
+    pub user: Guid,
+    /// What the REGISTER said about the phone.
+    pub sighting: PhoneSighting,
+}
+
+impl Op for PhoneRegistered {
+    type Output = Option<StoredPhone>;
+    fn run(self, s: &Store) -> Result<Option<StoredPhone>, StoreError> {
+        s.phone_registered(self.user, self.sighting, SystemTime::now())
+    }
+}
+
+/// The message-waiting lamp's counts of `user`'s inbox: (new, old).
+pub(super) struct LampCounts(pub Guid);
+
+impl Op for LampCounts {
+    type Output = (u32, u32);
+    fn run(self, s: &Store) -> Result<(u32, u32), StoreError> {
+        let inbox = s.inbox(self.0)?;
+        let new = inbox
+            .iter()
+            .filter(|(_, st)| matches!(st, MailboxState::Queued | MailboxState::Delivered))
+            .count();
+        let old = inbox
+            .iter()
+            .filter(|(_, st)| matches!(st, MailboxState::Played))
+            .count();
+        Ok((new as u32, old as u32))
+    }
+}

@@ -1,4 +1,4 @@
-//! The server engine (S13): start-up and shutdown of the server and its parts, in order.
+//! The server engine: start-up and shutdown of the server and its parts, in order.
 //!
 //! One start and one stop, both owned here:
 //! - Start ([`Engine::start`]): database actor, client actor, station actor (when SIP is on);

@@ -1,5 +1,5 @@
-//! Voice messages (S26): the record, one mailbox row per recipient, one sent row for the
-//! sender, and the rules for moving and deleting them.
+//! Voice messages (the server's message database): the record, one mailbox row per recipient, one
+//! sent row for the sender, and the rules for moving and deleting them.
 //!
 //! A message's audio and attachments are blobs written (durably) before
 //! [`Store::commit_message`]; the commit is one redb write transaction, durable when it returns,

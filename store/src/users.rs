@@ -1,4 +1,4 @@
-//! Users (S14: name, password, contact list), their extensions, contacts and chosen status.
+//! Users (name, password hash, contact list), their extensions, contacts and chosen status.
 //!
 //! Rules: a name is 1-32 characters of `[a-z0-9._-]` starting with a letter or digit (so it is
 //! safe in paths, URLs and SIP user parts); an extension is 2-8 digits; both are unique. A
@@ -33,7 +33,7 @@ pub struct User {
     pub display_name: String,
     /// May manage users and the box.
     pub admin: bool,
-    /// The user's contact list (S14), in the order they were added.
+    /// The user's contact list, in the order they were added.
     pub contacts: Vec<Guid>,
     /// The status the user chose (available/busy/away), kept across restarts; whether they are
     /// connected is the client actor's business.

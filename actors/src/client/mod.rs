@@ -1,10 +1,10 @@
-//! The client actor: the client manager of the seed (S13).
+//! The client actor: the founding document's client manager.
 //!
-//! It keeps one [`Connection`] per connected session (S16), derives each user's presence from
-//! their sessions, their phones and their chosen status (S25), pings every session
-//! periodically and drops those that stop answering, pushes new messages to online
-//! recipients and receipts to senders, and hands queued messages to a client when it checks
-//! in (store-and-forward, S3 and S26).
+//! It keeps one [`Connection`] per connected session, derives each user's presence from their
+//! sessions, their phones and their chosen status, pings every session periodically and drops those
+//! that stop answering, pushes new messages to online recipients and receipts to senders, and hands
+//! queued messages to a client when it checks in (store-and-forward: a recipient who is not
+//! connected gets the message when they connect).
 //!
 //! The socket itself belongs to a task in the HTTP service; the actor only holds that task's
 //! [`Outbox`]. Everything blocking goes to the database manager ([`Db`]) or
@@ -104,8 +104,8 @@ pub struct ClientActor {
     in_flight: usize,
     drained: Vec<oneshot::Sender<()>>,
     going_down: bool,
-    /// Presence reported by other sources (desk phones, analog lines, ...), counted per
-    /// source for each user: any of them counts as a session (S25).
+    /// Presence reported by other sources (desk phones, analog lines, ...), counted per source for
+    /// each user: any of them counts as a session for presence.
     reported: HashMap<Guid, presence::Sources>,
     /// Told when a user's mailbox changes (the station actor's message-waiting lamps).
     mailbox_listeners: Vec<Recipient<MailboxChanged>>,

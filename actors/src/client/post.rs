@@ -1,5 +1,5 @@
-//! Posting a voice message (S2, S3): the one path for the REST upload, the WebSocket
-//! `post_message` and the phones.
+//! Posting a voice message (record mode, store-and-forward): the one path for the REST upload, the
+//! WebSocket `post_message` and the phones.
 //!
 //! Order matters for durability: prepare the audio (off the async threads), then one
 //! database trip ([`super::commit::CommitPost`]) resolves the recipients, checks the quota

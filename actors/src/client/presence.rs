@@ -1,5 +1,4 @@
-//! Presence (S25): subscriptions to contacts' status, status changes, and phones as a
-//! source of presence.
+//! Presence: subscriptions to contacts' status, status changes, and phones as a source of presence.
 
 use std::sync::Arc;
 
@@ -214,9 +213,9 @@ impl Sources {
 }
 
 /// A device of `source` for `user` came online or went off-line: it counts as a session for
-/// presence (S25), so a user whose desk phone is registered shows as available. A source
-/// that reports only its transitions for a user (the station: online at the first
-/// registration, off-line at the end of the last) counts as one.
+/// presence, so a user whose desk phone is registered shows as available. A source that reports
+/// only its transitions for a user (the station: online at the first registration, off-line at the
+/// end of the last) counts as one.
 #[derive(Message, Debug, Clone, Copy)]
 #[rtype(result = "()")]
 pub struct PhonePresence {

@@ -1,5 +1,6 @@
-//! Sessions (S16): a socket connects, is seen, checks in, disconnects; the counters; and the
-//! shutdown that tells every session the server is going down.
+//! Sessions (one connection object per logical client connection): a socket connects, is seen,
+//! checks in, disconnects; the counters; and the shutdown that tells every session the server is
+//! going down.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ pub struct Connect {
     pub user: User,
     /// Client software, for logs.
     pub client: String,
-    /// S16 priority.
+    /// The connection's priority.
     pub priority: Priority,
     /// Where to send frames.
     pub outbox: Outbox,
@@ -87,7 +88,7 @@ impl Handler<Disconnect> for ClientActor {
     }
 }
 
-/// The session sent something: it is awake (S25).
+/// The session sent something: it is awake (connection status per client).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Seen(pub SessionId);
@@ -102,9 +103,9 @@ impl Handler<Seen> for ClientActor {
     }
 }
 
-/// The client checks in (S15): everything still queued for its user, oldest first. The
-/// socket task sends them itself, with back-pressure, so a long absence cannot overflow the
-/// outbox and get the client dropped.
+/// The client checks in (the `check_in` action): everything still queued for its user, oldest
+/// first. The socket task sends them itself, with back-pressure, so a long absence cannot overflow
+/// the outbox and get the client dropped.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<MessageInfo>, ClientError>")]
 pub struct CheckIn(pub SessionId);
@@ -150,8 +151,8 @@ impl Handler<GetStats> for ClientActor {
     }
 }
 
-/// Shutdown (S15): tell every client the server is going down, close their sockets, refuse new
-/// sessions, and answer once every accepted post has been committed.
+/// Shutdown (the server's `going_down` notice): tell every client the server is going down, close
+/// their sockets, refuse new sessions, and answer once every accepted post has been committed.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct GoingDown {

@@ -1,5 +1,5 @@
-//! The database manager (S13, database manager 412): a pool of blocking threads, each
-//! holding the shared [`Store`], and the vocabulary of named operations it runs.
+//! The database manager (the founding document's "database manager"): a pool of blocking threads,
+//! each holding the shared [`Store`], and the vocabulary of named operations it runs.
 //!
 //! Everything that touches redb or the blob files (commits, fsyncs, AES) runs here, so no
 //! async thread ever blocks on the disk. The pool is small (two threads by default): redb

@@ -1,9 +1,9 @@
-//! The station actor: the station manager of the seed (S13), and the SIP adapter around the
-//! line core. Desk phones are first-class clients: it owns the SIP transaction layer, the
-//! registrar's bindings, the phones' message-waiting subscriptions, and every call leg's
-//! dialog and RTP [`Session`](ivm_rtp::Session). What a call *does* (the dial plan, `*7`,
-//! `*97`, ring-my-phone, calls between extensions) is the line core's ([`ivm_line`]): one
-//! line per leg in an [`Exchange`], fed inputs, giving actions the station carries out
+//! The station actor: the founding document's station manager, and the SIP adapter around the line
+//! core. Desk phones are first-class clients: it owns the SIP transaction layer, the registrar's
+//! bindings, the phones' message-waiting subscriptions, and every call leg's dialog and RTP
+//! [`Session`](ivm_rtp::Session). What a call *does* (the dial plan, `*7`, `*97`, ring-my-phone,
+//! calls between extensions) is the line core's ([`ivm_line`]): one line per leg in an
+//! [`Exchange`], fed inputs, giving actions the station carries out
 //! (`docs/decisions/0005-line-core.md`).
 //!
 //! The sockets are not here (DESIGN.md: actors own state, services own sockets). The SIP
@@ -157,9 +157,9 @@ pub enum SipInput {
     Message(SipMessage),
 }
 
-/// Ring `user`'s desk phone; on answer, beep and record a message to `to` (S5). Answers
-/// `Ok` once the phone is answered (the message is posted when the user hangs up or
-/// presses `#`), or the reason it could not.
+/// Ring `user`'s desk phone; on answer, beep and record a message to `to` (a desk phone used to
+/// record, as the founding document's phone mode asks). Answers `Ok` once the phone is answered
+/// (the message is posted when the user hangs up or presses `#`), or the reason it could not.
 #[derive(Message)]
 #[rtype(result = "Result<(), StationError>")]
 pub struct RingMe {
@@ -348,8 +348,8 @@ impl Handler<MailboxChanged> for StationActor {
     }
 }
 
-/// Rings the user's phone (S5): a line for it, fed [`Input::RingMe`]; the answer comes
-/// with the line's `RingMeResult`.
+/// Rings the user's phone (record from a desk phone): a line for it, fed [`Input::RingMe`]; the
+/// answer comes with the line's `RingMeResult`.
 impl Handler<RingMe> for StationActor {
     type Result = ResponseFuture<Result<(), StationError>>;
     fn handle(&mut self, msg: RingMe, ctx: &mut Context<Self>) -> Self::Result {

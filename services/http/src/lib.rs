@@ -1,5 +1,5 @@
-//! The box's HTTP service (S18 "HTTP server"): the REST API, the client WebSocket, and the
-//! OpenAPI document, over plain HTTP and over TLS.
+//! The box's HTTP service (one of the set-up servers beside DHCP, TFTP and the panel): the REST
+//! API, the client WebSocket, and the OpenAPI document, over plain HTTP and over TLS.
 //!
 //! # Layout
 //! - [`serve`]: accept loops (plain and TLS) on hyper-util, one task per connection, with
@@ -16,7 +16,8 @@
 //! - [`routes`]: one file per resource (session, contacts, messages, admin, health), and
 //!   [`routes::web`]: the web client (`web/` at the top of the repository, embedded at build
 //!   time, served with a strict Content-Security-Policy).
-//! - [`ws`]: the WebSocket session task: decodes message objects (S15) and talks to the
+//! - [`ws`]: the WebSocket session task: decodes message objects (action, id, source, destination,
+//!   object) and talks to the
 //!   client actor, which owns all session state.
 //! - [`error`]: the one error type every handler returns, rendered as `ErrorBody` JSON.
 //!

@@ -1,4 +1,5 @@
-//! The contact list kept by the server (S2, S14) and the users directory, with live presence.
+//! The contact list kept by the server with each user's record and the users directory, with live
+//! presence.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,5 +1,5 @@
-//! Desk phones from the web: `POST /api/ring-me` rings the user's registered desk phone to
-//! record a message (S5, the patent's second embodiment).
+//! Desk phones from the web: `POST /api/ring-me` rings the user's registered desk phone to record a
+//! message (recording from a desk phone).
 //!
 //! The answer comes when the phone is answered, not when the message is sent: a recording may
 //! last minutes (until `#`, hang-up, the silence timeout or the length limit), longer than a

@@ -1,4 +1,5 @@
-//! The client WebSocket (`/api/ws`): one task per socket, speaking message objects (S15).
+//! The client WebSocket (`/api/ws`): one task per socket, speaking message objects (action, id,
+//! source, destination, object).
 //!
 //! The task authenticates the socket with the first frame (`connect` carrying a login token),
 //! registers an [`Outbox`] with the client actor, then splits in two: a writer that drains the

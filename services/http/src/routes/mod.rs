@@ -8,6 +8,7 @@ mod messages;
 mod pages;
 mod phones;
 mod provision;
+mod ring_me;
 mod session;
 pub mod web;
 
@@ -98,7 +99,7 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         )
         .route("/api/messages/{id}/delivered", post(messages::delivered))
         .route("/api/messages/{id}/played", post(messages::played))
-        .route("/api/ring-me", post(phones::ring_me))
+        .route("/api/ring-me", post(ring_me::ring_me))
         .route("/api/admin/status", get(admin::status))
         .route("/api/admin/users", get(admin::users).post(admin::add_user))
         .route(
@@ -109,16 +110,13 @@ pub fn api(max_upload: usize) -> Router<AppState> {
             "/api/admin/users/{user}/password",
             post(admin::reset_password),
         )
-        .route(
-            "/api/admin/phones",
-            get(provision::list).post(provision::add),
-        )
+        .route("/api/admin/phones", get(phones::list).post(phones::add))
         .route(
             "/api/admin/phones/{mac}",
-            put(provision::assign).delete(provision::remove),
+            put(phones::assign).delete(phones::remove),
         )
-        .route("/api/admin/phones/{mac}/arm", post(provision::arm))
-        .route("/api/admin/phones/{mac}/secrets", get(provision::secrets))
+        .route("/api/admin/phones/{mac}/arm", post(phones::arm))
+        .route("/api/admin/phones/{mac}/secrets", get(phones::secrets))
         // Firmware may sit in sub-folders of `<data>/firmware/`; the front refuses `..`.
         .route("/provision/{*name}", get(provision::fetch))
         .route("/api/openapi.json", get(openapi))

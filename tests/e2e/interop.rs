@@ -6,6 +6,17 @@
 //! Each peer runs headless: no sound card (PJSIP's null device, linphone's file mode), a WAV
 //! from espeak-ng as the microphone, UDP on loopback. Every wait is bounded; every child is
 //! killed on drop.
+//!
+//! What each stack is offered on the defaults: pjsua2 sends no `User-Agent` unless told, so
+//! it gets MD5 alone; PJSIP's own app (`PJSUA v2.x`) and `Linphonec/5.1` get SHA-256 then MD5
+//! and answer SHA-256. Peer quirks worked around here, not in the box:
+//! - liblinphone never opens a SIP transport when it cannot create its message database
+//!   (every command then fails with "No listening point"), so its HOME folder is made first;
+//! - linphonec reads its commands from standard input and needs nothing else (no tty);
+//! - liblinphone sends STUN keep-alives to the media ports; the box counts them as malformed
+//!   RTP and drops them, which is harmless;
+//! - pjsua2's recorder writes its WAV header's sizes only on close, so what a phone heard is
+//!   read past the header.
 
 mod baresip;
 mod harness;
@@ -455,4 +466,200 @@ fn pjsip_busy_callee_ends_the_call_cleanly() {
         "{}",
         server.log()
     );
+}
+
+/// Debian's `linphonec` (liblinphone) as a headless phone: its own HOME and config file
+/// (`-c`), file mode instead of a sound card, SIP on a loopback UDP port, commands on its
+/// standard input and its answers read from its standard output.
+struct Linphonec {
+    child: Option<Child>,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    /// Its log (`-d 6 -l`): every SIP message it sent and received.
+    log: PathBuf,
+}
+
+impl Linphonec {
+    fn start(dir: &Path) -> Linphonec {
+        harness::require_tool("linphonec");
+        let home = dir.join("linphone-home");
+        // liblinphone stops starting up (no SIP transport is ever opened, every command
+        // then fails with "No listening point") when it cannot create its message
+        // database, so its folder must exist.
+        std::fs::create_dir_all(home.join(".local/share/linphone")).expect("linphone home");
+        let config = home.join("linphonerc");
+        // TCP and TLS off (the box is reached over UDP); RTP on a random port of a range
+        // away from the box's own (16384-17383); no video.
+        std::fs::write(
+            &config,
+            format!(
+                "[sip]\nsip_port={}\nsip_tcp_port=0\nsip_tls_port=0\nbind_address=127.0.0.1\n\
+                 [rtp]\naudio_rtp_port=40000-49999\n[video]\nenabled=0\ndisplay=0\ncapture=0\n",
+                baresip::free_udp_port()
+            ),
+        )
+        .expect("linphonerc");
+        let log = home.join("linphone.log");
+        let mut child = Command::new("linphonec")
+            .arg("-c")
+            .arg(&config)
+            .args(["-d", "6", "-l"])
+            .arg(&log)
+            .env("HOME", &home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn linphonec");
+        let stdin = child.stdin.take();
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Linphonec {
+            child: Some(child),
+            stdin,
+            lines: rx,
+            seen: Vec::new(),
+            log,
+        }
+    }
+
+    /// Types `command` at its prompt.
+    fn send(&mut self, command: &str) {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{command}").expect("linphonec stdin");
+        stdin.flush().expect("flush");
+    }
+
+    /// Whether a line containing `needle` arrives within `limit`.
+    fn saw(&mut self, needle: &str, limit: Duration) -> bool {
+        if self.seen.iter().any(|l| l.contains(needle)) {
+            return true;
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = l.contains(needle);
+                    self.seen.push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Waits (at most `limit`) for a line containing `needle`, or fails with what it said.
+    fn wait_for(&mut self, needle: &str, limit: Duration) {
+        assert!(
+            self.saw(needle, limit),
+            "linphonec: no {needle:?} within {limit:?}; it printed:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// `quit`, and waits (bounded) for it to exit.
+    fn quit(&mut self) {
+        self.send("quit");
+        self.stdin = None;
+        if let Some(mut c) = self.child.take() {
+            harness::wait_bounded(&mut c, Duration::from_secs(15));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Linphonec {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn linphone_registers_on_the_defaults_and_leaves_a_star7_message() {
+    let dir = tempdir();
+    let (server, ann_pw, _) = box_with_ann_and_bob(dir.path());
+    let curl = admin_curl(&server);
+    let mac = "0015650000c3";
+    let (code, body) = curl(&[
+        "-H",
+        "content-type: application/json",
+        "-d",
+        &format!(r#"{{"mac":"{mac}","user":"ann"}}"#),
+        &format!("{}/api/admin/phones", server.http),
+    ]);
+    assert_eq!(code, 201, "assign {mac}: {body}");
+    let (wav, spoken) = speech8k(
+        dir.path(),
+        "ann",
+        "Hello Bob, this is Ann on a Linphone.",
+        5.0,
+        0.5,
+    );
+
+    let mut ann = Linphonec::start(dir.path());
+    ann.send("soundcard use files");
+    ann.wait_for(
+        "Using wav files instead of soundcard",
+        Duration::from_secs(15),
+    );
+    // The file it plays into calls, in place of a microphone.
+    ann.send(&format!("play {}", wav.display()));
+    let box_uri = format!("sip:{}", server.sip);
+    ann.send(&format!(
+        "register sip:201@{} {box_uri} {ann_pw}",
+        server.sip
+    ));
+    let registered = harness::until(Duration::from_secs(15), || {
+        ann.send("status register");
+        ann.saw("registered, identity=", Duration::from_millis(500))
+    });
+    assert!(
+        registered,
+        "linphonec registers:\n{}\nits log:\n{}",
+        ann.seen.join("\n"),
+        ann.log()
+    );
+    // `Linphonec/5.1` is offered SHA-256 first (MD5 below it), and liblinphone answers it.
+    let log = ann.log();
+    assert!(
+        log.lines().any(|l| l.starts_with("Authorization:")
+            && l.contains("Digest")
+            && l.contains("algorithm=SHA-256")),
+        "it answered the SHA-256 challenge:\n{log}"
+    );
+    let phone = admin_phone(&curl, &server, mac);
+    assert_eq!(phone["state"], "registered", "{phone}");
+    assert!(
+        phone["registration"]["user_agent"]
+            .as_str()
+            .is_some_and(|ua| ua.starts_with("Linphonec/")),
+        "{phone}"
+    );
+
+    // *7202: speech after the greeting and the beep, then hang up.
+    ann.send(&format!("call sip:*7202@{}", server.sip));
+    ann.wait_for("connected.", Duration::from_secs(15));
+    std::thread::sleep(Duration::from_secs_f64(5.0 + spoken + 1.0));
+    ann.send("terminate");
+    ann.wait_for("ended", Duration::from_secs(10));
+    ann.quit();
+    assert_bob_got_speech(&server, dir.path(), spoken);
 }

@@ -481,7 +481,8 @@ struct Linphonec {
 }
 
 impl Linphonec {
-    fn start(dir: &Path) -> Linphonec {
+    /// Starts `linphonec ARGS` (`-a`: answer incoming calls) with its home in `dir`.
+    fn start(dir: &Path, args: &[&str]) -> Linphonec {
         harness::require_tool("linphonec");
         let home = dir.join("linphone-home");
         // liblinphone stops starting up (no SIP transport is ever opened, every command
@@ -506,6 +507,7 @@ impl Linphonec {
             .arg(&config)
             .args(["-d", "6", "-l"])
             .arg(&log)
+            .args(args)
             .env("HOME", &home)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -614,7 +616,7 @@ fn linphone_registers_on_the_defaults_and_leaves_a_star7_message() {
         0.5,
     );
 
-    let mut ann = Linphonec::start(dir.path());
+    let mut ann = Linphonec::start(dir.path(), &[]);
     ann.send("soundcard use files");
     ann.wait_for(
         "Using wav files instead of soundcard",
@@ -662,4 +664,90 @@ fn linphone_registers_on_the_defaults_and_leaves_a_star7_message() {
     ann.wait_for("ended", Duration::from_secs(10));
     ann.quit();
     assert_bob_got_speech(&server, dir.path(), spoken);
+}
+
+#[test]
+fn pjsip_calls_linphone_and_a_pause_does_not_delay_the_talk_after_it() {
+    require_pjsua2();
+    let dir = tempdir();
+    let (server, ann_pw, bob_pw) = box_with_ann_and_bob(dir.path());
+    // ann (PJSIP, whose default voice activity detection sends no RTP while she is quiet)
+    // says nothing for 4 s, then speaks; bob (linphone) answers at once and speaks.
+    let (ann_wav, spoken) = speech8k(
+        dir.path(),
+        "ann",
+        "Hello Bob, Ann here after a pause.",
+        4.0,
+        0.5,
+    );
+    let (bob_wav, _) = speech8k(
+        dir.path(),
+        "bob",
+        "Hello Ann, this is Bob on a Linphone.",
+        0.5,
+        6.0,
+    );
+    let (ann_heard, bob_heard) = (
+        dir.path().join("ann-heard.wav"),
+        dir.path().join("bob-heard.wav"),
+    );
+
+    let mut bob = Linphonec::start(dir.path(), &["-a"]);
+    bob.send("soundcard use files");
+    bob.wait_for(
+        "Using wav files instead of soundcard",
+        Duration::from_secs(15),
+    );
+    bob.send(&format!("play {}", bob_wav.display()));
+    // What bob's phone plays out (its "speaker") goes to this file.
+    bob.send(&format!("record {}", bob_heard.display()));
+    bob.send(&format!(
+        "register sip:202@{} sip:{} {bob_pw}",
+        server.sip, server.sip
+    ));
+    let registered = harness::until(Duration::from_secs(15), || {
+        bob.send("status register");
+        bob.saw("registered, identity=", Duration::from_millis(500))
+    });
+    assert!(registered, "linphonec registers:\n{}", bob.seen.join("\n"));
+
+    // ann hangs up about a second after her last word would reach bob in real time.
+    let hangup = (4.0 + spoken + 1.0).to_string();
+    let mut ann = PjPhone::start(
+        &server,
+        "201",
+        &ann_pw,
+        &[
+            "--call",
+            "202",
+            "--play",
+            ann_wav.to_str().expect("path"),
+            "--record",
+            ann_heard.to_str().expect("path"),
+            "--hangup-after",
+            &hangup,
+            "--run",
+            "40",
+        ],
+        2,
+    );
+    ann.wait_for("call CONFIRMED 200", Duration::from_secs(15));
+    bob.wait_for("connected.", Duration::from_secs(5));
+    ann.wait_for("call DISCONNECTED", Duration::from_secs(30));
+    bob.wait_for("ended", Duration::from_secs(10));
+    ann.finish(Duration::from_secs(15));
+    bob.quit();
+
+    let (rx, tx) = ann.rtp_stats();
+    assert!(
+        rx > 100 && tx > 50,
+        "ann's phone: {rx} RTP packets in, {tx} out"
+    );
+    let ann_rms = wav_rms(&ann_heard);
+    let bob_rms = wav_rms(&bob_heard);
+    eprintln!("ann heard RMS {ann_rms:.4}; bob heard RMS {bob_rms:.4}");
+    assert!(ann_rms > 0.01, "ann heard bob (RMS {ann_rms})");
+    // ann's words after her pause reached bob before she hung up (they came as late as the
+    // pause was long when the box played the pause's silence too).
+    assert!(bob_rms > 0.01, "bob heard ann in time (RMS {bob_rms})");
 }

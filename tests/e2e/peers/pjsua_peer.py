@@ -112,6 +112,8 @@ def main():
     ap.add_argument("--ring", type=float, default=1.0,
                     help="seconds of ringing (180) before that answer")
     ap.add_argument("--run", type=float, default=30.0, help="quit after this many seconds")
+    ap.add_argument("--no-vad", action="store_true",
+                    help="send RTP through silences too (PJSIP's default VAD sends none)")
     ap.add_argument("--user-agent", default="",
                     help="User-Agent to send (pjsua2's default is none; pjsua's own app sends"
                     " 'PJSUA v2.x OS')")
@@ -125,6 +127,7 @@ def main():
     cfg.uaConfig.threadCnt = 0
     cfg.uaConfig.mainThreadOnly = True
     cfg.uaConfig.userAgent = args.user_agent
+    cfg.medConfig.noVad = args.no_vad
     cfg.logConfig.level = 4
     cfg.logConfig.consoleLevel = int(os.environ.get("PJSUA_LOG", "2"))
     ep.libInit(cfg)

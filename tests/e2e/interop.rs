@@ -7,6 +7,11 @@
 //! from espeak-ng as the microphone, UDP on loopback. Every wait is bounded; every child is
 //! killed on drop.
 //!
+//! Found here and fixed in the box: a PJSIP caller's pauses (its default voice activity
+//! detection sends no RTP while quiet) delayed everything after them on a bridged call by
+//! the pause's length (`Event::Silence` in `ivm_rtp::session`); and `Linphonec/5.1`, which
+//! names no `belle-sip/`, was offered MD5 alone (`ivm_sip::auth::offer`).
+//!
 //! What each stack is offered on the defaults: pjsua2 sends no `User-Agent` unless told, so
 //! it gets MD5 alone; PJSIP's own app (`PJSUA v2.x`) and `Linphonec/5.1` get SHA-256 then MD5
 //! and answer SHA-256. Peer quirks worked around here, not in the box:

@@ -166,6 +166,8 @@ impl StationActor {
                     }
                     Input::Audio(pcm)
                 }
+                // Kept in the recording; not played to a bridged phone (see the event's doc).
+                MediaEvent::Silence(samples) => Input::Audio(vec![0; samples]),
                 MediaEvent::Digit(d) => {
                     span.in_scope(|| tracing::debug!(digit = %d.as_char(), "key"));
                     Input::Digit(d)
@@ -205,8 +207,10 @@ impl StationActor {
         if let Some(s) = self.session(leg) {
             s.flush();
             while let Some(e) = s.poll_event() {
-                if let MediaEvent::Audio(pcm) = e {
-                    held.push(pcm);
+                match e {
+                    MediaEvent::Audio(pcm) => held.push(pcm),
+                    MediaEvent::Silence(samples) => held.push(vec![0; samples]),
+                    _ => {}
                 }
             }
         }

@@ -51,6 +51,7 @@
 //!     while let Some(ev) = session.poll_event() {
 //!         match ev {
 //!             Event::Audio(pcm) => { recorder.push(&pcm); }
+//!             Event::Silence(n) => { recorder.push(&vec![0; n]); }
 //!             Event::Digit(d) if d == ivm_rtp::Digit::Pound => { /* stop, finish */ }
 //!             Event::Inactive => { /* phone gone: session.flush(), finish */ }
 //!             _ => {}

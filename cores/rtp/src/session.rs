@@ -7,8 +7,9 @@
 //!   address) the first valid RTP packet from any source fixes the peer once; after that only
 //!   that source is accepted, and we send to it.
 //! - **Receiving.** PCMU/PCMA and comfort noise go through the [`JitterBuffer`]; released
-//!   audio frames come out as [`Event::Audio`] in order, with silence filled in for lost
-//!   packets and for pauses the sender left (DTX, key presses), so the audio keeps real time.
+//!   audio frames come out as [`Event::Audio`] in order; lost packets and pauses the sender
+//!   left (DTX, key presses) come as [`Event::Silence`] before the audio after them, so a
+//!   recording keeps real time and a bridge does not play a pause that already passed.
 //!   telephone-event packets give [`Event::Digit`] at once (de-duplicated, one per press) and
 //!   also pass through the jitter buffer so the sequence accounting stays whole.
 //! - **Sending.** [`Session::play`] queues 8 kHz PCM (prompts, beeps, messages);
@@ -84,8 +85,17 @@ impl SessionConfig {
 /// Something the session has to tell its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Received audio, 8 kHz 16-bit PCM, in order and in real time (gaps filled with silence).
+    /// Received audio, 8 kHz 16-bit PCM, in order and in real time (gaps come as
+    /// [`Event::Silence`] before it).
     Audio(Vec<i16>),
+    /// This many samples the peer did not send, reported before the audio that follows
+    /// them: a pause (a phone with voice activity detection, such as PJSIP by default, sends
+    /// nothing while its user is quiet) or lost packets. A recording fills them with silence
+    /// to keep the timing. A bridged phone is not sent them: the pause has passed by the time
+    /// the next audio arrives, and the outgoing timestamps already carry it
+    /// ([`Session::play`] after idling), so playing them too delayed everything after each
+    /// pause by its length.
+    Silence(usize),
     /// A key press.
     Digit(Digit),
     /// Symmetric RTP latched onto this source.
@@ -277,13 +287,13 @@ impl Session {
         let Some(codec) = Codec::from_payload_type(frame.payload_type) else {
             return; // telephone-event or comfort noise: the pause is filled by the next frame
         };
-        let mut pcm = Vec::with_capacity(FRAME);
         if let Some(expected) = self.next_audio_ts {
             let gap = frame.timestamp.wrapping_sub(expected);
             if gap > 0 && gap <= MAX_FILL {
-                pcm.resize(gap as usize, 0);
+                self.events.push_back(Event::Silence(gap as usize));
             }
         }
+        let mut pcm = Vec::with_capacity(FRAME);
         codec.decode(&frame.payload, &mut pcm);
         self.next_audio_ts = Some(frame.timestamp.wrapping_add(frame.payload.len() as u32));
         self.events.push_back(Event::Audio(pcm));

@@ -172,12 +172,88 @@ fn gaps_and_pauses_are_filled_with_silence() {
         s.handle_packet(at, addr(PHONE), &rtp(9, seq, ts, 8, vec![0xd5; 160]));
     }
     s.handle_timeout(t0 + Duration::from_secs(2));
-    let samples: usize = drain(&mut s)
+    let events = drain(&mut s);
+    let samples: usize = events
         .iter()
-        .map(|e| if let Event::Audio(p) = e { p.len() } else { 0 })
+        .map(|e| match e {
+            Event::Audio(p) => p.len(),
+            Event::Silence(n) => *n,
+            _ => 0,
+        })
         .sum();
     assert_eq!(samples, 8800 + 160 - 160);
     assert_eq!(s.stats().jitter.lost, 1);
+    // The lost packet and the pause come apart from the audio, before it.
+    let silences: Vec<usize> = events
+        .iter()
+        .filter_map(|e| {
+            if let Event::Silence(n) = e {
+                Some(*n)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(silences, vec![160, 8800 - 640 - 160]);
+    assert!(events
+        .iter()
+        .all(|e| !matches!(e, Event::Audio(p) if p.len() != 160)));
+}
+
+/// What the station does for a call between two phones: the audio one leg receives is
+/// played to the other. A pause of the sender (a phone with voice activity detection sends
+/// nothing while its user is quiet) must not delay what follows it: the pause already passed
+/// in real time, and the outgoing timestamps carry it. (Playing the pause's silence as well
+/// sent every word after a 4 s pause 4 s late, found with PJSIP against liblinphone.)
+#[test]
+fn a_bridged_pause_does_not_delay_the_talk_after_it() {
+    let t0 = Instant::now();
+    let mut rx = Session::new(SessionConfig::new(addr(PHONE)), t0);
+    let mut tx = Session::new(SessionConfig::new(addr(NAT)), t0);
+    // 10 frames, 4 s of nothing, then 10 frames: packets arrive in real time.
+    let mut arrivals = Vec::new();
+    for i in 0..20u32 {
+        let pause = if i >= 10 { 32_000 } else { 0 };
+        let ts = i * 160 + pause;
+        let at = t0 + Duration::from_micros(u64::from(ts) * 125);
+        arrivals.push((at, rtp(7, i as u16, ts, 0, vec![0x20; 160])));
+    }
+    let mut sent = Vec::new(); // (when, packet)
+    let mut now = t0;
+    let end = t0 + Duration::from_secs(6);
+    let mut next = arrivals.into_iter().peekable();
+    while now < end {
+        while let Some((at, bytes)) = next.next_if(|(at, _)| *at <= now) {
+            let _ = at;
+            rx.handle_packet(now, addr(PHONE), &bytes);
+        }
+        rx.handle_timeout(now);
+        while let Some(e) = rx.poll_event() {
+            if let Event::Audio(pcm) = e {
+                tx.play(now, &pcm);
+            }
+        }
+        while let Some(t) = tx.poll_transmit(now) {
+            sent.push((now, RtpPacket::parse(&t.payload).expect("rtp")));
+        }
+        now += Duration::from_millis(5);
+    }
+    assert_eq!(sent.len(), 20, "every frame relayed, no silence added");
+    let (first_at, first) = &sent[0];
+    let (after_at, after) = &sent[10];
+    // The talk after the pause leaves 4 s (+ a frame or two of pacing) after the first,
+    // not 8 s, and its timestamp says so; the marker bit starts the new talkspurt.
+    let gap = after_at.duration_since(*first_at);
+    assert!(
+        gap >= Duration::from_millis(4_100) && gap <= Duration::from_millis(4_300),
+        "{gap:?}"
+    );
+    let ts_gap = after.header.timestamp.wrapping_sub(first.header.timestamp);
+    assert!(
+        (32_000 + 1_440..=32_000 + 2_400).contains(&ts_gap),
+        "{ts_gap}"
+    );
+    assert!(after.header.marker);
 }
 
 #[test]
@@ -373,9 +449,16 @@ fn two_peers_play_a_message_through_reordering() {
         let mut recorder = Recorder::new(Duration::from_secs(60));
         let mut received = 0;
         for e in &pair.b_events {
-            if let Event::Audio(p) = e {
-                received += p.len();
-                recorder.push(p);
+            match e {
+                Event::Audio(p) => {
+                    received += p.len();
+                    recorder.push(p);
+                }
+                Event::Silence(n) => {
+                    received += n;
+                    recorder.push(&vec![0; *n]);
+                }
+                _ => {}
             }
         }
         let st = pair.b.stats();
@@ -430,8 +513,14 @@ fn vanished_phone_keeps_speech_and_drops_silence() {
             .extend(std::iter::from_fn(|| pair.b.poll_event()));
         let mut recorder = Recorder::new(Duration::from_secs(60));
         for e in &pair.b_events {
-            if let Event::Audio(p) = e {
-                recorder.push(p);
+            match e {
+                Event::Audio(p) => {
+                    recorder.push(p);
+                }
+                Event::Silence(n) => {
+                    recorder.push(&vec![0; *n]);
+                }
+                _ => {}
             }
         }
         let kept = recorder.finish().expect("encode");

@@ -22,6 +22,7 @@
 //! |---|---|---|
 //! | `PJSUA v2.12`+ | PJSIP: skips unsupported challenges (#2408), SHA-256 (#2753), only the topmost supported one (#2887) | 2.12 (2021); 2.15 adds SHA-512-256 |
 //! | `... (belle-sip/4.3)`+ (Linphone apps, liblinphone) | belle-sip: answers each supported challenge, skips the others, SHA-256 | 4.3 (2019) |
+//! | `Linphonec/4.3`+ (liblinphone's own CLI, Debian's `linphone-cli`) | the same belle-sip: its version is liblinphone's, released with belle-sip's; it names no `belle-sip/` | 4.3 (2019) |
 //! | `baresip v3.12`+ | libre: SHA-256 (re #1103) | 3.12 (2024) |
 //!
 //! An explicit `[sip] digest` list in the config overrides all this.
@@ -73,7 +74,17 @@ impl Offer {
 pub fn takes_sha256(user_agent: &str) -> bool {
     let at_least =
         |marker: &str, min: (u32, u32)| find_version(user_agent, marker).is_some_and(|v| v >= min);
-    at_least("PJSUA v", (2, 12)) || at_least("belle-sip/", (4, 3)) || at_least("baresip v", (3, 12))
+    at_least("PJSUA v", (2, 12))
+        || at_least("belle-sip/", (4, 3))
+        || (user_agent_starts_with(user_agent, "Linphonec/") && at_least("Linphonec/", (4, 3)))
+        || at_least("baresip v", (3, 12))
+}
+
+/// Whether `user_agent` begins with `prefix`, in any case.
+fn user_agent_starts_with(user_agent: &str, prefix: &str) -> bool {
+    user_agent
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// `major.minor` right after `marker` (case-insensitive), e.g. `2.15` in `PJSUA v2.15.1/...`.
@@ -108,6 +119,9 @@ mod tests {
             "Linphone/5.2.5 (belle-sip/5.3.90)",
             "Linphone Desktop/4.2.5 (belle-sip/4.4.0)",
             "baresip v3.14.0 (x86_64/Linux)",
+            // Debian 12's linphone-cli 5.1 (e2e_interop checks it answers SHA-256).
+            "Linphonec/5.1.65",
+            "Linphonec/4.3.0",
         ] {
             assert_eq!(auto.for_user_agent(Some(ua)), vec![Sha256, Md5], "{ua}");
         }
@@ -116,6 +130,9 @@ mod tests {
             "baresip v3.10.1 (x86_64/Linux)",
             "PJSUA v2.10/x86_64",
             "Linphone/3.12.0 (belle-sip/1.6.3)",
+            "Linphonec/3.12.0",
+            "Linphonec/4.2.9",
+            "Not Linphonec/5.1.65",
             "Yealink SIP-T46S 66.86.0.15",
             "PolycomVVX-VVX_411-UA/6.4.3.5018",
             "Cisco/SPA504G-7.6.2b",

@@ -65,7 +65,7 @@ impl StationActor {
                 recorder,
             } => self.post(line, sender, to, recorder, ctx),
             Action::LoadMailbox { user } => self.load_mailbox(line, user, ctx),
-            Action::LoadAudio { message } => self.load_audio(line, message, ctx),
+            Action::LoadAudio { user, message } => self.load_audio(line, user, message, ctx),
             Action::MarkPlayed { user, message } => self.clients.do_send(Receipt {
                 user,
                 message,
@@ -179,10 +179,13 @@ impl StationActor {
     }
 
     /// A stored message as 8 kHz PCM for the phone.
-    fn load_audio(&mut self, line: LegId, message: Guid, ctx: &mut Context<Self>) {
+    fn load_audio(&mut self, line: LegId, user: Guid, message: Guid, ctx: &mut Context<Self>) {
         let db = self.db.clone();
         let fut = async move {
-            let ogg = db.call(AudioOf(message)).await.map_err(|e| e.to_string())?;
+            let ogg = db
+                .call(AudioOf { user, message })
+                .await
+                .map_err(|e| e.to_string())?;
             codec(move || ivm_rtp::transcode::ogg_to_pcm8k(&ogg))
                 .await?
                 .map_err(|e| e.to_string())

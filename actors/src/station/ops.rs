@@ -89,13 +89,24 @@ impl Op for PhoneMailbox {
     }
 }
 
-/// The Ogg Opus audio of a message the line found in its user's mailbox.
-pub(super) struct AudioOf(pub Guid);
+/// The Ogg Opus audio of a message in `user`'s mailbox. The line asks only for messages it
+/// listed from that mailbox; the check here keeps it so if that ever changes (a message
+/// deleted meanwhile from the web is gone for the phone too).
+pub(super) struct AudioOf {
+    /// Whose mailbox.
+    pub user: Guid,
+    /// Which message.
+    pub message: Guid,
+}
 
 impl Op for AudioOf {
     type Output = Vec<u8>;
     fn run(self, s: &Store) -> Result<Vec<u8>, StoreError> {
-        let m = s.message(self.0)?.ok_or(StoreError::NotFound)?;
+        match s.mailbox_state(self.message, self.user)? {
+            None | Some(MailboxState::Deleted) => return Err(StoreError::NotFound),
+            Some(_) => {}
+        }
+        let m = s.message(self.message)?.ok_or(StoreError::NotFound)?;
         s.read_blob(&m.audio)
     }
 }
@@ -132,5 +143,63 @@ impl Op for LampCounts {
             .filter(|(_, st)| matches!(st, MailboxState::Played))
             .count();
         Ok((new as u32, old as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use ivm_store::{NewUser, StoredMessage, User};
+
+    use super::*;
+
+    fn user(store: &Store, name: &str, ext: &str) -> User {
+        store
+            .create_user(NewUser {
+                name: name.into(),
+                extension: ext.into(),
+                display_name: None,
+                password: format!("password-{name}"),
+                admin: false,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn audio_is_read_only_from_the_users_own_mailbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (ann, bob, eve) = (
+            user(&store, "ann", "201"),
+            user(&store, "bob", "202"),
+            user(&store, "eve", "203"),
+        );
+        let m = StoredMessage {
+            id: Guid::new_v4(),
+            sender: ann.guid,
+            recipients: vec![bob.guid],
+            created_at: 1,
+            duration_ms: 1000,
+            peaks: vec![1, 2],
+            audio: store.put_blob(b"OggS bob's audio").unwrap(),
+            attachments: vec![],
+            idempotency_key: None,
+        };
+        store.commit_message(&m).unwrap();
+        let audio_of = |user: &User| {
+            AudioOf {
+                user: user.guid,
+                message: m.id,
+            }
+            .run(&store)
+        };
+
+        assert_eq!(audio_of(&bob).unwrap(), b"OggS bob's audio");
+        assert!(matches!(audio_of(&eve), Err(StoreError::NotFound)));
+        // The sender has it in Sent, not in a mailbox: not for their *97 either.
+        assert!(matches!(audio_of(&ann), Err(StoreError::NotFound)));
+        assert!(store.delete_for(m.id, bob.guid).unwrap());
+        assert!(matches!(audio_of(&bob), Err(StoreError::NotFound)));
     }
 }

@@ -172,8 +172,11 @@ pub enum Action {
         /// Whose.
         user: Guid,
     },
-    /// Read and decode a message to 8 kHz PCM; answer with [`crate::Input::MessageAudio`].
+    /// Read and decode a message of `user`'s mailbox to 8 kHz PCM; answer with
+    /// [`crate::Input::MessageAudio`]. The adapter reads it only if it is in that mailbox.
     LoadAudio {
+        /// Whose mailbox it was listed in.
+        user: Guid,
         /// Which.
         message: Guid,
     },
@@ -224,7 +227,7 @@ impl fmt::Debug for Action {
                 recorder.duration().as_secs_f64()
             ),
             Action::LoadMailbox { .. } => write!(f, "LoadMailbox"),
-            Action::LoadAudio { message } => write!(f, "LoadAudio({message})"),
+            Action::LoadAudio { message, .. } => write!(f, "LoadAudio({message})"),
             Action::MarkPlayed { message, .. } => write!(f, "MarkPlayed({message})"),
             Action::Delete { message, .. } => write!(f, "Delete({message})"),
             Action::Bridge(l) => write!(f, "Bridge({l})"),

@@ -121,7 +121,10 @@ fn next(cx: &mut Cx, items: Vec<MailboxItem>, idx: usize) -> State {
         return close(cx, vec![Prompt::END_OF_MESSAGES, Prompt::GOODBYE]);
     };
     cx.say(prompts::message_from_extension(&item.sender_ext));
-    cx.act(Action::LoadAudio { message: item.id });
+    cx.act(Action::LoadAudio {
+        user: cx.party.user,
+        message: item.id,
+    });
     State::Mailbox(Mailbox::Announce { items, idx })
 }
 

@@ -79,6 +79,10 @@ pub enum TalkError {
     /// The speaker already has a live talk.
     #[error("the speaker already has a live talk (stream {0})")]
     AlreadyTalking(StreamId),
+    /// The stored copy could not be started (the Ogg writer failed writing to memory; not
+    /// expected, reported rather than unwrapped).
+    #[error("the stored copy could not be started: {0}")]
+    Store(String),
     /// The box carries as many live talks as its limit.
     #[error("the box already carries {0} live talks")]
     Busy(usize),

@@ -161,7 +161,7 @@ impl Talk {
         now: Instant,
     ) -> Result<Self, TalkError> {
         let ogg = OggOpusWriter::new(id, cfg.pre_skip, 48_000)
-            .map_err(|e| TalkError::NotOpus(e.to_string()))?;
+            .map_err(|e| TalkError::Store(e.to_string()))?;
         Ok(Talk {
             id,
             owner,

@@ -16,6 +16,10 @@ pub enum MediaError {
     /// The bytes claim to be Ogg Opus but their pages, headers or packets are broken.
     #[error("malformed Ogg Opus file: {0}")]
     BadOgg(String),
+    /// One Opus packet handed to [`crate::OggOpusWriter`] is empty, or its TOC byte does not
+    /// describe a valid packet, or it holds more than 120 ms.
+    #[error("bad Opus packet: {0}")]
+    BadPacket(String),
     /// Empty input, no samples, or only silence: nothing worth delivering.
     #[error("the recording holds no sound")]
     NoSound,

@@ -12,6 +12,8 @@
 //!   [`peaks`], the waveform summary.
 //! - `ogg_opus.rs`: RFC 7845 writer ([`encode_pcm_mono`]), reader ([`ogg_opus_info`]) and
 //!   decoder ([`ogg_opus_to_wav`]).
+//! - `ogg_writer.rs`: [`OggOpusWriter`], the incremental writer for Opus packets that arrive
+//!   one at a time (a live talk's stored copy).
 //! - `ogg_page.rs`: the bounded Ogg page reader under it (CRC, lacing, one logical stream).
 //! - `error.rs`: [`MediaError`].
 //!
@@ -26,6 +28,7 @@ mod dsp;
 mod error;
 mod ogg_opus;
 mod ogg_page;
+mod ogg_writer;
 mod resample;
 mod upload;
 mod wav;
@@ -33,6 +36,7 @@ mod wav;
 pub use dsp::{condition_speech, normalise, peaks, to_i16, trim_silence, PEAKS};
 pub use error::MediaError;
 pub use ogg_opus::{encode_pcm_mono, ogg_opus_info, ogg_opus_to_wav, OggOpusInfo, MAX_SECONDS};
+pub use ogg_writer::{packet_samples, OggOpusWriter};
 pub use resample::{resample_to_48k, OUTPUT_RATE};
 pub use upload::{prepare_upload, Prepared, SourceFormat};
 pub use wav::{encode_wav_mono, wav_to_pcm, MonoPcm, MAX_RATE, MIN_RATE};

@@ -19,9 +19,9 @@ const BITRATE: i32 = 24_000;
 /// One page per second of audio keeps seeking cheap and pages small.
 const PACKETS_PER_PAGE: usize = 50;
 /// Granule rate of every Opus stream.
-const RATE: u64 = 48_000;
+pub(crate) const RATE: u64 = 48_000;
 /// Largest decoded packet: 120 ms at 48 kHz.
-const MAX_PACKET_SAMPLES: usize = 5_760;
+pub(crate) const MAX_PACKET_SAMPLES: usize = 5_760;
 /// Hard cap on decoded audio for any call (one hour), so a small hostile file cannot make us
 /// decode or allocate without end. `prepare_upload`'s `max_seconds` is clamped to it.
 pub const MAX_SECONDS: u32 = 3_600;
@@ -70,7 +70,7 @@ fn fnv1a(samples: &[i16]) -> u32 {
     h
 }
 
-fn opus_head(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
+pub(crate) fn opus_head(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
     let mut h = b"OpusHead".to_vec();
     h.push(1); // version
     h.push(channels);
@@ -81,7 +81,7 @@ fn opus_head(channels: u8, pre_skip: u16, input_rate: u32) -> Vec<u8> {
     h
 }
 
-fn opus_tags() -> Vec<u8> {
+pub(crate) fn opus_tags() -> Vec<u8> {
     let vendor = b"ivm";
     let mut t = b"OpusTags".to_vec();
     t.extend_from_slice(&(vendor.len() as u32).to_le_bytes());

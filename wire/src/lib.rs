@@ -4,6 +4,8 @@
 //! - [`object`]: the WebSocket message object the founding document defines (`action`, `id`,
 //!   `source` and `destination` GUIDs, and an `object` block of data), with a bounded,
 //!   validating decoder ([`object::decode`]).
+//! - [`talk`]: intercom (live talk): the binary "voice message portion" frame and the talk
+//!   control objects (wire format only; the box does not serve it yet, issue 13).
 //! - [`rest`]: the JSON bodies of the REST API (`/api/...`).
 //! - [`phone`]: a phone's MAC, vendor and box-made secrets, the nouns the store, provisioning
 //!   and the protocols share.
@@ -16,6 +18,7 @@
 pub mod object;
 pub mod phone;
 pub mod rest;
+pub mod talk;
 
 use serde::{Deserialize, Serialize};
 

@@ -191,7 +191,9 @@ async fn rest_refuses_bad_uploads_and_stores_nothing() {
     let ann = token(&server, "ann", "ann-password-1").await;
     let wav = std::fs::read(speech(dir.path(), "ok", "Short and fine.")).expect("wav");
 
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, Vec<u8>)>, u16, &str)> = vec![
+    // (to, audio, attachments (name, bytes), expected status, expected error code)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, Vec<u8>)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("bob", vec![], vec![], 400, "bad_audio"),
         (
             "bob",

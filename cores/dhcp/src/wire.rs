@@ -209,7 +209,7 @@ mod tests {
             check(&minimal(&[12, 1, b'x', 255])),
             Err(WireError::MessageType)
         );
-        let many: Vec<u8> = std::iter::repeat([12u8, 0]).take(300).flatten().collect();
+        let many: Vec<u8> = std::iter::repeat_n([12u8, 0], 300).flatten().collect();
         assert_eq!(check(&minimal(&many)), Err(WireError::TooManyOptions));
     }
 

@@ -133,6 +133,8 @@ pub fn resolve(path: &str) -> Option<(FileKind, Option<Mac>)> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -100,6 +100,8 @@ pub fn fields(template: &str) -> Result<Vec<String>, TemplateError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -125,6 +125,8 @@ impl FromStr for Vendor {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -216,6 +216,8 @@ impl LeaseStore for FileStore {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -222,15 +222,15 @@ pub fn check_attachment_name(name: &str) -> Result<(), PostError> {
 }
 
 /// A post on its way: who, to whom, what, and in what state the audio is.
-struct Draft {
-    sender: Guid,
-    to: Vec<String>,
-    audio: Audio,
-    attachments: Vec<NewAttachment>,
+pub(super) struct Draft {
+    pub(super) sender: Guid,
+    pub(super) to: Vec<String>,
+    pub(super) audio: Audio,
+    pub(super) attachments: Vec<NewAttachment>,
 }
 
 /// The audio of a post.
-enum Audio {
+pub(super) enum Audio {
     /// As uploaded: WAV or Ogg Opus, to prepare.
     Upload(Vec<u8>),
     /// Prepared by the caller.
@@ -359,7 +359,7 @@ impl PreparedAudio {
 
 impl ClientActor {
     /// The one post path: [`start`], the rate, [`store`], then delivery to online recipients.
-    fn post(
+    pub(super) fn post(
         &mut self,
         draft: Draft,
         key: Option<String>,

@@ -265,6 +265,8 @@ async fn session(state: AppState, mut socket: Socket) {
                 let done = matches!(out, Outbound::Close { .. });
                 let msg = match out {
                     Outbound::Frame(f) => Message::Text(f.to_string().into()),
+                    // A live talk's portion, from the session's lossy lane.
+                    Outbound::Portion(p) => Message::Binary(p.to_vec().into()),
                     Outbound::Close { code, reason } => close(code, &reason),
                 };
                 if sink.send(msg).await.is_err() || done {

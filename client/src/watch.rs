@@ -61,6 +61,18 @@ pub enum Action {
     /// The token was refused: log in again with the password, hand the new token to
     /// [`Watch::set_token`], and connect again at once.
     Relogin,
+    /// A live talk to me begins: collect the portions of `stream` (binary frames).
+    TalkBegin {
+        /// The talk's stream id.
+        stream: u32,
+        /// The speaker.
+        from: Guid,
+    },
+    /// The live talk `stream` ended: save what arrived as a WAV.
+    TalkFinish {
+        /// The talk's stream id.
+        stream: u32,
+    },
     /// Stop watching.
     Exit(Stop),
 }
@@ -216,7 +228,15 @@ impl Watch {
             | ServerEvent::Receipt(_)
             | ServerEvent::Receipts(_)
             | ServerEvent::Presence { .. }
-            | ServerEvent::Pong { .. } => Vec::new(),
+            | ServerEvent::Pong { .. }
+            | ServerEvent::TalkAccepted { .. }
+            | ServerEvent::TalkRefused { .. } => Vec::new(),
+            // Live talks to me: the driver collects their portions and saves a WAV at the end.
+            ServerEvent::TalkIncoming(i) => vec![Action::TalkBegin {
+                stream: i.stream,
+                from: i.from,
+            }],
+            ServerEvent::TalkEnded(e) => vec![Action::TalkFinish { stream: e.stream }],
         }
     }
 

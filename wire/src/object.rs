@@ -534,7 +534,12 @@ pub fn decode_client(text: &str, max_frame: usize) -> Result<Inbound, DecodeErro
         "ping" => ClientRequest::Ping,
         "pong" => ClientRequest::Pong,
         "talk_start" => {
-            let start: TalkStartObject = object(&env)?;
+            // The object is optional: left out, the defaults (20 ms, Opus).
+            let start: TalkStartObject = if env.object.is_null() {
+                TalkStartObject::default()
+            } else {
+                object(&env)?
+            };
             start
                 .check(&env.destination)
                 .map_err(|e| DecodeError::new(ErrorCode::Malformed, &env.id, e.to_string()))?;

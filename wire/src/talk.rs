@@ -571,6 +571,12 @@ mod tests {
             decode_client(&start.to_text(), 4096).map(|i| i.request),
             Ok(ClientRequest::TalkStart { .. })
         ));
+        // The object may be left out (the defaults).
+        let bare = r#"{"action":"talk_start","id":"9","destination":["00000000-0000-0000-0000-000000000002"]}"#;
+        assert!(matches!(
+            decode_client(bare, 4096).map(|i| i.request),
+            Ok(ClientRequest::TalkStart { start, .. }) if start == TalkStartObject::default()
+        ));
         let bad = talk_start("8", vec![], &TalkStartObject::default());
         assert!(decode_client(&bad.to_text(), 4096).is_err());
     }

@@ -232,6 +232,18 @@ async fn a_talk_is_heard_live_and_stored_for_everyone() {
         inbox_state(&db, carol.guid, message).await,
         Some(MailboxState::Queued)
     );
+    let page = db
+        .call(InboxPage {
+            user: carol.guid,
+            before: None,
+            limit: 50,
+        })
+        .await
+        .expect("inbox");
+    assert!(
+        page.items.iter().all(|m| !m.partial),
+        "a finished talk is whole"
+    );
     let mut bob_state = None;
     for _ in 0..100 {
         bob_state = inbox_state(&db, bob.guid, message).await;
@@ -248,8 +260,8 @@ async fn the_speaker_going_away_ends_the_talk_as_partial_and_keeps_what_arrived(
     let dir = tempfile::tempdir().expect("tmp");
     let store = Arc::new(Store::open(dir.path()).expect("store"));
     let (ann, bob) = (user(&store, "ann", "201"), user(&store, "bob", "202"));
-    let db = DatabaseActor::start(store.clone(), 2);
-    let clients = ClientActor::new(db, ClientConfig::default()).start();
+    let db = Db::start(store.clone(), 2);
+    let clients = ClientActor::new(db.clone(), ClientConfig::default()).start();
     let (ann_s, _ann_rx) = connect(&clients, &ann).await;
     let (_bob_s, mut bob_rx) = connect(&clients, &bob).await;
     let stream = clients
@@ -277,7 +289,23 @@ async fn the_speaker_going_away_ends_the_talk_as_partial_and_keeps_what_arrived(
     assert_eq!(heard.len(), 3);
     assert_eq!(end["object"]["reason"], "speaker_gone");
     assert_eq!(end["object"]["partial"], true);
-    assert!(end["object"]["message"].is_string(), "{end}");
+    let message: Guid = end["object"]["message"]
+        .as_str()
+        .expect("message")
+        .parse()
+        .expect("guid");
+    // The stored message says it is partial (what arrived, 3 x 20 ms less the pre-skip).
+    let page = db
+        .call(InboxPage {
+            user: bob.guid,
+            before: None,
+            limit: 50,
+        })
+        .await
+        .expect("inbox");
+    let m = page.items.iter().find(|m| m.id == message).expect("stored");
+    assert!(m.partial, "{m:?}");
+    assert_eq!(m.duration_ms, 53);
 }
 
 #[actix::test]

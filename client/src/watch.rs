@@ -332,6 +332,7 @@ mod tests {
             audio_bytes: 10,
             attachments: vec![],
             state: None,
+            partial: false,
         }
     }
 

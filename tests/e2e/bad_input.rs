@@ -99,7 +99,10 @@ async fn websocket_refuses_bad_frames_and_stores_nothing() {
     s.send(Message::Binary(vec![1u8, 2, 3].into()))
         .await
         .expect("send");
-    assert_eq!(error_code(&next(&mut s).await.expect("error")), "bad_portion");
+    assert_eq!(
+        error_code(&next(&mut s).await.expect("error")),
+        "bad_portion"
+    );
     send(&mut s, json!({"action":"ping","id":"4"})).await;
     assert_eq!(next(&mut s).await.expect("pong")["action"], "pong");
 

@@ -227,6 +227,8 @@ pub(super) struct Draft {
     pub(super) to: Vec<String>,
     pub(super) audio: Audio,
     pub(super) attachments: Vec<NewAttachment>,
+    /// A live talk cut off before its speaker ended it.
+    pub(super) partial: bool,
 }
 
 /// The audio of a post.
@@ -244,6 +246,7 @@ impl From<PostMessage> for Draft {
             to: p.to,
             audio: Audio::Upload(p.audio),
             attachments: p.attachments,
+            partial: false,
         }
     }
 }
@@ -335,6 +338,7 @@ async fn store(
             audio,
             attachments: draft.attachments,
             rules: CommitRules { quota, key },
+            partial: draft.partial,
         })
         .await?)
 }
@@ -467,6 +471,7 @@ impl Handler<PostPrepared> for ClientActor {
             to: msg.to,
             audio: Audio::Prepared(msg.audio),
             attachments: Vec::new(),
+            partial: false,
         };
         Box::pin(self.post(draft, None).map(|r, _, _| r.map(|p| p.info)))
     }

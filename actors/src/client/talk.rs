@@ -169,6 +169,7 @@ impl ClientActor {
                 peaks: Vec::new(),
             }),
             attachments: Vec::new(),
+            partial: e.reason.is_partial(),
         };
         let reason = e.reason;
         let stream = e.stream;

@@ -300,8 +300,22 @@ async fn bad_portions_get_errors_and_change_nothing() {
         .as_str()
         .expect("message")
         .to_owned();
-    let ann_end = next_text(&mut ann).await;
-    assert_eq!(ann_end["action"], "talk_end", "{ann_end}");
+    // Ann: a "played" receipt from each live listener, then her talk_end.
+    let mut played = Vec::new();
+    loop {
+        let v = next_text(&mut ann).await;
+        if v["action"] == "talk_end" {
+            assert_eq!(v["object"]["message"], id.as_str(), "{v}");
+            break;
+        }
+        assert_eq!(v["action"], "receipt", "{v}");
+        assert_eq!(v["object"]["state"], "played", "{v}");
+        played.push(v["object"]["recipient"].as_str().expect("guid").to_owned());
+    }
+    played.sort();
+    let mut both = vec![bob_g.clone(), carol_g.clone()];
+    both.sort();
+    assert_eq!(played, both);
 
     // After the end: portions and talk_end refused.
     ann.send(Message::Binary(portion(stream, 5, false, &OPUS).into()))
@@ -337,4 +351,73 @@ async fn bad_portions_get_errors_and_change_nothing() {
     let inbox = inbox.as_array().expect("list");
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     assert_eq!(inbox[0]["id"], id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speaker_who_goes_away_leaves_a_partial_message() {
+    let dir = tempdir();
+    let server = setup(dir.path());
+    let bob_tok = token(&server, "bob", "bob-password-1").await;
+    let mut ann = connected(&server, "ann", "ann-password-1").await;
+    let mut bob = connected(&server, "bob", "bob-password-1").await;
+    send(
+        &mut ann,
+        json!({"action":"talk_start","id":"t1","destination":["bob"]}),
+    )
+    .await;
+    // A destination must be a GUID: "bob" is malformed, and nothing starts.
+    let e = next_text(&mut ann).await;
+    assert_eq!(e["action"], "error", "{e}");
+    let users: Value = reqwest::Client::new()
+        .get(format!("{}/api/users", server.http))
+        .bearer_auth(&bob_tok)
+        .send()
+        .await
+        .expect("users")
+        .json()
+        .await
+        .expect("json");
+    let bob_g = guid_of(users.as_array().expect("list"), "bob");
+    send(
+        &mut ann,
+        json!({"action":"talk_start","id":"t2","destination":[bob_g]}),
+    )
+    .await;
+    let acc = next_text(&mut ann).await;
+    assert_eq!(acc["action"], "talk_accepted", "{acc}");
+    let stream = acc["object"]["stream"].as_u64().expect("stream") as u32;
+    for seq in 0..3u32 {
+        ann.send(Message::Binary(portion(stream, seq, false, &OPUS).into()))
+            .await
+            .expect("send");
+    }
+    // Ann's socket goes away mid-talk.
+    let _ = ann.close(None).await;
+    drop(ann);
+    let (heard, end) = heard_until_end(&mut bob).await;
+    assert_eq!(heard, vec![(stream, 0), (stream, 1), (stream, 2)]);
+    assert_eq!(end["object"]["reason"], "speaker_gone", "{end}");
+    assert_eq!(end["object"]["partial"], true, "{end}");
+    let id = end["object"]["message"]
+        .as_str()
+        .expect("message")
+        .to_owned();
+    let inbox: Value = reqwest::Client::new()
+        .get(format!("{}/api/messages/inbox", server.http))
+        .bearer_auth(&bob_tok)
+        .send()
+        .await
+        .expect("inbox")
+        .json()
+        .await
+        .expect("json");
+    let m = inbox
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .expect("stored")
+        .clone();
+    assert_eq!(m["partial"], true, "{m}");
+    assert_eq!(m["state"], "played", "{m}");
 }

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use ivm_talk::{Ended, Event, TalkError};
+use ivm_wire::object::{push, ReceiptObject};
 use ivm_wire::talk::{
     talk_ended, talk_incoming, Portion, StreamId, TalkAcceptedObject, TalkEndedObject,
     TalkIncomingObject,
@@ -173,7 +174,12 @@ impl ClientActor {
         };
         let reason = e.reason;
         let stream = e.stream;
-        ctx.spawn(self.post(draft, None).map(move |res, act, ctx| {
+        let post = self.post(draft, None);
+        let db = self.db.clone();
+        let listeners = live.live.clone();
+        // Commit, then mark it played for those who heard it live, then tell everyone: a
+        // `talk_end` names a message that is already in every inbox in its final state.
+        let done = post.then(move |res, act: &mut ClientActor, _| {
             let message = match res {
                 Ok(p) => Some(p.info.id),
                 Err(err) => {
@@ -181,10 +187,46 @@ impl ClientActor {
                     None
                 }
             };
-            act.announce_end(&live, stream, reason, duration_ms, message);
-            if let Some(message) = message {
-                act.mark_heard(ctx, &live, message);
+            let marks = async move {
+                let mut marked = Vec::new();
+                let Some(message) = message else {
+                    return (None, marked);
+                };
+                for user in listeners {
+                    let r = db
+                        .call(Advance {
+                            user,
+                            message,
+                            state: MailboxState::Played,
+                        })
+                        .await;
+                    match r {
+                        Ok(Some((sender, true))) => marked.push((user, sender)),
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(%user, %message, error = %e, "could not mark a heard talk played")
+                        }
+                    }
+                }
+                (Some(message), marked)
+            };
+            marks.into_actor(act)
+        });
+        ctx.spawn(done.map(move |(message, marked), act, _| {
+            for (user, sender) in marked {
+                act.mailbox_changed(user);
+                if let Some(message) = message {
+                    act.push_to_user(
+                        sender,
+                        &push::receipt(ReceiptObject {
+                            message,
+                            recipient: user,
+                            state: MailboxState::Played,
+                        }),
+                    );
+                }
             }
+            act.announce_end(&live, stream, reason, duration_ms, message);
         }));
     }
 
@@ -209,25 +251,6 @@ impl ClientActor {
         self.push_frame_to_user(live.speaker, frame.clone());
         for u in &live.live {
             self.push_frame_to_user(*u, frame.clone());
-        }
-    }
-
-    /// Those who heard the talk live have its message marked played (off this thread).
-    fn mark_heard(&mut self, ctx: &mut Context<Self>, live: &LiveTalk, message: Guid) {
-        for &user in &live.live {
-            let db = self.db.clone();
-            let fut = async move {
-                db.call(Advance {
-                    user,
-                    message,
-                    state: MailboxState::Played,
-                })
-                .await
-            };
-            ctx.spawn(fut.into_actor(self).map(move |res, act, _| match res {
-                Ok(_) => act.mailbox_changed(user),
-                Err(e) => tracing::warn!(%user, %message, error = %e, "could not mark a heard talk played"),
-            }));
         }
     }
 }

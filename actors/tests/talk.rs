@@ -322,7 +322,19 @@ async fn a_listener_that_never_reads_loses_portions_not_control_and_slows_no_one
     let (ann_s, _ann_rx) = connect(&clients, &ann).await;
     let (_bob_s, mut bob_rx) = connect(&clients, &bob).await;
     // Carol's session never reads until the end.
-    let (_carol_s, mut carol_rx) = connect(&clients, &carol).await;
+    let (carol_out, mut carol_rx) = client::outbox();
+    let carol_lane = carol_out.clone();
+    clients
+        .send(Connect {
+            user: carol.clone(),
+            client: "test".into(),
+            priority: Priority::Normal,
+            outbox: carol_out,
+            token: None,
+        })
+        .await
+        .expect("mailbox")
+        .expect("connect");
     let stream = clients
         .send(TalkStart {
             session: ann_s,
@@ -382,5 +394,10 @@ async fn a_listener_that_never_reads_loses_portions_not_control_and_slows_no_one
     assert_eq!(
         end["object"]["reason"], "finished",
         "control still reached carol"
+    );
+    // 90 sent, 50 held, the rest dropped and counted.
+    assert_eq!(
+        carol_lane.portions_dropped(),
+        90 - client::PORTION_FRAMES as u64
     );
 }

@@ -553,6 +553,38 @@ mod tests {
     }
 
     #[test]
+    fn a_live_talk_is_collected_from_incoming_to_end() {
+        use ivm_wire::talk::{
+            talk_ended, talk_incoming, TalkEndReason, TalkEndedObject, TalkIncomingObject,
+        };
+        let mut w = ready();
+        let ann = Guid::new_v4();
+        let inc = talk_incoming(&TalkIncomingObject {
+            stream: 7,
+            from: ann,
+            frame_ms: 20,
+            codec: "opus".into(),
+        });
+        let ev = decode_server(&inc.to_text(), DEFAULT_MAX_FRAME).expect("decodes");
+        assert_eq!(
+            w.on_event(ev),
+            [Action::TalkBegin {
+                stream: 7,
+                from: ann
+            }]
+        );
+        let end = talk_ended(&TalkEndedObject {
+            stream: 7,
+            reason: TalkEndReason::Finished,
+            partial: false,
+            duration_ms: 1000,
+            message: Some(Guid::new_v4()),
+        });
+        let ev = decode_server(&end.to_text(), DEFAULT_MAX_FRAME).expect("decodes");
+        assert_eq!(w.on_event(ev), [Action::TalkFinish { stream: 7 }]);
+    }
+
+    #[test]
     fn presence_receipts_and_other_acks_need_nothing() {
         let mut w = ready();
         let user = Guid::new_v4();

@@ -250,6 +250,14 @@ impl ClientActor {
         .into();
         self.push_frame_to_user(live.speaker, frame.clone());
         for u in &live.live {
+            for id in self.by_user.get(u).into_iter().flatten() {
+                if let Some(c) = self.sessions.get(id) {
+                    let dropped = c.outbox.portions_dropped();
+                    if dropped > 0 {
+                        tracing::info!(stream, session = id, user = %u, dropped, "slow listener: portions dropped on its lane (this session, so far)");
+                    }
+                }
+            }
             self.push_frame_to_user(*u, frame.clone());
         }
     }

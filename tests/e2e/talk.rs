@@ -110,6 +110,7 @@ fn ivm_talk_is_heard_live_by_ivm_watch_and_stored_for_the_offline() {
         "said {said:.3} s, heard {heard_s:.3} s"
     );
     let rms = wav_rms(&heard);
+    eprintln!("said {said:.3} s, heard {heard_s:.3} s, rms {rms:.0}");
     assert!(rms > 300.0, "the heard talk is silent (rms {rms:.1})");
     // The portions printed were in order, each once.
     let seqs: Vec<u64> = watch

@@ -103,6 +103,7 @@ impl<'a> Views<'a> {
                 })
                 .collect(),
             state: own,
+            partial: msg.partial,
         })
     }
 }

@@ -90,7 +90,11 @@ pub enum Command {
     Delete(IdArg),
     /// Show or set my presence.
     Status(StatusArgs),
-    /// Stay connected: print every event as a JSON line and store new messages locally.
+    /// Talk live: stream a WAV at real-time pace; recipients online hear it as it goes, the
+    /// others get it as a stored message.
+    Talk(TalkArgs),
+    /// Stay connected: print every event as a JSON line, store new messages locally and save
+    /// each live talk as a WAV (in DIR/talks).
     Watch(WatchArgs),
     /// Print a shell completion script, e.g. `ivm completions bash > /etc/bash_completion.d/ivm`.
     Completions(CompletionsArgs),
@@ -230,6 +234,17 @@ pub struct StatusArgs {
     /// The new presence; without it, show the current one.
     #[arg(value_parser = parse_status, value_name = "available|busy|away|offline")]
     pub status: Option<Status>,
+}
+
+/// `talk --to NAME[,NAME..] FILE.wav`.
+#[derive(Debug, Args)]
+pub struct TalkArgs {
+    /// Recipients: names, extensions or GUIDs; comma-separated and/or repeated.
+    #[arg(long, short = 't', required = true, value_name = "NAME[,NAME..]")]
+    pub to: Vec<String>,
+    /// The recording (WAV), sent in 20 ms portions as if spoken now.
+    #[arg(value_name = "FILE")]
+    pub audio: PathBuf,
 }
 
 /// `watch [--dir DIR]`.

@@ -47,6 +47,7 @@ pub mod context;
 pub mod diagnose;
 pub mod exit;
 pub mod ids;
+pub mod live;
 pub mod logging;
 pub mod mailbox;
 pub mod output;

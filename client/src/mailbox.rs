@@ -229,6 +229,7 @@ mod tests {
                 })
                 .collect(),
             state: Some(MailboxState::Queued),
+            partial: false,
         }
     }
 

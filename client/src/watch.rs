@@ -61,6 +61,18 @@ pub enum Action {
     /// The token was refused: log in again with the password, hand the new token to
     /// [`Watch::set_token`], and connect again at once.
     Relogin,
+    /// A live talk to me begins: collect the portions of `stream` (binary frames).
+    TalkBegin {
+        /// The talk's stream id.
+        stream: u32,
+        /// The speaker.
+        from: Guid,
+    },
+    /// The live talk `stream` ended: save what arrived as a WAV.
+    TalkFinish {
+        /// The talk's stream id.
+        stream: u32,
+    },
     /// Stop watching.
     Exit(Stop),
 }
@@ -216,7 +228,15 @@ impl Watch {
             | ServerEvent::Receipt(_)
             | ServerEvent::Receipts(_)
             | ServerEvent::Presence { .. }
-            | ServerEvent::Pong { .. } => Vec::new(),
+            | ServerEvent::Pong { .. }
+            | ServerEvent::TalkAccepted { .. }
+            | ServerEvent::TalkRefused { .. } => Vec::new(),
+            // Live talks to me: the driver collects their portions and saves a WAV at the end.
+            ServerEvent::TalkIncoming(i) => vec![Action::TalkBegin {
+                stream: i.stream,
+                from: i.from,
+            }],
+            ServerEvent::TalkEnded(e) => vec![Action::TalkFinish { stream: e.stream }],
         }
     }
 
@@ -312,6 +332,7 @@ mod tests {
             audio_bytes: 10,
             attachments: vec![],
             state: None,
+            partial: false,
         }
     }
 
@@ -529,6 +550,38 @@ mod tests {
             reason: "logged out".into(),
         }));
         assert_eq!(out, [Action::Exit(Stop::Closed("logged out".into()))]);
+    }
+
+    #[test]
+    fn a_live_talk_is_collected_from_incoming_to_end() {
+        use ivm_wire::talk::{
+            talk_ended, talk_incoming, TalkEndReason, TalkEndedObject, TalkIncomingObject,
+        };
+        let mut w = ready();
+        let ann = Guid::new_v4();
+        let inc = talk_incoming(&TalkIncomingObject {
+            stream: 7,
+            from: ann,
+            frame_ms: 20,
+            codec: "opus".into(),
+        });
+        let ev = decode_server(&inc.to_text(), DEFAULT_MAX_FRAME).expect("decodes");
+        assert_eq!(
+            w.on_event(ev),
+            [Action::TalkBegin {
+                stream: 7,
+                from: ann
+            }]
+        );
+        let end = talk_ended(&TalkEndedObject {
+            stream: 7,
+            reason: TalkEndReason::Finished,
+            partial: false,
+            duration_ms: 1000,
+            message: Some(Guid::new_v4()),
+        });
+        let ev = decode_server(&end.to_text(), DEFAULT_MAX_FRAME).expect("decodes");
+        assert_eq!(w.on_event(ev), [Action::TalkFinish { stream: 7 }]);
     }
 
     #[test]

@@ -91,6 +91,15 @@ fn explain(
     }
 }
 
+/// A frame from the box.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A JSON message object.
+    Text(String),
+    /// A live talk's portion.
+    Binary(Vec<u8>),
+}
+
 impl Connection {
     /// Sends one envelope as a text frame.
     pub async fn send(&mut self, envelope: &Envelope) -> Result<(), WsError> {
@@ -98,6 +107,28 @@ impl Connection {
             .send(Message::Text(envelope.to_text().into()))
             .await
             .map_err(|e| WsError::Socket(crate::api::root_cause(&e)))
+    }
+
+    /// Sends one binary frame (a live talk's portion).
+    pub async fn send_binary(&mut self, frame: Vec<u8>) -> Result<(), WsError> {
+        self.stream
+            .send(Message::Binary(frame.into()))
+            .await
+            .map_err(|e| WsError::Socket(crate::api::root_cause(&e)))
+    }
+
+    /// The next text or binary frame (binary frames are live talks' portions); `None` once
+    /// the server closed the socket. Cancel-safe.
+    pub async fn next_frame(&mut self) -> Option<Result<Frame, WsError>> {
+        loop {
+            match self.stream.next().await? {
+                Ok(Message::Text(t)) => return Some(Ok(Frame::Text(t.as_str().to_owned()))),
+                Ok(Message::Binary(b)) => return Some(Ok(Frame::Binary(b.to_vec()))),
+                Ok(Message::Close(_)) => return None,
+                Ok(_) => continue,
+                Err(e) => return Some(Err(WsError::Socket(crate::api::root_cause(&e)))),
+            }
+        }
     }
 
     /// The next text frame; `None` once the server closed the socket. WebSocket-level pings

@@ -24,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
             match &inbound.request {
                 ClientRequest::Subscribe(to)
                 | ClientRequest::Unsubscribe(to)
-                | ClientRequest::PostMessage { to, .. } => assert!(to.len() <= MAX_DESTINATIONS),
+                | ClientRequest::PostMessage { to, .. }
+                | ClientRequest::TalkStart { to, .. } => assert!(to.len() <= MAX_DESTINATIONS),
                 _ => {}
             }
         }

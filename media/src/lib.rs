@@ -15,6 +15,7 @@
 //! - `ogg_writer.rs`: [`OggOpusWriter`], the incremental writer for Opus packets that arrive
 //!   one at a time (a live talk's stored copy).
 //! - `ogg_page.rs`: the bounded Ogg page reader under it (CRC, lacing, one logical stream).
+//! - `frame_encoder.rs`: [`OpusFrameEncoder`], one Opus packet per 20 ms frame, for live talks.
 //! - `error.rs`: [`MediaError`].
 //!
 //! # Flow
@@ -26,6 +27,7 @@
 
 mod dsp;
 mod error;
+mod frame_encoder;
 mod ogg_opus;
 mod ogg_page;
 mod ogg_writer;
@@ -35,6 +37,7 @@ mod wav;
 
 pub use dsp::{condition_speech, normalise, peaks, to_i16, trim_silence, PEAKS};
 pub use error::MediaError;
+pub use frame_encoder::{OpusFrameEncoder, FRAME_SAMPLES};
 pub use ogg_opus::{encode_pcm_mono, ogg_opus_info, ogg_opus_to_wav, OggOpusInfo, MAX_SECONDS};
 pub use ogg_writer::{packet_samples, OggOpusWriter};
 pub use resample::{resample_to_48k, OUTPUT_RATE};

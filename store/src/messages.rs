@@ -86,6 +86,10 @@ pub struct StoredMessage {
     /// message goes. Set by [`Store::commit_message_with`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// A live talk cut off before its speaker ended it (speaker gone, idle, length limit):
+    /// the audio is what arrived. Absent (false) in records written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// A file attached to a message.

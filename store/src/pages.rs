@@ -431,6 +431,7 @@ mod tests {
                 audio: store.put_blob(&[0u8; 10]).expect("blob"),
                 attachments: vec![],
                 idempotency_key: None,
+                partial: false,
             };
             store.commit_message(&m).expect("commit");
             ids.push(m.id);

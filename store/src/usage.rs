@@ -144,6 +144,7 @@ mod tests {
                 blob: store.put_blob(&[0u8; 300]).expect("blob"),
             }],
             idempotency_key: None,
+            partial: false,
         };
         store.commit_message(&m).expect("commit");
         // Make it look like a database written before `usage` existed.

@@ -94,10 +94,15 @@ async fn websocket_refuses_bad_frames_and_stores_nothing() {
         (error_code(&e), e["id"].as_str()),
         ("unknown_action", Some("3"))
     );
+    // Binary frames are live talks' portions now (issue 13): one that is not a portion is
+    // refused as such (it was `malformed` while binary frames were not used at all).
     s.send(Message::Binary(vec![1u8, 2, 3].into()))
         .await
         .expect("send");
-    assert_eq!(error_code(&next(&mut s).await.expect("error")), "malformed");
+    assert_eq!(
+        error_code(&next(&mut s).await.expect("error")),
+        "bad_portion"
+    );
     send(&mut s, json!({"action":"ping","id":"4"})).await;
     assert_eq!(next(&mut s).await.expect("pong")["action"], "pong");
 

@@ -547,7 +547,7 @@ impl Walk {
     }
 
     /// `watch` in the background (bounded): bob's presence while connected follows `status`,
-    /// and a new message is pushed and saved in the local folder.
+    /// a new message is pushed and saved in the local folder, and a `talk` is heard live.
     fn watch_and_status(&self) {
         let (ann, bob, rest) = (&self.ann, &self.bob, &self.rest);
         let mut watch = bob.watch();
@@ -564,6 +564,16 @@ impl Walk {
         assert!(watch.dir.join(&id).join("audio.opus").is_file());
         bob.ok(&["status", "available"]);
         assert_eq!(rest.get(&self.bob_tok, "/api/me")["status"], "available");
+        // `talk`: bob, available and watching, hears it live; his watch saves it as a WAV.
+        let (talked, _) = ann.ok(&["talk", "--to", "bob", wav.to_str().expect("path")]);
+        assert!(
+            talked.contains("talk_accepted") && talked.contains("\"finished\""),
+            "{talked}"
+        );
+        watch.wait_for(&["talk_incoming"], WAIT);
+        let saved = watch.wait_for(&["talk_saved"], WAIT);
+        let saved: Value = serde_json::from_str(&saved).expect("json");
+        assert!(wav_seconds(Path::new(saved["path"].as_str().expect("path"))) > 0.5);
         watch.stop();
     }
 

@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::rest::{MessageInfo, UserInfo};
+use crate::talk::{
+    StreamId, TalkAcceptedObject, TalkEndObject, TalkEndedObject, TalkIncomingObject,
+    TalkRefusedObject, TalkStartObject,
+};
 use crate::{Guid, MailboxState, Priority, Status};
 
 /// Largest text frame either side accepts, in bytes, unless configured otherwise. Audio sent
@@ -144,6 +148,10 @@ pub enum ErrorCode {
     /// The user's password was set for them and works once: they must choose a new one
     /// (`PUT /api/me/password`) before connecting.
     PasswordChangeRequired,
+    /// A live-talk portion (binary frame) or `talk_end` was refused: not the sender's
+    /// stream, ended, late, a duplicate, too large, too fast or not Opus. Nothing was
+    /// forwarded or stored, and the talk goes on.
+    BadPortion,
     /// The server failed; nothing was changed.
     Internal,
 }
@@ -348,6 +356,15 @@ pub enum ClientRequest {
     Ping,
     /// Answer to the server's `ping`.
     Pong,
+    /// Start a live talk to `to` (intercom); portions follow as binary frames.
+    TalkStart {
+        /// Recipients.
+        to: Vec<Guid>,
+        /// Frame duration and codec (checked).
+        start: TalkStartObject,
+    },
+    /// End my live talk.
+    TalkEnd(StreamId),
 }
 
 /// The actions the server sends.
@@ -394,6 +411,24 @@ pub enum ServerEvent {
     ServerGoingDown(ReasonObject),
     /// The server closed this session.
     Disconnect(ReasonObject),
+    /// My `talk_start` was accepted: send portions on this stream.
+    TalkAccepted {
+        /// The request id.
+        id: String,
+        /// The stream and who hears it how.
+        accepted: TalkAcceptedObject,
+    },
+    /// My `talk_start` was refused.
+    TalkRefused {
+        /// The request id.
+        id: String,
+        /// Why.
+        refused: TalkRefusedObject,
+    },
+    /// A live talk to me begins; its portions follow as binary frames.
+    TalkIncoming(TalkIncomingObject),
+    /// A live talk (mine or to me) ended.
+    TalkEnded(TalkEndedObject),
 }
 
 fn check_frame(text: &str, max_frame: usize) -> Result<Envelope, DecodeError> {
@@ -498,6 +533,22 @@ pub fn decode_client(text: &str, max_frame: usize) -> Result<Inbound, DecodeErro
         "receipts" => ClientRequest::Receipts(receipts(&env)?),
         "ping" => ClientRequest::Ping,
         "pong" => ClientRequest::Pong,
+        "talk_start" => {
+            // The object is optional: left out, the defaults (20 ms, Opus).
+            let start: TalkStartObject = if env.object.is_null() {
+                TalkStartObject::default()
+            } else {
+                object(&env)?
+            };
+            start
+                .check(&env.destination)
+                .map_err(|e| DecodeError::new(ErrorCode::Malformed, &env.id, e.to_string()))?;
+            ClientRequest::TalkStart {
+                to: env.destination.clone(),
+                start,
+            }
+        }
+        "talk_end" => ClientRequest::TalkEnd(object::<TalkEndObject>(&env)?.stream),
         other => {
             return Err(DecodeError::new(
                 ErrorCode::UnknownAction,
@@ -541,6 +592,16 @@ pub fn decode_server(text: &str, max_frame: usize) -> Result<ServerEvent, Decode
         "pong" => ServerEvent::Pong { id: env.id },
         "server_going_down" => ServerEvent::ServerGoingDown(object(&env)?),
         "disconnect" => ServerEvent::Disconnect(object(&env)?),
+        "talk_accepted" => ServerEvent::TalkAccepted {
+            accepted: object(&env)?,
+            id: env.id,
+        },
+        "talk_refused" => ServerEvent::TalkRefused {
+            refused: object(&env)?,
+            id: env.id,
+        },
+        "talk_incoming" => ServerEvent::TalkIncoming(object(&env)?),
+        "talk_end" => ServerEvent::TalkEnded(object(&env)?),
         other => {
             return Err(DecodeError::new(
                 ErrorCode::UnknownAction,

@@ -148,6 +148,9 @@ pub struct MessageInfo {
     /// The viewing user's own mailbox state, when they are a recipient.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<MailboxState>,
+    /// A live talk cut off before its speaker ended it: the audio is what arrived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 /// Messages a page of `GET /api/messages/inbox` or `/sent` holds when `limit` is not given.

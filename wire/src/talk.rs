@@ -377,7 +377,7 @@ pub fn talk_ended(ended: &TalkEndedObject) -> Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::decode_server;
+    use crate::object::{decode_client, decode_server, ClientRequest, ServerEvent};
 
     fn portion(len: usize) -> Portion {
         Portion {
@@ -538,9 +538,47 @@ mod tests {
             serde_json::from_value::<TalkEndedObject>(obj(&frames[3])).ok(),
             Some(ended)
         );
-        // The client decoder of today does not know the talk actions yet: it must say so
-        // rather than misread them (the next step adds them to `decode_server`).
-        assert!(decode_server(&frames[0].to_text(), 4096).is_err());
+        // The client decoder reads every box frame (it refused them before the lane was
+        // wired; this expectation was changed deliberately when it was).
+        assert_eq!(
+            decode_server(&frames[0].to_text(), 4096).ok(),
+            Some(ServerEvent::TalkAccepted {
+                id: "5".into(),
+                accepted: serde_json::from_value(obj(&frames[0])).expect("accepted"),
+            })
+        );
+        assert!(matches!(
+            decode_server(&frames[1].to_text(), 4096),
+            Ok(ServerEvent::TalkRefused { .. })
+        ));
+        assert!(matches!(
+            decode_server(&frames[2].to_text(), 4096),
+            Ok(ServerEvent::TalkIncoming(_))
+        ));
+        assert!(matches!(
+            decode_server(&frames[3].to_text(), 4096),
+            Ok(ServerEvent::TalkEnded(_))
+        ));
+        // And the box reads the speaker's `talk_end` and `talk_start`.
+        assert_eq!(
+            decode_client(&frames[4].to_text(), 4096)
+                .map(|i| i.request)
+                .ok(),
+            Some(ClientRequest::TalkEnd(9))
+        );
+        let start = talk_start("8", vec![Guid::from_u128(2)], &TalkStartObject::default());
+        assert!(matches!(
+            decode_client(&start.to_text(), 4096).map(|i| i.request),
+            Ok(ClientRequest::TalkStart { .. })
+        ));
+        // The object may be left out (the defaults).
+        let bare = r#"{"action":"talk_start","id":"9","destination":["00000000-0000-0000-0000-000000000002"]}"#;
+        assert!(matches!(
+            decode_client(bare, 4096).map(|i| i.request),
+            Ok(ClientRequest::TalkStart { start, .. }) if start == TalkStartObject::default()
+        ));
+        let bad = talk_start("8", vec![], &TalkStartObject::default());
+        assert!(decode_client(&bad.to_text(), 4096).is_err());
     }
 
     #[test]

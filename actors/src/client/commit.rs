@@ -56,6 +56,8 @@ pub(super) struct CommitPost {
     pub attachments: Vec<NewAttachment>,
     /// The sender's quota (`None`: none) and the idempotency key.
     pub rules: CommitRules,
+    /// A live talk cut off before its speaker ended it (stored as what arrived).
+    pub partial: bool,
 }
 
 /// What [`CommitPost`] came to, short of a store error.
@@ -107,6 +109,7 @@ impl Op for CommitPost {
             self.audio,
             self.attachments,
             &self.rules,
+            self.partial,
         )
     }
 }
@@ -141,6 +144,7 @@ fn store_message(
     audio: PreparedAudio,
     attachments: Vec<NewAttachment>,
     rules: &CommitRules,
+    partial: bool,
 ) -> Result<Outcome, StoreError> {
     let bytes =
         audio.ogg.len() as u64 + attachments.iter().map(|a| a.data.len() as u64).sum::<u64>();
@@ -174,6 +178,7 @@ fn store_message(
             audio: blob,
             attachments: stored_atts,
             idempotency_key: None,
+            partial,
         };
         let committed = s.commit_message_with(&msg, rules)?;
         Ok((msg, committed))

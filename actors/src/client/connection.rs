@@ -2,7 +2,7 @@
 //! of one logical client connection.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,11 +16,18 @@ pub type SessionId = u64;
 /// lost by dropping such a client: its messages stay queued in the store until it checks in.
 pub const OUTBOX_FRAMES: usize = 256;
 
+/// How many live-talk portions may wait for one session (1 s of 20 ms portions). The portion
+/// lane is lossy: when it is full a portion is dropped for that session alone and counted,
+/// so a slow listener loses audio, never control frames, and never slows the others.
+pub const PORTION_FRAMES: usize = 50;
+
 /// What the client actor asks a session's socket task to do.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// Send this JSON text frame.
     Frame(Arc<str>),
+    /// Send this binary frame (a live talk's portion, from the lossy lane).
+    Portion(Arc<[u8]>),
     /// Close the socket with this WebSocket close code and reason.
     Close {
         /// Close code (1001 going away, 1008 policy, 1011 error, ...).
@@ -37,6 +44,8 @@ pub enum Outbound {
 pub struct Outbox {
     tx: mpsc::Sender<Outbound>,
     pending: Arc<AtomicUsize>,
+    portions: mpsc::Sender<Arc<[u8]>>,
+    dropped: Arc<AtomicU64>,
 }
 
 /// The receiving half, kept by the socket task.
@@ -44,6 +53,7 @@ pub struct Outbox {
 pub struct OutboxReceiver {
     rx: mpsc::Receiver<Outbound>,
     pending: Arc<AtomicUsize>,
+    portions: mpsc::Receiver<Arc<[u8]>>,
 }
 
 /// Why a frame could not be queued.
@@ -60,13 +70,20 @@ pub enum OutboxError {
 /// A new outbox pair.
 pub fn outbox() -> (Outbox, OutboxReceiver) {
     let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
+    let (ptx, prx) = mpsc::channel(PORTION_FRAMES);
     let pending = Arc::new(AtomicUsize::new(0));
     (
         Outbox {
             tx,
             pending: pending.clone(),
+            portions: ptx,
+            dropped: Arc::new(AtomicU64::new(0)),
         },
-        OutboxReceiver { rx, pending },
+        OutboxReceiver {
+            rx,
+            pending,
+            portions: prx,
+        },
     )
 }
 
@@ -75,7 +92,7 @@ impl Outbox {
     pub fn push(&self, out: Outbound) -> Result<(), OutboxError> {
         let size = match &out {
             Outbound::Frame(f) => f.len(),
-            Outbound::Close { .. } => 0,
+            Outbound::Portion(_) | Outbound::Close { .. } => 0,
         };
         self.pending.fetch_add(size, Ordering::Relaxed);
         self.tx.try_send(out).map_err(|e| {
@@ -92,7 +109,7 @@ impl Outbox {
     pub async fn send(&self, out: Outbound) -> Result<(), OutboxError> {
         let size = match &out {
             Outbound::Frame(f) => f.len(),
-            Outbound::Close { .. } => 0,
+            Outbound::Portion(_) | Outbound::Close { .. } => 0,
         };
         // Count first: the writer may take the frame and subtract before `send` returns.
         self.pending.fetch_add(size, Ordering::Relaxed);
@@ -100,6 +117,23 @@ impl Outbox {
             self.pending.fetch_sub(size, Ordering::Relaxed);
             OutboxError::Closed
         })
+    }
+
+    /// Queues a live-talk portion on the lossy lane: dropped (and counted) when the lane is
+    /// full. Returns whether it was queued.
+    pub fn push_portion(&self, frame: Arc<[u8]>) -> bool {
+        match self.portions.try_send(frame) {
+            Ok(()) => true,
+            Err(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Portions dropped for this session because its lane was full (or it had gone).
+    pub fn portions_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Bytes queued and not yet written to the socket.
@@ -110,8 +144,15 @@ impl Outbox {
 
 impl OutboxReceiver {
     /// The next thing to send, or `None` when the client actor dropped this session.
+    /// Queued portions go first: the portion lane holds at most [`PORTION_FRAMES`] small
+    /// frames, so a control frame waits behind at most that, and a talk's `talk_end` never
+    /// overtakes the portions queued before it.
     pub async fn recv(&mut self) -> Option<Outbound> {
-        let out = self.rx.recv().await?;
+        let out = tokio::select! {
+            biased;
+            Some(p) = self.portions.recv() => Outbound::Portion(p),
+            out = self.rx.recv() => out?,
+        };
         if let Outbound::Frame(f) = &out {
             self.pending.fetch_sub(f.len(), Ordering::Relaxed);
         }

@@ -13,7 +13,7 @@ use actix::prelude::*;
 use super::{
     AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence, GetStats,
     MailboxChanged, PhonePresence, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
-    SetStatus, Subscribe, Unsubscribe,
+    SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).
@@ -78,6 +78,9 @@ recipients! {
     stats: GetStats,
     phone_presence: PhonePresence,
     add_mailbox_listener: AddMailboxListener,
+    talk_start: TalkStart,
+    talk_portion: TalkPortion,
+    talk_end: TalkEnd,
 }
 
 impl ClientHandle {

@@ -20,7 +20,10 @@
 //! - `post.rs`: [`PostMessage`], [`PostOnce`], [`PostPrepared`]; `commit.rs`: the post's
 //!   one database trip; `receipts.rs`: [`Receipt`], [`Receipts`].
 //! - `handle.rs`: [`ClientHandle`], the client manager as services reach it.
-//! - `connection.rs`: the connection object and its outbox; `rate.rs`: posts per minute.
+//! - `talk.rs`: intercom, [`TalkStart`], [`TalkPortion`], [`TalkEnd`] around one
+//!   `ivm_talk::Talks`.
+//! - `connection.rs`: the connection object and its outbox (a lossless control lane and a
+//!   lossy portion lane); `rate.rs`: posts per minute.
 
 mod commit;
 mod connection;
@@ -31,6 +34,7 @@ mod presence;
 pub mod rate;
 mod receipts;
 mod sessions;
+mod talk;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -45,7 +49,7 @@ use crate::database::users::EndedSessions;
 use crate::database::{Db, DbError};
 
 pub use connection::{
-    outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId,
+    outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId, PORTION_FRAMES,
 };
 pub use handle::{ClientHandle, Reaches};
 pub use mailbox::{AddMailboxListener, MailboxChanged};
@@ -56,6 +60,7 @@ pub use post::{
 pub use presence::{GetPresence, PhonePresence, PresenceSource, SetStatus, Subscribe, Unsubscribe};
 pub use receipts::{Receipt, Receipts};
 pub use sessions::{CheckIn, ClientStats, Connect, Disconnect, GetStats, GoingDown, Seen};
+pub use talk::{TalkEnd, TalkPortion, TalkRequestError, TalkStart};
 
 /// Settings of the client manager.
 #[derive(Debug, Clone)]
@@ -111,12 +116,20 @@ pub struct ClientActor {
     mailbox_listeners: Vec<Recipient<MailboxChanged>>,
     /// Posts per sender in the last minute.
     post_rate: rate::PostRate,
+    /// Live talks (intercom): the core's table and what the actor keeps beside it.
+    talks: ivm_talk::Talks,
+    live_talks: talk::LiveTalks,
+    /// The timer set at the core's `poll_timeout`.
+    talk_timer: Option<SpawnHandle>,
 }
 
 impl ClientActor {
     /// A client manager over the database manager `db` (a [`Db`], or the database actor's
     /// address).
     pub fn new(db: impl Into<Db>, cfg: ClientConfig) -> Self {
+        let talk_cfg = ivm_talk::TalkConfig::new(20)
+            .unwrap_or_else(|_| unreachable!())
+            .with_max_ms(cfg.max_message_seconds.saturating_mul(1000));
         ClientActor {
             post_rate: rate::PostRate::new(cfg.messages_per_minute),
             db: db.into(),
@@ -132,6 +145,9 @@ impl ClientActor {
             going_down: false,
             reported: HashMap::new(),
             mailbox_listeners: Vec::new(),
+            talks: ivm_talk::Talks::with_config(talk_cfg, ivm_talk::DEFAULT_MAX_TALKS),
+            live_talks: HashMap::new(),
+            talk_timer: None,
         }
     }
 
@@ -224,6 +240,9 @@ impl ClientActor {
             None => true,
         };
         if last {
+            // The speaker's last socket closed: their talk ends as partial (its events are
+            // acted on at the next `drive_talks`).
+            self.talks.speaker_gone(Instant::now(), conn.user);
             self.by_user.remove(&conn.user);
             if !self.reported.contains_key(&conn.user) {
                 self.chosen.remove(&conn.user);
@@ -319,6 +338,7 @@ impl Actor for ClientActor {
         ctx.run_interval(self.cfg.ping_interval, |act, ctx| {
             act.ping_all();
             act.revalidate(ctx);
+            act.drive_talks(ctx);
             act.post_rate.prune(Instant::now());
         });
     }

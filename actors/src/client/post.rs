@@ -222,15 +222,17 @@ pub fn check_attachment_name(name: &str) -> Result<(), PostError> {
 }
 
 /// A post on its way: who, to whom, what, and in what state the audio is.
-struct Draft {
-    sender: Guid,
-    to: Vec<String>,
-    audio: Audio,
-    attachments: Vec<NewAttachment>,
+pub(super) struct Draft {
+    pub(super) sender: Guid,
+    pub(super) to: Vec<String>,
+    pub(super) audio: Audio,
+    pub(super) attachments: Vec<NewAttachment>,
+    /// A live talk cut off before its speaker ended it.
+    pub(super) partial: bool,
 }
 
 /// The audio of a post.
-enum Audio {
+pub(super) enum Audio {
     /// As uploaded: WAV or Ogg Opus, to prepare.
     Upload(Vec<u8>),
     /// Prepared by the caller.
@@ -244,6 +246,7 @@ impl From<PostMessage> for Draft {
             to: p.to,
             audio: Audio::Upload(p.audio),
             attachments: p.attachments,
+            partial: false,
         }
     }
 }
@@ -335,6 +338,7 @@ async fn store(
             audio,
             attachments: draft.attachments,
             rules: CommitRules { quota, key },
+            partial: draft.partial,
         })
         .await?)
 }
@@ -359,7 +363,7 @@ impl PreparedAudio {
 
 impl ClientActor {
     /// The one post path: [`start`], the rate, [`store`], then delivery to online recipients.
-    fn post(
+    pub(super) fn post(
         &mut self,
         draft: Draft,
         key: Option<String>,
@@ -467,6 +471,7 @@ impl Handler<PostPrepared> for ClientActor {
             to: msg.to,
             audio: Audio::Prepared(msg.audio),
             attachments: Vec::new(),
+            partial: false,
         };
         Box::pin(self.post(draft, None).map(|r, _, _| r.map(|p| p.info)))
     }

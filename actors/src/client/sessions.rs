@@ -83,8 +83,9 @@ pub struct Disconnect(pub SessionId);
 /// Forgets the session.
 impl Handler<Disconnect> for ClientActor {
     type Result = ();
-    fn handle(&mut self, msg: Disconnect, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
         self.remove_session(msg.0);
+        self.drive_talks(ctx);
     }
 }
 

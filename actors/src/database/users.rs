@@ -364,6 +364,24 @@ impl Op for NamesUser {
     }
 }
 
+/// Which of these GUIDs are not users of this box (a live talk is refused before it starts
+/// rather than accepted and then failing to store).
+#[derive(Debug, Clone)]
+pub struct UnknownUsers(pub Vec<Guid>);
+
+impl Op for UnknownUsers {
+    type Output = Vec<Guid>;
+    fn run(self, s: &Store) -> Result<Vec<Guid>, StoreError> {
+        let mut unknown = Vec::new();
+        for g in self.0 {
+            if s.user(g)?.is_none() {
+                unknown.push(g);
+            }
+        }
+        Ok(unknown)
+    }
+}
+
 /// A new one-time password for the box's administrator (`admin` when that one is an
 /// administrator, else the first administrator): the front panel's "Admin password".
 /// Answers whose it is.

@@ -185,6 +185,7 @@ mod tests {
             audio: store.put_blob(b"OggS bob's audio").unwrap(),
             attachments: vec![],
             idempotency_key: None,
+            partial: false,
         };
         store.commit_message(&m).unwrap();
         let audio_of = |user: &User| {

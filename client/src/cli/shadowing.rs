@@ -158,6 +158,7 @@ const EVERY_COMMAND: &[(&[&str], &[&str])] = &[
     (&["play"], &["1a2b3c4d", "-o", "bob.wav"]),
     (&["delete"], &["1a2b3c4d"]),
     (&["status"], &["busy"]),
+    (&["talk"], &["--to", "bob", "bob.wav"]),
     (&["watch"], &["--dir", "bob"]),
     (&["completions"], &["bash"]),
 ];

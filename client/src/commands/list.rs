@@ -124,6 +124,7 @@ mod tests {
             audio_bytes: 1,
             attachments: vec![],
             state: Some(MailboxState::Delivered),
+            partial: false,
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`play`] runs `play`
 //! - [`delete`] runs `delete`
 //! - [`status`] runs `status`
+//! - [`talk`] runs `talk` (a live talk from a WAV)
 //! - [`watch`] runs `watch` (the driver around [`crate::watch::Watch`])
 //! - [`completions`] runs `completions` (no server needed)
 
@@ -21,6 +22,7 @@ pub mod login;
 pub mod play;
 pub mod send;
 pub mod status;
+pub mod talk;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -86,6 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Play(args) => play::play(&ctx, args).await,
         Command::Delete(args) => delete::delete(&ctx, args).await,
         Command::Status(args) => status::status(&ctx, args).await,
+        Command::Talk(args) => talk::talk(&ctx, args).await,
         Command::Watch(args) => watch::watch(&mut ctx, args).await,
     };
     ctx.finish().await;

@@ -21,15 +21,22 @@ use tokio::time::Instant;
 use crate::api::Api;
 use crate::cli::WatchArgs;
 use crate::context::Context;
+use crate::live::LiveTalks;
 use crate::mailbox::Mailbox;
 use crate::output;
 use crate::watch::{Action, Stop, Watch};
-use crate::ws::{self, Connection};
+use crate::ws::{self, Connection, Frame};
 
-/// A finished download: where it was stored and whether it is new, or why it failed.
-struct Saved {
-    id: Guid,
-    result: Result<(PathBuf, bool), String>,
+/// A finished download: where it was stored and whether it is new, or why it failed; or a
+/// live talk saved as a WAV.
+enum Saved {
+    /// A message.
+    Message {
+        id: Guid,
+        result: Result<(PathBuf, bool), String>,
+    },
+    /// A live talk.
+    Talk(Value),
 }
 
 /// Runs until ctrl-C (exit 0), a `disconnect` from the server, or a refused session.
@@ -40,6 +47,7 @@ pub async fn watch(ctx: &mut Context, args: WatchArgs) -> anyhow::Result<()> {
     let mut conn: Option<Connection> = None;
     let mut reconnect_at = Instant::now();
     let mut interrupt = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut live = LiveTalks::default();
 
     loop {
         let actions = match conn.as_mut() {
@@ -59,8 +67,9 @@ pub async fn watch(ctx: &mut Context, args: WatchArgs) -> anyhow::Result<()> {
             Some(c) => tokio::select! {
                 _ = &mut interrupt => core.on_interrupt(),
                 Some(saved) = done_rx.recv() => on_saved(&mut core, saved),
-                frame = c.next_text() => match frame {
-                    Some(Ok(text)) => on_frame(&mut core, &text)?,
+                frame = c.next_frame() => match frame {
+                    Some(Ok(Frame::Text(text))) => on_frame(&mut core, &text)?,
+                    Some(Ok(Frame::Binary(b))) => on_portion(&mut live, &b)?,
                     Some(Err(e)) => core.on_closed(&e.to_string()),
                     None => core.on_closed("closed by the server"),
                 },
@@ -85,6 +94,23 @@ pub async fn watch(ctx: &mut Context, args: WatchArgs) -> anyhow::Result<()> {
                     });
                 }
                 Action::Emit(value) => output::json_line(&value)?,
+                Action::TalkBegin { stream, from } => {
+                    if let Err(e) = live.begin(stream, from) {
+                        output::json_line(
+                            &json!({"event": "talk_refused_here", "stream": stream, "error": e.to_string()}),
+                        )?;
+                    }
+                }
+                Action::TalkFinish { stream } => {
+                    if let Some(done) = live.finish(stream) {
+                        let dir = mailbox.root().join("talks");
+                        let tx = done_tx.clone();
+                        tokio::spawn(async move {
+                            let saved = save_talk(dir, stream, done).await;
+                            let _ = tx.send(saved);
+                        });
+                    }
+                }
                 Action::Bell => bell(),
                 Action::Reconnect { after } => {
                     if let Some(c) = conn.take() {
@@ -141,10 +167,67 @@ fn on_frame(core: &mut Watch, text: &str) -> anyhow::Result<Vec<Action>> {
 }
 
 fn on_saved(core: &mut Watch, saved: Saved) -> Vec<Action> {
-    match saved.result {
-        Ok((path, fresh)) => core.on_saved(saved.id, &path, fresh),
-        Err(e) => core.on_save_failed(saved.id, &e),
+    match saved {
+        Saved::Message { id, result } => match result {
+            Ok((path, fresh)) => core.on_saved(id, &path, fresh),
+            Err(e) => core.on_save_failed(id, &e),
+        },
+        Saved::Talk(line) => vec![Action::Emit(line)],
     }
+}
+
+/// A binary frame: a portion of a live talk being heard. Printed as a JSON line (so a
+/// script sees the talk arrive as it is spoken) and kept for the talk's WAV.
+fn on_portion(live: &mut LiveTalks, frame: &[u8]) -> anyhow::Result<Vec<Action>> {
+    let line = match live.portion(frame) {
+        Ok((stream, seq)) => {
+            json!({"event": "portion", "stream": stream, "seq": seq, "bytes": frame.len()})
+        }
+        Err(e) => json!({"event": "portion_unused", "error": e.to_string()}),
+    };
+    output::json_line(&line)?;
+    Ok(Vec::new())
+}
+
+/// Decodes what a live talk brought (codec work: a blocking thread) and writes it as
+/// `DIR/talks/talk-<stream>-<unix seconds>.wav`.
+async fn save_talk(
+    dir: PathBuf,
+    stream: u32,
+    done: Result<crate::live::Finished, crate::live::LiveError>,
+) -> Saved {
+    let result = async {
+        let done = done?;
+        let Some(ogg) = done.ogg else {
+            return anyhow::Ok(
+                json!({"event": "talk_heard", "stream": stream, "from": done.from, "portions": 0}),
+            );
+        };
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let path = dir.join(format!("talk-{stream}-{ts}.wav"));
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            let wav = ivm_media::ogg_opus_to_wav(&ogg)?;
+            std::fs::create_dir_all(p.parent().unwrap_or(std::path::Path::new(".")))?;
+            crate::mailbox::write_atomic(&p, &wav)?;
+            Ok(())
+        })
+        .await??;
+        anyhow::Ok(json!({
+            "event": "talk_saved",
+            "stream": stream,
+            "from": done.from,
+            "portions": done.portions,
+            "path": path.to_string_lossy(),
+        }))
+    }
+    .await;
+    Saved::Talk(result.unwrap_or_else(
+        |e| json!({"event": "talk_save_failed", "stream": stream, "error": format!("{e:#}")}),
+    ))
 }
 
 /// Downloads a message and its attachments and stores them; a message already stored
@@ -165,7 +248,7 @@ async fn save(api: Api, mailbox: Mailbox, info: Box<MessageInfo>) -> Saved {
         anyhow::Ok((path, true))
     }
     .await;
-    Saved {
+    Saved::Message {
         id,
         result: result.map_err(|e| format!("{e:#}")),
     }

@@ -29,6 +29,7 @@ fn msg(store: &Store, from: &User, to: &[&User], at: u64) -> StoredMessage {
             blob: att,
         }],
         idempotency_key: None,
+        partial: false,
     };
     store.commit_message(&m).unwrap();
     m

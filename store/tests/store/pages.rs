@@ -17,6 +17,7 @@ fn msg(store: &Store, from: &User, to: &[&User], at: u64) -> StoredMessage {
         audio: store.put_blob(format!("OggS {at}").as_bytes()).unwrap(),
         attachments: vec![],
         idempotency_key: None,
+        partial: false,
     };
     store.commit_message(&m).unwrap();
     m

@@ -24,6 +24,7 @@ fn draft(store: &Store, from: &User, to: &User, audio: usize, att: usize) -> Sto
             blob: store.put_blob(&vec![2u8; att]).unwrap(),
         }],
         idempotency_key: None,
+        partial: false,
     }
 }
 

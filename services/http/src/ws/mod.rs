@@ -36,11 +36,14 @@ use ivm_actors::client::{
     self, CheckIn, NewAttachment, Outbound, Outbox, PostError, PostMessage, Receipt, Receipts,
     Seen, SessionId, SetStatus, Subscribe, Unsubscribe,
 };
+use ivm_actors::database::users::UnknownUsers;
 use ivm_store::User;
+use ivm_talk::TalkError;
 use ivm_wire::object::{
     decode_client, push, CheckInObject, ClientRequest, ConnectedObject, Envelope, ErrorCode,
     Inbound, PostObject,
 };
+use ivm_wire::talk::{talk_accepted, talk_refused, Portion, TalkRefusal, TalkStartObject};
 use ivm_wire::{Guid, MailboxState};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -265,6 +268,8 @@ async fn session(state: AppState, mut socket: Socket) {
                 let done = matches!(out, Outbound::Close { .. });
                 let msg = match out {
                     Outbound::Frame(f) => Message::Text(f.to_string().into()),
+                    // A live talk's portion, from the session's lossy lane.
+                    Outbound::Portion(p) => Message::Binary(p.to_vec().into()),
                     Outbound::Close { code, reason } => close(code, &reason),
                 };
                 if sink.send(msg).await.is_err() || done {
@@ -291,12 +296,9 @@ async fn session(state: AppState, mut socket: Socket) {
                     break;
                 }
             }
-            Ok(Message::Binary(_)) => {
-                reader.reply(Envelope::error(
-                    "",
-                    ErrorCode::Malformed,
-                    "binary frames are not used; send JSON text",
-                ));
+            Ok(Message::Binary(b)) => {
+                state.clients.do_send(Seen(session));
+                reader.portion(&b).await;
             }
             Ok(Message::Close(_)) => break,
             Ok(_) => state.clients.do_send(Seen(session)),
@@ -444,8 +446,96 @@ impl Reader {
             ClientRequest::Ping => self.reply(push::pong(&id)),
             ClientRequest::Pong => {}
             ClientRequest::PostMessage { to, post } => self.post(id, to, post),
+            ClientRequest::TalkStart { to, start } => self.talk_start(&id, to, start).await,
+            ClientRequest::TalkEnd(stream) => {
+                let r = clients
+                    .send(client::TalkEnd {
+                        session: self.session,
+                        stream,
+                    })
+                    .await;
+                match r {
+                    Ok(Ok(())) => self.reply(Envelope::ack::<()>(&id, None)),
+                    Ok(Err(e)) => {
+                        self.reply(Envelope::error(&id, ErrorCode::BadPortion, e.to_string()))
+                    }
+                    Err(e) => self.reply(Envelope::error(&id, ErrorCode::Internal, e.to_string())),
+                }
+            }
         }
         true
+    }
+
+    /// `talk_start`: refused with `talk_refused` when a recipient is not a user of this box
+    /// (checked before the talk starts, so nothing is accepted that cannot be stored).
+    async fn talk_start(&self, id: &str, to: Vec<Guid>, start: TalkStartObject) {
+        match self.state.db.call(UnknownUsers(to.clone())).await {
+            Ok(unknown) if unknown.is_empty() => {}
+            Ok(unknown) => {
+                let names: Vec<String> = unknown.iter().map(Guid::to_string).collect();
+                return self.reply(talk_refused(
+                    id,
+                    TalkRefusal::UnknownRecipient,
+                    format!("not users of this box: {}", names.join(", ")),
+                ));
+            }
+            Err(e) => return self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
+        }
+        let r = self
+            .state
+            .clients
+            .send(client::TalkStart {
+                session: self.session,
+                recipients: to,
+                frame_ms: start.frame_ms,
+            })
+            .await;
+        match r {
+            Ok(Ok(accepted)) => self.reply(talk_accepted(id, &accepted)),
+            Ok(Err(client::TalkRequestError::Talk(e))) => {
+                let reason = match e {
+                    TalkError::AlreadyTalking(_) => TalkRefusal::AlreadyTalking,
+                    TalkError::Busy(_) => TalkRefusal::Busy,
+                    _ => TalkRefusal::Malformed,
+                };
+                self.reply(talk_refused(id, reason, e.to_string()))
+            }
+            Ok(Err(e)) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
+            Err(e) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
+        }
+    }
+
+    /// A binary frame: a live talk's portion, for the talk this socket's user started. A
+    /// refusal goes back as an `error` frame (`bad_portion`) and changes nothing.
+    async fn portion(&self, frame: &[u8]) {
+        let portion = match Portion::decode(frame) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.reply(Envelope::error(
+                    "",
+                    ErrorCode::BadPortion,
+                    format!("portion refused: {e}"),
+                ))
+            }
+        };
+        let stream = portion.stream;
+        let r = self
+            .state
+            .clients
+            .send(client::TalkPortion {
+                session: self.session,
+                portion,
+            })
+            .await;
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.reply(Envelope::error(
+                "",
+                ErrorCode::BadPortion,
+                format!("portion for stream {stream} refused: {e}"),
+            )),
+            Err(e) => self.reply(Envelope::error("", ErrorCode::Internal, e.to_string())),
+        }
     }
 
     fn answer(&self, id: &str, r: Result<(), String>, code: ErrorCode) {

@@ -451,9 +451,22 @@ impl Store {
         recipient: Guid,
         receipts: &[(Guid, MailboxState)],
     ) -> Result<Vec<Advanced>, StoreError> {
+        let receipts: Vec<_> = receipts
+            .iter()
+            .map(|&(msg, state)| (recipient, msg, state))
+            .collect();
+        self.advance_receipts(&receipts)
+    }
+
+    /// [`Store::advance_many`] for receipts of any recipients, each `(recipient, message,
+    /// state)`: one write transaction for the lot (the listeners of a live talk all heard it).
+    pub fn advance_receipts(
+        &self,
+        receipts: &[(Guid, Guid, MailboxState)],
+    ) -> Result<Vec<Advanced>, StoreError> {
         if receipts
             .iter()
-            .any(|(_, s)| !matches!(s, MailboxState::Delivered | MailboxState::Played))
+            .any(|(_, _, s)| !matches!(s, MailboxState::Delivered | MailboxState::Played))
         {
             return Err(StoreError::Invalid(
                 "a receipt is `delivered` or `played`".into(),
@@ -465,7 +478,7 @@ impl Store {
         {
             let messages = txn.open_table(MESSAGES)?;
             let mut mailbox = txn.open_table(MAILBOX)?;
-            for &(id, state) in receipts {
+            for &(recipient, id, state) in receipts {
                 let row = mailbox.get(pair_key(recipient, id))?.map(|v| v.value());
                 let (Some(row), Some(msg)) = (row, get_message(&messages, id)?) else {
                     out.push(Advanced::NotFound);

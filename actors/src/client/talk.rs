@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
+use ivm_store::Advanced;
 use ivm_talk::{Ended, Event, TalkError};
 use ivm_wire::object::{push, ReceiptObject};
 use ivm_wire::talk::{
@@ -27,7 +28,7 @@ use ivm_wire::{Guid, MailboxState, Status};
 
 use super::post::{Audio, Draft};
 use super::{ClientActor, PreparedAudio, SessionId};
-use crate::database::messages::Advance;
+use crate::database::messages::PlayedBy;
 
 /// What the actor keeps about a live talk beside the core's state.
 #[derive(Debug, Clone)]
@@ -188,26 +189,27 @@ impl ClientActor {
                 }
             };
             let marks = async move {
-                let mut marked = Vec::new();
                 let Some(message) = message else {
-                    return (None, marked);
+                    return (None, Vec::new());
                 };
-                for user in listeners {
-                    let r = db
-                        .call(Advance {
-                            user,
-                            message,
-                            state: MailboxState::Played,
+                let users = listeners.clone();
+                let marked = match db.call(PlayedBy { message, users }).await {
+                    Ok(done) => listeners
+                        .into_iter()
+                        .zip(done)
+                        .filter_map(|(user, d)| match d {
+                            Advanced::Done {
+                                sender,
+                                changed: true,
+                            } => Some((user, sender)),
+                            _ => None,
                         })
-                        .await;
-                    match r {
-                        Ok(Some((sender, true))) => marked.push((user, sender)),
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(%user, %message, error = %e, "could not mark a heard talk played")
-                        }
+                        .collect(),
+                    Err(e) => {
+                        tracing::warn!(%message, error = %e, "could not mark a heard talk played");
+                        Vec::new()
                     }
-                }
+                };
                 (Some(message), marked)
             };
             marks.into_actor(act)

@@ -245,3 +245,24 @@ impl Op for AdvanceMany {
         s.advance_many(self.user, &self.receipts)
     }
 }
+
+/// Many recipients' receipts of one message in one commit ([`Store::advance_receipts`]):
+/// everyone who heard a live talk has its stored copy played.
+pub struct PlayedBy {
+    /// The message.
+    pub message: Guid,
+    /// Who heard it.
+    pub users: Vec<Guid>,
+}
+
+impl Op for PlayedBy {
+    type Output = Vec<Advanced>;
+    fn run(self, s: &Store) -> Result<Vec<Advanced>, StoreError> {
+        let receipts: Vec<_> = self
+            .users
+            .iter()
+            .map(|&u| (u, self.message, MailboxState::Played))
+            .collect();
+        s.advance_receipts(&receipts)
+    }
+}

@@ -185,6 +185,46 @@ fn counts_follow_states() {
 }
 
 #[test]
+fn receipts_of_several_recipients_are_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (a, b, c, d) = (
+        add_user(&store, "alice", "101"),
+        add_user(&store, "bob", "102"),
+        add_user(&store, "carol", "103"),
+        add_user(&store, "dave", "104"),
+    );
+    let m = msg(&store, &a, &[&b, &c], 1);
+    store.advance(m.id, c.guid, MailboxState::Played).unwrap();
+    let got = store
+        .advance_receipts(&[
+            (b.guid, m.id, MailboxState::Played),
+            (c.guid, m.id, MailboxState::Played),
+            (d.guid, m.id, MailboxState::Played),
+        ])
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            Advanced::Done {
+                sender: a.guid,
+                changed: true
+            },
+            Advanced::Done {
+                sender: a.guid,
+                changed: false
+            },
+            Advanced::NotFound,
+        ]
+    );
+    assert_eq!(
+        store.mailbox_state(m.id, b.guid).unwrap(),
+        Some(MailboxState::Played)
+    );
+    assert_eq!(store.mailbox_state(m.id, d.guid).unwrap(), None);
+}
+
+#[test]
 fn a_batch_of_receipts_is_one_commit_answered_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());

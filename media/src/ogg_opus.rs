@@ -17,7 +17,7 @@ const FRAME: usize = 960;
 /// Target bit rate for speech.
 const BITRATE: i32 = 24_000;
 /// One page per second of audio keeps seeking cheap and pages small.
-const PACKETS_PER_PAGE: usize = 50;
+pub(crate) const PACKETS_PER_PAGE: u32 = 50;
 /// Granule rate of every Opus stream.
 pub(crate) const RATE: u64 = 48_000;
 /// Largest decoded packet: 120 ms at 48 kHz.
@@ -114,17 +114,7 @@ pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, 
     let frames = total.div_ceil(FRAME as u64) as usize;
     let serial = fnv1a(samples_48k);
 
-    let mut w = PacketWriter::new(Vec::new());
-    let io = |e: std::io::Error| MediaError::Codec(format!("Ogg writer: {e}"));
-    w.write_packet(
-        opus_head(1, pre_skip, input_rate),
-        serial,
-        PacketWriteEndInfo::EndPage,
-        0,
-    )
-    .map_err(io)?;
-    w.write_packet(opus_tags(), serial, PacketWriteEndInfo::EndPage, 0)
-        .map_err(io)?;
+    let mut w = start_stream(serial, pre_skip, input_rate)?;
     let mut frame = [0i16; FRAME];
     let mut buf = vec![0u8; 4_000];
     for f in 0..frames {
@@ -141,7 +131,7 @@ pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, 
         };
         let end_info = if last {
             PacketWriteEndInfo::EndStream
-        } else if (f + 1) % PACKETS_PER_PAGE == 0 {
+        } else if (f + 1) % PACKETS_PER_PAGE as usize == 0 {
             PacketWriteEndInfo::EndPage
         } else {
             PacketWriteEndInfo::NormalPacket
@@ -150,6 +140,31 @@ pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, 
             .map_err(io)?;
     }
     Ok(w.into_inner())
+}
+
+/// An Ogg writer failure (writing to memory: only a bug would make one).
+pub(crate) fn io(e: std::io::Error) -> MediaError {
+    MediaError::Codec(format!("Ogg writer: {e}"))
+}
+
+/// A mono Ogg Opus stream's first two pages: `OpusHead` alone (BOS), then `OpusTags`. Both
+/// writers start here ([`encode_pcm_mono`] and [`crate::OggOpusWriter`]).
+pub(crate) fn start_stream(
+    serial: u32,
+    pre_skip: u16,
+    input_rate: u32,
+) -> Result<PacketWriter<'static, Vec<u8>>, MediaError> {
+    let mut w = PacketWriter::new(Vec::new());
+    w.write_packet(
+        opus_head(1, pre_skip, input_rate),
+        serial,
+        PacketWriteEndInfo::EndPage,
+        0,
+    )
+    .map_err(io)?;
+    w.write_packet(opus_tags(), serial, PacketWriteEndInfo::EndPage, 0)
+        .map_err(io)?;
+    Ok(w)
 }
 
 /// Parse `OpusHead`; returns (channels, pre_skip, input_rate, output_gain).

@@ -9,12 +9,9 @@
 //! last packet is held back until the next one arrives or [`OggOpusWriter::finish`] is called,
 //! because the Ogg writer must know, when it writes a packet, whether it ends the stream (EOS).
 
-use crate::ogg_opus::{opus_head, opus_tags, MAX_PACKET_SAMPLES, RATE};
+use crate::ogg_opus::{io, start_stream, MAX_PACKET_SAMPLES, PACKETS_PER_PAGE, RATE};
 use crate::{MediaError, MAX_SECONDS};
 use ogg::{PacketWriteEndInfo, PacketWriter};
-
-/// Packets per audio page: one second of 20 ms frames, as the whole-file writer does.
-const PACKETS_PER_PAGE: u32 = 50;
 
 /// Builds one mono Ogg Opus stream from already encoded Opus packets, in order.
 pub struct OggOpusWriter {
@@ -40,25 +37,12 @@ impl std::fmt::Debug for OggOpusWriter {
     }
 }
 
-fn io(e: std::io::Error) -> MediaError {
-    MediaError::Codec(format!("Ogg writer: {e}"))
-}
-
 impl OggOpusWriter {
     /// Start a stream: writes `OpusHead` (1 channel, `pre_skip` samples at 48 kHz to drop at
     /// the start: the sender's encoder lookahead) and `OpusTags`. `serial` names the logical
     /// stream; `input_rate` is informational (the sender's capture rate, 0 if unknown).
     pub fn new(serial: u32, pre_skip: u16, input_rate: u32) -> Result<Self, MediaError> {
-        let mut w = PacketWriter::new(Vec::new());
-        w.write_packet(
-            opus_head(1, pre_skip, input_rate),
-            serial,
-            PacketWriteEndInfo::EndPage,
-            0,
-        )
-        .map_err(io)?;
-        w.write_packet(opus_tags(), serial, PacketWriteEndInfo::EndPage, 0)
-            .map_err(io)?;
+        let w = start_stream(serial, pre_skip, input_rate)?;
         Ok(Self {
             w,
             serial,

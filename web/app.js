@@ -1,11 +1,13 @@
 // The IVM web client: login, contacts with live presence, compose (record, review, attach,
-// send), inbox with playback, sent items with live receipts, and the admin page for admins.
+// send; or talk live, push-to-talk), live talks heard with a banner, inbox with playback, sent
+// items with live receipts, and the admin page for admins.
 // Protocol code lives in protocol.js; this file is views and state only.
 
 import { Api, ApiError, Session, ReceiptQueue, STATUSES, wsUrl, newIdempotencyKey, messageKey } from './protocol.js';
 import { h, fill, icon, fmtDuration, fmtTime, fmtSize, initials, confirmDialog } from './dom.js';
 import { Player, drawWaveform, waveColors, chime } from './player.js';
 import { Pages, VirtualList } from './vlist.js';
+import { Talk, LiveTalk, canTalk } from './talk.js';
 
 const STORE_KEY = 'ivm.session';
 const root = document.getElementById('app');
@@ -25,11 +27,16 @@ const S = {
   vlist: null, // the VirtualList on screen
   view: 'inbox',
   conn: 'connecting',
-  compose: { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' },
+  compose: null, // newCompose(), set below
   autoplay: localStorage.getItem('ivm.autoplay') === '1',
   silenceMs: Number(localStorage.getItem('ivm.silence') ?? '0'),
+  canTalk: false, // WebCodecs Opus encode and decode (checked once at start)
+  names: new Map(), // guid -> display name of people who are not contacts (live talks' speakers)
+  live: new Map(), // stream -> LiveTalk heard here, until its talk_end (even once stopped)
   els: {},
 };
+
+S.compose = newCompose();
 
 const player = new Player((key) => {
   if (key === 'draft') throw new Error('no draft');
@@ -110,6 +117,9 @@ async function logout() {
 
 function endSession() {
   localStorage.removeItem(STORE_KEY);
+  stopTalking();
+  for (const lt of S.live.values()) lt.stop();
+  S.live.clear();
   S.conn = 'connecting';
   player.clear();
   S.api.token = null;
@@ -123,7 +133,12 @@ function endSession() {
   S.counts = { inbox: 0, unplayed: 0, sent: 0 };
   S.contacts.clear();
   S.selected.clear();
-  S.compose = { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' };
+  S.compose = newCompose();
+}
+
+/** An empty compose area; `mode` null = the default for the chosen recipients. */
+function newCompose() {
+  return { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '', mode: null, talk: null, talkInfo: null, talkResult: '' };
 }
 
 S.api.onUnauthorized = () => {
@@ -239,6 +254,7 @@ async function start(me) {
   S.view = viewFromHash();
   S.inbox = newPages('inbox');
   S.sent = newPages('sent');
+  canTalk().then((ok) => { S.canTalk = ok; if (S.me === me) renderCompose(); });
   buildShell();
   render();
   const first = S.view === 'sent' ? S.sent : S.inbox;
@@ -296,6 +312,10 @@ function connect() {
   s.addEventListener('receipt', (ev) => onReceipts([ev.detail]));
   s.addEventListener('receipts', (ev) => onReceipts(ev.detail));
   s.addEventListener('presence', (ev) => onPresence(ev.detail.user, ev.detail.status));
+  s.addEventListener('talk_incoming', (ev) => onTalkIncoming(ev.detail));
+  s.addEventListener('portion', (ev) => { const lt = S.live.get(ev.detail.stream); if (lt) lt.portion(ev.detail); });
+  s.addEventListener('talk_end', (ev) => onTalkEnd(ev.detail));
+  s.addEventListener('state', (ev) => { if (ev.detail.state !== 'online') endLiveTalks(); });
   s.addEventListener('going_down', () => toast('The box is restarting; reconnecting…'));
   s.addEventListener('unauthorized', () => S.api.onUnauthorized());
   s.addEventListener('password_change_required', () => S.api.onPasswordChangeRequired());
@@ -336,6 +356,16 @@ function markPlayed(m) {
  * one comes with its page), and only a live one chimes and counts.
  */
 function onNewMessage(m, live) {
+  // A talk heard live here: the box marks its stored copy played; no chime, not counted.
+  if (live && heardLive(m.sender) && m.state !== 'played') {
+    m.state = 'played';
+    if (S.inbox && S.inbox.add(m)) {
+      S.counts.inbox++;
+      if (S.view === 'inbox' && S.vlist) S.vlist.refresh();
+    }
+    recount();
+    return;
+  }
   if (!m.state || m.state === 'queued') acknowledge(m);
   if (!S.inbox) return;
   const added = S.inbox.add(m);
@@ -370,6 +400,7 @@ function onPresence(guid, status) {
   if (c) c.status = status;
   if (S.me && guid === S.me.guid) { S.me.status = status; renderHeader(); }
   renderContacts();
+  if (C().phase === 'idle' && S.selected.has(guid)) renderCompose(); // the default mode may change
 }
 
 function unplayed() { return S.counts.unplayed; }
@@ -416,9 +447,11 @@ function buildShell() {
   const compose = h('section', { class: 'compose card', id: 'compose', 'aria-label': 'New voice message' });
   const list = h('section', { class: 'list', id: 'list', 'aria-live': 'polite' });
   const admin = h('section', { class: 'admin', id: 'admin' });
-  const main = h('main', { class: 'main', id: 'main' }, compose, list, admin);
+  const live = h('section', { class: 'live-talks', id: 'live-talks', 'aria-label': 'Live talks', 'aria-live': 'assertive', hidden: true });
+  const main = h('main', { class: 'main', id: 'main' }, live, compose, list, admin);
   fill(root, h('div', { class: 'shell' }, header, h('div', { class: 'body' }, contacts, main)));
-  S.els = { header, badge, status, contacts, compose, list, admin, main };
+  S.els = { header, badge, status, contacts, compose, list, admin, main, live };
+  renderLive();
 }
 
 function statusLabel(s) { return { available: 'Available', busy: 'Busy', away: 'Away', offline: 'Appear offline' }[s] || s; }
@@ -503,6 +536,7 @@ function renderContacts() {
 
 function toggleRecipient(guid, on) {
   if (on) S.selected.add(guid); else S.selected.delete(guid);
+  if (C().phase !== 'talking') C().mode = null; // new recipients: the default mode again
   renderContacts();
   renderCompose();
 }
@@ -582,7 +616,15 @@ function renderCompose() {
     !S.contacts.size ? h('span', { class: 'muted' }, 'Add contacts first.') : null);
 
   let stage;
-  if (c.phase === 'recording') {
+  const mode = composeMode();
+  if (c.phase === 'talking') {
+    stage = h('div', { class: 'stage talking' },
+      talkButton(true),
+      h('span', { class: 'rec-dot live', 'aria-hidden': 'true' }),
+      h('span', { class: 'timer', id: 'timer', role: 'timer', 'aria-label': 'Talking time' }, fmtDuration(c.elapsed)),
+      h('div', { class: 'meter', role: 'meter', 'aria-label': 'Input level', 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('div', { class: 'meter-fill', id: 'meter-fill' })),
+      h('span', { class: 'talk-split', id: 'talk-split', role: 'status' }, c.talkInfo ? splitText(c.talkInfo) : 'Connecting…'));
+  } else if (c.phase === 'recording') {
     stage = h('div', { class: 'stage recording' },
       h('button', { class: 'btn record on', id: 'stop', type: 'button', 'aria-label': 'Stop recording (Space)', title: 'Stop recording (Space)', onclick: () => stopRecording() }, icon('stop')),
       h('span', { class: 'rec-dot', 'aria-hidden': 'true' }),
@@ -605,8 +647,16 @@ function renderCompose() {
       h('button', { class: 'btn subtle', id: 'rerecord', type: 'button', title: 'Record again', onclick: () => startRecording() }, icon('redo'), h('span', { class: 'lbl' }, 'Re-record')),
       h('button', { class: 'btn subtle', id: 'discard', type: 'button', title: 'Delete this recording', onclick: discardDraft }, icon('trash'), h('span', { class: 'lbl' }, 'Delete')));
     requestAnimationFrame(() => drawWaveform(canvas, c.draft.peaks, player.key === 'draft' ? player.fraction : 0));
+  } else if (mode === 'talk') {
+    stage = h('div', { class: 'stage idle' },
+      modeSwitch(mode),
+      talkButton(false),
+      h('div', { class: 'idle-text' }, h('strong', {}, 'Talk live'),
+        h('span', { class: 'muted', id: 'talk-hint' }, S.selected.size ? 'Hold Space or the button while you speak; they hear you as you talk' : 'Choose at least one recipient, then hold Space or the button')),
+      c.talkResult ? h('span', { class: 'muted small', id: 'talk-result', role: 'status' }, c.talkResult) : null);
   } else {
     stage = h('div', { class: 'stage idle' },
+      modeSwitch(mode),
       h('button', { class: 'btn record', id: 'record', type: 'button', 'aria-label': 'Record (Space)', title: 'Record (Space)', onclick: () => startRecording() }, icon('mic')),
       h('div', { class: 'idle-text' }, h('strong', {}, 'Record a message'), h('span', { class: 'muted' }, 'Press Space or the microphone to start and stop')),
       h('button', { class: 'btn subtle', id: 'ring-desk', type: 'button', disabled: !S.selected.size || c.ringing,
@@ -630,10 +680,227 @@ function renderCompose() {
       fileInput,
       h('label', { class: 'muted small', for: 'silence' }, 'Auto-stop after silence'), silence),
     atts.length ? h('ul', { class: 'att-list', id: 'draft-attachments' }, atts) : null,
-    c.error ? h('p', { class: 'error', role: 'alert' }, c.error) : null,
+    c.error ? h('p', { class: 'error', id: 'compose-error', role: 'alert' }, c.error) : null,
     h('div', { class: 'row send-row' },
       h('span', { class: 'muted small drop-hint' }, 'Drop files here to attach them'),
       h('button', { class: 'btn primary', id: 'send', type: 'button', disabled: !ready, title: why, onclick: sendDraft }, icon('send'), c.sending ? 'Sending…' : 'Send')));
+}
+
+// ---------------------------------------------------------------- live talk (push-to-talk)
+
+/**
+ * `talk` (intercom) or `record`: the user's choice, else the default (issue 13, S28): live
+ * when every chosen recipient is online and available, recorded otherwise. Live needs
+ * WebCodecs Opus in this browser; without it, record is the only mode.
+ */
+function composeMode() {
+  const c = C();
+  if (!S.canTalk) return 'record';
+  if (c.mode) return c.mode;
+  return defaultMode();
+}
+
+function defaultMode() {
+  const chosen = [...S.selected].map((g) => S.contacts.get(g)).filter(Boolean);
+  return chosen.length && chosen.every((u) => presenceOf(u) === 'available') ? 'talk' : 'record';
+}
+
+function modeSwitch(mode) {
+  if (!S.canTalk) return null;
+  const opt = (m, label, title) => h('button', { class: `seg ${mode === m ? 'on' : ''}`, id: `mode-${m}`, type: 'button', 'aria-pressed': String(mode === m), title,
+    onclick: () => { C().mode = m; C().error = ''; renderCompose(); } }, label);
+  return h('div', { class: 'mode-switch', id: 'mode-switch', role: 'group', 'aria-label': 'Mode', dataset: { mode, default: defaultMode() } },
+    opt('talk', 'Live', 'Intercom: they hear you while you speak (and get it as a message)'),
+    opt('record', 'Record', 'Record, listen back, then send'));
+}
+
+function talkButton(on) {
+  const b = h('button', { class: `btn record talk ${on ? 'on' : ''}`, id: 'talk', type: 'button', disabled: !on && !S.selected.size,
+    'aria-label': on ? 'Talking: release to end' : 'Hold to talk (Space)', title: on ? 'Release to end' : 'Hold to talk (Space)', 'aria-pressed': String(on) }, icon('mic'));
+  b.addEventListener('pointerdown', (ev) => {
+    if (ev.button !== 0) return;
+    ev.preventDefault();
+    startTalking();
+  });
+  b.addEventListener('keydown', (ev) => {
+    if ((ev.key === 'Enter' || ev.key === ' ') && !ev.repeat) { ev.preventDefault(); ev.stopPropagation(); startTalking(); }
+  });
+  b.addEventListener('keyup', (ev) => {
+    if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); ev.stopPropagation(); stopTalking(); }
+  });
+  return b;
+}
+
+// A hold ends wherever the pointer is let go (the button is drawn again meanwhile).
+window.addEventListener('pointerup', () => { if (C().phase === 'talking') stopTalking(); });
+window.addEventListener('pointercancel', () => { if (C().phase === 'talking') stopTalking(); });
+window.addEventListener('blur', () => { if (C().phase === 'talking') stopTalking(); });
+
+function names(guids) { return guids.map((g) => displayOf(g, 'someone')).join(', '); }
+
+function splitText({ live, stored }) {
+  const parts = [];
+  if (live.length) parts.push(`Live to ${names(live)}`);
+  if (stored.length) parts.push(`stored for ${names(stored)}`);
+  return parts.join(' · ') || 'Nobody';
+}
+
+async function startTalking() {
+  const c = C();
+  if (c.phase !== 'idle' || !S.selected.size || !S.canTalk) return;
+  if (!S.session || S.session.state !== 'online') { c.error = 'Not connected to the box: cannot talk live now.'; renderCompose(); return; }
+  player.stop();
+  const talk = new Talk(S.session, [...S.selected]);
+  c.talk = talk;
+  c.phase = 'talking';
+  c.talkInfo = null;
+  c.talkResult = '';
+  c.error = '';
+  c.elapsed = 0;
+  c.level = 0;
+  renderCompose();
+  talk.addEventListener('level', (ev) => {
+    c.elapsed = ev.detail.elapsedMs;
+    const t = document.getElementById('timer');
+    if (t) t.textContent = fmtDuration(c.elapsed);
+    const m = document.getElementById('meter-fill');
+    if (m) {
+      const db = 20 * Math.log10(Math.max(ev.detail.rms, 1e-5));
+      c.level = Math.max(Math.max(0, Math.min(100, ((db + 60) / 60) * 100)), c.level * 0.7);
+      m.style.width = c.level.toFixed(0) + '%';
+    }
+    if (c.elapsed >= (talk.accepted ? talk.accepted.max_ms : 600000)) stopTalking();
+  });
+  talk.addEventListener('accepted', (ev) => {
+    c.talkInfo = ev.detail;
+    c.lastTalk = { stream: ev.detail.stream, info: ev.detail };
+    const el = document.getElementById('talk-split');
+    if (el) el.textContent = splitText(ev.detail);
+  });
+  try {
+    await talk.start();
+  } catch (e) {
+    if (c.talk !== talk) return;
+    c.talk = null;
+    c.phase = 'idle';
+    c.error = `Cannot talk live: ${errorText(e)}`;
+    renderCompose();
+  }
+}
+
+/** Release: the talk ends; the box's `talk_end` brings the stored message's id. */
+async function stopTalking() {
+  const c = C();
+  if (c.phase !== 'talking' || !c.talk) return;
+  const talk = c.talk;
+  c.talk = null;
+  c.phase = 'idle';
+  c.talkResult = talk.accepted ? `${splitText(talk.accepted)}: sending…` : '';
+  renderCompose();
+  await talk.stop();
+}
+
+/** A talk of mine ended: show how it went and put its message in Sent. */
+async function mySpokenTalkEnded(end) {
+  const c = C();
+  const info = c.lastTalk && c.lastTalk.stream === end.stream ? c.lastTalk.info : null;
+  const split = info ? splitText(info) : 'Talk';
+  c.talkResult = end.message ? `${split} (${fmtDuration(end.duration_ms)}${end.partial ? ', partial' : ''})` : `${split}: nothing was sent`;
+  if (c.phase === 'idle') {
+    const el = document.getElementById('talk-result');
+    if (el) el.textContent = c.talkResult; else renderCompose();
+  }
+  if (!end.message || !S.sent) return;
+  try {
+    const m = await S.api.message(end.message);
+    if (S.sent.add(m)) S.counts.sent++;
+    if (S.view === 'sent' && S.vlist) S.vlist.refresh();
+  } catch { /* the Sent list shows it when next loaded */ }
+}
+
+/** A live talk to me starts: chime, banner, and its portions are played as they come. */
+function onTalkIncoming(t) {
+  if (S.live.has(t.stream)) return;
+  const lt = new LiveTalk({ stream: t.stream, from: t.from, frameMs: t.frame_ms }, {
+    // Tests tap the played audio here (before the mute): `window.ivmLiveTap(ctx, node, talk)`.
+    onNode: (ctx, node, talk) => { if (typeof window.ivmLiveTap === 'function') window.ivmLiveTap(ctx, node, talk); },
+  });
+  S.live.set(t.stream, lt);
+  lt.addEventListener('done', renderLive);
+  chime();
+  renderLive();
+  if (!S.contacts.has(t.from) && !S.names.has(t.from)) {
+    // Not a contact of mine: the directory has the speaker's name (the banner says "someone"
+    // for the moment it takes).
+    S.api.directory().then((users) => {
+      for (const u of users) S.names.set(u.guid, u.display_name || u.name);
+      renderLive();
+    }).catch(() => {});
+  }
+}
+
+/** Whether a talk from `sender` is being heard here (its stored copy is played for me). */
+function heardLive(sender) {
+  for (const lt of S.live.values()) if (lt.from === sender) return true;
+  return false;
+}
+
+function onTalkEnd(end) {
+  const lt = S.live.get(end.stream);
+  if (lt) {
+    // The stored copy was committed, and marked played for me, before this came (and its
+    // `message` push too, on the same socket).
+    S.live.delete(end.stream);
+    lt.end();
+    const m = end.message && S.inbox && S.inbox.get(end.message);
+    if (m && m.state !== 'played') markHeard(m);
+    return;
+  }
+  const c = C();
+  if (c.talk && c.talk.stream === end.stream) {
+    // The box ended it while I was still talking (length limit, idle, a lost socket).
+    const talk = c.talk;
+    c.talk = null;
+    c.phase = 'idle';
+    talk.stopped = true;
+    talk.release();
+  }
+  if (c.lastTalk && c.lastTalk.stream === end.stream) mySpokenTalkEnded(end);
+}
+
+/** A message heard live: played on the box already, so only the page's state changes. */
+function markHeard(m) {
+  m.state = 'played';
+  S.counts.unplayed = Math.max(0, S.counts.unplayed - 1);
+  updateRow(m.id);
+  renderBadge();
+  recount();
+}
+
+/** The connection went away: live talks cannot go on (the box ends them as `speaker_gone`
+ * or keeps them for the inbox). */
+function endLiveTalks() {
+  for (const lt of S.live.values()) lt.stop();
+  S.live.clear();
+  renderLive();
+}
+
+/** The "Live from Ann" banners, one per talk heard now, each with Mute and Stop. */
+function renderLive() {
+  const el = S.els.live;
+  if (!el) return;
+  const rows = [...S.live.values()].filter((lt) => !lt.closed).map((lt) => {
+    const who = displayOf(lt.from, 'someone');
+    return h('div', { class: 'live-banner', dataset: { stream: String(lt.stream) } },
+      h('span', { class: 'rec-dot live', 'aria-hidden': 'true' }),
+      h('strong', { class: 'live-from' }, `Live from ${who}`),
+      h('button', { class: 'btn small live-mute', type: 'button', 'aria-pressed': String(lt.muted), 'aria-label': lt.muted ? `Unmute ${who}` : `Mute ${who}`,
+        onclick: () => { lt.mute(!lt.muted); renderLive(); } }, lt.muted ? 'Unmute' : 'Mute'),
+      h('button', { class: 'btn small live-stop', type: 'button', 'aria-label': `Stop hearing ${who}`, title: 'Stop hearing this talk (it stays in your inbox)',
+        onclick: () => lt.stop() }, icon('stop'), 'Stop'));
+  });
+  fill(el, rows);
+  el.hidden = !rows.length;
 }
 
 async function startRecording() {
@@ -758,7 +1025,7 @@ async function sendDraft() {
     const info = await S.api.sendMessage({ to, audio: c.draft.blob, audioName: c.draft.name, attachments: c.attachments, key });
     if (S.sent.add(info)) S.counts.sent++;
     player.dropDraft();
-    S.compose = { phase: 'idle', rec: null, draft: null, attachments: [], sending: false, elapsed: 0, level: 0, error: '' };
+    S.compose = { ...newCompose(), mode: c.mode };
     toast(`Sent to ${info.recipients.map((r) => displayOf(r.guid, r.name)).join(', ')}`);
     renderCompose();
     if (S.view === 'sent' && S.vlist) S.vlist.refresh();
@@ -772,7 +1039,7 @@ async function sendDraft() {
 
 function displayOf(guid, fallback) {
   const c = S.contacts.get(guid);
-  return (c && (c.display_name || c.name)) || fallback;
+  return (c && (c.display_name || c.name)) || S.names.get(guid) || fallback;
 }
 
 // ---------------------------------------------------------------- inbox and sent
@@ -848,6 +1115,7 @@ function inboxRow(m) {
       h('div', { class: 'meta' },
         h('span', { class: 'from' }, from),
         m.state !== 'played' ? h('span', { class: 'new-dot', title: 'Not played yet' }, 'new') : null,
+        m.partial ? h('span', { class: 'partial-mark', title: 'A live talk cut off before its end: this is what arrived' }, 'partial') : null,
         h('time', { datetime: new Date(m.created_at).toISOString(), class: 'muted' }, fmtTime(m.created_at)),
         m.recipients.length > 1 ? h('span', { class: 'muted small' }, `to ${m.recipients.map((r) => r.name).join(', ')}`) : null),
       h('div', { class: 'player' },
@@ -905,6 +1173,7 @@ function sentRow(m) {
     h('div', { class: 'msg-body' },
       h('div', { class: 'meta' },
         h('span', { class: 'from' }, 'To ', m.recipients.map((r) => displayOf(r.guid, r.name)).join(', ')),
+        m.partial ? h('span', { class: 'partial-mark', title: 'A live talk cut off before its end: this is what arrived' }, 'partial') : null,
         h('time', { class: 'muted', datetime: new Date(m.created_at).toISOString() }, fmtTime(m.created_at))),
       h('div', { class: 'player' },
         h('button', { class: 'btn round play', type: 'button', 'aria-label': playing ? 'Pause' : 'Play', onclick: () => player.toggle(m.id, { durationMs: m.duration_ms }).catch((e) => toast(errorText(e), 'error')) }, icon(playing ? 'pause' : 'play')),
@@ -1062,13 +1331,23 @@ document.addEventListener('keydown', (ev) => {
   const typing = t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement || (t && t.isContentEditable);
   if (ev.key === ' ' && !typing && !(t instanceof HTMLButtonElement) && !(t instanceof HTMLAnchorElement) && !ev.repeat) {
     ev.preventDefault();
-    if (C().phase === 'recording') stopRecording(); else if (C().phase !== 'encoding') startRecording();
+    if (C().phase === 'talking') return;
+    if (C().phase === 'idle' && composeMode() === 'talk') startTalking();
+    else if (C().phase === 'recording') stopRecording(); else if (C().phase !== 'encoding') startRecording();
   } else if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) {
     ev.preventDefault();
     sendDraft();
   } else if (ev.key === 'Escape' && C().phase === 'recording') {
     ev.preventDefault();
     stopRecording(true);
+  }
+});
+
+// Push-to-talk with the space bar: releasing it ends the talk, wherever the focus went.
+document.addEventListener('keyup', (ev) => {
+  if (ev.key === ' ' && C().phase === 'talking') {
+    ev.preventDefault();
+    stopTalking();
   }
 });
 

@@ -205,6 +205,44 @@ export function nextLink(header) {
   return null;
 }
 
+/** Magic of an intercom portion frame (`IT`), its version and header size (wire/src/talk.rs). */
+export const PORTION_MAGIC = [0x49, 0x54];
+export const PORTION_VERSION = 1;
+export const PORTION_HEADER = 12;
+/** Largest Opus packet the box takes in one portion. */
+export const MAX_PORTION_BYTES = 4000;
+
+/**
+ * One live-talk portion as a binary WebSocket frame: magic `IT`, version 1, flags (bit 0 =
+ * last), stream id and sequence as big-endian u32, then one Opus packet. Throws on what the
+ * box would refuse, so a bug shows here and not as the box's `bad_portion`.
+ */
+export function encodePortion({ stream, seq, last = false, opus }) {
+  if (!stream || stream > 0xffffffff) throw new RangeError(`bad stream id ${stream}`);
+  if (!opus || !opus.length || opus.length > MAX_PORTION_BYTES) throw new RangeError(`portion of ${opus ? opus.length : 0} bytes`);
+  const out = new Uint8Array(PORTION_HEADER + opus.length);
+  const v = new DataView(out.buffer);
+  out[0] = PORTION_MAGIC[0];
+  out[1] = PORTION_MAGIC[1];
+  out[2] = PORTION_VERSION;
+  out[3] = last ? 1 : 0;
+  v.setUint32(4, stream);
+  v.setUint32(8, seq >>> 0);
+  out.set(opus, PORTION_HEADER);
+  return out;
+}
+
+/** Reads a portion frame (`ArrayBuffer` or `Uint8Array`): `{stream, seq, last, opus}`, or
+ * null when it is not one (a newer box's frame is ignored, never misread). */
+export function decodePortion(frame) {
+  const u = frame instanceof Uint8Array ? frame : new Uint8Array(frame);
+  if (u.length <= PORTION_HEADER || u[0] !== PORTION_MAGIC[0] || u[1] !== PORTION_MAGIC[1] || u[2] !== PORTION_VERSION || (u[3] & ~1)) return null;
+  const v = new DataView(u.buffer, u.byteOffset, u.byteLength);
+  const stream = v.getUint32(4);
+  if (!stream) return null;
+  return { stream, seq: v.getUint32(8), last: (u[3] & 1) === 1, opus: u.subarray(PORTION_HEADER) };
+}
+
 /** `ws:`/`wss:` URL of the box's WebSocket for a page at `loc` (window.location). */
 export function wsUrl(loc) {
   return `${loc.protocol === 'https:' ? 'wss:' : 'ws:'}//${loc.host}/api/ws`;
@@ -229,6 +267,9 @@ export function backoffDelay(n, { min = 500, max = 15000, random = Math.random }
  * - `unauthorized`: the token was refused; the session stops
  * - `password_change_required`: the user must choose a new password first; the session stops
  * - `error`: `{code, message}` for an error frame that answers no request of ours
+ * - `talk_incoming`: `{stream, from, frame_ms, codec}`: a live talk to me starts
+ * - `portion`: `{stream, seq, last, opus}`: a piece of a live talk (binary frame)
+ * - `talk_end`: `{stream, reason, partial, duration_ms, message?}`: a talk I spoke or heard ended
  */
 export class Session extends EventTarget {
   constructor({ url, token, client = 'ivm-web/0.1', priority = 'high', WebSocketImpl = null, backoff = {} }) {
@@ -298,6 +339,7 @@ export class Session extends EventTarget {
       return;
     }
     this.ws = ws;
+    ws.binaryType = 'arraybuffer'; // live-talk portions, read as they come
     ws.onopen = () => this.onOpen(ws);
     ws.onmessage = (ev) => this.onFrame(ws, ev.data);
     ws.onclose = () => this.onClose(ws);
@@ -373,8 +415,20 @@ export class Session extends EventTarget {
     });
   }
 
+  /** Sends a binary frame (a live-talk portion). False when not connected. */
+  sendBinary(bytes) {
+    if (!this.ws || this.ws.readyState !== 1) return false;
+    this.ws.send(bytes);
+    return true;
+  }
+
   onFrame(ws, data) {
-    if (ws !== this.ws || typeof data !== 'string') return;
+    if (ws !== this.ws) return;
+    if (typeof data !== 'string') {
+      const p = data instanceof ArrayBuffer ? decodePortion(data) : null;
+      if (p) this.emit('portion', p);
+      return;
+    }
     let f;
     try { f = JSON.parse(data); } catch { return; }
     const o = f.object || {};
@@ -401,6 +455,22 @@ export class Session extends EventTarget {
       }
       case 'message':
         this.emit('message', o);
+        break;
+      case 'talk_accepted':
+      case 'talk_refused': {
+        const p = f.id !== undefined && this.pending.get(f.id);
+        if (p) {
+          this.pending.delete(f.id);
+          if (f.action === 'talk_accepted') p.resolve(o);
+          else p.reject(new ApiError(0, o.reason, o.message));
+        }
+        break;
+      }
+      case 'talk_incoming':
+        this.emit('talk_incoming', o);
+        break;
+      case 'talk_end':
+        this.emit('talk_end', o);
         break;
       case 'receipt':
         this.emit('receipt', o);
@@ -430,6 +500,16 @@ export class Session extends EventTarget {
   /** Many receipts at once (`[{message, state}]`, at most 500): `{applied, not_found}`. */
   receipts(list) { return this.request('receipts', { object: { receipts: list } }); }
   setStatus(status) { return this.request('set_status', { object: { status } }); }
+  /**
+   * Starts a live talk to `to` (GUIDs): resolves with `talk_accepted`'s object (`stream`,
+   * `frame_ms`, `max_ms`, `live`, `stored`); rejects with an ApiError whose `code` is
+   * `talk_refused`'s reason.
+   */
+  talkStart(to, { frameMs = 20 } = {}) {
+    return this.request('talk_start', { destination: to, object: { frame_ms: frameMs, codec: 'opus' } });
+  }
+  /** Ends my live talk `stream` (after its last portion). */
+  talkEnd(stream) { return this.request('talk_end', { object: { stream } }); }
   ping() { return this.request('ping'); }
 }
 

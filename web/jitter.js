@@ -16,13 +16,18 @@ export class JitterBuffer {
     this.playing = false; // false while (re)filling to the target
     this.ended = false; // no more input will come: play out what is left
     this.played = 0; // samples of real audio handed out
-    this.underruns = 0; // blocks (or parts) filled with silence mid-talk
+    this.underruns = 0; // times it ran dry and audio came after (a gap mid-talk)
+    this.dry = false; // ran dry; whether that was an underrun or the end, the next push says
     this.dropped = 0; // samples thrown away on overflow
   }
 
   /** Adds decoded samples; drops the oldest ones when more than `maxMs` would wait. */
   push(samples) {
     if (!samples.length) return;
+    if (this.dry) {
+      this.dry = false;
+      if (!this.ended) this.underruns++;
+    }
     this.queue.push(samples);
     this.buffered += samples.length;
     while (this.buffered > this.max) {
@@ -64,8 +69,9 @@ export class JitterBuffer {
       }
       this.played += i;
       if (i < out.length) {
-        // Ran dry: an underrun, unless the talk is simply over.
-        if (!this.ended) this.underruns++;
+        // Ran dry: an underrun if more audio comes (the talk's end looks the same until
+        // talk_end says so, after the box has stored the talk).
+        this.dry = true;
         this.playing = false;
       }
     }

@@ -53,6 +53,7 @@ async function installTap(page) {
       node.connect(sp);
       sp.connect(ctx.destination); // a ScriptProcessor runs only when pulled; it outputs silence
       tap.sp = sp;
+      tap.talk = talk; // its counters: portions, gaps, underruns, droppedMs
       window.__taps.push(tap);
     };
   });
@@ -70,7 +71,8 @@ async function heard(page, index = 0) {
     const last = loud[loud.length - 1].n;
     const span = tap.blocks.slice(first, last + 1);
     const rms = Math.sqrt(span.reduce((a, b) => a + b.rms * b.rms, 0) / span.length);
-    return { ms: ((last - first + 1) * tap.block * 1000) / tap.rate, rms, blocks: tap.blocks.length, firstLoud: first, lastLoud: last, from: tap.from };
+    const { portions, gaps, underruns, droppedMs } = tap.talk.stats;
+    return { ms: ((last - first + 1) * tap.block * 1000) / tap.rate, rms, blocks: tap.blocks.length, firstLoud: first, lastLoud: last, from: tap.from, portions, gaps, underruns, droppedMs };
   }, index);
 }
 
@@ -192,7 +194,11 @@ describe('browser intercom', { timeout: 300000 }, () => {
     assert.ok(sent.duration_ms >= 1800 && sent.duration_ms <= 3500, `sent ${sent.duration_ms} ms for a ~2 s hold`);
     const h = await heard(bob);
     assert.ok(h, 'the app played the talk through its live node');
-    t.diagnostic(`sent ${sent.duration_ms} ms; Bob heard ${h.ms.toFixed(0)} ms of sound at RMS ${h.rms.toFixed(4)}`);
+    t.diagnostic(`sent ${sent.duration_ms} ms; Bob heard ${h.ms.toFixed(0)} ms of sound at RMS ${h.rms.toFixed(4)}; ${h.portions} portions, ${h.gaps} lost, ${h.underruns} underruns, ${h.droppedMs} ms dropped`);
+    // Every portion reached Bob (20 ms each; the stored length is less Opus' 6.5 ms pre-skip).
+    assert.ok(Math.abs(h.portions * 20 - sent.duration_ms) <= 20, `${h.portions} portions for ${sent.duration_ms} ms`);
+    assert.equal(h.gaps, 0, 'no portion lost on loopback');
+    assert.equal(h.droppedMs, 0, 'nothing dropped by the jitter buffer');
     assert.equal(h.from, guid.ann);
     assert.ok(h.rms > 0.02, `Bob heard speech, RMS ${h.rms.toFixed(4)}`);
     assert.ok(Math.abs(h.ms - sent.duration_ms) <= 300, `Bob heard ${h.ms.toFixed(0)} ms of sound, Ann sent ${sent.duration_ms} ms`);

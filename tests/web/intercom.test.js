@@ -266,4 +266,31 @@ describe('browser intercom', { timeout: 300000 }, () => {
     // The message stays in Bob's inbox.
     await bob.waitForSelector(`#inbox li.msg[data-id="${sent.id}"]`);
   });
+
+  it('a talk cut off (the speaker\'s browser closes mid-talk) reaches Bob marked partial; Mute silences without stopping', async () => {
+    const bob = people.bob.page;
+    // A second session of Ann's, in its own browser context, that goes away while talking.
+    const ann2 = await person(browser, box);
+    await login(ann2.page, box, 'ann', PW);
+    await pickOnly(ann2.page, ['bob']);
+    assert.equal(await mode(ann2.page), 'talk');
+    await ann2.page.keyboard.down('Space');
+    await bob.waitForSelector('.live-banner:has-text("Live from Ann Adams")', { timeout: 5000 });
+    await bob.click('.live-banner button.live-mute');
+    await bob.waitForSelector('.live-banner button.live-mute[aria-pressed="true"]:has-text("Unmute")');
+    assert.equal(await bob.evaluate(() => window.__taps.at(-1).talk.gain.gain.value), 0, 'muted at the gain');
+    assert.equal(await bob.evaluate(() => window.__taps.at(-1).talk.stopped), false, 'still playing, silent');
+    await ann2.page.waitForTimeout(1000);
+    await ann2.context.close(); // no release, no talk_end: the box ends it (idle) and keeps what arrived
+    await bob.waitForSelector('.live-banner', { state: 'detached', timeout: 15000 });
+    const [sent] = await waitFor('the cut-off talk', async () => {
+      const l = (await sentTo(annToken, [guid.bob])).filter((m) => m.partial);
+      return l.length ? l : null;
+    });
+    assert.ok(sent.duration_ms > 500, `kept what arrived: ${sent.duration_ms} ms`);
+    const row = bob.locator(`#inbox li.msg[data-id="${sent.id}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('.partial-mark').textContent(), 'partial');
+    await screenshot(bob, 'intercom-partial');
+  });
 });

@@ -647,18 +647,20 @@ function renderCompose() {
       h('button', { class: 'btn subtle', id: 'rerecord', type: 'button', title: 'Record again', onclick: () => startRecording() }, icon('redo'), h('span', { class: 'lbl' }, 'Re-record')),
       h('button', { class: 'btn subtle', id: 'discard', type: 'button', title: 'Delete this recording', onclick: discardDraft }, icon('trash'), h('span', { class: 'lbl' }, 'Delete')));
     requestAnimationFrame(() => drawWaveform(canvas, c.draft.peaks, player.key === 'draft' ? player.fraction : 0));
-  } else if (mode === 'talk') {
-    stage = h('div', { class: 'stage idle' },
-      modeSwitch(mode),
-      talkButton(false),
-      h('div', { class: 'idle-text' }, h('strong', {}, 'Talk live'),
-        h('span', { class: 'muted', id: 'talk-hint' }, S.selected.size ? 'Hold Space or the button while you speak; they hear you as you talk' : 'Choose at least one recipient, then hold Space or the button')),
-      c.talkResult ? h('span', { class: 'muted small', id: 'talk-result', role: 'status' }, c.talkResult) : null);
   } else {
-    stage = h('div', { class: 'stage idle' },
+    // Talk (hold) beside Record (click): the mode says which one Space works and which is
+    // the big one.
+    const talk = mode === 'talk';
+    const record = h('button', { class: `btn record ${talk ? 'secondary' : ''}`, id: 'record', type: 'button', 'aria-label': talk ? 'Record' : 'Record (Space)', title: talk ? 'Record a message' : 'Record (Space)', onclick: () => startRecording() }, icon('mic'));
+    stage = h('div', { class: `stage idle mode-${mode}` },
       modeSwitch(mode),
-      h('button', { class: 'btn record', id: 'record', type: 'button', 'aria-label': 'Record (Space)', title: 'Record (Space)', onclick: () => startRecording() }, icon('mic')),
-      h('div', { class: 'idle-text' }, h('strong', {}, 'Record a message'), h('span', { class: 'muted' }, 'Press Space or the microphone to start and stop')),
+      S.canTalk ? talkButton(false, !talk) : null,
+      record,
+      talk
+        ? h('div', { class: 'idle-text' }, h('strong', {}, 'Talk live'),
+          h('span', { class: 'muted', id: 'talk-hint' }, S.selected.size ? 'Hold Space or the green button while you speak: they hear you as you talk' : 'Choose at least one recipient, then hold Space or the green button'))
+        : h('div', { class: 'idle-text' }, h('strong', {}, 'Record a message'), h('span', { class: 'muted' }, 'Press Space or the red microphone to start and stop')),
+      c.talkResult ? h('span', { class: 'muted small', id: 'talk-result', role: 'status' }, c.talkResult) : null,
       h('button', { class: 'btn subtle', id: 'ring-desk', type: 'button', disabled: !S.selected.size || c.ringing,
         title: c.ringing ? 'Ringing your desk phone: pick it up, speak after the beep, hang up or press # to send' : !S.selected.size ? 'Choose at least one recipient, then the box rings your desk phone to record' : 'The box rings your desk phone: pick it up, speak after the beep, hang up or press # to send',
         'aria-label': c.ringing ? 'Ringing your desk phone' : 'Ring my desk phone to record', onclick: ringDesk },
@@ -714,9 +716,10 @@ function modeSwitch(mode) {
     opt('record', 'Record', 'Record, listen back, then send'));
 }
 
-function talkButton(on) {
-  const b = h('button', { class: `btn record talk ${on ? 'on' : ''}`, id: 'talk', type: 'button', disabled: !on && !S.selected.size,
-    'aria-label': on ? 'Talking: release to end' : 'Hold to talk (Space)', title: on ? 'Release to end' : 'Hold to talk (Space)', 'aria-pressed': String(on) }, icon('mic'));
+function talkButton(on, secondary = false) {
+  const hint = secondary ? 'Hold to talk live' : 'Hold to talk live (Space)';
+  const b = h('button', { class: `btn record talk ${on ? 'on' : ''} ${secondary ? 'secondary' : ''}`, id: 'talk', type: 'button', disabled: !on && !S.selected.size,
+    'aria-label': on ? 'Talking: release to end' : hint, title: on ? 'Release to end' : hint, 'aria-pressed': String(on) }, icon('mic'), h('span', { class: 'btn-tag', 'aria-hidden': 'true' }, 'Talk'));
   b.addEventListener('pointerdown', (ev) => {
     if (ev.button !== 0) return;
     ev.preventDefault();
@@ -1343,9 +1346,10 @@ document.addEventListener('keydown', (ev) => {
   }
 });
 
-// Push-to-talk with the space bar: releasing it ends the talk, wherever the focus went.
+// Push-to-talk with the space bar (or Enter on the Talk button): releasing it ends the talk,
+// wherever the focus went (the button is drawn again while held).
 document.addEventListener('keyup', (ev) => {
-  if (ev.key === ' ' && C().phase === 'talking') {
+  if ((ev.key === ' ' || ev.key === 'Enter') && C().phase === 'talking') {
     ev.preventDefault();
     stopTalking();
   }

@@ -302,7 +302,9 @@ describe('web client', { timeout: 300000 }, () => {
     await page.waitForSelector('#draft-play');
     await page.click('#discard');
     await page.waitForSelector('#record');
-    // Space toggles when focus is not in a form field.
+    // Space toggles when focus is not in a form field (in Record mode: with every recipient
+    // available the page defaults to Live, where Space is push-to-talk, intercom.test.js).
+    if (await page.locator('#mode-record').count()) await page.click('#mode-record');
     await page.locator('h2').first().click();
     await page.keyboard.press('Space');
     await page.waitForSelector('#stop');

@@ -177,6 +177,7 @@ describe('browser intercom', { timeout: 300000 }, () => {
     await ann.waitForSelector('#talk.on');
     await waitFor('the live/stored split', async () => /Live to Bob Brown · stored for Carol Clark/.test(await ann.locator('#talk-split').textContent()));
     await bob.waitForSelector('.live-banner:has-text("Live from Ann Adams")', { timeout: 5000 });
+    await screenshot(ann, 'intercom-talking');
     await screenshot(bob, 'intercom-live-banner');
     await ann.waitForTimeout(2000);
     await ann.keyboard.up('Space');

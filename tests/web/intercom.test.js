@@ -161,6 +161,14 @@ describe('browser intercom', { timeout: 300000 }, () => {
     // A recipient going busy changes the default of a live pick.
     await pickOnly(page, ['bob']);
     assert.equal(await mode(page), 'talk');
+    // Space talks only when no form field has the focus.
+    await page.focus('#my-status');
+    await page.keyboard.down('Space');
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator('#talk.on').count(), 0, 'Space in a menu does not talk');
+    await page.keyboard.up('Space');
+    await page.keyboard.press('Escape');
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
     await people.bob.page.selectOption('#my-status', 'busy');
     await waitFor('record mode once bob is busy', async () => (await mode(page)) === 'record');
     await people.bob.page.selectOption('#my-status', 'available');

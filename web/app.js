@@ -783,7 +783,11 @@ async function startTalking() {
   try {
     await talk.start();
   } catch (e) {
-    if (c.talk !== talk) return;
+    if (c.talk !== talk) {
+      // Already released: say so without taking over the compose panel.
+      toast(`Cannot talk live: ${errorText(e)}`, 'error');
+      return;
+    }
     c.talk = null;
     c.phase = 'idle';
     c.error = `Cannot talk live: ${errorText(e)}`;

@@ -11,6 +11,7 @@ use actix::dev::RecipientRequest;
 use actix::prelude::*;
 
 use super::{
+    AddIntercomPhones, IntercomHeard, PhoneTalkEnd, PhoneTalkPortion, PhoneTalkStart,
     AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence, GetStats,
     MailboxChanged, PhonePresence, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
     SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
@@ -81,6 +82,11 @@ recipients! {
     talk_start: TalkStart,
     talk_portion: TalkPortion,
     talk_end: TalkEnd,
+    add_intercom_phones: AddIntercomPhones,
+    intercom_heard: IntercomHeard,
+    phone_talk_start: PhoneTalkStart,
+    phone_talk_portion: PhoneTalkPortion,
+    phone_talk_end: PhoneTalkEnd,
 }
 
 impl ClientHandle {

@@ -359,6 +359,8 @@ fn a_phone_dialling_star8_talks_live_to_ivm_watch() {
     watch.wait_for(&["\"event\":\"portion\""], WAIT);
     let end = watch.wait_for(&["\"action\":\"talk_end\""], Duration::from_secs(60));
     let end: Value = serde_json::from_str(&end).expect("json");
+    assert_eq!(end["object"]["reason"], "finished", "the hang-up ends it: {end}");
+    assert_eq!(end["object"]["partial"], false, "{end}");
     let id = end["object"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("stored: {end}"))
@@ -380,7 +382,6 @@ fn a_phone_dialling_star8_talks_live_to_ivm_watch() {
     let inbox = bob.inbox();
     let m = inbox.iter().find(|m| m["id"] == id).expect("in inbox");
     assert_eq!(m["sender_name"], "ann");
-    assert_eq!(m["partial"], false, "{m}");
 }
 
 /// RMS of a 16-bit mono WAV's samples (after the 44-byte header `ivm` writes).

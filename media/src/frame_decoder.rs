@@ -64,7 +64,9 @@ mod tests {
         let mut dec = OpusFrameDecoder::new(8_000).expect("decoder");
         let mut out = Vec::new();
         for f in tone(50, FRAME_SAMPLES, 48_000.0) {
-            let pcm = dec.decode(&enc.encode(&f).expect("encode")).expect("decode");
+            let pcm = dec
+                .decode(&enc.encode(&f).expect("encode"))
+                .expect("decode");
             assert_eq!(pcm.len(), 160);
             out.extend(pcm);
         }

@@ -359,7 +359,10 @@ fn a_phone_dialling_star8_talks_live_to_ivm_watch() {
     watch.wait_for(&["\"event\":\"portion\""], WAIT);
     let end = watch.wait_for(&["\"action\":\"talk_end\""], Duration::from_secs(60));
     let end: Value = serde_json::from_str(&end).expect("json");
-    assert_eq!(end["object"]["reason"], "finished", "the hang-up ends it: {end}");
+    assert_eq!(
+        end["object"]["reason"], "finished",
+        "the hang-up ends it: {end}"
+    );
     assert_eq!(end["object"]["partial"], false, "{end}");
     let id = end["object"]["message"]
         .as_str()
@@ -371,14 +374,21 @@ fn a_phone_dialling_star8_talks_live_to_ivm_watch() {
     let heard_s = wav_seconds(&heard);
     let rms = wav_rms(&heard);
     eprintln!("spoken {spoken:.2} s (+1.5 s padding), heard {heard_s:.2} s, rms {rms:.0}");
-    assert!(rms > 300.0, "the talk from the phone is audible (rms {rms:.1})");
+    assert!(
+        rms > 300.0,
+        "the talk from the phone is audible (rms {rms:.1})"
+    );
     assert!(
         heard_s >= spoken - 0.3 && heard_s <= spoken + 2.5,
         "heard {heard_s:.2} s of {spoken:.2} s spoken"
     );
     watch.stop();
     ann_phone.wait_exit(WAIT);
-    assert_eq!(inbox_state(&bob, &id), "played", "heard live with ivm watch");
+    assert_eq!(
+        inbox_state(&bob, &id),
+        "played",
+        "heard live with ivm watch"
+    );
     let inbox = bob.inbox();
     let m = inbox.iter().find(|m| m["id"] == id).expect("in inbox");
     assert_eq!(m["sender_name"], "ann");
@@ -423,7 +433,8 @@ fn a_phone_in_a_call_and_a_busy_user_get_the_stored_copy() {
     let carol_phone = phone("203", &[]);
     let bob_phone = phone("202", &[format!("/dial sip:203@{}", server.sip)]);
     assert!(
-        carol_phone.wait_for("Call established", WAIT) && bob_phone.wait_for("Call established", WAIT),
+        carol_phone.wait_for("Call established", WAIT)
+            && bob_phone.wait_for("Call established", WAIT),
         "bob and carol in a call:\n{}\n{}",
         bob_phone.output(),
         carol_phone.output()
@@ -438,7 +449,11 @@ fn a_phone_in_a_call_and_a_busy_user_get_the_stored_copy() {
     assert_eq!(dan.ok(&["status"]).trim(), "busy");
 
     let incoming = |p: &Phone| p.output().matches("Incoming call").count();
-    let before = [incoming(&bob_phone), incoming(&carol_phone), incoming(&dan_phone)];
+    let before = [
+        incoming(&bob_phone),
+        incoming(&carol_phone),
+        incoming(&dan_phone),
+    ];
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let wav = speech(dir.path(), "fallback", "This goes to your inbox instead.");
     let out = ann.ok(&["talk", "--to", "bob,dan", wav.to_str().expect("path")]);
@@ -460,7 +475,11 @@ fn a_phone_in_a_call_and_a_busy_user_get_the_stored_copy() {
     );
     // Nobody was rung: no phone saw a new call.
     assert_eq!(
-        [incoming(&bob_phone), incoming(&carol_phone), incoming(&dan_phone)],
+        [
+            incoming(&bob_phone),
+            incoming(&carol_phone),
+            incoming(&dan_phone)
+        ],
         before,
         "no phone rung"
     );

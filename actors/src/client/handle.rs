@@ -11,10 +11,10 @@ use actix::dev::RecipientRequest;
 use actix::prelude::*;
 
 use super::{
-    AddIntercomPhones, IntercomHeard, PhoneTalkEnd, PhoneTalkPortion, PhoneTalkStart,
-    AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence, GetStats,
-    MailboxChanged, PhonePresence, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
-    SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
+    AddIntercomPhones, AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence,
+    GetStats, IntercomHeard, MailboxChanged, PhonePresence, PhoneTalkEnd, PhoneTalkPortion,
+    PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen, SetStatus,
+    Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).

@@ -96,7 +96,9 @@ mod tests {
         )));
         let snom = t("snom/phone.xml");
         assert!(snom.contains(r#"<intercom_enabled perm="RW">on</intercom_enabled>"#));
-        assert!(snom.contains(r#"<answer_after_policy idx="1" perm="RW">idle</answer_after_policy>"#));
+        assert!(
+            snom.contains(r#"<answer_after_policy idx="1" perm="RW">idle</answer_after_policy>"#)
+        );
         assert!(t("grandstream/phone.xml").contains("<P298>1</P298>"));
         assert!(t("cisco/phone.cnf.xml").contains("<autoAnswerEnabled>2</autoAnswerEnabled>"));
     }

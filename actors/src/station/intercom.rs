@@ -98,11 +98,7 @@ pub(super) struct IntercomPcm {
 }
 
 /// Decodes a talk's portions to 8 kHz PCM on a blocking thread until the talk is over.
-fn decoder_worker(
-    stream: StreamId,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    out: Recipient<IntercomPcm>,
-) {
+fn decoder_worker(stream: StreamId, mut rx: mpsc::Receiver<Vec<u8>>, out: Recipient<IntercomPcm>) {
     tokio::task::spawn_blocking(move || {
         match OpusFrameDecoder::new(8_000) {
             Ok(mut dec) => {
@@ -236,7 +232,13 @@ impl StationActor {
     }
 
     /// Decoded audio of a talk: to every answered phone, and kept for those still ringing.
-    fn talk_audio(&mut self, now: Instant, stream: StreamId, pcm: Option<Vec<i16>>, ctx: &mut Context<Self>) {
+    fn talk_audio(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        pcm: Option<Vec<i16>>,
+        ctx: &mut Context<Self>,
+    ) {
         let Some(pcm) = pcm else {
             // The worker drained: every word is queued; the lines close with their tone.
             if let Some(h) = self.intercom.heard.remove(&stream) {
@@ -371,7 +373,11 @@ impl Handler<IntercomPortion> for StationActor {
             return;
         };
         if tx.try_send(msg.opus).is_err() {
-            tracing::debug!(stream = msg.stream, seq = msg.seq, "decoder behind: portion dropped");
+            tracing::debug!(
+                stream = msg.stream,
+                seq = msg.seq,
+                "decoder behind: portion dropped"
+            );
         }
     }
 }

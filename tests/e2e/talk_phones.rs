@@ -100,6 +100,10 @@ fn wait_bound(port: u16) {
     );
 }
 
+/// A brand, the MAC of its phone (`None`: no provisioned phone), the headers (name,
+/// regexp) its INVITE must carry, and those it must not.
+type Brand<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, String)>, Vec<&'a str>);
+
 #[test]
 fn each_brand_gets_its_auto_answer_headers_and_is_hung_up_after_the_talk() {
     require_tool("sipp");
@@ -109,7 +113,7 @@ fn each_brand_gets_its_auto_answer_headers_and_is_hung_up_after_the_talk() {
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let wav = speech(dir.path(), "hello", "Intercom test. Hello.");
     let uri = "&lt;sip:[^&gt;]+&gt;";
-    let brands: [(&str, Option<&str>, Vec<(&str, String)>, Vec<&str>); 6] = [
+    let brands: [Brand; 6] = [
         (
             "yealink",
             Some("805ec0000001"),

@@ -8,11 +8,12 @@
 //!   hung up once the talk has played.
 //! - A baresip with `answermode=auto` (baresip 1.0 reads no auto-answer header; its account
 //!   answers by itself) hears an `ivm talk`: its captured audio is audible and as long as
-//!   the talk; the stored copy is played for its user.
+//!   the talk, while the same user's `ivm watch` hears it too; the stored copy is played.
 //! - A baresip dialling `*8202` talks live to bob listening with `ivm watch`: the WAV the
 //!   watch saves is audible and as long as what was spoken; the message is played for bob.
 //! - A baresip in a call with another phone is not rung and gets the stored copy (new); so
-//!   does a user whose status is busy (do-not-disturb).
+//!   does a user whose status is busy (do-not-disturb), and one whose phone rings instead of
+//!   answering by itself (`answermode=manual`): it is given up after 5 s.
 
 mod baresip;
 mod harness;
@@ -102,7 +103,12 @@ fn wait_bound(port: u16) {
 
 /// A brand, the MAC of its phone (`None`: no provisioned phone), the headers (name,
 /// regexp) its INVITE must carry, and those it must not.
-type Brand<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, String)>, Vec<&'a str>);
+type Brand<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Vec<(&'a str, String)>,
+    Vec<&'a str>,
+);
 
 #[test]
 fn each_brand_gets_its_auto_answer_headers_and_is_hung_up_after_the_talk() {
@@ -291,6 +297,10 @@ fn a_baresip_answering_by_itself_hears_a_talk_from_ivm_talk() {
     );
     registered(&bob_phone, "bob");
     assert!(server.wait_log("desk phone presence", WAIT));
+    // Bob also has a client open: both hear it.
+    let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    let mut watch = bob.watch();
+    watch.wait_for(&["\"ack\""], WAIT);
 
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let wav = speech(
@@ -320,8 +330,57 @@ fn a_baresip_answering_by_itself_hears_a_talk_from_ivm_talk() {
         secs >= said - 0.3 && secs <= said + 1.5,
         "heard {secs:.2} s of a {said:.2} s talk"
     );
+    let saved = watch.wait_for(&["talk_saved"], WAIT);
+    let saved: Value = serde_json::from_str(&saved).expect("json");
+    let in_client = wav_seconds(Path::new(saved["path"].as_str().expect("path")));
+    assert!(
+        (in_client - said).abs() <= 0.2,
+        "the client heard {in_client:.2} s too"
+    );
+    assert_eq!(inbox_state(&bob, &id), "played", "heard live");
+}
+
+#[test]
+fn a_phone_that_does_not_answer_by_itself_is_given_up_and_its_user_keeps_the_copy() {
+    require_tool("baresip");
+    let dir = tempdir();
+    let server = setup(dir.path());
+    let silence = silence_wav(dir.path(), 60);
+    let bob_phone = Phone::start_with(
+        dir.path(),
+        &server,
+        "202",
+        &server.sip_password("bob"),
+        &silence,
+        &[],
+        60,
+        "manual",
+        false,
+    );
+    registered(&bob_phone, "bob");
+    let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
+    // Longer than the 5 s the phone has to answer by itself.
+    let wav = speech(
+        dir.path(),
+        "long",
+        "Bob, this is a longer announcement. The delivery for the third floor has arrived \
+         and is waiting at the front desk. Please collect it before the end of the day.",
+    );
+    let out = ann.ok(&["talk", "--to", "bob", wav.to_str().expect("path")]);
+    let id = talk_message(&out);
+    assert!(
+        bob_phone.wait_for("Incoming call", WAIT),
+        "the phone rang:\n{}",
+        bob_phone.output()
+    );
+    assert!(
+        server.wait_log("intercom not answered by the phone itself", WAIT),
+        "given up; log:\n{}",
+        server.plain_log()
+    );
+    assert!(!bob_phone.output().contains("Call established"));
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
-    assert_eq!(inbox_state(&bob, &id), "played", "heard live on the phone");
+    assert_ne!(inbox_state(&bob, &id), "played", "bob finds it unplayed");
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //!   the talk, while the same user's `ivm watch` hears it too; the stored copy is played.
 //! - A baresip dialling `*8202` talks live to bob listening with `ivm watch`: the WAV the
 //!   watch saves is audible and as long as what was spoken; the message is played for bob.
+//!   `*8` to an unknown extension is answered with a second of busy tone and hung up.
 //! - A baresip in a call with another phone is not rung and gets the stored copy (new); so
 //!   does a user whose status is busy (do-not-disturb), and one whose phone rings instead of
 //!   answering by itself (`answermode=manual`): it is given up after 5 s.
@@ -556,4 +557,41 @@ fn a_phone_in_a_call_and_a_busy_user_get_the_stored_copy() {
     let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
     assert_ne!(inbox_state(&bob, &id), "played", "bob finds it unplayed");
     assert_ne!(inbox_state(&dan, &id), "played", "dan finds it unplayed");
+}
+
+#[test]
+fn star8_to_an_unknown_extension_plays_an_error_tone_and_hangs_up() {
+    require_tool("baresip");
+    let dir = tempdir();
+    let server = setup(dir.path());
+    let silence = silence_wav(dir.path(), 30);
+    let dial = format!("/dial sip:*8299@{}", server.sip);
+    let phone = Phone::start_with(
+        dir.path(),
+        &server,
+        "201",
+        &server.sip_password("ann"),
+        &silence,
+        &[dial],
+        30,
+        "auto",
+        false,
+    );
+    assert!(
+        phone.wait_for("Call established", WAIT),
+        "answered to play the tone:\n{}",
+        phone.output()
+    );
+    assert!(
+        phone.wait_for("closed", WAIT),
+        "hung up after the tone:\n{}",
+        phone.output()
+    );
+    assert!(server.wait_log("*8 to an unknown recipient", WAIT));
+    let (secs, rms) = captured(&phone);
+    assert!(
+        rms > 0.01 && secs >= 0.8,
+        "heard {secs:.2} s of tone at {rms:.3}"
+    );
+    assert!(!server.log().contains("talk started"), "no talk");
 }

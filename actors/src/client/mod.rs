@@ -249,8 +249,11 @@ impl ClientActor {
         };
         if last {
             // The speaker's last socket closed: their talk ends as partial (its events are
-            // acted on at the next `drive_talks`).
-            self.talks.speaker_gone(Instant::now(), conn.user);
+            // acted on at the next `drive_talks`); not a talk they speak from a desk phone,
+            // which the phone's call ends.
+            if !self.talks_from_phone(conn.user) {
+                self.talks.speaker_gone(Instant::now(), conn.user);
+            }
             self.by_user.remove(&conn.user);
             if !self.reported.contains_key(&conn.user) {
                 self.chosen.remove(&conn.user);

@@ -45,6 +45,8 @@ pub(super) struct LiveTalk {
     heard: Vec<Guid>,
     /// The phones were called for it (they get its portions and its end).
     phones: bool,
+    /// Spoken from a desk phone (`*8`): the speaker's sockets do not carry it.
+    from_phone: bool,
 }
 
 impl LiveTalk {
@@ -293,7 +295,7 @@ impl Handler<TalkStart> for ClientActor {
 
     fn handle(&mut self, msg: TalkStart, ctx: &mut Context<Self>) -> Self::Result {
         let speaker = self.session_user(msg.session)?;
-        self.start_talk(speaker, msg.recipients, msg.frame_ms, ctx)
+        self.start_talk(speaker, msg.recipients, msg.frame_ms, false, ctx)
     }
 }
 
@@ -306,6 +308,7 @@ impl ClientActor {
         speaker: Guid,
         recipients: Vec<Guid>,
         frame_ms: u16,
+        from_phone: bool,
         ctx: &mut Context<Self>,
     ) -> Result<TalkAcceptedObject, TalkRequestError> {
         if self.going_down {
@@ -349,6 +352,7 @@ impl ClientActor {
                 browsers,
                 heard: Vec::new(),
                 phones,
+                from_phone,
             },
         );
         self.drive_talks(ctx);
@@ -359,6 +363,13 @@ impl ClientActor {
             live,
             stored,
         })
+    }
+
+    /// Whether `user` speaks a talk from a desk phone now.
+    pub(super) fn talks_from_phone(&self, user: Guid) -> bool {
+        self.live_talks
+            .values()
+            .any(|t| t.speaker == user && t.from_phone)
     }
 
     /// A recipient's phone answered the talk: they count as having heard it live.

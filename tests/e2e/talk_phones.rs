@@ -4,8 +4,9 @@
 //! - A SIPp phone (scenario `sipp/intercom_answer.xml`) registered for a user whose phone
 //!   the installer assigned with each brand (Yealink, Polycom, Snom, Grandstream, Cisco) and
 //!   one with no provisioned phone: the box's INVITE for a talk carries that brand's
-//!   auto-answer headers (SIPp's regexp actions fail the call otherwise), and the phone is
-//!   hung up once the talk has played.
+//!   auto-answer headers (SIPp's regexp actions fail the call otherwise), the talk arrives as
+//!   audible A-law RTP (the codec the phone answered with) about as long as it was said, and
+//!   the phone is hung up once it has played.
 //! - A baresip with `answermode=auto` (baresip 1.0 reads no auto-answer header; its account
 //!   answers by itself) hears an `ivm talk`: its captured audio is audible and as long as
 //!   the talk, while the same user's `ivm watch` hears it too; the stored copy is played.
@@ -119,6 +120,7 @@ fn each_brand_gets_its_auto_answer_headers_and_is_hung_up_after_the_talk() {
     server.add_user("ann", "201", "ann-password-1");
     let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
     let wav = speech(dir.path(), "hello", "Intercom test. Hello.");
+    let said = wav_seconds(&wav);
     let uri = "&lt;sip:[^&gt;]+&gt;";
     let brands: [Brand; 6] = [
         (
@@ -194,11 +196,15 @@ fn each_brand_gets_its_auto_answer_headers_and_is_hung_up_after_the_talk() {
         }
         drop(sock);
         let media = sipp::free_port("127.0.0.1");
+        // The answer's SDP names this socket: the test hears the RTP itself.
+        let sink = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let sink_port = sink.local_addr().expect("addr").port().to_string();
         let mut uas = Command::new("sipp")
             .current_dir(dir.path())
             .args(["-sf"])
             .arg(&scenario)
             .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media])
+            .args(["-key", "media_sink", &sink_port])
             .args(["-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
             .args(["-trace_err", "-error_file"])
             .arg(dir.path().join(format!("sipp-{brand}-errors.log")))
@@ -219,8 +225,65 @@ fn each_brand_gets_its_auto_answer_headers_and_is_hung_up_after_the_talk() {
             "{brand}: SIPp's checks of the INVITE failed ({status}):\n{errors}\nbox log:\n{}",
             server.plain_log()
         );
+        // The talk came as A-law RTP, the codec the phone answered with, audible, about as
+        // long as what was said (plus the closing tone).
+        let (packets, other, rms) = rtp_heard(&sink);
+        let secs = f64::from(packets) * 0.02;
+        eprintln!(
+            "{brand}: {packets} PCMA packets ({secs:.2} s) for {said:.2} s said, rms {rms:.0}"
+        );
+        assert_eq!(other, 0, "{brand}: only PCMA (payload type 8)");
+        assert!(
+            secs >= said - 0.3 && secs <= said + 1.5,
+            "{brand}: {secs:.2} s of RTP for a {said:.2} s talk"
+        );
+        assert!(rms > 300.0, "{brand}: the RTP is audible (rms {rms:.0})");
     }
     assert!(server.wait_log("talk heard on a desk phone", WAIT));
+}
+
+/// What reached an RTP socket: (PCMA packets, packets of another payload type, RMS of the
+/// decoded A-law).
+fn rtp_heard(sock: &UdpSocket) -> (u32, u32, f64) {
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let (mut pcma, mut other, mut sum, mut n) = (0u32, 0u32, 0f64, 0u64);
+    let mut buf = [0u8; 2048];
+    while let Ok(len) = sock.recv(&mut buf) {
+        if len < 12 {
+            continue;
+        }
+        if buf[1] & 0x7f != 8 {
+            other += 1;
+            continue;
+        }
+        pcma += 1;
+        for &b in &buf[12..len] {
+            let v = f64::from(alaw(b));
+            sum += v * v;
+            n += 1;
+        }
+    }
+    (pcma, other, (sum / n.max(1) as f64).sqrt())
+}
+
+/// G.711 A-law to linear (ITU-T G.711).
+fn alaw(b: u8) -> i16 {
+    let a = b ^ 0x55;
+    let seg = (a & 0x70) >> 4;
+    let mut t = i16::from(a & 0x0f) << 4;
+    t += 8;
+    if seg >= 1 {
+        t += 0x100;
+    }
+    if seg > 1 {
+        t <<= seg - 1;
+    }
+    if a & 0x80 != 0 {
+        t
+    } else {
+        -t
+    }
 }
 
 /// `yealink` -> `Yealink`, as the box logs a vendor.

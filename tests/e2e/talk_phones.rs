@@ -663,3 +663,52 @@ fn star8_to_an_unknown_extension_plays_an_error_tone_and_hangs_up() {
     );
     assert!(!server.log().contains("talk started"), "no talk");
 }
+
+#[test]
+fn a_star8_talk_ended_by_the_length_limit_hangs_up_the_phone() {
+    require_tool("baresip");
+    let dir = tempdir();
+    // A box whose messages last at most 3 s (a tuned limit: the default is 600 s).
+    let server = Server::start(
+        dir.path(),
+        &format!("{SIP_TOML}[limits]\nmax_message_seconds = 3\n"),
+    );
+    server.add_user("ann", "201", "ann-password-1");
+    server.add_user("bob", "202", "bob-password-1");
+    let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    let mut watch = bob.watch();
+    watch.wait_for(&["\"ack\""], WAIT);
+    let (wav, _) = speech8k(
+        dir.path(),
+        "long8",
+        "This talk goes on and on, well past the three seconds this box allows for a message, \
+         so the box ends it and hangs up.",
+        1.0,
+        0.5,
+    );
+    let dial = format!("/dial sip:*8202@{}", server.sip);
+    let phone = Phone::start_with(
+        dir.path(),
+        &server,
+        "201",
+        &server.sip_password("ann"),
+        &wav,
+        &[dial],
+        30,
+        "auto",
+        false,
+    );
+    assert!(
+        phone.wait_for("Call established", WAIT),
+        "{}",
+        phone.output()
+    );
+    let end = watch.wait_for(&["\"action\":\"talk_end\""], WAIT);
+    assert!(end.contains("length_limit"), "{end}");
+    assert!(
+        phone.wait_for("closed", Duration::from_secs(10)),
+        "the box hung up the speaking phone:\n{}",
+        phone.output()
+    );
+    assert!(server.wait_log("the talk was ended by the box", WAIT));
+}

@@ -177,7 +177,7 @@ impl ClientActor {
         let Some(live) = self.live_talks.remove(&e.stream) else {
             return;
         };
-        if live.phones {
+        if live.phones || live.from_phone {
             self.talk_over_for_phones(e.stream);
         }
         tracing::info!(stream = e.stream, reason = ?e.reason, lost = e.lost, refused = e.refused, "talk ended");
@@ -341,7 +341,7 @@ impl ClientActor {
             .copied()
             .filter(|u| self.by_user.get(u).is_some_and(|s| !s.is_empty()))
             .collect();
-        let phones = self.ring_phones(stream, speaker, &live);
+        let phones = self.ring_phones(stream, speaker, &live, ctx);
         tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), phones, "talk started");
         self.live_talks.insert(
             stream,
@@ -363,6 +363,13 @@ impl ClientActor {
             live,
             stored,
         })
+    }
+
+    /// The station called no phone for the talk: its portions stay here.
+    pub(super) fn no_phones_rung(&mut self, stream: StreamId) {
+        if let Some(t) = self.live_talks.get_mut(&stream) {
+            t.phones = false;
+        }
     }
 
     /// Whether `user` speaks a talk from a desk phone now.

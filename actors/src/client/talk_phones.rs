@@ -19,9 +19,11 @@ use ivm_wire::Guid;
 use super::talk::TalkRequestError;
 use super::ClientActor;
 
-/// A live talk is for these users: call their idle desk phones with the auto-answer.
+/// A live talk is for these users: call their idle desk phones with the auto-answer. The
+/// answer says whether any phone is being called (if none, the talk's portions need not go
+/// to the station).
 #[derive(Message, Debug, Clone)]
-#[rtype(result = "()")]
+#[rtype(result = "bool")]
 pub struct IntercomRing {
     /// The talk.
     pub stream: StreamId,
@@ -109,19 +111,31 @@ pub struct PhoneTalkEnd {
 }
 
 impl ClientActor {
-    /// Asks the station to call the idle phones of `users`; whether it was asked.
-    pub(super) fn ring_phones(&self, stream: StreamId, speaker: Guid, users: &[Guid]) -> bool {
+    /// Asks the station to call the idle phones of `users`; whether it was asked. The
+    /// portions go to it until it answers that it called none.
+    pub(super) fn ring_phones(
+        &self,
+        stream: StreamId,
+        speaker: Guid,
+        users: &[Guid],
+        ctx: &mut Context<Self>,
+    ) -> bool {
         let Some(p) = &self.phones else {
             return false;
         };
         if users.is_empty() {
             return false;
         }
-        p.ring.do_send(IntercomRing {
+        let asked = p.ring.send(IntercomRing {
             stream,
             speaker,
             users: users.to_vec(),
         });
+        ctx.spawn(asked.into_actor(self).map(move |rang, act, _| {
+            if !matches!(rang, Ok(true)) {
+                act.no_phones_rung(stream);
+            }
+        }));
         true
     }
 

@@ -170,8 +170,8 @@ fn encoder_worker(
 }
 
 impl StationActor {
-    /// Calls the idle phones of `users` for a talk.
-    fn ring_for_talk(&mut self, now: Instant, msg: IntercomRing, ctx: &mut Context<Self>) {
+    /// Calls the idle phones of `users` for a talk; whether any is being called.
+    fn ring_for_talk(&mut self, now: Instant, msg: IntercomRing, ctx: &mut Context<Self>) -> bool {
         let speaker = Party {
             user: msg.speaker,
             ext: self
@@ -190,7 +190,7 @@ impl StationActor {
             lines.push(line);
         }
         if lines.is_empty() {
-            return;
+            return false;
         }
         let (tx, rx) = mpsc::channel(WORKER_QUEUE);
         decoder_worker(msg.stream, rx, ctx.address().recipient());
@@ -206,6 +206,8 @@ impl StationActor {
         for line in lines {
             self.feed(now, line, Input::Intercom(speaker.clone()), ctx);
         }
+        // Busy or unreachable phones were released at once.
+        self.intercom.heard.contains_key(&msg.stream)
     }
 
     /// A listening line's phone answered: play what was said so far, then the rest as it
@@ -351,12 +353,13 @@ impl StationActor {
     }
 }
 
-/// Calls the recipients' idle phones.
+/// Calls the recipients' idle phones; answers whether any is being called.
 impl Handler<IntercomRing> for StationActor {
-    type Result = ();
-    fn handle(&mut self, msg: IntercomRing, ctx: &mut Context<Self>) {
-        self.ring_for_talk(Instant::now(), msg, ctx);
+    type Result = bool;
+    fn handle(&mut self, msg: IntercomRing, ctx: &mut Context<Self>) -> bool {
+        let rang = self.ring_for_talk(Instant::now(), msg, ctx);
         self.flush_sip();
+        rang
     }
 }
 

@@ -14,6 +14,8 @@ const BITRATE: i32 = 24_000;
 pub struct OpusFrameEncoder {
     enc: opus::Encoder,
     pre_skip: u16,
+    /// Samples in one 20 ms frame at the input rate.
+    frame: usize,
     buf: Vec<u8>,
 }
 
@@ -28,16 +30,31 @@ impl std::fmt::Debug for OpusFrameEncoder {
 impl OpusFrameEncoder {
     /// A mono 48 kHz encoder.
     pub fn new() -> Result<Self, MediaError> {
-        let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
+        Self::with_rate(48_000)
+    }
+
+    /// A mono encoder fed at `rate` (8, 12, 16, 24 or 48 kHz; libopus resamples inside, so
+    /// a phone's 8 kHz G.711 audio goes in as it is, with no resampler of ours at each frame's
+    /// edge). Frames are `rate / 50` samples.
+    pub fn with_rate(rate: u32) -> Result<Self, MediaError> {
+        let mut enc = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip)?;
         enc.set_bitrate(opus::Bitrate::Bits(BITRATE))?;
         enc.set_vbr(true)?;
-        let pre_skip = u16::try_from(enc.get_lookahead()?)
+        // libopus reports the lookahead at the input rate; OpusHead counts at 48 kHz.
+        let lookahead = enc.get_lookahead()? as u32 * (48_000 / rate.max(1));
+        let pre_skip = u16::try_from(lookahead)
             .map_err(|_| MediaError::Codec("encoder lookahead out of range".into()))?;
         Ok(OpusFrameEncoder {
             enc,
             pre_skip,
+            frame: rate as usize / 50,
             buf: vec![0; 4_000],
         })
+    }
+
+    /// Samples in one frame at the input rate.
+    pub fn frame_samples(&self) -> usize {
+        self.frame
     }
 
     /// The encoder's lookahead in 48 kHz samples (the stream's pre-skip).
@@ -47,15 +64,17 @@ impl OpusFrameEncoder {
 
     /// Encodes one frame; a short last frame is padded with silence.
     pub fn encode(&mut self, pcm: &[i16]) -> Result<Vec<u8>, MediaError> {
-        if pcm.len() > FRAME_SAMPLES {
+        if pcm.len() > self.frame {
             return Err(MediaError::Codec(format!(
-                "a frame holds at most {FRAME_SAMPLES} samples, not {}",
+                "a frame holds at most {} samples, not {}",
+                self.frame,
                 pcm.len()
             )));
         }
         let mut frame = [0i16; FRAME_SAMPLES];
+        let frame = &mut frame[..self.frame];
         frame[..pcm.len()].copy_from_slice(pcm);
-        let n = self.enc.encode(&frame, &mut self.buf)?;
+        let n = self.enc.encode(frame, &mut self.buf)?;
         Ok(self.buf[..n].to_vec())
     }
 }

@@ -16,6 +16,8 @@
 //!   one at a time (a live talk's stored copy).
 //! - `ogg_page.rs`: the bounded Ogg page reader under it (CRC, lacing, one logical stream).
 //! - `frame_encoder.rs`: [`OpusFrameEncoder`], one Opus packet per 20 ms frame, for live talks.
+//! - `frame_decoder.rs`: [`OpusFrameDecoder`], one packet at a time to PCM, for a live talk
+//!   played to a phone.
 //! - `error.rs`: [`MediaError`].
 //!
 //! # Flow
@@ -27,6 +29,7 @@
 
 mod dsp;
 mod error;
+mod frame_decoder;
 mod frame_encoder;
 mod ogg_opus;
 mod ogg_page;
@@ -37,6 +40,7 @@ mod wav;
 
 pub use dsp::{condition_speech, normalise, peaks, to_i16, trim_silence, PEAKS};
 pub use error::MediaError;
+pub use frame_decoder::OpusFrameDecoder;
 pub use frame_encoder::{OpusFrameEncoder, FRAME_SAMPLES};
 pub use ogg_opus::{encode_pcm_mono, ogg_opus_info, ogg_opus_to_wav, OggOpusInfo, MAX_SECONDS};
 pub use ogg_writer::{packet_samples, OggOpusWriter};

@@ -265,7 +265,8 @@ fn dial_plan_refusals() {
         (format!("*7{}", many.join("*")), 484),
         ("*7299".to_owned(), 404),
         ("299".to_owned(), 404),
-        ("*8".to_owned(), 404),
+        ("*8".to_owned(), 484),
+        ("*6".to_owned(), 404),
         ("123456789".to_owned(), 404),
     ] {
         let (fin, ..) = ann.invite(

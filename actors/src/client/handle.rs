@@ -11,9 +11,10 @@ use actix::dev::RecipientRequest;
 use actix::prelude::*;
 
 use super::{
-    AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence, GetStats,
-    MailboxChanged, PhonePresence, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
-    SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
+    AddIntercomPhones, AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence,
+    GetStats, IntercomHeard, MailboxChanged, PhonePresence, PhoneTalkEnd, PhoneTalkPortion,
+    PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen, SetStatus,
+    Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).
@@ -81,6 +82,11 @@ recipients! {
     talk_start: TalkStart,
     talk_portion: TalkPortion,
     talk_end: TalkEnd,
+    add_intercom_phones: AddIntercomPhones,
+    intercom_heard: IntercomHeard,
+    phone_talk_start: PhoneTalkStart,
+    phone_talk_portion: PhoneTalkPortion,
+    phone_talk_end: PhoneTalkEnd,
 }
 
 impl ClientHandle {

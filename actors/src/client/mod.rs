@@ -35,6 +35,7 @@ pub mod rate;
 mod receipts;
 mod sessions;
 mod talk;
+mod talk_phones;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -61,6 +62,10 @@ pub use presence::{GetPresence, PhonePresence, PresenceSource, SetStatus, Subscr
 pub use receipts::{Receipt, Receipts};
 pub use sessions::{CheckIn, ClientStats, Connect, Disconnect, GetStats, GoingDown, Seen};
 pub use talk::{TalkEnd, TalkPortion, TalkRequestError, TalkStart};
+pub use talk_phones::{
+    AddIntercomPhones, IntercomHeard, IntercomOver, IntercomPhones, IntercomPortion, IntercomRing,
+    PhoneTalkEnd, PhoneTalkPortion, PhoneTalkStart,
+};
 
 /// Settings of the client manager.
 #[derive(Debug, Clone)]
@@ -121,6 +126,8 @@ pub struct ClientActor {
     live_talks: talk::LiveTalks,
     /// The timer set at the core's `poll_timeout`.
     talk_timer: Option<SpawnHandle>,
+    /// The desk phones (the station), for talks to and from them.
+    phones: Option<IntercomPhones>,
 }
 
 impl ClientActor {
@@ -148,6 +155,7 @@ impl ClientActor {
             talks: ivm_talk::Talks::with_config(talk_cfg, ivm_talk::DEFAULT_MAX_TALKS),
             live_talks: HashMap::new(),
             talk_timer: None,
+            phones: None,
         }
     }
 
@@ -241,8 +249,11 @@ impl ClientActor {
         };
         if last {
             // The speaker's last socket closed: their talk ends as partial (its events are
-            // acted on at the next `drive_talks`).
-            self.talks.speaker_gone(Instant::now(), conn.user);
+            // acted on at the next `drive_talks`); not a talk they speak from a desk phone,
+            // which the phone's call ends.
+            if !self.talks_from_phone(conn.user) {
+                self.talks.speaker_gone(Instant::now(), conn.user);
+            }
             self.by_user.remove(&conn.user);
             if !self.reported.contains_key(&conn.user) {
                 self.chosen.remove(&conn.user);

@@ -39,6 +39,23 @@ pub(super) struct LiveTalk {
     recipients: Vec<Guid>,
     /// Recipients who hear it live.
     live: Vec<Guid>,
+    /// Of those, the ones with a browser or `ivm` session when it started.
+    browsers: Vec<Guid>,
+    /// Recipients whose desk phone answered it.
+    heard: Vec<Guid>,
+    /// The phones were called for it (they get its portions and its end).
+    phones: bool,
+    /// Spoken from a desk phone (`*8`): the speaker's sockets do not carry it.
+    from_phone: bool,
+}
+
+impl LiveTalk {
+    /// Who heard it live, to be marked played: browser listeners and answered phones.
+    fn hearers(&self) -> Vec<Guid> {
+        let mut v = self.browsers.clone();
+        v.extend(self.heard.iter().filter(|u| !self.browsers.contains(u)));
+        v
+    }
 }
 
 /// Why a talk request was refused.
@@ -116,11 +133,15 @@ impl ClientActor {
         }
     }
 
-    /// One portion to every session of every live listener, on their lossy lanes.
+    /// One portion to every session of every live listener, on their lossy lanes, and to
+    /// the phones called for it.
     fn forward_portion(&mut self, stream: StreamId, seq: u32, opus: Vec<u8>) {
         let Some(live) = self.live_talks.get(&stream) else {
             return;
         };
+        if live.phones {
+            self.portion_to_phones(stream, seq, &opus);
+        }
         let frame = match (Portion {
             stream,
             seq,
@@ -156,6 +177,9 @@ impl ClientActor {
         let Some(live) = self.live_talks.remove(&e.stream) else {
             return;
         };
+        if live.phones || live.from_phone {
+            self.talk_over_for_phones(e.stream);
+        }
         tracing::info!(stream = e.stream, reason = ?e.reason, lost = e.lost, refused = e.refused, "talk ended");
         let Some(stored) = e.stored else {
             self.announce_end(&live, e.stream, e.reason, 0, None);
@@ -177,7 +201,7 @@ impl ClientActor {
         let stream = e.stream;
         let post = self.post(draft, None);
         let db = self.db.clone();
-        let listeners = live.live.clone();
+        let listeners = live.hearers();
         // Commit, then mark it played for those who heard it live, then tell everyone: a
         // `talk_end` names a message that is already in every inbox in its final state.
         let done = post.then(move |res, act: &mut ClientActor, _| {
@@ -270,13 +294,29 @@ impl Handler<TalkStart> for ClientActor {
     type Result = Result<TalkAcceptedObject, TalkRequestError>;
 
     fn handle(&mut self, msg: TalkStart, ctx: &mut Context<Self>) -> Self::Result {
+        let speaker = self.session_user(msg.session)?;
+        self.start_talk(speaker, msg.recipients, msg.frame_ms, false, ctx)
+    }
+}
+
+impl ClientActor {
+    /// Starts a talk from `speaker` (a session's user, or a desk phone's): splits the
+    /// recipients into live (available: their sessions and idle phones) and stored, tells
+    /// the live sessions and asks the station to call the phones.
+    pub(super) fn start_talk(
+        &mut self,
+        speaker: Guid,
+        recipients: Vec<Guid>,
+        frame_ms: u16,
+        from_phone: bool,
+        ctx: &mut Context<Self>,
+    ) -> Result<TalkAcceptedObject, TalkRequestError> {
         if self.going_down {
             return Err(TalkRequestError::GoingDown);
         }
-        let speaker = self.session_user(msg.session)?;
         let stream = self
             .talks
-            .start(Instant::now(), speaker, msg.recipients, msg.frame_ms)?;
+            .start(Instant::now(), speaker, recipients, frame_ms)?;
         let Some(talk) = self.talks.get(stream) else {
             return Err(TalkError::UnknownStream(stream).into());
         };
@@ -288,7 +328,7 @@ impl Handler<TalkStart> for ClientActor {
         let incoming: Arc<str> = talk_incoming(&TalkIncomingObject {
             stream,
             from: speaker,
-            frame_ms: msg.frame_ms,
+            frame_ms,
             codec: "opus".into(),
         })
         .to_text()
@@ -296,23 +336,57 @@ impl Handler<TalkStart> for ClientActor {
         for u in &live {
             self.push_frame_to_user(*u, incoming.clone());
         }
-        tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), "talk started");
+        let browsers: Vec<Guid> = live
+            .iter()
+            .copied()
+            .filter(|u| self.by_user.get(u).is_some_and(|s| !s.is_empty()))
+            .collect();
+        let phones = self.ring_phones(stream, speaker, &live, ctx);
+        tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), phones, "talk started");
         self.live_talks.insert(
             stream,
             LiveTalk {
                 speaker,
                 recipients,
                 live: live.clone(),
+                browsers,
+                heard: Vec::new(),
+                phones,
+                from_phone,
             },
         );
         self.drive_talks(ctx);
         Ok(TalkAcceptedObject {
             stream,
-            frame_ms: msg.frame_ms,
+            frame_ms,
             max_ms,
             live,
             stored,
         })
+    }
+
+    /// The station called no phone for the talk: its portions stay here.
+    pub(super) fn no_phones_rung(&mut self, stream: StreamId) {
+        if let Some(t) = self.live_talks.get_mut(&stream) {
+            t.phones = false;
+        }
+    }
+
+    /// Whether `user` speaks a talk from a desk phone now.
+    pub(super) fn talks_from_phone(&self, user: Guid) -> bool {
+        self.live_talks
+            .values()
+            .any(|t| t.speaker == user && t.from_phone)
+    }
+
+    /// A recipient's phone answered the talk: they count as having heard it live.
+    pub(super) fn heard_on_phone(&mut self, stream: StreamId, user: Guid) {
+        if let Some(t) = self.live_talks.get_mut(&stream) {
+            if t.recipients.contains(&user) && !t.heard.contains(&user) {
+                tracing::info!(stream, %user, "talk heard on a desk phone");
+                t.heard.push(user);
+            }
+        }
     }
 }
 

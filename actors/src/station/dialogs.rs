@@ -18,7 +18,7 @@ use super::media;
 use super::registrar::Binding;
 use super::requests::Pending;
 use super::sipmsg::{self, Dialog};
-use super::{status, StationActor};
+use super::{auto_answer, status, StationActor};
 use crate::media::LegId;
 
 impl StationActor {
@@ -241,10 +241,21 @@ impl StationActor {
                 format!("\"{0}\" <sip:{0}@{realm}>;tag={1}", p.ext, sipmsg::token()),
                 p.ext.clone(),
             ),
+            Origin::Intercom(p) => {
+                let user = if p.ext.is_empty() { "intercom" } else { &p.ext };
+                (
+                    format!(
+                        "\"Intercom {0}\" <sip:{user}@{realm}>;tag={1}",
+                        p.ext,
+                        sipmsg::token()
+                    ),
+                    user.to_owned(),
+                )
+            }
         };
         let to_hdr = format!("<sip:{}@{realm}>", binding.ext);
         let call_id = sipmsg::token();
-        let (inv, body) = self.invite(
+        let (mut inv, body) = self.invite(
             &binding,
             &from_hdr,
             &to_hdr,
@@ -252,6 +263,14 @@ impl StationActor {
             &contact_user,
             &media.local,
         );
+        if matches!(from, Origin::Intercom(_)) {
+            let vendor = self.intercom.vendor(to.user);
+            let box_uri = format!("sip:{}", self.cfg.sip_addr);
+            for (name, value) in auto_answer::headers(vendor, &box_uri) {
+                inv.headers.push(name, value);
+            }
+            span.in_scope(|| tracing::info!(?vendor, "intercom: auto-answer asked"));
+        }
         let Some(tx) = self.send_request(now, binding.peer, inv.clone(), Pending::Invite(id))
         else {
             self.exchange.handle(
@@ -319,6 +338,7 @@ impl StationActor {
     /// response), free its media, unbridge.
     pub(super) fn release(&mut self, now: Instant, id: LegId) {
         self.ring_me.remove(&id);
+        self.intercom_released(id);
         let Some(mut leg) = self.legs.remove(id) else {
             return;
         };

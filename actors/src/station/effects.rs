@@ -73,6 +73,10 @@ impl StationActor {
             }),
             Action::Delete { user, message } => self.delete(user, message, ctx),
             Action::Bridge(peer) => self.bridge(line, peer),
+            Action::Hear => self.hear(now, line),
+            Action::StartTalk { speaker, to } => self.start_talk(line, speaker, to, ctx),
+            Action::Speak(pcm) => self.speak(line, pcm),
+            Action::EndTalk => self.end_talk(line),
             Action::RingMeResult(result) => {
                 if let Some(reply) = self.ring_me.remove(&line) {
                     let _ = reply.send(result);
@@ -83,7 +87,7 @@ impl StationActor {
     }
 
     /// Feeds an answer that arrived later, then sends what it set off.
-    fn answer_later(&mut self, line: LegId, input: Input, ctx: &mut Context<Self>) {
+    pub(super) fn answer_later(&mut self, line: LegId, input: Input, ctx: &mut Context<Self>) {
         self.feed(Instant::now(), line, input, ctx);
         self.flush_sip();
     }

@@ -31,6 +31,9 @@
 //! - `media.rs`: the RTP session of each leg, bridging, what the media tells the lines.
 //! - `effects.rs`: draining the exchange's actions, and the ones that go elsewhere: store
 //!   lookups, posting, the mailbox, receipts.
+//! - `intercom.rs`: desk phones in live talks: calling recipients' idle phones and playing
+//!   the talk to them, and `*8` talks spoken from a phone; the Opus work on worker threads.
+//! - `auto_answer.rs`: the headers that make each brand of phone answer by itself.
 //! - `ops.rs`: the station's own database operations (credentials, recipients, the `*97`
 //!   mailbox, lamp counts, the phone registry), one named trip each.
 //! - `status.rs`: the line core's reasons and ring failures to and from SIP status codes.
@@ -53,8 +56,10 @@
 //! core logs for a leg lands in it too).
 
 mod auth;
+mod auto_answer;
 mod dialogs;
 mod effects;
+mod intercom;
 mod legs;
 mod media;
 mod ops;
@@ -77,7 +82,9 @@ use ivm_wire::Guid;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Permit;
-use crate::client::{AddMailboxListener, ClientHandle, MailboxChanged};
+use crate::client::{
+    AddIntercomPhones, AddMailboxListener, ClientHandle, IntercomPhones, MailboxChanged,
+};
 use crate::database::Db;
 use crate::media::{LegId, MediaSockets, RtpIn};
 
@@ -229,6 +236,8 @@ pub struct StationActor {
     pending: HashMap<TxId, requests::Pending>,
     /// Ring-my-phone requests waiting for their line's outcome.
     ring_me: HashMap<LegId, oneshot::Sender<Result<(), StationError>>>,
+    /// Phones hearing and speaking live talks.
+    intercom: intercom::Intercom,
     ticks: u64,
 }
 
@@ -248,6 +257,7 @@ impl StationActor {
             silence_timeout: cfg.silence_timeout,
             max_recording: cfg.max_recording,
             ring_timeout: cfg.ring_timeout,
+            ..ivm_line::Config::default()
         };
         StationActor {
             digest: DigestServer::new(
@@ -271,6 +281,7 @@ impl StationActor {
             legs: legs::Legs::default(),
             pending: HashMap::new(),
             ring_me: HashMap::new(),
+            intercom: intercom::Intercom::default(),
             ticks: 0,
         }
     }
@@ -312,6 +323,11 @@ impl Actor for StationActor {
         ctx.set_mailbox_capacity(100_000);
         self.clients
             .do_send(AddMailboxListener(ctx.address().recipient()));
+        self.clients.do_send(AddIntercomPhones(IntercomPhones {
+            ring: ctx.address().recipient(),
+            portion: ctx.address().recipient(),
+            over: ctx.address().recipient(),
+        }));
         ctx.run_interval(TICK, |act, ctx| act.tick(ctx));
         tracing::info!(sip = %self.cfg.sip_addr, realm = %self.cfg.realm, "station manager started");
     }

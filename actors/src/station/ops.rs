@@ -47,6 +47,24 @@ impl Op for CheckRecipients {
     }
 }
 
+/// The users a dialled recipient list names (`*8`), by the post's rule
+/// ([`Store::find_user`]); `Err` with the first entry that names nobody.
+pub(super) struct ResolveRecipients(pub Vec<String>);
+
+impl Op for ResolveRecipients {
+    type Output = Result<Vec<Guid>, String>;
+    fn run(self, s: &Store) -> Result<Self::Output, StoreError> {
+        let mut users = Vec::with_capacity(self.0.len());
+        for t in self.0 {
+            match s.find_user(&t)? {
+                Some(u) => users.push(u.guid),
+                None => return Ok(Err(t)),
+            }
+        }
+        Ok(Ok(users))
+    }
+}
+
 /// The user with extension `ext`, as the line core knows a party.
 pub(super) struct PartyAt(pub String);
 

@@ -246,13 +246,29 @@ impl StationActor {
         let fut = async move {
             match db.call(PhoneRegistered { user, sighting }).await {
                 Ok(Some(p)) => {
-                    tracing::info!(mac = %p.mac, vendor = ?p.vendor, model = ?p.model, firmware = ?p.firmware, "phone registered")
+                    tracing::info!(mac = %p.mac, vendor = ?p.vendor, model = ?p.model, firmware = ?p.firmware, "phone registered");
+                    Some(p.vendor)
                 }
-                Ok(None) => tracing::debug!("registration of a user without a provisioned phone"),
-                Err(e) => tracing::warn!(error = %e, "phone registry not updated"),
+                Ok(None) => {
+                    tracing::debug!("registration of a user without a provisioned phone");
+                    Some(None)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "phone registry not updated");
+                    None
+                }
             }
         };
-        ctx.spawn(tracing::Instrument::instrument(fut, span).into_actor(self));
+        // The brand picks the auto-answer headers of intercom calls (`auto_answer.rs`).
+        ctx.spawn(
+            tracing::Instrument::instrument(fut, span)
+                .into_actor(self)
+                .map(move |vendor, act, _| {
+                    if let Some(v) = vendor {
+                        act.intercom.set_vendor(user, v);
+                    }
+                }),
+        );
     }
 
     /// Drops lapsed bindings and subscriptions; users left without a phone go offline.

@@ -15,7 +15,8 @@ use crate::input::{LineId, Party};
 pub enum Reason {
     /// No such extension or recipient (404).
     UnknownNumber,
-    /// A dial string the dial plan cannot take: `*7` with no recipient or too many (484).
+    /// A dial string the dial plan cannot take: `*7` or `*8` with no recipient or too many
+    /// (484).
     BadNumber,
     /// The callee is in a call (486).
     Busy,
@@ -41,6 +42,9 @@ pub enum Origin {
     Service,
     /// Another user, for a call between extensions.
     Party(Party),
+    /// A live talk from this user (intercom): the adapter asks the phone to answer by
+    /// itself, with the headers its brand honours.
+    Intercom(Party),
 }
 
 /// What to play, as data: a test reads `Play(Prompts[message-sent, goodbye])`, an adapter
@@ -59,6 +63,11 @@ pub enum Sound {
     /// A stored message's audio (8 kHz PCM), after a short pause that separates it from its
     /// announcement.
     Message(Vec<i16>),
+    /// The short tone of a live talk: before the speaker speaks (`*8`), and after a talk a
+    /// phone heard, so both know where it starts and ends.
+    TalkTone,
+    /// A talk that cannot go: one second of busy tone, then the line hangs up.
+    ErrorTone,
 }
 
 impl Sound {
@@ -81,6 +90,12 @@ impl Sound {
                 pcm.extend_from_slice(audio);
                 pcm
             }
+            Sound::TalkTone => {
+                let mut pcm = tone::silence(Duration::from_millis(100));
+                pcm.extend(tone::beep());
+                pcm
+            }
+            Sound::ErrorTone => tone::BUSY_EU.render(Duration::from_secs(1)),
         }
     }
 }
@@ -96,6 +111,8 @@ impl fmt::Debug for Sound {
             Sound::RecordTone { prompt: true } => write!(f, "RecordTone"),
             Sound::RecordTone { prompt: false } => write!(f, "Beep"),
             Sound::Message(pcm) => write!(f, "Message({} samples)", pcm.len()),
+            Sound::TalkTone => write!(f, "TalkTone"),
+            Sound::ErrorTone => write!(f, "ErrorTone"),
         }
     }
 }
@@ -196,6 +213,23 @@ pub enum Action {
     },
     /// Connect this line's audio with the other line's, both ways.
     Bridge(LineId),
+    /// The phone answered a live talk ([`crate::Input::Intercom`]): play the talk's audio
+    /// to it from now on (what was said while it rang first), and count its user as having
+    /// heard it live. [`crate::Input::TalkOver`] follows when the talk ends.
+    Hear,
+    /// Start a live talk from `speaker` to `to` (`*8`); answer with
+    /// [`crate::Input::TalkStarted`]. If the line is gone by then, end the talk.
+    StartTalk {
+        /// The line's user.
+        speaker: Guid,
+        /// Recipients as dialled.
+        to: Vec<String>,
+    },
+    /// The speaker's audio (8 kHz PCM, in order and in real time): encode it off the
+    /// adapter's thread into the talk's portions.
+    Speak(Vec<i16>),
+    /// The speaker is done (hung up, `#`): end the talk as finished.
+    EndTalk,
     /// The outcome of ring-my-phone for whoever asked: `Ok` once the phone is answered.
     RingMeResult(Result<(), RingMeError>),
     /// The line is finished; always its last action. End whatever is still up toward the
@@ -215,6 +249,7 @@ impl fmt::Debug for Action {
             Action::Ring { to, from } => match from {
                 Origin::Service => write!(f, "Ring({} from the box)", to.ext),
                 Origin::Party(p) => write!(f, "Ring({} from {})", to.ext, p.ext),
+                Origin::Intercom(p) => write!(f, "Ring({} intercom from {})", to.ext, p.ext),
             },
             Action::Play(s) => write!(f, "Play({s:?})"),
             Action::StopPlayback => write!(f, "StopPlayback"),
@@ -231,6 +266,10 @@ impl fmt::Debug for Action {
             Action::MarkPlayed { message, .. } => write!(f, "MarkPlayed({message})"),
             Action::Delete { message, .. } => write!(f, "Delete({message})"),
             Action::Bridge(l) => write!(f, "Bridge({l})"),
+            Action::Hear => write!(f, "Hear"),
+            Action::StartTalk { to, .. } => write!(f, "StartTalk({to:?})"),
+            Action::Speak(pcm) => write!(f, "Speak({} samples)", pcm.len()),
+            Action::EndTalk => write!(f, "EndTalk"),
             Action::RingMeResult(Ok(())) => write!(f, "RingMeResult(Ok)"),
             Action::RingMeResult(Err(e)) => write!(f, "RingMeResult({e:?})"),
             Action::Release => write!(f, "Release"),

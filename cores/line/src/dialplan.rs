@@ -6,10 +6,11 @@
 //! |---|---|
 //! | `*97` | the mailbox menu |
 //! | `*7<ext>[*<ext>...]` | record a message to 1 to [`MAX_RECIPIENTS`] recipients |
+//! | `*8<ext>[*<ext>...]` | talk live (intercom) to 1 to [`MAX_RECIPIENTS`] recipients |
 //! | 1 to [`MAX_EXTENSION_DIGITS`] digits | call that extension |
 //! | anything else | unknown number |
 //!
-//! The intercom codes (next issue) join this table; `*7` stays a prefix of nothing else.
+//! `*7` and `*8` are prefixes of nothing else.
 
 /// Most recipients of one `*7` message.
 pub const MAX_RECIPIENTS: usize = 32;
@@ -23,9 +24,11 @@ pub enum Dial {
     Mailbox,
     /// `*7...`: record a message to these recipients (extensions or names, as dialled).
     Record(Vec<String>),
+    /// `*8...`: talk live to these recipients (intercom), as dialled.
+    Talk(Vec<String>),
     /// Call this extension.
     Extension(String),
-    /// `*7` with no recipient or too many.
+    /// `*7` or `*8` with no recipient or too many.
     BadNumber,
     /// Nothing the box offers.
     Unknown,
@@ -41,16 +44,9 @@ pub fn parse(dialled: &str) -> Dial {
     if dial == "*97" {
         Dial::Mailbox
     } else if let Some(rest) = dial.strip_prefix("*7") {
-        let to: Vec<String> = rest
-            .split('*')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if to.is_empty() || to.len() > MAX_RECIPIENTS {
-            Dial::BadNumber
-        } else {
-            Dial::Record(to)
-        }
+        recipients(rest).map_or(Dial::BadNumber, Dial::Record)
+    } else if let Some(rest) = dial.strip_prefix("*8") {
+        recipients(rest).map_or(Dial::BadNumber, Dial::Talk)
     } else if !dial.is_empty()
         && dial.len() <= MAX_EXTENSION_DIGITS
         && dial.bytes().all(|b| b.is_ascii_digit())
@@ -59,6 +55,16 @@ pub fn parse(dialled: &str) -> Dial {
     } else {
         Dial::Unknown
     }
+}
+
+/// `<ext>[*<ext>...]`: 1 to [`MAX_RECIPIENTS`] non-empty entries, else `None`.
+fn recipients(rest: &str) -> Option<Vec<String>> {
+    let to: Vec<String> = rest
+        .split('*')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!to.is_empty() && to.len() <= MAX_RECIPIENTS).then_some(to)
 }
 
 #[cfg(test)]
@@ -89,6 +95,10 @@ mod tests {
         assert_eq!(parse(""), Dial::Unknown);
         assert_eq!(parse("bob"), Dial::Unknown);
         assert_eq!(parse("*9"), Dial::Unknown);
+        assert_eq!(parse("*8202"), Dial::Talk(strings(&["202"])));
+        assert_eq!(parse("*8202*203"), Dial::Talk(strings(&["202", "203"])));
+        assert_eq!(parse("*8"), Dial::BadNumber);
+        assert_eq!(parse("*8**"), Dial::BadNumber);
         assert_eq!(parse("*970"), Dial::Unknown, "only *97 itself");
     }
 
@@ -102,5 +112,10 @@ mod tests {
             Dial::Record(max.clone())
         );
         assert_eq!(parse(&format!("*7{}*999", max.join("*"))), Dial::BadNumber);
+        assert_eq!(
+            parse(&format!("*8{}", max.join("*"))),
+            Dial::Talk(max.clone())
+        );
+        assert_eq!(parse(&format!("*8{}*999", max.join("*"))), Dial::BadNumber);
     }
 }

@@ -64,6 +64,16 @@ pub enum PostOutcome {
     Failed,
 }
 
+/// Why a live talk from a phone (`*8`) did not start: the line plays an error tone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TalkRefused {
+    /// This recipient names nobody (as dialled).
+    UnknownRecipient(String),
+    /// The talk core or the client manager refused it (the text says why, for logs): the
+    /// speaker is already talking, too many talks, the box is going down.
+    Refused(String),
+}
+
 /// One message in a `*97` session, in the order the phone hears them (the adapter's query
 /// puts unplayed first, newest first).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +98,9 @@ pub enum Input {
     /// A user asked the box to ring this line's phone and record a message to these
     /// recipients when it is answered (ring-my-phone).
     RingMe(Vec<String>),
+    /// A live talk from this party is for this line's user: ring the phone with the
+    /// auto-answer its brand honours, and play the talk on answer (intercom, issue 13).
+    Intercom(Party),
     /// Our ring went out: the phone is ringing (SIP: the INVITE was sent).
     Alerting,
     /// The phone answered our ring (SIP: 2xx with usable SDP, ACKed).
@@ -117,6 +130,9 @@ pub enum Input {
     /// What [`crate::Action::Play`] queued has been played out.
     PlaybackDone,
 
+    /// The live talk this line speaks or hears has ended (the speaker, or a limit, ended it).
+    TalkOver,
+
     // ----- answers -----
     /// The answer to [`crate::Action::CheckRecipients`].
     RecipientsChecked(Result<Recipients, Failure>),
@@ -124,6 +140,8 @@ pub enum Input {
     ExtensionFound(Result<Option<Party>, Failure>),
     /// The answer to [`crate::Action::Post`].
     Posted(PostOutcome),
+    /// The answer to [`crate::Action::StartTalk`].
+    TalkStarted(Result<(), TalkRefused>),
     /// The answer to [`crate::Action::LoadMailbox`].
     MailboxLoaded(Result<Vec<MailboxItem>, Failure>),
     /// The answer to [`crate::Action::LoadAudio`]: the message as 8 kHz PCM.

@@ -3,7 +3,7 @@
 //! A line is a phone's side of a call with the box: a SIP desk phone's call leg today, an
 //! analog phone's endpoint behind an MGCP or MEGACO gateway next. The keypad services live
 //! here once: the dial plan, `*7` (record a message), `*97` (the mailbox menu), ring-my-phone,
-//! and calls between extensions (the B2BUA's logic: ring the callee's line, ringback, bridge
+//! intercom (`*8` to speak live, and a phone auto-answering to hear a live talk), and calls between extensions (the B2BUA's logic: ring the callee's line, ringback, bridge
 //! on answer, busy, no answer, cancel). Signalling, media sessions and the store are the
 //! adapters' business (the station actor for SIP). Why this shape, and what it replaced:
 //! `docs/decisions/0005-line-core.md`.
@@ -20,7 +20,8 @@
 //! - `line/`: one line and its services, each an enum whose variants carry exactly their
 //!   state: `record.rs` (`*7`), `take.rs` (one recorded message, shared by `*7`, ring-me and
 //!   the mailbox's reply), `mailbox.rs` (`*97`), `call.rs` (caller and callee),
-//!   `ring_me.rs`; `mod.rs` dispatches and draws the whole state diagram.
+//!   `ring_me.rs`, `listen.rs` (a phone hearing a live talk), `speak.rs` (`*8`, a phone
+//!   speaking one); `mod.rs` dispatches and draws the whole state diagram.
 //!
 //! # Driver loop (in an adapter)
 //! ```
@@ -66,7 +67,9 @@ use std::time::Duration;
 
 pub use action::{Action, Origin, Reason, RingMeError, Sound};
 pub use exchange::Exchange;
-pub use input::{Failure, Input, LineId, MailboxItem, Party, PostOutcome, Recipients, RingFailure};
+pub use input::{
+    Failure, Input, LineId, MailboxItem, Party, PostOutcome, Recipients, RingFailure, TalkRefused,
+};
 
 /// The settings of the keypad services (`[sip]` in the box's config today).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,15 +80,20 @@ pub struct Config {
     pub max_recording: Duration,
     /// How long a phone rings before the box gives up (calls, ring-my-phone).
     pub ring_timeout: Duration,
+    /// How long a phone called to hear a live talk has to answer by itself: one that takes
+    /// longer is not auto-answering, and its user gets the stored copy instead.
+    pub intercom_answer: Duration,
 }
 
 impl Default for Config {
-    /// The box's embedded defaults: 5 s of silence, 300 s per message, 30 s of ringing.
+    /// The box's embedded defaults: 5 s of silence, 300 s per message, 30 s of ringing, 5 s
+    /// for an intercom call to be answered by the phone.
     fn default() -> Self {
         Config {
             silence_timeout: Duration::from_secs(5),
             max_recording: Duration::from_secs(300),
             ring_timeout: Duration::from_secs(30),
+            intercom_answer: Duration::from_secs(5),
         }
     }
 }

@@ -11,14 +11,19 @@
 //!  │                            Menu ─4─> Replying(Take) ─> Posting ─> Menu ────┘ ─> Closing
 //!  ├─Dialled(ext)────> Caller: Looking ─> Ringing{callee} ─> Bridged{peer}
 //!  ├─RingMe(to)──────> RingMe: Checking ─> Ringing{deadline} ─answer─> Record: Taking
+//!  ├─Dialled(*8..)───> Speak: Starting ─TalkStarted─> Tone ─> Speaking ─hang-up/#─> EndTalk
+//!  │                          └─refused─> Failing (error tone)
+//!  ├─Intercom(from)──> Listen: Ringing{deadline} ─answer─> Hearing ─TalkOver─> tone
 //!  └─(created by the exchange for a caller) Callee: Ringing{caller, deadline} ─> Bridged
 //! ```
 //! Every path ends with [`Action::Release`], after which the exchange drops the line.
 
 mod call;
+mod listen;
 mod mailbox;
 mod record;
 mod ring_me;
+mod speak;
 mod take;
 
 use std::time::Instant;
@@ -90,6 +95,10 @@ pub(crate) enum State {
     Caller(call::Caller),
     /// The callee's side.
     Callee(call::Callee),
+    /// A phone hearing a live talk.
+    Listen(listen::Listen),
+    /// A phone speaking a live talk (`*8`).
+    Speak(speak::Speak),
     /// Released.
     Done,
 }
@@ -176,6 +185,7 @@ impl Line {
         match &self.state {
             State::Callee(c) => c.deadline(),
             State::RingMe(r) => r.deadline(),
+            State::Listen(l) => l.deadline(),
             _ => None,
         }
     }
@@ -211,6 +221,8 @@ impl Line {
             State::Mailbox(m) => m.handle(&mut cx, ev),
             State::Caller(c) => c.handle(&mut cx, ev),
             State::Callee(c) => c.handle(&mut cx, ev),
+            State::Listen(l) => l.handle(&mut cx, ev),
+            State::Speak(s) => s.handle(&mut cx, ev),
             State::Done => State::Done,
         };
     }
@@ -222,9 +234,10 @@ fn idle(cx: &mut Cx, ev: Event) -> State {
         Event::Input(Input::Dialled(dial)) => match dialplan::parse(&dial) {
             Dial::Mailbox => mailbox::Mailbox::start(cx),
             Dial::Record(to) => record::Record::check(cx, to),
+            Dial::Talk(to) => speak::Speak::start(cx, to),
             Dial::Extension(ext) => call::Caller::look_up(cx, ext),
             Dial::BadNumber => {
-                tracing::info!(%dial, "*7 with no recipient or too many");
+                tracing::info!(%dial, "*7 or *8 with no recipient or too many");
                 cx.reject(Reason::BadNumber)
             }
             Dial::Unknown => {
@@ -233,6 +246,7 @@ fn idle(cx: &mut Cx, ev: Event) -> State {
             }
         },
         Event::Input(Input::RingMe(to)) => ring_me::RingMe::start(cx, to),
+        Event::Input(Input::Intercom(from)) => listen::Listen::start(cx, from),
         Event::Input(Input::Cancelled) => cx.reject(Reason::Cancelled),
         Event::Input(Input::HungUp | Input::MediaInactive) => cx.release(),
         _ => State::Idle,

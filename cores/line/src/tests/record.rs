@@ -98,7 +98,7 @@ fn star7_bad_dial_is_refused_484_without_a_lookup() {
         ["2: Reject(BadNumber)", "2: Release"]
     );
     assert_eq!(
-        t.dial("201", "*8").1,
+        t.dial("201", "*6").1,
         ["3: Reject(UnknownNumber)", "3: Release"],
         "nothing at that code"
     );

@@ -5,7 +5,7 @@
 //!   `source` and `destination` GUIDs, and an `object` block of data), with a bounded,
 //!   validating decoder ([`object::decode`]).
 //! - [`talk`]: intercom (live talk): the binary "voice message portion" frame and the talk
-//!   control objects (wire format only; the box does not serve it yet, issue 13).
+//!   control objects.
 //! - [`rest`]: the JSON bodies of the REST API (`/api/...`).
 //! - [`phone`]: a phone's MAC, vendor and box-made secrets, the nouns the store, provisioning
 //!   and the protocols share.

@@ -3,8 +3,8 @@
 //! still being spoken), and the message objects that start, accept, refuse, announce and end
 //! a talk.
 //!
-//! **Wire format only: the box does not serve it yet (issue 13).** The sans-IO stream core
-//! that enforces the rules is `ivm-talk`.
+//! Only the wire format lives here: the sans-IO stream core that enforces the rules is
+//! `ivm-talk`, driven by the client actor for browsers, `ivm` and desk phones alike.
 //!
 //! # Binary frame (one WebSocket binary message = one portion)
 //! ```text

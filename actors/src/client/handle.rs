@@ -11,9 +11,9 @@ use actix::dev::RecipientRequest;
 use actix::prelude::*;
 
 use super::{
-    AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence, GetStats,
-    MailboxChanged, PhonePresence, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
-    SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
+    AddMailboxListener, AllCallStart, CheckIn, ClientActor, Connect, Disconnect, GetPresence,
+    GetStats, MailboxChanged, PhonePresence, PostMessage, PostOnce, PostPrepared, Receipt,
+    Receipts, Seen, SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).
@@ -81,6 +81,7 @@ recipients! {
     talk_start: TalkStart,
     talk_portion: TalkPortion,
     talk_end: TalkEnd,
+    all_call_start: AllCallStart,
 }
 
 impl ClientHandle {

@@ -39,6 +39,8 @@ pub(super) struct LiveTalk {
     recipients: Vec<Guid>,
     /// Recipients who hear it live.
     live: Vec<Guid>,
+    /// An all-call: the stored copy is marked urgent.
+    urgent: bool,
 }
 
 /// Why a talk request was refused.
@@ -65,6 +67,9 @@ pub struct TalkStart {
     pub recipients: Vec<Guid>,
     /// Portion length: 20, 40 or 60 ms.
     pub frame_ms: u16,
+    /// An all-call ([`super::AllCallStart`] expands the group and checks the permission):
+    /// `talk_incoming` and the stored copy say so.
+    pub urgent: bool,
 }
 
 /// A binary portion frame from a session, decoded.
@@ -88,7 +93,7 @@ pub struct TalkEnd {
 }
 
 impl ClientActor {
-    fn session_user(&self, session: SessionId) -> Result<Guid, TalkRequestError> {
+    pub(super) fn session_user(&self, session: SessionId) -> Result<Guid, TalkRequestError> {
         self.sessions
             .get(&session)
             .map(|c| c.user)
@@ -172,6 +177,7 @@ impl ClientActor {
             }),
             attachments: Vec::new(),
             partial: e.reason.is_partial(),
+            urgent: live.urgent,
         };
         let reason = e.reason;
         let stream = e.stream;
@@ -290,19 +296,21 @@ impl Handler<TalkStart> for ClientActor {
             from: speaker,
             frame_ms: msg.frame_ms,
             codec: "opus".into(),
+            urgent: msg.urgent,
         })
         .to_text()
         .into();
         for u in &live {
             self.push_frame_to_user(*u, incoming.clone());
         }
-        tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), "talk started");
+        tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), urgent = msg.urgent, "talk started");
         self.live_talks.insert(
             stream,
             LiveTalk {
                 speaker,
                 recipients,
                 live: live.clone(),
+                urgent: msg.urgent,
             },
         );
         self.drive_talks(ctx);

@@ -3,6 +3,8 @@
 //! 403 from every group route and changes nothing; her `ivm talk --group` is refused until
 //! `ivmd user allcall ann on`; then bob (online, `ivm watch`) hears it live, announced as
 //! urgent, with audible audio, and carol (offline) finds it in her inbox marked urgent.
+//! Raw `talk_start` frames with a group and recipients at once, an unknown group or an
+//! overlong name get clear answers and start nothing.
 
 mod harness;
 mod rest;
@@ -308,4 +310,78 @@ async fn an_all_call_is_allowed_by_an_admin_heard_live_and_stored_urgent() {
     ivmd_ok(&server, &["user", "allcall", "ann", "off"]);
     let again = ann.ivm(&["talk", "--group", "everyone", wav_s]);
     assert!(!again.status.success(), "{}", text(&again));
+}
+
+/// `talk_start` frames an old or careless client might send: each gets a clear answer and
+/// starts nothing; an old client's frame (no `group`) is a plain talk as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_all_call_requests_get_clear_answers_and_start_nothing() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    ivmd_ok(
+        &server,
+        &[
+            "user",
+            "add",
+            "boss",
+            "--extension",
+            "200",
+            "--password",
+            "boss-password-1",
+            "--admin",
+        ],
+    );
+    server.add_user("bob", "202", "bob-password-1");
+    ivmd_ok(&server, &["group", "add", "floor", "--members", "bob"]);
+    let boss = rest::token(&server, "boss", "boss-password-1").await;
+    let bob = rest::guid(&server, &boss, "bob").await;
+    let mut s = rest::ws(&server).await;
+    rest::send_connect(&mut s, &boss).await;
+    let ack = rest::next_where(&mut s, WAIT, |v| v["id"] == "c").await;
+    assert_eq!(ack["action"], "ack", "{ack}");
+
+    let answer = |id: &'static str| move |v: &Value| v["id"] == id;
+    // A group and recipients at once: malformed, said so.
+    rest::send(
+        &mut s,
+        json!({"action":"talk_start","id":"1","destination":[bob],"object":{"group":"floor"}}),
+    )
+    .await;
+    let v = rest::next_where(&mut s, WAIT, answer("1")).await;
+    assert_eq!(v["action"], "error", "{v}");
+    assert!(
+        v["object"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("not both"),
+        "{v}"
+    );
+    // A group the box does not have.
+    rest::send(
+        &mut s,
+        json!({"action":"talk_start","id":"2","destination":[],"object":{"group":"nobody"}}),
+    )
+    .await;
+    let v = rest::next_where(&mut s, WAIT, answer("2")).await;
+    assert_eq!(v["action"], "talk_refused", "{v}");
+    assert_eq!(v["object"]["reason"], "unknown_group", "{v}");
+    // A group name longer than any the box makes.
+    let long = "g".repeat(33);
+    rest::send(
+        &mut s,
+        json!({"action":"talk_start","id":"3","destination":[],"object":{"group":long}}),
+    )
+    .await;
+    let v = rest::next_where(&mut s, WAIT, answer("3")).await;
+    assert_eq!(v["action"], "error", "{v}");
+    // Nothing started: a plain talk (an old client's frame, no group) is accepted now, to
+    // bob, not urgent.
+    rest::send(
+        &mut s,
+        json!({"action":"talk_start","id":"4","destination":[bob],"object":{"frame_ms":20}}),
+    )
+    .await;
+    let v = rest::next_where(&mut s, WAIT, answer("4")).await;
+    assert_eq!(v["action"], "talk_accepted", "{v}");
+    assert_eq!(v["object"]["stored"], json!([bob]), "{v}");
 }

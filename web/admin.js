@@ -2,7 +2,9 @@
 // extensions (add, edit, reset password, delete), and desk phones (assign a seen phone to a
 // user, unassign, remove; each with its state: unassigned, seen, provisioned, registered;
 // its provisioning: armed until, or bound to the address of its first fetch; re-arm a
-// replaced phone; show a phone's own admin password and provisioning credential).
+// replaced phone; show a phone's own admin password and provisioning credential), and groups
+// for all-calls (make, change members, delete; `everyone` is built in) with each user's
+// all-call permission.
 
 import { h, fill, icon, confirmDialog } from './dom.js';
 
@@ -30,6 +32,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
   const statusBox = h('div', { class: 'stats', id: 'admin-status', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Loading…'));
   const usersBox = h('div', { id: 'admin-users' });
   const phonesBox = h('div', { id: 'admin-phones', 'aria-live': 'polite' });
+  const groupsBox = h('div', { id: 'admin-groups' });
   let knownUsers = [];
   // A phone row being edited (its user picker open) is not redrawn under the admin's hands.
   let editingPhone = null;
@@ -66,7 +69,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     knownUsers = users;
     fill(usersBox, h('div', { class: 'table-wrap' }, h('table', { class: 'users' },
       h('caption', { class: 'visually-hidden' }, 'Users and extensions'),
-      h('thead', {}, h('tr', {}, ['Extension', 'User', 'Display name', 'Status', 'Admin', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', {}, h('tr', {}, ['Extension', 'User', 'Display name', 'Status', 'Admin', 'All-call', ''].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', {}, users.map((u) => userRow(u))))));
   };
 
@@ -77,6 +80,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
       h('td', {}, u.display_name),
       h('td', {}, h('span', { class: `presence ${u.status}` }, h('span', { class: `dot ${u.status}`, 'aria-hidden': 'true' }), ' ', u.status)),
       h('td', {}, u.admin ? 'yes' : ''),
+      h('td', { class: 'all-call' }, u.may_all_call ? 'yes' : ''),
       h('td', {}, h('div', { class: 'actions' },
         h('button', { class: 'btn small', type: 'button', 'aria-label': `Edit ${u.name}`, onclick: () => edit(tr, u) }, 'Edit'),
         h('button', { class: 'btn small', type: 'button', 'aria-label': `Reset password of ${u.name}`, onclick: async () => {
@@ -180,8 +184,10 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     const ext = h('input', { value: u.extension, 'aria-label': 'Extension', inputmode: 'numeric', pattern: '[0-9]+', required: true, size: 6 });
     const dn = h('input', { value: u.display_name, 'aria-label': 'Display name', required: true });
     const adm = h('input', { type: 'checkbox', checked: u.admin, 'aria-label': 'Administrator', disabled: u.guid === me.guid });
+    const call = h('input', { type: 'checkbox', checked: u.may_all_call, 'aria-label': 'May all-call', id: `all-call-${u.name}` });
     const form = h('form', { class: 'edit-row', id: `edit-${u.name}` },
       h('label', {}, 'Extension ', ext), h('label', {}, 'Display name ', dn), h('label', {}, adm, ' Admin'),
+      h('label', { title: 'May talk to a group at once, marked urgent' }, call, ' All-call'),
       h('button', { class: 'btn small primary', type: 'submit' }, 'Save'),
       h('button', { class: 'btn small', type: 'button', onclick: () => refreshUsers() }, 'Cancel'));
     form.addEventListener('submit', async (ev) => {
@@ -190,15 +196,78 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
       if (ext.value.trim() !== u.extension) change.extension = ext.value.trim();
       if (dn.value.trim() !== u.display_name) change.display_name = dn.value.trim();
       if (adm.checked !== u.admin) change.admin = adm.checked;
+      if (call.checked !== u.may_all_call) change.may_all_call = call.checked;
       try {
         if (Object.keys(change).length) await api.adminUpdateUser(u.name, change);
         toast(`Saved ${u.name}`);
         refreshUsers();
       } catch (e) { toast(errorText(e), 'error'); }
     });
-    tr.replaceChildren(h('td', { colspan: 6 }, form));
+    tr.replaceChildren(h('td', { colspan: 7 }, form));
     ext.focus();
   };
+
+  // Groups: each row lists its members; Edit swaps in one checkbox per user.
+  const refreshGroups = async () => {
+    let groups;
+    try { groups = await api.adminGroups(); } catch (e) { fill(groupsBox, h('p', { class: 'error' }, errorText(e))); return; }
+    fill(groupsBox, h('div', { class: 'table-wrap' }, h('table', { class: 'users groups' },
+      h('caption', { class: 'visually-hidden' }, 'Groups for all-calls'),
+      h('thead', {}, h('tr', {}, ['Group', 'Members', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, groups.map((g) => groupRow(g))))));
+  };
+
+  const groupRow = (g) => {
+    const tr = h('tr', { dataset: { group: g.name } },
+      h('td', {}, h('strong', {}, g.name)),
+      h('td', { class: 'group-members' }, g.builtin ? 'every user' : (g.members.map((m) => m.name).join(', ') || '—')),
+      h('td', {}, g.builtin ? h('span', { class: 'muted' }, 'built in') : h('div', { class: 'actions' },
+        h('button', { class: 'btn small', type: 'button', 'aria-label': `Edit group ${g.name}`, onclick: () => editGroup(tr, g) }, 'Edit'),
+        h('button', { class: 'btn small danger', type: 'button', 'aria-label': `Delete group ${g.name}`, onclick: async () => {
+          if (!(await confirmDialog(`Delete the group ${g.name}? Its members stay.`))) return;
+          try { await api.adminDeleteGroup(g.name); toast(`Deleted group ${g.name}`); refreshGroups(); } catch (e) { toast(errorText(e), 'error'); }
+        } }, 'Delete'))));
+    return tr;
+  };
+
+  const memberPicker = (idPrefix, chosen) => h('fieldset', { class: 'member-picker' },
+    h('legend', {}, 'Members'),
+    knownUsers.map((u) => h('label', {},
+      h('input', { type: 'checkbox', value: u.name, id: `${idPrefix}-${u.name}`, checked: chosen.includes(u.name) }), ` ${u.display_name} (${u.extension})`)));
+  const picked = (fs) => [...fs.querySelectorAll('input:checked')].map((i) => i.value);
+
+  const editGroup = (tr, g) => {
+    const fs = memberPicker(`group-${g.name}`, g.members.map((m) => m.name));
+    const form = h('form', { class: 'edit-row', id: `edit-group-${g.name}` }, h('strong', {}, g.name), fs,
+      h('button', { class: 'btn small primary', type: 'submit' }, 'Save'),
+      h('button', { class: 'btn small', type: 'button', onclick: () => refreshGroups() }, 'Cancel'));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      try { await api.adminUpdateGroup(g.name, { members: picked(fs) }); toast(`Saved group ${g.name}`); refreshGroups(); } catch (e) { toast(errorText(e), 'error'); }
+    });
+    tr.replaceChildren(h('td', { colspan: 3 }, form));
+  };
+
+  const groupName = h('input', { id: 'new-group-name', required: true, autocapitalize: 'none', spellcheck: 'false', pattern: '[a-z0-9][a-z0-9._\\-]*', title: 'lowercase letters, digits, . _ -' });
+  const groupMembers = h('div', { id: 'new-group-members' });
+  const addGroup = h('form', { class: 'add-user card', id: 'add-group', 'aria-labelledby': 'add-group-title' },
+    h('h3', { id: 'add-group-title' }, 'Add a group'),
+    h('div', { class: 'grid' }, h('label', { for: 'new-group-name' }, 'Group name'), groupName),
+    groupMembers,
+    h('button', { class: 'btn primary', type: 'submit' }, icon('plus'), 'Add group'));
+  // The picker lists the users as they are when the form is shown (after the users load).
+  const resetGroupForm = () => fill(groupMembers, memberPicker('new-group', []));
+  addGroup.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const fs = groupMembers.querySelector('fieldset');
+    try {
+      const g = await api.adminAddGroup(groupName.value.trim().toLowerCase(), fs ? picked(fs) : []);
+      toast(`Added group ${g.name}`);
+      addGroup.reset();
+      resetGroupForm();
+      refreshGroups();
+    } catch (e) { toast(errorText(e), 'error'); }
+  });
 
   const name = h('input', { id: 'new-name', required: true, autocapitalize: 'none', spellcheck: 'false', pattern: '[a-z0-9._-]+', title: 'lowercase letters, digits, . _ -' });
   const ext = h('input', { id: 'new-extension', required: true, inputmode: 'numeric', pattern: '[0-9]+', size: 6 });
@@ -224,7 +293,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
       toast(`Added ${r.user.name} (extension ${r.user.extension})`);
       showPassword(r.user, r.password);
       add.reset();
-      refreshUsers();
+      refreshUsers().then(resetGroupForm);
       refreshStatus();
     } catch (e) { toast(errorText(e), 'error'); }
   });
@@ -233,8 +302,9 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     h('div', { class: 'list-head' }, h('h2', {}, 'Administration')),
     h('h3', {}, 'Server status'), statusBox,
     h('h3', {}, 'Users and extensions'), notice, usersBox, add,
+    h('h3', {}, 'Groups (all-call)'), groupsBox, addGroup,
     h('h3', {}, 'Desk phones'), phonesBox);
-  await Promise.all([refreshStatus(), refreshUsers(), refreshPhones()]);
+  await Promise.all([refreshStatus(), refreshUsers().then(resetGroupForm), refreshPhones(), refreshGroups()]);
   timer = setInterval(() => {
     refreshStatus();
     if (!editingPhone && el.isConnected && !el.hidden) refreshPhones();

@@ -1116,13 +1116,14 @@ function inboxRow(m) {
     playMessage(m, Math.max(0, Math.min(0.999, f)));
   });
   const resumeAt = player.key === m.id ? null : player.position(m.id);
-  return h('li', { class: `msg ${m.state !== 'played' ? 'unplayed' : ''}`, dataset: { id: m.id } },
+  return h('li', { class: `msg ${m.state !== 'played' ? 'unplayed' : ''} ${m.urgent ? 'urgent' : ''}`, dataset: { id: m.id } },
     h('span', { class: 'avatar' }, initials(from)),
     h('div', { class: 'msg-body' },
       h('div', { class: 'meta' },
         h('span', { class: 'from' }, from),
         m.state !== 'played' ? h('span', { class: 'new-dot', title: 'Not played yet' }, 'new') : null,
         m.partial ? h('span', { class: 'partial-mark', title: 'A live talk cut off before its end: this is what arrived' }, 'partial') : null,
+        m.urgent ? h('span', { class: 'urgent-mark', title: 'All-call: an urgent talk to a group' }, 'urgent') : null,
         h('time', { datetime: new Date(m.created_at).toISOString(), class: 'muted' }, fmtTime(m.created_at)),
         m.recipients.length > 1 ? h('span', { class: 'muted small' }, `to ${m.recipients.map((r) => r.name).join(', ')}`) : null),
       h('div', { class: 'player' },

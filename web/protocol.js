@@ -184,6 +184,14 @@ export class Api {
     const json = password ? { password } : {};
     return this.request('POST', `/api/admin/users/${encodeURIComponent(name)}/password`, { json });
   }
+  /** Groups for all-calls: `everyone` (built in) first, then by name, with their members. */
+  adminGroups() { return this.request('GET', '/api/admin/groups'); }
+  adminAddGroup(name, members) { return this.request('POST', '/api/admin/groups', { json: { name, members } }); }
+  /** Replaces a group's members (`members`, names) and/or adds and removes some. */
+  adminUpdateGroup(name, change) {
+    return this.request('PATCH', `/api/admin/groups/${encodeURIComponent(name)}`, { json: change });
+  }
+  adminDeleteGroup(name) { return this.request('DELETE', `/api/admin/groups/${encodeURIComponent(name)}`); }
   /** Desk phones with their state (`unassigned`, `seen`, `provisioned`, `registered`). */
   adminPhones() { return this.request('GET', '/api/admin/phones'); }
   /** Assigns a known phone to `user` (a login name), or unassigns it with `null`. */

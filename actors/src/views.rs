@@ -104,6 +104,7 @@ impl<'a> Views<'a> {
                 .collect(),
             state: own,
             partial: msg.partial,
+            urgent: msg.urgent,
         })
     }
 }
@@ -127,6 +128,7 @@ pub fn user_info(u: &User, status: Status) -> UserInfo {
         status,
         admin: u.admin,
         must_change_password: u.must_change_password,
+        may_all_call: u.may_all_call(),
     }
 }
 

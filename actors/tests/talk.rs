@@ -134,6 +134,7 @@ async fn a_talk_is_heard_live_and_stored_for_everyone() {
             session: ann_s,
             recipients: vec![bob.guid, carol.guid],
             frame_ms: 20,
+            urgent: false,
         })
         .await
         .expect("mailbox")
@@ -151,6 +152,7 @@ async fn a_talk_is_heard_live_and_stored_for_everyone() {
             session: ann_s,
             recipients: vec![bob.guid],
             frame_ms: 20,
+            urgent: false,
         })
         .await
         .expect("mailbox");
@@ -269,6 +271,7 @@ async fn the_speaker_going_away_ends_the_talk_as_partial_and_keeps_what_arrived(
             session: ann_s,
             recipients: vec![bob.guid],
             frame_ms: 20,
+            urgent: false,
         })
         .await
         .expect("mailbox")
@@ -340,6 +343,7 @@ async fn a_listener_that_never_reads_loses_portions_not_control_and_slows_no_one
             session: ann_s,
             recipients: vec![bob.guid, carol.guid],
             frame_ms: 20,
+            urgent: false,
         })
         .await
         .expect("mailbox")

@@ -91,7 +91,7 @@ pub enum Command {
     /// Show or set my presence.
     Status(StatusArgs),
     /// Talk live: stream a WAV at real-time pace; recipients online hear it as it goes, the
-    /// others get it as a stored message.
+    /// others get it as a stored message. `--group` makes it an all-call (urgent).
     Talk(TalkArgs),
     /// Stay connected: print every event as a JSON line, store new messages locally and save
     /// each live talk as a WAV (in DIR/talks).
@@ -236,12 +236,22 @@ pub struct StatusArgs {
     pub status: Option<Status>,
 }
 
-/// `talk --to NAME[,NAME..] FILE.wav`.
+/// `talk --to NAME[,NAME..] FILE.wav` or `talk --group GROUP FILE.wav`.
 #[derive(Debug, Args)]
 pub struct TalkArgs {
     /// Recipients: names, extensions or GUIDs; comma-separated and/or repeated.
-    #[arg(long, short = 't', required = true, value_name = "NAME[,NAME..]")]
+    #[arg(
+        long,
+        short = 't',
+        value_name = "NAME[,NAME..]",
+        required_unless_present = "group",
+        conflicts_with = "group"
+    )]
     pub to: Vec<String>,
+    /// All-call: talk to this group (or `everyone`), marked urgent. Needs the all-call
+    /// permission (admins have it; an admin grants it to others).
+    #[arg(long, short = 'g', value_name = "GROUP")]
+    pub group: Option<String>,
     /// The recording (WAV), sent in 20 ms portions as if spoken now.
     #[arg(value_name = "FILE")]
     pub audio: PathBuf,

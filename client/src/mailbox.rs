@@ -230,6 +230,7 @@ mod tests {
                 .collect(),
             state: Some(MailboxState::Queued),
             partial: false,
+            urgent: false,
         }
     }
 

@@ -333,6 +333,7 @@ mod tests {
             attachments: vec![],
             state: None,
             partial: false,
+            urgent: false,
         }
     }
 
@@ -564,6 +565,7 @@ mod tests {
             from: ann,
             frame_ms: 20,
             codec: "opus".into(),
+            urgent: false,
         });
         let ev = decode_server(&inc.to_text(), DEFAULT_MAX_FRAME).expect("decodes");
         assert_eq!(

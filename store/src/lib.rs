@@ -11,6 +11,8 @@
 //! - `blobs.rs`: [`BlobRef`], encrypted chunked blob files, written durably.
 //! - `users.rs`: [`User`], [`NewUser`], [`UserUpdate`]; names, extensions, passwords (argon2id
 //!   in `passwords.rs`), contacts, chosen status.
+//! - `groups.rs`: [`Group`]: named sets of users an all-call reaches, and the built-in
+//!   [`EVERYONE`].
 //! - `sessions.rs`: login tokens; the database keeps only their SHA-256.
 //! - `sip.rs`: [`SipCredentials`]: each user's generated SIP password and digest HA1s, sealed.
 //! - `phones.rs`: [`StoredPhone`]: the phone registry (MAC, assigned user, armed, bound);
@@ -47,6 +49,7 @@
 mod blobs;
 mod dirs;
 mod error;
+mod groups;
 mod idempotency;
 mod keys;
 mod lock;
@@ -69,6 +72,7 @@ use redb::{Database, ReadableTable};
 
 pub use blobs::BlobRef;
 pub use error::StoreError;
+pub use groups::{validate_group_name, Group, EVERYONE, MAX_MEMBERS as MAX_GROUP_MEMBERS};
 pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};
 pub use lock::{holder as lock_holder, DataLock, LOCK_FILE};
 pub use logins::{
@@ -218,6 +222,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::PHONE_SECRETS)?;
         txn.open_table(tables::USAGE)?;
         txn.open_table(tables::IDEMPOTENCY)?;
+        txn.open_table(tables::GROUPS)?;
         txn.open_table(pages::INBOX_BY_TIME)?;
         txn.open_table(pages::SENT_BY_TIME)?;
         let meta = txn.open_table(tables::META)?;

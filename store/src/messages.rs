@@ -90,6 +90,10 @@ pub struct StoredMessage {
     /// the audio is what arrived. Absent (false) in records written before it existed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// An all-call (a priority talk to a group): inboxes mark it. Absent (false) in records
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 /// A file attached to a message.

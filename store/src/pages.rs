@@ -432,6 +432,7 @@ mod tests {
                 attachments: vec![],
                 idempotency_key: None,
                 partial: false,
+                urgent: false,
             };
             store.commit_message(&m).expect("commit");
             ids.push(m.id);

@@ -20,6 +20,7 @@
 //! | `phone_secrets` | MAC `[u8;6]` | sealed JSON: provisioning credential, admin password |
 //! | `usage` | sender `[u8;16]` | `u64`: bytes of audio and attachments of their messages that still exist |
 //! | `idempotency` | sender ‖ SHA-256(key) `[u8;48]` | (message `[u8;16]`, SHA-256 of the request `[u8;32]`) |
+//! | `groups` | name `&str` | JSON `Group` (members' GUIDs) |
 //! | `inbox_by_time`, `sent_by_time` | user ‖ created_at (u64 BE) ‖ message `[u8;40]` | `()`: lists in time order (`pages.rs`) |
 
 use ivm_wire::{Guid, MailboxState};
@@ -68,6 +69,9 @@ pub(crate) const USAGE: TableDefinition<[u8; 16], u64> = TableDefinition::new("u
 /// SHA-256 fingerprint of the request), written in the message's own commit.
 pub(crate) const IDEMPOTENCY: TableDefinition<[u8; 48], ([u8; 16], [u8; 32])> =
     TableDefinition::new("idempotency");
+
+/// Groups by name: JSON `Group`, see `groups.rs` (the built-in `everyone` is not stored).
+pub(crate) const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 
 /// `meta` key set once `usage` has been counted from the messages (databases written before
 /// the table existed are counted at open).

@@ -145,6 +145,7 @@ mod tests {
             }],
             idempotency_key: None,
             partial: false,
+            urgent: false,
         };
         store.commit_message(&m).expect("commit");
         // Make it look like a database written before `usage` existed.

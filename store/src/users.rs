@@ -45,6 +45,19 @@ pub struct User {
     /// written before the flag existed, which load as `false`.
     #[serde(default)]
     pub must_change_password: bool,
+    /// May start an all-call (a talk to a group, marked urgent) as set by an admin; `None`
+    /// (never set, and every record written before the flag existed) follows the admin flag.
+    /// Read it through [`User::may_all_call`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_call: Option<bool>,
+}
+
+impl User {
+    /// Whether the user may start an all-call: as an admin set it, else if they are an
+    /// admin (admins may by default, others may not).
+    pub fn may_all_call(&self) -> bool {
+        self.all_call.unwrap_or(self.admin)
+    }
 }
 
 /// What `create_user` needs.
@@ -84,6 +97,8 @@ pub struct UserUpdate {
     pub extension: Option<String>,
     /// New admin flag.
     pub admin: Option<bool>,
+    /// New all-call permission (see [`User::may_all_call`]).
+    pub may_all_call: Option<bool>,
 }
 
 /// The stored record: the user plus their password hash.
@@ -235,6 +250,7 @@ impl Store {
             status: Status::Available,
             created_at: unix_now(),
             must_change_password: one_time,
+            all_call: None,
         };
         let txn = self.db.begin_write()?;
         {
@@ -365,6 +381,9 @@ impl Store {
                 }
                 rec.user.admin = a;
             }
+            if let Some(c) = upd.may_all_call {
+                rec.user.all_call = Some(c);
+            }
             put_record(&mut users, &rec)?;
             rec
         };
@@ -403,6 +422,7 @@ impl Store {
                 put_record(&mut users, other)?;
             }
             drop(users);
+            crate::groups::forget_member(&txn, guid)?;
             crate::sessions::end_all(&txn, guid)?;
             crate::messages::delete_all_for(&txn, guid)?
         };

@@ -49,6 +49,10 @@ pub struct UserInfo {
     /// other route answers 403 `password change required`. Absent (false) from older servers.
     #[serde(default)]
     pub must_change_password: bool,
+    /// May start an all-call (a priority talk to a group): admins by default, others when
+    /// an admin grants it. Absent (false) from older servers.
+    #[serde(default)]
+    pub may_all_call: bool,
 }
 
 /// `PUT /api/me/password` body: a user changes their own password.
@@ -151,6 +155,9 @@ pub struct MessageInfo {
     /// A live talk cut off before its speaker ended it: the audio is what arrived.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// An all-call (a priority talk to a group): inboxes mark it. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 /// Messages a page of `GET /api/messages/inbox` or `/sent` holds when `limit` is not given.
@@ -225,6 +232,58 @@ pub struct UserUpdateRequest {
     /// Grant or revoke administration.
     #[serde(default)]
     pub admin: Option<bool>,
+    /// Grant or revoke the all-call permission.
+    #[serde(default)]
+    pub may_all_call: Option<bool>,
+}
+
+/// A member of a group, as the admin sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// GUID.
+    pub guid: Guid,
+    /// Login name.
+    pub name: String,
+    /// Name shown to others.
+    pub display_name: String,
+}
+
+/// A group an all-call can reach (`GET /api/admin/groups`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    /// Its name; `everyone` is the built-in group of every user.
+    pub name: String,
+    /// Built in (`everyone`): its members are every user, it cannot be edited or deleted.
+    #[serde(default)]
+    pub builtin: bool,
+    /// Members, in the order they were added (every user, by name, for `everyone`).
+    pub members: Vec<GroupMember>,
+}
+
+/// `POST /api/admin/groups` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewGroupRequest {
+    /// Name: 1-32 characters a-z, 0-9, `.`, `_`, `-`, starting with a letter or digit;
+    /// not `everyone`.
+    pub name: String,
+    /// Members: names, extensions or GUIDs.
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// `PATCH /api/admin/groups/{group}` body: `members` replaces the list when given, then
+/// `add` are added and `remove` taken out (names, extensions or GUIDs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct GroupUpdateRequest {
+    /// The new member list.
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
+    /// Members to add.
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Members to take out.
+    #[serde(default)]
+    pub remove: Vec<String>,
 }
 
 /// `POST /api/admin/users/{user}/password` body.

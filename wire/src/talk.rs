@@ -189,6 +189,11 @@ pub struct TalkStartObject {
     /// Codec of the portions; only `opus`.
     #[serde(default = "default_codec")]
     pub codec: String,
+    /// An all-call: talk to this group (a group's name, or `everyone`) instead of the
+    /// envelope's `destination`, which must then be empty. The speaker needs the all-call
+    /// permission; the talk is urgent. Absent in a plain talk (and from older clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Default for TalkStartObject {
@@ -196,9 +201,13 @@ impl Default for TalkStartObject {
         TalkStartObject {
             frame_ms: DEFAULT_FRAME_MS,
             codec: default_codec(),
+            group: None,
         }
     }
 }
+
+/// Longest group name in `talk_start` (the box's names are at most 32 characters).
+pub const MAX_GROUP_NAME: usize = 32;
 
 /// Why a `talk_start` object is refused before anything else is looked at.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +221,9 @@ pub enum TalkStartError {
     /// No recipient in `destination`.
     #[error("talk_start names no recipient")]
     NoRecipient,
+    /// Both a group and recipients, or a group name that cannot be one.
+    #[error("talk_start: {0}")]
+    Group(&'static str),
 }
 
 impl TalkStartObject {
@@ -224,10 +236,17 @@ impl TalkStartObject {
         if self.codec != "opus" {
             return Err(TalkStartError::Codec(self.codec.clone()));
         }
-        if recipients.is_empty() {
-            return Err(TalkStartError::NoRecipient);
+        match &self.group {
+            Some(_) if !recipients.is_empty() => Err(TalkStartError::Group(
+                "name a group or recipients in destination, not both",
+            )),
+            Some(g) if g.is_empty() || g.len() > MAX_GROUP_NAME => {
+                Err(TalkStartError::Group("a group name has 1 to 32 characters"))
+            }
+            Some(_) => Ok(()),
+            None if recipients.is_empty() => Err(TalkStartError::NoRecipient),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -258,6 +277,10 @@ pub enum TalkRefusal {
     AlreadyTalking,
     /// The box has as many live talks as it carries.
     Busy,
+    /// An all-call from a user without the all-call permission (an admin grants it).
+    NotAllowed,
+    /// An all-call to a group the box does not have.
+    UnknownGroup,
 }
 
 /// Object of `talk_refused`.
@@ -280,6 +303,10 @@ pub struct TalkIncomingObject {
     pub frame_ms: u16,
     /// Codec, `opus`.
     pub codec: String,
+    /// An all-call: a priority talk to a group, to show prominently. Absent (false) in a
+    /// plain talk and from older boxes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub urgent: bool,
 }
 
 /// Object of `talk_end` from the speaker.
@@ -481,6 +508,17 @@ mod tests {
         };
         assert!(matches!(pcm.check(&[bob]), Err(TalkStartError::Codec(_))));
         assert_eq!(o.check(&[]), Err(TalkStartError::NoRecipient));
+        // An all-call names a group instead of recipients; an old client's object (no
+        // `group`) is a plain talk.
+        let all: TalkStartObject = serde_json::from_str(r#"{"group":"sales"}"#).expect("group");
+        assert_eq!(all.group.as_deref(), Some("sales"));
+        assert_eq!(all.check(&[]), Ok(()));
+        assert!(matches!(all.check(&[bob]), Err(TalkStartError::Group(_))));
+        let long = TalkStartObject {
+            group: Some("g".repeat(MAX_GROUP_NAME + 1)),
+            ..o.clone()
+        };
+        assert!(matches!(long.check(&[]), Err(TalkStartError::Group(_))));
     }
 
     #[test]
@@ -505,6 +543,7 @@ mod tests {
             from: ann,
             frame_ms: 20,
             codec: "opus".into(),
+            urgent: true,
         };
         let frames = [
             talk_accepted("5", &accepted),

@@ -56,8 +56,16 @@ pub(super) struct CommitPost {
     pub attachments: Vec<NewAttachment>,
     /// The sender's quota (`None`: none) and the idempotency key.
     pub rules: CommitRules,
-    /// A live talk cut off before its speaker ended it (stored as what arrived).
+    /// How the stored message is marked.
+    pub marks: Marks,
+}
+
+/// How a stored message is marked: a live talk cut off before its speaker ended it
+/// (`partial`, stored as what arrived), an all-call (`urgent`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Marks {
     pub partial: bool,
+    pub urgent: bool,
 }
 
 /// What [`CommitPost`] came to, short of a store error.
@@ -109,7 +117,7 @@ impl Op for CommitPost {
             self.audio,
             self.attachments,
             &self.rules,
-            self.partial,
+            self.marks,
         )
     }
 }
@@ -144,7 +152,7 @@ fn store_message(
     audio: PreparedAudio,
     attachments: Vec<NewAttachment>,
     rules: &CommitRules,
-    partial: bool,
+    marks: Marks,
 ) -> Result<Outcome, StoreError> {
     let bytes =
         audio.ogg.len() as u64 + attachments.iter().map(|a| a.data.len() as u64).sum::<u64>();
@@ -178,7 +186,8 @@ fn store_message(
             audio: blob,
             attachments: stored_atts,
             idempotency_key: None,
-            partial,
+            partial: marks.partial,
+            urgent: marks.urgent,
         };
         let committed = s.commit_message_with(&msg, rules)?;
         Ok((msg, committed))

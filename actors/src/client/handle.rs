@@ -11,10 +11,10 @@ use actix::dev::RecipientRequest;
 use actix::prelude::*;
 
 use super::{
-    AddIntercomPhones, AddMailboxListener, CheckIn, ClientActor, Connect, Disconnect, GetPresence,
-    GetStats, IntercomHeard, MailboxChanged, PhonePresence, PhoneTalkEnd, PhoneTalkPortion,
-    PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen, SetStatus,
-    Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
+    AddIntercomPhones, AddMailboxListener, AllCallStart, CheckIn, ClientActor, Connect, Disconnect,
+    GetPresence, GetStats, IntercomHeard, MailboxChanged, PhonePresence, PhoneTalkEnd,
+    PhoneTalkPortion, PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt, Receipts,
+    Seen, SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).
@@ -87,6 +87,7 @@ recipients! {
     phone_talk_start: PhoneTalkStart,
     phone_talk_portion: PhoneTalkPortion,
     phone_talk_end: PhoneTalkEnd,
+    all_call_start: AllCallStart,
 }
 
 impl ClientHandle {

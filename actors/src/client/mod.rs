@@ -21,10 +21,11 @@
 //!   one database trip; `receipts.rs`: [`Receipt`], [`Receipts`].
 //! - `handle.rs`: [`ClientHandle`], the client manager as services reach it.
 //! - `talk.rs`: intercom, [`TalkStart`], [`TalkPortion`], [`TalkEnd`] around one
-//!   `ivm_talk::Talks`.
+//!   `ivm_talk::Talks`; `allcall.rs`: [`AllCallStart`], a talk to a group, marked urgent.
 //! - `connection.rs`: the connection object and its outbox (a lossless control lane and a
 //!   lossy portion lane); `rate.rs`: posts per minute.
 
+mod allcall;
 mod commit;
 mod connection;
 mod handle;
@@ -49,6 +50,7 @@ use tokio::sync::oneshot;
 use crate::database::users::EndedSessions;
 use crate::database::{Db, DbError};
 
+pub use allcall::{AllCallError, AllCallStart};
 pub use connection::{
     outbox, Connection, Outbound, Outbox, OutboxError, OutboxReceiver, SessionId, PORTION_FRAMES,
 };

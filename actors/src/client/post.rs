@@ -32,7 +32,7 @@ use ivm_wire::object::push;
 use ivm_wire::rest::MessageInfo;
 use ivm_wire::Guid;
 
-use super::commit::{CommitPost, FindKey, KeyFound, Outcome};
+use super::commit::{CommitPost, FindKey, KeyFound, Marks, Outcome};
 use super::ClientActor;
 use crate::database::{Db, DbError};
 
@@ -229,6 +229,8 @@ pub(super) struct Draft {
     pub(super) attachments: Vec<NewAttachment>,
     /// A live talk cut off before its speaker ended it.
     pub(super) partial: bool,
+    /// An all-call's stored copy.
+    pub(super) urgent: bool,
 }
 
 /// The audio of a post.
@@ -247,6 +249,7 @@ impl From<PostMessage> for Draft {
             audio: Audio::Upload(p.audio),
             attachments: p.attachments,
             partial: false,
+            urgent: false,
         }
     }
 }
@@ -338,7 +341,10 @@ async fn store(
             audio,
             attachments: draft.attachments,
             rules: CommitRules { quota, key },
-            partial: draft.partial,
+            marks: Marks {
+                partial: draft.partial,
+                urgent: draft.urgent,
+            },
         })
         .await?)
 }
@@ -472,6 +478,7 @@ impl Handler<PostPrepared> for ClientActor {
             audio: Audio::Prepared(msg.audio),
             attachments: Vec::new(),
             partial: false,
+            urgent: false,
         };
         Box::pin(self.post(draft, None).map(|r, _, _| r.map(|p| p.info)))
     }

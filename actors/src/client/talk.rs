@@ -47,6 +47,8 @@ pub(super) struct LiveTalk {
     phones: bool,
     /// Spoken from a desk phone (`*8`): the speaker's sockets do not carry it.
     from_phone: bool,
+    /// An all-call: the stored copy is marked urgent.
+    urgent: bool,
 }
 
 impl LiveTalk {
@@ -82,6 +84,9 @@ pub struct TalkStart {
     pub recipients: Vec<Guid>,
     /// Portion length: 20, 40 or 60 ms.
     pub frame_ms: u16,
+    /// An all-call ([`super::AllCallStart`] expands the group and checks the permission):
+    /// `talk_incoming` and the stored copy say so.
+    pub urgent: bool,
 }
 
 /// A binary portion frame from a session, decoded.
@@ -105,7 +110,7 @@ pub struct TalkEnd {
 }
 
 impl ClientActor {
-    fn session_user(&self, session: SessionId) -> Result<Guid, TalkRequestError> {
+    pub(super) fn session_user(&self, session: SessionId) -> Result<Guid, TalkRequestError> {
         self.sessions
             .get(&session)
             .map(|c| c.user)
@@ -196,6 +201,7 @@ impl ClientActor {
             }),
             attachments: Vec::new(),
             partial: e.reason.is_partial(),
+            urgent: live.urgent,
         };
         let reason = e.reason;
         let stream = e.stream;
@@ -295,7 +301,7 @@ impl Handler<TalkStart> for ClientActor {
 
     fn handle(&mut self, msg: TalkStart, ctx: &mut Context<Self>) -> Self::Result {
         let speaker = self.session_user(msg.session)?;
-        self.start_talk(speaker, msg.recipients, msg.frame_ms, false, ctx)
+        self.start_talk(speaker, msg.recipients, msg.frame_ms, false, msg.urgent, ctx)
     }
 }
 
@@ -309,6 +315,7 @@ impl ClientActor {
         recipients: Vec<Guid>,
         frame_ms: u16,
         from_phone: bool,
+        urgent: bool,
         ctx: &mut Context<Self>,
     ) -> Result<TalkAcceptedObject, TalkRequestError> {
         if self.going_down {
@@ -330,6 +337,7 @@ impl ClientActor {
             from: speaker,
             frame_ms,
             codec: "opus".into(),
+            urgent,
         })
         .to_text()
         .into();
@@ -342,7 +350,7 @@ impl ClientActor {
             .filter(|u| self.by_user.get(u).is_some_and(|s| !s.is_empty()))
             .collect();
         let phones = self.ring_phones(stream, speaker, &live, ctx);
-        tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), phones, "talk started");
+        tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), phones, urgent, "talk started");
         self.live_talks.insert(
             stream,
             LiveTalk {
@@ -353,6 +361,7 @@ impl ClientActor {
                 heard: Vec::new(),
                 phones,
                 from_phone,
+                urgent,
             },
         );
         self.drive_talks(ctx);

@@ -178,7 +178,7 @@ impl Handler<IntercomHeard> for ClientActor {
 impl Handler<PhoneTalkStart> for ClientActor {
     type Result = Result<StreamId, TalkRequestError>;
     fn handle(&mut self, msg: PhoneTalkStart, ctx: &mut Context<Self>) -> Self::Result {
-        self.start_talk(msg.speaker, msg.recipients, 20, true, ctx)
+        self.start_talk(msg.speaker, msg.recipients, 20, true, false, ctx)
             .map(|a| a.stream)
     }
 }

@@ -14,6 +14,8 @@
 //! - [`users`]: logins, sessions, users, contacts, status, the admin's user management.
 //! - [`messages`]: lists a page at a time, one message, its audio and attachments,
 //!   receipts, deletion, what is queued for a client.
+//! - [`groups`]: the groups an all-call reaches, as admins manage them, and who an
+//!   all-call from a speaker reaches.
 //! - [`phones`]: the phone registry as the admin API and the front panel change it.
 //!
 //! Operations private to one actor (the client manager's commit of a post, the provisioning
@@ -21,6 +23,7 @@
 //! requests, which the command line applies offline too) beside that code. [`Db`] is the
 //! handle every caller holds; there is no closure form.
 
+pub mod groups;
 pub mod messages;
 pub mod phones;
 pub mod users;

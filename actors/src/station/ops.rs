@@ -204,6 +204,7 @@ mod tests {
             attachments: vec![],
             idempotency_key: None,
             partial: false,
+            urgent: false,
         };
         store.commit_message(&m).unwrap();
         let audio_of = |user: &User| {

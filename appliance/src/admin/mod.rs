@@ -1,5 +1,6 @@
-//! User and phone administration for installers: `ivmd user add|list|passwd|remove|show`,
-//! `ivmd phone add|list|remove|arm|show`, and what `ivmd status` and `ivmd config` ask a
+//! User, group and phone administration for installers: `ivmd user
+//! add|list|passwd|remove|show|allcall`, `ivmd group add|list|members|remove`, `ivmd phone
+//! add|list|remove|arm|show`, and what `ivmd status` and `ivmd config` ask a
 //! running box.
 //!
 //! The same operations run two ways. While the box runs, it holds the data folder's lock, so
@@ -19,6 +20,8 @@ pub mod status;
 
 use std::time::{Duration, SystemTime};
 
+use ivm_actors::database::groups::{AllGroups, ChangeGroup, CreateGroup, DeleteGroup};
+use ivm_actors::database::Op as _;
 use ivm_store::{NewUser, Store, StoreError, User};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +66,36 @@ pub enum AdminRequest {
         name: String,
         /// Make a new SIP password first.
         new_sip_password: bool,
+    },
+    /// Allow or forbid a user's all-calls (talks to a group, marked urgent).
+    UserAllCall {
+        /// Login name.
+        name: String,
+        /// Allowed?
+        allow: bool,
+    },
+    /// Make a group (for all-calls) of these users.
+    GroupAdd {
+        /// Its name.
+        name: String,
+        /// Members: names, extensions or GUIDs.
+        members: Vec<String>,
+    },
+    /// List groups (the built-in `everyone` first).
+    GroupList,
+    /// Add and take out members of a group.
+    GroupMembers {
+        /// The group.
+        name: String,
+        /// Members to add.
+        add: Vec<String>,
+        /// Members to take out.
+        remove: Vec<String>,
+    },
+    /// Delete a group.
+    GroupRemove {
+        /// Its name.
+        name: String,
     },
     /// Assign a phone (by MAC) to a user, adding it when unknown.
     PhoneAdd {
@@ -227,6 +260,9 @@ pub struct UserRow {
     pub display_name: String,
     /// Administrator?
     pub admin: bool,
+    /// May make all-calls (admins by default).
+    #[serde(default)]
+    pub may_all_call: bool,
 }
 
 /// The answer to an [`AdminRequest`].
@@ -258,6 +294,16 @@ pub enum AdminResponse {
         /// The address phones register at (`host:port`); `None` when SIP is off.
         #[serde(default)]
         sip_server: Option<String>,
+    },
+    /// One group.
+    Group {
+        /// The group.
+        group: ivm_wire::rest::GroupInfo,
+    },
+    /// All groups.
+    Groups {
+        /// `everyone` first, then by name.
+        groups: Vec<ivm_wire::rest::GroupInfo>,
     },
     /// One phone.
     Phone {
@@ -313,6 +359,7 @@ fn row(u: &User) -> UserRow {
         extension: u.extension.clone(),
         display_name: u.display_name.clone(),
         admin: u.admin,
+        may_all_call: u.may_all_call(),
     }
 }
 
@@ -441,6 +488,39 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
             },
             AdminRequest::PhoneRemove { mac } => {
                 store.remove_phone(parse_mac(&mac)?).map_err(no_phone)?;
+                AdminResponse::Done
+            }
+            AdminRequest::UserAllCall { name, allow } => {
+                let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
+                let user = store.update_user(
+                    user.guid,
+                    ivm_store::UserUpdate {
+                        may_all_call: Some(allow),
+                        ..Default::default()
+                    },
+                )?;
+                AdminResponse::User {
+                    user: row(&user),
+                    password: None,
+                }
+            }
+            AdminRequest::GroupAdd { name, members } => AdminResponse::Group {
+                group: CreateGroup { name, members }.run(store)?,
+            },
+            AdminRequest::GroupList => AdminResponse::Groups {
+                groups: AllGroups.run(store)?,
+            },
+            AdminRequest::GroupMembers { name, add, remove } => AdminResponse::Group {
+                group: ChangeGroup {
+                    name,
+                    set: None,
+                    add,
+                    remove,
+                }
+                .run(store)?,
+            },
+            AdminRequest::GroupRemove { name } => {
+                DeleteGroup { name }.run(store)?;
                 AdminResponse::Done
             }
             AdminRequest::UserRemove { name } => {

@@ -31,7 +31,7 @@ const STARTING_WAIT: Duration = Duration::from_secs(10);
     name = "ivmd",
     version,
     about = "The IVM box: instant voice messaging for the office LAN",
-    after_help = "Admin commands (user, phone, status, config) work on the box given by --data or --config; \
+    after_help = "Admin commands (user, group, phone, status, config) work on the box given by --data or --config; \
 else the running box (found through its admin socket at /run/ivm/admin.sock, \
 $XDG_RUNTIME_DIR/ivm/admin.sock or /tmp/ivm-<uid>/admin.sock; $IVM_RUNTIME_DIR overrides); \
 else the one /etc/ivm/ivmd.toml describes ($IVM_INSTALLED_CONFIG overrides); else ./ivm-data \
@@ -74,6 +74,9 @@ pub enum Command {
     /// folder).
     #[command(subcommand)]
     Phone(PhoneCommand),
+    /// Manage groups for all-calls (`ivm talk --group NAME`); `everyone` is built in.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Show the running box: version, pid, uptime, data folder, listeners, users, phones,
     /// clients, messages waiting, free disk. Exit status 0 when it runs, 3 when it does not,
     /// 1 when that cannot be told (no permission, a bad config).
@@ -154,6 +157,46 @@ pub enum PhoneCommand {
     },
 }
 
+/// `ivmd group ...`
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Make a group.
+    Add {
+        /// Its name (lowercase letters, digits, . _ -; not `everyone`).
+        name: String,
+        /// Members: login names, extensions or GUIDs; comma-separated and/or repeated.
+        #[arg(long, value_delimiter = ',')]
+        members: Vec<String>,
+    },
+    /// List groups and their members (`everyone` is every user).
+    List,
+    /// Add or take out members.
+    Members {
+        /// The group.
+        name: String,
+        /// Users to add; comma-separated and/or repeated.
+        #[arg(long, value_delimiter = ',')]
+        add: Vec<String>,
+        /// Users to take out; comma-separated and/or repeated.
+        #[arg(long, value_delimiter = ',')]
+        remove: Vec<String>,
+    },
+    /// Delete a group.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// Allowed.
+    On,
+    /// Not allowed.
+    Off,
+}
+
 /// `ivmd user ...`
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -188,6 +231,14 @@ pub enum UserCommand {
     Remove {
         /// Login name.
         name: String,
+    },
+    /// Allow (on) or forbid (off) a user's all-calls (`ivm talk --group`); admins may by
+    /// default, others may not.
+    Allcall {
+        /// Login name.
+        name: String,
+        /// on or off.
+        allow: OnOff,
     },
     /// Show a user's extension and the SIP account for setting up their desk phone by hand.
     Show {
@@ -250,6 +301,7 @@ pub fn main() -> ExitCode {
         } => run(config, data, [http, https, sip, tftp]),
         Command::User(cmd) => admin_command(config, data, user_request(cmd)),
         Command::Phone(cmd) => admin_command(config, data, phone_request(cmd)),
+        Command::Group(cmd) => admin_command(config, data, group_request(cmd)),
         Command::Status { json } => status(config, data, json),
         Command::Config => show_config(config, data),
         Command::Tls(cmd) => match tls_request(cmd) {
@@ -323,6 +375,21 @@ fn user_request(cmd: UserCommand) -> AdminRequest {
         UserCommand::List => AdminRequest::UserList,
         UserCommand::Passwd { name, password } => AdminRequest::UserPasswd { name, password },
         UserCommand::Remove { name } => AdminRequest::UserRemove { name },
+        UserCommand::Allcall { name, allow } => AdminRequest::UserAllCall {
+            name,
+            allow: allow == OnOff::On,
+        },
+    }
+}
+
+fn group_request(cmd: GroupCommand) -> AdminRequest {
+    match cmd {
+        GroupCommand::Add { name, members } => AdminRequest::GroupAdd { name, members },
+        GroupCommand::List => AdminRequest::GroupList,
+        GroupCommand::Members { name, add, remove } => {
+            AdminRequest::GroupMembers { name, add, remove }
+        }
+        GroupCommand::Remove { name } => AdminRequest::GroupRemove { name },
     }
 }
 

@@ -28,6 +28,9 @@ pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
                 "{}\t{}\t{}\t{}",
                 user.name, user.extension, user.display_name, user.guid
             );
+            if user.may_all_call {
+                println!("all-call: allowed");
+            }
             if let Some(p) = password {
                 println!("password: {p}");
             }
@@ -35,16 +38,17 @@ pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
         }
         AdminResponse::Users { users } => {
             println!(
-                "{:<20} {:<10} {:<24} {:<6} GUID",
-                "NAME", "EXTENSION", "DISPLAY NAME", "ADMIN"
+                "{:<20} {:<10} {:<24} {:<6} {:<8} GUID",
+                "NAME", "EXTENSION", "DISPLAY NAME", "ADMIN", "ALL-CALL"
             );
             for u in users {
                 println!(
-                    "{:<20} {:<10} {:<24} {:<6} {}",
+                    "{:<20} {:<10} {:<24} {:<6} {:<8} {}",
                     u.name,
                     u.extension,
                     u.display_name,
                     if u.admin { "yes" } else { "" },
+                    if u.may_all_call { "yes" } else { "" },
                     u.guid
                 );
             }
@@ -69,6 +73,15 @@ pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
             if let Reached::Stopped(source) = reached {
                 println!("note:          the box is not running: domain and server are from {source}; `ivmd run --sip ADDR` would change the server");
             }
+            ExitCode::SUCCESS
+        }
+        AdminResponse::Group { group } => {
+            group_line(&group);
+            ExitCode::SUCCESS
+        }
+        AdminResponse::Groups { groups } => {
+            println!("{:<20} MEMBERS", "GROUP");
+            groups.iter().for_each(group_line);
             ExitCode::SUCCESS
         }
         AdminResponse::Phone { phone } => {
@@ -131,6 +144,17 @@ pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
 
 /// `armed until <unix seconds>`, `bound <address> at <unix seconds>`, or `-`; with
 /// `(credential set by hand)` when it was.
+/// `NAME  member,member` (`everyone` says it is built in).
+fn group_line(g: &ivm_wire::rest::GroupInfo) {
+    let names: Vec<&str> = g.members.iter().map(|m| m.name.as_str()).collect();
+    let builtin = if g.builtin {
+        " (built in: every user)"
+    } else {
+        ""
+    };
+    println!("{:<20} {}{builtin}", g.name, names.join(","));
+}
+
 fn provisioning(p: &PhoneRow) -> String {
     let mut s = match (p.armed_until, &p.bound_address, p.bound_at) {
         (Some(t), _, _) => format!("armed until {t}"),

@@ -64,9 +64,7 @@ pub fn inbox_table(list: &[MessageInfo]) -> String {
                 m.sender_name.clone(),
                 output::time(m.created_at),
                 output::duration(m.duration_ms),
-                m.state
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_else(|| "-".into()),
+                state_marked(m),
                 m.attachments.len().to_string(),
             ]
         })
@@ -75,6 +73,22 @@ pub fn inbox_table(list: &[MessageInfo]) -> String {
         &["ID", "FROM", "TIME", "DURATION", "STATE", "ATTACHMENTS"],
         &rows,
     )
+}
+
+/// My state of a message, with its marks: `URGENT` for an all-call, `partial` for a talk
+/// cut off.
+fn state_marked(m: &MessageInfo) -> String {
+    let mut s = m
+        .state
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| "-".into());
+    if m.urgent {
+        s.push_str(", URGENT");
+    }
+    if m.partial {
+        s.push_str(", partial");
+    }
+    s
 }
 
 /// ID, TIME, DURATION, ATTACHMENTS, TO (with states).
@@ -125,7 +139,16 @@ mod tests {
             attachments: vec![],
             state: Some(MailboxState::Delivered),
             partial: false,
+            urgent: false,
         }
+    }
+
+    #[test]
+    fn the_inbox_marks_an_urgent_message() {
+        let mut m = msg("1a2b3c4d-0000-4000-8000-000000000001");
+        m.urgent = true;
+        let t = inbox_table(&[m]);
+        assert!(t.contains("delivered, URGENT"), "{t}");
     }
 
     #[test]

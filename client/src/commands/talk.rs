@@ -1,4 +1,6 @@
-//! `ivm talk --to NAME[,NAME..] FILE.wav`: a live talk (intercom, issue 13). The recording
+//! `ivm talk --to NAME[,NAME..] FILE.wav`: a live talk (intercom, issue 13); with
+//! `--group GROUP` instead of `--to`, an all-call to a group (the box expands it, checks the
+//! permission and marks it urgent). The recording
 //! is encoded to Opus in 20 ms frames and each frame is sent as a portion at real-time pace,
 //! as if it were being spoken now: recipients online hear it as it goes, the others get the
 //! stored message. Prints the box's `talk_accepted` and `talk_end` objects as JSON lines
@@ -26,7 +28,10 @@ const ANSWER_WAIT: Duration = Duration::from_secs(15);
 
 /// Streams one file as a live talk.
 pub async fn talk(ctx: &Context, args: TalkArgs) -> anyhow::Result<()> {
-    let names = recipients::split(&args.to)?;
+    let names = match &args.group {
+        Some(_) => Vec::new(),
+        None => recipients::split(&args.to)?,
+    };
     let raw = tokio::fs::read(&args.audio)
         .await
         .map_err(|source| CommandError::Read {
@@ -35,7 +40,14 @@ pub async fn talk(ctx: &Context, args: TalkArgs) -> anyhow::Result<()> {
         })?;
     // Decoding, resampling and encoding are codec work: off the async threads.
     let packets = tokio::task::spawn_blocking(move || encode(&raw)).await??;
-    let to = resolve(ctx, &names).await?;
+    let to = match &args.group {
+        Some(_) => Vec::new(),
+        None => resolve(ctx, &names).await?,
+    };
+    let start = TalkStartObject {
+        group: args.group.clone(),
+        ..TalkStartObject::default()
+    };
 
     let mut conn = ws::connect(ctx.api.base(), ctx.api.tls()).await?;
     let hello = Envelope::new("connect")
@@ -57,8 +69,7 @@ pub async fn talk(ctx: &Context, args: TalkArgs) -> anyhow::Result<()> {
         Err(e) => bail!("the box refused the session: {e}"),
     }
 
-    conn.send(&talk_start("t1", to, &TalkStartObject::default()))
-        .await?;
+    conn.send(&talk_start("t1", to, &start)).await?;
     let stream = match answer(&mut conn, |ev| match ev {
         ServerEvent::TalkAccepted { id, accepted } if id == "t1" => Some(Ok(accepted.clone())),
         ServerEvent::TalkRefused { id, refused } if id == "t1" => Some(Err(refused.clone())),

@@ -30,6 +30,7 @@ fn msg(store: &Store, from: &User, to: &[&User], at: u64) -> StoredMessage {
         }],
         idempotency_key: None,
         partial: false,
+        urgent: false,
     };
     store.commit_message(&m).unwrap();
     m

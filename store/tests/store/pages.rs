@@ -18,6 +18,7 @@ fn msg(store: &Store, from: &User, to: &[&User], at: u64) -> StoredMessage {
         attachments: vec![],
         idempotency_key: None,
         partial: false,
+        urgent: false,
     };
     store.commit_message(&m).unwrap();
     m

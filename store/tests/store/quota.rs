@@ -25,6 +25,7 @@ fn draft(store: &Store, from: &User, to: &User, audio: usize, att: usize) -> Sto
         }],
         idempotency_key: None,
         partial: false,
+        urgent: false,
     }
 }
 

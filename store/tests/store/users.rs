@@ -172,6 +172,7 @@ fn update_user() {
                 display_name: Some("Alice L.".into()),
                 extension: Some("201".into()),
                 admin: Some(true),
+                may_all_call: None,
             },
         )
         .unwrap();

@@ -1,17 +1,20 @@
-//! Administrator endpoints: server status and user management (the web client's admin page).
+//! Administrator endpoints: server status, user and group management (the web client's
+//! admin page).
 //! Every route takes [`AdminUser`], so a non-admin gets 403.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use ivm_actors::client::{GetPresence, GetStats};
+use ivm_actors::database::groups::{AllGroups, ChangeGroup, CreateGroup, DeleteGroup};
 use ivm_actors::database::users::{
     AllUsers, CreateUser, DeleteUser, NamesUser, NewPassword, ServerCounts, SetPassword, UpdateUser,
 };
 use ivm_actors::views;
 use ivm_store::{NewUser, UserUpdate};
 use ivm_wire::rest::{
-    NewUserRequest, PasswordReset, ServerStatus, UserCreated, UserInfo, UserUpdateRequest,
+    GroupInfo, GroupUpdateRequest, NewGroupRequest, NewUserRequest, PasswordReset, ServerStatus,
+    UserCreated, UserInfo, UserUpdateRequest,
 };
 
 use crate::auth::AdminUser;
@@ -105,6 +108,7 @@ pub async fn update_user(
                 display_name: req.display_name,
                 extension: req.extension,
                 admin: req.admin,
+                may_all_call: req.may_all_call,
             },
         })
         .await?;
@@ -157,4 +161,60 @@ async fn key_is(state: &AppState, key: &str, guid: ivm_wire::Guid) -> Result<boo
             user: guid,
         })
         .await?)
+}
+
+/// `GET /api/admin/groups`: the built-in `everyone`, then every group by name, with members.
+pub async fn groups(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+) -> Result<Json<Vec<GroupInfo>>, ApiError> {
+    Ok(Json(state.db.call(AllGroups).await?))
+}
+
+/// `POST /api/admin/groups`: make a group (members by name, extension or GUID).
+pub async fn add_group(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    crate::json::JsonBody(req): crate::json::JsonBody<NewGroupRequest>,
+) -> Result<(StatusCode, Json<GroupInfo>), ApiError> {
+    let group = state
+        .db
+        .call(CreateGroup {
+            name: req.name,
+            members: req.members,
+        })
+        .await?;
+    tracing::info!(by = %admin.user.name, group = %group.name, "group added");
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+/// `PATCH /api/admin/groups/{group}`: replace the members and/or add and remove some.
+pub async fn update_group(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(name): Path<String>,
+    crate::json::JsonBody(req): crate::json::JsonBody<GroupUpdateRequest>,
+) -> Result<Json<GroupInfo>, ApiError> {
+    let group = state
+        .db
+        .call(ChangeGroup {
+            name,
+            set: req.members,
+            add: req.add,
+            remove: req.remove,
+        })
+        .await?;
+    tracing::info!(by = %admin.user.name, group = %group.name, "group changed");
+    Ok(Json(group))
+}
+
+/// `DELETE /api/admin/groups/{group}`: delete a group (not `everyone`).
+pub async fn delete_group(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.db.call(DeleteGroup { name: name.clone() }).await?;
+    tracing::info!(by = %admin.user.name, group = %name, "group deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

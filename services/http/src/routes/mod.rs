@@ -56,6 +56,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/api/admin/users/{user}"),
     ("delete", "/api/admin/users/{user}"),
     ("post", "/api/admin/users/{user}/password"),
+    ("get", "/api/admin/groups"),
+    ("post", "/api/admin/groups"),
+    ("patch", "/api/admin/groups/{group}"),
+    ("delete", "/api/admin/groups/{group}"),
     ("get", "/api/admin/phones"),
     ("post", "/api/admin/phones"),
     ("put", "/api/admin/phones/{mac}"),
@@ -109,6 +113,14 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         .route(
             "/api/admin/users/{user}/password",
             post(admin::reset_password),
+        )
+        .route(
+            "/api/admin/groups",
+            get(admin::groups).post(admin::add_group),
+        )
+        .route(
+            "/api/admin/groups/{group}",
+            patch(admin::update_group).delete(admin::delete_group),
         )
         .route("/api/admin/phones", get(phones::list).post(phones::add))
         .route(

@@ -36,6 +36,7 @@ use ivm_actors::client::{
     self, CheckIn, NewAttachment, Outbound, Outbox, PostError, PostMessage, Receipt, Receipts,
     Seen, SessionId, SetStatus, Subscribe, Unsubscribe,
 };
+use ivm_actors::database::groups::AllCallRefused;
 use ivm_actors::database::users::UnknownUsers;
 use ivm_store::User;
 use ivm_talk::TalkError;
@@ -469,6 +470,9 @@ impl Reader {
     /// `talk_start`: refused with `talk_refused` when a recipient is not a user of this box
     /// (checked before the talk starts, so nothing is accepted that cannot be stored).
     async fn talk_start(&self, id: &str, to: Vec<Guid>, start: TalkStartObject) {
+        if let Some(group) = start.group {
+            return self.all_call(id, group, start.frame_ms).await;
+        }
         match self.state.db.call(UnknownUsers(to.clone())).await {
             Ok(unknown) if unknown.is_empty() => {}
             Ok(unknown) => {
@@ -488,6 +492,7 @@ impl Reader {
                 session: self.session,
                 recipients: to,
                 frame_ms: start.frame_ms,
+                urgent: false,
             })
             .await;
         match r {
@@ -503,6 +508,42 @@ impl Reader {
             Ok(Err(e)) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
             Err(e) => self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
         }
+    }
+
+    /// `talk_start` naming a group: an all-call (the actor checks the permission and
+    /// expands the group), refused with `not_allowed` or `unknown_group` and a line that
+    /// says what to do.
+    async fn all_call(&self, id: &str, group: String, frame_ms: u16) {
+        let r = self
+            .state
+            .clients
+            .send(client::AllCallStart {
+                session: self.session,
+                group,
+                frame_ms,
+            })
+            .await;
+        let e = match r {
+            Ok(Ok(accepted)) => return self.reply(talk_accepted(id, &accepted)),
+            Ok(Err(e)) => e,
+            Err(e) => return self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
+        };
+        let reason = match &e {
+            client::AllCallError::Refused(AllCallRefused::NotAllowed) => TalkRefusal::NotAllowed,
+            client::AllCallError::Refused(AllCallRefused::UnknownGroup(_)) => {
+                TalkRefusal::UnknownGroup
+            }
+            client::AllCallError::Refused(AllCallRefused::Empty(_)) => {
+                TalkRefusal::UnknownRecipient
+            }
+            client::AllCallError::Talk(client::TalkRequestError::Talk(t)) => match t {
+                TalkError::AlreadyTalking(_) => TalkRefusal::AlreadyTalking,
+                TalkError::Busy(_) => TalkRefusal::Busy,
+                _ => TalkRefusal::Malformed,
+            },
+            _ => return self.reply(Envelope::error(id, ErrorCode::Internal, e.to_string())),
+        };
+        self.reply(talk_refused(id, reason, e.to_string()))
     }
 
     /// A binary frame: a live talk's portion, for the talk this socket's user started. A

@@ -16,6 +16,8 @@
 //! - A baresip in a call with another phone is not rung and gets the stored copy (new); so
 //!   does a user whose status is busy (do-not-disturb), and one whose phone rings instead of
 //!   answering by itself (`answermode=manual`): it is given up after 5 s.
+//! - An all-call to a group of a desk phone's user and an `ivm watch` user plays on both at
+//!   once; both copies are urgent and played.
 
 mod baresip;
 mod harness;
@@ -711,4 +713,87 @@ fn a_star8_talk_ended_by_the_length_limit_hangs_up_the_phone() {
         phone.output()
     );
     assert!(server.wait_log("the talk was ended by the box", WAIT));
+}
+
+/// All-call reaches phones and browsers at once: an urgent talk to a group of bob (a desk
+/// phone that answers by itself) and carol (an `ivm watch` client) plays on both while it is
+/// spoken, and both inboxes hold it urgent and played.
+#[test]
+fn an_all_call_reaches_a_desk_phone_and_a_client_at_once() {
+    require_tool("baresip");
+    let dir = tempdir();
+    let server = setup(dir.path());
+    for args in [
+        &["group", "add", "floor", "--members", "bob,carol"][..],
+        &["user", "allcall", "ann", "on"][..],
+    ] {
+        let out = ivmd(&server.data, args);
+        assert!(out.status.success(), "ivmd {args:?}: {}", text(&out));
+    }
+    let silence = silence_wav(dir.path(), 60);
+    let bob_pw = server.sip_password("bob");
+    let bob_phone = Phone::start_with(
+        dir.path(),
+        &server,
+        "202",
+        &bob_pw,
+        &silence,
+        &[],
+        60,
+        "auto",
+        false,
+    );
+    registered(&bob_phone, "bob");
+    assert!(server.wait_log("desk phone presence", WAIT));
+    let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    let carol = Person::new(&server, dir.path(), "carol", "carol-password-1");
+    let mut watch = carol.watch();
+    watch.wait_for(&["\"ack\""], WAIT);
+
+    let ann = Person::new(&server, dir.path(), "ann", "ann-password-1");
+    let wav = speech(
+        dir.path(),
+        "allcall",
+        "Attention everyone, the delivery truck is at the loading dock.",
+    );
+    let said = wav_seconds(&wav);
+    let out = ann.ok(&["talk", "--group", "floor", wav.to_str().expect("path")]);
+    let id = talk_message(&out);
+    let incoming = watch.wait_for(&["talk_incoming"], WAIT);
+    assert!(incoming.contains("\"urgent\":true"), "announced urgent: {incoming}");
+    assert!(
+        bob_phone.wait_for("Call established", WAIT),
+        "bob's phone answered the all-call by itself:\n{}",
+        bob_phone.output()
+    );
+    assert!(
+        bob_phone.wait_for("closed", WAIT),
+        "the box hangs up after the all-call:\n{}",
+        bob_phone.output()
+    );
+    let (secs, rms) = captured(&bob_phone);
+    eprintln!("said {said:.2} s; the phone heard {secs:.2} s at RMS {rms:.4}");
+    assert!(rms > 0.01, "the phone heard the all-call (RMS {rms:.4})");
+    assert!(
+        secs >= said - 0.3 && secs <= said + 1.5,
+        "the phone heard {secs:.2} s of a {said:.2} s all-call"
+    );
+    let saved = watch.wait_for(&["talk_saved"], WAIT);
+    let saved: Value = serde_json::from_str(&saved).expect("json");
+    let path = Path::new(saved["path"].as_str().expect("path")).to_owned();
+    let in_client = wav_seconds(&path);
+    assert!(
+        (in_client - said).abs() <= 0.2,
+        "the client heard {in_client:.2} s of a {said:.2} s all-call"
+    );
+    assert!(wav_rms(&path) > 300.0, "the client's copy is audible");
+    for person in [&bob, &carol] {
+        let inbox = person.inbox();
+        let m = inbox
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {}'s inbox: {inbox:?}", person.name));
+        assert_eq!(m["state"], "played", "{} heard it live", person.name);
+        assert_eq!(m["urgent"], true, "{}'s copy is urgent", person.name);
+    }
 }

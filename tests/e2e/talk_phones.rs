@@ -760,7 +760,10 @@ fn an_all_call_reaches_a_desk_phone_and_a_client_at_once() {
     let out = ann.ok(&["talk", "--group", "floor", wav.to_str().expect("path")]);
     let id = talk_message(&out);
     let incoming = watch.wait_for(&["talk_incoming"], WAIT);
-    assert!(incoming.contains("\"urgent\":true"), "announced urgent: {incoming}");
+    assert!(
+        incoming.contains("\"urgent\":true"),
+        "announced urgent: {incoming}"
+    );
     assert!(
         bob_phone.wait_for("Call established", WAIT),
         "bob's phone answered the all-call by itself:\n{}",

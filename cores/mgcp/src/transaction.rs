@@ -194,6 +194,9 @@ pub struct Agent {
     outgoing: BTreeMap<u32, Outgoing>,
     incoming: BTreeMap<(SocketAddr, u32), Incoming>,
     confirm: HashMap<SocketAddr, Vec<u32>>,
+    /// The last final responses taken per peer, to answer their retransmissions with `000`
+    /// even after `confirm` was sent. Only peers the box sent commands to are keys.
+    recent: HashMap<SocketAddr, VecDeque<u32>>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
 }
@@ -209,6 +212,7 @@ impl Agent {
             outgoing: BTreeMap::new(),
             incoming: BTreeMap::new(),
             confirm: HashMap::new(),
+            recent: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -393,7 +397,7 @@ impl Agent {
         let ours = self.outgoing.get(&id).is_some_and(|o| o.to == from);
         if !ours {
             // A late duplicate of a final response we already took: its 000 was lost.
-            if wants_ack && self.confirm.get(&from).is_some_and(|c| c.contains(&id)) {
+            if wants_ack && self.recent.get(&from).is_some_and(|c| c.contains(&id)) {
                 self.send_plain(from, Response::new(0, id, ""));
             }
             return;
@@ -416,6 +420,11 @@ impl Agent {
             confirm.remove(0);
         }
         confirm.push(id);
+        let recent = self.recent.entry(from).or_default();
+        if recent.len() >= MAX_CONFIRM {
+            recent.pop_front();
+        }
+        recent.push_back(id);
         if wants_ack {
             self.send_plain(from, Response::new(0, id, ""));
         }

@@ -47,7 +47,7 @@ pub enum DecodeError {
     /// MGCP is text; SDP is UTF-8.
     #[error("message is not UTF-8")]
     NotUtf8,
-    /// A NUL or other control character inside a line.
+    /// A NUL or other control character inside a line (1-based line number in the datagram).
     #[error("control character in line {0}")]
     ControlChar(usize),
     /// The first line is neither `VERB id endpoint MGCP 1.0` nor `code id [comment]`.
@@ -257,10 +257,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Message>, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)?;
     let mut messages = Vec::new();
     let mut lines: Vec<&str> = Vec::new();
-    let mut total = 0;
-    for line in text.split('\n') {
-        total += 1;
-        if total > MAX_LINES {
+    // 1-based number of the current message's first line, for error positions.
+    let mut first = 1;
+    for (i, line) in text.split('\n').enumerate() {
+        if i >= MAX_LINES {
             return Err(DecodeError::TooLarge);
         }
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -268,8 +268,9 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Message>, DecodeError> {
             if messages.len() + 1 >= MAX_MESSAGES {
                 return Err(DecodeError::TooLarge);
             }
-            messages.push(decode_one(&lines, total)?);
+            messages.push(decode_one(&lines, first)?);
             lines.clear();
+            first = i + 2;
         } else {
             lines.push(line);
         }
@@ -278,13 +279,12 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Message>, DecodeError> {
     if lines.last() == Some(&"") {
         lines.pop();
     }
-    messages.push(decode_one(&lines, total)?);
+    messages.push(decode_one(&lines, first)?);
     Ok(messages)
 }
 
-/// `lines` of one message; `end` is the datagram line number after it (for error positions).
-fn decode_one(lines: &[&str], end: usize) -> Result<Message, DecodeError> {
-    let first_no = end - lines.len();
+/// `lines` of one message; `first_no` is the 1-based datagram line number of the first.
+fn decode_one(lines: &[&str], first_no: usize) -> Result<Message, DecodeError> {
     for (i, l) in lines.iter().enumerate() {
         if l.chars().any(|c| c.is_control() && c != '\t') {
             return Err(DecodeError::ControlChar(first_no + i));

@@ -5,6 +5,9 @@
 
 use std::fmt;
 
+use crate::digitmap::{DigitMap, DigitMapError};
+use crate::event::{self, EventError, EventName, RequestedEvent};
+
 /// Parameter codes of RFC 3435 §3.2.2 (and the two SDP codes of §3.2.2.x for audits).
 pub mod name {
     /// ResponseAck: confirmed transaction ids, or empty in a final response that needs a `000`.
@@ -86,6 +89,9 @@ pub enum ParamError {
     /// More than [`MAX_PARAMS`] lines.
     #[error("more than {MAX_PARAMS} parameters")]
     TooMany,
+    /// A value with a line break or another control character (set by the caller).
+    #[error("bad value for parameter {0}")]
+    BadValue(String),
     /// A ResponseAck value that is not `id[-id]` separated by commas, or too many of them.
     #[error("bad ResponseAck value")]
     BadResponseAck,
@@ -105,8 +111,8 @@ impl Params {
     pub fn set(&mut self, name: &str, value: impl Into<String>) -> Result<(), ParamError> {
         let name = check_name(name)?;
         let value = value.into().trim().to_owned();
-        if value.contains(['\r', '\n']) {
-            return Err(ParamError::BadName(name));
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(ParamError::BadValue(name));
         }
         match self.0.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
@@ -163,11 +169,40 @@ impl Params {
         self.get(name::RESPONSE_ACK).map(ResponseAck::parse)
     }
 
+    /// Every value of `name`: only Capabilities (`A`) may repeat, one line per capability
+    /// set in an AUEP response (§3.3.4 of the grammar's notes).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// RequestedEvents (`R`), parsed.
+    pub fn requested_events(&self) -> Option<Result<Vec<RequestedEvent>, EventError>> {
+        self.get(name::REQUESTED_EVENTS).map(event::parse_requested)
+    }
+
+    /// SignalRequests (`S`), parsed.
+    pub fn signal_requests(&self) -> Option<Result<Vec<EventName>, EventError>> {
+        self.get(name::SIGNAL_REQUESTS).map(event::parse_names)
+    }
+
+    /// ObservedEvents (`O`), parsed.
+    pub fn observed_events(&self) -> Option<Result<Vec<EventName>, EventError>> {
+        self.get(name::OBSERVED_EVENTS).map(event::parse_names)
+    }
+
+    /// DigitMap (`D`), parsed.
+    pub fn digit_map(&self) -> Option<Result<DigitMap, DigitMapError>> {
+        self.get(name::DIGIT_MAP).map(DigitMap::parse)
+    }
+
     /// Reads one parameter line (without its line ending) into the set.
     pub(crate) fn push_line(&mut self, line: &str) -> Result<(), ParamError> {
         let (name, value) = line.split_once(':').ok_or(ParamError::NoColon)?;
         let name = check_name(name.trim())?;
-        if self.0.iter().any(|(n, _)| *n == name) {
+        if name != name::CAPABILITIES && self.0.iter().any(|(n, _)| *n == name) {
             return Err(ParamError::Duplicate(name));
         }
         if self.0.len() >= MAX_PARAMS {

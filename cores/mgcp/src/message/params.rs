@@ -54,7 +54,7 @@ pub mod name {
     pub const RESTART_METHOD: &str = "RM";
     /// RestartDelay, seconds.
     pub const RESTART_DELAY: &str = "RD";
-    /// Capabilities (AUEP response, one line per capability set is not supported: see docs).
+    /// Capabilities (AUEP response); the one parameter that may repeat, a line per capability set.
     pub const CAPABILITIES: &str = "A";
     /// EventStates (AUEP response).
     pub const EVENT_STATES: &str = "ES";
@@ -170,7 +170,7 @@ impl Params {
     }
 
     /// Every value of `name`: only Capabilities (`A`) may repeat, one line per capability
-    /// set in an AUEP response (§3.3.4 of the grammar's notes).
+    /// set in an AUEP response.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()

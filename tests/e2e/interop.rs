@@ -756,3 +756,143 @@ fn pjsip_calls_linphone_and_a_pause_does_not_delay_the_talk_after_it() {
     // pause was long when the box played the pause's silence too).
     assert!(bob_rms > 0.01, "bob heard ann in time (RMS {bob_rms})");
 }
+
+/// SIP over TCP end to end, as the README claims, with PJSIP holding a TCP transport alone
+/// (no UDP to fall back to): both phones register over TCP, ann calls bob, speech both
+/// ways, and ann's hang-up ends bob's call at once. Before the box's Contact named
+/// `;transport=tcp`, PJSIP sent ACK and BYE toward it over UDP, which it has not got, so
+/// the BYE never left and bob stayed in the call until the media timeout.
+#[test]
+fn pjsip_over_tcp_calls_pjsip_over_tcp_and_the_hang_up_ends_both_at_once() {
+    require_pjsua2();
+    let dir = tempdir();
+    let (server, ann_pw, bob_pw) = box_with_ann_and_bob(dir.path());
+    let (ann_wav, _) = speech8k(
+        dir.path(),
+        "ann",
+        "Hello Bob, Ann here, over TCP.",
+        0.5,
+        3.0,
+    );
+    let (bob_wav, _) = speech8k(dir.path(), "bob", "Yes Ann, this is Bob on TCP.", 0.5, 3.0);
+    let (ann_heard, bob_heard) = (
+        dir.path().join("ann-heard.wav"),
+        dir.path().join("bob-heard.wav"),
+    );
+    let path = |p: &PathBuf| p.to_str().expect("path").to_owned();
+    let mut bob = PjPhone::start(
+        &server,
+        "202",
+        &bob_pw,
+        &[
+            "--transport",
+            "tcp",
+            "--no-vad",
+            "--ring",
+            "1",
+            "--play",
+            &path(&bob_wav),
+            "--record",
+            &path(&bob_heard),
+            "--run",
+            "40",
+        ],
+        5,
+    );
+    bob.wait_for("registered 200", Duration::from_secs(15));
+    let mut ann = PjPhone::start(
+        &server,
+        "201",
+        &ann_pw,
+        &[
+            "--transport",
+            "tcp",
+            "--no-vad",
+            "--call",
+            "202",
+            "--play",
+            &path(&ann_wav),
+            "--record",
+            &path(&ann_heard),
+            "--hangup-after",
+            "6",
+            "--run",
+            "40",
+        ],
+        5,
+    );
+    ann.wait_for("call CONFIRMED 200", Duration::from_secs(15));
+    bob.wait_for("call CONFIRMED 200", Duration::from_secs(5));
+    ann.wait_for("call DISCONNECTED", Duration::from_secs(20));
+    // At once: well inside the 20 s media timeout that ended such calls before.
+    bob.wait_for("call DISCONNECTED", Duration::from_secs(3));
+    let ann_lines = ann.finish(Duration::from_secs(15));
+    let bob_lines = bob.finish(Duration::from_secs(15));
+
+    for (who, lines) in [("ann", &ann_lines), ("bob", &bob_lines)] {
+        // PJSIP's log (level 5) holds every message: TCP only, and the box's Contact says so.
+        assert!(
+            lines.iter().any(|l| l.starts_with("Via: SIP/2.0/TCP")),
+            "{who}: SIP went over TCP"
+        );
+        assert!(
+            !lines.iter().any(|l| l.starts_with("Via: SIP/2.0/UDP")),
+            "{who}: nothing over UDP"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("Contact: <sip:") && l.contains(";transport=tcp>")),
+            "{who}: the box's Contact names TCP"
+        );
+    }
+    for (who, phone, heard) in [("ann", &mut ann, &ann_heard), ("bob", &mut bob, &bob_heard)] {
+        let (rx, tx) = phone.rtp_stats();
+        let rms = wav_rms(heard);
+        eprintln!("{who}: {rx} RTP packets in, {tx} out; heard RMS {rms:.4}");
+        assert!(rx > 100 && tx > 100, "{who}'s phone: {rx} in, {tx} out");
+        assert!(rms > 0.01, "{who} heard the other's speech (RMS {rms})");
+    }
+}
+
+/// `*7` from a phone reached over TCP alone records a message the recipient gets.
+#[test]
+fn pjsip_over_tcp_star7_leaves_a_message_the_recipient_gets() {
+    require_pjsua2();
+    let dir = tempdir();
+    let (server, ann_pw, _) = box_with_ann_and_bob(dir.path());
+    let (wav, spoken) = speech8k(
+        dir.path(),
+        "ann",
+        "Hello Bob, this is Ann over TCP.",
+        5.0,
+        0.5,
+    );
+    let hangup = (5.0 + spoken + 1.0).to_string();
+    let mut ann = PjPhone::start(
+        &server,
+        "201",
+        &ann_pw,
+        &[
+            "--transport",
+            "tcp",
+            "--call",
+            "*7202",
+            "--play",
+            wav.to_str().expect("path"),
+            "--hangup-after",
+            &hangup,
+            "--run",
+            "40",
+        ],
+        2,
+    );
+    ann.wait_for("registered 200", Duration::from_secs(15));
+    ann.wait_for("call CONFIRMED 200", Duration::from_secs(15));
+    ann.wait_for("call DISCONNECTED", Duration::from_secs(30));
+    ann.finish(Duration::from_secs(15));
+    let (_, sent) = ann.rtp_stats();
+    assert!(sent > 100, "ann's phone sent {sent} RTP packets");
+    // The hang-up (a BYE over TCP) reached the box: the message is posted at once.
+    assert_bob_got_speech(&server, dir.path(), spoken);
+}

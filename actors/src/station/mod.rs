@@ -71,6 +71,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use ivm_line::{Exchange, Input, Party};
 use ivm_sip::auth::{DigestConfig, DigestServer, Limiter, LimiterConfig, Offer};
+use ivm_sip::message::via::Transport;
 use ivm_sip::message::Message as SipMessage;
 use ivm_sip::transaction::{Config as TxConfig, Peer, TransactionLayer, Transmit, TxId};
 use ivm_wire::Guid;
@@ -275,9 +276,12 @@ impl StationActor {
         }
     }
 
-    /// Our Contact URI.
-    fn contact(&self, user: &str) -> String {
-        format!("sip:{user}@{}", self.cfg.sip_addr)
+    /// Our Contact URI toward a phone reached over `transport`. It names the transport
+    /// when it is not UDP: a phone resolves our Contact as the target of its in-dialog
+    /// requests (ACK, BYE, re-INVITE, RFC 3261 §12.1.1), and without `;transport=tcp` a
+    /// TCP-only phone sends them over UDP, so its hang-up never arrives.
+    fn contact(&self, user: &str, transport: Transport) -> String {
+        sipmsg::contact_uri_for(user, self.cfg.sip_addr, transport)
     }
 
     /// The 10 ms tick: SIP timers, every leg's media, the lines' ring deadlines; every

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use ivm_sip::message::{Contacts, Method, Request, Uri};
-use ivm_sip::transaction::{Peer, TxId};
+use ivm_sip::transaction::{canonical_ip, Peer, TxId};
 use ivm_wire::Guid;
 
 use super::auth::Authed;
@@ -37,6 +37,9 @@ pub(crate) struct Binding {
     pub ext: String,
     /// The phone's `User-Agent`, when it sent one (bounded).
     pub user_agent: Option<String>,
+    /// The Call-ID of its REGISTERs: a phone keeps one across refreshes and picks a new
+    /// one when it restarts (RFC 3261 §10.2.4), which is how a power cut shows.
+    pub call_id: String,
 }
 
 /// How often an unchanged, refreshed registration updates the phone's "last seen".
@@ -117,6 +120,9 @@ impl StationActor {
             }
         };
         let was = self.reg.is_registered(user);
+        // A binding that is new, or known under another Call-ID: the phone (re)started and
+        // lost its lamp and its subscriptions.
+        let mut restarted = false;
         let user_agent = req.headers.user_agent().map(|ua| {
             ua.chars()
                 .take(128)
@@ -152,6 +158,7 @@ impl StationActor {
                 } else {
                     self.cfg.max_expires
                 };
+                let call_id = req.headers.call_id().unwrap_or_default().to_owned();
                 let entry = self.reg.bindings.entry(user).or_default();
                 for c in list {
                     let e = c
@@ -159,8 +166,12 @@ impl StationActor {
                         .or(header_expires)
                         .unwrap_or(max_expires)
                         .min(max_expires);
+                    let known = entry
+                        .iter()
+                        .any(|b| b.contact == c.uri && b.call_id == call_id);
                     entry.retain(|b| b.contact != c.uri);
                     if e > 0 {
+                        restarted |= !known;
                         if entry.len() >= self.cfg.max_bindings {
                             entry.remove(0);
                         }
@@ -170,6 +181,7 @@ impl StationActor {
                             expires_at: now + Duration::from_secs(e.into()),
                             ext: ext.clone(),
                             user_agent: user_agent.clone(),
+                            call_id: call_id.clone(),
                         });
                         tracing::info!(expires_s = e, "phone registered");
                     } else {
@@ -203,8 +215,19 @@ impl StationActor {
                 online: is,
             });
         }
-        if is && !was {
-            // The lamp's first state; a phone that subscribes meanwhile gets it in-dialog.
+        if is && (restarted || !was) {
+            // The lamp's state for a phone that just came up (first registration, back after
+            // expiry, or restarted after a power cut with its binding still live). Its old
+            // subscriptions from this address died with it: NOTIFYs in them would get 481
+            // and leave the lamp wrong, so they go, and the phone gets an unsolicited NOTIFY
+            // unless it subscribes again meanwhile (then in-dialog).
+            if restarted {
+                if let Some(subs) = self.reg.subs.get_mut(&user) {
+                    subs.retain(|s| {
+                        canonical_ip(s.dialog.peer.addr.ip()) != canonical_ip(peer.addr.ip())
+                    });
+                }
+            }
             ctx.run_later(Duration::from_secs(2), move |act, ctx| {
                 act.update_mwi(user, ctx)
             });
@@ -321,18 +344,13 @@ impl StationActor {
         };
         let mut r = req.make_response(200, Some(&local_tag));
         r.headers.push("Expires", expires.to_string());
-        r.headers
-            .push("Contact", format!("<{}>", self.contact(&ext)));
+        r.headers.push(
+            "Contact",
+            format!("<{}>", self.contact(&ext, peer.transport)),
+        );
         let to_value = r.headers.get("To").unwrap_or_default().to_owned();
         self.respond(now, id, r);
         let subs = self.reg.subs.entry(user).or_default();
-        if expires == 0 {
-            if let Some(i) = existing {
-                subs.remove(i);
-            }
-            tracing::info!(ext = %ext, "MWI subscription ended");
-            return;
-        }
         let dialog = Dialog {
             call_id: call_id.clone(),
             local: to_value,
@@ -341,6 +359,19 @@ impl StationActor {
             cseq: existing.map(|i| subs[i].dialog.cseq).unwrap_or(0),
             peer,
         };
+        if expires == 0 {
+            // Unsubscribe (or a one-time fetch): one last NOTIFY with the state and
+            // `Subscription-State: terminated` (RFC 6665 §4.2.1.4, §4.4.3).
+            if let Some(i) = existing {
+                subs.remove(i);
+            }
+            if subs.is_empty() {
+                self.reg.subs.remove(&user);
+            }
+            tracing::info!(ext = %ext, "MWI subscription ended");
+            self.final_mwi(user, dialog, ctx);
+            return;
+        }
         let sub = Subscription {
             dialog,
             expires_at: now + Duration::from_secs(expires.into()),
@@ -373,6 +404,28 @@ impl StationActor {
         }));
     }
 
+    /// The last NOTIFY of a subscription that ended: the lamp's state now, terminated.
+    fn final_mwi(&mut self, user: Guid, mut dialog: Dialog, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let fut = async move { db.call(LampCounts(user)).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let Ok((new, old)) = res else { return };
+            let via = act.cfg.sip_addr;
+            let contact = act.contact("ivm", dialog.peer.transport);
+            let mut n = sipmsg::in_dialog(&mut dialog, Method::Notify, via, &contact);
+            n.headers.push("Event", "message-summary");
+            n.headers
+                .push("Subscription-State", "terminated;reason=timeout");
+            n.headers
+                .push("Content-Type", "application/simple-message-summary");
+            let account = sipmsg::header_user(Some(&dialog.local)).unwrap_or_default();
+            let realm = &act.cfg.realm;
+            n.body = sipmsg::message_summary(&format!("sip:{account}@{realm}"), new, old);
+            act.send_request(Instant::now(), dialog.peer, n, Pending::Other);
+            act.flush_sip();
+        }));
+    }
+
     fn send_mwi(&mut self, now: Instant, user: Guid, new: u32, old: u32) {
         let via = self.cfg.sip_addr;
         let realm = self.cfg.realm.clone();
@@ -386,7 +439,7 @@ impl StationActor {
             .map(|b| b.ext.clone());
         if let Some(subs) = self.reg.subs.get_mut(&user) {
             for s in subs.iter_mut() {
-                let contact = format!("sip:ivm@{via}");
+                let contact = sipmsg::contact_uri_for("ivm", via, s.dialog.peer.transport);
                 let mut n = sipmsg::in_dialog(&mut s.dialog, Method::Notify, via, &contact);
                 let left = s.expires_at.saturating_duration_since(now).as_secs();
                 n.headers.push("Event", "message-summary");
@@ -413,7 +466,7 @@ impl StationActor {
                     &format!("<{account}>"),
                     &sipmsg::token(),
                     1,
-                    &format!("sip:ivm@{via}"),
+                    &sipmsg::contact_uri_for("ivm", via, b.peer.transport),
                 );
                 n.headers.push("Event", "message-summary");
                 n.headers.push("Subscription-State", "active");

@@ -21,9 +21,6 @@ pub(super) enum Pending {
     Other,
 }
 
-/// Methods we answer, for `Allow`.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY";
-
 impl StationActor {
     /// Runs the transaction layer's events through the TU and sends what it queued.
     pub(super) fn pump(&mut self, now: Instant, ctx: &mut Context<Self>) {
@@ -99,8 +96,10 @@ impl StationActor {
         match req.method {
             Method::Register => self.on_register(now, id, peer, req, ctx),
             Method::Options => {
+                // What the box offers (RFC 3261 §11.2): the methods it handles, the bodies
+                // it reads, its option tags and event packages.
                 let mut r = req.make_response(200, Some(&sipmsg::token()));
-                r.headers.push("Allow", ALLOW);
+                sipmsg::push_capabilities(&mut r.headers);
                 r.headers.push("Accept", "application/sdp");
                 self.respond(now, id, r);
             }
@@ -108,7 +107,8 @@ impl StationActor {
             Method::Invite => self.on_invite(now, id, peer, req, ctx),
             Method::Bye => self.on_bye(now, id, peer, req, ctx),
             Method::Cancel => self.on_cancel(now, id, peer, req, ctx),
-            Method::Notify | Method::Info | Method::Update | Method::Prack => {
+            Method::Update => self.on_update(now, id, peer, &req),
+            Method::Notify | Method::Info | Method::Prack => {
                 // In-dialog housekeeping we do not use: accept politely if it is one of our
                 // dialogs (Call-ID, both tags, the phone's address), else 481.
                 let status = if self.legs.in_dialog(&req, peer).is_some() {
@@ -120,10 +120,7 @@ impl StationActor {
             }
             _ => {
                 let mut r = req.make_response(405, None);
-                r.headers.push(
-                    "Allow",
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE",
-                );
+                r.headers.push("Allow", sipmsg::ALLOW);
                 self.respond(now, id, r);
             }
         }

@@ -3,7 +3,8 @@
 
 PJSIP as a user would run it: its default codecs, its default digest handling (it sends
 `User-Agent: PJSUA v2.x`, so the box's default offer gives it SHA-256 then MD5), no sound
-card (the null audio device), a WAV file as the microphone (AudioMediaPlayer), UDP on a
+card (the null audio device), a WAV file as the microphone (AudioMediaPlayer), UDP (or, with
+`--transport tcp`, TCP alone: no UDP transport exists, so nothing can fall back to it) on a
 loopback port the OS picks. Everything it sees is printed as one line per event, flushed,
 for the test to wait on:
 
@@ -114,6 +115,8 @@ def main():
     ap.add_argument("--run", type=float, default=30.0, help="quit after this many seconds")
     ap.add_argument("--no-vad", action="store_true",
                     help="send RTP through silences too (PJSIP's default VAD sends none)")
+    ap.add_argument("--transport", choices=["udp", "tcp"], default="udp",
+                    help="the one SIP transport the phone has")
     ap.add_argument("--user-agent", default="",
                     help="User-Agent to send (pjsua2's default is none; pjsua's own app sends"
                     " 'PJSUA v2.x OS')")
@@ -134,7 +137,10 @@ def main():
     tcfg = pj.TransportConfig()
     tcfg.port = 0
     tcfg.boundAddress = "127.0.0.1"
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    kind = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+    transport_id = ep.transportCreate(kind, tcfg)
+    # The box's URIs name the transport so every request (REGISTER, INVITE) goes over it.
+    suffix = ";transport=tcp" if args.transport == "tcp" else ""
     ep.libStart()
     ep.audDevManager().setNullDev()
 
@@ -147,7 +153,8 @@ def main():
 
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{args.box}"
-    acfg.regConfig.registrarUri = f"sip:{args.box}"
+    acfg.regConfig.registrarUri = f"sip:{args.box}{suffix}"
+    acfg.sipConfig.transportId = transport_id
     acfg.sipConfig.authCreds.append(
         pj.AuthCredInfo("digest", "*", args.user, 0, args.password)
     )
@@ -165,7 +172,7 @@ def main():
         if args.call and dialled is None and account.getInfo().regIsActive:
             dialled = Call(peer, account)
             peer.calls.append(dialled)
-            dialled.makeCall(f"sip:{args.call}@{args.box}", pj.CallOpParam(True))
+            dialled.makeCall(f"sip:{args.call}@{args.box}{suffix}", pj.CallOpParam(True))
         if peer.answer_at is not None and now >= peer.answer_at:
             peer.answer_at = None
             op = pj.CallOpParam()

@@ -138,7 +138,7 @@ def main():
     tcfg.port = 0
     tcfg.boundAddress = "127.0.0.1"
     kind = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
-    transport_id = ep.transportCreate(kind, tcfg)
+    ep.transportCreate(kind, tcfg)
     # The box's URIs name the transport so every request (REGISTER, INVITE) goes over it.
     suffix = ";transport=tcp" if args.transport == "tcp" else ""
     ep.libStart()
@@ -154,7 +154,6 @@ def main():
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{args.box}"
     acfg.regConfig.registrarUri = f"sip:{args.box}{suffix}"
-    acfg.sipConfig.transportId = transport_id
     acfg.sipConfig.authCreds.append(
         pj.AuthCredInfo("digest", "*", args.user, 0, args.password)
     )

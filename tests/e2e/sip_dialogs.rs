@@ -10,12 +10,16 @@
 //! - a phone that registers again from the same contact with a new Call-ID (it restarted
 //!   after a power cut, its binding still live) gets its lamp again; a refresh does not.
 //!
+//! - qualify: a phone (SIPp) that stops answering the box's OPTIONS goes offline before its
+//!   registration lapses, and comes back when it answers again.
+//!
 //! Peers: small raw-UDP user agents written here (one socket each, digest with
 //! `ivm_sip::auth`), RTP as plain PCMU packets. Loopback only; every wait is bounded.
 
 mod harness;
 mod rtp;
 mod sip_ua;
+mod sipp;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -633,4 +637,125 @@ fn a_phone_restarted_with_its_binding_live_gets_its_lamp_again() {
     );
     bob.reply(&n, 200, "");
     drop(server);
+}
+
+/// Qualify with SIPp as the phone: it registers (an hour), answers the box's OPTIONS for a
+/// few seconds (`-aa`), then vanishes without unregistering; after the misses the box shows
+/// it offline (presence, and `reachable: false` in the admin's list), long before the hour.
+/// A SIPp back on the same address that answers one OPTIONS brings it back online. The
+/// interval is shortened to 2 s (default 30 s) and misses to 2 (default 3) to keep the test
+/// short; the rule is the same.
+#[test]
+fn a_phone_that_stops_answering_options_goes_offline_and_comes_back() {
+    harness::require_tool("sipp");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "[sip]\nqualify_s = 2\nqualify_misses = 2\n");
+    server.add_user("ann", "201", "ann-password-1");
+    let pw = server.sip_password("ann");
+    std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n201;;ivm;\n").expect("csv");
+    let port = sipp::free_port("127.0.0.1");
+    let out = sipp::run(
+        dir.path(),
+        &server.sip,
+        "127.0.0.1",
+        "30s",
+        &[
+            "-p",
+            &port,
+            "-t",
+            "u1",
+            "-aa",
+            "-sf",
+            sipp::scenario("register_then_vanish.xml")
+                .to_str()
+                .expect("path"),
+            "-inf",
+            "users.csv",
+            "-au",
+            "201",
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        sipp::counts(&out),
+        (1, 0),
+        "registered and stayed 6 s:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let log = server.plain_log();
+    assert!(log.contains("phone registered"), "{log}");
+    assert!(
+        !log.contains("unreachable"),
+        "answered OPTIONS while up:\n{log}"
+    );
+    // SIPp is gone: within a few intervals the phone is unreachable and ann offline.
+    assert!(
+        server.wait_log(
+            "phone does not answer OPTIONS: unreachable",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        server.log()
+    );
+    assert!(
+        harness::until(Duration::from_secs(5), || server.plain_log().lines().any(
+            |l| l.contains("desk phone presence") && l.contains("online=false")
+        )),
+        "presence offline:\n{}",
+        server.log()
+    );
+    assert!(
+        !server.plain_log().contains("phone registration expired"),
+        "offline before the registration lapsed"
+    );
+
+    // Back on the same address, answering: reachable and online again.
+    let out = sipp::run(
+        dir.path(),
+        &server.sip,
+        "127.0.0.1",
+        "20s",
+        &[
+            "-p",
+            &port,
+            "-t",
+            "u1",
+            "-sf",
+            sipp::scenario("options_uas.xml").to_str().expect("path"),
+            "-m",
+            "1",
+        ],
+        Duration::from_secs(40),
+    );
+    assert_eq!(
+        sipp::counts(&out),
+        (1, 0),
+        "answered an OPTIONS:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        server.wait_log(
+            "phone answers OPTIONS again: reachable",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        server.log()
+    );
+    assert!(
+        harness::until(Duration::from_secs(5), || {
+            let log = server.plain_log();
+            let last = log
+                .lines()
+                .rfind(|l| l.contains("desk phone presence"))
+                .unwrap_or_default()
+                .to_owned();
+            last.contains("online=true")
+        }),
+        "presence online again:\n{}",
+        server.log()
+    );
 }

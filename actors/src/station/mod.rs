@@ -24,6 +24,8 @@
 //! - `registrar.rs`: REGISTER, bindings and their expiry, phone presence, SUBSCRIBE/NOTIFY
 //!   `message-summary` (MWI); new registrations are reported to the phone registry (store),
 //!   and [`GetRegistrations`] lists the live ones for the admin's phone list.
+//! - `qualify.rs`: OPTIONS to registered phones, so a vanished one shows offline before
+//!   its registration lapses.
 //! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
 //! - `dialogs.rs`: SIP dialogs <-> lines: INVITE, re-INVITE, BYE, CANCEL, the responses to
 //!   our INVITEs, and carrying out the line's signalling (answer, reject, ringback, ring with
@@ -58,6 +60,7 @@ mod effects;
 mod legs;
 mod media;
 mod ops;
+mod qualify;
 mod registrar;
 mod requests;
 mod sipmsg;
@@ -117,6 +120,10 @@ pub struct StationConfig {
     /// this often, which keeps its connection inside the SIP service's idle timeout (the box
     /// cannot open a TCP connection toward a phone, so a closed one loses its calls).
     pub tcp_max_expires: u32,
+    /// How often each registered phone is sent OPTIONS (jittered ±20%); zero: never.
+    pub qualify_interval: Duration,
+    /// OPTIONS unanswered in a row before the phone counts as gone (offline).
+    pub qualify_misses: u32,
 }
 
 impl Default for StationConfig {
@@ -134,6 +141,8 @@ impl Default for StationConfig {
             auth: LimiterConfig::default(),
             digest: Offer::Auto,
             tcp_max_expires: 240,
+            qualify_interval: Duration::from_secs(30),
+            qualify_misses: 3,
         }
     }
 }
@@ -205,6 +214,8 @@ pub struct Registration {
     pub user_agent: Option<String>,
     /// Time left before it lapses.
     pub expires_in: Duration,
+    /// Whether it answers the box's OPTIONS (qualify): false once it missed enough.
+    pub reachable: bool,
 }
 
 /// Tick of the media and timer loop.
@@ -301,6 +312,7 @@ impl StationActor {
         if self.ticks >= 100 {
             self.ticks = 0;
             self.expire_bindings(now);
+            self.qualify(now);
             self.creds.trim();
         }
         self.flush_sip();
@@ -394,6 +406,7 @@ impl Handler<GetRegistrations> for StationActor {
                     source: b.peer.addr,
                     user_agent: b.user_agent.clone(),
                     expires_in: b.expires_at.saturating_duration_since(now),
+                    reachable: b.qualify.reachable,
                 })
                 .collect(),
         )

@@ -9,7 +9,7 @@
 //! binding are written at most every [`REGISTRY_REFRESH`]: a REGISTER costs no commit, so
 //! the registrar keeps its rate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -19,6 +19,7 @@ use ivm_wire::Guid;
 
 use super::auth::Authed;
 use super::ops::{LampCounts, PhoneRegistered};
+use super::qualify::Qualify;
 use super::requests::Pending;
 use super::sipmsg::{self, Dialog};
 use super::StationActor;
@@ -40,10 +41,17 @@ pub(crate) struct Binding {
     /// The Call-ID of its REGISTERs: a phone keeps one across refreshes and picks a new
     /// one when it restarts (RFC 3261 §10.2.4), which is how a power cut shows.
     pub call_id: String,
+    /// Whether it answers OPTIONS (`qualify.rs`).
+    pub qualify: Qualify,
 }
 
 /// How often an unchanged, refreshed registration updates the phone's "last seen".
 pub(crate) const REGISTRY_REFRESH: Duration = Duration::from_secs(600);
+
+/// Least time between two lamp updates for restarts of one user's phone: a phone takes
+/// longer than this to boot, and a client that registers with a new Call-ID every time (a
+/// benchmark, a non-conforming phone) costs one store read per this long, not per REGISTER.
+pub(crate) const RESTART_LAMP_HOLDOFF: Duration = Duration::from_secs(10);
 
 /// A `message-summary` subscription.
 #[derive(Debug, Clone)]
@@ -57,6 +65,11 @@ pub(crate) struct Subscription {
 pub(crate) struct Registrar {
     bindings: HashMap<Guid, Vec<Binding>>,
     subs: HashMap<Guid, Vec<Subscription>>,
+    /// Users reported online to the client manager (a reachable binding), so every
+    /// report of one going offline matches one of it coming online.
+    online: HashSet<Guid>,
+    /// When a restarted phone of the user's was last sent its lamp.
+    restart_lamp: HashMap<Guid, Instant>,
     /// What was last written to the phone registry per user: (source address, User-Agent,
     /// when), so unchanged refreshes skip the store.
     reported: HashMap<Guid, (std::net::SocketAddr, Option<String>, Instant)>,
@@ -71,11 +84,33 @@ impl Registrar {
         self.bindings.len()
     }
 
-    /// The user's most recently registered phone.
+    /// The user's most recently registered phone, one that answers OPTIONS if any does.
     pub fn latest(&self, user: Guid) -> Option<&Binding> {
         self.bindings
             .get(&user)
-            .and_then(|b| b.iter().max_by_key(|b| b.expires_at))
+            .and_then(|b| b.iter().max_by_key(|b| (b.qualify.reachable, b.expires_at)))
+    }
+
+    /// Every live binding, to qualify.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = (Guid, &mut Binding)> {
+        self.bindings
+            .iter_mut()
+            .flat_map(|(u, bs)| bs.iter_mut().map(move |b| (*u, b)))
+    }
+
+    /// The user's binding for `contact`.
+    pub fn binding_mut(&mut self, user: Guid, contact: &Uri) -> Option<&mut Binding> {
+        self.bindings
+            .get_mut(&user)?
+            .iter_mut()
+            .find(|b| b.contact == *contact)
+    }
+
+    /// Whether one of the user's phones is registered and reachable.
+    fn reachable(&self, user: Guid) -> bool {
+        self.bindings
+            .get(&user)
+            .is_some_and(|bs| bs.iter().any(|b| b.qualify.reachable))
     }
 
     pub fn is_registered(&self, user: Guid) -> bool {
@@ -182,6 +217,7 @@ impl StationActor {
                             ext: ext.clone(),
                             user_agent: user_agent.clone(),
                             call_id: call_id.clone(),
+                            qualify: Qualify::new(now, self.cfg.qualify_interval),
                         });
                         tracing::info!(expires_s = e, "phone registered");
                     } else {
@@ -208,12 +244,19 @@ impl StationActor {
         } else {
             self.reg.reported.remove(&user);
         }
-        if is != was {
-            self.clients.do_send(PhonePresence {
-                user,
-                source: DeskPhone,
-                online: is,
-            });
+        self.sync_presence(user);
+        let restarted = restarted
+            && was
+            && self
+                .reg
+                .restart_lamp
+                .get(&user)
+                .is_none_or(|at| now.duration_since(*at) >= RESTART_LAMP_HOLDOFF);
+        if restarted {
+            self.reg.restart_lamp.insert(user, now);
+        }
+        if !is {
+            self.reg.restart_lamp.remove(&user);
         }
         if is && (restarted || !was) {
             // The lamp's state for a phone that just came up (first registration, back after
@@ -294,20 +337,33 @@ impl StationActor {
             }
             !bs.is_empty()
         });
-        for user in &gone {
-            self.reg.reported.remove(user);
-        }
         for user in gone {
-            self.clients.do_send(PhonePresence {
-                user,
-                source: DeskPhone,
-                online: false,
-            });
+            self.reg.reported.remove(&user);
+            self.reg.restart_lamp.remove(&user);
+            self.sync_presence(user);
         }
         self.reg.subs.retain(|_, subs| {
             subs.retain(|s| s.expires_at > now);
             !subs.is_empty()
         });
+    }
+
+    /// Tells the client manager when the user's desk-phone presence changed: online while
+    /// one of their phones is registered and answers OPTIONS.
+    pub(super) fn sync_presence(&mut self, user: Guid) {
+        let online = self.reg.reachable(user);
+        let was = if online {
+            !self.reg.online.insert(user)
+        } else {
+            self.reg.online.remove(&user)
+        };
+        if online != was {
+            self.clients.do_send(PhonePresence {
+                user,
+                source: DeskPhone,
+                online,
+            });
+        }
     }
 
     /// SUBSCRIBE to `message-summary` (RFC 3842): the lamp's state now, and on every change.

@@ -17,6 +17,11 @@ pub(super) enum Pending {
     Invite(LegId),
     /// A message-waiting NOTIFY.
     Notify { user: Guid },
+    /// An OPTIONS qualifying this binding of `user`'s.
+    Qualify {
+        user: Guid,
+        contact: ivm_sip::message::Uri,
+    },
     /// BYE, CANCEL: nothing to do with the answer.
     Other,
 }
@@ -132,6 +137,10 @@ impl StationActor {
             Some(Pending::Invite(leg)) => {
                 let leg = *leg;
                 self.on_invite_response(now, leg, resp, ctx);
+            }
+            Some(Pending::Qualify { user, contact }) => {
+                let (user, contact) = (*user, contact.clone());
+                self.qualified(user, &contact);
             }
             Some(Pending::Notify { user }) if resp.status == 481 => {
                 // The subscription is gone.

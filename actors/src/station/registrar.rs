@@ -324,7 +324,9 @@ impl StationActor {
     /// Drops lapsed bindings and subscriptions; users left without a phone go offline.
     pub(super) fn expire_bindings(&mut self, now: Instant) {
         let mut gone = Vec::new();
+        let mut lost = Vec::new();
         self.reg.bindings.retain(|user, bs| {
+            let before = bs.len();
             bs.retain(|b| {
                 let keep = b.expires_at > now;
                 if !keep {
@@ -332,6 +334,9 @@ impl StationActor {
                 }
                 keep
             });
+            if bs.len() != before {
+                lost.push(*user);
+            }
             if bs.is_empty() {
                 gone.push(*user);
             }
@@ -340,6 +345,9 @@ impl StationActor {
         for user in gone {
             self.reg.reported.remove(&user);
             self.reg.restart_lamp.remove(&user);
+        }
+        // Offline when the last phone lapsed, or the last one that answered OPTIONS.
+        for user in lost {
             self.sync_presence(user);
         }
         self.reg.subs.retain(|_, subs| {

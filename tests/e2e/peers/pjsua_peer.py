@@ -13,6 +13,11 @@ for the test to wait on:
     call STATE CODE          a call's state changed (CALLING, EARLY, CONFIRMED, DISCONNECTED)
     media active             the call's audio is up (the file is playing into it)
     stats rx=N tx=M          RTP packets received and sent on the call, at its end
+    held rx=N                it put the call on hold (RTP packets received so far)
+    holding rx=N             a second into the hold (PJSIP restarts a stream's counters
+                             when a re-INVITE changes it, so compare within one stage)
+    resumed rx=N             it took the call off hold (RTP packets received so far)
+    talking rx=N             a second after the resume
     done                     the run is over
 
 Every wait is bounded by --run; the process exits on its own.
@@ -39,11 +44,15 @@ class Call(pj.Call):
         self.confirmed_at = None
         self.done = False
         self.stats = None
+        self.held = False
+        self.holding = False
+        self.resumed = False
+        self.talking = False
 
     def onCallState(self, prm):
         info = self.getInfo()
         say(f"call {info.stateText} {info.lastStatusCode}")
-        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
             self.confirmed_at = time.monotonic()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.done = True
@@ -115,6 +124,10 @@ def main():
     ap.add_argument("--run", type=float, default=30.0, help="quit after this many seconds")
     ap.add_argument("--no-vad", action="store_true",
                     help="send RTP through silences too (PJSIP's default VAD sends none)")
+    ap.add_argument("--hold-after", type=float, default=0.0,
+                    help="put the call on hold this long after it is answered (0: never)")
+    ap.add_argument("--hold-for", type=float, default=0.0,
+                    help="then take it off hold after this long")
     ap.add_argument("--transport", choices=["udp", "tcp"], default="udp",
                     help="the one SIP transport the phone has")
     ap.add_argument("--user-agent", default="",
@@ -182,6 +195,26 @@ def main():
         for c in peer.calls:
             if c.confirmed_at is not None and not c.done:
                 c.take_stats()
+                since = now - c.confirmed_at
+                rx = c.stats[0] if c.stats else 0
+                if args.hold_after and not c.held and since >= args.hold_after:
+                    c.held = True
+                    say(f"held rx={rx}")
+                    c.setHold(pj.CallOpParam(True))
+                if c.held and not c.holding and since >= args.hold_after + 1:
+                    c.holding = True
+                    say(f"holding rx={rx}")
+                resume_at = args.hold_after + args.hold_for
+                if c.held and not c.resumed and since >= resume_at:
+                    c.resumed = True
+                    say(f"resumed rx={rx}")
+                    # The call's default settings (its audio stream), off hold.
+                    op = pj.CallOpParam(True)
+                    op.opt.flag = pj.PJSUA_CALL_UNHOLD
+                    c.reinvite(op)
+                if c.resumed and not c.talking and since >= resume_at + 1:
+                    c.talking = True
+                    say(f"talking rx={rx}")
                 if args.hangup_after and now - c.confirmed_at >= args.hangup_after:
                     c.confirmed_at = None
                     c.hangup(pj.CallOpParam())

@@ -10,6 +10,7 @@
 //! - a phone that registers again from the same contact with a new Call-ID (it restarted
 //!   after a power cut, its binding still live) gets its lamp again; a refresh does not.
 //!
+//! - the box's INVITE, checked by SIPp as the answering phone, carries `Allow` and `Supported`;
 //! - qualify: a phone (SIPp) that stops answering the box's OPTIONS goes offline before its
 //!   registration lapses, and comes back when it answers again.
 //!
@@ -757,5 +758,107 @@ fn a_phone_that_stops_answering_options_goes_offline_and_comes_back() {
         }),
         "presence online again:\n{}",
         server.log()
+    );
+}
+
+/// The box's INVITE to a phone says what the box handles: SIPp, registered as bob, answers
+/// on the address it registered from and fails the call unless the INVITE carries `Allow`
+/// (INVITE, BYE, UPDATE) and `Supported`.
+#[test]
+fn the_box_s_invite_carries_allow_and_supported_checked_by_sipp() {
+    harness::require_tool("sipp");
+    let dir = tempdir();
+    let (server, ann, _) = box_with_ann_and_bob(dir.path());
+    let pw = server.sip_password("bob");
+    std::fs::write(dir.path().join("users.csv"), "SEQUENTIAL\n202;;ivm;\n").expect("csv");
+    let port = sipp::free_port("127.0.0.1");
+    let register = sipp::scenario("register_auth.xml");
+    let out = sipp::run(
+        dir.path(),
+        &server.sip,
+        "127.0.0.1",
+        "20s",
+        &[
+            "-p",
+            &port,
+            "-t",
+            "u1",
+            "-sf",
+            register.to_str().expect("path"),
+            "-inf",
+            "users.csv",
+            "-au",
+            "202",
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+        ],
+        Duration::from_secs(40),
+    );
+    assert_eq!(
+        sipp::counts(&out),
+        (1, 0),
+        "bob registered:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // bob's phone, back on the address it registered from, takes one call.
+    let uas = {
+        let (dir, sip, port) = (dir.path().to_owned(), server.sip.clone(), port.clone());
+        std::thread::spawn(move || {
+            let scenario = sipp::scenario("uas_check_invite.xml");
+            sipp::run(
+                &dir,
+                &sip,
+                "127.0.0.1",
+                "30s",
+                &[
+                    "-p",
+                    &port,
+                    "-t",
+                    "u1",
+                    "-sf",
+                    scenario.to_str().expect("path"),
+                    "-m",
+                    "1",
+                ],
+                Duration::from_secs(50),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let ann_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port_a = ann_rtp.local_addr().expect("addr").port();
+    let call_id = token();
+    let uri = format!("sip:202@{}", ann.server);
+    let from = format!("<sip:201@ivm>;tag={}", token());
+    let ok = ann.authed("INVITE", &uri, &call_id, 1, |seq, auth| {
+        ann.request(
+            "INVITE",
+            &uri,
+            &from,
+            "<sip:202@ivm>",
+            &call_id,
+            seq,
+            auth,
+            &sdp(port_a, "sendrecv", 1),
+        )
+    });
+    assert_eq!(ok.status, 200, "bob's phone answered: {ok:?}");
+    let to = ok.headers.get("To").expect("To").to_owned();
+    ann.ack(&uri, &from, &to, &call_id, 2);
+    std::thread::sleep(Duration::from_secs(1));
+    ann.send(&ann.request("BYE", &uri, &from, &to, &call_id, 3, "", ""));
+    let r = ann
+        .final_to(&call_id, 3, Duration::from_secs(5))
+        .expect("an answer to BYE");
+    assert_eq!(r.status, 200);
+    let out = uas.join().expect("sipp uas");
+    assert_eq!(
+        sipp::counts(&out),
+        (1, 0),
+        "SIPp found Allow and Supported in the box's INVITE:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -8,14 +8,13 @@
 //!   offer `sendrecv` resumes the audio;
 //! - unsubscribing from the lamp (SUBSCRIBE `Expires: 0`) gets a last NOTIFY, terminated;
 //! - a phone that registers again from the same contact with a new Call-ID (it restarted
-//!   after a power cut, its binding still live) gets its lamp again; a refresh does not.
-//!
+//!   after a power cut, its binding still live) gets its lamp again; a refresh does not;
 //! - the box's INVITE, checked by SIPp as the answering phone, carries `Allow` and `Supported`;
 //! - qualify: a phone (SIPp) that stops answering the box's OPTIONS goes offline before its
 //!   registration lapses, and comes back when it answers again.
 //!
 //! Peers: small raw-UDP user agents written here (one socket each, digest with
-//! `ivm_sip::auth`), RTP as plain PCMU packets. Loopback only; every wait is bounded.
+//! `ivm_sip::auth`), RTP as plain PCMU packets, and SIPp (`tests/e2e/sipp/`). Loopback only; every wait is bounded.
 
 mod harness;
 mod rtp;

@@ -165,6 +165,7 @@ pub fn phone_info(
                 address: r.source.to_string(),
                 user_agent: r.user_agent.clone(),
                 expires_in_s: r.expires_in.as_secs(),
+                reachable: r.reachable,
             })
     });
     let state = match (&user, &registration, p.status) {

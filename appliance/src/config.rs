@@ -241,6 +241,11 @@ pub struct Sip {
     /// stacks known to take it, MD5 alone to the others, which every desk phone takes; see
     /// `ivm_sip::auth::offer`), or a list in order such as `"sha-256,md5"` for every phone.
     pub digest: String,
+    /// Seconds between the OPTIONS sent to each registered phone (qualify, jittered ±20%);
+    /// 0 turns it off.
+    pub qualify_s: u32,
+    /// OPTIONS unanswered in a row before a phone shows offline (at least 1).
+    pub qualify_misses: u32,
 }
 
 impl Default for Sip {
@@ -257,6 +262,8 @@ impl Default for Sip {
             ring_timeout_s: 30,
             media_timeout_s: 20,
             digest: "auto".into(),
+            qualify_s: 30,
+            qualify_misses: 3,
         }
     }
 }
@@ -478,6 +485,11 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "sip timeouts must be at least 1 second".into(),
+            ));
+        }
+        if self.sip.qualify_misses == 0 {
+            return Err(ConfigError::Invalid(
+                "sip.qualify_misses must be at least 1".into(),
             ));
         }
         Ok(())

@@ -229,6 +229,8 @@ fn engine_config(
                     ring_timeout: Duration::from_secs(cfg.sip.ring_timeout_s.into()),
                     media_timeout: Duration::from_secs(cfg.sip.media_timeout_s.into()),
                     digest: cfg.sip_digest()?,
+                    qualify_interval: Duration::from_secs(cfg.sip.qualify_s.into()),
+                    qualify_misses: cfg.sip.qualify_misses,
                     ..StationConfig::default()
                 },
                 sip_out: tx,

@@ -329,6 +329,14 @@ pub struct PhoneRegistration {
     pub user_agent: Option<String>,
     /// Seconds until it lapses unless refreshed.
     pub expires_in_s: u64,
+    /// Whether it answers the box's OPTIONS (false: it stopped answering, it shows offline).
+    #[serde(default = "reachable_default")]
+    pub reachable: bool,
+}
+
+/// Registrations listed before qualify existed were all taken as reachable.
+fn reachable_default() -> bool {
+    true
 }
 
 /// A desk phone (`GET /api/admin/phones`, and the answer of assign and unassign).

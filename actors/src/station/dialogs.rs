@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use ivm_line::{Input, Origin, Party, Reason, RingFailure};
-use ivm_sdp::{LocalMedia, SessionDescription};
+use ivm_sdp::{Direction, LocalMedia, SessionDescription};
 use ivm_sip::message::{Message, Method, Request, Response};
 use ivm_sip::transaction::{canonical_ip, Peer, TxId};
 
@@ -91,29 +91,117 @@ impl StationActor {
         self.feed(now, line, Input::Dialled(dial), ctx);
     }
 
-    /// A re-INVITE (session refresh, hold): keep our media as it is. Only inside the dialog
-    /// (Call-ID, both tags, the phone's address): else 481.
+    /// A re-INVITE (session refresh, hold, resume): answered like [`Self::on_update`], 200
+    /// with our SDP, which answers the phone's offer or, when it made none, is our offer
+    /// (its answer comes in the ACK; the box's media stays as it is).
     fn on_reinvite(&mut self, now: Instant, id: TxId, peer: Peer, req: &Request) {
-        let answer = self
-            .legs
-            .in_dialog(req, peer)
-            .and_then(|l| self.legs.get(l))
-            .map(|leg| {
-                let tag = sipmsg::tag_of(Some(&leg.dialog.local)).unwrap_or_default();
-                (tag, leg.local_sdp.clone())
-            });
-        match answer {
-            Some((tag, body)) => {
-                let contact = self.contact("ivm");
-                let r = sipmsg::with_body(
-                    sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact),
-                    "application/sdp",
-                    body,
-                );
+        match self.renegotiate(now, peer, req) {
+            Ok((tag, contact, body)) => {
+                let mut r = sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact);
+                sipmsg::push_capabilities(&mut r.headers);
+                let r = sipmsg::with_body(r, "application/sdp", body);
                 self.respond(now, id, r);
             }
-            None => self.respond(now, id, req.make_response(481, None)),
+            Err(status) => self.refuse_offer(now, id, req, status),
         }
+    }
+
+    /// UPDATE (RFC 3311): an SDP offer inside the dialog gets 200 with our answer, as a
+    /// re-INVITE would; one without SDP (a refresh) a bare 200.
+    pub(super) fn on_update(&mut self, now: Instant, id: TxId, peer: Peer, req: &Request) {
+        if req.body.is_empty() {
+            let status = if self.legs.in_dialog(req, peer).is_some() {
+                200
+            } else {
+                481
+            };
+            self.respond(now, id, req.make_response(status, None));
+            return;
+        }
+        match self.renegotiate(now, peer, req) {
+            Ok((tag, contact, body)) => {
+                let r = sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact);
+                let r = sipmsg::with_body(r, "application/sdp", body);
+                self.respond(now, id, r);
+            }
+            Err(status) => self.refuse_offer(now, id, req, status),
+        }
+    }
+
+    /// Refuses an in-dialog offer; the call goes on as it was (RFC 3261 §14.2). A 500
+    /// (an offer before the call has media) says when to try again (RFC 3311 §5.2).
+    fn refuse_offer(&mut self, now: Instant, id: TxId, req: &Request, status: u16) {
+        let mut r = req.make_response(status, None);
+        if status == 500 {
+            r.headers.push("Retry-After", "1");
+        }
+        self.respond(now, id, r);
+    }
+
+    /// The answer to an offer inside a call (re-INVITE or UPDATE), applied to the leg's
+    /// media: our tag, our Contact and the SDP to send, or the status to refuse with. Only
+    /// inside the dialog (Call-ID, both tags, the phone's address): else 481.
+    ///
+    /// Hold (RFC 3264 §6.1, §8.4): an offer `sendonly` is answered `recvonly` and
+    /// `inactive` `inactive`; the box then sends no RTP toward the phone and does not take
+    /// its silence for a vanished phone until an offer `sendrecv` resumes the call. The old
+    /// hold (`c=0.0.0.0`, RFC 2543) stops sending too.
+    fn renegotiate(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        req: &Request,
+    ) -> Result<(String, String, Vec<u8>), u16> {
+        let id = self.legs.in_dialog(req, peer).ok_or(481u16)?;
+        let via = self.cfg.sip_addr;
+        let timeout = self.cfg.media_timeout;
+        let leg = self.legs.get_mut(id).ok_or(481u16)?;
+        let tag = sipmsg::tag_of(Some(&leg.dialog.local)).unwrap_or_default();
+        let contact = sipmsg::contact_uri_for(&leg.contact_user, via, leg.dialog.peer.transport);
+        if req.body.is_empty() {
+            return Ok((tag, contact, leg.local_sdp.clone()));
+        }
+        let offer = SessionDescription::parse(&req.body).map_err(|_| 488u16)?;
+        let media = match leg.media.as_mut() {
+            Some(m) if leg.established => m,
+            _ => return Err(500),
+        };
+        let mut local = media.local.clone();
+        local.session_version += 1;
+        let (answer, neg) = ivm_sdp::answer(&offer, &local).map_err(|_| 488u16)?;
+        media.local = local;
+        let remote = media::usable_remote(&neg);
+        let send =
+            remote.is_some() && matches!(neg.direction, Direction::SendRecv | Direction::SendOnly);
+        let receive = matches!(neg.direction, Direction::SendRecv | Direction::RecvOnly);
+        match media.session.as_mut() {
+            Some(s) => {
+                let codec = media::rtp_codec(neg.codec);
+                if remote.is_some_and(|r| r != s.remote()) || codec != s.codec() {
+                    if let Some(r) = remote {
+                        s.set_remote(r, codec);
+                    }
+                }
+                s.set_direction(now, send, receive);
+            }
+            None => {
+                media.session = media::session_for(&neg, peer, timeout, now);
+                if let Some(s) = media.session.as_mut() {
+                    s.set_direction(now, send, receive);
+                }
+            }
+        }
+        let held = !(send && receive);
+        leg.span.in_scope(|| {
+            tracing::info!(
+                direction = neg.direction.as_str(),
+                held,
+                "media renegotiated"
+            )
+        });
+        let body = answer.encode();
+        leg.local_sdp = body.clone();
+        Ok((tag, contact, body))
     }
 
     /// The line answers its phone's INVITE: a media port, the SDP answer, 200.
@@ -136,7 +224,7 @@ impl StationActor {
             return;
         };
         let timeout = self.cfg.media_timeout;
-        let contact = self.contact(&leg.contact_user);
+        let contact = self.contact(&leg.contact_user, peer.transport);
         let answered = leg
             .offer
             .as_ref()
@@ -164,11 +252,9 @@ impl StationActor {
         leg.offer = None;
         leg.local_sdp = body.clone();
         leg.established = true;
-        let r = sipmsg::with_body(
-            sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact),
-            "application/sdp",
-            body,
-        );
+        let mut r = sipmsg::with_contact(req.make_response(200, Some(&tag)), &contact);
+        sipmsg::push_capabilities(&mut r.headers);
+        let r = sipmsg::with_body(r, "application/sdp", body);
         self.respond(now, tx, r);
     }
 
@@ -326,8 +412,11 @@ impl StationActor {
             to,
             call_id,
             1,
-            &self.contact(contact_user),
+            &self.contact(contact_user, binding.peer.transport),
         );
+        // RFC 3261 §13.2.1: an INVITE says what its sender handles, so the phone knows
+        // which requests it may send inside the call (UPDATE, INFO, ...).
+        sipmsg::push_capabilities(&mut inv.headers);
         let body = ivm_sdp::offer(local).encode();
         inv.headers.push("Content-Type", "application/sdp");
         inv.body = body.clone();
@@ -343,7 +432,7 @@ impl StationActor {
             return;
         };
         let via = self.cfg.sip_addr;
-        let contact = self.contact("ivm");
+        let contact = self.contact(&leg.contact_user, leg.dialog.peer.transport);
         if leg.established && !leg.hung_up {
             let bye = sipmsg::in_dialog(&mut leg.dialog, Method::Bye, via, &contact);
             self.send_request(now, leg.dialog.peer, bye, Pending::Other);
@@ -389,12 +478,12 @@ impl StationActor {
             return;
         }
         let via = self.cfg.sip_addr;
-        let contact = self.contact("ivm");
         let timeout = self.cfg.media_timeout;
         let Some(leg) = self.legs.get_mut(id) else {
             return;
         };
         let peer = leg.dialog.peer;
+        let contact = sipmsg::contact_uri_for(&leg.contact_user, via, peer.transport);
         let Some((_, inv)) = leg.out_invite.take() else {
             // A retransmitted 2xx: ACK again.
             self.reack(peer, &resp);
@@ -466,7 +555,7 @@ impl StationActor {
             resp.headers.get("To").unwrap_or_default(),
             call_id,
             seq,
-            &self.contact("ivm"),
+            &self.contact(&leg.contact_user, peer.transport),
         );
         ack.headers.set("CSeq", format!("{seq} ACK"));
         self.layer.send_stateless(peer, &Message::Request(ack));

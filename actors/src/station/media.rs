@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use ivm_line::Input;
 use ivm_rtp::{Event as MediaEvent, Latching, Session, SessionConfig};
-use ivm_sdp::{LocalMedia, Negotiated, SessionDescription};
+use ivm_sdp::{Direction, LocalMedia, Negotiated, SessionDescription};
 use ivm_sip::transaction::Peer;
 
 use super::StationActor;
@@ -22,7 +22,7 @@ pub(super) struct Media {
     pub session: Option<Session>,
 }
 
-fn rtp_codec(c: ivm_sdp::Codec) -> ivm_rtp::Codec {
+pub(super) fn rtp_codec(c: ivm_sdp::Codec) -> ivm_rtp::Codec {
     match c {
         ivm_sdp::Codec::Pcmu => ivm_rtp::Codec::Pcmu,
         ivm_sdp::Codec::Pcma => ivm_rtp::Codec::Pcma,
@@ -47,10 +47,15 @@ pub(super) fn session_for(
         Latching::LatchFirst
     };
     cfg.inactivity = inactivity;
-    Some(Session::new(cfg, now))
+    let mut session = Session::new(cfg, now);
+    // A call answered on hold (an offer `sendonly` or `inactive`) starts held.
+    let send = matches!(neg.direction, Direction::SendRecv | Direction::SendOnly);
+    let receive = matches!(neg.direction, Direction::SendRecv | Direction::RecvOnly);
+    session.set_direction(now, send, receive);
+    Some(session)
 }
 
-fn usable_remote(neg: &Negotiated) -> Option<SocketAddr> {
+pub(super) fn usable_remote(neg: &Negotiated) -> Option<SocketAddr> {
     neg.remote.filter(|r| !r.ip().is_unspecified())
 }
 

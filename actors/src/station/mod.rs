@@ -24,6 +24,8 @@
 //! - `registrar.rs`: REGISTER, bindings and their expiry, phone presence, SUBSCRIBE/NOTIFY
 //!   `message-summary` (MWI); new registrations are reported to the phone registry (store),
 //!   and [`GetRegistrations`] lists the live ones for the admin's phone list.
+//! - `qualify.rs`: OPTIONS to registered phones, so a vanished one shows offline before
+//!   its registration lapses.
 //! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
 //! - `dialogs.rs`: SIP dialogs <-> lines: INVITE, re-INVITE, BYE, CANCEL, the responses to
 //!   our INVITEs, and carrying out the line's signalling (answer, reject, ringback, ring with
@@ -63,6 +65,7 @@ mod intercom;
 mod legs;
 mod media;
 mod ops;
+mod qualify;
 mod registrar;
 mod requests;
 mod sipmsg;
@@ -76,6 +79,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use ivm_line::{Exchange, Input, Party};
 use ivm_sip::auth::{DigestConfig, DigestServer, Limiter, LimiterConfig, Offer};
+use ivm_sip::message::via::Transport;
 use ivm_sip::message::Message as SipMessage;
 use ivm_sip::transaction::{Config as TxConfig, Peer, TransactionLayer, Transmit, TxId};
 use ivm_wire::Guid;
@@ -123,6 +127,10 @@ pub struct StationConfig {
     /// this often, which keeps its connection inside the SIP service's idle timeout (the box
     /// cannot open a TCP connection toward a phone, so a closed one loses its calls).
     pub tcp_max_expires: u32,
+    /// How often each registered phone is sent OPTIONS (jittered ±20%); zero: never.
+    pub qualify_interval: Duration,
+    /// OPTIONS unanswered in a row before the phone counts as gone (offline).
+    pub qualify_misses: u32,
 }
 
 impl Default for StationConfig {
@@ -140,6 +148,8 @@ impl Default for StationConfig {
             auth: LimiterConfig::default(),
             digest: Offer::Auto,
             tcp_max_expires: 240,
+            qualify_interval: Duration::from_secs(30),
+            qualify_misses: 3,
         }
     }
 }
@@ -211,6 +221,8 @@ pub struct Registration {
     pub user_agent: Option<String>,
     /// Time left before it lapses.
     pub expires_in: Duration,
+    /// Whether it answers the box's OPTIONS (qualify): false once it missed enough.
+    pub reachable: bool,
 }
 
 /// Tick of the media and timer loop.
@@ -286,9 +298,12 @@ impl StationActor {
         }
     }
 
-    /// Our Contact URI.
-    fn contact(&self, user: &str) -> String {
-        format!("sip:{user}@{}", self.cfg.sip_addr)
+    /// Our Contact URI toward a phone reached over `transport`. It names the transport
+    /// when it is not UDP: a phone resolves our Contact as the target of its in-dialog
+    /// requests (ACK, BYE, re-INVITE, RFC 3261 §12.1.1), and without `;transport=tcp` a
+    /// TCP-only phone sends them over UDP, so its hang-up never arrives.
+    fn contact(&self, user: &str, transport: Transport) -> String {
+        sipmsg::contact_uri_for(user, self.cfg.sip_addr, transport)
     }
 
     /// The 10 ms tick: SIP timers, every leg's media, the lines' ring deadlines; every
@@ -308,6 +323,7 @@ impl StationActor {
         if self.ticks >= 100 {
             self.ticks = 0;
             self.expire_bindings(now);
+            self.qualify(now);
             self.creds.trim();
         }
         self.flush_sip();
@@ -406,6 +422,7 @@ impl Handler<GetRegistrations> for StationActor {
                     source: b.peer.addr,
                     user_agent: b.user_agent.clone(),
                     expires_in: b.expires_at.saturating_duration_since(now),
+                    reachable: b.qualify.reachable,
                 })
                 .collect(),
         )

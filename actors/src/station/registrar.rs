@@ -9,16 +9,17 @@
 //! binding are written at most every [`REGISTRY_REFRESH`]: a REGISTER costs no commit, so
 //! the registrar keeps its rate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use ivm_sip::message::{Contacts, Method, Request, Uri};
-use ivm_sip::transaction::{Peer, TxId};
+use ivm_sip::transaction::{canonical_ip, Peer, TxId};
 use ivm_wire::Guid;
 
 use super::auth::Authed;
 use super::ops::{LampCounts, PhoneRegistered};
+use super::qualify::Qualify;
 use super::requests::Pending;
 use super::sipmsg::{self, Dialog};
 use super::StationActor;
@@ -37,10 +38,20 @@ pub(crate) struct Binding {
     pub ext: String,
     /// The phone's `User-Agent`, when it sent one (bounded).
     pub user_agent: Option<String>,
+    /// The Call-ID of its REGISTERs: a phone keeps one across refreshes and picks a new
+    /// one when it restarts (RFC 3261 §10.2.4), which is how a power cut shows.
+    pub call_id: String,
+    /// Whether it answers OPTIONS (`qualify.rs`).
+    pub qualify: Qualify,
 }
 
 /// How often an unchanged, refreshed registration updates the phone's "last seen".
 pub(crate) const REGISTRY_REFRESH: Duration = Duration::from_secs(600);
+
+/// Least time between two lamp updates for restarts of one user's phone: a phone takes
+/// longer than this to boot, and a client that registers with a new Call-ID every time (a
+/// benchmark, a non-conforming phone) costs one store read per this long, not per REGISTER.
+pub(crate) const RESTART_LAMP_HOLDOFF: Duration = Duration::from_secs(10);
 
 /// A `message-summary` subscription.
 #[derive(Debug, Clone)]
@@ -54,6 +65,11 @@ pub(crate) struct Subscription {
 pub(crate) struct Registrar {
     bindings: HashMap<Guid, Vec<Binding>>,
     subs: HashMap<Guid, Vec<Subscription>>,
+    /// Users reported online to the client manager (a reachable binding), so every
+    /// report of one going offline matches one of it coming online.
+    online: HashSet<Guid>,
+    /// When a restarted phone of the user's was last sent its lamp.
+    restart_lamp: HashMap<Guid, Instant>,
     /// What was last written to the phone registry per user: (source address, User-Agent,
     /// when), so unchanged refreshes skip the store.
     reported: HashMap<Guid, (std::net::SocketAddr, Option<String>, Instant)>,
@@ -68,11 +84,33 @@ impl Registrar {
         self.bindings.len()
     }
 
-    /// The user's most recently registered phone.
+    /// The user's most recently registered phone, one that answers OPTIONS if any does.
     pub fn latest(&self, user: Guid) -> Option<&Binding> {
         self.bindings
             .get(&user)
-            .and_then(|b| b.iter().max_by_key(|b| b.expires_at))
+            .and_then(|b| b.iter().max_by_key(|b| (b.qualify.reachable, b.expires_at)))
+    }
+
+    /// Every live binding, to qualify.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = (Guid, &mut Binding)> {
+        self.bindings
+            .iter_mut()
+            .flat_map(|(u, bs)| bs.iter_mut().map(move |b| (*u, b)))
+    }
+
+    /// The user's binding for `contact`.
+    pub fn binding_mut(&mut self, user: Guid, contact: &Uri) -> Option<&mut Binding> {
+        self.bindings
+            .get_mut(&user)?
+            .iter_mut()
+            .find(|b| b.contact == *contact)
+    }
+
+    /// Whether one of the user's phones is registered and reachable.
+    fn reachable(&self, user: Guid) -> bool {
+        self.bindings
+            .get(&user)
+            .is_some_and(|bs| bs.iter().any(|b| b.qualify.reachable))
     }
 
     pub fn is_registered(&self, user: Guid) -> bool {
@@ -117,6 +155,9 @@ impl StationActor {
             }
         };
         let was = self.reg.is_registered(user);
+        // A binding that is new, or known under another Call-ID: the phone (re)started and
+        // lost its lamp and its subscriptions.
+        let mut restarted = false;
         let user_agent = req.headers.user_agent().map(|ua| {
             ua.chars()
                 .take(128)
@@ -152,6 +193,7 @@ impl StationActor {
                 } else {
                     self.cfg.max_expires
                 };
+                let call_id = req.headers.call_id().unwrap_or_default().to_owned();
                 let entry = self.reg.bindings.entry(user).or_default();
                 for c in list {
                     let e = c
@@ -159,8 +201,12 @@ impl StationActor {
                         .or(header_expires)
                         .unwrap_or(max_expires)
                         .min(max_expires);
+                    let known = entry
+                        .iter()
+                        .any(|b| b.contact == c.uri && b.call_id == call_id);
                     entry.retain(|b| b.contact != c.uri);
                     if e > 0 {
+                        restarted |= !known;
                         if entry.len() >= self.cfg.max_bindings {
                             entry.remove(0);
                         }
@@ -170,6 +216,8 @@ impl StationActor {
                             expires_at: now + Duration::from_secs(e.into()),
                             ext: ext.clone(),
                             user_agent: user_agent.clone(),
+                            call_id: call_id.clone(),
+                            qualify: Qualify::new(now, self.cfg.qualify_interval),
                         });
                         tracing::info!(expires_s = e, "phone registered");
                     } else {
@@ -196,15 +244,33 @@ impl StationActor {
         } else {
             self.reg.reported.remove(&user);
         }
-        if is != was {
-            self.clients.do_send(PhonePresence {
-                user,
-                source: DeskPhone,
-                online: is,
-            });
+        self.sync_presence(user);
+        let restarted = restarted
+            && was
+            && self
+                .reg
+                .restart_lamp
+                .get(&user)
+                .is_none_or(|at| now.duration_since(*at) >= RESTART_LAMP_HOLDOFF);
+        if restarted {
+            self.reg.restart_lamp.insert(user, now);
         }
-        if is && !was {
-            // The lamp's first state; a phone that subscribes meanwhile gets it in-dialog.
+        if !is {
+            self.reg.restart_lamp.remove(&user);
+        }
+        if is && (restarted || !was) {
+            // The lamp's state for a phone that just came up (first registration, back after
+            // expiry, or restarted after a power cut with its binding still live). Its old
+            // subscriptions from this address died with it: NOTIFYs in them would get 481
+            // and leave the lamp wrong, so they go, and the phone gets an unsolicited NOTIFY
+            // unless it subscribes again meanwhile (then in-dialog).
+            if restarted {
+                if let Some(subs) = self.reg.subs.get_mut(&user) {
+                    subs.retain(|s| {
+                        canonical_ip(s.dialog.peer.addr.ip()) != canonical_ip(peer.addr.ip())
+                    });
+                }
+            }
             ctx.run_later(Duration::from_secs(2), move |act, ctx| {
                 act.update_mwi(user, ctx)
             });
@@ -274,7 +340,9 @@ impl StationActor {
     /// Drops lapsed bindings and subscriptions; users left without a phone go offline.
     pub(super) fn expire_bindings(&mut self, now: Instant) {
         let mut gone = Vec::new();
+        let mut lost = Vec::new();
         self.reg.bindings.retain(|user, bs| {
+            let before = bs.len();
             bs.retain(|b| {
                 let keep = b.expires_at > now;
                 if !keep {
@@ -282,25 +350,44 @@ impl StationActor {
                 }
                 keep
             });
+            if bs.len() != before {
+                lost.push(*user);
+            }
             if bs.is_empty() {
                 gone.push(*user);
             }
             !bs.is_empty()
         });
-        for user in &gone {
-            self.reg.reported.remove(user);
-        }
         for user in gone {
-            self.clients.do_send(PhonePresence {
-                user,
-                source: DeskPhone,
-                online: false,
-            });
+            self.reg.reported.remove(&user);
+            self.reg.restart_lamp.remove(&user);
+        }
+        // Offline when the last phone lapsed, or the last one that answered OPTIONS.
+        for user in lost {
+            self.sync_presence(user);
         }
         self.reg.subs.retain(|_, subs| {
             subs.retain(|s| s.expires_at > now);
             !subs.is_empty()
         });
+    }
+
+    /// Tells the client manager when the user's desk-phone presence changed: online while
+    /// one of their phones is registered and answers OPTIONS.
+    pub(super) fn sync_presence(&mut self, user: Guid) {
+        let online = self.reg.reachable(user);
+        let was = if online {
+            !self.reg.online.insert(user)
+        } else {
+            self.reg.online.remove(&user)
+        };
+        if online != was {
+            self.clients.do_send(PhonePresence {
+                user,
+                source: DeskPhone,
+                online,
+            });
+        }
     }
 
     /// SUBSCRIBE to `message-summary` (RFC 3842): the lamp's state now, and on every change.
@@ -337,18 +424,13 @@ impl StationActor {
         };
         let mut r = req.make_response(200, Some(&local_tag));
         r.headers.push("Expires", expires.to_string());
-        r.headers
-            .push("Contact", format!("<{}>", self.contact(&ext)));
+        r.headers.push(
+            "Contact",
+            format!("<{}>", self.contact(&ext, peer.transport)),
+        );
         let to_value = r.headers.get("To").unwrap_or_default().to_owned();
         self.respond(now, id, r);
         let subs = self.reg.subs.entry(user).or_default();
-        if expires == 0 {
-            if let Some(i) = existing {
-                subs.remove(i);
-            }
-            tracing::info!(ext = %ext, "MWI subscription ended");
-            return;
-        }
         let dialog = Dialog {
             call_id: call_id.clone(),
             local: to_value,
@@ -357,6 +439,19 @@ impl StationActor {
             cseq: existing.map(|i| subs[i].dialog.cseq).unwrap_or(0),
             peer,
         };
+        if expires == 0 {
+            // Unsubscribe (or a one-time fetch): one last NOTIFY with the state and
+            // `Subscription-State: terminated` (RFC 6665 §4.2.1.4, §4.4.3).
+            if let Some(i) = existing {
+                subs.remove(i);
+            }
+            if subs.is_empty() {
+                self.reg.subs.remove(&user);
+            }
+            tracing::info!(ext = %ext, "MWI subscription ended");
+            self.final_mwi(user, dialog, ctx);
+            return;
+        }
         let sub = Subscription {
             dialog,
             expires_at: now + Duration::from_secs(expires.into()),
@@ -389,6 +484,28 @@ impl StationActor {
         }));
     }
 
+    /// The last NOTIFY of a subscription that ended: the lamp's state now, terminated.
+    fn final_mwi(&mut self, user: Guid, mut dialog: Dialog, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let fut = async move { db.call(LampCounts(user)).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let Ok((new, old)) = res else { return };
+            let via = act.cfg.sip_addr;
+            let contact = act.contact("ivm", dialog.peer.transport);
+            let mut n = sipmsg::in_dialog(&mut dialog, Method::Notify, via, &contact);
+            n.headers.push("Event", "message-summary");
+            n.headers
+                .push("Subscription-State", "terminated;reason=timeout");
+            n.headers
+                .push("Content-Type", "application/simple-message-summary");
+            let account = sipmsg::header_user(Some(&dialog.local)).unwrap_or_default();
+            let realm = &act.cfg.realm;
+            n.body = sipmsg::message_summary(&format!("sip:{account}@{realm}"), new, old);
+            act.send_request(Instant::now(), dialog.peer, n, Pending::Other);
+            act.flush_sip();
+        }));
+    }
+
     fn send_mwi(&mut self, now: Instant, user: Guid, new: u32, old: u32) {
         let via = self.cfg.sip_addr;
         let realm = self.cfg.realm.clone();
@@ -402,7 +519,7 @@ impl StationActor {
             .map(|b| b.ext.clone());
         if let Some(subs) = self.reg.subs.get_mut(&user) {
             for s in subs.iter_mut() {
-                let contact = format!("sip:ivm@{via}");
+                let contact = sipmsg::contact_uri_for("ivm", via, s.dialog.peer.transport);
                 let mut n = sipmsg::in_dialog(&mut s.dialog, Method::Notify, via, &contact);
                 let left = s.expires_at.saturating_duration_since(now).as_secs();
                 n.headers.push("Event", "message-summary");
@@ -429,7 +546,7 @@ impl StationActor {
                     &format!("<{account}>"),
                     &sipmsg::token(),
                     1,
-                    &format!("sip:ivm@{via}"),
+                    &sipmsg::contact_uri_for("ivm", via, b.peer.transport),
                 );
                 n.headers.push("Event", "message-summary");
                 n.headers.push("Subscription-State", "active");

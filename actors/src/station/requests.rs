@@ -17,12 +17,14 @@ pub(super) enum Pending {
     Invite(LegId),
     /// A message-waiting NOTIFY.
     Notify { user: Guid },
+    /// An OPTIONS qualifying this binding of `user`'s.
+    Qualify {
+        user: Guid,
+        contact: ivm_sip::message::Uri,
+    },
     /// BYE, CANCEL: nothing to do with the answer.
     Other,
 }
-
-/// Methods we answer, for `Allow`.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY";
 
 impl StationActor {
     /// Runs the transaction layer's events through the TU and sends what it queued.
@@ -99,8 +101,10 @@ impl StationActor {
         match req.method {
             Method::Register => self.on_register(now, id, peer, req, ctx),
             Method::Options => {
+                // What the box offers (RFC 3261 §11.2): the methods it handles, the bodies
+                // it reads, its option tags and event packages.
                 let mut r = req.make_response(200, Some(&sipmsg::token()));
-                r.headers.push("Allow", ALLOW);
+                sipmsg::push_capabilities(&mut r.headers);
                 r.headers.push("Accept", "application/sdp");
                 self.respond(now, id, r);
             }
@@ -108,7 +112,8 @@ impl StationActor {
             Method::Invite => self.on_invite(now, id, peer, req, ctx),
             Method::Bye => self.on_bye(now, id, peer, req, ctx),
             Method::Cancel => self.on_cancel(now, id, peer, req, ctx),
-            Method::Notify | Method::Info | Method::Update | Method::Prack => {
+            Method::Update => self.on_update(now, id, peer, &req),
+            Method::Notify | Method::Info | Method::Prack => {
                 // In-dialog housekeeping we do not use: accept politely if it is one of our
                 // dialogs (Call-ID, both tags, the phone's address), else 481.
                 let status = if self.legs.in_dialog(&req, peer).is_some() {
@@ -120,10 +125,7 @@ impl StationActor {
             }
             _ => {
                 let mut r = req.make_response(405, None);
-                r.headers.push(
-                    "Allow",
-                    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE",
-                );
+                r.headers.push("Allow", sipmsg::ALLOW);
                 self.respond(now, id, r);
             }
         }
@@ -135,6 +137,10 @@ impl StationActor {
             Some(Pending::Invite(leg)) => {
                 let leg = *leg;
                 self.on_invite_response(now, leg, resp, ctx);
+            }
+            Some(Pending::Qualify { user, contact }) => {
+                let (user, contact) = (*user, contact.clone());
+                self.qualified(user, &contact);
             }
             Some(Pending::Notify { user }) if resp.status == 481 => {
                 // The subscription is gone.

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use ivm_sip::message::{Method, NameAddr, Request, Response, Uri};
+use ivm_sip::message::{Method, NameAddr, Request, Response, Transport, Uri};
 use ivm_sip::transaction::{new_branch, new_token, Peer};
 
 /// One side of a dialog as the station keeps it (RFC 3261 §12).
@@ -59,6 +59,41 @@ pub(crate) fn contact_uri(headers: &ivm_sip::message::Headers) -> Option<Uri> {
         ivm_sip::message::Contacts::List(l) => l.into_iter().next().map(|n| n.uri),
         ivm_sip::message::Contacts::Star => None,
     }
+}
+
+/// The methods the station handles, for `Allow` (OPTIONS, 405, our INVITEs). INFO and
+/// NOTIFY inside a call are accepted and ignored; UPDATE carries an SDP offer like a
+/// re-INVITE (RFC 3311). REFER is not here: there is no transfer yet.
+pub(crate) const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, INFO";
+
+/// The option tags the station supports, for `Supported` (RFC 3261 §20.37): none (no
+/// reliable provisionals, session timers, Replaces or GRUU). Sent empty, which the grammar
+/// allows, so a phone knows not to `Require` any.
+pub(crate) const SUPPORTED: &str = "";
+
+/// The event packages the station serves, for `Allow-Events` (RFC 6665).
+pub(crate) const ALLOW_EVENTS: &str = "message-summary";
+
+/// Our Contact URI (`sip:user@addr`) toward a phone reached over `transport`, with
+/// `;transport=` unless UDP (RFC 3261 §19.1.1: UDP is the default).
+pub(crate) fn contact_uri_for(user: &str, addr: SocketAddr, transport: Transport) -> String {
+    match transport {
+        Transport::Udp => format!("sip:{user}@{addr}"),
+        t => format!(
+            "sip:{user}@{addr};transport={}",
+            t.as_str().to_ascii_lowercase()
+        ),
+    }
+}
+
+/// Adds the capability headers (`Allow`, `Supported`, `Allow-Events`) to a request or
+/// response the station sends where RFC 3261 asks for them (INVITE, OPTIONS answers, 2xx to
+/// INVITE).
+pub(crate) fn push_capabilities(headers: &mut ivm_sip::message::Headers) {
+    headers.push("Allow", ALLOW);
+    headers.push("Supported", SUPPORTED);
+    headers.push("Allow-Events", ALLOW_EVENTS);
 }
 
 /// A response with our Contact (for dialog-creating 2xx).
@@ -255,6 +290,27 @@ mod tests {
             &bye("cid", "theirs", "ours"),
             phone
         ));
+    }
+
+    #[test]
+    fn contact_names_the_transport_unless_udp() {
+        let addr: SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+        assert_eq!(
+            contact_uri_for("ivm", addr, Transport::Udp),
+            "sip:ivm@192.0.2.1:5060"
+        );
+        assert_eq!(
+            contact_uri_for("201", addr, Transport::Tcp),
+            "sip:201@192.0.2.1:5060;transport=tcp"
+        );
+        assert_eq!(
+            contact_uri_for("ivm", addr, Transport::Tls),
+            "sip:ivm@192.0.2.1:5060;transport=tls"
+        );
+        let uri: Uri = contact_uri_for("ivm", addr, Transport::Tcp)
+            .parse()
+            .expect("a URI");
+        assert!(uri.to_string().contains("transport=tcp"), "{uri}");
     }
 
     #[test]

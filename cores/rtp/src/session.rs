@@ -167,6 +167,12 @@ pub struct Session {
     last_send_end: Option<Instant>,
     events: VecDeque<Event>,
     stats: SessionStats,
+    /// Whether our packets go out (off while the peer holds the call: it said `sendonly`
+    /// or `inactive`, RFC 3264 §6.1).
+    sending: bool,
+    /// Whether the peer is expected to send: off while either side holds, when silence is
+    /// no sign of a vanished phone.
+    watching: bool,
 }
 
 impl Session {
@@ -192,12 +198,36 @@ impl Session {
             last_send_end: None,
             events: VecDeque::new(),
             stats: SessionStats::default(),
+            sending: true,
+            watching: true,
         }
+    }
+
+    /// The direction the last offer/answer gave the stream (hold and resume, RFC 3264
+    /// §8.4): `send` whether our audio goes out, `receive` whether the peer sends. Paced
+    /// playback goes on while not sending (prompts still end, with
+    /// [`Event::PlaybackDone`], and the timestamps stay continuous) but no packet leaves.
+    /// Inactivity is watched only while both are on: a phone on hold, or holding, may stop
+    /// sending whatever its SDP said, and must not be hung up on for it. Resuming restarts
+    /// the inactivity clock at `now`.
+    pub fn set_direction(&mut self, now: Instant, send: bool, receive: bool) {
+        let watching = send && receive;
+        if watching && !self.watching {
+            self.last_rx = now;
+            self.inactive_reported = false;
+        }
+        self.sending = send;
+        self.watching = watching;
     }
 
     /// Where we send media: the latched source, or the SDP address.
     pub fn remote(&self) -> SocketAddr {
         self.latched.unwrap_or(self.config.remote)
+    }
+
+    /// The codec we send.
+    pub fn codec(&self) -> Codec {
+        self.config.codec
     }
 
     /// Our SSRC.
@@ -305,7 +335,10 @@ impl Session {
         while let Some(p) = self.jitter.pop(now) {
             self.release(p);
         }
-        if !self.inactive_reported && self.inactivity_deadline().is_some_and(|d| now >= d) {
+        if self.watching
+            && !self.inactive_reported
+            && self.inactivity_deadline().is_some_and(|d| now >= d)
+        {
             self.inactive_reported = true;
             self.events.push_back(Event::Inactive);
         }
@@ -335,7 +368,8 @@ impl Session {
 
     /// When [`Session::handle_timeout`] or [`Session::poll_transmit`] next has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let inactivity = (!self.inactive_reported).then(|| self.last_rx + self.config.inactivity);
+        let inactivity = (self.watching && !self.inactive_reported)
+            .then(|| self.last_rx + self.config.inactivity);
         [self.next_send, self.jitter.next_due(), inactivity]
             .into_iter()
             .flatten()
@@ -371,8 +405,20 @@ impl Session {
         !self.playback.is_empty()
     }
 
-    /// The next packet to send, if one is due at `now`. Call until `None`.
+    /// The next packet to send, if one is due at `now`. Call until `None`. While not
+    /// sending ([`Session::set_direction`]) due frames are paced out and dropped.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        loop {
+            let packet = self.next_due_packet(now)?;
+            if self.sending {
+                return packet;
+            }
+        }
+    }
+
+    /// The next due frame: `None` when nothing is due, `Some(None)` for a frame that did
+    /// not encode.
+    fn next_due_packet(&mut self, now: Instant) -> Option<Option<Transmit>> {
         let mut due = self.next_send?;
         if now < due {
             return None;
@@ -394,14 +440,15 @@ impl Session {
             self.next_send = Some(end);
         }
         match packet.to_bytes() {
-            Ok(payload) => {
+            Ok(payload) if self.sending => {
                 self.stats.sent += 1;
-                Some(Transmit {
+                Some(Some(Transmit {
                     destination: self.remote(),
                     payload,
-                })
+                }))
             }
-            Err(_) => None, // a 160-byte G.711 packet always encodes
+            Ok(_) => Some(None),
+            Err(_) => Some(None), // a 160-byte G.711 packet always encodes
         }
     }
 }

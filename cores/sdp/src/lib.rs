@@ -92,7 +92,8 @@ impl Direction {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The attribute name (`sendrecv`, `sendonly`, `recvonly`, `inactive`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Direction::SendRecv => "sendrecv",
             Direction::SendOnly => "sendonly",
@@ -814,6 +815,29 @@ a=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n";
         );
         assert_eq!(n.direction, Direction::RecvOnly);
         assert_eq!(n.remote, Some("10.0.0.5:5004".parse().expect("addr")));
+    }
+
+    #[test]
+    fn hold_offers_are_answered_per_rfc_3264() {
+        for (offered, answered) in [
+            ("sendonly", Direction::RecvOnly),
+            ("inactive", Direction::Inactive),
+            ("recvonly", Direction::SendOnly),
+            ("sendrecv", Direction::SendRecv),
+        ] {
+            let o = format!(
+                "v=0\r\no=- 1 2 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n\
+                 m=audio 5004 RTP/AVP 0\r\na={offered}\r\n"
+            );
+            let offer = SessionDescription::parse(o.as_bytes()).expect("parse");
+            let (a, n) = answer(&offer, &local()).expect("answer");
+            assert_eq!(n.direction, answered, "{offered}");
+            let text = String::from_utf8(a.encode()).expect("utf8");
+            assert!(
+                text.contains(&format!("a={}\r\n", answered.as_str())),
+                "{offered}: {text}"
+            );
+        }
     }
 
     #[test]

@@ -182,6 +182,13 @@ fn deliver_sip(
 /// Asks for a [`UDP_RECV_BUFFER`] receive buffer (the kernel caps it at
 /// `net.core.rmem_max`), so a burst of REGISTERs waits in the kernel while the station works
 /// instead of being dropped at the default ~200 KiB. Best effort: a refusal is only logged.
+/// Sets up an accepted SIP connection: TCP_NODELAY, because a SIP message is one small
+/// write and the next one (a second response, a NOTIFY) would otherwise wait for the
+/// phone's delayed ACK (Nagle): ~40 ms on Linux per exchange.
+fn tune_stream(stream: &impl std::os::fd::AsFd) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_tcp_nodelay(true)
+}
+
 fn set_recv_buffer(udp: &UdpSocket) {
     if let Err(e) = socket2::SockRef::from(udp).set_recv_buffer_size(UDP_RECV_BUFFER) {
         tracing::debug!(error = %e, "SIP UDP receive buffer not enlarged");
@@ -336,7 +343,9 @@ async fn accept_loop(
             }
             continue;
         };
-        let _ = stream.set_nodelay(true);
+        if let Err(e) = tune_stream(&stream) {
+            tracing::debug!(%from, error = %e, "SIP over TCP: TCP_NODELAY not set");
+        }
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(256);
         if let Ok(mut m) = writers.lock() {
             m.insert(from, tx.clone());
@@ -581,6 +590,17 @@ mod tests {
             in_order < 10,
             "ports follow each other {in_order} times of 20"
         );
+    }
+
+    #[test]
+    fn accepted_sip_connections_have_tcp_nodelay() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let _client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        assert!(!accepted.nodelay().expect("getsockopt"), "off by default");
+        tune_stream(&accepted).expect("tune");
+        assert!(accepted.nodelay().expect("getsockopt"), "TCP_NODELAY set");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 PJSIP as a user would run it: its default codecs, its default digest handling (it sends
 `User-Agent: PJSUA v2.x`, so the box's default offer gives it SHA-256 then MD5), no sound
-card (the null audio device), a WAV file as the microphone (AudioMediaPlayer), UDP on a
+card (the null audio device), a WAV file as the microphone (AudioMediaPlayer), UDP (or, with
+`--transport tcp`, TCP alone: no UDP transport exists, so nothing can fall back to it) on a
 loopback port the OS picks. Everything it sees is printed as one line per event, flushed,
 for the test to wait on:
 
@@ -12,6 +13,11 @@ for the test to wait on:
     call STATE CODE          a call's state changed (CALLING, EARLY, CONFIRMED, DISCONNECTED)
     media active             the call's audio is up (the file is playing into it)
     stats rx=N tx=M          RTP packets received and sent on the call, at its end
+    held rx=N                it put the call on hold (RTP packets received so far)
+    holding rx=N             a second into the hold (PJSIP restarts a stream's counters
+                             when a re-INVITE changes it, so compare within one stage)
+    resumed rx=N             it took the call off hold (RTP packets received so far)
+    talking rx=N             a second after the resume
     done                     the run is over
 
 Every wait is bounded by --run; the process exits on its own.
@@ -38,11 +44,15 @@ class Call(pj.Call):
         self.confirmed_at = None
         self.done = False
         self.stats = None
+        self.held = False
+        self.holding = False
+        self.resumed = False
+        self.talking = False
 
     def onCallState(self, prm):
         info = self.getInfo()
         say(f"call {info.stateText} {info.lastStatusCode}")
-        if info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
             self.confirmed_at = time.monotonic()
         if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.done = True
@@ -114,6 +124,12 @@ def main():
     ap.add_argument("--run", type=float, default=30.0, help="quit after this many seconds")
     ap.add_argument("--no-vad", action="store_true",
                     help="send RTP through silences too (PJSIP's default VAD sends none)")
+    ap.add_argument("--hold-after", type=float, default=0.0,
+                    help="put the call on hold this long after it is answered (0: never)")
+    ap.add_argument("--hold-for", type=float, default=0.0,
+                    help="then take it off hold after this long")
+    ap.add_argument("--transport", choices=["udp", "tcp"], default="udp",
+                    help="the one SIP transport the phone has")
     ap.add_argument("--user-agent", default="",
                     help="User-Agent to send (pjsua2's default is none; pjsua's own app sends"
                     " 'PJSUA v2.x OS')")
@@ -134,7 +150,10 @@ def main():
     tcfg = pj.TransportConfig()
     tcfg.port = 0
     tcfg.boundAddress = "127.0.0.1"
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+    kind = pj.PJSIP_TRANSPORT_TCP if args.transport == "tcp" else pj.PJSIP_TRANSPORT_UDP
+    ep.transportCreate(kind, tcfg)
+    # The box's URIs name the transport so every request (REGISTER, INVITE) goes over it.
+    suffix = ";transport=tcp" if args.transport == "tcp" else ""
     ep.libStart()
     ep.audDevManager().setNullDev()
 
@@ -147,7 +166,7 @@ def main():
 
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:{args.user}@{args.box}"
-    acfg.regConfig.registrarUri = f"sip:{args.box}"
+    acfg.regConfig.registrarUri = f"sip:{args.box}{suffix}"
     acfg.sipConfig.authCreds.append(
         pj.AuthCredInfo("digest", "*", args.user, 0, args.password)
     )
@@ -165,7 +184,7 @@ def main():
         if args.call and dialled is None and account.getInfo().regIsActive:
             dialled = Call(peer, account)
             peer.calls.append(dialled)
-            dialled.makeCall(f"sip:{args.call}@{args.box}", pj.CallOpParam(True))
+            dialled.makeCall(f"sip:{args.call}@{args.box}{suffix}", pj.CallOpParam(True))
         if peer.answer_at is not None and now >= peer.answer_at:
             peer.answer_at = None
             op = pj.CallOpParam()
@@ -176,6 +195,26 @@ def main():
         for c in peer.calls:
             if c.confirmed_at is not None and not c.done:
                 c.take_stats()
+                since = now - c.confirmed_at
+                rx = c.stats[0] if c.stats else 0
+                if args.hold_after and not c.held and since >= args.hold_after:
+                    c.held = True
+                    say(f"held rx={rx}")
+                    c.setHold(pj.CallOpParam(True))
+                if c.held and not c.holding and since >= args.hold_after + 1:
+                    c.holding = True
+                    say(f"holding rx={rx}")
+                resume_at = args.hold_after + args.hold_for
+                if c.held and not c.resumed and since >= resume_at:
+                    c.resumed = True
+                    say(f"resumed rx={rx}")
+                    # The call's default settings (its audio stream), off hold.
+                    op = pj.CallOpParam(True)
+                    op.opt.flag = pj.PJSUA_CALL_UNHOLD
+                    c.reinvite(op)
+                if c.resumed and not c.talking and since >= resume_at + 1:
+                    c.talking = True
+                    say(f"talking rx={rx}")
                 if args.hangup_after and now - c.confirmed_at >= args.hangup_after:
                     c.confirmed_at = None
                     c.hangup(pj.CallOpParam())

@@ -280,6 +280,35 @@ fn inactivity_is_reported_once_and_rearmed() {
 }
 
 #[test]
+fn on_hold_nothing_is_sent_silence_is_no_inactivity_and_resume_restores_both() {
+    let t0 = Instant::now();
+    let mut cfg = SessionConfig::new(addr(PHONE));
+    cfg.inactivity = Duration::from_secs(5);
+    let mut s = Session::new(cfg, t0);
+    // The phone holds (it offered sendonly; we answered recvonly).
+    s.set_direction(t0, false, true);
+    s.play(t0, &[100; 480]);
+    for ms in (0..100).step_by(10) {
+        assert_eq!(s.poll_transmit(t0 + Duration::from_millis(ms)), None);
+    }
+    assert_eq!(drain(&mut s), [Event::PlaybackDone], "paced out, not sent");
+    assert_eq!(s.stats().sent, 0);
+    // Silent for far longer than the inactivity timeout: no hang-up while held.
+    assert_eq!(s.poll_timeout(), None);
+    s.handle_timeout(t0 + Duration::from_secs(60));
+    assert!(drain(&mut s).is_empty());
+    // Resumed (sendrecv): sending again, and the inactivity clock starts over from now.
+    let resumed = t0 + Duration::from_secs(60);
+    s.set_direction(resumed, true, true);
+    s.play(resumed, &[100; 160]);
+    assert!(s.poll_transmit(resumed).is_some(), "sent once resumed");
+    s.handle_timeout(resumed + Duration::from_secs(4));
+    assert!(!drain(&mut s).contains(&Event::Inactive));
+    s.handle_timeout(resumed + Duration::from_secs(5));
+    assert!(drain(&mut s).contains(&Event::Inactive));
+}
+
+#[test]
 fn playback_is_paced_and_resumes_with_the_timestamp_moved_on() {
     let t0 = Instant::now();
     let mut s = Session::with_packetizer(

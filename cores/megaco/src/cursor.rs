@@ -5,9 +5,10 @@
 use crate::decode::DecodeError;
 use crate::token::Kw;
 
-/// Deepest brace nesting a message may have (a Media descriptor in a Stream in a command in
-/// an action in a transaction is 5 deep; the ABNF never needs more than 8).
-pub const MAX_DEPTH: usize = 12;
+/// Deepest brace nesting a message may have. The productions implemented do not recurse, so
+/// the grammar itself stops at 7 (transaction, context, command, Media, Stream, LocalControl,
+/// a `{a, b}` value); the guard keeps that true if a recursive production is added.
+pub const MAX_DEPTH: usize = 8;
 
 pub(crate) struct Cursor<'a> {
     pub(crate) b: &'a [u8],

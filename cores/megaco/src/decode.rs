@@ -251,6 +251,16 @@ pub(crate) fn is_path_name(w: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"/*@_$.-".contains(&b))
 }
 
+/// `TerminationID`: `ROOT`, `$`, `*` or a `pathNAME`. Gateways number lines as well
+/// (RFC 3015's own flow uses `11111`), so a leading digit is accepted too.
+fn is_termination_id(t: &str) -> bool {
+    let first = t.as_bytes()[0];
+    (first.is_ascii_alphanumeric() || first == b'*' || first == b'$')
+        && t.len() <= 256
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/*@_$.-".contains(&b))
+}
+
 fn transaction(c: &mut Cursor) -> Result<Transaction, DecodeError> {
     let kw = c.keyword(
         &[Kw::Transaction, Kw::Reply, Kw::Pending, Kw::ResponseAck],
@@ -459,7 +469,7 @@ fn command(c: &mut Cursor, request: bool) -> Result<Command, DecodeError> {
     c.lwsp();
     let tstart = c.i;
     let t = c.word()?;
-    if !(t == "$" || t == "*" || is_path_name(t)) {
+    if !is_termination_id(t) {
         c.i = tstart;
         return c.err("a termination id");
     }

@@ -12,9 +12,9 @@ use crate::token::{Form, Kw};
 pub fn encode(message: &Message, form: Form) -> String {
     let e = Enc { form };
     let mut out = String::new();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "{}/{} {}\n",
+        "{}/{} {}",
         e.kw(Kw::Megaco),
         message.version,
         mid(&message.mid)

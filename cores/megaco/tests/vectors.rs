@@ -219,7 +219,8 @@ fn malformed_input_gets_a_clear_error() {
     use DecodeError::*;
     let syntax =
         |offset| move |e: &DecodeError| matches!(e, Syntax { offset: o, .. } if *o == offset);
-    let cases: Vec<(&str, Box<dyn Fn(&DecodeError) -> bool>)> = vec![
+    type Check = Box<dyn Fn(&DecodeError) -> bool>;
+    let cases: Vec<(&str, Check)> = vec![
         ("", Box::new(syntax(0))),
         (
             "HELLO/1 [1.2.3.4] T=1{C=-{N=a{OE=1{x/y}}}}",
@@ -395,4 +396,25 @@ fn bounds_are_enforced() {
         Err(DecodeError::TooMany(_))
     ));
     assert_eq!(MAX_DEPTH, 8);
+}
+
+#[test]
+fn fuzz_seeds_decode_and_round_trip() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/megaco_message");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/corpus/megaco_message") {
+        let path = entry.expect("entry").path();
+        if !path
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with("seed-"))
+        {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read seed");
+        let msg = decode(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        round_trip(&msg);
+        n += 1;
+    }
+    assert!(n >= 12, "{n} seeds");
 }

@@ -98,11 +98,6 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Undoes the depth count of an `open` whose `{` is read again.
-    pub(crate) fn unopen(&mut self) {
-        self.depth -= 1;
-    }
-
     pub(crate) fn close(&mut self) -> Result<(), DecodeError> {
         self.expect(b'}', "'}'")?;
         self.depth -= 1;

@@ -226,6 +226,34 @@ impl Mgc {
         }
     }
 
+    /// Runs the socket and timers for `total`: the events that came, and how many
+    /// TransactionPending the Controller sent meanwhile.
+    fn pump(&mut self, total: Duration) -> (Vec<Event>, usize) {
+        let end = Instant::now() + total;
+        let mut buf = vec![0u8; 65_536];
+        let (mut events, mut pendings) = (Vec::new(), 0);
+        while Instant::now() < end {
+            while let Some(t) = self.ctl.poll_transmit() {
+                let text = String::from_utf8_lossy(&t.payload);
+                pendings += usize::from(text.contains("PN=") || text.contains("Pending ="));
+                self.sock.send_to(&t.payload, t.peer).expect("send");
+            }
+            events.extend(std::iter::from_fn(|| self.ctl.poll_event()));
+            let now = Instant::now();
+            if self.ctl.poll_timeout().is_some_and(|t| t <= now) {
+                self.ctl.handle_timeout(now);
+                continue;
+            }
+            self.sock
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("timeout");
+            if let Ok((n, from)) = self.sock.recv_from(&mut buf) {
+                self.ctl.handle_datagram(Instant::now(), from, &buf[..n]);
+            }
+        }
+        (events, pendings)
+    }
+
     /// Expects a request; answers every command with an empty reply of its kind.
     fn answer_request(&mut self, kind: CommandKind) -> (SocketAddr, Vec<ActionRequest>) {
         match self.next_event() {
@@ -331,9 +359,36 @@ fn gateway_session(form: &str, our_form: Form) {
     assert!(matches!(mgc.expect_reply(id), ReplyResult::Actions(_)));
     mg.expect_line("request modify aaln/1");
 
+    // Off-hook; the box takes 2 s to answer: the MG retransmits, and the Controller answers
+    // the copies with TransactionPending instead of reporting the Notify again.
     mg.cue("offhook aaln/1");
-    let (_, actions) = mgc.answer_request(CommandKind::Notify);
-    let of = observed(&actions);
+    let (seen, pendings) = mgc.pump(Duration::from_secs(2));
+    assert_eq!(
+        seen.len(),
+        1,
+        "one Notify reported, not one per copy: {seen:?}"
+    );
+    assert!(
+        pendings >= 3,
+        "TransactionPending sent while the box works: {pendings}"
+    );
+    let Event::Request {
+        peer, id, actions, ..
+    } = &seen[0]
+    else {
+        panic!("{seen:?}")
+    };
+    let done = vec![ActionReply {
+        context: ContextId::Null,
+        props: vec![],
+        commands: vec![common::cmd(CommandKind::Notify, "aaln/1", vec![])],
+        error: None,
+    }];
+    mgc.ctl
+        .send_reply(Instant::now(), *peer, *id, ReplyResult::Actions(done))
+        .expect("reply");
+    mgc.flush();
+    let of = observed(actions);
     assert_eq!(
         (of.name.as_str(), of.timestamp.as_deref()),
         ("al/of", Some("20261207T06300000"))

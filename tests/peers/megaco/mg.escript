@@ -12,6 +12,7 @@
 %% - remembers the RequestID of the last Events descriptor per termination;
 %% - on stdin lines "offhook aaln/1", "digits aaln/1 *7202", "onhook aaln/1" sends a Notify
 %%   (al/of; dd/ce with ds and Meth; al/on) and prints "notify ok" or "notify error ...".
+%% Requests are retransmitted every 300 ms until answered (or a TransactionPending came).
 %% Ends on "quit" or end of input.
 -mode(compile).
 -export([handle_connect/3, handle_disconnect/4, handle_syntax_error/4, handle_message_error/4,
@@ -33,7 +34,11 @@ main([Host, Port | Rest]) ->
     Mid = {deviceName, "ivm_test_mg"},
     ok = megaco:start_user(Mid, [{user_mod, ?MODULE}, {user_args, [self()]},
                                  {send_mod, megaco_udp}, {encoding_mod, Encoder},
-                                 {encoding_config, []}, {protocol_version, Version}]),
+                                 {encoding_config, []}, {protocol_version, Version},
+                                 %% Retransmit quickly (every 300 ms) so the tests see the
+                                 %% MGC's reply cache and TransactionPending at work.
+                                 {request_timer, #megaco_incr_timer{wait_for = 300, factor = 1,
+                                                                    max_retries = 30}}]),
     RH = megaco:user_info(Mid, receive_handle),
     {ok, Sup} = megaco_udp:start_transport(),
     {ok, Handle, ControlPid} = megaco_udp:open(Sup, [{port, 0}, {receive_handle, RH}]),

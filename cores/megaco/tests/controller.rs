@@ -196,7 +196,13 @@ fn response_ack_frees_the_cached_reply() {
     let req = b"!/2 gw1\nT=5{C=-{N=aaln/1{OE=1{al/of}}}}";
     c.handle_datagram(t0, gw(), req);
     assert!(c.poll_event().is_some());
-    c.send_reply(t0, gw(), 5, ReplyResult::Actions(vec![]))
+    let done = vec![ActionReply {
+        context: ContextId::Null,
+        props: vec![],
+        commands: vec![common::cmd(CommandKind::Notify, "aaln/1", vec![])],
+        error: None,
+    }];
+    c.send_reply(t0, gw(), 5, ReplyResult::Actions(done))
         .expect("reply");
     let reply = sent(&mut c);
     assert!(

@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`model`]: what a message means ([`Message`], transactions, actions, commands,
 //!   descriptors), independent of its spelling.
-//! - [`decode()`] (`decode.rs`, on the lexer `cursor.rs`): the text encoding of H.248.1
+//! - [`decode()`] (`decode/`: the message, transactions and commands in `mod.rs`, the
+//!   descriptors in `descriptor.rs`; on the lexer `cursor.rs`): the text encoding of H.248.1
 //!   Annex B, pretty or compact, versions 1-3, keywords in any case, comments; bounded in
 //!   size, depth and list length; one [`DecodeError`] says what was expected where.
 //! - [`encode()`] (`encode.rs`): the model back to text in either [`Form`]; decoding what it

@@ -39,8 +39,11 @@ enum Node {
     Leaf(String),
     /// `head { children }` (an empty list writes `head {}`).
     List(String, Vec<Node>),
-    /// `head {text}`: an octet string or a digit map, written as is.
+    /// `head {text}`: a digit map or an error text, written as is.
     Raw(String, String),
+    /// `head {text}`, an octet string (SDP): in pretty form it starts on its own line (the
+    /// white space after `{` is not content).
+    Octets(String, String),
 }
 
 struct Enc {
@@ -93,6 +96,12 @@ impl Enc {
             Node::Raw(head, text) => {
                 out.push_str(head);
                 out.push_str(if pretty { " {" } else { "{" });
+                out.push_str(text);
+                out.push('}');
+            }
+            Node::Octets(head, text) => {
+                out.push_str(head);
+                out.push_str(if pretty { " {\n" } else { "{" });
                 out.push_str(text);
                 out.push('}');
             }
@@ -378,10 +387,10 @@ impl Enc {
         }
         let octets = |t: &str| t.replace('}', "\\}");
         if let Some(sdp) = &s.local {
-            items.push(Node::Raw(self.kw(Kw::Local).into(), octets(sdp)));
+            items.push(Node::Octets(self.kw(Kw::Local).into(), octets(sdp)));
         }
         if let Some(sdp) = &s.remote {
-            items.push(Node::Raw(self.kw(Kw::Remote).into(), octets(sdp)));
+            items.push(Node::Octets(self.kw(Kw::Remote).into(), octets(sdp)));
         }
         items
     }

@@ -187,7 +187,9 @@ pub struct Provision {
     pub arm_window_s: u64,
     /// Time server written into the phones' files.
     pub ntp_server: String,
-    /// Time zone written into the phones' files.
+    /// Time zone of the phones' clocks, an IANA name (`Europe/Berlin`); each phone's file
+    /// spells it the way its maker takes it. A name the box has no row for is refused at
+    /// start-up (docs/provisioning.md lists them).
     pub timezone: String,
     /// Auto-assign (like Cisco's auto-register), off by default: an unknown phone that asks
     /// for its account file from inside `subnets` gets a new user on the next free
@@ -466,6 +468,8 @@ impl Config {
         self.tftp_addr()?;
         self.provision_subnets()?;
         self.auto_assign_range()?;
+        ivm_provision::Zone::lookup(&self.provision.timezone)
+            .map_err(|e| ConfigError::Invalid(format!("provision.timezone: {e}")))?;
         self.panel_model()?;
         self.network_backend()?;
         if self.dhcp.enabled {

@@ -51,8 +51,8 @@ use ivm_provision::access::{self, Decision, PhoneView, Refusal, RequestView};
 use ivm_provision::front::{DhcpNotes, Fetched, PhoneFiles};
 pub use ivm_provision::front::{FetchError, HttpCredentials, Served};
 use ivm_provision::{
-    Account, CredentialLimiter, FileKind, Mac, Proof, Provisioner, RenderError, Rendered, Target,
-    Vendor, Via,
+    Account, Contact, CredentialLimiter, Directory, FileKind, Mac, Proof, Provisioner, RenderError,
+    Rendered, Target, Vendor, Via,
 };
 use ivm_store::{PhoneSighting, StoreError, StoredPhone};
 use tracing::Instrument as _;
@@ -259,6 +259,7 @@ impl ProvisionFront {
             model: None,
             account: None,
             secrets: None,
+            firmware: None,
         };
         match self.provisioner.render(kind, target) {
             Ok(r) => Ok(Served::Generated(r)),
@@ -316,6 +317,7 @@ impl ProvisionFront {
                 provisioner: Arc::clone(&self.provisioner),
                 guard: Arc::clone(&self.guard),
                 realm: self.realm.clone(),
+                firmware: self.firmware.clone(),
                 now,
             })
             .await
@@ -414,6 +416,7 @@ struct Decide {
     provisioner: Arc<Provisioner>,
     guard: Arc<Mutex<Guard>>,
     realm: String,
+    firmware: PathBuf,
     now: SystemTime,
 }
 
@@ -432,6 +435,7 @@ impl Op for Decide {
             provisioner,
             guard,
             realm,
+            firmware,
             now,
         } = self;
         let (kind, presented, path) = (&kind, &presented, path.as_str());
@@ -457,8 +461,11 @@ impl Op for Decide {
             });
         }
         let secret = access::carries_secrets(kind, vendor);
+        // The directory is served like the account file but is not it: it never makes a
+        // user, binds a phone or marks it provisioned.
+        let account_file = secret && *kind != FileKind::Directory;
         let unassigned = phone.as_ref().is_none_or(|p| p.user.is_none());
-        if unassigned && secret {
+        if unassigned && account_file {
             if let Some((range, until)) = auto_assign {
                 if let Some(p) = s.auto_assign_phone(mac, range, Some(until))? {
                     phone = Some(p);
@@ -510,12 +517,21 @@ impl Op for Decide {
                     ))
                 }
             }
-        } else if secret {
+        } else if account_file {
             if let Some(p) = s.phone_provisioned(mac, kind.vendor())? {
                 phone = Some(p);
             }
         }
-        let rendered = render(s, provisioner, realm, kind, mac, phone.as_ref(), secret)?;
+        let rendered = render(
+            s,
+            provisioner,
+            realm,
+            &firmware,
+            kind,
+            mac,
+            phone.as_ref(),
+            secret,
+        )?;
         Ok(done(
             match rendered {
                 Ok(r) => Answer::Serve(r),
@@ -528,10 +544,12 @@ impl Op for Decide {
 }
 
 /// Renders `kind` for the phone, with its account and secrets when the file carries them.
+#[allow(clippy::too_many_arguments)]
 fn render(
     s: &ivm_store::Store,
     provisioner: &Provisioner,
     realm: &str,
+    firmware_root: &std::path::Path,
     kind: &FileKind,
     mac: Mac,
     phone: Option<&StoredPhone>,
@@ -543,24 +561,58 @@ fn render(
         if let Some(g) = phone.and_then(|p| p.user) {
             if let Some(u) = s.user(g)? {
                 let c = s.sip_credentials(g, realm)?;
+                let directory = directory(s, &u)?;
                 account = Some(Account {
                     user: c.username.clone(),
                     auth_user: c.username,
                     password: c.password,
                     display_name: u.display_name,
+                    directory,
                 });
                 secrets = Some(s.phone_secrets(mac)?);
             }
         }
     }
+    let vendor = phone.and_then(|p| p.vendor).or(kind.vendor());
+    let model = phone.and_then(|p| p.model.as_deref());
+    // A read of one small folder, on the database thread like the rest of the request.
+    let fw = vendor
+        .zip(model)
+        .and_then(|(v, m)| firmware::for_model(firmware_root, &v.to_string(), m));
     Ok(provisioner.render(
         kind,
         Target {
             mac: Some(mac),
-            vendor: phone.and_then(|p| p.vendor).or(kind.vendor()),
-            model: phone.and_then(|p| p.model.as_deref()),
+            vendor,
+            model,
             account: account.as_ref(),
             secrets: secrets.as_ref(),
+            firmware: fw.as_deref(),
         },
     ))
+}
+
+/// The user's list as of now: their contacts in their order, then the office's other users
+/// by extension. Read on every fetch, so the phones follow user changes by themselves.
+fn directory(s: &ivm_store::Store, u: &ivm_store::User) -> Result<Directory, StoreError> {
+    let entry = |o: &ivm_store::User| Contact {
+        name: o.display_name.clone(),
+        extension: o.extension.clone(),
+    };
+    let mut contacts = Vec::with_capacity(u.contacts.len());
+    for g in &u.contacts {
+        if let Some(o) = s.user(*g)? {
+            contacts.push(entry(&o));
+        }
+    }
+    let mut others: Vec<ivm_store::User> = s
+        .users()?
+        .into_iter()
+        .filter(|o| o.guid != u.guid && !u.contacts.contains(&o.guid))
+        .collect();
+    others.sort_by(|a, b| a.extension.cmp(&b.extension));
+    Ok(Directory {
+        contacts,
+        others: others.iter().map(entry).collect(),
+    })
 }

@@ -197,6 +197,12 @@ pub struct Provision {
     pub auto_assign: bool,
     /// The extensions auto-assign hands out, `"200-299"`.
     pub auto_assign_range: String,
+    /// Off by default. On (and HTTPS listening): the account files of the brands that can
+    /// import a certificate by URL (Yealink, Cisco SPA/MPP) hand the phone the box's
+    /// certificate (`/provision/box-cert.pem`) and move its later fetches to
+    /// `https://<box>/provision/`. Off by default because a phone that fails to import it
+    /// can no longer fetch its files until it is reset; see docs/provisioning.md.
+    pub https: bool,
 }
 
 impl Default for Provision {
@@ -209,6 +215,7 @@ impl Default for Provision {
             timezone: "UTC".into(),
             auto_assign: false,
             auto_assign_range: "200-299".into(),
+            https: false,
         }
     }
 }

@@ -1524,3 +1524,68 @@ fn firmware_url_per_model_where_an_admin_put_it() {
         image
     );
 }
+
+/// HTTPS provisioning (`[provision] https = true`): a Yealink's armed first fetch over TFTP
+/// names the box's certificate and an `https://` URL for later fetches; curl fetches the
+/// certificate from that URL, and then, trusting only it (`--cacert`), the phone's file over
+/// HTTPS with the credential, as the phone would. Without the certificate curl refuses the
+/// box; with the option off (the default) the certificate is not served at all.
+#[test]
+fn https_provisioning_hands_over_the_box_certificate_first() {
+    require_tool("tftp");
+    require_tool("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "[provision]\nhttps = true\n");
+    server.add_user("ann", "201", "ann-password");
+    ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
+    let sip = sip_password(&server.data, "ann");
+    let body = tftp_get(
+        &server.tftp,
+        &format!("{YEALINK}.cfg"),
+        &dir.path().join("a.cfg"),
+    );
+    let ca_url = cfg_value(&body, "trusted_certificates.url");
+    assert_eq!(ca_url, format!("{}/provision/box-cert.pem", server.http));
+    assert_eq!(cfg_value(&body, "security.trust_certificates"), "1");
+    let later = cfg_value(&body, "static.auto_provision.server.url");
+    assert_eq!(later, format!("{}/provision/", server.https));
+    let user = cfg_value(&body, "static.auto_provision.server.username");
+    let pass = cfg_value(&body, "static.auto_provision.server.password");
+
+    let pem = dir.path().join("box-cert.pem");
+    let got = curl(&["-o", pem.to_str().expect("path")], &ca_url);
+    assert_eq!(got.code, 200);
+    let text_pem = std::fs::read_to_string(&pem).expect("pem");
+    assert!(
+        text_pem.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{text_pem}"
+    );
+    assert!(!text_pem.contains("PRIVATE"));
+
+    let url = format!("{later}{YEALINK}.cfg");
+    let creds = format!("{user}:{pass}");
+    let untrusted = curl(&["--max-time", "10", "-u", &creds], &url);
+    assert_eq!(
+        untrusted.code, 0,
+        "the self-signed certificate is not trusted by default"
+    );
+    let r = curl(
+        &[
+            "--max-time",
+            "10",
+            "--cacert",
+            pem.to_str().expect("path"),
+            "-u",
+            &creds,
+        ],
+        &url,
+    );
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(cfg_value(&r.body, "account.1.password"), sip);
+
+    // Off by default: no certificate served, plain HTTP URLs.
+    let other = tempdir();
+    let plain = Server::start(other.path(), "");
+    let (code, _) = http_get(&format!("{}/provision/box-cert.pem", plain.http));
+    assert_eq!(code, 404);
+}

@@ -64,6 +64,8 @@ pub use subnet::{Subnet, LOOPBACK};
 
 use crate::database::{Db, Op};
 
+pub use ivm_provision::render::BOX_CERT;
+
 /// The auto-assign window when `arm_window_s = 0`: the request that makes the phone binds
 /// it at once, so a minute is plenty.
 const AUTO_ASSIGN_ARM: Duration = Duration::from_secs(60);
@@ -87,6 +89,7 @@ pub struct ProvisionFront {
     realm: String,
     subnets: Vec<Subnet>,
     firmware: PathBuf,
+    certificate: Option<PathBuf>,
     auto_assign: Option<RangeInclusive<u32>>,
     arm_window: Option<Duration>,
     sightings: Arc<Sightings>,
@@ -141,6 +144,7 @@ impl ProvisionFront {
             realm,
             subnets,
             firmware,
+            certificate: None,
             auto_assign: None,
             arm_window: Some(Duration::from_secs(86_400)),
             sightings: Arc::new(Sightings::default()),
@@ -162,6 +166,13 @@ impl ProvisionFront {
     /// How long an assigned or re-armed phone stays armed; `None`: never (credentials only).
     pub fn with_arm_window(mut self, window: Option<Duration>) -> Self {
         self.arm_window = window;
+        self
+    }
+
+    /// Serves the box's certificate (`path`, `tls/cert.pem`) as [`BOX_CERT`], for phones told
+    /// to import it before their fetches move to HTTPS (`[provision] https`).
+    pub fn with_certificate(mut self, path: Option<PathBuf>) -> Self {
+        self.certificate = path;
         self
     }
 
@@ -234,6 +245,12 @@ impl ProvisionFront {
             let r = match resolved {
                 Some((kind, Some(mac))) => self.per_phone(kind, mac, peer, via, http).await,
                 Some((kind, None)) => self.common(&kind),
+                None if name.trim_start_matches("/provision/") == BOX_CERT => self
+                    .certificate
+                    .as_ref()
+                    .and_then(|p| Some((p.clone(), std::fs::metadata(p).ok()?.len())))
+                    .map(|(p, n)| Served::File(p, n))
+                    .ok_or(FetchError::NotFound),
                 None => firmware::lookup(&self.firmware, name)
                     .map(|(p, n)| Served::File(p, n))
                     .ok_or(FetchError::NotFound),

@@ -139,6 +139,9 @@ pub const FIELDS: &[&str] = &[
     "firmware_url",
     "firmware_path",
     "firmware_app_path",
+    "later_url",
+    "ca_url",
+    "https",
     "directory_url",
     "directory_auth_url",
     "directory_path",
@@ -219,6 +222,9 @@ pub struct Settings {
     pub timezone: String,
     /// Base URL the phones fetch from (`http://10.0.0.1/provision/`), for common files.
     pub provision_url: String,
+    /// `https://10.0.0.1:8443/provision/` when phones that can import the box's certificate
+    /// move their later fetches to HTTPS (`[provision] https`); `None`: they stay on HTTP.
+    pub https_url: Option<String>,
 }
 
 /// One phone's SIP account.
@@ -343,6 +349,23 @@ impl Provisioner {
         ]);
         zone_fields(&mut vars, crate::tz::Zone::lookup(&s.timezone)?);
         firmware_fields(&mut vars, &s.provision_url, target.firmware);
+        // The certificate comes over the URL the phone trusts now; only what follows is HTTPS.
+        vars.extend([
+            (
+                "later_url",
+                s.https_url
+                    .clone()
+                    .unwrap_or_else(|| s.provision_url.clone()),
+            ),
+            (
+                "ca_url",
+                s.https_url
+                    .as_ref()
+                    .map(|_| format!("{}{BOX_CERT}", s.provision_url))
+                    .unwrap_or_default(),
+            ),
+            ("https", u8::from(s.https_url.is_some()).to_string()),
+        ]);
         let mut blocks: HashMap<&str, String> = HashMap::from([("keys", String::new())]);
         vars.insert("directory_url", String::new());
         vars.insert("directory_auth_url", String::new());
@@ -412,6 +435,9 @@ fn firmware_fields(vars: &mut HashMap<&str, String>, provision_url: &str, rel: O
         ("firmware_app_path", rel.unwrap_or("sip.ld").to_owned()),
     ]);
 }
+
+/// The name the box's certificate is served under, beside the phones' files.
+pub const BOX_CERT: &str = "box-cert.pem";
 
 /// The vendor whose template `tpl` is (`yealink/phone.cfg`).
 fn template_vendor(tpl: &str) -> Option<Vendor> {

@@ -21,6 +21,7 @@ fn provisioner() -> Provisioner {
             ntp_server: "10.0.0.1".into(),
             timezone: "Europe/Berlin".into(),
             provision_url: "http://10.0.0.1/provision/".into(),
+            https_url: None,
         },
         Templates::builtin(),
     )
@@ -543,5 +544,73 @@ fn firmware_named_only_where_an_admin_put_it() {
     assert!(
         c.contains("<Upgrade_Rule ua=\"na\">http://10.0.0.1/provision/cisco/cp-8841-3pcc.loads</Upgrade_Rule>"),
         "{c}"
+    );
+}
+
+#[test]
+fn https_hands_over_the_certificate_first_where_the_brand_can_import_it() {
+    let mut p = provisioner();
+    let acct = account();
+    let sec = secrets();
+    let t = |v: Vendor| Target {
+        mac: Some(Mac::parse("001565aabbcc").unwrap()),
+        vendor: Some(v),
+        model: None,
+        account: Some(&acct),
+        secrets: Some(&sec),
+        firmware: None,
+    };
+    // Off (the default): HTTP on, nothing to import.
+    let y = p
+        .render(&FileKind::MacCfg, t(Vendor::Yealink))
+        .unwrap()
+        .body;
+    assert_eq!(
+        cfg(&y, "static.auto_provision.server.url"),
+        "http://10.0.0.1/provision/"
+    );
+    assert!(y.contains("trusted_certificates.url = \n"), "{y}");
+    assert_eq!(cfg(&y, "security.trust_certificates"), "0");
+    p.settings.https_url = Some("https://10.0.0.1:8443/provision/".into());
+    let y = p
+        .render(&FileKind::MacCfg, t(Vendor::Yealink))
+        .unwrap()
+        .body;
+    assert_eq!(
+        cfg(&y, "trusted_certificates.url"),
+        "http://10.0.0.1/provision/box-cert.pem"
+    );
+    assert_eq!(cfg(&y, "security.trust_certificates"), "1");
+    assert_eq!(
+        cfg(&y, "static.auto_provision.server.url"),
+        "https://10.0.0.1:8443/provision/"
+    );
+    let c = p.render(&FileKind::MacXml, t(Vendor::Cisco)).unwrap().body;
+    assert!(
+        c.contains(
+            "<Custom_CA_Rule ua=\"na\">http://10.0.0.1/provision/box-cert.pem</Custom_CA_Rule>"
+        ),
+        "{c}"
+    );
+    assert!(
+        c.contains("]https://10.0.0.1:8443/provision/$MA.xml</Profile_Rule>"),
+        "{c}"
+    );
+    // The common files keep the URL every phone can reach.
+    let common = p
+        .render(
+            &FileKind::YealinkCommon("108".into()),
+            Target {
+                mac: None,
+                account: None,
+                secrets: None,
+                ..t(Vendor::Yealink)
+            },
+        )
+        .unwrap()
+        .body;
+    assert_eq!(
+        cfg(&common, "static.auto_provision.server.url"),
+        "http://10.0.0.1/provision/"
     );
 }

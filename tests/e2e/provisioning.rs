@@ -1589,3 +1589,52 @@ fn https_provisioning_hands_over_the_box_certificate_first() {
     let (code, _) = http_get(&format!("{}/provision/box-cert.pem", plain.http));
     assert_eq!(code, 404);
 }
+
+/// Every brand's directory, fetched with curl and the phone's own credential (set by hand
+/// here, as an installer does for a phone configured by hand), is well-formed XML
+/// (`xmllint`) with the brand's root element and the `*7` message entries.
+#[test]
+fn every_brands_directory_is_valid_xml_with_the_phones_credential() {
+    require_tool("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("zed", "299", "zed-password");
+    for (i, (mac, root)) in [
+        ("001565000010", "<YealinkIPPhoneDirectory>"),
+        ("0004f2000010", "<directory>"),
+        ("001e7a000010", "<CiscoIPPhoneDirectory>"),
+        ("000413000010", "<SnomIPPhoneDirectory>"),
+        ("000b82000010", "<AddressBook>"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = format!("u{i}");
+        server.add_user(&user, &format!("23{i}"), "long-password");
+        let credential = format!("credential-of-{mac}");
+        ok(
+            &server.data,
+            &[
+                "phone",
+                "add",
+                mac,
+                "--user",
+                &user,
+                "--http-password",
+                &credential,
+            ],
+        );
+        let url = format!("{}/provision/{mac}-directory.xml", server.http);
+        let anon = curl(&[], &url);
+        assert_eq!(anon.code, 401, "{root}");
+        let r = curl(&["--digest", "-u", &format!("{mac}:{credential}")], &url);
+        assert_eq!(r.code, 200, "{root}: {}", r.body);
+        assert_xml(dir.path(), root, &r.body);
+        assert!(r.body.contains(root), "{}", r.body);
+        assert!(
+            r.body.contains(">299<") && r.body.contains(">*7299<"),
+            "{}",
+            r.body
+        );
+    }
+}

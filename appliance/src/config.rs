@@ -187,7 +187,9 @@ pub struct Provision {
     pub arm_window_s: u64,
     /// Time server written into the phones' files.
     pub ntp_server: String,
-    /// Time zone written into the phones' files.
+    /// Time zone of the phones' clocks, an IANA name (`Europe/Berlin`); each phone's file
+    /// spells it the way its maker takes it. A name the box has no row for is refused at
+    /// start-up (docs/provisioning.md lists them).
     pub timezone: String,
     /// Auto-assign (like Cisco's auto-register), off by default: an unknown phone that asks
     /// for its account file from inside `subnets` gets a new user on the next free
@@ -195,6 +197,12 @@ pub struct Provision {
     pub auto_assign: bool,
     /// The extensions auto-assign hands out, `"200-299"`.
     pub auto_assign_range: String,
+    /// Off by default. On (and HTTPS listening): the account files of the brands that can
+    /// import a certificate by URL (Yealink, Cisco SPA/MPP) hand the phone the box's
+    /// certificate (`/provision/box-cert.pem`) and move its later fetches to
+    /// `https://<box>/provision/`. Off by default because a phone that fails to import it
+    /// can no longer fetch its files until it is reset; see docs/provisioning.md.
+    pub https: bool,
 }
 
 impl Default for Provision {
@@ -207,6 +215,7 @@ impl Default for Provision {
             timezone: "UTC".into(),
             auto_assign: false,
             auto_assign_range: "200-299".into(),
+            https: false,
         }
     }
 }
@@ -473,6 +482,8 @@ impl Config {
         self.tftp_addr()?;
         self.provision_subnets()?;
         self.auto_assign_range()?;
+        ivm_provision::Zone::lookup(&self.provision.timezone)
+            .map_err(|e| ConfigError::Invalid(format!("provision.timezone: {e}")))?;
         self.panel_model()?;
         self.network_backend()?;
         if self.dhcp.enabled {

@@ -304,7 +304,8 @@ async fn start(
     let http_cfg = http_config(cfg, https_port)?;
     let sip_advertised = sip.as_ref().map(|s| s.advertised);
     let (engine_cfg, sip_queue) = engine_config(cfg, sip.as_ref())?;
-    let provisioner = provisioner(cfg, http_local, sip_advertised)?;
+    let https_bound = https.as_ref().and_then(|l| l.local_addr().ok());
+    let provisioner = provisioner(cfg, http_local, https_bound, sip_advertised)?;
     let info = Arc::new(BoxInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
@@ -407,6 +408,7 @@ struct FrontConfig {
     auto_assign: Option<std::ops::RangeInclusive<u32>>,
     arm_window: Option<Duration>,
     firmware: PathBuf,
+    certificate: Option<PathBuf>,
 }
 
 impl FrontConfig {
@@ -419,6 +421,10 @@ impl FrontConfig {
             auto_assign: cfg.auto_assign_range()?,
             arm_window: cfg.arm_window(),
             firmware: cfg.data_dir.join("firmware"),
+            certificate: cfg
+                .provision
+                .https
+                .then(|| cfg.data_dir.join("tls/cert.pem")),
         })
     }
 
@@ -440,6 +446,7 @@ impl FrontConfig {
             )
             .with_auto_assign(self.auto_assign)
             .with_arm_window(self.arm_window)
+            .with_certificate(self.certificate)
             .with_sightings(sightings)
             .with_leases(Arc::new(Leases::new())),
         )
@@ -488,6 +495,7 @@ fn http_backend(h: &Handles) -> Backend {
 fn provisioner(
     cfg: &Config,
     http: Option<std::net::SocketAddr>,
+    https: Option<std::net::SocketAddr>,
     sip: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<Provisioner> {
     let sip = sip.or_else(|| cfg.sip_advertised(None));
@@ -509,6 +517,9 @@ fn provisioner(
             ntp_server: cfg.provision.ntp_server.clone(),
             timezone: cfg.provision.timezone.clone(),
             provision_url: format!("http://{host}:{http_port}/provision/"),
+            https_url: https
+                .filter(|_| cfg.provision.https)
+                .map(|a| format!("https://{host}:{}/provision/", a.port())),
         },
         templates,
     ))

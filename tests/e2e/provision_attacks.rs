@@ -149,7 +149,8 @@ fn another_vendors_file_names_give_nothing_and_change_nothing() {
         format!("cfg{YEALINK}.xml"),
         format!("{upper}.xml"),
         format!("SEP{upper}.cnf.xml"),
-        format!("{YEALINK}-phone.cfg"),
+        format!("{YEALINK}-ivm.cfg"),
+        format!("snomD785-{upper}.htm"),
     ] {
         let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
         assert_eq!(code, 404, "{name}: {body}");
@@ -183,10 +184,13 @@ fn another_vendors_file_names_give_nothing_and_change_nothing() {
         code, 200,
         "Polycom's <mac>.cfg names the next files: no secrets"
     );
-    assert!(master.contains(&format!("{poly}-phone.cfg")) && !master.contains("password"));
+    assert!(master.contains(&format!("{poly}-ivm.cfg")) && !master.contains("password"));
     let (code, _) = http_get(&format!("{}/provision/cfg{poly}.xml", server.http));
     assert_eq!(code, 404);
-    let (code, phone) = http_get(&format!("{}/provision/{poly}-phone.cfg", server.http));
+    // `<mac>-phone.cfg` is the phone's own override file: the box serves none under it.
+    let (code, _) = http_get(&format!("{}/provision/{poly}-phone.cfg", server.http));
+    assert_eq!(code, 404);
+    let (code, phone) = http_get(&format!("{}/provision/{poly}-ivm.cfg", server.http));
     assert_eq!(code, 200, "{phone}");
     assert_xml(dir.path(), "polycom", &phone);
     assert!(
@@ -207,7 +211,9 @@ fn every_vendors_file_carries_the_phones_own_admin_password() {
         ("000b82000001", "grandstream", "cfg000b82000001.xml"),
         ("000413000001", "snom", "000413000001.xml"),
         ("001e7a000001", "cisco", "SEP001E7A000001.cnf.xml"),
-        ("0004f2000001", "polycom", "0004f2000001-phone.cfg"),
+        ("0004f2000001", "polycom", "0004f2000001-ivm.cfg"),
+        ("00041300000a", "snom", "snomD785-00041300000A.htm"),
+        ("001e7a00000a", "cisco-3pcc", "001e7a00000a.xml"),
         ("001565000001", "yealink", "001565000001.cfg"),
     ]
     .into_iter()
@@ -237,6 +243,7 @@ fn every_vendors_file_carries_the_phones_own_admin_password() {
             r.body
         );
         if vendor != "cisco" {
+            // (The 3PCC flat profile's Profile_Rule carries it as `--pwd`.)
             assert!(
                 r.body.contains(&credential),
                 "{vendor}: credential in\n{}",
@@ -247,6 +254,8 @@ fn every_vendors_file_carries_the_phones_own_admin_password() {
             assert_xml(dir.path(), vendor, &r.body);
         }
         // Vendor-specific settings that make later fetches carry the credential.
+        let snom_url = format!("<setting_server perm=\"R\">http://{mac}:");
+        let spa_rule = format!("[--uid {mac} --pwd {credential}]");
         let want: &[&str] = match vendor {
             "grandstream" => &[
                 "<P212>1</P212>",
@@ -255,10 +264,8 @@ fn every_vendors_file_carries_the_phones_own_admin_password() {
                 "<P145>0</P145>",
                 "<P2>",
             ],
-            "snom" => &[
-                "<setting_server perm=\"R\">http://000413000001:",
-                "<http_pass",
-            ],
+            "snom" => &[&snom_url, "<http_pass"],
+            "cisco-3pcc" => &[&spa_rule, "<Admin_Passwd ua=\"na\">", "<Password_1_"],
             "polycom" => &[
                 "device.prov.serverType=\"HTTP\"",
                 "device.dhcp.bootSrvUseOpt=\"Static\"",

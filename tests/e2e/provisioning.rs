@@ -16,6 +16,7 @@ mod baresip;
 mod harness;
 mod netns;
 mod provision_peers;
+mod sipp;
 
 use std::net::UdpSocket;
 use std::process::Command;
@@ -1165,4 +1166,475 @@ fn dhcp_renewal_and_starvation_in_namespaces() {
     );
     let line = list_line(&data, "001565000001").expect("listed");
     assert!(line.contains(&format!("bound {leased}")), "{line}");
+}
+
+/// The file names issue 16 adds, fetched with real tftp-hpa and curl from a box whose
+/// `[provision] timezone` is an IANA name: Cisco SPA/MPP (3PCC) common and per-phone flat
+/// profiles, Yealink's three-digit common file, Snom's `snom<model>-<MAC>.htm`, each with
+/// the zone in the vendor's spelling; then the later 3PCC fetch with the credential the
+/// Profile_Rule carries.
+#[test]
+fn cisco_3pcc_snom_and_yealink_names_with_the_time_zone() {
+    require_tool("tftp");
+    require_tool("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "[provision]\ntimezone = \"Europe/Berlin\"\n");
+
+    // 3PCC common files: no account, the clock, and where the phone's own file is.
+    for name in ["spa504G.cfg", "CP-8841-3PCC.xml"] {
+        let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
+        assert_eq!(code, 200, "{name}: {body}");
+        assert_xml(dir.path(), name, &body);
+        assert!(body.contains("<flat-profile>"), "{body}");
+        assert!(
+            body.contains(&format!(
+                "<Profile_Rule ua=\"na\">{}/provision/$MA.xml</Profile_Rule>",
+                server.http
+            )),
+            "{body}"
+        );
+        assert!(body.contains(">GMT+01:00</Time_Zone>"), "{body}");
+        assert!(
+            body.contains(">start=3/-1/7/2;end=10/-1/7/3;save=1<"),
+            "{body}"
+        );
+        assert!(!body.contains("Password"), "{body}");
+    }
+    let spa = tftp_get(&server.tftp, "spa504G.cfg", &dir.path().join("spa.cfg"));
+    assert!(spa.contains("<flat-profile>"), "{spa}");
+    // Yealink's three-digit model code (T46U); the two-digit names still work.
+    for name in ["y000000000108.cfg", "y000000000028.cfg"] {
+        let (code, body) = http_get(&format!("{}/provision/{name}", server.http));
+        assert_eq!(code, 200, "{name}");
+        assert_eq!(cfg_value(&body, "local_time.time_zone"), "+1");
+        assert_eq!(
+            cfg_value(&body, "local_time.time_zone_name"),
+            "Germany(Berlin)"
+        );
+    }
+
+    // A 3PCC phone: its `$MA.xml` (lower-case MAC) over TFTP is the armed first fetch.
+    server.add_user("ann", "201", "ann-password");
+    let cisco = "001e7a0000aa";
+    ok(&server.data, &["phone", "add", cisco, "--user", "ann"]);
+    let sip = sip_password(&server.data, "ann");
+    let body = tftp_get(
+        &server.tftp,
+        &format!("{cisco}.xml"),
+        &dir.path().join("ma.xml"),
+    );
+    assert_xml(dir.path(), "$MA.xml", &body);
+    for want in [
+        "<User_ID_1_ ua=\"na\">201</User_ID_1_>".to_owned(),
+        format!("<Password_1_ ua=\"na\">{sip}</Password_1_>"),
+        format!("<Proxy_1_ ua=\"na\">{}</Proxy_1_>", server.sip),
+        "<Dial_Plan_1_ ua=\"na\">(*97|*7x.|*8x.|*x.|[0-9]x.)</Dial_Plan_1_>".to_owned(),
+        "<Register_Expires_1_ ua=\"na\">3600</Register_Expires_1_>".to_owned(),
+    ] {
+        assert!(body.contains(&want), "{want}\n{body}");
+    }
+    // Its later fetches: HTTP with the `--uid/--pwd` the Profile_Rule names.
+    let rule = body
+        .split("[--uid ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .expect("Profile_Rule with credentials");
+    let (uid, pwd) = rule.split_once(" --pwd ").expect("--pwd");
+    let url = format!("{}/provision/{cisco}.xml", server.http);
+    let again = curl(&["--basic", "-u", &format!("{uid}:{pwd}")], &url);
+    assert_eq!(again.code, 200, "{}", again.body);
+    assert!(again.body.contains(&sip));
+    let (code, anon) = http_get(&url);
+    assert_eq!(
+        code, 401,
+        "bound: no second file without the credential: {anon}"
+    );
+    assert!(!anon.contains(&sip));
+
+    // Snom's per-phone name from its factory setting URL.
+    server.add_user("bob", "202", "bob-password");
+    let snom = "000413000abc";
+    ok(&server.data, &["phone", "add", snom, "--user", "bob"]);
+    let (code, body) = http_get(&format!(
+        "{}/provision/snomD785-000413000ABC.htm",
+        server.http
+    ));
+    assert_eq!(code, 200, "{body}");
+    assert_xml(dir.path(), "snom htm", &body);
+    assert!(body.contains(">GER+1</timezone>"), "{body}");
+    assert!(body.contains(&sip_password(&server.data, "bob")));
+}
+
+/// `ivmd phone add` for a MAC whose prefix names no vendor is refused with the fix named
+/// (it used to be assigned and then answered 404 for every file); with `--vendor` it works.
+#[test]
+fn phone_add_with_an_unknown_prefix_needs_the_vendor() {
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("ann", "201", "ann-password");
+    let o = ivmd(
+        &server.data,
+        &["phone", "add", "02:00:00:00:00:01", "--user", "ann"],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    let said = text(&o);
+    assert!(
+        said.contains("--vendor") && said.contains("grandstream"),
+        "{said}"
+    );
+    assert!(
+        list_line(&server.data, "020000000001").is_none(),
+        "nothing assigned"
+    );
+    let added = ok(
+        &server.data,
+        &[
+            "phone",
+            "add",
+            "020000000001",
+            "--user",
+            "ann",
+            "--vendor",
+            "snom",
+        ],
+    );
+    assert!(added.contains("snom"), "{added}");
+}
+
+/// A time zone the box cannot spell for the phones stops `ivmd run` with a clear error
+/// instead of leaving every phone on its factory zone.
+#[test]
+fn an_unknown_time_zone_is_a_config_error() {
+    let dir = tempdir();
+    let config = dir.path().join("ivmd.toml");
+    std::fs::write(&config, "[provision]\ntimezone = \"Mars/Olympus\"\n").expect("config");
+    let data = dir.path().join("data");
+    let o = harness::run_bounded(
+        &mut harness::ivmd_run(&[], Some(&config), &data, &harness::LOOPBACK_PORTS, "info"),
+        Duration::from_secs(60),
+    );
+    assert!(!o.status.success());
+    let said = text(&o);
+    assert!(
+        said.contains("provision.timezone") && said.contains("Mars/Olympus"),
+        "{said}"
+    );
+}
+
+/// The list on the phone (issue 16): a Yealink's account file points it at its
+/// `<mac>-directory.xml` with its own credential in the URL; curl fetching that very URL
+/// gets the user's contacts first, then the office, each with a `*7<ext>` message entry,
+/// as valid `YealinkIPPhoneDirectory` XML; a user added later appears on the next fetch
+/// without re-provisioning; without or with a wrong credential: 401, and the directory is
+/// never the armed first fetch.
+#[test]
+fn the_directory_follows_the_office_with_the_phones_credential() {
+    require_tool("tftp");
+    require_tool("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("ann", "201", "ann-password");
+    server.add_user("bob", "202", "bob-password");
+    server.add_user("carol", "203", "carol-password");
+    ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
+    let url = format!("{}/provision/{YEALINK}-directory.xml", server.http);
+    let r = curl(&[], &url);
+    assert_eq!(r.code, 401, "{}", r.body);
+    let line = list_line(&server.data, YEALINK).expect("listed");
+    assert!(
+        line.contains("armed until") && !line.contains("bound"),
+        "a directory fetch is no first fetch: {line}"
+    );
+
+    // Ann's contact list: carol.
+    let login = curl(
+        &[
+            "-H",
+            "content-type: application/json",
+            "--data",
+            r#"{"name":"ann","password":"ann-password"}"#,
+        ],
+        &format!("{}/api/login", server.http),
+    );
+    assert_eq!(login.code, 200, "{}", login.body);
+    let token = login
+        .body
+        .split("\"token\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("token")
+        .to_owned();
+    let added = curl(
+        &[
+            "-H",
+            "content-type: application/json",
+            "-H",
+            &format!("authorization: Bearer {token}"),
+            "--data",
+            r#"{"user":"carol"}"#,
+        ],
+        &format!("{}/api/contacts", server.http),
+    );
+    assert_eq!(added.code, 201, "{}", added.body);
+
+    // The armed first fetch of the account file: the directory URL with the credential,
+    // and a BLF key on carol.
+    let body = tftp_get(
+        &server.tftp,
+        &format!("{YEALINK}.cfg"),
+        &dir.path().join("a.cfg"),
+    );
+    let pb = cfg_value(&body, "remote_phonebook.data.1.url");
+    assert!(
+        pb.ends_with(&format!("/provision/{YEALINK}-directory.xml")),
+        "{pb}"
+    );
+    assert_eq!(cfg_value(&body, "linekey.2.type"), "16");
+    assert_eq!(cfg_value(&body, "linekey.2.value"), "203");
+
+    // curl fetches exactly what the phone is given (credential in the URL: Basic).
+    let r = curl(&[], &pb);
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_xml(dir.path(), "directory", &r.body);
+    assert!(r.body.contains("<YealinkIPPhoneDirectory>"), "{}", r.body);
+    let at = |needle: &str| {
+        r.body
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} in\n{}", r.body))
+    };
+    assert!(at("<Telephone>203<") < at("<Telephone>*7203<"));
+    assert!(
+        at("<Telephone>*7203<") < at("<Telephone>202<"),
+        "contacts first"
+    );
+    at("<Telephone>*7202<");
+    assert!(!r.body.contains(">201<"), "not the user's own extension");
+
+    // A new colleague appears on the next fetch; nothing re-provisioned.
+    server.add_user("dave", "204", "dave-password");
+    let r2 = curl(&[], &pb);
+    assert_eq!(r2.code, 200);
+    assert!(r2.body.contains("<Telephone>204<") && r2.body.contains("<Telephone>*7204<"));
+
+    // A wrong credential gets nothing.
+    let (user_pass, host) = pb
+        .strip_prefix("http://")
+        .and_then(|r| r.split_once('@'))
+        .expect("userinfo");
+    let user = user_pass.split(':').next().expect("user");
+    let bad = curl(
+        &["-u", &format!("{user}:wrong-password")],
+        &format!("http://{host}"),
+    );
+    assert_eq!(bad.code, 401);
+    assert!(!bad.body.contains("203"));
+    // The account file (not the directory) bound the phone.
+    let line = list_line(&server.data, YEALINK).expect("listed");
+    assert!(line.contains("bound"), "{line}");
+}
+
+/// A firmware URL per model (issue 16): a Yealink that registered as a `SIP-T46S` (SIPp
+/// with that User-Agent, so the box records the model) is pointed at the file an admin put
+/// in `<data>/firmware/yealink/`, and curl fetches exactly that URL; a model with nothing in
+/// place gets an empty `static.firmware.url` (no 404 to chase).
+#[test]
+fn firmware_url_per_model_where_an_admin_put_it() {
+    require_tool("curl");
+    require_tool("sipp");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), baresip::SIP_TOML);
+    server.add_user("ann", "201", "ann-password");
+    ok(
+        &server.data,
+        &[
+            "phone",
+            "add",
+            YEALINK,
+            "--user",
+            "ann",
+            "--http-password",
+            "ann-phone-credential",
+        ],
+    );
+    let file = |server: &Server| {
+        let r = curl(
+            &["-u", &format!("{YEALINK}:ann-phone-credential")],
+            &format!("{}/provision/{YEALINK}.cfg", server.http),
+        );
+        assert_eq!(r.code, 200, "{}", r.body);
+        r.body
+    };
+    // No model known yet: nothing to fetch.
+    assert_eq!(cfg_value(&file(&server), "static.firmware.url"), "");
+
+    let image = b"not really a T46S image".repeat(100);
+    let fw = server.data.join("firmware/yealink");
+    std::fs::create_dir_all(&fw).expect("mkdir");
+    std::fs::write(fw.join("SIP-T46S-66.86.0.15.rom"), &image).expect("write");
+    let pw = sip_password(&server.data, "ann");
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "SEQUENTIAL\n201;Yealink SIP-T46S 66.86.0.15;ivm;\n",
+    )
+    .expect("csv");
+    let port = sipp::free_port("127.0.0.1");
+    let scenario = sipp::scenario("register_ua.xml");
+    let out = sipp::run(
+        dir.path(),
+        &server.sip,
+        "127.0.0.1",
+        "30s",
+        &[
+            "-p",
+            &port,
+            "-t",
+            "u1",
+            "-sf",
+            scenario.to_str().expect("path"),
+            "-inf",
+            "users.csv",
+            "-au",
+            "201",
+            "-ap",
+            &pw,
+            "-m",
+            "1",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(sipp::counts(&out), (1, 0), "{}", text(&out));
+    assert!(harness::until(Duration::from_secs(10), || list_line(
+        &server.data,
+        YEALINK
+    )
+    .is_some_and(|l| l.contains("SIP-T46S"))));
+
+    let url = cfg_value(&file(&server), "static.firmware.url");
+    assert_eq!(
+        url,
+        format!("{}/provision/yealink/SIP-T46S-66.86.0.15.rom", server.http)
+    );
+    let got = curl(
+        &["-o", dir.path().join("fw.rom").to_str().expect("path")],
+        &url,
+    );
+    assert_eq!(got.code, 200);
+    assert_eq!(
+        std::fs::read(dir.path().join("fw.rom")).expect("read"),
+        image
+    );
+}
+
+/// HTTPS provisioning (`[provision] https = true`): a Yealink's armed first fetch over TFTP
+/// names the box's certificate and an `https://` URL for later fetches; curl fetches the
+/// certificate from that URL, and then, trusting only it (`--cacert`), the phone's file over
+/// HTTPS with the credential, as the phone would. Without the certificate curl refuses the
+/// box; with the option off (the default) the certificate is not served at all.
+#[test]
+fn https_provisioning_hands_over_the_box_certificate_first() {
+    require_tool("tftp");
+    require_tool("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "[provision]\nhttps = true\n");
+    server.add_user("ann", "201", "ann-password");
+    ok(&server.data, &["phone", "add", YEALINK, "--user", "ann"]);
+    let sip = sip_password(&server.data, "ann");
+    let body = tftp_get(
+        &server.tftp,
+        &format!("{YEALINK}.cfg"),
+        &dir.path().join("a.cfg"),
+    );
+    let ca_url = cfg_value(&body, "trusted_certificates.url");
+    assert_eq!(ca_url, format!("{}/provision/box-cert.pem", server.http));
+    assert_eq!(cfg_value(&body, "security.trust_certificates"), "1");
+    let later = cfg_value(&body, "static.auto_provision.server.url");
+    assert_eq!(later, format!("{}/provision/", server.https));
+    let user = cfg_value(&body, "static.auto_provision.server.username");
+    let pass = cfg_value(&body, "static.auto_provision.server.password");
+
+    let pem = dir.path().join("box-cert.pem");
+    let got = curl(&["-o", pem.to_str().expect("path")], &ca_url);
+    assert_eq!(got.code, 200);
+    let text_pem = std::fs::read_to_string(&pem).expect("pem");
+    assert!(
+        text_pem.starts_with("-----BEGIN CERTIFICATE-----"),
+        "{text_pem}"
+    );
+    assert!(!text_pem.contains("PRIVATE"));
+
+    let url = format!("{later}{YEALINK}.cfg");
+    let creds = format!("{user}:{pass}");
+    let untrusted = curl(&["--max-time", "10", "-u", &creds], &url);
+    assert_eq!(
+        untrusted.code, 0,
+        "the self-signed certificate is not trusted by default"
+    );
+    let r = curl(
+        &[
+            "--max-time",
+            "10",
+            "--cacert",
+            pem.to_str().expect("path"),
+            "-u",
+            &creds,
+        ],
+        &url,
+    );
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(cfg_value(&r.body, "account.1.password"), sip);
+
+    // Off by default: no certificate served, plain HTTP URLs.
+    let other = tempdir();
+    let plain = Server::start(other.path(), "");
+    let (code, _) = http_get(&format!("{}/provision/box-cert.pem", plain.http));
+    assert_eq!(code, 404);
+}
+
+/// Every brand's directory, fetched with curl and the phone's own credential (set by hand
+/// here, as an installer does for a phone configured by hand), is well-formed XML
+/// (`xmllint`) with the brand's root element and the `*7` message entries.
+#[test]
+fn every_brands_directory_is_valid_xml_with_the_phones_credential() {
+    require_tool("curl");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    server.add_user("zed", "299", "zed-password");
+    for (i, (mac, root)) in [
+        ("001565000010", "<YealinkIPPhoneDirectory>"),
+        ("0004f2000010", "<directory>"),
+        ("001e7a000010", "<CiscoIPPhoneDirectory>"),
+        ("000413000010", "<SnomIPPhoneDirectory>"),
+        ("000b82000010", "<AddressBook>"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = format!("u{i}");
+        server.add_user(&user, &format!("23{i}"), "long-password");
+        let credential = format!("credential-of-{mac}");
+        ok(
+            &server.data,
+            &[
+                "phone",
+                "add",
+                mac,
+                "--user",
+                &user,
+                "--http-password",
+                &credential,
+            ],
+        );
+        let url = format!("{}/provision/{mac}-directory.xml", server.http);
+        let anon = curl(&[], &url);
+        assert_eq!(anon.code, 401, "{root}");
+        let r = curl(&["--digest", "-u", &format!("{mac}:{credential}")], &url);
+        assert_eq!(r.code, 200, "{root}: {}", r.body);
+        assert_xml(dir.path(), root, &r.body);
+        assert!(r.body.contains(root), "{}", r.body);
+        assert!(
+            r.body.contains(">299<") && r.body.contains(">*7299<"),
+            "{}",
+            r.body
+        );
+    }
 }

@@ -28,6 +28,33 @@ pub fn lookup(root: &Path, name: &str) -> Option<(PathBuf, u64)> {
     meta.is_file().then_some((full, meta.len()))
 }
 
+/// The firmware an admin put in place for `model` of `vendor`: a file in
+/// `<root>/<vendor>/` whose name starts with the model as the phone reports it
+/// (case-insensitive: `yealink/SIP-T46S.rom`, `grandstream/gxp2170fw.bin`), the first by
+/// name. Its path relative to `root` (`yealink/SIP-T46S.rom`), or `None`: then the files
+/// name no firmware at all and the phone keeps its own, rather than fetching a 404.
+pub fn for_model(root: &Path, vendor: &str, model: &str) -> Option<String> {
+    let model = model.to_ascii_lowercase();
+    if model.is_empty()
+        || !model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+    {
+        return None;
+    }
+    let mut names: Vec<String> = std::fs::read_dir(root.join(vendor))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.') && n.to_ascii_lowercase().starts_with(&model))
+        .collect();
+    names.sort();
+    let rel = format!("{vendor}/{}", names.first()?);
+    // Served by `lookup`, so what a file names is always fetchable.
+    lookup(root, &rel).map(|_| rel)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +89,34 @@ mod tests {
             "a\0b",
         ] {
             assert_eq!(lookup(&fw, bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn firmware_per_model() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fw = dir.path();
+        std::fs::create_dir_all(fw.join("yealink")).expect("mkdir");
+        std::fs::create_dir_all(fw.join("grandstream/gxp2170.d")).expect("mkdir");
+        std::fs::write(fw.join("yealink/SIP-T46S.rom"), b"fw").expect("write");
+        std::fs::write(fw.join("yealink/.SIP-T46U.rom"), b"fw").expect("write");
+        std::fs::write(fw.join("grandstream/gxp2170fw.bin"), b"fw").expect("write");
+        assert_eq!(
+            for_model(fw, "yealink", "SIP-T46S").as_deref(),
+            Some("yealink/SIP-T46S.rom")
+        );
+        assert_eq!(
+            for_model(fw, "grandstream", "GXP2170").as_deref(),
+            Some("grandstream/gxp2170fw.bin")
+        );
+        for (vendor, model) in [
+            ("yealink", "SIP-T46U"),
+            ("yealink", ""),
+            ("yealink", "../x"),
+            ("polycom", "VVX_411"),
+            ("snom", "D785"),
+        ] {
+            assert_eq!(for_model(fw, vendor, model), None, "{vendor} {model}");
         }
     }
 }

@@ -51,8 +51,8 @@ use ivm_provision::access::{self, Decision, PhoneView, Refusal, RequestView};
 use ivm_provision::front::{DhcpNotes, Fetched, PhoneFiles};
 pub use ivm_provision::front::{FetchError, HttpCredentials, Served};
 use ivm_provision::{
-    Account, CredentialLimiter, FileKind, Mac, Proof, Provisioner, RenderError, Rendered, Target,
-    Vendor, Via,
+    Account, Contact, CredentialLimiter, Directory, FileKind, Mac, Proof, Provisioner, RenderError,
+    Rendered, Target, Vendor, Via,
 };
 use ivm_store::{PhoneSighting, StoreError, StoredPhone};
 use tracing::Instrument as _;
@@ -63,6 +63,8 @@ pub use sightings::{FlushService, Sightings};
 pub use subnet::{Subnet, LOOPBACK};
 
 use crate::database::{Db, Op};
+
+pub use ivm_provision::render::BOX_CERT;
 
 /// The auto-assign window when `arm_window_s = 0`: the request that makes the phone binds
 /// it at once, so a minute is plenty.
@@ -87,6 +89,7 @@ pub struct ProvisionFront {
     realm: String,
     subnets: Vec<Subnet>,
     firmware: PathBuf,
+    certificate: Option<PathBuf>,
     auto_assign: Option<RangeInclusive<u32>>,
     arm_window: Option<Duration>,
     sightings: Arc<Sightings>,
@@ -141,6 +144,7 @@ impl ProvisionFront {
             realm,
             subnets,
             firmware,
+            certificate: None,
             auto_assign: None,
             arm_window: Some(Duration::from_secs(86_400)),
             sightings: Arc::new(Sightings::default()),
@@ -162,6 +166,13 @@ impl ProvisionFront {
     /// How long an assigned or re-armed phone stays armed; `None`: never (credentials only).
     pub fn with_arm_window(mut self, window: Option<Duration>) -> Self {
         self.arm_window = window;
+        self
+    }
+
+    /// Serves the box's certificate (`path`, `tls/cert.pem`) as [`BOX_CERT`], for phones told
+    /// to import it before their fetches move to HTTPS (`[provision] https`).
+    pub fn with_certificate(mut self, path: Option<PathBuf>) -> Self {
+        self.certificate = path;
         self
     }
 
@@ -234,6 +245,12 @@ impl ProvisionFront {
             let r = match resolved {
                 Some((kind, Some(mac))) => self.per_phone(kind, mac, peer, via, http).await,
                 Some((kind, None)) => self.common(&kind),
+                None if name.trim_start_matches("/provision/") == BOX_CERT => self
+                    .certificate
+                    .as_ref()
+                    .and_then(|p| Some((p.clone(), std::fs::metadata(p).ok()?.len())))
+                    .map(|(p, n)| Served::File(p, n))
+                    .ok_or(FetchError::NotFound),
                 None => firmware::lookup(&self.firmware, name)
                     .map(|(p, n)| Served::File(p, n))
                     .ok_or(FetchError::NotFound),
@@ -259,6 +276,7 @@ impl ProvisionFront {
             model: None,
             account: None,
             secrets: None,
+            firmware: None,
         };
         match self.provisioner.render(kind, target) {
             Ok(r) => Ok(Served::Generated(r)),
@@ -316,6 +334,7 @@ impl ProvisionFront {
                 provisioner: Arc::clone(&self.provisioner),
                 guard: Arc::clone(&self.guard),
                 realm: self.realm.clone(),
+                firmware: self.firmware.clone(),
                 now,
             })
             .await
@@ -414,6 +433,7 @@ struct Decide {
     provisioner: Arc<Provisioner>,
     guard: Arc<Mutex<Guard>>,
     realm: String,
+    firmware: PathBuf,
     now: SystemTime,
 }
 
@@ -432,6 +452,7 @@ impl Op for Decide {
             provisioner,
             guard,
             realm,
+            firmware,
             now,
         } = self;
         let (kind, presented, path) = (&kind, &presented, path.as_str());
@@ -457,8 +478,11 @@ impl Op for Decide {
             });
         }
         let secret = access::carries_secrets(kind, vendor);
+        // The directory is served like the account file but is not it: it never makes a
+        // user, binds a phone or marks it provisioned.
+        let account_file = secret && *kind != FileKind::Directory;
         let unassigned = phone.as_ref().is_none_or(|p| p.user.is_none());
-        if unassigned && secret {
+        if unassigned && account_file {
             if let Some((range, until)) = auto_assign {
                 if let Some(p) = s.auto_assign_phone(mac, range, Some(until))? {
                     phone = Some(p);
@@ -510,12 +534,21 @@ impl Op for Decide {
                     ))
                 }
             }
-        } else if secret {
+        } else if account_file {
             if let Some(p) = s.phone_provisioned(mac, kind.vendor())? {
                 phone = Some(p);
             }
         }
-        let rendered = render(s, provisioner, realm, kind, mac, phone.as_ref(), secret)?;
+        let rendered = render(
+            s,
+            provisioner,
+            realm,
+            &firmware,
+            kind,
+            mac,
+            phone.as_ref(),
+            secret,
+        )?;
         Ok(done(
             match rendered {
                 Ok(r) => Answer::Serve(r),
@@ -528,10 +561,12 @@ impl Op for Decide {
 }
 
 /// Renders `kind` for the phone, with its account and secrets when the file carries them.
+#[allow(clippy::too_many_arguments)]
 fn render(
     s: &ivm_store::Store,
     provisioner: &Provisioner,
     realm: &str,
+    firmware_root: &std::path::Path,
     kind: &FileKind,
     mac: Mac,
     phone: Option<&StoredPhone>,
@@ -543,24 +578,58 @@ fn render(
         if let Some(g) = phone.and_then(|p| p.user) {
             if let Some(u) = s.user(g)? {
                 let c = s.sip_credentials(g, realm)?;
+                let directory = directory(s, &u)?;
                 account = Some(Account {
                     user: c.username.clone(),
                     auth_user: c.username,
                     password: c.password,
                     display_name: u.display_name,
+                    directory,
                 });
                 secrets = Some(s.phone_secrets(mac)?);
             }
         }
     }
+    let vendor = phone.and_then(|p| p.vendor).or(kind.vendor());
+    let model = phone.and_then(|p| p.model.as_deref());
+    // A read of one small folder, on the database thread like the rest of the request.
+    let fw = vendor
+        .zip(model)
+        .and_then(|(v, m)| firmware::for_model(firmware_root, &v.to_string(), m));
     Ok(provisioner.render(
         kind,
         Target {
             mac: Some(mac),
-            vendor: phone.and_then(|p| p.vendor).or(kind.vendor()),
-            model: phone.and_then(|p| p.model.as_deref()),
+            vendor,
+            model,
             account: account.as_ref(),
             secrets: secrets.as_ref(),
+            firmware: fw.as_deref(),
         },
     ))
+}
+
+/// The user's list as of now: their contacts in their order, then the office's other users
+/// by extension. Read on every fetch, so the phones follow user changes by themselves.
+fn directory(s: &ivm_store::Store, u: &ivm_store::User) -> Result<Directory, StoreError> {
+    let entry = |o: &ivm_store::User| Contact {
+        name: o.display_name.clone(),
+        extension: o.extension.clone(),
+    };
+    let mut contacts = Vec::with_capacity(u.contacts.len());
+    for g in &u.contacts {
+        if let Some(o) = s.user(*g)? {
+            contacts.push(entry(&o));
+        }
+    }
+    let mut others: Vec<ivm_store::User> = s
+        .users()?
+        .into_iter()
+        .filter(|o| o.guid != u.guid && !u.contacts.contains(&o.guid))
+        .collect();
+    others.sort_by(|a, b| a.extension.cmp(&b.extension));
+    Ok(Directory {
+        contacts,
+        others: others.iter().map(entry).collect(),
+    })
 }

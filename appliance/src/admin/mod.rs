@@ -444,6 +444,23 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
                     })
                     .transpose()?;
                 let u = store.user_by_name(&user)?.ok_or(StoreError::NotFound)?;
+                // A phone whose vendor nobody knows would be assigned and then answered
+                // 404 for every file name it asks for: refuse, naming the fix.
+                let known = vendor
+                    .or_else(|| ivm_provision::Vendor::from_mac(&mac))
+                    .or(store.phone(mac)?.and_then(|p| p.vendor));
+                if known.is_none() {
+                    let names: Vec<String> = ivm_provision::Vendor::ALL
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect();
+                    tracing::warn!(mac = %mac, "phone add: MAC prefix names no known vendor");
+                    return Err(StoreError::Invalid(format!(
+                        "phone {mac}: its MAC prefix is not one the box knows, so it cannot tell \
+                         which files the phone will ask for; give --vendor ({})",
+                        names.join(", ")
+                    )));
+                }
                 let mut p =
                     store.assign_phone_to(mac, u.guid, vendor, ctx.arm_until(), reassign)?;
                 if let Some(pw) = http_password.as_deref() {

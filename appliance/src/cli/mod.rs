@@ -122,8 +122,9 @@ pub enum PhoneCommand {
         /// Login name of the user whose extension it gets.
         #[arg(long)]
         user: String,
-        /// Vendor (yealink, polycom, cisco, grandstream, snom); from the MAC prefix if left out.
-        /// Requests for another vendor's file names then get nothing.
+        /// Vendor (yealink, polycom, cisco, grandstream, snom); from the MAC prefix if left out
+        /// (required when the box does not know the prefix). Requests for another vendor's
+        /// file names then get nothing.
         #[arg(long)]
         vendor: Option<String>,
         /// For a phone configured by hand: its provisioning credential (at least 8

@@ -12,6 +12,7 @@
 //! the phone's provisioning credential (HTTP)      -> Serve
 //! armed, from the DHCP lease's address if any     -> Serve { bind }   (first fetch: bind, disarm)
 //! Cisco SEP<MAC>.cnf.xml from the bound address   -> Serve            (TFTP-only firmware)
+//! <mac>-directory.xml: credential, or a Cisco's bound address; never armed / first fetch
 //! armed, but not from the leased address          -> Refuse(NotLeaseHolder)
 //! a wrong credential                              -> Refuse(BadCredential)  (counts in the limiter)
 //! no credential                                   -> Refuse(NeedCredential) (401 / TFTP access violation)
@@ -118,6 +119,8 @@ pub fn vendor_matches(kind: &FileKind, vendor: Option<Vendor>) -> bool {
     match (kind, vendor) {
         (_, None) => true,
         (FileKind::MacCfg, Some(v)) => matches!(v, Vendor::Yealink | Vendor::Polycom),
+        (FileKind::MacXml, Some(v)) => matches!(v, Vendor::Snom | Vendor::Cisco),
+        (FileKind::Directory, Some(_)) => true,
         (k, Some(v)) => k.vendor() == Some(v),
     }
 }
@@ -130,11 +133,14 @@ pub fn carries_secrets(kind: &FileKind, vendor: Option<Vendor>) -> bool {
         FileKind::PolycomPhone
         | FileKind::CiscoPhone
         | FileKind::GrandstreamPhone
-        | FileKind::SnomPhone => true,
+        | FileKind::MacXml
+        | FileKind::SnomModelPhone(_)
+        | FileKind::Directory => true,
         FileKind::YealinkCommon(_)
         | FileKind::PolycomMaster
         | FileKind::CiscoDefault
-        | FileKind::SnomCommon(_) => false,
+        | FileKind::SnomCommon(_)
+        | FileKind::SpaCommon(_) => false,
     }
 }
 
@@ -156,6 +162,18 @@ pub fn decide(phone: &PhoneView, req: &RequestView<'_>) -> Decision {
     };
     if proof == Proof::Good {
         return Decision::Serve { bind: false };
+    }
+    if *req.kind == FileKind::Directory {
+        // The office's names and extensions: to the phone's credential (above) or, for
+        // Cisco's enterprise firmware which sends none, its bound address. Never a first
+        // fetch: only the account file binds a phone.
+        if phone.vendor == Some(Vendor::Cisco) && phone.bound == Some(req.peer) {
+            return Decision::Serve { bind: false };
+        }
+        return match proof {
+            Proof::Bad => Decision::Refuse(Refusal::BadCredential),
+            _ => Decision::Refuse(Refusal::NeedCredential),
+        };
     }
     if phone.armed {
         return match req.lease {
@@ -209,7 +227,7 @@ mod tests {
         let yealink = phone(Vendor::Yealink);
         for kind in [
             FileKind::GrandstreamPhone,
-            FileKind::SnomPhone,
+            FileKind::MacXml,
             FileKind::CiscoPhone,
             FileKind::PolycomPhone,
         ] {
@@ -219,14 +237,20 @@ mod tests {
                 "{kind:?}"
             );
         }
-        // A Cisco phone asking for `$MA.xml` (Snom's name) gets nothing either.
+        // `<MAC>.xml` is Snom's and Cisco 3PCC's (`$MA.xml`) name, not Grandstream's.
         assert_eq!(
             decide(
-                &phone(Vendor::Cisco),
-                &req(&FileKind::SnomPhone, PHONE, Via::Tftp, Proof::None)
+                &phone(Vendor::Grandstream),
+                &req(&FileKind::MacXml, PHONE, Via::Tftp, Proof::None)
             ),
             Decision::WrongVendor
         );
+        assert!(vendor_matches(&FileKind::MacXml, Some(Vendor::Cisco)));
+        assert!(carries_secrets(&FileKind::MacXml, Some(Vendor::Cisco)));
+        assert!(!carries_secrets(
+            &FileKind::SpaCommon("spa504g.cfg".into()),
+            Some(Vendor::Cisco)
+        ));
         // Polycom's <mac>.cfg names only the files to fetch next: no secrets, served.
         let mut polycom = phone(Vendor::Polycom);
         polycom.assigned = false;
@@ -238,7 +262,7 @@ mod tests {
             Decision::Serve { bind: false }
         );
         // An unknown vendor matches whatever is asked.
-        assert!(vendor_matches(&FileKind::SnomPhone, None));
+        assert!(vendor_matches(&FileKind::MacXml, None));
         assert!(!carries_secrets(&FileKind::MacCfg, None));
     }
 
@@ -326,6 +350,53 @@ mod tests {
             decide(
                 &phone(Vendor::Grandstream),
                 &req(&FileKind::GrandstreamPhone, PHONE, Via::Tftp, Proof::None)
+            ),
+            Decision::Refuse(Refusal::NeedCredential)
+        );
+    }
+
+    #[test]
+    fn the_directory_needs_the_credential_and_never_binds() {
+        let d = FileKind::Directory;
+        for v in Vendor::ALL {
+            let mut p = phone(v);
+            assert_eq!(
+                decide(&p, &req(&d, OTHER, Via::Http, Proof::Good)),
+                Decision::Serve { bind: false },
+                "{v}"
+            );
+            assert_eq!(
+                decide(&p, &req(&d, OTHER, Via::Http, Proof::Bad)),
+                Decision::Refuse(Refusal::BadCredential)
+            );
+            // Armed and unbound: the directory is no first fetch.
+            p.armed = true;
+            p.bound = None;
+            assert_eq!(
+                decide(&p, &req(&d, PHONE, Via::Http, Proof::None)),
+                Decision::Refuse(Refusal::NeedCredential),
+                "{v}"
+            );
+            p.assigned = false;
+            assert_eq!(
+                decide(&p, &req(&d, PHONE, Via::Http, Proof::Good)),
+                Decision::Unassigned
+            );
+        }
+        // Cisco's enterprise firmware sends no credential: its bound address only.
+        let c = phone(Vendor::Cisco);
+        assert_eq!(
+            decide(&c, &req(&d, PHONE, Via::Http, Proof::None)),
+            Decision::Serve { bind: false }
+        );
+        assert_eq!(
+            decide(&c, &req(&d, OTHER, Via::Http, Proof::None)),
+            Decision::Refuse(Refusal::NeedCredential)
+        );
+        assert_eq!(
+            decide(
+                &phone(Vendor::Yealink),
+                &req(&d, PHONE, Via::Http, Proof::None)
             ),
             Decision::Refuse(Refusal::NeedCredential)
         );

@@ -16,7 +16,10 @@
 //!   `ivm_wire::phone`, re-exported: the store keeps them without depending on this crate.
 //! - [`ident`]: [`Identity`] (vendor, model, firmware) from a SIP `User-Agent` or option 60.
 //! - [`files`]: [`FileKind`] and [`resolve`], the closed list of file names served.
+//! - [`directory`]: the list on the phone: [`Directory`] as each brand's phonebook XML
+//!   (`<mac>-directory.xml`) and the contact (BLF) keys of the per-phone files.
 //! - [`template`]: `{{name}}` substitution with XML or INI escaping.
+//! - [`tz`]: [`Zone`], the configured IANA time zone in each vendor's spelling.
 //! - [`render`]: [`Provisioner`], [`Templates`] (built in from `templates/`, overridable
 //!   from a folder), [`Settings`] and [`Account`].
 //! - [`front`]: the ports the socket servers reach the provisioning front through:
@@ -30,14 +33,17 @@
 //! ```
 
 pub mod access;
+pub mod directory;
 pub mod files;
 pub mod front;
 pub mod ident;
 pub mod limiter;
 pub mod render;
 pub mod template;
+pub mod tz;
 
 pub use access::{Decision, PhoneView, Proof, Refusal, RequestView, Via};
+pub use directory::{Contact, Directory};
 pub use files::{resolve, FileKind};
 pub use front::{DhcpNotes, FetchError, Fetched, HttpCredentials, PhoneFiles, Served};
 pub use ident::Identity;
@@ -45,3 +51,4 @@ pub use ivm_wire::phone::{Mac, MacError, PhoneSecrets, Vendor, VendorError};
 pub use limiter::CredentialLimiter;
 pub use render::{Account, Provisioner, RenderError, Rendered, Settings, Target, Templates};
 pub use template::{Escape, TemplateError};
+pub use tz::{Zone, ZoneError};

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::directory::{self, Directory, KeyFormat};
 use crate::files::FileKind;
 use crate::template::{self, Escape, TemplateError};
 use ivm_wire::phone::Vendor;
@@ -37,6 +38,9 @@ pub enum RenderError {
         /// The phone's vendor.
         vendor: Option<Vendor>,
     },
+    /// The configured time zone is not in the table.
+    #[error(transparent)]
+    Zone(#[from] crate::tz::ZoneError),
     /// An override folder could not be read.
     #[error("reading template override {path}: {source}")]
     Override {
@@ -78,6 +82,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/cisco/phone.cnf.xml"),
     ),
     (
+        "cisco/spa-common.xml",
+        include_str!("../templates/cisco/spa-common.xml"),
+    ),
+    (
+        "cisco/spa-phone.xml",
+        include_str!("../templates/cisco/spa-phone.xml"),
+    ),
+    (
         "grandstream/phone.xml",
         include_str!("../templates/grandstream/phone.xml"),
     ),
@@ -105,8 +117,35 @@ pub const FIELDS: &[&str] = &[
     "voicemail",
     "ntp_server",
     "timezone",
+    "tz_offset",
+    "tz_yealink",
+    "tz_gmt_offset_s",
+    "tz_dst",
+    "tz_dst_start_month",
+    "tz_dst_start_date",
+    "tz_dst_start_last",
+    "tz_dst_start_time",
+    "tz_dst_stop_month",
+    "tz_dst_stop_date",
+    "tz_dst_stop_last",
+    "tz_dst_stop_time",
+    "tz_cisco",
+    "tz_posix",
+    "tz_snom",
+    "tz_spa_zone",
+    "tz_spa_dst",
     "provision_url",
     "provision_path",
+    "firmware_url",
+    "firmware_path",
+    "firmware_app_path",
+    "later_url",
+    "ca_url",
+    "https",
+    "directory_url",
+    "directory_auth_url",
+    "directory_path",
+    "keys",
     "provision_user",
     "provision_password",
     "provision_auth_url",
@@ -178,10 +217,14 @@ pub struct Settings {
     pub voicemail: String,
     /// NTP server.
     pub ntp_server: String,
-    /// Time zone as the admin set it (IANA name or the vendor's spelling).
+    /// Time zone, an IANA name from [`crate::tz::ZONES`]; each template gets it in its
+    /// vendor's spelling (`tz_*` fields).
     pub timezone: String,
     /// Base URL the phones fetch from (`http://10.0.0.1/provision/`), for common files.
     pub provision_url: String,
+    /// `https://10.0.0.1:8443/provision/` when phones that can import the box's certificate
+    /// move their later fetches to HTTPS (`[provision] https`); `None`: they stay on HTTP.
+    pub https_url: Option<String>,
 }
 
 /// One phone's SIP account.
@@ -195,6 +238,9 @@ pub struct Account {
     pub password: String,
     /// Name shown on the phone and in From headers.
     pub display_name: String,
+    /// The user's list: their contacts (the phone's contact keys) and the office's other
+    /// users (the directory).
+    pub directory: Directory,
 }
 
 /// What to render for.
@@ -210,6 +256,9 @@ pub struct Target<'a> {
     pub account: Option<&'a Account>,
     /// The phone's own secrets; needed with the account.
     pub secrets: Option<&'a PhoneSecrets>,
+    /// The firmware an admin put in place for this phone's model, relative to the firmware
+    /// folder (`yealink/SIP-T46S.rom`); `None`: the files name none.
+    pub firmware: Option<&'a str>,
 }
 
 /// A generated file.
@@ -262,11 +311,23 @@ impl Provisioner {
             FileKind::PolycomPhone => ("polycom/phone.cfg", Escape::Xml, true),
             FileKind::CiscoPhone => ("cisco/phone.cnf.xml", Escape::Xml, true),
             FileKind::CiscoDefault => ("cisco/default.cnf.xml", Escape::Xml, false),
+            FileKind::SpaCommon(_) => ("cisco/spa-common.xml", Escape::Xml, false),
             FileKind::GrandstreamPhone => ("grandstream/phone.xml", Escape::Xml, true),
             FileKind::SnomCommon(_) => ("snom/common.htm", Escape::Xml, false),
-            FileKind::SnomPhone => ("snom/phone.xml", Escape::Xml, true),
+            FileKind::MacXml => match target.vendor {
+                Some(Vendor::Snom) => ("snom/phone.xml", Escape::Xml, true),
+                Some(Vendor::Cisco) => ("cisco/spa-phone.xml", Escape::Xml, true),
+                vendor => {
+                    return Err(RenderError::WrongVendor {
+                        file: kind.file_name(target.mac.as_ref()),
+                        vendor,
+                    })
+                }
+            },
+            FileKind::SnomModelPhone(_) => ("snom/phone.xml", Escape::Xml, true),
+            FileKind::Directory => return self.render_directory(target),
         };
-        let needs_mac = per_phone || matches!(kind, FileKind::MacCfg);
+        let needs_mac = per_phone || matches!(kind, FileKind::MacCfg | FileKind::MacXml);
         if needs_mac && target.mac.is_none() {
             return Err(RenderError::NoMac(kind.clone()));
         }
@@ -286,6 +347,29 @@ impl Provisioner {
             ("provision_url", s.provision_url.clone()),
             ("provision_path", url_path(&s.provision_url).to_owned()),
         ]);
+        zone_fields(&mut vars, crate::tz::Zone::lookup(&s.timezone)?);
+        firmware_fields(&mut vars, &s.provision_url, target.firmware);
+        // The certificate comes over the URL the phone trusts now; only what follows is HTTPS.
+        vars.extend([
+            (
+                "later_url",
+                s.https_url
+                    .clone()
+                    .unwrap_or_else(|| s.provision_url.clone()),
+            ),
+            (
+                "ca_url",
+                s.https_url
+                    .as_ref()
+                    .map(|_| format!("{}{BOX_CERT}", s.provision_url))
+                    .unwrap_or_default(),
+            ),
+            ("https", u8::from(s.https_url.is_some()).to_string()),
+        ]);
+        let mut blocks: HashMap<&str, String> = HashMap::from([("keys", String::new())]);
+        vars.insert("directory_url", String::new());
+        vars.insert("directory_auth_url", String::new());
+        vars.insert("directory_path", String::new());
         if per_phone {
             let mac = target.mac.ok_or_else(|| RenderError::NoMac(kind.clone()))?;
             let a = target.account.ok_or(RenderError::Unassigned(mac))?;
@@ -301,8 +385,27 @@ impl Provisioner {
                 with_userinfo(&s.provision_url, &p.provision_user, &p.provision_password),
             );
             vars.insert("admin_password", p.admin_password.clone());
+            let dir_name = FileKind::Directory.file_name(Some(&mac));
+            vars.insert("directory_url", format!("{}{dir_name}", s.provision_url));
+            let auth_url = format!(
+                "{}{dir_name}",
+                with_userinfo(&s.provision_url, &p.provision_user, &p.provision_password)
+            );
+            vars.insert("directory_path", url_path(&auth_url).to_owned());
+            vars.insert("directory_auth_url", auth_url);
+            if let Some(vendor) = template_vendor(tpl) {
+                let format = if tpl == "cisco/spa-phone.xml" {
+                    KeyFormat::FlatProfile
+                } else {
+                    KeyFormat::Enterprise
+                };
+                blocks.insert(
+                    "keys",
+                    directory::keys(vendor, format, &a.directory.contacts, &s.sip_server),
+                );
+            }
         }
-        let body = template::render(self.templates.get(tpl), &vars, escape)
+        let body = template::render_with_blocks(self.templates.get(tpl), &vars, &blocks, escape)
             .map_err(|source| RenderError::Template { name: tpl, source })?;
         Ok(Rendered {
             name: kind.file_name(target.mac.as_ref()),
@@ -315,6 +418,86 @@ impl Provisioner {
             },
         })
     }
+}
+
+/// `firmware_url` (the file's URL), `firmware_path` (its folder as Grandstream's server
+/// path, which appends the file name it wants itself) and `firmware_app_path` (Polycom's
+/// `APP_FILE_PATH`, whose factory name `sip.ld` stays when nothing is in place).
+fn firmware_fields(vars: &mut HashMap<&str, String>, provision_url: &str, rel: Option<&str>) {
+    let url = rel.map(|r| format!("{provision_url}{r}"));
+    let folder = url
+        .as_deref()
+        .and_then(|u| u.rsplit_once('/'))
+        .map(|(dir, _)| url_path(dir).to_owned());
+    vars.extend([
+        ("firmware_url", url.unwrap_or_default()),
+        ("firmware_path", folder.unwrap_or_default()),
+        ("firmware_app_path", rel.unwrap_or("sip.ld").to_owned()),
+    ]);
+}
+
+/// The name the box's certificate is served under, beside the phones' files.
+pub const BOX_CERT: &str = "box-cert.pem";
+
+/// The vendor whose template `tpl` is (`yealink/phone.cfg`).
+fn template_vendor(tpl: &str) -> Option<Vendor> {
+    tpl.split('/').next().and_then(|v| v.parse().ok())
+}
+
+impl Provisioner {
+    /// The phone's user's directory in the phone's brand's XML. Like a per-phone file, it
+    /// needs the MAC, the vendor and the account.
+    fn render_directory(&self, target: Target<'_>) -> Result<Rendered, RenderError> {
+        let kind = FileKind::Directory;
+        let mac = target.mac.ok_or_else(|| RenderError::NoMac(kind.clone()))?;
+        let Some(vendor) = target.vendor else {
+            return Err(RenderError::WrongVendor {
+                file: kind.file_name(Some(&mac)),
+                vendor: None,
+            });
+        };
+        let a = target.account.ok_or(RenderError::Unassigned(mac))?;
+        Ok(Rendered {
+            name: kind.file_name(Some(&mac)),
+            body: directory::render(vendor, &a.directory),
+            secret: true,
+            content_type: "application/xml",
+        })
+    }
+}
+
+/// The `tz_*` fields: the zone in each vendor's spelling (see [`crate::tz`]).
+fn zone_fields(vars: &mut HashMap<&str, String>, z: &crate::tz::Zone) {
+    let changes = z.dst_changes();
+    let (start, stop) = changes.unzip();
+    // Polycom: `date` is the first day the Sunday may fall on; the last Sunday is a flag.
+    let date = |c: Option<crate::tz::Change>| {
+        c.map_or(String::new(), |c| {
+            (1 + 7 * (u32::from(c.week.min(4)) - 1)).to_string()
+        })
+    };
+    let last = |c: Option<crate::tz::Change>| u8::from(c.is_some_and(|c| c.week == 5)).to_string();
+    let month = |c: Option<crate::tz::Change>| c.map_or(String::new(), |c| c.month.to_string());
+    let hour = |c: Option<crate::tz::Change>| c.map_or(String::new(), |c| c.hour.to_string());
+    vars.extend([
+        ("tz_offset", z.offset_hours()),
+        ("tz_yealink", z.yealink.to_owned()),
+        ("tz_gmt_offset_s", (z.offset_min * 60).to_string()),
+        ("tz_dst", u8::from(changes.is_some()).to_string()),
+        ("tz_dst_start_month", month(start)),
+        ("tz_dst_start_date", date(start)),
+        ("tz_dst_start_last", last(start)),
+        ("tz_dst_start_time", hour(start)),
+        ("tz_dst_stop_month", month(stop)),
+        ("tz_dst_stop_date", date(stop)),
+        ("tz_dst_stop_last", last(stop)),
+        ("tz_dst_stop_time", hour(stop)),
+        ("tz_cisco", z.cisco_name()),
+        ("tz_posix", z.posix.to_owned()),
+        ("tz_snom", z.snom_token()),
+        ("tz_spa_zone", z.spa_zone()),
+        ("tz_spa_dst", z.spa_dst_rule()),
+    ]);
 }
 
 /// `host:port/provision` of `http://host:port/provision/`: Grandstream wants its config

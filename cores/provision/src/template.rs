@@ -58,6 +58,17 @@ pub fn render(
     vars: &HashMap<&str, String>,
     how: Escape,
 ) -> Result<String, TemplateError> {
+    render_with_blocks(template, vars, &HashMap::new(), how)
+}
+
+/// [`render`], where a field named in `blocks` is filled with that text as is: whole lines
+/// the caller generated (contact keys) and escaped value by value itself.
+pub fn render_with_blocks(
+    template: &str,
+    vars: &HashMap<&str, String>,
+    blocks: &HashMap<&str, String>,
+    how: Escape,
+) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len() + 256);
     let mut rest = template;
     let mut offset = 0;
@@ -68,10 +79,14 @@ pub fn render(
             .find("}}")
             .ok_or(TemplateError::Unterminated(offset + start))?;
         let name = after[..end].trim();
-        let value = vars
-            .get(name)
-            .ok_or_else(|| TemplateError::UnknownField(name.chars().take(40).collect()))?;
-        out.push_str(&escape(value, how));
+        if let Some(block) = blocks.get(name) {
+            out.push_str(block);
+        } else {
+            let value = vars
+                .get(name)
+                .ok_or_else(|| TemplateError::UnknownField(name.chars().take(40).collect()))?;
+            out.push_str(&escape(value, how));
+        }
         let consumed = start + 2 + end + 2;
         offset += consumed;
         rest = &rest[consumed..];
@@ -134,5 +149,11 @@ mod tests {
             "no fields } {"
         );
         assert_eq!(fields("{{a}} {{ b }}").unwrap(), vec!["a", "b"]);
+        let blocks = HashMap::from([("keys", "<k a=\"1\"/>\n".to_owned())]);
+        let vars = HashMap::from([("v", "<".to_owned())]);
+        assert_eq!(
+            render_with_blocks("{{v}}\n{{keys}}end", &vars, &blocks, Escape::Xml).unwrap(),
+            "&lt;\n<k a=\"1\"/>\nend"
+        );
     }
 }

@@ -13,15 +13,16 @@ pub struct VendorError(pub String);
 /// The desk-phone makers the box provisions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Vendor {
-    /// Cisco SIP firmware (`SEP<MAC>.cnf.xml`, DHCP option 150).
+    /// Cisco SIP firmware (`SEP<MAC>.cnf.xml`, DHCP option 150) and SPA / MPP 3PCC
+    /// (`spa<PSN>.cfg`, `<PSN>.xml`, `$MA.xml`).
     Cisco,
-    /// Polycom / Poly UC Software (`000000000000.cfg`, `<mac>-phone.cfg`).
+    /// Polycom / Poly UC Software (`000000000000.cfg`, `<mac>.cfg`, `<mac>-ivm.cfg`).
     Polycom,
-    /// Yealink (`<mac>.cfg`, `y0000000000XX.cfg`).
+    /// Yealink (`<mac>.cfg`, `y000000000XXX.cfg`).
     Yealink,
     /// Grandstream (`cfg<mac>.xml`).
     Grandstream,
-    /// Snom (`snom<model>.htm`, `<MAC>.xml`).
+    /// Snom (`snom<model>.htm`, `<MAC>.xml`, `snom<model>-<MAC>.htm`).
     Snom,
 }
 

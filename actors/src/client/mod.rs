@@ -21,7 +21,8 @@
 //!   one database trip; `receipts.rs`: [`Receipt`], [`Receipts`].
 //! - `handle.rs`: [`ClientHandle`], the client manager as services reach it.
 //! - `talk.rs`: intercom, [`TalkStart`], [`TalkPortion`], [`TalkEnd`] around one
-//!   `ivm_talk::Talks`.
+//!   `ivm_talk::Talks`; `talk_store.rs`: each live talk's journal on disk, and
+//!   [`recover_talks`], what a crash cut off stored at start-up.
 //! - `connection.rs`: the connection object and its outbox (a lossless control lane and a
 //!   lossy portion lane); `rate.rs`: posts per minute.
 
@@ -35,12 +36,14 @@ pub mod rate;
 mod receipts;
 mod sessions;
 mod talk;
+mod talk_store;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use ivm_wire::object::{push, Envelope};
 use ivm_wire::{Guid, Priority, Status};
 use tokio::sync::oneshot;
@@ -61,6 +64,7 @@ pub use presence::{GetPresence, PhonePresence, PresenceSource, SetStatus, Subscr
 pub use receipts::{Receipt, Receipts};
 pub use sessions::{CheckIn, ClientStats, Connect, Disconnect, GetStats, GoingDown, Seen};
 pub use talk::{TalkEnd, TalkPortion, TalkRequestError, TalkStart};
+pub use talk_store::{recover_talks, Recovered};
 
 /// Settings of the client manager.
 #[derive(Debug, Clone)]
@@ -121,6 +125,11 @@ pub struct ClientActor {
     live_talks: talk::LiveTalks,
     /// The timer set at the core's `poll_timeout`.
     talk_timer: Option<SpawnHandle>,
+    /// This actor, for the messages it sends itself ([`DriveTalks`]); weak, so it does not
+    /// keep itself alive.
+    me: Option<WeakAddr<ClientActor>>,
+    /// Each live talk's journal (its copy made durable as it is spoken).
+    talk_journals: HashMap<ivm_wire::talk::StreamId, talk_store::TalkWriter>,
 }
 
 impl ClientActor {
@@ -148,6 +157,8 @@ impl ClientActor {
             talks: ivm_talk::Talks::with_config(talk_cfg, ivm_talk::DEFAULT_MAX_TALKS),
             live_talks: HashMap::new(),
             talk_timer: None,
+            talk_journals: HashMap::new(),
+            me: None,
         }
     }
 
@@ -240,9 +251,15 @@ impl ClientActor {
             None => true,
         };
         if last {
-            // The speaker's last socket closed: their talk ends as partial (its events are
-            // acted on at the next `drive_talks`).
+            // The speaker's last socket closed: their talk ends as partial, now, whichever
+            // path removed the session (a close, a ping timeout, a login that ended, a client
+            // too slow): the core's events are acted on by the next message, since paths
+            // without a context get here too. A live listener no longer hears it to the end.
             self.talks.speaker_gone(Instant::now(), conn.user);
+            self.listener_left(conn.user);
+            if let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade) {
+                me.do_send(DriveTalks);
+            }
             self.by_user.remove(&conn.user);
             if !self.reported.contains_key(&conn.user) {
                 self.chosen.remove(&conn.user);
@@ -335,12 +352,26 @@ impl Actor for ClientActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.me = Some(ctx.address().downgrade());
         ctx.run_interval(self.cfg.ping_interval, |act, ctx| {
             act.ping_all();
             act.revalidate(ctx);
             act.drive_talks(ctx);
             act.post_rate.prune(Instant::now());
         });
+    }
+}
+
+/// Act on what the talk core has to say (a session was removed where no context was at hand).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct DriveTalks;
+
+/// Drives the talks.
+impl Handler<DriveTalks> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, _: DriveTalks, ctx: &mut Context<Self>) {
+        self.drive_talks(ctx);
     }
 }
 

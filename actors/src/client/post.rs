@@ -229,6 +229,8 @@ pub(super) struct Draft {
     pub(super) attachments: Vec<NewAttachment>,
     /// A live talk cut off before its speaker ended it.
     pub(super) partial: bool,
+    /// The pending talk (journal) this is the copy of: its row goes in the same commit.
+    pub(super) talk: Option<Guid>,
 }
 
 /// The audio of a post.
@@ -247,6 +249,7 @@ impl From<PostMessage> for Draft {
             audio: Audio::Upload(p.audio),
             attachments: p.attachments,
             partial: false,
+            talk: None,
         }
     }
 }
@@ -337,7 +340,11 @@ async fn store(
             to: draft.to,
             audio,
             attachments: draft.attachments,
-            rules: CommitRules { quota, key },
+            rules: CommitRules {
+                quota,
+                key,
+                talk: draft.talk,
+            },
             partial: draft.partial,
         })
         .await?)
@@ -472,6 +479,7 @@ impl Handler<PostPrepared> for ClientActor {
             audio: Audio::Prepared(msg.audio),
             attachments: Vec::new(),
             partial: false,
+            talk: None,
         };
         Box::pin(self.post(draft, None).map(|r, _, _| r.map(|p| p.info)))
     }

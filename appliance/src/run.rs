@@ -4,7 +4,7 @@
 //! reset), then the engine's one stop, and exit 0.
 //!
 //! ```text
-//! run: open_store -> ensure_admin -> TLS -> Sockets::bind -> start -> wait_for_exit -> stop
+//! run: open_store -> ensure_admin -> recover_talks -> TLS -> Sockets::bind -> start -> wait_for_exit -> stop
 //! start: engine_config, http_config, provisioner -> Engine::start -> Launch(services)
 //!        -> DHCP control + front panel (under the engine's token) -> Launch -> ready line
 //! ```
@@ -71,6 +71,17 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
     raise_file_limit();
     let store = open_store(&cfg)?;
     crate::first_start::ensure_admin(&store)?;
+    // Talks a crash cut off become partial messages before anyone can connect.
+    match ivm_actors::client::recover_talks(&store) {
+        Ok(r) if !r.is_empty() => tracing::info!(
+            talks = r.len(),
+            "talks cut off by a crash or a stop: what arrived is stored"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for talks cut off by a crash (tried again at the next start)")
+        }
+    }
     // Absolute, so the published socket link and `ivmd status` name it from anywhere.
     let data_abs = std::fs::canonicalize(&cfg.data_dir)
         .unwrap_or_else(|_| crate::cli::absolute(&cfg.data_dir));

@@ -45,8 +45,14 @@ fuzz_target!(|data: &[u8]| {
     let mut last_seq: Option<u32> = None;
     let mut forwarded = 0u32;
     let mut ends = 0;
+    let mut paged = Vec::new();
     while let Some(ev) = talks.poll_event() {
         match ev {
+            Event::Pages(p) => {
+                assert_eq!(p.stream, stream);
+                assert_eq!(ends, 0, "no pages after the end");
+                paged.extend_from_slice(&p.bytes);
+            }
             Event::Forward(f) => {
                 assert_eq!(f.stream, stream);
                 assert!(last_seq.is_none_or(|s| f.seq > s), "order");
@@ -62,6 +68,7 @@ fuzz_target!(|data: &[u8]| {
                         let info = ivm_media::ogg_opus_info(&s.ogg).expect("stored copy parses");
                         assert_eq!(info.packets, forwarded);
                         assert_eq!(s.packets, forwarded);
+                        assert!(s.ogg.starts_with(&paged), "journal pages are a prefix");
                     }
                     None => assert_eq!(forwarded, 0),
                 }

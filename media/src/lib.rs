@@ -15,6 +15,8 @@
 //! - `ogg_writer.rs`: [`OggOpusWriter`], the incremental writer for Opus packets that arrive
 //!   one at a time (a live talk's stored copy).
 //! - `ogg_page.rs`: the bounded Ogg page reader under it (CRC, lacing, one logical stream).
+//! - `salvage.rs`: [`salvage_ogg_opus`], a talk's copy cut short by a crash made whole again
+//!   (torn last page dropped, EOS written); [`ogg_opus_peaks`], the waveform of a stored file.
 //! - `frame_encoder.rs`: [`OpusFrameEncoder`], one Opus packet per 20 ms frame, for live talks.
 //! - `frame_decoder.rs`: [`OpusFrameDecoder`], one packet at a time to PCM, for a live talk
 //!   played to a phone.
@@ -35,6 +37,7 @@ mod ogg_opus;
 mod ogg_page;
 mod ogg_writer;
 mod resample;
+mod salvage;
 mod upload;
 mod wav;
 
@@ -45,6 +48,7 @@ pub use frame_encoder::{OpusFrameEncoder, FRAME_SAMPLES};
 pub use ogg_opus::{encode_pcm_mono, ogg_opus_info, ogg_opus_to_wav, OggOpusInfo, MAX_SECONDS};
 pub use ogg_writer::{packet_samples, OggOpusWriter};
 pub use resample::{resample_to_48k, OUTPUT_RATE};
+pub use salvage::{ogg_opus_peaks, salvage_ogg_opus, Salvaged};
 pub use upload::{prepare_upload, Prepared, SourceFormat};
 pub use wav::{encode_wav_mono, wav_to_pcm, MonoPcm, MAX_RATE, MIN_RATE};
 

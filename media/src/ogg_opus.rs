@@ -168,7 +168,7 @@ pub(crate) fn start_stream(
 }
 
 /// Parse `OpusHead`; returns (channels, pre_skip, input_rate, output_gain).
-fn parse_head(p: &[u8]) -> Result<(u8, u16, u32, i16), MediaError> {
+pub(crate) fn parse_head(p: &[u8]) -> Result<(u8, u16, u32, i16), MediaError> {
     if p.len() < 19 || &p[0..8] != b"OpusHead" {
         return Err(bad("the first packet is not a valid OpusHead"));
     }

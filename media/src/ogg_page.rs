@@ -104,6 +104,37 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Length of the longest prefix of `bytes` made of whole pages with good CRCs: where a file
+/// cut short by a crash (a torn last page) stops being trustworthy. Only framing and CRCs are
+/// checked here; [`parse_stream`] on the prefix checks the rest.
+pub(crate) fn whole_pages_len(bytes: &[u8]) -> usize {
+    let mut pos = 0usize;
+    loop {
+        let Some(header) = bytes.get(pos..pos + HEADER) else {
+            return pos;
+        };
+        if &header[0..4] != b"OggS" {
+            return pos;
+        }
+        let nsegs = usize::from(header[26]);
+        let Some(lacing) = bytes.get(pos + HEADER..pos + HEADER + nsegs) else {
+            return pos;
+        };
+        let body_len: usize = lacing.iter().map(|&l| usize::from(l)).sum();
+        let body_start = pos + HEADER + nsegs;
+        let Some(body) = bytes.get(body_start..body_start + body_len) else {
+            return pos;
+        };
+        let mut zeroed = [0u8; HEADER];
+        zeroed.copy_from_slice(header);
+        zeroed[22..26].fill(0);
+        if crc32(&[&zeroed, lacing, body]) != le_u32(header, 22) {
+            return pos;
+        }
+        pos = body_start + body_len;
+    }
+}
+
 /// Parse a whole Ogg file holding exactly one logical stream.
 ///
 /// Stops after the page flagged end-of-stream; anything after it is an error (a chained stream

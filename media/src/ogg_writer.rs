@@ -24,6 +24,9 @@ pub struct OggOpusWriter {
     held: Option<(Vec<u8>, u64)>,
     /// Packets written to pages (the held one excluded).
     written: u32,
+    /// Packets per audio page ([`PACKETS_PER_PAGE`] unless set): a live talk closes a page
+    /// every half second so its journal can make what arrived durable that often.
+    page_packets: u32,
 }
 
 impl std::fmt::Debug for OggOpusWriter {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for OggOpusWriter {
             .field("pre_skip", &self.pre_skip)
             .field("granule", &self.granule)
             .field("written", &self.written)
+            .field("page_packets", &self.page_packets)
             .finish()
     }
 }
@@ -50,7 +54,23 @@ impl OggOpusWriter {
             granule: 0,
             held: None,
             written: 0,
+            page_packets: PACKETS_PER_PAGE,
         })
+    }
+
+    /// Close an audio page every `packets` packets (at least 1) instead of every
+    /// [`PACKETS_PER_PAGE`]. Smaller pages cost 27 bytes plus lacing each; a live talk uses
+    /// half a second's worth so a crash loses at most that much of what was not yet on disk.
+    pub fn with_page_packets(mut self, packets: u32) -> Self {
+        self.page_packets = packets.max(1);
+        self
+    }
+
+    /// The pages closed so far (headers included), as they will be in the finished file: a
+    /// prefix of it. A caller that appends `closed()[done..]` to a journal after each push
+    /// keeps a durable copy that is whole pages only.
+    pub fn closed(&self) -> &[u8] {
+        self.w.inner()
     }
 
     /// Append one Opus packet. Returns its length in 48 kHz samples (from its TOC byte).
@@ -69,7 +89,7 @@ impl OggOpusWriter {
         }
         if let Some((p, g)) = self.held.take() {
             self.written += 1;
-            let end = if self.written.is_multiple_of(PACKETS_PER_PAGE) {
+            let end = if self.written.is_multiple_of(self.page_packets) {
                 PacketWriteEndInfo::EndPage
             } else {
                 PacketWriteEndInfo::NormalPacket

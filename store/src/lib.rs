@@ -26,6 +26,8 @@
 //!   ordered by time, and each user's counts.
 //! - `usage.rs`: bytes per sender (the quota) and the data disk's free-space reserve.
 //! - `idempotency.rs`: [`IdempotencyKey`]: a retried send finds the message it stored.
+//! - `talks.rs`: [`PendingTalk`], [`TalkJournal`]: a live talk's copy made durable as it is
+//!   spoken (encrypted journal, fdatasync per batch), recovered after a crash.
 //! - `tables.rs`: every redb table and its key/value shapes, in one place.
 //! - `dirs.rs`: the data directory and the fsync steps; `error.rs`: [`StoreError`].
 //! - `lock.rs`: [`DataLock`]: one process at a time on a data folder (`ivmd.lock`), taken
@@ -37,6 +39,7 @@
 //! master.key     32 random bytes, mode 0600; refused if group/other can read it
 //! ivm.redb       the database (tables in tables.rs)
 //! blobs/00..ff/  one encrypted file per blob, named by its id (32 hex), fanned out by its first two
+//! talks/         one encrypted journal per live talk (`talks.rs`), removed when it is stored
 //! tmp/           files being written; emptied at open (leftovers of a crash, never acked)
 //! ```
 //!
@@ -63,6 +66,7 @@ mod phones;
 mod sessions;
 mod sip;
 mod tables;
+mod talks;
 mod usage;
 mod users;
 
@@ -84,6 +88,7 @@ pub use passwords::generate as generate_password;
 pub use phone_sightings::{SightingLimits, SightingsFlushed};
 pub use phones::{PhoneSighting, PhoneStatus, StoredPhone};
 pub use sip::{sip_ha1s, SipCredentials};
+pub use talks::{PendingTalk, TalkJournal, MAX_RECORD as MAX_TALK_RECORD};
 pub use usage::{free_bytes, FREE_SPACE_RESERVE};
 pub use users::{validate_extension, validate_name, NewUser, User, UserUpdate};
 
@@ -178,6 +183,8 @@ impl Store {
         let blobs = data_dir.join(dirs::BLOBS);
         dirs::ensure_dir(&blobs)?;
         dirs::ensure_fanout(&blobs)?;
+        // Not under tmp/: a journal outlives a crash on purpose.
+        dirs::ensure_dir(&data_dir.join(talks::TALKS))?;
         let keys = keys::load_or_create(data_dir)?;
         dirs::fsync_dir(data_dir)?;
 
@@ -223,6 +230,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::USAGE)?;
         txn.open_table(tables::IDEMPOTENCY)?;
         txn.open_table(tables::GROUPS)?;
+        txn.open_table(talks::PENDING_TALKS)?;
         txn.open_table(pages::INBOX_BY_TIME)?;
         txn.open_table(pages::SENT_BY_TIME)?;
         let meta = txn.open_table(tables::META)?;

@@ -28,6 +28,10 @@ pub struct CommitRules {
     pub quota: Option<u64>,
     /// The client's idempotency key.
     pub key: Option<IdempotencyKey>,
+    /// The pending talk this message is the copy of: its row is removed in the same commit,
+    /// so a restart never stores the talk a second time ([`Store::open_talk`]). The caller
+    /// removes its journal file after the commit.
+    pub talk: Option<Guid>,
 }
 
 /// The outcome of [`Store::commit_message_with`].
@@ -308,6 +312,9 @@ impl Store {
                 .insert(pair_key(msg.sender, msg.id), SENT_LISTED)?;
         }
         pages::index_message(&txn, &msg)?;
+        if let Some(talk) = rules.talk {
+            crate::talks::remove_pending(&txn, talk)?;
+        }
         txn.commit()?;
         tracing::debug!(message = %msg.id, sender = %msg.sender, recipients = msg.recipients.len(), bytes, "message committed");
         Ok(Committed::New)

@@ -110,7 +110,8 @@ impl Op for CommitPost {
                 });
             }
         }
-        store_message(
+        let talk = self.rules.talk;
+        let outcome = store_message(
             s,
             self.sender,
             recipients,
@@ -118,7 +119,14 @@ impl Op for CommitPost {
             self.attachments,
             &self.rules,
             self.marks,
-        )
+        )?;
+        // A live talk's copy: the commit removed its pending row, so its journal goes now.
+        if let (Some(t), Outcome::New(_)) = (talk, &outcome) {
+            if let Err(e) = s.remove_talk_file(t) {
+                tracing::warn!(talk = %t, error = %e, "could not remove a stored talk's journal (dropped at the next start)");
+            }
+        }
+        Ok(outcome)
     }
 }
 

@@ -21,7 +21,9 @@
 //!   one database trip; `receipts.rs`: [`Receipt`], [`Receipts`].
 //! - `handle.rs`: [`ClientHandle`], the client manager as services reach it.
 //! - `talk.rs`: intercom, [`TalkStart`], [`TalkPortion`], [`TalkEnd`] around one
-//!   `ivm_talk::Talks`; `allcall.rs`: [`AllCallStart`], a talk to a group, marked urgent.
+//!   `ivm_talk::Talks`; `allcall.rs`: [`AllCallStart`], a talk to a group, marked urgent;
+//!   `talk_store.rs`: each live talk's journal on disk, and
+//!   [`recover_talks`], what a crash cut off stored at start-up.
 //! - `connection.rs`: the connection object and its outbox (a lossless control lane and a
 //!   lossy portion lane); `rate.rs`: posts per minute.
 
@@ -37,12 +39,14 @@ mod receipts;
 mod sessions;
 mod talk;
 mod talk_phones;
+mod talk_store;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use ivm_wire::object::{push, Envelope};
 use ivm_wire::{Guid, Priority, Status};
 use tokio::sync::oneshot;
@@ -68,6 +72,7 @@ pub use talk_phones::{
     AddIntercomPhones, IntercomHeard, IntercomOver, IntercomPhones, IntercomPortion, IntercomRing,
     PhoneTalkEnd, PhoneTalkPortion, PhoneTalkStart,
 };
+pub use talk_store::{recover_talks, Recovered};
 
 /// Settings of the client manager.
 #[derive(Debug, Clone)]
@@ -130,6 +135,11 @@ pub struct ClientActor {
     talk_timer: Option<SpawnHandle>,
     /// The desk phones (the station), for talks to and from them.
     phones: Option<IntercomPhones>,
+    /// This actor, for the messages it sends itself ([`DriveTalks`]); weak, so it does not
+    /// keep itself alive.
+    me: Option<WeakAddr<ClientActor>>,
+    /// Each live talk's journal (its copy made durable as it is spoken).
+    talk_journals: HashMap<ivm_wire::talk::StreamId, talk_store::TalkWriter>,
 }
 
 impl ClientActor {
@@ -158,6 +168,8 @@ impl ClientActor {
             live_talks: HashMap::new(),
             talk_timer: None,
             phones: None,
+            talk_journals: HashMap::new(),
+            me: None,
         }
     }
 
@@ -255,6 +267,14 @@ impl ClientActor {
             // which the phone's call ends.
             if !self.talks_from_phone(conn.user) {
                 self.talks.speaker_gone(Instant::now(), conn.user);
+            // The speaker's last socket closed: their talk ends as partial, now, whichever
+            // path removed the session (a close, a ping timeout, a login that ended, a client
+            // too slow): the core's events are acted on by the next message, since paths
+            // without a context get here too. A live listener no longer hears it to the end.
+            self.talks.speaker_gone(Instant::now(), conn.user);
+            self.listener_left(conn.user);
+            if let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade) {
+                me.do_send(DriveTalks);
             }
             self.by_user.remove(&conn.user);
             if !self.reported.contains_key(&conn.user) {
@@ -348,12 +368,26 @@ impl Actor for ClientActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        self.me = Some(ctx.address().downgrade());
         ctx.run_interval(self.cfg.ping_interval, |act, ctx| {
             act.ping_all();
             act.revalidate(ctx);
             act.drive_talks(ctx);
             act.post_rate.prune(Instant::now());
         });
+    }
+}
+
+/// Act on what the talk core has to say (a session was removed where no context was at hand).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct DriveTalks;
+
+/// Drives the talks.
+impl Handler<DriveTalks> for ClientActor {
+    type Result = ();
+    fn handle(&mut self, _: DriveTalks, ctx: &mut Context<Self>) {
+        self.drive_talks(ctx);
     }
 }
 

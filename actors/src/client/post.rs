@@ -231,6 +231,8 @@ pub(super) struct Draft {
     pub(super) partial: bool,
     /// An all-call's stored copy.
     pub(super) urgent: bool,
+    /// The pending talk (journal) this is the copy of: its row goes in the same commit.
+    pub(super) talk: Option<Guid>,
 }
 
 /// The audio of a post.
@@ -250,6 +252,7 @@ impl From<PostMessage> for Draft {
             attachments: p.attachments,
             partial: false,
             urgent: false,
+            talk: None,
         }
     }
 }
@@ -340,7 +343,11 @@ async fn store(
             to: draft.to,
             audio,
             attachments: draft.attachments,
-            rules: CommitRules { quota, key },
+            rules: CommitRules {
+                quota,
+                key,
+                talk: draft.talk,
+            },
             marks: Marks {
                 partial: draft.partial,
                 urgent: draft.urgent,
@@ -479,6 +486,7 @@ impl Handler<PostPrepared> for ClientActor {
             attachments: Vec::new(),
             partial: false,
             urgent: false,
+            talk: None,
         };
         Box::pin(self.post(draft, None).map(|r, _, _| r.map(|p| p.info)))
     }

@@ -6,9 +6,12 @@
 //! (`talk_incoming`); [`TalkPortion`] and [`TalkEnd`] come from the speaker's socket with
 //! the user that socket authenticated; each [`Event::Forward`] goes to every live listener's
 //! sessions on their lossy portion lane ([`super::Outbox::push_portion`]), so a slow
-//! listener loses portions for itself alone; each [`Event::Ended`] is committed through the
-//! same path as any post ([`super::PostPrepared`]'s), then `talk_end` goes to the speaker
-//! and the listeners, and those who heard it live have it marked played. Nothing here blocks:
+//! listener loses portions for itself alone; each [`Event::Pages`] goes to the talk's journal
+//! on disk (`talk_store.rs`: a crash keeps what arrived); each [`Event::Ended`] is committed
+//! through the same path as any post ([`super::PostPrepared`]'s), with its waveform and the
+//! journal's end in the same commit, then `talk_end` goes to the speaker and the listeners,
+//! and those who heard it live to its end (still connected, never gone mid-talk) have it
+//! marked played. Nothing here blocks:
 //! building the Ogg copy is byte copying inside the core, the commit runs on the database
 //! threads.
 
@@ -27,7 +30,7 @@ use ivm_wire::talk::{
 use ivm_wire::{Guid, MailboxState, Status};
 
 use super::post::{Audio, Draft};
-use super::{ClientActor, PreparedAudio, SessionId};
+use super::{ClientActor, SessionId};
 use crate::database::messages::PlayedBy;
 
 /// What the actor keeps about a live talk beside the core's state.
@@ -49,15 +52,8 @@ pub(super) struct LiveTalk {
     from_phone: bool,
     /// An all-call: the stored copy is marked urgent.
     urgent: bool,
-}
-
-impl LiveTalk {
-    /// Who heard it live, to be marked played: browser listeners and answered phones.
-    fn hearers(&self) -> Vec<Guid> {
-        let mut v = self.browsers.clone();
-        v.extend(self.heard.iter().filter(|u| !self.browsers.contains(u)));
-        v
-    }
+    /// Live listeners whose last session closed during the talk: not marked played.
+    left: Vec<Guid>,
 }
 
 /// Why a talk request was refused.
@@ -122,6 +118,7 @@ impl ClientActor {
         while let Some(ev) = self.talks.poll_event() {
             match ev {
                 Event::Forward(f) => self.forward_portion(f.stream, f.seq, f.opus),
+                Event::Pages(p) => self.journal_pages(p),
                 Event::Ended(e) => self.talk_ended(e, ctx),
             }
         }
@@ -187,27 +184,34 @@ impl ClientActor {
         }
         tracing::info!(stream = e.stream, reason = ?e.reason, lost = e.lost, refused = e.refused, "talk ended");
         let Some(stored) = e.stored else {
+            self.drop_journal(e.stream);
             self.announce_end(&live, e.stream, e.reason, 0, None);
             return;
         };
         let duration_ms = stored.duration_ms;
-        let draft = Draft {
-            sender: live.speaker,
-            to: live.recipients.iter().map(Guid::to_string).collect(),
-            audio: Audio::Prepared(PreparedAudio {
-                ogg: stored.ogg,
-                duration_ms,
-                peaks: Vec::new(),
-            }),
-            attachments: Vec::new(),
-            partial: e.reason.is_partial(),
-            urgent: live.urgent,
-        };
+        let to: Vec<String> = live.recipients.iter().map(Guid::to_string).collect();
+        let (sender, partial, urgent) = (live.speaker, e.reason.is_partial(), live.urgent);
         let reason = e.reason;
         let stream = e.stream;
-        let post = self.post(draft, None);
+        // The journal closed and the waveform made (codec budget), then the one post path.
+        let post = self.close_journal(stream, stored).into_actor(self).then(
+            move |(talk, audio), act: &mut ClientActor, _| {
+                let draft = Draft {
+                    sender,
+                    to,
+                    audio: Audio::Prepared(audio),
+                    attachments: Vec::new(),
+                    partial,
+                    urgent,
+                    talk,
+                };
+                act.post(draft, None)
+            },
+        );
         let db = self.db.clone();
-        let listeners = live.hearers();
+        // Only listeners still there at the end heard it: one whose sessions all closed
+        // during the talk stays `new` (it missed the rest, whether or not it came back).
+        let listeners = self.heard_to_the_end(&live);
         // Commit, then mark it played for those who heard it live, then tell everyone: a
         // `talk_end` names a message that is already in every inbox in its final state.
         let done = post.then(move |res, act: &mut ClientActor, _| {
@@ -260,6 +264,33 @@ impl ClientActor {
             }
             act.announce_end(&live, stream, reason, duration_ms, message);
         }));
+    }
+
+    /// A user's last session closed: they stop being a listener who hears a talk to its end.
+    pub(super) fn listener_left(&mut self, user: Guid) {
+        for t in self.live_talks.values_mut() {
+            if t.live.contains(&user) && !t.left.contains(&user) {
+                t.left.push(user);
+            }
+        }
+    }
+
+    /// Live listeners who heard `live` to its end: never left, and connected now.
+    fn heard_to_the_end(&self, live: &LiveTalk) -> Vec<Guid> {
+        let mut heard: Vec<Guid> = live
+            .browsers
+            .iter()
+            .filter(|u| !live.left.contains(u))
+            .filter(|u| self.by_user.get(u).is_some_and(|s| !s.is_empty()))
+            .copied()
+            .collect();
+        // A desk phone that answered heard it to its end (the line is released only then).
+        for u in &live.heard {
+            if !heard.contains(u) {
+                heard.push(*u);
+            }
+        }
+        heard
     }
 
     /// `talk_end` to the speaker and every live listener.
@@ -351,6 +382,7 @@ impl ClientActor {
             .collect();
         let phones = self.ring_phones(stream, speaker, &live, ctx);
         tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), phones, urgent, "talk started");
+        self.open_journal(stream, speaker, &recipients);
         self.live_talks.insert(
             stream,
             LiveTalk {
@@ -362,6 +394,7 @@ impl ClientActor {
                 phones,
                 from_phone,
                 urgent,
+                left: Vec::new(),
             },
         );
         self.drive_talks(ctx);

@@ -4,7 +4,9 @@
 //!
 //! Sans-IO: no sockets, no clock, no async. The driver (the actor that owns the talks) passes
 //! `now` and the authenticated sender with every input, sends the [`Event::Forward`]s to the
-//! live listeners, commits the [`Event::Ended`]'s stored copy, and calls [`Talks::timeout`] at
+//! live listeners, appends each [`Event::Pages`] to the talk's journal on disk (so a crash
+//! keeps what arrived, up to [`PAGE_MS`] and one portion), commits the [`Event::Ended`]'s
+//! stored copy, and calls [`Talks::timeout`] at
 //! [`Talks::poll_timeout`]. Building the Ogg stream is byte copying, no codec work, so it is
 //! cheap enough for an actor handler; committing the file is not (SyncArbiter).
 //!
@@ -32,6 +34,7 @@
 //! while let Some(ev) = talks.poll_event() {
 //!     match ev {
 //!         Event::Forward(f) => { /* binary frame to each live listener */ }
+//!         Event::Pages(p) => { /* append p.bytes to the talk's journal, fdatasync */ }
 //!         Event::Ended(e) => { /* talk_end to all; commit e.stored as a message */ }
 //!     }
 //! }
@@ -44,8 +47,8 @@ mod talk;
 pub use error::TalkError;
 pub use table::{Talks, DEFAULT_MAX_TALKS};
 pub use talk::{
-    Ended, Event, Forward, Stored, Talk, TalkConfig, DEFAULT_AHEAD, DEFAULT_IDLE, DEFAULT_MAX_MS,
-    DEFAULT_PRE_SKIP,
+    Ended, Event, Forward, Pages, Stored, Talk, TalkConfig, DEFAULT_AHEAD, DEFAULT_IDLE,
+    DEFAULT_MAX_MS, DEFAULT_PRE_SKIP, PAGE_MS,
 };
 
 #[cfg(test)]

@@ -90,6 +90,8 @@ impl Talks {
         let id = self.next_id();
         let talk = Talk::new(id, owner, recipients, cfg, now)?;
         self.live.insert(id, talk);
+        // The header pages, for the journal.
+        self.collect(id);
         Ok(id)
     }
 

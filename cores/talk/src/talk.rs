@@ -106,6 +106,22 @@ pub struct Stored {
     pub packets: u32,
 }
 
+/// Ogg pages of the stored copy that closed since the last [`Pages`]: the driver appends
+/// them to the talk's journal and makes them durable, so a crash keeps what arrived. Their
+/// concatenation, in order, is always a prefix of the finished file made of whole pages; the
+/// first one starts with the `OpusHead` and `OpusTags` pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pages {
+    /// The talk.
+    pub stream: StreamId,
+    /// Whole Ogg pages.
+    pub bytes: Vec<u8>,
+}
+
+/// Audio per journal page: a page closes every this many milliseconds of audio (rounded
+/// down to whole portions), so a crash loses at most this much plus one held portion.
+pub const PAGE_MS: u16 = 500;
+
 /// A talk's end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ended {
@@ -126,6 +142,9 @@ pub struct Ended {
 pub enum Event {
     /// Send this portion to the live listeners.
     Forward(Forward),
+    /// Append these pages to the talk's journal (before any [`Event::Forward`] of the talk
+    /// come its header pages; then one every [`PAGE_MS`] of audio).
+    Pages(Pages),
     /// The talk is over: tell everyone, commit the stored copy.
     Ended(Ended),
 }
@@ -148,6 +167,8 @@ pub struct Talk {
     refused: u64,
     /// `None` once ended.
     ogg: Option<OggOpusWriter>,
+    /// Bytes of `ogg`'s closed pages already handed out as [`Event::Pages`].
+    paged: usize,
     events: VecDeque<Event>,
 }
 
@@ -161,8 +182,9 @@ impl Talk {
         now: Instant,
     ) -> Result<Self, TalkError> {
         let ogg = OggOpusWriter::new(id, cfg.pre_skip, 48_000)
-            .map_err(|e| TalkError::Store(e.to_string()))?;
-        Ok(Talk {
+            .map_err(|e| TalkError::Store(e.to_string()))?
+            .with_page_packets(u32::from((PAGE_MS / cfg.frame_ms).max(1)));
+        let mut t = Talk {
             id,
             owner,
             recipients,
@@ -175,8 +197,27 @@ impl Talk {
             lost: 0,
             refused: 0,
             ogg: Some(ogg),
+            paged: 0,
             events: VecDeque::new(),
-        })
+        };
+        t.page_out();
+        Ok(t)
+    }
+
+    /// Queues the pages closed since the last call as [`Event::Pages`].
+    fn page_out(&mut self) {
+        let Some(ogg) = self.ogg.as_ref() else {
+            return;
+        };
+        let closed = ogg.closed();
+        if closed.len() > self.paged {
+            let bytes = closed[self.paged..].to_vec();
+            self.paged = closed.len();
+            self.events.push_back(Event::Pages(Pages {
+                stream: self.id,
+                bytes,
+            }));
+        }
     }
 
     /// The stream id.
@@ -280,6 +321,7 @@ impl Talk {
             seq,
             opus,
         }));
+        self.page_out();
         if audio_ms >= u64::from(self.cfg.max_ms) {
             self.finish(TalkEndReason::LengthLimit);
         }

@@ -57,9 +57,63 @@ fn events(talks: &mut Talks) -> (Vec<Forward>, Vec<Ended>) {
         match ev {
             Event::Forward(x) => f.push(x),
             Event::Ended(x) => e.push(x),
+            Event::Pages(_) => {}
         }
     }
     (f, e)
+}
+
+/// Every event in order, pages kept (the journal's view).
+fn all_events(talks: &mut Talks) -> Vec<Event> {
+    std::iter::from_fn(|| talks.poll_event()).collect()
+}
+
+#[test]
+fn pages_for_the_journal_come_every_half_second_and_prefix_the_stored_copy() {
+    for frame_ms in [20u16, 40, 60] {
+        let t0 = Instant::now();
+        let mut talks = Talks::new();
+        let id = talks.start(t0, ANN, vec![BOB], frame_ms).expect("start");
+        // The header pages come first, before any portion.
+        let first = all_events(&mut talks);
+        let mut journal = match first.as_slice() {
+            [Event::Pages(p)] => p.bytes.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            ivm_media::salvage_ogg_opus(&journal).expect("headers"),
+            None
+        );
+        let per_page = usize::from(crate::PAGE_MS / frame_ms);
+        let pk = packets(4 * per_page + 3, usize::from(frame_ms));
+        let mut pages_after = Vec::new();
+        for (i, p) in pk.iter().enumerate() {
+            let now = at(t0, u64::from(frame_ms) * i as u64);
+            talks
+                .portion(now, ANN, portion(id, i as u32, p))
+                .expect("portion");
+            for ev in all_events(&mut talks) {
+                if let Event::Pages(p) = ev {
+                    assert_eq!(p.stream, id);
+                    journal.extend_from_slice(&p.bytes);
+                    pages_after.push(i + 1);
+                }
+            }
+        }
+        // A page closes when the portion after its last one arrives (one is held back).
+        let want: Vec<usize> = (1..=4).map(|n| n * per_page + 1).collect();
+        assert_eq!(pages_after, want, "{frame_ms} ms");
+        // What a crash now would leave: four whole pages of audio.
+        let s = ivm_media::salvage_ogg_opus(&journal)
+            .expect("salvage")
+            .expect("audio");
+        assert_eq!(s.packets as usize, 4 * per_page, "{frame_ms} ms");
+        talks.end(at(t0, 10_000), ANN, id).expect("end");
+        let (_, e) = events(&mut talks);
+        let stored = e[0].stored.as_ref().expect("stored");
+        assert!(stored.ogg.starts_with(&journal), "{frame_ms} ms");
+        assert_eq!(stored.packets as usize, pk.len());
+    }
 }
 
 fn seqs(f: &[Forward]) -> Vec<u32> {

@@ -9,6 +9,7 @@ mod messages;
 mod pages;
 mod quota;
 mod sessions;
+mod talks;
 mod users;
 
 use std::path::Path;

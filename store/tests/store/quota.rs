@@ -66,6 +66,7 @@ fn the_quota_is_checked_in_the_commit() {
     let rules = CommitRules {
         quota: Some(2000),
         key: None,
+        talk: None,
     };
     let m1 = draft(&store, &a, &b, 1000, 500);
     assert_eq!(
@@ -103,6 +104,7 @@ fn an_idempotency_key_finds_the_stored_message() {
     let rules = CommitRules {
         quota: None,
         key: Some(key(b"the request")),
+        talk: None,
     };
     assert!(store
         .message_for_key(a.guid, &key(b"the request"))
@@ -130,6 +132,7 @@ fn an_idempotency_key_finds_the_stored_message() {
     let reused = CommitRules {
         quota: None,
         key: Some(key(b"another request")),
+        talk: None,
     };
     assert!(matches!(
         store.commit_message_with(&other, &reused),

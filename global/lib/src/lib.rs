@@ -13,6 +13,8 @@
 //! - [`perms`]: per-box publish/subscribe permissions and the `nats-server` authorization
 //!   block that admits boxes and services by NKey.
 //! - [`config`]: how a box or a service reaches the cluster (URLs, CA, NKey seed file).
+//! - [`outbox`]: when a box publishes which entry of its durable outbox (sans-IO; the link
+//!   actor in `ivmd` drives it).
 //! - [`nats`]: connecting with that config and creating the streams and buckets (the only
 //!   I/O in the crate).
 
@@ -20,5 +22,6 @@ pub mod config;
 pub mod directory;
 pub mod envelope;
 pub mod nats;
+pub mod outbox;
 pub mod perms;
 pub mod subject;

@@ -210,10 +210,11 @@ impl BoxLink {
         }
     }
 
-    /// Publishes an envelope on `subject` with its message id; retries a lost ack (bounded).
-    async fn send_on(&self, subject: String, e: &Envelope) -> Result<(), String> {
+    /// Publishes an envelope on `subject` with its message id; retries a lost ack up to
+    /// `attempts` times.
+    async fn send_on(&self, subject: String, e: &Envelope, attempts: u32) -> Result<(), String> {
         let mut last = String::new();
-        for _ in 0..20 {
+        for _ in 0..attempts {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, e.msg_id().as_str());
             let sent = self
@@ -234,7 +235,7 @@ impl BoxLink {
     }
 
     async fn send(&self, e: &Envelope) -> Result<(), String> {
-        self.send_on(subject::out(self.id), e).await
+        self.send_on(subject::out(self.id), e, 20).await
     }
 
     /// Takes what waits for this box for `wait`, acking each; returns (envelope, stream
@@ -319,7 +320,7 @@ async fn two_boxes_exchange_a_message_and_its_receipts_once() {
     a.send(&m).await.expect("box A's publish is acked");
     // A retry of the same message (a lost ack) is not a second message.
     a.send(&m).await.expect("retry acked");
-    let got = b.take(Duration::from_secs(20), 2).await;
+    let got = b.take(Duration::from_secs(60), 2).await;
     assert_eq!(
         got.iter().map(|g| &g.0).collect::<Vec<_>>(),
         vec![&m],
@@ -336,7 +337,7 @@ async fn two_boxes_exchange_a_message_and_its_receipts_once() {
             at_ms: 2,
         });
         b.send(&r).await.expect("receipt acked");
-        let got = a.take(Duration::from_secs(20), 1).await;
+        let got = a.take(Duration::from_secs(60), 1).await;
         assert_eq!(got.len(), 1, "{}", cluster.logs());
         assert_eq!(got[0].0, r);
     }
@@ -353,7 +354,7 @@ async fn a_box_cannot_speak_for_or_read_another_box() {
     // Publishing on box B's subject, as box B's user: the servers refuse it (no ack ever).
     let forged = message(2, BOB, ANN);
     assert!(
-        a.send_on(subject::out(BOX_B), &forged).await.is_err(),
+        a.send_on(subject::out(BOX_B), &forged, 2).await.is_err(),
         "the server took a forged publish"
     );
     // On its own subject but claiming box B's user: the transport refuses it.
@@ -372,7 +373,7 @@ async fn a_box_cannot_speak_for_or_read_another_box() {
     // Neither forged message reached anyone; a genuine one after them does.
     let real = message(4, ANN, BOB);
     a.send(&real).await.expect("acked");
-    let to_b = b.take(Duration::from_secs(20), 1).await;
+    let to_b = b.take(Duration::from_secs(60), 1).await;
     assert_eq!(
         to_b.iter().map(|g| &g.0).collect::<Vec<_>>(),
         vec![&real],
@@ -433,4 +434,60 @@ async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_doubles_nothing(
         b.take(Duration::from_secs(2), 1).await.is_empty(),
         "more than was sent"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_wait_for_an_offline_box_and_bad_requests_change_nothing() {
+    let cluster = start(&[BOX_A, BOX_B]);
+    let a = connect_box(&cluster, BOX_A).await;
+    a.publish(&[(ANN, "Ann")]).await;
+    {
+        let b = connect_box(&cluster, BOX_B).await;
+        b.publish(&[(BOB, "Bob")]).await;
+        b.client.drain().await.expect("box B goes offline");
+    }
+
+    // Malformed and oversized directory requests: an error reply, nothing changed.
+    for body in [
+        b"not json".to_vec(),
+        vec![b'x'; 300 * 1024],
+        br#"{"users":[{"id":"00000000-0000-0000-0000-000000000000","name":"x"}]}"#.to_vec(),
+    ] {
+        let answer = a
+            .client
+            .request(subject::directory(BOX_A, "publish"), body.into())
+            .await
+            .expect("the directory answers");
+        let reply: Reply = serde_json::from_slice(&answer.payload).expect("reply json");
+        assert!(
+            reply.error.is_some() && reply.accepted.is_empty(),
+            "{reply:?}"
+        );
+    }
+    let unknown = a
+        .client
+        .request(subject::directory(BOX_A, "delete"), "{}".into())
+        .await
+        .expect("the directory answers");
+    let reply: Reply = serde_json::from_slice(&unknown.payload).expect("reply json");
+    assert_eq!(reply.error.as_deref(), Some("unknown operation"));
+
+    // Box B is offline: the messages wait in IVM_IN.
+    let sent: Vec<Envelope> = (0..5).map(|n| message(200 + n, ANN, BOB)).collect();
+    for m in &sent {
+        a.send(m).await.expect("acked while box B is offline");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b = connect_box(&cluster, BOX_B).await;
+    let got = b.take(Duration::from_secs(20), sent.len() + 1).await;
+    let mut ids: Vec<Guid> = got
+        .iter()
+        .map(|(e, _, _)| match e {
+            Envelope::Message(m) => m.id,
+            Envelope::Receipt(_) => panic!("no receipts were sent"),
+        })
+        .collect();
+    ids.sort();
+    let want: Vec<Guid> = (0..5).map(|n| Guid::from_u128(200 + n)).collect();
+    assert_eq!(ids, want, "each waiting message once\n{}", cluster.logs());
 }

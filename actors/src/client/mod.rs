@@ -262,16 +262,14 @@ impl ClientActor {
             None => true,
         };
         if last {
-            // The speaker's last socket closed: their talk ends as partial (its events are
-            // acted on at the next `drive_talks`); not a talk they speak from a desk phone,
-            // which the phone's call ends.
-            if !self.talks_from_phone(conn.user) {
-                self.talks.speaker_gone(Instant::now(), conn.user);
             // The speaker's last socket closed: their talk ends as partial, now, whichever
             // path removed the session (a close, a ping timeout, a login that ended, a client
             // too slow): the core's events are acted on by the next message, since paths
-            // without a context get here too. A live listener no longer hears it to the end.
-            self.talks.speaker_gone(Instant::now(), conn.user);
+            // without a context get here too. Not a talk they speak from a desk phone, which
+            // the phone's call ends. A live listener no longer hears it to the end.
+            if !self.talks_from_phone(conn.user) {
+                self.talks.speaker_gone(Instant::now(), conn.user);
+            }
             self.listener_left(conn.user);
             if let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade) {
                 me.do_send(DriveTalks);

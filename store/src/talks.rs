@@ -69,6 +69,10 @@ pub struct PendingTalk {
     pub recipients: Vec<Guid>,
     /// When it started, unix milliseconds.
     pub started_at: u64,
+    /// An all-call: its stored copy is marked urgent, after a crash too (rows written
+    /// before this field read as not urgent).
+    #[serde(default)]
+    pub urgent: bool,
     /// The journal's key, wrapped by a key derived from the master key.
     wrapped_key: Vec<u8>,
 }
@@ -148,6 +152,7 @@ impl Store {
         speaker: Guid,
         recipients: &[Guid],
         started_at: u64,
+        urgent: bool,
     ) -> Result<TalkJournal, StoreError> {
         let id = Guid::new_v4();
         let mut key = [0u8; 32];
@@ -178,6 +183,7 @@ impl Store {
             speaker,
             recipients: recipients.to_vec(),
             started_at,
+            urgent,
             wrapped_key,
         };
         let committed = (|| {

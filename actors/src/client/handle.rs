@@ -13,8 +13,8 @@ use actix::prelude::*;
 use super::{
     AddIntercomPhones, AddMailboxListener, AllCallStart, CheckIn, ClientActor, Connect, Disconnect,
     GetPresence, GetStats, IntercomHeard, MailboxChanged, PhonePresence, PhoneTalkEnd,
-    PhoneTalkPortion, PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt, Receipts,
-    Seen, SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
+    PhoneTalkPortion, PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
+    SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).

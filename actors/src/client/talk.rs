@@ -332,7 +332,14 @@ impl Handler<TalkStart> for ClientActor {
 
     fn handle(&mut self, msg: TalkStart, ctx: &mut Context<Self>) -> Self::Result {
         let speaker = self.session_user(msg.session)?;
-        self.start_talk(speaker, msg.recipients, msg.frame_ms, false, msg.urgent, ctx)
+        self.start_talk(
+            speaker,
+            msg.recipients,
+            msg.frame_ms,
+            false,
+            msg.urgent,
+            ctx,
+        )
     }
 }
 
@@ -382,7 +389,7 @@ impl ClientActor {
             .collect();
         let phones = self.ring_phones(stream, speaker, &live, ctx);
         tracing::info!(stream, %speaker, live = live.len(), stored = stored.len(), phones, urgent, "talk started");
-        self.open_journal(stream, speaker, &recipients);
+        self.open_journal(stream, speaker, &recipients, urgent);
         self.live_talks.insert(
             stream,
             LiveTalk {

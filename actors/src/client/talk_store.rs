@@ -48,12 +48,13 @@ struct OpenTalk {
     speaker: Guid,
     recipients: Vec<Guid>,
     started_at: u64,
+    urgent: bool,
 }
 
 impl Op for OpenTalk {
     type Output = TalkJournal;
     fn run(self, s: &Store) -> Result<TalkJournal, StoreError> {
-        s.open_talk(self.speaker, &self.recipients, self.started_at)
+        s.open_talk(self.speaker, &self.recipients, self.started_at, self.urgent)
     }
 }
 
@@ -94,7 +95,7 @@ pub(super) struct TalkWriter {
 
 impl TalkWriter {
     /// Opens the journal and starts the task that appends to it.
-    fn start(db: Db, stream: StreamId, speaker: Guid, recipients: Vec<Guid>) -> Self {
+    fn start(db: Db, stream: StreamId, speaker: Guid, recipients: Vec<Guid>, urgent: bool) -> Self {
         // Unbounded, but what goes through it is bounded by the talk's size budget (the core
         // ends a talk at its length and size limits).
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -104,6 +105,7 @@ impl TalkWriter {
                     speaker,
                     recipients,
                     started_at: now_ms(),
+                    urgent,
                 })
                 .await;
             let mut journal = match opened {
@@ -181,8 +183,20 @@ async fn with_peaks(stream: StreamId, stored: Stored) -> PreparedAudio {
 impl ClientActor {
     /// `talk_start` accepted: open the talk's journal (its header pages follow as the core's
     /// first [`ivm_talk::Event::Pages`]).
-    pub(super) fn open_journal(&mut self, stream: StreamId, speaker: Guid, recipients: &[Guid]) {
-        let w = TalkWriter::start(self.db.clone(), stream, speaker, recipients.to_vec());
+    pub(super) fn open_journal(
+        &mut self,
+        stream: StreamId,
+        speaker: Guid,
+        recipients: &[Guid],
+        urgent: bool,
+    ) {
+        let w = TalkWriter::start(
+            self.db.clone(),
+            stream,
+            speaker,
+            recipients.to_vec(),
+            urgent,
+        );
         self.talk_journals.insert(stream, w);
     }
 
@@ -304,6 +318,7 @@ fn recover_one(store: &Store, t: &PendingTalk) -> Result<Recovered, StoreError> 
         attachments: Vec::new(),
         idempotency_key: None,
         partial: true,
+        urgent: t.urgent,
     };
     let rules = CommitRules {
         talk: Some(t.id),
@@ -370,7 +385,7 @@ mod tests {
                 user(&s, "bob", "202"),
                 user(&s, "carol", "203"),
             );
-            let mut j = s.open_talk(ann, &[bob, carol], 42).expect("open");
+            let mut j = s.open_talk(ann, &[bob, carol], 42, false).expect("open");
             // 110 portions: four whole audio pages (100 portions) closed and appended, as
             // the core pages them; then a record torn by the crash.
             s.append_talk(&mut j, &talk_pages(110)).expect("append");
@@ -381,7 +396,7 @@ mod tests {
                 .expect("journal");
             std::io::Write::write_all(&mut f, &[0, 0, 4, 0, 1, 2, 3]).expect("torn");
             let cut = j.id();
-            let mut e = s.open_talk(bob, &[ann], 43).expect("open");
+            let mut e = s.open_talk(bob, &[ann], 43, false).expect("open");
             s.append_talk(&mut e, &talk_pages(10))
                 .expect("headers only");
             (ann, bob, carol, cut, e.id())

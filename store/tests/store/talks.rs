@@ -22,7 +22,7 @@ fn appended_records_survive_a_reopen_in_order() {
             add_user(&store, "ann", "201"),
             add_user(&store, "bob", "202"),
         );
-        let mut j = store.open_talk(a.guid, &[b.guid], 1234).unwrap();
+        let mut j = store.open_talk(a.guid, &[b.guid], 1234, true).unwrap();
         for i in 0..5u8 {
             store.append_talk(&mut j, &[i; 300]).unwrap();
         }
@@ -36,8 +36,14 @@ fn appended_records_survive_a_reopen_in_order() {
     assert_eq!(pending.len(), 1);
     let t = &pending[0];
     assert_eq!(
-        (t.id, t.speaker, t.recipients.clone(), t.started_at),
-        (id, speaker, vec![to], 1234)
+        (
+            t.id,
+            t.speaker,
+            t.recipients.clone(),
+            t.started_at,
+            t.urgent
+        ),
+        (id, speaker, vec![to], 1234, true)
     );
     let data = store.read_talk(t).unwrap();
     let want: Vec<u8> = (0..5u8).flat_map(|i| [i; 300]).collect();
@@ -55,7 +61,7 @@ fn a_torn_last_record_is_dropped_and_the_rest_kept() {
         add_user(&store, "ann", "201"),
         add_user(&store, "bob", "202"),
     );
-    let mut j = store.open_talk(a.guid, &[b.guid], 1).unwrap();
+    let mut j = store.open_talk(a.guid, &[b.guid], 1, false).unwrap();
     store.append_talk(&mut j, b"first").unwrap();
     store.append_talk(&mut j, b"second").unwrap();
     let path = journal_path(dir.path(), j.id());
@@ -92,8 +98,8 @@ fn the_message_commit_removes_the_row_and_end_talk_removes_both() {
         add_user(&store, "ann", "201"),
         add_user(&store, "bob", "202"),
     );
-    let j = store.open_talk(a.guid, &[b.guid], 1).unwrap();
-    let other = store.open_talk(b.guid, &[a.guid], 1).unwrap();
+    let j = store.open_talk(a.guid, &[b.guid], 1, false).unwrap();
+    let other = store.open_talk(b.guid, &[a.guid], 1, false).unwrap();
     let msg = StoredMessage {
         id: Guid::new_v4(),
         sender: a.guid,
@@ -105,6 +111,7 @@ fn the_message_commit_removes_the_row_and_end_talk_removes_both() {
         attachments: Vec::new(),
         idempotency_key: None,
         partial: true,
+        urgent: false,
     };
     let rules = CommitRules {
         talk: Some(j.id()),

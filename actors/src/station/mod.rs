@@ -24,6 +24,8 @@
 //! - `registrar.rs`: REGISTER, bindings and their expiry, phone presence, SUBSCRIBE/NOTIFY
 //!   `message-summary` (MWI); new registrations are reported to the phone registry (store),
 //!   and [`GetRegistrations`] lists the live ones for the admin's phone list.
+//! - `blf.rs`: the busy lamp field: SUBSCRIBE/NOTIFY `dialog` (RFC 4235) to colleagues'
+//!   extensions, following the line core's view of their lines.
 //! - `qualify.rs`: OPTIONS to registered phones, so a vanished one shows offline before
 //!   its registration lapses.
 //! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
@@ -59,6 +61,7 @@
 
 mod auth;
 mod auto_answer;
+mod blf;
 mod dialogs;
 mod effects;
 mod intercom;
@@ -240,6 +243,8 @@ pub struct StationActor {
     limiter: Limiter,
     creds: auth::Credentials,
     reg: registrar::Registrar,
+    /// Phones watching colleagues' lines (the busy lamp field).
+    blf: blf::Blf,
     /// The line core: one line per leg.
     exchange: Exchange,
     /// Each line's SIP dialog and media.
@@ -289,6 +294,7 @@ impl StationActor {
             layer: TransactionLayer::new(TxConfig::default()),
             creds: auth::Credentials::default(),
             reg: registrar::Registrar::default(),
+            blf: blf::Blf::default(),
             exchange: Exchange::new(lines),
             legs: legs::Legs::default(),
             pending: HashMap::new(),
@@ -319,10 +325,12 @@ impl StationActor {
             self.exchange.handle_timeout(now);
             self.drive(now, ctx);
         }
+        self.blf_sync(now);
         self.ticks += 1;
         if self.ticks >= 100 {
             self.ticks = 0;
             self.expire_bindings(now);
+            self.expire_watches(now);
             self.qualify(now);
             self.creds.trim();
         }

@@ -5,10 +5,17 @@
 //!   identity), confirmed, terminated; then unsubscribes and gets a last NOTIFY terminated;
 //! - an unauthenticated SUBSCRIBE is challenged, and one to an extension the box does not
 //!   have gets 404 once authenticated;
-//! - OPTIONS lists `dialog` in `Allow-Events`.
+//! - a presence watcher (ann, `Event: presence`) gets bob's PIDF document at once (open,
+//!   available: his phone is registered), and `closed` with the note `busy` when bob, with
+//!   a web client session open (`ivm watch`), picks "busy" (`ivm status busy`: the REST
+//!   API's `PUT /api/me/status`);
+//! - one user's phones hold at most 128 subscriptions: the 129th gets `403 Too Many
+//!   Subscriptions` and no NOTIFY, while another user still subscribes;
+//! - OPTIONS lists `dialog` and `presence` in `Allow-Events`.
 //!
-//! Peers: SIPp, and small raw-UDP user agents here for bob's phone and carol's (digest with
-//! `ivm_sip::auth`). Loopback only; every wait is bounded.
+//! Peers: SIPp, the `ivm` command-line client, and small raw-UDP user agents here for
+//! bob's phone and carol's (digest with `ivm_sip::auth`). Loopback only; every wait is
+//! bounded.
 
 mod harness;
 mod sip_ua;
@@ -17,7 +24,7 @@ mod sipp;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use harness::{tempdir, Server};
+use harness::{tempdir, Person, Server};
 use ivm_sip::auth::Algorithm;
 use ivm_sip::message::{Message, Request, Response};
 use sip_ua::token;
@@ -310,9 +317,15 @@ fn a_watcher_sees_bob_s_line_go_early_confirmed_terminated_then_unsubscribes() {
 
 /// SUBSCRIBE `Event: dialog` from ann to `target`, without then with credentials.
 fn watch(ann: &Ua, target: &str) -> Response {
+    watch_from(ann, "201", target)
+}
+
+/// SUBSCRIBE `Event: dialog` from `ua` (extension `ext`) to `target`, without then with
+/// credentials.
+fn watch_from(ann: &Ua, ext: &str, target: &str) -> Response {
     let uri = format!("sip:{target}@{}", ann.server);
     let call_id = token();
-    let from = format!("<sip:201@ivm>;tag={}", token());
+    let from = format!("<sip:{ext}@ivm>;tag={}", token());
     let to = format!("<sip:{target}@ivm>");
     ann.authed("SUBSCRIBE", &uri, &call_id, 1, |seq, auth| {
         ann.request(
@@ -381,7 +394,7 @@ fn an_unauthenticated_watch_is_challenged_and_an_unknown_extension_is_404() {
 }
 
 #[test]
-fn options_lists_the_dialog_package() {
+fn options_lists_the_dialog_and_presence_packages() {
     let dir = tempdir();
     let server = box_with_ann_bob_and_carol(dir.path());
     let ann = Ua::new(&server, "201", "x");
@@ -401,5 +414,120 @@ fn options_lists_the_dialog_package() {
         .final_to(&call_id, 1, Duration::from_secs(5))
         .expect("an answer to OPTIONS");
     let events = r.headers.get("Allow-Events").unwrap_or_default();
-    assert!(events.split(',').any(|e| e.trim() == "dialog"), "{events}");
+    for package in ["dialog", "presence"] {
+        assert!(events.split(',').any(|e| e.trim() == package), "{events}");
+    }
+}
+
+/// SUBSCRIBE `Event: presence` from ann to bob (202), authenticated: the 200.
+fn watch_presence(ann: &Ua, call_id: &str) -> Response {
+    let uri = format!("sip:202@{}", ann.server);
+    let from = format!("<sip:201@ivm>;tag={}", token());
+    ann.authed("SUBSCRIBE", &uri, call_id, 1, |seq, auth| {
+        ann.request(
+            "SUBSCRIBE",
+            &uri,
+            &from,
+            "<sip:202@ivm>",
+            call_id,
+            seq,
+            &format!("Event: presence\r\nAccept: application/pidf+xml\r\nExpires: 600\r\n{auth}"),
+            "",
+        )
+    })
+}
+
+#[test]
+fn a_presence_watcher_sees_bob_go_busy_in_the_web_client() {
+    let dir = tempdir();
+    let server = box_with_ann_bob_and_carol(dir.path());
+    let bob = Ua::new(&server, "202", &server.sip_password("bob"));
+    assert_eq!(
+        bob.register(),
+        200,
+        "bob's phone registered: bob is present"
+    );
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
+
+    let call_id = token();
+    let r = watch_presence(&ann, &call_id);
+    assert_eq!(r.status, 200, "{r:?}");
+    let n = ann
+        .recv_request("NOTIFY", Duration::from_secs(5))
+        .expect("bob's presence at once");
+    ann.reply(&n, 200, "");
+    assert_eq!(n.headers.get("Event"), Some("presence"));
+    assert_eq!(n.headers.get("Content-Type"), Some("application/pidf+xml"));
+    let body = String::from_utf8_lossy(&n.body).into_owned();
+    assert!(
+        body.contains("entity=\"pres:202@")
+            && body.contains("<basic>open</basic>")
+            && body.contains("<note>available</note>"),
+        "{body}"
+    );
+
+    // bob opens the web client (a live session: `ivm watch`) and picks "busy" there
+    // (`ivm status busy`: `PUT /api/me/status`).
+    let web = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    let mut session = web.watch();
+    session.wait_for(&["\"ack\""], Duration::from_secs(30));
+    web.ok(&["status", "busy"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let busy = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let n = ann
+            .recv_request("NOTIFY", left)
+            .expect("a NOTIFY when bob went busy");
+        ann.reply(&n, 200, "");
+        assert_eq!(n.headers.call_id().ok(), Some(call_id.as_str()));
+        assert!(
+            n.headers
+                .get("Subscription-State")
+                .is_some_and(|s| s.starts_with("active")),
+            "{n:?}"
+        );
+        let body = String::from_utf8_lossy(&n.body).into_owned();
+        if !body.contains("<note>available</note>") {
+            break body;
+        }
+    };
+    assert!(
+        busy.contains("<basic>closed</basic>") && busy.contains("<note>busy</note>"),
+        "{busy}"
+    );
+    drop(session);
+    drop(server);
+}
+
+#[test]
+fn one_user_s_subscriptions_are_bounded_and_the_excess_one_is_refused() {
+    // The bound (actors/src/station/blf.rs, MAX_WATCHES_PER_USER): a phone with expansion
+    // modules has about this many keys.
+    const BOUND: usize = 128;
+    let dir = tempdir();
+    let server = box_with_ann_bob_and_carol(dir.path());
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for i in 0..BOUND {
+        assert!(Instant::now() < deadline, "{i} subscriptions took too long");
+        let target = if i % 2 == 0 { "202" } else { "203" };
+        let r = watch(&ann, target);
+        assert_eq!(r.status, 200, "subscription {i}: {r:?}");
+        let n = ann
+            .recv_request("NOTIFY", Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("subscription {i}: its first NOTIFY"));
+        ann.reply(&n, 200, "");
+    }
+    let r = watch(&ann, "202");
+    assert_eq!(r.status, 403, "one past the bound: {r:?}");
+    assert_eq!(r.reason, "Too Many Subscriptions", "{r:?}");
+    // Refused means not kept: no NOTIFY for it.
+    assert!(ann
+        .recv_request("NOTIFY", Duration::from_millis(500))
+        .is_none());
+    // Another user's phone is not held to ann's bound.
+    let carol = Ua::new(&server, "203", &server.sip_password("carol"));
+    let r = watch_from(&carol, "203", "202");
+    assert_eq!(r.status, 200, "carol's own bound: {r:?}");
+    drop(server);
 }

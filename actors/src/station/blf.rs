@@ -1,6 +1,9 @@
 //! The busy lamp field: phones watching colleagues' extensions with SUBSCRIBE/NOTIFY, the
 //! `dialog` event package (RFC 4235: idle, ringing, in a call, from the line core's
-//! [`Exchange::activity`](ivm_line::Exchange::activity)). The subscription dialog handling
+//! [`Exchange::activity`](ivm_line::Exchange::activity)) and the `presence` package
+//! (RFC 3856, a PIDF document: the web client's status, which the client manager feeds as
+//! [`PresenceChanged`]; `open` for available and away, `closed` for busy and offline, the
+//! status word as the note). The subscription dialog handling
 //! (tags, Contact, Expires, the terminated NOTIFY) is the same as the registrar's MWI; this
 //! file keeps what differs: the watched user comes from the Request-URI, documents carry a
 //! version per subscription, and NOTIFYs follow the lines rather than the mailbox.
@@ -12,33 +15,54 @@
 //! services (`*7`, `*97`, a talk), which show as in a call with no one.
 //!
 //! Bounds: [`MAX_WATCHES_PER_USER`] per subscribing user (a phone with expansion modules has
-//! about that many keys), [`MAX_WATCHES`] on the box; past them a new subscription gets 503
-//! with Retry-After, and an existing one can still refresh or end.
+//! about that many keys), [`MAX_WATCHES`] on the box; past them a new subscription gets
+//! `403 Too Many Subscriptions` (the phone's bound) or `503 Too Many Subscriptions` (the
+//! box's), and an existing one can still refresh or end.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use ivm_line::{Activity, Phase};
-use ivm_sip::dialog_info::{dialog_info, DialogEntry, DialogState};
+use ivm_sip::dialog_info::{dialog_info, pidf, DialogEntry, DialogState};
 use ivm_sip::message::{Method, Request};
 use ivm_sip::transaction::{Peer, TxId};
-use ivm_wire::Guid;
+use ivm_wire::{Guid, Status};
 
 use super::auth::Authed;
 use super::ops::PartyAt;
 use super::requests::Pending;
 use super::sipmsg::{self, Dialog};
 use super::StationActor;
+use crate::client::{GetPresence, PresenceChanged};
 
 /// Most subscriptions one user's phones hold.
 pub(crate) const MAX_WATCHES_PER_USER: usize = 128;
 /// Most subscriptions on the box.
 pub(crate) const MAX_WATCHES: usize = 4096;
 
-/// One phone's subscription to a colleague's lines.
+/// The event package a watch is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Package {
+    /// RFC 4235: the lines.
+    Dialog,
+    /// RFC 3856: the web client's presence.
+    Presence,
+}
+
+impl Package {
+    fn event(self) -> &'static str {
+        match self {
+            Package::Dialog => "dialog",
+            Package::Presence => "presence",
+        }
+    }
+}
+
+/// One phone's subscription to a colleague's lines or presence.
 #[derive(Debug, Clone)]
 struct Watch {
+    package: Package,
     dialog: Dialog,
     expires_at: Instant,
     /// Who subscribed (their bound counts against them).
@@ -54,6 +78,10 @@ pub(crate) struct Blf {
     /// The watched user's lines at the last NOTIFY, and their extension, so a line that
     /// ended is sent once as `terminated`.
     shown: HashMap<Guid, (String, Vec<Activity>)>,
+    /// Users' presence as last fed by the client manager, or asked for at a subscription
+    /// (the feed wins: it is newer). Kept for every user fed, watched or not, so a change
+    /// that crosses a subscription's lookup is not lost; at most one entry per user.
+    status: HashMap<Guid, Status>,
 }
 
 impl Blf {
@@ -101,15 +129,25 @@ pub(crate) fn entries(realm: &str, now: &[Activity], before: &[Activity]) -> Vec
     v
 }
 
+/// The PIDF document for `status`: `open` when a call is welcome (available, and away: the
+/// phone still rings), `closed` for busy and offline; the status word as the note, which
+/// phones that show notes print under the key.
+pub(crate) fn presence_doc(entity: &str, status: Status) -> String {
+    let open = matches!(status, Status::Available | Status::Away);
+    pidf(entity, open, status.as_str())
+}
+
 impl StationActor {
-    /// SUBSCRIBE `Event: dialog` to an extension of this box: authenticated, the watched
-    /// user looked up, then 200 and the state at once (RFC 6665 §4.2.1).
+    /// SUBSCRIBE `Event: dialog` or `presence` to an extension of this box: authenticated,
+    /// the watched user looked up (and their presence, for `presence`), then 200 and the
+    /// state at once (RFC 6665 §4.2.1).
     pub(super) fn on_blf_subscribe(
         &mut self,
         now: Instant,
         id: TxId,
         peer: Peer,
         req: Request,
+        package: Package,
         ctx: &mut Context<Self>,
     ) {
         let (watcher, ext) = match self.authenticate(now, id, peer, &req, ctx) {
@@ -122,16 +160,33 @@ impl StationActor {
             return;
         };
         let db = self.db.clone();
+        let clients = self.clients.clone();
         let span = tracing::info_span!("phone", ext = %ext, peer = %peer.addr, watches = %target);
-        let fut = async move { db.call(PartyAt(target)).await };
+        let fut = async move {
+            let party = db.call(PartyAt(target)).await?;
+            let status = match &party {
+                Some(p) if package == Package::Presence => clients
+                    .send(GetPresence(vec![p.user]))
+                    .await
+                    .ok()
+                    .and_then(|v| v.first().copied()),
+                _ => None,
+            };
+            Ok::<_, crate::database::DbError>(party.map(|p| (p, status)))
+        };
         ctx.spawn(
             tracing::Instrument::instrument(fut, span.clone())
                 .into_actor(self)
-                .map(move |res, act, ctx| {
+                .map(move |res, act, _| {
                     let _e = span.enter();
                     let now = Instant::now();
                     match res {
-                        Ok(Some(party)) => act.watch(now, id, peer, req, watcher, party, ctx),
+                        Ok(Some((party, status))) => {
+                            if let Some(st) = status {
+                                act.blf.status.entry(party.user).or_insert(st);
+                            }
+                            act.watch(now, id, peer, req, watcher, party, package)
+                        }
                         Ok(None) => {
                             tracing::info!("subscription to an unknown extension");
                             act.respond(now, id, req.make_response(404, None));
@@ -157,7 +212,7 @@ impl StationActor {
         req: Request,
         watcher: Guid,
         party: ivm_line::Party,
-        _ctx: &mut Context<Self>,
+        package: Package,
     ) {
         let user = party.user;
         let call_id = req.headers.call_id().unwrap_or_default().to_owned();
@@ -172,16 +227,24 @@ impl StationActor {
             ws.iter()
                 .position(|w| w.dialog.call_id == call_id && w.watcher == watcher)
         });
-        if existing.is_none()
-            && expires > 0
-            && (self.blf.count() >= MAX_WATCHES
-                || self.blf.count_of(watcher) >= MAX_WATCHES_PER_USER)
-        {
-            tracing::info!("too many subscriptions");
-            let mut r = req.make_response(503, None);
-            r.headers.push("Retry-After", "600");
-            self.respond(now, id, r);
-            return;
+        if existing.is_none() && expires > 0 {
+            // The phone's own bound: 403, as retrying will not help; the box's: 503 without
+            // Retry-After, which RFC 3263 phones would take as the whole box being down
+            // (their registrations too).
+            let refused = if self.blf.count_of(watcher) >= MAX_WATCHES_PER_USER {
+                Some(403)
+            } else if self.blf.count() >= MAX_WATCHES {
+                Some(503)
+            } else {
+                None
+            };
+            if let Some(status) = refused {
+                tracing::info!(status, "too many subscriptions");
+                let mut r = req.make_response(status, None);
+                r.reason = "Too Many Subscriptions".into();
+                self.respond(now, id, r);
+                return;
+            }
         }
         let old = existing.and_then(|i| self.blf.watches.get(&user).map(|ws| ws[i].clone()));
         let local_tag = match &old {
@@ -197,6 +260,7 @@ impl StationActor {
         let to_value = r.headers.get("To").unwrap_or_default().to_owned();
         self.respond(now, id, r);
         let mut w = Watch {
+            package,
             dialog: Dialog {
                 call_id,
                 local: to_value,
@@ -214,13 +278,13 @@ impl StationActor {
             ws.remove(i);
         }
         let lines = self.exchange.activity(user);
-        let body = self.dialog_doc(&party.ext, &mut w, &lines, &[]);
+        let body = self.doc(user, &party.ext, &mut w, &lines, &[]);
         if expires == 0 {
             // Unsubscribe (or a fetch): the state now, and the end (RFC 6665 §4.4.3).
-            tracing::info!("dialog subscription ended");
+            tracing::info!(event = package.event(), "watch ended");
             self.blf_notify(now, user, w, "terminated;reason=timeout", body);
         } else {
-            tracing::info!(expires_s = expires, "dialog subscription");
+            tracing::info!(event = package.event(), expires_s = expires, "watch");
             let state = format!("active;expires={expires}");
             self.blf
                 .shown
@@ -235,7 +299,26 @@ impl StationActor {
         }
     }
 
-    /// The document for one watch, taking its version.
+    /// The document for one watch: the lines (taking the watch's next version), or the
+    /// presence.
+    fn doc(
+        &self,
+        user: Guid,
+        ext: &str,
+        w: &mut Watch,
+        now: &[Activity],
+        before: &[Activity],
+    ) -> Vec<u8> {
+        match w.package {
+            Package::Dialog => self.dialog_doc(ext, w, now, before),
+            Package::Presence => {
+                let status = self.blf.status.get(&user).copied().unwrap_or_default();
+                presence_doc(&format!("sip:{ext}@{}", self.cfg.realm), status).into_bytes()
+            }
+        }
+    }
+
+    /// The RFC 4235 document for one watch, taking its version.
     fn dialog_doc(
         &self,
         ext: &str,
@@ -259,10 +342,15 @@ impl StationActor {
         let via = self.cfg.sip_addr;
         let contact = self.contact("ivm", w.dialog.peer.transport);
         let mut n = sipmsg::in_dialog(&mut w.dialog, Method::Notify, via, &contact);
-        n.headers.push("Event", "dialog");
+        n.headers.push("Event", w.package.event());
         n.headers.push("Subscription-State", state);
-        n.headers
-            .push("Content-Type", "application/dialog-info+xml");
+        n.headers.push(
+            "Content-Type",
+            match w.package {
+                Package::Dialog => "application/dialog-info+xml",
+                Package::Presence => "application/pidf+xml",
+            },
+        );
         n.body = body;
         self.send_request(now, w.dialog.peer, n, Pending::Notify { user });
         // The CSeq went up: keep it for the next NOTIFY in this dialog.
@@ -288,7 +376,15 @@ impl StationActor {
                 continue;
             }
             self.blf.shown.insert(user, (ext.clone(), lines.clone()));
-            let ws = self.blf.watches.get(&user).cloned().unwrap_or_default();
+            let ws: Vec<Watch> = self
+                .blf
+                .watches
+                .get(&user)
+                .into_iter()
+                .flatten()
+                .filter(|w| w.package == Package::Dialog)
+                .cloned()
+                .collect();
             tracing::debug!(user = %user, watchers = ws.len(), "busy lamp update");
             for mut w in ws {
                 let left = w.expires_at.saturating_duration_since(now).as_secs();
@@ -323,11 +419,40 @@ impl StationActor {
             let Some((ext, lines)) = self.blf.shown.get(&user).cloned() else {
                 continue;
             };
-            let body = self.dialog_doc(&ext, &mut w, &lines, &[]);
+            let body = self.doc(user, &ext, &mut w, &lines, &[]);
             self.blf_notify(now, user, w, "terminated;reason=timeout", body);
         }
         let watches = &self.blf.watches;
         self.blf.shown.retain(|u, _| watches.contains_key(u));
+    }
+
+    /// The client manager announced `user`'s presence: their presence watchers get it when
+    /// it changed.
+    pub(super) fn presence_changed(&mut self, now: Instant, msg: PresenceChanged) {
+        let user = msg.user;
+        if self.blf.status.insert(user, msg.status) == Some(msg.status)
+            || !self.blf.watches.contains_key(&user)
+        {
+            return;
+        }
+        let Some((ext, _)) = self.blf.shown.get(&user).cloned() else {
+            return;
+        };
+        let ws: Vec<Watch> = self
+            .blf
+            .watches
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter(|w| w.package == Package::Presence)
+            .cloned()
+            .collect();
+        tracing::debug!(user = %user, status = msg.status.as_str(), watchers = ws.len(), "presence update");
+        for mut w in ws {
+            let left = w.expires_at.saturating_duration_since(now).as_secs();
+            let body = self.doc(user, &ext, &mut w, &[], &[]);
+            self.blf_notify(now, user, w, &format!("active;expires={left}"), body);
+        }
     }
 
     /// A NOTIFY we sent in a dialog subscription got 481: the phone forgot it.
@@ -385,5 +510,23 @@ mod tests {
             ]
         );
         assert!(entries("ivm", &[], &[]).is_empty(), "idle: no dialog");
+    }
+
+    #[test]
+    fn presence_maps_to_open_or_closed_with_the_status_as_note() {
+        for (status, basic) in [
+            (Status::Available, "open"),
+            (Status::Away, "open"),
+            (Status::Busy, "closed"),
+            (Status::Offline, "closed"),
+        ] {
+            let doc = presence_doc("sip:202@ivm", status);
+            assert!(doc.contains(&format!("<basic>{basic}</basic>")), "{doc}");
+            assert!(
+                doc.contains(&format!("<note>{}</note>", status.as_str())),
+                "{doc}"
+            );
+            assert!(doc.contains("entity=\"pres:202@ivm\""), "{doc}");
+        }
     }
 }

@@ -24,8 +24,9 @@
 //! - `registrar.rs`: REGISTER, bindings and their expiry, phone presence, SUBSCRIBE/NOTIFY
 //!   `message-summary` (MWI); new registrations are reported to the phone registry (store),
 //!   and [`GetRegistrations`] lists the live ones for the admin's phone list.
-//! - `blf.rs`: the busy lamp field: SUBSCRIBE/NOTIFY `dialog` (RFC 4235) to colleagues'
-//!   extensions, following the line core's view of their lines.
+//! - `blf.rs`: the busy lamp field: SUBSCRIBE/NOTIFY `dialog` (RFC 4235) and `presence`
+//!   (RFC 3856) to colleagues' extensions, following the line core's view of their lines
+//!   and the web client's presence.
 //! - `qualify.rs`: OPTIONS to registered phones, so a vanished one shows offline before
 //!   its registration lapses.
 //! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
@@ -90,7 +91,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Permit;
 use crate::client::{
-    AddIntercomPhones, AddMailboxListener, ClientHandle, IntercomPhones, MailboxChanged,
+    AddIntercomPhones, AddMailboxListener, AddPresenceListener, ClientHandle, IntercomPhones,
+    MailboxChanged, PresenceChanged,
 };
 use crate::database::Db;
 use crate::media::{LegId, MediaSockets, RtpIn};
@@ -347,6 +349,8 @@ impl Actor for StationActor {
         ctx.set_mailbox_capacity(100_000);
         self.clients
             .do_send(AddMailboxListener(ctx.address().recipient()));
+        self.clients
+            .do_send(AddPresenceListener(ctx.address().recipient()));
         self.clients.do_send(AddIntercomPhones(IntercomPhones {
             ring: ctx.address().recipient(),
             portion: ctx.address().recipient(),
@@ -385,6 +389,15 @@ impl Handler<MailboxChanged> for StationActor {
     type Result = ();
     fn handle(&mut self, msg: MailboxChanged, ctx: &mut Context<Self>) {
         self.update_mwi(msg.user, ctx);
+    }
+}
+
+/// A user's presence, for the contact keys watching it.
+impl Handler<PresenceChanged> for StationActor {
+    type Result = ();
+    fn handle(&mut self, msg: PresenceChanged, _: &mut Context<Self>) {
+        self.presence_changed(Instant::now(), msg);
+        self.flush_sip();
     }
 }
 

@@ -18,6 +18,7 @@ use ivm_sip::transaction::{canonical_ip, Peer, TxId};
 use ivm_wire::Guid;
 
 use super::auth::Authed;
+use super::blf::Package::{Dialog as DialogPackage, Presence};
 use super::ops::{LampCounts, PhoneRegistered};
 use super::qualify::Qualify;
 use super::requests::Pending;
@@ -402,7 +403,8 @@ impl StationActor {
         let package = req.headers.event().ok().flatten().map(|e| e.package);
         match package.as_deref() {
             Some("message-summary") => {}
-            Some("dialog") => return self.on_blf_subscribe(now, id, peer, req, ctx),
+            Some("dialog") => return self.on_blf_subscribe(now, id, peer, req, DialogPackage, ctx),
+            Some("presence") => return self.on_blf_subscribe(now, id, peer, req, Presence, ctx),
             _ => {
                 let mut r = req.make_response(489, None);
                 r.headers.push("Allow-Events", sipmsg::ALLOW_EVENTS);

@@ -9,6 +9,7 @@
 //!   available: his phone is registered), and `closed` with the note `busy` when bob, with
 //!   a web client session open (`ivm watch`), picks "busy" (`ivm status busy`: the REST
 //!   API's `PUT /api/me/status`);
+//! - a watch that is not refreshed ends with a NOTIFY `terminated;reason=timeout`;
 //! - one user's phones hold at most 128 subscriptions: the 129th gets `403 Too Many
 //!   Subscriptions` and no NOTIFY, while another user still subscribes;
 //! - OPTIONS lists `dialog` and `presence` in `Allow-Events`.
@@ -389,6 +390,52 @@ fn an_unauthenticated_watch_is_challenged_and_an_unknown_extension_is_404() {
     assert!(
         matches!(r.status, 401 | 403),
         "no subscription without the password: {r:?}"
+    );
+    drop(server);
+}
+
+#[test]
+fn a_lapsed_watch_ends_with_a_terminated_notify() {
+    let dir = tempdir();
+    let server = box_with_ann_bob_and_carol(dir.path());
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
+    let uri = format!("sip:202@{}", ann.server);
+    let call_id = token();
+    let from = format!("<sip:201@ivm>;tag={}", token());
+    let r = ann.authed("SUBSCRIBE", &uri, &call_id, 1, |seq, auth| {
+        ann.request(
+            "SUBSCRIBE",
+            &uri,
+            &from,
+            "<sip:202@ivm>",
+            &call_id,
+            seq,
+            &format!("Event: dialog\r\nExpires: 2\r\n{auth}"),
+            "",
+        )
+    });
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.headers.get("Expires"), Some("2"));
+    let n = ann
+        .recv_request("NOTIFY", Duration::from_secs(5))
+        .expect("the state at once");
+    ann.reply(&n, 200, "");
+    assert_eq!(
+        n.headers.get("Subscription-State"),
+        Some("active;expires=2")
+    );
+    let n = ann
+        .recv_request("NOTIFY", Duration::from_secs(10))
+        .expect("a last NOTIFY when the subscription lapsed");
+    ann.reply(&n, 200, "");
+    assert_eq!(n.headers.call_id().ok(), Some(call_id.as_str()));
+    assert_eq!(
+        n.headers.get("Subscription-State"),
+        Some("terminated;reason=timeout")
+    );
+    assert!(
+        String::from_utf8_lossy(&n.body).contains("version=\"1\""),
+        "the next document: {n:?}"
     );
     drop(server);
 }

@@ -126,7 +126,7 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Well-formed per xmllint when it is installed (scripts/setup installs it for tests).
+    /// Well-formed per xmllint (libxml2-utils, which scripts/setup installs; required).
     fn well_formed(doc: &str) {
         let dir = std::env::temp_dir().join(format!("ivm-di-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

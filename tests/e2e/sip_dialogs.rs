@@ -324,7 +324,10 @@ fn options_lists_what_the_box_handles() {
     }
     assert!(!methods.contains(&"REFER"), "no transfer yet: {allow}");
     assert!(r.headers.get("Supported").is_some(), "Supported: {r:?}");
-    assert_eq!(r.headers.get("Allow-Events"), Some("message-summary"));
+    assert_eq!(
+        r.headers.get("Allow-Events"),
+        Some("message-summary, dialog, presence")
+    );
     assert_eq!(r.headers.get("Accept"), Some("application/sdp"));
     drop(server);
 }

@@ -11,10 +11,10 @@ use actix::dev::RecipientRequest;
 use actix::prelude::*;
 
 use super::{
-    AddIntercomPhones, AddMailboxListener, AllCallStart, CheckIn, ClientActor, Connect, Disconnect,
-    GetPresence, GetStats, IntercomHeard, MailboxChanged, PhonePresence, PhoneTalkEnd,
-    PhoneTalkPortion, PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt, Receipts, Seen,
-    SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
+    AddIntercomPhones, AddMailboxListener, AddPresenceListener, AllCallStart, CheckIn, ClientActor,
+    Connect, Disconnect, GetPresence, GetStats, IntercomHeard, MailboxChanged, PhonePresence,
+    PhoneTalkEnd, PhoneTalkPortion, PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt,
+    Receipts, Seen, SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).
@@ -79,6 +79,7 @@ recipients! {
     stats: GetStats,
     phone_presence: PhonePresence,
     add_mailbox_listener: AddMailboxListener,
+    add_presence_listener: AddPresenceListener,
     talk_start: TalkStart,
     talk_portion: TalkPortion,
     talk_end: TalkEnd,

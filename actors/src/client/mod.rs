@@ -17,6 +17,8 @@
 //! - `presence.rs`: [`Subscribe`], [`Unsubscribe`], [`SetStatus`], [`GetPresence`],
 //!   [`PhonePresence`].
 //! - `mailbox.rs`: who is told when a mailbox changes ([`MailboxChanged`]).
+//! - `presence_feed.rs`: who is told each user's presence as it is announced
+//!   ([`PresenceChanged`]: the station's contact keys).
 //! - `post.rs`: [`PostMessage`], [`PostOnce`], [`PostPrepared`]; `commit.rs`: the post's
 //!   one database trip; `receipts.rs`: [`Receipt`], [`Receipts`].
 //! - `handle.rs`: [`ClientHandle`], the client manager as services reach it.
@@ -34,6 +36,7 @@ mod handle;
 mod mailbox;
 mod post;
 mod presence;
+mod presence_feed;
 pub mod rate;
 mod receipts;
 mod sessions;
@@ -65,6 +68,7 @@ pub use post::{
     PreparedAudio,
 };
 pub use presence::{GetPresence, PhonePresence, PresenceSource, SetStatus, Subscribe, Unsubscribe};
+pub use presence_feed::{AddPresenceListener, PresenceChanged};
 pub use receipts::{Receipt, Receipts};
 pub use sessions::{CheckIn, ClientStats, Connect, Disconnect, GetStats, GoingDown, Seen};
 pub use talk::{TalkEnd, TalkPortion, TalkRequestError, TalkStart};
@@ -126,6 +130,8 @@ pub struct ClientActor {
     reported: HashMap<Guid, presence::Sources>,
     /// Told when a user's mailbox changes (the station actor's message-waiting lamps).
     mailbox_listeners: Vec<Recipient<MailboxChanged>>,
+    /// Told every user's presence as it is announced (the station's contact keys).
+    presence_listeners: Vec<Recipient<PresenceChanged>>,
     /// Posts per sender in the last minute.
     post_rate: rate::PostRate,
     /// Live talks (intercom): the core's table and what the actor keeps beside it.
@@ -164,6 +170,7 @@ impl ClientActor {
             going_down: false,
             reported: HashMap::new(),
             mailbox_listeners: Vec::new(),
+            presence_listeners: Vec::new(),
             talks: ivm_talk::Talks::with_config(talk_cfg, ivm_talk::DEFAULT_MAX_TALKS),
             live_talks: HashMap::new(),
             talk_timer: None,
@@ -232,6 +239,7 @@ impl ClientActor {
     /// Tells everyone watching `user` their presence now.
     fn announce_presence(&mut self, user: Guid) {
         let status = self.presence_of(user);
+        self.feed_presence(user, status);
         let Some(w) = self.watchers.get(&user) else {
             return;
         };

@@ -24,6 +24,9 @@
 //! - `registrar.rs`: REGISTER, bindings and their expiry, phone presence, SUBSCRIBE/NOTIFY
 //!   `message-summary` (MWI); new registrations are reported to the phone registry (store),
 //!   and [`GetRegistrations`] lists the live ones for the admin's phone list.
+//! - `blf.rs`: the busy lamp field: SUBSCRIBE/NOTIFY `dialog` (RFC 4235) and `presence`
+//!   (RFC 3856) to colleagues' extensions, following the line core's view of their lines
+//!   and the web client's presence.
 //! - `qualify.rs`: OPTIONS to registered phones, so a vanished one shows offline before
 //!   its registration lapses.
 //! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
@@ -59,6 +62,7 @@
 
 mod auth;
 mod auto_answer;
+mod blf;
 mod dialogs;
 mod effects;
 mod intercom;
@@ -87,7 +91,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::Permit;
 use crate::client::{
-    AddIntercomPhones, AddMailboxListener, ClientHandle, IntercomPhones, MailboxChanged,
+    AddIntercomPhones, AddMailboxListener, AddPresenceListener, ClientHandle, IntercomPhones,
+    MailboxChanged, PresenceChanged,
 };
 use crate::database::Db;
 use crate::media::{LegId, MediaSockets, RtpIn};
@@ -240,6 +245,8 @@ pub struct StationActor {
     limiter: Limiter,
     creds: auth::Credentials,
     reg: registrar::Registrar,
+    /// Phones watching colleagues' lines (the busy lamp field).
+    blf: blf::Blf,
     /// The line core: one line per leg.
     exchange: Exchange,
     /// Each line's SIP dialog and media.
@@ -289,6 +296,7 @@ impl StationActor {
             layer: TransactionLayer::new(TxConfig::default()),
             creds: auth::Credentials::default(),
             reg: registrar::Registrar::default(),
+            blf: blf::Blf::default(),
             exchange: Exchange::new(lines),
             legs: legs::Legs::default(),
             pending: HashMap::new(),
@@ -319,10 +327,12 @@ impl StationActor {
             self.exchange.handle_timeout(now);
             self.drive(now, ctx);
         }
+        self.blf_sync(now);
         self.ticks += 1;
         if self.ticks >= 100 {
             self.ticks = 0;
             self.expire_bindings(now);
+            self.expire_watches(now);
             self.qualify(now);
             self.creds.trim();
         }
@@ -339,6 +349,8 @@ impl Actor for StationActor {
         ctx.set_mailbox_capacity(100_000);
         self.clients
             .do_send(AddMailboxListener(ctx.address().recipient()));
+        self.clients
+            .do_send(AddPresenceListener(ctx.address().recipient()));
         self.clients.do_send(AddIntercomPhones(IntercomPhones {
             ring: ctx.address().recipient(),
             portion: ctx.address().recipient(),
@@ -377,6 +389,15 @@ impl Handler<MailboxChanged> for StationActor {
     type Result = ();
     fn handle(&mut self, msg: MailboxChanged, ctx: &mut Context<Self>) {
         self.update_mwi(msg.user, ctx);
+    }
+}
+
+/// A user's presence, for the contact keys watching it.
+impl Handler<PresenceChanged> for StationActor {
+    type Result = ();
+    fn handle(&mut self, msg: PresenceChanged, _: &mut Context<Self>) {
+        self.presence_changed(Instant::now(), msg);
+        self.flush_sip();
     }
 }
 

@@ -18,6 +18,7 @@ use ivm_sip::transaction::{canonical_ip, Peer, TxId};
 use ivm_wire::Guid;
 
 use super::auth::Authed;
+use super::blf::Package::{Dialog as DialogPackage, Presence};
 use super::ops::{LampCounts, PhoneRegistered};
 use super::qualify::Qualify;
 use super::requests::Pending;
@@ -400,9 +401,16 @@ impl StationActor {
         ctx: &mut Context<Self>,
     ) {
         let package = req.headers.event().ok().flatten().map(|e| e.package);
-        if package.as_deref() != Some("message-summary") {
-            self.respond(now, id, req.make_response(489, None));
-            return;
+        match package.as_deref() {
+            Some("message-summary") => {}
+            Some("dialog") => return self.on_blf_subscribe(now, id, peer, req, DialogPackage, ctx),
+            Some("presence") => return self.on_blf_subscribe(now, id, peer, req, Presence, ctx),
+            _ => {
+                let mut r = req.make_response(489, None);
+                r.headers.push("Allow-Events", sipmsg::ALLOW_EVENTS);
+                self.respond(now, id, r);
+                return;
+            }
         }
         let (user, ext) = match self.authenticate(now, id, peer, &req, ctx) {
             Authed::Yes(u, e) => (u, e),
@@ -564,6 +572,7 @@ impl StationActor {
 
     /// A NOTIFY we sent was refused with 481: the subscription is gone.
     pub(super) fn notify_failed(&mut self, user: Guid, call_id: &str) {
+        self.blf_notify_failed(user, call_id);
         if let Some(subs) = self.reg.subs.get_mut(&user) {
             subs.retain(|s| s.dialog.call_id != call_id);
         }

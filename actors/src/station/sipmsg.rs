@@ -73,7 +73,7 @@ pub(crate) const ALLOW: &str =
 pub(crate) const SUPPORTED: &str = "";
 
 /// The event packages the station serves, for `Allow-Events` (RFC 6665).
-pub(crate) const ALLOW_EVENTS: &str = "message-summary";
+pub(crate) const ALLOW_EVENTS: &str = "message-summary, dialog, presence";
 
 /// Our Contact URI (`sip:user@addr`) toward a phone reached over `transport`, with
 /// `;transport=` unless UDP (RFC 3261 §19.1.1: UDP is the default).

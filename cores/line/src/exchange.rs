@@ -7,12 +7,13 @@
 //! exchange as the SIP station, so a call from a desk phone to an analog phone is the same
 //! two lines.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use ivm_wire::Guid;
 
 use crate::action::{Action, Origin};
+use crate::activity::Activity;
 use crate::input::{Input, LineId, Party, RingFailure};
 use crate::line::{Callee, Event, Line, Out, PeerEvent};
 use crate::Config;
@@ -27,6 +28,8 @@ pub struct Exchange {
     next: LineId,
     work: VecDeque<(LineId, Event)>,
     actions: VecDeque<(LineId, Action)>,
+    /// Users whose [`Exchange::activity`] changed since [`Exchange::take_changed`].
+    changed: BTreeSet<Guid>,
 }
 
 impl Exchange {
@@ -38,6 +41,7 @@ impl Exchange {
             next: 0,
             work: VecDeque::new(),
             actions: VecDeque::new(),
+            changed: BTreeSet::new(),
         }
     }
 
@@ -53,6 +57,7 @@ impl Exchange {
         let id = self.alloc();
         let span =
             tracing::info_span!(parent: None, "call", leg = id, ext = %party.ext, dial = %label);
+        self.changed.insert(party.user);
         self.lines.insert(id, Line::new(id, party, span));
         id
     }
@@ -118,6 +123,34 @@ impl Exchange {
         self.busy(user, &[])
     }
 
+    /// `user`'s open lines as the busy lamp field shows them, oldest first.
+    pub fn activity(&self, user: Guid) -> Vec<Activity> {
+        let mut v: Vec<Activity> = self
+            .lines
+            .values()
+            .filter(|l| l.party.user == user)
+            .filter_map(|l| {
+                let (phase, direction, peer) = l.phase()?;
+                Some(Activity {
+                    line: l.id,
+                    phase,
+                    direction,
+                    peer: peer
+                        .and_then(|p| self.lines.get(&p))
+                        .map(|p| p.party.clone()),
+                })
+            })
+            .collect();
+        v.sort_by_key(|a| a.line);
+        v
+    }
+
+    /// The users whose lines changed phase (opened, rang, answered, ended) since the last
+    /// call, for the adapter to tell their watchers.
+    pub fn take_changed(&mut self) -> Vec<Guid> {
+        std::mem::take(&mut self.changed).into_iter().collect()
+    }
+
     fn busy(&self, user: Guid, except: &[LineId]) -> bool {
         self.lines
             .values()
@@ -142,7 +175,11 @@ impl Exchange {
             let Some(line) = self.lines.get_mut(&id) else {
                 continue;
             };
+            let before = line.phase();
             line.handle(&self.cfg, now, ev);
+            if line.phase() != before {
+                self.changed.insert(line.party.user);
+            }
             let out = line.take_out();
             if line.is_done() {
                 self.lines.remove(&id);
@@ -185,6 +222,7 @@ impl Exchange {
                 // Its own call, not a child of the caller's span.
                 let callee_span = tracing::info_span!(parent: None, "call", leg = id, ext = %callee.ext, dial = "incoming");
                 let state = Callee::ringing(from, now + self.cfg.ring_timeout);
+                self.changed.insert(callee.user);
                 self.lines
                     .insert(id, Line::with_state(id, callee.clone(), callee_span, state));
                 self.actions.push_back((

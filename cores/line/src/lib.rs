@@ -56,6 +56,7 @@
 #![deny(missing_docs)]
 
 mod action;
+mod activity;
 pub mod dialplan;
 mod exchange;
 mod input;
@@ -66,6 +67,7 @@ mod tests;
 use std::time::Duration;
 
 pub use action::{Action, Origin, Reason, RingMeError, Sound};
+pub use activity::{Activity, Direction, Phase};
 pub use exchange::Exchange;
 pub use input::{
     Failure, Input, LineId, MailboxItem, Party, PostOutcome, Recipients, RingFailure, TalkRefused,

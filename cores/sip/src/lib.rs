@@ -19,6 +19,8 @@
 //!   challenge offer by User-Agent ([`auth::offer`]), stateless HMAC nonces bound to the
 //!   client's address and the offered algorithms, bounded `nc` replay protection, and a
 //!   failure [`auth::Limiter`] per (address, user) and per address.
+//! - [`dialog_info`]: the busy lamp field's NOTIFY bodies: RFC 4235 `dialog-info` and
+//!   RFC 3863 PIDF documents, escaped and in the schema's element order.
 //! - [`sdp`]: the `ivm-sdp` crate, re-exported. SDP moved out of this crate (MGCP and MEGACO
 //!   carry it too, `docs/decisions/0005-line-core.md`); the path stays for code written
 //!   against `ivm_sip::sdp` on other branches. New code imports `ivm_sdp`.
@@ -53,6 +55,7 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod dialog_info;
 pub mod message;
 pub mod transaction;
 

@@ -31,6 +31,7 @@ use std::time::Instant;
 use ivm_rtp::prompts::Prompt;
 
 use crate::action::{Action, Origin, Reason, Sound};
+use crate::activity::{Direction, Phase};
 use crate::dialplan::{self, Dial};
 use crate::input::{Input, LineId, Party, RingFailure};
 use crate::Config;
@@ -188,6 +189,36 @@ impl Line {
             State::Listen(l) => l.deadline(),
             _ => None,
         }
+    }
+
+    /// The line as the busy lamp field sees it: its phase, who started it, and the line
+    /// at the other end of a call between extensions. `None` once released.
+    pub fn phase(&self) -> Option<(Phase, Direction, Option<LineId>)> {
+        use Direction::{Initiator, Recipient};
+        Some(match &self.state {
+            State::Idle => (Phase::Trying, Initiator, None),
+            State::Caller(call::Caller::Looking) => (Phase::Trying, Initiator, None),
+            State::Caller(call::Caller::Ringing { callee }) => {
+                (Phase::Early, Initiator, Some(*callee))
+            }
+            State::Caller(call::Caller::Bridged { peer }) => {
+                (Phase::Confirmed, Initiator, Some(*peer))
+            }
+            State::Callee(call::Callee::Ringing { caller, .. }) => {
+                (Phase::Early, Recipient, Some(*caller))
+            }
+            State::Callee(call::Callee::Bridged { caller }) => {
+                (Phase::Confirmed, Recipient, Some(*caller))
+            }
+            State::RingMe(ring_me::RingMe::Checking { .. }) => (Phase::Trying, Recipient, None),
+            State::RingMe(ring_me::RingMe::Ringing { .. }) => (Phase::Early, Recipient, None),
+            State::Listen(listen::Listen::Ringing { .. }) => (Phase::Early, Recipient, None),
+            State::Listen(listen::Listen::Hearing { .. }) => (Phase::Confirmed, Recipient, None),
+            State::Record(_) | State::Mailbox(_) | State::Speak(_) => {
+                (Phase::Confirmed, Initiator, None)
+            }
+            State::Done => return None,
+        })
     }
 
     /// Takes what the line said since the last call.

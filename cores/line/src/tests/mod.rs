@@ -5,6 +5,7 @@
 //! the media layer holds). Each step returns the actions it set off as compact strings
 //! (`"1: Play(Prompts[message-sent, goodbye])"`), so a test reads like the call.
 
+mod activity;
 mod calls;
 mod intercom;
 mod mailbox;

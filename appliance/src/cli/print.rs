@@ -95,6 +95,28 @@ pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        AdminResponse::Gateways { gateways } => {
+            println!(
+                "{:<16} {:<6} {:<22} {:<6} {:<8} {:<16} {:<10} LINE STATE",
+                "GATEWAY", "PROTO", "ADDRESS", "STATE", "LINE", "USER", "EXTENSION"
+            );
+            for g in gateways {
+                for l in &g.lines {
+                    println!(
+                        "{:<16} {:<6} {:<22} {:<6} {:<8} {:<16} {:<10} {}",
+                        g.name,
+                        g.protocol,
+                        g.address,
+                        g.state,
+                        l.endpoint,
+                        l.user.as_deref().unwrap_or("-"),
+                        l.extension.as_deref().unwrap_or("-"),
+                        l.state
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
         AdminResponse::Phones { phones } => {
             println!(
                 "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} {:<10} PROVISIONING",

@@ -62,7 +62,7 @@ mod effects;
 mod intercom;
 mod legs;
 mod media;
-mod ops;
+pub(crate) mod ops;
 mod registrar;
 mod requests;
 mod sipmsg;

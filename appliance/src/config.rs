@@ -24,6 +24,8 @@ pub struct Config {
     pub clients: Clients,
     /// Desk phones (SIP and RTP).
     pub sip: Sip,
+    /// Analog phones behind media gateways: the MGCP call agent.
+    pub mgcp: Mgcp,
     /// Phone provisioning (TFTP and HTTP `/provision/...`).
     pub provision: Provision,
     /// The DHCP server for the office LAN: off unless an installer turns it on.
@@ -261,6 +263,28 @@ impl Default for Sip {
     }
 }
 
+/// `[mgcp]`: the MGCP call agent for analog phones on media gateways (`ivmd gateway add`).
+/// Its socket is opened when the box starts with at least one gateway configured; its
+/// calls use `[sip]`'s RTP ports and line settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mgcp {
+    /// UDP listen address of the call agent (gateways send to it); `""` turns MGCP off.
+    pub listen: String,
+    /// Seconds a gateway may stay quiet before the box audits it (keep-alive); one that
+    /// does not answer the audit's retransmissions is marked down.
+    pub keepalive_s: u32,
+}
+
+impl Default for Mgcp {
+    fn default() -> Self {
+        Mgcp {
+            listen: "0.0.0.0:2727".into(),
+            keepalive_s: 60,
+        }
+    }
+}
+
 /// One listening socket; `listen = ""` turns it off.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -334,6 +358,7 @@ impl Default for Config {
             limits: Limits::default(),
             clients: Clients::default(),
             sip: Sip::default(),
+            mgcp: Mgcp::default(),
             provision: Provision::default(),
             dhcp: Dhcp::default(),
             panel: Panel::default(),
@@ -463,6 +488,12 @@ impl Config {
             ));
         }
         self.sip_digest()?;
+        self.mgcp_addr()?;
+        if self.mgcp.keepalive_s == 0 {
+            return Err(ConfigError::Invalid(
+                "mgcp.keepalive_s must be at least 1 second".into(),
+            ));
+        }
         self.tftp_addr()?;
         self.provision_subnets()?;
         self.auto_assign_range()?;
@@ -491,6 +522,11 @@ impl Config {
     /// The HTTPS listen address, `None` when turned off.
     pub fn https_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         parse_listen("https.listen", &self.https.listen)
+    }
+
+    /// `[mgcp] listen`, `None` when off.
+    pub fn mgcp_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        parse_listen("mgcp.listen", &self.mgcp.listen)
     }
 
     /// `[sip] digest`: `auto`, or the algorithms to offer in order.

@@ -88,7 +88,7 @@ impl GatewayActor {
         };
         e.media = None;
         let line = e.line.take();
-        e.hook = Hook::OffHook;
+        e.hook = Hook::Lifted;
         if let Some(l) = line {
             self.lines.remove(&l);
             let input = match self.pending_dial.remove(&l) {
@@ -214,7 +214,7 @@ impl GatewayActor {
                 if let Some((gw, ep)) = self.lines.get(&line).cloned() {
                     self.disconnect(now, gw, &ep);
                     if let Some(e) = self.endpoint_mut(gw, &ep) {
-                        e.hook = Hook::OffHook;
+                        e.hook = Hook::Lifted;
                     }
                     self.request(now, gw, &ep, Request::Busy);
                 }
@@ -249,11 +249,15 @@ impl GatewayActor {
             Action::LookUpExtension(ext) => {
                 let db = self.db.clone();
                 ctx.spawn(
-                    async move { db.call(PartyAt(ext)).await.map_err(|e| Failure(e.to_string())) }
-                        .into_actor(self)
-                        .map(move |res, act, ctx| {
-                            act.answer_later(line, Input::ExtensionFound(res), ctx)
-                        }),
+                    async move {
+                        db.call(PartyAt(ext))
+                            .await
+                            .map_err(|e| Failure(e.to_string()))
+                    }
+                    .into_actor(self)
+                    .map(move |res, act, ctx| {
+                        act.answer_later(line, Input::ExtensionFound(res), ctx)
+                    }),
                 );
             }
             Action::Post {
@@ -386,7 +390,7 @@ impl GatewayActor {
                 Request::WaitOffHook { lamp: e.lamp }
             }
             _ => {
-                e.hook = Hook::OffHook;
+                e.hook = Hook::Lifted;
                 Request::Busy
             }
         };

@@ -156,7 +156,11 @@ fn clean(s: &str) -> String {
 pub fn reports(cmd: &Command) -> Result<Vec<Report>, ivm_mgcp::event::EventError> {
     match cmd.verb {
         Verb::Rsip => {
-            let method = cmd.params.get("RM").unwrap_or("restart").to_ascii_lowercase();
+            let method = cmd
+                .params
+                .get("RM")
+                .unwrap_or("restart")
+                .to_ascii_lowercase();
             Ok(vec![match method.as_str() {
                 "graceful" | "forced" => Report::OutOfService,
                 _ => Report::Restarted,

@@ -109,7 +109,7 @@ pub struct GatewayState {
 enum Hook {
     Idle,
     /// Off-hook, collecting digits (or refused, waiting for on-hook).
-    OffHook,
+    Lifted,
     /// Digits complete: CRCX sent, waiting for its answer.
     Connecting,
     /// Rung by the box (for `line`).
@@ -174,6 +174,8 @@ pub struct GatewayActor {
     /// Lines opened for a dial string, fed `Input::Dialled` once their connection is up.
     pending_dial: HashMap<LineId, String>,
     dropped: u64,
+    /// Datagrams that came before the gateway list was first read (bounded), run after it.
+    early: Option<Vec<MgcpIn>>,
     last_reload: Option<Instant>,
     next_request: u32,
 }
@@ -196,13 +198,17 @@ impl GatewayActor {
             clients,
             out,
             media,
-            agent: Agent::new(AgentConfig::default(), rand::random::<u32>() % 900_000_000 + 1),
+            agent: Agent::new(
+                AgentConfig::default(),
+                rand::random::<u32>() % 900_000_000 + 1,
+            ),
             gateways: HashMap::new(),
             lines: HashMap::new(),
             bridges: HashMap::new(),
             pending: HashMap::new(),
             pending_dial: HashMap::new(),
             dropped: 0,
+            early: Some(Vec::new()),
             last_reload: None,
             next_request: 1,
         }
@@ -237,8 +243,13 @@ impl GatewayActor {
         ctx.spawn(
             async move { db.call(LoadGateways).await }
                 .into_actor(self)
-                .map(|res, act, _| match res {
-                    Ok(list) => act.apply_config(list),
+                .map(|res, act, ctx| match res {
+                    Ok(list) => {
+                        act.apply_config(list);
+                        for msg in act.early.take().unwrap_or_default() {
+                            act.datagram(msg, ctx);
+                        }
+                    }
                     Err(e) => tracing::warn!(error = %e, "gateways not read"),
                 }),
         );
@@ -268,18 +279,21 @@ impl GatewayActor {
                     ext: exts.get(u).cloned().unwrap_or_default(),
                 });
                 let domain = format!("[{}]:{}", g.address.ip(), g.address.port());
-                let ep = gw.endpoints.entry(local.clone()).or_insert_with(|| Endpoint {
-                    name: EndpointName::parse(&format!("{local}@{domain}"))
-                        .unwrap_or_else(|_| EndpointName::parse("aaln/1@gw").expect("static")),
-                    user: None,
-                    hook: Hook::Idle,
-                    line: None,
-                    call_id: String::new(),
-                    connection: None,
-                    media: None,
-                    lamp: None,
-                    request_id: 0,
-                });
+                let ep = gw
+                    .endpoints
+                    .entry(local.clone())
+                    .or_insert_with(|| Endpoint {
+                        name: EndpointName::parse(&format!("{local}@{domain}"))
+                            .unwrap_or_else(|_| EndpointName::parse("aaln/1@gw").expect("static")),
+                        user: None,
+                        hook: Hook::Idle,
+                        line: None,
+                        call_id: String::new(),
+                        connection: None,
+                        media: None,
+                        lamp: None,
+                        request_id: 0,
+                    });
                 ep.user = user;
             }
         }
@@ -372,7 +386,9 @@ impl GatewayActor {
         let reports = match mgcp::reports(&cmd) {
             Ok(r) => r,
             Err(e) => {
-                let _ = self.agent.respond(now, from, Response::new(538, cmd.id, &e.to_string()));
+                let _ = self
+                    .agent
+                    .respond(now, from, Response::new(538, cmd.id, &e.to_string()));
                 return;
             }
         };
@@ -389,7 +405,9 @@ impl GatewayActor {
             Verb::Rsip | Verb::Ntfy => (500, "Endpoint unknown"),
             _ => (504, "Unknown or unsupported command"),
         };
-        let _ = self.agent.respond(now, from, Response::new(code, cmd.id, text));
+        let _ = self
+            .agent
+            .respond(now, from, Response::new(code, cmd.id, text));
         if code != 200 {
             return;
         }
@@ -463,12 +481,12 @@ impl GatewayActor {
                 let lamp = e.lamp.unwrap_or(false);
                 if e.user.is_none() {
                     tracing::info!("off-hook on a line assigned to nobody: busy tone");
-                    e.hook = Hook::OffHook;
+                    e.hook = Hook::Lifted;
                     self.request(now, gw, ep, Request::Busy);
                     return;
                 }
                 tracing::info!("off-hook: dial tone");
-                e.hook = Hook::OffHook;
+                e.hook = Hook::Lifted;
                 self.request(now, gw, ep, Request::CollectDigits { lamp });
             }
             Hook::Ringing => {
@@ -511,7 +529,7 @@ impl GatewayActor {
             return;
         };
         match e.hook {
-            Hook::OffHook if e.user.is_some() => {
+            Hook::Lifted if e.user.is_some() => {
                 let dial: String = digits
                     .chars()
                     .filter(|c| c.is_ascii_digit() || *c == '*')
@@ -549,10 +567,11 @@ impl GatewayActor {
         let Some(line) = self.endpoint(gw, ep).and_then(|e| e.line) else {
             return;
         };
-        let port = match self
-            .media
-            .open(line, gw.ip(), ctx.address().recipient::<crate::media::RtpIn>())
-        {
+        let port = match self.media.open(
+            line,
+            gw.ip(),
+            ctx.address().recipient::<crate::media::RtpIn>(),
+        ) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(error = %e, "no RTP port available");
@@ -645,6 +664,21 @@ impl Actor for GatewayActor {
 impl Handler<MgcpIn> for GatewayActor {
     type Result = ();
     fn handle(&mut self, msg: MgcpIn, ctx: &mut Context<Self>) {
+        if let Some(early) = self.early.as_mut() {
+            if early.len() < EARLY {
+                early.push(msg);
+            }
+            return;
+        }
+        self.datagram(msg, ctx);
+    }
+}
+
+/// Most datagrams kept while the gateway list is first read (a few milliseconds).
+const EARLY: usize = 256;
+
+impl GatewayActor {
+    fn datagram(&mut self, msg: MgcpIn, ctx: &mut Context<Self>) {
         if !self.gateways.contains_key(&msg.from) {
             self.dropped += 1;
             if self.dropped.is_power_of_two() {
@@ -685,7 +719,7 @@ impl Handler<GetGateways> for GatewayActor {
                             k.clone(),
                             match e.hook {
                                 Hook::Idle => "idle",
-                                Hook::OffHook | Hook::Connecting => "off-hook",
+                                Hook::Lifted | Hook::Connecting => "off-hook",
                                 Hook::Ringing => "ringing",
                                 Hook::InCall => "in-call",
                             },

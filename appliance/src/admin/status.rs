@@ -96,6 +96,8 @@ pub struct Live {
     pub clients: Recipient<GetStats>,
     /// The station's live registrations, when SIP is on.
     pub registrations: Option<Recipient<GetRegistrations>>,
+    /// The gateways' live state, when the MGCP call agent runs.
+    pub gateways: Option<Recipient<ivm_actors::gateway::GetGateways>>,
     /// When the box started.
     pub started: std::time::Instant,
     /// The DHCP server's control, once it is made (after the engine starts).

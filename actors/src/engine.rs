@@ -62,9 +62,14 @@ impl Handles {
         self.station.clone().map(Addr::recipient)
     }
 
-    /// Ring-my-phone, when SIP is on.
+    /// Ring-my-phone, when SIP is on: through the gateway actor when it runs (a user with an
+    /// analog line has it rung; anyone else's request goes on to the station).
     pub fn ring_me(&self) -> Option<Recipient<RingMe>> {
-        self.station.clone().map(Addr::recipient)
+        let station = self.station.clone()?;
+        Some(match &self.gateway {
+            Some(g) => g.clone().recipient(),
+            None => station.recipient(),
+        })
     }
 
     /// The gateway actor's MGCP input (the MGCP socket service feeds it).
@@ -167,6 +172,7 @@ impl Engine {
                 g.out,
                 g.media,
             )
+            .with_fallback(station.clone().map(Addr::recipient))
             .start()
         });
         let services = Running::new();

@@ -8,7 +8,8 @@
 //! registration (RSIP) and audit; off-hook, dial tone and the digit map; `*7202`, 3 s of
 //! speech as PCMU RTP, on-hook: bob's inbox has the message, of the right length (opusinfo);
 //! a duplicate NTFY answered from the cache and not executed twice; bob's message to ann
-//! lights ann's lamp (L/vmwi(+)); a datagram from an unconfigured address gets nothing; the
+//! lights ann's lamp (L/vmwi(+)); ring-my-phone from the web API rings the line (L/rg with
+//! caller id) and records on off-hook; a datagram from an unconfigured address gets nothing; the
 //! gateway restarts and is audited again; `ivmd gateway list` shows the live state. The
 //! traffic is captured with tshark and dissected as MGCP: no malformed packets. Loopback
 //! only; every wait is bounded.
@@ -195,6 +196,37 @@ fn capture(pcap: &Path, port: &str) -> Child {
     child
 }
 
+/// `curl -X POST` with a JSON body: (status, parsed body).
+fn curl_post(url: &str, token: Option<&str>, body: &str, limit: Duration) -> (u16, Value) {
+    harness::require_tool("curl");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .args(["-H", "Content-Type: application/json", "--max-time"])
+        .arg(limit.as_secs().to_string())
+        .args(["-d", body]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = run_bounded(cmd.arg(url), limit + Duration::from_secs(5));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = t.rsplit_once('\n').unwrap_or(("", &t));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn login(server: &Server, name: &str, password: &str) -> String {
+    let (code, body) = curl_post(
+        &format!("{}/api/login", server.http),
+        None,
+        &serde_json::json!({"name": name, "password": password}).to_string(),
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, 200, "login {name}: {body}");
+    body["token"].as_str().expect("token").to_owned()
+}
+
 #[test]
 fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
     let dir = tempdir();
@@ -371,6 +403,51 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
             .is_some_and(|s| s.contains("vmwi(-)"))),
         "the lamp went out again: {after:#?}"
     );
+
+    // Ring-my-phone from the web API rings ann's analog line with caller id; off-hook
+    // connects, the prompt plays, the speech is recorded and reaches bob.
+    let token = login(&server, "ann", "ann-password-1");
+    let url = format!("{}/api/ring-me", server.http);
+    let ring = std::thread::spawn(move || {
+        curl_post(
+            &url,
+            Some(&token),
+            r#"{"to":["bob"]}"#,
+            Duration::from_secs(60),
+        )
+    });
+    let rg = gw.wait(
+        |v| {
+            is_cmd(v, "RQNT", "aaln/1")
+                && v["params"]["S"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("L/rg"))
+        },
+        "L/rg",
+    );
+    let signals = rg["params"]["S"].as_str().unwrap_or("");
+    assert!(signals.contains("L/ci("), "caller id: {rg}");
+    assert!(
+        rg["params"]["R"].as_str().unwrap_or("").contains("L/hd"),
+        "{rg}"
+    );
+    gw.cue("offhook 1");
+    gw.command("CRCX", "aaln/1", "CRCX on answer");
+    let (code, body) = ring.join().expect("ring-me thread");
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["state"], "recording");
+    gw.cue("quiet 1 600");
+    gw.wait(|v| v.get("quiet").is_some(), "the ring-me prompt played");
+    gw.cue(&format!("play 1 {}", wav.display()));
+    gw.wait(|v| v.get("played").is_some(), "speech sent");
+    gw.cue("onhook 1");
+    gw.command("DLCX", "aaln/1", "DLCX after ring-me");
+    assert!(
+        harness::until(Duration::from_secs(30), || bob.inbox().len() == 2),
+        "bob got the ring-me message; log:\n{}",
+        server.log()
+    );
+    gw.drain(Duration::from_millis(500));
 
     // A stranger's NTFY gets nothing, and changes nothing.
     let stranger = UdpSocket::bind("127.0.0.1:0").expect("bind");

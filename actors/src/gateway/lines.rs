@@ -325,7 +325,12 @@ impl GatewayActor {
                 self.exchange
                     .handle(now, line, Input::TalkStarted(Err(refused)));
             }
-            Action::Hear | Action::Speak(_) | Action::EndTalk | Action::RingMeResult(_) => {}
+            Action::RingMeResult(result) => {
+                if let Some(reply) = self.ring_me.remove(&line) {
+                    let _ = reply.send(result);
+                }
+            }
+            Action::Hear | Action::Speak(_) | Action::EndTalk => {}
             Action::Release => self.release(now, line),
         }
     }
@@ -371,6 +376,7 @@ impl GatewayActor {
     /// idle one waits for off-hook again.
     fn release(&mut self, now: Instant, line: LineId) {
         self.pending_dial.remove(&line);
+        self.ring_me.remove(&line);
         if let Some(peer) = self.bridges.remove(&line) {
             self.bridges.remove(&peer);
         }

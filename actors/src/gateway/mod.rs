@@ -47,6 +47,7 @@ use tokio::sync::mpsc;
 use crate::client::{AddMailboxListener, ClientHandle, MailboxChanged};
 use crate::database::{Db, Op};
 use crate::media::{MediaPort, MediaSockets};
+use crate::station::{RingMe, StationError};
 use mgcp::{Report, Request};
 
 /// Where the actor queues MGCP datagrams for the socket task: (destination, bytes).
@@ -173,6 +174,10 @@ pub struct GatewayActor {
     pending: HashMap<u32, Pending>,
     /// Lines opened for a dial string, fed `Input::Dialled` once their connection is up.
     pending_dial: HashMap<LineId, String>,
+    /// Ring-my-phone requests waiting for their line's outcome.
+    ring_me: HashMap<LineId, tokio::sync::oneshot::Sender<Result<(), StationError>>>,
+    /// Where ring-my-phone goes for a user without an analog line (the station).
+    fallback: Option<Recipient<RingMe>>,
     dropped: u64,
     /// Datagrams that came before the gateway list was first read (bounded), run after it.
     early: Option<Vec<MgcpIn>>,
@@ -207,6 +212,8 @@ impl GatewayActor {
             bridges: HashMap::new(),
             pending: HashMap::new(),
             pending_dial: HashMap::new(),
+            ring_me: HashMap::new(),
+            fallback: None,
             dropped: 0,
             early: Some(Vec::new()),
             last_reload: None,
@@ -234,6 +241,12 @@ impl GatewayActor {
             self.reload(ctx);
         }
         self.flush();
+    }
+
+    /// Ring-my-phone for users without an analog line goes to `station` (desk phones).
+    pub fn with_fallback(mut self, station: Option<Recipient<RingMe>>) -> GatewayActor {
+        self.fallback = station;
+        self
     }
 
     /// Reads the configured gateways again: new ones are added (down until they restart),
@@ -698,6 +711,44 @@ impl Handler<MailboxChanged> for GatewayActor {
     type Result = ();
     fn handle(&mut self, msg: MailboxChanged, ctx: &mut Context<Self>) {
         self.update_lamp(msg.user, ctx);
+    }
+}
+
+/// Ring-my-phone: a user with an idle analog line on a gateway that is up has it rung
+/// (`L/rg` with caller id); off-hook connects and records. Anyone else's request goes to the
+/// station (desk phones).
+impl Handler<RingMe> for GatewayActor {
+    type Result = ResponseFuture<Result<(), StationError>>;
+    fn handle(&mut self, msg: RingMe, ctx: &mut Context<Self>) -> Self::Result {
+        let party = self.gateways.values().filter(|g| g.up).find_map(|g| {
+            g.endpoints
+                .values()
+                .filter_map(|e| e.user.clone())
+                .find(|p| p.user == msg.user)
+        });
+        let Some(party) = party else {
+            let fallback = self.fallback.clone();
+            return Box::pin(async move {
+                match fallback {
+                    Some(station) => station
+                        .send(msg)
+                        .await
+                        .unwrap_or_else(|_| Err(StationError::Internal("shutting down".into()))),
+                    None => Err(StationError::NotRegistered),
+                }
+            });
+        };
+        let now = Instant::now();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let line = self.exchange.open(party, "ring-me");
+        self.ring_me.insert(line, tx);
+        self.exchange.handle(now, line, Input::RingMe(msg.to));
+        self.drive(now, ctx);
+        self.flush();
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err(StationError::Internal("the call ended".into())))
+        })
     }
 }
 

@@ -536,6 +536,7 @@ fn http_backend(h: &Handles) -> Backend {
                 ring_me,
                 registrations,
             }),
+        gateways: h.gateways(),
         started: h.started,
     }
 }

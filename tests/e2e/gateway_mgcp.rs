@@ -216,6 +216,23 @@ fn curl_post(url: &str, token: Option<&str>, body: &str, limit: Duration) -> (u1
     )
 }
 
+/// `curl` GET with a bearer token: (status, parsed body).
+fn curl_get(url: &str, token: &str) -> (u16, Value) {
+    let out = run_bounded(
+        Command::new("curl")
+            .args(["-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "10"])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .arg(url),
+        Duration::from_secs(15),
+    );
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = t.rsplit_once('\n').unwrap_or(("", &t));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
 fn login(server: &Server, name: &str, password: &str) -> String {
     let (code, body) = curl_post(
         &format!("{}/api/login", server.http),
@@ -249,6 +266,20 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
     );
     first.add_user("ann", "201", "ann-password-1");
     first.add_user("bob", "202", "bob-password-1");
+    let root = ivmd(
+        &data,
+        &[
+            "user",
+            "add",
+            "root",
+            "--extension",
+            "299",
+            "--password",
+            "root-password-1",
+            "--admin",
+        ],
+    );
+    assert!(root.status.success(), "admin user: {}", text(&root));
     let added = ivmd(
         &data,
         &[
@@ -309,6 +340,21 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
         t.contains("hall") && t.contains(" up ") && t.contains("ann"),
         "{t}"
     );
+
+    // The admin API shows the same live state.
+    let admin = login(&server, "root", "root-password-1");
+    let (code, api) = curl_get(&format!("{}/api/admin/gateways", server.http), &admin);
+    assert_eq!(code, 200, "{api}");
+    assert_eq!(api[0]["name"], "hall", "{api}");
+    assert_eq!(api[0]["state"], "up", "{api}");
+    assert_eq!(api[0]["lines"][0]["user_name"], "ann", "{api}");
+    assert_eq!(api[0]["lines"][0]["state"], "idle", "{api}");
+    assert_eq!(api[0]["lines"][1]["user_name"], Value::Null, "{api}");
+    let (code, _) = curl_get(
+        &format!("{}/api/admin/gateways", server.http),
+        &login(&server, "ann", "ann-password-1"),
+    );
+    assert_eq!(code, 403, "admins only");
 
     // Off-hook: dial tone and the digit map; the NTFY sent twice (same transaction id) is
     // executed once: one dial-tone RQNT, two 200s.

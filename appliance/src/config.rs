@@ -895,4 +895,21 @@ mod tests {
         assert_eq!(c.one_time_password_ttl(), Duration::from_secs(24 * 3600));
         assert!(c.http.names.is_empty());
     }
+
+    #[test]
+    fn mgcp_defaults_and_bad_values() {
+        let c = Config::load(None).expect("defaults");
+        assert_eq!(
+            c.mgcp_addr().expect("ok"),
+            Some("0.0.0.0:2727".parse().expect("addr"))
+        );
+        assert_eq!(c.mgcp.keepalive_s, 60);
+        let off: Config = toml::from_str("[mgcp]\nlisten = \"\"\n").expect("parses");
+        assert_eq!(off.mgcp_addr().expect("ok"), None);
+        let bad: Config = toml::from_str("[mgcp]\nlisten = \"nowhere\"\n").expect("parses");
+        assert!(bad.validate().is_err());
+        let bad: Config = toml::from_str("[mgcp]\nkeepalive_s = 0\n").expect("parses");
+        assert!(bad.validate().is_err());
+        assert!(toml::from_str::<Config>("[mgcp]\nport = 1\n").is_err());
+    }
 }

@@ -559,3 +559,94 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
     let bad = String::from_utf8_lossy(&malformed.stdout);
     assert_eq!(bad.trim(), "", "malformed MGCP");
 }
+
+/// A gateway that vanishes mid-call: the box's keep-alive audit gets no answer, the gateway
+/// is marked down (`ivmd gateway list`), the call ends, and the recording keeps what arrived.
+#[test]
+fn a_gateway_that_vanishes_mid_call_is_marked_down_and_the_recording_is_kept() {
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let wav = three_seconds(dir.path());
+    let mut gw = Gateway::start(1);
+    // A short keep-alive so the audit starts a second after the gateway goes quiet (it gives
+    // up about 18 s later); the call's own media time-out well after that, so the test sees
+    // which of the two ended the call.
+    let toml = "[mgcp]\nlisten = \"127.0.0.1:0\"\nkeepalive_s = 1\n\n[sip]\nmedia_timeout_s = 40\n";
+    let mut first = Server::start_on(&data, toml);
+    first.add_user("ann", "201", "ann-password-1");
+    first.add_user("bob", "202", "bob-password-1");
+    let added = ivmd(
+        &data,
+        &[
+            "gateway",
+            "add",
+            "hall",
+            "--address",
+            &gw.addr,
+            "--endpoints",
+            "1",
+        ],
+    );
+    assert!(added.status.success(), "gateway add: {}", text(&added));
+    let ok = ivmd(&data, &["line", "assign", "hall", "aaln/1", "ann"]);
+    assert!(ok.status.success(), "line assign: {}", text(&ok));
+    assert!(first.stop().success(), "stopped");
+    let server = Server::start_on(&data, toml);
+    let ca = server
+        .ready
+        .split_whitespace()
+        .find_map(|p| p.strip_prefix("mgcp="))
+        .expect("mgcp= in the ready line")
+        .to_owned();
+
+    gw.cue(&format!("ca {ca}"));
+    gw.cue("rsip");
+    gw.command("AUEP", "aaln/1", "the audit");
+    gw.cue("offhook 1");
+    gw.wait(
+        |v| {
+            is_cmd(v, "RQNT", "aaln/1")
+                && v["params"]["S"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("L/dl"))
+        },
+        "dial tone",
+    );
+    gw.cue("digits 1 *7202#");
+    gw.command("CRCX", "aaln/1", "CRCX");
+    gw.cue("quiet 1 600");
+    gw.wait(|v| v.get("quiet").is_some(), "the prompt played");
+    gw.cue(&format!("play 1 {}", wav.display()));
+    gw.wait(|v| v.get("played").is_some(), "speech sent");
+    // The gateway vanishes: no on-hook, no answers, no RTP.
+    drop(gw);
+
+    // The audit's retransmissions go unanswered (about 18 s), then the gateway is down and
+    // the call ends with what arrived.
+    assert!(
+        server.wait_log("gateway does not answer: down", Duration::from_secs(40)),
+        "marked down; log:\n{}",
+        server.log()
+    );
+    let list = ivmd(&data, &["gateway", "list"]);
+    assert!(text(&list).contains(" down "), "{}", text(&list));
+    assert!(
+        server.wait_log(
+            "message from an analog line posted",
+            Duration::from_secs(30)
+        ),
+        "the recording kept; log:\n{}",
+        server.log()
+    );
+    // Ended by the gateway going down, not later by the call's own media time-out.
+    assert!(
+        !server.log().contains("no media from the gateway"),
+        "the call outlived its gateway; log:\n{}",
+        server.log()
+    );
+    let bob = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    let inbox = bob.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    let stored = inbox[0]["duration_ms"].as_f64().expect("duration") / 1000.0;
+    assert!(stored >= 2.0, "the speech that arrived is kept: {stored} s");
+}

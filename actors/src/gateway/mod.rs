@@ -374,6 +374,8 @@ impl GatewayActor {
                 }
             }
         }
+        // What ended lines above (a gateway down, a restart) set off.
+        self.drive(now, ctx);
     }
 
     /// A gateway went down: its calls end (recordings are kept).

@@ -1,5 +1,5 @@
-//! The `ivmd` command line: `ivmd run`, and the admin commands (`user`, `phone`, `status`,
-//! `config`), which find the box to work on through [`crate::locate`].
+//! The `ivmd` command line: `ivmd run`, and the admin commands (`user`, `phone`, `gateway`,
+//! `line`, `status`, `config`), which find the box to work on through [`crate::locate`].
 //!
 //! # Layout
 //! - this file: the commands and options, and what each does;
@@ -31,7 +31,7 @@ const STARTING_WAIT: Duration = Duration::from_secs(10);
     name = "ivmd",
     version,
     about = "The IVM box: instant voice messaging for the office LAN",
-    after_help = "Admin commands (user, group, phone, status, config) work on the box given by --data or --config; \
+    after_help = "Admin commands (user, group, phone, gateway, line, status, config) work on the box given by --data or --config; \
 else the running box (found through its admin socket at /run/ivm/admin.sock, \
 $XDG_RUNTIME_DIR/ivm/admin.sock or /tmp/ivm-<uid>/admin.sock; $IVM_RUNTIME_DIR overrides); \
 else the one /etc/ivm/ivmd.toml describes ($IVM_INSTALLED_CONFIG overrides); else ./ivm-data \

@@ -132,6 +132,13 @@ fn is_cmd(v: &Value, verb: &str, ep: &str) -> bool {
             .is_some_and(|e| e.to_ascii_lowercase().starts_with(&format!("{ep}@")))
 }
 
+/// How many 200 answers to transaction `id` are in `seen`.
+fn answers(seen: &[Value], id: &Value) -> usize {
+    seen.iter()
+        .filter(|v| v["response"] == 200 && v["id"] == *id)
+        .count()
+}
+
 /// A 3-second 8 kHz mono WAV of speech (espeak-ng, then sox).
 fn three_seconds(dir: &Path) -> PathBuf {
     harness::require_tool("sox");
@@ -357,9 +364,12 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
     assert_eq!(code, 403, "admins only");
 
     // Off-hook: dial tone and the digit map; the NTFY sent twice (same transaction id) is
-    // executed once: one dial-tone RQNT, two 200s.
+    // answered twice (the second from the transaction cache) and runs once: one dial-tone
+    // RQNT.
     gw.cue("offhook 1");
     gw.cue("dup");
+    let hd = gw.wait(|v| v["ntfy"] == "aaln/1", "the off-hook NTFY sent")["id"].clone();
+    gw.wait(|v| v["dup"] == hd, "the duplicate sent");
     let dial = gw.command("RQNT", "aaln/1", "dial tone");
     assert!(
         dial["params"]["S"].as_str().unwrap_or("").contains("L/dl"),
@@ -370,8 +380,11 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
         "a digit map: {dial}"
     );
     let seen = gw.drain(Duration::from_secs(2));
-    let oks = seen.iter().filter(|v| v["response"] == 200).count();
-    assert!(oks >= 1, "the duplicate answered from the cache: {seen:#?}");
+    assert_eq!(
+        answers(&seen, &hd),
+        2,
+        "the NTFY and its duplicate both answered: {seen:#?}"
+    );
     assert!(
         !seen.iter().any(|v| is_cmd(v, "RQNT", "aaln/1")),
         "the duplicate NTFY was executed again: {seen:#?}"
@@ -387,6 +400,15 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
         "{crcx}"
     );
     assert_eq!(crcx["params"]["M"], "sendrecv", "{crcx}");
+    gw.wait(
+        |v| {
+            is_cmd(v, "RQNT", "aaln/1")
+                && v["params"]["R"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("L/hu"))
+        },
+        "in a call: on-hook and digits asked for",
+    );
     gw.cue("quiet 1 600");
     let quiet = gw.wait(|v| v.get("quiet").is_some(), "the prompt played");
     assert!(
@@ -395,7 +417,16 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
     );
     gw.cue(&format!("play 1 {}", wav.display()));
     gw.wait(|v| v.get("played").is_some(), "speech sent");
+    // On-hook sent twice: run again, it would delete and re-arm an idle line (a second
+    // RQNT); answered from the cache, it changes nothing.
     gw.cue("onhook 1");
+    gw.cue("dup");
+    let hu = gw.wait(
+        |v| v["ntfy"] == "aaln/1" && v["events"] == "L/hu",
+        "the on-hook NTFY sent",
+    )["id"]
+        .clone();
+    gw.wait(|v| v["dup"] == hu, "the duplicate sent");
     gw.command("DLCX", "aaln/1", "DLCX");
     assert!(
         server.wait_log(
@@ -422,11 +453,24 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
         (length - stored).abs() < 0.5,
         "opusinfo {length} s, the box {stored} s"
     );
-    // Back to idle: waiting for off-hook.
-    gw.command("RQNT", "aaln/1", "idle again");
+    // Back to idle: waiting for off-hook, once.
+    gw.wait(
+        |v| {
+            is_cmd(v, "RQNT", "aaln/1")
+                && v["params"]["R"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("L/hd"))
+        },
+        "idle again",
+    );
+    let seen = gw.drain(Duration::from_secs(1));
+    assert_eq!(answers(&seen, &hu), 2, "both on-hooks answered: {seen:#?}");
+    assert!(
+        !seen.iter().any(|v| v.get("cmd").is_some()),
+        "the duplicate on-hook was executed again: {seen:#?}"
+    );
 
     // Bob's message to ann lights ann's lamp (and nothing puts it out again).
-    gw.drain(Duration::from_millis(500));
     let short = harness::speech(dir.path(), "short", "Hello Ann, call me back.");
     bob.ok(&["send", "--to", "ann", short.to_str().expect("path")]);
     let lamp = gw.wait(

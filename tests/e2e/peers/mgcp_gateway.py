@@ -24,7 +24,8 @@ per line (the test reads them):
     raw HEX                 send these bytes to the call agent
     quit
 Printed: {"ready": "127.0.0.1:PORT"}, {"cmd": VERB, "endpoint": ..., "id": ..., "params":
-{...}, "sdp": ...}, {"response": CODE, "id": ID}, {"recorded": N, "bytes": B} on DLCX.
+{...}, "sdp": ...}, {"response": CODE, "id": ID}, {"recorded": N, "bytes": B} on DLCX,
+{"ntfy": "aaln/N", "id": ID, "events": ...} for each NTFY sent, {"dup": ID} for a duplicate.
 """
 
 import json
@@ -172,6 +173,7 @@ class Gateway:
         ep = "aaln/%d" % n
         x = self.request_ids.get(ep, "0")
         self.last_ntfy = self.command("NTFY", ep, [("X", x), ("O", events)])
+        out({"ntfy": ep, "id": self.last_ntfy.split()[1].decode(), "events": events})
 
     def respond(self, to, code, tid, comment, params=(), sdp=None):
         lines = ["%d %s %s" % (code, tid, comment)]
@@ -272,6 +274,7 @@ def main():
         elif cue == "dup":
             if gw.last_ntfy:
                 gw.send(gw.last_ntfy)
+                out({"dup": gw.last_ntfy.split()[1].decode()})
         elif cue == "play":
             c = gw.connections.get("aaln/%s" % words[1])
             if c:

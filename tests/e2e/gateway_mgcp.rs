@@ -562,6 +562,12 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
         ),
         "the drop is counted"
     );
+    let status = ivmd(&data, &["status"]);
+    assert!(
+        text(&status).contains("gateways:     1 up of 1 (1 MGCP datagrams from unconfigured"),
+        "ivmd status counts the drop: {}",
+        text(&status)
+    );
     let seen = gw.drain(Duration::from_millis(500));
     assert!(
         !seen.iter().any(|v| v.get("cmd").is_some()),

@@ -275,6 +275,12 @@ pub fn status(s: &BoxStatus, json: bool) -> ExitCode {
         "phones:       {} assigned, {} registered now ({} SIP registrations)",
         s.phones_assigned, s.phones_registered, s.sip_registrations
     );
+    if s.gateways > 0 || s.mgcp_dropped > 0 {
+        println!(
+            "gateways:     {} up of {} ({} MGCP datagrams from unconfigured addresses dropped)",
+            s.gateways_up, s.gateways, s.mgcp_dropped
+        );
+    }
     println!("clients:      {} connected", s.clients_connected);
     println!("messages:     {} waiting to be heard", s.messages_waiting);
     ExitCode::SUCCESS

@@ -274,6 +274,11 @@ pub struct Mgcp {
     /// Seconds a gateway may stay quiet before the box audits it (keep-alive); one that
     /// does not answer the audit's retransmissions is marked down.
     pub keepalive_s: u32,
+    /// Confirm the gateways' responses in the `K:` (ResponseAck) of the next command (RFC
+    /// 3435 §3.5.6). Off by default: it only saves the gateway some memory (it forgets its
+    /// answers after 30 s anyway), and some gateways refuse every command carrying it
+    /// (osmo-mgw answers `539`), which would leave their lines dead.
+    pub response_ack: bool,
 }
 
 impl Default for Mgcp {
@@ -281,6 +286,7 @@ impl Default for Mgcp {
         Mgcp {
             listen: "0.0.0.0:2727".into(),
             keepalive_s: 60,
+            response_ack: false,
         }
     }
 }
@@ -904,6 +910,7 @@ mod tests {
             Some("0.0.0.0:2727".parse().expect("addr"))
         );
         assert_eq!(c.mgcp.keepalive_s, 60);
+        assert!(!c.mgcp.response_ack);
         let off: Config = toml::from_str("[mgcp]\nlisten = \"\"\n").expect("parses");
         assert_eq!(off.mgcp_addr().expect("ok"), None);
         let bad: Config = toml::from_str("[mgcp]\nlisten = \"nowhere\"\n").expect("parses");

@@ -299,6 +299,7 @@ fn gateway_setup(
             },
             media_timeout: Duration::from_secs(cfg.sip.media_timeout_s.into()),
             keepalive: Duration::from_secs(cfg.mgcp.keepalive_s.into()),
+            response_ack: cfg.mgcp.response_ack,
             ..GatewayConfig::default()
         },
         out: tx,

@@ -64,6 +64,8 @@ pub struct GatewayConfig {
     pub keepalive: Duration,
     /// How often the gateway list is read again from the store (changes by `ivmd gateway`).
     pub reload: Duration,
+    /// Confirm the gateways' responses with `K:` in the next command (`[mgcp] response_ack`).
+    pub response_ack: bool,
 }
 
 impl Default for GatewayConfig {
@@ -73,6 +75,7 @@ impl Default for GatewayConfig {
             media_timeout: Duration::from_secs(20),
             keepalive: Duration::from_secs(60),
             reload: Duration::from_secs(2),
+            response_ack: false,
         }
     }
 }
@@ -196,6 +199,7 @@ impl GatewayActor {
         out: MgcpOutbox,
         media: Arc<dyn MediaSockets>,
     ) -> GatewayActor {
+        let response_ack = cfg.response_ack;
         GatewayActor {
             exchange: Exchange::new(cfg.lines.clone()),
             cfg,
@@ -204,7 +208,10 @@ impl GatewayActor {
             out,
             media,
             agent: Agent::new(
-                AgentConfig::default(),
+                AgentConfig {
+                    response_ack,
+                    ..AgentConfig::default()
+                },
                 rand::random::<u32>() % 900_000_000 + 1,
             ),
             gateways: HashMap::new(),

@@ -21,6 +21,7 @@ use ivm_store::Store;
 
 use crate::client::{ClientActor, ClientConfig, ClientHandle, GetStats, GoingDown};
 use crate::database::Db;
+use crate::gateway::{GatewayActor, GatewayConfig, GetGateways, MgcpIn, MgcpOutbox};
 use crate::media::MediaSockets;
 use crate::station::{GetRegistrations, RingMe, SipIn, SipOutbox, StationActor, StationConfig};
 
@@ -35,6 +36,8 @@ pub struct Handles {
     pub clients: Addr<ClientActor>,
     /// The station actor (desk phones), when SIP is on.
     pub station: Option<Addr<StationActor>>,
+    /// The gateway actor (analog phones), when the MGCP call agent runs.
+    pub gateway: Option<Addr<GatewayActor>>,
     /// When the engine started, for uptime.
     pub started: Instant,
     /// The engine's one stop token. A part the binary starts before handing it over (the
@@ -59,9 +62,24 @@ impl Handles {
         self.station.clone().map(Addr::recipient)
     }
 
-    /// Ring-my-phone, when SIP is on.
+    /// Ring-my-phone, when SIP is on: through the gateway actor when it runs (a user with an
+    /// analog line has it rung; anyone else's request goes on to the station).
     pub fn ring_me(&self) -> Option<Recipient<RingMe>> {
-        self.station.clone().map(Addr::recipient)
+        let station = self.station.clone()?;
+        Some(match &self.gateway {
+            Some(g) => g.clone().recipient(),
+            None => station.recipient(),
+        })
+    }
+
+    /// The gateway actor's MGCP input (the MGCP socket service feeds it).
+    pub fn mgcp_input(&self) -> Option<Recipient<MgcpIn>> {
+        self.gateway.clone().map(Addr::recipient)
+    }
+
+    /// The gateways' live state (admin API, `ivmd gateway list`).
+    pub fn gateways(&self) -> Option<Recipient<GetGateways>> {
+        self.gateway.clone().map(Addr::recipient)
     }
 
     /// The station's SIP input (the SIP socket service feeds it), when SIP is on.
@@ -86,6 +104,28 @@ pub struct EngineConfig {
     pub clients: ClientConfig,
     /// Desk phones: the station actor's settings and I/O, `None` when SIP is off.
     pub station: Option<StationSetup>,
+    /// Analog phones: the gateway actor's settings and I/O, `None` when MGCP is off.
+    pub gateway: Option<GatewaySetup>,
+}
+
+/// What the gateway actor needs from the binary: settings, the MGCP socket's send queue,
+/// and the RTP socket factory (the same one as the station's).
+#[derive(Clone)]
+pub struct GatewaySetup {
+    /// Settings.
+    pub cfg: GatewayConfig,
+    /// MGCP send queue (the MGCP service holds the other end).
+    pub out: MgcpOutbox,
+    /// RTP sockets.
+    pub media: Arc<dyn MediaSockets>,
+}
+
+impl std::fmt::Debug for GatewaySetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewaySetup")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the station actor needs from the binary: settings, the SIP service's send queue,
@@ -124,11 +164,23 @@ impl Engine {
             )
             .start()
         });
+        let gateway = cfg.gateway.map(|g| {
+            GatewayActor::new(
+                g.cfg,
+                db.clone(),
+                ClientHandle::new(&clients),
+                g.out,
+                g.media,
+            )
+            .with_fallback(station.clone().map(Addr::recipient))
+            .start()
+        });
         let services = Running::new();
         let handles = Handles {
             db,
             clients,
             station,
+            gateway,
             started: Instant::now(),
             stop: services.token().clone(),
         };

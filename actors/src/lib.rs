@@ -45,6 +45,7 @@ pub mod codec;
 pub mod database;
 pub mod display;
 pub mod engine;
+pub mod gateway;
 pub mod media;
 pub mod provisioning;
 pub mod station;

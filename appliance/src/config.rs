@@ -24,6 +24,8 @@ pub struct Config {
     pub clients: Clients,
     /// Desk phones (SIP and RTP).
     pub sip: Sip,
+    /// Analog phones behind media gateways: the MGCP call agent.
+    pub mgcp: Mgcp,
     /// Phone provisioning (TFTP and HTTP `/provision/...`).
     pub provision: Provision,
     /// The DHCP server for the office LAN: off unless an installer turns it on.
@@ -277,6 +279,34 @@ impl Default for Sip {
     }
 }
 
+/// `[mgcp]`: the MGCP call agent for analog phones on media gateways (`ivmd gateway add`).
+/// Its socket is opened when the box starts with at least one gateway configured; its
+/// calls use `[sip]`'s RTP ports and line settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mgcp {
+    /// UDP listen address of the call agent (gateways send to it); `""` turns MGCP off.
+    pub listen: String,
+    /// Seconds a gateway may stay quiet before the box audits it (keep-alive); one that
+    /// does not answer the audit's retransmissions is marked down.
+    pub keepalive_s: u32,
+    /// Confirm the gateways' responses in the `K:` (ResponseAck) of the next command (RFC
+    /// 3435 §3.5.6). Off by default: it only saves the gateway some memory (it forgets its
+    /// answers after 30 s anyway), and some gateways refuse every command carrying it
+    /// (osmo-mgw answers `539`), which would leave their lines dead.
+    pub response_ack: bool,
+}
+
+impl Default for Mgcp {
+    fn default() -> Self {
+        Mgcp {
+            listen: "0.0.0.0:2727".into(),
+            keepalive_s: 60,
+            response_ack: false,
+        }
+    }
+}
+
 /// One listening socket; `listen = ""` turns it off.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -350,6 +380,7 @@ impl Default for Config {
             limits: Limits::default(),
             clients: Clients::default(),
             sip: Sip::default(),
+            mgcp: Mgcp::default(),
             provision: Provision::default(),
             dhcp: Dhcp::default(),
             panel: Panel::default(),
@@ -479,6 +510,12 @@ impl Config {
             ));
         }
         self.sip_digest()?;
+        self.mgcp_addr()?;
+        if self.mgcp.keepalive_s == 0 {
+            return Err(ConfigError::Invalid(
+                "mgcp.keepalive_s must be at least 1 second".into(),
+            ));
+        }
         self.tftp_addr()?;
         self.provision_subnets()?;
         self.auto_assign_range()?;
@@ -514,6 +551,11 @@ impl Config {
     /// The HTTPS listen address, `None` when turned off.
     pub fn https_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         parse_listen("https.listen", &self.https.listen)
+    }
+
+    /// `[mgcp] listen`, `None` when off.
+    pub fn mgcp_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        parse_listen("mgcp.listen", &self.mgcp.listen)
     }
 
     /// `[sip] digest`: `auto`, or the algorithms to offer in order.
@@ -881,5 +923,23 @@ mod tests {
         assert_eq!(c.limits.messages_per_minute, 30);
         assert_eq!(c.one_time_password_ttl(), Duration::from_secs(24 * 3600));
         assert!(c.http.names.is_empty());
+    }
+
+    #[test]
+    fn mgcp_defaults_and_bad_values() {
+        let c = Config::load(None).expect("defaults");
+        assert_eq!(
+            c.mgcp_addr().expect("ok"),
+            Some("0.0.0.0:2727".parse().expect("addr"))
+        );
+        assert_eq!(c.mgcp.keepalive_s, 60);
+        assert!(!c.mgcp.response_ack);
+        let off: Config = toml::from_str("[mgcp]\nlisten = \"\"\n").expect("parses");
+        assert_eq!(off.mgcp_addr().expect("ok"), None);
+        let bad: Config = toml::from_str("[mgcp]\nlisten = \"nowhere\"\n").expect("parses");
+        assert!(bad.validate().is_err());
+        let bad: Config = toml::from_str("[mgcp]\nkeepalive_s = 0\n").expect("parses");
+        assert!(bad.validate().is_err());
+        assert!(toml::from_str::<Config>("[mgcp]\nport = 1\n").is_err());
     }
 }

@@ -17,7 +17,10 @@ use std::time::Duration;
 use actix::Addr;
 use anyhow::Context as _;
 use ivm_actors::client::ClientConfig;
-use ivm_actors::engine::{Engine, EngineConfig, Handles, Launch, Shutdown, StationSetup};
+use ivm_actors::engine::{
+    Engine, EngineConfig, GatewaySetup, Handles, Launch, Shutdown, StationSetup,
+};
+use ivm_actors::gateway::GatewayConfig;
 use ivm_actors::provisioning::{FlushService, Leases, ProvisionFront, Sightings};
 use ivm_actors::station::StationConfig;
 use ivm_http::{Backend, HttpConfig, HttpService, Phones};
@@ -94,8 +97,9 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
             .build()
             .expect("tokio runtime")
     });
+    let has_gateways = !store.gateways().context("gateways")?.is_empty();
     system.block_on(async move {
-        let sockets = Sockets::bind(&cfg).await?;
+        let sockets = Sockets::bind(&cfg, has_gateways).await?;
         let tls = Tls {
             config: tls,
             identities,
@@ -151,10 +155,20 @@ struct Sockets {
     https: Option<TcpListener>,
     sip: Option<Sip>,
     tftp: Option<std::net::UdpSocket>,
+    /// The MGCP call agent's socket, when a gateway is configured.
+    mgcp: Option<(tokio::net::UdpSocket, SocketAddr)>,
 }
 
 impl Sockets {
-    async fn bind(cfg: &Config) -> anyhow::Result<Sockets> {
+    async fn bind(cfg: &Config, has_gateways: bool) -> anyhow::Result<Sockets> {
+        let mgcp = match cfg.mgcp_addr()?.filter(|_| has_gateways) {
+            Some(a) => Some(
+                ivm_phones::MgcpService::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (mgcp)"))?,
+            ),
+            None => None,
+        };
         let http = match cfg.http_addr()? {
             Some(a) => Some(
                 TcpListener::bind(a)
@@ -197,6 +211,7 @@ impl Sockets {
             https,
             sip,
             tftp,
+            mgcp,
         })
     }
 
@@ -263,8 +278,47 @@ fn engine_config(
             messages_per_minute: cfg.limits.messages_per_minute,
         },
         station,
+        gateway: None,
     };
     Ok((engine, queue))
+}
+
+/// The gateway actor's settings, when the MGCP socket is bound: the line settings of
+/// `[sip]`, and the station's RTP sockets (one port range for every call) or, with SIP off,
+/// RTP sockets of its own on the MGCP address. Returns the MGCP service's send queue.
+fn gateway_setup(
+    cfg: &Config,
+    engine: &mut EngineConfig,
+    bound: Option<SocketAddr>,
+    sip: Option<&Sip>,
+) -> Option<tokio::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)>> {
+    let bound = bound?;
+    let (tx, rx) = tokio::sync::mpsc::channel(65_536);
+    let media = match &engine.station {
+        Some(st) => st.media.clone(),
+        None => Arc::new(UdpMediaSockets::new(
+            sip.map_or(bound.ip(), |s| s.local.ip()),
+            cfg.sip.rtp_port_min,
+            cfg.sip.rtp_port_max,
+        )),
+    };
+    engine.gateway = Some(GatewaySetup {
+        cfg: GatewayConfig {
+            lines: ivm_line::Config {
+                silence_timeout: Duration::from_secs(cfg.sip.silence_timeout_s.into()),
+                max_recording: Duration::from_secs(cfg.sip.max_recording_s.into()),
+                ring_timeout: Duration::from_secs(cfg.sip.ring_timeout_s.into()),
+                ..ivm_line::Config::default()
+            },
+            media_timeout: Duration::from_secs(cfg.sip.media_timeout_s.into()),
+            keepalive: Duration::from_secs(cfg.mgcp.keepalive_s.into()),
+            response_ack: cfg.mgcp.response_ack,
+            ..GatewayConfig::default()
+        },
+        out: tx,
+        media,
+    });
+    Some(rx)
 }
 
 /// What the station queues for the SIP service to send.
@@ -305,7 +359,9 @@ async fn start(
         https,
         sip,
         tftp,
+        mgcp,
     } = sockets;
+    let mgcp_bound = mgcp.as_ref().map(|(_, a)| *a);
     let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
     let https_port = https
         .as_ref()
@@ -314,7 +370,8 @@ async fn start(
         .unwrap_or(443);
     let http_cfg = http_config(cfg, https_port)?;
     let sip_advertised = sip.as_ref().map(|s| s.advertised);
-    let (engine_cfg, sip_queue) = engine_config(cfg, sip.as_ref())?;
+    let (mut engine_cfg, sip_queue) = engine_config(cfg, sip.as_ref())?;
+    let mgcp_queue = gateway_setup(cfg, &mut engine_cfg, mgcp_bound, sip.as_ref());
     let https_bound = https.as_ref().and_then(|l| l.local_addr().ok());
     let provisioner = provisioner(cfg, http_local, https_bound, sip_advertised)?;
     let info = Arc::new(BoxInfo {
@@ -351,11 +408,15 @@ async fn start(
     if let (Some(sip), Some(queue), Some(input)) = (sip, sip_queue, h.sip_input()) {
         services.push(Box::new(SipService::new(sip.sockets, input, queue)));
     }
+    if let (Some((sock, _)), Some(queue), Some(input)) = (mgcp, mgcp_queue, h.mgcp_input()) {
+        services.push(Box::new(ivm_phones::MgcpService::new(sock, input, queue)));
+    }
     let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();
     let live = Live {
         db: h.db.clone(),
         clients: h.client_stats(),
         registrations: h.registrations(),
+        gateways: h.gateways(),
         started: h.started,
         dhcp: dhcp_slot.clone(),
         tls: tls.identities,
@@ -406,7 +467,8 @@ async fn start(
     let off = |a: &Option<String>| a.clone().unwrap_or_else(|| "off".into());
     let (http_bound, https_bound) = (off(&listeners.http), off(&listeners.https));
     let (sip_bound, tftp_bound) = (off(&listeners.sip), off(&listeners.tftp));
-    println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} data={}", cfg.data_dir.display());
+    let mgcp_bound = mgcp_bound.map_or_else(|| "off".to_owned(), |a| a.to_string());
+    println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} mgcp={mgcp_bound} data={}", cfg.data_dir.display());
     tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
     Ok((engine, exit_rx))
 }
@@ -495,6 +557,7 @@ fn http_backend(h: &Handles) -> Backend {
                 ring_me,
                 registrations,
             }),
+        gateways: h.gateways(),
         started: h.started,
     }
 }

@@ -52,6 +52,7 @@
 mod blobs;
 mod dirs;
 mod error;
+mod gateways;
 mod groups;
 mod idempotency;
 mod keys;
@@ -76,6 +77,10 @@ use redb::{Database, ReadableTable};
 
 pub use blobs::BlobRef;
 pub use error::StoreError;
+pub use gateways::{
+    parse_endpoint_range, parse_gateway_address, Gateway, GatewayProtocol,
+    MAX_ENDPOINTS as MAX_GATEWAY_ENDPOINTS, MAX_GATEWAYS,
+};
 pub use groups::{validate_group_name, Group, EVERYONE, MAX_MEMBERS as MAX_GROUP_MEMBERS};
 pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};
 pub use lock::{holder as lock_holder, DataLock, LOCK_FILE};
@@ -231,6 +236,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::IDEMPOTENCY)?;
         txn.open_table(tables::GROUPS)?;
         txn.open_table(talks::PENDING_TALKS)?;
+        txn.open_table(tables::GATEWAYS)?;
         txn.open_table(pages::INBOX_BY_TIME)?;
         txn.open_table(pages::SENT_BY_TIME)?;
         let meta = txn.open_table(tables::META)?;

@@ -21,6 +21,7 @@
 //! | `usage` | sender `[u8;16]` | `u64`: bytes of audio and attachments of their messages that still exist |
 //! | `idempotency` | sender ‖ SHA-256(key) `[u8;48]` | (message `[u8;16]`, SHA-256 of the request `[u8;32]`) |
 //! | `groups` | name `&str` | JSON `Group` (members' GUIDs) |
+//! | `gateways` | name `&str` | JSON `Gateway` (protocol, address, endpoints, line assignments) |
 //! | `inbox_by_time`, `sent_by_time` | user ‖ created_at (u64 BE) ‖ message `[u8;40]` | `()`: lists in time order (`pages.rs`) |
 
 use ivm_wire::{Guid, MailboxState};
@@ -72,6 +73,9 @@ pub(crate) const IDEMPOTENCY: TableDefinition<[u8; 48], ([u8; 16], [u8; 32])> =
 
 /// Groups by name: JSON `Group`, see `groups.rs` (the built-in `everyone` is not stored).
 pub(crate) const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
+
+/// Media gateways by name: JSON `Gateway` with its line assignments, see `gateways.rs`.
+pub(crate) const GATEWAYS: TableDefinition<&str, &[u8]> = TableDefinition::new("gateways");
 
 /// `meta` key set once `usage` has been counted from the messages (databases written before
 /// the table existed are counted at open).

@@ -339,6 +339,39 @@ fn reachable_default() -> bool {
     true
 }
 
+/// A media gateway for analog phones (`GET /api/admin/gateways`), with its live state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    /// Its name (`ivmd gateway add NAME`).
+    pub name: String,
+    /// Its control protocol (`mgcp`).
+    pub protocol: String,
+    /// Where it listens (`ip:port`).
+    pub address: String,
+    /// `up` (registered and answering), `down`, or `off` (the call agent does not run).
+    pub state: String,
+    /// Its analog lines.
+    pub lines: Vec<GatewayLineInfo>,
+}
+
+/// One analog line of a gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayLineInfo {
+    /// The endpoint (`aaln/1`).
+    pub endpoint: String,
+    /// The user it is assigned to, when assigned.
+    #[serde(default)]
+    pub user: Option<Guid>,
+    /// Their login name.
+    #[serde(default)]
+    pub user_name: Option<String>,
+    /// Their extension.
+    #[serde(default)]
+    pub extension: Option<String>,
+    /// `idle`, `off-hook`, `ringing`, `in-call`; `unknown` while the gateway is down.
+    pub state: String,
+}
+
 /// A desk phone (`GET /api/admin/phones`, and the answer of assign and unassign).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhoneInfo {

@@ -68,7 +68,7 @@ mod effects;
 mod intercom;
 mod legs;
 mod media;
-mod ops;
+pub(crate) mod ops;
 mod qualify;
 mod registrar;
 mod requests;

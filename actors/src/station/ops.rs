@@ -33,7 +33,7 @@ impl Op for SipCredentialsOf {
 
 /// Whether every entry of a dialled recipient list names a user, by the rule the post itself
 /// uses ([`Store::find_user`]); the first that does not, otherwise.
-pub(super) struct CheckRecipients(pub Vec<String>);
+pub(crate) struct CheckRecipients(pub Vec<String>);
 
 impl Op for CheckRecipients {
     type Output = Recipients;
@@ -66,7 +66,7 @@ impl Op for ResolveRecipients {
 }
 
 /// The user with extension `ext`, as the line core knows a party.
-pub(super) struct PartyAt(pub String);
+pub(crate) struct PartyAt(pub String);
 
 impl Op for PartyAt {
     type Output = Option<Party>;
@@ -80,7 +80,7 @@ impl Op for PartyAt {
 
 /// The mailbox as a phone hears it: not deleted, unplayed first, newest first, at most
 /// [`MAILBOX_ITEMS`], each with its sender's extension.
-pub(super) struct PhoneMailbox {
+pub(crate) struct PhoneMailbox {
     /// Whose mailbox.
     pub user: Guid,
 }
@@ -110,7 +110,7 @@ impl Op for PhoneMailbox {
 /// The Ogg Opus audio of a message in `user`'s mailbox. The line asks only for messages it
 /// listed from that mailbox; the check here keeps it so if that ever changes (a message
 /// deleted meanwhile from the web is gone for the phone too).
-pub(super) struct AudioOf {
+pub(crate) struct AudioOf {
     /// Whose mailbox.
     pub user: Guid,
     /// Which message.
@@ -146,7 +146,7 @@ impl Op for PhoneRegistered {
 }
 
 /// The message-waiting lamp's counts of `user`'s inbox: (new, old).
-pub(super) struct LampCounts(pub Guid);
+pub(crate) struct LampCounts(pub Guid);
 
 impl Op for LampCounts {
     type Output = (u32, u32);

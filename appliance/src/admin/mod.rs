@@ -131,6 +131,33 @@ pub enum AdminRequest {
         /// MAC in any common spelling.
         mac: String,
     },
+    /// Add a media gateway (analog phones): `ivmd gateway add`.
+    GatewayAdd {
+        /// Its name.
+        name: String,
+        /// `mgcp`.
+        protocol: String,
+        /// `IP[:port]` (port 2427 when left out).
+        address: String,
+        /// `aaln/1..aaln/N`.
+        endpoints: String,
+    },
+    /// List gateways, their lines and (on a running box) their live state.
+    GatewayList,
+    /// Remove a gateway and its line assignments.
+    GatewayRemove {
+        /// Its name.
+        name: String,
+    },
+    /// Assign a gateway's analog line to a user (`ivmd line assign`).
+    LineAssign {
+        /// The gateway.
+        gateway: String,
+        /// The endpoint (`aaln/1`).
+        endpoint: String,
+        /// Login name of the user; `None` unassigns the line.
+        user: Option<String>,
+    },
     /// Who is there: the running box's [`BoxInfo`] (data folder, settings, listeners).
     /// Cheap: no database trip. Admin commands ask it first, to learn which box answers.
     Hello,
@@ -170,6 +197,63 @@ impl AdminContext {
     fn arm_until(&self) -> Option<SystemTime> {
         self.arm_window.map(|w| SystemTime::now() + w)
     }
+}
+
+/// A gateway as the admin CLI prints it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayRow {
+    /// Its name.
+    pub name: String,
+    /// `mgcp`.
+    pub protocol: String,
+    /// `IP:port`.
+    pub address: String,
+    /// How many endpoints (`aaln/1..aaln/N`).
+    pub endpoints: u32,
+    /// `up`, `down`, or `-` when the box is not running.
+    #[serde(default)]
+    pub state: String,
+    /// Its lines, assigned or not.
+    pub lines: Vec<LineRow>,
+}
+
+/// One analog line of a gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LineRow {
+    /// `aaln/1`.
+    pub endpoint: String,
+    /// Login name of its user, when assigned.
+    pub user: Option<String>,
+    /// Their extension.
+    pub extension: Option<String>,
+    /// `idle`, `off-hook`, `ringing`, `in-call`, or `-` when not known.
+    #[serde(default)]
+    pub state: String,
+}
+
+/// The row of a stored gateway (live state `-`).
+pub fn gateway_row(store: &Store, g: &ivm_store::Gateway) -> Result<GatewayRow, StoreError> {
+    let mut lines = Vec::new();
+    for ep in g.endpoint_names() {
+        let user = match g.lines.get(&ep) {
+            Some(u) => store.user(*u)?,
+            None => None,
+        };
+        lines.push(LineRow {
+            endpoint: ep,
+            user: user.as_ref().map(|u| u.name.clone()),
+            extension: user.map(|u| u.extension),
+            state: "-".into(),
+        });
+    }
+    Ok(GatewayRow {
+        name: g.name.clone(),
+        protocol: g.protocol.as_str().into(),
+        address: g.address.to_string(),
+        endpoints: g.endpoints,
+        state: "-".into(),
+        lines,
+    })
 }
 
 /// A phone as the admin CLI prints it.
@@ -327,6 +411,11 @@ pub enum AdminResponse {
         provision_password: String,
         /// Where it fetches its files, when the box runs.
         provision_url: Option<String>,
+    },
+    /// Gateways, with their lines.
+    Gateways {
+        /// By name.
+        gateways: Vec<GatewayRow>,
     },
     /// The answer to [`AdminRequest::Hello`].
     Hello {
@@ -544,6 +633,52 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
                 let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
                 store.delete_user(user.guid)?;
                 AdminResponse::Done
+            }
+            AdminRequest::GatewayAdd {
+                name,
+                protocol,
+                address,
+                endpoints,
+            } => {
+                let g = store.add_gateway(
+                    &name,
+                    ivm_store::GatewayProtocol::parse(&protocol)?,
+                    ivm_store::parse_gateway_address(&address)?,
+                    ivm_store::parse_endpoint_range(&endpoints)?,
+                )?;
+                AdminResponse::Gateways {
+                    gateways: vec![gateway_row(store, &g)?],
+                }
+            }
+            AdminRequest::GatewayList => AdminResponse::Gateways {
+                gateways: store
+                    .gateways()?
+                    .iter()
+                    .map(|g| gateway_row(store, g))
+                    .collect::<Result<_, _>>()?,
+            },
+            AdminRequest::GatewayRemove { name } => {
+                store.remove_gateway(&name)?;
+                AdminResponse::Done
+            }
+            AdminRequest::LineAssign {
+                gateway,
+                endpoint,
+                user,
+            } => {
+                let user = match user {
+                    Some(n) => Some(
+                        store
+                            .user_by_name(&n)?
+                            .ok_or_else(|| StoreError::Invalid(format!("no user {n:?}")))?
+                            .guid,
+                    ),
+                    None => None,
+                };
+                let g = store.assign_line(&gateway, &endpoint, user)?;
+                AdminResponse::Gateways {
+                    gateways: vec![gateway_row(store, &g)?],
+                }
             }
             // Answered by the socket itself: they are about the running box, not the store.
             AdminRequest::Hello | AdminRequest::Status => {

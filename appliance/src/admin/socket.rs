@@ -163,7 +163,15 @@ async fn answer(
                 req,
                 AdminRequest::TlsInstall { .. } | AdminRequest::TlsReset
             );
+            let list = matches!(req, AdminRequest::GatewayList);
             match live.db.call(Apply { req, ctx, swap }).await {
+                Ok(Applied {
+                    resp: AdminResponse::Gateways { mut gateways },
+                    key: None,
+                }) if list => {
+                    with_live_state(live, &mut gateways).await;
+                    AdminResponse::Gateways { gateways }
+                }
                 Ok(Applied { resp, key: None }) => resp,
                 // A new certificate is served from the next handshake on: no restart.
                 Ok(Applied {
@@ -181,6 +189,35 @@ async fn answer(
                 Err(e) => AdminResponse::Error {
                     message: e.to_string(),
                 },
+            }
+        }
+    }
+}
+
+/// Fills in the gateways' live state (up/down, each line's) from the gateway actor; a
+/// gateway the actor does not hold yet (added a moment ago) reads `down`.
+async fn with_live_state(live: &Live, rows: &mut [super::GatewayRow]) {
+    let Some(actor) = &live.gateways else {
+        for r in rows.iter_mut() {
+            r.state = "off".into();
+        }
+        return;
+    };
+    let states = actor
+        .send(ivm_actors::gateway::GetGateways)
+        .await
+        .unwrap_or_default();
+    for r in rows.iter_mut() {
+        let s = states.iter().find(|s| s.name == r.name);
+        r.state = if s.is_some_and(|s| s.up) {
+            "up"
+        } else {
+            "down"
+        }
+        .into();
+        for l in r.lines.iter_mut() {
+            if let Some(st) = s.and_then(|s| s.lines.iter().find(|(e, _)| *e == l.endpoint)) {
+                l.state = st.1.into();
             }
         }
     }

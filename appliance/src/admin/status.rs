@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use actix::Recipient;
 use ivm_actors::client::GetStats;
 use ivm_actors::database::{Db, Op};
+use ivm_actors::gateway::GetGateways;
 use ivm_actors::station::GetRegistrations;
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +85,15 @@ pub struct BoxStatus {
     pub disk_free_bytes: u64,
     /// Size of that file system.
     pub disk_total_bytes: u64,
+    /// Media gateways configured (0 when the MGCP call agent is off).
+    #[serde(default)]
+    pub gateways: usize,
+    /// Of which registered and answering.
+    #[serde(default)]
+    pub gateways_up: usize,
+    /// MGCP datagrams from addresses no gateway has, dropped unread since start.
+    #[serde(default)]
+    pub mgcp_dropped: u64,
 }
 
 /// What the socket needs to answer requests on the running box: narrow handles, no actor
@@ -96,6 +106,8 @@ pub struct Live {
     pub clients: Recipient<GetStats>,
     /// The station's live registrations, when SIP is on.
     pub registrations: Option<Recipient<GetRegistrations>>,
+    /// The gateways' live state, when the MGCP call agent runs.
+    pub gateways: Option<Recipient<GetGateways>>,
     /// When the box started.
     pub started: std::time::Instant,
     /// The DHCP server's control, once it is made (after the engine starts).
@@ -174,6 +186,10 @@ pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
         .send(GetStats)
         .await
         .map_err(|e| e.to_string())?;
+    let gateways = match &live.gateways {
+        Some(g) => g.send(GetGateways).await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let dhcp = match live.dhcp.get() {
         Some(d) => d.info().await.state,
         None => "off".into(),
@@ -194,5 +210,8 @@ pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
         messages_waiting: waiting,
         disk_free_bytes: free,
         disk_total_bytes: total,
+        gateways: gateways.len(),
+        gateways_up: gateways.iter().filter(|g| g.up).count(),
+        mgcp_dropped: gateways.first().map_or(0, |g| g.dropped),
     })
 }

@@ -1,5 +1,5 @@
-//! The `ivmd` command line: `ivmd run`, and the admin commands (`user`, `phone`, `status`,
-//! `config`), which find the box to work on through [`crate::locate`].
+//! The `ivmd` command line: `ivmd run`, and the admin commands (`user`, `phone`, `gateway`,
+//! `line`, `status`, `config`), which find the box to work on through [`crate::locate`].
 //!
 //! # Layout
 //! - this file: the commands and options, and what each does;
@@ -31,7 +31,7 @@ const STARTING_WAIT: Duration = Duration::from_secs(10);
     name = "ivmd",
     version,
     about = "The IVM box: instant voice messaging for the office LAN",
-    after_help = "Admin commands (user, group, phone, status, config) work on the box given by --data or --config; \
+    after_help = "Admin commands (user, group, phone, gateway, line, status, config) work on the box given by --data or --config; \
 else the running box (found through its admin socket at /run/ivm/admin.sock, \
 $XDG_RUNTIME_DIR/ivm/admin.sock or /tmp/ivm-<uid>/admin.sock; $IVM_RUNTIME_DIR overrides); \
 else the one /etc/ivm/ivmd.toml describes ($IVM_INSTALLED_CONFIG overrides); else ./ivm-data \
@@ -74,6 +74,12 @@ pub enum Command {
     /// folder).
     #[command(subcommand)]
     Phone(PhoneCommand),
+    /// Manage media gateways for analog phones (on the running box, or a stopped box's data).
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// Assign analog lines of gateways to users.
+    #[command(subcommand)]
+    Line(LineCommand),
     /// Manage groups for all-calls (`ivm talk --group NAME`); `everyone` is built in.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -110,6 +116,55 @@ pub enum TlsCommand {
     },
     /// Go back to the box's own self-signed certificate (with a new key).
     Reset,
+}
+
+/// `ivmd gateway ...`
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Add a media gateway for analog phones (FXS ports). Datagrams from addresses no
+    /// gateway names are dropped.
+    Add {
+        /// Its name.
+        name: String,
+        /// Its control protocol (mgcp).
+        #[arg(long, default_value = "mgcp")]
+        protocol: String,
+        /// Where it listens: IP or IP:port (port 2427 when left out).
+        #[arg(long)]
+        address: String,
+        /// Its endpoints: aaln/1..aaln/N.
+        #[arg(long, default_value = "aaln/1..aaln/1")]
+        endpoints: String,
+    },
+    /// List gateways and their lines, with live state (up/down, idle/off-hook/ringing/in-call)
+    /// on a running box.
+    List,
+    /// Remove a gateway and its line assignments.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `ivmd line ...`
+#[derive(Debug, Subcommand)]
+pub enum LineCommand {
+    /// Assign a gateway's analog line to a user, like a desk phone.
+    Assign {
+        /// The gateway's name.
+        gateway: String,
+        /// The endpoint (aaln/1).
+        endpoint: String,
+        /// The user's login name.
+        user: String,
+    },
+    /// Take a line from its user.
+    Unassign {
+        /// The gateway's name.
+        gateway: String,
+        /// The endpoint (aaln/1).
+        endpoint: String,
+    },
 }
 
 /// `ivmd phone ...`
@@ -303,6 +358,8 @@ pub fn main() -> ExitCode {
         Command::User(cmd) => admin_command(config, data, user_request(cmd)),
         Command::Phone(cmd) => admin_command(config, data, phone_request(cmd)),
         Command::Group(cmd) => admin_command(config, data, group_request(cmd)),
+        Command::Gateway(cmd) => admin_command(config, data, gateway_request(cmd)),
+        Command::Line(cmd) => admin_command(config, data, line_request(cmd)),
         Command::Status { json } => status(config, data, json),
         Command::Config => show_config(config, data),
         Command::Tls(cmd) => match tls_request(cmd) {
@@ -391,6 +448,43 @@ fn group_request(cmd: GroupCommand) -> AdminRequest {
             AdminRequest::GroupMembers { name, add, remove }
         }
         GroupCommand::Remove { name } => AdminRequest::GroupRemove { name },
+    }
+}
+
+fn gateway_request(cmd: GatewayCommand) -> AdminRequest {
+    match cmd {
+        GatewayCommand::Add {
+            name,
+            protocol,
+            address,
+            endpoints,
+        } => AdminRequest::GatewayAdd {
+            name,
+            protocol,
+            address,
+            endpoints,
+        },
+        GatewayCommand::List => AdminRequest::GatewayList,
+        GatewayCommand::Remove { name } => AdminRequest::GatewayRemove { name },
+    }
+}
+
+fn line_request(cmd: LineCommand) -> AdminRequest {
+    match cmd {
+        LineCommand::Assign {
+            gateway,
+            endpoint,
+            user,
+        } => AdminRequest::LineAssign {
+            gateway,
+            endpoint,
+            user: Some(user),
+        },
+        LineCommand::Unassign { gateway, endpoint } => AdminRequest::LineAssign {
+            gateway,
+            endpoint,
+            user: None,
+        },
     }
 }
 

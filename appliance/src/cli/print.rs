@@ -95,6 +95,28 @@ pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        AdminResponse::Gateways { gateways } => {
+            println!(
+                "{:<16} {:<6} {:<22} {:<6} {:<8} {:<16} {:<10} LINE STATE",
+                "GATEWAY", "PROTO", "ADDRESS", "STATE", "LINE", "USER", "EXTENSION"
+            );
+            for g in gateways {
+                for l in &g.lines {
+                    println!(
+                        "{:<16} {:<6} {:<22} {:<6} {:<8} {:<16} {:<10} {}",
+                        g.name,
+                        g.protocol,
+                        g.address,
+                        g.state,
+                        l.endpoint,
+                        l.user.as_deref().unwrap_or("-"),
+                        l.extension.as_deref().unwrap_or("-"),
+                        l.state
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
         AdminResponse::Phones { phones } => {
             println!(
                 "{:<13} {:<12} {:<10} {:<16} {:<10} {:<12} {:<10} PROVISIONING",
@@ -253,6 +275,12 @@ pub fn status(s: &BoxStatus, json: bool) -> ExitCode {
         "phones:       {} assigned, {} registered now ({} SIP registrations)",
         s.phones_assigned, s.phones_registered, s.sip_registrations
     );
+    if s.gateways > 0 || s.mgcp_dropped > 0 {
+        println!(
+            "gateways:     {} up of {} ({} MGCP datagrams from unconfigured addresses dropped)",
+            s.gateways_up, s.gateways, s.mgcp_dropped
+        );
+    }
     println!("clients:      {} connected", s.clients_connected);
     println!("messages:     {} waiting to be heard", s.messages_waiting);
     ExitCode::SUCCESS

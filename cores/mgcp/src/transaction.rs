@@ -62,6 +62,11 @@ pub struct Config {
     pub max_outstanding: usize,
     /// Incoming transactions remembered at once.
     pub max_cache: usize,
+    /// Confirm final responses in the `K:` of the next command (§3.5.6). The RFC lets every
+    /// command carry `K:`, but it is only an optimisation (the peer forgets answers after
+    /// T-HIST anyway) and some gateways refuse a command that has it (osmo-mgw answers
+    /// `539`): `false` never sends it.
+    pub response_ack: bool,
 }
 
 impl Default for Config {
@@ -74,6 +79,7 @@ impl Default for Config {
             final_wait: Duration::from_secs(30),
             max_outstanding: 1024,
             max_cache: 4096,
+            response_ack: true,
         }
     }
 }
@@ -235,7 +241,9 @@ impl Agent {
         }
         self.next_id = next(id);
         command.id = id;
-        if let Some(ids) = self.confirm.get(&to).filter(|ids| !ids.is_empty()) {
+        if !self.config.response_ack {
+            self.confirm.remove(&to);
+        } else if let Some(ids) = self.confirm.get(&to).filter(|ids| !ids.is_empty()) {
             // No room for K (32 parameters) only costs the gateway cache space: keep going.
             let k = ResponseAck::from_ids(ids).to_string();
             if command.params.set(name::RESPONSE_ACK, k).is_ok() {

@@ -251,6 +251,37 @@ fn response_acks_confirm_and_free_the_cache() {
 }
 
 #[test]
+fn response_acks_can_be_left_out() {
+    let t0 = Instant::now();
+    let config = Config {
+        response_ack: false,
+        ..Config::default()
+    };
+    let mut ca = Agent::new(config, 10);
+    let mut gw = Agent::new(Config::default(), 900);
+    ca.send(t0, gw_addr(), rqnt()).expect("sent");
+    deliver(t0, &mut ca, ca_addr(), &mut gw);
+    for e in events(&mut gw) {
+        let Event::Command { from, command } = e else {
+            panic!("{e:?}")
+        };
+        gw.respond(t0, from, Response::new(200, command.id, "OK"))
+            .expect("ok");
+    }
+    deliver(t0, &mut gw, gw_addr(), &mut ca);
+    assert_eq!(events(&mut ca).len(), 1);
+    // The next command has no K:; the gateway keeps its answer until T-HIST.
+    ca.send(t0, gw_addr(), rqnt()).expect("sent");
+    let out = drain(&mut ca);
+    match parse(&out[0]) {
+        Message::Command(c) => assert_eq!((c.id, c.params.get("K")), (11, None)),
+        m => panic!("{m:?}"),
+    }
+    gw.handle_datagram(t0, ca_addr(), &out[0].payload);
+    assert_eq!(gw.cached(), 2);
+}
+
+#[test]
 fn answers_expire_after_t_hist() {
     let t0 = Instant::now();
     let mut gw = Agent::new(Config::default(), 1);

@@ -121,6 +121,8 @@ pub struct Backend {
     pub clients: ClientHandle,
     /// Desk phones, when SIP is on.
     pub phones: Option<Phones>,
+    /// The gateways' live state, when the MGCP call agent runs.
+    pub gateways: Option<Recipient<ivm_actors::gateway::GetGateways>>,
     /// When the box started (the admin status page's uptime).
     pub started: Instant,
 }
@@ -143,6 +145,8 @@ pub struct AppState {
     pub clients: ClientHandle,
     /// Desk phones, when SIP is on (behind an `Arc`: the state is cloned per request).
     pub phones: Option<Arc<Phones>>,
+    /// The gateways' live state, when the MGCP call agent runs.
+    pub gateways: Option<Recipient<ivm_actors::gateway::GetGateways>>,
     /// When the box started.
     pub started: Instant,
     /// Settings.
@@ -186,6 +190,7 @@ impl HttpService {
             db: backend.db,
             clients: backend.clients,
             phones: backend.phones.map(Arc::new),
+            gateways: backend.gateways,
             started: backend.started,
             cfg: Arc::new(cfg),
             logins: Arc::new(Mutex::new(ratelimit::LoginLimiter::default())),

@@ -14,6 +14,8 @@
 //! - [`SipService`]: an engine service; one task reads UDP datagrams, one accepts TCP
 //!   connections (a task each, framed by `ivm_sip::message::Framer`), one sends the
 //!   station's transmits (TCP ones to the connection they name).
+//! - [`MgcpService`] (`mgcp.rs`): the MGCP call agent's UDP socket for the gateway actor
+//!   (analog phones behind media gateways).
 //! - [`UdpMediaSockets`]: [`ivm_actors::media::MediaSockets`] over a port range; each
 //!   socket has a task that forwards datagrams as [`RtpIn`] and sends the leg's queue;
 //!   dropping the leg's [`MediaPort`] ends the task and frees the port.
@@ -38,6 +40,10 @@
 //! recv_from -> budget.try_take(len) -> station.try_send(SipIn { peer, Datagram(bytes), permit })
 //! outbox.recv() -> socket.send_to(payload, peer)
 //! ```
+
+mod mgcp;
+
+pub use mgcp::MgcpService;
 
 use std::collections::HashMap;
 use std::io;

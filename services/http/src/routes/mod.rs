@@ -3,6 +3,7 @@
 
 mod admin;
 mod contacts;
+mod gateways;
 pub mod health;
 mod messages;
 mod pages;
@@ -66,6 +67,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/admin/phones/{mac}"),
     ("post", "/api/admin/phones/{mac}/arm"),
     ("get", "/api/admin/phones/{mac}/secrets"),
+    ("get", "/api/admin/gateways"),
     ("get", "/provision/{name}"),
     ("get", "/api/openapi.json"),
     ("get", HEALTH_PATH),
@@ -123,6 +125,7 @@ pub fn api(max_upload: usize) -> Router<AppState> {
             patch(admin::update_group).delete(admin::delete_group),
         )
         .route("/api/admin/phones", get(phones::list).post(phones::add))
+        .route("/api/admin/gateways", get(gateways::list))
         .route(
             "/api/admin/phones/{mac}",
             put(phones::assign).delete(phones::remove),
@@ -205,6 +208,7 @@ mod tests {
             db,
             clients: ivm_actors::client::ClientHandle::new(&clients),
             phones: None,
+            gateways: None,
             started: std::time::Instant::now(),
         };
         let service =

@@ -4,11 +4,11 @@
 //! rule for operations private to one actor); the shared ones it uses (`DeleteMessage`) are
 //! in [`crate::database`].
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use ivm_line::{MailboxItem, Party, Recipients};
+use ivm_line::{Extension, Forwarding, MailboxItem, Party, Recipients};
 use ivm_store::{PhoneSighting, SipCredentials, Store, StoreError, StoredPhone};
-use ivm_wire::{Guid, MailboxState};
+use ivm_wire::{Guid, MailboxState, Status};
 
 use crate::database::Op;
 
@@ -65,15 +65,32 @@ impl Op for ResolveRecipients {
     }
 }
 
-/// The user with extension `ext`, as the line core knows a party.
+/// The user with extension `ext`, as the line core knows a party, with their forwards and
+/// do-not-disturb (their status "busy").
 pub(super) struct PartyAt(pub String);
 
 impl Op for PartyAt {
-    type Output = Option<Party>;
-    fn run(self, s: &Store) -> Result<Option<Party>, StoreError> {
-        Ok(s.user_by_extension(&self.0)?.map(|u| Party {
-            user: u.guid,
-            ext: u.extension,
+    type Output = Option<Extension>;
+    fn run(self, s: &Store) -> Result<Option<Extension>, StoreError> {
+        Ok(s.user_by_extension(&self.0)?.map(|u| {
+            let c = &u.calls;
+            let forwarding = Forwarding {
+                always: c.forward_always.clone(),
+                busy: c.forward_busy.clone(),
+                no_answer: c
+                    .forward_no_answer
+                    .clone()
+                    .map(|to| (to, Duration::from_secs(u64::from(c.no_answer_after)))),
+                dnd: u.status == Status::Busy,
+                voicemail: c.voicemail,
+            };
+            Extension {
+                party: Party {
+                    user: u.guid,
+                    ext: u.extension,
+                },
+                forwarding,
+            }
         }))
     }
 }

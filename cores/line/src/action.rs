@@ -68,6 +68,9 @@ pub enum Sound {
     TalkTone,
     /// A talk that cannot go: one second of busy tone, then the line hangs up.
     ErrorTone,
+    /// A call that met busy, no answer or do-not-disturb: "please leave a message after the
+    /// tone", a short pause, the beep.
+    LeaveMessage,
 }
 
 impl Sound {
@@ -96,6 +99,12 @@ impl Sound {
                 pcm
             }
             Sound::ErrorTone => tone::BUSY_EU.render(Duration::from_secs(1)),
+            Sound::LeaveMessage => {
+                let mut pcm = prompts::render(&[Prompt::LEAVE_MESSAGE]);
+                pcm.extend(tone::silence(Duration::from_millis(200)));
+                pcm.extend(tone::beep());
+                pcm
+            }
         }
     }
 }
@@ -113,6 +122,7 @@ impl fmt::Debug for Sound {
             Sound::Message(pcm) => write!(f, "Message({} samples)", pcm.len()),
             Sound::TalkTone => write!(f, "TalkTone"),
             Sound::ErrorTone => write!(f, "ErrorTone"),
+            Sound::LeaveMessage => write!(f, "LeaveMessage"),
         }
     }
 }

@@ -58,6 +58,7 @@
 mod action;
 pub mod dialplan;
 mod exchange;
+mod forward;
 mod input;
 mod line;
 #[cfg(test)]
@@ -67,6 +68,7 @@ use std::time::Duration;
 
 pub use action::{Action, Origin, Reason, RingMeError, Sound};
 pub use exchange::Exchange;
+pub use forward::{Extension, Forwarding, MAX_HOPS};
 pub use input::{
     Failure, Input, LineId, MailboxItem, Party, PostOutcome, Recipients, RingFailure, TalkRefused,
 };

@@ -9,7 +9,8 @@
 //!  ├─Dialled(*97)────> Mailbox: Loading ─> Intro ─> Announce ⇄ Playing ─> Menu ─┐
 //!  │                            (keys 1 2 3 4 from Intro/Announce/Playing/Menu) │
 //!  │                            Menu ─4─> Replying(Take) ─> Posting ─> Menu ────┘ ─> Closing
-//!  ├─Dialled(ext)────> Caller: Looking ─> Ringing{callee} ─> Bridged{peer}
+//!  ├─Dialled(ext)────> Caller: Looking ─> Asking ─> Ringing{callee} ─> Bridged{peer}
+//!  │                    (forwards: back to Looking; busy/no answer/DND: Record::voicemail)
 //!  ├─RingMe(to)──────> RingMe: Checking ─> Ringing{deadline} ─answer─> Record: Taking
 //!  ├─Dialled(*8..)───> Speak: Starting ─TalkStarted─> Tone ─> Speaking ─hang-up/#─> EndTalk
 //!  │                          └─refused─> Failing (error tone)
@@ -74,8 +75,9 @@ pub(crate) enum Out {
     Tell(LineId, PeerEvent),
     /// Ring this user's line for me (a call between extensions): the exchange checks that
     /// the callee is not busy and makes the callee's line, or answers
-    /// `Peer(Failed(Busy))`.
-    RingLine(Party),
+    /// `Peer(Failed(Busy))`. The callee's line rings for the duration (the ring timeout, or
+    /// the callee's forward-on-no-answer delay when shorter).
+    RingLine(Party, std::time::Duration),
     /// Ring my own phone (ring-my-phone): the exchange checks that its user is not busy on
     /// another line, then passes [`Action::Ring`] on, or answers `RingFailed(Busy)`.
     RingMine(Origin),

@@ -8,7 +8,7 @@ fn ringing(t: &mut T) -> (LineId, LineId) {
     let (a, steps) = t.dial("201", "202");
     assert_eq!(steps, ["1: LookUpExtension(202)"]);
     assert_eq!(
-        t.feed(a, Input::ExtensionFound(Ok(Some(party("202"))))),
+        t.feed(a, Input::ExtensionFound(Ok(Some(party("202").into())))),
         ["2: Ring(202 from 201)"]
     );
     (a, 2)
@@ -58,14 +58,14 @@ fn busy_callee_is_486() {
     bridged(&mut t); // 201 and 202 talk
     let (c, _) = t.dial("203", "202");
     assert_eq!(
-        t.feed(c, Input::ExtensionFound(Ok(Some(party("202"))))),
+        t.feed(c, Input::ExtensionFound(Ok(Some(party("202").into())))),
         ["3: Reject(Busy)", "3: Release"]
     );
     // Listening to messages counts as busy too.
     let (d, _) = t.dial("204", "*97");
     let (e, _) = t.dial("205", "204");
     assert_eq!(
-        t.feed(e, Input::ExtensionFound(Ok(Some(party("204"))))),
+        t.feed(e, Input::ExtensionFound(Ok(Some(party("204").into())))),
         [format!("{e}: Reject(Busy)"), format!("{e}: Release")]
     );
     assert!(t.x.contains(d));
@@ -133,7 +133,7 @@ fn cancel_while_ringing_is_487_and_stops_the_callee_ringing() {
     // Nothing is left busy: 202 can be called again.
     let (c, _) = t.dial("203", "202");
     assert_eq!(
-        t.feed(c, Input::ExtensionFound(Ok(Some(party("202"))))),
+        t.feed(c, Input::ExtensionFound(Ok(Some(party("202").into())))),
         [format!("{}: Ring(202 from 203)", c + 1)]
     );
 }
@@ -148,7 +148,7 @@ fn cancel_while_looking_up_is_487() {
     );
     // The lookup's answer comes too late to ring anyone.
     assert!(t
-        .feed(a, Input::ExtensionFound(Ok(Some(party("202")))))
+        .feed(a, Input::ExtensionFound(Ok(Some(party("202").into()))))
         .is_empty());
 }
 
@@ -187,7 +187,7 @@ fn calling_your_own_extension_rings_your_phone() {
     let mut t = T::new();
     let (a, _) = t.dial("201", "201");
     assert_eq!(
-        t.feed(a, Input::ExtensionFound(Ok(Some(party("201"))))),
+        t.feed(a, Input::ExtensionFound(Ok(Some(party("201").into())))),
         ["2: Ring(201 from 201)"]
     );
 }

@@ -6,6 +6,7 @@
 //! (`"1: Play(Prompts[message-sent, goodbye])"`), so a test reads like the call.
 
 mod calls;
+mod forward;
 mod intercom;
 mod mailbox;
 mod record;

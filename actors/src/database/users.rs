@@ -9,9 +9,48 @@ use std::time::{Duration, SystemTime};
 use ivm_store::{
     LoginCandidate, NewPasswordHash, NewUser, Opened, Store, StoreError, User, UserUpdate,
 };
+use ivm_wire::rest::{CallSettings, PatchCallSettings};
 use ivm_wire::{Guid, Status};
 
 use super::Op;
+
+/// Changes the fields of `user`'s call settings that `patch` names (a forward set to `""`
+/// is turned off), checked by the store; the settings after.
+pub struct PatchCallSettingsOf {
+    /// Whose.
+    pub user: Guid,
+    /// What changes.
+    pub patch: PatchCallSettings,
+}
+
+impl Op for PatchCallSettingsOf {
+    type Output = CallSettings;
+    fn run(self, s: &Store) -> Result<CallSettings, StoreError> {
+        let u = s.user(self.user)?.ok_or(StoreError::NotFound)?;
+        let p = self.patch;
+        let mut c = u.calls;
+        let target = |v: String| {
+            let v = v.trim().to_owned();
+            (!v.is_empty()).then_some(v)
+        };
+        if let Some(v) = p.forward_always {
+            c.forward_always = target(v);
+        }
+        if let Some(v) = p.forward_busy {
+            c.forward_busy = target(v);
+        }
+        if let Some(v) = p.forward_no_answer {
+            c.forward_no_answer = target(v);
+        }
+        if let Some(v) = p.no_answer_after {
+            c.no_answer_after = v;
+        }
+        if let Some(v) = p.voicemail {
+            c.voicemail = v;
+        }
+        Ok(s.set_call_settings(self.user, c)?.calls)
+    }
+}
 
 /// The user a login token belongs to now (`None`: unknown, expired, or the user is gone).
 pub struct UserForToken {

@@ -7,14 +7,16 @@
 use std::time::Instant;
 
 use actix::prelude::*;
-use ivm_line::{Action, Failure, Input, PostOutcome};
+use ivm_line::{Action, Failure, Input, PostOutcome, SettingChange};
 use ivm_rtp::Recorder;
-use ivm_wire::{Guid, MailboxState};
+use ivm_wire::rest::PatchCallSettings;
+use ivm_wire::{Guid, MailboxState, Status};
 
 use super::ops::{AudioOf, CheckRecipients, PartyAt, PhoneMailbox};
 use super::StationActor;
-use crate::client::{MailboxChanged, PostPrepared, Receipt};
+use crate::client::{MailboxChanged, PostPrepared, Receipt, SetStatus};
 use crate::database::messages::DeleteMessage;
+use crate::database::users::PatchCallSettingsOf;
 use crate::media::LegId;
 
 /// Runs codec work (Opus encode and decode, resampling) off the actor's thread, within the
@@ -59,6 +61,7 @@ impl StationActor {
             Action::FlushAudio => self.flush_audio(now, line),
             Action::CheckRecipients(to) => self.check_recipients(line, to, ctx),
             Action::LookUpExtension(ext) => self.look_up_extension(line, ext, ctx),
+            Action::ChangeSetting { user, change } => self.change_setting(line, user, change, ctx),
             Action::Post {
                 sender,
                 to,
@@ -103,6 +106,53 @@ impl StationActor {
             fut.into_actor(self).map(move |res, act, ctx| {
                 act.answer_later(line, Input::RecipientsChecked(res), ctx)
             }),
+        );
+    }
+
+    /// A keypad setting: forwards through the same checked store write as
+    /// `PATCH /api/me/settings`, do-not-disturb as the status busy (through the client actor,
+    /// so presence watchers see it).
+    fn change_setting(
+        &mut self,
+        line: LegId,
+        user: Guid,
+        change: SettingChange,
+        ctx: &mut Context<Self>,
+    ) {
+        let db = self.db.clone();
+        let clients = self.clients.clone();
+        let fut = async move {
+            let off_or = |t: Option<String>| Some(t.unwrap_or_default());
+            let patch = match change {
+                SettingChange::Dnd(on) => {
+                    let status = if on { Status::Busy } else { Status::Available };
+                    return match clients.send(SetStatus { user, status }).await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(e)) => Err(Failure(e.to_string())),
+                        Err(e) => Err(Failure(e.to_string())),
+                    };
+                }
+                SettingChange::ForwardAlways(t) => PatchCallSettings {
+                    forward_always: off_or(t),
+                    ..PatchCallSettings::default()
+                },
+                SettingChange::ForwardBusy(t) => PatchCallSettings {
+                    forward_busy: off_or(t),
+                    ..PatchCallSettings::default()
+                },
+                SettingChange::ForwardNoAnswer(t) => PatchCallSettings {
+                    forward_no_answer: off_or(t),
+                    ..PatchCallSettings::default()
+                },
+            };
+            db.call(PatchCallSettingsOf { user, patch })
+                .await
+                .map(drop)
+                .map_err(|e| Failure(e.to_string()))
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |res, act, ctx| act.answer_later(line, Input::SettingChanged(res), ctx)),
         );
     }
 

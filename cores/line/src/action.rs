@@ -35,6 +35,19 @@ pub enum Reason {
     Failed,
 }
 
+/// A change of one call setting, dialled on the keypad. A forward's `None` turns it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingChange {
+    /// Forward always to this extension (`*21<ext>`; `*21`: off).
+    ForwardAlways(Option<String>),
+    /// Forward on busy (`*67<ext>`; `*67`: off).
+    ForwardBusy(Option<String>),
+    /// Forward on no answer (`*61<ext>`; `*61`: off).
+    ForwardNoAnswer(Option<String>),
+    /// Do-not-disturb on (`*24`) or off (`*25`).
+    Dnd(bool),
+}
+
 /// Who a ring says is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -71,6 +84,8 @@ pub enum Sound {
     /// A call that met busy, no answer or do-not-disturb: "please leave a message after the
     /// tone", a short pause, the beep.
     LeaveMessage,
+    /// A keypad setting was stored: two short beeps.
+    ConfirmTone,
 }
 
 impl Sound {
@@ -99,6 +114,13 @@ impl Sound {
                 pcm
             }
             Sound::ErrorTone => tone::BUSY_EU.render(Duration::from_secs(1)),
+            Sound::ConfirmTone => {
+                let mut pcm = tone::silence(Duration::from_millis(100));
+                pcm.extend(tone::beep());
+                pcm.extend(tone::silence(Duration::from_millis(100)));
+                pcm.extend(tone::beep());
+                pcm
+            }
             Sound::LeaveMessage => {
                 let mut pcm = prompts::render(&[Prompt::LEAVE_MESSAGE]);
                 pcm.extend(tone::silence(Duration::from_millis(200)));
@@ -123,6 +145,7 @@ impl fmt::Debug for Sound {
             Sound::TalkTone => write!(f, "TalkTone"),
             Sound::ErrorTone => write!(f, "ErrorTone"),
             Sound::LeaveMessage => write!(f, "LeaveMessage"),
+            Sound::ConfirmTone => write!(f, "ConfirmTone"),
         }
     }
 }
@@ -182,6 +205,14 @@ pub enum Action {
     /// Do these recipients name users? Answer with [`crate::Input::RecipientsChecked`], by
     /// the rule the post itself uses.
     CheckRecipients(Vec<String>),
+    /// Store a change of `user`'s call settings from the keypad; answer with
+    /// [`crate::Input::SettingChanged`] (an error when the target names nobody).
+    ChangeSetting {
+        /// Whose.
+        user: Guid,
+        /// What.
+        change: SettingChange,
+    },
     /// Who has this extension? Answer with [`crate::Input::ExtensionFound`].
     LookUpExtension(String),
     /// Encode the recording (off the adapter's thread: codec work) and send it as a voice
@@ -266,6 +297,7 @@ impl fmt::Debug for Action {
             Action::FlushAudio => write!(f, "FlushAudio"),
             Action::CheckRecipients(to) => write!(f, "CheckRecipients({to:?})"),
             Action::LookUpExtension(e) => write!(f, "LookUpExtension({e})"),
+            Action::ChangeSetting { change, .. } => write!(f, "ChangeSetting({change:?})"),
             Action::Post { to, recorder, .. } => write!(
                 f,
                 "Post({to:?}, {:.2} s)",

@@ -141,6 +141,8 @@ pub enum Input {
     ExtensionFound(Result<Option<crate::Extension>, Failure>),
     /// The answer to [`crate::Action::Post`].
     Posted(PostOutcome),
+    /// The answer to [`crate::Action::ChangeSetting`].
+    SettingChanged(Result<(), Failure>),
     /// The answer to [`crate::Action::StartTalk`].
     TalkStarted(Result<(), TalkRefused>),
     /// The answer to [`crate::Action::LoadMailbox`].

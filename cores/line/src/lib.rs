@@ -66,7 +66,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use action::{Action, Origin, Reason, RingMeError, Sound};
+pub use action::{Action, Origin, Reason, RingMeError, SettingChange, Sound};
 pub use exchange::Exchange;
 pub use forward::{Extension, Forwarding, MAX_HOPS};
 pub use input::{

@@ -168,7 +168,7 @@ fn found_user(cx: &mut Cx, mut route: Route, target: Extension) -> State {
     if let Some(to) = target.forwarding.always.clone() {
         match forward(cx, route, &target, to, Why::Always) {
             Ok(state) => return state,
-            Err(back) => route = back,
+            Err(back) => route = *back,
         }
     }
     if target.forwarding.dnd {
@@ -215,13 +215,13 @@ fn forward(
     from: &Extension,
     to: String,
     why: Why,
-) -> Result<State, Route> {
+) -> Result<State, Box<Route>> {
     let to = to.trim().to_owned();
     // The caller and the dialled user are not forwards.
     let hops = route.visited.len().saturating_sub(2);
     if hops >= MAX_HOPS || route.visited.contains(&to) {
         tracing::info!(%to, ?why, hops, "forward not followed: a loop or too many hops");
-        return Err(route);
+        return Err(Box::new(route));
     }
     tracing::info!(from = %from.party.ext, %to, ?why, "forwarded");
     cx.act(Action::LookUpExtension(to));

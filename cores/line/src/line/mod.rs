@@ -14,6 +14,7 @@
 //!  ├─RingMe(to)──────> RingMe: Checking ─> Ringing{deadline} ─answer─> Record: Taking
 //!  ├─Dialled(*8..)───> Speak: Starting ─TalkStarted─> Tone ─> Speaking ─hang-up/#─> EndTalk
 //!  │                          └─refused─> Failing (error tone)
+//!  ├─Dialled(*21..)──> Setting: Changing ─SettingChanged─> Confirming (tone) ─> Release
 //!  ├─Intercom(from)──> Listen: Ringing{deadline} ─answer─> Hearing ─TalkOver─> tone
 //!  └─(created by the exchange for a caller) Callee: Ringing{caller, deadline} ─> Bridged
 //! ```
@@ -24,6 +25,7 @@ mod listen;
 mod mailbox;
 mod record;
 mod ring_me;
+mod setting;
 mod speak;
 mod take;
 
@@ -101,6 +103,8 @@ pub(crate) enum State {
     Listen(listen::Listen),
     /// A phone speaking a live talk (`*8`).
     Speak(speak::Speak),
+    /// A call setting from the keypad.
+    Setting(setting::Setting),
     /// Released.
     Done,
 }
@@ -225,6 +229,7 @@ impl Line {
             State::Callee(c) => c.handle(&mut cx, ev),
             State::Listen(l) => l.handle(&mut cx, ev),
             State::Speak(s) => s.handle(&mut cx, ev),
+            State::Setting(s) => s.handle(&mut cx, ev),
             State::Done => State::Done,
         };
     }
@@ -238,6 +243,7 @@ fn idle(cx: &mut Cx, ev: Event) -> State {
             Dial::Record(to) => record::Record::check(cx, to),
             Dial::Talk(to) => speak::Speak::start(cx, to),
             Dial::Extension(ext) => call::Caller::look_up(cx, ext),
+            Dial::Setting(change) => setting::Setting::start(cx, change),
             Dial::BadNumber => {
                 tracing::info!(%dial, "*7 or *8 with no recipient or too many");
                 cx.reject(Reason::BadNumber)

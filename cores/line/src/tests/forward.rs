@@ -238,3 +238,48 @@ fn without_settings_busy_and_no_answer_pass_through_as_before() {
         ["2: Release", "1: Reject(Unavailable)", "1: Release"]
     );
 }
+
+#[test]
+fn keypad_settings_are_stored_before_the_confirmation_tone() {
+    use crate::{Failure, SettingChange};
+    let mut t = T::new();
+    let (a, steps) = t.dial("201", "*21203");
+    assert_eq!(
+        steps.len(),
+        1,
+        "nothing answered before it is stored: {steps:?}"
+    );
+    let Some((_, Action::ChangeSetting { user, change })) = t.log.last() else {
+        panic!("{steps:?}")
+    };
+    assert_eq!(
+        (*user, change.clone()),
+        (
+            party("201").user,
+            SettingChange::ForwardAlways(Some("203".into()))
+        )
+    );
+    assert_eq!(
+        t.feed(a, Input::SettingChanged(Ok(()))),
+        ["1: Answer", "1: Play(ConfirmTone)"]
+    );
+    assert_eq!(t.feed(a, Input::PlaybackDone), ["1: Release"]);
+    // A target nobody has: the error tone.
+    let (b, _) = t.dial("201", "*67299");
+    assert_eq!(
+        t.feed(
+            b,
+            Input::SettingChanged(Err(Failure("no user has extension 299".into())))
+        ),
+        ["2: Answer", "2: Play(ErrorTone)"]
+    );
+    assert_eq!(t.feed(b, Input::HungUp), ["2: Release"]);
+    // Do-not-disturb; a caller who gives up before it is stored.
+    let (c, steps) = t.dial("201", "*24");
+    assert_eq!(steps, ["3: ChangeSetting(Dnd(true))"]);
+    assert_eq!(
+        t.feed(c, Input::Cancelled),
+        ["3: Reject(Cancelled)", "3: Release"]
+    );
+    assert!(t.x.is_empty());
+}

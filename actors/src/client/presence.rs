@@ -115,7 +115,9 @@ impl Handler<SetStatus> for ClientActor {
         };
         Box::pin(fut.into_actor(self).map(move |res, act, _| {
             res?;
-            if act.by_user.contains_key(&msg.user) {
+            // A user online only through a desk phone counts too: `ivm dnd on` (or `*24`)
+            // must show as busy to their contacts while they have no client open.
+            if act.by_user.contains_key(&msg.user) || act.reported.contains_key(&msg.user) {
                 let before = act.presence_of(msg.user);
                 act.chosen.insert(msg.user, msg.status);
                 if act.presence_of(msg.user) != before {

@@ -294,15 +294,13 @@ pub async fn set_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/me/settings`: my forwards, message taking and do-not-disturb.
-pub async fn settings(
-    State(state): State<AppState>,
-    me: AuthUser,
-) -> Result<Json<CallSettingsView>, ApiError> {
-    let status = state.clients.send(GetPresence(vec![me.user.guid])).await?;
+/// `GET /api/me/settings`: my forwards, message taking and do-not-disturb. `dnd` is the
+/// stored status (busy), which is what calls honour, not the live presence (which is
+/// offline while no client or phone of mine is connected).
+pub async fn settings(me: AuthUser) -> Result<Json<CallSettingsView>, ApiError> {
     Ok(Json(CallSettingsView {
         settings: me.user.calls,
-        dnd: status[0] == Status::Busy,
+        dnd: me.user.status == Status::Busy,
     }))
 }
 
@@ -333,9 +331,8 @@ pub async fn patch_settings(
             })
             .await??;
     }
-    let status = state.clients.send(GetPresence(vec![me.user.guid])).await?;
     Ok(Json(CallSettingsView {
         settings,
-        dnd: status[0] == Status::Busy,
+        dnd: dnd.unwrap_or(me.user.status == Status::Busy),
     }))
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ivm_wire::rest::{
-    AddContact, CallSettingsView, ChangePassword, Contact, ErrorBody, LoginRequest, LoginResponse,
-    MessageInfo, PatchCallSettings, SetStatus, UserInfo, PAGE_MAX,
+    AddContact, CallRecord, CallSettingsView, ChangePassword, Contact, ErrorBody, LoginRequest,
+    LoginResponse, MessageInfo, PatchCallSettings, SetStatus, UserInfo, PAGE_MAX,
 };
 use ivm_wire::{Guid, Status};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -458,6 +458,12 @@ impl Api {
             "/api/me/settings",
         )
         .await
+    }
+
+    /// `GET /api/me/calls`: my call history, newest first.
+    pub async fn calls(&self) -> Result<Vec<CallRecord>, ApiError> {
+        self.json(self.request(Method::GET, "/api/me/calls"), "/api/me/calls")
+            .await
     }
 
     /// `PATCH /api/me/settings`: changes the fields given; the settings after.

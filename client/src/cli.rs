@@ -96,6 +96,9 @@ pub enum Command {
     /// Show or set do-not-disturb: calls to me are not rung and the caller may leave a
     /// message (the same as `status busy`; `dnd off` sets `status available`).
     Dnd(DndArgs),
+    /// List my calls between extensions (placed, received, missed), newest first; the box
+    /// keeps the latest 100.
+    Calls(ListArgs),
     /// Talk live: stream a WAV at real-time pace; recipients online hear it as it goes, the
     /// others get it as a stored message. `--group` makes it an all-call (urgent).
     Talk(TalkArgs),

@@ -434,6 +434,7 @@ impl Store {
             }
             drop(users);
             crate::groups::forget_member(&txn, guid)?;
+            crate::calls::forget_user(&txn, guid)?;
             crate::sessions::end_all(&txn, guid)?;
             crate::messages::delete_all_for(&txn, guid)?
         };

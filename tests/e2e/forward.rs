@@ -8,6 +8,8 @@
 //!   message", and what the caller says lands in the user's inbox with the caller as sender
 //!   (valid Ogg Opus for opusinfo); so does a call that meets busy when the user takes
 //!   messages (`"voicemail": true`);
+//! - call history: placed, received and missed calls, newest first, each user's own
+//!   (`ivm calls`);
 //! - the settings are each user's own: `PATCH /api/me/settings` names no user, a body that
 //!   tries to is refused, bad targets and delays are 400 and change nothing, and another
 //!   user's record cannot be changed through the admin API (403).
@@ -290,6 +292,46 @@ fn do_not_disturb_takes_a_voice_message_from_the_caller() {
         (got - spoken).abs() < 2.0,
         "stored {got} s for {spoken} s spoken"
     );
+
+    // Call history, newest first, each user's own: bob missed ann (do-not-disturb),
+    // received her next call, missed carol (busy); ann placed two, one answered.
+    let kinds = |p: &Person| -> Vec<(String, String)> {
+        serde_json::from_str::<Vec<Value>>(&p.ok(&["calls", "--json"]))
+            .expect("calls json")
+            .iter()
+            .map(|c| {
+                let kind = c["kind"].as_str().unwrap_or("").to_owned();
+                let answered = if c["answered"] == true {
+                    "answered"
+                } else {
+                    "not"
+                };
+                (
+                    format!("{kind} {answered}"),
+                    c["peer_name"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |k: &str, who: &str| (k.to_owned(), who.to_owned());
+    assert_eq!(
+        kinds(&bob_cli),
+        [
+            pair("missed not", "carol"),
+            pair("received answered", "ann"),
+            pair("missed not", "ann")
+        ]
+    );
+    let ann_cli = Person::new(&server, dir.path(), "ann", "ann-password-1");
+    assert_eq!(
+        kinds(&ann_cli),
+        [pair("placed answered", "bob"), pair("placed not", "bob")]
+    );
+    let table = bob_cli.ok(&["calls"]);
+    assert!(
+        table.contains("missed") && table.contains("carol (203)"),
+        "{table}"
+    );
     ann.command("hangup", "");
 }
 
@@ -351,6 +393,9 @@ fn settings_are_each_users_own_and_bad_ones_change_nothing() {
         curl("PATCH", &url, None, Some(&json!({"dnd": true}))).0,
         401
     );
+    let calls = format!("{}/api/me/calls", server.http);
+    assert_eq!(curl("GET", &calls, None, None).0, 401);
+    assert_eq!(curl("GET", &calls, Some(&ann), None), (200, json!([])));
     // Another user's record is the admin's: ann (not an admin) cannot change bob's.
     let (_, users) = curl(
         "GET",

@@ -154,6 +154,41 @@ pub struct CallSettingsView {
     pub dnd: bool,
 }
 
+/// Which side of a call between extensions a history entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallKind {
+    /// I dialled.
+    Placed,
+    /// I answered.
+    Received,
+    /// It was for me and nobody answered (busy, no answer, do-not-disturb, or the caller
+    /// gave up; a message may have been left).
+    Missed,
+}
+
+/// One entry of `GET /api/me/calls` (newest first; the box keeps the latest
+/// [`MAX_CALL_HISTORY`] per user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// When the call ended its ringing (answered, or not), Unix milliseconds.
+    pub at: u64,
+    /// Placed, received or missed.
+    pub kind: CallKind,
+    /// For a placed call: whether it was answered (by the user called, or a forward's
+    /// target). Received calls were; missed ones were not.
+    pub answered: bool,
+    /// The other party: a user's GUID.
+    pub peer: Guid,
+    /// Their login name (as it was at the time of the call).
+    pub peer_name: String,
+    /// Their extension (as it was at the time of the call).
+    pub peer_extension: String,
+}
+
+/// Most call history entries kept per user; older ones are dropped.
+pub const MAX_CALL_HISTORY: usize = 100;
+
 /// `PATCH /api/me/settings` body: only the fields present change. A forward set to `""` is
 /// turned off.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

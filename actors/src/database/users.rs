@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use ivm_store::{
     LoginCandidate, NewPasswordHash, NewUser, Opened, Store, StoreError, User, UserUpdate,
 };
-use ivm_wire::rest::{CallSettings, PatchCallSettings};
+use ivm_wire::rest::{CallRecord, CallSettings, PatchCallSettings};
 use ivm_wire::{Guid, Status};
 
 use super::Op;
@@ -49,6 +49,42 @@ impl Op for PatchCallSettingsOf {
             c.voicemail = v;
         }
         Ok(s.set_call_settings(self.user, c)?.calls)
+    }
+}
+
+/// Adds a call between extensions to both users' call history (see [`Store::log_call`]).
+pub struct LogCall {
+    /// Who dialled.
+    pub caller: Guid,
+    /// Who answered, or whom it was for.
+    pub callee: Guid,
+    /// Whether it was answered.
+    pub answered: bool,
+    /// When, for the entries.
+    pub at: SystemTime,
+}
+
+impl Op for LogCall {
+    type Output = ();
+    fn run(self, s: &Store) -> Result<(), StoreError> {
+        let at_ms = self
+            .at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        s.log_call(self.caller, self.callee, self.answered, at_ms)
+    }
+}
+
+/// A user's call history, newest first.
+pub struct CallsOf {
+    /// Whose.
+    pub user: Guid,
+}
+
+impl Op for CallsOf {
+    type Output = Vec<CallRecord>;
+    fn run(self, s: &Store) -> Result<Vec<CallRecord>, StoreError> {
+        s.calls(self.user)
     }
 }
 

@@ -16,7 +16,7 @@ use super::ops::{AudioOf, CheckRecipients, PartyAt, PhoneMailbox};
 use super::StationActor;
 use crate::client::{MailboxChanged, PostPrepared, Receipt, SetStatus};
 use crate::database::messages::DeleteMessage;
-use crate::database::users::PatchCallSettingsOf;
+use crate::database::users::{LogCall, PatchCallSettingsOf};
 use crate::media::LegId;
 
 /// Runs codec work (Opus encode and decode, resampling) off the actor's thread, within the
@@ -62,6 +62,11 @@ impl StationActor {
             Action::CheckRecipients(to) => self.check_recipients(line, to, ctx),
             Action::LookUpExtension(ext) => self.look_up_extension(line, ext, ctx),
             Action::ChangeSetting { user, change } => self.change_setting(line, user, change, ctx),
+            Action::LogCall {
+                caller,
+                callee,
+                answered,
+            } => self.log_call(caller, callee.user, answered, ctx),
             Action::Post {
                 sender,
                 to,
@@ -154,6 +159,25 @@ impl StationActor {
             fut.into_actor(self)
                 .map(move |res, act, ctx| act.answer_later(line, Input::SettingChanged(res), ctx)),
         );
+    }
+
+    /// Call history is a record, not a step of the call: written off the actor, a store
+    /// failure only logged (the call goes on).
+    fn log_call(&mut self, caller: Guid, callee: Guid, answered: bool, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let at = std::time::SystemTime::now();
+        let fut = async move {
+            let op = LogCall {
+                caller,
+                callee,
+                answered,
+                at,
+            };
+            if let Err(e) = db.call(op).await {
+                tracing::warn!(error = %e, "cannot store the call in the call history");
+            }
+        };
+        ctx.spawn(fut.into_actor(self));
     }
 
     fn look_up_extension(&mut self, line: LegId, ext: String, ctx: &mut Context<Self>) {

@@ -14,6 +14,7 @@
 //! - [`watch`] runs `watch` (the driver around [`crate::watch::Watch`])
 //! - [`completions`] runs `completions` (no server needed)
 
+pub mod calls;
 pub mod completions;
 pub mod contacts;
 pub mod delete;
@@ -92,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::status(&ctx, args).await,
         Command::Forward(args) => forward::forward(&ctx, args).await,
         Command::Dnd(args) => forward::dnd(&ctx, args).await,
+        Command::Calls(args) => calls::calls(&ctx, args).await,
         Command::Talk(args) => talk::talk(&ctx, args).await,
         Command::Watch(args) => watch::watch(&mut ctx, args).await,
     };

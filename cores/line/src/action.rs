@@ -215,6 +215,17 @@ pub enum Action {
     },
     /// Who has this extension? Answer with [`crate::Input::ExtensionFound`].
     LookUpExtension(String),
+    /// Add a call between extensions to both users' call history (no answer expected):
+    /// `caller` placed it; `callee` (the user who answered, or the one it was for when
+    /// nobody did) received or missed it. Once per call, when its ringing ends.
+    LogCall {
+        /// The line's own user, who dialled.
+        caller: Guid,
+        /// Who answered, or whom it was for.
+        callee: crate::Party,
+        /// Whether it was answered.
+        answered: bool,
+    },
     /// Encode the recording (off the adapter's thread: codec work) and send it as a voice
     /// message; answer with [`crate::Input::Posted`].
     Post {
@@ -297,6 +308,14 @@ impl fmt::Debug for Action {
             Action::FlushAudio => write!(f, "FlushAudio"),
             Action::CheckRecipients(to) => write!(f, "CheckRecipients({to:?})"),
             Action::LookUpExtension(e) => write!(f, "LookUpExtension({e})"),
+            Action::LogCall {
+                callee, answered, ..
+            } => write!(
+                f,
+                "LogCall({}, {})",
+                callee.ext,
+                if *answered { "answered" } else { "missed" }
+            ),
             Action::ChangeSetting { change, .. } => write!(f, "ChangeSetting({change:?})"),
             Action::Post { to, recorder, .. } => write!(
                 f,

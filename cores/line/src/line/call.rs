@@ -9,6 +9,8 @@
 //! ringing, busy and no answer (after the user's delay) forward, a chain is bounded by
 //! [`MAX_HOPS`] and never revisits a user; do-not-disturb, and busy or no answer for a user
 //! who takes messages, answer the caller to record a message for them ([`Record::voicemail`]).
+//! When the ringing ends the caller's line asks for one call history entry
+//! ([`Action::LogCall`]): answered by whom, or missed by the user it was for.
 
 use std::time::Instant;
 
@@ -88,6 +90,7 @@ impl Caller {
                     Ok(None) => match route.from {
                         Some(from) => {
                             tracing::info!("the forward's target is nobody: take a message");
+                            log_call(cx, &from, false);
                             Record::voicemail(cx, from.party.ext)
                         }
                         None => {
@@ -116,26 +119,30 @@ impl Caller {
                 cx.act(Action::Ringback);
                 State::Caller(state)
             }
-            (Caller::Ringing { callee, .. }, Event::Peer(PeerEvent::Answered)) => {
+            (Caller::Ringing { callee, target, .. }, Event::Peer(PeerEvent::Answered)) => {
                 tracing::info!("bridged");
+                log_call(cx, &target, true);
                 cx.act(Action::Answer);
                 cx.act(Action::Bridge(callee));
                 State::Caller(Caller::Bridged { peer: callee })
             }
-            (Caller::Ringing { .. }, Event::Peer(PeerEvent::HungUp)) => {
+            (Caller::Ringing { target, .. }, Event::Peer(PeerEvent::HungUp)) => {
+                log_call(cx, &target, false);
                 cx.reject(Reason::Unavailable)
             }
             (Caller::Looking { .. } | Caller::Asking { .. }, Event::Input(Input::Cancelled)) => {
                 cx.reject(Reason::Cancelled)
             }
-            (Caller::Ringing { callee, .. }, Event::Input(Input::Cancelled)) => {
+            (Caller::Ringing { callee, target, .. }, Event::Input(Input::Cancelled)) => {
+                log_call(cx, &target, false);
                 cx.tell(callee, PeerEvent::HungUp);
                 cx.reject(Reason::Cancelled)
             }
             (
-                Caller::Ringing { callee, .. },
+                Caller::Ringing { callee, target, .. },
                 Event::Input(Input::HungUp | Input::MediaInactive),
             ) => {
+                log_call(cx, &target, false);
                 cx.tell(callee, PeerEvent::HungUp);
                 cx.release()
             }
@@ -173,6 +180,7 @@ fn found_user(cx: &mut Cx, mut route: Route, target: Extension) -> State {
     }
     if target.forwarding.dnd {
         tracing::info!(callee = %target.party.ext, "do-not-disturb: take a message");
+        log_call(cx, &target, false);
         return Record::voicemail(cx, target.party.ext);
     }
     let ring_for = match &target.forwarding.no_answer {
@@ -192,19 +200,36 @@ fn failed(cx: &mut Cx, route: Route, target: Extension, f: RingFailure) -> State
             target.forwarding.no_answer.clone().map(|(to, _)| to),
             Why::NoAnswer,
         ),
-        _ => return cx.reject(reason(&f)),
+        _ => {
+            log_call(cx, &target, false);
+            return cx.reject(reason(&f));
+        }
     };
     if let Some(to) = to {
         match forward(cx, route, &target, to, why) {
             Ok(state) => return state,
-            Err(_) => return Record::voicemail(cx, target.party.ext),
+            Err(_) => {
+                log_call(cx, &target, false);
+                return Record::voicemail(cx, target.party.ext);
+            }
         }
     }
+    log_call(cx, &target, false);
     if target.forwarding.voicemail {
         tracing::info!(callee = %target.party.ext, ?why, "take a message");
         return Record::voicemail(cx, target.party.ext);
     }
     cx.reject(reason(&f))
+}
+
+/// The call's ringing ended: answered by `target`, or not (then it was for `target`, the
+/// last user it reached; users whose forward it followed are not told).
+fn log_call(cx: &mut Cx, target: &Extension, answered: bool) {
+    cx.act(Action::LogCall {
+        caller: cx.party.user,
+        callee: target.party.clone(),
+        answered,
+    });
 }
 
 /// Follows `from`'s forward to `to`, unless the call has made [`MAX_HOPS`] forwards already or

@@ -30,7 +30,10 @@ fn forward_always_skips_ringing_and_rings_the_target() {
         ["2: Ring(203 from 201)"]
     );
     assert!(!t.x.is_busy(party("202").user), "202's phone never rang");
-    assert_eq!(t.feed(2, Input::Answered), ["1: Answer", "1: Bridge(2)"]);
+    assert_eq!(
+        t.feed(2, Input::Answered),
+        ["1: LogCall(203, answered)", "1: Answer", "1: Bridge(2)"]
+    );
 }
 
 #[test]
@@ -143,7 +146,11 @@ fn do_not_disturb_answers_and_takes_a_message_from_the_caller() {
     };
     assert_eq!(
         t.feed(a, with("202", dnd)),
-        ["1: Answer", "1: Play(LeaveMessage)"]
+        [
+            "1: LogCall(202, missed)",
+            "1: Answer",
+            "1: Play(LeaveMessage)"
+        ]
     );
     assert!(!t.x.is_busy(party("202").user), "202's phone does not ring");
     t.feed(a, Input::PlaybackDone);
@@ -181,7 +188,12 @@ fn busy_and_no_answer_take_a_message_for_a_user_who_wants_that() {
     t.feed(a, with("202", vm.clone()));
     assert_eq!(
         t.advance(Duration::from_secs(30)),
-        ["2: Release", "1: Answer", "1: Play(LeaveMessage)"]
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Answer",
+            "1: Play(LeaveMessage)"
+        ]
     );
     // Busy.
     let mut t = T::new();
@@ -189,7 +201,11 @@ fn busy_and_no_answer_take_a_message_for_a_user_who_wants_that() {
     let (a, _) = t.dial("201", "202");
     assert_eq!(
         t.feed(a, with("202", vm.clone())),
-        ["2: Answer", "2: Play(LeaveMessage)"]
+        [
+            "2: LogCall(202, missed)",
+            "2: Answer",
+            "2: Play(LeaveMessage)"
+        ]
     );
     // A refusal is not a reason to take a message: it passes through.
     let mut t = T::new();
@@ -197,7 +213,12 @@ fn busy_and_no_answer_take_a_message_for_a_user_who_wants_that() {
     t.feed(a, with("202", vm));
     assert_eq!(
         t.feed(2, Input::RingFailed(RingFailure::Refused(603))),
-        ["2: Release", "1: Reject(Refused(603))", "1: Release"]
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Reject(Refused(603))",
+            "1: Release"
+        ]
     );
 }
 
@@ -213,7 +234,11 @@ fn a_forward_that_cannot_be_followed_takes_a_message() {
     };
     assert_eq!(
         t.feed(a, with("202", busy)),
-        ["2: Answer", "2: Play(LeaveMessage)"]
+        [
+            "2: LogCall(202, missed)",
+            "2: Answer",
+            "2: Play(LeaveMessage)"
+        ]
     );
     // A forward to an extension nobody has any more: a message for the one who forwarded.
     let (c, _) = t.dial("203", "204");
@@ -224,7 +249,11 @@ fn a_forward_that_cannot_be_followed_takes_a_message() {
     t.feed(c, with("204", always));
     assert_eq!(
         t.feed(c, Input::ExtensionFound(Ok(None))),
-        ["3: Answer", "3: Play(LeaveMessage)"]
+        [
+            "3: LogCall(204, missed)",
+            "3: Answer",
+            "3: Play(LeaveMessage)"
+        ]
     );
 }
 
@@ -235,7 +264,12 @@ fn without_settings_busy_and_no_answer_pass_through_as_before() {
     t.feed(a, with("202", Forwarding::default()));
     assert_eq!(
         t.advance(Duration::from_secs(30)),
-        ["2: Release", "1: Reject(Unavailable)", "1: Release"]
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Reject(Unavailable)",
+            "1: Release"
+        ]
     );
 }
 

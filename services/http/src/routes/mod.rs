@@ -36,6 +36,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/me/status"),
     ("get", "/api/me/settings"),
     ("patch", "/api/me/settings"),
+    ("get", "/api/me/calls"),
     ("put", "/api/me/password"),
     ("get", "/api/contacts"),
     ("post", "/api/contacts"),
@@ -87,6 +88,7 @@ pub fn api(max_upload: usize) -> Router<AppState> {
             "/api/me/settings",
             get(session::settings).patch(session::patch_settings),
         )
+        .route("/api/me/calls", get(session::calls))
         .route("/api/me/password", put(session::change_password))
         .route("/api/contacts", get(contacts::list).post(contacts::add))
         .route("/api/contacts/{user}", delete(contacts::remove))

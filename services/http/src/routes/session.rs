@@ -16,14 +16,14 @@ use axum::Json;
 use ivm_actors::client::GetPresence;
 use ivm_actors::client::SetStatus as SetStatusMsg;
 use ivm_actors::database::users::{
-    EndSession, LoginCandidateFor, OpenSession, PasswordCandidateFor, PatchCallSettingsOf,
+    CallsOf, EndSession, LoginCandidateFor, OpenSession, PasswordCandidateFor, PatchCallSettingsOf,
     ReplaceOwnPassword,
 };
 use ivm_actors::views;
 use ivm_store::{LoginRefusal, Opened, StoreError, User};
 use ivm_wire::rest::{
-    CallSettingsView, ChangePassword, LoginRequest, LoginResponse, PatchCallSettings, SetStatus,
-    UserInfo,
+    CallRecord, CallSettingsView, ChangePassword, LoginRequest, LoginResponse, PatchCallSettings,
+    SetStatus, UserInfo,
 };
 use ivm_wire::Status;
 
@@ -302,6 +302,15 @@ pub async fn settings(me: AuthUser) -> Result<Json<CallSettingsView>, ApiError> 
         settings: me.user.calls,
         dnd: me.user.status == Status::Busy,
     }))
+}
+
+/// `GET /api/me/calls`: my call history (calls between extensions), newest first. Only
+/// mine: the path names no user.
+pub async fn calls(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<Json<Vec<CallRecord>>, ApiError> {
+    Ok(Json(state.db.call(CallsOf { user: me.user.guid }).await?))
 }
 
 /// `PATCH /api/me/settings`: changes only the fields given, only mine (the path has no user:

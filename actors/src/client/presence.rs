@@ -7,7 +7,7 @@ use ivm_wire::object::push;
 use ivm_wire::{Guid, Status};
 
 use super::{ClientActor, ClientError, SessionId};
-use crate::database::users::{Followable, SaveStatus};
+use crate::database::users::{Followable, SaveStatus, StoredStatus};
 
 /// Follow the presence of `targets` (all the user's contacts when empty). The current status of
 /// each is pushed at once, then every change.
@@ -129,6 +129,36 @@ impl Handler<SetStatus> for ClientActor {
     }
 }
 
+impl ClientActor {
+    /// A user online only through phones (or other sources) shows the status they chose
+    /// (do-not-disturb is "busy"), read from the store: a client session would have
+    /// brought it at connect. Until the read returns they show as available.
+    fn load_chosen(&mut self, user: Guid, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let fut = async move { db.call(StoredStatus { user }).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let stored = match res {
+                Ok(Status::Offline) => return,
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, %user, "cannot read the user's chosen status");
+                    return;
+                }
+            };
+            // Only if nothing newer decided it meanwhile (a session, a SetStatus, gone).
+            if act.reported.contains_key(&user)
+                && !act.by_user.contains_key(&user)
+                && !act.chosen.contains_key(&user)
+            {
+                act.chosen.insert(user, stored);
+                if stored != Status::Available {
+                    act.announce_presence(user);
+                }
+            }
+        }));
+    }
+}
+
 /// The live presence of each of these users, in order.
 #[derive(Message)]
 #[rtype(result = "Vec<Status>")]
@@ -232,11 +262,14 @@ pub struct PhonePresence {
 /// Counts the report and tells watchers when presence changes.
 impl Handler<PhonePresence> for ClientActor {
     type Result = ();
-    fn handle(&mut self, msg: PhonePresence, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: PhonePresence, ctx: &mut Context<Self>) {
         if self.going_down {
             return;
         }
         let before = self.presence_of(msg.user);
+        if msg.online && before == Status::Offline && !self.chosen.contains_key(&msg.user) {
+            self.load_chosen(msg.user, ctx);
+        }
         let sources = self.reported.entry(msg.user).or_default();
         if msg.online {
             sources.up(msg.source);

@@ -318,6 +318,20 @@ impl Op for SaveStatus {
     }
 }
 
+/// The status a user chose, as stored (offline when they never chose, or are gone).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredStatus {
+    /// The user.
+    pub user: Guid,
+}
+
+impl Op for StoredStatus {
+    type Output = Status;
+    fn run(self, s: &Store) -> Result<Status, StoreError> {
+        Ok(s.user(self.user)?.map_or(Status::Offline, |u| u.status))
+    }
+}
+
 /// What the admin status page counts: messages queued for delivery, users.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerCounts;

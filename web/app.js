@@ -441,6 +441,7 @@ function buildShell() {
       h('span', { class: 'dot', id: 'my-dot', 'aria-hidden': 'true' }),
       status,
       h('span', { class: 'who', id: 'who' }),
+      h('button', { class: 'btn small subtle', id: 'open-calls', type: 'button', title: 'Call settings and history', onclick: openCallsDialog }, 'Calls'),
       h('button', { class: 'btn small subtle', id: 'change-password', type: 'button', title: 'Change password', onclick: openPasswordDialog }, 'Password'),
       h('button', { class: 'btn icon-btn', id: 'logout', type: 'button', title: 'Log out', 'aria-label': 'Log out', onclick: logout }, icon('logout'))));
   const contacts = h('aside', { class: 'contacts', id: 'contacts', 'aria-label': 'Contacts' });
@@ -452,6 +453,19 @@ function buildShell() {
   fill(root, h('div', { class: 'shell' }, header, h('div', { class: 'body' }, contacts, main)));
   S.els = { header, badge, status, contacts, compose, list, admin, main, live };
   renderLive();
+}
+
+/** "Calls" from the header: forwards, do-not-disturb and call history (calls.js). */
+function openCallsDialog() {
+  import('./calls.js').then((m) => m.openCalls(S.api, {
+    toast,
+    errorText,
+    onDnd: (on) => {
+      if (on) S.me.status = 'busy';
+      else if (S.me.status === 'busy') S.me.status = 'available';
+      renderHeader();
+    },
+  }));
 }
 
 function statusLabel(s) { return { available: 'Available', busy: 'Busy', away: 'Away', offline: 'Appear offline' }[s] || s; }

@@ -116,6 +116,12 @@ export class Api {
     });
   }
   setStatus(status) { return this.request('PUT', '/api/me/status', { json: { status } }); }
+  /** My call settings: forwards, `no_answer_after`, `voicemail`, `dnd`. */
+  settings() { return this.request('GET', '/api/me/settings'); }
+  /** Changes the fields given (a forward `""` is off); 400 `bad_request` changes nothing. */
+  patchSettings(patch) { return this.request('PATCH', '/api/me/settings', { json: patch }); }
+  /** My call history, newest first: `[{at, kind, answered, peer, peer_name, peer_extension}]`. */
+  calls() { return this.request('GET', '/api/me/calls'); }
 
   // Contacts and directory
   contacts() { return this.request('GET', '/api/contacts'); }

@@ -579,3 +579,65 @@ async fn presence_is_counted_per_source() {
     clients.do_send(report(PresenceSource::RemoteBox, false));
     assert_eq!(next_event(&mut ann_rx).await, presence(Status::Offline));
 }
+
+#[actix::test]
+async fn a_user_online_only_by_phone_shows_their_chosen_status() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(Store::open(dir.path()).expect("store"));
+    let (ann, bob) = (user(&store, "ann", "201"), user(&store, "bob", "202"));
+    // Bob chose busy (do-not-disturb) before the box started.
+    store.set_status(bob.guid, Status::Busy).expect("status");
+    let db = DatabaseActor::start(store.clone(), 2);
+    let clients = ClientActor::new(db, ClientConfig::default()).start();
+    let (ann_out, mut ann_rx) = client::outbox();
+    let session = clients
+        .send(Connect {
+            user: ann.clone(),
+            client: "test".into(),
+            priority: Priority::Normal,
+            outbox: ann_out,
+            token: None,
+        })
+        .await
+        .expect("mailbox")
+        .expect("connect");
+    clients
+        .send(Subscribe {
+            session,
+            targets: vec![bob.guid],
+        })
+        .await
+        .expect("mailbox")
+        .expect("subscribe");
+    let presence = |status| ServerEvent::Presence {
+        user: bob.guid,
+        status,
+    };
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Offline));
+    let bob_now = || clients.send(GetPresence(vec![bob.guid]));
+
+    // His desk phone registers: available at once, then busy once the store answers.
+    clients.do_send(PhonePresence {
+        user: bob.guid,
+        source: PresenceSource::DeskPhone,
+        online: true,
+    });
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Available));
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Busy));
+    assert_eq!(bob_now().await.expect("mailbox"), [Status::Busy]);
+
+    // A status set while only his phone is online shows too (`ivm dnd off`, `*25`).
+    clients
+        .send(client::SetStatus {
+            user: bob.guid,
+            status: Status::Available,
+        })
+        .await
+        .expect("mailbox")
+        .expect("set");
+    assert_eq!(next_event(&mut ann_rx).await, presence(Status::Available));
+    assert_eq!(
+        store.user(bob.guid).expect("read").expect("bob").status,
+        Status::Available
+    );
+}

@@ -35,6 +35,7 @@ prompts=(
     "extension|Extension"
     "star|star"
     "hundred|hundred"
+    "leave-message|Please leave a message after the tone. Press pound when done."
 )
 words=(zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
        fifteen sixteen seventeen eighteen nineteen twenty)

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ivm_wire::rest::{
-    AddContact, ChangePassword, Contact, ErrorBody, LoginRequest, LoginResponse, MessageInfo,
-    SetStatus, UserInfo, PAGE_MAX,
+    AddContact, CallRecord, CallSettingsView, ChangePassword, Contact, ErrorBody, LoginRequest,
+    LoginResponse, MessageInfo, PatchCallSettings, SetStatus, UserInfo, PAGE_MAX,
 };
 use ivm_wire::{Guid, Status};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -447,6 +447,33 @@ impl Api {
         self.empty(
             self.request(Method::PUT, "/api/me/status")
                 .json(&SetStatus { status }),
+        )
+        .await
+    }
+
+    /// `GET /api/me/settings`: my forwards, message taking and do-not-disturb.
+    pub async fn settings(&self) -> Result<CallSettingsView, ApiError> {
+        self.json(
+            self.request(Method::GET, "/api/me/settings"),
+            "/api/me/settings",
+        )
+        .await
+    }
+
+    /// `GET /api/me/calls`: my call history, newest first.
+    pub async fn calls(&self) -> Result<Vec<CallRecord>, ApiError> {
+        self.json(self.request(Method::GET, "/api/me/calls"), "/api/me/calls")
+            .await
+    }
+
+    /// `PATCH /api/me/settings`: changes the fields given; the settings after.
+    pub async fn patch_settings(
+        &self,
+        patch: &PatchCallSettings,
+    ) -> Result<CallSettingsView, ApiError> {
+        self.json(
+            self.request(Method::PATCH, "/api/me/settings").json(patch),
+            "/api/me/settings",
         )
         .await
     }

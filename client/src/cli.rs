@@ -90,6 +90,15 @@ pub enum Command {
     Delete(IdArg),
     /// Show or set my presence.
     Status(StatusArgs),
+    /// Show or set where my calls go: forward always, on busy, or on no answer (after
+    /// --after seconds, 5 to 120, default 20) to an extension; `forward off` turns them off.
+    Forward(ForwardArgs),
+    /// Show or set do-not-disturb: calls to me are not rung and the caller may leave a
+    /// message (the same as `status busy`; `dnd off` sets `status available`).
+    Dnd(DndArgs),
+    /// List my calls between extensions (placed, received, missed), newest first; the box
+    /// keeps the latest 100.
+    Calls(ListArgs),
     /// Talk live: stream a WAV at real-time pace; recipients online hear it as it goes, the
     /// others get it as a stored message. `--group` makes it an all-call (urgent).
     Talk(TalkArgs),
@@ -265,6 +274,52 @@ pub struct WatchArgs {
     pub dir: Option<PathBuf>,
 }
 
+/// `forward [always|busy|noanswer EXT [--after N] | off [KIND]]`.
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// What to set; without it, show my call settings.
+    #[command(subcommand)]
+    pub set: Option<ForwardSet>,
+}
+
+/// One forward to set.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum ForwardSet {
+    /// Every call goes to EXT; my phone does not ring.
+    Always {
+        /// The extension.
+        ext: String,
+    },
+    /// A call that finds me busy goes to EXT.
+    Busy {
+        /// The extension.
+        ext: String,
+    },
+    /// A call I do not answer goes to EXT.
+    #[command(name = "noanswer")]
+    NoAnswer {
+        /// The extension.
+        ext: String,
+        /// Seconds of ringing first (5 to 120; unchanged when left out, 20 at first).
+        #[arg(long, value_name = "SECONDS")]
+        after: Option<u32>,
+    },
+    /// Turn forwards off: all of them, or one kind.
+    Off {
+        /// always, busy or noanswer; all three when left out.
+        #[arg(value_parser = ["always", "busy", "noanswer"])]
+        kind: Option<String>,
+    },
+}
+
+/// `dnd [on|off]`.
+#[derive(Debug, Args)]
+pub struct DndArgs {
+    /// on or off; without it, show it.
+    #[arg(value_parser = ["on", "off"])]
+    pub state: Option<String>,
+}
+
 fn parse_status(s: &str) -> Result<Status, String> {
     s.parse()
 }
@@ -378,6 +433,29 @@ mod tests {
             panic!("not contacts")
         };
         assert!(matches!(c.action, Some(ContactsAction::Remove { contact }) if contact == "201"));
+    }
+
+    #[test]
+    fn forward_and_dnd_parse() {
+        let Command::Forward(f) = parse(&["forward", "noanswer", "203", "--after", "10"])
+            .expect("parses")
+            .command
+        else {
+            panic!("not forward")
+        };
+        assert_eq!(
+            f.set,
+            Some(ForwardSet::NoAnswer {
+                ext: "203".into(),
+                after: Some(10)
+            })
+        );
+        assert!(parse(&["forward", "off"]).is_ok());
+        assert!(parse(&["forward", "off", "busy"]).is_ok());
+        assert!(parse(&["forward", "off", "sometimes"]).is_err());
+        assert!(parse(&["forward", "always"]).is_err(), "needs an extension");
+        assert!(parse(&["dnd", "on"]).is_ok());
+        assert!(parse(&["dnd", "maybe"]).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! - `blobs.rs`: [`BlobRef`], encrypted chunked blob files, written durably.
 //! - `users.rs`: [`User`], [`NewUser`], [`UserUpdate`]; names, extensions, passwords (argon2id
 //!   in `passwords.rs`), contacts, chosen status.
+//! - `calls.rs`: call history, placed, received and missed, bounded per user.
 //! - `groups.rs`: [`Group`]: named sets of users an all-call reaches, and the built-in
 //!   [`EVERYONE`].
 //! - `sessions.rs`: login tokens; the database keeps only their SHA-256.
@@ -50,6 +51,7 @@
 //! this order on the syscalls of the real `ivmd` (docs/storage.md, "How the order is proven").
 
 mod blobs;
+mod calls;
 mod dirs;
 mod error;
 mod gateways;
@@ -239,6 +241,7 @@ fn init_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::GATEWAYS)?;
         txn.open_table(pages::INBOX_BY_TIME)?;
         txn.open_table(pages::SENT_BY_TIME)?;
+        txn.open_table(calls::CALLS)?;
         let meta = txn.open_table(tables::META)?;
         let found = meta.get("schema_version")?.map(|v| v.value());
         if let Some(v) = found.filter(|v| *v > tables::SCHEMA_VERSION) {

@@ -7,6 +7,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ivm_wire::rest::CallSettings;
 use ivm_wire::{Guid, Status};
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,11 @@ use crate::{passwords, Store, StoreError};
 
 /// Longest login name.
 const NAME_MAX: usize = 32;
+/// Shortest delay before forward on no answer, seconds (less would not give the user time
+/// to reach the phone).
+pub const MIN_NO_ANSWER_AFTER: u32 = 5;
+/// Longest delay before forward on no answer, seconds.
+pub const MAX_NO_ANSWER_AFTER: u32 = 120;
 /// Longest display name, in characters.
 const DISPLAY_NAME_MAX: usize = 64;
 
@@ -50,6 +56,10 @@ pub struct User {
     /// Read it through [`User::may_all_call`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_call: Option<bool>,
+    /// Forwards and message taking for calls to the user's extension; records written
+    /// before they existed load as the defaults (nothing forwarded).
+    #[serde(default)]
+    pub calls: CallSettings,
 }
 
 impl User {
@@ -251,6 +261,7 @@ impl Store {
             created_at: unix_now(),
             must_change_password: one_time,
             all_call: None,
+            calls: CallSettings::default(),
         };
         let txn = self.db.begin_write()?;
         {
@@ -423,6 +434,7 @@ impl Store {
             }
             drop(users);
             crate::groups::forget_member(&txn, guid)?;
+            crate::calls::forget_user(&txn, guid)?;
             crate::sessions::end_all(&txn, guid)?;
             crate::messages::delete_all_for(&txn, guid)?
         };
@@ -569,6 +581,47 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Stores a user's call settings. Each forward target must be another user's extension
+    /// and the delay 5 to 120 seconds, else [`StoreError::Invalid`] and nothing changes.
+    pub fn set_call_settings(&self, guid: Guid, calls: CallSettings) -> Result<User, StoreError> {
+        if !(MIN_NO_ANSWER_AFTER..=MAX_NO_ANSWER_AFTER).contains(&calls.no_answer_after) {
+            return Err(StoreError::Invalid(format!(
+                "no_answer_after must be {MIN_NO_ANSWER_AFTER} to {MAX_NO_ANSWER_AFTER} seconds"
+            )));
+        }
+        let txn = self.db.begin_write()?;
+        let rec = {
+            let mut users = txn.open_table(USERS)?;
+            let mut rec = get_record(&users, guid)?.ok_or(StoreError::NotFound)?;
+            let exts = txn.open_table(USER_EXTENSIONS)?;
+            for target in [
+                &calls.forward_always,
+                &calls.forward_busy,
+                &calls.forward_no_answer,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                validate_extension(target)?;
+                if *target == rec.user.extension {
+                    return Err(StoreError::Invalid(format!(
+                        "{target} is your own extension: calls cannot be forwarded to it"
+                    )));
+                }
+                if exts.get(target.as_str())?.is_none() {
+                    return Err(StoreError::Invalid(format!(
+                        "no user has extension {target}"
+                    )));
+                }
+            }
+            rec.user.calls = calls;
+            put_record(&mut users, &rec)?;
+            rec
+        };
+        txn.commit()?;
+        Ok(rec.user)
     }
 
     /// Records the status the user chose, so it is the same after a restart.

@@ -358,6 +358,7 @@ fn walk_every_command(way: Way) {
     w.contacts();
     let id = w.send_and_read();
     w.watch_and_status();
+    w.forward_dnd_and_calls();
     w.delete(&id);
     w.passwd();
     w.logout();
@@ -613,6 +614,26 @@ impl Walk {
         self.ann.password = ANN_NEW_PW.into();
         let (me, _) = self.ann.ok(&["whoami"]);
         assert!(me.starts_with("ann ("), "after passwd: {me}");
+    }
+
+    /// `forward`, `dnd` and `calls`: ann's call settings change on the box and show back;
+    /// her call history is empty (no call was made here; tests/e2e/forward.rs makes them).
+    fn forward_dnd_and_calls(&self) {
+        let (ann, rest) = (&self.ann, &self.rest);
+        let (shown, _) = ann.ok(&["forward", "always", "202"]);
+        assert!(shown.contains("always 202"), "{shown}");
+        assert_eq!(
+            rest.get(&self.ann_tok, "/api/me/settings")["forward_always"],
+            "202"
+        );
+        let (shown, _) = ann.ok(&["forward", "off"]);
+        assert!(shown.contains("always off"), "{shown}");
+        assert_eq!(ann.ok(&["dnd", "on"]).0.trim(), "on");
+        assert_eq!(rest.get(&self.ann_tok, "/api/me/settings")["dnd"], true);
+        assert_eq!(ann.ok(&["dnd", "off"]).0.trim(), "off");
+        assert_eq!(ann.ok(&["calls", "--json"]).0.trim(), "[]");
+        let (table, _) = ann.ok(&["calls"]);
+        assert!(table.contains("KIND"), "{table}");
     }
 
     /// `logout`: with a saved login it ends the session on the box and here; without one

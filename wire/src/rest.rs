@@ -101,6 +101,119 @@ pub struct SetStatus {
     pub status: Status,
 }
 
+/// Seconds a call rings before forward-on-no-answer, unless the user set another delay.
+pub const DEFAULT_NO_ANSWER_AFTER: u32 = 20;
+
+fn default_no_answer_after() -> u32 {
+    DEFAULT_NO_ANSWER_AFTER
+}
+
+/// A user's call settings, stored with the user (records written before they existed load
+/// as the defaults: no forward, 20 s, no message taking for busy and no answer).
+/// Do-not-disturb is not here: it is the user's status "busy" (one notion, so a phone, the
+/// web client and intercom agree); [`CallSettingsView`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSettings {
+    /// Every call goes to this extension; the user's phones do not ring.
+    #[serde(default)]
+    pub forward_always: Option<String>,
+    /// A call that finds the user busy goes to this extension.
+    #[serde(default)]
+    pub forward_busy: Option<String>,
+    /// A call not answered within `no_answer_after` seconds goes to this extension.
+    #[serde(default)]
+    pub forward_no_answer: Option<String>,
+    /// Seconds before forward on no answer (the box's ring timeout caps it).
+    #[serde(default = "default_no_answer_after")]
+    pub no_answer_after: u32,
+    /// A call that meets busy or no answer with no forward is answered by the box, which
+    /// takes a message for the user (do-not-disturb always does).
+    #[serde(default)]
+    pub voicemail: bool,
+}
+
+impl Default for CallSettings {
+    fn default() -> Self {
+        CallSettings {
+            forward_always: None,
+            forward_busy: None,
+            forward_no_answer: None,
+            no_answer_after: DEFAULT_NO_ANSWER_AFTER,
+            voicemail: false,
+        }
+    }
+}
+
+/// `GET /api/me/settings` answer (and `PATCH`'s): the stored settings and do-not-disturb.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSettingsView {
+    /// The stored settings.
+    #[serde(flatten)]
+    pub settings: CallSettings,
+    /// Do-not-disturb: the user's status is "busy".
+    pub dnd: bool,
+}
+
+/// Which side of a call between extensions a history entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallKind {
+    /// I dialled.
+    Placed,
+    /// I answered.
+    Received,
+    /// It was for me and nobody answered (busy, no answer, do-not-disturb, or the caller
+    /// gave up; a message may have been left).
+    Missed,
+}
+
+/// One entry of `GET /api/me/calls` (newest first; the box keeps the latest
+/// [`MAX_CALL_HISTORY`] per user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// When the call ended its ringing (answered, or not), Unix milliseconds.
+    pub at: u64,
+    /// Placed, received or missed.
+    pub kind: CallKind,
+    /// For a placed call: whether it was answered (by the user called, or a forward's
+    /// target). Received calls were; missed ones were not.
+    pub answered: bool,
+    /// The other party: a user's GUID.
+    pub peer: Guid,
+    /// Their login name (as it was at the time of the call).
+    pub peer_name: String,
+    /// Their extension (as it was at the time of the call).
+    pub peer_extension: String,
+}
+
+/// Most call history entries kept per user; older ones are dropped.
+pub const MAX_CALL_HISTORY: usize = 100;
+
+/// `PATCH /api/me/settings` body: only the fields present change. A forward set to `""` is
+/// turned off.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchCallSettings {
+    /// Forward always to this extension (`""`: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_always: Option<String>,
+    /// Forward on busy to this extension (`""`: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_busy: Option<String>,
+    /// Forward on no answer to this extension (`""`: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_no_answer: Option<String>,
+    /// Seconds before forward on no answer, 5 to 120.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_answer_after: Option<u32>,
+    /// Take messages on busy and no answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voicemail: Option<bool>,
+    /// Do-not-disturb on (status "busy") or off (status "available").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnd: Option<bool>,
+}
+
 /// One recipient of a message and where the message stands for them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecipientState {

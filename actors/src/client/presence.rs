@@ -7,7 +7,7 @@ use ivm_wire::object::push;
 use ivm_wire::{Guid, Status};
 
 use super::{ClientActor, ClientError, SessionId};
-use crate::database::users::{Followable, SaveStatus};
+use crate::database::users::{Followable, SaveStatus, StoredStatus};
 
 /// Follow the presence of `targets` (all the user's contacts when empty). The current status of
 /// each is pushed at once, then every change.
@@ -115,7 +115,9 @@ impl Handler<SetStatus> for ClientActor {
         };
         Box::pin(fut.into_actor(self).map(move |res, act, _| {
             res?;
-            if act.by_user.contains_key(&msg.user) {
+            // A user online only through a desk phone counts too: `ivm dnd on` (or `*24`)
+            // must show as busy to their contacts while they have no client open.
+            if act.by_user.contains_key(&msg.user) || act.reported.contains_key(&msg.user) {
                 let before = act.presence_of(msg.user);
                 act.chosen.insert(msg.user, msg.status);
                 if act.presence_of(msg.user) != before {
@@ -124,6 +126,36 @@ impl Handler<SetStatus> for ClientActor {
             }
             Ok(())
         }))
+    }
+}
+
+impl ClientActor {
+    /// A user online only through phones (or other sources) shows the status they chose
+    /// (do-not-disturb is "busy"), read from the store: a client session would have
+    /// brought it at connect. Until the read returns they show as available.
+    fn load_chosen(&mut self, user: Guid, ctx: &mut Context<Self>) {
+        let db = self.db.clone();
+        let fut = async move { db.call(StoredStatus { user }).await };
+        ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
+            let stored = match res {
+                Ok(Status::Offline) => return,
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, %user, "cannot read the user's chosen status");
+                    return;
+                }
+            };
+            // Only if nothing newer decided it meanwhile (a session, a SetStatus, gone).
+            if act.reported.contains_key(&user)
+                && !act.by_user.contains_key(&user)
+                && !act.chosen.contains_key(&user)
+            {
+                act.chosen.insert(user, stored);
+                if stored != Status::Available {
+                    act.announce_presence(user);
+                }
+            }
+        }));
     }
 }
 
@@ -230,11 +262,14 @@ pub struct PhonePresence {
 /// Counts the report and tells watchers when presence changes.
 impl Handler<PhonePresence> for ClientActor {
     type Result = ();
-    fn handle(&mut self, msg: PhonePresence, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: PhonePresence, ctx: &mut Context<Self>) {
         if self.going_down {
             return;
         }
         let before = self.presence_of(msg.user);
+        if msg.online && before == Status::Offline && !self.chosen.contains_key(&msg.user) {
+            self.load_chosen(msg.user, ctx);
+        }
         let sources = self.reported.entry(msg.user).or_default();
         if msg.online {
             sources.up(msg.source);

@@ -9,9 +9,84 @@ use std::time::{Duration, SystemTime};
 use ivm_store::{
     LoginCandidate, NewPasswordHash, NewUser, Opened, Store, StoreError, User, UserUpdate,
 };
+use ivm_wire::rest::{CallRecord, CallSettings, PatchCallSettings};
 use ivm_wire::{Guid, Status};
 
 use super::Op;
+
+/// Changes the fields of `user`'s call settings that `patch` names (a forward set to `""`
+/// is turned off), checked by the store; the settings after.
+pub struct PatchCallSettingsOf {
+    /// Whose.
+    pub user: Guid,
+    /// What changes.
+    pub patch: PatchCallSettings,
+}
+
+impl Op for PatchCallSettingsOf {
+    type Output = CallSettings;
+    fn run(self, s: &Store) -> Result<CallSettings, StoreError> {
+        let u = s.user(self.user)?.ok_or(StoreError::NotFound)?;
+        let p = self.patch;
+        let mut c = u.calls;
+        let target = |v: String| {
+            let v = v.trim().to_owned();
+            (!v.is_empty()).then_some(v)
+        };
+        if let Some(v) = p.forward_always {
+            c.forward_always = target(v);
+        }
+        if let Some(v) = p.forward_busy {
+            c.forward_busy = target(v);
+        }
+        if let Some(v) = p.forward_no_answer {
+            c.forward_no_answer = target(v);
+        }
+        if let Some(v) = p.no_answer_after {
+            c.no_answer_after = v;
+        }
+        if let Some(v) = p.voicemail {
+            c.voicemail = v;
+        }
+        Ok(s.set_call_settings(self.user, c)?.calls)
+    }
+}
+
+/// Adds a call between extensions to both users' call history (see [`Store::log_call`]).
+pub struct LogCall {
+    /// Who dialled.
+    pub caller: Guid,
+    /// Who answered, or whom it was for.
+    pub callee: Guid,
+    /// Whether it was answered.
+    pub answered: bool,
+    /// When, for the entries.
+    pub at: SystemTime,
+}
+
+impl Op for LogCall {
+    type Output = ();
+    fn run(self, s: &Store) -> Result<(), StoreError> {
+        let at_ms = self
+            .at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        s.log_call(self.caller, self.callee, self.answered, at_ms)
+    }
+}
+
+/// A user's call history, newest first.
+pub struct CallsOf {
+    /// Whose.
+    pub user: Guid,
+}
+
+impl Op for CallsOf {
+    type Output = Vec<CallRecord>;
+    fn run(self, s: &Store) -> Result<Vec<CallRecord>, StoreError> {
+        s.calls(self.user)
+    }
+}
 
 /// The user a login token belongs to now (`None`: unknown, expired, or the user is gone).
 pub struct UserForToken {
@@ -240,6 +315,20 @@ impl Op for SaveStatus {
     type Output = ();
     fn run(self, s: &Store) -> Result<(), StoreError> {
         s.set_status(self.user, self.status)
+    }
+}
+
+/// The status a user chose, as stored (offline when they never chose, or are gone).
+#[derive(Debug, Clone, Copy)]
+pub struct StoredStatus {
+    /// The user.
+    pub user: Guid,
+}
+
+impl Op for StoredStatus {
+    type Output = Status;
+    fn run(self, s: &Store) -> Result<Status, StoreError> {
+        Ok(s.user(self.user)?.map_or(Status::Offline, |u| u.status))
     }
 }
 

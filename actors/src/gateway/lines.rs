@@ -16,7 +16,9 @@ use super::{GatewayActor, Hook};
 use crate::client::{MailboxChanged, PostPrepared, Receipt};
 use crate::database::messages::DeleteMessage;
 use crate::media::RtpIn;
-use crate::station::ops::{AudioOf, CheckRecipients, LampCounts, PartyAt, PhoneMailbox};
+use crate::station::ops::{
+    change_setting, log_call, AudioOf, CheckRecipients, LampCounts, PartyAt, PhoneMailbox,
+};
 
 async fn codec<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
     crate::codec::run(job).await.map_err(|e| e.to_string())
@@ -265,6 +267,21 @@ impl GatewayActor {
                 to,
                 recorder,
             } => self.post(line, sender, to, recorder, ctx),
+            Action::ChangeSetting { user, change } => {
+                let fut = change_setting(self.db.clone(), self.clients.clone(), user, change);
+                ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+                    act.answer_later(line, Input::SettingChanged(res), ctx)
+                }));
+            }
+            Action::LogCall {
+                caller,
+                callee,
+                answered,
+            } => {
+                ctx.spawn(
+                    log_call(self.db.clone(), caller, callee.user, answered).into_actor(self),
+                );
+            }
             Action::LoadMailbox { user } => {
                 let db = self.db.clone();
                 ctx.spawn(

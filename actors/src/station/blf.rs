@@ -166,13 +166,13 @@ impl StationActor {
             let party = db.call(PartyAt(target)).await?;
             let status = match &party {
                 Some(p) if package == Package::Presence => clients
-                    .send(GetPresence(vec![p.user]))
+                    .send(GetPresence(vec![p.party.user]))
                     .await
                     .ok()
                     .and_then(|v| v.first().copied()),
                 _ => None,
             };
-            Ok::<_, crate::database::DbError>(party.map(|p| (p, status)))
+            Ok::<_, crate::database::DbError>(party.map(|p| (p.party, status)))
         };
         ctx.spawn(
             tracing::Instrument::instrument(fut, span.clone())

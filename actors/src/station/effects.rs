@@ -7,11 +7,11 @@
 use std::time::Instant;
 
 use actix::prelude::*;
-use ivm_line::{Action, Failure, Input, PostOutcome};
+use ivm_line::{Action, Failure, Input, PostOutcome, SettingChange};
 use ivm_rtp::Recorder;
 use ivm_wire::{Guid, MailboxState};
 
-use super::ops::{AudioOf, CheckRecipients, PartyAt, PhoneMailbox};
+use super::ops::{change_setting, log_call, AudioOf, CheckRecipients, PartyAt, PhoneMailbox};
 use super::StationActor;
 use crate::client::{MailboxChanged, PostPrepared, Receipt};
 use crate::database::messages::DeleteMessage;
@@ -59,6 +59,16 @@ impl StationActor {
             Action::FlushAudio => self.flush_audio(now, line),
             Action::CheckRecipients(to) => self.check_recipients(line, to, ctx),
             Action::LookUpExtension(ext) => self.look_up_extension(line, ext, ctx),
+            Action::ChangeSetting { user, change } => self.change_setting(line, user, change, ctx),
+            Action::LogCall {
+                caller,
+                callee,
+                answered,
+            } => {
+                ctx.spawn(
+                    log_call(self.db.clone(), caller, callee.user, answered).into_actor(self),
+                );
+            }
             Action::Post {
                 sender,
                 to,
@@ -103,6 +113,23 @@ impl StationActor {
             fut.into_actor(self).map(move |res, act, ctx| {
                 act.answer_later(line, Input::RecipientsChecked(res), ctx)
             }),
+        );
+    }
+
+    /// A keypad setting: forwards through the same checked store write as
+    /// `PATCH /api/me/settings`, do-not-disturb as the status busy (through the client actor,
+    /// so presence watchers see it).
+    fn change_setting(
+        &mut self,
+        line: LegId,
+        user: Guid,
+        change: SettingChange,
+        ctx: &mut Context<Self>,
+    ) {
+        let fut = change_setting(self.db.clone(), self.clients.clone(), user, change);
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |res, act, ctx| act.answer_later(line, Input::SettingChanged(res), ctx)),
         );
     }
 

@@ -4,13 +4,18 @@
 //! rule for operations private to one actor); the shared ones it uses (`DeleteMessage`) are
 //! in [`crate::database`].
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use ivm_line::{MailboxItem, Party, Recipients};
+use ivm_line::{Extension, Forwarding, MailboxItem, Party, Recipients};
 use ivm_store::{PhoneSighting, SipCredentials, Store, StoreError, StoredPhone};
-use ivm_wire::{Guid, MailboxState};
+use ivm_wire::{Guid, MailboxState, Status};
 
-use crate::database::Op;
+use ivm_line::{Failure, SettingChange};
+use ivm_wire::rest::PatchCallSettings;
+
+use crate::client::{ClientHandle, SetStatus};
+use crate::database::users::{LogCall, PatchCallSettingsOf};
+use crate::database::{Db, Op};
 
 /// Most messages a `*97` session goes through (unplayed first, newest first).
 pub(super) const MAILBOX_ITEMS: usize = 200;
@@ -65,15 +70,32 @@ impl Op for ResolveRecipients {
     }
 }
 
-/// The user with extension `ext`, as the line core knows a party.
+/// The user with extension `ext`, as the line core knows a party, with their forwards and
+/// do-not-disturb (their status "busy").
 pub(crate) struct PartyAt(pub String);
 
 impl Op for PartyAt {
-    type Output = Option<Party>;
-    fn run(self, s: &Store) -> Result<Option<Party>, StoreError> {
-        Ok(s.user_by_extension(&self.0)?.map(|u| Party {
-            user: u.guid,
-            ext: u.extension,
+    type Output = Option<Extension>;
+    fn run(self, s: &Store) -> Result<Option<Extension>, StoreError> {
+        Ok(s.user_by_extension(&self.0)?.map(|u| {
+            let c = &u.calls;
+            let forwarding = Forwarding {
+                always: c.forward_always.clone(),
+                busy: c.forward_busy.clone(),
+                no_answer: c
+                    .forward_no_answer
+                    .clone()
+                    .map(|to| (to, Duration::from_secs(u64::from(c.no_answer_after)))),
+                dnd: u.status == Status::Busy,
+                voicemail: c.voicemail,
+            };
+            Extension {
+                party: Party {
+                    user: u.guid,
+                    ext: u.extension,
+                },
+                forwarding,
+            }
         }))
     }
 }
@@ -221,5 +243,57 @@ mod tests {
         assert!(matches!(audio_of(&ann), Err(StoreError::NotFound)));
         assert!(store.delete_for(m.id, bob.guid).unwrap());
         assert!(matches!(audio_of(&bob), Err(StoreError::NotFound)));
+    }
+}
+
+/// Stores a setting changed from the keypad (a forward, or do-not-disturb, which is the
+/// status "busy" and so goes through the client manager like the web client's): the answer
+/// the line waits for. Shared by every adapter of the line core (desk phones, analog lines).
+pub(crate) async fn change_setting(
+    db: Db,
+    clients: ClientHandle,
+    user: Guid,
+    change: SettingChange,
+) -> Result<(), Failure> {
+    let off_or = |t: Option<String>| Some(t.unwrap_or_default());
+    let patch = match change {
+        SettingChange::Dnd(on) => {
+            let status = if on { Status::Busy } else { Status::Available };
+            return match clients.send(SetStatus { user, status }).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Failure(e.to_string())),
+                Err(e) => Err(Failure(e.to_string())),
+            };
+        }
+        SettingChange::ForwardAlways(t) => PatchCallSettings {
+            forward_always: off_or(t),
+            ..PatchCallSettings::default()
+        },
+        SettingChange::ForwardBusy(t) => PatchCallSettings {
+            forward_busy: off_or(t),
+            ..PatchCallSettings::default()
+        },
+        SettingChange::ForwardNoAnswer(t) => PatchCallSettings {
+            forward_no_answer: off_or(t),
+            ..PatchCallSettings::default()
+        },
+    };
+    db.call(PatchCallSettingsOf { user, patch })
+        .await
+        .map(drop)
+        .map_err(|e| Failure(e.to_string()))
+}
+
+/// Writes a call into both users' call history. A record, not a step of the call: a store
+/// failure is only logged (the call goes on).
+pub(crate) async fn log_call(db: Db, caller: Guid, callee: Guid, answered: bool) {
+    let op = LogCall {
+        caller,
+        callee,
+        answered,
+        at: SystemTime::now(),
+    };
+    if let Err(e) = db.call(op).await {
+        tracing::warn!(error = %e, "cannot store the call in the call history");
     }
 }

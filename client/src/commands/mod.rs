@@ -9,13 +9,16 @@
 //! - [`play`] runs `play`
 //! - [`delete`] runs `delete`
 //! - [`status`] runs `status`
+//! - [`forward`] runs `forward` and `dnd`
 //! - [`talk`] runs `talk` (a live talk from a WAV)
 //! - [`watch`] runs `watch` (the driver around [`crate::watch::Watch`])
 //! - [`completions`] runs `completions` (no server needed)
 
+pub mod calls;
 pub mod completions;
 pub mod contacts;
 pub mod delete;
+pub mod forward;
 pub mod get;
 pub mod list;
 pub mod login;
@@ -88,6 +91,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Play(args) => play::play(&ctx, args).await,
         Command::Delete(args) => delete::delete(&ctx, args).await,
         Command::Status(args) => status::status(&ctx, args).await,
+        Command::Forward(args) => forward::forward(&ctx, args).await,
+        Command::Dnd(args) => forward::dnd(&ctx, args).await,
+        Command::Calls(args) => calls::calls(&ctx, args).await,
         Command::Talk(args) => talk::talk(&ctx, args).await,
         Command::Watch(args) => watch::watch(&mut ctx, args).await,
     };

@@ -35,6 +35,19 @@ pub enum Reason {
     Failed,
 }
 
+/// A change of one call setting, dialled on the keypad. A forward's `None` turns it off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettingChange {
+    /// Forward always to this extension (`*21<ext>`; `*21`: off).
+    ForwardAlways(Option<String>),
+    /// Forward on busy (`*67<ext>`; `*67`: off).
+    ForwardBusy(Option<String>),
+    /// Forward on no answer (`*61<ext>`; `*61`: off).
+    ForwardNoAnswer(Option<String>),
+    /// Do-not-disturb on (`*24`) or off (`*25`).
+    Dnd(bool),
+}
+
 /// Who a ring says is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -68,6 +81,11 @@ pub enum Sound {
     TalkTone,
     /// A talk that cannot go: one second of busy tone, then the line hangs up.
     ErrorTone,
+    /// A call that met busy, no answer or do-not-disturb: "please leave a message after the
+    /// tone", a short pause, the beep.
+    LeaveMessage,
+    /// A keypad setting was stored: two short beeps.
+    ConfirmTone,
 }
 
 impl Sound {
@@ -96,6 +114,19 @@ impl Sound {
                 pcm
             }
             Sound::ErrorTone => tone::BUSY_EU.render(Duration::from_secs(1)),
+            Sound::ConfirmTone => {
+                let mut pcm = tone::silence(Duration::from_millis(100));
+                pcm.extend(tone::beep());
+                pcm.extend(tone::silence(Duration::from_millis(100)));
+                pcm.extend(tone::beep());
+                pcm
+            }
+            Sound::LeaveMessage => {
+                let mut pcm = prompts::render(&[Prompt::LEAVE_MESSAGE]);
+                pcm.extend(tone::silence(Duration::from_millis(200)));
+                pcm.extend(tone::beep());
+                pcm
+            }
         }
     }
 }
@@ -113,6 +144,8 @@ impl fmt::Debug for Sound {
             Sound::Message(pcm) => write!(f, "Message({} samples)", pcm.len()),
             Sound::TalkTone => write!(f, "TalkTone"),
             Sound::ErrorTone => write!(f, "ErrorTone"),
+            Sound::LeaveMessage => write!(f, "LeaveMessage"),
+            Sound::ConfirmTone => write!(f, "ConfirmTone"),
         }
     }
 }
@@ -172,8 +205,27 @@ pub enum Action {
     /// Do these recipients name users? Answer with [`crate::Input::RecipientsChecked`], by
     /// the rule the post itself uses.
     CheckRecipients(Vec<String>),
+    /// Store a change of `user`'s call settings from the keypad; answer with
+    /// [`crate::Input::SettingChanged`] (an error when the target names nobody).
+    ChangeSetting {
+        /// Whose.
+        user: Guid,
+        /// What.
+        change: SettingChange,
+    },
     /// Who has this extension? Answer with [`crate::Input::ExtensionFound`].
     LookUpExtension(String),
+    /// Add a call between extensions to both users' call history (no answer expected):
+    /// `caller` placed it; `callee` (the user who answered, or the one it was for when
+    /// nobody did) received or missed it. Once per call, when its ringing ends.
+    LogCall {
+        /// The line's own user, who dialled.
+        caller: Guid,
+        /// Who answered, or whom it was for.
+        callee: crate::Party,
+        /// Whether it was answered.
+        answered: bool,
+    },
     /// Encode the recording (off the adapter's thread: codec work) and send it as a voice
     /// message; answer with [`crate::Input::Posted`].
     Post {
@@ -256,6 +308,15 @@ impl fmt::Debug for Action {
             Action::FlushAudio => write!(f, "FlushAudio"),
             Action::CheckRecipients(to) => write!(f, "CheckRecipients({to:?})"),
             Action::LookUpExtension(e) => write!(f, "LookUpExtension({e})"),
+            Action::LogCall {
+                callee, answered, ..
+            } => write!(
+                f,
+                "LogCall({}, {})",
+                callee.ext,
+                if *answered { "answered" } else { "missed" }
+            ),
+            Action::ChangeSetting { change, .. } => write!(f, "ChangeSetting({change:?})"),
             Action::Post { to, recorder, .. } => write!(
                 f,
                 "Post({to:?}, {:.2} s)",

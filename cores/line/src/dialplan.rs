@@ -7,10 +7,18 @@
 //! | `*97` | the mailbox menu |
 //! | `*7<ext>[*<ext>...]` | record a message to 1 to [`MAX_RECIPIENTS`] recipients |
 //! | `*8<ext>[*<ext>...]` | talk live (intercom) to 1 to [`MAX_RECIPIENTS`] recipients |
+//! | `*21<ext>`, `*21` | forward always to that extension; off |
+//! | `*67<ext>`, `*67` | forward on busy; off |
+//! | `*61<ext>`, `*61` | forward on no answer; off |
+//! | `*24`, `*25` | do-not-disturb on; off |
 //! | 1 to [`MAX_EXTENSION_DIGITS`] digits | call that extension |
 //! | anything else | unknown number |
 //!
-//! `*7` and `*8` are prefixes of nothing else.
+//! `*7` and `*8` are prefixes of nothing else, which rules out the `*72`/`*78` family other
+//! PBXs use for forwards and do-not-disturb; the forward codes are the GSM ones people know
+//! from mobile phones (21 always, 67 busy, 61 no reply).
+
+use crate::action::SettingChange;
 
 /// Most recipients of one `*7` message.
 pub const MAX_RECIPIENTS: usize = 32;
@@ -28,6 +36,8 @@ pub enum Dial {
     Talk(Vec<String>),
     /// Call this extension.
     Extension(String),
+    /// A call setting (forwards, do-not-disturb).
+    Setting(SettingChange),
     /// `*7` or `*8` with no recipient or too many.
     BadNumber,
     /// Nothing the box offers.
@@ -43,6 +53,10 @@ pub fn parse(dialled: &str) -> Dial {
         .collect();
     if dial == "*97" {
         Dial::Mailbox
+    } else if dial == "*24" || dial == "*25" {
+        Dial::Setting(SettingChange::Dnd(dial == "*24"))
+    } else if let Some(change) = forward(&dial) {
+        change
     } else if let Some(rest) = dial.strip_prefix("*7") {
         recipients(rest).map_or(Dial::BadNumber, Dial::Record)
     } else if let Some(rest) = dial.strip_prefix("*8") {
@@ -55,6 +69,28 @@ pub fn parse(dialled: &str) -> Dial {
     } else {
         Dial::Unknown
     }
+}
+
+/// Makes a forward setting from its target (`None`: off).
+type MakeForward = fn(Option<String>) -> SettingChange;
+
+/// `*21`, `*67`, `*61`, each alone (off) or with an extension.
+fn forward(dial: &str) -> Option<Dial> {
+    let kinds: [(&str, MakeForward); 3] = [
+        ("*21", SettingChange::ForwardAlways),
+        ("*67", SettingChange::ForwardBusy),
+        ("*61", SettingChange::ForwardNoAnswer),
+    ];
+    kinds.iter().find_map(|(code, make)| {
+        let rest = dial.strip_prefix(code)?;
+        if rest.is_empty() {
+            Some(Dial::Setting(make(None)))
+        } else if rest.len() <= MAX_EXTENSION_DIGITS && rest.bytes().all(|b| b.is_ascii_digit()) {
+            Some(Dial::Setting(make(Some(rest.to_owned()))))
+        } else {
+            Some(Dial::BadNumber)
+        }
+    })
 }
 
 /// `<ext>[*<ext>...]`: 1 to [`MAX_RECIPIENTS`] non-empty entries, else `None`.
@@ -100,6 +136,24 @@ mod tests {
         assert_eq!(parse("*8"), Dial::BadNumber);
         assert_eq!(parse("*8**"), Dial::BadNumber);
         assert_eq!(parse("*970"), Dial::Unknown, "only *97 itself");
+    }
+
+    #[test]
+    fn setting_codes() {
+        use SettingChange::*;
+        let set = Dial::Setting;
+        assert_eq!(parse("*21203"), set(ForwardAlways(Some("203".into()))));
+        assert_eq!(parse("*21"), set(ForwardAlways(None)));
+        assert_eq!(parse("*67203"), set(ForwardBusy(Some("203".into()))));
+        assert_eq!(parse("*67"), set(ForwardBusy(None)));
+        assert_eq!(parse("*61-203"), set(ForwardNoAnswer(Some("203".into()))));
+        assert_eq!(parse("*61"), set(ForwardNoAnswer(None)));
+        assert_eq!(parse("*24"), set(Dnd(true)));
+        assert_eq!(parse("*25"), set(Dnd(false)));
+        assert_eq!(parse("*21bob"), Dial::BadNumber);
+        assert_eq!(parse("*21123456789"), Dial::BadNumber);
+        assert_eq!(parse("*240"), Dial::Unknown);
+        assert_eq!(parse("*2"), Dial::Unknown);
     }
 
     #[test]

@@ -202,7 +202,7 @@ impl Exchange {
                     self.work.push_back((from, Event::Peer(PeerEvent::HungUp)));
                 }
             }
-            Out::RingLine(callee) => {
+            Out::RingLine(callee, ring_for) => {
                 let Some((caller, span)) = self
                     .lines
                     .get(&from)
@@ -221,7 +221,7 @@ impl Exchange {
                 tracing::info!(callee = %callee.ext, callee_leg = id, "ringing");
                 // Its own call, not a child of the caller's span.
                 let callee_span = tracing::info_span!(parent: None, "call", leg = id, ext = %callee.ext, dial = "incoming");
-                let state = Callee::ringing(from, now + self.cfg.ring_timeout);
+                let state = Callee::ringing(from, now + ring_for);
                 self.changed.insert(callee.user);
                 self.lines
                     .insert(id, Line::with_state(id, callee.clone(), callee_span, state));

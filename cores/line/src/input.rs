@@ -136,10 +136,13 @@ pub enum Input {
     // ----- answers -----
     /// The answer to [`crate::Action::CheckRecipients`].
     RecipientsChecked(Result<Recipients, Failure>),
-    /// The answer to [`crate::Action::LookUpExtension`]: the user with that extension.
-    ExtensionFound(Result<Option<Party>, Failure>),
+    /// The answer to [`crate::Action::LookUpExtension`]: the user with that extension, and
+    /// their forward and do-not-disturb settings.
+    ExtensionFound(Result<Option<crate::Extension>, Failure>),
     /// The answer to [`crate::Action::Post`].
     Posted(PostOutcome),
+    /// The answer to [`crate::Action::ChangeSetting`].
+    SettingChanged(Result<(), Failure>),
     /// The answer to [`crate::Action::StartTalk`].
     TalkStarted(Result<(), TalkRefused>),
     /// The answer to [`crate::Action::LoadMailbox`].

@@ -59,6 +59,7 @@ mod action;
 mod activity;
 pub mod dialplan;
 mod exchange;
+mod forward;
 mod input;
 mod line;
 #[cfg(test)]
@@ -66,9 +67,10 @@ mod tests;
 
 use std::time::Duration;
 
-pub use action::{Action, Origin, Reason, RingMeError, Sound};
+pub use action::{Action, Origin, Reason, RingMeError, SettingChange, Sound};
 pub use activity::{Activity, Direction, Phase};
 pub use exchange::Exchange;
+pub use forward::{Extension, Forwarding, MAX_HOPS};
 pub use input::{
     Failure, Input, LineId, MailboxItem, Party, PostOutcome, Recipients, RingFailure, TalkRefused,
 };

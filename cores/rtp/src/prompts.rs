@@ -74,6 +74,7 @@ prompt_files!(
     "num-70",
     "num-80",
     "num-90",
+    "leave-message",
 );
 
 /// Index of "num-0" in `FILES`.
@@ -116,6 +117,9 @@ impl Prompt {
     pub const STAR: Prompt = Prompt(14);
     /// "hundred"
     pub const HUNDRED: Prompt = Prompt(15);
+    /// "Please leave a message after the tone. Press pound when done." (a call that met
+    /// busy, no answer or do-not-disturb; after the number words in the file list).
+    pub const LEAVE_MESSAGE: Prompt = Prompt(44);
 
     /// The word for `n`: 0..=20, or a multiple of ten up to 90.
     pub fn number(n: u32) -> Option<Prompt> {

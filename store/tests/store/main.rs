@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod blobs;
+mod calls;
 mod keys;
 mod logins;
 mod messages;

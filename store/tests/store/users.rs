@@ -1,6 +1,7 @@
 use std::time::{Duration, SystemTime};
 
 use ivm_store::{NewUser, StoreError, UserUpdate};
+use ivm_wire::rest::CallSettings;
 use ivm_wire::{Guid, Status};
 
 use crate::{add_user, open};
@@ -440,6 +441,73 @@ fn records_without_the_flag_load() {
     });
     let u: ivm_store::User = serde_json::from_value(old).unwrap();
     assert!(!u.must_change_password);
+    // Nor call settings: nothing forwarded, 20 s before a forward on no answer.
+    assert_eq!(u.calls, CallSettings::default());
+    assert_eq!(u.calls.no_answer_after, 20);
+    assert_eq!(u.calls.forward_always, None);
+}
+
+#[test]
+fn call_settings_are_checked_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = {
+        let store = open(dir.path());
+        let a = add_user(&store, "alice", "101");
+        add_user(&store, "bob", "102");
+        let good = CallSettings {
+            forward_busy: Some("102".into()),
+            forward_no_answer: Some("102".into()),
+            no_answer_after: 10,
+            voicemail: true,
+            ..CallSettings::default()
+        };
+        assert_eq!(
+            store.set_call_settings(a.guid, good.clone()).unwrap().calls,
+            good
+        );
+        // Bad input: a clear error, and nothing changes.
+        for (bad, why) in [
+            (Some("101"), "own extension"),
+            (Some("199"), "no user has extension 199"),
+            (Some("1x"), "extension"),
+        ] {
+            let e = store
+                .set_call_settings(
+                    a.guid,
+                    CallSettings {
+                        forward_always: bad.map(str::to_owned),
+                        ..CallSettings::default()
+                    },
+                )
+                .unwrap_err();
+            assert!(
+                matches!(&e, StoreError::Invalid(m) if m.contains(why)),
+                "{e}"
+            );
+        }
+        for secs in [0, 4, 121] {
+            let e = store
+                .set_call_settings(
+                    a.guid,
+                    CallSettings {
+                        no_answer_after: secs,
+                        ..CallSettings::default()
+                    },
+                )
+                .unwrap_err();
+            assert!(matches!(e, StoreError::Invalid(_)), "{secs} s");
+        }
+        assert_eq!(store.user(a.guid).unwrap().unwrap().calls, good);
+        assert!(matches!(
+            store.set_call_settings(Guid::new_v4(), CallSettings::default()),
+            Err(StoreError::NotFound)
+        ));
+        a
+    };
+    let store = open(dir.path());
+    let calls = store.user(a.guid).unwrap().unwrap().calls;
+    assert_eq!(calls.forward_busy.as_deref(), Some("102"));
+    assert_eq!(calls.no_answer_after, 10);
 }
 
 #[test]

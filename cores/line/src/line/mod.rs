@@ -9,10 +9,12 @@
 //!  ├─Dialled(*97)────> Mailbox: Loading ─> Intro ─> Announce ⇄ Playing ─> Menu ─┐
 //!  │                            (keys 1 2 3 4 from Intro/Announce/Playing/Menu) │
 //!  │                            Menu ─4─> Replying(Take) ─> Posting ─> Menu ────┘ ─> Closing
-//!  ├─Dialled(ext)────> Caller: Looking ─> Ringing{callee} ─> Bridged{peer}
+//!  ├─Dialled(ext)────> Caller: Looking ─> Asking ─> Ringing{callee} ─> Bridged{peer}
+//!  │                    (forwards: back to Looking; busy/no answer/DND: Record::voicemail)
 //!  ├─RingMe(to)──────> RingMe: Checking ─> Ringing{deadline} ─answer─> Record: Taking
 //!  ├─Dialled(*8..)───> Speak: Starting ─TalkStarted─> Tone ─> Speaking ─hang-up/#─> EndTalk
 //!  │                          └─refused─> Failing (error tone)
+//!  ├─Dialled(*21..)──> Setting: Changing ─SettingChanged─> Confirming (tone) ─> Release
 //!  ├─Intercom(from)──> Listen: Ringing{deadline} ─answer─> Hearing ─TalkOver─> tone
 //!  └─(created by the exchange for a caller) Callee: Ringing{caller, deadline} ─> Bridged
 //! ```
@@ -23,6 +25,7 @@ mod listen;
 mod mailbox;
 mod record;
 mod ring_me;
+mod setting;
 mod speak;
 mod take;
 
@@ -75,8 +78,9 @@ pub(crate) enum Out {
     Tell(LineId, PeerEvent),
     /// Ring this user's line for me (a call between extensions): the exchange checks that
     /// the callee is not busy and makes the callee's line, or answers
-    /// `Peer(Failed(Busy))`.
-    RingLine(Party),
+    /// `Peer(Failed(Busy))`. The callee's line rings for the duration (the ring timeout, or
+    /// the callee's forward-on-no-answer delay when shorter).
+    RingLine(Party, std::time::Duration),
     /// Ring my own phone (ring-my-phone): the exchange checks that its user is not busy on
     /// another line, then passes [`Action::Ring`] on, or answers `RingFailed(Busy)`.
     RingMine(Origin),
@@ -100,6 +104,8 @@ pub(crate) enum State {
     Listen(listen::Listen),
     /// A phone speaking a live talk (`*8`).
     Speak(speak::Speak),
+    /// A call setting from the keypad.
+    Setting(setting::Setting),
     /// Released.
     Done,
 }
@@ -197,8 +203,10 @@ impl Line {
         use Direction::{Initiator, Recipient};
         Some(match &self.state {
             State::Idle => (Phase::Trying, Initiator, None),
-            State::Caller(call::Caller::Looking) => (Phase::Trying, Initiator, None),
-            State::Caller(call::Caller::Ringing { callee }) => {
+            State::Caller(call::Caller::Looking { .. } | call::Caller::Asking { .. }) => {
+                (Phase::Trying, Initiator, None)
+            }
+            State::Caller(call::Caller::Ringing { callee, .. }) => {
                 (Phase::Early, Initiator, Some(*callee))
             }
             State::Caller(call::Caller::Bridged { peer }) => {
@@ -214,7 +222,7 @@ impl Line {
             State::RingMe(ring_me::RingMe::Ringing { .. }) => (Phase::Early, Recipient, None),
             State::Listen(listen::Listen::Ringing { .. }) => (Phase::Early, Recipient, None),
             State::Listen(listen::Listen::Hearing { .. }) => (Phase::Confirmed, Recipient, None),
-            State::Record(_) | State::Mailbox(_) | State::Speak(_) => {
+            State::Record(_) | State::Mailbox(_) | State::Speak(_) | State::Setting(_) => {
                 (Phase::Confirmed, Initiator, None)
             }
             State::Done => return None,
@@ -254,6 +262,7 @@ impl Line {
             State::Callee(c) => c.handle(&mut cx, ev),
             State::Listen(l) => l.handle(&mut cx, ev),
             State::Speak(s) => s.handle(&mut cx, ev),
+            State::Setting(s) => s.handle(&mut cx, ev),
             State::Done => State::Done,
         };
     }
@@ -267,6 +276,7 @@ fn idle(cx: &mut Cx, ev: Event) -> State {
             Dial::Record(to) => record::Record::check(cx, to),
             Dial::Talk(to) => speak::Speak::start(cx, to),
             Dial::Extension(ext) => call::Caller::look_up(cx, ext),
+            Dial::Setting(change) => setting::Setting::start(cx, change),
             Dial::BadNumber => {
                 tracing::info!(%dial, "*7 or *8 with no recipient or too many");
                 cx.reject(Reason::BadNumber)

@@ -33,6 +33,13 @@ impl Record {
         State::Record(Record::Taking(Take::start(cx, to, false)))
     }
 
+    /// A call to `to` met busy, no answer or do-not-disturb: answer the caller, "please leave
+    /// a message", beep, record; the message is the caller's, posted as `*7` posts it.
+    pub fn voicemail(cx: &mut Cx, to: String) -> State {
+        cx.act(Action::Answer);
+        State::Record(Record::Taking(Take::leave_message(cx, vec![to])))
+    }
+
     pub fn handle(self, cx: &mut Cx, ev: Event) -> State {
         let Event::Input(input) = ev else {
             return State::Record(self);

@@ -63,6 +63,13 @@ impl Take {
         Take::Greeting { to }
     }
 
+    /// Plays "please leave a message after the tone" and the beep (a call that met busy, no
+    /// answer or do-not-disturb).
+    pub fn leave_message(cx: &mut Cx, to: Vec<String>) -> Take {
+        cx.act(Action::Play(Sound::LeaveMessage));
+        Take::Greeting { to }
+    }
+
     /// The greeting ended: record.
     pub fn playback_done(self, cx: &mut Cx) -> Take {
         match self {

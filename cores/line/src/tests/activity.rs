@@ -35,7 +35,7 @@ fn a_call_goes_trying_early_confirmed_then_nothing_on_both_sides() {
         view(&t, "202").is_empty(),
         "the callee is idle while the box looks up"
     );
-    t.feed(a, Input::ExtensionFound(Ok(Some(party("202")))));
+    t.feed(a, Input::ExtensionFound(Ok(Some(party("202").into()))));
     let mut c = changed(&mut t);
     c.sort();
     let mut both = vec![party("201").user, party("202").user];
@@ -92,7 +92,7 @@ fn a_service_of_the_box_is_confirmed_without_a_peer() {
 fn an_unanswered_call_ends_for_the_callee() {
     let mut t = T::new();
     let (a, _) = t.dial("201", "202");
-    t.feed(a, Input::ExtensionFound(Ok(Some(party("202")))));
+    t.feed(a, Input::ExtensionFound(Ok(Some(party("202").into()))));
     changed(&mut t);
     t.feed(a, Input::Cancelled);
     assert!(view(&t, "202").is_empty());

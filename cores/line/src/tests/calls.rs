@@ -8,7 +8,7 @@ fn ringing(t: &mut T) -> (LineId, LineId) {
     let (a, steps) = t.dial("201", "202");
     assert_eq!(steps, ["1: LookUpExtension(202)"]);
     assert_eq!(
-        t.feed(a, Input::ExtensionFound(Ok(Some(party("202"))))),
+        t.feed(a, Input::ExtensionFound(Ok(Some(party("202").into())))),
         ["2: Ring(202 from 201)"]
     );
     (a, 2)
@@ -18,7 +18,10 @@ fn ringing(t: &mut T) -> (LineId, LineId) {
 fn bridged(t: &mut T) -> (LineId, LineId) {
     let (a, b) = ringing(t);
     assert_eq!(t.feed(b, Input::Alerting), ["1: Ringback"]);
-    assert_eq!(t.feed(b, Input::Answered), ["1: Answer", "1: Bridge(2)"]);
+    assert_eq!(
+        t.feed(b, Input::Answered),
+        ["1: LogCall(202, answered)", "1: Answer", "1: Bridge(2)"]
+    );
     (a, b)
 }
 
@@ -58,15 +61,19 @@ fn busy_callee_is_486() {
     bridged(&mut t); // 201 and 202 talk
     let (c, _) = t.dial("203", "202");
     assert_eq!(
-        t.feed(c, Input::ExtensionFound(Ok(Some(party("202"))))),
-        ["3: Reject(Busy)", "3: Release"]
+        t.feed(c, Input::ExtensionFound(Ok(Some(party("202").into())))),
+        ["3: LogCall(202, missed)", "3: Reject(Busy)", "3: Release"]
     );
     // Listening to messages counts as busy too.
     let (d, _) = t.dial("204", "*97");
     let (e, _) = t.dial("205", "204");
     assert_eq!(
-        t.feed(e, Input::ExtensionFound(Ok(Some(party("204"))))),
-        [format!("{e}: Reject(Busy)"), format!("{e}: Release")]
+        t.feed(e, Input::ExtensionFound(Ok(Some(party("204").into())))),
+        [
+            format!("{e}: LogCall(204, missed)"),
+            format!("{e}: Reject(Busy)"),
+            format!("{e}: Release")
+        ]
     );
     assert!(t.x.contains(d));
 }
@@ -80,7 +87,12 @@ fn no_answer_is_480_after_the_ring_timeout() {
     assert!(t.advance(Duration::from_millis(29_990)).is_empty());
     assert_eq!(
         t.advance(Duration::from_millis(10)),
-        ["2: Release", "1: Reject(Unavailable)", "1: Release"]
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Reject(Unavailable)",
+            "1: Release"
+        ]
     );
     assert!(!t.x.contains(a) && t.x.is_empty());
     assert_eq!(t.x.poll_timeout(), None);
@@ -92,7 +104,12 @@ fn callee_without_a_registered_phone_is_480() {
     let (_, b) = ringing(&mut t);
     assert_eq!(
         t.feed(b, Input::RingFailed(RingFailure::Unreachable)),
-        ["2: Release", "1: Reject(Unavailable)", "1: Release"]
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Reject(Unavailable)",
+            "1: Release"
+        ]
     );
 }
 
@@ -112,6 +129,7 @@ fn callee_refusals_pass_through() {
             t.feed(b, Input::RingFailed(failure.clone())),
             [
                 "2: Release".to_owned(),
+                "1: LogCall(202, missed)".to_owned(),
                 format!("1: Reject({reason:?})"),
                 "1: Release".to_owned()
             ],
@@ -127,13 +145,18 @@ fn cancel_while_ringing_is_487_and_stops_the_callee_ringing() {
     t.feed(b, Input::Alerting);
     assert_eq!(
         t.feed(a, Input::Cancelled),
-        ["1: Reject(Cancelled)", "1: Release", "2: Release"]
+        [
+            "1: LogCall(202, missed)",
+            "1: Reject(Cancelled)",
+            "1: Release",
+            "2: Release"
+        ]
     );
     assert!(t.x.is_empty());
     // Nothing is left busy: 202 can be called again.
     let (c, _) = t.dial("203", "202");
     assert_eq!(
-        t.feed(c, Input::ExtensionFound(Ok(Some(party("202"))))),
+        t.feed(c, Input::ExtensionFound(Ok(Some(party("202").into())))),
         [format!("{}: Ring(202 from 203)", c + 1)]
     );
 }
@@ -148,7 +171,7 @@ fn cancel_while_looking_up_is_487() {
     );
     // The lookup's answer comes too late to ring anyone.
     assert!(t
-        .feed(a, Input::ExtensionFound(Ok(Some(party("202")))))
+        .feed(a, Input::ExtensionFound(Ok(Some(party("202").into()))))
         .is_empty());
 }
 
@@ -187,7 +210,7 @@ fn calling_your_own_extension_rings_your_phone() {
     let mut t = T::new();
     let (a, _) = t.dial("201", "201");
     assert_eq!(
-        t.feed(a, Input::ExtensionFound(Ok(Some(party("201"))))),
+        t.feed(a, Input::ExtensionFound(Ok(Some(party("201").into())))),
         ["2: Ring(201 from 201)"]
     );
 }
@@ -199,7 +222,12 @@ fn the_caller_is_not_told_about_a_callee_gone_before_it_rang() {
     // The callee's phone hangs up before answering (a ring the phone dropped).
     assert_eq!(
         t.feed(b, Input::HungUp),
-        ["2: Release", "1: Reject(Unavailable)", "1: Release"]
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Reject(Unavailable)",
+            "1: Release"
+        ]
     );
     assert!(!t.x.contains(a));
 }

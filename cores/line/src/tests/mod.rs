@@ -7,6 +7,7 @@
 
 mod activity;
 mod calls;
+mod forward;
 mod intercom;
 mod mailbox;
 mod record;

@@ -35,6 +35,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/logout"),
     ("get", "/api/me"),
     ("put", "/api/me/status"),
+    ("get", "/api/me/settings"),
+    ("patch", "/api/me/settings"),
+    ("get", "/api/me/calls"),
     ("put", "/api/me/password"),
     ("get", "/api/contacts"),
     ("post", "/api/contacts"),
@@ -83,6 +86,11 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         .route("/api/logout", post(session::logout))
         .route("/api/me", get(session::me))
         .route("/api/me/status", put(session::set_status))
+        .route(
+            "/api/me/settings",
+            get(session::settings).patch(session::patch_settings),
+        )
+        .route("/api/me/calls", get(session::calls))
         .route("/api/me/password", put(session::change_password))
         .route("/api/contacts", get(contacts::list).post(contacts::add))
         .route("/api/contacts/{user}", delete(contacts::remove))

@@ -16,11 +16,16 @@ use axum::Json;
 use ivm_actors::client::GetPresence;
 use ivm_actors::client::SetStatus as SetStatusMsg;
 use ivm_actors::database::users::{
-    EndSession, LoginCandidateFor, OpenSession, PasswordCandidateFor, ReplaceOwnPassword,
+    CallsOf, EndSession, LoginCandidateFor, OpenSession, PasswordCandidateFor, PatchCallSettingsOf,
+    ReplaceOwnPassword,
 };
 use ivm_actors::views;
 use ivm_store::{LoginRefusal, Opened, StoreError, User};
-use ivm_wire::rest::{ChangePassword, LoginRequest, LoginResponse, SetStatus, UserInfo};
+use ivm_wire::rest::{
+    CallRecord, CallSettingsView, ChangePassword, LoginRequest, LoginResponse, PatchCallSettings,
+    SetStatus, UserInfo,
+};
+use ivm_wire::Status;
 
 use crate::auth::{AnyAuthUser, AuthUser};
 use crate::error::ApiError;
@@ -287,4 +292,56 @@ pub async fn set_status(
         })
         .await??;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/me/settings`: my forwards, message taking and do-not-disturb. `dnd` is the
+/// stored status (busy), which is what calls honour, not the live presence (which is
+/// offline while no client or phone of mine is connected).
+pub async fn settings(me: AuthUser) -> Result<Json<CallSettingsView>, ApiError> {
+    Ok(Json(CallSettingsView {
+        settings: me.user.calls,
+        dnd: me.user.status == Status::Busy,
+    }))
+}
+
+/// `GET /api/me/calls`: my call history (calls between extensions), newest first. Only
+/// mine: the path names no user.
+pub async fn calls(
+    State(state): State<AppState>,
+    me: AuthUser,
+) -> Result<Json<Vec<CallRecord>>, ApiError> {
+    Ok(Json(state.db.call(CallsOf { user: me.user.guid }).await?))
+}
+
+/// `PATCH /api/me/settings`: changes only the fields given, only mine (the path has no user:
+/// nobody can name another's). Do-not-disturb sets my status (busy, or available), as
+/// `PUT /api/me/status` does. A bad forward target or delay is a 400 and changes nothing
+/// (do-not-disturb is set only once the rest is stored).
+pub async fn patch_settings(
+    State(state): State<AppState>,
+    me: AuthUser,
+    JsonBody(body): JsonBody<PatchCallSettings>,
+) -> Result<Json<CallSettingsView>, ApiError> {
+    let dnd = body.dnd;
+    let settings = state
+        .db
+        .call(PatchCallSettingsOf {
+            user: me.user.guid,
+            patch: body,
+        })
+        .await?;
+    if let Some(on) = dnd {
+        let status = if on { Status::Busy } else { Status::Available };
+        state
+            .clients
+            .send(SetStatusMsg {
+                user: me.user.guid,
+                status,
+            })
+            .await??;
+    }
+    Ok(Json(CallSettingsView {
+        settings,
+        dnd: dnd.unwrap_or(me.user.status == Status::Busy),
+    }))
 }

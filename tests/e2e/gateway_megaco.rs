@@ -11,7 +11,8 @@
 //! reply; the prompt as RTP to the MG; 3 s of speech as PCMU from the MG; on-hook: both terminations
 //! Subtracted, the line idle again, and bob has ann's message of the right length
 //! (opusinfo). A second MG on an address no gateway is configured with registers too and is
-//! never answered. Loopback only; every wait is bounded.
+//! never answered (`ivmd status` counts it). The traffic is captured with tshark and
+//! dissected as MEGACO: no malformed packets. Loopback only; every wait is bounded.
 
 mod harness;
 
@@ -156,6 +157,31 @@ fn three_seconds(dir: &Path) -> PathBuf {
     raw
 }
 
+/// tshark capturing `port` on loopback into `pcap`.
+fn capture(pcap: &Path, port: u16) -> Child {
+    harness::require_tool("tshark");
+    let mut child = Command::new("tshark")
+        .args(["-i", "lo", "-f", &format!("udp port {port}"), "-w"])
+        .arg(pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tshark");
+    // It says "Capturing on 'Loopback...'" once it captures.
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if line.contains("Capturing on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("tshark started capturing");
+    child
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .expect("bind")
@@ -170,6 +196,8 @@ fn a_megaco_line_registers_dials_records_and_hangs_up() {
     let data = dir.path().join("data");
     let mg_port = free_udp_port();
     let speech = three_seconds(dir.path());
+    let pcap = dir.path().join("megaco.pcap");
+    let mut tshark = capture(&pcap, mg_port);
 
     let toml = "[mgcp]\nlisten = \"127.0.0.1:0\"\n[megaco]\nlisten = \"127.0.0.1:0\"\n";
     let mut first = Server::start_on(&data, toml);
@@ -332,10 +360,49 @@ fn a_megaco_line_registers_dials_records_and_hangs_up() {
         "log:\n{}",
         server.log()
     );
+    let status = ivmd(&data, &["status"]);
+    let t = text(&status);
+    let megaco_dropped: u64 = t
+        .split_once("MGCP datagrams from unconfigured addresses dropped, ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the MEGACO drops in ivmd status: {t}"));
+    assert!(megaco_dropped >= 1, "{t}");
     let printed = stranger.drain(Duration::from_millis(200));
     assert!(
         !printed.iter().any(|l| l == "servicechange ok"),
         "a stranger was answered: {printed:#?}"
     );
     mg.cue("quit");
+
+    // tshark dissects every datagram between the box and the gateway as MEGACO, none
+    // malformed.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(tshark.id().to_string())
+        .status();
+    let _ = harness::wait_bounded(&mut tshark, Duration::from_secs(10));
+    let decode = format!("udp.port=={mg_port},megaco");
+    let all = run_bounded(
+        Command::new("tshark")
+            .args(["-r"])
+            .arg(&pcap)
+            .args(["-d", &decode, "-Y", "megaco"]),
+        Duration::from_secs(60),
+    );
+    let packets = String::from_utf8_lossy(&all.stdout).lines().count();
+    assert!(packets >= 16, "MEGACO packets dissected: {}", text(&all));
+    let malformed = run_bounded(
+        Command::new("tshark").args(["-r"]).arg(&pcap).args([
+            "-d",
+            &decode,
+            "-Y",
+            "_ws.malformed || _ws.expert.severity >= error",
+        ]),
+        Duration::from_secs(60),
+    );
+    assert!(malformed.status.success(), "{}", text(&malformed));
+    let bad = String::from_utf8_lossy(&malformed.stdout);
+    assert_eq!(bad.trim(), "", "malformed MEGACO");
 }

@@ -70,9 +70,9 @@ impl GatewayActor {
             .get(&msg.from)
             .is_none_or(|g| g.protocol != Protocol::Megaco)
         {
-            self.dropped += 1;
-            if self.dropped.is_power_of_two() {
-                tracing::info!(from = %msg.from, dropped = self.dropped, "MEGACO from an unconfigured address dropped");
+            self.megaco_dropped += 1;
+            if self.megaco_dropped.is_power_of_two() {
+                tracing::info!(from = %msg.from, dropped = self.megaco_dropped, "MEGACO from an unconfigured address dropped");
             }
             return;
         }

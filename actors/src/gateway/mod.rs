@@ -122,8 +122,10 @@ pub struct GatewayState {
     pub up: bool,
     /// Each endpoint: (local name, `idle` / `off-hook` / `ringing` / `in-call`).
     pub lines: Vec<(String, &'static str)>,
-    /// Datagrams from unconfigured addresses dropped since start (the same on every row).
+    /// MGCP datagrams from unconfigured addresses dropped since start (the same on every row).
     pub dropped: u64,
+    /// MEGACO datagrams from unconfigured addresses dropped since start (likewise).
+    pub megaco_dropped: u64,
 }
 
 /// What an endpoint is doing.
@@ -201,6 +203,7 @@ pub struct GatewayActor {
     /// Where ring-my-phone goes for a user without an analog line (the station).
     fallback: Option<Recipient<RingMe>>,
     dropped: u64,
+    megaco_dropped: u64,
     /// Datagrams that came before the gateway list was first read (bounded), run after it.
     early: Option<Vec<(Protocol, MgcpIn)>>,
     /// The MEGACO controller and its socket's send queue, when MEGACO is on.
@@ -243,6 +246,7 @@ impl GatewayActor {
             ring_me: HashMap::new(),
             fallback: None,
             dropped: 0,
+            megaco_dropped: 0,
             early: Some(Vec::new()),
             megaco: None,
             last_reload: None,
@@ -851,6 +855,7 @@ impl Handler<GetGateways> for GatewayActor {
                     })
                     .collect(),
                 dropped: self.dropped,
+                megaco_dropped: self.megaco_dropped,
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));

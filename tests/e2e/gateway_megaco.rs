@@ -10,7 +10,8 @@
 //! line and of an RTP termination with the box's SDP as its Remote, the MG's SDP in the
 //! reply; the prompt as RTP to the MG; 3 s of speech as PCMU from the MG; on-hook: both terminations
 //! Subtracted, the line idle again, and bob has ann's message of the right length
-//! (opusinfo). A second MG on an address no gateway is configured with registers too and is
+//! (opusinfo); ring-my-phone from the web API rings the line (`al/ri`), off-hook connects and
+//! records a second message. A second MG on an address no gateway is configured with registers too and is
 //! never answered (`ivmd status` counts it). The traffic is captured with tshark and
 //! dissected as MEGACO: no malformed packets. Loopback only; every wait is bounded.
 
@@ -24,6 +25,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 use harness::{ivmd, run_bounded, tempdir, text, Person, Server};
+use serde_json::Value;
 
 /// The Erlang Media Gateway: cues on its stdin, what it printed, line by line.
 struct Mg {
@@ -182,6 +184,57 @@ fn capture(pcap: &Path, port: u16) -> Child {
     child
 }
 
+/// Waits until the box's prompt is over (RTP to the MG, counted from `base`, stops growing);
+/// returns the packets of the prompt.
+fn wait_prompt(mg: &mut Mg, server: &Server, base: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = base;
+    loop {
+        std::thread::sleep(Duration::from_millis(800));
+        let n = mg.rtp_received();
+        if n > base && n == last {
+            return n - base;
+        }
+        last = n;
+        assert!(
+            Instant::now() < deadline,
+            "the prompt never ended: {n} packets; log:\n{}",
+            server.log()
+        );
+    }
+}
+
+/// `curl -X POST` with a JSON body and an optional bearer token: (status, parsed body).
+fn curl_post(url: &str, token: &str, body: &str, limit: Duration) -> (u16, Value) {
+    harness::require_tool("curl");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .args(["-H", "Content-Type: application/json", "--max-time"])
+        .arg(limit.as_secs().to_string())
+        .args(["-d", body]);
+    if !token.is_empty() {
+        cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = run_bounded(cmd.arg(url), limit + Duration::from_secs(5));
+    let t = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = t.rsplit_once('\n').unwrap_or(("", &t));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+fn login(server: &Server, name: &str, password: &str) -> String {
+    let (code, body) = curl_post(
+        &format!("{}/api/login", server.http),
+        "",
+        &serde_json::json!({"name": name, "password": password}).to_string(),
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, 200, "login {name}: {body}");
+    body["token"].as_str().expect("token").to_owned()
+}
+
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .expect("bind")
@@ -271,6 +324,7 @@ fn a_megaco_line_registers_dials_records_and_hangs_up() {
     mg.cue("offhook aaln/1");
     mg.expect("notify ok");
     mg.expect("request modify aaln/1");
+    mg.expect("signal aaln/1 cg/dt");
     mg.cue("digits aaln/1 *7202");
     mg.expect("notify ok");
     mg.expect("request add aaln/1");
@@ -291,22 +345,8 @@ fn a_megaco_line_registers_dials_records_and_hangs_up() {
     mg.expect("request modify aaln/1");
 
     // The prompt comes as RTP; once it is over, 3 s of speech.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = 0;
-    loop {
-        std::thread::sleep(Duration::from_millis(800));
-        let n = mg.rtp_received();
-        if n > 0 && n == last {
-            break;
-        }
-        last = n;
-        assert!(
-            Instant::now() < deadline,
-            "the prompt never ended: {n} packets; log:\n{}",
-            server.log()
-        );
-    }
-    assert!(last > 20, "the box played a prompt: {last} RTP packets");
+    let prompt = wait_prompt(&mut mg, &server, 0);
+    assert!(prompt > 20, "the box played a prompt: {prompt} RTP packets");
     mg.cue(&format!("speak {}", speech.display()));
     mg.expect("spoke 150");
 
@@ -340,6 +380,40 @@ fn a_megaco_line_registers_dials_records_and_hangs_up() {
     assert!(
         (length - stored).abs() < 0.5,
         "opusinfo {length} s, the box {stored} s"
+    );
+
+    // Ring-my-phone from the web API rings ann's line (al/ri); off-hook connects, the
+    // prompt plays, the speech is recorded and reaches bob.
+    mg.drain(Duration::from_millis(300));
+    let token = login(&server, "ann", "ann-password-1");
+    let url = format!("{}/api/ring-me", server.http);
+    let ring = std::thread::spawn(move || {
+        curl_post(&url, &token, r#"{"to":["bob"]}"#, Duration::from_secs(60))
+    });
+    mg.expect("signal aaln/1 al/ri");
+    let before = mg.rtp_received();
+    mg.cue("offhook aaln/1");
+    mg.expect("notify ok");
+    mg.expect("request add aaln/1");
+    let rtp = mg.wait(
+        |l| l.starts_with("request add rtp/"),
+        "the ring's RTP termination",
+    );
+    let rtp = rtp.trim_start_matches("request add ").to_owned();
+    let (code, body) = ring.join().expect("ring-me thread");
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body["state"], "recording", "{body}");
+    wait_prompt(&mut mg, &server, before);
+    mg.cue(&format!("speak {}", speech.display()));
+    mg.expect("spoke 150");
+    mg.cue("onhook aaln/1");
+    mg.expect("notify ok");
+    mg.expect(&format!("request subtract {rtp}"));
+    mg.expect("request subtract aaln/1");
+    assert!(
+        harness::until(Duration::from_secs(30), || bob.inbox().len() == 2),
+        "bob got the ring-me message; log:\n{}",
+        server.log()
     );
 
     // Erlang's decoder took every message the box sent.

@@ -1,8 +1,9 @@
 //! The gateway actor: the founding document's gateway manager. Analog phones on FXS media
 //! gateways are lines of the line core ([`ivm_line`]) like desk phones: the actor owns the
 //! configured gateways (from the store, `ivmd gateway add`), their endpoints and the users
-//! their lines are assigned to (`ivmd line assign`), one MGCP transaction [`Agent`] for its
-//! UDP socket, an [`Exchange`] of lines, and each call's RTP [`Session`].
+//! their lines are assigned to (`ivmd line assign`), one MGCP transaction [`Agent`] and one
+//! MEGACO [`Controller`] for their UDP sockets, an [`Exchange`] of lines, and each call's RTP
+//! [`Session`].
 //!
 //! What MGCP and MEGACO say is translated in `mgcp.rs` and `megaco.rs` into protocol-neutral
 //! requests and reports (`seam.rs`); this file only knows endpoints going off-hook,
@@ -12,7 +13,7 @@
 //!
 //! The socket is not here (DESIGN.md: services own sockets): the MGCP service (crate
 //! `ivm-phones`) sends each datagram as [`MgcpIn`] and sends what the actor queues on its
-//! [`MgcpOutbox`]. A datagram from an address no configured gateway has is counted and dropped
+//! [`MgcpOutbox`]; the MEGACO one likewise with [`MegacoIn`]. A datagram from an address no configured gateway has is counted and dropped
 //! before it is parsed (one hash lookup): strangers cannot fill the transaction layer's cache.
 //!
 //! # Layout

@@ -14,7 +14,8 @@
 %% - on "speak FILE" sends FILE (raw 8 kHz mu-law) as PCMU RTP, 20 ms a packet, from its RTP
 %%   socket to the last Remote SDP's address, then prints "spoke N" (packets sent);
 %%   on "rtpcount" prints "rtp received N" (RTP packets from the MGC so far);
-%% - remembers the RequestID of the last Events descriptor per termination;
+%% - remembers the RequestID of the last Events descriptor per termination, and prints each
+%%   signal asked for ("signal aaln/1 al/ri") after the request's line;
 %% - on stdin lines "offhook aaln/1", "digits aaln/1 *7202", "onhook aaln/1" sends a Notify
 %%   (al/of; dd/ce with ds and Meth; al/on) and prints "notify ok" or "notify error ...".
 %% Requests are retransmitted every 300 ms until answered (or a TransactionPending came).
@@ -178,7 +179,10 @@ seen(Verb, Tids, Descriptors) ->
          Text = lists:flatten(tid_text(T)),
          [ets:insert(mg_state, {{events, Text}, Rid})
           || {eventsDescriptor, #'EventsDescriptor'{requestID = Rid}} <- Descriptors, Rid =/= asn1_NOVALUE],
-         say("request ~s ~s", [Verb, Text])
+         say("request ~s ~s", [Verb, Text]),
+         [say("signal ~s ~s", [Text, Name])
+          || {signalsDescriptor, Sigs} <- Descriptors, is_list(Sigs),
+             {signal, #'Signal'{signalName = Name}} <- Sigs]
      end || T <- Tids].
 
 %% The Remote SDP of an Add: printed, and remembered as where "speak" sends.

@@ -21,7 +21,7 @@ use ivm_store::Store;
 
 use crate::client::{ClientActor, ClientConfig, ClientHandle, GetStats, GoingDown};
 use crate::database::Db;
-use crate::gateway::{GatewayActor, GatewayConfig, GetGateways, MgcpIn, MgcpOutbox};
+use crate::gateway::{GatewayActor, GatewayConfig, GetGateways, MegacoIn, MgcpIn, MgcpOutbox};
 use crate::media::MediaSockets;
 use crate::station::{GetRegistrations, RingMe, SipIn, SipOutbox, StationActor, StationConfig};
 
@@ -77,6 +77,11 @@ impl Handles {
         self.gateway.clone().map(Addr::recipient)
     }
 
+    /// The gateway actor's MEGACO input (the MEGACO socket service feeds it).
+    pub fn megaco_input(&self) -> Option<Recipient<MegacoIn>> {
+        self.gateway.clone().map(Addr::recipient)
+    }
+
     /// The gateways' live state (admin API, `ivmd gateway list`).
     pub fn gateways(&self) -> Option<Recipient<GetGateways>> {
         self.gateway.clone().map(Addr::recipient)
@@ -116,6 +121,8 @@ pub struct GatewaySetup {
     pub cfg: GatewayConfig,
     /// MGCP send queue (the MGCP service holds the other end).
     pub out: MgcpOutbox,
+    /// MEGACO send queue and the MEGACO socket's address, when MEGACO is on.
+    pub megaco: Option<(MgcpOutbox, std::net::SocketAddr)>,
     /// RTP sockets.
     pub media: Arc<dyn MediaSockets>,
 }
@@ -165,14 +172,18 @@ impl Engine {
             .start()
         });
         let gateway = cfg.gateway.map(|g| {
-            GatewayActor::new(
+            let actor = GatewayActor::new(
                 g.cfg,
                 db.clone(),
                 ClientHandle::new(&clients),
                 g.out,
                 g.media,
             )
-            .with_fallback(station.clone().map(Addr::recipient))
+            .with_fallback(station.clone().map(Addr::recipient));
+            match g.megaco {
+                Some((out, bound)) => actor.with_megaco(out, bound),
+                None => actor,
+            }
             .start()
         });
         let services = Running::new();

@@ -26,6 +26,8 @@ pub struct Config {
     pub sip: Sip,
     /// Analog phones behind media gateways: the MGCP call agent.
     pub mgcp: Mgcp,
+    /// Analog phones behind media gateways: the MEGACO (H.248) controller.
+    pub megaco: Megaco,
     /// Phone provisioning (TFTP and HTTP `/provision/...`).
     pub provision: Provision,
     /// The DHCP server for the office LAN: off unless an installer turns it on.
@@ -280,7 +282,7 @@ impl Default for Sip {
 }
 
 /// `[mgcp]`: the MGCP call agent for analog phones on media gateways (`ivmd gateway add`).
-/// Its socket is opened when the box starts with at least one gateway configured; its
+/// Its socket is opened when the box starts with at least one MGCP gateway configured; its
 /// calls use `[sip]`'s RTP ports and line settings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -303,6 +305,25 @@ impl Default for Mgcp {
             listen: "0.0.0.0:2727".into(),
             keepalive_s: 60,
             response_ack: false,
+        }
+    }
+}
+
+/// `[megaco]`: the MEGACO (H.248.1, text over UDP) controller for media gateways added with
+/// `--protocol megaco`. Its socket is opened when the box starts with at least one MEGACO
+/// gateway configured (`[mgcp]`'s, with an MGCP one); keep-alive and the line settings are `[mgcp]`'s and `[sip]`'s.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Megaco {
+    /// UDP listen address of the controller (gateways register with it); `""` turns
+    /// MEGACO off.
+    pub listen: String,
+}
+
+impl Default for Megaco {
+    fn default() -> Self {
+        Megaco {
+            listen: "0.0.0.0:2944".into(),
         }
     }
 }
@@ -381,6 +402,7 @@ impl Default for Config {
             clients: Clients::default(),
             sip: Sip::default(),
             mgcp: Mgcp::default(),
+            megaco: Megaco::default(),
             provision: Provision::default(),
             dhcp: Dhcp::default(),
             panel: Panel::default(),
@@ -511,6 +533,7 @@ impl Config {
         }
         self.sip_digest()?;
         self.mgcp_addr()?;
+        self.megaco_addr()?;
         if self.mgcp.keepalive_s == 0 {
             return Err(ConfigError::Invalid(
                 "mgcp.keepalive_s must be at least 1 second".into(),
@@ -556,6 +579,11 @@ impl Config {
     /// `[mgcp] listen`, `None` when off.
     pub fn mgcp_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
         parse_listen("mgcp.listen", &self.mgcp.listen)
+    }
+
+    /// `[megaco] listen`, `None` when off.
+    pub fn megaco_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        parse_listen("megaco.listen", &self.megaco.listen)
     }
 
     /// `[sip] digest`: `auto`, or the algorithms to offer in order.
@@ -941,5 +969,13 @@ mod tests {
         let bad: Config = toml::from_str("[mgcp]\nkeepalive_s = 0\n").expect("parses");
         assert!(bad.validate().is_err());
         assert!(toml::from_str::<Config>("[mgcp]\nport = 1\n").is_err());
+        assert_eq!(
+            c.megaco_addr().expect("ok"),
+            Some("0.0.0.0:2944".parse().expect("addr"))
+        );
+        let off: Config = toml::from_str("[megaco]\nlisten = \"\"\n").expect("parses");
+        assert_eq!(off.megaco_addr().expect("ok"), None);
+        let bad: Config = toml::from_str("[megaco]\nlisten = \"nowhere\"\n").expect("parses");
+        assert!(bad.validate().is_err());
     }
 }

@@ -97,9 +97,16 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
             .build()
             .expect("tokio runtime")
     });
-    let has_gateways = !store.gateways().context("gateways")?.is_empty();
+    // Each control socket opens when a gateway speaking its protocol is configured (two
+    // boxes on one host, or a box beside another controller, do not fight over 2944).
+    let protocols: Vec<ivm_store::GatewayProtocol> = store
+        .gateways()
+        .context("gateways")?
+        .iter()
+        .map(|g| g.protocol)
+        .collect();
     system.block_on(async move {
-        let sockets = Sockets::bind(&cfg, has_gateways).await?;
+        let sockets = Sockets::bind(&cfg, &protocols).await?;
         let tls = Tls {
             config: tls,
             identities,
@@ -155,17 +162,37 @@ struct Sockets {
     https: Option<TcpListener>,
     sip: Option<Sip>,
     tftp: Option<std::net::UdpSocket>,
-    /// The MGCP call agent's socket, when a gateway is configured.
+    /// The MGCP call agent's socket, when an MGCP gateway is configured.
     mgcp: Option<(tokio::net::UdpSocket, SocketAddr)>,
+    /// The MEGACO controller's socket, when a MEGACO gateway is configured.
+    megaco: Option<(tokio::net::UdpSocket, SocketAddr)>,
 }
 
 impl Sockets {
-    async fn bind(cfg: &Config, has_gateways: bool) -> anyhow::Result<Sockets> {
-        let mgcp = match cfg.mgcp_addr()?.filter(|_| has_gateways) {
+    async fn bind(
+        cfg: &Config,
+        protocols: &[ivm_store::GatewayProtocol],
+    ) -> anyhow::Result<Sockets> {
+        let has = |p| protocols.contains(&p);
+        let mgcp = match cfg
+            .mgcp_addr()?
+            .filter(|_| has(ivm_store::GatewayProtocol::Mgcp))
+        {
             Some(a) => Some(
                 ivm_phones::MgcpService::bind(a)
                     .await
                     .with_context(|| format!("cannot listen on {a} (mgcp)"))?,
+            ),
+            None => None,
+        };
+        let megaco = match cfg
+            .megaco_addr()?
+            .filter(|_| has(ivm_store::GatewayProtocol::Megaco))
+        {
+            Some(a) => Some(
+                ivm_phones::MegacoService::bind(a)
+                    .await
+                    .with_context(|| format!("cannot listen on {a} (megaco)"))?,
             ),
             None => None,
         };
@@ -212,6 +239,7 @@ impl Sockets {
             sip,
             tftp,
             mgcp,
+            megaco,
         })
     }
 
@@ -283,17 +311,25 @@ fn engine_config(
     Ok((engine, queue))
 }
 
-/// The gateway actor's settings, when the MGCP socket is bound: the line settings of
-/// `[sip]`, and the station's RTP sockets (one port range for every call) or, with SIP off,
-/// RTP sockets of its own on the MGCP address. Returns the MGCP service's send queue.
+/// The receiving end of a gateway control socket's send queue.
+type ControlQueue = tokio::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)>;
+
+/// The gateway actor's settings, when the MGCP or the MEGACO socket is bound: the line
+/// settings of `[sip]`, and the station's RTP sockets (one port range for every call) or,
+/// with SIP off, RTP sockets of its own on the control socket's address. Returns the MGCP
+/// and MEGACO services' send queues.
 fn gateway_setup(
     cfg: &Config,
     engine: &mut EngineConfig,
-    bound: Option<SocketAddr>,
+    mgcp_bound: Option<SocketAddr>,
+    megaco_bound: Option<SocketAddr>,
     sip: Option<&Sip>,
-) -> Option<tokio::sync::mpsc::Receiver<(SocketAddr, Vec<u8>)>> {
-    let bound = bound?;
+) -> (Option<ControlQueue>, Option<ControlQueue>) {
+    let Some(bound) = mgcp_bound.or(megaco_bound) else {
+        return (None, None);
+    };
     let (tx, rx) = tokio::sync::mpsc::channel(65_536);
+    let (megaco_tx, megaco_rx) = tokio::sync::mpsc::channel(65_536);
     let media = match &engine.station {
         Some(st) => st.media.clone(),
         None => Arc::new(UdpMediaSockets::new(
@@ -316,9 +352,10 @@ fn gateway_setup(
             ..GatewayConfig::default()
         },
         out: tx,
+        megaco: megaco_bound.map(|b| (megaco_tx, b)),
         media,
     });
-    Some(rx)
+    (mgcp_bound.map(|_| rx), megaco_bound.map(|_| megaco_rx))
 }
 
 /// What the station queues for the SIP service to send.
@@ -360,8 +397,10 @@ async fn start(
         sip,
         tftp,
         mgcp,
+        megaco,
     } = sockets;
     let mgcp_bound = mgcp.as_ref().map(|(_, a)| *a);
+    let megaco_bound = megaco.as_ref().map(|(_, a)| *a);
     let http_local = http.as_ref().and_then(|l| l.local_addr().ok());
     let https_port = https
         .as_ref()
@@ -371,7 +410,8 @@ async fn start(
     let http_cfg = http_config(cfg, https_port)?;
     let sip_advertised = sip.as_ref().map(|s| s.advertised);
     let (mut engine_cfg, sip_queue) = engine_config(cfg, sip.as_ref())?;
-    let mgcp_queue = gateway_setup(cfg, &mut engine_cfg, mgcp_bound, sip.as_ref());
+    let (mgcp_queue, megaco_queue) =
+        gateway_setup(cfg, &mut engine_cfg, mgcp_bound, megaco_bound, sip.as_ref());
     let https_bound = https.as_ref().and_then(|l| l.local_addr().ok());
     let provisioner = provisioner(cfg, http_local, https_bound, sip_advertised)?;
     let info = Arc::new(BoxInfo {
@@ -409,7 +449,14 @@ async fn start(
         services.push(Box::new(SipService::new(sip.sockets, input, queue)));
     }
     if let (Some((sock, _)), Some(queue), Some(input)) = (mgcp, mgcp_queue, h.mgcp_input()) {
-        services.push(Box::new(ivm_phones::MgcpService::new(sock, input, queue)));
+        services.push(Box::new(ivm_phones::MgcpService::new(
+            "mgcp", sock, input, queue,
+        )));
+    }
+    if let (Some((sock, _)), Some(queue), Some(input)) = (megaco, megaco_queue, h.megaco_input()) {
+        services.push(Box::new(ivm_phones::MegacoService::new(
+            "megaco", sock, input, queue,
+        )));
     }
     let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();
     let live = Live {
@@ -468,7 +515,8 @@ async fn start(
     let (http_bound, https_bound) = (off(&listeners.http), off(&listeners.https));
     let (sip_bound, tftp_bound) = (off(&listeners.sip), off(&listeners.tftp));
     let mgcp_bound = mgcp_bound.map_or_else(|| "off".to_owned(), |a| a.to_string());
-    println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} mgcp={mgcp_bound} data={}", cfg.data_dir.display());
+    let megaco_bound = megaco_bound.map_or_else(|| "off".to_owned(), |a| a.to_string());
+    println!("ivmd: ready http={http_bound} https={https_bound} sip={sip_bound} tftp={tftp_bound} dhcp={dhcp_state} mgcp={mgcp_bound} megaco={megaco_bound} data={}", cfg.data_dir.display());
     tracing::info!(http = %http_bound, https = %https_bound, sip = %sip_bound, tftp = %tftp_bound, "ivmd ready");
     Ok((engine, exit_rx))
 }

@@ -30,23 +30,35 @@ pub const MAX_ENDPOINTS: u32 = 256;
 /// Most gateways on one box.
 pub const MAX_GATEWAYS: usize = 64;
 
-/// The control protocol a gateway speaks. Only MGCP is served today; MEGACO (H.248) is the
-/// second translator behind the same seam.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The control protocol a gateway speaks: each has its translator in the gateway actor, behind
+/// one seam (a third, such as AudioCodes' TPNCP, would plug in beside them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GatewayProtocol {
     /// MGCP 1.0 (RFC 3435) with the line package.
     Mgcp,
+    /// MEGACO / H.248.1, text encoding over UDP.
+    Megaco,
 }
 
 impl GatewayProtocol {
-    /// Parses `mgcp` (any case).
+    /// Parses `mgcp` or `megaco` (also `h248`; any case).
     pub fn parse(s: &str) -> Result<GatewayProtocol, StoreError> {
         match s.to_ascii_lowercase().as_str() {
             "mgcp" => Ok(GatewayProtocol::Mgcp),
+            "megaco" | "h248" | "h.248" => Ok(GatewayProtocol::Megaco),
             _ => Err(StoreError::Invalid(format!(
-                "protocol {s:?} is not served (mgcp)"
+                "protocol {s:?} is not served (mgcp, megaco)"
             ))),
+        }
+    }
+
+    /// The port a gateway of this protocol listens on when the address leaves it out: 2427
+    /// (MGCP gateways), 2944 (MEGACO text over UDP).
+    pub fn default_port(&self) -> u16 {
+        match self {
+            GatewayProtocol::Mgcp => 2427,
+            GatewayProtocol::Megaco => 2944,
         }
     }
 
@@ -54,6 +66,7 @@ impl GatewayProtocol {
     pub fn as_str(&self) -> &'static str {
         match self {
             GatewayProtocol::Mgcp => "mgcp",
+            GatewayProtocol::Megaco => "megaco",
         }
     }
 }
@@ -121,11 +134,19 @@ pub fn parse_endpoint_range(s: &str) -> Result<u32, StoreError> {
 
 /// Parses `IP[:port]`; the port defaults to MGCP's gateway port 2427.
 pub fn parse_gateway_address(s: &str) -> Result<SocketAddr, StoreError> {
+    parse_gateway_address_for(s, GatewayProtocol::Mgcp)
+}
+
+/// Parses `IP[:port]`; the port defaults to `protocol`'s ([`GatewayProtocol::default_port`]).
+pub fn parse_gateway_address_for(
+    s: &str,
+    protocol: GatewayProtocol,
+) -> Result<SocketAddr, StoreError> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
     if let Ok(ip) = s.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, 2427));
+        return Ok(SocketAddr::new(ip, protocol.default_port()));
     }
     Err(StoreError::Invalid(format!(
         "address {s:?}: write IP or IP:port (a gateway is configured by address)"
@@ -286,6 +307,13 @@ mod tests {
             "127.0.0.1:3000".parse().unwrap()
         );
         assert!(parse_gateway_address("gw.example").is_err());
+        let megaco = GatewayProtocol::parse("MEGACO").unwrap();
+        assert_eq!(megaco, GatewayProtocol::Megaco);
+        assert_eq!(
+            parse_gateway_address_for("10.0.0.5", megaco).unwrap(),
+            "10.0.0.5:2944".parse().unwrap()
+        );
+        assert!(GatewayProtocol::parse("tpncp").is_err());
     }
 
     #[test]

@@ -80,8 +80,8 @@ use redb::{Database, ReadableTable};
 pub use blobs::BlobRef;
 pub use error::StoreError;
 pub use gateways::{
-    parse_endpoint_range, parse_gateway_address, Gateway, GatewayProtocol,
-    MAX_ENDPOINTS as MAX_GATEWAY_ENDPOINTS, MAX_GATEWAYS,
+    parse_endpoint_range, parse_gateway_address, parse_gateway_address_for, Gateway,
+    GatewayProtocol, MAX_ENDPOINTS as MAX_GATEWAY_ENDPOINTS, MAX_GATEWAYS,
 };
 pub use groups::{validate_group_name, Group, EVERYONE, MAX_MEMBERS as MAX_GROUP_MEMBERS};
 pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};

@@ -7,11 +7,10 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use ivm_line::{Action, Failure, Input, LineId, Origin, PostOutcome, RingFailure, TalkRefused};
-use ivm_mgcp::message::Response;
 use ivm_rtp::{Event as MediaEvent, Latching, Recorder, Session, SessionConfig};
 use ivm_wire::{Guid, MailboxState};
 
-use super::mgcp::Request;
+use super::seam::Request;
 use super::{GatewayActor, Hook};
 use crate::client::{MailboxChanged, PostPrepared, Receipt};
 use crate::database::messages::DeleteMessage;
@@ -25,14 +24,16 @@ async fn codec<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> R
 }
 
 impl GatewayActor {
-    /// The CRCX was answered: the session from the gateway's SDP, then the line starts (a
+    /// The connection (CRCX, MEGACO Add) was answered with the gateway's connection id and
+    /// SDP: the session from the gateway's SDP, then the line starts (a
     /// dialled call) or hears its phone answered (a ring).
     pub(super) fn connected(
         &mut self,
         now: Instant,
         gw: SocketAddr,
         ep: &str,
-        response: &Response,
+        connection: Option<String>,
+        sdp: Option<ivm_sdp::SessionDescription>,
         ctx: &mut Context<Self>,
     ) {
         let inactivity = self.cfg.media_timeout;
@@ -40,10 +41,8 @@ impl GatewayActor {
             return;
         };
         let Some(line) = e.line else { return };
-        e.connection = response.params.get("I").map(str::to_owned);
-        let neg = response
-            .sdp()
-            .and_then(Result::ok)
+        e.connection = connection;
+        let neg = sdp
             .zip(e.media.as_ref())
             .and_then(|(sdp, m)| ivm_sdp::accept_answer(&sdp, &m.local).ok());
         let Some(neg) = neg.filter(|n| n.remote.is_some_and(|r| !r.ip().is_unspecified())) else {

@@ -1,75 +1,17 @@
 //! The MGCP translator: what the gateway actor asks of an endpoint, as MGCP commands, and
 //! what a gateway's commands mean, as protocol-neutral [`Report`]s. The actor never builds
-//! or reads an MGCP parameter itself; a MEGACO translator plugs in beside this one with the
-//! same two shapes ([`Request`] out, [`Report`] in).
+//! or reads an MGCP parameter itself; the MEGACO translator (`megaco.rs`) sits beside this
+//! one with the same two shapes ([`Request`] out, [`Report`] in, `seam.rs`).
 
 use ivm_mgcp::endpoint::EndpointName;
 use ivm_mgcp::event::{parse_names, EventName};
 use ivm_mgcp::message::{Command, Verb};
 
+pub use super::seam::{Report, Request};
+
 /// The digit map given to every line: `*97`; anything else ends with `#` or the inter-digit
 /// timer (extensions are 2 to 8 digits, `*7` takes several recipients).
 pub const DIGIT_MAP: &str = "(*97|[*0-9].#|[*0-9].T)";
-
-/// What the actor asks an endpoint to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
-    /// Idle: report off-hook; the lamp as given.
-    WaitOffHook {
-        /// The message-waiting lamp, when known.
-        lamp: Option<bool>,
-    },
-    /// Off-hook, dialling: dial tone (stutter when `lamp`), collect digits with the map,
-    /// report on-hook.
-    CollectDigits {
-        /// Messages waiting (stutter dial tone).
-        lamp: bool,
-    },
-    /// In a call: report keys one by one and on-hook; stop any tone.
-    InCall,
-    /// Refused: busy tone until on-hook.
-    Busy,
-    /// Ring with caller id; report off-hook.
-    Ring {
-        /// Caller's number.
-        number: String,
-        /// Caller's name.
-        name: String,
-    },
-    /// Is the endpoint there (audit, keep-alive).
-    Audit,
-    /// Open a connection with our SDP offer.
-    Connect {
-        /// Call id.
-        call_id: String,
-        /// Our SDP.
-        sdp: String,
-    },
-    /// Delete the connection.
-    Disconnect {
-        /// Call id.
-        call_id: String,
-        /// Connection id.
-        connection: String,
-    },
-}
-
-/// What a gateway's command said about an endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
-    /// The gateway (or these endpoints) restarted or came back.
-    Restarted,
-    /// The gateway is taking endpoints out of service.
-    OutOfService,
-    /// Handset lifted.
-    OffHook,
-    /// Handset put down.
-    OnHook,
-    /// Hook flash.
-    Flash,
-    /// Digits (collected by the map, or one key in a call).
-    Digits(String),
-}
 
 /// The command for `req` toward `endpoint`; `request_id` names a notification request.
 pub fn command(endpoint: &EndpointName, req: &Request, request_id: u32) -> Command {

@@ -1,21 +1,28 @@
 //! The gateway actor: the founding document's gateway manager. Analog phones on FXS media
 //! gateways are lines of the line core ([`ivm_line`]) like desk phones: the actor owns the
 //! configured gateways (from the store, `ivmd gateway add`), their endpoints and the users
-//! their lines are assigned to (`ivmd line assign`), one MGCP transaction [`Agent`] for its
-//! UDP socket, an [`Exchange`] of lines, and each call's RTP [`Session`].
+//! their lines are assigned to (`ivmd line assign`), one MGCP transaction [`Agent`] and one
+//! MEGACO [`Controller`] for their UDP sockets, an [`Exchange`] of lines, and each call's RTP
+//! [`Session`].
 //!
-//! What MGCP says is translated in `mgcp.rs` into protocol-neutral requests and reports
-//! (the seam a MEGACO translator plugs into); this file only knows endpoints going off-hook,
-//! dialling, ringing and hanging up.
+//! What MGCP and MEGACO say is translated in `mgcp.rs` and `megaco.rs` into protocol-neutral
+//! requests and reports (`seam.rs`); this file only knows endpoints going off-hook,
+//! dialling, ringing and hanging up. Each gateway speaks the protocol it was configured with
+//! (`ivmd gateway add --protocol`); a MEGACO gateway's lines are its terminations
+//! (`aaln/1`..), keyed like MGCP endpoints.
 //!
 //! The socket is not here (DESIGN.md: services own sockets): the MGCP service (crate
 //! `ivm-phones`) sends each datagram as [`MgcpIn`] and sends what the actor queues on its
-//! [`MgcpOutbox`]. A datagram from an address no configured gateway has is counted and dropped
+//! [`MgcpOutbox`]; the MEGACO one likewise with [`MegacoIn`]. A datagram from an address no configured gateway has is counted and dropped
 //! before it is parsed (one hash lookup): strangers cannot fill the transaction layer's cache.
 //!
 //! # Layout
 //! - `mod.rs`: the actor, the gateways and endpoints, the MGCP events, the media tick.
+//! - `seam.rs`: the protocol-neutral requests and reports.
 //! - `mgcp.rs`: the MGCP translator (commands out, reports in, the digit map).
+//! - `megaco.rs`: the MEGACO translator (actions out, reports in, connections).
+//! - `megaco_io.rs`: the MEGACO [`Controller`] in the actor: datagrams ([`MegacoIn`]), its
+//!   requests and replies.
 //! - `lines.rs`: carrying out the line core's actions on an endpoint.
 //!
 //! # A call from an analog phone
@@ -26,7 +33,10 @@
 //! `L/hu`) is `Input::HungUp`.
 
 mod lines;
+pub mod megaco;
+mod megaco_io;
 pub mod mgcp;
+pub mod seam;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -48,7 +58,10 @@ use crate::client::{AddMailboxListener, ClientHandle, MailboxChanged};
 use crate::database::{Db, Op};
 use crate::media::{MediaPort, MediaSockets};
 use crate::station::{RingMe, StationError};
-use mgcp::{Report, Request};
+use seam::{Protocol, Report, Request};
+
+use ivm_megaco::Controller;
+pub use megaco_io::MegacoIn;
 
 /// Where the actor queues MGCP datagrams for the socket task: (destination, bytes).
 pub type MgcpOutbox = mpsc::Sender<(SocketAddr, Vec<u8>)>;
@@ -90,6 +103,12 @@ pub struct MgcpIn {
     pub bytes: Vec<u8>,
 }
 
+impl From<(SocketAddr, Vec<u8>)> for MgcpIn {
+    fn from((from, bytes): (SocketAddr, Vec<u8>)) -> Self {
+        MgcpIn { from, bytes }
+    }
+}
+
 /// The live state of every gateway, for the admin API and `ivmd gateway list`.
 #[derive(Message)]
 #[rtype(result = "Vec<GatewayState>")]
@@ -104,8 +123,10 @@ pub struct GatewayState {
     pub up: bool,
     /// Each endpoint: (local name, `idle` / `off-hook` / `ringing` / `in-call`).
     pub lines: Vec<(String, &'static str)>,
-    /// Datagrams from unconfigured addresses dropped since start (the same on every row).
+    /// MGCP datagrams from unconfigured addresses dropped since start (the same on every row).
     pub dropped: u64,
+    /// MEGACO datagrams from unconfigured addresses dropped since start (likewise).
+    pub megaco_dropped: u64,
 }
 
 /// What an endpoint is doing.
@@ -146,6 +167,7 @@ struct Media {
 /// One gateway.
 struct Gw {
     name: String,
+    protocol: Protocol,
     up: bool,
     heard: Instant,
     audit_sent: bool,
@@ -174,7 +196,7 @@ pub struct GatewayActor {
     lines: HashMap<LineId, (SocketAddr, String)>,
     /// Bridged lines (calls between analog lines).
     bridges: HashMap<LineId, LineId>,
-    pending: HashMap<u32, Pending>,
+    pending: HashMap<(Protocol, u32), Pending>,
     /// Lines opened for a dial string, fed `Input::Dialled` once their connection is up.
     pending_dial: HashMap<LineId, String>,
     /// Ring-my-phone requests waiting for their line's outcome.
@@ -182,8 +204,11 @@ pub struct GatewayActor {
     /// Where ring-my-phone goes for a user without an analog line (the station).
     fallback: Option<Recipient<RingMe>>,
     dropped: u64,
+    megaco_dropped: u64,
     /// Datagrams that came before the gateway list was first read (bounded), run after it.
-    early: Option<Vec<MgcpIn>>,
+    early: Option<Vec<(Protocol, MgcpIn)>>,
+    /// The MEGACO controller and its socket's send queue, when MEGACO is on.
+    megaco: Option<(Controller, MgcpOutbox)>,
     last_reload: Option<Instant>,
     next_request: u32,
 }
@@ -222,7 +247,9 @@ impl GatewayActor {
             ring_me: HashMap::new(),
             fallback: None,
             dropped: 0,
+            megaco_dropped: 0,
             early: Some(Vec::new()),
+            megaco: None,
             last_reload: None,
             next_request: 1,
         }
@@ -234,6 +261,7 @@ impl GatewayActor {
             self.agent.handle_timeout(now);
         }
         self.pump(now, ctx);
+        self.megaco_tick(now, ctx);
         self.media_tick(now, ctx);
         if self.exchange.poll_timeout().is_some_and(|t| t <= now) {
             self.exchange.handle_timeout(now);
@@ -266,8 +294,11 @@ impl GatewayActor {
                 .map(|res, act, ctx| match res {
                     Ok(list) => {
                         act.apply_config(list);
-                        for msg in act.early.take().unwrap_or_default() {
-                            act.datagram(msg, ctx);
+                        for (protocol, msg) in act.early.take().unwrap_or_default() {
+                            match protocol {
+                                Protocol::Mgcp => act.datagram(msg, ctx),
+                                Protocol::Megaco => act.megaco_datagram(msg, ctx),
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "gateways not read"),
@@ -284,6 +315,7 @@ impl GatewayActor {
                 tracing::info!(gateway = %g.name, address = %g.address, "gateway configured");
                 Gw {
                     name: g.name.clone(),
+                    protocol: g.protocol,
                     up: false,
                     heard: now,
                     audit_sent: false,
@@ -291,6 +323,7 @@ impl GatewayActor {
                 }
             });
             gw.name = g.name.clone();
+            gw.protocol = g.protocol;
             let names: Vec<String> = g.endpoint_names().collect();
             gw.endpoints.retain(|k, _| names.contains(k));
             for local in names {
@@ -323,19 +356,28 @@ impl GatewayActor {
     fn request(&mut self, now: Instant, gw: SocketAddr, ep: &str, req: Request) -> Option<u32> {
         let id = self.next_request;
         self.next_request = self.next_request.wrapping_add(1).max(1);
-        let e = self.gateways.get_mut(&gw)?.endpoints.get_mut(ep)?;
+        let g = self.gateways.get_mut(&gw)?;
+        let protocol = g.protocol;
+        let e = g.endpoints.get_mut(ep)?;
         e.request_id = id;
+        let pending = match req {
+            Request::Connect { .. } => Pending::Connect {
+                gw,
+                ep: ep.to_owned(),
+            },
+            _ => Pending::Other,
+        };
+        if protocol == Protocol::Megaco {
+            let actions = megaco::actions(ep, &req, id, e.connection.as_deref());
+            let (ctl, _) = self.megaco.as_mut().filter(|_| !actions.is_empty())?;
+            let tx = ctl.send_request(now, gw, actions);
+            self.pending.insert((Protocol::Megaco, tx), pending);
+            return Some(tx);
+        }
         let cmd = mgcp::command(&e.name, &req, id);
         match self.agent.send(now, gw, cmd) {
             Ok(tx) => {
-                let p = match req {
-                    Request::Connect { .. } => Pending::Connect {
-                        gw,
-                        ep: ep.to_owned(),
-                    },
-                    _ => Pending::Other,
-                };
-                self.pending.insert(tx, p);
+                self.pending.insert((Protocol::Mgcp, tx), pending);
                 Some(tx)
             }
             Err(e) => {
@@ -350,6 +392,13 @@ impl GatewayActor {
         while let Some(t) = self.agent.poll_transmit() {
             if self.out.try_send((t.to, t.payload)).is_err() {
                 tracing::warn!("MGCP send queue full: datagram dropped (retransmitted)");
+            }
+        }
+        if let Some((ctl, out)) = self.megaco.as_mut() {
+            while let Some(t) = ctl.poll_transmit() {
+                if out.try_send((t.peer, t.payload)).is_err() {
+                    tracing::warn!("MEGACO send queue full: datagram dropped (retransmitted)");
+                }
             }
         }
     }
@@ -367,7 +416,7 @@ impl GatewayActor {
                 } => self.on_response(now, from, verb, &endpoint, response, ctx),
                 AgentEvent::Provisional { .. } => {}
                 AgentEvent::TimedOut { to, id, verb, .. } => {
-                    self.pending.remove(&id);
+                    self.pending.remove(&(Protocol::Mgcp, id));
                     if let Some(gw) = self.gateways.get_mut(&to) {
                         if gw.up {
                             tracing::warn!(gateway = %gw.name, verb = verb.as_str(), "gateway does not answer: down");
@@ -435,6 +484,20 @@ impl GatewayActor {
         }
         let span = tracing::info_span!("gateway", name = %gw.name, endpoint = %cmd.endpoint);
         let _entered = span.enter();
+        self.on_reports(now, from, &local, wildcard, reports, ctx);
+    }
+
+    /// Acts on what a gateway reported about its line `local` (all of them when `wildcard`),
+    /// whatever protocol said it.
+    fn on_reports(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        local: &str,
+        wildcard: bool,
+        reports: Vec<Report>,
+        ctx: &mut Context<Self>,
+    ) {
         for r in reports {
             match r {
                 Report::Restarted => {
@@ -444,7 +507,7 @@ impl GatewayActor {
                     let eps: Vec<String> = gw
                         .endpoints
                         .keys()
-                        .filter(|k| wildcard || **k == local)
+                        .filter(|k| wildcard || k.as_str() == local)
                         .cloned()
                         .collect();
                     for ep in eps {
@@ -464,10 +527,10 @@ impl GatewayActor {
                         gw.up = false;
                     }
                 }
-                Report::OffHook => self.off_hook(now, from, &local, ctx),
-                Report::OnHook => self.on_hook(now, from, &local, ctx),
+                Report::OffHook => self.off_hook(now, from, local, ctx),
+                Report::OnHook => self.on_hook(now, from, local, ctx),
                 Report::Flash => {}
-                Report::Digits(d) => self.digits(now, from, &local, d, ctx),
+                Report::Digits(d) => self.digits(now, from, local, d, ctx),
             }
         }
     }
@@ -636,13 +699,15 @@ impl GatewayActor {
             gw.audit_sent = false;
             gw.up = true;
         }
-        let pending = self.pending.remove(&response.id);
+        let pending = self.pending.remove(&(Protocol::Mgcp, response.id));
         if !(200..300).contains(&response.code) {
             tracing::warn!(%endpoint, verb = verb.as_str(), code = response.code, comment = %response.comment, "gateway refused");
         }
         if let Some(Pending::Connect { gw, ep }) = pending {
             if (200..300).contains(&response.code) {
-                self.connected(now, gw, &ep, &response, ctx);
+                let connection = response.params.get("I").map(str::to_owned);
+                let sdp = response.sdp().and_then(Result::ok);
+                self.connected(now, gw, &ep, connection, sdp, ctx);
             } else {
                 self.connect_failed(now, gw, &ep, ctx);
             }
@@ -688,7 +753,7 @@ impl Handler<MgcpIn> for GatewayActor {
     fn handle(&mut self, msg: MgcpIn, ctx: &mut Context<Self>) {
         if let Some(early) = self.early.as_mut() {
             if early.len() < EARLY {
-                early.push(msg);
+                early.push((Protocol::Mgcp, msg));
             }
             return;
         }
@@ -701,7 +766,11 @@ const EARLY: usize = 256;
 
 impl GatewayActor {
     fn datagram(&mut self, msg: MgcpIn, ctx: &mut Context<Self>) {
-        if !self.gateways.contains_key(&msg.from) {
+        if self
+            .gateways
+            .get(&msg.from)
+            .is_none_or(|g| g.protocol != Protocol::Mgcp)
+        {
             self.dropped += 1;
             if self.dropped.is_power_of_two() {
                 tracing::info!(from = %msg.from, dropped = self.dropped, "MGCP from an unconfigured address dropped");
@@ -787,6 +856,7 @@ impl Handler<GetGateways> for GatewayActor {
                     })
                     .collect(),
                 dropped: self.dropped,
+                megaco_dropped: self.megaco_dropped,
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));

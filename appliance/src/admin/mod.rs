@@ -640,10 +640,11 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
                 address,
                 endpoints,
             } => {
+                let protocol = ivm_store::GatewayProtocol::parse(&protocol)?;
                 let g = store.add_gateway(
                     &name,
-                    ivm_store::GatewayProtocol::parse(&protocol)?,
-                    ivm_store::parse_gateway_address(&address)?,
+                    protocol,
+                    ivm_store::parse_gateway_address_for(&address, protocol)?,
                     ivm_store::parse_endpoint_range(&endpoints)?,
                 )?;
                 AdminResponse::Gateways {

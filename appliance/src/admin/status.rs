@@ -94,6 +94,9 @@ pub struct BoxStatus {
     /// MGCP datagrams from addresses no gateway has, dropped unread since start.
     #[serde(default)]
     pub mgcp_dropped: u64,
+    /// MEGACO datagrams from addresses no MEGACO gateway has, dropped undecoded since start.
+    #[serde(default)]
+    pub megaco_dropped: u64,
 }
 
 /// What the socket needs to answer requests on the running box: narrow handles, no actor
@@ -213,5 +216,6 @@ pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
         gateways: gateways.len(),
         gateways_up: gateways.iter().filter(|g| g.up).count(),
         mgcp_dropped: gateways.first().map_or(0, |g| g.dropped),
+        megaco_dropped: gateways.first().map_or(0, |g| g.megaco_dropped),
     })
 }

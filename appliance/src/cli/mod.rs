@@ -126,13 +126,13 @@ pub enum GatewayCommand {
     Add {
         /// Its name.
         name: String,
-        /// Its control protocol (mgcp).
+        /// Its control protocol: mgcp, or megaco (H.248 text over UDP).
         #[arg(long, default_value = "mgcp")]
         protocol: String,
-        /// Where it listens: IP or IP:port (port 2427 when left out).
+        /// Where it listens: IP or IP:port (port 2427 for mgcp, 2944 for megaco when left out).
         #[arg(long)]
         address: String,
-        /// Its endpoints: aaln/1..aaln/N.
+        /// Its endpoints (MEGACO: its analog lines' termination ids): aaln/1..aaln/N.
         #[arg(long, default_value = "aaln/1..aaln/1")]
         endpoints: String,
     },

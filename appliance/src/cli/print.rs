@@ -275,10 +275,10 @@ pub fn status(s: &BoxStatus, json: bool) -> ExitCode {
         "phones:       {} assigned, {} registered now ({} SIP registrations)",
         s.phones_assigned, s.phones_registered, s.sip_registrations
     );
-    if s.gateways > 0 || s.mgcp_dropped > 0 {
+    if s.gateways > 0 || s.mgcp_dropped > 0 || s.megaco_dropped > 0 {
         println!(
-            "gateways:     {} up of {} ({} MGCP datagrams from unconfigured addresses dropped)",
-            s.gateways_up, s.gateways, s.mgcp_dropped
+            "gateways:     {} up of {} ({} MGCP datagrams from unconfigured addresses dropped, {} MEGACO)",
+            s.gateways_up, s.gateways, s.mgcp_dropped, s.megaco_dropped
         );
     }
     println!("clients:      {} connected", s.clients_connected);

@@ -14,7 +14,8 @@
 //! - [`SipService`]: an engine service; one task reads UDP datagrams, one accepts TCP
 //!   connections (a task each, framed by `ivm_sip::message::Framer`), one sends the
 //!   station's transmits (TCP ones to the connection they name).
-//! - [`MgcpService`] (`mgcp.rs`): the MGCP call agent's UDP socket for the gateway actor
+//! - [`MgcpService`], [`MegacoService`] (`mgcp.rs`): the MGCP call agent's and the MEGACO
+//!   controller's UDP sockets for the gateway actor
 //!   (analog phones behind media gateways).
 //! - [`UdpMediaSockets`]: [`ivm_actors::media::MediaSockets`] over a port range; each
 //!   socket has a task that forwards datagrams as [`RtpIn`] and sends the leg's queue;
@@ -43,7 +44,7 @@
 
 mod mgcp;
 
-pub use mgcp::MgcpService;
+pub use mgcp::{ControlService, MegacoService, MgcpService};
 
 use std::collections::HashMap;
 use std::io;

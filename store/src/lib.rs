@@ -52,6 +52,7 @@
 mod blobs;
 mod dirs;
 mod error;
+mod global;
 mod groups;
 mod idempotency;
 mod keys;
@@ -76,6 +77,7 @@ use redb::{Database, ReadableTable};
 
 pub use blobs::BlobRef;
 pub use error::StoreError;
+pub use global::{OutboxEntry, RemoteUser};
 pub use groups::{validate_group_name, Group, EVERYONE, MAX_MEMBERS as MAX_GROUP_MEMBERS};
 pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};
 pub use lock::{holder as lock_holder, DataLock, LOCK_FILE};

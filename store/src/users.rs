@@ -50,6 +50,10 @@ pub struct User {
     /// Read it through [`User::may_all_call`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_call: Option<bool>,
+    /// Published to the global directory (`user@box` reaches them from other boxes), as an
+    /// admin set it; off unless opted in.
+    #[serde(default)]
+    pub global: bool,
 }
 
 impl User {
@@ -251,6 +255,7 @@ impl Store {
             created_at: unix_now(),
             must_change_password: one_time,
             all_call: None,
+            global: false,
         };
         let txn = self.db.begin_write()?;
         {

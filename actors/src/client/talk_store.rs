@@ -304,6 +304,7 @@ fn recover_one(store: &Store, t: &PendingTalk) -> Result<Recovered, StoreError> 
         attachments: Vec::new(),
         idempotency_key: None,
         partial: true,
+        urgent: false,
     };
     let rules = CommitRules {
         talk: Some(t.id),

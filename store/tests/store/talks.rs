@@ -105,6 +105,7 @@ fn the_message_commit_removes_the_row_and_end_talk_removes_both() {
         attachments: Vec::new(),
         idempotency_key: None,
         partial: true,
+        urgent: false,
     };
     let rules = CommitRules {
         talk: Some(j.id()),

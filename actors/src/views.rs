@@ -43,7 +43,14 @@ impl<'a> Views<'a> {
         if let Some(n) = self.names.get(&guid) {
             return Ok(n.clone());
         }
-        let n = self.store.user(guid)?.map(|u| (u.name, u.display_name));
+        let n = match self.store.user(guid)? {
+            Some(u) => Some((u.name, u.display_name)),
+            // A user of another box: their address is their name here.
+            None => self
+                .store
+                .remote_user(guid)?
+                .map(|r| (r.address, r.display_name)),
+        };
         self.names.insert(guid, n.clone());
         Ok(n)
     }

@@ -36,6 +36,8 @@ pub struct Config {
     pub panel: Panel,
     /// How the panel may change the box's own address.
     pub network: Network,
+    /// The link to the global tier (other offices through a NATS cluster): off by default.
+    pub global: ivm_global::config::LinkConfig,
 }
 
 /// `[panel]`: the front panel. No path, no panel.
@@ -407,6 +409,7 @@ impl Default for Config {
             dhcp: Dhcp::default(),
             panel: Panel::default(),
             network: Network::default(),
+            global: ivm_global::config::LinkConfig::default(),
         }
     }
 }
@@ -558,6 +561,9 @@ impl Config {
                 "sip timeouts must be at least 1 second".into(),
             ));
         }
+        self.global
+            .check_box()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if self.sip.qualify_misses == 0 {
             return Err(ConfigError::Invalid(
                 "sip.qualify_misses must be at least 1".into(),

@@ -304,6 +304,11 @@ fn engine_config(
             max_message_seconds: cfg.limits.max_message_seconds,
             user_quota_bytes: cfg.limits.user_quota_bytes,
             messages_per_minute: cfg.limits.messages_per_minute,
+            global_box: cfg
+                .global
+                .enabled
+                .then(|| cfg.global.box_name.clone())
+                .flatten(),
         },
         station,
         gateway: None,
@@ -456,6 +461,14 @@ async fn start(
     if let (Some((sock, _)), Some(queue), Some(input)) = (megaco, megaco_queue, h.megaco_input()) {
         services.push(Box::new(ivm_phones::MegacoService::new(
             "megaco", sock, input, queue,
+        )));
+    }
+    if let (true, Some(name)) = (cfg.global.enabled, &cfg.global.box_name) {
+        services.push(Box::new(ivm_link::Link::new(
+            cfg.global.clone(),
+            name,
+            h.db.clone(),
+            h.client_handle(),
         )));
     }
     let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();

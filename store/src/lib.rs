@@ -55,6 +55,7 @@ mod calls;
 mod dirs;
 mod error;
 mod gateways;
+mod global;
 mod groups;
 mod idempotency;
 mod keys;
@@ -83,6 +84,7 @@ pub use gateways::{
     parse_endpoint_range, parse_gateway_address, parse_gateway_address_for, Gateway,
     GatewayProtocol, MAX_ENDPOINTS as MAX_GATEWAY_ENDPOINTS, MAX_GATEWAYS,
 };
+pub use global::{OutboxEntry, RemoteUser};
 pub use groups::{validate_group_name, Group, EVERYONE, MAX_MEMBERS as MAX_GROUP_MEMBERS};
 pub use idempotency::{IdempotencyKey, KeyUse, MAX_KEY_LEN as MAX_IDEMPOTENCY_KEY_LEN};
 pub use lock::{holder as lock_holder, DataLock, LOCK_FILE};

@@ -275,7 +275,7 @@ impl Store {
         msg.idempotency_key = rules.key.as_ref().map(IdempotencyKey::hash_hex);
         let txn = self.db.begin_write()?;
         for u in std::iter::once(&msg.sender).chain(&msg.recipients) {
-            if !users::exists(&txn, *u)? {
+            if !users::exists(&txn, *u)? && !crate::global::is_remote(&txn, *u)? {
                 return Err(StoreError::NotFound);
             }
         }
@@ -312,6 +312,7 @@ impl Store {
                 .insert(pair_key(msg.sender, msg.id), SENT_LISTED)?;
         }
         pages::index_message(&txn, &msg)?;
+        crate::global::queue_message(&txn, &msg)?;
         if let Some(talk) = rules.talk {
             crate::talks::remove_pending(&txn, talk)?;
         }
@@ -443,6 +444,9 @@ impl Store {
         } else {
             txn.open_table(MAILBOX)?
                 .insert(pair_key(recipient, msg), state_byte(state))?;
+            if let Some(sender) = crate::global::sender_of(&txn, msg)? {
+                crate::global::queue_receipt(&txn, msg, sender, recipient, state)?;
+            }
             Vec::new()
         };
         txn.commit()?;
@@ -498,6 +502,7 @@ impl Store {
                 let changed = byte_state(row)?.can_advance_to(state);
                 if changed {
                     mailbox.insert(pair_key(recipient, id), state_byte(state))?;
+                    crate::global::queue_receipt(&txn, id, msg.sender, recipient, state)?;
                     changed_any = true;
                 }
                 out.push(Advanced::Done {

@@ -60,6 +60,10 @@ pub struct User {
     /// before they existed load as the defaults (nothing forwarded).
     #[serde(default)]
     pub calls: CallSettings,
+    /// Published to the global directory (`user@box` reaches them from other boxes), as an
+    /// admin set it; off unless opted in.
+    #[serde(default)]
+    pub global: bool,
 }
 
 impl User {
@@ -262,6 +266,7 @@ impl Store {
             must_change_password: one_time,
             all_call: None,
             calls: CallSettings::default(),
+            global: false,
         };
         let txn = self.db.begin_write()?;
         {

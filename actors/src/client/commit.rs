@@ -9,9 +9,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ivm_global::address::Address;
 use ivm_store::{
-    BlobRef, CommitRules, Committed, IdempotencyKey, KeyUse, Store, StoreError, StoredAttachment,
-    StoredMessage,
+    BlobRef, CommitRules, Committed, IdempotencyKey, KeyUse, RemoteUser, Store, StoreError,
+    StoredAttachment, StoredMessage,
 };
 use ivm_wire::rest::MessageInfo;
 use ivm_wire::{Guid, MailboxState};
@@ -58,6 +59,20 @@ pub(super) struct CommitPost {
     pub rules: CommitRules,
     /// How the stored message is marked.
     pub marks: Marks,
+    /// The box's global name when linked ([`super::ClientConfig::global_box`]).
+    pub global_box: Option<String>,
+    /// Set for a message that came in from another box.
+    pub incoming: Option<Incoming>,
+}
+
+/// A message from another box: stored under its own id (the same on every box, so a
+/// redelivery is recognised and receipts name it), from a remote user.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The message id.
+    pub id: Guid,
+    /// Its sender, recorded (or renamed) as a user of another box.
+    pub sender: RemoteUser,
 }
 
 /// How a stored message is marked: a live talk cut off before its speaker ended it
@@ -66,6 +81,8 @@ pub(super) struct CommitPost {
 pub(super) struct Marks {
     pub partial: bool,
     pub urgent: bool,
+    /// The id to store it under (a message from another box keeps its own); `None`: a new one.
+    pub id: Option<Guid>,
 }
 
 /// What [`CommitPost`] came to, short of a store error.
@@ -91,7 +108,18 @@ pub(super) struct Stored {
 impl Op for CommitPost {
     type Output = Outcome;
     fn run(self, s: &Store) -> Result<Outcome, StoreError> {
-        let recipients = match resolve(s, &self.to)? {
+        if let Some(incoming) = &self.incoming {
+            // A redelivery of a message already stored: nothing new.
+            if let Some(existing) = s.message(incoming.id)? {
+                return Ok(Outcome::Raced(views::message_info(
+                    s,
+                    &existing,
+                    Viewer::Sender,
+                )?));
+            }
+            s.put_remote_user(&incoming.sender)?;
+        }
+        let recipients = match resolve(s, &self.to, self.global_box.as_deref())? {
             Ok(r) if r.is_empty() => return Ok(Outcome::NoRecipients),
             Ok(r) => r,
             Err(name) => return Ok(Outcome::UnknownUser(name)),
@@ -118,7 +146,10 @@ impl Op for CommitPost {
             self.audio,
             self.attachments,
             &self.rules,
-            self.marks,
+            Marks {
+                id: self.incoming.map(|i| i.id),
+                ..self.marks
+            },
         )?;
         // A live talk's copy: the commit removed its pending row, so its journal goes now.
         if let (Some(t), Outcome::New(_)) = (talk, &outcome) {
@@ -130,18 +161,49 @@ impl Op for CommitPost {
     }
 }
 
-/// Looks each recipient up ([`Store::find_user`]); keeps the first of duplicates. `Err`
-/// names the first unknown one.
-fn resolve(store: &Store, to: &[String]) -> Result<Result<Vec<Guid>, String>, StoreError> {
+/// Looks each recipient up ([`Store::find_user`]; `user@box` through [`remote`]); keeps the
+/// first of duplicates. `Err` names the first unknown one.
+fn resolve(
+    store: &Store,
+    to: &[String],
+    global_box: Option<&str>,
+) -> Result<Result<Vec<Guid>, String>, StoreError> {
     let mut out = Vec::new();
     for t in to.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-        match store.find_user(t)? {
-            Some(u) if !out.contains(&u.guid) => out.push(u.guid),
+        let found = if t.contains('@') {
+            remote(store, t, global_box)?
+        } else {
+            store.find_user(t)?.map(|u| u.guid)
+        };
+        match found {
+            Some(g) if !out.contains(&g) => out.push(g),
             Some(_) => {}
             None => return Ok(Err(t.chars().take(64).collect())),
         }
     }
     Ok(Ok(out))
+}
+
+/// The user `user@box` names: a local user when `box` is this box, else a user of another
+/// box, recorded as one if new (their GUID follows from the address, so the post is taken
+/// while the link is down; whether they exist is the directory's to say when it goes out).
+/// `None` when the box is not linked or the address is malformed.
+fn remote(store: &Store, t: &str, global_box: Option<&str>) -> Result<Option<Guid>, StoreError> {
+    let (Some(own), Ok(address)) = (global_box, Address::parse(t)) else {
+        return Ok(None);
+    };
+    if address.box_name == own {
+        return Ok(store.user_by_name(&address.user)?.map(|u| u.guid));
+    }
+    let guid = address.user_id();
+    if store.remote_user(guid)?.is_none() {
+        store.put_remote_user(&RemoteUser {
+            guid,
+            address: address.to_string(),
+            display_name: address.to_string(),
+        })?;
+    }
+    Ok(Some(guid))
 }
 
 fn now_ms() -> u64 {
@@ -185,7 +247,7 @@ fn store_message(
             });
         }
         let msg = StoredMessage {
-            id: Guid::new_v4(),
+            id: marks.id.unwrap_or_else(Guid::new_v4),
             sender,
             recipients: recipients.clone(),
             created_at: now_ms(),

@@ -13,8 +13,9 @@ use actix::prelude::*;
 use super::{
     AddIntercomPhones, AddMailboxListener, AddPresenceListener, AllCallStart, CheckIn, ClientActor,
     Connect, Disconnect, GetPresence, GetStats, IntercomHeard, MailboxChanged, PhonePresence,
-    PhoneTalkEnd, PhoneTalkPortion, PhoneTalkStart, PostMessage, PostOnce, PostPrepared, Receipt,
-    Receipts, Seen, SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart, Unsubscribe,
+    PhoneTalkEnd, PhoneTalkPortion, PhoneTalkStart, PostGlobal, PostMessage, PostOnce,
+    PostPrepared, Receipt, Receipts, Seen, SetStatus, Subscribe, TalkEnd, TalkPortion, TalkStart,
+    Unsubscribe,
 };
 
 /// The client manager's requests, each as a recipient (cheap to clone: one `Arc`).
@@ -75,6 +76,7 @@ recipients! {
     post: PostMessage,
     post_once: PostOnce,
     post_prepared: PostPrepared,
+    post_global: PostGlobal,
     mailbox_changed: MailboxChanged,
     stats: GetStats,
     phone_presence: PhonePresence,

@@ -64,8 +64,8 @@ pub use connection::{
 pub use handle::{ClientHandle, Reaches};
 pub use mailbox::{AddMailboxListener, MailboxChanged};
 pub use post::{
-    check_attachment_name, NewAttachment, PostError, PostMessage, PostOnce, PostPrepared, Posted,
-    PreparedAudio,
+    check_attachment_name, Incoming, NewAttachment, PostError, PostGlobal, PostMessage, PostOnce,
+    PostPrepared, Posted, PreparedAudio,
 };
 pub use presence::{GetPresence, PhonePresence, PresenceSource, SetStatus, Subscribe, Unsubscribe};
 pub use presence_feed::{AddPresenceListener, PresenceChanged};
@@ -89,6 +89,9 @@ pub struct ClientConfig {
     pub user_quota_bytes: u64,
     /// Messages a user may send per minute; 0 = no limit.
     pub messages_per_minute: u32,
+    /// The box's global name when the global link is on: recipients `user@<other box>` are
+    /// then users of other boxes (`docs/global.md`); `None`, they are refused as unknown.
+    pub global_box: Option<String>,
 }
 
 /// Default per-user quota: 512 MiB, about 20 uploads at the largest size, or days of speech
@@ -105,6 +108,7 @@ impl Default for ClientConfig {
             max_message_seconds: 600,
             user_quota_bytes: DEFAULT_USER_QUOTA_BYTES,
             messages_per_minute: DEFAULT_MESSAGES_PER_MINUTE,
+            global_box: None,
         }
     }
 }

@@ -32,6 +32,7 @@ use ivm_wire::object::push;
 use ivm_wire::rest::MessageInfo;
 use ivm_wire::Guid;
 
+pub use super::commit::Incoming;
 use super::commit::{CommitPost, FindKey, KeyFound, Marks, Outcome};
 use super::ClientActor;
 use crate::database::{Db, DbError};
@@ -233,6 +234,8 @@ pub(super) struct Draft {
     pub(super) urgent: bool,
     /// The pending talk (journal) this is the copy of: its row goes in the same commit.
     pub(super) talk: Option<Guid>,
+    /// Set for a message from another box ([`PostGlobal`]).
+    pub(super) incoming: Option<Incoming>,
 }
 
 /// The audio of a post.
@@ -253,6 +256,7 @@ impl From<PostMessage> for Draft {
             partial: false,
             urgent: false,
             talk: None,
+            incoming: None,
         }
     }
 }
@@ -319,6 +323,7 @@ async fn store(
     db: Db,
     max_seconds: u32,
     quota: Option<u64>,
+    global_box: Option<String>,
     draft: Draft,
     key: Option<IdempotencyKey>,
 ) -> Result<Outcome, PostError> {
@@ -351,7 +356,10 @@ async fn store(
             marks: Marks {
                 partial: draft.partial,
                 urgent: draft.urgent,
+                id: None,
             },
+            global_box,
+            incoming: draft.incoming,
         })
         .await?)
 }
@@ -387,7 +395,11 @@ impl ClientActor {
         self.in_flight += 1;
         let db = self.db.clone();
         let max_seconds = self.cfg.max_message_seconds;
-        let quota = (self.cfg.user_quota_bytes > 0).then_some(self.cfg.user_quota_bytes);
+        // A message from another box was its sender's box's to limit; the quota is the
+        // sender's, and they are not a user here.
+        let quota = (self.cfg.user_quota_bytes > 0 && draft.incoming.is_none())
+            .then_some(self.cfg.user_quota_bytes);
+        let global_box = self.cfg.global_box.clone();
         let sender = draft.sender;
         let first = start(db.clone(), draft, key).into_actor(self);
         let stored = first.then(
@@ -400,6 +412,11 @@ impl ClientActor {
                     Ok(Start::Replay(info)) => {
                         Box::pin(actix::fut::ready(Ok(Reached::Replay(info))))
                     }
+                    Ok(Start::Store(draft, key)) if draft.incoming.is_some() => Box::pin(
+                        store(db, max_seconds, quota, global_box, draft, key)
+                            .into_actor(act)
+                            .map(|r, _, _| r.map(Reached::Commit)),
+                    ),
                     Ok(Start::Store(draft, key)) => {
                         match act.post_rate.try_take(sender, Instant::now()) {
                             Err(retry_after) => {
@@ -409,7 +426,7 @@ impl ClientActor {
                                 })))
                             }
                             Ok(()) => Box::pin(
-                                store(db, max_seconds, quota, draft, key)
+                                store(db, max_seconds, quota, global_box, draft, key)
                                     .into_actor(act)
                                     .map(|r, _, _| r.map(Reached::Commit)),
                             ),
@@ -475,6 +492,38 @@ impl Handler<PostOnce> for ClientActor {
 }
 
 /// Stores the caller's prepared audio as it is, then delivers to online recipients.
+/// A message that came in from another box (the global link): stored under its own id, from
+/// its remote sender, to one local user, through the same checks and commit as any post. A
+/// redelivery of a stored message is answered with it ([`Posted::replayed`]) and stores nothing.
+#[derive(Message)]
+#[rtype(result = "Result<Posted, PostError>")]
+pub struct PostGlobal {
+    /// The message id and its sender.
+    pub incoming: Incoming,
+    /// The local recipient.
+    pub to: Guid,
+    /// The audio as it came (Ogg Opus with its length and waveform).
+    pub audio: PreparedAudio,
+}
+
+impl Handler<PostGlobal> for ClientActor {
+    type Result = ResponseActFuture<Self, Result<Posted, PostError>>;
+
+    fn handle(&mut self, msg: PostGlobal, _: &mut Context<Self>) -> Self::Result {
+        let draft = Draft {
+            sender: msg.incoming.sender.guid,
+            to: vec![msg.to.to_string()],
+            audio: Audio::Prepared(msg.audio),
+            attachments: Vec::new(),
+            partial: false,
+            urgent: false,
+            talk: None,
+            incoming: Some(msg.incoming),
+        };
+        self.post(draft, None)
+    }
+}
+
 impl Handler<PostPrepared> for ClientActor {
     type Result = ResponseActFuture<Self, Result<MessageInfo, PostError>>;
 
@@ -487,6 +536,7 @@ impl Handler<PostPrepared> for ClientActor {
             partial: false,
             urgent: false,
             talk: None,
+            incoming: None,
         };
         Box::pin(self.post(draft, None).map(|r, _, _| r.map(|p| p.info)))
     }

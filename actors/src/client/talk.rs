@@ -204,6 +204,7 @@ impl ClientActor {
                     partial,
                     urgent,
                     talk,
+                    incoming: None,
                 };
                 act.post(draft, None)
             },

@@ -74,6 +74,14 @@ pub enum AdminRequest {
         /// Allowed?
         allow: bool,
     },
+    /// Publish a user to the global directory (reachable as `name@box` from other boxes) or
+    /// withdraw them.
+    UserGlobal {
+        /// Login name.
+        name: String,
+        /// Published?
+        on: bool,
+    },
     /// Make a group (for all-calls) of these users.
     GroupAdd {
         /// Its name.
@@ -347,6 +355,9 @@ pub struct UserRow {
     /// May make all-calls (admins by default).
     #[serde(default)]
     pub may_all_call: bool,
+    /// Published to the global directory.
+    #[serde(default)]
+    pub global: bool,
 }
 
 /// The answer to an [`AdminRequest`].
@@ -449,6 +460,7 @@ fn row(u: &User) -> UserRow {
         display_name: u.display_name.clone(),
         admin: u.admin,
         may_all_call: u.may_all_call(),
+        global: u.global,
     }
 }
 
@@ -605,6 +617,14 @@ pub fn apply(store: &Store, req: AdminRequest, ctx: &AdminContext) -> AdminRespo
                         ..Default::default()
                     },
                 )?;
+                AdminResponse::User {
+                    user: row(&user),
+                    password: None,
+                }
+            }
+            AdminRequest::UserGlobal { name, on } => {
+                let user = store.user_by_name(&name)?.ok_or(StoreError::NotFound)?;
+                let user = store.set_global(user.guid, on)?;
                 AdminResponse::User {
                     user: row(&user),
                     password: None,

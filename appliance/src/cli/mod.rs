@@ -296,6 +296,14 @@ pub enum UserCommand {
         /// on or off.
         allow: OnOff,
     },
+    /// Publish (on) or withdraw (off) a user in the global directory: when `[global]` links
+    /// the box to other offices, they reach them as `name@<box_name>`. Off by default.
+    Global {
+        /// Login name.
+        name: String,
+        /// on or off.
+        on: OnOff,
+    },
     /// Show a user's extension and the SIP account for setting up their desk phone by hand.
     Show {
         /// Login name.
@@ -436,6 +444,10 @@ fn user_request(cmd: UserCommand) -> AdminRequest {
         UserCommand::Allcall { name, allow } => AdminRequest::UserAllCall {
             name,
             allow: allow == OnOff::On,
+        },
+        UserCommand::Global { name, on } => AdminRequest::UserGlobal {
+            name,
+            on: on == OnOff::On,
         },
     }
 }

@@ -31,6 +31,9 @@ pub fn response(resp: AdminResponse, reached: &Reached) -> ExitCode {
             if user.may_all_call {
                 println!("all-call: allowed");
             }
+            if user.global {
+                println!("global: published");
+            }
             if let Some(p) = password {
                 println!("password: {p}");
             }

@@ -26,6 +26,9 @@ pub enum ConfigError {
     /// Enabled without a CA file or a seed file.
     #[error("[global] needs {0}")]
     Missing(&'static str),
+    /// The box name is not a valid name part.
+    #[error("[global] box_name {0:?}: use 1-32 characters a-z, 0-9, '.', '_', '-'")]
+    BoxName(String),
 }
 
 /// The `[global]` section of a box's config, and the connection settings of a service.
@@ -40,6 +43,9 @@ pub struct LinkConfig {
     pub ca_file: Option<PathBuf>,
     /// The file holding this box's (or service's) NKey seed.
     pub seed_file: Option<PathBuf>,
+    /// A box's global name (`user@<box_name>` addresses its users; its GUID is derived from
+    /// it, [`crate::address::box_id`]). Services have none.
+    pub box_name: Option<String>,
 }
 
 impl LinkConfig {
@@ -67,6 +73,25 @@ impl LinkConfig {
     }
 }
 
+impl LinkConfig {
+    /// [`LinkConfig::check`] for a box: also a valid `box_name`. Returns the box's GUID
+    /// (`None` when the link is off).
+    pub fn check_box(&self) -> Result<Option<ivm_wire::Guid>, ConfigError> {
+        self.check()?;
+        if !self.enabled {
+            return Ok(None);
+        }
+        let name = self
+            .box_name
+            .as_deref()
+            .ok_or(ConfigError::Missing("box_name"))?;
+        if !crate::address::valid_part(name) {
+            return Err(ConfigError::BoxName(name.into()));
+        }
+        Ok(Some(crate::address::box_id(name)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,7 +110,19 @@ mod tests {
             urls: vec!["tls://127.0.0.1:4222".into()],
             ca_file: Some("ca.pem".into()),
             seed_file: Some("box.nk".into()),
+            box_name: Some("office-a".into()),
         };
+        assert_eq!(
+            c.check_box().expect("box config"),
+            Some(crate::address::box_id("office-a"))
+        );
+        c.box_name = Some("Bad Name".into());
+        assert!(matches!(c.check_box(), Err(ConfigError::BoxName(_))));
+        c.box_name = None;
+        assert!(matches!(
+            c.check_box(),
+            Err(ConfigError::Missing("box_name"))
+        ));
         assert!(c.check().is_ok());
         c.urls = vec!["nats://127.0.0.1:4222".into()];
         assert!(matches!(c.check(), Err(ConfigError::NotTls(_))));

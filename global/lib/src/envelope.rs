@@ -22,6 +22,8 @@ pub const MAX_AUDIO: usize = 512 * 1024;
 pub const MAX_ENVELOPE: usize = 720 * 1024;
 /// The longest sender display name, in characters.
 pub const MAX_NAME: usize = 64;
+/// The most waveform values a message carries.
+pub const MAX_PEAKS: usize = 4096;
 
 /// Why bytes are not an envelope.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,10 @@ pub struct Message {
     pub from: Guid,
     /// The sender's display name, shown by the recipient's box.
     pub from_name: String,
+    /// The sender's address (`user@box`, whose GUID is `from`): what the recipient replies
+    /// to. Empty from senders that have none.
+    #[serde(default)]
+    pub from_address: String,
     /// The recipient user.
     pub to: Guid,
     /// The sender's priority.
@@ -69,6 +75,12 @@ pub struct Message {
     /// The Opus audio, base64 on the wire.
     #[serde(with = "b64")]
     pub audio: Vec<u8>,
+    /// Its playable length in milliseconds (so the recipient's box stores it without decoding).
+    #[serde(default)]
+    pub duration_ms: u32,
+    /// Its waveform summary (at most [`MAX_PEAKS`] values).
+    #[serde(default)]
+    pub peaks: Vec<u8>,
 }
 
 /// How far a message got with its recipient.
@@ -161,6 +173,15 @@ impl Envelope {
                 if m.audio.is_empty() || m.audio.len() > MAX_AUDIO {
                     return Err(EnvelopeError::Field("audio"));
                 }
+                if m.peaks.len() > MAX_PEAKS {
+                    return Err(EnvelopeError::Field("peaks"));
+                }
+                if !m.from_address.is_empty()
+                    && crate::address::Address::parse(&m.from_address)
+                        .map_or(true, |a| a.user_id() != m.from)
+                {
+                    return Err(EnvelopeError::Field("from_address"));
+                }
                 if m.from_name.chars().count() > MAX_NAME
                     || m.from_name.chars().any(char::is_control)
                 {
@@ -206,10 +227,13 @@ mod tests {
             id: Guid::from_u128(1),
             from: Guid::from_u128(2),
             from_name: "Ann".into(),
+            from_address: String::new(),
             to: Guid::from_u128(3),
             priority: Priority::Normal,
             sent_ms: 1_700_000_000_000,
             audio: vec![0x4f, 0x67, 0x67, 0x53],
+            duration_ms: 1000,
+            peaks: vec![1, 2, 3],
         }
     }
 

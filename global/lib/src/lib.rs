@@ -5,6 +5,7 @@
 //! cluster. Everything they must agree on lives here, so the two sides cannot drift apart.
 //!
 //! # Layout
+//! - [`address`]: global names (`user@box`) and the GUIDs derived from them.
 //! - [`subject`]: subject, stream, bucket and consumer names, and reading a box back out of a
 //!   subject (the subject, not the payload, is what the server's permissions vouch for).
 //! - [`envelope`]: what travels in a stream: a message or a receipt, JSON, bounded and
@@ -18,6 +19,7 @@
 //! - [`nats`]: connecting with that config and creating the streams and buckets (the only
 //!   I/O in the crate).
 
+pub mod address;
 pub mod config;
 pub mod directory;
 pub mod envelope;

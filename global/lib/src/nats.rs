@@ -52,15 +52,10 @@ pub async fn connect(
     let (Some(seed_file), Some(ca_file)) = (&config.seed_file, &config.ca_file) else {
         return Err(ConfigError::Missing("ca_file and seed_file").into());
     };
-    let seed = tokio::fs::read_to_string(seed_file)
+    let path = seed_file.clone();
+    let seed = tokio::task::spawn_blocking(move || read_seed(&path))
         .await
-        .map_err(|e| NatsError::Seed(seed_file.display().to_string(), e.to_string()))?;
-    if crate::perms::public_key_of(&seed).is_none() {
-        return Err(NatsError::Seed(
-            seed_file.display().to_string(),
-            "not an NKey user seed".into(),
-        ));
-    }
+        .map_err(|e| NatsError::Seed(seed_file.display().to_string(), e.to_string()))??;
     let mut options = async_nats::ConnectOptions::with_nkey(seed.trim().to_string())
         .add_root_certificates(ca_file.clone())
         .require_tls(true)
@@ -72,8 +67,53 @@ pub async fn connect(
     Ok(options.connect(config.urls.clone()).await?)
 }
 
+/// Reads an NKey user seed from `path`, refusing a file that others than its owner can read
+/// or write (like `ssh` with a private key: a seed that leaked is an identity anyone can use)
+/// or that holds no user seed.
+pub fn read_seed(path: &std::path::Path) -> Result<String, NatsError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fail = |why: String| NatsError::Seed(path.display().to_string(), why);
+    let mode = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(fail(format!(
+            "readable or writable by others (mode {:o}); chmod 600 it",
+            mode & 0o777
+        )));
+    }
+    let seed = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    if crate::perms::public_key_of(&seed).is_none() {
+        return Err(fail("not an NKey user seed".into()));
+    }
+    Ok(seed)
+}
+
+/// How many times [`ensure_storage`] tries before giving up.
+pub const STORAGE_ATTEMPTS: u32 = 20;
+
 /// Creates (or finds) the streams and buckets with `replicas` copies each (3 in a cluster).
+///
+/// Tried up to [`STORAGE_ATTEMPTS`] times, half a second apart: right after a cluster starts,
+/// JetStream may not have a meta leader yet, and two instances starting together race to
+/// create the same bucket (the loser's create fails although the bucket is there).
 pub async fn ensure_storage(js: &jetstream::Context, replicas: usize) -> Result<(), NatsError> {
+    let mut attempt = 1;
+    loop {
+        match ensure_storage_once(js, replicas).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < STORAGE_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "streams and buckets not ready; trying again");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn ensure_storage_once(js: &jetstream::Context, replicas: usize) -> Result<(), NatsError> {
     for (name, subjects) in [
         (subject::OUT_STREAM, subject::OUT_SUBJECTS),
         (subject::IN_STREAM, subject::IN_SUBJECTS),
@@ -107,4 +147,26 @@ pub async fn ensure_storage(js: &jetstream::Context, replicas: usize) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn a_seed_readable_by_others_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ivm-seed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("box.nk");
+        let (seed, _) = crate::perms::new_user_key();
+        std::fs::write(&path, &seed).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert!(matches!(read_seed(&path), Err(NatsError::Seed(_, why)) if why.contains("644")));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert_eq!(read_seed(&path).expect("seed"), seed);
+        std::fs::write(&path, "not a seed").expect("write");
+        assert!(read_seed(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -37,6 +37,7 @@ impl ServiceArgs {
             urls: self.urls.clone(),
             ca_file: Some(self.ca.clone()),
             seed_file: Some(self.seed.clone()),
+            box_name: None,
         }
     }
 }

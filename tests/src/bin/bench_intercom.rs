@@ -1,6 +1,6 @@
 //! `bench-intercom`: the latency a running `ivmd` adds to a live talk, frame in to frame out
-//! per listener, and the frames it loses; and the same figure for rtpengine relaying RTP, the
-//! baseline the phone fan-out will be compared with.
+//! per listener (WebSocket sessions, or desk phones over SIP/RTP), and the frames it loses;
+//! and the same figure for rtpengine relaying RTP, the baseline for the phone fan-out.
 //!
 //! Driven by `scripts/bench-intercom`, which creates the users on a stopped box, starts
 //! `ivmd run` (release build) on loopback and, when `rtpengine` is installed, a userspace
@@ -15,6 +15,12 @@
 //! = portions a listener never got before `talk_end`. Both ends run in this process on the
 //! same 2 cores as the box, so the figures include loopback TCP and this process's own
 //! scheduling, not the box alone.
+//!
+//! **Phone fan-out** (`--phones`, `--sip`): as many desk phones as accounts, played here
+//! (`phones.rs`): each registers with digest, answers the box's auto-answer INVITE with 200
+//! and a PCMU offer and receives the talk's RTP; the speaker's portions start once every phone
+//! answered. Latency = arrival of the RTP packet carrying portion n (the n-th packet after the
+//! first one the phone got, by RTP sequence number) - departure of portion n.
 //!
 //! **RTP relay baseline** (`--rtpengine-ng`): rtpengine cannot fan one stream out to many
 //! (each call leg pair is one-to-one), so the baseline is `--rtp-streams` separate 1:1 relays
@@ -33,11 +39,14 @@ use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use ivm_wire::object::{decode_server, ConnectObject, Envelope, ServerEvent, DEFAULT_MAX_FRAME};
 use ivm_wire::rest::{LoginRequest, LoginResponse};
-use ivm_wire::talk::{talk_start, Portion, TalkStartObject};
+use ivm_wire::talk::{talk_start, Portion, StreamId, TalkStartObject};
 use ivm_wire::{Guid, Priority};
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
+
+#[path = "bench_intercom/phones.rs"]
+mod phones;
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -70,6 +79,13 @@ struct Args {
     /// Parallel 1:1 RTP relays through rtpengine.
     #[arg(long, default_value_t = 10)]
     rtp_streams: u32,
+    /// The box's SIP address (UDP), for the phone row.
+    #[arg(long)]
+    sip: Option<SocketAddr>,
+    /// Phone accounts, one `login sip_user sip_password` line each: one phone fan-out row to
+    /// all of them (needs --sip).
+    #[arg(long)]
+    phones: Option<std::path::PathBuf>,
     /// Also write the table to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -219,29 +235,18 @@ fn opus_frames(frames: u32) -> Result<Vec<Vec<u8>>> {
         .collect()
 }
 
-/// One talk from the speaker to `listeners` (already connected): the row.
-async fn fan_out(
-    args: &Args,
-    speaker_token: &str,
-    listeners: Vec<(Guid, Ws)>,
-    packets: &[Vec<u8>],
-) -> Result<Row> {
-    let n = listeners.len();
-    let talk_time = FRAME * args.frames + Duration::from_secs(30);
-    let mut tasks = JoinSet::new();
-    let mut guids = Vec::with_capacity(n);
-    for (g, ws) in listeners {
-        guids.push(g);
-        tasks.spawn(listen(ws, talk_time));
-    }
-    let mut sp = session(&args.base, speaker_token).await?;
+/// Opens the speaker's session and starts a talk to `guids`, every one of whom must be live:
+/// the session and the talk's stream.
+async fn start_talk(base: &str, speaker_token: &str, guids: Vec<Guid>) -> Result<(Ws, StreamId)> {
+    let n = guids.len();
+    let mut sp = session(base, speaker_token).await?;
     sp.send(Message::Text(
         talk_start("t1", guids, &TalkStartObject::default())
             .to_text()
             .into(),
     ))
     .await?;
-    let stream = loop {
+    loop {
         let f = tokio::time::timeout(WAIT, sp.next())
             .await
             .map_err(|_| anyhow!("no talk_accepted"))?;
@@ -249,9 +254,9 @@ async fn fan_out(
             match decode_server(t.as_str(), DEFAULT_MAX_FRAME) {
                 Ok(ServerEvent::TalkAccepted { accepted, .. }) => {
                     if accepted.live.len() != n {
-                        bail!("{} of {n} listeners live", accepted.live.len());
+                        bail!("{} of {n} recipients live", accepted.live.len());
                     }
-                    break accepted.stream;
+                    return Ok((sp, accepted.stream));
                 }
                 Ok(ServerEvent::TalkRefused { refused, .. }) => {
                     bail!("refused: {}", refused.message)
@@ -260,15 +265,25 @@ async fn fan_out(
                 _ => {}
             }
         }
-    };
-    let mut sent: Vec<Option<Instant>> = vec![None; args.frames as usize];
+    }
+}
+
+/// Sends the talk's portions at real-time pace (the last flagged last) and waits for the
+/// speaker's `talk_end`: each portion's departure, by sequence number.
+async fn speak(
+    mut sp: Ws,
+    stream: StreamId,
+    frames: u32,
+    packets: &[Vec<u8>],
+) -> Result<Vec<Option<Instant>>> {
+    let mut sent: Vec<Option<Instant>> = vec![None; frames as usize];
     let start = tokio::time::Instant::now();
-    for i in 0..args.frames {
+    for i in 0..frames {
         tokio::time::sleep_until(start + FRAME * i).await;
         let frame = Portion {
             stream,
             seq: i,
-            last: i + 1 == args.frames,
+            last: i + 1 == frames,
             opus: packets[i as usize].clone(),
         }
         .encode()?;
@@ -296,6 +311,26 @@ async fn fan_out(
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), sp.close(None)).await;
+    Ok(sent)
+}
+
+/// One talk from the speaker to `listeners` (already connected): the row.
+async fn fan_out(
+    args: &Args,
+    speaker_token: &str,
+    listeners: Vec<(Guid, Ws)>,
+    packets: &[Vec<u8>],
+) -> Result<Row> {
+    let n = listeners.len();
+    let talk_time = FRAME * args.frames + Duration::from_secs(30);
+    let mut tasks = JoinSet::new();
+    let mut guids = Vec::with_capacity(n);
+    for (g, ws) in listeners {
+        guids.push(g);
+        tasks.spawn(listen(ws, talk_time));
+    }
+    let (sp, stream) = start_talk(&args.base, speaker_token, guids).await?;
+    let sent = speak(sp, stream, args.frames, packets).await?;
     let mut lat = Vec::with_capacity(n * args.frames as usize);
     while let Some(r) = tasks.join_next().await {
         for (seq, at) in r?? {
@@ -306,6 +341,47 @@ async fn fan_out(
     }
     Ok(Row::new(
         format!("ivmd, WebSocket 1 -> {n}"),
+        lat,
+        n as u64 * u64::from(args.frames),
+    ))
+}
+
+/// One talk from the speaker to desk phones (registered by this process): the row. The
+/// portions start once every phone answered, so none waits in the box's ring backlog.
+async fn phone_fan_out(
+    args: &Args,
+    speaker_token: &str,
+    phones: Vec<(Guid, phones::Phone)>,
+    packets: &[Vec<u8>],
+) -> Result<Row> {
+    let n = phones.len();
+    let talk_time = FRAME * args.frames + Duration::from_secs(30);
+    let (answered_tx, mut answered) = tokio::sync::mpsc::channel(4 * n.max(1));
+    let mut tasks = JoinSet::new();
+    let mut guids = Vec::with_capacity(n);
+    for (g, phone) in phones {
+        guids.push(g);
+        tasks.spawn(phone.answer(talk_time, answered_tx.clone()));
+    }
+    drop(answered_tx);
+    let (sp, stream) = start_talk(&args.base, speaker_token, guids).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for i in 0..n {
+        tokio::time::timeout_at(deadline, answered.recv())
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| anyhow!("{i} of {n} phones answered"))?;
+    }
+    // The ACK left the box as it took the 200: let the answers reach the talk.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sent = speak(sp, stream, args.frames, packets).await?;
+    let mut lat = Vec::with_capacity(n * args.frames as usize);
+    while let Some(r) = tasks.join_next().await {
+        lat.extend(phones::latencies(&r??, &sent));
+    }
+    Ok(Row::new(
+        format!("ivmd, 1 -> {n} phones (G.711)"),
         lat,
         n as u64 * u64::from(args.frames),
     ))
@@ -504,13 +580,40 @@ async fn main() -> Result<()> {
         // Let the talk's commit and the sessions' ends settle before the next.
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+    let mut phone_row = None;
+    if let (Some(file), Some(registrar)) = (&args.phones, args.sip) {
+        let accounts = phones::accounts(file)?;
+        say(&format!(
+            "1 -> {} phones: registering, then {} portions at 20 ms",
+            accounts.len(),
+            args.frames
+        ));
+        let mut registered = Vec::with_capacity(accounts.len());
+        for a in &accounts {
+            let guid = login(&http, &args.base, &a.login, &args.password)
+                .await?
+                .user
+                .guid;
+            registered.push((guid, phones::Phone::register(a, registrar).await?));
+        }
+        // Let the registrations reach the users' presence before the talk.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let row = phone_fan_out(&args, &speaker.token, registered, &packets).await?;
+        phone_row = Some(rows.len());
+        rows.push(row);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let mut relay_row = None;
     if let Some(ng_addr) = args.rtpengine_ng {
         say(&format!(
             "rtpengine: {} relays of {} packets",
             args.rtp_streams, args.frames
         ));
         match rtpengine(ng_addr, args.rtp_streams, args.frames).await {
-            Ok(r) => rows.push(r),
+            Ok(r) => {
+                relay_row = Some(rows.len());
+                rows.push(r)
+            }
             Err(e) => say(&format!("rtpengine baseline failed: {e:#}")),
         }
     }
@@ -527,6 +630,16 @@ async fn main() -> Result<()> {
             ms(r.max_us),
             r.lost,
             r.expected
+        ));
+    }
+    if let (Some(p), Some(r)) = (phone_row, relay_row) {
+        let (p, r) = (&rows[p], &rows[r]);
+        let ratio = |a: u64, b: u64| format!("{:.1}", a as f64 / b.max(1) as f64);
+        table.push_str(&format!(
+            "\nPhones / rtpengine: p50 x{}, p99 x{}, max x{}\n",
+            ratio(p.p50_us, r.p50_us),
+            ratio(p.p99_us, r.p99_us),
+            ratio(p.max_us, r.max_us)
         ));
     }
     print!("{table}");

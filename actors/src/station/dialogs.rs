@@ -427,6 +427,7 @@ impl StationActor {
     /// response), free its media, unbridge.
     pub(super) fn release(&mut self, now: Instant, id: LegId) {
         self.ring_me.remove(&id);
+        self.refers.remove(id);
         self.intercom_released(id);
         let Some(mut leg) = self.legs.remove(id) else {
             return;
@@ -449,8 +450,11 @@ impl StationActor {
             let tag = sipmsg::tag_of(Some(&leg.dialog.local)).unwrap_or_default();
             self.respond(now, tx, req.make_response(480, Some(&tag)));
         }
+        // Unless a transfer has bridged that leg to another meanwhile.
         if let Some(peer) = leg.bridge.and_then(|b| self.legs.get_mut(b)) {
-            peer.bridge = None;
+            if peer.bridge == Some(id) {
+                peer.bridge = None;
+            }
         }
         let stats = leg
             .media

@@ -77,6 +77,7 @@ impl StationActor {
             Action::StartTalk { speaker, to } => self.start_talk(line, speaker, to, ctx),
             Action::Speak(pcm) => self.speak(line, pcm),
             Action::EndTalk => self.end_talk(line),
+            Action::Transferred(outcome) => self.transferred(now, line, &outcome),
             Action::RingMeResult(result) => {
                 if let Some(reply) = self.ring_me.remove(&line) {
                     let _ = reply.send(result);

@@ -29,6 +29,7 @@
 //!   and the web client's presence.
 //! - `qualify.rs`: OPTIONS to registered phones, so a vanished one shows offline before
 //!   its registration lapses.
+//! - `refer.rs`: blind transfer: REFER inside a call, its `Event: refer` NOTIFYs.
 //! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
 //! - `dialogs.rs`: SIP dialogs <-> lines: INVITE, re-INVITE, BYE, CANCEL, the responses to
 //!   our INVITEs, and carrying out the line's signalling (answer, reject, ringback, ring with
@@ -70,6 +71,7 @@ mod legs;
 mod media;
 pub(crate) mod ops;
 mod qualify;
+mod refer;
 mod registrar;
 mod requests;
 mod sipmsg;
@@ -257,6 +259,8 @@ pub struct StationActor {
     ring_me: HashMap<LegId, oneshot::Sender<Result<(), StationError>>>,
     /// Phones hearing and speaking live talks.
     intercom: intercom::Intercom,
+    /// Transfers (REFER) in progress.
+    refers: refer::Refers,
     ticks: u64,
 }
 
@@ -302,6 +306,7 @@ impl StationActor {
             pending: HashMap::new(),
             ring_me: HashMap::new(),
             intercom: intercom::Intercom::default(),
+            refers: refer::Refers::default(),
             ticks: 0,
         }
     }

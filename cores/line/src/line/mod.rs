@@ -15,6 +15,9 @@
 //!  │                          └─refused─> Failing (error tone)
 //!  ├─Intercom(from)──> Listen: Ringing{deadline} ─answer─> Hearing ─TalkOver─> tone
 //!  └─(created by the exchange for a caller) Callee: Ringing{caller, deadline} ─> Bridged
+//!
+//! Caller/Callee: Bridged ─Transfer(ext)─> Transfer: Looking ─> Ringing{target}
+//!                   ^           (failed) ─┘                    └─answered─> Release
 //! ```
 //! Every path ends with [`Action::Release`], after which the exchange drops the line.
 
@@ -25,6 +28,7 @@ mod record;
 mod ring_me;
 mod speak;
 mod take;
+mod transfer;
 
 use std::time::Instant;
 
@@ -63,6 +67,8 @@ pub(crate) enum PeerEvent {
     Failed(RingFailure),
     /// The other side of the call is gone.
     HungUp,
+    /// A transfer connected this line to another: bridge to it from now on.
+    Rebridge(LineId),
 }
 
 /// What a line says; the exchange turns it into actions, events for other lines, or new
@@ -100,6 +106,8 @@ pub(crate) enum State {
     Listen(listen::Listen),
     /// A phone speaking a live talk (`*8`).
     Speak(speak::Speak),
+    /// A phone transferring the other party of its call (blind transfer).
+    Transfer(transfer::Transfer),
     /// Released.
     Done,
 }
@@ -214,6 +222,7 @@ impl Line {
             State::RingMe(ring_me::RingMe::Ringing { .. }) => (Phase::Early, Recipient, None),
             State::Listen(listen::Listen::Ringing { .. }) => (Phase::Early, Recipient, None),
             State::Listen(listen::Listen::Hearing { .. }) => (Phase::Confirmed, Recipient, None),
+            State::Transfer(t) => (Phase::Confirmed, Initiator, Some(t.held())),
             State::Record(_) | State::Mailbox(_) | State::Speak(_) => {
                 (Phase::Confirmed, Initiator, None)
             }
@@ -254,6 +263,7 @@ impl Line {
             State::Callee(c) => c.handle(&mut cx, ev),
             State::Listen(l) => l.handle(&mut cx, ev),
             State::Speak(s) => s.handle(&mut cx, ev),
+            State::Transfer(t) => t.handle(&mut cx, ev),
             State::Done => State::Done,
         };
     }

@@ -11,6 +11,7 @@ mod intercom;
 mod mailbox;
 mod record;
 mod ring_me;
+mod transfer;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,259 @@
+//! Transfer and hold between desk phones (issue 16), against the real `ivmd` on its embedded
+//! defaults, with the raw SIP phones of `dialog_ua.rs`:
+//! - blind transfer: ann (201) calls bob (202); bob sends REFER `Refer-To: <sip:299@box>`
+//!   (nobody): 202, NOTIFYs `100 Trying` then `404 Not Found`, and the call goes on; then
+//!   REFER to carol (203): 202, carol's phone rings and answers, NOTIFYs `100 Trying` then
+//!   `200 OK`, the box hangs bob's leg up, and ann's audio reaches carol. A REFER outside the
+//!   call, outside its dialog, or without credentials is refused.
+//!
+//! Loopback only; every wait is bounded.
+
+mod dialog_ua;
+mod harness;
+mod sip_ua;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dialog_ua::{box_with_ann_and_bob, media_port, sdp, talk, Ua};
+use harness::tempdir;
+use ivm_sip::message::{Message, Request};
+use sip_ua::token;
+
+/// Counts the RTP packets arriving on `sock` that carry a tone (not silence) until `stop`.
+fn count_tone(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+    sock.set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
+    std::thread::spawn(move || {
+        let mut n = 0;
+        let mut buf = [0u8; 2048];
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+            if let Ok((len, _)) = sock.recv_from(&mut buf) {
+                let mut seen = [false; 256];
+                for b in buf.get(12..len).unwrap_or_default() {
+                    seen[*b as usize] = true;
+                }
+                if seen.iter().filter(|s| **s).count() > 8 {
+                    n += 1;
+                }
+            }
+        }
+        n
+    })
+}
+
+/// Every request `ua` gets within `limit` (each answered 200, ACKs aside), in order.
+fn requests_for(ua: &Ua, limit: Duration) -> Vec<Request> {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    while let Some(m) = ua.recv(deadline.saturating_duration_since(Instant::now())) {
+        if let Message::Request(r) = m {
+            if r.method.as_str() != "ACK" {
+                ua.reply(&r, 200, "");
+            }
+            got.push(r);
+        }
+    }
+    got
+}
+
+/// The sipfrag status lines of the NOTIFYs in call `call_id` among `reqs` (the lamp's
+/// `message-summary` NOTIFYs come in their own dialog).
+fn sipfrags(reqs: &[Request], call_id: &str) -> Vec<String> {
+    reqs.iter()
+        .filter(|r| r.method.as_str() == "NOTIFY" && r.headers.call_id().ok() == Some(call_id))
+        .map(|r| {
+            assert!(
+                r.headers
+                    .get("Event")
+                    .unwrap_or_default()
+                    .starts_with("refer"),
+                "{r:?}"
+            );
+            assert_eq!(
+                r.headers.get("Content-Type"),
+                Some("message/sipfrag;version=2.0")
+            );
+            String::from_utf8_lossy(&r.body).trim_end().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
+    let dir = tempdir();
+    let (server, ann, bob) = box_with_ann_and_bob(dir.path());
+    server.add_user("carol", "203", "carol-password-1");
+    let carol = Ua::new(&server, "203", &server.sip_password("carol"));
+    assert_eq!(bob.register(&token(), 1), 200);
+    assert_eq!(carol.register(&token(), 1), 200);
+    let ann_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let ann_port = ann_rtp.local_addr().expect("addr").port();
+    let bob_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let bob_port = bob_rtp.local_addr().expect("addr").port();
+    let carol_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let carol_port = carol_rtp.local_addr().expect("addr").port();
+
+    // ann calls 202; bob answers.
+    let call_id = token();
+    let uri = format!("sip:202@{}", ann.server);
+    let from = format!("<sip:201@ivm>;tag={}", token());
+    let caller = {
+        let (call_id, uri, from) = (call_id.clone(), uri.clone(), from.clone());
+        let offer = sdp(ann_port, "sendrecv", 1);
+        std::thread::spawn(move || {
+            let ok = ann.authed("INVITE", &uri, &call_id, 1, |seq, auth| {
+                ann.request(
+                    "INVITE",
+                    &uri,
+                    &from,
+                    "<sip:202@ivm>",
+                    &call_id,
+                    seq,
+                    auth,
+                    &offer,
+                )
+            });
+            (ann, ok)
+        })
+    };
+    let inv = bob
+        .recv_request("INVITE", Duration::from_secs(10))
+        .expect("bob's phone rings");
+    bob.reply(&inv, 200, &sdp(bob_port, "sendrecv", 1));
+    let (ann, ok) = caller.join().expect("caller");
+    assert_eq!(ok.status, 200, "ann's call answered");
+    let ann_to = ok.headers.get("To").expect("To").to_owned();
+    ann.ack(&uri, &from, &ann_to, &call_id, 2);
+    let box_to_ann: SocketAddr = ([127, 0, 0, 1], media_port(&ok.body)).into();
+
+    // ann talks all along.
+    let talking = Arc::new(AtomicBool::new(true));
+    let ann_talks = {
+        let talking = talking.clone();
+        std::thread::spawn(move || talk(&ann_rtp, box_to_ann, &talking, Duration::from_secs(40)))
+    };
+
+    // bob's dialog with the box, as bob sends in it.
+    let bob_call = inv.headers.call_id().expect("Call-ID").to_owned();
+    let bob_from = "<sip:202@ivm>;tag=202tag".to_owned();
+    let bob_to = inv.headers.get("From").expect("From").to_owned();
+    let box_uri = dialog_ua::contact_of(&inv);
+    let refer = |seq: u32, target: &str, from: &str, to: &str, auth: &str| {
+        bob.request(
+            "REFER",
+            &box_uri,
+            from,
+            to,
+            &bob_call,
+            seq,
+            &format!(
+                "Refer-To: <sip:{target}@{}>\r\nReferred-By: <sip:202@ivm>\r\n{auth}",
+                bob.server
+            ),
+            "",
+        )
+    };
+
+    // Refused: outside any dialog (no To tag), and with a From tag not of this dialog.
+    bob.send(&refer(1, "203", &bob_from, "<sip:201@ivm>", ""));
+    let r = bob
+        .final_to(&bob_call, 1, Duration::from_secs(5))
+        .expect("an answer");
+    assert_eq!(r.status, 403, "out-of-dialog REFER: {r:?}");
+    bob.send(&refer(2, "203", "<sip:202@ivm>;tag=forged", &bob_to, ""));
+    let r = bob
+        .final_to(&bob_call, 2, Duration::from_secs(5))
+        .expect("an answer");
+    assert_eq!(r.status, 481, "REFER with a forged tag: {r:?}");
+
+    // Unknown target: challenged (no credentials), then 202, 100 and 404; the call goes on.
+    let r = bob.authed("REFER", &box_uri, &bob_call, 3, |seq, auth| {
+        refer(seq, "299", &bob_from, &bob_to, auth)
+    });
+    assert_eq!(r.status, 202, "{r:?}");
+    let got = requests_for(&bob, Duration::from_secs(2));
+    assert_eq!(
+        sipfrags(&got, &bob_call),
+        ["SIP/2.0 100 Trying", "SIP/2.0 404 Not Found"],
+        "{got:?}"
+    );
+    assert!(
+        got.iter().all(|r| r.method.as_str() != "BYE"),
+        "bob's call stays up: {got:?}"
+    );
+    let last = got
+        .iter()
+        .rfind(|r| r.headers.call_id().ok() == Some(bob_call.as_str()))
+        .expect("NOTIFY");
+    assert!(last
+        .headers
+        .get("Subscription-State")
+        .is_some_and(|s| s.starts_with("terminated")));
+
+    // To carol: she rings and answers; bob hears 100 then 200 and is hung up.
+    let r = bob.authed("REFER", &box_uri, &bob_call, 5, |seq, auth| {
+        refer(seq, "203", &bob_from, &bob_to, auth)
+    });
+    assert_eq!(r.status, 202, "{r:?}");
+    let inv_c = carol
+        .recv_request("INVITE", Duration::from_secs(10))
+        .expect("carol's phone rings");
+    let heard = {
+        let stop = Arc::new(AtomicBool::new(false));
+        (count_tone(carol_rtp, stop.clone()), stop)
+    };
+    carol.reply(&inv_c, 200, &sdp(carol_port, "sendrecv", 1));
+    let got = requests_for(&bob, Duration::from_secs(2));
+    assert_eq!(
+        sipfrags(&got, &bob_call),
+        ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"],
+        "{got:?}"
+    );
+    assert_eq!(
+        got.iter()
+            .rfind(|r| r.headers.call_id().ok() == Some(bob_call.as_str()))
+            .map(|r| r.method.as_str()),
+        Some("BYE"),
+        "the box ends bob's leg after the last NOTIFY: {got:?}"
+    );
+    assert!(server.wait_log("transferred", Duration::from_secs(5)));
+
+    // ann's audio reaches carol.
+    std::thread::sleep(Duration::from_secs(2));
+    heard.1.store(true, Ordering::Relaxed);
+    let tone = heard.0.join().expect("counter");
+    eprintln!("tone packets from ann at carol: {tone}");
+    assert!(tone > 50, "ann's audio reaches carol ({tone} packets)");
+
+    // carol hangs up: ann's phone is hung up too.
+    let c_from = "<sip:203@ivm>;tag=203tag".to_owned();
+    let c_to = inv_c.headers.get("From").expect("From").to_owned();
+    let c_call = inv_c.headers.call_id().expect("Call-ID").to_owned();
+    carol.send(&carol.request(
+        "BYE",
+        &dialog_ua::contact_of(&inv_c),
+        &c_from,
+        &c_to,
+        &c_call,
+        1,
+        "",
+        "",
+    ));
+    assert_eq!(
+        carol
+            .final_to(&c_call, 1, Duration::from_secs(5))
+            .map(|r| r.status),
+        Some(200)
+    );
+    assert!(
+        ann.recv_request("BYE", Duration::from_secs(5)).is_some(),
+        "ann's phone hung up with carol's"
+    );
+    talking.store(false, Ordering::Relaxed);
+    ann_talks.join().expect("ann");
+    drop(server);
+}

@@ -16,9 +16,9 @@
 //! Peers: small raw-UDP user agents (`dialog_ua.rs`: one socket each, digest with
 //! `ivm_sip::auth`), RTP as plain PCMU packets, and SIPp (`tests/e2e/sipp/`). Loopback only; every wait is bounded.
 
+mod dialog_ua;
 mod harness;
 mod rtp;
-mod dialog_ua;
 mod sip_ua;
 mod sipp;
 
@@ -31,7 +31,6 @@ use dialog_ua::{box_with_ann_and_bob, count_rtp, direction, media_port, sdp, tal
 use harness::{tempdir, Server};
 use ivm_sip::message::Response;
 use sip_ua::token;
-
 
 #[test]
 fn options_lists_what_the_box_handles() {

@@ -6,6 +6,9 @@
 //!   `200 OK`, the box hangs bob's leg up, and ann's audio reaches carol. A REFER outside the
 //!   call, outside its dialog, or without credentials is refused.
 //!
+//! - music on hold: bob holds (re-INVITE `sendonly`): ann, silent before, now receives the
+//!   box's music; after bob resumes (`sendrecv`), nothing more.
+//!
 //! Loopback only; every wait is bounded.
 
 mod dialog_ua;
@@ -17,17 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dialog_ua::{box_with_ann_and_bob, media_port, sdp, talk, Ua};
+use dialog_ua::{box_with_ann_and_bob, direction, media_port, sdp, talk, Ua};
 use harness::tempdir;
 use ivm_sip::message::{Message, Request};
 use sip_ua::token;
 
-/// Counts the RTP packets arriving on `sock` that carry a tone (not silence) until `stop`.
-fn count_tone(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+/// When RTP packets carrying a tone (not silence) arrived on `sock`, until `stop`.
+fn count_tone(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Instant>> {
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
     std::thread::spawn(move || {
-        let mut n = 0;
+        let mut at = Vec::new();
         let mut buf = [0u8; 2048];
         let deadline = Instant::now() + Duration::from_secs(60);
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
@@ -37,11 +40,11 @@ fn count_tone(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
                     seen[*b as usize] = true;
                 }
                 if seen.iter().filter(|s| **s).count() > 8 {
-                    n += 1;
+                    at.push(Instant::now());
                 }
             }
         }
-        n
+        at
     })
 }
 
@@ -225,7 +228,7 @@ fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
     // ann's audio reaches carol.
     std::thread::sleep(Duration::from_secs(2));
     heard.1.store(true, Ordering::Relaxed);
-    let tone = heard.0.join().expect("counter");
+    let tone = heard.0.join().expect("counter").len();
     eprintln!("tone packets from ann at carol: {tone}");
     assert!(tone > 50, "ann's audio reaches carol ({tone} packets)");
 
@@ -256,4 +259,114 @@ fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
     talking.store(false, Ordering::Relaxed);
     ann_talks.join().expect("ann");
     drop(server);
+}
+
+#[test]
+fn a_held_party_hears_music_on_hold_until_resumed() {
+    let dir = tempdir();
+    let (server, ann, bob) = box_with_ann_and_bob(dir.path());
+    assert_eq!(bob.register(&token(), 1), 200);
+    let ann_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let ann_port = ann_rtp.local_addr().expect("addr").port();
+    let bob_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let bob_port = bob_rtp.local_addr().expect("addr").port();
+
+    let call_id = token();
+    let uri = format!("sip:202@{}", ann.server);
+    let from = format!("<sip:201@ivm>;tag={}", token());
+    let caller = {
+        let (call_id, uri, from) = (call_id.clone(), uri.clone(), from.clone());
+        let offer = sdp(ann_port, "sendrecv", 1);
+        std::thread::spawn(move || {
+            let ok = ann.authed("INVITE", &uri, &call_id, 1, |seq, auth| {
+                ann.request(
+                    "INVITE",
+                    &uri,
+                    &from,
+                    "<sip:202@ivm>",
+                    &call_id,
+                    seq,
+                    auth,
+                    &offer,
+                )
+            });
+            (ann, ok)
+        })
+    };
+    let inv = bob
+        .recv_request("INVITE", Duration::from_secs(10))
+        .expect("bob's phone rings");
+    bob.reply(&inv, 200, &sdp(bob_port, "sendrecv", 1));
+    let (ann, ok) = caller.join().expect("caller");
+    assert_eq!(ok.status, 200, "ann's call answered");
+    let ann_to = ok.headers.get("To").expect("To").to_owned();
+    ann.ack(&uri, &from, &ann_to, &call_id, 2);
+    let box_to_ann: SocketAddr = ([127, 0, 0, 1], media_port(&ok.body)).into();
+    // Both phones send a little RTP (their media latches); then they are silent.
+    rtp_burst(&ann_rtp, box_to_ann);
+    rtp_burst(&bob_rtp, ([127, 0, 0, 1], media_port(&inv.body)).into());
+    let stop = Arc::new(AtomicBool::new(false));
+    let heard = count_tone(ann_rtp, stop.clone());
+    std::thread::sleep(Duration::from_secs(1));
+
+    // bob holds, then resumes, with re-INVITEs in his dialog.
+    let bob_call = inv.headers.call_id().expect("Call-ID").to_owned();
+    let bob_from = "<sip:202@ivm>;tag=202tag".to_owned();
+    let bob_to = inv.headers.get("From").expect("From").to_owned();
+    let box_uri = dialog_ua::contact_of(&inv);
+    let reinvite = |seq: u32, dir: &str, version: u32| {
+        bob.send(&bob.request(
+            "INVITE",
+            &box_uri,
+            &bob_from,
+            &bob_to,
+            &bob_call,
+            seq,
+            "",
+            &sdp(bob_port, dir, version),
+        ));
+        let r = bob
+            .final_to(&bob_call, seq, Duration::from_secs(5))
+            .expect("an answer to the re-INVITE");
+        assert_eq!(r.status, 200, "{r:?}");
+        bob.ack(&box_uri, &bob_from, &bob_to, &bob_call, seq);
+        direction(&r.body)
+    };
+    let held_at = Instant::now();
+    assert_eq!(reinvite(1, "sendonly", 2), "recvonly");
+    assert!(server.wait_log("music on hold", Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_secs(3));
+    let resumed_at = Instant::now();
+    assert_eq!(reinvite(2, "sendrecv", 3), "sendrecv");
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let at = heard.join().expect("counter");
+    let before = at.iter().filter(|t| **t < held_at).count();
+    let during = at
+        .iter()
+        .filter(|t| **t > held_at + Duration::from_millis(300) && **t < resumed_at)
+        .count();
+    let after = at
+        .iter()
+        .filter(|t| **t > resumed_at + Duration::from_millis(300))
+        .count();
+    eprintln!("music packets to ann: {before} before the hold, {during} held, {after} after");
+    assert_eq!(before, 0, "nothing to ann while bob is silent");
+    assert!(during > 100, "music while held ({during} packets in ~3 s)");
+    assert_eq!(after, 0, "no music after the resume");
+    assert!(server.wait_log("music on hold stopped", Duration::from_secs(1)));
+    drop(server);
+}
+
+/// A few RTP packets of silence from `sock` to `to` (so the box's media latches to it).
+fn rtp_burst(sock: &UdpSocket, to: SocketAddr) {
+    for i in 0..5u16 {
+        let mut pkt = vec![0x80u8, 0];
+        pkt.extend_from_slice(&i.to_be_bytes());
+        pkt.extend_from_slice(&(u32::from(i) * 160).to_be_bytes());
+        pkt.extend_from_slice(&0x5eed_u32.to_be_bytes());
+        pkt.extend_from_slice(&[0xff; 160]);
+        let _ = sock.send_to(&pkt, to);
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -145,7 +145,8 @@ impl StationActor {
     /// Hold (RFC 3264 §6.1, §8.4): an offer `sendonly` is answered `recvonly` and
     /// `inactive` `inactive`; the box then sends no RTP toward the phone and does not take
     /// its silence for a vanished phone until an offer `sendrecv` resumes the call. The old
-    /// hold (`c=0.0.0.0`, RFC 2543) stops sending too.
+    /// hold (`c=0.0.0.0`, RFC 2543) stops sending too. The other party of a call between
+    /// extensions hears music on hold meanwhile (`hold.rs`).
     fn renegotiate(
         &mut self,
         now: Instant,
@@ -201,6 +202,8 @@ impl StationActor {
         });
         let body = answer.encode();
         leg.local_sdp = body.clone();
+        // The box no longer sends to the phone: it holds, the other party hears music.
+        self.hold_changed(now, id, !send);
         Ok((tag, contact, body))
     }
 
@@ -428,6 +431,7 @@ impl StationActor {
     pub(super) fn release(&mut self, now: Instant, id: LegId) {
         self.ring_me.remove(&id);
         self.refers.remove(id);
+        self.music_ends_for(now, id);
         self.intercom_released(id);
         let Some(mut leg) = self.legs.remove(id) else {
             return;

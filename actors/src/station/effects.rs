@@ -72,7 +72,7 @@ impl StationActor {
                 state: MailboxState::Played,
             }),
             Action::Delete { user, message } => self.delete(user, message, ctx),
-            Action::Bridge(peer) => self.bridge(line, peer),
+            Action::Bridge(peer) => self.bridge(now, line, peer),
             Action::Hear => self.hear(now, line),
             Action::StartTalk { speaker, to } => self.start_talk(line, speaker, to, ctx),
             Action::Speak(pcm) => self.speak(line, pcm),

@@ -6,6 +6,9 @@
 //!   `200 OK`, the box hangs bob's leg up, and ann's audio reaches carol. A REFER outside the
 //!   call, outside its dialog, or without credentials is refused.
 //!
+//! - attended transfer (RFC 5589): ann calls bob, bob calls carol, bob sends REFER in his
+//!   call with ann naming his call with carol in `Replaces`: NOTIFYs `100` then `200`, both
+//!   of bob's calls are hung up, and ann's audio reaches carol;
 //! - music on hold: bob holds (re-INVITE `sendonly`): ann, silent before, now receives the
 //!   box's music; after bob resumes (`sendrecv`), nothing more.
 //!
@@ -85,22 +88,9 @@ fn sipfrags(reqs: &[Request], call_id: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
-    let dir = tempdir();
-    let (server, ann, bob) = box_with_ann_and_bob(dir.path());
-    server.add_user("carol", "203", "carol-password-1");
-    let carol = Ua::new(&server, "203", &server.sip_password("carol"));
-    assert_eq!(bob.register(&token(), 1), 200);
-    assert_eq!(carol.register(&token(), 1), 200);
-    let ann_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let ann_port = ann_rtp.local_addr().expect("addr").port();
-    let bob_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let bob_port = bob_rtp.local_addr().expect("addr").port();
-    let carol_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let carol_port = carol_rtp.local_addr().expect("addr").port();
-
-    // ann calls 202; bob answers.
+/// ann (201) calls bob (202), who answers: ann's phone, the box's INVITE to bob, and where
+/// ann's RTP goes.
+fn ann_calls_bob(ann: Ua, bob: &Ua, ann_port: u16, bob_port: u16) -> (Ua, Request, SocketAddr) {
     let call_id = token();
     let uri = format!("sip:202@{}", ann.server);
     let from = format!("<sip:201@ivm>;tag={}", token());
@@ -132,6 +122,46 @@ fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
     let ann_to = ok.headers.get("To").expect("To").to_owned();
     ann.ack(&uri, &from, &ann_to, &call_id, 2);
     let box_to_ann: SocketAddr = ([127, 0, 0, 1], media_port(&ok.body)).into();
+    (ann, inv, box_to_ann)
+}
+
+/// The phone that answered the box's INVITE `inv` hangs up (BYE in that dialog, answered 200).
+fn hang_up_callee(ua: &Ua, inv: &Request) {
+    let call = inv.headers.call_id().expect("Call-ID").to_owned();
+    ua.send(&ua.request(
+        "BYE",
+        &dialog_ua::contact_of(inv),
+        &format!("<sip:{0}@ivm>;tag={0}tag", ua.ext),
+        inv.headers.get("From").expect("From"),
+        &call,
+        1,
+        "",
+        "",
+    ));
+    assert_eq!(
+        ua.final_to(&call, 1, Duration::from_secs(5))
+            .map(|r| r.status),
+        Some(200)
+    );
+}
+
+#[test]
+fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
+    let dir = tempdir();
+    let (server, ann, bob) = box_with_ann_and_bob(dir.path());
+    server.add_user("carol", "203", "carol-password-1");
+    let carol = Ua::new(&server, "203", &server.sip_password("carol"));
+    assert_eq!(bob.register(&token(), 1), 200);
+    assert_eq!(carol.register(&token(), 1), 200);
+    let ann_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let ann_port = ann_rtp.local_addr().expect("addr").port();
+    let bob_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let bob_port = bob_rtp.local_addr().expect("addr").port();
+    let carol_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let carol_port = carol_rtp.local_addr().expect("addr").port();
+
+    // ann calls 202; bob answers.
+    let (ann, inv, box_to_ann) = ann_calls_bob(ann, &bob, ann_port, bob_port);
 
     // ann talks all along.
     let talking = Arc::new(AtomicBool::new(true));
@@ -233,25 +263,7 @@ fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
     assert!(tone > 50, "ann's audio reaches carol ({tone} packets)");
 
     // carol hangs up: ann's phone is hung up too.
-    let c_from = "<sip:203@ivm>;tag=203tag".to_owned();
-    let c_to = inv_c.headers.get("From").expect("From").to_owned();
-    let c_call = inv_c.headers.call_id().expect("Call-ID").to_owned();
-    carol.send(&carol.request(
-        "BYE",
-        &dialog_ua::contact_of(&inv_c),
-        &c_from,
-        &c_to,
-        &c_call,
-        1,
-        "",
-        "",
-    ));
-    assert_eq!(
-        carol
-            .final_to(&c_call, 1, Duration::from_secs(5))
-            .map(|r| r.status),
-        Some(200)
-    );
+    hang_up_callee(&carol, &inv_c);
     assert!(
         ann.recv_request("BYE", Duration::from_secs(5)).is_some(),
         "ann's phone hung up with carol's"
@@ -271,37 +283,7 @@ fn a_held_party_hears_music_on_hold_until_resumed() {
     let bob_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let bob_port = bob_rtp.local_addr().expect("addr").port();
 
-    let call_id = token();
-    let uri = format!("sip:202@{}", ann.server);
-    let from = format!("<sip:201@ivm>;tag={}", token());
-    let caller = {
-        let (call_id, uri, from) = (call_id.clone(), uri.clone(), from.clone());
-        let offer = sdp(ann_port, "sendrecv", 1);
-        std::thread::spawn(move || {
-            let ok = ann.authed("INVITE", &uri, &call_id, 1, |seq, auth| {
-                ann.request(
-                    "INVITE",
-                    &uri,
-                    &from,
-                    "<sip:202@ivm>",
-                    &call_id,
-                    seq,
-                    auth,
-                    &offer,
-                )
-            });
-            (ann, ok)
-        })
-    };
-    let inv = bob
-        .recv_request("INVITE", Duration::from_secs(10))
-        .expect("bob's phone rings");
-    bob.reply(&inv, 200, &sdp(bob_port, "sendrecv", 1));
-    let (ann, ok) = caller.join().expect("caller");
-    assert_eq!(ok.status, 200, "ann's call answered");
-    let ann_to = ok.headers.get("To").expect("To").to_owned();
-    ann.ack(&uri, &from, &ann_to, &call_id, 2);
-    let box_to_ann: SocketAddr = ([127, 0, 0, 1], media_port(&ok.body)).into();
+    let (_ann, inv, box_to_ann) = ann_calls_bob(ann, &bob, ann_port, bob_port);
     // Both phones send a little RTP (their media latches); then they are silent.
     rtp_burst(&ann_rtp, box_to_ann);
     rtp_burst(&bob_rtp, ([127, 0, 0, 1], media_port(&inv.body)).into());
@@ -369,4 +351,119 @@ fn rtp_burst(sock: &UdpSocket, to: SocketAddr) {
         let _ = sock.send_to(&pkt, to);
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn attended_transfer_joins_the_caller_with_the_transferor_s_other_call() {
+    let dir = tempdir();
+    let (server, ann, bob) = box_with_ann_and_bob(dir.path());
+    server.add_user("carol", "203", "carol-password-1");
+    let carol = Ua::new(&server, "203", &server.sip_password("carol"));
+    assert_eq!(bob.register(&token(), 1), 200);
+    assert_eq!(carol.register(&token(), 1), 200);
+    let ann_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let ann_port = ann_rtp.local_addr().expect("addr").port();
+    let bob_port = UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let carol_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let carol_port = carol_rtp.local_addr().expect("addr").port();
+    let (ann, inv, box_to_ann) = ann_calls_bob(ann, &bob, ann_port, bob_port);
+
+    // bob calls carol (his second call), carol answers.
+    let z_call = token();
+    let z_uri = format!("sip:203@{}", bob.server);
+    let z_from_tag = token();
+    let z_from = format!("<sip:202@ivm>;tag={z_from_tag}");
+    let (ok, inv_c) = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            bob.authed("INVITE", &z_uri, &z_call, 1, |seq, auth| {
+                bob.request(
+                    "INVITE",
+                    &z_uri,
+                    &z_from,
+                    "<sip:203@ivm>",
+                    &z_call,
+                    seq,
+                    auth,
+                    &sdp(bob_port, "sendrecv", 1),
+                )
+            })
+        });
+        let inv_c = carol
+            .recv_request("INVITE", Duration::from_secs(10))
+            .expect("carol's phone rings");
+        carol.reply(&inv_c, 200, &sdp(carol_port, "sendrecv", 1));
+        (call.join().expect("bob's call"), inv_c)
+    });
+    assert_eq!(ok.status, 200, "bob's call to carol answered");
+    let z_to = ok.headers.get("To").expect("To").to_owned();
+    bob.ack(&z_uri, &z_from, &z_to, &z_call, 2);
+    let z_to_tag = z_to.rsplit("tag=").next().expect("To tag").to_owned();
+
+    let talking = Arc::new(AtomicBool::new(true));
+    let ann_talks = {
+        let talking = talking.clone();
+        std::thread::spawn(move || talk(&ann_rtp, box_to_ann, &talking, Duration::from_secs(40)))
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let heard = count_tone(carol_rtp, stop.clone());
+
+    // bob transfers ann to carol, replacing his call with carol.
+    let bob_call = inv.headers.call_id().expect("Call-ID").to_owned();
+    let box_uri = dialog_ua::contact_of(&inv);
+    let bob_to = inv.headers.get("From").expect("From").to_owned();
+    let replaces = format!("{z_call}%3Bto-tag%3D{z_to_tag}%3Bfrom-tag%3D{z_from_tag}");
+    let r = bob.authed("REFER", &box_uri, &bob_call, 1, |seq, auth| {
+        bob.request(
+            "REFER",
+            &box_uri,
+            "<sip:202@ivm>;tag=202tag",
+            &bob_to,
+            &bob_call,
+            seq,
+            &format!(
+                "Refer-To: <sip:203@{}?Replaces={replaces}>\r\n{auth}",
+                bob.server
+            ),
+            "",
+        )
+    });
+    assert_eq!(r.status, 202, "{r:?}");
+    let got = requests_for(&bob, Duration::from_secs(2));
+    assert_eq!(
+        sipfrags(&got, &bob_call),
+        ["SIP/2.0 100 Trying", "SIP/2.0 200 OK"],
+        "{got:?}"
+    );
+    for call in [&bob_call, &z_call] {
+        assert!(
+            got.iter()
+                .any(|r| r.method.as_str() == "BYE"
+                    && r.headers.call_id().ok() == Some(call.as_str())),
+            "bob's call {call} hung up: {got:?}"
+        );
+    }
+    assert!(
+        carol
+            .recv_request("BYE", Duration::from_millis(500))
+            .is_none(),
+        "carol stays in the call"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    let tone = heard.join().expect("counter").len();
+    eprintln!("tone packets from ann at carol: {tone}");
+    assert!(tone > 50, "ann's audio reaches carol ({tone} packets)");
+
+    hang_up_callee(&carol, &inv_c);
+    assert!(
+        ann.recv_request("BYE", Duration::from_secs(5)).is_some(),
+        "ann's phone hung up with carol's"
+    );
+    talking.store(false, Ordering::Relaxed);
+    ann_talks.join().expect("ann");
+    drop(server);
 }

@@ -9,8 +9,13 @@
 //! Only from inside the dialog (Call-ID, both tags, the phone's address, else 481), from a
 //! phone that authenticates as the leg's own user (else 401/403): a REFER makes the box
 //! place a call, so it is held to the same standard as an INVITE. Out-of-dialog REFER
-//! (a REFER creating its own dialog) is refused with 403. Attended transfer (`Replaces` in
-//! the Refer-To) is not done yet: 501.
+//! (a REFER creating its own dialog) is refused with 403.
+//!
+//! Attended transfer (RFC 5589): the phone has a second call, to the target, and names
+//! that call's dialog in the Refer-To (`<sip:EXT@box?Replaces=call-id%3Bto-tag%3D..%3B
+//! from-tag%3D..>`). It must be one of the same user's legs (both tags, either way
+//! round); the line core joins the two other parties and both of the phone's legs end. A
+//! dialog the box does not have is reported as `481` in the final NOTIFY.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -39,18 +44,73 @@ impl Refers {
     }
 }
 
-/// The extension a `Refer-To` value names, or the status to refuse it with.
-fn target_of(refer_to: Option<&str>) -> Result<String, u16> {
+/// What a `Refer-To` asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// Blind: call this extension.
+    Extension(String),
+    /// Attended (`?Replaces=`, RFC 3891): the phone's other call, this dialog.
+    Replaces { call_id: String, tags: [String; 2] },
+}
+
+/// What a `Refer-To` value asks for, or the status to refuse it with.
+fn target_of(refer_to: Option<&str>) -> Result<Target, u16> {
     let na = NameAddr::parse(refer_to.ok_or(400u16)?).map_err(|_| 400u16)?;
     let uri = na.uri.as_sip().ok_or(416u16)?;
-    if uri
+    if let Some((_, v)) = uri
         .headers
         .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case("Replaces"))
+        .find(|(n, _)| n.eq_ignore_ascii_case("Replaces"))
     {
-        return Err(501);
+        return replaces(&percent_decode(v)).ok_or(400);
     }
-    uri.user_unescaped().filter(|u| !u.is_empty()).ok_or(404u16)
+    uri.user_unescaped()
+        .filter(|u| !u.is_empty())
+        .map(Target::Extension)
+        .ok_or(404u16)
+}
+
+/// A `Replaces` value: `call-id;to-tag=..;from-tag=..` (either order, both needed).
+fn replaces(v: &str) -> Option<Target> {
+    let mut parts = v.split(';');
+    let call_id = parts.next()?.trim().to_owned();
+    let (mut to, mut from) = (None, None);
+    for p in parts {
+        match p.trim().split_once('=') {
+            Some((n, t)) if n.eq_ignore_ascii_case("to-tag") => to = Some(t.to_owned()),
+            Some((n, t)) if n.eq_ignore_ascii_case("from-tag") => from = Some(t.to_owned()),
+            _ => {}
+        }
+    }
+    (!call_id.is_empty()).then_some(())?;
+    Some(Target::Replaces {
+        call_id,
+        tags: [to?, from?],
+    })
+}
+
+/// `%XX` escapes decoded (a URI header's value); a malformed escape is kept as it is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The NOTIFY body: the status line of the box's call to the target.
@@ -98,8 +158,8 @@ impl StationActor {
             self.respond(now, id, req.make_response(403, None));
             return;
         }
-        let ext = match target_of(req.headers.get("Refer-To")) {
-            Ok(e) => e,
+        let target = match target_of(req.headers.get("Refer-To")) {
+            Ok(t) => t,
             Err(code) => {
                 tracing::info!(code, refer_to = ?req.headers.get("Refer-To"), "REFER refused");
                 self.respond(now, id, req.make_response(code, None));
@@ -119,10 +179,34 @@ impl StationActor {
         self.respond(now, id, r);
         let sub = req.headers.cseq().map(|c| c.seq).unwrap_or(0);
         self.refers.pending.insert(leg, sub);
-        tracing::info!(target_ext = %ext, "REFER accepted");
+        tracing::info!(?target, "REFER accepted");
         self.refer_notify(now, leg, 100);
+        let input = match target {
+            Target::Extension(ext) => Input::Transfer(ext),
+            Target::Replaces { call_id, tags } => match self.replaced_leg(&call_id, &tags) {
+                Some(other) if other != leg => Input::Replace(other),
+                _ => {
+                    tracing::info!("attended transfer: no such call");
+                    self.refer_notify(now, leg, 481);
+                    self.refers.pending.remove(&leg);
+                    return;
+                }
+            },
+        };
         drop(_entered);
-        self.feed(now, leg, Input::Transfer(ext), ctx);
+        self.feed(now, leg, input, ctx);
+    }
+
+    /// The leg whose dialog a `Replaces` names: its Call-ID, and its two tags either way
+    /// round (the line core checks it is the same user's call).
+    fn replaced_leg(&self, call_id: &str, tags: &[String; 2]) -> Option<LegId> {
+        let id = self.legs.by_call_id(call_id)?;
+        let d = &self.legs.get(id)?.dialog;
+        let ours = sipmsg::tag_of(Some(&d.local))?;
+        let theirs = sipmsg::tag_of(Some(&d.remote))?;
+        let matches =
+            (tags[0] == ours && tags[1] == theirs) || (tags[0] == theirs && tags[1] == ours);
+        matches.then_some(id)
     }
 
     /// The line's transfer ended: the final NOTIFY.
@@ -174,21 +258,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refer_to_names_an_extension() {
-        assert_eq!(
-            target_of(Some("<sip:203@127.0.0.1:5060>")),
-            Ok("203".into())
-        );
-        assert_eq!(target_of(Some("sip:203@ivm")), Ok("203".into()));
+    fn refer_to_names_an_extension_or_the_call_to_replace() {
+        let ext = |e: &str| Ok(Target::Extension(e.into()));
+        assert_eq!(target_of(Some("<sip:203@127.0.0.1:5060>")), ext("203"));
+        assert_eq!(target_of(Some("sip:203@ivm")), ext("203"));
         assert_eq!(target_of(None), Err(400));
         assert_eq!(target_of(Some("<tel:+15551234>")), Err(416));
         assert_eq!(target_of(Some("<sip:ivm.example>")), Err(404));
         assert_eq!(
             target_of(Some(
-                "<sip:203@ivm?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>"
+                "<sip:203@ivm?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>"
             )),
-            Err(501)
+            Ok(Target::Replaces {
+                call_id: "abc@h".into(),
+                tags: ["1".into(), "2".into()]
+            })
         );
+        assert_eq!(
+            target_of(Some("<sip:203@ivm?Replaces=abc%3Bto-tag%3D1>")),
+            Err(400),
+            "both tags"
+        );
+        assert_eq!(percent_decode("a%3Bb%zz%4"), "a;b%zz%4");
         assert_eq!(sipfrag(200), b"SIP/2.0 200 OK\r\n");
         assert_eq!(sipfrag(404), b"SIP/2.0 404 Not Found\r\n");
     }

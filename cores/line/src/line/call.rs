@@ -117,6 +117,10 @@ impl Caller {
             (Caller::Bridged { peer }, Event::Input(Input::Transfer(ext))) => {
                 Transfer::start(cx, true, peer, ext)
             }
+            (Caller::Bridged { peer }, Event::Input(Input::Replace(other))) => {
+                Transfer::join(cx, true, peer, other)
+            }
+            (Caller::Bridged { .. }, Event::Peer(PeerEvent::Replaced)) => cx.release(),
             (Caller::Bridged { .. }, Event::Peer(PeerEvent::Rebridge(peer))) => {
                 cx.act(Action::Bridge(peer));
                 State::Caller(Caller::Bridged { peer })
@@ -176,6 +180,10 @@ impl Callee {
             (Callee::Bridged { caller }, Event::Input(Input::Transfer(ext))) => {
                 Transfer::start(cx, false, caller, ext)
             }
+            (Callee::Bridged { caller }, Event::Input(Input::Replace(other))) => {
+                Transfer::join(cx, false, caller, other)
+            }
+            (Callee::Bridged { .. }, Event::Peer(PeerEvent::Replaced)) => cx.release(),
             (Callee::Bridged { .. }, Event::Peer(PeerEvent::Rebridge(caller))) => {
                 cx.act(Action::Bridge(caller));
                 State::Callee(Callee::Bridged { caller })

@@ -69,6 +69,8 @@ pub(crate) enum PeerEvent {
     HungUp,
     /// A transfer connected this line to another: bridge to it from now on.
     Rebridge(LineId),
+    /// An attended transfer connected this line's other party elsewhere: leave quietly.
+    Replaced,
 }
 
 /// What a line says; the exchange turns it into actions, events for other lines, or new
@@ -86,6 +88,10 @@ pub(crate) enum Out {
     /// Ring my own phone (ring-my-phone): the exchange checks that its user is not busy on
     /// another line, then passes [`Action::Ring`] on, or answers `RingFailed(Busy)`.
     RingMine(Origin),
+    /// Attended transfer: connect `held` (my call's other party) with the other party of
+    /// `other` (my user's other call) and end `other`; the exchange answers
+    /// `Peer(Answered)`, or `Peer(Failed(Refused(481)))` when `other` is no such call.
+    Join { held: LineId, other: LineId },
 }
 
 /// The service a line is in; each variant carries exactly its service's state.
@@ -228,6 +234,15 @@ impl Line {
             }
             State::Done => return None,
         })
+    }
+
+    /// The line at the other end of a bridged call between extensions.
+    pub fn bridged_to(&self) -> Option<LineId> {
+        match &self.state {
+            State::Caller(call::Caller::Bridged { peer }) => Some(*peer),
+            State::Callee(call::Callee::Bridged { caller }) => Some(*caller),
+            _ => None,
+        }
     }
 
     /// Takes what the line said since the last call.

@@ -13,7 +13,13 @@
 //! Bridged ─Transfer(ext)─> Looking ─found─> Ringing{target} ─answered─> Rebridge A<->C, Release
 //!    ^                        │                  │
 //!    └──────── unknown, busy, no answer, refused ┘ (Transferred(Err))
+//! Bridged ─Replace(other)─> Joining ─joined by the exchange─> Release (other: Replaced, Release)
 //! ```
+//!
+//! Attended transfer (SIP: REFER with `Replaces`, RFC 5589): the phone has two calls, and
+//! asks the box to connect their other parties to each other; the exchange checks that the
+//! other call is the same user's and bridged, rebridges both parties and ends both of the
+//! phone's lines.
 
 use super::{call, Cx, Event, Out, PeerEvent, State};
 use crate::action::{Action, Reason};
@@ -33,6 +39,9 @@ pub(crate) struct Transfer {
 enum Step {
     /// The target extension is being looked up (then the exchange rings it).
     Looking,
+    /// Attended: the exchange joins the other party with the other party of this phone's
+    /// other call.
+    Joining,
     /// The target's line rings its phone.
     Ringing { target: LineId },
 }
@@ -47,6 +56,19 @@ impl Transfer {
             caller,
             gone: false,
             step: Step::Looking,
+        })
+    }
+
+    /// Attended transfer: the phone asks to connect `held` with the other party of its
+    /// other call, `other`, and to leave both calls.
+    pub fn join(cx: &mut Cx, caller: bool, held: LineId, other: LineId) -> State {
+        tracing::info!(other_leg = other, "attended transfer asked");
+        cx.ask(Out::Join { held, other });
+        State::Transfer(Transfer {
+            held,
+            caller,
+            gone: false,
+            step: Step::Joining,
         })
     }
 
@@ -84,6 +106,13 @@ impl Transfer {
                 tracing::info!(target_leg = target, "transferred");
                 cx.tell(self.held, PeerEvent::Rebridge(target));
                 cx.tell(target, PeerEvent::Rebridge(self.held));
+                if !self.gone {
+                    cx.act(Action::Transferred(Ok(())));
+                }
+                cx.release()
+            }
+            (Step::Joining, Event::Peer(PeerEvent::Answered)) => {
+                tracing::info!("transferred (attended)");
                 if !self.gone {
                     cx.act(Action::Transferred(Ok(())));
                 }

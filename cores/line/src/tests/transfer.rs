@@ -161,3 +161,51 @@ fn only_a_bridged_call_transfers() {
     let (m, _) = t.dial("204", "*97");
     assert!(t.feed(m, Input::Transfer("203".into())).is_empty());
 }
+
+#[test]
+fn attended_transfer_joins_the_two_other_parties_and_ends_both_of_the_phone_s_lines() {
+    let mut t = T::new();
+    let (a, b) = bridged(&mut t); // 201 -> 202: lines 1, 2
+                                  // 202 calls 203 too (202's second line 3, 203's line 4): 202 is busy on line 2, so
+                                  // its second call goes out as an ordinary caller.
+    let (b2, _) = t.dial("202", "203");
+    t.feed(b2, Input::ExtensionFound(Ok(Some(party("203")))));
+    let c = t.x.activity(party("203").user)[0].line;
+    assert_eq!(t.feed(c, Input::Answered), ["3: Answer", "3: Bridge(4)"]);
+    // 202 transfers 201 to 203, replacing its call with 203.
+    assert_eq!(
+        t.feed(b, Input::Replace(b2)),
+        [
+            "1: Bridge(4)",
+            "4: Bridge(1)",
+            "3: Release",
+            "2: Transferred(Ok)",
+            "2: Release"
+        ]
+    );
+    assert!(!t.x.contains(b) && !t.x.contains(b2));
+    assert_eq!(t.feed(a, Input::HungUp), ["1: Release", "4: Release"]);
+    assert!(t.x.is_empty());
+}
+
+#[test]
+fn attended_transfer_to_no_such_call_is_refused_and_the_call_goes_on() {
+    let mut t = T::new();
+    let (a, b) = bridged(&mut t);
+    // Not a line of 202's, and a line that does not exist.
+    let (other, _) = t.dial("205", "*97");
+    assert_eq!(
+        t.feed(b, Input::Replace(other)),
+        ["2: Transferred(Refused(481))"]
+    );
+    assert_eq!(
+        t.feed(b, Input::Replace(99)),
+        ["2: Transferred(Refused(481))"]
+    );
+    // Its own call's other party is no other call either.
+    assert_eq!(
+        t.feed(b, Input::Replace(a)),
+        ["2: Transferred(Refused(481))"]
+    );
+    assert_eq!(t.feed(a, Input::HungUp), ["1: Release", "2: Release"]);
+}

@@ -10,7 +10,10 @@
 //!   call with ann naming his call with carol in `Replaces`: NOTIFYs `100` then `200`, both
 //!   of bob's calls are hung up, and ann's audio reaches carol;
 //! - music on hold: bob holds (re-INVITE `sendonly`): ann, silent before, now receives the
-//!   box's music; after bob resumes (`sendrecv`), nothing more.
+//!   box's music; after bob resumes (`sendrecv`), nothing more. With `[sip] music_on_hold`
+//!   naming an admin's WAV (a 16 kHz square wave) ann hears that instead (packets repeating
+//!   every 1 ms, which the shipped melody never gives); an unusable file stops `ivmd run`
+//!   with the setting named.
 //!
 //! Loopback only; every wait is bounded.
 
@@ -28,8 +31,26 @@ use harness::tempdir;
 use ivm_sip::message::{Message, Request};
 use sip_ua::token;
 
+/// Whether an RTP payload carries a tone (not silence): more than 8 distinct bytes.
+fn is_tone(payload: &[u8]) -> bool {
+    let mut seen = [false; 256];
+    for b in payload {
+        seen[*b as usize] = true;
+    }
+    seen.iter().filter(|s| **s).count() > 8
+}
+
 /// When RTP packets carrying a tone (not silence) arrived on `sock`, until `stop`.
 fn count_tone(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Instant>> {
+    count_rtp_if(sock, stop, is_tone)
+}
+
+/// When RTP packets whose payload passes `keep` arrived on `sock`, until `stop`.
+fn count_rtp_if(
+    sock: UdpSocket,
+    stop: Arc<AtomicBool>,
+    keep: fn(&[u8]) -> bool,
+) -> std::thread::JoinHandle<Vec<Instant>> {
     sock.set_read_timeout(Some(Duration::from_millis(50)))
         .expect("timeout");
     std::thread::spawn(move || {
@@ -38,11 +59,7 @@ fn count_tone(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
         let deadline = Instant::now() + Duration::from_secs(60);
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
             if let Ok((len, _)) = sock.recv_from(&mut buf) {
-                let mut seen = [false; 256];
-                for b in buf.get(12..len).unwrap_or_default() {
-                    seen[*b as usize] = true;
-                }
-                if seen.iter().filter(|s| **s).count() > 8 {
+                if keep(buf.get(12..len).unwrap_or_default()) {
                     at.push(Instant::now());
                 }
             }
@@ -277,18 +294,98 @@ fn blind_transfer_connects_the_caller_to_the_target_and_reports_in_notifies() {
 fn a_held_party_hears_music_on_hold_until_resumed() {
     let dir = tempdir();
     let (server, ann, bob) = box_with_ann_and_bob(dir.path());
+    hold_and_resume(&server, ann, &bob, is_tone);
+    drop(server);
+}
+
+/// An admin's music (`[sip] music_on_hold`, a 16 kHz WAV of a 1 kHz square wave) is what a
+/// held party hears; a file the box cannot use stops it from starting, saying why.
+#[test]
+fn an_admin_s_music_on_hold_is_played_and_a_bad_file_stops_the_start() {
+    let dir = tempdir();
+    let bad = dir.path().join("not-music.wav");
+    std::fs::write(&bad, "not a wav file").expect("write");
+    let data = dir.path().join("bad-box");
+    let config = data.with_extension("toml");
+    std::fs::write(&config, format!("[sip]\nmusic_on_hold = {:?}\n", bad)).expect("config");
+    let mut child = harness::ivmd_run(&[], Some(&config), &data, &harness::LOOPBACK_PORTS, "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ivmd");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ivmd started with an unusable music_on_hold file");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("music_on_hold"),
+        "the reason names the setting: {err}"
+    );
+
+    // A 1 kHz square wave, ±8000, at 16 kHz: on the phone line, two u-law bytes only.
+    let mut wav = Vec::new();
+    let samples: Vec<i16> = (0..16_000)
+        .map(|i| if i % 16 < 8 { 8000 } else { -8000 })
+        .collect();
+    let bytes = (samples.len() * 2) as u32;
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + bytes).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | (1 << 16), 16_000, 32_000, 2 | (16 << 16)] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&bytes.to_le_bytes());
+    for s in &samples {
+        wav.extend_from_slice(&s.to_le_bytes());
+    }
+    let music = dir.path().join("square.wav");
+    std::fs::write(&music, wav).expect("write");
+    let server = harness::Server::start_on(
+        &dir.path().join("box"),
+        &format!("[sip]\nmusic_on_hold = {:?}\n", music),
+    );
+    server.add_user("ann", "201", "ann-password-1");
+    server.add_user("bob", "202", "bob-password-1");
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
+    let bob = Ua::new(&server, "202", &server.sip_password("bob"));
+    hold_and_resume(&server, ann, &bob, |p| {
+        // The square wave, resampled to 8 kHz: not silence, and repeating every 8 samples
+        // (1 ms), which the box's melody never does for a whole packet.
+        let repeats = p.windows(9).filter(|w| w[0] == w[8]).count();
+        let mut seen = [false; 256];
+        p.iter().for_each(|b| seen[*b as usize] = true);
+        p.len() == 160 && repeats > 140 && seen.iter().filter(|s| **s).count() >= 3
+    });
+    drop(server);
+}
+
+/// ann calls bob; bob holds for 3 s and resumes: the packets reaching ann that pass `music`
+/// come only while bob holds (and enough of them: music, not a blip).
+fn hold_and_resume(server: &harness::Server, ann: Ua, bob: &Ua, music: fn(&[u8]) -> bool) {
     assert_eq!(bob.register(&token(), 1), 200);
     let ann_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let ann_port = ann_rtp.local_addr().expect("addr").port();
     let bob_rtp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let bob_port = bob_rtp.local_addr().expect("addr").port();
 
-    let (_ann, inv, box_to_ann) = ann_calls_bob(ann, &bob, ann_port, bob_port);
+    let (_ann, inv, box_to_ann) = ann_calls_bob(ann, bob, ann_port, bob_port);
     // Both phones send a little RTP (their media latches); then they are silent.
     rtp_burst(&ann_rtp, box_to_ann);
     rtp_burst(&bob_rtp, ([127, 0, 0, 1], media_port(&inv.body)).into());
     let stop = Arc::new(AtomicBool::new(false));
-    let heard = count_tone(ann_rtp, stop.clone());
+    let heard = count_rtp_if(ann_rtp, stop.clone(), music);
     std::thread::sleep(Duration::from_secs(1));
 
     // bob holds, then resumes, with re-INVITEs in his dialog.
@@ -337,7 +434,6 @@ fn a_held_party_hears_music_on_hold_until_resumed() {
     assert!(during > 100, "music while held ({during} packets in ~3 s)");
     assert_eq!(after, 0, "no music after the resume");
     assert!(server.wait_log("music on hold stopped", Duration::from_secs(1)));
-    drop(server);
 }
 
 /// A few RTP packets of silence from `sock` to `to` (so the box's media latches to it).

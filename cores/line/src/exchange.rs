@@ -242,7 +242,9 @@ impl Exchange {
                     .get(&other)
                     .filter(|o| Some(o.party.user) == user && other != from)
                     .and_then(Line::bridged_to)
-                    .filter(|t| *t != held && self.lines.contains_key(t));
+                    .filter(|t| *t != held && self.lines.contains_key(t))
+                    // The party being transferred is still in its call with this line.
+                    .filter(|_| self.lines.get(&held).and_then(Line::bridged_to) == Some(from));
                 let Some(target) = target else {
                     let failed = PeerEvent::Failed(RingFailure::Refused(481));
                     self.work.push_back((from, Event::Peer(failed)));

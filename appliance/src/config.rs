@@ -261,6 +261,10 @@ pub struct Sip {
     pub qualify_s: u32,
     /// OPTIONS unanswered in a row before a phone shows offline (at least 1).
     pub qualify_misses: u32,
+    /// A WAV file (any rate, mono or stereo, up to 10 minutes) played, looped, to the other
+    /// party while a phone holds a call; `""`: the short melody the box ships. Read when
+    /// the box starts; a file it cannot use stops the start with the reason.
+    pub music_on_hold: String,
 }
 
 impl Default for Sip {
@@ -279,6 +283,7 @@ impl Default for Sip {
             digest: "auto".into(),
             qualify_s: 30,
             qualify_misses: 3,
+            music_on_hold: String::new(),
         }
     }
 }
@@ -597,6 +602,21 @@ impl Config {
         ivm_sip::auth::Offer::parse(&self.sip.digest).ok_or_else(|| {
             ConfigError::Invalid("sip.digest: \"auto\", or a list of md5 and sha-256".into())
         })
+    }
+
+    /// The music on hold: `[sip] music_on_hold`'s file, or the box's own melody.
+    pub fn sip_music_on_hold(&self) -> Result<ivm_actors::station::MusicOnHold, ConfigError> {
+        use ivm_actors::station::MusicOnHold;
+        let path = &self.sip.music_on_hold;
+        if path.is_empty() {
+            return Ok(MusicOnHold::embedded());
+        }
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        MusicOnHold::from_wav(&bytes)
+            .map_err(|e| ConfigError::Invalid(format!("sip.music_on_hold: {path}: {e}")))
     }
 
     /// The SIP listen address, `None` when desk phones are off.

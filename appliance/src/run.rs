@@ -285,6 +285,7 @@ fn engine_config(
                     digest: cfg.sip_digest()?,
                     qualify_interval: Duration::from_secs(cfg.sip.qualify_s.into()),
                     qualify_misses: cfg.sip.qualify_misses,
+                    music_on_hold: cfg.sip_music_on_hold()?,
                     ..StationConfig::default()
                 },
                 sip_out: tx,

@@ -347,6 +347,8 @@ impl GatewayActor {
                 }
             }
             Action::Hear | Action::Speak(_) | Action::EndTalk => {}
+            // An analog line never asks for a transfer (no hook-flash transfer yet).
+            Action::Transferred(_) => {}
             Action::Release => self.release(now, line),
         }
     }

@@ -145,7 +145,8 @@ impl StationActor {
     /// Hold (RFC 3264 §6.1, §8.4): an offer `sendonly` is answered `recvonly` and
     /// `inactive` `inactive`; the box then sends no RTP toward the phone and does not take
     /// its silence for a vanished phone until an offer `sendrecv` resumes the call. The old
-    /// hold (`c=0.0.0.0`, RFC 2543) stops sending too.
+    /// hold (`c=0.0.0.0`, RFC 2543) stops sending too. The other party of a call between
+    /// extensions hears music on hold meanwhile (`hold.rs`).
     fn renegotiate(
         &mut self,
         now: Instant,
@@ -201,6 +202,8 @@ impl StationActor {
         });
         let body = answer.encode();
         leg.local_sdp = body.clone();
+        // The box no longer sends to the phone: it holds, the other party hears music.
+        self.hold_changed(now, id, !send);
         Ok((tag, contact, body))
     }
 
@@ -427,6 +430,8 @@ impl StationActor {
     /// response), free its media, unbridge.
     pub(super) fn release(&mut self, now: Instant, id: LegId) {
         self.ring_me.remove(&id);
+        self.refers.remove(id);
+        self.music_ends_for(now, id);
         self.intercom_released(id);
         let Some(mut leg) = self.legs.remove(id) else {
             return;
@@ -449,8 +454,11 @@ impl StationActor {
             let tag = sipmsg::tag_of(Some(&leg.dialog.local)).unwrap_or_default();
             self.respond(now, tx, req.make_response(480, Some(&tag)));
         }
+        // Unless a transfer has bridged that leg to another meanwhile.
         if let Some(peer) = leg.bridge.and_then(|b| self.legs.get_mut(b)) {
-            peer.bridge = None;
+            if peer.bridge == Some(id) {
+                peer.bridge = None;
+            }
         }
         let stats = leg
             .media

@@ -82,11 +82,12 @@ impl StationActor {
                 state: MailboxState::Played,
             }),
             Action::Delete { user, message } => self.delete(user, message, ctx),
-            Action::Bridge(peer) => self.bridge(line, peer),
+            Action::Bridge(peer) => self.bridge(now, line, peer),
             Action::Hear => self.hear(now, line),
             Action::StartTalk { speaker, to } => self.start_talk(line, speaker, to, ctx),
             Action::Speak(pcm) => self.speak(line, pcm),
             Action::EndTalk => self.end_talk(line),
+            Action::Transferred(outcome) => self.transferred(now, line, &outcome),
             Action::RingMeResult(result) => {
                 if let Some(reply) = self.ring_me.remove(&line) {
                     let _ = reply.send(result);

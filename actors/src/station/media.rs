@@ -127,6 +127,7 @@ impl StationActor {
 
     /// Every leg's media timers and paced sending.
     pub(super) fn media_tick(&mut self, now: Instant, ctx: &mut Context<Self>) {
+        self.music_tick(now);
         let mut due = Vec::new();
         for (id, leg) in self.legs.iter_mut() {
             let Some(m) = leg.media.as_mut() else {
@@ -164,7 +165,8 @@ impl StationActor {
             };
             let input = match ev {
                 MediaEvent::Audio(pcm) => {
-                    if let Some(peer) = bridge {
+                    // A party hearing music on hold does not hear the holding phone.
+                    if let Some(peer) = bridge.filter(|p| !self.held.hears_music(*p)) {
                         if let Some(s) = self.session(peer) {
                             s.play(now, &pcm);
                         }
@@ -225,8 +227,11 @@ impl StationActor {
         self.exchange.handle(now, leg, Input::AudioFlushed);
     }
 
-    /// Connects two legs' audio both ways.
-    pub(super) fn bridge(&mut self, a: LegId, b: LegId) {
+    /// Connects two legs' audio both ways (ending music on hold either heard: a transfer
+    /// connects a held party to someone new).
+    pub(super) fn bridge(&mut self, now: Instant, a: LegId, b: LegId) {
+        self.music_ends_for(now, a);
+        self.music_ends_for(now, b);
         if let Some(l) = self.legs.get_mut(a) {
             l.bridge = Some(b);
         }

@@ -29,6 +29,8 @@
 //!   and the web client's presence.
 //! - `qualify.rs`: OPTIONS to registered phones, so a vanished one shows offline before
 //!   its registration lapses.
+//! - `hold.rs`: music on hold, to the other party of a phone that holds its call.
+//! - `refer.rs`: blind transfer: REFER inside a call, its `Event: refer` NOTIFYs.
 //! - `legs.rs`: the call legs (a dialog, its media, its INVITE), by line id and Call-ID.
 //! - `dialogs.rs`: SIP dialogs <-> lines: INVITE, re-INVITE, BYE, CANCEL, the responses to
 //!   our INVITEs, and carrying out the line's signalling (answer, reject, ringback, ring with
@@ -65,11 +67,13 @@ mod auto_answer;
 mod blf;
 mod dialogs;
 mod effects;
+mod hold;
 mod intercom;
 mod legs;
 mod media;
 pub(crate) mod ops;
 mod qualify;
+mod refer;
 mod registrar;
 mod requests;
 mod sipmsg;
@@ -96,6 +100,8 @@ use crate::client::{
 };
 use crate::database::Db;
 use crate::media::{LegId, MediaSockets, RtpIn};
+
+pub use hold::{MusicError, MusicOnHold};
 
 /// Errors of ring-my-phone (what the web client shows): the line core's.
 pub use ivm_line::RingMeError as StationError;
@@ -136,6 +142,9 @@ pub struct StationConfig {
     pub qualify_interval: Duration,
     /// OPTIONS unanswered in a row before the phone counts as gone (offline).
     pub qualify_misses: u32,
+    /// What the other party hears while a phone holds the call (default: the melody the
+    /// box ships).
+    pub music_on_hold: MusicOnHold,
 }
 
 impl Default for StationConfig {
@@ -155,6 +164,7 @@ impl Default for StationConfig {
             tcp_max_expires: 240,
             qualify_interval: Duration::from_secs(30),
             qualify_misses: 3,
+            music_on_hold: MusicOnHold::embedded(),
         }
     }
 }
@@ -257,6 +267,10 @@ pub struct StationActor {
     ring_me: HashMap<LegId, oneshot::Sender<Result<(), StationError>>>,
     /// Phones hearing and speaking live talks.
     intercom: intercom::Intercom,
+    /// Transfers (REFER) in progress.
+    refers: refer::Refers,
+    /// Parties hearing music on hold.
+    held: hold::Held,
     ticks: u64,
 }
 
@@ -302,6 +316,8 @@ impl StationActor {
             pending: HashMap::new(),
             ring_me: HashMap::new(),
             intercom: intercom::Intercom::default(),
+            refers: refer::Refers::default(),
+            held: hold::Held::default(),
             ticks: 0,
         }
     }

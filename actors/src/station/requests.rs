@@ -113,6 +113,7 @@ impl StationActor {
             Method::Bye => self.on_bye(now, id, peer, req, ctx),
             Method::Cancel => self.on_cancel(now, id, peer, req, ctx),
             Method::Update => self.on_update(now, id, peer, &req),
+            Method::Refer => self.on_refer(now, id, peer, req, ctx),
             Method::Notify | Method::Info | Method::Prack => {
                 // In-dialog housekeeping we do not use: accept politely if it is one of our
                 // dialogs (Call-ID, both tags, the phone's address), else 481.

@@ -63,9 +63,9 @@ pub(crate) fn contact_uri(headers: &ivm_sip::message::Headers) -> Option<Uri> {
 
 /// The methods the station handles, for `Allow` (OPTIONS, 405, our INVITEs). INFO and
 /// NOTIFY inside a call are accepted and ignored; UPDATE carries an SDP offer like a
-/// re-INVITE (RFC 3311). REFER is not here: there is no transfer yet.
+/// re-INVITE (RFC 3311); REFER inside a call is a blind transfer (`refer.rs`).
 pub(crate) const ALLOW: &str =
-    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, INFO";
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, UPDATE, INFO, REFER";
 
 /// The option tags the station supports, for `Supported` (RFC 3261 §20.37): none (no
 /// reliable provisionals, session timers, Replaces or GRUU). Sent empty, which the grammar

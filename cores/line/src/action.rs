@@ -282,6 +282,10 @@ pub enum Action {
     Speak(Vec<i16>),
     /// The speaker is done (hung up, `#`): end the talk as finished.
     EndTalk,
+    /// The outcome of a transfer the phone asked for ([`crate::Input::Transfer`]): `Ok`
+    /// once the target answered and the other party is connected to it (the line then
+    /// releases), or why not (the call goes on as before). SIP: the final NOTIFY's sipfrag.
+    Transferred(Result<(), Reason>),
     /// The outcome of ring-my-phone for whoever asked: `Ok` once the phone is answered.
     RingMeResult(Result<(), RingMeError>),
     /// The line is finished; always its last action. End whatever is still up toward the
@@ -331,6 +335,8 @@ impl fmt::Debug for Action {
             Action::StartTalk { to, .. } => write!(f, "StartTalk({to:?})"),
             Action::Speak(pcm) => write!(f, "Speak({} samples)", pcm.len()),
             Action::EndTalk => write!(f, "EndTalk"),
+            Action::Transferred(Ok(())) => write!(f, "Transferred(Ok)"),
+            Action::Transferred(Err(r)) => write!(f, "Transferred({r:?})"),
             Action::RingMeResult(Ok(())) => write!(f, "RingMeResult(Ok)"),
             Action::RingMeResult(Err(e)) => write!(f, "RingMeResult({e:?})"),
             Action::Release => write!(f, "Release"),

@@ -235,6 +235,30 @@ impl Exchange {
                 self.work
                     .push_back((from, Event::Peer(PeerEvent::Calling(id))));
             }
+            Out::Join { held, other } => {
+                let user = self.lines.get(&from).map(|l| l.party.user);
+                let target = self
+                    .lines
+                    .get(&other)
+                    .filter(|o| Some(o.party.user) == user && other != from)
+                    .and_then(Line::bridged_to)
+                    .filter(|t| *t != held && self.lines.contains_key(t))
+                    // The party being transferred is still in its call with this line.
+                    .filter(|_| self.lines.get(&held).and_then(Line::bridged_to) == Some(from));
+                let Some(target) = target else {
+                    let failed = PeerEvent::Failed(RingFailure::Refused(481));
+                    self.work.push_back((from, Event::Peer(failed)));
+                    return;
+                };
+                for (line, ev) in [
+                    (held, PeerEvent::Rebridge(target)),
+                    (target, PeerEvent::Rebridge(held)),
+                    (other, PeerEvent::Replaced),
+                    (from, PeerEvent::Answered),
+                ] {
+                    self.work.push_back((line, Event::Peer(ev)));
+                }
+            }
             Out::RingMine(origin) => {
                 let Some(party) = self.lines.get(&from).map(|l| l.party.clone()) else {
                     return;

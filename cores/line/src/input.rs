@@ -114,6 +114,15 @@ pub enum Input {
     HungUp,
     /// The phone gave up before the box answered (SIP: CANCEL).
     Cancelled,
+    /// The phone asks the box to connect the other party of its call to this extension
+    /// and to leave the call itself (SIP: REFER, a blind transfer). Only a bridged call
+    /// between extensions transfers; the outcome comes as
+    /// [`crate::Action::Transferred`].
+    Transfer(String),
+    /// The phone asks the box to connect the other party of this call with the other party
+    /// of its other call, this line (SIP: REFER with `Replaces`, an attended transfer), and
+    /// to leave both. The outcome comes as [`crate::Action::Transferred`].
+    Replace(LineId),
     /// No media from the phone for the adapter's media timeout: it vanished. Handled like a
     /// hang-up, except that the adapter still has to end the call toward the phone.
     MediaInactive,

@@ -400,6 +400,12 @@ impl Session {
         }
     }
 
+    /// Samples queued and not sent yet: a caller streaming audio (music on hold) keeps
+    /// this topped up so the queue never runs dry between its ticks.
+    pub fn queued(&self) -> usize {
+        self.playback.len()
+    }
+
     /// True while queued audio remains.
     pub fn is_playing(&self) -> bool {
         !self.playback.is_empty()

@@ -3,7 +3,8 @@
 //! up and asks the exchange to ring the callee's line; the callee's line rings its phone and
 //! tells the caller's line what happens (ringing, answered, refused, gone). On answer the
 //! caller is answered and the two lines are bridged. Busy, no answer, refusals and a caller's
-//! CANCEL pass through; a hang-up on either side ends both.
+//! CANCEL pass through; a hang-up on either side ends both. Either side of a bridged call may
+//! transfer the other (`transfer.rs`).
 //!
 //! The callee's settings ([`crate::Forwarding`]) come with the look-up: forward always skips
 //! ringing, busy and no answer (after the user's delay) forward, a chain is bounded by
@@ -15,6 +16,7 @@
 use std::time::Instant;
 
 use super::record::Record;
+use super::transfer::Transfer;
 use super::{Cx, Event, Out, PeerEvent, State};
 use crate::action::{Action, Reason};
 use crate::forward::{Extension, MAX_HOPS};
@@ -61,13 +63,22 @@ pub(crate) enum Callee {
 }
 
 /// What the caller is told when the callee's line could not answer.
-fn reason(f: &RingFailure) -> Reason {
+pub(crate) fn reason(f: &RingFailure) -> Reason {
     match f {
         RingFailure::Busy => Reason::Busy,
         RingFailure::NoAnswer | RingFailure::Unreachable => Reason::Unavailable,
         RingFailure::Refused(code) => Reason::Refused(*code),
         RingFailure::NoResources => Reason::NoResources,
         RingFailure::Internal(_) => Reason::Failed,
+    }
+}
+
+/// The state of a bridged call, for a line going back to it (a transfer that failed).
+pub(crate) fn bridged(caller: bool, peer: LineId) -> State {
+    if caller {
+        State::Caller(Caller::Bridged { peer })
+    } else {
+        State::Callee(Callee::Bridged { caller: peer })
     }
 }
 
@@ -158,6 +169,17 @@ impl Caller {
                 cx.release()
             }
             (Caller::Bridged { .. }, Event::Peer(PeerEvent::HungUp)) => cx.release(),
+            (Caller::Bridged { peer }, Event::Input(Input::Transfer(ext))) => {
+                Transfer::start(cx, true, peer, ext)
+            }
+            (Caller::Bridged { peer }, Event::Input(Input::Replace(other))) => {
+                Transfer::join(cx, true, peer, other)
+            }
+            (Caller::Bridged { .. }, Event::Peer(PeerEvent::Replaced)) => cx.release(),
+            (Caller::Bridged { .. }, Event::Peer(PeerEvent::Rebridge(peer))) => {
+                cx.act(Action::Bridge(peer));
+                State::Caller(Caller::Bridged { peer })
+            }
             (
                 Caller::Looking { .. } | Caller::Asking { .. },
                 Event::Input(Input::HungUp | Input::MediaInactive),
@@ -303,6 +325,17 @@ impl Callee {
             (Callee::Bridged { caller }, Event::Input(Input::HungUp | Input::MediaInactive)) => {
                 cx.tell(caller, PeerEvent::HungUp);
                 cx.release()
+            }
+            (Callee::Bridged { caller }, Event::Input(Input::Transfer(ext))) => {
+                Transfer::start(cx, false, caller, ext)
+            }
+            (Callee::Bridged { caller }, Event::Input(Input::Replace(other))) => {
+                Transfer::join(cx, false, caller, other)
+            }
+            (Callee::Bridged { .. }, Event::Peer(PeerEvent::Replaced)) => cx.release(),
+            (Callee::Bridged { .. }, Event::Peer(PeerEvent::Rebridge(caller))) => {
+                cx.act(Action::Bridge(caller));
+                State::Callee(Callee::Bridged { caller })
             }
             (_, Event::Peer(PeerEvent::HungUp)) => cx.release(),
             (state, _) => State::Callee(state),

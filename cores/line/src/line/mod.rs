@@ -17,6 +17,9 @@
 //!  ├─Dialled(*21..)──> Setting: Changing ─SettingChanged─> Confirming (tone) ─> Release
 //!  ├─Intercom(from)──> Listen: Ringing{deadline} ─answer─> Hearing ─TalkOver─> tone
 //!  └─(created by the exchange for a caller) Callee: Ringing{caller, deadline} ─> Bridged
+//!
+//! Caller/Callee: Bridged ─Transfer(ext)─> Transfer: Looking ─> Ringing{target}
+//!                   ^           (failed) ─┘                    └─answered─> Release
 //! ```
 //! Every path ends with [`Action::Release`], after which the exchange drops the line.
 
@@ -28,6 +31,7 @@ mod ring_me;
 mod setting;
 mod speak;
 mod take;
+mod transfer;
 
 use std::time::Instant;
 
@@ -66,6 +70,10 @@ pub(crate) enum PeerEvent {
     Failed(RingFailure),
     /// The other side of the call is gone.
     HungUp,
+    /// A transfer connected this line to another: bridge to it from now on.
+    Rebridge(LineId),
+    /// An attended transfer connected this line's other party elsewhere: leave quietly.
+    Replaced,
 }
 
 /// What a line says; the exchange turns it into actions, events for other lines, or new
@@ -84,6 +92,10 @@ pub(crate) enum Out {
     /// Ring my own phone (ring-my-phone): the exchange checks that its user is not busy on
     /// another line, then passes [`Action::Ring`] on, or answers `RingFailed(Busy)`.
     RingMine(Origin),
+    /// Attended transfer: connect `held` (my call's other party) with the other party of
+    /// `other` (my user's other call) and end `other`; the exchange answers
+    /// `Peer(Answered)`, or `Peer(Failed(Refused(481)))` when `other` is no such call.
+    Join { held: LineId, other: LineId },
 }
 
 /// The service a line is in; each variant carries exactly its service's state.
@@ -106,6 +118,8 @@ pub(crate) enum State {
     Speak(speak::Speak),
     /// A call setting from the keypad.
     Setting(setting::Setting),
+    /// A phone transferring the other party of its call (blind transfer).
+    Transfer(transfer::Transfer),
     /// Released.
     Done,
 }
@@ -222,11 +236,21 @@ impl Line {
             State::RingMe(ring_me::RingMe::Ringing { .. }) => (Phase::Early, Recipient, None),
             State::Listen(listen::Listen::Ringing { .. }) => (Phase::Early, Recipient, None),
             State::Listen(listen::Listen::Hearing { .. }) => (Phase::Confirmed, Recipient, None),
+            State::Transfer(t) => (Phase::Confirmed, Initiator, Some(t.held())),
             State::Record(_) | State::Mailbox(_) | State::Speak(_) | State::Setting(_) => {
                 (Phase::Confirmed, Initiator, None)
             }
             State::Done => return None,
         })
+    }
+
+    /// The line at the other end of a bridged call between extensions.
+    pub fn bridged_to(&self) -> Option<LineId> {
+        match &self.state {
+            State::Caller(call::Caller::Bridged { peer }) => Some(*peer),
+            State::Callee(call::Callee::Bridged { caller }) => Some(*caller),
+            _ => None,
+        }
     }
 
     /// Takes what the line said since the last call.
@@ -263,6 +287,7 @@ impl Line {
             State::Listen(l) => l.handle(&mut cx, ev),
             State::Speak(s) => s.handle(&mut cx, ev),
             State::Setting(s) => s.handle(&mut cx, ev),
+            State::Transfer(t) => t.handle(&mut cx, ev),
             State::Done => State::Done,
         };
     }

@@ -12,6 +12,7 @@ mod intercom;
 mod mailbox;
 mod record;
 mod ring_me;
+mod transfer;
 
 use std::time::{Duration, Instant};
 

@@ -51,6 +51,11 @@ pub struct Panel {
     /// Command for "Reboot" (`["systemctl", "reboot"]` on the appliance image); empty:
     /// restart `ivmd` itself, which is what a development machine wants.
     pub reboot_command: Vec<String>,
+    /// Command for "Factory reset, wipe everything" (on the image: start
+    /// `ivm-factory-reset.service`, which wipes the whole data partition, network settings and
+    /// journal too, at the next boot); empty: `ivmd` erases its own data folder and starts
+    /// again, all it can do without privileges.
+    pub wipe_command: Vec<String>,
 }
 
 impl Default for Panel {
@@ -62,6 +67,7 @@ impl Default for Panel {
             dim_after_s: 60,
             keep_network_s: 60,
             reboot_command: Vec::new(),
+            wipe_command: Vec::new(),
         }
     }
 }

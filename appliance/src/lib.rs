@@ -19,12 +19,15 @@
 //! - [`panel`]: what the front panel reads and changes ([`panel::BoxControl`]), restarts and
 //!   factory reset.
 //! - [`display`]: boot-time wiring of the network backend, the panel task and display actor.
+//! - [`bundle`]: update bundles (a whole system, Ed25519-signed): the format and its
+//!   verification.
 //! - [`cli`]: the command line, and how admin answers, `ivmd status` and `ivmd config` print.
 //!
 //! `ivm`, the command-line client, lives in the `ivm-client` crate; its `main` is here only as
 //! a binary so both programs ship from one place.
 
 pub mod admin;
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod dhcp;

@@ -92,6 +92,24 @@ pub enum Command {
     /// The HTTPS certificate: show it, install your own, or go back to the box's own.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Update bundles (made by scripts/build-image --bundle).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+}
+
+/// `ivmd bundle ...`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Check that FILE is a whole update bundle signed by the update key, and print its
+    /// version and parts. Reads it, writes nothing. Exit status 1, with the reason, when it is
+    /// not (cut short, changed, signed by another key).
+    Check {
+        /// The bundle.
+        file: PathBuf,
+        /// The public update key (PEM); the appliance image's by default.
+        #[arg(long, default_value = "/usr/lib/ivm/update.pub")]
+        key: PathBuf,
+    },
 }
 
 /// `ivmd tls ...`
@@ -308,6 +326,31 @@ pub fn main() -> ExitCode {
             Ok(req) => admin_command(config, data, req),
             Err(message) => fail(&message),
         },
+        Command::Bundle(BundleCommand::Check { file, key }) => bundle_check(&file, &key),
+    }
+}
+
+/// `ivmd bundle check`.
+fn bundle_check(file: &Path, key: &Path) -> ExitCode {
+    let checked = crate::bundle::UpdateKey::load(key)
+        .map_err(|e| format!("update key {}: {e}", key.display()))
+        .and_then(|k| {
+            let mut f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+            crate::bundle::verify(&mut f, &k).map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok(h) => {
+            println!(
+                "{}: update bundle {}, root {} bytes, kernel {} bytes, initrd {} bytes: signature good",
+                file.display(),
+                h.version,
+                h.root_len,
+                h.kernel_len,
+                h.initrd_len
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("{}: refused: {e}", file.display())),
     }
 }
 

@@ -49,9 +49,9 @@ fn bundles_made_with_openssl_are_checked_by_ivmd() {
     let (_, other_public) = keypair(d, "other");
     // A root over the verifier's 1 MiB read size, so the digest spans several reads.
     let root: Vec<u8> = (0..(2 << 20) + 3).map(|i| (i * 7 % 256) as u8).collect();
-    std::fs::write(d.join("root.img"), &root).unwrap();
-    std::fs::write(d.join("vmlinuz"), b"a kernel").unwrap();
-    std::fs::write(d.join("initrd.img"), b"an initrd").unwrap();
+    std::fs::write(d.join("root.img"), &root).expect("root");
+    std::fs::write(d.join("vmlinuz"), b"a kernel").expect("kernel");
+    std::fs::write(d.join("initrd.img"), b"an initrd").expect("initrd");
     let bundle = d.join("ivm-box.bundle");
     let made = Command::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -65,7 +65,7 @@ fn bundles_made_with_openssl_are_checked_by_ivmd() {
     .output()
     .expect("make-bundle");
     assert!(made.status.success(), "{}", text(&made));
-    let good = std::fs::read(&bundle).unwrap();
+    let good = std::fs::read(&bundle).expect("bundle");
     assert_eq!(good.len(), 64 + root.len() + 8 + 9 + 64);
 
     let (ok, out) = check(&bundle, &public);
@@ -85,11 +85,11 @@ fn bundles_made_with_openssl_are_checked_by_ivmd() {
 
     let refused = |bytes: &[u8], why: &str| {
         let f = d.join("bad.bundle");
-        std::fs::write(&f, bytes).unwrap();
+        std::fs::write(&f, bytes).expect("write");
         let (ok, out) = check(&f, &public);
         assert!(!ok && out.contains(why), "expected {why:?}: {out}");
         assert_eq!(
-            std::fs::read(&f).unwrap(),
+            std::fs::read(&f).expect("read"),
             bytes,
             "the file is left as it was"
         );

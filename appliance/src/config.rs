@@ -32,6 +32,31 @@ pub struct Config {
     pub panel: Panel,
     /// How the panel may change the box's own address.
     pub network: Network,
+    /// Installing update bundles (`ivmd update`).
+    pub update: Update,
+}
+
+/// `[update]`: how `ivmd update` and `PUT /api/admin/update` hand a verified bundle to the
+/// privileged installer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Update {
+    /// The installer, run once the bundle is verified and staged in the data folder (on the
+    /// appliance image: `systemctl start ivm-update.service`); empty: this box installs no
+    /// updates (a development machine has no root slots).
+    pub command: Vec<String>,
+    /// The public key bundles must be signed with (PEM; scripts/build-image puts the build's
+    /// there).
+    pub key: PathBuf,
+}
+
+impl Default for Update {
+    fn default() -> Self {
+        Update {
+            command: Vec::new(),
+            key: PathBuf::from("/usr/lib/ivm/update.pub"),
+        }
+    }
 }
 
 /// `[panel]`: the front panel. No path, no panel.
@@ -351,6 +376,7 @@ impl Default for Config {
             dhcp: Dhcp::default(),
             panel: Panel::default(),
             network: Network::default(),
+            update: Update::default(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! runs) makes them with the real `openssl` (Ed25519 signature of a SHA-256), and the real
 //! `ivmd bundle check` verifies them with ring. A good bundle passes; one with a changed byte,
 //! one signed by another key, one cut short and one with bytes appended are refused with
-//! their reason, exit status 1, and the file is left as it was.
+//! their reason, exit status 1, and the file is left as it was. `ivmd update` hands only a
+//! bundle that verifies to the installer, and so does an admin's `PUT /api/admin/update`.
 
 #[path = "harness.rs"]
 mod harness;
@@ -10,7 +11,8 @@ mod harness;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::{ivmd_bin, require_tool, tempdir, text};
+use harness::{ivmd, ivmd_bin, require_tool, tempdir, text, Server};
+use serde_json::{json, Value};
 
 /// Makes an Ed25519 key pair with openssl: (private PEM, public PEM).
 fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
@@ -26,6 +28,28 @@ fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         .arg("-out")
         .arg(&public));
     (key, public)
+}
+
+/// Makes a bundle in `dir` with `scripts/make-bundle` (openssl) from `root`, a tiny kernel
+/// and initrd, signed by `key`; returns its path.
+fn make_bundle(d: &Path, key: &Path, root: &[u8]) -> PathBuf {
+    std::fs::write(d.join("root.img"), root).expect("root");
+    std::fs::write(d.join("vmlinuz"), b"a kernel").expect("kernel");
+    std::fs::write(d.join("initrd.img"), b"an initrd").expect("initrd");
+    let bundle = d.join("ivm-box.bundle");
+    let made = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/make-bundle"
+    ))
+    .arg("--key")
+    .arg(key)
+    .args(["--version", "0.1.0-test"])
+    .args([d.join("root.img"), d.join("vmlinuz"), d.join("initrd.img")])
+    .arg(&bundle)
+    .output()
+    .expect("make-bundle");
+    assert!(made.status.success(), "{}", text(&made));
+    bundle
 }
 
 fn check(bundle: &Path, public: &Path) -> (bool, String) {
@@ -49,22 +73,7 @@ fn bundles_made_with_openssl_are_checked_by_ivmd() {
     let (_, other_public) = keypair(d, "other");
     // A root over the verifier's 1 MiB read size, so the digest spans several reads.
     let root: Vec<u8> = (0..(2 << 20) + 3).map(|i| (i * 7 % 256) as u8).collect();
-    std::fs::write(d.join("root.img"), &root).expect("root");
-    std::fs::write(d.join("vmlinuz"), b"a kernel").expect("kernel");
-    std::fs::write(d.join("initrd.img"), b"an initrd").expect("initrd");
-    let bundle = d.join("ivm-box.bundle");
-    let made = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../scripts/make-bundle"
-    ))
-    .arg("--key")
-    .arg(&key)
-    .args(["--version", "0.1.0-test"])
-    .args([d.join("root.img"), d.join("vmlinuz"), d.join("initrd.img")])
-    .arg(&bundle)
-    .output()
-    .expect("make-bundle");
-    assert!(made.status.success(), "{}", text(&made));
+    let bundle = make_bundle(d, &key, &root);
     let good = std::fs::read(&bundle).expect("bundle");
     assert_eq!(good.len(), 64 + root.len() + 8 + 9 + 64);
 
@@ -111,4 +120,231 @@ fn bundles_made_with_openssl_are_checked_by_ivmd() {
     // A key file that is not an Ed25519 public key is an error of its own.
     let (ok, out) = check(&bundle, &key);
     assert!(!ok && out.contains("not an Ed25519 public key"), "{out}");
+}
+
+/// `ivmd update FILE` with the installer of a config: only a bundle that verifies is staged
+/// in the data folder and handed to the installer (here `cp`, standing in for the image's
+/// `systemctl start ivm-update.service`, which needs the image's root slots: scripts/boot-image
+/// covers that side); a refused one leaves the data folder untouched and the installer unrun;
+/// the embedded defaults install nothing.
+#[test]
+fn update_hands_only_verified_bundles_to_the_installer() {
+    require_tool("openssl");
+    require_tool("python3");
+    let dir = tempdir();
+    let d = dir.path();
+    let (key, public) = keypair(d, "build");
+    let (other_key, _) = keypair(d, "other");
+    let data = d.join("data");
+    std::fs::create_dir(&data).expect("data");
+    let installed = d.join("installed.bundle");
+    let config = d.join("ivmd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\n[update]\ncommand = [\"cp\", {:?}, {:?}]\n",
+            data,
+            data.join("update.bundle"),
+            installed
+        ),
+    )
+    .expect("config");
+    let update = |bundle: &Path, config: Option<&Path>| {
+        let mut c = Command::new(ivmd_bin());
+        if let Some(config) = config {
+            c.arg("--config").arg(config);
+        }
+        let out = c
+            .arg("--data")
+            .arg(&data)
+            .arg("update")
+            .arg(bundle)
+            .arg("--key")
+            .arg(&public)
+            .output()
+            .expect("ivmd");
+        (out.status.success(), text(&out))
+    };
+    let nothing_written = |why: &str| {
+        let left: Vec<_> = std::fs::read_dir(&data)
+            .expect("data")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(left.is_empty(), "{why}: the data folder holds {left:?}");
+        assert!(!installed.exists(), "{why}: the installer ran");
+    };
+
+    let root: Vec<u8> = (0..(1 << 20) + 5).map(|i| (i * 13 % 251) as u8).collect();
+    let other = d.join("other");
+    std::fs::create_dir(&other).expect("other");
+    let foreign = make_bundle(&other, &other_key, &root);
+    let good = make_bundle(d, &key, &root);
+    let bytes = std::fs::read(&good).expect("bundle");
+
+    let (ok, out) = update(&foreign, Some(&config));
+    assert!(
+        !ok && out.contains("refused") && out.contains("signed by another key"),
+        "{out}"
+    );
+    nothing_written("a bundle signed by another key");
+    let short = d.join("short.bundle");
+    std::fs::write(&short, &bytes[..bytes.len() - 100]).expect("short");
+    let (ok, out) = update(&short, Some(&config));
+    assert!(!ok && out.contains("cut short"), "{out}");
+    nothing_written("a bundle cut short");
+    let mut changed = bytes.clone();
+    changed[64 + 4096] ^= 1;
+    let tampered = d.join("tampered.bundle");
+    std::fs::write(&tampered, &changed).expect("tampered");
+    let (ok, out) = update(&tampered, Some(&config));
+    assert!(!ok && out.contains("does not match"), "{out}");
+    nothing_written("a changed bundle");
+
+    // The embedded defaults: no installer, nothing written, and it says so.
+    let (ok, out) = update(&good, None);
+    assert!(!ok && out.contains("installs no updates"), "{out}");
+    nothing_written("the defaults");
+
+    let (ok, out) = update(&good, Some(&config));
+    assert!(
+        ok && out.contains("0.1.0-test verified and installed"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read(&installed).expect("installed"), bytes);
+    assert_eq!(
+        std::fs::read(data.join("update.bundle")).expect("staged"),
+        bytes
+    );
+    assert!(!data.join("update.bundle.partial").exists());
+
+    // An installer that fails is reported as such.
+    std::fs::write(
+        &config,
+        format!("data_dir = {data:?}\n[update]\ncommand = [\"false\"]\n"),
+    )
+    .expect("config");
+    let (ok, out) = update(&good, Some(&config));
+    assert!(!ok && out.contains("the installer (false) failed"), "{out}");
+}
+
+/// Logs `name` in over the box's HTTP API; the session token.
+async fn token(server: &Server, name: &str, password: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/login", server.http))
+        .json(&json!({"name": name, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 200, "login {name}");
+    let v: Value = r.json().await.expect("json");
+    v["token"].as_str().expect("token").to_owned()
+}
+
+/// `PUT /api/admin/update` with `body`; (status, answer).
+async fn upload(server: &Server, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .put(format!("{}/api/admin/update", server.http))
+        .header("Content-Type", "application/octet-stream")
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("upload");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// An admin user `boss` and a plain user `ann` on a running box.
+fn users(server: &Server) {
+    let out = ivmd(
+        &server.data,
+        &[
+            "user",
+            "add",
+            "boss",
+            "--extension",
+            "200",
+            "--password",
+            "boss-password-1",
+            "--admin",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    server.add_user("ann", "201", "ann-password-1");
+}
+
+/// The admin page's upload against the real ivmd: only an admin may upload; a bundle signed
+/// by another key or cut short is refused (400, its reason) with nothing left in the data
+/// folder and the installer not run; a good one reaches the installer whole and leaves no
+/// upload behind; a box with the embedded defaults installs no updates (404).
+#[tokio::test]
+async fn an_admin_uploads_a_bundle_and_only_a_verified_one_reaches_the_installer() {
+    require_tool("openssl");
+    require_tool("python3");
+    let dir = tempdir();
+    let d = dir.path();
+    let (key, public) = keypair(d, "build");
+    let (other_key, _) = keypair(d, "other");
+    let root: Vec<u8> = (0..(3 << 20) + 1).map(|i| (i * 31 % 253) as u8).collect();
+    let other = d.join("other");
+    std::fs::create_dir(&other).expect("other");
+    let foreign = std::fs::read(make_bundle(&other, &other_key, &root)).expect("foreign");
+    let good = std::fs::read(make_bundle(d, &key, &root)).expect("good");
+    let installed = d.join("installed.bundle");
+    let data = d.join("data");
+    let server = Server::start(
+        d,
+        &format!(
+            "[update]\ncommand = [\"cp\", {:?}, {:?}]\nkey = {:?}\n",
+            data.join("update.bundle"),
+            installed,
+            public
+        ),
+    );
+    users(&server);
+    let boss = token(&server, "boss", "boss-password-1").await;
+    let ann = token(&server, "ann", "ann-password-1").await;
+    let nothing_written = |why: &str| {
+        let left: Vec<_> = std::fs::read_dir(&data)
+            .expect("data")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("update."))
+            .collect();
+        assert!(left.is_empty(), "{why}: the data folder holds {left:?}");
+        assert!(!installed.exists(), "{why}: the installer ran");
+    };
+
+    let (status, _) = upload(&server, None, good.clone()).await;
+    assert_eq!(status, 401);
+    nothing_written("no token");
+    let (status, _) = upload(&server, Some(&ann), good.clone()).await;
+    assert_eq!(status, 403);
+    nothing_written("not an admin");
+    let (status, v) = upload(&server, Some(&boss), foreign).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("signed by another key"), "{v}");
+    nothing_written("another key");
+    let (status, v) = upload(&server, Some(&boss), good[..good.len() / 2].to_vec()).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("cut short"), "{v}");
+    nothing_written("cut short");
+
+    let (status, v) = upload(&server, Some(&boss), good.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["version"], "0.1.0-test", "{v}");
+    assert_eq!(std::fs::read(&installed).expect("installed"), good);
+    assert!(
+        !data.join("update.upload").exists(),
+        "the upload is not left behind"
+    );
+
+    // The embedded defaults: no installer.
+    let plain = d.join("plain");
+    std::fs::create_dir(&plain).expect("plain");
+    let server = Server::start(&plain, "");
+    users(&server);
+    let boss = token(&server, "boss", "boss-password-1").await;
+    let (status, v) = upload(&server, Some(&boss), good).await;
+    assert_eq!(status, 404, "{v}");
+    assert!(v.to_string().contains("installs no updates"), "{v}");
 }

@@ -95,6 +95,19 @@ pub enum Command {
     /// Update bundles (made by scripts/build-image --bundle).
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Install an update bundle: check it (a bundle that is cut short, changed or signed by
+    /// another key is refused and nothing is written), copy it into the data folder and run
+    /// the config's `[update] command`, the privileged installer (on the appliance image it
+    /// writes the root slot not running, boots it once at the next restart and keeps it if it
+    /// comes up; docs/image.md).
+    Update {
+        /// The bundle.
+        file: PathBuf,
+        /// The public update key (PEM); default: the config's `[update] key`, on the
+        /// appliance image its build's.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
 }
 
 /// `ivmd bundle ...`
@@ -327,6 +340,33 @@ pub fn main() -> ExitCode {
             Err(message) => fail(&message),
         },
         Command::Bundle(BundleCommand::Check { file, key }) => bundle_check(&file, &key),
+        Command::Update { file, key } => update(config, data, &file, key),
+    }
+}
+
+/// `ivmd update`: the data folder and installer from the config (and `--data`).
+fn update(
+    config: Option<&Path>,
+    data: Option<&Path>,
+    file: &Path,
+    key: Option<PathBuf>,
+) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let data_dir = data.map_or(cfg.data_dir, Path::to_owned);
+    let key = key.unwrap_or(cfg.update.key);
+    match crate::update::install(file, &key, &data_dir, &cfg.update.command, false) {
+        Ok(h) => {
+            println!(
+                "{}: update bundle {} verified and installed; it starts at the next restart",
+                file.display(),
+                h.version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
     }
 }
 

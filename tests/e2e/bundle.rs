@@ -10,6 +10,7 @@ mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use harness::{ivmd, ivmd_bin, require_tool, tempdir, text, Server};
 use serde_json::{json, Value};
@@ -241,7 +242,11 @@ async fn token(server: &Server, name: &str, password: &str) -> String {
 }
 
 /// `PUT /api/admin/update` with `body`; (status, answer).
-async fn upload(server: &Server, token: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+async fn upload(
+    server: &Server,
+    token: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .put(format!("{}/api/admin/update", server.http))
         .header("Content-Type", "application/octet-stream")
@@ -276,7 +281,8 @@ fn users(server: &Server) {
 /// The admin page's upload against the real ivmd: only an admin may upload; a bundle signed
 /// by another key or cut short is refused (400, its reason) with nothing left in the data
 /// folder and the installer not run; a good one reaches the installer whole and leaves no
-/// upload behind; a box with the embedded defaults installs no updates (404).
+/// upload behind, and a second upload while it arrives is turned away (409); a box with the
+/// embedded defaults installs no updates (404).
 #[tokio::test]
 async fn an_admin_uploads_a_bundle_and_only_a_verified_one_reaches_the_installer() {
     require_tool("openssl");
@@ -329,7 +335,47 @@ async fn an_admin_uploads_a_bundle_and_only_a_verified_one_reaches_the_installer
     assert!(v.to_string().contains("cut short"), "{v}");
     nothing_written("cut short");
 
+    // The good one, sent in two parts; while its first part is in, a second upload is
+    // turned away (409) rather than overwrite it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
+    let first = {
+        let (http, boss) = (server.http.clone(), boss.clone());
+        tokio::spawn(async move {
+            let r = reqwest::Client::new()
+                .put(format!("{http}/api/admin/update"))
+                .bearer_auth(boss)
+                .body(body)
+                .send()
+                .await
+                .expect("upload");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    tx.send(Ok(good[..1 << 20].to_vec()))
+        .await
+        .expect("first part");
+    let upload_file = data.join("update.upload");
+    // Async waits: the upload task runs on this test's one thread.
+    let mut receiving = false;
+    for _ in 0..100 {
+        if std::fs::metadata(&upload_file).is_ok_and(|m| m.len() > 0) {
+            receiving = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(receiving, "the first upload is not being received");
     let (status, v) = upload(&server, Some(&boss), good.clone()).await;
+    assert_eq!(status, 409, "{v}");
+    tx.send(Ok(good[1 << 20..].to_vec()))
+        .await
+        .expect("second part");
+    drop(tx);
+    let (status, v) = first.await.expect("first upload");
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["version"], "0.1.0-test", "{v}");
     assert_eq!(std::fs::read(&installed).expect("installed"), good);

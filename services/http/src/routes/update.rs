@@ -4,10 +4,12 @@
 //! bundle cut short, changed or signed by another key before anything is installed.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use futures_util::StreamExt as _;
 use serde::Serialize;
@@ -51,8 +53,30 @@ pub struct Updated {
     pub message: String,
 }
 
+/// An upload or installation is under way (one box per process): a second upload would
+/// overwrite the file the first is verifying.
+static BUSY: AtomicBool = AtomicBool::new(false);
+
+/// Holds [`BUSY`] until dropped: the end of the installation, or of a request cut off.
+struct Busy;
+
+impl Busy {
+    fn claim() -> Option<Busy> {
+        BUSY.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Busy)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        BUSY.store(false, Ordering::Release);
+    }
+}
+
 /// `PUT /api/admin/update`: receives the bundle (at most [`MAX_BUNDLE`] bytes), then
-/// installs it; 404 on a box that installs no updates (no `[update] command`).
+/// installs it; 404 on a box that installs no updates (no `[update] command`), 409 while
+/// another update is being received or installed.
 pub async fn upload(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -61,6 +85,13 @@ pub async fn upload(
     let Some(updater) = state.updater.clone() else {
         return Err(ApiError::not_found(
             "this box installs no updates ([update] command is not set)",
+        ));
+    };
+    let Some(busy) = Busy::claim() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "update_in_progress",
+            "another update is being received or installed; try again when it is done",
         ));
     };
     let path = updater.upload_path();
@@ -72,6 +103,7 @@ pub async fn upload(
     let installed = tokio::task::spawn_blocking(move || {
         let r = updater.install(&path);
         let _ = std::fs::remove_file(&path);
+        drop(busy);
         r
     })
     .await

@@ -148,7 +148,7 @@ impl ivm_http::routes::update::Updater for Installer {
         use ivm_http::routes::update::UpdateRefusal;
         match install(upload, &self.key, &self.data_dir, &self.command, true) {
             Ok(h) => {
-                tracing::warn!(version = %h.version, "update installed; it starts at the next restart");
+                tracing::warn!(version = %h.version, "update verified and handed to the installer");
                 Ok(h.version)
             }
             Err(e @ UpdateError::Refused { .. }) => {

@@ -208,7 +208,7 @@ fn update_hands_only_verified_bundles_to_the_installer() {
 
     let (ok, out) = update(&good, Some(&config));
     assert!(
-        ok && out.contains("0.1.0-test verified and installed"),
+        ok && out.contains("0.1.0-test verified and handed to the installer"),
         "{out}"
     );
     assert_eq!(std::fs::read(&installed).expect("installed"), bytes);

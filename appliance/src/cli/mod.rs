@@ -360,7 +360,7 @@ fn update(
     match crate::update::install(file, &key, &data_dir, &cfg.update.command, false) {
         Ok(h) => {
             println!(
-                "{}: update bundle {} verified and installed; it starts at the next restart",
+                "{}: update bundle {} verified and handed to the installer ([update] command)",
                 file.display(),
                 h.version
             );

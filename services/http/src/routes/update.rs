@@ -110,7 +110,7 @@ pub async fn upload(
     .map_err(ApiError::internal)?;
     match installed {
         Ok(version) => Ok(Json(Updated {
-            message: format!("update {version} installed; it starts at the next restart"),
+            message: format!("update {version} verified and handed to the installer; once installed it starts at the next restart"),
             version,
         })),
         Err(UpdateRefusal::Refused(why)) => Err(ApiError::bad_request(why)),

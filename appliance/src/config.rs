@@ -38,6 +38,31 @@ pub struct Config {
     pub network: Network,
     /// The link to the global tier (other offices through a NATS cluster): off by default.
     pub global: ivm_global::config::LinkConfig,
+    /// Installing update bundles (`ivmd update`).
+    pub update: Update,
+}
+
+/// `[update]`: how `ivmd update` and `PUT /api/admin/update` hand a verified bundle to the
+/// privileged installer.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Update {
+    /// The installer, run once the bundle is verified and staged in the data folder (on the
+    /// appliance image: `systemctl start ivm-update.service`); empty: this box installs no
+    /// updates (a development machine has no root slots).
+    pub command: Vec<String>,
+    /// The public key bundles must be signed with (PEM; scripts/build-image puts the build's
+    /// there).
+    pub key: PathBuf,
+}
+
+impl Default for Update {
+    fn default() -> Self {
+        Update {
+            command: Vec::new(),
+            key: PathBuf::from("/usr/lib/ivm/update.pub"),
+        }
+    }
 }
 
 /// `[panel]`: the front panel. No path, no panel.
@@ -57,6 +82,11 @@ pub struct Panel {
     /// Command for "Reboot" (`["systemctl", "reboot"]` on the appliance image); empty:
     /// restart `ivmd` itself, which is what a development machine wants.
     pub reboot_command: Vec<String>,
+    /// Command for "Factory reset, wipe everything" (on the image: start
+    /// `ivm-factory-reset.service`, which wipes the whole data partition, network settings and
+    /// journal too, at the next boot); empty: `ivmd` erases its own data folder and starts
+    /// again, all it can do without privileges.
+    pub wipe_command: Vec<String>,
 }
 
 impl Default for Panel {
@@ -68,6 +98,7 @@ impl Default for Panel {
             dim_after_s: 60,
             keep_network_s: 60,
             reboot_command: Vec::new(),
+            wipe_command: Vec::new(),
         }
     }
 }
@@ -415,6 +446,7 @@ impl Default for Config {
             panel: Panel::default(),
             network: Network::default(),
             global: ivm_global::config::LinkConfig::default(),
+            update: Update::default(),
         }
     }
 }

@@ -91,6 +91,7 @@ pub fn start(
         dhcp,
         front,
         cfg.panel.reboot_command.clone(),
+        cfg.panel.wipe_command.clone(),
         exit,
     );
     let menu = MenuConfig {

@@ -19,12 +19,16 @@
 //! - [`panel`]: what the front panel reads and changes ([`panel::BoxControl`]), restarts and
 //!   factory reset.
 //! - [`display`]: boot-time wiring of the network backend, the panel task and display actor.
+//! - [`bundle`]: update bundles (a whole system, Ed25519-signed): the format and its
+//!   verification.
+//! - [`update`]: `ivmd update`: a verified bundle handed to the privileged installer.
 //! - [`cli`]: the command line, and how admin answers, `ivmd status` and `ivmd config` print.
 //!
 //! `ivm`, the command-line client, lives in the `ivm-client` crate; its `main` is here only as
 //! a binary so both programs ship from one place.
 
 pub mod admin;
+pub mod bundle;
 pub mod cli;
 pub mod config;
 pub mod dhcp;
@@ -35,3 +39,4 @@ pub mod panel;
 pub mod run;
 pub mod runtime_dir;
 pub mod tls;
+pub mod update;

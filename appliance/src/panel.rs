@@ -71,6 +71,8 @@ pub struct Control {
     pub front: Arc<ProvisionFront>,
     /// Reboot command; empty: restart `ivmd`.
     pub reboot_command: Vec<String>,
+    /// "Wipe everything" command; empty: erase the data folder and restart `ivmd`.
+    pub wipe_command: Vec<String>,
     /// Ends `ivmd run` with an [`Exit`].
     pub exit: watch::Sender<Option<Exit>>,
     /// Bytes in the data folder, recounted at most every [`STORAGE_EVERY`].
@@ -139,6 +141,7 @@ impl BoxControl {
         dhcp: Arc<DhcpControl>,
         front: Arc<ProvisionFront>,
         reboot_command: Vec<String>,
+        wipe_command: Vec<String>,
         exit: watch::Sender<Option<Exit>>,
     ) -> Self {
         BoxControl(Arc::new(Control {
@@ -151,6 +154,7 @@ impl BoxControl {
             dhcp,
             front,
             reboot_command,
+            wipe_command,
             exit,
             storage: Arc::new(Mutex::new(None)),
         }))
@@ -419,22 +423,24 @@ impl Installer for BoxControl {
                     Ok(password)
                 }
                 Action::Reboot => {
-                    if let Some((prog, args)) = me.reboot_command.split_first() {
+                    if !me.reboot_command.is_empty() {
                         tracing::warn!(command = ?me.reboot_command, "panel: reboot");
-                        let out = tokio::process::Command::new(prog)
-                            .args(args)
-                            .output()
-                            .await
-                            .map_err(|e| format!("{prog}: {e}"))?;
-                        if !out.status.success() {
-                            return Err(format!("{prog} failed: {}", out.status));
-                        }
+                        run_command(&me.reboot_command).await?;
                         Ok("rebooting".into())
                     } else {
                         tracing::warn!("panel: restart");
                         me.exit.send_replace(Some(Exit::Restart));
                         Ok("restarting".into())
                     }
+                }
+                Action::FactoryReset {
+                    keep_network: false,
+                } if !me.wipe_command.is_empty() => {
+                    // The whole data partition (network settings, journal) goes, which only a
+                    // privileged helper can do; it reboots the box when it has marked it.
+                    tracing::warn!(command = ?me.wipe_command, "panel: factory reset, wipe everything");
+                    run_command(&me.wipe_command).await?;
+                    Ok("erasing".into())
                 }
                 Action::FactoryReset { keep_network } => {
                     tracing::warn!(keep_network, "panel: factory reset");
@@ -446,6 +452,22 @@ impl Installer for BoxControl {
         }
         .boxed()
     }
+}
+
+/// Runs a panel command (reboot, wipe) to its end: its failure is the panel's error.
+async fn run_command(command: &[String]) -> Result<(), String> {
+    let Some((prog, args)) = command.split_first() else {
+        return Ok(());
+    };
+    let out = tokio::process::Command::new(prog)
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| format!("{prog}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{prog} failed: {}", out.status));
+    }
+    Ok(())
 }
 
 /// Erases the data folder for a factory reset: everything, or everything but the network

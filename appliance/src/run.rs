@@ -119,6 +119,17 @@ pub fn run(cfg: Config, origin: Origin) -> anyhow::Result<Exit> {
     })
 }
 
+/// The installer of `PUT /api/admin/update`, when `[update] command` is set.
+fn updater(cfg: &Config) -> Option<ivm_http::routes::update::SharedUpdater> {
+    (!cfg.update.command.is_empty()).then(|| {
+        Arc::new(crate::update::Installer {
+            data_dir: cfg.data_dir.clone(),
+            key: cfg.update.key.clone(),
+            command: cfg.update.command.clone(),
+        }) as ivm_http::routes::update::SharedUpdater
+    })
+}
+
 /// Takes the data folder's lock (waiting [`LOCK_WAIT`] for another process) and opens it.
 fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     let opened = Store::open_with(
@@ -444,7 +455,8 @@ async fn start(
     let mut services: Vec<Box<dyn Service>> = vec![
         Box::new(
             HttpService::new(http_backend(&h), http_cfg, Some(tls.config), http, https)
-                .with_provisioning(Some(front.clone())),
+                .with_provisioning(Some(front.clone()))
+                .with_updater(updater(cfg)),
         ),
         Box::new(FlushService::new(sightings, h.db.clone())),
     ];

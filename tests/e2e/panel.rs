@@ -12,7 +12,9 @@
 //!   factory reset that keeps the network settings;
 //! - the DHCP server turned on from the panel with the box inside a namespace: refused while
 //!   another server answers, then serving a udhcpc client in the peer namespace;
-//! - factory reset (wipe everything): the box comes back at its first-start state.
+//! - factory reset (wipe everything): the box comes back at its first-start state;
+//! - with `[panel] wipe_command` (the appliance image's privileged wipe of the whole data
+//!   partition), "wipe everything" runs that command and leaves the data folder to it.
 //!
 //! Network tests use only namespaces and veth pairs made here; they are skipped with a note
 //! when the machine cannot make namespaces (not root), and fail instead under
@@ -671,4 +673,45 @@ async fn factory_reset_returns_to_first_start() {
     // The panel is driven again by the new run.
     soft.wait_row(1, "IP 127.0.0.1").await;
     soft.step(Key::Enter, 0, "Menu").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wipe_everything_runs_the_wipe_command() {
+    let dir = tempdir();
+    let mut soft = Soft::start();
+    let mark = dir.path().join("wipe-requested");
+    let command = format!("echo requested > '{}'", mark.display());
+    let toml = format!(
+        "{}wipe_command = [\"sh\", \"-c\", {command:?}]\n[network]\ninterface = \"lo\"\n",
+        soft.toml()
+    );
+    let server = tokio::task::block_in_place(|| Server::start(dir.path(), &toml));
+    tokio::task::block_in_place(|| server.add_user("bob", "202", "bob-password-12"));
+    let pid = server.pid();
+
+    soft.wait_row(1, "IP 127.0.0.1").await;
+    soft.step(Key::Enter, 0, "Menu").await;
+    soft.step(Key::Up, 3, ">Factory reset").await;
+    soft.step(Key::Enter, 0, "Factory reset").await;
+    soft.step(Key::Down, 2, ">Wipe everything").await;
+    soft.step(Key::Enter, 0, "Erase users").await;
+    assert!(!mark.exists(), "nothing runs before the confirmation");
+    soft.tap(Key::Enter);
+
+    wait_until("the wipe command ran", Duration::from_secs(30), || {
+        std::fs::read_to_string(&mark).is_ok_and(|t| t == "requested\n")
+    })
+    .await;
+    // The command does the wiping (and the reboot): ivmd erased nothing itself, did not start
+    // again, and still serves.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(server.pid(), pid);
+    let users = tokio::task::block_in_place(|| ivmd(&server.data, &["user", "list"]));
+    assert!(text(&users).contains("bob"), "{}", text(&users));
+    tokio::task::block_in_place(|| {
+        assert!(server.wait_log(
+            "panel: factory reset, wipe everything",
+            Duration::from_secs(5)
+        ))
+    });
 }

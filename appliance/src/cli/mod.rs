@@ -98,6 +98,37 @@ pub enum Command {
     /// The HTTPS certificate: show it, install your own, or go back to the box's own.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Update bundles (made by scripts/build-image --bundle).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Install an update bundle: check it (a bundle that is cut short, changed or signed by
+    /// another key is refused and nothing is written), copy it into the data folder and run
+    /// the config's `[update] command`, the privileged installer (on the appliance image it
+    /// writes the root slot not running, boots it once at the next restart and keeps it if it
+    /// comes up; docs/image.md).
+    Update {
+        /// The bundle.
+        file: PathBuf,
+        /// The public update key (PEM); default: the config's `[update] key`, on the
+        /// appliance image its build's.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+/// `ivmd bundle ...`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Check that FILE is a whole update bundle signed by the update key, and print its
+    /// version and parts. Reads it, writes nothing. Exit status 1, with the reason, when it is
+    /// not (cut short, changed, signed by another key).
+    Check {
+        /// The bundle.
+        file: PathBuf,
+        /// The public update key (PEM); the appliance image's by default.
+        #[arg(long, default_value = "/usr/lib/ivm/update.pub")]
+        key: PathBuf,
+    },
 }
 
 /// `ivmd tls ...`
@@ -374,6 +405,58 @@ pub fn main() -> ExitCode {
             Ok(req) => admin_command(config, data, req),
             Err(message) => fail(&message),
         },
+        Command::Bundle(BundleCommand::Check { file, key }) => bundle_check(&file, &key),
+        Command::Update { file, key } => update(config, data, &file, key),
+    }
+}
+
+/// `ivmd update`: the data folder and installer from the config (and `--data`).
+fn update(
+    config: Option<&Path>,
+    data: Option<&Path>,
+    file: &Path,
+    key: Option<PathBuf>,
+) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let data_dir = data.map_or(cfg.data_dir, Path::to_owned);
+    let key = key.unwrap_or(cfg.update.key);
+    match crate::update::install(file, &key, &data_dir, &cfg.update.command, false) {
+        Ok(h) => {
+            println!(
+                "{}: update bundle {} verified and handed to the installer ([update] command)",
+                file.display(),
+                h.version
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// `ivmd bundle check`.
+fn bundle_check(file: &Path, key: &Path) -> ExitCode {
+    let checked = crate::bundle::UpdateKey::load(key)
+        .map_err(|e| format!("update key {}: {e}", key.display()))
+        .and_then(|k| {
+            let mut f = std::fs::File::open(file).map_err(|e| e.to_string())?;
+            crate::bundle::verify(&mut f, &k).map_err(|e| e.to_string())
+        });
+    match checked {
+        Ok(h) => {
+            println!(
+                "{}: update bundle {}, root {} bytes, kernel {} bytes, initrd {} bytes: signature good",
+                file.display(),
+                h.version,
+                h.root_len,
+                h.kernel_len,
+                h.initrd_len
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("{}: refused: {e}", file.display())),
     }
 }
 

@@ -4,9 +4,12 @@
 //! in the terminal and sends arrow keys, Enter and Esc as key reports. `q` or Ctrl-C quits.
 //!
 //! ```text
-//! ivm-panel [--model 635|633|631|533] [--link PATH]
+//! ivm-panel [--model 635|633|631|533] [--link PATH] [--plain]
 //! ```
 //! `--link PATH` also makes PATH a symlink to the pty, so a config can name a fixed path.
+//! `--plain` is for scripts (scripts/boot-image drives the box's panel with it): keys are read
+//! from stdin even when it is not a terminal, and each new screen is printed as one line,
+//! `screen: <line 1> | <line 2> | ...`, instead of being drawn.
 
 use anyhow::Context;
 use ivm_lcd::io::lock;
@@ -31,6 +34,7 @@ impl Drop for RawGuard {
 fn main() -> anyhow::Result<()> {
     let mut model = CfaModel::Cfa635;
     let mut link: Option<std::path::PathBuf> = None;
+    let mut plain = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -44,7 +48,10 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             "--link" => link = args.next().map(Into::into),
-            _ => anyhow::bail!("usage: ivm-panel [--model 635|633|631|533] [--link PATH]"),
+            "--plain" => plain = true,
+            _ => {
+                anyhow::bail!("usage: ivm-panel [--model 635|633|631|533] [--link PATH] [--plain]")
+            }
         }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -61,7 +68,7 @@ fn main() -> anyhow::Result<()> {
         let _ = std::fs::remove_file(l);
         std::os::unix::fs::symlink(&path, l).context("symlink")?;
     }
-    let tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+    let tty = !plain && nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     let _guard = if tty {
         let old = termios::tcgetattr(std::io::stdin())?;
         let mut raw = old.clone();
@@ -75,7 +82,7 @@ fn main() -> anyhow::Result<()> {
 
     let res = rt.block_on(async move {
         let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        if tty {
+        if tty || plain {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 64];
                 let mut stdin = std::io::stdin();
@@ -89,8 +96,16 @@ fn main() -> anyhow::Result<()> {
             // Keep the channel open: run until a signal.
             std::mem::forget(in_tx);
         }
-        let draw = |p: &SoftPanel| {
-            if tty {
+        let mut last = Vec::new();
+        let mut draw = |p: &SoftPanel| {
+            if plain {
+                let lines = p.lines();
+                if lines != last {
+                    println!("screen: {}", lines.join(" | "));
+                    let _ = std::io::stdout().flush();
+                    last = lines;
+                }
+            } else if tty {
                 print!("{}pty: {}\x1b[K\r\n", p.render_ansi(), path.display());
                 let _ = std::io::stdout().flush();
             }

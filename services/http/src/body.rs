@@ -29,6 +29,9 @@ pub const SMALL_BODY: usize = 64 * 1024;
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time to receive an upload (25 MiB in five minutes is about 700 kbit/s).
 pub const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+/// Time to receive an update bundle (`PUT /api/admin/update`, admins only; up to 352 MiB: an
+/// hour is about 800 kbit/s).
+pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The body did not arrive in time.
 #[derive(Debug, thiserror::Error)]
@@ -104,8 +107,15 @@ pub fn is_upload(method: &Method, path: &str) -> bool {
 /// next request would see that request fail with no answer. So such a refusal says
 /// `Connection: close`, and well-behaved clients open a new connection.
 pub async fn deadline(req: Request, next: Next) -> Response {
-    let upload = is_upload(req.method(), req.uri().path());
-    let limit = if upload { UPLOAD_TIMEOUT } else { BODY_TIMEOUT };
+    let update = req.method() == Method::PUT && req.uri().path() == "/api/admin/update";
+    let upload = update || is_upload(req.method(), req.uri().path());
+    let limit = if update {
+        UPDATE_TIMEOUT
+    } else if upload {
+        UPLOAD_TIMEOUT
+    } else {
+        BODY_TIMEOUT
+    };
     let http1 = req.version() <= axum::http::Version::HTTP_11;
     let req = req.map(|b| Body::new(DeadlineBody::new(b, limit)));
     let mut resp = next.run(req).await;

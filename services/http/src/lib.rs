@@ -164,6 +164,8 @@ pub struct AppState {
     pub sockets: tokio_util::task::TaskTracker,
     /// `GET /api/health`'s last database probe.
     pub health: Arc<routes::health::Health>,
+    /// What installs an uploaded update bundle (`PUT /api/admin/update`); `None` answers 404.
+    pub updater: Option<routes::update::SharedUpdater>,
 }
 
 /// The HTTP service as the engine runs it.
@@ -198,6 +200,7 @@ impl HttpService {
             provision: None,
             sockets: tokio_util::task::TaskTracker::new(),
             health: Arc::default(),
+            updater: None,
         };
         HttpService {
             state,
@@ -211,6 +214,12 @@ impl HttpService {
     /// Serves `GET /provision/{name}` through `front` (the same front the TFTP server uses).
     pub fn with_provisioning(mut self, front: Option<Arc<ProvisionFront>>) -> Self {
         self.state.provision = front;
+        self
+    }
+
+    /// Installs update bundles uploaded by an admin through `updater`.
+    pub fn with_updater(mut self, updater: Option<routes::update::SharedUpdater>) -> Self {
+        self.state.updater = updater;
         self
     }
 

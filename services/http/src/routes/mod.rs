@@ -11,6 +11,7 @@ mod phones;
 mod provision;
 mod ring_me;
 mod session;
+pub mod update;
 pub mod web;
 
 pub use messages::{read_upload_form, UploadForm, MAX_ATTACHMENTS, MAX_TO_FIELDS};
@@ -55,6 +56,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/messages/{id}/played"),
     ("post", "/api/ring-me"),
     ("get", "/api/admin/status"),
+    ("put", "/api/admin/update"),
     ("get", "/api/admin/users"),
     ("post", "/api/admin/users"),
     ("patch", "/api/admin/users/{user}"),
@@ -115,6 +117,7 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         .route("/api/messages/{id}/played", post(messages::played))
         .route("/api/ring-me", post(ring_me::ring_me))
         .route("/api/admin/status", get(admin::status))
+        .route("/api/admin/update", put(update::upload))
         .route("/api/admin/users", get(admin::users).post(admin::add_user))
         .route(
             "/api/admin/users/{user}",

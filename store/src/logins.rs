@@ -106,8 +106,10 @@ pub enum LoginRefusal {
     OneTimeExpired,
 }
 
-/// The outcome of [`Store::open_session`].
+/// The outcome of [`Store::open_session`]. One value per login, moved once: not worth a box
+/// for the size difference between its variants.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Opened {
     /// A new session: the token (not stored, only its hash), its expiry (Unix seconds) and
     /// the user as the commit left them.

@@ -12,11 +12,12 @@ use ivm_wire::{Guid, MailboxState};
 
 use super::seam::Request;
 use super::{GatewayActor, Hook};
-use crate::client::{MailboxChanged, PostPrepared, Receipt};
+use crate::client::{MailboxChanged, Receipt};
 use crate::database::messages::DeleteMessage;
 use crate::media::RtpIn;
 use crate::station::ops::{
-    change_setting, log_call, AudioOf, CheckRecipients, LampCounts, PartyAt, PhoneMailbox,
+    change_setting, log_call, post_recording, AudioOf, CheckRecipients, LampCounts, PartyAt,
+    PhoneMailbox,
 };
 
 async fn codec<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
@@ -423,17 +424,10 @@ impl GatewayActor {
 
     /// The held audio to the line at once, then `AudioFlushed` (the line core's contract).
     fn flush_audio(&mut self, now: Instant, line: LineId) {
-        let mut held = Vec::new();
-        if let Some(s) = self.session(line) {
-            s.flush();
-            while let Some(e) = s.poll_event() {
-                match e {
-                    MediaEvent::Audio(pcm) => held.push(pcm),
-                    MediaEvent::Silence(samples) => held.push(vec![0; samples]),
-                    _ => {}
-                }
-            }
-        }
+        let held = self
+            .session(line)
+            .map(Session::flush_audio)
+            .unwrap_or_default();
         for pcm in held {
             self.exchange.handle(now, line, Input::Audio(pcm));
         }
@@ -449,23 +443,7 @@ impl GatewayActor {
         recorder: Recorder,
         ctx: &mut Context<Self>,
     ) {
-        let clients = self.clients.clone();
-        let fut = async move {
-            let rec = codec(move || recorder.finish())
-                .await?
-                .map_err(|e| e.to_string())?;
-            let Some(rec) = rec else { return Ok(None) };
-            let info = clients
-                .send(PostPrepared {
-                    sender,
-                    to,
-                    audio: rec.into(),
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(Some(info))
-        };
+        let fut = post_recording(self.clients.clone(), sender, to, recorder);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let outcome = match &res {
                 Ok(Some(info)) => {

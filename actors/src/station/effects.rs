@@ -11,9 +11,11 @@ use ivm_line::{Action, Failure, Input, PostOutcome, SettingChange};
 use ivm_rtp::Recorder;
 use ivm_wire::{Guid, MailboxState};
 
-use super::ops::{change_setting, log_call, AudioOf, CheckRecipients, PartyAt, PhoneMailbox};
+use super::ops::{
+    change_setting, log_call, post_recording, AudioOf, CheckRecipients, PartyAt, PhoneMailbox,
+};
 use super::StationActor;
-use crate::client::{MailboxChanged, PostPrepared, Receipt};
+use crate::client::{MailboxChanged, Receipt};
 use crate::database::messages::DeleteMessage;
 use crate::media::LegId;
 
@@ -159,23 +161,7 @@ impl StationActor {
         recorder: Recorder,
         ctx: &mut Context<Self>,
     ) {
-        let clients = self.clients.clone();
-        let fut = async move {
-            let rec = codec(move || recorder.finish())
-                .await?
-                .map_err(|e| e.to_string())?;
-            let Some(rec) = rec else { return Ok(None) };
-            let info = clients
-                .send(PostPrepared {
-                    sender,
-                    to,
-                    audio: rec.into(),
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>(Some(info))
-        };
+        let fut = post_recording(self.clients.clone(), sender, to, recorder);
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let outcome = match &res {
                 Ok(Some(info)) => {

@@ -210,17 +210,10 @@ impl StationActor {
     /// A recording stopped: the audio the jitter buffer still holds goes to the line, then
     /// `AudioFlushed` (the line core's contract: before anything else).
     pub(super) fn flush_audio(&mut self, now: Instant, leg: LegId) {
-        let mut held = Vec::new();
-        if let Some(s) = self.session(leg) {
-            s.flush();
-            while let Some(e) = s.poll_event() {
-                match e {
-                    MediaEvent::Audio(pcm) => held.push(pcm),
-                    MediaEvent::Silence(samples) => held.push(vec![0; samples]),
-                    _ => {}
-                }
-            }
-        }
+        let held = self
+            .session(leg)
+            .map(ivm_rtp::Session::flush_audio)
+            .unwrap_or_default();
         for pcm in held {
             self.exchange.handle(now, leg, Input::Audio(pcm));
         }

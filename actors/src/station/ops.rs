@@ -13,7 +13,10 @@ use ivm_wire::{Guid, MailboxState, Status};
 use ivm_line::{Failure, SettingChange};
 use ivm_wire::rest::PatchCallSettings;
 
-use crate::client::{ClientHandle, SetStatus};
+use ivm_rtp::Recorder;
+use ivm_wire::rest::MessageInfo;
+
+use crate::client::{ClientHandle, PostPrepared, SetStatus};
 use crate::database::users::{LogCall, PatchCallSettingsOf};
 use crate::database::{Db, Op};
 
@@ -186,6 +189,85 @@ impl Op for LampCounts {
     }
 }
 
+/// Stores a setting changed from the keypad (a forward, or do-not-disturb, which is the
+/// status "busy" and so goes through the client manager like the web client's): the answer
+/// the line waits for. Shared by every adapter of the line core (desk phones, analog lines).
+pub(crate) async fn change_setting(
+    db: Db,
+    clients: ClientHandle,
+    user: Guid,
+    change: SettingChange,
+) -> Result<(), Failure> {
+    let off_or = |t: Option<String>| Some(t.unwrap_or_default());
+    let patch = match change {
+        SettingChange::Dnd(on) => {
+            let status = if on { Status::Busy } else { Status::Available };
+            return match clients.send(SetStatus { user, status }).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Failure(e.to_string())),
+                Err(e) => Err(Failure(e.to_string())),
+            };
+        }
+        SettingChange::ForwardAlways(t) => PatchCallSettings {
+            forward_always: off_or(t),
+            ..PatchCallSettings::default()
+        },
+        SettingChange::ForwardBusy(t) => PatchCallSettings {
+            forward_busy: off_or(t),
+            ..PatchCallSettings::default()
+        },
+        SettingChange::ForwardNoAnswer(t) => PatchCallSettings {
+            forward_no_answer: off_or(t),
+            ..PatchCallSettings::default()
+        },
+    };
+    db.call(PatchCallSettingsOf { user, patch })
+        .await
+        .map(drop)
+        .map_err(|e| Failure(e.to_string()))
+}
+
+/// Writes a call into both users' call history. A record, not a step of the call: a store
+/// failure is only logged (the call goes on).
+pub(crate) async fn log_call(db: Db, caller: Guid, callee: Guid, answered: bool) {
+    let op = LogCall {
+        caller,
+        callee,
+        answered,
+        at: SystemTime::now(),
+    };
+    if let Err(e) = db.call(op).await {
+        tracing::warn!(error = %e, "cannot store the call in the call history");
+    }
+}
+
+/// A recording ended: encoded on the codec pool (the recorder's Ogg, length and waveform are
+/// stored as made, no second decode), then posted through the client actor with the same
+/// checks and the one commit a browser's message takes. `None`: nothing was recorded.
+/// Shared by every adapter of the line core.
+pub(crate) async fn post_recording(
+    clients: ClientHandle,
+    sender: Guid,
+    to: Vec<String>,
+    recorder: Recorder,
+) -> Result<Option<MessageInfo>, String> {
+    let rec = crate::codec::run(move || recorder.finish())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let Some(rec) = rec else { return Ok(None) };
+    let info = clients
+        .send(PostPrepared {
+            sender,
+            to,
+            audio: rec.into(),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok(Some(info))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -243,57 +325,5 @@ mod tests {
         assert!(matches!(audio_of(&ann), Err(StoreError::NotFound)));
         assert!(store.delete_for(m.id, bob.guid).unwrap());
         assert!(matches!(audio_of(&bob), Err(StoreError::NotFound)));
-    }
-}
-
-/// Stores a setting changed from the keypad (a forward, or do-not-disturb, which is the
-/// status "busy" and so goes through the client manager like the web client's): the answer
-/// the line waits for. Shared by every adapter of the line core (desk phones, analog lines).
-pub(crate) async fn change_setting(
-    db: Db,
-    clients: ClientHandle,
-    user: Guid,
-    change: SettingChange,
-) -> Result<(), Failure> {
-    let off_or = |t: Option<String>| Some(t.unwrap_or_default());
-    let patch = match change {
-        SettingChange::Dnd(on) => {
-            let status = if on { Status::Busy } else { Status::Available };
-            return match clients.send(SetStatus { user, status }).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(Failure(e.to_string())),
-                Err(e) => Err(Failure(e.to_string())),
-            };
-        }
-        SettingChange::ForwardAlways(t) => PatchCallSettings {
-            forward_always: off_or(t),
-            ..PatchCallSettings::default()
-        },
-        SettingChange::ForwardBusy(t) => PatchCallSettings {
-            forward_busy: off_or(t),
-            ..PatchCallSettings::default()
-        },
-        SettingChange::ForwardNoAnswer(t) => PatchCallSettings {
-            forward_no_answer: off_or(t),
-            ..PatchCallSettings::default()
-        },
-    };
-    db.call(PatchCallSettingsOf { user, patch })
-        .await
-        .map(drop)
-        .map_err(|e| Failure(e.to_string()))
-}
-
-/// Writes a call into both users' call history. A record, not a step of the call: a store
-/// failure is only logged (the call goes on).
-pub(crate) async fn log_call(db: Db, caller: Guid, callee: Guid, answered: bool) {
-    let op = LogCall {
-        caller,
-        callee,
-        answered,
-        at: SystemTime::now(),
-    };
-    if let Err(e) = db.call(op).await {
-        tracing::warn!(error = %e, "cannot store the call in the call history");
     }
 }

@@ -355,6 +355,22 @@ impl Session {
         }
     }
 
+    /// [`Session::flush`], then every queued event's audio in order, gaps as silence: what a
+    /// recording that just stopped still has to take. Other queued events are dropped (a key
+    /// or the end of a prompt no longer matters once the recording is over).
+    pub fn flush_audio(&mut self) -> Vec<Vec<i16>> {
+        self.flush();
+        let mut held = Vec::new();
+        while let Some(e) = self.poll_event() {
+            match e {
+                Event::Audio(pcm) => held.push(pcm),
+                Event::Silence(samples) => held.push(vec![0; samples]),
+                _ => {}
+            }
+        }
+        held
+    }
+
     /// When silence from the peer counts as inactivity (None for a timeout too large to
     /// represent, which means never).
     fn inactivity_deadline(&self) -> Option<Instant> {

@@ -556,3 +556,19 @@ fn vanished_phone_keeps_speech_and_drops_silence() {
         assert_eq!(kept.is_some(), expect_kept);
     }
 }
+
+#[test]
+fn flush_audio_releases_the_buffered_audio_at_once_with_gaps_as_silence() {
+    let t0 = Instant::now();
+    let mut s = Session::new(SessionConfig::new(addr(PHONE)), t0);
+    // Packets 1, 2, (3 lost), 4, all still inside the jitter buffer's delay.
+    for (i, (seq, ts)) in [(1u16, 160u32), (2, 320), (4, 640)].into_iter().enumerate() {
+        let at = t0 + Duration::from_millis(5) * i as u32;
+        s.handle_packet(at, addr(PHONE), &rtp(9, seq, ts, 8, vec![0xd5; 160]));
+    }
+    let held = s.flush_audio();
+    let lens: Vec<usize> = held.iter().map(Vec::len).collect();
+    assert_eq!(lens.iter().sum::<usize>(), 4 * 160, "{lens:?}");
+    assert!(held.iter().any(|p| p.iter().all(|x| *x == 0)), "the lost packet is silence");
+    assert!(s.flush_audio().is_empty(), "nothing is released twice");
+}

@@ -8,7 +8,10 @@ fn bridged(t: &mut T) -> (LineId, LineId) {
     let (a, _) = t.dial("201", "202");
     t.feed(a, Input::ExtensionFound(Ok(Some(party("202").into()))));
     t.feed(2, Input::Alerting);
-    assert_eq!(t.feed(2, Input::Answered), ["1: Answer", "1: Bridge(2)"]);
+    assert_eq!(
+        t.feed(2, Input::Answered),
+        ["1: LogCall(202, answered)", "1: Answer", "1: Bridge(2)"]
+    );
     (a, 2)
 }
 
@@ -171,7 +174,10 @@ fn attended_transfer_joins_the_two_other_parties_and_ends_both_of_the_phone_s_li
     let (b2, _) = t.dial("202", "203");
     t.feed(b2, Input::ExtensionFound(Ok(Some(party("203").into()))));
     let c = t.x.activity(party("203").user)[0].line;
-    assert_eq!(t.feed(c, Input::Answered), ["3: Answer", "3: Bridge(4)"]);
+    assert_eq!(
+        t.feed(c, Input::Answered),
+        ["3: LogCall(203, answered)", "3: Answer", "3: Bridge(4)"]
+    );
     // 202 transfers 201 to 203, replacing its call with 203.
     assert_eq!(
         t.feed(b, Input::Replace(b2)),

@@ -1,9 +1,10 @@
-//! `ivm forward [always|busy|noanswer EXT [--after N] | off [KIND]]` and `ivm dnd [on|off]`:
-//! my call settings, through `PATCH /api/me/settings` (the box checks each extension).
+//! `ivm forward [always|busy|noanswer EXT [--after N] | off [KIND]]`, `ivm dnd [on|off]` and
+//! `ivm voicemail [on|off]`: my call settings, through `PATCH /api/me/settings` (the box
+//! checks each extension).
 
 use ivm_wire::rest::{CallSettingsView, PatchCallSettings};
 
-use crate::cli::{DndArgs, ForwardArgs, ForwardSet};
+use crate::cli::{DndArgs, ForwardArgs, ForwardSet, VoicemailArgs};
 use crate::context::Context;
 use crate::output;
 
@@ -54,6 +55,22 @@ pub async fn dnd(ctx: &Context, args: DndArgs) -> anyhow::Result<()> {
         }
     };
     output::line(if view.dnd { "on" } else { "off" })?;
+    Ok(())
+}
+
+/// Sets message taking on busy and no answer, or shows it.
+pub async fn voicemail(ctx: &Context, args: VoicemailArgs) -> anyhow::Result<()> {
+    let view = match args.state.as_deref() {
+        None => ctx.api.settings().await?,
+        Some(state) => {
+            let patch = PatchCallSettings {
+                voicemail: Some(state == "on"),
+                ..PatchCallSettings::default()
+            };
+            ctx.api.patch_settings(&patch).await?
+        }
+    };
+    output::line(if view.settings.voicemail { "on" } else { "off" })?;
     Ok(())
 }
 

@@ -96,6 +96,10 @@ pub enum Command {
     /// Show or set do-not-disturb: calls to me are not rung and the caller may leave a
     /// message (the same as `status busy`; `dnd off` sets `status available`).
     Dnd(DndArgs),
+    /// Show or set message taking: a call to me that meets busy or no answer (and no
+    /// forward) is answered by the box and the caller leaves a message (on by default);
+    /// off, the caller hears busy or no answer. Do-not-disturb always takes a message.
+    Voicemail(VoicemailArgs),
     /// List my calls between extensions (placed, received, missed), newest first; the box
     /// keeps the latest 100.
     Calls(ListArgs),
@@ -320,6 +324,14 @@ pub struct DndArgs {
     pub state: Option<String>,
 }
 
+/// `voicemail [on|off]`.
+#[derive(Debug, Args)]
+pub struct VoicemailArgs {
+    /// on or off; without it, show it.
+    #[arg(value_parser = ["on", "off"])]
+    pub state: Option<String>,
+}
+
 fn parse_status(s: &str) -> Result<Status, String> {
     s.parse()
 }
@@ -456,6 +468,8 @@ mod tests {
         assert!(parse(&["forward", "always"]).is_err(), "needs an extension");
         assert!(parse(&["dnd", "on"]).is_ok());
         assert!(parse(&["dnd", "maybe"]).is_err());
+        assert!(parse(&["voicemail", "off"]).is_ok());
+        assert!(parse(&["voicemail", "maybe"]).is_err());
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_call: Option<bool>,
     /// Forwards and message taking for calls to the user's extension; records written
-    /// before they existed load as the defaults (nothing forwarded).
+    /// before they existed load as the defaults (nothing forwarded, messages taken).
     #[serde(default)]
     pub calls: CallSettings,
     /// Published to the global directory (`user@box` reaches them from other boxes), as an

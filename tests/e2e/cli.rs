@@ -616,7 +616,8 @@ impl Walk {
         assert!(me.starts_with("ann ("), "after passwd: {me}");
     }
 
-    /// `forward`, `dnd` and `calls`: ann's call settings change on the box and show back;
+    /// `forward`, `dnd`, `voicemail` and `calls`: ann's call settings change on the box and
+    /// show back (message taking on by default);
     /// her call history is empty (no call was made here; tests/e2e/forward.rs makes them).
     fn forward_dnd_and_calls(&self) {
         let (ann, rest) = (&self.ann, &self.rest);
@@ -631,6 +632,15 @@ impl Walk {
         assert_eq!(ann.ok(&["dnd", "on"]).0.trim(), "on");
         assert_eq!(rest.get(&self.ann_tok, "/api/me/settings")["dnd"], true);
         assert_eq!(ann.ok(&["dnd", "off"]).0.trim(), "off");
+        assert_eq!(ann.ok(&["voicemail"]).0.trim(), "on", "on by default");
+        assert_eq!(ann.ok(&["voicemail", "off"]).0.trim(), "off");
+        assert_eq!(
+            rest.get(&self.ann_tok, "/api/me/settings")["voicemail"],
+            false
+        );
+        let (shown, _) = ann.ok(&["forward"]);
+        assert!(shown.contains("voicemail off"), "{shown}");
+        assert_eq!(ann.ok(&["voicemail", "on"]).0.trim(), "on");
         assert_eq!(ann.ok(&["calls", "--json"]).0.trim(), "[]");
         let (table, _) = ann.ok(&["calls"]);
         assert!(table.contains("KIND"), "{table}");

@@ -442,6 +442,10 @@ fn pjsip_busy_callee_ends_the_call_cleanly() {
     require_pjsua2();
     let dir = tempdir();
     let (server, ann_pw, bob_pw) = box_with_ann_and_bob(dir.path());
+    // Bob turned message taking off: his phone's busy goes to the caller instead of the box
+    // answering for a message (the default; tests/e2e/phones_calls.rs and forward.rs).
+    let bob_cli = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    assert_eq!(bob_cli.ok(&["voicemail", "off"]).trim(), "off");
     let mut bob = PjPhone::start(
         &server,
         "202",

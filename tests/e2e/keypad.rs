@@ -4,7 +4,8 @@
 //!   a callee's phone rings (it used to ring and answer the callee, then hang up on it);
 //! - `*7` recipients are checked by the post's own rule, so a name in any case reaches its
 //!   user (it used to be refused with 404);
-//! - the dial plan's refusals (484, 404) and a callee's busy answer passed to the caller.
+//! - the dial plan's refusals (484, 404) and a callee's busy answer passed to the caller
+//!   (when the callee turned message taking off; by default the box would take a message).
 //!
 //! Peers: small raw-UDP user agents written here (ann the caller, bob a registered phone that
 //! answers as the test says), computing the digest with `ivm_sip::auth` (checked against the
@@ -232,7 +233,10 @@ fn an_offer_the_box_cannot_answer_is_488_at_once_and_rings_no_one() {
         "the callee's phone did not ring"
     );
 
-    // Control: an offer the box can answer rings bob; bob is busy, and ann hears so.
+    // Control: an offer the box can answer rings bob; bob is busy, and ann hears so (bob
+    // turned message taking off, which would otherwise answer ann for a message).
+    let bob_cli = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    assert_eq!(bob_cli.ok(&["voicemail", "off"]).trim(), "off");
     let caller = std::thread::spawn(move || {
         let (fin, ..) = ann.invite(
             "202",

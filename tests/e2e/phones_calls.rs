@@ -1,6 +1,8 @@
 //! End to end with real desk phones (Debian's baresip, headless; helpers in `baresip.rs`):
 //! `*97` playback with receipts and the lamp, calls between extensions (audio both ways,
-//! busy, unknown, no answer, cancel), ring-my-phone through REST, a phone that vanishes
+//! busy, unknown, no answer, cancel; on the defaults an unanswered call becomes a voice
+//! message, and 486/480 reach the caller when the callee turned that off), ring-my-phone
+//! through REST, a phone that vanishes
 //! mid-recording, and the lamp after a REST delete. Loopback only; every wait is bounded;
 //! every child is killed on drop. Skipped when baresip is not installed.
 
@@ -11,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use baresip::{have_baresip, padded_speech, silence_wav, speech8k, Phone};
-use harness::{run_bounded, tempdir, until, Person, Server};
+use harness::{run_bounded, tempdir, texts, until, Person, Server};
 
 /// Heard audio below this RMS counts as silence (G.711 idle noise is far below it).
 const RMS_FLOOR: f64 = 0.01;
@@ -255,7 +257,10 @@ fn call_between_extensions_busy_unknown() {
     );
     assert!(server.wait_log("bridged", Duration::from_secs(5)));
 
-    // Busy: carol calls bob while he is in the call.
+    // Busy: carol calls bob while he is in the call. Bob turned message taking off (by
+    // default the box would answer carol for a message: see the no-answer test below).
+    let bob_cli = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    assert_eq!(bob_cli.ok(&["voicemail", "off"]).trim(), "off");
     carol.command("dial", &format!("sip:202@{}", server.sip));
     assert!(
         carol.wait_for("486 Busy", Duration::from_secs(15)),
@@ -277,7 +282,7 @@ fn call_between_extensions_busy_unknown() {
 }
 
 #[test]
-fn call_no_answer_480_and_cancel_487() {
+fn call_no_answer_takes_a_message_or_is_480_and_cancel_487() {
     if !have_baresip() {
         return;
     }
@@ -287,6 +292,15 @@ fn call_no_answer_480_and_cancel_487() {
     server.add_user("bob", "202", "bob-password-1");
     let (ann_pw, bob_pw) = (server.sip_password("ann"), server.sip_password("bob"));
     let silence = silence_wav(dir.path(), 60);
+    // Ann's phone: silence while the box says "leave a message", then speech, then silence
+    // (the end of the message).
+    let (ann_wav, spoken) = speech8k(
+        dir.path(),
+        "ann",
+        "Hello Bob, this is Ann. Please call me back about the delivery this afternoon.",
+        6.0,
+        9.0,
+    );
     let bob = Phone::start_with(
         dir.path(),
         &server,
@@ -303,9 +317,9 @@ fn call_no_answer_480_and_cancel_487() {
         &server,
         "201",
         &ann_pw,
-        &silence,
+        &ann_wav,
         &[],
-        60,
+        90,
         "auto",
         false,
     );
@@ -316,11 +330,71 @@ fn call_no_answer_480_and_cancel_487() {
             p.output()
         );
     }
-    // No answer: 480 after the ring timeout.
+    // No answer, on the defaults: after the ring timeout the box answers ann with "leave a
+    // message", and what she says lands in bob's inbox with her as sender.
     let t0 = Instant::now();
     ann.command("dial", &format!("sip:202@{}", server.sip));
     assert!(
         bob.wait_for("Incoming call", Duration::from_secs(10)),
+        "the callee rings:\n{}",
+        bob.output()
+    );
+    assert!(
+        ann.wait_for("Call established", Duration::from_secs(15)),
+        "the box answers the caller:\n{}\nlog:\n{}",
+        ann.output(),
+        server.log()
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_secs(2),
+        "not before the ring timeout"
+    );
+    assert!(
+        server.wait_log("take a message", Duration::from_secs(5)),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.wait_log("message from a phone posted", Duration::from_secs(60)),
+        "the message is posted; log:\n{}",
+        server.log()
+    );
+    assert!(
+        !ann.output().contains("480 Temporarily Unavailable"),
+        "{}",
+        ann.output()
+    );
+    let bob_cli = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    let inbox = bob_cli.inbox();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["sender_name"], "ann", "{inbox:?}");
+    let got = inbox[0]["duration_ms"].as_f64().expect("duration") / 1000.0;
+    assert!(
+        (got - spoken).abs() < 2.0,
+        "stored {got} s for {spoken} s spoken"
+    );
+    let id = inbox[0]["id"].as_str().expect("id").to_owned();
+    let opus = dir.path().join("left.opus");
+    bob_cli.ok(&["get", &id, "-o", opus.to_str().expect("path")]);
+    let out = run_bounded(Command::new("opusinfo").arg(&opus), Duration::from_secs(30));
+    let (stdout, stderr) = texts(&out);
+    assert!(
+        out.status.success() && !stdout.contains("WARNING") && !stderr.contains("ERROR"),
+        "opusinfo:\n{stdout}{stderr}"
+    );
+    ann.command("hangup", "");
+    std::thread::sleep(Duration::from_secs(1));
+
+    // Bob turns message taking off: no answer is 480 after the ring timeout.
+    assert_eq!(bob_cli.ok(&["voicemail", "off"]).trim(), "off");
+    let t0 = Instant::now();
+    ann.command("dial", &format!("sip:202@{}", server.sip));
+    assert!(
+        until(Duration::from_secs(10), || bob
+            .output()
+            .matches("Incoming call")
+            .count()
+            >= 2),
         "the callee rings:\n{}",
         bob.output()
     );
@@ -342,7 +416,7 @@ fn call_no_answer_480_and_cancel_487() {
             .output()
             .matches("Incoming call")
             .count()
-            >= 2),
+            >= 3),
         "rings again:\n{}",
         bob.output()
     );

@@ -1,8 +1,10 @@
 // Browser test of "Calls" (issue 16): the dialog shows my call settings as the box stores
-// them; saving a forward and do-not-disturb changes them (and my status in the header); a
+// them (message taking on by default); saving a forward, message taking off and
+// do-not-disturb changes them (and my status in the header); a
 // forward to an extension nobody has is refused with the box's message and changes nothing;
 // the history lists a call placed from a real SIP INVITE (a small UDP client here, digest
-// auth) to a user with no phone: missed for the callee, placed (no answer) for the caller.
+// auth) to a user with no phone who turned message taking off (480): missed for the callee,
+// placed (no answer) for the caller.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -138,9 +140,11 @@ describe('calls: settings and history', { timeout: 180000 }, () => {
     await waitText(page.locator('#call-list'), /No calls yet/);
     assert.equal(await page.inputValue('#fwd-after'), '20', 'the default delay');
     assert.equal(await page.inputValue('#fwd-always'), '');
+    assert.equal(await page.isChecked('#voicemail'), true, 'messages taken by default');
 
     await page.fill('#fwd-busy', '203');
     await page.fill('#fwd-after', '10');
+    await page.uncheck('#voicemail');
     await page.check('#dnd');
     await page.click('#settings-save');
     await waitText(page.locator('#toasts'), /Call settings saved/);
@@ -148,6 +152,7 @@ describe('calls: settings and history', { timeout: 180000 }, () => {
     let s = (await box.rest('GET', '/api/me/settings', { token })).body;
     assert.equal(s.forward_busy, '203');
     assert.equal(s.no_answer_after, 10);
+    assert.equal(s.voicemail, false);
     assert.equal(s.dnd, true);
     assert.equal(await page.inputValue('#my-status'), 'busy', 'do-not-disturb is the status busy');
 
@@ -162,6 +167,10 @@ describe('calls: settings and history', { timeout: 180000 }, () => {
   });
 
   it('lists a missed call for the callee and a placed one for the caller', async () => {
+    // Carol turned message taking off, so the box does not answer ann for a message.
+    const token = await box.token('carol', PW);
+    const off = await box.rest('PATCH', '/api/me/settings', { token, json: { voicemail: false } });
+    assert.equal(off.body.voicemail, false);
     const status = await sipCall(box.sip, '201', sipPassword('ann'), '203');
     assert.equal(status, 480, 'carol has no phone: temporarily unavailable');
     for (const [name, re] of [['carol', /Missed\s*ann \(201\)/], ['ann', /Placed \(no answer\)\s*carol \(203\)/]]) {

@@ -108,8 +108,14 @@ fn default_no_answer_after() -> u32 {
     DEFAULT_NO_ANSWER_AFTER
 }
 
+/// Message taking is on unless the user turns it off: an unanswered call becomes a voice
+/// message without anyone configuring anything (the point of the box).
+fn default_voicemail() -> bool {
+    true
+}
+
 /// A user's call settings, stored with the user (records written before they existed load
-/// as the defaults: no forward, 20 s, no message taking for busy and no answer).
+/// as the defaults: no forward, 20 s, message taking on for busy and no answer).
 /// Do-not-disturb is not here: it is the user's status "busy" (one notion, so a phone, the
 /// web client and intercom agree); [`CallSettingsView`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,8 +133,9 @@ pub struct CallSettings {
     #[serde(default = "default_no_answer_after")]
     pub no_answer_after: u32,
     /// A call that meets busy or no answer with no forward is answered by the box, which
-    /// takes a message for the user (do-not-disturb always does).
-    #[serde(default)]
+    /// takes a message for the user (do-not-disturb always does). On by default (and in
+    /// records written before the field existed); off, the caller hears busy or no answer.
+    #[serde(default = "default_voicemail")]
     pub voicemail: bool,
 }
 
@@ -139,7 +146,7 @@ impl Default for CallSettings {
             forward_busy: None,
             forward_no_answer: None,
             no_answer_after: DEFAULT_NO_ANSWER_AFTER,
-            voicemail: false,
+            voicemail: default_voicemail(),
         }
     }
 }
@@ -206,7 +213,7 @@ pub struct PatchCallSettings {
     /// Seconds before forward on no answer, 5 to 120.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_answer_after: Option<u32>,
-    /// Take messages on busy and no answer.
+    /// Take messages on busy and no answer (on unless turned off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub voicemail: Option<bool>,
     /// Do-not-disturb on (status "busy") or off (status "available").

@@ -164,6 +164,7 @@ const EVERY_COMMAND: &[(&[&str], &[&str])] = &[
     (&["forward", "busy"], &["203"]),
     (&["forward", "off"], &["busy"]),
     (&["dnd"], &["on"]),
+    (&["voicemail"], &["off"]),
     (&["calls"], &["--json"]),
     (&["talk"], &["--to", "bob", "bob.wav"]),
     (&["talk"], &["--group", "sales", "bob.wav"]),

@@ -1,9 +1,10 @@
-//! `ivm forward [always|busy|noanswer EXT [--after N] | off [KIND]]` and `ivm dnd [on|off]`:
-//! my call settings, through `PATCH /api/me/settings` (the box checks each extension).
+//! `ivm forward [always|busy|noanswer EXT [--after N] | off [KIND]]`, `ivm dnd [on|off]` and
+//! `ivm voicemail [on|off]`: my call settings, through `PATCH /api/me/settings` (the box
+//! checks each extension).
 
 use ivm_wire::rest::{CallSettingsView, PatchCallSettings};
 
-use crate::cli::{DndArgs, ForwardArgs, ForwardSet};
+use crate::cli::{DndArgs, ForwardArgs, ForwardSet, VoicemailArgs};
 use crate::context::Context;
 use crate::output;
 
@@ -43,18 +44,37 @@ pub async fn forward(ctx: &Context, args: ForwardArgs) -> anyhow::Result<()> {
 
 /// Sets do-not-disturb, or shows it.
 pub async fn dnd(ctx: &Context, args: DndArgs) -> anyhow::Result<()> {
-    let view = match args.state.as_deref() {
-        None => ctx.api.settings().await?,
-        Some(state) => {
-            let patch = PatchCallSettings {
-                dnd: Some(state == "on"),
-                ..PatchCallSettings::default()
-            };
-            ctx.api.patch_settings(&patch).await?
-        }
-    };
+    let view = switch(ctx, args.state.as_deref(), |on| PatchCallSettings {
+        dnd: Some(on),
+        ..PatchCallSettings::default()
+    })
+    .await?;
     output::line(if view.dnd { "on" } else { "off" })?;
     Ok(())
+}
+
+/// Sets message taking on busy and no answer, or shows it.
+pub async fn voicemail(ctx: &Context, args: VoicemailArgs) -> anyhow::Result<()> {
+    let view = switch(ctx, args.state.as_deref(), |on| PatchCallSettings {
+        voicemail: Some(on),
+        ..PatchCallSettings::default()
+    })
+    .await?;
+    output::line(if view.settings.voicemail { "on" } else { "off" })?;
+    Ok(())
+}
+
+/// An on/off setting: `state` ("on" or "off") patched through `patch`, or, without it, the
+/// settings as they are.
+async fn switch(
+    ctx: &Context,
+    state: Option<&str>,
+    patch: impl FnOnce(bool) -> PatchCallSettings,
+) -> anyhow::Result<CallSettingsView> {
+    Ok(match state {
+        None => ctx.api.settings().await?,
+        Some(state) => ctx.api.patch_settings(&patch(state == "on")).await?,
+    })
 }
 
 /// One line per setting, `name value` (`off` for no forward).

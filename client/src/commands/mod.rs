@@ -9,7 +9,7 @@
 //! - [`play`] runs `play`
 //! - [`delete`] runs `delete`
 //! - [`status`] runs `status`
-//! - [`forward`] runs `forward` and `dnd`
+//! - [`forward`] runs `forward`, `dnd` and `voicemail`
 //! - [`talk`] runs `talk` (a live talk from a WAV)
 //! - [`watch`] runs `watch` (the driver around [`crate::watch::Watch`])
 //! - [`completions`] runs `completions` (no server needed)
@@ -93,6 +93,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::status(&ctx, args).await,
         Command::Forward(args) => forward::forward(&ctx, args).await,
         Command::Dnd(args) => forward::dnd(&ctx, args).await,
+        Command::Voicemail(args) => forward::voicemail(&ctx, args).await,
         Command::Calls(args) => calls::calls(&ctx, args).await,
         Command::Talk(args) => talk::talk(&ctx, args).await,
         Command::Watch(args) => watch::watch(&mut ctx, args).await,

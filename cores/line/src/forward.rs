@@ -13,7 +13,7 @@ use crate::input::Party;
 pub const MAX_HOPS: usize = 3;
 
 /// A user's call settings, as they set them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forwarding {
     /// Every call goes to this extension; the user's phone does not ring.
     pub always: Option<String>,
@@ -29,6 +29,20 @@ pub struct Forwarding {
     pub voicemail: bool,
 }
 
+impl Default for Forwarding {
+    /// A user's defaults: no forward, do-not-disturb off, messages taken (an unanswered call
+    /// becomes a voice message unless the user turned that off).
+    fn default() -> Forwarding {
+        Forwarding {
+            always: None,
+            busy: None,
+            no_answer: None,
+            dnd: false,
+            voicemail: true,
+        }
+    }
+}
+
 /// A user found by extension, with their settings: the answer to
 /// [`crate::Action::LookUpExtension`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +54,7 @@ pub struct Extension {
 }
 
 impl From<Party> for Extension {
-    /// A user with no forward, do-not-disturb off.
+    /// A user with the default settings: no forward, do-not-disturb off, messages taken.
     fn from(party: Party) -> Extension {
         Extension {
             party,

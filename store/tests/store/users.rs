@@ -441,10 +441,18 @@ fn records_without_the_flag_load() {
     });
     let u: ivm_store::User = serde_json::from_value(old).unwrap();
     assert!(!u.must_change_password);
-    // Nor call settings: nothing forwarded, 20 s before a forward on no answer.
+    // Nor call settings: nothing forwarded, 20 s before a forward on no answer, messages
+    // taken on busy and no answer.
     assert_eq!(u.calls, CallSettings::default());
     assert_eq!(u.calls.no_answer_after, 20);
     assert_eq!(u.calls.forward_always, None);
+    assert!(u.calls.voicemail);
+    // A record with call settings written before `voicemail` existed: on too.
+    let mut old = serde_json::to_value(&u).unwrap();
+    old["calls"] = serde_json::json!({"forward_busy": "151", "no_answer_after": 30});
+    let u: ivm_store::User = serde_json::from_value(old).unwrap();
+    assert!(u.calls.voicemail);
+    assert_eq!(u.calls.forward_busy.as_deref(), Some("151"));
 }
 
 #[test]

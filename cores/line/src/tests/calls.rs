@@ -1,17 +1,37 @@
 //! Calls between extensions: two lines through the exchange.
 
 use super::*;
-use crate::{Failure, Reason, RingFailure};
+use crate::{Extension, Failure, Forwarding, Reason, RingFailure};
 
-/// 201 dials 202 and the exchange rings 202's new line: (caller, callee).
+/// 201 dials 202 (default settings) and the exchange rings 202's new line: (caller, callee).
 fn ringing(t: &mut T) -> (LineId, LineId) {
+    ringing_to(t, party("202").into())
+}
+
+/// 201 dials 202, who turned message taking off: busy and no answer reach the caller.
+fn ringing_without_messages(t: &mut T) -> (LineId, LineId) {
+    ringing_to(t, no_messages("202"))
+}
+
+fn ringing_to(t: &mut T, callee: Extension) -> (LineId, LineId) {
     let (a, steps) = t.dial("201", "202");
     assert_eq!(steps, ["1: LookUpExtension(202)"]);
     assert_eq!(
-        t.feed(a, Input::ExtensionFound(Ok(Some(party("202").into())))),
+        t.feed(a, Input::ExtensionFound(Ok(Some(callee)))),
         ["2: Ring(202 from 201)"]
     );
     (a, 2)
+}
+
+/// The user at `ext` with message taking off (`"voicemail": false`).
+fn no_messages(ext: &str) -> Extension {
+    Extension {
+        party: party(ext),
+        forwarding: Forwarding {
+            voicemail: false,
+            ..Forwarding::default()
+        },
+    }
 }
 
 /// ... and 202 answers.
@@ -56,19 +76,34 @@ fn media_lost_on_either_side_ends_both() {
 }
 
 #[test]
-fn busy_callee_is_486() {
+fn busy_callee_takes_a_message_by_default() {
     let mut t = T::new();
     bridged(&mut t); // 201 and 202 talk
     let (c, _) = t.dial("203", "202");
     assert_eq!(
         t.feed(c, Input::ExtensionFound(Ok(Some(party("202").into())))),
+        [
+            "3: LogCall(202, missed)",
+            "3: Answer",
+            "3: Play(LeaveMessage)"
+        ]
+    );
+}
+
+#[test]
+fn busy_callee_without_message_taking_is_486() {
+    let mut t = T::new();
+    bridged(&mut t); // 201 and 202 talk
+    let (c, _) = t.dial("203", "202");
+    assert_eq!(
+        t.feed(c, Input::ExtensionFound(Ok(Some(no_messages("202"))))),
         ["3: LogCall(202, missed)", "3: Reject(Busy)", "3: Release"]
     );
     // Listening to messages counts as busy too.
     let (d, _) = t.dial("204", "*97");
     let (e, _) = t.dial("205", "204");
     assert_eq!(
-        t.feed(e, Input::ExtensionFound(Ok(Some(party("204").into())))),
+        t.feed(e, Input::ExtensionFound(Ok(Some(no_messages("204"))))),
         [
             format!("{e}: LogCall(204, missed)"),
             format!("{e}: Reject(Busy)"),
@@ -79,9 +114,27 @@ fn busy_callee_is_486() {
 }
 
 #[test]
-fn no_answer_is_480_after_the_ring_timeout() {
+fn no_answer_takes_a_message_after_the_ring_timeout_by_default() {
     let mut t = T::new();
     let (a, b) = ringing(&mut t);
+    t.feed(b, Input::Alerting);
+    assert!(t.advance(Duration::from_millis(29_990)).is_empty());
+    assert_eq!(
+        t.advance(Duration::from_millis(10)),
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Answer",
+            "1: Play(LeaveMessage)"
+        ]
+    );
+    assert!(t.x.contains(a));
+}
+
+#[test]
+fn no_answer_without_message_taking_is_480_after_the_ring_timeout() {
+    let mut t = T::new();
+    let (a, b) = ringing_without_messages(&mut t);
     t.feed(b, Input::Alerting);
     assert_eq!(t.x.poll_timeout(), Some(t.now + Duration::from_secs(30)));
     assert!(t.advance(Duration::from_millis(29_990)).is_empty());
@@ -99,9 +152,20 @@ fn no_answer_is_480_after_the_ring_timeout() {
 }
 
 #[test]
-fn callee_without_a_registered_phone_is_480() {
+fn callee_without_a_registered_phone_takes_a_message_or_is_480() {
     let mut t = T::new();
     let (_, b) = ringing(&mut t);
+    assert_eq!(
+        t.feed(b, Input::RingFailed(RingFailure::Unreachable)),
+        [
+            "2: Release",
+            "1: LogCall(202, missed)",
+            "1: Answer",
+            "1: Play(LeaveMessage)"
+        ]
+    );
+    let mut t = T::new();
+    let (_, b) = ringing_without_messages(&mut t);
     assert_eq!(
         t.feed(b, Input::RingFailed(RingFailure::Unreachable)),
         [
@@ -123,8 +187,9 @@ fn callee_refusals_pass_through() {
         (RingFailure::NoResources, Reason::NoResources),
         (RingFailure::Internal("no route".into()), Reason::Failed),
     ] {
+        // (Busy and no answer reach the caller only when message taking is off.)
         let mut t = T::new();
-        let (_, b) = ringing(&mut t);
+        let (_, b) = ringing_without_messages(&mut t);
         assert_eq!(
             t.feed(b, Input::RingFailed(failure.clone())),
             [
@@ -218,7 +283,7 @@ fn calling_your_own_extension_rings_your_phone() {
 #[test]
 fn the_caller_is_not_told_about_a_callee_gone_before_it_rang() {
     let mut t = T::new();
-    let (a, b) = ringing(&mut t);
+    let (a, b) = ringing_without_messages(&mut t);
     // The callee's phone hangs up before answering (a ring the phone dropped).
     assert_eq!(
         t.feed(b, Input::HungUp),

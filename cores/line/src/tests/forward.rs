@@ -177,11 +177,9 @@ fn do_not_disturb_answers_and_takes_a_message_from_the_caller() {
 }
 
 #[test]
-fn busy_and_no_answer_take_a_message_for_a_user_who_wants_that() {
-    let vm = Forwarding {
-        voicemail: true,
-        ..Forwarding::default()
-    };
+fn busy_and_no_answer_take_a_message_by_default() {
+    let vm = Forwarding::default();
+    assert!(vm.voicemail, "on unless the user turns it off");
     // No answer within the ring timeout.
     let mut t = T::new();
     let (a, _) = t.dial("201", "202");
@@ -258,10 +256,14 @@ fn a_forward_that_cannot_be_followed_takes_a_message() {
 }
 
 #[test]
-fn without_settings_busy_and_no_answer_pass_through_as_before() {
+fn with_message_taking_off_busy_and_no_answer_pass_through() {
+    let off = Forwarding {
+        voicemail: false,
+        ..Forwarding::default()
+    };
     let mut t = T::new();
     let (a, _) = t.dial("201", "202");
-    t.feed(a, with("202", Forwarding::default()));
+    t.feed(a, with("202", off.clone()));
     assert_eq!(
         t.advance(Duration::from_secs(30)),
         [
@@ -269,6 +271,25 @@ fn without_settings_busy_and_no_answer_pass_through_as_before() {
             "1: LogCall(202, missed)",
             "1: Reject(Unavailable)",
             "1: Release"
+        ]
+    );
+    let mut t = T::new();
+    t.dial("202", "*97");
+    let (a, _) = t.dial("201", "202");
+    assert_eq!(
+        t.feed(a, with("202", off.clone())),
+        ["2: LogCall(202, missed)", "2: Reject(Busy)", "2: Release"]
+    );
+    // Do-not-disturb takes a message all the same.
+    let mut t = T::new();
+    let (a, _) = t.dial("201", "202");
+    let dnd = Forwarding { dnd: true, ..off };
+    assert_eq!(
+        t.feed(a, with("202", dnd)),
+        [
+            "1: LogCall(202, missed)",
+            "1: Answer",
+            "1: Play(LeaveMessage)"
         ]
     );
 }

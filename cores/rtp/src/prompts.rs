@@ -272,7 +272,7 @@ mod tests {
             assert_eq!(Prompt::by_name(p.name()), Ok(p));
             total += p.wav().len();
         }
-        assert_eq!(Prompt::all().count(), 44);
+        assert_eq!(Prompt::all().count(), 45);
         assert!(total < 700_000, "prompts take {total} bytes");
         assert_eq!(
             Prompt::by_name("nope"),

@@ -117,8 +117,11 @@ impl BoxLink {
         Err(last)
     }
 
+    /// As the box's outbox does: tries again until acked, here for at most about a minute.
+    /// A stream whose leader died answers "no stream found" until the others elect a new
+    /// one, which takes seconds on a loaded machine.
     async fn send(&self, e: &Envelope) -> Result<(), String> {
-        self.send_on(subject::out(self.id), e, 20).await
+        self.send_on(subject::out(self.id), e, 240).await
     }
 
     /// Takes what waits for this box for `wait`, acking each; returns (envelope, stream

@@ -10,7 +10,10 @@
 //!   which sends back 8 kHz PCM ([`IntercomPcm`]); the station queues it on every answered
 //!   line's RTP session (G.711 in the codec the phone negotiated). What was said while a
 //!   phone rang is kept (bounded) and played first on answer, so a phone hears the talk
-//!   whole, a moment late. The talk's end reaches the lines only after the worker drained,
+//!   whole, a moment late. Toward a phone that answered before anything was said the
+//!   audio is live: sent as soon as it is decoded, a standing backlog cut
+//!   ([`ivm_rtp::Session::play_live`]), so a late first decode does not delay the whole
+//!   talk. The talk's end reaches the lines only after the worker drained,
 //!   so the last words are queued before the closing tone.
 //! - **Speaking (`*8`).** [`Action::StartTalk`] resolves the dialled recipients (database)
 //!   and starts the talk in the client manager; each [`Action::Speak`] frame goes to one
@@ -257,7 +260,7 @@ impl StationActor {
             h.backlog.extend_from_slice(&pcm);
         }
         for line in h.answered.clone() {
-            self.play(now, line, &pcm);
+            self.play_live(now, line, &pcm);
         }
     }
 

@@ -200,6 +200,24 @@ impl StationActor {
         }
     }
 
+    /// Queues a live talk's audio toward the leg's phone and sends what is due at once,
+    /// not at the next media tick: live audio goes out as soon as it is decoded
+    /// ([`Session::play_live`] keeps it near real time).
+    pub(super) fn play_live(&mut self, now: Instant, leg: LegId, pcm: &[i16]) {
+        let Some(m) = self.legs.get_mut(leg).and_then(|l| l.media.as_mut()) else {
+            return;
+        };
+        let Some(s) = m.session.as_mut() else {
+            return;
+        };
+        let queued = s.queued();
+        let cut = s.play_live(now, pcm);
+        tracing::trace!(leg, queued, cut, "live audio queued");
+        while let Some(t) = s.poll_transmit(now) {
+            let _ = m.port.tx.try_send((t.destination, t.payload));
+        }
+    }
+
     /// Drops what is queued toward the phone.
     pub(super) fn stop_playback(&mut self, now: Instant, leg: LegId) {
         if let Some(s) = self.session(leg) {

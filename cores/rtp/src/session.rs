@@ -15,6 +15,10 @@
 //! - **Sending.** [`Session::play`] queues 8 kHz PCM (prompts, beeps, messages);
 //!   [`Session::poll_transmit`] paces it out as one G.711 packet per 20 ms and says
 //!   [`Event::PlaybackDone`] when the queue runs dry. Nothing is sent while idle.
+//!   [`Session::play_live`] queues a live talk: sent as soon as it is queued with 20 ms
+//!   spacing only as a floor, and cut (oldest first) so that no backlog stands: pacing
+//!   alone would keep any delay that happened once for the rest of the talk. Prompts and
+//!   messages are never cut.
 //! - **Timeouts.** [`Session::poll_timeout`] is the earliest of the next packet to send, the
 //!   next frame the jitter buffer will release, and the media-inactivity deadline, which
 //!   gives [`Event::Inactive`] once when the phone has sent nothing for a while (it vanished).
@@ -39,6 +43,14 @@ const MAX_FILL: u32 = 40_000;
 /// When the driver falls this far behind the send schedule, the schedule restarts from now
 /// instead of bursting out the backlog.
 const MAX_SEND_LAG: Duration = Duration::from_millis(200);
+/// Most live audio ([`Session::play_live`]) kept queued: 60 ms. Sending paces at one packet
+/// per 20 ms, so a backlog that formed once (a late first decode, a busy moment) would
+/// otherwise be kept, as added latency, for the rest of the talk.
+pub const LIVE_BACKLOG: usize = 480;
+/// How long live audio may stand queued when the next arrives before the part that never
+/// drained is cut: a late portion that its successor catches up with is a backlog the 20 ms
+/// pacing can never work off, however small (CoDel's "standing queue", RFC 8289 §3).
+const LIVE_STANDING: Duration = Duration::from_millis(100);
 
 /// How the peer's media address is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,6 +174,12 @@ pub struct Session {
     inactive_reported: bool,
     packetizer: Packetizer,
     playback: VecDeque<i16>,
+    /// How many samples at the head of `playback` must be sent whole (prompts, messages);
+    /// the rest is live audio, which may be cut to stay near real time.
+    kept: usize,
+    /// Since when live audio was still queued each time more arrived, and the least that
+    /// was (the part that never drained).
+    standing: Option<(Instant, usize)>,
     next_send: Option<Instant>,
     /// When the media of the last packet we sent ends (for the timestamp over a pause).
     last_send_end: Option<Instant>,
@@ -194,6 +212,8 @@ impl Session {
             inactive_reported: false,
             packetizer,
             playback: VecDeque::new(),
+            kept: 0,
+            standing: None,
             next_send: None,
             last_send_end: None,
             events: VecDeque::new(),
@@ -392,17 +412,69 @@ impl Session {
             .min()
     }
 
-    /// Queue 8 kHz PCM to send after whatever is already queued. Sending starts at once.
+    /// Queue 8 kHz PCM to send whole after whatever is already queued (a prompt, a stored
+    /// message). Sending starts at once, or 20 ms after the last packet's start if that was
+    /// less than 20 ms ago.
     pub fn play(&mut self, now: Instant, pcm: &[i16]) {
+        self.enqueue(now, pcm);
+        self.kept = self.playback.len();
+    }
+
+    /// Queue live audio (a talk as it is said), sent as soon as [`Session::poll_transmit`]
+    /// is called, with the 20 ms spacing as a floor. Live audio is kept near real time: the
+    /// oldest queued live audio is dropped when more than [`LIVE_BACKLOG`] is queued, or
+    /// when some stood queued at every arrival for 100 ms (that part is dropped). Audio
+    /// queued with [`Session::play`] is never cut; live audio queued behind it is kept
+    /// whole too (a talk caught up from its start plays whole, a moment late). Returns how
+    /// many samples were dropped.
+    pub fn play_live(&mut self, now: Instant, pcm: &[i16]) -> usize {
+        if pcm.is_empty() {
+            return 0;
+        }
+        if self.kept > 0 {
+            self.play(now, pcm);
+            return 0;
+        }
+        let waiting = self.playback.len();
+        let cut = match self.standing {
+            _ if waiting == 0 => {
+                self.standing = None;
+                0
+            }
+            None => {
+                self.standing = Some((now, waiting));
+                0
+            }
+            Some((since, least)) => {
+                let least = least.min(waiting);
+                if now.saturating_duration_since(since) >= LIVE_STANDING {
+                    self.standing = None;
+                    least
+                } else {
+                    self.standing = Some((since, least));
+                    0
+                }
+            }
+        };
+        self.enqueue(now, pcm);
+        let cut = cut.max(self.playback.len().saturating_sub(LIVE_BACKLOG));
+        self.playback.drain(..cut);
+        cut
+    }
+
+    fn enqueue(&mut self, now: Instant, pcm: &[i16]) {
         if pcm.is_empty() {
             return;
         }
         if self.next_send.is_none() {
+            let mut start = now;
             if let Some(end) = self.last_send_end {
                 let idle = now.saturating_duration_since(end);
                 self.packetizer.skip((idle.as_micros() / 125) as u32);
+                // The 20 ms spacing is a floor: audio arriving early waits for it.
+                start = start.max(end);
             }
-            self.next_send = Some(now);
+            self.next_send = Some(start);
         }
         self.playback.extend(pcm);
     }
@@ -411,6 +483,8 @@ impl Session {
     /// [`Event::PlaybackDone`] follows.
     pub fn stop_playback(&mut self, now: Instant) {
         self.playback.clear();
+        self.kept = 0;
+        self.standing = None;
         if self.next_send.take().is_some() {
             self.last_send_end = Some(now);
         }
@@ -452,6 +526,7 @@ impl Session {
         }
         let n = self.playback.len().min(FRAME);
         let frame: Vec<i16> = self.playback.drain(..n).collect();
+        self.kept = self.kept.saturating_sub(n);
         let packet = self.packetizer.packetize(&frame);
         let end = due + PTIME;
         if self.playback.is_empty() {

@@ -19,8 +19,9 @@
 //! **Phone fan-out** (`--phones`, `--sip`): as many desk phones as accounts, played here
 //! (`phones.rs`): each registers with digest, answers the box's auto-answer INVITE with 200
 //! and a PCMU offer and receives the talk's RTP; the speaker's portions start once every phone
-//! answered. Latency = arrival of the RTP packet carrying portion n (the n-th packet after the
-//! first one the phone got, by RTP sequence number) - departure of portion n.
+//! answered. Latency = arrival of the RTP packet carrying portion n (told by its tone: the
+//! portions cycle through 8, as the box may cut a standing backlog) - departure of portion n;
+//! a portion the box cut counts as lost.
 //!
 //! **RTP relay baseline** (`--rtpengine-ng`): rtpengine cannot fan one stream out to many
 //! (each call leg pair is one-to-one), so the baseline is `--rtp-streams` separate 1:1 relays
@@ -218,16 +219,21 @@ async fn listen(mut ws: Ws, limit: Duration) -> Result<Vec<(u32, Instant)>> {
     Ok(got)
 }
 
-/// `frames` 20 ms Opus packets of a tone (what a browser's encoder sends).
+/// `frames` 20 ms Opus packets of a tone (what a browser's encoder sends). Frame `f` is at
+/// [`phones::tone_hz`]`(f % TONES)`, so a phone can tell which portion a packet carries
+/// even when the box dropped some (its live backlog bound) and the sequence numbers no
+/// longer say.
 fn opus_frames(frames: u32) -> Result<Vec<Vec<u8>>> {
     let mut enc = ivm_media::OpusFrameEncoder::new()?;
     let n = ivm_media::FRAME_SAMPLES;
+    let mut phase = 0f32;
     (0..frames as usize)
         .map(|f| {
+            let step = 2.0 * std::f32::consts::PI * phones::tone_hz(f % phones::TONES) / 48_000.0;
             let pcm: Vec<i16> = (0..n)
-                .map(|i| {
-                    let t = (f * n + i) as f32 / 48_000.0;
-                    (8_000.0 * (2.0 * std::f32::consts::PI * 440.0 * t).sin()) as i16
+                .map(|_| {
+                    phase = (phase + step) % (2.0 * std::f32::consts::PI);
+                    (8_000.0 * phase.sin()) as i16
                 })
                 .collect();
             enc.encode(&pcm).map_err(Into::into)

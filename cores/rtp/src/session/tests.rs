@@ -569,6 +569,101 @@ fn flush_audio_releases_the_buffered_audio_at_once_with_gaps_as_silence() {
     let held = s.flush_audio();
     let lens: Vec<usize> = held.iter().map(Vec::len).collect();
     assert_eq!(lens.iter().sum::<usize>(), 4 * 160, "{lens:?}");
-    assert!(held.iter().any(|p| p.iter().all(|x| *x == 0)), "the lost packet is silence");
+    assert!(
+        held.iter().any(|p| p.iter().all(|x| *x == 0)),
+        "the lost packet is silence"
+    );
     assert!(s.flush_audio().is_empty(), "nothing is released twice");
+}
+
+/// A talk whose second portion was decoded 30 ms late (the third right after it, as one
+/// worker decodes in order): from then on each portion waits for the 20 ms floor while the
+/// next is already queued, and pacing alone would keep that backlog for good. The part
+/// that stood queued for 100 ms is cut (one portion), leaving a lag under one packet; a
+/// burst beyond 60 ms is cut at once; the same portions played as a stored message are
+/// sent whole, every frame at least 20 ms after the last.
+#[test]
+fn live_backlog_is_cut_and_a_message_is_not() {
+    let t0 = Instant::now();
+    let ms = |m: u64| t0 + Duration::from_millis(m);
+    let new = || {
+        Session::with_packetizer(
+            SessionConfig::new(addr(PHONE)),
+            t0,
+            Packetizer::new(Codec::Pcmu, 77, 0, 0),
+        )
+    };
+    // Portion n carries samples of value 100 n; it is decoded at 20 n ms, except
+    // portions 1 and 2 both at 50 ms. The driver polls every millisecond. Returns, per
+    // packet sent, (portion, when).
+    let run = |s: &mut Session, live: bool| {
+        let mut sent = Vec::new();
+        for t in 0..=400u64 {
+            let due: Vec<i16> = match t {
+                0 => vec![0],
+                20 | 40 => vec![],
+                50 => vec![1, 2],
+                t if t % 20 == 0 && t / 20 < 15 => vec![(t / 20) as i16],
+                _ => vec![],
+            };
+            for n in due {
+                let pcm = vec![100 * n; 160];
+                if live {
+                    s.play_live(ms(t), &pcm);
+                } else {
+                    s.play(ms(t), &pcm);
+                }
+            }
+            while let Some(tx) = s.poll_transmit(ms(t)) {
+                let p = RtpPacket::parse(&tx.payload).expect("ours");
+                let mut pcm = Vec::new();
+                Codec::Pcmu.decode(&p.payload, &mut pcm);
+                sent.push(((pcm[0] + 50) / 100, t));
+            }
+        }
+        sent
+    };
+    let live = run(&mut new(), true);
+    let decoded = |n: i16| if n == 1 || n == 2 { 50 } else { 20 * n as u64 };
+    let lag: Vec<(i16, u64)> = live.iter().map(|&(n, t)| (n, t - 20 * n as u64)).collect();
+    assert_eq!(lag[0], (0, 0));
+    assert_eq!(lag[1], (1, 30), "sent as soon as decoded: {lag:?}");
+    assert!(
+        live.iter()
+            .all(|&(n, t)| t >= decoded(n) && t - 20 * n as u64 <= 30),
+        "{lag:?}"
+    );
+    let dropped: Vec<i16> = (0..15)
+        .filter(|n| !live.iter().any(|&(m, _)| m == *n))
+        .collect();
+    assert_eq!(dropped.len(), 1, "one standing portion cut: {lag:?}");
+    assert!(dropped[0] > 2 && dropped[0] < 10, "{lag:?}");
+    assert!(
+        lag.iter().rev().take(5).all(|&(_, l)| l < 20),
+        "back within one packet of real time: {lag:?}"
+    );
+    assert!(
+        live.windows(2).all(|w| w[1].1 - w[0].1 >= 20),
+        "20 ms floor: {live:?}"
+    );
+    // A burst: everything beyond 60 ms of live audio goes at once, the oldest first.
+    let mut s = new();
+    assert_eq!(s.play_live(t0, &vec![7; 160 * 10]), 1600 - LIVE_BACKLOG);
+    assert_eq!(s.queued(), LIVE_BACKLOG);
+    // The same portions as a stored message: nothing cut, paced at least 20 ms apart.
+    let mut s = new();
+    let stored = run(&mut s, false);
+    let order: Vec<i16> = stored.iter().map(|&(n, _)| n).collect();
+    assert_eq!(order, (0..15).collect::<Vec<i16>>(), "{stored:?}");
+    assert!(
+        stored.windows(2).all(|w| w[1].1 - w[0].1 >= 20),
+        "{stored:?}"
+    );
+    s.play(ms(500), &vec![7; 160 * 10]);
+    assert_eq!(s.play_live(ms(500), &vec![7; 160 * 10]), 0);
+    assert_eq!(
+        s.queued(),
+        3200,
+        "a message, and live audio behind it, are never cut"
+    );
 }

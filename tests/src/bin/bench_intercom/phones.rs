@@ -5,12 +5,13 @@
 //! (and any other request, e.g. a message-waiting NOTIFY) with 200.
 //!
 //! The box sends a phone RTP only while it has talk audio queued (no packet before the talk,
-//! one 160-sample packet per decoded 20 ms portion, then the closing tone), so the RTP packet
-//! whose sequence number is `first + n` (mod 2^16, `first` being the first packet the phone
-//! got) carries portion `n`; packets past the last portion are the closing tone and are not
-//! counted. A portion the box dropped before packetizing would shift this mapping (and show
-//! as a loss at the end): over loopback with the box's bounded queues none is expected, and
-//! the lost column shows it if one was.
+//! one 160-sample packet per decoded 20 ms portion, then the closing tone). It may drop the
+//! oldest portions of a standing backlog (live audio is kept near real time), so sequence
+//! numbers do not say which portion a packet carries: portion `n` is a tone at
+//! [`tone_hz`]`(n % TONES)`, and a packet is portion `n`, the first after the previous
+//! packet's portion with its tone (the first packet's portion being its tone's index).
+//! Packets with none of the tones (the closing tone) or past the last portion are not
+//! counted; a dropped portion shows in the lost column.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -143,12 +144,12 @@ impl Phone {
     }
 
     /// Answers the box's calls until a BYE or `limit`, telling `answered` at each call's
-    /// ACK; returns each RTP packet's (sequence number, arrival).
+    /// ACK; returns each RTP packet's (tone, arrival).
     pub async fn answer(
         self,
         limit: Duration,
         answered: mpsc::Sender<()>,
-    ) -> Result<Vec<(u16, Instant)>> {
+    ) -> Result<Vec<(Option<usize>, Instant)>> {
         let deadline = tokio::time::Instant::now() + limit;
         let rtp_port = self.rtp.local_addr()?.port();
         let local = self.sip.local_addr()?;
@@ -163,7 +164,7 @@ impl Phone {
                     let n = r?;
                     let at = Instant::now();
                     if n >= 12 && rtp_buf[0] >> 6 == 2 {
-                        got.push((u16::from_be_bytes([rtp_buf[2], rtp_buf[3]]), at));
+                        got.push((tone_of(&rtp_buf[12..n]), at));
                     }
                 }
                 r = self.sip.recv(&mut sip_buf) => {
@@ -199,17 +200,52 @@ impl Phone {
     }
 }
 
+/// How many tones the portions cycle through: more than the box ever drops in a row.
+pub const TONES: usize = 8;
+
+/// The tone of portion `n % TONES`: 400 Hz steps, all within G.711's band.
+pub fn tone_hz(k: usize) -> f32 {
+    400.0 * (k + 1) as f32
+}
+
+/// G.711 mu-law to linear (ITU-T G.711).
+fn ulaw(b: u8) -> f32 {
+    let b = !b;
+    let t = ((i32::from(b & 0x0f) << 3) + 0x84) << ((b & 0x70) >> 4);
+    (if b & 0x80 != 0 { 0x84 - t } else { t - 0x84 }) as f32
+}
+
+/// Which of the portions' tones a PCMU payload carries (Goertzel power at each): the
+/// strongest, if it has at least twice the power of the next (the codecs' delay puts a few
+/// ms of the previous portion's tone in each packet).
+fn tone_of(payload: &[u8]) -> Option<usize> {
+    let pcm: Vec<f32> = payload.iter().map(|&b| ulaw(b)).collect();
+    let mut power: Vec<(f32, usize)> = (0..TONES)
+        .map(|k| {
+            let w = 2.0 * std::f32::consts::PI * tone_hz(k) / 8_000.0;
+            let (mut s1, mut s2) = (0f32, 0f32);
+            for &x in &pcm {
+                let s0 = x + 2.0 * w.cos() * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2, k)
+        })
+        .collect();
+    power.sort_by(|a, b| b.0.total_cmp(&a.0));
+    (power[0].0 > 2.0 * power[1].0 && power[0].0 > 0.0).then_some(power[0].1)
+}
+
 /// Latencies of one phone's packets against the portions' departures (see the module doc).
-pub fn latencies(got: &[(u16, Instant)], sent: &[Option<Instant>]) -> Vec<u64> {
-    let Some(&(first, _)) = got.first() else {
-        return Vec::new();
-    };
-    let mut seen = vec![false; sent.len()];
+pub fn latencies(got: &[(Option<usize>, Instant)], sent: &[Option<Instant>]) -> Vec<u64> {
+    let mut next = 0usize;
     let mut lat = Vec::with_capacity(got.len());
-    for &(seq, at) in got {
-        let n = usize::from(seq.wrapping_sub(first));
-        if let (Some(false), Some(Some(s))) = (seen.get(n).copied(), sent.get(n)) {
-            seen[n] = true;
+    for &(tone, at) in got {
+        let Some(k) = tone else { continue };
+        // The first portion at or after `next` with this tone.
+        let n = next + (k + TONES - next % TONES) % TONES;
+        next = n + 1;
+        if let Some(Some(s)) = sent.get(n) {
             lat.push(at.saturating_duration_since(*s).as_micros() as u64);
         }
     }
@@ -220,22 +256,51 @@ pub fn latencies(got: &[(u16, Instant)], sent: &[Option<Instant>]) -> Vec<u64> {
 mod tests {
     use super::*;
 
-    /// Packet `first + n` is portion `n` across the 16-bit wrap; a repeated packet counts
-    /// once; packets past the last portion (the closing tone) are not counted.
+    /// A packet is the next portion with its tone: a dropped portion is skipped (and not
+    /// counted), packets without a tone (the closing tone) are not counted.
     #[test]
-    fn packets_map_to_portions_by_sequence_order() {
+    fn packets_map_to_portions_by_tone() {
         let t0 = Instant::now();
         let ms = |m: u64| t0 + Duration::from_millis(m);
-        let sent: Vec<Option<Instant>> = (0..3).map(|i| Some(ms(20 * i))).collect();
+        let sent: Vec<Option<Instant>> = (0..12).map(|i| Some(ms(20 * i))).collect();
         let got = [
-            (65_535, ms(1)),
-            (0, ms(22)),
-            (0, ms(23)),
-            (1, ms(45)),
-            (2, ms(60)),
+            (Some(0), ms(1)),
+            (Some(1), ms(22)),
+            (Some(3), ms(63)),  // portion 2 dropped
+            (Some(1), ms(185)), // portion 9
+            (None, ms(200)),
+            (Some(5), ms(250)), // portion 13: past the last
         ];
-        assert_eq!(latencies(&got, &sent), vec![1_000, 2_000, 5_000]);
+        assert_eq!(latencies(&got, &sent), vec![1_000, 2_000, 3_000, 5_000]);
         assert!(latencies(&[], &sent).is_empty());
+    }
+
+    /// What a portion's tone looks like after G.711 is recognised; silence is no tone.
+    #[test]
+    fn tones_survive_mu_law() {
+        for k in 0..TONES {
+            let payload: Vec<u8> = (0..160)
+                .map(|i| {
+                    let x = 8_000.0
+                        * (2.0 * std::f32::consts::PI * tone_hz(k) * i as f32 / 8_000.0).sin();
+                    mulaw_encode(x as i16)
+                })
+                .collect();
+            assert_eq!(tone_of(&payload), Some(k));
+        }
+        assert_eq!(tone_of(&[0xff; 160]), None);
+    }
+
+    fn mulaw_encode(x: i16) -> u8 {
+        let sign = if x < 0 { 0x80 } else { 0 };
+        let mut m = i32::from(x).abs().min(32_635) + 0x84;
+        let mut exp = 7;
+        while exp > 0 && m & 0x4000 == 0 {
+            m <<= 1;
+            exp -= 1;
+        }
+        let mant = (m >> 10) & 0x0f;
+        !(sign | (exp << 4) as u8 | mant as u8)
     }
 
     #[test]

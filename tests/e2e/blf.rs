@@ -18,183 +18,22 @@
 //! bob's phone and carol's (digest with `ivm_sip::auth`). Loopback only; every wait is
 //! bounded.
 
+mod dialog_ua;
 mod harness;
 mod sip_ua;
 mod sipp;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use dialog_ua::Ua;
 use harness::{tempdir, Person, Server};
-use ivm_sip::auth::Algorithm;
-use ivm_sip::message::{Message, Request, Response};
+use ivm_sip::message::Response;
 use sip_ua::token;
-
-/// A raw SIP user agent on one UDP socket.
-struct Ua {
-    sock: UdpSocket,
-    server: SocketAddr,
-    ext: String,
-    password: String,
-}
-
-impl Ua {
-    fn new(server: &Server, ext: &str, password: &str) -> Ua {
-        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .expect("timeout");
-        Ua {
-            sock,
-            server: server.sip.parse().expect("sip addr"),
-            ext: ext.into(),
-            password: password.into(),
-        }
-    }
-
-    fn local(&self) -> SocketAddr {
-        self.sock.local_addr().expect("addr")
-    }
-
-    fn send(&self, text: &str) {
-        self.sock
-            .send_to(text.as_bytes(), self.server)
-            .expect("send");
-    }
-
-    /// A request from this phone; `extra` is whole header lines; a body is SDP.
-    #[allow(clippy::too_many_arguments)]
-    fn request(
-        &self,
-        method: &str,
-        uri: &str,
-        from: &str,
-        to: &str,
-        call_id: &str,
-        cseq: u32,
-        extra: &str,
-        body: &str,
-    ) -> String {
-        let local = self.local();
-        let ctype = if body.is_empty() {
-            ""
-        } else {
-            "Content-Type: application/sdp\r\n"
-        };
-        format!(
-            "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{b};rport\r\nMax-Forwards: 70\r\n\
-             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
-             Contact: <sip:{ext}@{local}>\r\n{extra}{ctype}Content-Length: {len}\r\n\r\n{body}",
-            b = token(),
-            ext = self.ext,
-            len = body.len()
-        )
-    }
-
-    /// The first final response to request `cseq` of `call_id` within `limit`.
-    fn final_to(&self, call_id: &str, cseq: u32, limit: Duration) -> Option<Response> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let r = sip_ua::final_for(&self.sock, call_id, left)?;
-            if r.headers.cseq().is_ok_and(|c| c.seq == cseq) {
-                return Some(r);
-            }
-        }
-    }
-
-    /// Sends `make(cseq, "")`, expects 401, sends `make(cseq + 1, authorization)`: the
-    /// final answer to that.
-    fn authed(
-        &self,
-        method: &str,
-        uri: &str,
-        call_id: &str,
-        cseq: u32,
-        make: impl Fn(u32, &str) -> String,
-    ) -> Response {
-        self.send(&make(cseq, ""));
-        let ch = self
-            .final_to(call_id, cseq, Duration::from_secs(5))
-            .unwrap_or_else(|| panic!("an answer to {method}"));
-        assert_eq!(ch.status, 401, "{method}: a challenge first");
-        if method == "INVITE" {
-            let from = ch.headers.get("From").expect("From").to_owned();
-            self.ack(uri, &from, ch.headers.get("To").expect("To"), call_id, cseq);
-        }
-        let auth =
-            sip_ua::authorization(&ch, Algorithm::Md5, &self.ext, &self.password, method, uri);
-        self.send(&make(cseq + 1, &auth));
-        self.final_to(call_id, cseq + 1, Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("an answer to the authenticated {method}"))
-    }
-
-    fn register(&self) -> u16 {
-        let uri = format!("sip:{}", self.server);
-        let from = format!("<sip:{}@ivm>;tag={}", self.ext, token());
-        let to = format!("<sip:{}@ivm>", self.ext);
-        let call_id = token();
-        self.authed("REGISTER", &uri, &call_id, 1, |seq, auth| {
-            self.request(
-                "REGISTER",
-                &uri,
-                &from,
-                &to,
-                &call_id,
-                seq,
-                &format!("Expires: 300\r\n{auth}"),
-                "",
-            )
-        })
-        .status
-    }
-
-    /// The next request with `method` within `limit` (other requests get 200).
-    fn recv_request(&self, method: &str, limit: Duration) -> Option<Request> {
-        let deadline = Instant::now() + limit;
-        let mut buf = vec![0u8; 65_535];
-        while Instant::now() < deadline {
-            let Ok((n, _)) = self.sock.recv_from(&mut buf) else {
-                continue;
-            };
-            if let Ok(Message::Request(r)) = Message::parse(&buf[..n]) {
-                if r.method.as_str() == method {
-                    return Some(r);
-                }
-                if r.method.as_str() != "ACK" {
-                    self.reply(&r, 200, "");
-                }
-            }
-        }
-        None
-    }
-
-    fn reply(&self, r: &Request, status: u16, body: &str) {
-        let mut resp = r.make_response(status, Some(&format!("{}tag", self.ext)));
-        resp.headers
-            .push("Contact", format!("<sip:{}@{}>", self.ext, self.local()));
-        if !body.is_empty() {
-            resp.headers.push("Content-Type", "application/sdp");
-            resp.body = body.as_bytes().to_vec();
-        }
-        self.sock
-            .send_to(&Message::Response(resp).encode(), self.server)
-            .expect("send");
-    }
-
-    fn ack(&self, uri: &str, from: &str, to: &str, call_id: &str, cseq: u32) {
-        self.send(&format!(
-            "ACK {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKack{};rport\r\nMax-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
-            self.local(),
-            token()
-        ));
-    }
-}
 
 /// A PCMU offer at `127.0.0.1:port`.
 fn sdp(port: u16) -> String {
-    format!(
-        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-    )
+    dialog_ua::sdp(port, "sendrecv", 1)
 }
 
 fn box_with_ann_bob_and_carol(dir: &std::path::Path) -> Server {
@@ -212,7 +51,7 @@ fn a_watcher_sees_bob_s_line_go_early_confirmed_terminated_then_unsubscribes() {
     let server = box_with_ann_bob_and_carol(dir.path());
     let bob = Ua::new(&server, "202", &server.sip_password("bob"));
     let carol = Ua::new(&server, "203", &server.sip_password("carol"));
-    assert_eq!(bob.register(), 200, "bob's phone registered");
+    assert_eq!(bob.register(&token(), 1), 200, "bob's phone registered");
 
     // ann's phone watches 202 (SIPp, checking every NOTIFY body).
     std::fs::write(dir.path().join("watch.csv"), "SEQUENTIAL\n201;202;ivm;\n").expect("csv");
@@ -490,7 +329,7 @@ fn a_presence_watcher_sees_bob_go_busy_in_the_web_client() {
     let server = box_with_ann_bob_and_carol(dir.path());
     let bob = Ua::new(&server, "202", &server.sip_password("bob"));
     assert_eq!(
-        bob.register(),
+        bob.register(&token(), 1),
         200,
         "bob's phone registered: bob is present"
     );

@@ -359,11 +359,17 @@ fn nak_for_wrong_requested_address_and_other_server_selected() {
         ],
     );
     assert!(send(&mut s, 6, &other, true).is_empty());
+    // The address is free again: another client asking for it gets it (while the offer was
+    // held for mac(3), a DISCOVER asking for it got another one).
     assert_eq!(
         one(send(
             &mut s,
             7,
-            &msg(mac(4), MessageType::Discover, vec![]),
+            &msg(
+                mac(4),
+                MessageType::Discover,
+                vec![DhcpOption::RequestedIpAddress(ip(101))]
+            ),
             true
         ))
         .1
@@ -644,6 +650,66 @@ fn exhaustion_with_50_macs_on_10_addresses() {
     assert_eq!(
         one(send(&mut s, 1800, &renew, false)).0.msg_type,
         MessageType::Ack
+    );
+}
+
+#[test]
+fn new_clients_get_the_next_free_address_and_a_rediscover_replaces_the_offer() {
+    let (mut s, _) = server();
+    let offer = |s: &mut Server, n: u8, t: u64| {
+        one(send(
+            s,
+            t,
+            &msg(mac(n), MessageType::Discover, vec![]),
+            true,
+        ))
+        .1
+        .yiaddr()
+    };
+    // In order through the range; a client asking again keeps its own offer.
+    assert_eq!(offer(&mut s, 1, 0), ip(100));
+    assert_eq!(offer(&mut s, 2, 0), ip(101));
+    assert_eq!(offer(&mut s, 2, 1), ip(101));
+    // mac(1) binds 100 and releases it: the search goes on past the last offer, so 100 is
+    // not handed to the next new client at once.
+    let a = dora(&mut s, mac(1), 2);
+    assert_eq!(a, ip(100));
+    let mut rel = msg(
+        mac(1),
+        MessageType::Release,
+        vec![DhcpOption::ServerIdentifier(SID)],
+    );
+    rel.set_ciaddr(a);
+    assert!(send(&mut s, 3, &rel, false).is_empty());
+    assert_eq!(offer(&mut s, 3, 4), ip(102));
+    // Through to the end of the range, then around to the free addresses at its start.
+    let rest: Vec<_> = (4..=10).map(|n| offer(&mut s, n, 5)).collect();
+    assert_eq!(rest, (103..=109).map(ip).collect::<Vec<_>>());
+    assert_eq!(offer(&mut s, 11, 6), ip(100));
+    // Every address is now offered or bound: the next new client gets nothing.
+    assert!(send(
+        &mut s,
+        7,
+        &msg(mac(12), MessageType::Discover, vec![]),
+        true
+    )
+    .is_empty());
+    // A client's new offer replaces its old one, which is free again for others.
+    assert_eq!(
+        one(send(
+            &mut s,
+            8,
+            &msg(
+                mac(2),
+                MessageType::Discover,
+                vec![DhcpOption::RequestedIpAddress(ip(100))]
+            ),
+            true
+        ))
+        .1
+        .yiaddr(),
+        ip(101),
+        "100 is held for mac(11)"
     );
 }
 

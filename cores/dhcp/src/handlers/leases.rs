@@ -78,11 +78,13 @@ impl Leases {
                     pool.in_range(*ip) && state.available(pool, *ip, &client, &mac, now)
                 })
             })
+            // A client asking again is offered what it was offered before (RFC 2131 4.3.1).
             .or_else(|| {
-                (u32::from(pool.start)..=u32::from(pool.end))
-                    .map(Ipv4Addr::from)
-                    .find(|ip| state.available(pool, *ip, &client, &mac, now))
+                state.offered_to(&client).filter(|ip| {
+                    pool.in_range(*ip) && state.available(pool, *ip, &client, &mac, now)
+                })
             });
+        let pick = pick.or_else(|| state.next_free(pool, &client, &mac, now));
         let Some(ip) = pick else {
             tracing::warn!(pool = %pool.name, %mac, "dhcp pool exhausted: no offer");
             ctx.events.push(Event::PoolExhausted {

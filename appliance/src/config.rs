@@ -272,7 +272,9 @@ pub struct Sip {
     pub advertise: String,
     /// First RTP port.
     pub rtp_port_min: u16,
-    /// Last RTP port.
+    /// Last RTP port. Each call takes an even port (its odd neighbour is left for RTCP), so
+    /// the default 16384-32767 carries 8,192 calls at once; it ends below Linux's ephemeral
+    /// range (32768-60999), where the box's own outgoing sockets get their ports.
     pub rtp_port_max: u16,
     /// A phone recording stops after this many seconds of silence.
     pub silence_timeout_s: u32,
@@ -306,7 +308,7 @@ impl Default for Sip {
             domain: "ivm".into(),
             advertise: String::new(),
             rtp_port_min: 16384,
-            rtp_port_max: 17383,
+            rtp_port_max: 32767,
             silence_timeout_s: 5,
             max_recording_s: 300,
             ring_timeout_s: 30,

@@ -500,7 +500,7 @@ impl Linphonec {
         std::fs::create_dir_all(home.join(".local/share/linphone")).expect("linphone home");
         let config = home.join("linphonerc");
         // TCP and TLS off (the box is reached over UDP); RTP on a random port of a range
-        // away from the box's own (16384-17383); no video.
+        // away from the box's own (16384-32767); no video.
         std::fs::write(
             &config,
             format!(

@@ -259,13 +259,16 @@ impl Service for SipService {
             // REGISTERs/s this loop cut those drops about threefold (docs/benchmarks.md,
             // issue 18).
             let mut buf = vec![0u8; MAX_DATAGRAM];
+            // The station gone (its end of the outbox dropped), datagrams are still read
+            // until shutdown, as before: they are dropped at `deliver_sip`.
+            let mut station_open = true;
             loop {
                 tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => break,
-                    t = outbox.recv() => match t {
+                    t = outbox.recv(), if station_open => match t {
                         Some(t) => send(&udp, &writers, t).await,
-                        None => break,
+                        None => station_open = false,
                     },
                     r = udp.recv_from(&mut buf) => {
                         let (n, from) = match r {

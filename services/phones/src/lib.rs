@@ -11,9 +11,9 @@
 //! together from one `[sip]` config section.
 //!
 //! # Layout
-//! - [`SipService`]: an engine service; one task reads UDP datagrams, one accepts TCP
-//!   connections (a task each, framed by `ivm_sip::message::Framer`), one sends the
-//!   station's transmits (TCP ones to the connection they name).
+//! - [`SipService`]: an engine service; one task reads UDP datagrams and sends the
+//!   station's transmits (TCP ones to the connection they name), one accepts TCP
+//!   connections (a task each, framed by `ivm_sip::message::Framer`).
 //! - [`MgcpService`], [`MegacoService`] (`mgcp.rs`): the MGCP call agent's and the MEGACO
 //!   controller's UDP sockets for the gateway actor
 //!   (analog phones behind media gateways).
@@ -38,8 +38,9 @@
 //!
 //! # Run loop (per UDP datagram)
 //! ```text
-//! recv_from -> budget.try_take(len) -> station.try_send(SipIn { peer, Datagram(bytes), permit })
-//! outbox.recv() -> socket.send_to(payload, peer)
+//! loop, the station's transmits first:
+//!   outbox.recv() -> socket.send_to(payload, peer)
+//!   recv_from -> budget.try_take(len) -> station.try_send(SipIn { peer, Datagram(bytes), permit })
 //! ```
 
 mod mgcp;
@@ -186,6 +187,25 @@ fn deliver_sip(
     true
 }
 
+/// Sends one of the station's transmits: a datagram, or a frame to the TCP connection it
+/// names (dropped when that connection is gone or its queue is full).
+async fn send(udp: &UdpSocket, writers: &TcpWriters, t: Transmit) {
+    if t.peer.transport.is_reliable() {
+        let w = writers
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&t.peer.addr).cloned());
+        match w {
+            Some(w) => {
+                let _ = w.try_send(t.payload);
+            }
+            None => tracing::debug!(peer = %t.peer.addr, "no TCP connection for a SIP message"),
+        }
+    } else if let Err(e) = udp.send_to(&t.payload, t.peer.addr).await {
+        tracing::debug!(peer = %t.peer.addr, error = %e, "SIP send failed");
+    }
+}
+
 /// Asks for a [`UDP_RECV_BUFFER`] receive buffer (the kernel caps it at
 /// `net.core.rmem_max`), so a burst of REGISTERs waits in the kernel while the station works
 /// instead of being dropped at the default ~200 KiB. Best effort: a refusal is only logged.
@@ -223,35 +243,7 @@ impl Service for SipService {
                 budget,
             } = *self;
             tokio::spawn(log_drops("sip", budget.clone(), shutdown.clone()));
-            let udp = Arc::new(udp);
             let writers: TcpWriters = Arc::default();
-            let send_udp = udp.clone();
-            let send_writers = writers.clone();
-            let sd = shutdown.clone();
-            let sender = tokio::spawn(async move {
-                loop {
-                    let t = tokio::select! {
-                        t = outbox.recv() => match t { Some(t) => t, None => break },
-                        _ = sd.cancelled() => break,
-                    };
-                    if t.peer.transport.is_reliable() {
-                        let w = send_writers
-                            .lock()
-                            .ok()
-                            .and_then(|m| m.get(&t.peer.addr).cloned());
-                        match w {
-                            Some(w) => {
-                                let _ = w.try_send(t.payload);
-                            }
-                            None => {
-                                tracing::debug!(peer = %t.peer.addr, "no TCP connection for a SIP message")
-                            }
-                        }
-                    } else if let Err(e) = send_udp.send_to(&t.payload, t.peer.addr).await {
-                        tracing::debug!(peer = %t.peer.addr, error = %e, "SIP send failed");
-                    }
-                }
-            });
             if let Some(listener) = tcp {
                 let st = station.clone();
                 let sd = shutdown.clone();
@@ -259,32 +251,47 @@ impl Service for SipService {
                 let b = budget.clone();
                 tokio::spawn(async move { accept_loop(listener, st, w, b, sd).await });
             }
+            // One task both receives and sends, and sends first: a response goes out before
+            // the next request is read, as in a UDP worker of a classic SIP server. A separate
+            // sender task (one more thread wake-up per datagram) let responses leave in
+            // bursts larger than a client's receive buffer holds: SIPp's (64 KiB) dropped
+            // exactly as many as it then retransmitted in bench-sip (d), and at 8,000
+            // REGISTERs/s this loop cut those drops about threefold (docs/benchmarks.md,
+            // issue 18).
             let mut buf = vec![0u8; MAX_DATAGRAM];
+            // The station gone (its end of the outbox dropped), datagrams are still read
+            // until shutdown, as before: they are dropped at `deliver_sip`.
+            let mut station_open = true;
             loop {
-                let (n, from) = tokio::select! {
-                    r = udp.recv_from(&mut buf) => match r {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "SIP receive error");
-                            continue;
-                        }
-                    },
+                tokio::select! {
+                    biased;
                     _ = shutdown.cancelled() => break,
-                };
-                if n == 0 {
-                    continue;
-                }
-                if !deliver_sip(
-                    &station,
-                    &budget,
-                    Peer::udp(from),
-                    SipInput::Datagram(buf[..n].to_vec()),
-                    n,
-                ) {
-                    tracing::trace!(%from, "station busy: SIP datagram dropped");
+                    t = outbox.recv(), if station_open => match t {
+                        Some(t) => send(&udp, &writers, t).await,
+                        None => station_open = false,
+                    },
+                    r = udp.recv_from(&mut buf) => {
+                        let (n, from) = match r {
+                            Ok(r) => r,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "SIP receive error");
+                                continue;
+                            }
+                        };
+                        if n > 0
+                            && !deliver_sip(
+                                &station,
+                                &budget,
+                                Peer::udp(from),
+                                SipInput::Datagram(buf[..n].to_vec()),
+                                n,
+                            )
+                        {
+                            tracing::trace!(%from, "station busy: SIP datagram dropped");
+                        }
+                    }
                 }
             }
-            let _ = sender.await;
         })
     }
 }

@@ -1661,7 +1661,11 @@ fn atftp_downloads_firmware_with_windowsize() {
 
     let lock_step = atftp_get(&server.tftp, "fw-window.bin", &[("blksize", "1428")], &out);
     assert!(lock_step.bytes == image, "lock-step: content differs");
-    assert_eq!(lock_step.acks, blocks + 1, "lock-step: an ACK per block and ACK 0");
+    assert_eq!(
+        lock_step.acks,
+        blocks + 1,
+        "lock-step: an ACK per block and ACK 0"
+    );
 
     for (ask, granted) in [(4, 4), (16, 16), (64, 64), (100, 64)] {
         let got = atftp_get(

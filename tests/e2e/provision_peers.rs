@@ -227,3 +227,38 @@ pub fn assert_xml(dir: &Path, name: &str, body: &str) {
         text(&o)
     );
 }
+
+/// What one `atftp --trace` download saw.
+pub struct Atftp {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// ACKs it sent (ACK 0 of the OACK included).
+    pub acks: usize,
+    /// The options the server's OACK acknowledged, as atftp printed them.
+    pub oack: String,
+}
+
+/// `atftp --trace --option "NAME VALUE"... -g -r NAME -l OUT HOST PORT` (Debian's atftp, the
+/// client that sends windowsize, RFC 7440), asserted to succeed.
+pub fn atftp_get(addr: &str, name: &str, options: &[(&str, &str)], out: &Path) -> Atftp {
+    let _ = std::fs::remove_file(out);
+    let (h, p) = host_port(addr);
+    let mut cmd = Command::new("atftp");
+    cmd.arg("--trace");
+    for (k, v) in options {
+        cmd.args(["--option", &format!("{k} {v}")]);
+    }
+    cmd.args(["-g", "-r", name, "-l", out.to_str().expect("path"), &h, &p]);
+    let o = run(&mut cmd);
+    let said = text(&o);
+    assert!(o.status.success(), "atftp get {name}: {said}");
+    Atftp {
+        bytes: std::fs::read(out).unwrap_or_else(|e| panic!("{e}: {said}")),
+        acks: said.lines().filter(|l| l.starts_with("sent ACK")).count(),
+        oack: said
+            .lines()
+            .find(|l| l.starts_with("received OACK"))
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}

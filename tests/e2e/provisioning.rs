@@ -7,10 +7,11 @@
 //! an account (and nothing when off or from outside the subnets); a baresip account built
 //! from a provisioned Yealink file registers, and the phone then reads "registered"; DHCP
 //! in network namespaces. The attacks (a second host, another vendor's file names,
-//! traversal, floods of MACs) are in `provision_attacks.rs`.
+//! traversal, floods of MACs) are in `provision_attacks.rs`. Debian's atftp downloads
+//! firmware with windowsize (RFC 7440).
 //!
-//! A missing peer tool fails the test (scripts/setup --tests installs them: tftp-hpa, curl,
-//! libxml2-utils, baresip, udhcpc, iproute2); the DHCP parts need root for namespaces.
+//! A missing peer tool fails the test (scripts/setup --tests installs them: tftp-hpa, atftp,
+//! curl, libxml2-utils, baresip, udhcpc, iproute2); the DHCP parts need root for namespaces.
 
 mod baresip;
 mod harness;
@@ -1635,6 +1636,57 @@ fn every_brands_directory_is_valid_xml_with_the_phones_credential() {
             r.body.contains(">299<") && r.body.contains(">*7299<"),
             "{}",
             r.body
+        );
+    }
+}
+
+/// Windowsize (RFC 7440) with a real client that sends it: Debian's atftp downloads a
+/// firmware file at blksize 1428 with windows of 4, 16 and 64 blocks (and 100, which the box
+/// clamps to its limit of 64); every byte arrives, the OACK grants the window, and atftp sends
+/// one ACK per window instead of one per block. Lock-step (no windowsize) is the control.
+#[test]
+fn atftp_downloads_firmware_with_windowsize() {
+    require_tool("atftp");
+    let dir = tempdir();
+    let server = Server::start(dir.path(), "");
+    // 700 full blocks and a short one at 1428 bytes a block.
+    let image: Vec<u8> = (0..1428 * 700 + 321)
+        .map(|i: usize| (i * 31 + i / 977) as u8)
+        .collect();
+    let blocks = image.len() / 1428 + 1;
+    let fw = server.data.join("firmware");
+    std::fs::create_dir_all(&fw).expect("mkdir");
+    std::fs::write(fw.join("fw-window.bin"), &image).expect("write");
+    let out = dir.path().join("fw.out");
+
+    let lock_step = atftp_get(&server.tftp, "fw-window.bin", &[("blksize", "1428")], &out);
+    assert!(lock_step.bytes == image, "lock-step: content differs");
+    // An ACK per block and ACK 0 (a block resent after a loss adds one).
+    assert!(
+        lock_step.acks > blocks && lock_step.acks <= blocks + 11,
+        "lock-step: {} ACKs for {blocks} blocks",
+        lock_step.acks
+    );
+
+    for (ask, granted) in [(4, 4), (16, 16), (64, 64), (100, 64)] {
+        let got = atftp_get(
+            &server.tftp,
+            "fw-window.bin",
+            &[("blksize", "1428"), ("windowsize", &ask.to_string())],
+            &out,
+        );
+        assert!(got.bytes == image, "windowsize {ask}: content differs");
+        assert!(
+            got.oack.contains(&format!("windowsize: {granted},")),
+            "windowsize {ask} granted as {granted}: {}",
+            got.oack
+        );
+        // One ACK per window (and ACK 0); a window resent after a loss adds a few.
+        let per_window = blocks.div_ceil(granted) + 1;
+        assert!(
+            got.acks >= per_window && got.acks <= per_window + 10,
+            "windowsize {ask}: {} ACKs for {blocks} blocks",
+            got.acks
         );
     }
 }

@@ -74,7 +74,8 @@ fn too_long(seconds: u64, max_seconds: u32) -> MediaError {
 /// stereo, plain or WAVE_FORMAT_EXTENSIBLE) or Ogg Opus (`OggS` + `OpusHead`, mapping family 0).
 /// Anything else is [`MediaError::Unsupported`] naming what it looks like.
 ///
-/// * WAV: downmix, resample to 48 kHz, trim silence (120 ms padding kept), normalise speech to
+/// * WAV: downmix, resample to 48 kHz unless the rate is one Opus codes natively (8, 12, 16,
+///   24 kHz: kept), trim silence (120 ms padding kept), normalise speech to
 ///   about -20 dBFS RMS with peaks at most -1 dBFS, encode Opus (mono, 20 ms, 24 kbit/s).
 /// * Ogg Opus: every header, page and packet is checked and every packet decoded; mono is kept
 ///   byte for byte, stereo is downmixed and re-encoded (no trimming or gain: the recorder did
@@ -98,12 +99,20 @@ pub fn prepare_upload(bytes: &[u8], max_seconds: u32) -> Result<Prepared, MediaE
                 return Err(too_long(raw_seconds, max_seconds));
             }
             let pcm = view.to_mono();
-            let x48 = resample::resample_to_48k(&pcm.samples, pcm.rate)?;
-            let speech = dsp::condition_speech(&x48)?;
-            if speech.len() as u64 > limit_samples {
-                return Err(too_long(speech.len() as u64 / 48_000, max_seconds));
+            // A rate libopus takes natively is conditioned and encoded as it is: resampling
+            // to 48 kHz adds nothing above the recording's own band and triples the work.
+            let (x, rate) = if ogg_opus::NATIVE_RATES.contains(&pcm.rate) {
+                (pcm.samples, pcm.rate)
+            } else {
+                let x48 = resample::resample_to_48k(&pcm.samples, pcm.rate)?;
+                (x48, resample::OUTPUT_RATE)
+            };
+            let speech = dsp::condition_speech_at(&x, rate)?;
+            let speech_48k = speech.len() as u64 * u64::from(48_000 / rate);
+            if speech_48k > limit_samples {
+                return Err(too_long(speech_48k / 48_000, max_seconds));
             }
-            let ogg = ogg_opus::encode_pcm_mono(&dsp::to_i16(&speech), pcm.rate)?;
+            let ogg = ogg_opus::encode_pcm_mono_at(&dsp::to_i16(&speech), rate, pcm.rate)?;
             finish(ogg, SourceFormat::Wav)
         }
         Sniffed::Ogg => {

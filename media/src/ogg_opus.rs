@@ -20,6 +20,13 @@ const BITRATE: i32 = 24_000;
 pub(crate) const PACKETS_PER_PAGE: u32 = 50;
 /// The input rates libopus encodes without resampling first.
 pub(crate) const NATIVE_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
+/// libopus complexity for audio coded below 48 kHz (libopus's default, 10, stays at 48 kHz).
+/// At 8 and 16 kHz libopus codes speech with SILK, whose search at complexity 10 was most of
+/// a WAV upload's cost (issue 18); at 5 it takes about 40% less time, and the quality test
+/// (`quality_tests.rs`) measured 8 and 16 kHz speech coded this way as no worse than the 48 kHz
+/// path at complexity 10 it replaced (docs/benchmarks.md, issue 18). At 3, spoken 16 kHz
+/// speech fell behind that path's spectral distance.
+const NATIVE_COMPLEXITY: i32 = 5;
 /// Granule rate of every Opus stream.
 pub(crate) const RATE: u64 = 48_000;
 /// Largest decoded packet: 120 ms at 48 kHz.
@@ -102,13 +109,14 @@ pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, 
 }
 
 /// [`encode_pcm_mono`] for PCM at `rate`, one of the rates libopus takes natively (8, 12, 16,
-/// 24 or 48 kHz; another is [`MediaError::Codec`]). Same settings; granules and pre-skip are
-/// counted at 48 kHz as RFC 7845 asks, whatever `rate` is.
+/// 24 or 48 kHz; another is [`MediaError::Codec`]). Same settings, but complexity
+/// [`NATIVE_COMPLEXITY`] below 48 kHz; granules and pre-skip are counted at 48 kHz as RFC 7845
+/// asks, whatever `rate` is.
 ///
 /// Why not always 48 kHz: a 16 kHz upload resampled to 48 kHz holds nothing above 8 kHz, yet
 /// the encoder then runs its full-band analysis on three times the samples, the cost that kept
 /// WAV uploads near 120/s on two cores (issue 18). Fed at 16 kHz, libopus codes the same band
-/// (wideband speech) in a fraction of the time.
+/// (wideband speech) without the resample and analysis at 48 kHz.
 pub fn encode_pcm_mono_at(
     samples: &[i16],
     rate: u32,
@@ -132,6 +140,9 @@ pub fn encode_pcm_mono_at(
     let mut enc = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip)?;
     enc.set_bitrate(opus::Bitrate::Bits(BITRATE))?;
     enc.set_vbr(true)?;
+    if rate < 48_000 {
+        enc.set_complexity(NATIVE_COMPLEXITY)?;
+    }
     // libopus reports the lookahead at the input rate; OpusHead counts at 48 kHz.
     let lookahead = u64::from(enc.get_lookahead()?.unsigned_abs());
     let pre_skip = u16::try_from(lookahead * k)

@@ -15,7 +15,8 @@ pub struct Prepared {
     pub ogg: Vec<u8>,
     /// Playable length of `ogg`, in milliseconds.
     pub duration_ms: u32,
-    /// Waveform summary of the decoded `ogg`: [`PEAKS`] values, see [`crate::peaks`].
+    /// Waveform summary: [`PEAKS`] values, see [`crate::peaks`]. Of the decoded `ogg` for an
+    /// Ogg upload; of the PCM that was encoded for a WAV.
     pub peaks: Vec<u8>,
     /// What the upload was, for logs and for telling the sender what happened to it.
     pub source: SourceFormat,
@@ -112,8 +113,18 @@ pub fn prepare_upload(bytes: &[u8], max_seconds: u32) -> Result<Prepared, MediaE
             if speech_48k > limit_samples {
                 return Err(too_long(speech_48k / 48_000, max_seconds));
             }
-            let ogg = ogg_opus::encode_pcm_mono_at(&dsp::to_i16(&speech), rate, pcm.rate)?;
-            finish(ogg, SourceFormat::Wav)
+            let pcm16 = dsp::to_i16(&speech);
+            let ogg = ogg_opus::encode_pcm_mono_at(&pcm16, rate, pcm.rate)?;
+            // Our own encoder's output: its pages are checked, but it is not decoded again
+            // for the waveform (a fifth of the work per upload, issue 18); the waveform is
+            // drawn from the PCM that was encoded.
+            let info = ogg_opus::ogg_opus_info(&ogg)?;
+            Ok(Prepared {
+                ogg,
+                duration_ms: info.duration_ms,
+                peaks: dsp::peaks(&pcm16),
+                source: SourceFormat::Wav,
+            })
         }
         Sniffed::Ogg => {
             let parsed = ogg_opus::parse(bytes)?;

@@ -498,6 +498,10 @@ struct Latency {
     all: Vec<f64>,
     /// Start of POST → 201 answer read.
     ack: Vec<f64>,
+    /// Per recipient per round: the round's first push (the box began delivering, the
+    /// message stored) → the recipient's last session got the frame. The fan-out alone:
+    /// client registry, actor mailbox, WebSocket writes, without the upload and its store.
+    fanout: Vec<f64>,
     /// Pushes that never came (sessions × rounds).
     missing: usize,
 }
@@ -565,6 +569,10 @@ async fn latency_rounds(
             continue;
         }
         out.ack.push(ms(t_ack));
+        if let Some(start) = per_user.values().map(|(f, _, _)| *f).min() {
+            out.fanout
+                .extend(per_user.values().map(|(_, l, _)| ms(*l - start)));
+        }
         out.missing += missing;
         out.all.extend(all);
         for (first, last, n) in per_user.values() {
@@ -1008,6 +1016,21 @@ async fn bench(args: Args) -> Result<String> {
                 format!("{:.1} ms", pct(&last, 99.0)),
                 "< 100 ms",
                 Some(pct(&last, 99.0) < 100.0 && l.missing == 0),
+            ));
+            let fanout = sorted(l.fanout.clone());
+            lat_rows.push(row(
+                format!(
+                    "fan-out, {label}: first push → each recipient's last session, p99 ({} samples)",
+                    fanout.len()
+                ),
+                format!(
+                    "{:.1} ms (p50 {:.1}, max {:.1})",
+                    pct(&fanout, 99.0),
+                    pct(&fanout, 50.0),
+                    pct(&fanout, 100.0)
+                ),
+                "< 10 ms",
+                Some(pct(&fanout, 99.0) < 10.0 && l.missing == 0),
             ));
             notes.push(format!(
                 "{label} latency: sender's 201 p50 {:.1} ms / max {:.1} ms; recipient's first session p50 {:.1} / p99 {:.1} ms; \

@@ -2,7 +2,7 @@
 //! limiter, and the waveform summary ("peaks").
 //!
 //! Levels are measured as RMS over 10 ms windows ([`WINDOW`] samples at 48 kHz), in dBFS where
-//! a full-scale sine is about -3 dBFS. The chain runs at any rate that divides 48 kHz (the
+//! a full-scale sine is about -3 dBFS. The chain runs at 8, 12, 16, 24 or 48 kHz (the
 //! rates Opus takes natively): a 16 kHz upload is conditioned and encoded at 16 kHz, since
 //! resampling it to 48 kHz first would only triple the samples every later step works on
 //! (issue 18). Every length below is given at 48 kHz and scaled by [`Timing`].

@@ -116,7 +116,7 @@ pub fn prepare_upload(bytes: &[u8], max_seconds: u32) -> Result<Prepared, MediaE
             let pcm16 = dsp::to_i16(&speech);
             let ogg = ogg_opus::encode_pcm_mono_at(&pcm16, rate, pcm.rate)?;
             // Our own encoder's output: its pages are checked, but it is not decoded again
-            // for the waveform (a fifth of the work per upload, issue 18); the waveform is
+            // for the waveform (about a tenth of the work per upload, issue 18); the waveform is
             // drawn from the PCM that was encoded.
             let info = ogg_opus::ogg_opus_info(&ogg)?;
             Ok(Prepared {

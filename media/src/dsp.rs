@@ -1,8 +1,11 @@
-//! Speech conditioning on 48 kHz mono floats: silence trimming, gain normalisation with a peak
+//! Speech conditioning on mono floats: silence trimming, gain normalisation with a peak
 //! limiter, and the waveform summary ("peaks").
 //!
-//! Levels are measured as RMS over [`WINDOW`]-sample (10 ms) windows, in dBFS where a full-scale
-//! sine is about -3 dBFS.
+//! Levels are measured as RMS over 10 ms windows ([`WINDOW`] samples at 48 kHz), in dBFS where
+//! a full-scale sine is about -3 dBFS. The chain runs at 8, 12, 16, 24 or 48 kHz (the
+//! rates Opus takes natively): a 16 kHz upload is conditioned and encoded at 16 kHz, since
+//! resampling it to 48 kHz first would only triple the samples every later step works on
+//! (issue 18). Every length below is given at 48 kHz and scaled by [`Timing`].
 
 use crate::MediaError;
 
@@ -47,9 +50,44 @@ fn from_db(d: f32) -> f32 {
     10f32.powf(d / 20.0)
 }
 
+/// The chain's lengths in samples at one sample rate: the same times at every rate.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    window: usize,
+    pad: usize,
+    attack: usize,
+    release: usize,
+}
+
+impl Timing {
+    const AT_48K: Timing = Timing {
+        window: WINDOW,
+        pad: PAD,
+        attack: ATTACK,
+        release: RELEASE,
+    };
+
+    /// The lengths at `rate`, which must divide 48 kHz into a whole number (8, 12, 16, 24 or
+    /// 48 kHz): anything else is [`MediaError::Unsupported`] (resample it to 48 kHz first).
+    fn at(rate: u32) -> Result<Timing, MediaError> {
+        if ![8_000, 12_000, 16_000, 24_000, 48_000].contains(&rate) {
+            return Err(MediaError::Unsupported(format!(
+                "conditioning at {rate} Hz; 8, 12, 16, 24 or 48 kHz"
+            )));
+        }
+        let k = (48_000 / rate) as usize;
+        Ok(Timing {
+            window: WINDOW / k,
+            pad: PAD / k,
+            attack: ATTACK / k,
+            release: RELEASE / k,
+        })
+    }
+}
+
 /// RMS level of each 10 ms window (the last, partial window included), in dBFS.
-fn window_levels(x: &[f32]) -> Vec<f32> {
-    x.chunks(WINDOW)
+fn window_levels(x: &[f32], window: usize) -> Vec<f32> {
+    x.chunks(window)
         .map(|w| db(w.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>() / w.len() as f64))
         .collect()
 }
@@ -75,7 +113,7 @@ fn threshold_db(top: f32) -> f32 {
 
 /// Range of `x` to keep after trimming leading and trailing silence (with [`PAD`] each side),
 /// or `None` if nothing reaches the silence level.
-fn trim_range(levels: &[f32], len: usize) -> Option<std::ops::Range<usize>> {
+fn trim_range(levels: &[f32], len: usize, t: Timing) -> Option<std::ops::Range<usize>> {
     let top = loudest(levels);
     if top < SILENCE_DB {
         return None;
@@ -83,8 +121,8 @@ fn trim_range(levels: &[f32], len: usize) -> Option<std::ops::Range<usize>> {
     let thr = threshold_db(top);
     let first = levels.iter().position(|&l| l >= thr)?;
     let last = levels.iter().rposition(|&l| l >= thr)?;
-    let start = (first * WINDOW).saturating_sub(PAD);
-    let end = ((last + 1) * WINDOW).saturating_add(PAD).min(len);
+    let start = (first * t.window).saturating_sub(t.pad);
+    let end = ((last + 1) * t.window).saturating_add(t.pad).min(len);
     Some(start..end)
 }
 
@@ -92,7 +130,8 @@ fn trim_range(levels: &[f32], len: usize) -> Option<std::ops::Range<usize>> {
 ///
 /// Returns [`MediaError::NoSound`] when no 10 ms window reaches -60 dBFS.
 pub fn trim_silence(x: &[f32]) -> Result<&[f32], MediaError> {
-    let range = trim_range(&window_levels(x), x.len()).ok_or(MediaError::NoSound)?;
+    let t = Timing::AT_48K;
+    let range = trim_range(&window_levels(x, t.window), x.len(), t).ok_or(MediaError::NoSound)?;
     Ok(&x[range])
 }
 
@@ -103,14 +142,19 @@ pub fn trim_silence(x: &[f32]) -> Result<&[f32], MediaError> {
 /// capped so that floor ends no louder than -45 dBFS, so a recording that is all noise is never
 /// turned into loud noise. Pass -120 when the background is unknown or digital silence.
 pub fn normalise(x: &mut [f32], noise_floor_db: f32) {
-    let levels = window_levels(x);
+    normalise_at(x, noise_floor_db, Timing::AT_48K);
+}
+
+/// [`normalise`] at the rate `t` was made for.
+fn normalise_at(x: &mut [f32], noise_floor_db: f32, t: Timing) {
+    let levels = window_levels(x, t.window);
     let top = loudest(&levels);
     if top <= FLOOR_DB {
         return;
     }
     let thr = threshold_db(top);
     let (mut power, mut count) = (0f64, 0usize);
-    for (w, &l) in x.chunks(WINDOW).zip(&levels) {
+    for (w, &l) in x.chunks(t.window).zip(&levels) {
         if l >= thr {
             power += w.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
             count += w.len();
@@ -127,12 +171,13 @@ pub fn normalise(x: &mut [f32], noise_floor_db: f32) {
     for v in x.iter_mut() {
         *v *= gain;
     }
-    limit(x);
+    limit(x, t);
 }
 
 /// Peak limiter: a per-sample gain that is never above what keeps |x| <= [`CEILING`], ramping
-/// down over [`ATTACK`] samples before a peak and back up over [`RELEASE`] samples after it.
-fn limit(x: &mut [f32]) {
+/// down over [`ATTACK`] samples before a peak and back up over [`RELEASE`] samples after it
+/// (at 48 kHz; the same times at `t`'s rate).
+fn limit(x: &mut [f32], t: Timing) {
     if !x.iter().any(|v| v.abs() > CEILING) {
         return;
     }
@@ -146,11 +191,11 @@ fn limit(x: &mut [f32]) {
             }
         })
         .collect();
-    let up = 1.0 / RELEASE as f32;
+    let up = 1.0 / t.release as f32;
     for i in 1..g.len() {
         g[i] = g[i].min(g[i - 1] + up);
     }
-    let down = 1.0 / ATTACK as f32;
+    let down = 1.0 / t.attack as f32;
     for i in (0..g.len().saturating_sub(1)).rev() {
         g[i] = g[i].min(g[i + 1] + down);
     }
@@ -163,17 +208,25 @@ fn limit(x: &mut [f32]) {
 ///
 /// Used for WAV uploads and, later, phone recordings after resampling.
 pub fn condition_speech(x: &[f32]) -> Result<Vec<f32>, MediaError> {
-    let levels = window_levels(x);
+    condition_speech_at(x, 48_000)
+}
+
+/// [`condition_speech`] for mono audio at `rate` (8, 12, 16, 24 or 48 kHz): the same trim,
+/// padding, loudness and limiter times as at 48 kHz. Another rate is
+/// [`MediaError::Unsupported`].
+pub fn condition_speech_at(x: &[f32], rate: u32) -> Result<Vec<f32>, MediaError> {
+    let t = Timing::at(rate)?;
+    let levels = window_levels(x, t.window);
     let floor = noise_floor_db(&levels);
-    let range = trim_range(&levels, x.len()).ok_or(MediaError::NoSound)?;
+    let range = trim_range(&levels, x.len(), t).ok_or(MediaError::NoSound)?;
     let mut out = x[range].to_vec();
-    normalise(&mut out, floor);
+    normalise_at(&mut out, floor, t);
     Ok(out)
 }
 
-/// True when no 10 ms window of `x` reaches -60 dBFS.
+/// True when no 10 ms window of `x` (48 kHz) reaches -60 dBFS.
 pub(crate) fn is_silent(x: &[f32]) -> bool {
-    loudest(&window_levels(x)) < SILENCE_DB
+    loudest(&window_levels(x, WINDOW)) < SILENCE_DB
 }
 
 /// Convert floats to 16-bit PCM, rounding and saturating (NaN becomes 0).
@@ -277,6 +330,27 @@ mod tests {
             condition_speech(&[0.0001; 48_000]),
             Err(MediaError::NoSound)
         );
+    }
+
+    /// At 16 kHz the chain keeps the same times (trim, padding) and level as at 48 kHz, and a
+    /// rate that does not divide 48 kHz is refused.
+    #[test]
+    fn conditioning_at_16_khz_matches_48_khz() {
+        let at = |rate: u32| {
+            let mut x = vec![0.0; rate as usize];
+            x.extend((0..rate as usize).map(|i| {
+                0.02 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / rate as f32).sin()
+            }));
+            x.extend(vec![0.0; rate as usize / 2]);
+            condition_speech_at(&x, rate).expect("sound")
+        };
+        let (y48, y16) = (at(48_000), at(16_000));
+        assert_eq!(y48.len(), y16.len() * 3, "{} vs {}", y48.len(), y16.len());
+        assert!((rms(&y48) / rms(&y16) - 1.0).abs() < 0.01);
+        assert!(matches!(
+            condition_speech_at(&[0.1; 1_000], 44_100),
+            Err(MediaError::Unsupported(_))
+        ));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! [`OpusFrameEncoder`]: 48 kHz mono PCM in, one Opus packet per 20 ms frame out, for a live
 //! talk whose portions must leave the moment each frame is full (the whole-file encoder
 //! [`crate::encode_pcm_mono`] only returns when the recording is complete). Same settings
-//! as that encoder (VoIP, about 24 kbit/s VBR), so a live talk's stored copy sounds like an
-//! uploaded message.
+//! as that encoder at 48 kHz (VoIP, about 24 kbit/s VBR, libopus's default complexity), so a
+//! live talk's stored copy sounds like an uploaded message.
 
 use crate::MediaError;
 

@@ -24,7 +24,8 @@
 //!
 //! # Flow
 //! ```text
-//! WAV  -> wav_to_pcm -> resample_to_48k -> condition_speech -> encode_pcm_mono -> Prepared
+//! WAV  -> wav_to_pcm -> [resample_to_48k unless 8/12/16/24 kHz] -> condition_speech_at
+//!      -> encode_pcm_mono_at (libopus at that rate) -> Prepared
 //! Ogg  -> ogg_opus::parse -> decode every packet -> mono: keep bytes | stereo: downmix, encode
 //! phone (later): G.711 8 kHz -> resample_to_48k -> condition_speech -> encode_pcm_mono
 //! ```
@@ -41,16 +42,22 @@ mod salvage;
 mod upload;
 mod wav;
 
-pub use dsp::{condition_speech, normalise, peaks, to_i16, trim_silence, PEAKS};
+pub use dsp::{
+    condition_speech, condition_speech_at, normalise, peaks, to_i16, trim_silence, PEAKS,
+};
 pub use error::MediaError;
 pub use frame_decoder::OpusFrameDecoder;
 pub use frame_encoder::{OpusFrameEncoder, FRAME_SAMPLES};
-pub use ogg_opus::{encode_pcm_mono, ogg_opus_info, ogg_opus_to_wav, OggOpusInfo, MAX_SECONDS};
+pub use ogg_opus::{
+    encode_pcm_mono, encode_pcm_mono_at, ogg_opus_info, ogg_opus_to_wav, OggOpusInfo, MAX_SECONDS,
+};
 pub use ogg_writer::{packet_samples, OggOpusWriter};
 pub use resample::{resample_to_48k, OUTPUT_RATE};
 pub use salvage::{ogg_opus_peaks, salvage_ogg_opus, Salvaged};
 pub use upload::{prepare_upload, Prepared, SourceFormat};
 pub use wav::{encode_wav_mono, wav_to_pcm, MonoPcm, MAX_RATE, MIN_RATE};
 
+#[cfg(test)]
+mod quality_tests;
 #[cfg(test)]
 mod tests;

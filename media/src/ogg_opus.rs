@@ -18,6 +18,15 @@ const FRAME: usize = 960;
 const BITRATE: i32 = 24_000;
 /// One page per second of audio keeps seeking cheap and pages small.
 pub(crate) const PACKETS_PER_PAGE: u32 = 50;
+/// The input rates libopus encodes without resampling first.
+pub(crate) const NATIVE_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
+/// libopus complexity for audio coded below 48 kHz (libopus's default, 10, stays at 48 kHz).
+/// At 8 and 16 kHz libopus codes speech with SILK, whose search at complexity 10 was most of
+/// a WAV upload's cost (issue 18); at 5 it takes about 40% less time, and the quality test
+/// (`quality_tests.rs`) measured 8 and 16 kHz speech coded this way as no worse than the 48 kHz
+/// path at complexity 10 it replaced (docs/benchmarks.md, issue 18). At 3, spoken 16 kHz
+/// speech fell behind that path's spectral distance.
+const NATIVE_COMPLEXITY: i32 = 5;
 /// Granule rate of every Opus stream.
 pub(crate) const RATE: u64 = 48_000;
 /// Largest decoded packet: 120 ms at 48 kHz.
@@ -96,33 +105,63 @@ pub(crate) fn opus_tags() -> Vec<u8> {
 /// captured at, recorded in `OpusHead` for information (use 8000 for phone audio).
 /// Empty input is [`MediaError::NoSound`].
 pub fn encode_pcm_mono(samples_48k: &[i16], input_rate: u32) -> Result<Vec<u8>, MediaError> {
-    if samples_48k.is_empty() {
+    encode_pcm_mono_at(samples_48k, 48_000, input_rate)
+}
+
+/// [`encode_pcm_mono`] for PCM at `rate`, one of the rates libopus takes natively (8, 12, 16,
+/// 24 or 48 kHz; another is [`MediaError::Codec`]). Same settings, but complexity
+/// [`NATIVE_COMPLEXITY`] below 48 kHz; granules and pre-skip are counted at 48 kHz as RFC 7845
+/// asks, whatever `rate` is.
+///
+/// Why not always 48 kHz: a 16 kHz upload resampled to 48 kHz holds nothing above 8 kHz, yet
+/// the resample, the conditioning and the encoder's analysis then run on three times the
+/// samples (about a tenth of a WAV upload's cost, issue 18). Fed at 16 kHz, libopus codes the
+/// same band (wideband speech) without them.
+pub fn encode_pcm_mono_at(
+    samples: &[i16],
+    rate: u32,
+    input_rate: u32,
+) -> Result<Vec<u8>, MediaError> {
+    if samples.is_empty() {
         return Err(MediaError::NoSound);
     }
-    if samples_48k.len() as u64 > u64::from(MAX_SECONDS) * RATE {
+    if !NATIVE_RATES.contains(&rate) {
+        return Err(MediaError::Codec(format!(
+            "Opus encodes 8, 12, 16, 24 or 48 kHz, not {rate} Hz"
+        )));
+    }
+    let k = u64::from(48_000 / rate);
+    if samples.len() as u64 > u64::from(MAX_SECONDS) * u64::from(rate) {
         return Err(MediaError::TooLong {
-            seconds: samples_48k.len() as u64 / RATE,
+            seconds: samples.len() as u64 / u64::from(rate),
             max_seconds: MAX_SECONDS,
         });
     }
-    let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
+    let mut enc = opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip)?;
     enc.set_bitrate(opus::Bitrate::Bits(BITRATE))?;
     enc.set_vbr(true)?;
-    let pre_skip = u16::try_from(enc.get_lookahead()?)
+    if rate < 48_000 {
+        enc.set_complexity(NATIVE_COMPLEXITY)?;
+    }
+    // libopus reports the lookahead at the input rate; OpusHead counts at 48 kHz.
+    let lookahead = u64::from(enc.get_lookahead()?.unsigned_abs());
+    let pre_skip = u16::try_from(lookahead * k)
         .map_err(|_| MediaError::Codec("encoder lookahead out of range".into()))?;
-    let total = samples_48k.len() as u64 + u64::from(pre_skip);
-    let frames = total.div_ceil(FRAME as u64) as usize;
-    let serial = fnv1a(samples_48k);
+    let frame_len = FRAME / k as usize;
+    let total = samples.len() as u64 * k + u64::from(pre_skip);
+    let frames = (samples.len() as u64 + lookahead).div_ceil(frame_len as u64) as usize;
+    let serial = fnv1a(samples);
 
     let mut w = start_stream(serial, pre_skip, input_rate)?;
     let mut frame = [0i16; FRAME];
+    let frame = &mut frame[..frame_len];
     let mut buf = vec![0u8; 4_000];
     for f in 0..frames {
-        let start = (f * FRAME).min(samples_48k.len());
-        let end = ((f + 1) * FRAME).min(samples_48k.len());
+        let start = (f * frame_len).min(samples.len());
+        let end = ((f + 1) * frame_len).min(samples.len());
         frame.fill(0);
-        frame[..end - start].copy_from_slice(&samples_48k[start..end]);
-        let n = enc.encode(&frame, &mut buf)?;
+        frame[..end - start].copy_from_slice(&samples[start..end]);
+        let n = enc.encode(frame, &mut buf)?;
         let last = f + 1 == frames;
         let granule = if last {
             total

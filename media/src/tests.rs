@@ -99,6 +99,17 @@ fn ogg_from_libopus(channels: u8, left: &[f32], right: &[f32]) -> Vec<u8> {
     w.into_inner()
 }
 
+/// The audio band an Opus packet codes, in Hz, from its TOC byte (RFC 6716 section 3.1).
+fn band_hz(toc: u8) -> u32 {
+    match toc >> 3 {
+        0..=3 | 16..=19 => 4_000,
+        4..=7 => 6_000,
+        8..=11 | 20..=23 => 8_000,
+        12..=13 | 24..=27 => 12_000,
+        _ => 20_000,
+    }
+}
+
 #[test]
 fn wav_upload_is_trimmed_normalised_and_encoded() {
     for (rate, channels) in [(8_000, 1), (16_000, 2), (44_100, 1), (48_000, 2)] {
@@ -109,6 +120,16 @@ fn wav_upload_is_trimmed_normalised_and_encoded() {
         assert_eq!(info.channels, 1);
         assert_eq!(info.input_rate, rate);
         assert_eq!(info.duration_ms, p.duration_ms);
+        // 8 and 16 kHz are coded as they are (no 48 kHz detour): no packet's band (RFC 6716
+        // TOC) reaches above the source's own.
+        if rate <= 16_000 {
+            let parsed = crate::ogg_opus::parse(&p.ogg).expect("parse");
+            let bands: Vec<u32> = parsed.packets.iter().map(|pk| band_hz(pk[0])).collect();
+            assert!(
+                bands.iter().all(|&b| b <= rate / 2),
+                "rate {rate}: bands {bands:?}"
+            );
+        }
         // 2 s of sound plus at most 2 x 120 ms padding (and a 10 ms window).
         assert!(
             (2_000..=2_260).contains(&p.duration_ms),

@@ -429,6 +429,23 @@ fn proc_status_kb(pid: u32, field: &str) -> Result<u64> {
     bail!("{field} not in /proc/{pid}/status")
 }
 
+/// CPU time ivmd has used so far (user + system, every thread), from `/proc/PID/stat`, in
+/// seconds. A load-independent cost: on a shared machine the rate swings with the other
+/// work, the CPU each message takes does not.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let rest = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = f.get(11).zip(f.get(12)).map_or(Ok(0), |(u, s)| {
+        Ok::<u64, std::num::ParseIntError>(u.parse::<u64>()? + s.parse::<u64>()?)
+    })?;
+    // USER_HZ, the unit of these fields, is 100 on every Linux the box runs on.
+    Ok(ticks as f64 / 100.0)
+}
+
 fn mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
@@ -498,6 +515,10 @@ struct Latency {
     all: Vec<f64>,
     /// Start of POST → 201 answer read.
     ack: Vec<f64>,
+    /// Per recipient per round: the round's first push (the box began delivering, the
+    /// message stored) → the recipient's last session got the frame. The fan-out alone:
+    /// client registry, actor mailbox, WebSocket writes, without the upload and its store.
+    fanout: Vec<f64>,
     /// Pushes that never came (sessions × rounds).
     missing: usize,
 }
@@ -565,6 +586,10 @@ async fn latency_rounds(
             continue;
         }
         out.ack.push(ms(t_ack));
+        if let Some(start) = per_user.values().map(|(f, _, _)| *f).min() {
+            out.fanout
+                .extend(per_user.values().map(|(_, l, _)| ms(*l - start)));
+        }
         out.missing += missing;
         out.all.extend(all);
         for (first, last, n) in per_user.values() {
@@ -1009,6 +1034,21 @@ async fn bench(args: Args) -> Result<String> {
                 "< 100 ms",
                 Some(pct(&last, 99.0) < 100.0 && l.missing == 0),
             ));
+            let fanout = sorted(l.fanout.clone());
+            lat_rows.push(row(
+                format!(
+                    "fan-out, {label}: first push → each recipient's last session, p99 ({} samples)",
+                    fanout.len()
+                ),
+                format!(
+                    "{:.1} ms (p50 {:.1}, max {:.1})",
+                    pct(&fanout, 99.0),
+                    pct(&fanout, 50.0),
+                    pct(&fanout, 100.0)
+                ),
+                "< 10 ms",
+                Some(pct(&fanout, 99.0) < 10.0 && l.missing == 0),
+            ));
             notes.push(format!(
                 "{label} latency: sender's 201 p50 {:.1} ms / max {:.1} ms; recipient's first session p50 {:.1} / p99 {:.1} ms; \
                  every session ({} samples) p50 {:.1} / p99 {:.1} / max {:.1} ms; pushes missing: {}",
@@ -1038,7 +1078,9 @@ async fn bench(args: Args) -> Result<String> {
                 sender_tokens.len(),
                 args.throughput_seconds
             ));
+            let cpu0 = cpu_seconds(args.pid)?;
             let r = throughput(&ctx, &sender_tokens, audio, duration).await?;
+            let cpu_ms = (cpu_seconds(args.pid)? - cpu0) * 1000.0 / r.ok.max(1) as f64;
             let rate = r.ok as f64 / r.elapsed.as_secs_f64();
             let post = sorted(r.post_ms.clone());
             let expected = r.ids.len() * args.sessions_per_user;
@@ -1058,6 +1100,16 @@ async fn bench(args: Args) -> Result<String> {
                 format!("{rate:.1}/s"),
                 "≥ 200/s",
                 Some(rate >= 200.0 && r.errors.is_empty()),
+            ));
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            rows.push(row(
+                format!("ivmd CPU per durable message, {label} (user + system, all threads)"),
+                format!(
+                    "{cpu_ms:.2} ms: at most {:.0}/s on {cores} idle cores",
+                    cores as f64 * 1000.0 / cpu_ms.max(0.001)
+                ),
+                "reference",
+                None,
             ));
             let errs: Vec<String> = r.errors.iter().map(|(k, v)| format!("{v} × {k}")).collect();
             notes.push(format!(

@@ -389,6 +389,32 @@ fn a_phone_restarted_with_its_binding_live_gets_its_lamp_again() {
     drop(server);
 }
 
+/// A second phone of the same user coming up gets its lamp; the user's phone already up does
+/// not get another NOTIFY (its lamp is right). Before, every phone of the user was sent one per
+/// restart, and a storm of REGISTERs with fresh Call-IDs (bench-sip (d)) filled the
+/// transaction table with unanswered NOTIFYs.
+#[test]
+fn a_phone_coming_up_gets_its_lamp_and_the_users_other_phones_get_none() {
+    let dir = tempdir();
+    let (server, _, desk) = box_with_ann_and_bob(dir.path());
+    assert_eq!(desk.register(&token(), 1), 200);
+    let n = desk
+        .recv_request("NOTIFY", Duration::from_secs(6))
+        .expect("the lamp after the first registration");
+    desk.reply(&n, 200, "");
+
+    let second = Ua::new(&server, "202", &server.sip_password("bob"));
+    assert_eq!(second.register(&token(), 1), 200);
+    let n = second
+        .recv_request("NOTIFY", Duration::from_secs(6))
+        .expect("the second phone's lamp");
+    assert_eq!(n.headers.get("Event"), Some("message-summary"));
+    second.reply(&n, 200, "");
+    let extra = desk.recv_request("NOTIFY", Duration::from_secs(3));
+    assert!(extra.is_none(), "the phone already up got another lamp: {extra:?}");
+    drop(server);
+}
+
 /// Qualify with SIPp as the phone: it registers (an hour), answers the box's OPTIONS for a
 /// few seconds (`-aa`), then vanishes without unregistering; after the misses the box shows
 /// it offline (presence, and `reachable: false` in the admin's list), long before the hour.

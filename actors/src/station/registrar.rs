@@ -10,6 +10,7 @@
 //! the registrar keeps its rate.
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -73,7 +74,7 @@ pub(crate) struct Registrar {
     restart_lamp: HashMap<Guid, Instant>,
     /// What was last written to the phone registry per user: (source address, User-Agent,
     /// when), so unchanged refreshes skip the store.
-    reported: HashMap<Guid, (std::net::SocketAddr, Option<String>, Instant)>,
+    reported: HashMap<Guid, (SocketAddr, Option<String>, Instant)>,
 }
 
 impl Registrar {
@@ -272,8 +273,13 @@ impl StationActor {
                     });
                 }
             }
+            // Only this phone's lamp: the user's other phones have theirs already. (A
+            // storm of restarts with fresh Call-IDs otherwise sends a NOTIFY to every
+            // binding of the user per REGISTER, and unanswered ones fill the transaction
+            // table for 32 s; bench-sip (d), issue 18.)
+            let only = peer.addr;
             ctx.run_later(Duration::from_secs(2), move |act, ctx| {
-                act.update_mwi(user, ctx)
+                act.send_lamps(user, Some(only), ctx)
             });
         }
     }
@@ -480,6 +486,11 @@ impl StationActor {
     /// Sends the user's phones their lamp state: in-dialog NOTIFY to subscribed phones,
     /// unsolicited NOTIFY to registered phones without a subscription.
     pub(super) fn update_mwi(&mut self, user: Guid, ctx: &mut Context<Self>) {
+        self.send_lamps(user, None, ctx);
+    }
+
+    /// [`Self::update_mwi`] for the user's phones at `only` (every phone when `None`).
+    fn send_lamps(&mut self, user: Guid, only: Option<SocketAddr>, ctx: &mut Context<Self>) {
         if !self.reg.bindings.contains_key(&user) && !self.reg.subs.contains_key(&user) {
             return;
         }
@@ -487,7 +498,7 @@ impl StationActor {
         let fut = async move { db.call(LampCounts(user)).await };
         ctx.spawn(fut.into_actor(self).map(move |res, act, _| {
             let Ok((new, old)) = res else { return };
-            act.send_mwi(Instant::now(), user, new, old);
+            act.send_mwi(Instant::now(), user, new, old, only);
             act.flush_sip();
         }));
     }
@@ -514,7 +525,8 @@ impl StationActor {
         }));
     }
 
-    fn send_mwi(&mut self, now: Instant, user: Guid, new: u32, old: u32) {
+    fn send_mwi(&mut self, now: Instant, user: Guid, new: u32, old: u32, only: Option<SocketAddr>) {
+        let wanted = |a: SocketAddr| only.is_none_or(|o| o == a);
         let via = self.cfg.sip_addr;
         let realm = self.cfg.realm.clone();
         let mut sent_to = Vec::new();
@@ -526,7 +538,7 @@ impl StationActor {
             .and_then(|b| b.first())
             .map(|b| b.ext.clone());
         if let Some(subs) = self.reg.subs.get_mut(&user) {
-            for s in subs.iter_mut() {
+            for s in subs.iter_mut().filter(|s| wanted(s.dialog.peer.addr)) {
                 let contact = sipmsg::contact_uri_for("ivm", via, s.dialog.peer.transport);
                 let mut n = sipmsg::in_dialog(&mut s.dialog, Method::Notify, via, &contact);
                 let left = s.expires_at.saturating_duration_since(now).as_secs();
@@ -542,7 +554,10 @@ impl StationActor {
             }
         }
         if let (Some(bs), Some(ext)) = (self.reg.bindings.get(&user), ext) {
-            for b in bs.iter().filter(|b| !sent_to.contains(&b.peer.addr)) {
+            for b in bs
+                .iter()
+                .filter(|b| wanted(b.peer.addr) && !sent_to.contains(&b.peer.addr))
+            {
                 let account = format!("sip:{ext}@{realm}");
                 let from = format!("<{account}>;tag={}", sipmsg::token());
                 let mut n = sipmsg::request(

@@ -20,6 +20,8 @@
 //! - `frame_encoder.rs`: [`OpusFrameEncoder`], one Opus packet per 20 ms frame, for live talks.
 //! - `frame_decoder.rs`: [`OpusFrameDecoder`], one packet at a time to PCM, for a live talk
 //!   played to a phone.
+//! - `synth.rs`: [`synthetic_voice`], the deterministic speech-like signal the benchmarks
+//!   send and the quality tests measure.
 //! - `error.rs`: [`MediaError`].
 //!
 //! # Flow
@@ -39,6 +41,7 @@ mod ogg_page;
 mod ogg_writer;
 mod resample;
 mod salvage;
+mod synth;
 mod upload;
 mod wav;
 
@@ -54,6 +57,7 @@ pub use ogg_opus::{
 pub use ogg_writer::{packet_samples, OggOpusWriter};
 pub use resample::{resample_to_48k, OUTPUT_RATE};
 pub use salvage::{ogg_opus_peaks, salvage_ogg_opus, Salvaged};
+pub use synth::{synthetic_voice, SYNTHETIC_VOICE_RATE};
 pub use upload::{prepare_upload, Prepared, SourceFormat};
 pub use wav::{encode_wav_mono, wav_to_pcm, MonoPcm, MAX_RATE, MIN_RATE};
 

@@ -132,63 +132,11 @@ fn log(msg: impl AsRef<str>) {
 // ---------------------------------------------------------------------------------------------
 // Audio
 
-/// Speech-like 16 kHz mono 16-bit WAV: a gliding 110-160 Hz voice with 8 harmonics, amplitude
-/// modulated at 4 Hz (syllables) with short gaps, plus a little noise. Deterministic.
+/// Speech-like 16 kHz mono 16-bit WAV ([`ivm_media::synthetic_voice`], the signal the media
+/// crate's quality test measures). Deterministic.
 fn speech_wav(seconds: f32) -> Vec<u8> {
-    let rate = 16_000u32;
-    let n = (seconds * rate as f32) as usize;
-    let mut seed: u32 = 0x1234_5678;
-    let mut noise = move || {
-        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (seed >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-    };
-    let tau = std::f32::consts::TAU;
-    let mut phase = 0.0f32;
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = i as f32 / rate as f32;
-        let f0 = 135.0 + 25.0 * (tau * 0.7 * t).sin();
-        phase += tau * f0 / rate as f32;
-        if phase > tau {
-            phase -= tau;
-        }
-        let mut v = 0.0f32;
-        for h in 1..=8u32 {
-            // Formant-ish emphasis around 500 Hz and 1.5 kHz.
-            let f = f0 * h as f32;
-            let w = 1.0 / h as f32
-                * (1.0
-                    + 0.8 * (-(f - 500.0).powi(2) / 2.0e5).exp()
-                    + 0.5 * (-(f - 1500.0).powi(2) / 4.0e5).exp());
-            v += w * (phase * h as f32).sin();
-        }
-        let syllable = (tau * 4.0 * t).sin();
-        let env = if syllable > -0.6 {
-            0.55 + 0.45 * syllable
-        } else {
-            0.05
-        };
-        let x = 0.25 * env * v + 0.01 * noise();
-        samples.push((x.clamp(-1.0, 1.0) * 32_000.0) as i16);
-    }
-    let data_len = (samples.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out
+    let samples = ivm_media::synthetic_voice(seconds);
+    ivm_media::encode_wav_mono(&samples, ivm_media::SYNTHETIC_VOICE_RATE).expect("16 kHz mono WAV")
 }
 
 /// One audio file to upload.

@@ -74,7 +74,10 @@ impl BoxLink {
                 .collect(),
         })
         .expect("json");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // A three-node cluster elects its stream leaders before the directory can answer:
+        // seconds on a quiet machine, much longer while other jobs load both cores.
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut last = String::from("no answer yet");
         loop {
             let asked = tokio::time::timeout(
                 Duration::from_secs(3),
@@ -82,13 +85,21 @@ impl BoxLink {
                     .request(subject::directory(self.id, "publish"), body.clone().into()),
             )
             .await;
-            if let Ok(Ok(answer)) = asked {
-                let reply: Reply = serde_json::from_slice(&answer.payload).expect("reply json");
-                if reply.error.is_none() {
-                    return reply;
+            match asked {
+                Ok(Ok(answer)) => {
+                    let reply: Reply = serde_json::from_slice(&answer.payload).expect("reply json");
+                    match &reply.error {
+                        None => return reply,
+                        Some(e) => last = format!("error: {e}"),
+                    }
                 }
+                Ok(Err(e)) => last = format!("request failed: {e}"),
+                Err(_) => last = "no answer within 3 s".into(),
             }
-            assert!(Instant::now() < deadline, "the directory never answered");
+            assert!(
+                Instant::now() < deadline,
+                "the directory never answered in 90 s (last: {last})"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

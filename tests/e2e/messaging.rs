@@ -153,58 +153,88 @@ fn offline_recipient_gets_it_on_connect_and_multiple_recipients() {
     again.wait_for(&["\"queued\":0"], WAIT);
 }
 
+/// The stored audio, checked by opus-tools, for both of the box's encode paths: espeak-ng's
+/// 22.05 kHz WAV (resampled to 48 kHz and coded there) and the same speech at 16 and 8 kHz
+/// (coded at its own rate, issue 18): valid Ogg Opus, mono, the spoken length less trimmed
+/// silence, and metadata that matches the decode.
 #[test]
 fn stored_audio_is_valid_ogg_opus_of_the_spoken_length() {
+    harness::require_tool("sox");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     let (ann, bob, _) = three_people(&server, dir.path());
-    let wav = speech(
+    let source = speech(
         dir.path(),
         "long",
         "The quick brown fox jumps over the lazy dog, twice over, slowly and clearly.",
     );
-    let spoken = wav_seconds(&wav);
-    let id = ann
-        .ok(&["send", "--to", "bob", wav.to_str().expect("path")])
-        .trim()
-        .to_owned();
-    let opus = dir.path().join("m.opus");
-    bob.ok(&["get", &id, "-o", opus.to_str().expect("path")]);
+    for rate in [None, Some("16000"), Some("8000")] {
+        let wav = match rate {
+            None => source.clone(),
+            Some(r) => {
+                let to = dir.path().join(format!("long-{r}.wav"));
+                let out = harness::run_bounded(
+                    Command::new("sox")
+                        .arg(&source)
+                        .args(["-r", r, "-b", "16", "-c", "1"])
+                        .arg(&to),
+                    Duration::from_secs(60),
+                );
+                assert!(out.status.success(), "sox: {out:?}");
+                to
+            }
+        };
+        let label = rate.unwrap_or("22050");
+        let spoken = wav_seconds(&wav);
+        let id = ann
+            .ok(&["send", "--to", "bob", wav.to_str().expect("path")])
+            .trim()
+            .to_owned();
+        let opus = dir.path().join(format!("m-{label}.opus"));
+        bob.ok(&["get", &id, "-o", opus.to_str().expect("path")]);
 
-    let info = Command::new("opusinfo")
-        .arg(&opus)
-        .output()
-        .expect("opusinfo (opus-tools) is installed by scripts/setup --tests");
-    let text = String::from_utf8_lossy(&info.stdout);
-    assert!(info.status.success(), "opusinfo failed: {text}");
-    assert!(!text.contains("WARNING"), "opusinfo warns: {text}");
-    assert!(text.contains("Channels: 1"), "mono: {text}");
+        let info = Command::new("opusinfo")
+            .arg(&opus)
+            .output()
+            .expect("opusinfo (opus-tools) is installed by scripts/setup --tests");
+        let text = String::from_utf8_lossy(&info.stdout);
+        assert!(info.status.success(), "{label} Hz: opusinfo failed: {text}");
+        assert!(
+            !text.contains("WARNING"),
+            "{label} Hz: opusinfo warns: {text}"
+        );
+        assert!(text.contains("Channels: 1"), "{label} Hz: mono: {text}");
 
-    let decoded = dir.path().join("m.wav");
-    let out = Command::new("opusdec")
-        .args(["--quiet", "--force-wav", "--rate", "48000"])
-        .arg(&opus)
-        .arg(&decoded)
-        .output()
-        .expect("opusdec");
-    assert!(
-        out.status.success(),
-        "opusdec: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got = wav_seconds(&decoded);
-    // Leading and trailing silence is trimmed (espeak leaves a little), never speech.
-    assert!(
-        got <= spoken + 0.05 && got >= spoken - 0.8,
-        "spoken {spoken:.2} s, stored {got:.2} s"
-    );
-    let meta = &bob.inbox()[0];
-    let ms = meta["duration_ms"].as_f64().expect("duration_ms");
-    assert!(
-        (ms / 1000.0 - got).abs() < 0.03,
-        "metadata {ms} ms vs decoded {got:.3} s"
-    );
-    assert_eq!(meta["peaks"].as_array().expect("peaks").len(), 100);
+        let decoded = dir.path().join(format!("m-{label}.wav"));
+        let out = Command::new("opusdec")
+            .args(["--quiet", "--force-wav", "--rate", "48000"])
+            .arg(&opus)
+            .arg(&decoded)
+            .output()
+            .expect("opusdec");
+        assert!(
+            out.status.success(),
+            "{label} Hz: opusdec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = wav_seconds(&decoded);
+        // Leading and trailing silence is trimmed (espeak leaves a little), never speech.
+        assert!(
+            got <= spoken + 0.05 && got >= spoken - 0.8,
+            "{label} Hz: spoken {spoken:.2} s, stored {got:.2} s"
+        );
+        let inbox = bob.inbox();
+        let meta = inbox
+            .iter()
+            .find(|m| m["id"] == id.as_str())
+            .expect("the message in bob's inbox");
+        let ms = meta["duration_ms"].as_f64().expect("duration_ms");
+        assert!(
+            (ms / 1000.0 - got).abs() < 0.03,
+            "{label} Hz: metadata {ms} ms vs decoded {got:.3} s"
+        );
+        assert_eq!(meta["peaks"].as_array().expect("peaks").len(), 100);
+    }
 }
 
 #[test]

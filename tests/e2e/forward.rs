@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use baresip::{silence_wav, speech8k, Phone};
-use harness::{require_tool, run_bounded, tempdir, texts, until, Person, Server};
+use harness::{require_tool, run_bounded, tempdir, until, Person, Server};
 use serde_json::{json, Value};
 
 /// `curl` a JSON request; (status, body).
@@ -220,21 +220,7 @@ fn do_not_disturb_takes_a_voice_message_from_the_caller() {
     assert_eq!(count(&bob, "answering call"), 0, "bob's phone did not ring");
     let inbox = bob_cli.inbox();
     assert_eq!(inbox.len(), 1, "{inbox:?}");
-    assert_eq!(inbox[0]["sender_name"], "ann");
-    let got = inbox[0]["duration_ms"].as_f64().expect("duration") / 1000.0;
-    assert!(
-        (got - spoken).abs() < 2.0,
-        "stored {got} s for {spoken} s spoken"
-    );
-    let id = inbox[0]["id"].as_str().expect("id").to_owned();
-    let opus = dir.path().join("left.opus");
-    bob_cli.ok(&["get", &id, "-o", opus.to_str().expect("path")]);
-    let out = run_bounded(Command::new("opusinfo").arg(&opus), Duration::from_secs(30));
-    let (stdout, stderr) = texts(&out);
-    assert!(
-        out.status.success() && !stdout.contains("WARNING") && !stderr.contains("ERROR"),
-        "opusinfo:\n{stdout}{stderr}"
-    );
+    bob_cli.check_newest_voice_message(dir.path(), "ann", spoken, "left.opus");
 
     // Off again: bob's phone rings.
     assert_eq!(bob_cli.ok(&["dnd", "off"]).trim(), "off");
@@ -287,21 +273,7 @@ fn do_not_disturb_takes_a_voice_message_from_the_caller() {
     );
     let inbox = bob_cli.inbox();
     assert_eq!(inbox.len(), 2, "{inbox:?}");
-    assert_eq!(inbox[0]["sender_name"], "carol", "newest first: {inbox:?}");
-    let got = inbox[0]["duration_ms"].as_f64().expect("duration") / 1000.0;
-    assert!(
-        (got - spoken).abs() < 2.0,
-        "stored {got} s for {spoken} s spoken"
-    );
-    let id = inbox[0]["id"].as_str().expect("id").to_owned();
-    let opus = dir.path().join("busy.opus");
-    bob_cli.ok(&["get", &id, "-o", opus.to_str().expect("path")]);
-    let out = run_bounded(Command::new("opusinfo").arg(&opus), Duration::from_secs(30));
-    let (stdout, stderr) = texts(&out);
-    assert!(
-        out.status.success() && !stdout.contains("WARNING") && !stderr.contains("ERROR"),
-        "opusinfo:\n{stdout}{stderr}"
-    );
+    bob_cli.check_newest_voice_message(dir.path(), "carol", spoken, "busy.opus");
 
     // Call history, newest first, each user's own: bob missed ann (do-not-disturb),
     // received her next call, missed carol (busy); ann placed two, one answered.

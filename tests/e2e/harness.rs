@@ -590,6 +590,28 @@ impl Person {
             .collect()
     }
 
+    /// The newest message in the inbox (a phone's voice message): from `sender`, within 2 s
+    /// of `spoken` seconds long, and fetched into `dir/file` valid Ogg Opus for opusinfo.
+    pub fn check_newest_voice_message(&self, dir: &Path, sender: &str, spoken: f64, file: &str) {
+        let inbox = self.inbox();
+        let newest = inbox.first().expect("a message in the inbox");
+        assert_eq!(newest["sender_name"], sender, "newest first: {inbox:?}");
+        let got = newest["duration_ms"].as_f64().expect("duration") / 1000.0;
+        assert!(
+            (got - spoken).abs() < 2.0,
+            "stored {got} s for {spoken} s spoken"
+        );
+        let id = newest["id"].as_str().expect("id");
+        let opus = dir.join(file);
+        self.ok(&["get", id, "-o", opus.to_str().expect("path")]);
+        let out = run_bounded(Command::new("opusinfo").arg(&opus), Duration::from_secs(30));
+        let (stdout, stderr) = texts(&out);
+        assert!(
+            out.status.success() && !stdout.contains("WARNING") && !stderr.contains("ERROR"),
+            "opusinfo:\n{stdout}{stderr}"
+        );
+    }
+
     /// `ivm sent --json` parsed.
     pub fn sent(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.ok(&["sent", "--json"])).expect("sent json")

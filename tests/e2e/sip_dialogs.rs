@@ -411,7 +411,10 @@ fn a_phone_coming_up_gets_its_lamp_and_the_users_other_phones_get_none() {
     assert_eq!(n.headers.get("Event"), Some("message-summary"));
     second.reply(&n, 200, "");
     let extra = desk.recv_request("NOTIFY", Duration::from_secs(3));
-    assert!(extra.is_none(), "the phone already up got another lamp: {extra:?}");
+    assert!(
+        extra.is_none(),
+        "the phone already up got another lamp: {extra:?}"
+    );
     drop(server);
 }
 

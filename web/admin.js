@@ -4,9 +4,10 @@
 // its provisioning: armed until, or bound to the address of its first fetch; re-arm a
 // replaced phone; show a phone's own admin password and provisioning credential), and groups
 // for all-calls (make, change members, delete; `everyone` is built in) with each user's
-// all-call permission.
+// all-call permission, and the software update (admin-update.js).
 
 import { h, fill, icon, confirmDialog } from './dom.js';
+import { updateSection } from './admin-update.js';
 
 let timer = null;
 
@@ -33,6 +34,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
   const usersBox = h('div', { id: 'admin-users' });
   const phonesBox = h('div', { id: 'admin-phones', 'aria-live': 'polite' });
   const groupsBox = h('div', { id: 'admin-groups' });
+  const updateBox = h('div');
   let knownUsers = [];
   // A phone row being edited (its user picker open) is not redrawn under the admin's hands.
   let editingPhone = null;
@@ -57,6 +59,8 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
         stat('Queued messages', s.queued_messages, 'stat-queued'),
         stat('Users', s.users, 'stat-users'),
         stat('Version', s.version, 'stat-version'));
+      // Drawn once: a refresh must not reset a chosen file or an upload under way.
+      if (!updateBox.firstChild) fill(updateBox, updateSection(api, s, { toast, errorText }));
     } catch (e) {
       fill(statusBox, h('p', { class: 'error' }, errorText(e)));
     }
@@ -303,7 +307,8 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     h('h3', {}, 'Server status'), statusBox,
     h('h3', {}, 'Users and extensions'), notice, usersBox, add,
     h('h3', {}, 'Groups (all-call)'), groupsBox, addGroup,
-    h('h3', {}, 'Desk phones'), phonesBox);
+    h('h3', {}, 'Desk phones'), phonesBox,
+    h('h3', {}, 'Software update'), updateBox);
   await Promise.all([refreshStatus(), refreshUsers().then(resetGroupForm), refreshPhones(), refreshGroups()]);
   timer = setInterval(() => {
     refreshStatus();

@@ -73,25 +73,28 @@ export class Api {
       throw new ApiError(0, 'network', 'cannot reach the box: check the network');
     }
     if (!res.ok) {
-      let code = 'http_' + res.status;
-      let message = `the box answered ${res.status}`;
-      try {
-        const b = await res.json();
-        code = b.error || code;
-        message = b.message || message;
-      } catch { /* not JSON */ }
-      const err = new ApiError(res.status, code, message);
-      if (res.status === 429) err.retryAfter = Number(res.headers.get('Retry-After')) || null;
-      if (res.status === 401 && path !== '/api/login' && this.onUnauthorized) this.onUnauthorized(err);
-      if (res.status === 403 && code === PASSWORD_CHANGE_REQUIRED && this.onPasswordChangeRequired) {
-        this.onPasswordChangeRequired(err);
-      }
-      throw err;
+      let b = null;
+      try { b = await res.json(); } catch { /* not JSON */ }
+      throw this.failure(path, res.status, b, res.headers.get('Retry-After'));
     }
     if (res.status === 204 || as === 'none') return null;
     if (as === 'blob') return res.blob();
     if (as === 'page') return { body: await res.json(), headers: res.headers };
     return res.json();
+  }
+
+  /**
+   * The ApiError for a non-2xx answer to `path` (`body` its JSON or null), after telling
+   * `onUnauthorized` or `onPasswordChangeRequired` when it is theirs.
+   */
+  failure(path, status, body, retryAfter = null) {
+    const err = new ApiError(status, body?.error || 'http_' + status, body?.message || `the box answered ${status}`);
+    if (status === 429) err.retryAfter = Number(retryAfter) || null;
+    if (status === 401 && path !== '/api/login' && this.onUnauthorized) this.onUnauthorized(err);
+    if (status === 403 && err.code === PASSWORD_CHANGE_REQUIRED && this.onPasswordChangeRequired) {
+      this.onPasswordChangeRequired(err);
+    }
+    return err;
   }
 
   // Session
@@ -207,6 +210,32 @@ export class Api {
   adminRemovePhone(mac) { return this.request('DELETE', `/api/admin/phones/${encodeURIComponent(mac)}`); }
   adminArmPhone(mac) { return this.request('POST', `/api/admin/phones/${encodeURIComponent(mac)}/arm`); }
   adminPhoneSecrets(mac) { return this.request('GET', `/api/admin/phones/${encodeURIComponent(mac)}/secrets`); }
+  /**
+   * Uploads an update bundle (a File or Blob; the body is the file). `onProgress(sent,
+   * total)` follows the upload: this one call uses XMLHttpRequest, as fetch reports no upload
+   * progress and a bundle is hundreds of MB. Resolves with `{version, message}` once the box
+   * verified it and its installer took it; rejects with an ApiError: 400 refused (cut short,
+   * changed, another key: nothing installed), 404 this box installs no updates, 409 another
+   * update under way, 413 too large, 0 the network.
+   */
+  adminUpdate(file, onProgress = null) {
+    const path = '/api/admin/update';
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('PUT', this.base + path);
+      if (this.token) xhr.setRequestHeader('Authorization', `Bearer ${this.token}`);
+      xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+      xhr.onerror = () => reject(new ApiError(0, 'network', 'cannot reach the box: check the network'));
+      xhr.onload = () => {
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
+        if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+        else reject(this.failure(path, xhr.status, body, xhr.getResponseHeader('Retry-After')));
+      };
+      xhr.send(file);
+    });
+  }
 }
 
 /** The target of `rel="next"` in a `Link` header (RFC 8288), or null. */

@@ -8,22 +8,11 @@ import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { Box, ivmdPath, launch, person, login, screenshot, speechWav } from './harness.js';
+import { Box, ivmdPath, launch, person, login, screenshot, speechWav, waitText } from './harness.js';
 
 const PW = 'correct horse battery';
 let box;
 let browser;
-
-async function waitText(locator, re, timeout = 15000) {
-  const end = Date.now() + timeout;
-  let last = '';
-  while (Date.now() < end) {
-    last = (await locator.textContent({ timeout }).catch(() => '')) || '';
-    if (re.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`expected ${re}, last saw ${JSON.stringify(last)}`);
-}
 
 describe('admin page: groups and the urgent mark', { timeout: 180000 }, () => {
   before(async () => {

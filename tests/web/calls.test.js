@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { Box, ivmdPath, launch, person, login, speechWav } from './harness.js';
+import { Box, ivmdPath, launch, person, login, speechWav, waitText } from './harness.js';
 
 const PW = 'correct horse battery';
 let box;
@@ -103,17 +103,6 @@ async function sipCall(sip, ext, password, to) {
   } finally {
     sock.close();
   }
-}
-
-async function waitText(locator, re, timeout = 15000) {
-  const end = Date.now() + timeout;
-  let last = '';
-  while (Date.now() < end) {
-    last = (await locator.textContent({ timeout }).catch(() => '')) || '';
-    if (re.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`expected ${re}, last saw ${JSON.stringify(last)}`);
 }
 
 describe('calls: settings and history', { timeout: 180000 }, () => {

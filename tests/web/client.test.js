@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Box, speechWav, launch, person, login, screenshot } from './harness.js';
+import { Box, speechWav, launch, person, login, screenshot, waitText } from './harness.js';
 import { parseOgg } from '../../web/ogg.js';
 
 const PW = 'correct horse battery';
@@ -38,17 +38,6 @@ async function send(page) {
 
 function presenceOf(page, name) {
   return page.locator(`li.contact[data-name="${name}"] .presence`);
-}
-
-async function waitText(locator, re, timeout = 10000) {
-  const end = Date.now() + timeout;
-  let last = '';
-  while (Date.now() < end) {
-    last = (await locator.textContent({ timeout }).catch(() => '')) || '';
-    if (re.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`expected ${re}, last saw ${JSON.stringify(last)}`);
 }
 
 describe('web client', { timeout: 300000 }, () => {

@@ -39,13 +39,14 @@ export class Box {
     this.proc = null;
   }
 
-  /** Starts ivmd and resolves once it prints its ready line; `args` are extra `run` flags
-   * (`['--sip', '127.0.0.1:0']`). */
+  /** Starts ivmd and resolves once it prints its ready line; `toml` is its config (or a
+   * function of the box that makes it), `args` are extra `run` flags (`['--sip', '127.0.0.1:0']`). */
   static async start({ toml = '', args = [] } = {}) {
     const dir = mkdtempSync(join(tmpdir(), 'ivm-web-'));
     const box = new Box(dir);
     const config = join(dir, 'ivmd.toml');
-    writeFileSync(config, toml);
+    // A function of the box: a config that names the box's own folders.
+    writeFileSync(config, typeof toml === 'function' ? toml(box) : toml);
     // Every listener on an ephemeral loopback port unless the test names one: the defaults
     // (SIP 0.0.0.0:5060, TFTP 0.0.0.0:6969) would collide with any other box on the machine.
     const own = [];
@@ -170,4 +171,16 @@ export function screenshot(page, name) {
   if (!process.env.IVM_SCREENSHOTS) return page.screenshot({ fullPage: false });
   mkdirSync(SCREENS, { recursive: true });
   return page.screenshot({ path: join(SCREENS, `${name}.png`), fullPage: false });
+}
+
+/** Waits (bounded) until `locator`'s text matches `re`; its text. */
+export async function waitText(locator, re, timeout = 15000) {
+  const end = Date.now() + timeout;
+  let last = '';
+  while (Date.now() < end) {
+    last = (await locator.textContent({ timeout }).catch(() => '')) || '';
+    if (re.test(last)) return last;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`expected ${re}, last saw ${JSON.stringify(last)}`);
 }

@@ -4,24 +4,13 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Box, speechWav, launch, person, screenshot } from './harness.js';
+import { Box, speechWav, launch, person, screenshot, waitText } from './harness.js';
 
 const PW = 'correct horse battery';
 let box;
 let browser;
 let ann;
 let generated;
-
-async function waitText(locator, re, timeout = 10000) {
-  const end = Date.now() + timeout;
-  let last = '';
-  while (Date.now() < end) {
-    last = (await locator.textContent({ timeout }).catch(() => '')) || '';
-    if (re.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`expected ${re}, last saw ${JSON.stringify(last)}`);
-}
 
 async function fillPasswords(page, current, next, repeat = next) {
   await page.fill('#pw-current', current);

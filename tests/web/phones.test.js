@@ -8,7 +8,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
-import { Box, launch, person, login, screenshot, speechWav } from './harness.js';
+import { Box, launch, person, login, screenshot, speechWav, waitText } from './harness.js';
 
 const PW = 'correct horse battery';
 const MAC = '001565aabbcc';
@@ -84,17 +84,6 @@ async function sipRegister(sip, ext, password) {
   } finally {
     sock.close();
   }
-}
-
-async function waitText(locator, re, timeout = 15000) {
-  const end = Date.now() + timeout;
-  let last = '';
-  while (Date.now() < end) {
-    last = (await locator.textContent({ timeout }).catch(() => '')) || '';
-    if (re.test(last)) return last;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`expected ${re}, last saw ${JSON.stringify(last)}`);
 }
 
 describe('admin page: desk phones', { timeout: 180000 }, () => {

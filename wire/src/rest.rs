@@ -320,6 +320,10 @@ pub struct ServerStatus {
     pub queued_messages: u64,
     /// Users.
     pub users: u32,
+    /// Whether this box installs update bundles (`PUT /api/admin/update`): the appliance
+    /// image does; a box without `[update] command` (a development machine) does not.
+    #[serde(default)]
+    pub updates: bool,
 }
 
 /// `POST /api/admin/users` body.

@@ -21,7 +21,8 @@ use crate::auth::AdminUser;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// `GET /api/admin/status`: uptime, connected clients, queued messages.
+/// `GET /api/admin/status`: uptime, connected clients, queued messages, whether it installs
+/// updates.
 pub async fn status(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -34,6 +35,7 @@ pub async fn status(
         connected_clients: stats.sessions,
         queued_messages: counted.queued,
         users: counted.users,
+        updates: state.updater.is_some(),
     }))
 }
 

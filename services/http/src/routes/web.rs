@@ -88,6 +88,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("/ogg.js", "ogg.js", JS),
     asset!("/player.js", "player.js", JS),
     asset!("/admin.js", "admin.js", JS),
+    asset!("/admin-update.js", "admin-update.js", JS),
     asset!("/calls.js", "calls.js", JS),
     asset!("/dom.js", "dom.js", JS),
     asset!("/vlist.js", "vlist.js", JS),

@@ -61,22 +61,25 @@ def cpu_seconds(pid):
 
 
 class Sampler:
-    """ivmd's VmRSS every 50 ms, the highest per phase (where the peak comes from)."""
+    """ivmd's VmRSS and threads every 50 ms, the highest per phase (where the peak comes
+    from)."""
 
     def __init__(self, pid):
         self.pid = pid
         self.phase = "idle"
         self.peak = {}
+        self.threads = {}
         self.running = True
         threading.Thread(target=self.run, daemon=True).start()
 
     def run(self):
         while self.running:
             try:
-                rss = proc_status(self.pid)["rss_kb"] / 1024
+                st = proc_status(self.pid)
             except (OSError, KeyError):
                 return
-            self.peak[self.phase] = max(self.peak.get(self.phase, 0), rss)
+            self.peak[self.phase] = max(self.peak.get(self.phase, 0), st["rss_kb"] / 1024)
+            self.threads[self.phase] = max(self.threads.get(self.phase, 0), st["threads"])
             time.sleep(0.05)
 
 
@@ -324,15 +327,20 @@ def bench(a, gw, ca, base, pid, wav, wav_s, tmp, idle):
     gw.cue("verbose 0")
     gw.seen.clear()
     drops = udp_rcvbuf_errors()
+    cpu_box, cpu_gw = cpu_seconds(pid), cpu_seconds(gw.proc.pid)
     gw.cue("cycle 1 %d %d %s" % (n, a.tps_count, a.tps_seconds))
     c = gw.wait(lambda v: "cycle" in v, "the cycle's end", a.tps_seconds + 15)
     f["udp_drops"] = udp_rcvbuf_errors() - drops
+    # CPU over the loop (its summary comes at most a few ms after its last answer).
+    f["loop_cpu_box"] = cpu_seconds(pid) - cpu_box
+    f["loop_cpu_gw"] = cpu_seconds(gw.proc.pid) - cpu_gw
     f.update({"tps_sent": c["cycle"], "tps_answered": c["answered"], "tps_refused":
               c["refused"], "tps_unanswered": c["unanswered"], "tps_rqnt": c["rqnt"],
               "tps_s": c["seconds_ok"], "first_refused": c["first_refused"], "tps_p50": c["p50_ms"], "tps_p99": c["p99_ms"],
               "retransmitted": c["retransmitted"]})
     sampler.running = False
     f["peaks"] = sampler.peak
+    f["peak_threads"] = sampler.threads
     return f
 
 
@@ -356,10 +364,14 @@ def table(f):
             f["idle_rss_mb"], f["rss_during_mb"], f["hwm_mb"], f["rss_after_mb"])),
         ("ivmd highest RSS sampled (50 ms): calls / storing / loop", "%.1f / %.1f / %.1f MB" % (
             f["peaks"].get("calls", 0), f["peaks"].get("storing", 0), f["peaks"].get("loop", 0))),
+        ("ivmd most threads sampled: calls / storing / loop", "%d / %d / %d" % tuple(
+            f["peak_threads"].get(p, 0) for p in ("calls", "storing", "loop"))),
         ("ivmd fds / threads, idle -> after", "%d -> %d / %d -> %d" % (
             f["fds_idle"], f["fds_after"], f["threads_idle"], f["threads_after"])),
         ("NTFY answered per second (closed loop, %d lines)" % f["lines"], "%.0f /s (%d answered 200 in %.3f s; "
          "each also one RQNT round trip: %d)" % (rate, f["tps_answered"], f["tps_s"], f["tps_rqnt"])),
+        ("CPU over the loop: ivmd / the Python gateway", "%.2f / %.2f s" % (
+            f["loop_cpu_box"], f["loop_cpu_gw"])),
         ("NTFY latency to its 200, p50 / p99", "%.2f / %.2f ms" % (f["tps_p50"], f["tps_p99"])),
         ("NTFYs refused / unanswered; box retransmissions seen (whole run)", "%d / %d; %d" % (
             f["tps_refused"], f["tps_unanswered"], f["retransmitted"])),

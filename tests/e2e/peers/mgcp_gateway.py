@@ -24,7 +24,8 @@ per line (the test reads them):
     raw HEX                 send these bytes to the call agent
     play-all WAV N1 N2      one thread sends WAV to every connection of aaln/N1..N2 at once,
                             paced together every 20 ms (for scripts/bench-gateway: a thread
-                            per stream cannot keep 20 ms for 100 streams in Python); prints
+                            per stream encoding as it went ran 0.35-1.4 s late for 100 streams,
+                            docs/benchmarks.md "Gateway (issue 14)"); prints
                             {"played_all": K, "packets": P, "late_p99_ms": .., "late_max_ms": ..}
     cycle N1 N2 COUNT SECS  closed loop for scripts/bench-gateway: each of aaln/N1..N2 sends
                             off-hook, and on each RQNT the box sends it, the next hook event
@@ -178,7 +179,7 @@ class Gateway:
     def __init__(self, endpoints):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         # Room for the burst of answers and RQNTs of 100 lines at once while Python is busy
-        # (the default buffer held ~200 datagrams and dropped a few 200s in the cycle loop):
+        # (with the default buffer the cycle loop once lost 2 of 3,000 answers):
         # SO_RCVBUFFORCE (33) as root, past net.core.rmem_max; else what the limit allows.
         for opt in (33, socket.SO_RCVBUF):
             try:

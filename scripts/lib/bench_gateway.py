@@ -10,9 +10,11 @@ defaults but for `[mgcp] listen` on a loopback port. Every wait is bounded.
 """
 
 import argparse
+import atexit
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -164,6 +166,47 @@ def opusinfo_seconds(path):
     raise SystemExit("no playback length in %s" % t)
 
 
+STARTED = []
+
+
+def stop_all():
+    """Stops what this driver started, whatever way it exits."""
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def start_ivmd(args, log, env):
+    """ivmd with `args`, its stdout drained by a thread (so it never blocks on a full pipe);
+    (process, ready line) once it printed `ivmd: ready`, within 60 s."""
+    box = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True,
+                           env=env)
+    STARTED.append(box)
+    lines = queue.Queue()
+
+    def drain():
+        for line in box.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=drain, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        if line.startswith("ivmd: ready"):
+            return box, line
+    raise SystemExit("ivmd not ready within 60 s; see %s" % log)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ivmd", required=True)
@@ -187,7 +230,11 @@ def main():
     run(["sox", spoken, "-r", "8000", "-c", "1", "-b", "16", wav, "trim", "0", str(a.speech_s)])
     wav_s = int(run(["soxi", "-s", wav]).strip()) / 8000.0
 
+    atexit.register(stop_all)
+    # `timeout` in scripts/bench-gateway ends this with SIGTERM: exit through atexit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     gw = Gateway(script, n)
+    STARTED.append(gw.proc)
     say("gateway %s with aaln/1..aaln/%d (pid %d)" % (gw.addr, n, gw.proc.pid))
 
     def ivmd_admin(*args):
@@ -195,12 +242,9 @@ def main():
                               text=True, timeout=120, env=env)
 
     # A first start makes the data folder; users, the gateway and its lines while stopped.
-    first = subprocess.Popen([ivmd, "--data", data, "run", "--http", "127.0.0.1:0", "--https",
-                              "127.0.0.1:0", "--sip", "", "--tftp", ""], stdout=subprocess.PIPE,
-                             stderr=open(os.path.join(tmp, "first.log"), "w"), text=True, env=env)
-    for line in first.stdout:
-        if line.startswith("ivmd: ready"):
-            break
+    first, _ = start_ivmd([ivmd, "--data", data, "run", "--http", "127.0.0.1:0", "--https",
+                           "127.0.0.1:0", "--sip", "", "--tftp", ""],
+                          os.path.join(tmp, "first.log"), env)
     first.terminate()
     first.wait(30)
     say("creating %d line users and the recipient" % n)
@@ -223,33 +267,19 @@ def main():
     config = os.path.join(tmp, "ivmd.toml")
     with open(config, "w") as f:
         f.write('[mgcp]\nlisten = "127.0.0.1:0"\n')
-    box = subprocess.Popen([ivmd, "--config", config, "--data", data, "run", "--http",
-                            "127.0.0.1:0", "--https", "127.0.0.1:0", "--sip", "", "--tftp", ""],
-                           stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "ivmd.log"), "w"),
-                           text=True, env=dict(env, IVM_LOG=os.environ.get("IVM_LOG", "info")))
-    ready = None
-    deadline = time.monotonic() + 60
-    for line in box.stdout:
-        if line.startswith("ivmd: ready"):
-            ready = line
-            break
-        if time.monotonic() > deadline:
-            break
-    if not ready:
-        raise SystemExit("ivmd not ready; see %s/ivmd.log" % tmp)
+    box, ready = start_ivmd([ivmd, "--config", config, "--data", data, "run", "--http",
+                             "127.0.0.1:0", "--https", "127.0.0.1:0", "--sip", "", "--tftp", ""],
+                            os.path.join(tmp, "ivmd.log"),
+                            dict(env, IVM_LOG=os.environ.get("IVM_LOG", "info")))
     parts = dict(p.split("=", 1) for p in ready.split()[2:] if "=" in p)
     base, ca = "http://" + parts["http"], parts["mgcp"]
     say("ivmd pid %d, http %s, call agent %s" % (box.pid, base, ca))
     pid = box.pid
     idle = proc_status(pid)
-    try:
-        figures = bench(a, gw, ca, base, pid, wav, wav_s, tmp, idle)
-        gw.stop()
-        after = proc_status(pid)
-    finally:
-        gw.proc.kill()
-        box.terminate()
-        box.wait(30)
+    figures = bench(a, gw, ca, base, pid, wav, wav_s, tmp, idle)
+    gw.stop()
+    after = proc_status(pid)
+    stop_all()
     figures.update({"rss_after_mb": after["rss_kb"] / 1024, "fds_after": after["fds"],
                     "threads_after": after["threads"], "hwm_mb": after["hwm_kb"] / 1024})
     table(figures)

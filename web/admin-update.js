@@ -51,8 +51,9 @@ export function updateSection(api, status, { toast, errorText }) {
       });
       fill(result, h('div', { class: 'card notice', id: 'update-done' },
         h('p', {}, 'Update ', h('strong', {}, r.version), ' is verified and handed to the installer, which writes it ',
-          'beside the running system in a minute or two. It starts at the next restart (front panel: Menu, Reboot).'),
-        h('p', { class: 'muted' }, r.message)));
+          'beside the running system in a minute or two. It starts at the next restart.'),
+        h('p', { class: 'muted' }, r.message),
+        restartButton(api, result, { toast, errorText })));
       toast(`Update ${r.version} verified`);
       form.reset();
     } catch (e) {
@@ -65,4 +66,24 @@ export function updateSection(api, status, { toast, errorText }) {
   });
   fill(box, form);
   return box;
+}
+
+/** "Restart now": the panel's Reboot from here, so the update starts without going to the box.
+ * On the image a restart waits for the installer to finish writing the other slot. */
+function restartButton(api, result, { toast, errorText }) {
+  const b = h('button', { class: 'btn', type: 'button', id: 'update-restart' }, icon('redo'), 'Restart now');
+  b.addEventListener('click', async () => {
+    const sure = await confirmDialog('Restart the box now? Calls and live talks end; it is back in about a minute, '
+      + 'after the installer has finished.', { ok: 'Restart' });
+    if (!sure) return;
+    b.disabled = true;
+    try {
+      const r = await api.adminRestart();
+      fill(result, h('p', { class: 'notice card', id: 'update-restarting' }, r.message));
+    } catch (e) {
+      b.disabled = false;
+      toast(errorText(e), 'error');
+    }
+  });
+  return b;
 }

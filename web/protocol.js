@@ -218,6 +218,8 @@ export class Api {
    * changed, another key: nothing installed), 404 this box installs no updates, 409 another
    * update under way, 413 too large, 0 the network.
    */
+  /** Restarts the box (the panel's Reboot): `{message}` once under way. */
+  adminRestart() { return this.request('POST', '/api/admin/restart'); }
   adminUpdate(file, onProgress = null) {
     const path = '/api/admin/update';
     return new Promise((resolve, reject) => {

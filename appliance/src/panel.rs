@@ -422,17 +422,9 @@ impl Installer for BoxControl {
                     tracing::warn!(user = %name, "panel: new admin password set (shown on the panel only)");
                     Ok(password)
                 }
-                Action::Reboot => {
-                    if !me.reboot_command.is_empty() {
-                        tracing::warn!(command = ?me.reboot_command, "panel: reboot");
-                        run_command(&me.reboot_command).await?;
-                        Ok("rebooting".into())
-                    } else {
-                        tracing::warn!("panel: restart");
-                        me.exit.send_replace(Some(Exit::Restart));
-                        Ok("restarting".into())
-                    }
-                }
+                Action::Reboot => reboot(&me.reboot_command, &me.exit)
+                    .await
+                    .map(str::to_owned),
                 Action::FactoryReset {
                     keep_network: false,
                 } if !me.wipe_command.is_empty() => {
@@ -451,6 +443,24 @@ impl Installer for BoxControl {
             }
         }
         .boxed()
+    }
+}
+
+/// The panel's *Reboot*, which the admin page's restart shares: `command` (the image's
+/// `systemctl reboot`), or where there is none, ivmd ends `run` to start again. What the
+/// panel shows meanwhile.
+pub(crate) async fn reboot(
+    command: &[String],
+    exit: &watch::Sender<Option<Exit>>,
+) -> Result<&'static str, String> {
+    if command.is_empty() {
+        tracing::warn!("restart");
+        exit.send_replace(Some(Exit::Restart));
+        Ok("restarting")
+    } else {
+        tracing::warn!(?command, "reboot");
+        run_command(command).await?;
+        Ok("rebooting")
     }
 }
 

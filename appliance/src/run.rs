@@ -130,6 +130,18 @@ fn updater(cfg: &Config) -> Option<ivm_http::routes::update::SharedUpdater> {
     })
 }
 
+/// `POST /api/admin/restart`: the panel's *Reboot* (see [`crate::panel::reboot`]).
+fn restarter(
+    cfg: &Config,
+    exit: &watch::Sender<Option<crate::panel::Exit>>,
+) -> ivm_http::routes::restart::SharedRestarter {
+    let (command, exit) = (cfg.panel.reboot_command.clone(), exit.clone());
+    Arc::new(move || {
+        let (command, exit) = (command.clone(), exit.clone());
+        Box::pin(async move { crate::panel::reboot(&command, &exit).await.map(drop) })
+    })
+}
+
 /// Takes the data folder's lock (waiting [`LOCK_WAIT`] for another process) and opens it.
 fn open_store(cfg: &Config) -> anyhow::Result<Arc<Store>> {
     let opened = Store::open_with(
@@ -450,13 +462,16 @@ async fn start(
     let front_cfg = FrontConfig::from(cfg)?;
 
     let (engine, h) = Engine::start(store, engine_cfg);
+    // How `run` ends: the panel's menus and the admin page's restart.
+    let (exit_tx, exit_rx) = watch::channel(None);
     let sightings = Arc::new(Sightings::default());
     let front = front_cfg.start(&h, provisioner, sightings.clone());
     let mut services: Vec<Box<dyn Service>> = vec![
         Box::new(
             HttpService::new(http_backend(&h), http_cfg, Some(tls.config), http, https)
                 .with_provisioning(Some(front.clone()))
-                .with_updater(updater(cfg)),
+                .with_updater(updater(cfg))
+                .with_restarter(Some(restarter(cfg, &exit_tx))),
         ),
         Box::new(FlushService::new(sightings, h.db.clone())),
     ];
@@ -521,7 +536,6 @@ async fn start(
     ));
     let _ = dhcp_slot.set(dhcp.clone());
     let dhcp_state = dhcp.start(crate::panel::own_address(&network).await).await;
-    let (exit_tx, exit_rx) = watch::channel(None);
     let panel = crate::display::start(
         cfg,
         &h,

@@ -394,3 +394,43 @@ async fn an_admin_uploads_a_bundle_and_only_a_verified_one_reaches_the_installer
     assert_eq!(status, 404, "{v}");
     assert!(v.to_string().contains("installs no updates"), "{v}");
 }
+
+/// `POST /api/admin/restart` with `token`; the status.
+async fn restart(server: &Server, token: Option<&str>) -> u16 {
+    let mut req = reqwest::Client::new().post(format!("{}/api/admin/restart", server.http));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.expect("restart").status().as_u16()
+}
+
+/// The admin page's restart, which starts an installed update: only an admin may ask (401
+/// without a login, 403 for a user); on a box with a reboot command (the image's `systemctl
+/// reboot`) that command runs, as for the panel's Reboot; without one ivmd starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_restarts_the_box_as_the_panels_reboot_does() {
+    let dir = tempdir();
+    let marker = dir.path().join("rebooted");
+    let server = Server::start(
+        dir.path(),
+        &format!("[panel]\nreboot_command = [\"touch\", {marker:?}]\n"),
+    );
+    users(&server);
+    assert_eq!(restart(&server, None).await, 401);
+    let ann = token(&server, "ann", "ann-password-1").await;
+    assert_eq!(restart(&server, Some(&ann)).await, 403);
+    assert!(!marker.exists(), "refused, nothing ran");
+    let boss = token(&server, "boss", "boss-password-1").await;
+    assert_eq!(restart(&server, Some(&boss)).await, 202);
+    assert!(marker.exists(), "the reboot command ran");
+
+    let other = tempdir();
+    let mut plain = Server::start(other.path(), "");
+    users(&plain);
+    let boss = token(&plain, "boss", "boss-password-1").await;
+    assert_eq!(restart(&plain, Some(&boss)).await, 202);
+    tokio::task::block_in_place(|| {
+        plain.wait_stdout("ivmd: restarting", Duration::from_secs(30));
+        plain.wait_stdout("ivmd: ready", Duration::from_secs(30));
+    });
+}

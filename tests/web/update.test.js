@@ -3,7 +3,8 @@
 // here; the box's installer is `cp` of the staged bundle, so what reached it is checked byte
 // for byte. A bundle with one byte changed, one signed by another key and a file that is no
 // bundle are refused with their reason and reach no installer; the good one is installed and
-// the page says which version starts at the next restart. A box without an installer says so.
+// the page says which version starts at the next restart, and "Restart now" runs the box's
+// reboot command. A box without an installer says so.
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,7 +60,9 @@ describe('admin page: software update', { timeout: 180000 }, () => {
     notBundle = join(dir, 'notes.bundle');
     writeFileSync(notBundle, 'meeting notes, not an update\n');
     box = await Box.start({
-      toml: (b) => `[update]\ncommand = ["cp", ${JSON.stringify(join(b.data, 'update.bundle'))}, ${JSON.stringify(join(dir, 'installed.bundle'))}]\nkey = ${JSON.stringify(pub)}\n`,
+      toml: (b) => `[update]\ncommand = ["cp", ${JSON.stringify(join(b.data, 'update.bundle'))}, ${JSON.stringify(join(dir, 'installed.bundle'))}]\nkey = ${JSON.stringify(pub)}\n`
+        // The panel's Reboot, which "Restart now" shares (the image's is `systemctl reboot`).
+        + `[panel]\nreboot_command = ["touch", ${JSON.stringify(join(dir, 'rebooted'))}]\n`,
     });
     box.addUser('root', '110', PW, { admin: true, display: 'Office Admin' });
     plain = await Box.start();
@@ -109,6 +112,13 @@ describe('admin page: software update', { timeout: 180000 }, () => {
     assert.ok(!existsSync(join(box.data, 'update.upload')), 'the upload is not left on the data partition');
     assert.ok(await page.locator('#update-install').isDisabled(), 'the form is cleared');
     await screenshot(page, 'admin-update');
+
+    // "Restart now" starts it: confirmed, it runs the box's reboot command.
+    assert.ok(!existsSync(join(dir, 'rebooted')));
+    await page.click('#update-restart');
+    await page.click('dialog.confirm button.danger'); // "Restart"
+    await waitText(page.locator('#update-restarting'), /restarting/);
+    assert.ok(existsSync(join(dir, 'rebooted')), 'the reboot command ran');
     // Chromium logs each refused upload's 400; nothing else may be logged.
     assert.deepEqual(page.errors.filter((e) => !/Failed to load resource: .* status of 400/.test(e)), []);
     assert.equal(page.errors.length, 3, 'one 400 per refused bundle');

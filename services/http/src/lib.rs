@@ -166,6 +166,8 @@ pub struct AppState {
     pub health: Arc<routes::health::Health>,
     /// What installs an uploaded update bundle (`PUT /api/admin/update`); `None` answers 404.
     pub updater: Option<routes::update::SharedUpdater>,
+    /// What restarts the box (`POST /api/admin/restart`); `None` answers 404.
+    pub restarter: Option<routes::restart::SharedRestarter>,
 }
 
 /// The HTTP service as the engine runs it.
@@ -201,6 +203,7 @@ impl HttpService {
             sockets: tokio_util::task::TaskTracker::new(),
             health: Arc::default(),
             updater: None,
+            restarter: None,
         };
         HttpService {
             state,
@@ -220,6 +223,12 @@ impl HttpService {
     /// Installs update bundles uploaded by an admin through `updater`.
     pub fn with_updater(mut self, updater: Option<routes::update::SharedUpdater>) -> Self {
         self.state.updater = updater;
+        self
+    }
+
+    /// Restarts the box on an admin's `POST /api/admin/restart` through `restarter`.
+    pub fn with_restarter(mut self, restarter: Option<routes::restart::SharedRestarter>) -> Self {
+        self.state.restarter = restarter;
         self
     }
 

@@ -9,6 +9,7 @@ mod messages;
 mod pages;
 mod phones;
 mod provision;
+pub mod restart;
 mod ring_me;
 mod session;
 pub mod update;
@@ -57,6 +58,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/ring-me"),
     ("get", "/api/admin/status"),
     ("put", "/api/admin/update"),
+    ("post", "/api/admin/restart"),
     ("get", "/api/admin/users"),
     ("post", "/api/admin/users"),
     ("patch", "/api/admin/users/{user}"),
@@ -118,6 +120,7 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         .route("/api/ring-me", post(ring_me::ring_me))
         .route("/api/admin/status", get(admin::status))
         .route("/api/admin/update", put(update::upload))
+        .route("/api/admin/restart", post(restart::restart))
         .route("/api/admin/users", get(admin::users).post(admin::add_user))
         .route(
             "/api/admin/users/{user}",

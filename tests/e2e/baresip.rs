@@ -333,18 +333,11 @@ pub fn speech8k(dir: &Path, name: &str, text: &str, before: f64, after: f64) -> 
     let raw = speech(dir, &format!("{name}-raw"), text);
     let seconds = harness::wav_seconds(&raw);
     let out = dir.join(format!("{name}-8k.wav"));
-    let r = run_bounded(
-        Command::new("sox")
-            .arg(&raw)
-            .args(["-r", "8000", "-c", "1"])
-            .arg(&out)
-            .args(["pad", &before.to_string(), &after.to_string()]),
-        Duration::from_secs(30),
-    );
-    assert!(
-        r.status.success(),
-        "sox: {}",
-        String::from_utf8_lossy(&r.stderr)
+    harness::sox(
+        &raw,
+        &["-r", "8000", "-c", "1"],
+        &out,
+        &["pad", &before.to_string(), &after.to_string()],
     );
     (out, seconds)
 }

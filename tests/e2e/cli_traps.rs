@@ -199,15 +199,12 @@ fn long_speech(dir: &Path, name: &str, seconds: f64) -> PathBuf {
     let once = wav_seconds(&one);
     let repeats = (seconds / once).ceil() as u32;
     let path = dir.join(format!("{name}.wav"));
-    let out = run_bounded(
-        Command::new("sox")
-            .arg(&one)
-            .args(["-r", "48000", "-b", "16", "-c", "1"])
-            .arg(&path)
-            .args(["repeat", &repeats.to_string()]),
-        Duration::from_secs(120),
+    harness::sox(
+        &one,
+        &["-r", "48000", "-b", "16", "-c", "1"],
+        &path,
+        &["repeat", &repeats.to_string()],
     );
-    assert!(out.status.success(), "sox: {}", texts(&out).1);
     path
 }
 

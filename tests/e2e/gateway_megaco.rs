@@ -140,22 +140,18 @@ fn opusinfo_seconds(path: &Path) -> f64 {
 
 /// 3 s of speech (espeak-ng, then sox) as raw 8 kHz mu-law, what the MG sends as PCMU.
 fn three_seconds(dir: &Path) -> PathBuf {
-    harness::require_tool("sox");
     let spoken = harness::speech(
         dir,
         "long",
         "This is a message from the analog phone in the hall, it is long enough for three seconds.",
     );
     let raw = dir.join("speech.ulaw");
-    let out = run_bounded(
-        Command::new("sox")
-            .arg(&spoken)
-            .args(["-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"])
-            .arg(&raw)
-            .args(["trim", "0", "3"]),
-        Duration::from_secs(60),
+    harness::sox(
+        &spoken,
+        &["-r", "8000", "-c", "1", "-e", "u-law", "-t", "raw"],
+        &raw,
+        &["trim", "0", "3"],
     );
-    assert!(out.status.success(), "sox: {}", text(&out));
     raw
 }
 

@@ -141,22 +141,18 @@ fn answers(seen: &[Value], id: &Value) -> usize {
 
 /// A 3-second 8 kHz mono WAV of speech (espeak-ng, then sox).
 fn three_seconds(dir: &Path) -> PathBuf {
-    harness::require_tool("sox");
     let spoken = harness::speech(
         dir,
         "long",
         "This is a message from the analog phone in the hall, it is long enough for three seconds.",
     );
     let wav = dir.join("speech8k.wav");
-    let out = run_bounded(
-        Command::new("sox")
-            .arg(&spoken)
-            .args(["-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&wav)
-            .args(["trim", "0", "3"]),
-        Duration::from_secs(60),
+    harness::sox(
+        &spoken,
+        &["-r", "8000", "-c", "1", "-b", "16"],
+        &wav,
+        &["trim", "0", "3"],
     );
-    assert!(out.status.success(), "sox: {}", text(&out));
     wav
 }
 

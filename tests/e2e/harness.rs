@@ -748,6 +748,21 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     }
 }
 
+/// `sox INPUT <format> OUTPUT <effects>` (bounded); fails the test when sox is missing or fails.
+/// The suite's one way to make its test audio from espeak-ng's WAVs.
+pub fn sox(input: &Path, format: &[&str], output: &Path, effects: &[&str]) {
+    require_tool("sox");
+    let out = run_bounded(
+        Command::new("sox")
+            .arg(input)
+            .args(format)
+            .arg(output)
+            .args(effects),
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "sox: {}", texts(&out).1);
+}
+
 /// Speaks `text` into a WAV file with espeak-ng (22.05 kHz mono).
 pub fn speech(dir: &Path, name: &str, text: &str) -> PathBuf {
     require_tool("espeak-ng");

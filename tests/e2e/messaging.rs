@@ -159,7 +159,6 @@ fn offline_recipient_gets_it_on_connect_and_multiple_recipients() {
 /// silence, and metadata that matches the decode.
 #[test]
 fn stored_audio_is_valid_ogg_opus_of_the_spoken_length() {
-    harness::require_tool("sox");
     let dir = tempdir();
     let server = Server::start(dir.path(), "");
     let (ann, bob, _) = three_people(&server, dir.path());
@@ -173,14 +172,7 @@ fn stored_audio_is_valid_ogg_opus_of_the_spoken_length() {
             None => source.clone(),
             Some(r) => {
                 let to = dir.path().join(format!("long-{r}.wav"));
-                let out = harness::run_bounded(
-                    Command::new("sox")
-                        .arg(&source)
-                        .args(["-r", r, "-b", "16", "-c", "1"])
-                        .arg(&to),
-                    Duration::from_secs(60),
-                );
-                assert!(out.status.success(), "sox: {out:?}");
+                harness::sox(&source, &["-r", r, "-b", "16", "-c", "1"], &to, &[]);
                 to
             }
         };

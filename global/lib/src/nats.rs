@@ -90,30 +90,13 @@ pub fn read_seed(path: &std::path::Path) -> Result<String, NatsError> {
     Ok(seed)
 }
 
-/// How many times [`ensure_storage`] tries before giving up.
-pub const STORAGE_ATTEMPTS: u32 = 20;
-
 /// Creates (or finds) the streams and buckets with `replicas` copies each (3 in a cluster).
 ///
-/// Tried up to [`STORAGE_ATTEMPTS`] times, half a second apart: right after a cluster starts,
-/// JetStream may not have a meta leader yet, and two instances starting together race to
-/// create the same bucket (the loser's create fails although the bucket is there).
+/// One attempt: right after a cluster starts JetStream may have no meta leader yet, and two
+/// instances starting together race to create the same bucket (the loser's create fails
+/// although the bucket is there). The services retry their whole preparation until it
+/// succeeds (`ivm_global_services::until_ready`), so a failure here is never final.
 pub async fn ensure_storage(js: &jetstream::Context, replicas: usize) -> Result<(), NatsError> {
-    let mut attempt = 1;
-    loop {
-        match ensure_storage_once(js, replicas).await {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt < STORAGE_ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, "streams and buckets not ready; trying again");
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-async fn ensure_storage_once(js: &jetstream::Context, replicas: usize) -> Result<(), NatsError> {
     for (name, subjects) in [
         (subject::OUT_STREAM, subject::OUT_SUBJECTS),
         (subject::IN_STREAM, subject::IN_SUBJECTS),

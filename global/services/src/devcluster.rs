@@ -201,18 +201,23 @@ impl DevCluster {
 
     /// The last lines of every log, for a failing assertion's message.
     pub fn logs(&self) -> String {
-        let mut out = String::new();
-        for entry in std::fs::read_dir(&self.files.dir).expect("dir").flatten() {
-            let p = entry.path();
-            if p.extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let tail: String = text.lines().rev().take(15).collect::<Vec<_>>().join("\n");
-                out.push_str(&format!(
-                    "--- {} (last lines, newest first)\n{tail}\n",
-                    p.display()
-                ));
-            }
-        }
-        out
+        logs_in(&self.files.dir)
     }
+}
+
+/// The last lines of every log in a cluster's folder `dir`, for a failing assertion's message.
+pub fn logs_in(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let tail: String = text.lines().rev().take(15).collect::<Vec<_>>().join("\n");
+            out.push_str(&format!(
+                "--- {} (last lines, newest first)\n{tail}\n",
+                p.display()
+            ));
+        }
+    }
+    out
 }

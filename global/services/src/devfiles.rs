@@ -68,9 +68,28 @@ impl ClusterFiles {
     }
 }
 
-/// A port free on 127.0.0.1 at the time of asking.
+/// A port free on 127.0.0.1 now, distinct on every call in this process, and below Linux's
+/// ephemeral range (32768-60999). A port the kernel hands out for `bind(0)` comes from that
+/// range, so until the node that is to listen on it starts, any outgoing connection (the
+/// running nodes' routes, a parallel test's clients) may take it, and the node then never
+/// starts: seen with four clusters starting side by side.
 fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(331);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + start.wrapping_add(n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        "no free port in 20000-31999",
+    ))
 }
 
 fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {

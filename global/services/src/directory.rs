@@ -46,8 +46,11 @@ pub struct Directory {
 /// Runs one directory instance until the connection is closed.
 pub async fn run(client: async_nats::Client, replicas: usize) -> Result<(), DirectoryError> {
     let js = jetstream::new(client.clone());
-    ivm_global::nats::ensure_storage(&js, replicas).await?;
-    let directory = Directory::open(js).await?;
+    let directory = crate::until_ready("directory storage", || async {
+        ivm_global::nats::ensure_storage(&js, replicas).await?;
+        Directory::open(js.clone()).await
+    })
+    .await;
     let mut requests = client
         .queue_subscribe(
             subject::DIRECTORY_SUBSCRIPTION,

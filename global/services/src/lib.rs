@@ -20,6 +20,51 @@ pub mod devfiles;
 pub mod directory;
 pub mod transport;
 
+/// Logs to standard error (`RUST_LOG`, `info` by default), coloured only at a terminal.
+/// Standard error, not out: a service's log is where its supervisor (systemd, the test
+/// cluster) keeps it, and the dev cluster discards standard output.
+pub fn init_logging() {
+    use std::io::IsTerminal as _;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The longest pause between two tries of [`until_ready`].
+pub const MAX_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Runs `prepare` until it succeeds, pausing longer after each failure (up to
+/// [`MAX_RETRY_DELAY`]), and returns what it made.
+///
+/// A service waits for its cluster rather than exiting: right after the cluster starts, or
+/// while most of its nodes are down, JetStream has no leaders, and on a loaded machine electing
+/// them takes tens of seconds. A service that gave up would leave its queue group without
+/// members, and boxes would get "no responders" until someone started it again.
+pub async fn until_ready<T, E, F, Fut>(what: &str, mut prepare: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut delay = std::time::Duration::from_millis(250);
+    let mut attempt = 1u32;
+    loop {
+        match prepare().await {
+            Ok(made) => return made,
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, ?delay, "{what} not ready; trying again")
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_RETRY_DELAY);
+        attempt = attempt.saturating_add(1);
+    }
+}
+
 /// Milliseconds since the Unix epoch (for records and logs).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -60,30 +60,12 @@ pub enum Outcome {
 /// Runs one transport instance until the connection is closed.
 pub async fn run(client: async_nats::Client, replicas: usize) -> Result<(), TransportError> {
     let js = jetstream::new(client);
-    ivm_global::nats::ensure_storage(&js, replicas).await?;
-    let err = |e: &dyn std::fmt::Display| TransportError::JetStream(e.to_string());
-    let stream = js
-        .get_stream(subject::OUT_STREAM)
+    let (consumer, users) =
+        crate::until_ready("transport storage", || prepare(&js, replicas)).await;
+    let mut messages = consumer
+        .messages()
         .await
-        .map_err(|e| err(&e))?;
-    let consumer: jetstream::consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            subject::TRANSPORT_CONSUMER,
-            pull::Config {
-                durable_name: Some(subject::TRANSPORT_CONSUMER.into()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: ACK_WAIT,
-                max_ack_pending: MAX_IN_FLIGHT,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| err(&e))?;
-    let users = js
-        .get_key_value(subject::USERS_BUCKET)
-        .await
-        .map_err(|e| err(&e))?;
-    let mut messages = consumer.messages().await.map_err(|e| err(&e))?;
+        .map_err(|e| TransportError::JetStream(e.to_string()))?;
     info!("transport routing");
     while let Some(message) = messages.next().await {
         let message = match message {
@@ -110,6 +92,38 @@ pub async fn run(client: async_nats::Client, replicas: usize) -> Result<(), Tran
         }
     }
     Ok(())
+}
+
+/// The streams and buckets, the transport instances' shared durable consumer on `IVM_OUT`,
+/// and the users bucket routes are looked up in.
+async fn prepare(
+    js: &jetstream::Context,
+    replicas: usize,
+) -> Result<(jetstream::consumer::PullConsumer, kv::Store), TransportError> {
+    ivm_global::nats::ensure_storage(js, replicas).await?;
+    let err = |e: &dyn std::fmt::Display| TransportError::JetStream(e.to_string());
+    let stream = js
+        .get_stream(subject::OUT_STREAM)
+        .await
+        .map_err(|e| err(&e))?;
+    let consumer = stream
+        .get_or_create_consumer(
+            subject::TRANSPORT_CONSUMER,
+            pull::Config {
+                durable_name: Some(subject::TRANSPORT_CONSUMER.into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_ack_pending: MAX_IN_FLIGHT,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| err(&e))?;
+    let users = js
+        .get_key_value(subject::USERS_BUCKET)
+        .await
+        .map_err(|e| err(&e))?;
+    Ok((consumer, users))
 }
 
 /// Routes one envelope that arrived on `subject`. `Err` means "try again later" (the cluster

@@ -12,11 +12,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    ivm_global_services::init_logging();
     let cli = Cli::parse();
     let name = format!("ivm-transport-{}", cli.service.instance);
     let client = ivm_global::nats::connect(&cli.service.link(), &name, None).await?;

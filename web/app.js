@@ -332,7 +332,8 @@ function setContacts(list) {
   for (const g of [...S.selected]) if (!S.contacts.has(g)) S.selected.delete(g);
 }
 
-function rank(state) { return ['queued', 'delivered', 'played'].indexOf(state); }
+// Undeliverable (the global tier has no such user) only ever follows queued.
+function rank(state) { return ['queued', 'delivered', 'played', 'undeliverable'].indexOf(state); }
 
 /** Tells the box this client has message `m` (batched over the WebSocket, retried). */
 function acknowledge(m) {
@@ -1181,7 +1182,7 @@ async function openAttachment(m, a, download) {
   }
 }
 
-const STATE_TEXT = { queued: 'sent', delivered: 'delivered', played: 'played' };
+const STATE_TEXT = { queued: 'sent', delivered: 'delivered', played: 'played', undeliverable: 'not delivered: no such user' };
 
 function sentRow(m) {
   const playing = player.key === m.id && player.playing;
@@ -1203,7 +1204,7 @@ function sentRow(m) {
         h('span', { class: 'duration' }, fmtDuration(m.duration_ms))),
       h('ul', { class: 'receipts', 'aria-label': 'Receipts' }, m.recipients.map((r) =>
         h('li', { class: `receipt ${r.state}`, dataset: { recipient: r.name, state: r.state } },
-          icon(r.state === 'queued' ? 'check' : 'checks'),
+          icon(r.state === 'undeliverable' ? 'x' : r.state === 'queued' ? 'check' : 'checks'),
           h('span', {}, `${displayOf(r.guid, r.name)}: `), h('span', { class: 'state' }, STATE_TEXT[r.state] || r.state)))),
       m.attachments.length ? h('ul', { class: 'att-list' }, m.attachments.map((a) => attachmentItem(m, a))) : null),
     h('button', { class: 'btn icon-btn subtle del', type: 'button', title: 'Delete', 'aria-label': 'Delete sent message', onclick: () => deleteMessage(m, 'sent') }, icon('trash')));

@@ -297,4 +297,74 @@ mod tests {
         assert!(s.set_global(ann.guid, true).expect("on").global);
         assert_eq!(s.global_users().expect("users").len(), 1);
     }
+
+    #[test]
+    fn messages_to_and_from_another_box_go_once_this_box_is_done_with_them() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = Store::open(dir.path()).expect("store");
+        let ann = s
+            .create_user(NewUser {
+                name: "ann".into(),
+                extension: "201".into(),
+                display_name: None,
+                password: "correct horse battery".into(),
+                admin: false,
+            })
+            .expect("ann")
+            .guid;
+        let remote = |n: u128, name: &str| {
+            let u = RemoteUser {
+                guid: Guid::from_u128(n),
+                address: format!("{name}@office-b"),
+                display_name: name.into(),
+            };
+            s.put_remote_user(&u).expect("remote user");
+            u.guid
+        };
+        let (bob, nobody) = (remote(0xb0b, "bob"), remote(0x0, "nobody"));
+        let gone = |id: u128| {
+            let m = s.message(Guid::from_u128(id)).expect("read");
+            m.is_none()
+        };
+
+        // To bob, deleted by ann while still queued: kept for the outbox, and gone with
+        // bob's box's receipt, blob included.
+        let to_bob = message(&s, 10, ann, bob);
+        s.commit_message(&to_bob).expect("to bob");
+        assert!(s.delete_for(to_bob.id, ann).expect("delete"));
+        assert!(!gone(10), "the outbox still needs it");
+        assert!(s
+            .advance(to_bob.id, bob, MailboxState::Delivered)
+            .expect("receipt"));
+        assert!(gone(10));
+        assert!(matches!(
+            s.read_blob(&to_bob.audio),
+            Err(StoreError::NotFound)
+        ));
+
+        // Undeliverable: kept while ann lists it, gone when she deletes it.
+        s.commit_message(&message(&s, 11, ann, nobody))
+            .expect("to nobody");
+        assert!(s
+            .advance(Guid::from_u128(11), nobody, MailboxState::Undeliverable)
+            .expect("bounce"));
+        assert!(!gone(11));
+        assert!(s.delete_for(Guid::from_u128(11), ann).expect("delete"));
+        assert!(gone(11));
+
+        // From bob: gone when ann deletes it (bob's box keeps his original).
+        s.commit_message(&message(&s, 12, bob, ann))
+            .expect("from bob");
+        assert!(s.delete_for(Guid::from_u128(12), ann).expect("delete"));
+        assert!(gone(12));
+        // No list entry is left pointing at them.
+        for user in [ann, bob, nobody] {
+            assert!(s
+                .inbox_page(user, None, 10)
+                .expect("inbox")
+                .items
+                .is_empty());
+            assert!(s.sent_page(user, None, 10).expect("sent").items.is_empty());
+        }
+    }
 }

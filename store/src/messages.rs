@@ -155,6 +155,11 @@ fn newest_first(a: &StoredMessage, b: &StoredMessage) -> std::cmp::Ordering {
 
 /// If everyone is done with `msg`, removes its record and rows and returns its blobs (to be
 /// removed once the transaction commits).
+///
+/// A user of another box never deletes anything here: as a recipient they are done once their
+/// box has its own copy (delivered, played) or never will (undeliverable), while still queued
+/// the outbox needs the record; as a sender they are done at once (their box keeps the
+/// original). Without this, every message to or from another box stayed on disk for good.
 fn collect_if_done(
     txn: &WriteTransaction,
     msg: &StoredMessage,
@@ -163,20 +168,28 @@ fn collect_if_done(
     let mut sent = txn.open_table(SENT)?;
     for r in &msg.recipients {
         if let Some(v) = mailbox.get(pair_key(*r, msg.id))? {
-            if byte_state(v.value())? != MailboxState::Deleted {
+            let done = match byte_state(v.value())? {
+                MailboxState::Deleted => true,
+                MailboxState::Queued => false,
+                _ => crate::global::is_remote(txn, *r)?,
+            };
+            if !done {
                 return Ok(Vec::new());
             }
         }
     }
     if let Some(v) = sent.get(pair_key(msg.sender, msg.id))? {
-        if v.value() != SENT_HIDDEN {
+        if v.value() != SENT_HIDDEN && !crate::global::is_remote(txn, msg.sender)? {
             return Ok(Vec::new());
         }
     }
     for r in &msg.recipients {
         mailbox.remove(pair_key(*r, msg.id))?;
+        // A remote recipient's list entry (local ones left theirs when they deleted).
+        pages::unlist_inbox(txn, *r, msg)?;
     }
     sent.remove(pair_key(msg.sender, msg.id))?;
+    pages::unlist_sent(txn, msg)?;
     txn.open_table(MESSAGES)?.remove(guid_key(msg.id))?;
     usage::sub(txn, msg.sender, msg.stored_bytes())?;
     idempotency::release(txn, msg)?;
@@ -447,7 +460,13 @@ impl Store {
             if let Some(sender) = crate::global::sender_of(&txn, msg)? {
                 crate::global::queue_receipt(&txn, msg, sender, recipient, state)?;
             }
-            Vec::new()
+            // A receipt from another box's user may be the last thing the message waited
+            // for (its sender here deleted it already).
+            let message = get_message(&txn.open_table(MESSAGES)?, msg)?;
+            match message {
+                Some(m) if crate::global::is_remote(&txn, recipient)? => collect_if_done(&txn, &m)?,
+                _ => Vec::new(),
+            }
         };
         txn.commit()?;
         self.remove_blobs_logged(&freed);

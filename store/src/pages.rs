@@ -324,7 +324,8 @@ impl Store {
         let mut c = ListCounts::default();
         for row in txn.open_table(MAILBOX)?.range(pair_range(user))? {
             match byte_state(row?.1.value())? {
-                MailboxState::Deleted => {}
+                // Undeliverable: a remote user's row, never an inbox shown here.
+                MailboxState::Deleted | MailboxState::Undeliverable => {}
                 MailboxState::Played => c.inbox += 1,
                 MailboxState::Queued | MailboxState::Delivered => {
                     c.inbox += 1;

@@ -149,6 +149,7 @@ pub(crate) fn state_byte(s: MailboxState) -> u8 {
         MailboxState::Delivered => 1,
         MailboxState::Played => 2,
         MailboxState::Deleted => 3,
+        MailboxState::Undeliverable => 4,
     }
 }
 
@@ -159,6 +160,7 @@ pub(crate) fn byte_state(b: u8) -> Result<MailboxState, StoreError> {
         1 => MailboxState::Delivered,
         2 => MailboxState::Played,
         3 => MailboxState::Deleted,
+        4 => MailboxState::Undeliverable,
         other => return Err(StoreError::Corrupt(format!("mailbox state byte {other}"))),
     })
 }

@@ -4,6 +4,7 @@
 //!
 //! - ann@office-a sends to bob@office-b: bob gets it once, marks it delivered and plays it,
 //!   and ann sees delivered, then played;
+//! - ann's message to nobody@office-b (never published) comes back: ann sees it undeliverable;
 //! - the whole cluster stopped while ann sends three more: they are accepted (the box's
 //!   outbox) and reach bob in order, once each, when it is back;
 //! - a box configured with another box's name cannot publish that box's users or send as
@@ -249,6 +250,27 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
         })
         .await;
     }
+
+    // To a user box B never published: accepted here, then returned by the transport, and
+    // ann sees it undeliverable instead of "sent" forever.
+    let lost = ann.ok(&[
+        "send",
+        "--to",
+        "nobody@office-b",
+        wav.to_str().expect("path"),
+    ]);
+    let lost = lost.trim().to_owned();
+    eventually(
+        "the undeliverable receipt",
+        Duration::from_secs(60),
+        &logs,
+        async || {
+            let sent = get(&a, &ann_tok, "/api/messages/sent").await;
+            let m = sent.as_array()?.iter().find(|m| m["id"] == lost.as_str())?;
+            (m["recipients"][0]["state"] == "undeliverable").then_some(())
+        },
+    )
+    .await;
 
     // The cluster goes away: ann's messages are still accepted, and wait in box A.
     cluster.stop_nodes();

@@ -93,7 +93,9 @@ pub enum Priority {
 }
 
 /// Where a message stands for one recipient. Moves only forward:
-/// queued → delivered → played, and any state → deleted.
+/// queued → delivered → played, and any state → deleted; queued → undeliverable when the
+/// global tier has no such recipient (a user of another box who is not, or no longer, in
+/// its directory), and nothing after that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MailboxState {
@@ -105,6 +107,9 @@ pub enum MailboxState {
     Played,
     /// The recipient deleted it from their inbox.
     Deleted,
+    /// It could not reach the recipient: another box's user the global directory does not
+    /// know (the transport sent it back). Final.
+    Undeliverable,
 }
 
 impl MailboxState {
@@ -115,11 +120,48 @@ impl MailboxState {
             MailboxState::Delivered => "delivered",
             MailboxState::Played => "played",
             MailboxState::Deleted => "deleted",
+            MailboxState::Undeliverable => "undeliverable",
         }
     }
 
     /// Whether moving from `self` to `next` is a step forward (receipts never go back).
+    /// Only a message nobody has received can turn out undeliverable.
     pub fn can_advance_to(self, next: MailboxState) -> bool {
-        next > self
+        match (self, next) {
+            (MailboxState::Undeliverable, _) => false,
+            (_, MailboxState::Undeliverable) => self == MailboxState::Queued,
+            _ => next > self,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MailboxState::{self, *};
+
+    #[test]
+    fn states_move_only_forward_and_undeliverable_only_from_queued() {
+        let all = [Queued, Delivered, Played, Deleted, Undeliverable];
+        let allowed: Vec<(MailboxState, MailboxState)> = all
+            .iter()
+            .flat_map(|&a| all.iter().map(move |&b| (a, b)))
+            .filter(|&(a, b)| a.can_advance_to(b))
+            .collect();
+        assert_eq!(
+            allowed,
+            vec![
+                (Queued, Delivered),
+                (Queued, Played),
+                (Queued, Deleted),
+                (Queued, Undeliverable),
+                (Delivered, Played),
+                (Delivered, Deleted),
+                (Played, Deleted),
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&Undeliverable).expect("json"),
+            "\"undeliverable\""
+        );
     }
 }

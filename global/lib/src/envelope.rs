@@ -91,6 +91,10 @@ pub enum ReceiptState {
     Delivered,
     /// Played by the recipient.
     Played,
+    /// The directory has no such recipient (or no longer the sender): the transport sends
+    /// the message back as this, in the recipient's name, so the sender is told instead of
+    /// the message vanishing. Only the transport writes it; a box never does.
+    Undeliverable,
 }
 
 /// A receipt for a message, from its recipient back to its sender.
@@ -134,6 +138,7 @@ impl Envelope {
                 let state = match r.state {
                     ReceiptState::Delivered => "delivered",
                     ReceiptState::Played => "played",
+                    ReceiptState::Undeliverable => "undeliverable",
                 };
                 format!("r-{}-{}-{state}", r.message.simple(), r.from.simple())
             }
@@ -260,7 +265,13 @@ mod tests {
             })
         };
         let (d, p) = (r(ReceiptState::Delivered), r(ReceiptState::Played));
+        let u = r(ReceiptState::Undeliverable);
         assert_ne!(d.msg_id(), p.msg_id());
+        assert!(u.msg_id() != d.msg_id() && u.msg_id() != p.msg_id());
+        assert_eq!(
+            Envelope::decode(&u.encode().expect("encode")).expect("decode"),
+            u
+        );
         assert_eq!(
             Envelope::decode(&p.encode().expect("encode")).expect("decode"),
             p

@@ -416,6 +416,7 @@ impl State {
                 let state = match r.state {
                     ReceiptState::Delivered => MailboxState::Delivered,
                     ReceiptState::Played => MailboxState::Played,
+                    ReceiptState::Undeliverable => MailboxState::Undeliverable,
                 };
                 let receipt = Receipt {
                     user: r.from,

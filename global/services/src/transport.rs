@@ -9,14 +9,17 @@
 //!
 //! Bad input (a subject that names no box, an envelope that does not parse, a sender that is
 //! not a user of the sending box, an unknown recipient) is acknowledged and logged, never
-//! forwarded: nothing downstream sees it and it is not retried forever.
+//! forwarded: nothing downstream sees it and it is not retried forever. A message from a
+//! genuine sender whose recipient is not (or no longer) in the directory goes back to the
+//! sender's box as an `undeliverable` receipt, so the sender sees it did not arrive instead
+//! of waiting for it forever.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, kv, AckKind};
 use futures_util::StreamExt as _;
 use ivm_global::directory::UserRecord;
-use ivm_global::envelope::Envelope;
+use ivm_global::envelope::{Envelope, Receipt, ReceiptState};
 use ivm_global::subject;
 use ivm_wire::Guid;
 use tracing::{info, warn};
@@ -55,6 +58,8 @@ pub enum Outcome {
     },
     /// Dropped as bad input (the reason is logged).
     Refused(&'static str),
+    /// Sent back to the sending box as an `undeliverable` receipt (the reason is logged).
+    Returned(&'static str),
 }
 
 /// Runs one transport instance until the connection is closed.
@@ -77,8 +82,14 @@ pub async fn run(client: async_nats::Client, replicas: usize) -> Result<(), Tran
         };
         match route(&js, &users, &message.subject, &message.payload).await {
             Ok(outcome) => {
-                if let Outcome::Refused(why) = outcome {
-                    warn!(subject = %message.subject, why, "envelope refused");
+                match outcome {
+                    Outcome::Refused(why) => {
+                        warn!(subject = %message.subject, why, "envelope refused")
+                    }
+                    Outcome::Returned(why) => {
+                        warn!(subject = %message.subject, why, "message returned to its sender as undeliverable")
+                    }
+                    Outcome::Routed { .. } => {}
                 }
                 if let Err(e) = message.double_ack().await {
                     // Not acked: the cluster redelivers and the republish is de-duplicated.
@@ -127,7 +138,8 @@ async fn prepare(
 }
 
 /// Routes one envelope that arrived on `subject`. `Err` means "try again later" (the cluster
-/// could not take the republish); bad input is an `Ok(Outcome::Refused)`.
+/// could not take the republish); bad input is an `Ok(Outcome::Refused)`, a message to
+/// nobody the directory knows an `Ok(Outcome::Returned)`.
 pub async fn route(
     js: &jetstream::Context,
     users: &kv::Store,
@@ -149,16 +161,42 @@ pub async fn route(
             ))
         }
     }
-    let Some(recipient) = lookup(users, envelope.to_user()).await? else {
-        return Ok(Outcome::Refused("recipient is not in the directory"));
+    if let Some(recipient) = lookup(users, envelope.to_user()).await? {
+        forward(js, recipient.box_id, &envelope.msg_id(), payload).await?;
+        return Ok(Outcome::Routed {
+            to_box: recipient.box_id,
+        });
+    }
+    let why = "recipient is not in the directory";
+    let Envelope::Message(m) = &envelope else {
+        // A receipt is not answered with a receipt.
+        return Ok(Outcome::Refused(why));
     };
+    let bounce = Envelope::Receipt(Receipt {
+        message: m.id,
+        from: m.to,
+        to: m.from,
+        state: ReceiptState::Undeliverable,
+        at_ms: crate::now_ms(),
+    });
+    let body = bounce
+        .encode()
+        .map_err(|e| TransportError::JetStream(e.to_string()))?;
+    forward(js, from_box, &bounce.msg_id(), &body).await?;
+    Ok(Outcome::Returned(why))
+}
+
+/// Puts `payload` on `ivm.in.<to_box>` under `msg_id` and waits for the stream's ack.
+async fn forward(
+    js: &jetstream::Context,
+    to_box: Guid,
+    msg_id: &str,
+    payload: &[u8],
+) -> Result<(), TransportError> {
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert(
-        async_nats::header::NATS_MESSAGE_ID,
-        envelope.msg_id().as_str(),
-    );
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id);
     js.publish_with_headers(
-        subject::inbound(recipient.box_id),
+        subject::inbound(to_box),
         headers,
         bytes::Bytes::copy_from_slice(payload),
     )
@@ -166,9 +204,7 @@ pub async fn route(
     .map_err(|e| TransportError::JetStream(e.to_string()))?
     .await
     .map_err(|e| TransportError::JetStream(e.to_string()))?;
-    Ok(Outcome::Routed {
-        to_box: recipient.box_id,
-    })
+    Ok(())
 }
 
 /// The directory record of `user`, if published.

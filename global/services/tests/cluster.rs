@@ -260,6 +260,25 @@ async fn two_boxes_exchange_a_message_and_its_receipts_once() {
         assert_eq!(got.len(), 1, "{}", cluster.logs());
         assert_eq!(got[0].0, r);
     }
+
+    // A message to someone box B never published comes back to box A, in that someone's
+    // name, as undeliverable; box B gets nothing.
+    let nobody = address::user_id(box_b(), "nobody");
+    a.send(&message(2, ann(), nobody)).await.expect("acked");
+    let got = a.take(Duration::from_secs(60), 1).await;
+    let Some((Envelope::Receipt(back), _, _)) = got.first() else {
+        panic!("no receipt came back: {got:?}\n{}", cluster.logs());
+    };
+    assert_eq!(
+        (back.message, back.from, back.to, back.state),
+        (
+            Guid::from_u128(2),
+            nobody,
+            ann(),
+            ReceiptState::Undeliverable
+        )
+    );
+    assert!(b.take(Duration::from_secs(2), 1).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,6 +178,16 @@ fn states_only_move_forward() {
             .collect::<Vec<_>>()),
         [m.id]
     );
+    // Undeliverable (the global tier's bounce) only from queued, and final; stored as such.
+    assert!(!store.advance(m.id, b.guid, Undeliverable).unwrap());
+    let m3 = msg(&store, &a, &[&b], 3);
+    assert!(store.advance(m3.id, b.guid, Undeliverable).unwrap());
+    assert!(!store.advance(m3.id, b.guid, Delivered).unwrap());
+    assert_eq!(
+        store.mailbox_state(m3.id, b.guid).unwrap(),
+        Some(Undeliverable)
+    );
+    assert!(store.queued_for(b.guid).unwrap().is_empty());
 }
 
 #[test]

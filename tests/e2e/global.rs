@@ -5,6 +5,8 @@
 //! - ann@office-a sends to bob@office-b: bob gets it once, marks it delivered and plays it,
 //!   and ann sees delivered, then played;
 //! - ann's message to nobody@office-b (never published) comes back: ann sees it undeliverable;
+//!   cat, on box A but not published, may not write to bob@office-b (refused, nothing stored),
+//!   and her message queued while she was published comes back undeliverable once she is not;
 //! - the whole cluster stopped while ann sends three more: they are accepted (the box's
 //!   outbox) and reach bob in order, once each, when it is back;
 //! - a box configured with another box's name cannot publish that box's users or send as
@@ -272,6 +274,18 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
     )
     .await;
 
+    // cat is on box A but not published: she may not write to another box, and nothing is
+    // stored (the transport would refuse her message after the box had acknowledged it).
+    add_user(&dir.path().join("a"), "cat", "202", "correct horse battery");
+    let cat = Person::new(&a, dir.path(), "cat", "correct horse battery");
+    let out = cat.ivm(&["send", "--to", "bob@office-b", wav.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("not in the global directory"),
+        "{stderr}"
+    );
+    assert!(cat.sent().is_empty());
+
     // The cluster goes away: ann's messages are still accepted, and wait in box A.
     cluster.stop_nodes();
     assert!(
@@ -280,6 +294,16 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
         a.log()
     );
     let queued: Vec<String> = (0..3).map(|_| send(&ann, &wav)).collect();
+    // cat, published for a moment, sends too; by the time the link is back she is not: her
+    // message comes back to her as undeliverable and never goes out.
+    let global = |on: &str| {
+        let out = ivmd(&dir.path().join("a"), &["user", "global", "cat", on]);
+        assert!(out.status.success(), "{}", harness::text(&out));
+    };
+    global("on");
+    let parked = cat.ok(&["send", "--to", "bob@office-b", wav.to_str().expect("path")]);
+    let parked = parked.trim().to_owned();
+    global("off");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         ids(&get(&b, &bob_tok, "/api/messages/inbox").await),
@@ -303,6 +327,19 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
     assert_eq!(ids(&inbox), want, "{}\n{}", b.log(), cluster.logs());
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(ids(&get(&b, &bob_tok, "/api/messages/inbox").await), want);
+    eventually(
+        "cat's message returned",
+        Duration::from_secs(30),
+        &logs,
+        async || {
+            let sent = cat.sent();
+            (sent.len() == 1
+                && sent[0]["id"] == parked.as_str()
+                && sent[0]["recipients"][0]["state"] == "undeliverable")
+                .then_some(())
+        },
+    )
+    .await;
 
     // A box admitted as office-c but configured as office-b: the servers refuse its subjects,
     // so it can neither take bob@office-b over nor speak for him.

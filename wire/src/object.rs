@@ -135,6 +135,9 @@ pub enum ErrorCode {
     ForgedSource,
     /// A destination GUID is not a user of this box.
     UnknownUser,
+    /// A destination is a user of another box and the sender is not published to the global
+    /// directory, so the message could not go out; nothing was stored.
+    NotPublished,
     /// The audio could not be decoded or holds no sound.
     BadAudio,
     /// The message named does not exist or is not visible to this user.

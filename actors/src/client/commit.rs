@@ -94,6 +94,9 @@ pub(super) enum Outcome {
     Raced(MessageInfo),
     /// A recipient is not a user of this box (as given, shortened).
     UnknownUser(String),
+    /// A recipient is a user of another box and the sender is not published to the global
+    /// directory (the transport would refuse the message on the way).
+    NotPublished(String),
     /// No recipient was named.
     NoRecipients,
 }
@@ -119,10 +122,14 @@ impl Op for CommitPost {
             }
             s.put_remote_user(&incoming.sender)?;
         }
-        let recipients = match resolve(s, &self.to, self.global_box.as_deref())? {
+        // Only a published sender may write to another box: the transport refuses anyone
+        // else's messages, so taking the post would be acknowledging a message that is lost.
+        let goes_out = self.incoming.is_none() && s.user(self.sender)?.is_some_and(|u| u.global);
+        let recipients = match resolve(s, &self.to, self.global_box.as_deref(), goes_out)? {
             Ok(r) if r.is_empty() => return Ok(Outcome::NoRecipients),
             Ok(r) => r,
-            Err(name) => return Ok(Outcome::UnknownUser(name)),
+            Err(Unresolved::Unknown(name)) => return Ok(Outcome::UnknownUser(name)),
+            Err(Unresolved::NotPublished(name)) => return Ok(Outcome::NotPublished(name)),
         };
         if let Some(quota) = self.rules.quota {
             // The attachments alone first: when they are already too much, the refusal names
@@ -161,39 +168,74 @@ impl Op for CommitPost {
     }
 }
 
-/// Looks each recipient up ([`Store::find_user`]; `user@box` through [`remote`]); keeps the
-/// first of duplicates. `Err` names the first unknown one.
+/// Why a recipient could not be resolved (the name as given, shortened).
+enum Unresolved {
+    /// Nobody by that name here, or a malformed or unlinked `user@box`.
+    Unknown(String),
+    /// A user of another box, and the sender may not write to other boxes.
+    NotPublished(String),
+}
+
+/// Looks each recipient up ([`Store::find_user`]; `user@box` through [`remote`], allowed
+/// only when `goes_out`); keeps the first of duplicates. `Err` names the first refused one.
 fn resolve(
     store: &Store,
     to: &[String],
     global_box: Option<&str>,
-) -> Result<Result<Vec<Guid>, String>, StoreError> {
+    goes_out: bool,
+) -> Result<Result<Vec<Guid>, Unresolved>, StoreError> {
     let mut out = Vec::new();
     for t in to.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        let shown = || t.chars().take(64).collect::<String>();
         let found = if t.contains('@') {
-            remote(store, t, global_box)?
+            match remote(store, t, global_box, goes_out)? {
+                Remote::Found(g) => Some(g),
+                Remote::Unknown => None,
+                Remote::Refused => return Ok(Err(Unresolved::NotPublished(shown()))),
+            }
         } else {
             store.find_user(t)?.map(|u| u.guid)
         };
         match found {
             Some(g) if !out.contains(&g) => out.push(g),
             Some(_) => {}
-            None => return Ok(Err(t.chars().take(64).collect())),
+            None => return Ok(Err(Unresolved::Unknown(shown()))),
         }
     }
     Ok(Ok(out))
 }
 
-/// The user `user@box` names: a local user when `box` is this box, else a user of another
-/// box, recorded as one if new (their GUID follows from the address, so the post is taken
-/// while the link is down; whether they exist is the directory's to say when it goes out).
-/// `None` when the box is not linked or the address is malformed.
-fn remote(store: &Store, t: &str, global_box: Option<&str>) -> Result<Option<Guid>, StoreError> {
+/// What `user@box` names.
+enum Remote {
+    /// A local user (`box` is this box) or a user of another box.
+    Found(Guid),
+    /// The box is not linked, the address is malformed, or no such local user.
+    Unknown,
+    /// A user of another box, and the sender may not write out.
+    Refused,
+}
+
+/// The user `user@box` names: a local user when `box` is this box, else (if `goes_out`) a
+/// user of another box, recorded as one if new (their GUID follows from the address, so the
+/// post is taken while the link is down; whether they exist is the directory's to say when it
+/// goes out, and the transport returns the message as undeliverable if not).
+fn remote(
+    store: &Store,
+    t: &str,
+    global_box: Option<&str>,
+    goes_out: bool,
+) -> Result<Remote, StoreError> {
     let (Some(own), Ok(address)) = (global_box, Address::parse(t)) else {
-        return Ok(None);
+        return Ok(Remote::Unknown);
     };
     if address.box_name == own {
-        return Ok(store.user_by_name(&address.user)?.map(|u| u.guid));
+        return Ok(match store.user_by_name(&address.user)? {
+            Some(u) => Remote::Found(u.guid),
+            None => Remote::Unknown,
+        });
+    }
+    if !goes_out {
+        return Ok(Remote::Refused);
     }
     let guid = address.user_id();
     if store.remote_user(guid)?.is_none() {
@@ -203,7 +245,7 @@ fn remote(store: &Store, t: &str, global_box: Option<&str>) -> Result<Option<Gui
             display_name: address.to_string(),
         })?;
     }
-    Ok(Some(guid))
+    Ok(Remote::Found(guid))
 }
 
 fn now_ms() -> u64 {

@@ -128,6 +128,10 @@ pub enum PostError {
     /// A recipient is not a user of this box.
     #[error("unknown recipient {0:?}")]
     UnknownUser(String),
+    /// A recipient is a user of another box, and the sender is not published to the global
+    /// directory (so the message could not go out).
+    #[error("{0:?} is on another box, and you are not in the global directory; an administrator can add you (ivmd user global NAME on)")]
+    NotPublished(String),
     /// No recipient was named.
     #[error("a message needs at least one recipient")]
     NoRecipients,
@@ -443,6 +447,7 @@ impl ClientActor {
                     Ok(Posted { info, replayed: true })
                 }
                 Reached::Commit(Outcome::UnknownUser(name)) => Err(PostError::UnknownUser(name)),
+                Reached::Commit(Outcome::NotPublished(name)) => Err(PostError::NotPublished(name)),
                 Reached::Commit(Outcome::NoRecipients) => Err(PostError::NoRecipients),
                 Reached::Commit(Outcome::Raced(info)) => {
                     // It took a place in the minute's count, but stored nothing.

@@ -44,6 +44,17 @@ pub enum Head {
     /// The entry can no longer be sent (its message or user was deleted meanwhile, or it
     /// does not make a valid envelope): removed, with why.
     Dropped(u64, String),
+    /// A message whose sender is no longer published to the directory (an admin turned
+    /// `global` off while it waited): the cluster would refuse it, so it is undeliverable to
+    /// `to`. The entry stays until [`OutboxDone`], after the sender was told.
+    Undeliverable {
+        /// The entry.
+        seq: u64,
+        /// The message.
+        message: Guid,
+        /// The remote recipient.
+        to: Guid,
+    },
 }
 
 impl Op for OutboxHead {
@@ -53,7 +64,13 @@ impl Op for OutboxHead {
             return Ok(None);
         };
         let built = match entry {
-            OutboxEntry::Message { message, to } => message_envelope(s, &self.me, message, to)?,
+            OutboxEntry::Message { message, to } => {
+                match message_envelope(s, &self.me, message, to)? {
+                    Ok(Some(e)) => Ok(e),
+                    Ok(None) => return Ok(Some(Head::Undeliverable { seq, message, to })),
+                    Err(why) => Err(why),
+                }
+            }
             OutboxEntry::Receipt {
                 message,
                 from,
@@ -93,20 +110,25 @@ impl Op for OutboxHead {
     }
 }
 
+/// The envelope of message `id` to `to`; `Ok(None)` when its sender is no longer published;
+/// `Err` when it can no longer be sent at all.
 fn message_envelope(
     s: &Store,
     me: &BoxIdentity,
     id: Guid,
     to: Guid,
-) -> Result<Result<Envelope, String>, StoreError> {
+) -> Result<Result<Option<Envelope>, String>, StoreError> {
     let Some(msg) = s.message(id)? else {
         return Ok(Err("the message was deleted".into()));
     };
     let Some(sender) = s.user(msg.sender)? else {
         return Ok(Err("the sender was deleted".into()));
     };
+    if !sender.global {
+        return Ok(Ok(None));
+    }
     let audio = s.read_blob(&msg.audio)?;
-    Ok(Ok(Envelope::Message(Message {
+    Ok(Ok(Some(Envelope::Message(Message {
         id,
         from: me.user(&sender.name),
         from_name: sender.display_name.chars().take(64).collect(),
@@ -121,7 +143,7 @@ fn message_envelope(
         audio,
         duration_ms: msg.duration_ms,
         peaks: msg.peaks,
-    })))
+    }))))
 }
 
 /// Removes outbox entry `seq` (its publish was acked).

@@ -51,6 +51,9 @@ pub enum LinkError {
     /// The cluster.
     #[error("cluster: {0}")]
     Nats(String),
+    /// The client manager (applying a receipt).
+    #[error("client manager: {0}")]
+    Clients(String),
 }
 
 fn nats(e: impl std::fmt::Display) -> LinkError {
@@ -285,6 +288,26 @@ impl State {
             Some(Head::Dropped(seq, why)) => {
                 warn!(entry = seq, why, "outbox entry dropped");
                 return Ok(true);
+            }
+            Some(Head::Undeliverable { seq, message, to }) => {
+                // As if the transport had returned it: the sender sees it undeliverable.
+                let told = self
+                    .clients
+                    .send(Receipt {
+                        user: to,
+                        message,
+                        state: MailboxState::Undeliverable,
+                    })
+                    .await;
+                match told {
+                    Ok(Ok(())) | Ok(Err(ClientError::NotFound)) => {
+                        self.db.call(OutboxDone(seq)).await?;
+                        warn!(entry = seq, %message, "the sender is no longer in the global directory: returned as undeliverable");
+                        return Ok(true);
+                    }
+                    Ok(Err(e)) => return Err(LinkError::Clients(e.to_string())),
+                    Err(e) => return Err(LinkError::Clients(e.to_string())),
+                }
             }
             Some(Head::Publish(seq, e)) => (seq, e),
         };

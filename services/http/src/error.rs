@@ -177,6 +177,7 @@ impl From<PostError> for ApiError {
         let msg = e.to_string();
         match e {
             PostError::UnknownUser(_) => Self::new(StatusCode::BAD_REQUEST, "unknown_user", msg),
+            PostError::NotPublished(_) => Self::new(StatusCode::FORBIDDEN, "not_published", msg),
             PostError::NoRecipients => Self::bad_request(msg),
             PostError::BadAudio(_) => Self::new(StatusCode::BAD_REQUEST, "bad_audio", msg),
             PostError::BadAttachmentName(_) => {

@@ -671,6 +671,7 @@ impl Reader {
 fn post_code(e: &PostError) -> ErrorCode {
     match e {
         PostError::UnknownUser(_) => ErrorCode::UnknownUser,
+        PostError::NotPublished(_) => ErrorCode::NotPublished,
         PostError::BadAudio(_) => ErrorCode::BadAudio,
         PostError::NoRecipients
         | PostError::BadAttachmentName(_)

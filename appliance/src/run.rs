@@ -491,13 +491,11 @@ async fn start(
             "megaco", sock, input, queue,
         )));
     }
+    let mut global = None;
     if let (true, Some(name)) = (cfg.global.enabled, &cfg.global.box_name) {
-        services.push(Box::new(ivm_link::Link::new(
-            cfg.global.clone(),
-            name,
-            h.db.clone(),
-            h.client_handle(),
-        )));
+        let link = ivm_link::Link::new(cfg.global.clone(), name, h.db.clone(), h.client_handle());
+        global = Some((name.clone(), link.status()));
+        services.push(Box::new(link));
     }
     let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();
     let live = Live {
@@ -505,6 +503,7 @@ async fn start(
         clients: h.client_stats(),
         registrations: h.registrations(),
         gateways: h.gateways(),
+        global,
         started: h.started,
         dhcp: dhcp_slot.clone(),
         tls: tls.identities,

@@ -8,7 +8,7 @@
 //!   cat, on box A but not published, may not write to bob@office-b (refused, nothing stored),
 //!   and her message queued while she was published comes back undeliverable once she is not;
 //! - the whole cluster stopped while ann sends three more: they are accepted (the box's
-//!   outbox) and reach bob in order, once each, when it is back;
+//!   outbox, which `ivmd status` counts) and reach bob in order, once each, when it is back;
 //! - a box configured with another box's name cannot publish that box's users or send as
 //!   them: the servers refuse its subjects, and bob's directory entry stays bob's box's.
 
@@ -209,6 +209,13 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
         );
     }
 
+    // `ivmd status` tells the link's state.
+    let status = harness::text(&ivmd(&dir.path().join("a"), &["status"]));
+    assert!(
+        status.contains("global:       office-a, link up, 1 user published, 0 waiting to go out"),
+        "{status}"
+    );
+
     // ann@office-a -> bob@office-b: once, shown from ann's address.
     let first = send(&ann, &wav);
     let inbox = eventually(
@@ -304,6 +311,12 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
     let parked = cat.ok(&["send", "--to", "bob@office-b", wav.to_str().expect("path")]);
     let parked = parked.trim().to_owned();
     global("off");
+    let out = ivmd(&dir.path().join("a"), &["status", "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert_eq!(
+        status["global"],
+        serde_json::json!({"box_name": "office-a", "up": false, "published_users": 1, "outbox": 4})
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         ids(&get(&b, &bob_tok, "/api/messages/inbox").await),

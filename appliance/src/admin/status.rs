@@ -97,6 +97,22 @@ pub struct BoxStatus {
     /// MEGACO datagrams from addresses no MEGACO gateway has, dropped undecoded since start.
     #[serde(default)]
     pub megaco_dropped: u64,
+    /// The link to the global tier, when `[global]` is on.
+    #[serde(default)]
+    pub global: Option<GlobalStatus>,
+}
+
+/// The global link in `ivmd status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalStatus {
+    /// `[global] box_name`.
+    pub box_name: String,
+    /// Connected to the cluster now.
+    pub up: bool,
+    /// Users the directory holds for this box (as of the last publish while up).
+    pub published_users: usize,
+    /// Messages and receipts waiting in the outbox to go to the cluster.
+    pub outbox: u64,
 }
 
 /// What the socket needs to answer requests on the running box: narrow handles, no actor
@@ -111,6 +127,8 @@ pub struct Live {
     pub registrations: Option<Recipient<GetRegistrations>>,
     /// The gateways' live state, when the MGCP call agent runs.
     pub gateways: Option<Recipient<GetGateways>>,
+    /// The global link's name and state, when `[global]` is on.
+    pub global: Option<(String, Arc<ivm_link::LinkStatus>)>,
     /// When the box started.
     pub started: std::time::Instant,
     /// The DHCP server's control, once it is made (after the engine starts).
@@ -141,6 +159,7 @@ struct Figures {
     admins: u32,
     phones: Vec<ivm_store::StoredPhone>,
     waiting: u64,
+    outbox: u64,
     free: u64,
     total: u64,
 }
@@ -155,6 +174,7 @@ impl Op for StoreFigures {
             admins: users.iter().filter(|u| u.admin).count() as u32,
             phones: s.phones()?,
             waiting: s.waiting_count()?,
+            outbox: s.outbox_len()?,
             free,
             total,
         })
@@ -169,6 +189,7 @@ pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
         admins,
         phones,
         waiting,
+        outbox,
         free,
         total,
     } = live
@@ -217,5 +238,11 @@ pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
         gateways_up: gateways.iter().filter(|g| g.up).count(),
         mgcp_dropped: gateways.first().map_or(0, |g| g.dropped),
         megaco_dropped: gateways.first().map_or(0, |g| g.megaco_dropped),
+        global: live.global.as_ref().map(|(name, link)| GlobalStatus {
+            box_name: name.clone(),
+            up: link.up(),
+            published_users: link.published(),
+            outbox,
+        }),
     })
 }

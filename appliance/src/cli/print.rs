@@ -284,6 +284,16 @@ pub fn status(s: &BoxStatus, json: bool) -> ExitCode {
             s.gateways_up, s.gateways, s.mgcp_dropped, s.megaco_dropped
         );
     }
+    if let Some(g) = &s.global {
+        println!(
+            "global:       {}, link {}, {} user{} published, {} waiting to go out",
+            g.box_name,
+            if g.up { "up" } else { "down" },
+            g.published_users,
+            if g.published_users == 1 { "" } else { "s" },
+            g.outbox
+        );
+    }
     println!("clients:      {} connected", s.clients_connected);
     println!("messages:     {} waiting to be heard", s.messages_waiting);
     ExitCode::SUCCESS

@@ -18,8 +18,11 @@
 //! - [`ops`]: the database operations the link needs (outbox head and removal, building an
 //!   envelope from a stored message, the published users).
 //! - [`service`]: the [`Link`] service and its loop.
+//! - [`status`]: its state for `ivmd status` ([`LinkStatus`]).
 
 pub mod ops;
 pub mod service;
+pub mod status;
 
 pub use service::Link;
+pub use status::LinkStatus;

@@ -6,6 +6,7 @@
 //! after the client manager answered that it is committed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::PullConsumer};
@@ -24,6 +25,7 @@ use ivm_wire::{Guid, MailboxState};
 use tracing::{info, warn};
 
 use crate::ops::{BoxIdentity, Head, OutboxDone, OutboxHead, PublishedUsers};
+use crate::status::LinkStatus;
 
 /// How often the published users are compared with the opted-in ones while linked.
 pub const REFRESH: Duration = Duration::from_secs(10);
@@ -40,6 +42,7 @@ pub struct Link {
     me: BoxIdentity,
     db: Db,
     clients: ClientHandle,
+    status: Arc<LinkStatus>,
 }
 
 /// Why the link could not take a step (logged; the loop goes on).
@@ -68,7 +71,13 @@ impl Link {
             me: BoxIdentity::new(box_name),
             db,
             clients,
+            status: Arc::default(),
         }
+    }
+
+    /// Its state now, for `ivmd status` (kept up to date while it runs).
+    pub fn status(&self) -> Arc<LinkStatus> {
+        self.status.clone()
     }
 }
 
@@ -132,6 +141,7 @@ struct State {
     js: jetstream::Context,
     outbox: Outbox,
     up: bool,
+    status: Arc<LinkStatus>,
     /// Published users by global GUID: (login name, local GUID).
     published: HashMap<Guid, (String, Guid)>,
     /// When the users were last published (`None`: not since the link came up).
@@ -149,6 +159,7 @@ impl State {
             client,
             outbox: Outbox::new(),
             up: false,
+            status: link.status.clone(),
             published: HashMap::new(),
             refreshed: None,
             consumer: None,
@@ -161,6 +172,7 @@ impl State {
                 self.client.connection_state() == async_nats::connection::State::Connected;
             if connected != self.up {
                 self.up = connected;
+                self.status.set_up(connected);
                 if connected {
                     info!("global link up");
                     self.outbox.link_up();
@@ -248,6 +260,7 @@ impl State {
             .into_iter()
             .filter(|(g, _)| reply.accepted.contains(g))
             .collect();
+        self.status.set_published(self.published.len());
         info!(
             users = self.published.len(),
             "users published to the directory"

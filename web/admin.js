@@ -4,10 +4,12 @@
 // its provisioning: armed until, or bound to the address of its first fetch; re-arm a
 // replaced phone; show a phone's own admin password and provisioning credential), and groups
 // for all-calls (make, change members, delete; `everyone` is built in) with each user's
-// all-call permission, and the software update (admin-update.js).
+// all-call permission, the analog lines of media gateways (admin-gateways.js) and the
+// software update (admin-update.js).
 
 import { h, fill, icon, confirmDialog } from './dom.js';
 import { updateSection } from './admin-update.js';
+import { gatewaysSection } from './admin-gateways.js';
 
 let timer = null;
 
@@ -36,6 +38,7 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
   const groupsBox = h('div', { id: 'admin-groups' });
   const updateBox = h('div');
   let knownUsers = [];
+  const lines = gatewaysSection(api, { toast, errorText, users: () => knownUsers });
   // A phone row being edited (its user picker open) is not redrawn under the admin's hands.
   let editingPhone = null;
   const notice = h('div', { id: 'admin-notice', role: 'status' });
@@ -308,10 +311,12 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
     h('h3', {}, 'Users and extensions'), notice, usersBox, add,
     h('h3', {}, 'Groups (all-call)'), groupsBox, addGroup,
     h('h3', {}, 'Desk phones'), phonesBox,
+    h('h3', {}, 'Analog lines'), lines.box,
     h('h3', {}, 'Software update'), updateBox);
-  await Promise.all([refreshStatus(), refreshUsers().then(resetGroupForm), refreshPhones(), refreshGroups()]);
+  await Promise.all([refreshStatus(), refreshUsers().then(resetGroupForm), refreshPhones(), refreshGroups(), lines.refresh()]);
   timer = setInterval(() => {
     refreshStatus();
     if (!editingPhone && el.isConnected && !el.hidden) refreshPhones();
+    if (!lines.editing() && el.isConnected && !el.hidden) lines.refresh();
   }, 5000);
 }

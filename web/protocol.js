@@ -210,6 +210,11 @@ export class Api {
   adminRemovePhone(mac) { return this.request('DELETE', `/api/admin/phones/${encodeURIComponent(mac)}`); }
   adminArmPhone(mac) { return this.request('POST', `/api/admin/phones/${encodeURIComponent(mac)}/arm`); }
   adminPhoneSecrets(mac) { return this.request('GET', `/api/admin/phones/${encodeURIComponent(mac)}/secrets`); }
+  adminGateways() { return this.request('GET', '/api/admin/gateways'); }
+  /** Assigns a gateway's line (`aaln/1`) to a user's login name, or `null` to unassign it. */
+  adminAssignLine(gateway, endpoint, user) {
+    return this.request('PUT', `/api/admin/gateways/${encodeURIComponent(gateway)}/lines`, { json: { endpoint, user } });
+  }
   /**
    * Uploads an update bundle (a File or Blob; the body is the file). `onProgress(sent,
    * total)` follows the upload: this one call uses XMLHttpRequest, as fetch reports no upload

@@ -201,9 +201,20 @@ fn capture(pcap: &Path, port: &str) -> Child {
 
 /// `curl -X POST` with a JSON body: (status, parsed body).
 fn curl_post(url: &str, token: Option<&str>, body: &str, limit: Duration) -> (u16, Value) {
+    curl_json("POST", url, token, body, limit)
+}
+
+/// `curl` with a JSON body and `method`: (status, parsed body).
+fn curl_json(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: &str,
+    limit: Duration,
+) -> (u16, Value) {
     harness::require_tool("curl");
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method])
         .args(["-H", "Content-Type: application/json", "--max-time"])
         .arg(limit.as_secs().to_string())
         .args(["-d", body]);
@@ -358,6 +369,58 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
         &login(&server, "ann", "ann-password-1"),
     );
     assert_eq!(code, 403, "admins only");
+    // Assigned from the admin API as with `ivmd line assign`: aaln/2 to bob, then back.
+    let lines = format!("{}/api/admin/gateways/hall/lines", server.http);
+    let put = |body: Value, token: &str| {
+        curl_json(
+            "PUT",
+            &lines,
+            Some(token),
+            &body.to_string(),
+            Duration::from_secs(10),
+        )
+    };
+    let (code, api) = put(
+        serde_json::json!({"endpoint": "aaln/2", "user": "bob"}),
+        &admin,
+    );
+    assert_eq!(code, 200, "{api}");
+    assert_eq!(api[0]["lines"][1]["user_name"], "bob", "{api}");
+    assert_eq!(api[0]["lines"][1]["state"], "idle", "{api}");
+    for (body, want) in [
+        (
+            serde_json::json!({"endpoint": "aaln/3", "user": "bob"}),
+            400,
+        ),
+        (
+            serde_json::json!({"endpoint": "aaln/2", "user": "nobody"}),
+            400,
+        ),
+        (
+            serde_json::json!({"endpoint": "aaln/2", "user": "bob", "extra": 1}),
+            400,
+        ),
+    ] {
+        assert_eq!(put(body.clone(), &admin).0, want, "{body}");
+    }
+    let (code, _) = curl_json(
+        "PUT",
+        &format!("{}/api/admin/gateways/nope/lines", server.http),
+        Some(&admin),
+        &serde_json::json!({"endpoint": "aaln/1", "user": "bob"}).to_string(),
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, 404, "unknown gateway");
+    let ann_token = login(&server, "ann", "ann-password-1");
+    let body = serde_json::json!({"endpoint": "aaln/2", "user": "ann"});
+    assert_eq!(put(body, &ann_token).0, 403, "admins only");
+    let (code, api) = put(
+        serde_json::json!({"endpoint": "aaln/2", "user": null}),
+        &admin,
+    );
+    assert_eq!(code, 200, "{api}");
+    assert_eq!(api[0]["lines"][1]["user_name"], Value::Null, "{api}");
+    assert_eq!(api[0]["lines"][0]["user_name"], "ann", "unchanged: {api}");
 
     // Off-hook: dial tone and the digit map; the NTFY sent twice (same transaction id) is
     // answered twice (the second from the transaction cache) and runs once: one dial-tone

@@ -51,10 +51,18 @@ export class Box {
     // (SIP 0.0.0.0:5060, TFTP 0.0.0.0:6969) would collide with any other box on the machine.
     const own = [];
     for (const flag of ['--sip', '--tftp']) if (!args.includes(flag)) own.push(flag, '127.0.0.1:0');
-    box.proc = spawn(ivmdPath(), ['--config', config, '--data', box.data, 'run', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0', ...own, ...args], {
+    box.args = ['--config', config, '--data', box.data, 'run', '--http', '127.0.0.1:0', '--https', '127.0.0.1:0', ...own, ...args];
+    await box.run();
+    return box;
+  }
+
+  /** Starts ivmd on this box's config and data; resolves once it prints its ready line. */
+  async run() {
+    const box = this;
+    box.proc = spawn(ivmdPath(), box.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       // IVM_RUNTIME_DIR: the box publishes its admin socket in the test's own folder, not /run/ivm.
-      env: { ...process.env, IVM_LOG: process.env.IVM_LOG || 'info', IVM_RUNTIME_DIR: join(dir, 'run') },
+      env: { ...process.env, IVM_LOG: process.env.IVM_LOG || 'info', IVM_RUNTIME_DIR: join(box.dir, 'run') },
     });
     box.log = [];
     box.proc.stderr.on('data', (d) => { box.log.push(d.toString()); if (box.log.length > 2000) box.log.shift(); });
@@ -73,15 +81,26 @@ export class Box {
         }
       });
     });
-    return box;
+  }
+
+  /** Stops ivmd and starts it again on the same data (what it reads only at start, such as
+   * the gateways that open the call agent's socket, takes effect). New listener ports. */
+  async restart() {
+    await this.halt();
+    await this.run();
   }
 
   /** `ivmd user add` (works while the box runs). */
   addUser(name, extension, password, { admin = false, display = null } = {}) {
-    const args = ['--data', this.data, 'user', 'add', name, '--extension', extension, '--password', password];
+    const args = ['user', 'add', name, '--extension', extension, '--password', password];
     if (display) args.push('--display-name', display);
     if (admin) args.push('--admin');
-    execFileSync(ivmdPath(), args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 });
+    this.ivmd(...args);
+  }
+
+  /** An admin command (`ivmd --data <this box's data> ...args`), running or not; its output. */
+  ivmd(...args) {
+    return execFileSync(ivmdPath(), ['--data', this.data, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 }).toString();
   }
 
   /** REST over plain HTTP (the box serves /api there for local tools). */
@@ -103,13 +122,20 @@ export class Box {
     return r.body.token;
   }
 
-  async stop() {
+  /** Stops ivmd (SIGTERM, then SIGKILL after 30 s); the data stays. */
+  async halt() {
     if (!this.proc || this.proc.exitCode !== null) return;
     const done = new Promise((r) => this.proc.once('exit', r));
     this.proc.kill('SIGTERM');
     const t = setTimeout(() => this.proc.kill('SIGKILL'), 30000);
     await done;
     clearTimeout(t);
+  }
+
+  /** Stops ivmd and removes its folder (kept with KEEP_TMP). */
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    await this.halt();
     if (!process.env.KEEP_TMP) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -581,6 +581,17 @@ pub struct AssignPhone {
     pub reassign: bool,
 }
 
+/// `PUT /api/admin/gateways/{gateway}/lines` body: assign the analog line `endpoint` to
+/// `user`, or with `null` unassign it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineAssignment {
+    /// The line's endpoint (`aaln/1`).
+    pub endpoint: String,
+    /// Login name of the user; `null` to unassign.
+    pub user: Option<String>,
+}
+
 /// `PUT /api/admin/phones/{mac}` body: assign the phone to `user`, or with `null` unassign
 /// it (it stays in the list as unassigned).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -75,6 +75,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/admin/phones/{mac}/arm"),
     ("get", "/api/admin/phones/{mac}/secrets"),
     ("get", "/api/admin/gateways"),
+    ("put", "/api/admin/gateways/{gateway}/lines"),
     ("get", "/provision/{name}"),
     ("get", "/api/openapi.json"),
     ("get", HEALTH_PATH),
@@ -140,6 +141,10 @@ pub fn api(max_upload: usize) -> Router<AppState> {
         )
         .route("/api/admin/phones", get(phones::list).post(phones::add))
         .route("/api/admin/gateways", get(gateways::list))
+        .route(
+            "/api/admin/gateways/{gateway}/lines",
+            put(gateways::assign_line),
+        )
         .route(
             "/api/admin/phones/{mac}",
             put(phones::assign).delete(phones::remove),

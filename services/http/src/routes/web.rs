@@ -89,6 +89,7 @@ pub static ASSETS: &[Asset] = &[
     asset!("/player.js", "player.js", JS),
     asset!("/admin.js", "admin.js", JS),
     asset!("/admin-update.js", "admin-update.js", JS),
+    asset!("/admin-gateways.js", "admin-gateways.js", JS),
     asset!("/calls.js", "calls.js", JS),
     asset!("/dom.js", "dom.js", JS),
     asset!("/vlist.js", "vlist.js", JS),

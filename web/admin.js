@@ -61,7 +61,10 @@ export async function renderAdmin(el, api, { me, toast, errorText }) {
         stat('Connected clients', s.connected_clients, 'stat-clients'),
         stat('Queued messages', s.queued_messages, 'stat-queued'),
         stat('Users', s.users, 'stat-users'),
-        stat('Version', s.version, 'stat-version'));
+        stat('Version', s.version, 'stat-version'),
+        // Linked to other offices: the link's state, users published, what waits to go out.
+        s.global ? stat(`Global link (${s.global.box_name}, ${s.global.published_users} published)`, s.global.up ? 'up' : 'down', 'stat-global') : null,
+        s.global ? stat('Waiting for other offices', s.global.outbox, 'stat-outbox') : null);
       // Drawn once: a refresh must not reset a chosen file or an upload under way.
       if (!updateBox.firstChild) fill(updateBox, updateSection(api, s, { toast, errorText }));
     } catch (e) {

@@ -466,12 +466,23 @@ async fn start(
     let (exit_tx, exit_rx) = watch::channel(None);
     let sightings = Arc::new(Sightings::default());
     let front = front_cfg.start(&h, provisioner, sightings.clone());
+    let link = match (cfg.global.enabled, &cfg.global.box_name) {
+        (true, Some(name)) => Some(ivm_link::Link::new(
+            cfg.global.clone(),
+            name,
+            h.db.clone(),
+            h.client_handle(),
+        )),
+        _ => None,
+    };
+    let global = link.as_ref().map(ivm_link::Link::view);
     let mut services: Vec<Box<dyn Service>> = vec![
         Box::new(
             HttpService::new(http_backend(&h), http_cfg, Some(tls.config), http, https)
                 .with_provisioning(Some(front.clone()))
                 .with_updater(updater(cfg))
-                .with_restarter(Some(restarter(cfg, &exit_tx))),
+                .with_restarter(Some(restarter(cfg, &exit_tx)))
+                .with_global(global.clone()),
         ),
         Box::new(FlushService::new(sightings, h.db.clone())),
     ];
@@ -491,10 +502,7 @@ async fn start(
             "megaco", sock, input, queue,
         )));
     }
-    let mut global = None;
-    if let (true, Some(name)) = (cfg.global.enabled, &cfg.global.box_name) {
-        let link = ivm_link::Link::new(cfg.global.clone(), name, h.db.clone(), h.client_handle());
-        global = Some((name.clone(), link.status()));
+    if let Some(link) = link {
         services.push(Box::new(link));
     }
     let dhcp_slot: Arc<OnceLock<Arc<DhcpControl>>> = Arc::default();

@@ -215,6 +215,27 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
         status.contains("global:       office-a, link up, 1 user published, 0 waiting to go out"),
         "{status}"
     );
+    // So does the admin status (the admin page's).
+    let made = ivmd(
+        &dir.path().join("a"),
+        &[
+            "user",
+            "add",
+            "root",
+            "--extension",
+            "299",
+            "--password",
+            "correct horse battery",
+            "--admin",
+        ],
+    );
+    assert!(made.status.success(), "{}", harness::text(&made));
+    let root_tok = rest::token(&a, "root", "correct horse battery").await;
+    let status = get(&a, &root_tok, "/api/admin/status").await;
+    assert_eq!(
+        status["global"],
+        serde_json::json!({"box_name": "office-a", "up": true, "published_users": 1, "outbox": 0})
+    );
 
     // ann@office-a -> bob@office-b: once, shown from ann's address.
     let first = send(&ann, &wav);

@@ -324,6 +324,22 @@ pub struct ServerStatus {
     /// image does; a box without `[update] command` (a development machine) does not.
     #[serde(default)]
     pub updates: bool,
+    /// The link to the global tier, when `[global]` is on.
+    #[serde(default)]
+    pub global: Option<GlobalLinkStatus>,
+}
+
+/// The box's link to the global tier, now (`GET /api/admin/status`, `ivmd status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GlobalLinkStatus {
+    /// `[global] box_name`.
+    pub box_name: String,
+    /// Connected to the cluster now.
+    pub up: bool,
+    /// Users the directory holds for this box (as of the last publish while up).
+    pub published_users: usize,
+    /// Messages and receipts waiting in the outbox to go to the cluster.
+    pub outbox: u64,
 }
 
 /// `POST /api/admin/users` body.

@@ -343,6 +343,8 @@ pub struct Counted {
     pub queued: u64,
     /// Users.
     pub users: u32,
+    /// Entries waiting in the global outbox.
+    pub outbox: u64,
 }
 
 impl Op for ServerCounts {
@@ -351,6 +353,7 @@ impl Op for ServerCounts {
         Ok(Counted {
             queued: s.queued_count()?,
             users: s.user_count()?,
+            outbox: s.outbox_len()?,
         })
     }
 }

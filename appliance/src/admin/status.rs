@@ -14,6 +14,7 @@ use ivm_actors::client::GetStats;
 use ivm_actors::database::{Db, Op};
 use ivm_actors::gateway::GetGateways;
 use ivm_actors::station::GetRegistrations;
+use ivm_wire::rest::GlobalLinkStatus;
 use serde::{Deserialize, Serialize};
 
 use crate::dhcp::DhcpControl;
@@ -99,20 +100,7 @@ pub struct BoxStatus {
     pub megaco_dropped: u64,
     /// The link to the global tier, when `[global]` is on.
     #[serde(default)]
-    pub global: Option<GlobalStatus>,
-}
-
-/// The global link in `ivmd status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GlobalStatus {
-    /// `[global] box_name`.
-    pub box_name: String,
-    /// Connected to the cluster now.
-    pub up: bool,
-    /// Users the directory holds for this box (as of the last publish while up).
-    pub published_users: usize,
-    /// Messages and receipts waiting in the outbox to go to the cluster.
-    pub outbox: u64,
+    pub global: Option<GlobalLinkStatus>,
 }
 
 /// What the socket needs to answer requests on the running box: narrow handles, no actor
@@ -128,7 +116,7 @@ pub struct Live {
     /// The gateways' live state, when the MGCP call agent runs.
     pub gateways: Option<Recipient<GetGateways>>,
     /// The global link's name and state, when `[global]` is on.
-    pub global: Option<(String, Arc<ivm_link::LinkStatus>)>,
+    pub global: Option<ivm_link::GlobalView>,
     /// When the box started.
     pub started: std::time::Instant,
     /// The DHCP server's control, once it is made (after the engine starts).
@@ -238,11 +226,6 @@ pub async fn gather(info: &BoxInfo, live: &Live) -> Result<BoxStatus, String> {
         gateways_up: gateways.iter().filter(|g| g.up).count(),
         mgcp_dropped: gateways.first().map_or(0, |g| g.dropped),
         megaco_dropped: gateways.first().map_or(0, |g| g.megaco_dropped),
-        global: live.global.as_ref().map(|(name, link)| GlobalStatus {
-            box_name: name.clone(),
-            up: link.up(),
-            published_users: link.published(),
-            outbox,
-        }),
+        global: live.global.as_ref().map(|g| g.now(outbox)),
     })
 }

@@ -25,4 +25,4 @@ pub mod service;
 pub mod status;
 
 pub use service::Link;
-pub use status::LinkStatus;
+pub use status::{GlobalView, LinkStatus};

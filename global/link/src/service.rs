@@ -75,9 +75,12 @@ impl Link {
         }
     }
 
-    /// Its state now, for `ivmd status` (kept up to date while it runs).
-    pub fn status(&self) -> Arc<LinkStatus> {
-        self.status.clone()
+    /// Its state, for `ivmd status` and the admin page (kept up to date while it runs).
+    pub fn view(&self) -> crate::GlobalView {
+        crate::GlobalView {
+            box_name: self.me.name.clone(),
+            status: self.status.clone(),
+        }
     }
 }
 

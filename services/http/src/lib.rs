@@ -168,6 +168,8 @@ pub struct AppState {
     pub updater: Option<routes::update::SharedUpdater>,
     /// What restarts the box (`POST /api/admin/restart`); `None` answers 404.
     pub restarter: Option<routes::restart::SharedRestarter>,
+    /// The global link's state for the admin status, when `[global]` is on.
+    pub global: Option<ivm_link::GlobalView>,
 }
 
 /// The HTTP service as the engine runs it.
@@ -204,6 +206,7 @@ impl HttpService {
             health: Arc::default(),
             updater: None,
             restarter: None,
+            global: None,
         };
         HttpService {
             state,
@@ -229,6 +232,12 @@ impl HttpService {
     /// Restarts the box on an admin's `POST /api/admin/restart` through `restarter`.
     pub fn with_restarter(mut self, restarter: Option<routes::restart::SharedRestarter>) -> Self {
         self.state.restarter = restarter;
+        self
+    }
+
+    /// Shows the global link (`global`) in the admin status.
+    pub fn with_global(mut self, global: Option<ivm_link::GlobalView>) -> Self {
+        self.state.global = global;
         self
     }
 

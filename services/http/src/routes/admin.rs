@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// `GET /api/admin/status`: uptime, connected clients, queued messages, whether it installs
-/// updates.
+/// updates, the global link.
 pub async fn status(
     State(state): State<AppState>,
     _admin: AdminUser,
@@ -36,6 +36,7 @@ pub async fn status(
         queued_messages: counted.queued,
         users: counted.users,
         updates: state.updater.is_some(),
+        global: state.global.as_ref().map(|g| g.now(counted.outbox)),
     }))
 }
 

@@ -227,19 +227,22 @@ mod tests {
         }
     }
 
+    fn ann(s: &Store) -> crate::User {
+        s.create_user(NewUser {
+            name: "ann".into(),
+            extension: "201".into(),
+            display_name: None,
+            password: "correct horse battery".into(),
+            admin: false,
+        })
+        .expect("ann")
+    }
+
     #[test]
     fn remote_messages_and_receipts_queue_in_their_own_commits_in_order() {
         let dir = tempfile::tempdir().expect("tmp");
         let s = Store::open(dir.path()).expect("store");
-        let ann = s
-            .create_user(NewUser {
-                name: "ann".into(),
-                extension: "201".into(),
-                display_name: None,
-                password: "correct horse battery".into(),
-                admin: false,
-            })
-            .expect("ann");
+        let ann = ann(&s);
         let bob = RemoteUser {
             guid: Guid::from_u128(0xb0b),
             address: "bob@office-b".into(),
@@ -302,16 +305,7 @@ mod tests {
     fn messages_to_and_from_another_box_go_once_this_box_is_done_with_them() {
         let dir = tempfile::tempdir().expect("tmp");
         let s = Store::open(dir.path()).expect("store");
-        let ann = s
-            .create_user(NewUser {
-                name: "ann".into(),
-                extension: "201".into(),
-                display_name: None,
-                password: "correct horse battery".into(),
-                admin: false,
-            })
-            .expect("ann")
-            .guid;
+        let ann = ann(&s).guid;
         let remote = |n: u128, name: &str| {
             let u = RemoteUser {
                 guid: Guid::from_u128(n),

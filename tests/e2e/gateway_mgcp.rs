@@ -280,20 +280,7 @@ fn an_analog_line_registers_records_lights_its_lamp_and_is_audited_again() {
     );
     first.add_user("ann", "201", "ann-password-1");
     first.add_user("bob", "202", "bob-password-1");
-    let root = ivmd(
-        &data,
-        &[
-            "user",
-            "add",
-            "root",
-            "--extension",
-            "299",
-            "--password",
-            "root-password-1",
-            "--admin",
-        ],
-    );
-    assert!(root.status.success(), "admin user: {}", text(&root));
+    harness::add_admin(&data, "root", "299", "root-password-1");
     let added = ivmd(
         &data,
         &[

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use harness::{add_user, ivmd, speech, Person, Server};
+use harness::{add_admin, add_user, ivmd, speech, Person, Server};
 use ivm_global::address;
 use ivm_global_services::devcluster::{Binaries, DevCluster};
 use serde_json::Value;
@@ -216,20 +216,12 @@ async fn two_boxes_exchange_messages_and_receipts_through_the_cluster() {
         "{status}"
     );
     // So does the admin status (the admin page's).
-    let made = ivmd(
+    add_admin(
         &dir.path().join("a"),
-        &[
-            "user",
-            "add",
-            "root",
-            "--extension",
-            "299",
-            "--password",
-            "correct horse battery",
-            "--admin",
-        ],
+        "root",
+        "299",
+        "correct horse battery",
     );
-    assert!(made.status.success(), "{}", harness::text(&made));
     let root_tok = rest::token(&a, "root", "correct horse battery").await;
     let status = get(&a, &root_tok, "/api/admin/status").await;
     assert_eq!(

@@ -407,18 +407,28 @@ pub fn ivmd(data: &Path, args: &[&str]) -> Output {
 /// `ivmd user add NAME --extension EXT --password PW` on `data` (through the running box, or
 /// on the stopped box's folder), asserted to succeed.
 pub fn add_user(data: &Path, name: &str, extension: &str, password: &str) {
-    let out = ivmd(
-        data,
-        &[
-            "user",
-            "add",
-            name,
-            "--extension",
-            extension,
-            "--password",
-            password,
-        ],
-    );
+    user_add(data, name, extension, password, false);
+}
+
+/// [`add_user`] with `--admin`.
+pub fn add_admin(data: &Path, name: &str, extension: &str, password: &str) {
+    user_add(data, name, extension, password, true);
+}
+
+fn user_add(data: &Path, name: &str, extension: &str, password: &str, admin: bool) {
+    let mut args = vec![
+        "user",
+        "add",
+        name,
+        "--extension",
+        extension,
+        "--password",
+        password,
+    ];
+    if admin {
+        args.push("--admin");
+    }
+    let out = ivmd(data, &args);
     assert!(
         out.status.success(),
         "user add {name}: {}",

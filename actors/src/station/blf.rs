@@ -31,7 +31,6 @@ use ivm_wire::{Guid, Status};
 
 use super::auth::Authed;
 use super::ops::PartyAt;
-use super::requests::Pending;
 use super::sipmsg::{self, Dialog};
 use super::StationActor;
 use crate::client::{GetPresence, PresenceChanged};
@@ -352,7 +351,7 @@ impl StationActor {
             },
         );
         n.body = body;
-        self.send_request(now, w.dialog.peer, n, Pending::Notify { user });
+        self.send_notify(now, w.dialog.peer, n, user);
         // The CSeq went up: keep it for the next NOTIFY in this dialog.
         if let Some(ws) = self.blf.watches.get_mut(&user) {
             if let Some(k) = ws.iter_mut().find(|k| k.dialog.call_id == w.dialog.call_id) {

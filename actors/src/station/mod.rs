@@ -71,6 +71,7 @@ mod hold;
 mod intercom;
 mod legs;
 mod media;
+mod notify_gate;
 pub(crate) mod ops;
 mod qualify;
 mod refer;
@@ -263,6 +264,8 @@ pub struct StationActor {
     legs: legs::Legs,
     /// Client transactions we started and what they are for.
     pending: HashMap<TxId, requests::Pending>,
+    /// The NOTIFYs we send, at most so many outstanding (the rest wait their turn).
+    notifies: notify_gate::NotifyGate<(Peer, ivm_sip::message::Request, Guid)>,
     /// Ring-my-phone requests waiting for their line's outcome.
     ring_me: HashMap<LegId, oneshot::Sender<Result<(), StationError>>>,
     /// Phones hearing and speaking live talks.
@@ -314,6 +317,7 @@ impl StationActor {
             exchange: Exchange::new(lines),
             legs: legs::Legs::default(),
             pending: HashMap::new(),
+            notifies: Default::default(),
             ring_me: HashMap::new(),
             intercom: intercom::Intercom::default(),
             refers: refer::Refers::default(),

@@ -581,7 +581,7 @@ impl StationActor {
         }
         tracing::info!(user = %user, new, old, phones = requests.len(), "message-waiting update");
         for (peer, n) in requests {
-            self.send_request(now, peer, n, Pending::Notify { user });
+            self.send_notify(now, peer, n, user);
         }
     }
 

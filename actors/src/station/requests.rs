@@ -57,6 +57,7 @@ impl StationActor {
                 self.on_client_failure(now, id, 408, ctx);
             }
             Event::Terminated { id } => {
+                self.notify_finished(now, id);
                 self.pending.remove(&id);
             }
             Event::StrayResponse { peer, response } => {
@@ -143,10 +144,13 @@ impl StationActor {
                 let (user, contact) = (*user, contact.clone());
                 self.qualified(user, &contact);
             }
-            Some(Pending::Notify { user }) if resp.status == 481 => {
-                // The subscription is gone.
-                let user = *user;
-                self.notify_failed(user, resp.headers.call_id().unwrap_or_default());
+            Some(Pending::Notify { user }) if resp.status >= 200 => {
+                if resp.status == 481 {
+                    // The subscription is gone.
+                    let user = *user;
+                    self.notify_failed(user, resp.headers.call_id().unwrap_or_default());
+                }
+                self.notify_finished(now, id);
             }
             _ => {}
         }
@@ -154,6 +158,7 @@ impl StationActor {
 
     /// A request we sent got no answer (`status` 408) or could not be sent.
     fn on_client_failure(&mut self, now: Instant, id: TxId, status: u16, ctx: &mut Context<Self>) {
+        self.notify_finished(now, id);
         if let Some(Pending::Invite(leg)) = self.pending.get(&id) {
             let leg = *leg;
             self.on_invite_failure(now, leg, status, ctx);
@@ -164,6 +169,36 @@ impl StationActor {
     pub(super) fn respond(&mut self, now: Instant, id: TxId, resp: Response) {
         if let Err(e) = self.layer.send_response(now, id, resp) {
             tracing::debug!(tx = %id, error = %e, "response not sent");
+        }
+    }
+
+    /// Sends a NOTIFY of `user`'s (message waiting, busy lamp, presence) through the NOTIFY
+    /// gate: now, or once earlier ones are answered ([`super::notify_gate`]).
+    pub(super) fn send_notify(&mut self, now: Instant, peer: Peer, req: Request, user: Guid) {
+        let now_ready = self.notifies.offer((peer, req, user));
+        self.start_notifies(now, now_ready);
+    }
+
+    /// Sends `next`, and whatever the gate lets go in place of one that could not be sent.
+    fn start_notifies(&mut self, now: Instant, mut next: Option<(Peer, Request, Guid)>) {
+        while let Some((peer, req, user)) = next.take() {
+            if self
+                .send_request(now, peer, req, Pending::Notify { user })
+                .is_none()
+            {
+                next = self.notifies.done();
+            }
+        }
+    }
+
+    /// Transaction `id` ended or got its final answer: if it was a NOTIFY, it no longer counts
+    /// in flight (its entry is kept as `Other` until the transaction is gone) and the next
+    /// waiting one goes.
+    fn notify_finished(&mut self, now: Instant, id: TxId) {
+        if let Some(p @ Pending::Notify { .. }) = self.pending.get_mut(&id) {
+            *p = Pending::Other;
+            let next = self.notifies.done();
+            self.start_notifies(now, next);
         }
     }
 

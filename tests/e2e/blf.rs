@@ -12,7 +12,10 @@
 //! - a watch that is not refreshed ends with a NOTIFY `terminated;reason=timeout`;
 //! - one user's phones hold at most 128 subscriptions: the 129th gets `403 Too Many
 //!   Subscriptions` and no NOTIFY, while another user still subscribes;
-//! - OPTIONS lists `dialog` and `presence` in `Allow-Events`.
+//! - OPTIONS lists `dialog` and `presence` in `Allow-Events`;
+//! - the box's own NOTIFYs wait their turn past 128 outstanding: 168 presence watches of bob,
+//!   none answering when he goes busy, get 128 NOTIFYs; answering those lets the other 40
+//!   come.
 //!
 //! Peers: SIPp, the `ivm` command-line client, and small raw-UDP user agents here for
 //! bob's phone and carol's (digest with `ivm_sip::auth`). Loopback only; every wait is
@@ -307,10 +310,15 @@ fn options_lists_the_dialog_and_presence_packages() {
 
 /// SUBSCRIBE `Event: presence` from ann to bob (202), authenticated: the 200.
 fn watch_presence(ann: &Ua, call_id: &str) -> Response {
-    let uri = format!("sip:202@{}", ann.server);
-    let from = format!("<sip:201@ivm>;tag={}", token());
-    ann.authed("SUBSCRIBE", &uri, call_id, 1, |seq, auth| {
-        ann.request(
+    watch_presence_from(ann, "201", call_id)
+}
+
+/// SUBSCRIBE `Event: presence` from `ua` (extension `ext`) to bob (202), authenticated.
+fn watch_presence_from(ua: &Ua, ext: &str, call_id: &str) -> Response {
+    let uri = format!("sip:202@{}", ua.server);
+    let from = format!("<sip:{ext}@ivm>;tag={}", token());
+    ua.authed("SUBSCRIBE", &uri, call_id, 1, |seq, auth| {
+        ua.request(
             "SUBSCRIBE",
             &uri,
             &from,
@@ -415,5 +423,102 @@ fn one_user_s_subscriptions_are_bounded_and_the_excess_one_is_refused() {
     let carol = Ua::new(&server, "203", &server.sip_password("carol"));
     let r = watch_from(&carol, "203", "202");
     assert_eq!(r.status, 200, "carol's own bound: {r:?}");
+    drop(server);
+}
+
+/// Distinct NOTIFYs (by Call-ID) arriving at `uas` within `limit`, until `want` are in;
+/// each answered 200 when `answer`. Retransmissions are counted once.
+fn notifies(
+    uas: &[&Ua],
+    seen: &mut std::collections::HashMap<String, (usize, ivm_sip::message::Request)>,
+    want: usize,
+    answer: bool,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    while seen.len() < want && Instant::now() < deadline {
+        // Each socket drained in turn (an empty read waits out the socket's 50 ms timeout).
+        for (i, ua) in uas.iter().enumerate() {
+            while let Some(n) = ua.recv_request("NOTIFY", Duration::from_millis(20)) {
+                if answer {
+                    ua.reply(&n, 200, "");
+                }
+                let id = n.headers.call_id().unwrap_or_default().to_owned();
+                seen.entry(id).or_insert((i, n));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_box_s_own_notifies_wait_their_turn_past_128_outstanding() {
+    // The gate (actors/src/station/notify_gate.rs, MAX_IN_FLIGHT).
+    const IN_FLIGHT: usize = 128;
+    const EXTRA: usize = 40;
+    let dir = tempdir();
+    let server = box_with_ann_bob_and_carol(dir.path());
+    let bob = Ua::new(&server, "202", &server.sip_password("bob"));
+    assert_eq!(bob.register(&token(), 1), 200, "bob is present");
+    let ann = Ua::new(&server, "201", &server.sip_password("ann"));
+    let carol = Ua::new(&server, "203", &server.sip_password("carol"));
+    // 128 NOTIFYs at once to one socket overflow a default receive buffer.
+    ann.widen_receive_buffer();
+    carol.widen_receive_buffer();
+    // 128 watches of bob's presence from ann's phone (her bound) and 40 from carol's, each
+    // first NOTIFY answered.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for (ua, ext, count) in [(&ann, "201", IN_FLIGHT), (&carol, "203", EXTRA)] {
+        for i in 0..count {
+            assert!(Instant::now() < deadline, "{i} subscriptions took too long");
+            let r = watch_presence_from(ua, ext, &token());
+            assert_eq!(r.status, 200, "{ext}'s watch {i}: {r:?}");
+            let n = ua
+                .recv_request("NOTIFY", Duration::from_secs(5))
+                .unwrap_or_else(|| panic!("{ext}'s watch {i}: its first NOTIFY"));
+            ua.reply(&n, 200, "");
+        }
+    }
+
+    // bob goes busy in the web client: a NOTIFY for each of the 168 watches. Nobody answers
+    // for 4 s: only 128 are sent (their retransmissions counted once).
+    let web = Person::new(&server, dir.path(), "bob", "bob-password-1");
+    let mut session = web.watch();
+    session.wait_for(&["\"ack\""], Duration::from_secs(30));
+    web.ok(&["status", "busy"]);
+    let mut seen = std::collections::HashMap::new();
+    notifies(
+        &[&ann, &carol],
+        &mut seen,
+        usize::MAX,
+        false,
+        Duration::from_secs(4),
+    );
+    let by_ua = |i: usize| seen.values().filter(|(u, _)| *u == i).count();
+    assert_eq!(
+        seen.len(),
+        IN_FLIGHT,
+        "NOTIFYs outstanding at once (ann {}, carol {})\n{}",
+        by_ua(0),
+        by_ua(1),
+        server.log()
+    );
+    // Answered, they make room for the other 40.
+    for (i, n) in seen.values() {
+        [&ann, &carol][*i].reply(n, 200, "");
+    }
+    notifies(
+        &[&ann, &carol],
+        &mut seen,
+        IN_FLIGHT + EXTRA,
+        true,
+        Duration::from_secs(20),
+    );
+    assert_eq!(seen.len(), IN_FLIGHT + EXTRA, "every watch told");
+    assert!(seen
+        .values()
+        .all(|(_, n)| String::from_utf8_lossy(&n.body).contains("<note>busy</note>")));
+    // Meanwhile the box answers its phones as ever.
+    assert_eq!(bob.register(&token(), 1), 200);
+    drop(session);
     drop(server);
 }

@@ -62,6 +62,16 @@ impl Ua {
         }
     }
 
+    /// Receives into a 4 MiB socket buffer (as root; else as large as the system allows): a
+    /// burst of the box's NOTIFYs to one phone overflows the default one.
+    pub fn widen_receive_buffer(&self) {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let size = 4 << 20;
+        if setsockopt(&self.sock, sockopt::RcvBufForce, &size).is_err() {
+            let _ = setsockopt(&self.sock, sockopt::RcvBuf, &size);
+        }
+    }
+
     pub fn local(&self) -> SocketAddr {
         self.sock.local_addr().expect("addr")
     }

@@ -206,9 +206,6 @@ async fn send(udp: &UdpSocket, writers: &TcpWriters, t: Transmit) {
     }
 }
 
-/// Asks for a [`UDP_RECV_BUFFER`] receive buffer (the kernel caps it at
-/// `net.core.rmem_max`), so a burst of REGISTERs waits in the kernel while the station works
-/// instead of being dropped at the default ~200 KiB. Best effort: a refusal is only logged.
 /// Sets up an accepted SIP connection: TCP_NODELAY, because a SIP message is one small
 /// write and the next one (a second response, a NOTIFY) would otherwise wait for the
 /// phone's delayed ACK (Nagle): ~40 ms on Linux per exchange.
@@ -216,6 +213,9 @@ fn tune_stream(stream: &impl std::os::fd::AsFd) -> io::Result<()> {
     socket2::SockRef::from(stream).set_tcp_nodelay(true)
 }
 
+/// Asks for a [`UDP_RECV_BUFFER`] receive buffer (the kernel caps it at
+/// `net.core.rmem_max`), so a burst of REGISTERs waits in the kernel while the station works
+/// instead of being dropped at the default ~200 KiB. Best effort: a refusal is only logged.
 fn set_recv_buffer(udp: &UdpSocket) {
     if let Err(e) = socket2::SockRef::from(udp).set_recv_buffer_size(UDP_RECV_BUFFER) {
         tracing::debug!(error = %e, "SIP UDP receive buffer not enlarged");

@@ -462,10 +462,14 @@ impl Store {
             }
             // A receipt from another box's user may be the last thing the message waited
             // for (its sender here deleted it already).
-            let message = get_message(&txn.open_table(MESSAGES)?, msg)?;
+            let message = if crate::global::is_remote(&txn, recipient)? {
+                get_message(&txn.open_table(MESSAGES)?, msg)?
+            } else {
+                None
+            };
             match message {
-                Some(m) if crate::global::is_remote(&txn, recipient)? => collect_if_done(&txn, &m)?,
-                _ => Vec::new(),
+                Some(m) => collect_if_done(&txn, &m)?,
+                None => Vec::new(),
             }
         };
         txn.commit()?;

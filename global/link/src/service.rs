@@ -54,9 +54,6 @@ pub enum LinkError {
     /// The cluster.
     #[error("cluster: {0}")]
     Nats(String),
-    /// The client manager (applying a receipt).
-    #[error("client manager: {0}")]
-    Clients(String),
 }
 
 fn nats(e: impl std::fmt::Display) -> LinkError {
@@ -307,23 +304,17 @@ impl State {
             }
             Some(Head::Undeliverable { seq, message, to }) => {
                 // As if the transport had returned it: the sender sees it undeliverable.
-                let told = self
-                    .clients
-                    .send(Receipt {
-                        user: to,
-                        message,
-                        state: MailboxState::Undeliverable,
-                    })
-                    .await;
-                match told {
-                    Ok(Ok(())) | Ok(Err(ClientError::NotFound)) => {
-                        self.db.call(OutboxDone(seq)).await?;
-                        warn!(entry = seq, %message, "the sender is no longer in the global directory: returned as undeliverable");
-                        return Ok(true);
-                    }
-                    Ok(Err(e)) => return Err(LinkError::Clients(e.to_string())),
-                    Err(e) => return Err(LinkError::Clients(e.to_string())),
+                let receipt = Receipt {
+                    user: to,
+                    message,
+                    state: MailboxState::Undeliverable,
+                };
+                if !self.apply_receipt(receipt).await {
+                    return Ok(false);
                 }
+                self.db.call(OutboxDone(seq)).await?;
+                warn!(entry = seq, %message, "the sender is no longer in the global directory: returned as undeliverable");
+                return Ok(true);
             }
             Some(Head::Publish(seq, e)) => (seq, e),
         };
@@ -457,29 +448,36 @@ impl State {
                     ReceiptState::Played => MailboxState::Played,
                     ReceiptState::Undeliverable => MailboxState::Undeliverable,
                 };
-                let receipt = Receipt {
+                self.apply_receipt(Receipt {
                     user: r.from,
                     message: r.message,
                     state,
-                };
-                match self.clients.send(receipt).await {
-                    Ok(Ok(())) => {
-                        info!(message = %r.message, state = ?state, "receipt from another box applied");
-                        true
-                    }
-                    Ok(Err(ClientError::NotFound)) => {
-                        warn!(message = %r.message, "receipt for a message not sent to its sender: dropped");
-                        true
-                    }
-                    Ok(Err(e)) => {
-                        warn!(error = %e, "receipt not applied");
-                        false
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "client manager unavailable");
-                        false
-                    }
-                }
+                })
+                .await
+            }
+        }
+    }
+
+    /// Applies a receipt through the client manager, as a local one is. `true`: done
+    /// (applied, or for a message its sender no longer has); `false`: try again later.
+    async fn apply_receipt(&self, receipt: Receipt) -> bool {
+        let (message, state) = (receipt.message, receipt.state);
+        match self.clients.send(receipt).await {
+            Ok(Ok(())) => {
+                info!(%message, ?state, "receipt applied");
+                true
+            }
+            Ok(Err(ClientError::NotFound)) => {
+                warn!(%message, "receipt for a message not sent to its sender: dropped");
+                true
+            }
+            Ok(Err(e)) => {
+                warn!(error = %e, "receipt not applied");
+                false
+            }
+            Err(e) => {
+                warn!(error = %e, "client manager unavailable");
+                false
             }
         }
     }
